@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/consentry/consentry"
+	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/client"
+	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/httpapi"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/purpose"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+)
+
+// newRootCommand builds the command tree.
+func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	var cfg config
+	root := &cobra.Command{
+		Use:           "consentry",
+		Short:         "Privacy consent and PII governance for IoT (ISO/IEC 27400 Controls 29-35)",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			return cfg.validate(getenv)
+		},
+	}
+	root.SetOut(stderr)
+	root.SetErr(stderr)
+	bindConfig(root, &cfg, getenv)
+
+	root.AddCommand(&cobra.Command{
+		Use:   "serve",
+		Short: "Run the REST API (migrates the database first)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), &cfg, stderr)
+		},
+	})
+	root.AddCommand(&cobra.Command{
+		Use:   "migrate",
+		Short: "Apply pending database migrations",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, v, err := openDB(cmd.Context(), &cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			fmt.Fprintf(stderr, "%s schema at version %d\n", db.Dialect(), v)
+			return nil
+		},
+	})
+
+	clients := &cobra.Command{Use: "clients", Short: "Manage API clients"}
+	var name, role string
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create an API client and print its token (alone, on standard output)",
+		Example: `  TOKEN=$(consentry clients create --name ios-app --role app)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, _, err := openDB(cmd.Context(), &cfg)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			c, token, err := client.NewService(db).Create(cmd.Context(), name, privacy.Role(role))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "created client %s (%s, role %s); the token below is shown once\n", c.ID, c.Name, c.Role)
+			_, err = fmt.Fprintln(stdout, token)
+			return err
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "client name (required)")
+	create.Flags().StringVar(&role, "role", "", "admin, app, service or auditor (required)")
+	_ = create.MarkFlagRequired("name")
+	_ = create.MarkFlagRequired("role")
+	clients.AddCommand(create)
+	root.AddCommand(clients)
+	return root
+}
+
+// openDB opens the configured database and migrates it, so every command
+// works on a fresh data directory.
+func openDB(ctx context.Context, cfg *config) (*store.DB, int64, error) {
+	if !store.IsPostgres(cfg.dsn()) {
+		if err := cfg.ensureDataDir(); err != nil {
+			return nil, 0, err
+		}
+	}
+	db, err := store.Open(ctx, cfg.dsn(), store.Options{})
+	if err != nil {
+		return nil, 0, err
+	}
+	v, err := db.Migrate(ctx)
+	if err != nil {
+		_ = db.Close()
+		return nil, 0, err
+	}
+	return db, v, nil
+}
+
+// serve runs the API until ctx ends, then drains in-flight requests.
+func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
+	log, err := cfg.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if err := cfg.ensureDataDir(); err != nil {
+		return err
+	}
+	db, version, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log.Info("database ready", "dialect", db.Dialect(), "schema_version", version)
+
+	clients := client.NewService(db)
+	tokenPath := filepath.Join(cfg.dataDir, "admin.token")
+	admin, created, err := clients.Bootstrap(ctx, func(token string) error { return writeSecret(tokenPath, token+"\n") })
+	if err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	if created {
+		// The path, never the token: logs are read by more people than the data dir.
+		log.Info("no API client existed: created an admin client; its one-time token is in the file", "client_id", admin.ID, "path", tokenPath)
+	}
+
+	routes, err := authz.NewRoutes()
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	gin.SetMode(gin.ReleaseMode)
+	api, err := httpapi.NewServer(httpapi.Deps{
+		Clients: clients, Purposes: purpose.NewService(db), Devices: device.NewService(db), Routes: routes,
+		Ready: db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	log.Info("listening", "addr", ln.Addr().String())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// writeSecret writes content to path with mode 0600, atomically: a reader
+// never sees a half-written token, and a stale file from an earlier data
+// directory is replaced rather than trusted.
+func writeSecret(path, content string) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".admin.token-*")
+	if err != nil {
+		return fmt.Errorf("token file: %w", err)
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("token file: %w", err)
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return fmt.Errorf("token file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("token file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("token file: %w", err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("token file: %w", err)
+	}
+	return nil
+}

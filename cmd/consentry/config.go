@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/consentry/consentry/internal/httpapi"
+	"github.com/spf13/cobra"
+)
+
+// config is the service configuration: flags, which default to environment
+// variables, which default to the values below.
+type config struct {
+	addr     string
+	dataDir  string
+	db       string
+	maxBody  int64
+	logLevel string
+}
+
+// bindConfig declares the persistent flags on root.
+func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
+	env := func(name, def string) string {
+		if v := getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	maxBody := int64(httpapi.DefaultMaxBody)
+	if v := getenv("CONSENTRY_MAX_BODY"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			maxBody = n
+		}
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&cfg.addr, "addr", env("CONSENTRY_ADDR", "127.0.0.1:8080"), "listen address (env CONSENTRY_ADDR)")
+	f.StringVar(&cfg.dataDir, "data-dir", env("CONSENTRY_DATA_DIR", "./data"), "directory for keys, the admin token file and the SQLite database (env CONSENTRY_DATA_DIR)")
+	f.StringVar(&cfg.db, "db", env("CONSENTRY_DB", ""), "database: a postgres:// DSN, or a SQLite file path; default <data-dir>/consentry.db (env CONSENTRY_DB)")
+	f.Int64Var(&cfg.maxBody, "max-body", maxBody, "request body limit in bytes (env CONSENTRY_MAX_BODY)")
+	f.StringVar(&cfg.logLevel, "log-level", env("CONSENTRY_LOG_LEVEL", "info"), "debug, info, warn or error (env CONSENTRY_LOG_LEVEL)")
+}
+
+// validate checks values that flags cannot.
+func (c *config) validate(getenv func(string) string) error {
+	if v := getenv("CONSENTRY_MAX_BODY"); v != "" {
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return fmt.Errorf("CONSENTRY_MAX_BODY=%q is not a number of bytes", v)
+		}
+	}
+	if c.maxBody < 1024 {
+		return fmt.Errorf("--max-body must be at least 1024 bytes")
+	}
+	if c.dataDir == "" {
+		return fmt.Errorf("--data-dir must not be empty")
+	}
+	return nil
+}
+
+// dsn is the database to open: --db, or the SQLite file in the data dir.
+func (c *config) dsn() string {
+	if c.db != "" {
+		return c.db
+	}
+	return filepath.Join(c.dataDir, "consentry.db")
+}
+
+// ensureDataDir creates the data directory, readable by its owner only: it
+// holds the admin token and, by default, the database.
+func (c *config) ensureDataDir() error {
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	return nil
+}
+
+// logger builds the JSON logger on w.
+func (c *config) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(c.logLevel))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+}

@@ -1,0 +1,173 @@
+// Package device registers devices with a unique identity (Control 35-1),
+// moves them through their lifecycle, finds them for incident response,
+// and keeps their versioned data inventories (Control 29).
+package device
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/google/uuid"
+)
+
+// Page sizes for List.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 200
+)
+
+// Service is the device and inventory use cases.
+type Service struct {
+	db *store.DB
+}
+
+// NewService returns a Service over db.
+func NewService(db *store.DB) *Service { return &Service{db: db} }
+
+// Register normalizes, validates and stores a new active device.
+func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Device, error) {
+	d.Normalize()
+	if err := d.Validate(); err != nil {
+		return privacy.Device{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return privacy.Device{}, fmt.Errorf("device: id: %w", err)
+	}
+	d.ID, d.Status = id.String(), privacy.DeviceActive
+	err = s.db.Transact(ctx, func(tx *store.Tx) error {
+		d.CreatedAt, d.UpdatedAt = tx.Now(), tx.Now()
+		return tx.InsertDevice(d)
+	})
+	if err != nil {
+		return privacy.Device{}, err
+	}
+	return d, nil
+}
+
+// Get returns one device.
+func (s *Service) Get(ctx context.Context, id string) (privacy.Device, error) {
+	if err := checkID(id); err != nil {
+		return privacy.Device{}, err
+	}
+	return s.db.Read(ctx).DeviceByID(id)
+}
+
+// checkID refuses ids that cannot be a device's, so that a typo is a clean
+// 404 rather than a query.
+func checkID(id string) error {
+	if _, err := uuid.Parse(id); err != nil {
+		return privacy.Errorf(privacy.ENotFound, "device not found")
+	}
+	return nil
+}
+
+// List finds devices for incident search. more says whether a further page
+// exists after the last device returned.
+func (s *Service) List(ctx context.Context, f privacy.DeviceFilter) (devices []privacy.Device, more bool, err error) {
+	if f.Limit <= 0 {
+		f.Limit = DefaultLimit
+	}
+	if f.Limit > MaxLimit {
+		return nil, false, privacy.FieldErrorf(privacy.EInvalid, "limit", "must be between 1 and %d", MaxLimit)
+	}
+	if f.After != "" {
+		if _, err := uuid.Parse(f.After); err != nil {
+			return nil, false, privacy.FieldErrorf(privacy.EInvalid, "cursor", "is not a cursor this service issued")
+		}
+	}
+	return s.db.Read(ctx).ListDevices(f)
+}
+
+// Deactivate moves an active device to deactivated.
+func (s *Service) Deactivate(ctx context.Context, id string) (privacy.Device, error) {
+	return s.transition(ctx, id, privacy.DeviceDeactivated)
+}
+
+// Dispose moves a deactivated device to disposed, for good.
+func (s *Service) Dispose(ctx context.Context, id string) (privacy.Device, error) {
+	return s.transition(ctx, id, privacy.DeviceDisposed)
+}
+
+func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceStatus) (privacy.Device, error) {
+	if err := checkID(id); err != nil {
+		return privacy.Device{}, err
+	}
+	var d privacy.Device
+	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+		var err error
+		if d, err = tx.DeviceByID(id); err != nil {
+			return err
+		}
+		if err := d.Transition(to); err != nil {
+			return err
+		}
+		d.UpdatedAt = tx.Now()
+		return tx.UpdateDeviceStatus(d)
+	})
+	if err != nil {
+		return privacy.Device{}, err
+	}
+	return d, nil
+}
+
+// PutInventory declares a new inventory version for a device. The old
+// versions stay as they were. A disposed device takes no new declaration:
+// it collects nothing any more.
+func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elements []privacy.DataElement) (privacy.Inventory, error) {
+	if err := checkID(deviceID); err != nil {
+		return privacy.Inventory{}, err
+	}
+	inv := privacy.Inventory{DeviceID: deviceID, Elements: elements, CreatedBy: actor}
+	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+		d, err := tx.DeviceByID(deviceID)
+		if err != nil {
+			return err
+		}
+		if d.Status == privacy.DeviceDisposed {
+			return privacy.Errorf(privacy.EInvalidTransition, "device is disposed; its inventory can no longer change")
+		}
+		keys, err := tx.PurposeKeys()
+		if err != nil {
+			return err
+		}
+		if err := inv.Validate(func(k string) bool { return keys[k] }); err != nil {
+			return err
+		}
+		latest, err := tx.LatestInventoryVersion(deviceID)
+		if err != nil {
+			return err
+		}
+		inv.Version, inv.CreatedAt = latest+1, tx.Now()
+		return tx.InsertInventory(inv)
+	})
+	if err != nil {
+		return privacy.Inventory{}, err
+	}
+	return inv, nil
+}
+
+// Inventory returns version of the device's inventory, or the current one
+// when version is 0.
+func (s *Service) Inventory(ctx context.Context, deviceID string, version int) (privacy.Inventory, error) {
+	if err := checkID(deviceID); err != nil {
+		return privacy.Inventory{}, err
+	}
+	tx := s.db.Read(ctx)
+	if _, err := tx.DeviceByID(deviceID); err != nil {
+		return privacy.Inventory{}, err
+	}
+	if version == 0 {
+		latest, err := tx.LatestInventoryVersion(deviceID)
+		if err != nil {
+			return privacy.Inventory{}, err
+		}
+		if latest == 0 {
+			return privacy.Inventory{}, privacy.Errorf(privacy.ENotFound, "device has no inventory yet")
+		}
+		version = latest
+	}
+	return tx.InventoryVersion(deviceID, version)
+}

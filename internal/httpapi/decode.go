@@ -1,0 +1,149 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/gin-gonic/gin"
+	"github.com/go-playground/validator/v10"
+)
+
+// newValidator returns a validator of `binding:` tags that names fields by
+// their JSON names. It is the Server's own, so gin's global one is never
+// touched.
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.SetTagName("binding")
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			return ""
+		}
+		return name
+	})
+	return v
+}
+
+// jsonRenderer writes v as JSON without gin's HTML escaping quirks.
+type jsonRenderer struct{ v any }
+
+func (r jsonRenderer) Render(w http.ResponseWriter) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(r.v)
+}
+
+func (jsonRenderer) WriteContentType(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+}
+
+// decode reads the JSON body into v, strictly: the body must be
+// application/json, within the size limit, one JSON value with no unknown
+// fields and nothing after it, and v's `binding:` rules must hold. Every
+// failure is a problem naming the field; nothing has been stored.
+func (s *Server) decode(c *gin.Context, v any) error {
+	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
+		return privacy.Errorf(privacy.EUnsupportedMediaType, "the body must be application/json")
+	}
+	if c.Request.ContentLength > s.maxBody {
+		return tooLarge(s.maxBody)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return s.decodeError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return tooLarge(s.maxBody)
+		}
+		return privacy.Errorf(privacy.EMalformed, "the body must hold exactly one JSON value; found data after it")
+	}
+	if err := s.validate.Struct(v); err != nil {
+		return validationError(err)
+	}
+	return nil
+}
+
+func tooLarge(limit int64) error {
+	return privacy.Errorf(privacy.ETooLarge, "the body is larger than the limit of %d bytes", limit)
+}
+
+// decodeError explains a json decoding error in the client's terms.
+func (s *Server) decodeError(err error) error {
+	var (
+		mbe    *http.MaxBytesError
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge(s.maxBody)
+	case errors.Is(err, io.EOF):
+		return privacy.Errorf(privacy.EMalformed, "the body is empty; a JSON object is required")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return privacy.Errorf(privacy.EMalformed, "the body ends in the middle of a JSON value")
+	case errors.As(err, &syntax):
+		return privacy.Errorf(privacy.EMalformed, "the body is not valid JSON (at byte %d): %s", syntax.Offset, syntax.Error())
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			return privacy.Errorf(privacy.EMalformed, "the body must be a JSON object")
+		}
+		return privacy.FieldErrorf(privacy.EMalformed, field, "must be a JSON %s, not %s", jsonKind(typ.Type), typ.Value)
+	}
+	// encoding/json has no typed error for unknown fields.
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name = strings.Trim(name, `"`)
+		return privacy.FieldErrorf(privacy.EMalformed, name, "unknown field %q", name)
+	}
+	return privacy.Errorf(privacy.EMalformed, "the body could not be read: %s", err.Error())
+}
+
+// jsonKind names a Go type as the JSON kind a client should send.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "number"
+	case reflect.Slice, reflect.Array:
+		return "array"
+	}
+	return "object"
+}
+
+// validationError turns validator errors into one EInvalid listing each field.
+func validationError(err error) error {
+	var ves validator.ValidationErrors
+	if !errors.As(err, &ves) {
+		return fmt.Errorf("httpapi: validate: %w", err)
+	}
+	var p privacy.Problems
+	for _, fe := range ves {
+		// Namespace is "structName.field.sub[0].x"; drop the Go struct name.
+		_, path, _ := strings.Cut(fe.Namespace(), ".")
+		switch fe.Tag() {
+		case "required":
+			p.Add(path, "is required")
+		case "oneof":
+			p.Add(path, "must be one of %s", strings.ReplaceAll(fe.Param(), " ", ", "))
+		case "max":
+			p.Add(path, "must be at most %s long", fe.Param())
+		default:
+			p.Add(path, "fails the %q rule", fe.Tag())
+		}
+	}
+	return p.Err("the request is invalid")
+}

@@ -1,0 +1,111 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/gin-gonic/gin"
+)
+
+// problem is an RFC 9457 problem details body, the shape of every error.
+type problem struct {
+	// A URI naming the problem type: urn:consentry:problem:<code>.
+	Type string `json:"type" example:"urn:consentry:problem:invalid"`
+	// Short summary of the problem type.
+	Title string `json:"title" example:"Unprocessable Entity"`
+	// The HTTP status code.
+	Status int `json:"status" example:"422"`
+	// What went wrong in this occurrence.
+	Detail string `json:"detail" example:"invalid inventory"`
+	// Stable machine-readable code; clients branch on this, never on detail.
+	Code string `json:"code" enums:"malformed,invalid,not_found,conflict,invalid_transition,unauthorized,forbidden,too_large,unsupported_media_type,route_not_found,method_not_allowed,unavailable,internal" example:"invalid"`
+	// The first offending field, as a JSON path, when the problem is about one.
+	Field string `json:"field,omitempty" example:"elements[0].retention"`
+	// Every offending field, so that all can be fixed in one round trip.
+	Errors []fieldProblem `json:"errors,omitempty"`
+	// The request id (also in the X-Request-ID header), for support and logs.
+	RequestID string `json:"request_id" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
+}
+
+// fieldProblem is one offending field.
+type fieldProblem struct {
+	// JSON path of the field, e.g. elements[2].purposes[0], or a query parameter name.
+	Field string `json:"field" example:"elements[0].retention"`
+	// What is wrong with it.
+	Detail string `json:"detail" example:"\"30 days\" is not an ISO 8601 duration such as P30D or P1Y"`
+}
+
+// statusOf is the only map from error code to HTTP status.
+var statusOf = map[string]int{
+	privacy.EMalformed:            http.StatusBadRequest,
+	privacy.EInvalid:              http.StatusUnprocessableEntity,
+	privacy.ENotFound:             http.StatusNotFound,
+	privacy.EConflict:             http.StatusConflict,
+	privacy.EInvalidTransition:    http.StatusConflict,
+	privacy.EUnauthorized:         http.StatusUnauthorized,
+	privacy.EForbidden:            http.StatusForbidden,
+	privacy.ETooLarge:             http.StatusRequestEntityTooLarge,
+	privacy.EUnsupportedMediaType: http.StatusUnsupportedMediaType,
+	privacy.ERouteNotFound:        http.StatusNotFound,
+	privacy.EMethodNotAllowed:     http.StatusMethodNotAllowed,
+	privacy.EUnavailable:          http.StatusServiceUnavailable,
+	privacy.EInternal:             http.StatusInternalServerError,
+}
+
+// writeError renders err as problem+json and aborts the chain. Internal
+// errors are logged with their cause and answered with no detail: a cause
+// can carry SQL or file paths that are no client's business.
+func (s *Server) writeError(c *gin.Context, err error) {
+	code := privacy.ErrorCode(err)
+	status, ok := statusOf[code]
+	if !ok {
+		status, code = http.StatusInternalServerError, privacy.EInternal
+	}
+	p := problem{Type: "urn:consentry:problem:" + code, Title: http.StatusText(status), Status: status, Code: code,
+		RequestID: requestID(c)}
+	var e *privacy.Error
+	if code != privacy.EInternal && errors.As(err, &e) {
+		p.Detail = e.Detail
+		for _, f := range e.Fields {
+			p.Errors = append(p.Errors, fieldProblem(f))
+		}
+		if len(p.Errors) > 0 {
+			p.Field = p.Errors[0].Field
+		}
+	} else {
+		p.Detail = "internal error"
+		s.log.ErrorContext(c.Request.Context(), "request failed", slog.String("request_id", p.RequestID),
+			slog.String("route", c.FullPath()), slog.Any("error", err))
+	}
+	if status == http.StatusUnauthorized {
+		c.Header("WWW-Authenticate", `Bearer realm="consentry"`)
+	}
+	c.Header("Cache-Control", "no-store")
+	c.Render(status, problemRender{p})
+	c.Abort()
+}
+
+// problemRender writes a problem with the problem+json media type, which
+// gin's JSON renderer would replace with application/json.
+type problemRender struct{ p problem }
+
+func (r problemRender) Render(w http.ResponseWriter) error {
+	r.WriteContentType(w)
+	return jsonRenderer{r.p}.Render(w)
+}
+
+func (problemRender) WriteContentType(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/problem+json")
+}
+
+// handle adapts a handler that returns an error to gin: the error, if any,
+// is rendered once, here.
+func (s *Server) handle(h func(c *gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := h(c); err != nil {
+			s.writeError(c, err)
+		}
+	}
+}

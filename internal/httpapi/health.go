@@ -1,0 +1,62 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// statusResponse is the body of the health endpoints.
+type statusResponse struct {
+	// "ok" for liveness, "ready" for readiness.
+	Status string `json:"status" example:"ok"`
+}
+
+// healthz says the process is up.
+//
+// @Summary  Liveness
+// @Tags     operations
+// @Produce  json
+// @Success  200 {object} statusResponse
+// @Router   /healthz [get]
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, statusResponse{Status: "ok"})
+}
+
+// readyz says whether the service can do its job: the database answers.
+//
+// @Summary  Readiness
+// @Description 200 when the database answers within 2 seconds, 503 otherwise.
+// @Tags     operations
+// @Produce  json
+// @Success  200 {object} statusResponse
+// @Failure  503 {object} problem "database unreachable"
+// @Router   /readyz [get]
+func (s *Server) readyz(c *gin.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if s.ready != nil {
+		if err := s.ready(ctx); err != nil {
+			s.log.WarnContext(ctx, "not ready", "error", err)
+			return privacy.Errorf(privacy.EUnavailable, "the database is not reachable")
+		}
+	}
+	c.JSON(http.StatusOK, statusResponse{Status: "ready"})
+	return nil
+}
+
+// metricsHandler serves Prometheus metrics.
+//
+// @Summary  Prometheus metrics
+// @Description Metrics in the Prometheus text exposition format.
+// @Tags     operations
+// @Produce  plain
+// @Success  200 {string} string "metrics"
+// @Router   /metrics [get]
+func (s *Server) metricsHandler() gin.HandlerFunc {
+	return gin.WrapH(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry}))
+}

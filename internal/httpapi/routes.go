@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/gin-gonic/gin"
+)
+
+// newEngine lays out the whole API on one screen. Every /v1 route passes
+// authenticate and authorize; the policy in policies/ must name it for any
+// role to reach it.
+func (s *Server) newEngine() *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	// Only the socket peer is trusted; X-Forwarded-For is not a client IP.
+	_ = r.SetTrustedProxies(nil)
+	r.Use(s.recoverer(), withRequestID(), s.observe())
+	r.NoRoute(s.handle(func(*gin.Context) error {
+		return privacy.Errorf(privacy.ERouteNotFound, "no such route")
+	}))
+	r.NoMethod(s.handle(func(*gin.Context) error {
+		return privacy.Errorf(privacy.EMethodNotAllowed, "the route does not support this method")
+	}))
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.handle(s.readyz))
+	r.GET("/metrics", s.metricsHandler())
+	r.GET("/openapi.yaml", s.openAPI)
+	r.GET("/docs", s.docsIndex)
+	r.GET("/docs/:file", s.handle(s.docsAsset))
+
+	v1 := r.Group("/v1", s.authenticate(), s.authorize())
+	v1.POST("/clients", s.handle(s.createClient))
+
+	v1.PUT("/purposes/:key", s.handle(s.putPurpose))
+	v1.GET("/purposes", s.handle(s.listPurposes))
+	v1.GET("/categories", s.handle(s.listCategories))
+
+	v1.POST("/devices", s.handle(s.createDevice))
+	v1.GET("/devices", s.handle(s.listDevices))
+	v1.GET("/devices/:id", s.handle(s.getDevice))
+	v1.POST("/devices/:id/deactivate", s.handle(s.deactivateDevice))
+	v1.POST("/devices/:id/dispose", s.handle(s.disposeDevice))
+	v1.PUT("/devices/:id/inventory", s.handle(s.putInventory))
+	v1.GET("/devices/:id/inventory", s.handle(s.getInventory))
+	return r
+}

@@ -1,0 +1,53 @@
+package privacy
+
+import "time"
+
+// Role is what an API client is for. It is the subject of every Casbin
+// rule in policies/ (ISO/IEC 27400 Controls 15 and 16: access is granted by
+// role, each role only what its job needs).
+type Role string
+
+// The four roles. A new role is a contract change: add it here, to the
+// policy, and to openapi.yaml.
+const (
+	// RoleAdmin is the operator: clients, purposes, devices, inventories.
+	RoleAdmin Role = "admin"
+	// RoleApp is a mobile or web app that shows notices and records consent.
+	RoleApp Role = "app"
+	// RoleService is a backend that asks for access decisions.
+	RoleService Role = "service"
+	// RoleAuditor reads the audit log and exports evidence.
+	RoleAuditor Role = "auditor"
+)
+
+// Roles lists every role, in a stable order for help texts.
+var Roles = []Role{RoleAdmin, RoleApp, RoleService, RoleAuditor}
+
+// Valid reports whether r is one of Roles.
+func (r Role) Valid() bool {
+	for _, v := range Roles {
+		if r == v {
+			return true
+		}
+	}
+	return false
+}
+
+// Client is an API client: something that holds a bearer token. The token
+// itself is never part of it; only its hash is stored, by the store.
+type Client struct {
+	ID        string
+	Name      string
+	Role      Role
+	CreatedAt time.Time
+}
+
+// Validate checks a client before it is created.
+func (c *Client) Validate() error {
+	var p Problems
+	checkText(&p, "name", c.Name, true, 100)
+	if !c.Role.Valid() {
+		p.Add("role", "must be one of admin, app, service, auditor")
+	}
+	return p.Err("invalid client")
+}

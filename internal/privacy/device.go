@@ -1,0 +1,100 @@
+package privacy
+
+import (
+	"strings"
+	"time"
+	"unicode"
+)
+
+// DeviceStatus is where a device is in its lifecycle. Only an active device
+// can ever be the subject of an allow (Control 30: strictest by default).
+type DeviceStatus string
+
+// The lifecycle: active → deactivated → disposed. Disposed is final.
+const (
+	DeviceActive      DeviceStatus = "active"
+	DeviceDeactivated DeviceStatus = "deactivated"
+	DeviceDisposed    DeviceStatus = "disposed"
+)
+
+// Device is one physical device with a unique, immutable identity
+// (Control 35-1): manufacturer, model and serial together never repeat.
+type Device struct {
+	ID           string
+	Manufacturer string
+	Model        string
+	// Serial is stored normalized (see NormalizeSerial).
+	Serial       string
+	Firmware     string
+	NoticeKey    string
+	OwnerSubject string
+	Status       DeviceStatus
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Normalize puts the identity fields in their canonical form, so the same
+// device typed two ways ("ACME  corp", "SN-00 12" / "Acme Corp", "SN0012") is
+// recognised as one.
+func (d *Device) Normalize() {
+	d.Manufacturer = collapseSpace(d.Manufacturer)
+	d.Model = collapseSpace(d.Model)
+	d.Serial = NormalizeSerial(d.Serial)
+	d.Firmware = strings.TrimSpace(d.Firmware)
+	d.NoticeKey = strings.TrimSpace(d.NoticeKey)
+	d.OwnerSubject = strings.TrimSpace(d.OwnerSubject)
+}
+
+// NormalizeSerial upper-cases a serial number and drops white space and
+// hyphens, which labels and people insert freely but which never tell two
+// devices apart.
+func NormalizeSerial(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || r == '-' {
+			return -1
+		}
+		return unicode.ToUpper(r)
+	}, s)
+}
+
+// IdentityKey is the case-insensitive form of manufacturer and model under
+// which the identity triple is unique.
+func IdentityKey(s string) string { return strings.ToLower(collapseSpace(s)) }
+
+// Validate checks a normalized device before it is registered.
+func (d *Device) Validate() error {
+	var p Problems
+	checkText(&p, "manufacturer", d.Manufacturer, true, 100)
+	checkText(&p, "model", d.Model, true, 100)
+	checkText(&p, "serial", d.Serial, true, 100)
+	checkText(&p, "firmware_version", d.Firmware, true, 64)
+	if !ValidKey(d.NoticeKey) {
+		p.Add("notice_key", keyRule)
+	}
+	checkText(&p, "owner_subject", d.OwnerSubject, false, 200)
+	return p.Err("invalid device")
+}
+
+// Transition moves the device to status to, or explains why it may not.
+// Every lifecycle step goes forward only: a deactivated device is never
+// silently reactivated and a disposed one never comes back.
+func (d *Device) Transition(to DeviceStatus) error {
+	allowed := (d.Status == DeviceActive && to == DeviceDeactivated) ||
+		(d.Status == DeviceDeactivated && to == DeviceDisposed)
+	if !allowed {
+		return Errorf(EInvalidTransition, "device is %s and cannot become %s (lifecycle: active → deactivated → disposed)", d.Status, to)
+	}
+	d.Status = to
+	return nil
+}
+
+// DeviceFilter selects devices for incident search. Empty fields match all.
+type DeviceFilter struct {
+	Manufacturer string
+	Model        string
+	Firmware     string
+	Subject      string
+	// After is the id of the last device of the previous page.
+	After string
+	Limit int
+}

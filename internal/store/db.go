@@ -1,0 +1,171 @@
+// Package store keeps Consentry's records in a relational database through
+// gorm: SQLite as the embedded default, PostgreSQL when one machine is not
+// enough. It owns the schema (versioned SQL migrations, never AutoMigrate),
+// transactions, and the translation of database errors into privacy codes.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names, as goose spells them.
+const (
+	DialectSQLite   = "sqlite3"
+	DialectPostgres = "postgres"
+)
+
+// DB is an open database with its dialect and clock.
+type DB struct {
+	gorm    *gorm.DB
+	dialect string
+	now     func() time.Time
+}
+
+// Options tune Open.
+type Options struct {
+	// Now is the clock; nil means time.Now. Tests inject a fixed one.
+	Now func() time.Time
+}
+
+// IsPostgres reports whether dsn selects PostgreSQL rather than a SQLite file.
+func IsPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// Open connects to dsn: a postgres:// URL, or else the path of a SQLite
+// file (created if missing). It does not migrate; call Migrate.
+func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
+	cfg := &gorm.Config{
+		// SQL text can carry subject ids; gorm must never print it.
+		Logger: logger.Discard,
+		// Unique and foreign-key violations come back as gorm.ErrDuplicatedKey
+		// and gorm.ErrForeignKeyViolated on both dialects.
+		TranslateError: true,
+		NowFunc:        func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	var (
+		dialector gorm.Dialector
+		dialect   string
+	)
+	if IsPostgres(dsn) {
+		dialector, dialect = postgres.Open(dsn), DialectPostgres
+	} else {
+		dialector, dialect = sqlite.Open(sqliteDSN(dsn)), DialectSQLite
+	}
+	g, err := gorm.Open(dialector, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+	}
+	sqlDB, err := g.DB()
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+	}
+	if dialect == DialectPostgres {
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("store: connect %s: %w", dialect, err)
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &DB{gorm: g, dialect: dialect, now: now}, nil
+}
+
+// sqliteDSN adds the connection settings every SQLite connection needs:
+// WAL so readers never wait for the writer; synchronous=FULL so an
+// acknowledged write survives power loss (this is evidence); foreign keys,
+// which SQLite leaves off by default; a busy timeout so concurrent writers
+// queue instead of failing; and BEGIN IMMEDIATE so a transaction takes the
+// write lock up front rather than failing to upgrade half-way.
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "FULL")
+	q.Set("_foreign_keys", "on")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Dialect returns DialectSQLite or DialectPostgres.
+func (db *DB) Dialect() string { return db.dialect }
+
+// SQL returns the underlying *sql.DB (for migrations and health checks).
+func (db *DB) SQL() (*sql.DB, error) { return db.gorm.DB() }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	s, err := db.gorm.DB()
+	if err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	if err := s.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close releases the connections.
+func (db *DB) Close() error {
+	s, err := db.gorm.DB()
+	if err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return s.Close()
+}
+
+// Tx is one unit of work. From Transact it is a database transaction whose
+// clock was read once at its start; from Read it runs each query on its own.
+type Tx struct {
+	db  *gorm.DB
+	now time.Time
+}
+
+// Now is the transaction's time: UTC, truncated to microseconds so that
+// both dialects store, and later hash, the same value.
+func (tx *Tx) Now() time.Time { return tx.now }
+
+// Transact runs fn in one transaction: every change fn makes commits
+// together or not at all.
+func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
+	now := db.now().UTC().Truncate(time.Microsecond)
+	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
+		return fn(&Tx{db: g, now: now})
+	})
+}
+
+// Read returns a Tx for queries that need no transaction. On SQLite this
+// matters: a transaction takes the write lock, a plain read does not.
+func (db *DB) Read(ctx context.Context) *Tx {
+	return &Tx{db: db.gorm.WithContext(ctx), now: db.now().UTC().Truncate(time.Microsecond)}
+}
+
+// formatError turns a gorm error into a privacy error where the database
+// has said something a client can act on; what names the record.
+func formatError(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, gorm.ErrRecordNotFound):
+		return privacy.Errorf(privacy.ENotFound, "%s not found", what)
+	case errors.Is(err, gorm.ErrDuplicatedKey):
+		return privacy.Errorf(privacy.EConflict, "%s already exists", what)
+	}
+	return fmt.Errorf("store: %s: %w", what, err)
+}
