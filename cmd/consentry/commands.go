@@ -68,10 +68,10 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	clients := &cobra.Command{Use: "clients", Short: "Manage API clients"}
 	var name, role string
 	create := &cobra.Command{
-		Use:   "create",
-		Short: "Create an API client and print its token (alone, on standard output)",
+		Use:     "create",
+		Short:   "Create an API client and print its token (alone, on standard output)",
 		Example: `  TOKEN=$(consentry clients create --name ios-app --role app)`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			db, _, err := openDB(cmd.Context(), &cfg)
 			if err != nil {

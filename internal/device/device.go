@@ -98,7 +98,7 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 	var d privacy.Device
 	err := s.db.Transact(ctx, func(tx *store.Tx) error {
 		var err error
-		if d, err = tx.DeviceByID(id); err != nil {
+		if d, err = tx.LockDevice(id); err != nil {
 			return err
 		}
 		if err := d.Transition(to); err != nil {
@@ -122,7 +122,7 @@ func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elem
 	}
 	inv := privacy.Inventory{DeviceID: deviceID, Elements: elements, CreatedBy: actor}
 	err := s.db.Transact(ctx, func(tx *store.Tx) error {
-		d, err := tx.DeviceByID(deviceID)
+		d, err := tx.LockDevice(deviceID)
 		if err != nil {
 			return err
 		}

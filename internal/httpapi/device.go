@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/base64"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -129,7 +130,10 @@ var listQuery = map[string]bool{"manufacturer": true, "model": true, "firmware":
 // @Failure  422 {object} problem "bad limit or cursor"
 // @Router   /v1/devices [get]
 func (s *Server) listDevices(c *gin.Context) error {
-	q := c.Request.URL.Query()
+	q, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
+		return privacy.Errorf(privacy.EMalformed, "the query string is not valid: %s", err.Error())
+	}
 	for k := range q {
 		if !listQuery[k] {
 			return privacy.FieldErrorf(privacy.EMalformed, k, "unknown query parameter %q", k)

@@ -42,4 +42,3 @@ func (tx *Tx) CountClients() (int64, error) {
 	err := tx.db.Model(&clientRecord{}).Count(&n).Error
 	return n, formatError(err, "clients")
 }
-

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
+	"gorm.io/gorm/clause"
 )
 
 // deviceRecord is a row of devices.
@@ -54,6 +55,22 @@ func (tx *Tx) InsertDevice(d privacy.Device) error {
 func (tx *Tx) DeviceByID(id string) (privacy.Device, error) {
 	var r deviceRecord
 	if err := tx.db.Where("id = ?", id).Take(&r).Error; err != nil {
+		return privacy.Device{}, formatError(err, "device")
+	}
+	return r.toDomain(), nil
+}
+
+// LockDevice reads a device and holds it until the transaction ends, so that
+// concurrent lifecycle changes and inventory declarations on one device
+// queue instead of racing. SQLite needs no row lock: every transaction
+// already holds the database's write lock (BEGIN IMMEDIATE).
+func (tx *Tx) LockDevice(id string) (privacy.Device, error) {
+	q := tx.db
+	if tx.db.Dialector.Name() == "postgres" {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	var r deviceRecord
+	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
 		return privacy.Device{}, formatError(err, "device")
 	}
 	return r.toDomain(), nil

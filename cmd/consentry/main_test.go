@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the server writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// running is a server started by MustRunMain.
+type running struct {
+	addr   string
+	stderr *syncBuffer
+	stop   func() error
+}
+
+// MustRunMain runs `consentry serve` through run(), as the binary would,
+// and waits until it answers /readyz.
+func MustRunMain(t *testing.T, env map[string]string) *running {
+	t.Helper()
+	addr := freeAddr(t)
+	env["CONSENTRY_ADDR"] = addr
+	ctx, cancel := context.WithCancel(context.Background())
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, getenv(env), &bytes.Buffer{}, stderr) }()
+	var stopped bool
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			return fmt.Errorf("server did not stop")
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("server exited: %v\n%s", err, stderr.String())
+		default:
+		}
+		require.True(t, time.Now().Before(deadline), "server did not become ready:\n%s", stderr.String())
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &running{addr: addr, stderr: stderr, stop: stop}
+}
+
+func getenv(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
+// call sends a JSON request and decodes the JSON reply.
+func call(t *testing.T, token, method, url string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		js, err := json.Marshal(body)
+		require.NoError(t, err)
+		rd = bytes.NewReader(js)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+	return resp.StatusCode, m
+}
+
+// walkthrough is the README's walkthrough, as a test: a first start writes
+// the admin token file; clients, purposes, devices, inventories work; a
+// restart keeps everything.
+func walkthrough(t *testing.T, env map[string]string) {
+	dataDir := env["CONSENTRY_DATA_DIR"]
+	srv := MustRunMain(t, env)
+	base := "http://" + srv.addr
+
+	tokenFile := filepath.Join(dataDir, "admin.token")
+	st, err := os.Stat(tokenFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	raw, err := os.ReadFile(tokenFile)
+	require.NoError(t, err)
+	admin := strings.TrimSpace(string(raw))
+	assert.Contains(t, srv.stderr.String(), tokenFile, "the log names the token file")
+	assert.NotContains(t, srv.stderr.String(), admin, "the log never shows the token")
+
+	// clients create prints the token alone on stdout, while the server runs.
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"clients", "create", "--name", "ios-app", "--role", "app"}, getenv(env), &stdout, &stderr))
+	appToken := strings.TrimSuffix(stdout.String(), "\n")
+	assert.Regexp(t, `^cst_[A-Za-z0-9_-]{43}$`, appToken)
+	assert.Contains(t, stderr.String(), "role app")
+
+	status, _ := call(t, admin, http.MethodPut, base+"/v1/purposes/navigation", map[string]string{"name": "Navigation", "description": "Route guidance", "legal_basis": "contract"})
+	require.Equal(t, http.StatusCreated, status)
+	status, dev := call(t, admin, http.MethodPost, base+"/v1/devices", map[string]string{"manufacturer": "Acme", "model": "Tracker", "serial": "SN-1",
+		"firmware_version": "1.0", "notice_key": "tracker-notice"})
+	require.Equal(t, http.StatusCreated, status, dev)
+	id := dev["id"].(string)
+	status, inv := call(t, admin, http.MethodPut, base+"/v1/devices/"+id+"/inventory", map[string]any{"elements": []map[string]any{{
+		"key": "location", "description": "GPS", "category": "personal.location.precise", "sensitivity": "personal",
+		"purposes": []string{"navigation"}, "collection_method": "sensor", "retention": "P30D", "storage_region": "EU"}}})
+	require.Equal(t, http.StatusCreated, status, inv)
+	status, _ = call(t, appToken, http.MethodGet, base+"/v1/devices/"+id+"/inventory", nil)
+	require.Equal(t, http.StatusOK, status)
+	status, _ = call(t, appToken, http.MethodPost, base+"/v1/devices", map[string]string{})
+	require.Equal(t, http.StatusForbidden, status)
+
+	require.NoError(t, srv.stop(), "graceful shutdown")
+	assert.Contains(t, srv.stderr.String(), `"msg":"stopped"`)
+
+	// Restart: same data, no second bootstrap token.
+	srv = MustRunMain(t, env)
+	base = "http://" + srv.addr
+	status, got := call(t, appToken, http.MethodGet, base+"/v1/devices/"+id+"/inventory", nil)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, inv, got)
+	raw2, err := os.ReadFile(tokenFile)
+	require.NoError(t, err)
+	assert.Equal(t, string(raw), string(raw2), "a restart does not mint another admin token")
+	assert.NotContains(t, srv.stderr.String(), "created an admin client")
+	require.NoError(t, srv.stop())
+}
+
+func TestWalkthroughOnSQLite(t *testing.T) {
+	walkthrough(t, map[string]string{"CONSENTRY_DATA_DIR": filepath.Join(t.TempDir(), "data")})
+}
+
+func TestWalkthroughOnPostgres(t *testing.T) {
+	dsn := os.Getenv("CONSENTRY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("SKIPPING: CONSENTRY_TEST_POSTGRES_DSN is not set")
+	}
+	// A database of its own, so the bootstrap sees no clients.
+	name := "consentry_e2e_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
+	admin := exec(t, dsn, "CREATE DATABASE "+name)
+	t.Cleanup(func() { admin("DROP DATABASE " + name + " WITH (FORCE)") })
+	walkthrough(t, map[string]string{"CONSENTRY_DATA_DIR": t.TempDir(), "CONSENTRY_DB": withDatabase(t, dsn, name)})
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		"bad max body env": {[]string{"migrate"}, map[string]string{"CONSENTRY_MAX_BODY": "lots"}, "CONSENTRY_MAX_BODY"},
+		"tiny max body":    {[]string{"migrate", "--max-body", "10"}, map[string]string{}, "--max-body"},
+		"bad log level":    {[]string{"serve", "--log-level", "loud"}, map[string]string{}, "--log-level"},
+		"bad role":         {[]string{"clients", "create", "--name", "x", "--role", "root"}, map[string]string{}, "role"},
+		"missing name":     {[]string{"clients", "create", "--role", "app"}, map[string]string{}, "name"},
+		"unknown command":  {[]string{"frobnicate"}, map[string]string{}, "unknown command"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, ok := tc.env["CONSENTRY_DATA_DIR"]; !ok {
+				tc.env["CONSENTRY_DATA_DIR"] = t.TempDir()
+			}
+			var stdout bytes.Buffer
+			err := run(context.Background(), tc.args, getenv(tc.env), &stdout, &bytes.Buffer{})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Empty(t, stdout.String(), "nothing on stdout when a command fails")
+		})
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	var stderr bytes.Buffer
+	dir := t.TempDir()
+	require.NoError(t, run(context.Background(), []string{"migrate", "--data-dir", dir}, getenv(map[string]string{}), &bytes.Buffer{}, &stderr))
+	assert.Contains(t, stderr.String(), "sqlite3 schema at version 1")
+	_, err := os.Stat(filepath.Join(dir, "consentry.db"))
+	assert.NoError(t, err)
+}

@@ -1,0 +1,338 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/migrations"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// postgresDSN is the PostgreSQL the suite also runs on, when set.
+func postgresDSN(t *testing.T) string {
+	t.Helper()
+	dsn := os.Getenv("CONSENTRY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		t.Skip("SKIPPING: CONSENTRY_TEST_POSTGRES_DSN is not set; the PostgreSQL half of the store suite did not run")
+	}
+	return dsn
+}
+
+// fixedClock is a settable clock in UTC microseconds.
+type fixedClock struct{ t time.Time }
+
+func (c *fixedClock) now() time.Time { return c.t }
+
+// MustOpenDB opens a migrated database of the given dialect: a SQLite file
+// in t.TempDir(), or a fresh PostgreSQL schema dropped at cleanup.
+func MustOpenDB(t *testing.T, dialect string, now func() time.Time) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	var dsn string
+	switch dialect {
+	case store.DialectSQLite:
+		dsn = filepath.Join(t.TempDir(), "consentry.db")
+	case store.DialectPostgres:
+		dsn = postgresSchema(t, postgresDSN(t))
+	}
+	db, err := store.Open(ctx, dsn, store.Options{Now: now})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	_, err = db.Migrate(ctx)
+	require.NoError(t, err)
+	return db
+}
+
+// postgresSchema makes an empty schema and returns a DSN that uses it, so
+// that tests neither see nor disturb each other's rows.
+func postgresSchema(t *testing.T, base string) string {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := store.Open(ctx, base, store.Options{})
+	require.NoError(t, err)
+	sqlDB, err := admin.SQL()
+	require.NoError(t, err)
+	schema := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	_, err = sqlDB.ExecContext(ctx, "CREATE SCHEMA "+schema)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		_, _ = sqlDB.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE")
+		_ = admin.Close()
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+// eachDialect runs fn on SQLite always and on PostgreSQL when configured.
+func eachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
+	for _, d := range []string{store.DialectSQLite, store.DialectPostgres} {
+		t.Run(d, func(t *testing.T) { fn(t, d) })
+	}
+}
+
+func migrationVersions(t *testing.T, dialect string) []string {
+	t.Helper()
+	names, err := fs.Glob(migrations.FS, dialect+"/*.sql")
+	require.NoError(t, err)
+	var versions []string
+	for _, n := range names {
+		v, _, ok := strings.Cut(filepath.Base(n), "_")
+		require.True(t, ok, "migration %s is not named NNNNN_name.sql", n)
+		versions = append(versions, v)
+	}
+	sort.Strings(versions)
+	return versions
+}
+
+func TestMigrationsHaveTheSameVersionsOnBothDialects(t *testing.T) {
+	sqlite := migrationVersions(t, store.DialectSQLite)
+	require.NotEmpty(t, sqlite)
+	assert.Equal(t, sqlite, migrationVersions(t, store.DialectPostgres))
+}
+
+func TestMigrateReachesTheLatestVersion(t *testing.T) {
+	reached := map[string]int64{}
+	eachDialect(t, func(t *testing.T, dialect string) {
+		db := MustOpenDB(t, dialect, nil)
+		current, latest, err := db.SchemaVersion(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, latest, current)
+		// Migrating again is a no-op.
+		v, err := db.Migrate(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, current, v)
+		reached[dialect] = current
+	})
+	if len(reached) == 2 {
+		assert.Equal(t, reached[store.DialectSQLite], reached[store.DialectPostgres], "both dialects reach the same schema version")
+	}
+}
+
+func mustInsertDevice(t *testing.T, db *store.DB, d privacy.Device) privacy.Device {
+	t.Helper()
+	if d.ID == "" {
+		d.ID = uuid.Must(uuid.NewV7()).String()
+	}
+	if d.Status == "" {
+		d.Status = privacy.DeviceActive
+	}
+	require.NoError(t, db.Transact(context.Background(), func(tx *store.Tx) error {
+		d.CreatedAt, d.UpdatedAt = tx.Now(), tx.Now()
+		return tx.InsertDevice(d)
+	}))
+	return d
+}
+
+func TestStore(t *testing.T) {
+	eachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		clock := &fixedClock{t: time.Date(2026, 11, 28, 12, 0, 0, 123456789, time.UTC)}
+		db := MustOpenDB(t, dialect, clock.now)
+
+		t.Run("clients by token hash", func(t *testing.T) {
+			c := privacy.Client{ID: uuid.NewString(), Name: "app", Role: privacy.RoleApp}
+			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error {
+				c.CreatedAt = tx.Now()
+				return tx.InsertClient(c, "hash-1")
+			}))
+			got, err := db.Read(ctx).ClientByTokenHash("hash-1")
+			require.NoError(t, err)
+			assert.Equal(t, c, got)
+			// The clock is read in UTC, truncated to microseconds.
+			assert.Equal(t, 123456000, got.CreatedAt.Nanosecond())
+
+			_, err = db.Read(ctx).ClientByTokenHash("nope")
+			assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err))
+
+			err = db.Transact(ctx, func(tx *store.Tx) error {
+				return tx.InsertClient(privacy.Client{ID: uuid.NewString(), Name: "x", Role: privacy.RoleApp, CreatedAt: tx.Now()}, "hash-1")
+			})
+			assert.Equal(t, privacy.EConflict, privacy.ErrorCode(err))
+			n, err := db.Read(ctx).CountClients()
+			require.NoError(t, err)
+			assert.EqualValues(t, 1, n)
+		})
+
+		t.Run("purposes upsert and list", func(t *testing.T) {
+			p := privacy.Purpose{Key: "b-telemetry", Name: "T", Description: "d", LegalBasis: privacy.BasisConsent, CreatedAt: clock.now(), UpdatedAt: clock.now()}
+			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error { return tx.UpsertPurpose(p) }))
+			p.Name = "Telemetry"
+			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error { return tx.UpsertPurpose(p) }))
+			a := privacy.Purpose{Key: "a-ads", Name: "Ads", Description: "d", LegalBasis: privacy.BasisConsent, CreatedAt: clock.now(), UpdatedAt: clock.now()}
+			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error { return tx.UpsertPurpose(a) }))
+			ps, err := db.Read(ctx).ListPurposes()
+			require.NoError(t, err)
+			require.Len(t, ps, 2)
+			assert.Equal(t, "a-ads", ps[0].Key)
+			assert.Equal(t, "Telemetry", ps[1].Name)
+			keys, err := db.Read(ctx).PurposeKeys()
+			require.NoError(t, err)
+			assert.Equal(t, map[string]bool{"a-ads": true, "b-telemetry": true}, keys)
+		})
+
+		t.Run("device identity is unique, case-insensitively", func(t *testing.T) {
+			d := mustInsertDevice(t, db, privacy.Device{Manufacturer: "Acme", Model: "T1", Serial: "SN1", Firmware: "1", NoticeKey: "n"})
+			got, err := db.Read(ctx).DeviceByID(d.ID)
+			require.NoError(t, err)
+			assert.Equal(t, d, got)
+			err = db.Transact(ctx, func(tx *store.Tx) error {
+				return tx.InsertDevice(privacy.Device{ID: uuid.NewString(), Manufacturer: "ACME", Model: "t1", Serial: "SN1",
+					Firmware: "2", NoticeKey: "n", Status: privacy.DeviceActive, CreatedAt: tx.Now(), UpdatedAt: tx.Now()})
+			})
+			require.Equal(t, privacy.EConflict, privacy.ErrorCode(err))
+			var perr *privacy.Error
+			require.ErrorAs(t, err, &perr)
+			assert.Len(t, perr.Fields, 3)
+		})
+
+		t.Run("device search and pagination", func(t *testing.T) {
+			var ids []string
+			for i := range 5 {
+				d := mustInsertDevice(t, db, privacy.Device{Manufacturer: "Search Co", Model: "M", Serial: fmt.Sprintf("S%d", i),
+					Firmware: fmt.Sprintf("fw%d", i%2), NoticeKey: "n", OwnerSubject: fmt.Sprintf("subj-%d", i%3)})
+				ids = append(ids, d.ID)
+			}
+			tx := db.Read(ctx)
+			page, more, err := tx.ListDevices(privacy.DeviceFilter{Manufacturer: "search co", Limit: 2})
+			require.NoError(t, err)
+			assert.True(t, more)
+			assert.Equal(t, []string{ids[0], ids[1]}, deviceIDs(page))
+			page, more, err = tx.ListDevices(privacy.DeviceFilter{Manufacturer: "search co", Limit: 2, After: ids[1]})
+			require.NoError(t, err)
+			assert.True(t, more)
+			assert.Equal(t, []string{ids[2], ids[3]}, deviceIDs(page))
+			page, more, err = tx.ListDevices(privacy.DeviceFilter{Manufacturer: "search co", Limit: 2, After: ids[3]})
+			require.NoError(t, err)
+			assert.False(t, more)
+			assert.Equal(t, []string{ids[4]}, deviceIDs(page))
+
+			page, _, err = tx.ListDevices(privacy.DeviceFilter{Firmware: "fw1", Subject: "subj-0", Limit: 10})
+			require.NoError(t, err)
+			assert.Equal(t, []string{ids[3]}, deviceIDs(page))
+		})
+
+		t.Run("device status update", func(t *testing.T) {
+			d := mustInsertDevice(t, db, privacy.Device{Manufacturer: "Acme", Model: "T2", Serial: "X", Firmware: "1", NoticeKey: "n"})
+			d.Status = privacy.DeviceDeactivated
+			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error { return tx.UpdateDeviceStatus(d) }))
+			got, err := db.Read(ctx).DeviceByID(d.ID)
+			require.NoError(t, err)
+			assert.Equal(t, privacy.DeviceDeactivated, got.Status)
+			err = db.Transact(ctx, func(tx *store.Tx) error {
+				return tx.UpdateDeviceStatus(privacy.Device{ID: uuid.NewString(), Status: privacy.DeviceDisposed})
+			})
+			assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err))
+		})
+
+		t.Run("inventories are versioned and append-only", func(t *testing.T) {
+			d := mustInsertDevice(t, db, privacy.Device{Manufacturer: "Acme", Model: "T3", Serial: "INV", Firmware: "1", NoticeKey: "n"})
+			v, err := db.Read(ctx).LatestInventoryVersion(d.ID)
+			require.NoError(t, err)
+			assert.Zero(t, v)
+			el := privacy.DataElement{Key: "temp", Description: "t", Category: "nonpersonal.environment.sensor", Sensitivity: privacy.SensitivityNone,
+				Purposes: []string{"a-ads"}, CollectionMethod: privacy.CollectSensor, Retention: "P30D", StorageRegion: "EU"}
+			for i := 1; i <= 2; i++ {
+				inv := privacy.Inventory{DeviceID: d.ID, Version: i, CreatedBy: "c", CreatedAt: clock.now(), Elements: []privacy.DataElement{el}}
+				el.Retention = "P60D"
+				require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error { return tx.InsertInventory(inv) }))
+			}
+			v, err = db.Read(ctx).LatestInventoryVersion(d.ID)
+			require.NoError(t, err)
+			assert.Equal(t, 2, v)
+			inv1, err := db.Read(ctx).InventoryVersion(d.ID, 1)
+			require.NoError(t, err)
+			assert.Equal(t, "P30D", inv1.Elements[0].Retention)
+			assert.Equal(t, []string{}, inv1.Elements[0].Recipients, "absent recipients read back as an empty list")
+			_, err = db.Read(ctx).InventoryVersion(d.ID, 3)
+			assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err))
+
+			// The same version twice is a conflict, never an overwrite.
+			err = db.Transact(ctx, func(tx *store.Tx) error {
+				return tx.InsertInventory(privacy.Inventory{DeviceID: d.ID, Version: 2, CreatedBy: "c", CreatedAt: clock.now()})
+			})
+			assert.Equal(t, privacy.EConflict, privacy.ErrorCode(err))
+
+			// The triggers refuse UPDATE and DELETE, whatever the code does.
+			sqlDB, err := db.SQL()
+			require.NoError(t, err)
+			for _, stmt := range []string{
+				"UPDATE inventories SET created_by = 'x'",
+				"DELETE FROM inventories",
+				"UPDATE inventory_elements SET retention = 'P1D'",
+				"DELETE FROM inventory_elements",
+			} {
+				_, err := sqlDB.ExecContext(ctx, stmt)
+				assert.ErrorContains(t, err, "append-only", stmt)
+			}
+			after, err := db.Read(ctx).InventoryVersion(d.ID, 1)
+			require.NoError(t, err)
+			assert.Equal(t, inv1, after)
+		})
+
+		t.Run("transactions roll back together", func(t *testing.T) {
+			d := privacy.Device{ID: uuid.NewString(), Manufacturer: "Rollback", Model: "R", Serial: "R1", Firmware: "1", NoticeKey: "n", Status: privacy.DeviceActive}
+			err := db.Transact(ctx, func(tx *store.Tx) error {
+				d.CreatedAt, d.UpdatedAt = tx.Now(), tx.Now()
+				if err := tx.InsertDevice(d); err != nil {
+					return err
+				}
+				return tx.InsertInventory(privacy.Inventory{DeviceID: d.ID, Version: 0, CreatedBy: "c", CreatedAt: tx.Now()})
+			})
+			require.Error(t, err, "version 0 breaks the CHECK constraint")
+			_, err = db.Read(ctx).DeviceByID(d.ID)
+			assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err), "the device insert was rolled back with the failed inventory")
+		})
+	})
+}
+
+func deviceIDs(ds []privacy.Device) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.ID
+	}
+	return out
+}
+
+func TestSQLiteKeepsDataAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "consentry.db")
+	db, err := store.Open(ctx, path, store.Options{})
+	require.NoError(t, err)
+	_, err = db.Migrate(ctx)
+	require.NoError(t, err)
+	d := mustInsertDevice(t, db, privacy.Device{Manufacturer: "Acme", Model: "T", Serial: "S", Firmware: "1", NoticeKey: "n"})
+	require.NoError(t, db.Close())
+
+	db, err = store.Open(ctx, path, store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	got, err := db.Read(ctx).DeviceByID(d.ID)
+	require.NoError(t, err)
+	assert.Equal(t, d.Serial, got.Serial)
+
+	// The pragmas that make SQLite safe for evidence are on for every connection.
+	sqlDB, err := db.SQL()
+	require.NoError(t, err)
+	var mode string
+	var syncLevel, fk int
+	require.NoError(t, sqlDB.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
+	require.NoError(t, sqlDB.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncLevel))
+	require.NoError(t, sqlDB.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk))
+	assert.Equal(t, "wal", mode)
+	assert.Equal(t, 2, syncLevel, "synchronous=FULL")
+	assert.Equal(t, 1, fk)
+}
