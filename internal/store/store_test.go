@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -13,76 +12,17 @@ import (
 
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/store/storetest"
 	"github.com/consentry/consentry/migrations"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// postgresDSN is the PostgreSQL the suite also runs on, when set.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("CONSENTRY_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("SKIPPING: CONSENTRY_TEST_POSTGRES_DSN is not set; the PostgreSQL half of the store suite did not run")
-	}
-	return dsn
-}
-
 // fixedClock is a settable clock in UTC microseconds.
 type fixedClock struct{ t time.Time }
 
 func (c *fixedClock) now() time.Time { return c.t }
-
-// MustOpenDB opens a migrated database of the given dialect: a SQLite file
-// in t.TempDir(), or a fresh PostgreSQL schema dropped at cleanup.
-func MustOpenDB(t *testing.T, dialect string, now func() time.Time) *store.DB {
-	t.Helper()
-	ctx := context.Background()
-	var dsn string
-	switch dialect {
-	case store.DialectSQLite:
-		dsn = filepath.Join(t.TempDir(), "consentry.db")
-	case store.DialectPostgres:
-		dsn = postgresSchema(t, postgresDSN(t))
-	}
-	db, err := store.Open(ctx, dsn, store.Options{Now: now})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	_, err = db.Migrate(ctx)
-	require.NoError(t, err)
-	return db
-}
-
-// postgresSchema makes an empty schema and returns a DSN that uses it, so
-// that tests neither see nor disturb each other's rows.
-func postgresSchema(t *testing.T, base string) string {
-	t.Helper()
-	ctx := context.Background()
-	admin, err := store.Open(ctx, base, store.Options{})
-	require.NoError(t, err)
-	sqlDB, err := admin.SQL()
-	require.NoError(t, err)
-	schema := "t_" + strings.ReplaceAll(uuid.NewString(), "-", "")
-	_, err = sqlDB.ExecContext(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		_, _ = sqlDB.ExecContext(ctx, "DROP SCHEMA "+schema+" CASCADE")
-		_ = admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
-
-// eachDialect runs fn on SQLite always and on PostgreSQL when configured.
-func eachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
-	for _, d := range []string{store.DialectSQLite, store.DialectPostgres} {
-		t.Run(d, func(t *testing.T) { fn(t, d) })
-	}
-}
 
 func migrationVersions(t *testing.T, dialect string) []string {
 	t.Helper()
@@ -106,8 +46,8 @@ func TestMigrationsHaveTheSameVersionsOnBothDialects(t *testing.T) {
 
 func TestMigrateReachesTheLatestVersion(t *testing.T) {
 	reached := map[string]int64{}
-	eachDialect(t, func(t *testing.T, dialect string) {
-		db := MustOpenDB(t, dialect, nil)
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		db := storetest.MustOpenDB(t, dialect, nil)
 		current, latest, err := db.SchemaVersion(context.Background())
 		require.NoError(t, err)
 		assert.Equal(t, latest, current)
@@ -138,10 +78,10 @@ func mustInsertDevice(t *testing.T, db *store.DB, d privacy.Device) privacy.Devi
 }
 
 func TestStore(t *testing.T) {
-	eachDialect(t, func(t *testing.T, dialect string) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		clock := &fixedClock{t: time.Date(2026, 11, 28, 12, 0, 0, 123456789, time.UTC)}
-		db := MustOpenDB(t, dialect, clock.now)
+		db := storetest.MustOpenDB(t, dialect, clock.now)
 
 		t.Run("clients by token hash", func(t *testing.T) {
 			c := privacy.Client{ID: uuid.NewString(), Name: "app", Role: privacy.RoleApp}

@@ -1,0 +1,60 @@
+package device_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/stretchr/testify/require"
+)
+
+// The service-level benchmarks measure the use case and the database
+// without HTTP; internal/httpapi has the end-to-end ones. Run: make bench.
+
+func BenchmarkRegister(b *testing.B) {
+	for _, dialect := range []string{store.DialectSQLite, store.DialectPostgres} {
+		b.Run(dialect, func(b *testing.B) {
+			s := mustSetup(b, storetest.MustOpenDB(b, dialect, nil))
+			ctx := context.Background()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				_, err := s.Register(ctx, privacy.Device{Manufacturer: "Acme", Model: "T", Serial: fmt.Sprintf("B%09d", i), Firmware: "1", NoticeKey: "n"})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "devices/s")
+		})
+	}
+}
+
+func BenchmarkInventoryRead(b *testing.B) {
+	for _, dialect := range []string{store.DialectSQLite, store.DialectPostgres} {
+		b.Run(dialect, func(b *testing.B) {
+			s := mustSetup(b, storetest.MustOpenDB(b, dialect, nil))
+			ctx := context.Background()
+			d := mustRegister(b, s, "bench")
+			elements := make([]privacy.DataElement, 10)
+			for i := range elements {
+				elements[i] = element(fmt.Sprintf("e%d", i))
+			}
+			for range 3 {
+				_, err := s.PutInventory(ctx, d.ID, "c", elements)
+				require.NoError(b, err)
+			}
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Inventory(ctx, d.ID, 0); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+		})
+	}
+}

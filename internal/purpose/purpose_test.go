@@ -1,0 +1,41 @@
+package purpose_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/purpose"
+	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestPutKeepsCreationTime(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		s := purpose.NewService(storetest.MustOpenDB(t, dialect, func() time.Time { return now }))
+
+		p, created, err := s.Put(ctx, privacy.Purpose{Key: "ads", Name: " Ads ", Description: "d", LegalBasis: privacy.BasisConsent})
+		require.NoError(t, err)
+		assert.True(t, created)
+		assert.Equal(t, "Ads", p.Name)
+
+		now = now.Add(time.Hour)
+		p2, created, err := s.Put(ctx, privacy.Purpose{Key: "ads", Name: "Advertising", Description: "d", LegalBasis: privacy.BasisConsent})
+		require.NoError(t, err)
+		assert.False(t, created)
+		assert.Equal(t, p.CreatedAt, p2.CreatedAt)
+		assert.Equal(t, now, p2.UpdatedAt)
+
+		_, _, err = s.Put(ctx, privacy.Purpose{Key: "ads", Name: "x", Description: "d", LegalBasis: "vibes"})
+		assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
+
+		list, err := s.List(ctx)
+		require.NoError(t, err)
+		require.Len(t, list, 1)
+		assert.Equal(t, p2, list[0])
+	})
+}
