@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/store/storetest"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -189,10 +190,7 @@ func TestWalkthroughOnSQLite(t *testing.T) {
 }
 
 func TestWalkthroughOnPostgres(t *testing.T) {
-	dsn := os.Getenv("CONSENTRY_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("SKIPPING: CONSENTRY_TEST_POSTGRES_DSN is not set")
-	}
+	dsn := storetest.PostgresDSN(t)
 	// A database of its own, so the bootstrap sees no clients.
 	name := "consentry_e2e_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
 	admin := exec(t, dsn, "CREATE DATABASE "+name)

@@ -56,7 +56,7 @@ func TestClients(t *testing.T) {
 	})
 }
 
-func putPurpose(t *testing.T, e *env, key string) {
+func putPurpose(t testing.TB, e *env, key string) {
 	t.Helper()
 	r := e.do(t, privacy.RoleAdmin, http.MethodPut, "/v1/purposes/"+key,
 		map[string]string{"name": key, "description": "why " + key, "legal_basis": "consent"})
@@ -115,7 +115,7 @@ func newDevice(serial string) map[string]string {
 		"notice_key": "tracker-notice", "owner_subject": "subject-1"}
 }
 
-func mustCreateDevice(t *testing.T, e *env, body map[string]string) map[string]any {
+func mustCreateDevice(t testing.TB, e *env, body map[string]string) map[string]any {
 	t.Helper()
 	r := e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/devices", body)
 	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())

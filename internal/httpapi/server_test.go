@@ -30,7 +30,6 @@ func TestMain(m *testing.M) {
 
 // env is a running API on a temp SQLite database, with one token per role.
 type env struct {
-	t      *testing.T
 	db     *store.DB
 	srv    *httpapi.Server
 	tokens map[privacy.Role]string

@@ -17,10 +17,14 @@ import (
 )
 
 // PostgresDSN returns CONSENTRY_TEST_POSTGRES_DSN or skips the test,
-// saying why.
+// saying why (fails it instead when CONSENTRY_REQUIRE_POSTGRES is set).
 func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("CONSENTRY_TEST_POSTGRES_DSN")
+	if dsn == "" && os.Getenv("CONSENTRY_REQUIRE_POSTGRES") != "" {
+		// CI sets this, so a lost DSN fails the run instead of skipping half the suite.
+		t.Fatal("CONSENTRY_REQUIRE_POSTGRES is set but CONSENTRY_TEST_POSTGRES_DSN is not")
+	}
 	if dsn == "" {
 		t.Skip("SKIPPING: CONSENTRY_TEST_POSTGRES_DSN is not set; the PostgreSQL half of this suite did not run")
 	}
