@@ -6,8 +6,8 @@ GO ?= go
 .PHONY: run build test test-short lint generate check bench clean
 
 ## run: start the service on the embedded SQLite database in ./data
-run:
-	$(GO) run ./cmd/consentry serve
+run: build
+	./bin/consentry serve
 
 ## build: the consentry binary in ./bin
 build:

@@ -39,6 +39,6 @@ func (s *Server) listCategories(c *gin.Context) error {
 	for i, k := range cats {
 		out.Items[i] = categoryResponse{Key: k.Key, Description: k.Description, MinSensitivity: string(k.Floor), DPV: k.DPV}
 	}
-	c.JSON(http.StatusOK, out)
+	writeJSON(c, http.StatusOK, out)
 	return nil
 }

@@ -54,6 +54,6 @@ func (s *Server) createClient(c *gin.Context) error {
 		return err
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusCreated, clientResponse{ID: cl.ID, Name: cl.Name, Role: string(cl.Role), CreatedAt: cl.CreatedAt, Token: token})
+	writeJSON(c, http.StatusCreated, clientResponse{ID: cl.ID, Name: cl.Name, Role: string(cl.Role), CreatedAt: cl.CreatedAt, Token: token})
 	return nil
 }

@@ -31,17 +31,26 @@ func newValidator() *validator.Validate {
 	return v
 }
 
-// jsonRenderer writes v as JSON without gin's HTML escaping quirks.
-type jsonRenderer struct{ v any }
+// jsonRenderer writes v as JSON without gin's HTML escaping quirks, with
+// contentType (application/json when empty).
+type jsonRenderer struct {
+	v           any
+	contentType string
+}
 
 func (r jsonRenderer) Render(w http.ResponseWriter) error {
+	r.WriteContentType(w)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(r.v)
 }
 
-func (jsonRenderer) WriteContentType(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+func (r jsonRenderer) WriteContentType(w http.ResponseWriter) {
+	ct := r.contentType
+	if ct == "" {
+		ct = "application/json; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
 }
 
 // decode reads the JSON body into v, strictly: the body must be
@@ -146,4 +155,10 @@ func validationError(err error) error {
 		}
 	}
 	return p.Err("the request is invalid")
+}
+
+// writeJSON writes v as a JSON response, newline-terminated so that curl
+// output stays readable.
+func writeJSON(c *gin.Context, status int, v any) {
+	c.Render(status, jsonRenderer{v: v})
 }

@@ -81,7 +81,7 @@ func (s *Server) createDevice(c *gin.Context) error {
 		return err
 	}
 	c.Header("Location", "/v1/devices/"+d.ID)
-	c.JSON(http.StatusCreated, newDeviceResponse(d))
+	writeJSON(c, http.StatusCreated, newDeviceResponse(d))
 	return nil
 }
 
@@ -102,7 +102,7 @@ func (s *Server) getDevice(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, newDeviceResponse(d))
+	writeJSON(c, http.StatusOK, newDeviceResponse(d))
 	return nil
 }
 
@@ -165,7 +165,7 @@ func (s *Server) listDevices(c *gin.Context) error {
 	if more {
 		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(devices[len(devices)-1].ID))
 	}
-	c.JSON(http.StatusOK, out)
+	writeJSON(c, http.StatusOK, out)
 	return nil
 }
 
@@ -188,7 +188,7 @@ func (s *Server) deactivateDevice(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, newDeviceResponse(d))
+	writeJSON(c, http.StatusOK, newDeviceResponse(d))
 	return nil
 }
 
@@ -211,6 +211,6 @@ func (s *Server) disposeDevice(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, newDeviceResponse(d))
+	writeJSON(c, http.StatusOK, newDeviceResponse(d))
 	return nil
 }

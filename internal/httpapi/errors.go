@@ -83,21 +83,8 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		c.Header("WWW-Authenticate", `Bearer realm="consentry"`)
 	}
 	c.Header("Cache-Control", "no-store")
-	c.Render(status, problemRender{p})
+	c.Render(status, jsonRenderer{v: p, contentType: "application/problem+json"})
 	c.Abort()
-}
-
-// problemRender writes a problem with the problem+json media type, which
-// gin's JSON renderer would replace with application/json.
-type problemRender struct{ p problem }
-
-func (r problemRender) Render(w http.ResponseWriter) error {
-	r.WriteContentType(w)
-	return jsonRenderer{r.p}.Render(w)
-}
-
-func (problemRender) WriteContentType(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/problem+json")
 }
 
 // handle adapts a handler that returns an error to gin: the error, if any,

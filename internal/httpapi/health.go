@@ -24,7 +24,7 @@ type statusResponse struct {
 // @Success  200 {object} statusResponse
 // @Router   /healthz [get]
 func (s *Server) healthz(c *gin.Context) {
-	c.JSON(http.StatusOK, statusResponse{Status: "ok"})
+	writeJSON(c, http.StatusOK, statusResponse{Status: "ok"})
 }
 
 // readyz says whether the service can do its job: the database answers.
@@ -45,7 +45,7 @@ func (s *Server) readyz(c *gin.Context) error {
 			return privacy.Errorf(privacy.EUnavailable, "the database is not reachable")
 		}
 	}
-	c.JSON(http.StatusOK, statusResponse{Status: "ready"})
+	writeJSON(c, http.StatusOK, statusResponse{Status: "ready"})
 	return nil
 }
 

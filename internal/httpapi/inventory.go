@@ -103,7 +103,7 @@ func (s *Server) putInventory(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusCreated, newInventoryResponse(inv))
+	writeJSON(c, http.StatusCreated, newInventoryResponse(inv))
 	return nil
 }
 
@@ -134,6 +134,6 @@ func (s *Server) getInventory(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, newInventoryResponse(inv))
+	writeJSON(c, http.StatusOK, newInventoryResponse(inv))
 	return nil
 }

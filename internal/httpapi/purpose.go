@@ -71,7 +71,7 @@ func (s *Server) putPurpose(c *gin.Context) error {
 	if created {
 		status = http.StatusCreated
 	}
-	c.JSON(status, newPurposeResponse(p))
+	writeJSON(c, status, newPurposeResponse(p))
 	return nil
 }
 
@@ -94,6 +94,6 @@ func (s *Server) listPurposes(c *gin.Context) error {
 	for i, p := range ps {
 		out.Items[i] = newPurposeResponse(p)
 	}
-	c.JSON(http.StatusOK, out)
+	writeJSON(c, http.StatusOK, out)
 	return nil
 }
