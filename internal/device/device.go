@@ -156,18 +156,16 @@ func (s *Service) Inventory(ctx context.Context, deviceID string, version int) (
 		return privacy.Inventory{}, err
 	}
 	tx := s.db.Read(ctx)
+	inv, err := tx.InventoryVersion(deviceID, version)
+	if privacy.ErrorCode(err) != privacy.ENotFound {
+		return inv, err
+	}
+	// Only on a miss: say whether the device or the version is missing.
 	if _, err := tx.DeviceByID(deviceID); err != nil {
 		return privacy.Inventory{}, err
 	}
 	if version == 0 {
-		latest, err := tx.LatestInventoryVersion(deviceID)
-		if err != nil {
-			return privacy.Inventory{}, err
-		}
-		if latest == 0 {
-			return privacy.Inventory{}, privacy.Errorf(privacy.ENotFound, "device has no inventory yet")
-		}
-		version = latest
+		return privacy.Inventory{}, privacy.Errorf(privacy.ENotFound, "device has no inventory yet")
 	}
-	return tx.InventoryVersion(deviceID, version)
+	return privacy.Inventory{}, privacy.Errorf(privacy.ENotFound, "device has no inventory version %d", version)
 }

@@ -76,14 +76,20 @@ func (tx *Tx) InsertInventory(inv privacy.Inventory) error {
 	return formatError(tx.db.Create(&rs).Error, "inventory elements")
 }
 
-// InventoryVersion loads one version of a device's inventory.
+// InventoryVersion loads one version of a device's inventory; version 0
+// means the newest. Two queries, whatever the version: this is the read
+// apps make before showing what a device collects.
 func (tx *Tx) InventoryVersion(deviceID string, version int) (privacy.Inventory, error) {
 	var h inventoryRecord
-	if err := tx.db.Where("device_id = ? AND version = ?", deviceID, version).Take(&h).Error; err != nil {
+	q := tx.db.Where("device_id = ?", deviceID)
+	if version > 0 {
+		q = q.Where("version = ?", version)
+	}
+	if err := q.Order("version DESC").Take(&h).Error; err != nil {
 		return privacy.Inventory{}, formatError(err, "inventory version")
 	}
 	var rs []elementRecord
-	if err := tx.db.Where("device_id = ? AND version = ?", deviceID, version).Order("position").Find(&rs).Error; err != nil {
+	if err := tx.db.Where("device_id = ? AND version = ?", deviceID, h.Version).Order("position").Find(&rs).Error; err != nil {
 		return privacy.Inventory{}, formatError(err, "inventory elements")
 	}
 	inv := privacy.Inventory{DeviceID: h.DeviceID, Version: h.Version, CreatedBy: h.CreatedBy, CreatedAt: h.CreatedAt.UTC(),

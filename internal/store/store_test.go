@@ -197,6 +197,9 @@ func TestStore(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "P30D", inv1.Elements[0].Retention)
 			assert.Equal(t, []string{}, inv1.Elements[0].Recipients, "absent recipients read back as an empty list")
+			cur, err := db.Read(ctx).InventoryVersion(d.ID, 0)
+			require.NoError(t, err)
+			assert.Equal(t, 2, cur.Version, "version 0 is the newest")
 			_, err = db.Read(ctx).InventoryVersion(d.ID, 3)
 			assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err))
 
