@@ -67,9 +67,19 @@ func convert(swagger []byte) ([]byte, error) {
 				WithBearerFormat("opaque").WithDescription("An API client token: `Authorization: Bearer cst_…`.")}
 		}
 	}
+	schema := v3.Components.Schemas["httpapi.problem"]
+	if schema == nil {
+		return nil, fmt.Errorf("the swagger document has no httpapi.problem schema")
+	}
+	problem := openapi3.NewSchemaRef("#/components/schemas/httpapi.problem", schema.Value)
 	for _, item := range v3.Paths.Map() {
 		for _, op := range item.Operations() {
 			problemContent(op)
+			everyResponse(op, problem)
+			if op.Security == nil {
+				// Say "no authentication" explicitly rather than by omission.
+				op.Security = &openapi3.SecurityRequirements{}
+			}
 		}
 	}
 	if err := v3.Validate(context.Background()); err != nil {
@@ -80,6 +90,31 @@ func convert(swagger []byte) ([]byte, error) {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	return yaml.JSONToYAML(out)
+}
+
+// everyResponse documents what every route of the server does, so the
+// annotations need not repeat it: the X-Request-ID header on every
+// response, and a 500 problem (a panic or a database failure) on every
+// operation.
+func everyResponse(op *openapi3.Operation, problem *openapi3.SchemaRef) {
+	if op.Responses.Status(500) == nil {
+		op.Responses.Set("500", &openapi3.ResponseRef{Value: openapi3.NewResponse().
+			WithDescription("internal error; the cause is logged under the request id, never returned").
+			WithContent(openapi3.Content{"application/problem+json": openapi3.NewMediaType().WithSchemaRef(problem)})})
+	}
+	requestID := &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
+		Description: "The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise.",
+		Schema:      openapi3.NewStringSchema().NewRef(),
+	}}}
+	for _, r := range op.Responses.Map() {
+		if r.Value == nil {
+			continue
+		}
+		if r.Value.Headers == nil {
+			r.Value.Headers = openapi3.Headers{}
+		}
+		r.Value.Headers["X-Request-ID"] = requestID
+	}
 }
 
 // problemContent declares every 4xx/5xx body as application/problem+json,

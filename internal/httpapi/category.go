@@ -25,6 +25,7 @@ type categoryList struct {
 // listCategories returns the data category taxonomy.
 //
 // @Summary  List data categories
+// @ID       listCategories
 // @Description The dotted taxonomy that inventory elements must use, aligned with W3C DPV.
 // @Tags     inventories
 // @Security BearerAuth

@@ -30,6 +30,7 @@ type clientResponse struct {
 // createClient makes an API client and shows its token once.
 //
 // @Summary  Create an API client
+// @ID       createClient
 // @Description The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
 // @Tags     clients
 // @Security BearerAuth

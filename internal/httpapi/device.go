@@ -54,6 +54,7 @@ type deviceList struct {
 // createDevice registers a device.
 //
 // @Summary  Register a device
+// @ID       createDevice
 // @Description Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
 // @Tags     devices
 // @Security BearerAuth
@@ -88,6 +89,7 @@ func (s *Server) createDevice(c *gin.Context) error {
 // getDevice returns one device.
 //
 // @Summary  Get a device
+// @ID       getDevice
 // @Tags     devices
 // @Security BearerAuth
 // @Produce  json
@@ -113,6 +115,7 @@ var listQuery = map[string]bool{"manufacturer": true, "model": true, "firmware":
 // listDevices searches devices for incident response (Control 35-1).
 //
 // @Summary  Search devices
+// @ID       listDevices
 // @Description Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor.
 // @Tags     devices
 // @Security BearerAuth
@@ -172,6 +175,7 @@ func (s *Server) listDevices(c *gin.Context) error {
 // deactivateDevice moves an active device to deactivated.
 //
 // @Summary  Deactivate a device
+// @ID       deactivateDevice
 // @Description From then on every access decision about the device is deny.
 // @Tags     devices
 // @Security BearerAuth
@@ -195,6 +199,7 @@ func (s *Server) deactivateDevice(c *gin.Context) error {
 // disposeDevice moves a deactivated device to disposed, for good.
 //
 // @Summary  Dispose of a device
+// @ID       disposeDevice
 // @Description Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first.
 // @Tags     devices
 // @Security BearerAuth

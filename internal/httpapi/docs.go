@@ -14,6 +14,7 @@ import (
 // openAPI serves the contract.
 //
 // @Summary  The OpenAPI 3 contract
+// @ID       openAPI
 // @Tags     operations
 // @Produce  plain
 // @Success  200 {string} string "openapi.yaml"
@@ -49,6 +50,7 @@ const docsInit = `window.onload = function () {
 // docsIndex serves Swagger UI.
 //
 // @Summary  Swagger UI
+// @ID       docsIndex
 // @Tags     operations
 // @Produce  html
 // @Success  200 {string} string "HTML page"
@@ -61,6 +63,7 @@ func (s *Server) docsIndex(c *gin.Context) {
 // docsAsset serves one Swagger UI file.
 //
 // @Summary  Swagger UI asset
+// @ID       docsAsset
 // @Tags     operations
 // @Produce  plain
 // @Param    file path string true "file name, e.g. swagger-ui.css"

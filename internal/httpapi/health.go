@@ -19,6 +19,7 @@ type statusResponse struct {
 // healthz says the process is up.
 //
 // @Summary  Liveness
+// @ID       healthz
 // @Tags     operations
 // @Produce  json
 // @Success  200 {object} statusResponse
@@ -30,6 +31,7 @@ func (s *Server) healthz(c *gin.Context) {
 // readyz says whether the service can do its job: the database answers.
 //
 // @Summary  Readiness
+// @ID       readyz
 // @Description 200 when the database answers within 2 seconds, 503 otherwise.
 // @Tags     operations
 // @Produce  json
@@ -52,6 +54,7 @@ func (s *Server) readyz(c *gin.Context) error {
 // metricsHandler serves Prometheus metrics.
 //
 // @Summary  Prometheus metrics
+// @ID       metricsHandler
 // @Description Metrics in the Prometheus text exposition format.
 // @Tags     operations
 // @Produce  plain

@@ -72,6 +72,7 @@ func newInventoryResponse(inv privacy.Inventory) inventoryResponse {
 // putInventory declares a new inventory version.
 //
 // @Summary  Declare a device's data inventory
+// @ID       putInventory
 // @Description Every call makes a new version; earlier versions stay readable with ?version=. All problems are reported at once, each with its field (e.g. elements[1].retention).
 // @Tags     inventories
 // @Security BearerAuth
@@ -110,6 +111,7 @@ func (s *Server) putInventory(c *gin.Context) error {
 // getInventory returns the current inventory version, or ?version=N.
 //
 // @Summary  Get a device's data inventory
+// @ID       getInventory
 // @Tags     inventories
 // @Security BearerAuth
 // @Produce  json

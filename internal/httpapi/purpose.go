@@ -41,6 +41,7 @@ type purposeList struct {
 // putPurpose creates or replaces a purpose.
 //
 // @Summary  Create or replace a purpose
+// @ID       putPurpose
 // @Description The key is the purpose's identity: lower-case letters, digits, '_', '.', '-', starting with a letter, at most 64 characters.
 // @Tags     purposes
 // @Security BearerAuth
@@ -78,6 +79,7 @@ func (s *Server) putPurpose(c *gin.Context) error {
 // listPurposes returns the catalogue.
 //
 // @Summary  List purposes
+// @ID       listPurposes
 // @Tags     purposes
 // @Security BearerAuth
 // @Produce  json

@@ -7,7 +7,6 @@
 // @version                    1
 // @description                Privacy consent and PII governance for IoT (ISO/IEC 27400:2022 clause 7.2).
 // @description                Errors are RFC 9457 application/problem+json bodies with a stable `code`.
-// @license.name               Apache-2.0
 // @securityDefinitions.apikey BearerAuth
 // @in                         header
 // @name                       Authorization
