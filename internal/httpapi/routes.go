@@ -11,6 +11,10 @@ import (
 func (s *Server) newEngine() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// A path is served as written or not at all: no redirects to a
+	// "corrected" path, which clients would follow with their token.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
 	// Only the socket peer is trusted; X-Forwarded-For is not a client IP.
 	_ = r.SetTrustedProxies(nil)
 	r.Use(s.recoverer(), withRequestID(), s.observe())

@@ -163,6 +163,7 @@ func TestConventions(t *testing.T) {
 	t.Run("unknown route is a 404 problem", func(t *testing.T) {
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/nothing-here", nil), 404, "route_not_found")
 		assertProblem(t, e.do(t, "", http.MethodGet, "/nope", nil), 404, "route_not_found")
+		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/purposes/", nil), 404, "route_not_found")
 	})
 	t.Run("wrong method is a 405 problem", func(t *testing.T) {
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodDelete, "/v1/purposes", nil), 405, "method_not_allowed")

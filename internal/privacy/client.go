@@ -45,7 +45,7 @@ type Client struct {
 // Validate checks a client before it is created.
 func (c *Client) Validate() error {
 	var p Problems
-	checkText(&p, "name", c.Name, true, 100)
+	checkText(&p, "name", c.Name, true, 100, oneLine)
 	if !c.Role.Valid() {
 		p.Add("role", "must be one of admin, app, service, auditor")
 	}

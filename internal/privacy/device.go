@@ -64,14 +64,14 @@ func IdentityKey(s string) string { return strings.ToLower(collapseSpace(s)) }
 // Validate checks a normalized device before it is registered.
 func (d *Device) Validate() error {
 	var p Problems
-	checkText(&p, "manufacturer", d.Manufacturer, true, 100)
-	checkText(&p, "model", d.Model, true, 100)
-	checkText(&p, "serial", d.Serial, true, 100)
-	checkText(&p, "firmware_version", d.Firmware, true, 64)
+	checkText(&p, "manufacturer", d.Manufacturer, true, 100, oneLine)
+	checkText(&p, "model", d.Model, true, 100, oneLine)
+	checkText(&p, "serial", d.Serial, true, 100, oneLine)
+	checkText(&p, "firmware_version", d.Firmware, true, 64, oneLine)
 	if !ValidKey(d.NoticeKey) {
 		p.Add("notice_key", keyRule)
 	}
-	checkText(&p, "owner_subject", d.OwnerSubject, false, 200)
+	checkText(&p, "owner_subject", d.OwnerSubject, false, 200, oneLine)
 	return p.Err("invalid device")
 }
 

@@ -106,7 +106,7 @@ func (inv *Inventory) Validate(purposeExists func(string) bool) error {
 			p.Add(f("key"), "duplicates key %q of an earlier element", e.Key)
 		}
 		seen[e.Key] = true
-		checkText(&p, f("description"), e.Description, true, 2000)
+		checkText(&p, f("description"), e.Description, true, 2000, multiline)
 
 		cat, ok := LookupCategory(e.Category)
 		if !ok {
@@ -141,7 +141,7 @@ func (inv *Inventory) Validate(purposeExists func(string) bool) error {
 			p.Add(f("retention"), "%s", err)
 		}
 		for j, r := range e.Recipients {
-			checkText(&p, fmt.Sprintf("%s[%d]", f("recipients"), j), r, true, 200)
+			checkText(&p, fmt.Sprintf("%s[%d]", f("recipients"), j), r, true, 200, oneLine)
 		}
 		if !regionPattern.MatchString(e.StorageRegion) {
 			p.Add(f("storage_region"), "must be a region label such as EU, US-CA or eu-west-1")
@@ -161,7 +161,10 @@ func checkRetention(s string) string {
 	if err != nil {
 		return fmt.Sprintf("%q is not an ISO 8601 duration such as P30D or P1Y", s)
 	}
-	if d.Negative || d.ToTimeDuration() <= 0 {
+	// Judged on the components, not on a time.Duration, which would
+	// overflow for periods beyond about 292 years.
+	positive := d.Years > 0 || d.Months > 0 || d.Weeks > 0 || d.Days > 0 || d.Hours > 0 || d.Minutes > 0 || d.Seconds > 0
+	if d.Negative || !positive {
 		return "must be a positive duration"
 	}
 	return ""

@@ -46,8 +46,8 @@ func (p *Purpose) Validate() error {
 	if !ValidKey(p.Key) {
 		pr.Add("key", keyRule)
 	}
-	checkText(&pr, "name", p.Name, true, 200)
-	checkText(&pr, "description", p.Description, true, 4000)
+	checkText(&pr, "name", p.Name, true, 200, oneLine)
+	checkText(&pr, "description", p.Description, true, 4000, multiline)
 	if !p.LegalBasis.Valid() {
 		pr.Add("legal_basis", "must be one of consent, contract, legal_obligation, vital_interests, public_task, legitimate_interests")
 	}

@@ -18,10 +18,17 @@ func ValidKey(s string) bool { return keyPattern.MatchString(s) }
 // keyRule is the human wording of keyPattern for error details.
 const keyRule = "must be 1-64 characters: a lower-case letter, then lower-case letters, digits, '_', '.' or '-'"
 
+// Whether checkText lets a value span lines.
+const (
+	oneLine   = false
+	multiline = true
+)
+
 // checkText adds a problem when s is empty (if required), longer than max
 // runes, or holds control characters, which have no place in labels and
-// would let a value forge lines in logs or rendered notices.
-func checkText(p *Problems, field, s string, required bool, max int) {
+// would let a value forge lines in logs or rendered notices. A multiline
+// value may hold tabs and line breaks, nothing else.
+func checkText(p *Problems, field, s string, required bool, max int, lines bool) {
 	switch {
 	case required && strings.TrimSpace(s) == "":
 		p.Add(field, "is required")
@@ -29,14 +36,13 @@ func checkText(p *Problems, field, s string, required bool, max int) {
 		p.Add(field, "must be valid UTF-8")
 	case utf8.RuneCountInString(s) > max:
 		p.Add(field, "must be at most %d characters", max)
-	case strings.IndexFunc(s, unicode.IsControl) >= 0 && !isMultilineAllowed(field):
-		p.Add(field, "must not contain control characters")
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && !(lines && (r == '\n' || r == '\r' || r == '\t')) }) >= 0:
+		if lines {
+			p.Add(field, "must not contain control characters other than tabs and line breaks")
+		} else {
+			p.Add(field, "must be one line without control characters")
+		}
 	}
-}
-
-// isMultilineAllowed marks the free-text fields where a newline is legitimate.
-func isMultilineAllowed(field string) bool {
-	return strings.HasSuffix(field, "description")
 }
 
 // collapseSpace trims s and folds every run of white space to one space, so
