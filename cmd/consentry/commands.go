@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry"
+	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/device"
@@ -78,7 +79,14 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 				return err
 			}
 			defer db.Close()
-			c, token, err := client.NewService(db).Create(cmd.Context(), name, privacy.Role(role))
+			log, err := openAudit(&cfg, db, slog.New(slog.NewTextHandler(stderr, nil)), nil)
+			if err != nil {
+				return err
+			}
+			log.Start()
+			defer log.Close()
+			ctx := privacy.WithActor(cmd.Context(), cliActor)
+			c, token, err := client.NewService(db, log).Create(ctx, name, privacy.Role(role))
 			if err != nil {
 				return err
 			}
@@ -94,6 +102,29 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	clients.AddCommand(create)
 	root.AddCommand(clients)
 	return root
+}
+
+// cliActor is who the audit log names for changes made from the command line.
+var cliActor = privacy.Actor{ClientID: "cli", Role: "operator"}
+
+// openAudit loads (or, on first use, creates) the audit keys in the data
+// directory and returns the audit log over db, not yet started.
+func openAudit(cfg *config, db *store.DB, log *slog.Logger, reg prometheus.Registerer) (*audit.Log, error) {
+	if err := cfg.ensureDataDir(); err != nil {
+		return nil, err
+	}
+	origin, err := cfg.auditOrigin()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := audit.LoadOrCreateKeys(cfg.dataDir, origin)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.origin != "" && keys.Origin() != cfg.origin {
+		log.Warn("the audit signing key already exists; --audit-origin is ignored", "origin", keys.Origin())
+	}
+	return audit.New(db, keys, audit.Options{CheckpointEvery: cfg.checkpointEvery, Log: log, Registerer: reg})
 }
 
 // openDB opens the configured database and migrates it, so every command
@@ -132,7 +163,24 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	defer db.Close()
 	log.Info("database ready", "dialect", db.Dialect(), "schema_version", version)
 
-	clients := client.NewService(db)
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	auditLog, err := openAudit(cfg, db, log, reg)
+	if err != nil {
+		return err
+	}
+	auditLog.Start()
+	defer auditLog.Close()
+	log.Info("audit log ready", "origin", auditLog.Origin())
+	if _, err := auditLog.Append(ctx, audit.Event{Action: "server.started", Targets: map[string]string{"addr": cfg.addr}}); err != nil {
+		return fmt.Errorf("audit: record start: %w", err)
+	}
+
+	clients := client.NewService(db, auditLog)
 	tokenPath := filepath.Join(cfg.dataDir, "admin.token")
 	admin, created, err := clients.Bootstrap(ctx, func(token string) error { return writeSecret(tokenPath, token+"\n") })
 	if err != nil {
@@ -147,15 +195,9 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
-		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("metrics: %w", err)
-		}
-	}
 	gin.SetMode(gin.ReleaseMode)
 	api, err := httpapi.NewServer(httpapi.Deps{
-		Clients: clients, Purposes: purpose.NewService(db), Devices: device.NewService(db), Routes: routes,
+		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog), Audit: auditLog, Routes: routes,
 		Ready: db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
 	})
 	if err != nil {
@@ -192,6 +234,9 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
+	}
+	if _, err := auditLog.Append(context.Background(), audit.Event{Action: "server.stopped"}); err != nil {
+		log.Error("audit: could not record the stop", "error", err)
 	}
 	log.Info("stopped")
 	return nil

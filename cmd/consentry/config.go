@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -8,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/spf13/cobra"
@@ -21,6 +24,10 @@ type config struct {
 	db       string
 	maxBody  int64
 	logLevel string
+	// origin names the audit log in its checkpoints; used when the signing
+	// key is first created.
+	origin          string
+	checkpointEvery time.Duration
 }
 
 // bindConfig declares the persistent flags on root.
@@ -43,6 +50,12 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 	f.StringVar(&cfg.db, "db", env("CONSENTRY_DB", ""), "database: a postgres:// DSN, or a SQLite file path; default <data-dir>/consentry.db (env CONSENTRY_DB)")
 	f.Int64Var(&cfg.maxBody, "max-body", maxBody, "request body limit in bytes (env CONSENTRY_MAX_BODY)")
 	f.StringVar(&cfg.logLevel, "log-level", env("CONSENTRY_LOG_LEVEL", "info"), "debug, info, warn or error (env CONSENTRY_LOG_LEVEL)")
+	f.StringVar(&cfg.origin, "audit-origin", env("CONSENTRY_AUDIT_ORIGIN", ""), "the audit log's checkpoint origin line, used when its signing key is first created; default consentry/<random> (env CONSENTRY_AUDIT_ORIGIN)")
+	every := 10 * time.Second
+	if v, err := time.ParseDuration(getenv("CONSENTRY_CHECKPOINT_INTERVAL")); err == nil {
+		every = v
+	}
+	f.DurationVar(&cfg.checkpointEvery, "checkpoint-interval", every, "how often a grown audit log gets a signed checkpoint (env CONSENTRY_CHECKPOINT_INTERVAL)")
 }
 
 // validate checks values that flags cannot.
@@ -54,6 +67,14 @@ func (c *config) validate(getenv func(string) string) error {
 	}
 	if c.maxBody < 1024 {
 		return fmt.Errorf("--max-body must be at least 1024 bytes")
+	}
+	if v := getenv("CONSENTRY_CHECKPOINT_INTERVAL"); v != "" {
+		if _, err := time.ParseDuration(v); err != nil {
+			return fmt.Errorf("CONSENTRY_CHECKPOINT_INTERVAL=%q is not a duration such as 10s", v)
+		}
+	}
+	if c.checkpointEvery < time.Second {
+		return fmt.Errorf("--checkpoint-interval must be at least 1s")
 	}
 	if c.dataDir == "" {
 		return fmt.Errorf("--data-dir must not be empty")
@@ -85,4 +106,17 @@ func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.logLevel)
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
+}
+
+// auditOrigin is the origin for a new signing key: --audit-origin, or
+// consentry/ and a random suffix, so two deployments never share a name.
+func (c *config) auditOrigin() (string, error) {
+	if c.origin != "" {
+		return c.origin, nil
+	}
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("audit origin: %w", err)
+	}
+	return "consentry/" + hex.EncodeToString(b), nil
 }

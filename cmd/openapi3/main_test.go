@@ -27,13 +27,13 @@ func TestOpenAPIIsFresh(t *testing.T) {
 	require.NoError(t, err)
 	committedSwagger, err := os.ReadFile("../../api/swagger.yaml")
 	require.NoError(t, err)
-	assert.Equal(t, string(committedSwagger), string(swagger), "api/swagger.yaml is stale: run make generate")
+	assert.True(t, string(committedSwagger) == string(swagger), "api/swagger.yaml is stale: run make generate")
 
 	got, err := convert(swagger)
 	require.NoError(t, err)
 	committed, err := os.ReadFile("../../openapi.yaml")
 	require.NoError(t, err)
-	assert.Equal(t, string(committed), string(got), "openapi.yaml is stale: run make generate")
+	assert.True(t, string(committed) == string(got), "openapi.yaml is stale: run make generate")
 }
 
 func TestConvertRefusesNonsense(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -27,11 +28,12 @@ var tokenLen = len(tokenPrefix) + base64.RawURLEncoding.EncodedLen(32)
 
 // Service creates and authenticates API clients.
 type Service struct {
-	db *store.DB
+	db  *store.DB
+	log *audit.Log
 }
 
-// NewService returns a Service over db.
-func NewService(db *store.DB) *Service { return &Service{db: db} }
+// NewService returns a Service reading db and writing through log.
+func NewService(db *store.DB, log *audit.Log) *Service { return &Service{db: db, log: log} }
 
 // NewToken returns a fresh random token.
 func NewToken() (string, error) {
@@ -57,15 +59,23 @@ func (s *Service) Create(ctx context.Context, name string, role privacy.Role) (p
 		c     privacy.Client
 		token string
 	)
-	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		var err error
 		c, token, err = create(tx, name, role)
-		return err
+		if err != nil {
+			return nil, err
+		}
+		return []audit.Event{createdEvent(c)}, nil
 	})
 	if err != nil {
 		return privacy.Client{}, "", err
 	}
 	return c, token, nil
+}
+
+// created is the audit event of a new client. The token is not in it.
+func createdEvent(c privacy.Client) audit.Event {
+	return audit.Event{Action: "client.created", Targets: map[string]string{"client": c.ID, "role": string(c.Role)}, Payload: c}
 }
 
 // create inserts a client in tx.
@@ -95,18 +105,21 @@ func create(tx *store.Tx, name string, role privacy.Role) (privacy.Client, strin
 // operator is never left with an admin whose token nobody has. created is
 // false when clients already existed.
 func (s *Service) Bootstrap(ctx context.Context, deliver func(token string) error) (c privacy.Client, created bool, err error) {
-	err = s.db.Transact(ctx, func(tx *store.Tx) error {
+	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		n, err := tx.CountClients()
 		if err != nil || n > 0 {
-			return err
+			return nil, err
 		}
 		var token string
 		c, token, err = create(tx, "bootstrap-admin", privacy.RoleAdmin)
 		if err != nil {
-			return err
+			return nil, err
+		}
+		if err := deliver(token); err != nil {
+			return nil, err
 		}
 		created = true
-		return deliver(token)
+		return []audit.Event{createdEvent(c)}, nil
 	})
 	if err != nil {
 		return privacy.Client{}, false, err

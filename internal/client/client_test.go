@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
@@ -13,9 +15,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+func newService(t *testing.T) *client.Service {
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	return client.NewService(db, audittest.MustOpenLog(t, db, audit.Options{}))
+}
+
 func TestCreateAndAuthenticate(t *testing.T) {
 	ctx := context.Background()
-	s := client.NewService(storetest.MustOpenDB(t, store.DialectSQLite, nil))
+	s := newService(t)
 	c, token, err := s.Create(ctx, " backend ", privacy.RoleService)
 	require.NoError(t, err)
 	assert.Equal(t, "backend", c.Name)
@@ -36,7 +43,7 @@ func TestCreateAndAuthenticate(t *testing.T) {
 
 func TestBootstrap(t *testing.T) {
 	ctx := context.Background()
-	s := client.NewService(storetest.MustOpenDB(t, store.DialectSQLite, nil))
+	s := newService(t)
 
 	// If the token cannot be delivered, no admin is created.
 	_, created, err := s.Bootstrap(ctx, func(string) error { return errors.New("disk full") })

@@ -6,7 +6,9 @@ package device
 import (
 	"context"
 	"fmt"
+	"strconv"
 
+	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -20,11 +22,12 @@ const (
 
 // Service is the device and inventory use cases.
 type Service struct {
-	db *store.DB
+	db  *store.DB
+	log *audit.Log
 }
 
-// NewService returns a Service over db.
-func NewService(db *store.DB) *Service { return &Service{db: db} }
+// NewService returns a Service reading db and writing through log.
+func NewService(db *store.DB, log *audit.Log) *Service { return &Service{db: db, log: log} }
 
 // Register normalizes, validates and stores a new active device.
 func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Device, error) {
@@ -37,9 +40,12 @@ func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Devic
 		return privacy.Device{}, fmt.Errorf("device: id: %w", err)
 	}
 	d.ID, d.Status = id.String(), privacy.DeviceActive
-	err = s.db.Transact(ctx, func(tx *store.Tx) error {
+	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		d.CreatedAt, d.UpdatedAt = tx.Now(), tx.Now()
-		return tx.InsertDevice(d)
+		if err := tx.InsertDevice(d); err != nil {
+			return nil, err
+		}
+		return []audit.Event{{Action: "device.registered", Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d}}, nil
 	})
 	if err != nil {
 		return privacy.Device{}, err
@@ -96,16 +102,19 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 		return privacy.Device{}, err
 	}
 	var d privacy.Device
-	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		var err error
 		if d, err = tx.LockDevice(id); err != nil {
-			return err
+			return nil, err
 		}
 		if err := d.Transition(to); err != nil {
-			return err
+			return nil, err
 		}
 		d.UpdatedAt = tx.Now()
-		return tx.UpdateDeviceStatus(d)
+		if err := tx.UpdateDeviceStatus(d); err != nil {
+			return nil, err
+		}
+		return []audit.Event{{Action: "device." + string(to), Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d}}, nil
 	})
 	if err != nil {
 		return privacy.Device{}, err
@@ -121,27 +130,31 @@ func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elem
 		return privacy.Inventory{}, err
 	}
 	inv := privacy.Inventory{DeviceID: deviceID, Elements: elements, CreatedBy: actor}
-	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		d, err := tx.LockDevice(deviceID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if d.Status == privacy.DeviceDisposed {
-			return privacy.Errorf(privacy.EInvalidTransition, "device is disposed; its inventory can no longer change")
+			return nil, privacy.Errorf(privacy.EInvalidTransition, "device is disposed; its inventory can no longer change")
 		}
 		keys, err := tx.PurposeKeys()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := inv.Validate(func(k string) bool { return keys[k] }); err != nil {
-			return err
+			return nil, err
 		}
 		latest, err := tx.LatestInventoryVersion(deviceID)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		inv.Version, inv.CreatedAt = latest+1, tx.Now()
-		return tx.InsertInventory(inv)
+		if err := tx.InsertInventory(inv); err != nil {
+			return nil, err
+		}
+		return []audit.Event{{Action: "inventory.declared", Subject: d.OwnerSubject, Payload: inv,
+			Targets: map[string]string{"device": d.ID, "inventory_version": strconv.Itoa(inv.Version)}}}, nil
 	})
 	if err != nil {
 		return privacy.Inventory{}, err

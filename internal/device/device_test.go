@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
@@ -17,10 +19,11 @@ import (
 
 func mustSetup(t testing.TB, db *store.DB) *device.Service {
 	t.Helper()
-	_, _, err := purpose.NewService(db).Put(context.Background(), privacy.Purpose{Key: "navigation", Name: "Navigation",
+	log := audittest.MustOpenLog(t, db, audit.Options{})
+	_, _, err := purpose.NewService(db, log).Put(context.Background(), privacy.Purpose{Key: "navigation", Name: "Navigation",
 		Description: "Route guidance", LegalBasis: privacy.BasisContract})
 	require.NoError(t, err)
-	return device.NewService(db)
+	return device.NewService(db, log)
 }
 
 func element(key string) privacy.DataElement {

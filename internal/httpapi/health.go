@@ -28,15 +28,16 @@ func (s *Server) healthz(c *gin.Context) {
 	writeJSON(c, http.StatusOK, statusResponse{Status: "ok"})
 }
 
-// readyz says whether the service can do its job: the database answers.
+// readyz says whether the service can do its job: the database answers and
+// the audit log can be written.
 //
 // @Summary  Readiness
 // @ID       readyz
-// @Description 200 when the database answers within 2 seconds, 503 otherwise.
+// @Description 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded and it is consistent with its last signed checkpoint); 503 otherwise.
 // @Tags     operations
 // @Produce  json
 // @Success  200 {object} statusResponse
-// @Failure  503 {object} problem "database unreachable"
+// @Failure  503 {object} problem "database unreachable or audit log unhealthy"
 // @Router   /readyz [get]
 func (s *Server) readyz(c *gin.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
@@ -46,6 +47,10 @@ func (s *Server) readyz(c *gin.Context) error {
 			s.log.WarnContext(ctx, "not ready", "error", err)
 			return privacy.Errorf(privacy.EUnavailable, "the database is not reachable")
 		}
+	}
+	if err := s.audit.Health(); err != nil {
+		s.log.WarnContext(ctx, "not ready", "error", err)
+		return privacy.Errorf(privacy.EUnavailable, "the audit log is not healthy: %s", err.Error())
 	}
 	writeJSON(c, http.StatusOK, statusResponse{Status: "ready"})
 	return nil

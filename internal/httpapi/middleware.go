@@ -55,6 +55,7 @@ func withRequestID() gin.HandlerFunc {
 		}
 		c.Set(requestIDKey, id)
 		c.Header("X-Request-ID", id)
+		c.Request = c.Request.WithContext(privacy.WithRequestID(c.Request.Context(), id))
 		c.Next()
 	}
 }
@@ -103,7 +104,9 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), principalKey{}, p))
+		ctx := context.WithValue(c.Request.Context(), principalKey{}, p)
+		ctx = privacy.WithActor(ctx, privacy.Actor{ClientID: p.ID, Role: string(p.Role)})
+		c.Request = c.Request.WithContext(ctx)
 		c.Next()
 	}
 }

@@ -46,5 +46,12 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.POST("/devices/:id/dispose", s.handle(s.disposeDevice))
 	v1.PUT("/devices/:id/inventory", s.handle(s.putInventory))
 	v1.GET("/devices/:id/inventory", s.handle(s.getInventory))
+
+	v1.GET("/audit/entries", s.handle(s.listAuditEntries))
+	v1.GET("/audit/entries/:seq/proof", s.handle(s.getInclusionProof))
+	v1.GET("/audit/consistency", s.handle(s.getConsistencyProof))
+	v1.GET("/audit/checkpoint", s.handle(s.getCheckpoint))
+	v1.GET("/audit/key", s.handle(s.getAuditKey))
+	v1.POST("/audit/hash", s.handle(s.hashValue))
 	return r
 }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/device"
@@ -35,6 +36,7 @@ type Deps struct {
 	Clients  *client.Service
 	Purposes *purpose.Service
 	Devices  *device.Service
+	Audit    *audit.Log
 	Routes   *authz.Routes
 	// Ready reports whether the service can serve (the database answers).
 	Ready func(ctx context.Context) error
@@ -52,6 +54,7 @@ type Server struct {
 	clients  *client.Service
 	purposes *purpose.Service
 	devices  *device.Service
+	audit    *audit.Log
 	routes   *authz.Routes
 	ready    func(ctx context.Context) error
 	registry *prometheus.Registry
@@ -65,7 +68,7 @@ type Server struct {
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
-	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, routes: d.Routes, ready: d.Ready,
+	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, audit: d.Audit, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, validate: newValidator()}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody

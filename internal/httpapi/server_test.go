@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry"
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/device"
@@ -46,8 +48,9 @@ func MustOpenEnv(t testing.TB) *env {
 	require.NoError(t, err)
 	routes, err := authz.NewRoutes()
 	require.NoError(t, err)
-	clients := client.NewService(db)
-	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db), Devices: device.NewService(db),
+	log := audittest.MustOpenLog(t, db, audit.Options{})
+	clients := client.NewService(db, log)
+	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI})
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}
@@ -244,8 +247,9 @@ func TestRoutePolicyDeniesUnlistedRoutes(t *testing.T) {
 	require.NoError(t, err)
 	routes, err := authz.LoadRoutes(policyModel(t), "p, admin, /v1/categories, GET\n")
 	require.NoError(t, err)
-	clients := client.NewService(db)
-	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db), Devices: device.NewService(db), Routes: routes})
+	log := audittest.MustOpenLog(t, db, audit.Options{})
+	clients := client.NewService(db, log)
+	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log, Routes: routes})
 	require.NoError(t, err)
 	_, tok, err := clients.Create(ctx, "admin", privacy.RoleAdmin)
 	require.NoError(t, err)

@@ -7,17 +7,19 @@ import (
 	"context"
 	"strings"
 
+	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 )
 
 // Service reads and writes the catalogue.
 type Service struct {
-	db *store.DB
+	db  *store.DB
+	log *audit.Log
 }
 
-// NewService returns a Service over db.
-func NewService(db *store.DB) *Service { return &Service{db: db} }
+// NewService returns a Service reading db and writing through log.
+func NewService(db *store.DB, log *audit.Log) *Service { return &Service{db: db, log: log} }
 
 // Put creates or replaces the purpose p.Key. created says which.
 func (s *Service) Put(ctx context.Context, p privacy.Purpose) (out privacy.Purpose, created bool, err error) {
@@ -26,18 +28,25 @@ func (s *Service) Put(ctx context.Context, p privacy.Purpose) (out privacy.Purpo
 	if err := p.Validate(); err != nil {
 		return privacy.Purpose{}, false, err
 	}
-	err = s.db.Transact(ctx, func(tx *store.Tx) error {
+	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		old, err := tx.PurposeByKey(p.Key)
 		switch privacy.ErrorCode(err) {
 		case "":
-			p.CreatedAt = old.CreatedAt
+			p.CreatedAt, created = old.CreatedAt, false
 		case privacy.ENotFound:
 			p.CreatedAt, created = tx.Now(), true
 		default:
-			return err
+			return nil, err
 		}
 		p.UpdatedAt = tx.Now()
-		return tx.UpsertPurpose(p)
+		if err := tx.UpsertPurpose(p); err != nil {
+			return nil, err
+		}
+		outcome := "replaced"
+		if created {
+			outcome = "created"
+		}
+		return []audit.Event{{Action: "purpose.put", Targets: map[string]string{"purpose": p.Key}, Outcome: outcome, Payload: p}}, nil
 	})
 	if err != nil {
 		return privacy.Purpose{}, false, err

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store/storetest"
@@ -16,7 +18,8 @@ func TestPutKeepsCreationTime(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		s := purpose.NewService(storetest.MustOpenDB(t, dialect, func() time.Time { return now }))
+		db := storetest.MustOpenDB(t, dialect, func() time.Time { return now })
+		s := purpose.NewService(db, audittest.MustOpenLog(t, db, audit.Options{}))
 
 		p, created, err := s.Put(ctx, privacy.Purpose{Key: "ads", Name: " Ads ", Description: "d", LegalBasis: privacy.BasisConsent})
 		require.NoError(t, err)

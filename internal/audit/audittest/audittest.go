@@ -1,0 +1,26 @@
+// Package audittest opens a running audit log for tests. Only tests import it.
+package audittest
+
+import (
+	"testing"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/stretchr/testify/require"
+)
+
+// MustOpenLog starts an audit log over db with keys in a temp dir, closed
+// at cleanup. opts may be zero.
+func MustOpenLog(t testing.TB, db *store.DB, opts audit.Options) *audit.Log {
+	t.Helper()
+	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "consentry.test/audit")
+	require.NoError(t, err)
+	if opts.CheckpointEvery == 0 {
+		opts.CheckpointEvery = -1
+	}
+	l, err := audit.New(db, keys, opts)
+	require.NoError(t, err)
+	l.Start()
+	t.Cleanup(l.Close)
+	return l
+}

@@ -1,0 +1,86 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Checkpoint returns the latest signed checkpoint, first signing a new one
+// if the tree has grown. It refuses to sign a tree that is not an
+// extension of the last one it signed (the log was rewritten or
+// truncated), and the log then reports itself unhealthy.
+func (l *Log) Checkpoint(ctx context.Context) (privacy.Checkpoint, error) {
+	l.signMu.Lock()
+	defer l.signMu.Unlock()
+	tx := l.db.Read(ctx)
+	size, err := tx.AuditSize()
+	if err != nil {
+		return privacy.Checkpoint{}, err
+	}
+	last, err := tx.LatestCheckpoint()
+	found := err == nil
+	if err != nil && privacy.ErrorCode(err) != privacy.ENotFound {
+		return privacy.Checkpoint{}, err
+	}
+	if found && last.Size == size {
+		return last, nil
+	}
+	if size == 0 {
+		return privacy.Checkpoint{}, privacy.Errorf(privacy.ENotFound, "the audit log is empty; no checkpoint yet")
+	}
+	r := l.reader(tx, nil)
+	root, err := tlog.TreeHash(size, r)
+	if err != nil {
+		return privacy.Checkpoint{}, fmt.Errorf("audit: tree hash: %w", err)
+	}
+	if found {
+		if err := consistent(r, last, size, root); err != nil {
+			err = fmt.Errorf("audit: refusing to sign size %d: %w", size, err)
+			setFailure(&l.signFailure, err)
+			l.log.Error("audit log is inconsistent with its last signed checkpoint", "error", err)
+			return privacy.Checkpoint{}, privacy.Errorf(privacy.EUnavailable, "the audit log is inconsistent with its last signed checkpoint; refusing to sign")
+		}
+	}
+	text := log.Checkpoint{Origin: l.keys.Origin(), Size: uint64(size), Hash: root[:]}.Marshal()
+	signed, err := note.Sign(&note.Note{Text: string(text)}, l.keys.Signer)
+	if err != nil {
+		return privacy.Checkpoint{}, fmt.Errorf("audit: sign checkpoint: %w", err)
+	}
+	cp := privacy.Checkpoint{Size: size, Root: root[:], Note: string(signed)}
+	err = l.db.Transact(ctx, func(tx *store.Tx) error {
+		cp.SignedAt = tx.Now()
+		return tx.InsertCheckpoint(cp)
+	})
+	if privacy.ErrorCode(err) == privacy.EConflict {
+		// Another instance signed this size first; its note is as good.
+		return l.db.Read(ctx).LatestCheckpoint()
+	}
+	if err != nil {
+		return privacy.Checkpoint{}, err
+	}
+	setFailure(&l.signFailure, nil)
+	return cp, nil
+}
+
+// consistent checks that the tree (size, root) extends the signed tree last.
+func consistent(r tlog.HashReader, last privacy.Checkpoint, size int64, root tlog.Hash) error {
+	if last.Size > size {
+		return fmt.Errorf("the log has %d entries but a checkpoint of size %d was signed", size, last.Size)
+	}
+	var lastRoot tlog.Hash
+	copy(lastRoot[:], last.Root)
+	proof, err := tlog.ProveTree(size, last.Size, r)
+	if err != nil {
+		return err
+	}
+	if err := tlog.CheckTree(proof, size, root, last.Size, lastRoot); err != nil {
+		return fmt.Errorf("size %d is not an extension of the signed size %d: %w", size, last.Size, err)
+	}
+	return nil
+}

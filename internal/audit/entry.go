@@ -1,0 +1,114 @@
+// Package audit is Consentry's tamper-evident audit log (ISO/IEC 27400
+// Controls 12, 13, 30, 32). Every change and every decision is an entry;
+// each entry's RFC 8785 canonical JSON is a leaf of an RFC 6962 Merkle tree
+// (golang.org/x/mod/sumdb/tlog) whose size and root the server signs as
+// C2SP checkpoints (signed notes, Ed25519). Anyone holding the verifier key
+// can check inclusion and consistency proofs and replay the log offline.
+//
+// Changes reach the database only through Log.Do: a single writer runs many
+// callers' changes and their entries in one transaction (group commit), so
+// an entry exists exactly when its change does, and a log that cannot be
+// written refuses the change (fail closed).
+package audit
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/gowebpki/jcs"
+)
+
+// Entry is one audit entry as it is hashed: its canonical JSON is the
+// Merkle leaf. It holds no raw personal data: a subject appears only as
+// an HMAC (targets.subject), and the full payload only as its SHA-256.
+type Entry struct {
+	Seq   int64      `json:"seq"`
+	Time  string     `json:"time"`
+	Actor EntryActor `json:"actor"`
+	// Action names the event, e.g. device.registered, consent.recorded, decision.
+	Action string `json:"action"`
+	// Targets are the ids the event is about: device, purpose, client,
+	// element, inventory_version, subject (an HMAC).
+	Targets map[string]string `json:"targets,omitempty"`
+	// Outcome: ok, created, replaced, allow, deny, granted, denied, withdrawn...
+	Outcome   string   `json:"outcome"`
+	Reasons   []string `json:"reasons,omitempty"`
+	RequestID string   `json:"request_id,omitempty"`
+	// PayloadSHA256 is the hex SHA-256 of the event's full payload in
+	// canonical JSON, so an exported record can be matched to its entry.
+	PayloadSHA256 string `json:"payload_sha256,omitempty"`
+	// ReliesOn is, for an allow decision, the sequence number of the consent
+	// entry it relied on.
+	ReliesOn *int64 `json:"relies_on,omitempty"`
+	// ExpiresAt is, for a granted consent, when it stops being valid.
+	ExpiresAt string `json:"expires_at,omitempty"`
+}
+
+// EntryActor is who caused the event.
+type EntryActor struct {
+	ClientID string `json:"client_id"`
+	Role     string `json:"role"`
+}
+
+// Entry actions and outcomes that the verifier's replay understands.
+const (
+	ActionConsentRecorded  = "consent.recorded"
+	ActionConsentWithdrawn = "consent.withdrawn"
+	ActionDecision         = "decision"
+	OutcomeAllow           = "allow"
+	OutcomeGranted         = "granted"
+)
+
+// TimeFormat is how entry times are written: UTC, microseconds, so that
+// every dialect and every verifier reads back the same instant.
+const TimeFormat = "2006-01-02T15:04:05.000000Z"
+
+// FormatTime writes t as an entry time.
+func FormatTime(t time.Time) string { return t.UTC().Truncate(time.Microsecond).Format(TimeFormat) }
+
+// Canonical returns v's RFC 8785 canonical JSON.
+func Canonical(v any) ([]byte, error) {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("audit: encode: %w", err)
+	}
+	out, err := jcs.Transform(raw)
+	if err != nil {
+		return nil, fmt.Errorf("audit: canonicalize: %w", err)
+	}
+	return out, nil
+}
+
+// PayloadHash is the hex SHA-256 of v's canonical JSON.
+func PayloadHash(v any) (string, error) {
+	b, err := Canonical(v)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// ParseLeaf reads a leaf back into an Entry, refusing bytes that are not
+// exactly the canonical form of a known entry shape: a leaf has one
+// spelling, so nothing can be smuggled in alternative encodings.
+func ParseLeaf(leaf []byte) (Entry, error) {
+	canon, err := jcs.Transform(leaf)
+	if err != nil {
+		return Entry{}, fmt.Errorf("not JSON: %w", err)
+	}
+	if !bytes.Equal(canon, leaf) {
+		return Entry{}, fmt.Errorf("not in RFC 8785 canonical form")
+	}
+	dec := json.NewDecoder(bytes.NewReader(leaf))
+	dec.DisallowUnknownFields()
+	var e Entry
+	if err := dec.Decode(&e); err != nil {
+		return Entry{}, fmt.Errorf("not an audit entry: %w", err)
+	}
+	return e, nil
+}

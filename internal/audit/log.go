@@ -1,0 +1,359 @@
+package audit
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Event is what a use case reports; the Log turns it into an Entry.
+type Event struct {
+	Action  string
+	Targets map[string]string
+	// Subject is the raw subject id, if the event concerns one. Only its
+	// HMAC is written.
+	Subject string
+	Outcome string
+	Reasons []string
+	// Payload is the event's full record; only its hash is written.
+	Payload   any
+	ReliesOn  *int64
+	ExpiresAt time.Time
+}
+
+// Change is a use case's work inside the log's transaction: it makes its
+// changes through tx and returns the events that record them. An error
+// undoes the change (and only it) and is returned to its caller.
+type Change func(tx *store.Tx) ([]Event, error)
+
+// Options tune a Log.
+type Options struct {
+	// MaxBatch caps the changes committed together; 1 means one commit
+	// (one fsync) per change. Default 256.
+	MaxBatch int
+	// CheckpointEvery is how often a grown tree is signed. Default 10s;
+	// negative disables the timer (checkpoints are then signed on demand).
+	CheckpointEvery time.Duration
+	Log             *slog.Logger
+	Registerer      prometheus.Registerer
+}
+
+// ErrUnavailable is returned, as an EUnavailable *privacy.Error, when the
+// log cannot be written: the change it carried was not made.
+var errUnavailable = privacy.Errorf(privacy.EUnavailable, "the audit log cannot be written; nothing was changed")
+
+// Log is the audit log and its single writer.
+type Log struct {
+	db    *store.DB
+	keys  Keys
+	opts  Options
+	log   *slog.Logger
+	jobs  chan *job
+	cache *hashCache
+
+	mu      sync.RWMutex // guards closed
+	closed  bool
+	wg      sync.WaitGroup
+	stop    chan struct{}
+	// writeFailure is the last append failure, cleared by the next commit;
+	// signFailure is a refusal to sign, which only a consistent log clears.
+	writeFailure atomic.Pointer[error]
+	signFailure  atomic.Pointer[error]
+
+	signMu sync.Mutex
+
+	appends  prometheus.Counter
+	failures prometheus.Counter
+	batches  prometheus.Histogram
+}
+
+type job struct {
+	ctx    context.Context
+	change Change
+	seqs   []int64
+	err    error
+	done   chan struct{}
+}
+
+// New returns a Log over db. Call Start before Do, and Close at the end.
+func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.CheckpointEvery == 0 {
+		opts.CheckpointEvery = 10 * time.Second
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	l := &Log{db: db, keys: keys, opts: opts, log: opts.Log, jobs: make(chan *job, 4*opts.MaxBatch),
+		cache: newHashCache(1 << 16), stop: make(chan struct{}),
+		appends: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "consentry", Name: "audit_appends_total",
+			Help: "Audit entries committed."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "consentry", Name: "audit_append_failures_total",
+			Help: "Audit batches that could not be committed (their changes were refused with 503)."}),
+		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "consentry", Name: "audit_batch_changes",
+			Help: "Changes committed per audit transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+	}
+	if opts.Registerer != nil {
+		for _, c := range []prometheus.Collector{l.appends, l.failures, l.batches} {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("audit: metrics: %w", err)
+			}
+		}
+	}
+	return l, nil
+}
+
+// Start runs the writer and the checkpoint timer until Close.
+func (l *Log) Start() {
+	l.wg.Add(1)
+	go l.writer()
+	if l.opts.CheckpointEvery > 0 {
+		l.wg.Add(1)
+		go l.signer()
+	}
+}
+
+// Close stops taking changes, commits the ones already queued, signs a
+// final checkpoint and stops.
+func (l *Log) Close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	close(l.jobs)
+	close(l.stop)
+	l.mu.Unlock()
+	l.wg.Wait()
+	if _, err := l.Checkpoint(context.Background()); err != nil {
+		l.log.Error("final audit checkpoint failed", "error", err)
+	}
+}
+
+// Do runs change and appends its events, in one transaction with other
+// callers' changes, and returns once that transaction has committed. The
+// events get consecutive sequence numbers, returned in order.
+func (l *Log) Do(ctx context.Context, change Change) ([]int64, error) {
+	j := &job{ctx: ctx, change: change, done: make(chan struct{})}
+	l.mu.RLock()
+	if l.closed {
+		l.mu.RUnlock()
+		return nil, errUnavailable
+	}
+	l.jobs <- j
+	l.mu.RUnlock()
+	// Wait for the commit even if ctx ends: the change may already be in
+	// the transaction, and its caller must learn whether it happened.
+	<-j.done
+	return j.seqs, j.err
+}
+
+// Append records events that change nothing else (server start, stop).
+func (l *Log) Append(ctx context.Context, events ...Event) ([]int64, error) {
+	return l.Do(ctx, func(*store.Tx) ([]Event, error) { return events, nil })
+}
+
+// Health is nil while the log can be written and its checkpoints are
+// consistent; otherwise the last failure.
+func (l *Log) Health() error {
+	for _, f := range []*atomic.Pointer[error]{&l.signFailure, &l.writeFailure} {
+		if p := f.Load(); p != nil {
+			return *p
+		}
+	}
+	return nil
+}
+
+func setFailure(f *atomic.Pointer[error], err error) {
+	if err == nil {
+		f.Store(nil)
+		return
+	}
+	f.Store(&err)
+}
+
+// HMAC keys a subject id for entries and searches.
+func (l *Log) HMAC(value string) string {
+	m := hmac.New(sha256.New, l.keys.HMAC)
+	m.Write([]byte(value))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// VerifierKey is the checkpoint verifier key in note text form.
+func (l *Log) VerifierKey() string { return l.keys.VerifierKey }
+
+// Origin is the checkpoints' origin line.
+func (l *Log) Origin() string { return l.keys.Origin() }
+
+// writer is the single writer: it takes every queued change, up to
+// MaxBatch, commits them together, and acknowledges each.
+func (l *Log) writer() {
+	defer l.wg.Done()
+	for first := range l.jobs {
+		batch := []*job{first}
+	drain:
+		for len(batch) < l.opts.MaxBatch {
+			select {
+			case j, ok := <-l.jobs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		l.commit(batch)
+		for _, j := range batch {
+			close(j.done)
+		}
+	}
+}
+
+// commit runs a batch in one transaction. A change's own error rolls back
+// that change alone; any failure to write the log rolls back the batch and
+// every change in it gets 503.
+func (l *Log) commit(batch []*job) {
+	var (
+		pending map[int64][]byte
+		applied []*job
+	)
+	err := l.db.Transact(context.Background(), func(tx *store.Tx) error {
+		pending, applied = map[int64][]byte{}, applied[:0]
+		if err := tx.LockAudit(); err != nil {
+			return err
+		}
+		size, err := tx.AuditSize()
+		if err != nil {
+			return err
+		}
+		reader := l.reader(tx, pending)
+		var leaves []privacy.AuditLeaf
+		for i, j := range batch {
+			j.seqs, j.err = nil, nil
+			if err := j.ctx.Err(); err != nil {
+				j.err = err
+				continue
+			}
+			sp := fmt.Sprintf("change_%d", i)
+			if err := tx.SavePoint(sp); err != nil {
+				return err
+			}
+			events, err := j.change(tx)
+			if err != nil {
+				if rerr := tx.RollbackTo(sp); rerr != nil {
+					return rerr
+				}
+				j.err = err
+				continue
+			}
+			for _, ev := range events {
+				leaf, err := l.leaf(size, tx.Now(), j.ctx, ev)
+				if err != nil {
+					return err
+				}
+				hashes, err := tlog.StoredHashes(size, leaf.Leaf, reader)
+				if err != nil {
+					return fmt.Errorf("audit: tree hashes for %d: %w", size, err)
+				}
+				base := tlog.StoredHashIndex(0, size)
+				for k, h := range hashes {
+					pending[base+int64(k)] = append([]byte(nil), h[:]...)
+				}
+				leaves = append(leaves, leaf)
+				j.seqs = append(j.seqs, size)
+				size++
+			}
+			applied = append(applied, j)
+		}
+		return tx.InsertAudit(leaves, pending)
+	})
+	if err != nil {
+		l.failures.Inc()
+		setFailure(&l.writeFailure, fmt.Errorf("audit: append failed: %w", err))
+		l.log.Error("audit append failed; the batch's changes were refused", "changes", len(batch), "error", err)
+		for _, j := range batch {
+			if j.err == nil {
+				j.seqs, j.err = nil, errUnavailable
+			}
+		}
+		return
+	}
+	l.cache.addAll(pending)
+	setFailure(&l.writeFailure, nil)
+	n := 0
+	for _, j := range applied {
+		n += len(j.seqs)
+	}
+	l.appends.Add(float64(n))
+	l.batches.Observe(float64(len(batch)))
+}
+
+// leaf builds the entry for ev at seq.
+func (l *Log) leaf(seq int64, now time.Time, ctx context.Context, ev Event) (privacy.AuditLeaf, error) {
+	actor := privacy.ActorFrom(ctx)
+	e := Entry{Seq: seq, Time: FormatTime(now), Actor: EntryActor{ClientID: actor.ClientID, Role: actor.Role},
+		Action: ev.Action, Outcome: ev.Outcome, Reasons: ev.Reasons, RequestID: privacy.RequestIDFrom(ctx), ReliesOn: ev.ReliesOn}
+	if e.Outcome == "" {
+		e.Outcome = "ok"
+	}
+	if len(ev.Targets) > 0 || ev.Subject != "" {
+		e.Targets = make(map[string]string, len(ev.Targets)+1)
+		for k, v := range ev.Targets {
+			e.Targets[k] = v
+		}
+	}
+	var subject string
+	if ev.Subject != "" {
+		subject = l.HMAC(ev.Subject)
+		e.Targets["subject"] = subject
+	}
+	if !ev.ExpiresAt.IsZero() {
+		e.ExpiresAt = FormatTime(ev.ExpiresAt)
+	}
+	if ev.Payload != nil {
+		h, err := PayloadHash(ev.Payload)
+		if err != nil {
+			return privacy.AuditLeaf{}, err
+		}
+		e.PayloadSHA256 = h
+	}
+	b, err := Canonical(e)
+	if err != nil {
+		return privacy.AuditLeaf{}, err
+	}
+	return privacy.AuditLeaf{Seq: seq, Leaf: b, Action: e.Action, SubjectHMAC: subject, CreatedAt: now}, nil
+}
+
+// signer signs a checkpoint whenever the tree has grown, every
+// CheckpointEvery.
+func (l *Log) signer() {
+	defer l.wg.Done()
+	t := time.NewTicker(l.opts.CheckpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			if _, err := l.Checkpoint(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+				l.log.Error("audit checkpoint failed", "error", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// hashCache keeps stored tree hashes the writer will ask for again (the
+// left siblings on the tree's right edge). A stored hash never changes
+// once committed, so the cache is never stale, whoever else writes.
+type hashCache struct {
+	mu  sync.RWMutex
+	max int
+	m   map[int64][]byte
+}
+
+func newHashCache(max int) *hashCache { return &hashCache{max: max, m: map[int64][]byte{}} }
+
+func (c *hashCache) get(idx int64) ([]byte, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	h, ok := c.m[idx]
+	return h, ok
+}
+
+func (c *hashCache) addAll(hs map[int64][]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m)+len(hs) > c.max {
+		// Dropping everything is crude but cheap; the right edge is read
+		// back from the database once and cached again.
+		c.m = make(map[int64][]byte, len(hs))
+	}
+	for k, v := range hs {
+		c.m[k] = v
+	}
+}
+
+// reader reads stored hashes: this batch's first, then the cache, then tx.
+func (l *Log) reader(tx *store.Tx, pending map[int64][]byte) tlog.HashReader {
+	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(indexes))
+		var missing []int64
+		var at []int
+		for i, idx := range indexes {
+			if h, ok := pending[idx]; ok {
+				copy(out[i][:], h)
+			} else if h, ok := l.cache.get(idx); ok {
+				copy(out[i][:], h)
+			} else {
+				missing, at = append(missing, idx), append(at, i)
+			}
+		}
+		if len(missing) > 0 {
+			hs, err := tx.AuditHashes(missing)
+			if err != nil {
+				return nil, err
+			}
+			for k, h := range hs {
+				if len(h) != tlog.HashSize {
+					return nil, fmt.Errorf("audit: stored hash %d has %d bytes", missing[k], len(h))
+				}
+				copy(out[at[k]][:], h)
+			}
+		}
+		return out, nil
+	})
+}
+
+// Size is the number of committed entries.
+func (l *Log) Size(ctx context.Context) (int64, error) {
+	return l.db.Read(ctx).AuditSize()
+}
+
+// Root is the tree hash at size.
+func (l *Log) Root(ctx context.Context, size int64) (tlog.Hash, error) {
+	return tlog.TreeHash(size, l.reader(l.db.Read(ctx), nil))
+}
+
+// Entries lists committed entries.
+func (l *Log) Entries(ctx context.Context, f store.AuditFilter) ([]privacy.AuditLeaf, error) {
+	return l.db.Read(ctx).AuditEntries(f)
+}
+
+// InclusionProof proves entry seq is in the tree of the given size: the
+// leaf hash and the RFC 6962 audit path, bottom up.
+func (l *Log) InclusionProof(ctx context.Context, seq, size int64) (tlog.Hash, []tlog.Hash, error) {
+	if err := l.checkRange(ctx, size, seq >= 0 && seq < size, "seq", "entry %d is not in a tree of size %d", seq, size); err != nil {
+		return tlog.Hash{}, nil, err
+	}
+	r := l.reader(l.db.Read(ctx), nil)
+	leaf, err := r.ReadHashes([]int64{tlog.StoredHashIndex(0, seq)})
+	if err != nil {
+		return tlog.Hash{}, nil, err
+	}
+	p, err := tlog.ProveRecord(size, seq, r)
+	if err != nil {
+		return tlog.Hash{}, nil, fmt.Errorf("audit: inclusion proof: %w", err)
+	}
+	return leaf[0], p, nil
+}
+
+// ConsistencyProof proves the tree of size from is a prefix of the tree
+// of size to: the RFC 6962 consistency proof.
+func (l *Log) ConsistencyProof(ctx context.Context, from, to int64) ([]tlog.Hash, error) {
+	if err := l.checkRange(ctx, to, from >= 1 && from <= to, "from", "need 1 <= from <= to, got from=%d to=%d", from, to); err != nil {
+		return nil, err
+	}
+	p, err := tlog.ProveTree(to, from, l.reader(l.db.Read(ctx), nil))
+	if err != nil {
+		return nil, fmt.Errorf("audit: consistency proof: %w", err)
+	}
+	return p, nil
+}
+
+// checkRange refuses arguments out of order and trees larger than the log.
+func (l *Log) checkRange(ctx context.Context, size int64, ok bool, field, format string, a ...any) error {
+	if !ok {
+		return privacy.FieldErrorf(privacy.EInvalid, field, format, a...)
+	}
+	current, err := l.Size(ctx)
+	if err != nil {
+		return err
+	}
+	if size > current {
+		return privacy.FieldErrorf(privacy.EInvalid, "size", "the log has %d entries; no tree of size %d exists yet", current, size)
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package audit
+
+import (
+	"errors"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// StoredEntry is an entry as exported or served: its sequence number and
+// exact leaf bytes.
+type StoredEntry struct {
+	Seq  int64
+	Leaf []byte
+}
+
+// VerifyInput is what Verify checks.
+type VerifyInput struct {
+	// Checkpoint is the signed note to check the log against.
+	Checkpoint []byte
+	// VerifierKey is the log's public key in note text form.
+	VerifierKey string
+	// Older is an earlier signed checkpoint the auditor saved; the log
+	// must extend it. Optional.
+	Older []byte
+	// Entries yields the log from sequence 0 on, in order.
+	Entries iter.Seq2[StoredEntry, error]
+	// Prove, when set (online), returns the server's inclusion proof for
+	// seq in the tree of size; it is used to name the entry that breaks
+	// the root.
+	Prove func(seq, size int64) ([]tlog.Hash, error)
+}
+
+// VerifyResult summarises a log that verified.
+type VerifyResult struct {
+	Origin    string
+	Size      int64
+	Root      tlog.Hash
+	OlderSize int64
+	// Allows is how many allow decisions the replay checked.
+	Allows int
+}
+
+// Failure is a check that did not hold. Seq is the first entry that
+// breaks it, or -1 when the failure is not about one entry.
+type Failure struct {
+	Seq    int64
+	Check  string
+	Detail string
+}
+
+func (f *Failure) Error() string {
+	if f.Seq < 0 {
+		return fmt.Sprintf("%s: %s", f.Check, f.Detail)
+	}
+	return fmt.Sprintf("entry %d: %s: %s", f.Seq, f.Check, f.Detail)
+}
+
+func fail(seq int64, check, format string, a ...any) *Failure {
+	return &Failure{Seq: seq, Check: check, Detail: fmt.Sprintf(format, a...)}
+}
+
+// Verify checks a log against a signed checkpoint with no trust in
+// whoever supplied either: the signature, every entry's form and place,
+// the tree root, consistency with an older checkpoint, and the
+// strictest-by-default property (no allow without a consent in force).
+// Entries past the checkpoint's size are ignored.
+func Verify(in VerifyInput) (VerifyResult, error) {
+	v, err := note.NewVerifier(strings.TrimSpace(in.VerifierKey))
+	if err != nil {
+		return VerifyResult{}, fail(-1, "key", "not a note verifier key: %v", err)
+	}
+	cp, err := parseCheckpoint(in.Checkpoint, v)
+	if err != nil {
+		return VerifyResult{}, fail(-1, "checkpoint", "%v", err)
+	}
+	res := VerifyResult{Origin: cp.Origin, Size: int64(cp.Size)}
+	copy(res.Root[:], cp.Hash)
+	var older *log.Checkpoint
+	if len(in.Older) > 0 {
+		if older, err = parseCheckpoint(in.Older, v); err != nil {
+			return VerifyResult{}, fail(-1, "older checkpoint", "%v", err)
+		}
+		if older.Size > cp.Size {
+			return VerifyResult{}, fail(-1, "consistency", "the older checkpoint has size %d, larger than the current %d: the log was truncated", older.Size, cp.Size)
+		}
+		res.OlderSize = int64(older.Size)
+	}
+
+	hashes := map[int64]tlog.Hash{}
+	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+		out := make([]tlog.Hash, len(idx))
+		for i, x := range idx {
+			h, ok := hashes[x]
+			if !ok {
+				return nil, fmt.Errorf("hash %d not computed", x)
+			}
+			out[i] = h
+		}
+		return out, nil
+	})
+	var (
+		leafHashes []tlog.Hash
+		replay     = newReplay()
+		n          int64
+	)
+	checkOlder := func() error {
+		if older == nil || n != int64(older.Size) || n == 0 {
+			return nil
+		}
+		root, err := tlog.TreeHash(n, reader)
+		if err != nil {
+			return err
+		}
+		var want tlog.Hash
+		copy(want[:], older.Hash)
+		if root != want {
+			return fail(-1, "consistency", "the first %d entries do not hash to the older checkpoint's root: the log was rewritten", n)
+		}
+		return nil
+	}
+	for se, err := range in.Entries {
+		if err != nil {
+			return res, fail(n, "read", "%v", err)
+		}
+		if n >= int64(cp.Size) {
+			break
+		}
+		if se.Seq != n {
+			if se.Seq > n {
+				return res, fail(n, "missing", "the log skips from %d to %d: entry %d was deleted", n-1, se.Seq, n)
+			}
+			return res, fail(se.Seq, "order", "entry %d appears again after %d", se.Seq, n-1)
+		}
+		e, err := ParseLeaf(se.Leaf)
+		if err != nil {
+			return res, fail(n, "form", "%v", err)
+		}
+		if e.Seq != n {
+			return res, fail(n, "sequence", "the leaf says seq %d", e.Seq)
+		}
+		if err := replay.apply(e); err != nil {
+			return res, err
+		}
+		hs, err := tlog.StoredHashes(n, se.Leaf, reader)
+		if err != nil {
+			return res, fail(n, "tree", "%v", err)
+		}
+		base := tlog.StoredHashIndex(0, n)
+		for k, h := range hs {
+			hashes[base+int64(k)] = h
+		}
+		leafHashes = append(leafHashes, hs[0])
+		n++
+		if err := checkOlder(); err != nil {
+			return res, err
+		}
+	}
+	if n < int64(cp.Size) {
+		return res, fail(n, "missing", "the checkpoint covers %d entries but the log ends at %d: entry %d is missing", cp.Size, n, n)
+	}
+	if n == 0 {
+		return res, nil
+	}
+	root, err := tlog.TreeHash(n, reader)
+	if err != nil {
+		return res, fail(-1, "tree", "%v", err)
+	}
+	if root != res.Root {
+		return res, nameBadEntry(in.Prove, leafHashes, res.Root)
+	}
+	res.Allows = replay.allows
+	return res, nil
+}
+
+// nameBadEntry finds the first entry whose leaf is not the one the signed
+// tree holds, using the server's inclusion proofs.
+func nameBadEntry(prove func(seq, size int64) ([]tlog.Hash, error), leafHashes []tlog.Hash, root tlog.Hash) error {
+	size := int64(len(leafHashes))
+	if prove == nil {
+		return fail(-1, "root", "the entries do not hash to the checkpoint's root: an entry was altered (verify online to name it)")
+	}
+	for seq, lh := range leafHashes {
+		p, err := prove(int64(seq), size)
+		if err != nil {
+			return fail(int64(seq), "root", "the entries do not hash to the checkpoint's root, and no proof for this entry: %v", err)
+		}
+		if err := tlog.CheckRecord(p, size, root, int64(seq), lh); err != nil {
+			return fail(int64(seq), "altered", "the leaf is not the one the signed tree holds")
+		}
+	}
+	return fail(-1, "root", "the entries do not hash to the checkpoint's root")
+}
+
+func parseCheckpoint(b []byte, v note.Verifier) (*log.Checkpoint, error) {
+	cp, _, _, err := log.ParseCheckpoint(b, v.Name(), v)
+	if err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+// replay tracks, per subject, device and purpose, the consent entry in
+// force, and checks every allow against it.
+type replay struct {
+	state  map[string]consentState
+	allows int
+}
+
+type consentState struct {
+	seq     int64
+	granted bool
+	expires time.Time
+}
+
+func newReplay() *replay { return &replay{state: map[string]consentState{}} }
+
+func consentKey(e Entry) string {
+	return e.Targets["subject"] + "\x00" + e.Targets["device"] + "\x00" + e.Targets["purpose"]
+}
+
+func (r *replay) apply(e Entry) error {
+	switch e.Action {
+	case ActionConsentRecorded, ActionConsentWithdrawn:
+		st := consentState{seq: e.Seq, granted: e.Action == ActionConsentRecorded && e.Outcome == OutcomeGranted}
+		if e.ExpiresAt != "" {
+			t, err := time.Parse(TimeFormat, e.ExpiresAt)
+			if err != nil {
+				return fail(e.Seq, "form", "expires_at %q: %v", e.ExpiresAt, err)
+			}
+			st.expires = t
+		}
+		r.state[consentKey(e)] = st
+	case ActionDecision:
+		if e.Outcome != OutcomeAllow {
+			return nil
+		}
+		r.allows++
+		if e.ReliesOn == nil {
+			return fail(e.Seq, "strictest by default", "an allow that names no consent entry")
+		}
+		st, ok := r.state[consentKey(e)]
+		switch {
+		case !ok:
+			return fail(e.Seq, "strictest by default", "an allow with no consent recorded for its subject, device and purpose")
+		case st.seq != *e.ReliesOn:
+			return fail(e.Seq, "strictest by default", "the allow relies on entry %d but the consent in force is entry %d", *e.ReliesOn, st.seq)
+		case !st.granted:
+			return fail(e.Seq, "strictest by default", "the allow relies on entry %d, which is not a granted consent", st.seq)
+		}
+		if !st.expires.IsZero() {
+			at, err := time.Parse(TimeFormat, e.Time)
+			if err != nil {
+				return fail(e.Seq, "form", "time %q: %v", e.Time, err)
+			}
+			if !at.Before(st.expires) {
+				return fail(e.Seq, "strictest by default", "the allow at %s relies on a consent that expired at %s", e.Time, FormatTime(st.expires))
+			}
+		}
+	}
+	return nil
+}
+
+// IsFailure reports whether err is a verification failure (as opposed to
+// an error reading the inputs).
+func IsFailure(err error) bool {
+	var f *Failure
+	return errors.As(err, &f)
+}

@@ -1,0 +1,158 @@
+package store
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+)
+
+// auditLockKey is the PostgreSQL advisory lock that makes the audit log one
+// sequence across every instance sharing the database.
+const auditLockKey = 0x636f6e73656e7472 // "consentr"
+
+// auditEntryRecord is a row of audit_entries.
+type auditEntryRecord struct {
+	Seq         int64 `gorm:"primaryKey;autoIncrement:false"`
+	Leaf        []byte
+	Action      string
+	SubjectHMAC string    `gorm:"column:subject_hmac"`
+	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
+}
+
+func (auditEntryRecord) TableName() string { return "audit_entries" }
+
+// auditHashRecord is a row of audit_hashes.
+type auditHashRecord struct {
+	Idx  int64 `gorm:"primaryKey;autoIncrement:false"`
+	Hash []byte
+}
+
+func (auditHashRecord) TableName() string { return "audit_hashes" }
+
+// checkpointRecord is a row of audit_checkpoints.
+type checkpointRecord struct {
+	Size     int64 `gorm:"primaryKey;autoIncrement:false"`
+	Root     []byte
+	Note     string
+	SignedAt time.Time
+}
+
+func (checkpointRecord) TableName() string { return "audit_checkpoints" }
+
+// LockAudit serializes audit appends across instances for the rest of the
+// transaction. SQLite's BEGIN IMMEDIATE already holds the only write lock.
+func (tx *Tx) LockAudit() error {
+	if tx.db.Dialector.Name() != "postgres" {
+		return nil
+	}
+	return formatError(tx.db.Exec("SELECT pg_advisory_xact_lock(?)", int64(auditLockKey)).Error, "audit lock")
+}
+
+// AuditSize is the number of audit entries: the next sequence number.
+func (tx *Tx) AuditSize() (int64, error) {
+	var n *int64
+	if err := tx.db.Model(&auditEntryRecord{}).Select("MAX(seq)").Scan(&n).Error; err != nil {
+		return 0, formatError(err, "audit size")
+	}
+	if n == nil {
+		return 0, nil
+	}
+	return *n + 1, nil
+}
+
+// InsertAudit appends entries and the tree hashes they add.
+func (tx *Tx) InsertAudit(leaves []privacy.AuditLeaf, hashes map[int64][]byte) error {
+	if len(leaves) == 0 {
+		return nil
+	}
+	rs := make([]auditEntryRecord, len(leaves))
+	for i, l := range leaves {
+		rs[i] = auditEntryRecord{Seq: l.Seq, Leaf: l.Leaf, Action: l.Action, SubjectHMAC: l.SubjectHMAC, CreatedAt: l.CreatedAt}
+	}
+	if err := tx.db.CreateInBatches(&rs, 200).Error; err != nil {
+		return formatError(err, "audit entries")
+	}
+	hs := make([]auditHashRecord, 0, len(hashes))
+	for idx, h := range hashes {
+		hs = append(hs, auditHashRecord{Idx: idx, Hash: h})
+	}
+	return formatError(tx.db.CreateInBatches(&hs, 400).Error, "audit hashes")
+}
+
+// AuditHashes reads stored tree hashes by index, in the order asked. A
+// missing hash is an error: the tree is incomplete.
+func (tx *Tx) AuditHashes(indexes []int64) ([][]byte, error) {
+	var rs []auditHashRecord
+	if err := tx.db.Where("idx IN ?", indexes).Find(&rs).Error; err != nil {
+		return nil, formatError(err, "audit hashes")
+	}
+	byIdx := make(map[int64][]byte, len(rs))
+	for _, r := range rs {
+		byIdx[r.Idx] = r.Hash
+	}
+	out := make([][]byte, len(indexes))
+	for i, idx := range indexes {
+		h, ok := byIdx[idx]
+		if !ok {
+			return nil, fmt.Errorf("store: audit hash %d is missing", idx)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
+// AuditFilter selects audit entries.
+type AuditFilter struct {
+	From        int64
+	Limit       int
+	Action      string
+	SubjectHMAC string
+}
+
+// AuditEntries lists entries from f.From on, in sequence order.
+func (tx *Tx) AuditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
+	q := tx.db.Where("seq >= ?", f.From)
+	if f.Action != "" {
+		q = q.Where("action = ?", f.Action)
+	}
+	if f.SubjectHMAC != "" {
+		q = q.Where("subject_hmac = ?", f.SubjectHMAC)
+	}
+	var rs []auditEntryRecord
+	if err := q.Order("seq").Limit(f.Limit).Find(&rs).Error; err != nil {
+		return nil, formatError(err, "audit entries")
+	}
+	out := make([]privacy.AuditLeaf, len(rs))
+	for i, r := range rs {
+		out[i] = privacy.AuditLeaf{Seq: r.Seq, Leaf: r.Leaf, Action: r.Action, SubjectHMAC: r.SubjectHMAC, CreatedAt: r.CreatedAt.UTC()}
+	}
+	return out, nil
+}
+
+// LatestCheckpoint returns the largest signed checkpoint; ENotFound when
+// none was signed yet.
+func (tx *Tx) LatestCheckpoint() (privacy.Checkpoint, error) {
+	var r checkpointRecord
+	if err := tx.db.Order("size DESC").Take(&r).Error; err != nil {
+		return privacy.Checkpoint{}, formatError(err, "checkpoint")
+	}
+	return privacy.Checkpoint{Size: r.Size, Root: r.Root, Note: r.Note, SignedAt: r.SignedAt.UTC()}, nil
+}
+
+// InsertCheckpoint stores a signed checkpoint.
+func (tx *Tx) InsertCheckpoint(c privacy.Checkpoint) error {
+	r := checkpointRecord{Size: c.Size, Root: c.Root, Note: c.Note, SignedAt: c.SignedAt}
+	return formatError(tx.db.Create(&r).Error, "checkpoint")
+}
+
+// SavePoint marks a point the transaction can roll back to without
+// abandoning the rest of it.
+func (tx *Tx) SavePoint(name string) error {
+	return formatError(tx.db.SavePoint(name).Error, "savepoint")
+}
+
+// RollbackTo undoes everything since SavePoint(name).
+func (tx *Tx) RollbackTo(name string) error {
+	return formatError(tx.db.RollbackTo(name).Error, "rollback to savepoint")
+}
