@@ -63,10 +63,10 @@ type Log struct {
 	jobs  chan *job
 	cache *hashCache
 
-	mu      sync.RWMutex // guards closed
-	closed  bool
-	wg      sync.WaitGroup
-	stop    chan struct{}
+	mu     sync.RWMutex // guards closed
+	closed bool
+	wg     sync.WaitGroup
+	stop   chan struct{}
 	// writeFailure is the last append failure, cleared by the next commit;
 	// signFailure is a refusal to sign, which only a consistent log clears.
 	writeFailure atomic.Pointer[error]
