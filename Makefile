@@ -33,7 +33,7 @@ check: lint test
 
 ## bench: device registration and inventory reads per second (docs/performance.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/device/ ./internal/httpapi/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/audit/ ./internal/device/ ./internal/httpapi/
 
 clean:
 	rm -rf bin

@@ -22,6 +22,9 @@ type hashCache struct {
 func newHashCache(max int) *hashCache { return &hashCache{max: max, m: map[int64][]byte{}} }
 
 func (c *hashCache) get(idx int64) ([]byte, bool) {
+	if c == nil {
+		return nil, false
+	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	h, ok := c.m[idx]
@@ -41,8 +44,14 @@ func (c *hashCache) addAll(hs map[int64][]byte) {
 	}
 }
 
-// reader reads stored hashes: this batch's first, then the cache, then tx.
+// reader reads stored hashes: this batch's first, then (for the writer
+// only) the cache, then tx. Proofs and the signer read the database
+// itself, so that what they vouch for is what is stored.
 func (l *Log) reader(tx *store.Tx, pending map[int64][]byte) tlog.HashReader {
+	cache := l.cache
+	if pending == nil {
+		cache = nil
+	}
 	return tlog.HashReaderFunc(func(indexes []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(indexes))
 		var missing []int64
@@ -50,7 +59,7 @@ func (l *Log) reader(tx *store.Tx, pending map[int64][]byte) tlog.HashReader {
 		for i, idx := range indexes {
 			if h, ok := pending[idx]; ok {
 				copy(out[i][:], h)
-			} else if h, ok := l.cache.get(idx); ok {
+			} else if h, ok := cache.get(idx); ok {
 				copy(out[i][:], h)
 			} else {
 				missing, at = append(missing, idx), append(at, i)

@@ -13,6 +13,14 @@ import (
 // at cleanup. opts may be zero.
 func MustOpenLog(t testing.TB, db *store.DB, opts audit.Options) *audit.Log {
 	t.Helper()
+	l, _ := MustOpenLogWithKeys(t, db, opts)
+	return l
+}
+
+// MustOpenLogWithKeys is MustOpenLog that also returns the log's keys, for
+// tests that play an operator holding them.
+func MustOpenLogWithKeys(t testing.TB, db *store.DB, opts audit.Options) (*audit.Log, audit.Keys) {
+	t.Helper()
 	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "consentry.test/audit")
 	require.NoError(t, err)
 	if opts.CheckpointEvery == 0 {
@@ -22,5 +30,5 @@ func MustOpenLog(t testing.TB, db *store.DB, opts audit.Options) *audit.Log {
 	require.NoError(t, err)
 	l.Start()
 	t.Cleanup(l.Close)
-	return l
+	return l, keys
 }

@@ -1,0 +1,288 @@
+package audit_test
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"sync"
+	"testing"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/audit/audittest"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// appendN appends n events from n concurrent callers, so that the writer
+// batches them.
+func appendN(t testing.TB, l *audit.Log, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
+			_, errs[i] = l.Append(ctx, audit.Event{Action: "test.event", Targets: map[string]string{"n": fmt.Sprint(i)}, Subject: fmt.Sprintf("subject-%d", i%3)})
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// entries yields the whole log from the database.
+func entries(l *audit.Log) iter.Seq2[audit.StoredEntry, error] {
+	return func(yield func(audit.StoredEntry, error) bool) {
+		from := int64(0)
+		for {
+			page, err := l.Entries(context.Background(), store.AuditFilter{From: from, Limit: 100})
+			if err != nil {
+				yield(audit.StoredEntry{}, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(audit.StoredEntry{Seq: e.Seq, Leaf: e.Leaf}, nil) {
+					return
+				}
+			}
+			if len(page) < 100 {
+				return
+			}
+			from = page[len(page)-1].Seq + 1
+		}
+	}
+}
+
+func prover(l *audit.Log) func(seq, size int64) ([]tlog.Hash, error) {
+	return func(seq, size int64) ([]tlog.Hash, error) {
+		_, p, err := l.InclusionProof(context.Background(), seq, size)
+		return p, err
+	}
+}
+
+func TestLogOnBothDialects(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		l := audittest.MustOpenLog(t, db, audit.Options{})
+
+		_, err := l.Checkpoint(ctx)
+		assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err), "an empty log has no checkpoint")
+
+		const n = 300
+		appendN(t, l, n)
+		size, err := l.Size(ctx)
+		require.NoError(t, err)
+		require.EqualValues(t, n, size)
+
+		// Entries: contiguous, canonical, no raw subject, roots agree with
+		// an independent implementation at every size.
+		rf := compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+		cr := rf.NewEmptyRange(0)
+		roots := [][]byte{nil}
+		var leafHashes [][]byte
+		seq := int64(0)
+		for se, err := range entries(l) {
+			require.NoError(t, err)
+			require.Equal(t, seq, se.Seq)
+			e, err := audit.ParseLeaf(se.Leaf)
+			require.NoError(t, err)
+			assert.Equal(t, seq, e.Seq)
+			assert.Equal(t, "c", e.Actor.ClientID)
+			assert.NotContains(t, string(se.Leaf), "subject-", "subject ids are stored as HMACs only")
+			assert.Contains(t, []string{l.HMAC("subject-0"), l.HMAC("subject-1"), l.HMAC("subject-2")}, e.Targets["subject"])
+			lh := rfc6962.DefaultHasher.HashLeaf(se.Leaf)
+			leafHashes = append(leafHashes, lh)
+			require.NoError(t, cr.Append(lh, nil))
+			root, err := cr.GetRootHash(nil)
+			require.NoError(t, err)
+			roots = append(roots, root)
+			got, err := l.Root(ctx, seq+1)
+			require.NoError(t, err)
+			require.Equal(t, root, got[:], "root of size %d", seq+1)
+			seq++
+		}
+		require.EqualValues(t, n, seq)
+
+		// Proofs served from the stored hashes verify independently.
+		hasher := rfc6962.DefaultHasher
+		for _, sz := range []int64{1, 2, 3, 7, 64, 65, 127, 128, 129, 255, 299, 300} {
+			for i := range sz {
+				leaf, p, err := l.InclusionProof(ctx, i, sz)
+				require.NoError(t, err)
+				assert.Equal(t, leafHashes[i], leaf[:])
+				require.NoError(t, proof.VerifyInclusion(hasher, uint64(i), uint64(sz), leafHashes[i], toBytes(p), roots[sz]), "inclusion %d in %d", i, sz)
+			}
+			for _, from := range []int64{1, sz / 2, sz - 1, sz} {
+				if from < 1 {
+					continue
+				}
+				p, err := l.ConsistencyProof(ctx, from, sz)
+				require.NoError(t, err)
+				require.NoError(t, proof.VerifyConsistency(hasher, uint64(from), uint64(sz), toBytes(p), roots[from], roots[sz]), "consistency %d→%d", from, sz)
+			}
+		}
+		_, _, err = l.InclusionProof(ctx, 5, n+1)
+		assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err), "no tree beyond the log")
+		_, _, err = l.InclusionProof(ctx, 5, 5)
+		assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
+		_, err = l.ConsistencyProof(ctx, 10, 5)
+		assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
+
+		// The checkpoint is a signed note over the same root.
+		cp, err := l.Checkpoint(ctx)
+		require.NoError(t, err)
+		v, err := note.NewVerifier(l.VerifierKey())
+		require.NoError(t, err)
+		parsed, _, _, err := log.ParseCheckpoint([]byte(cp.Note), l.Origin(), v)
+		require.NoError(t, err)
+		assert.EqualValues(t, n, parsed.Size)
+		assert.Equal(t, roots[n], parsed.Hash)
+		again, err := l.Checkpoint(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, cp.Note, again.Note, "no growth, no new signature")
+
+		res, err := audit.Verify(audit.VerifyInput{Checkpoint: []byte(cp.Note), VerifierKey: l.VerifierKey(), Entries: entries(l)})
+		require.NoError(t, err)
+		assert.EqualValues(t, n, res.Size)
+
+		appendN(t, l, 10)
+		cp2, err := l.Checkpoint(ctx)
+		require.NoError(t, err)
+		assert.EqualValues(t, n+10, cp2.Size)
+		res, err = audit.Verify(audit.VerifyInput{Checkpoint: []byte(cp2.Note), Older: []byte(cp.Note), VerifierKey: l.VerifierKey(), Entries: entries(l)})
+		require.NoError(t, err)
+		assert.EqualValues(t, n, res.OlderSize)
+		require.NoError(t, l.Health())
+	})
+}
+
+func TestChangesAreAtomicWithTheirEntries(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		l := audittest.MustOpenLog(t, db, audit.Options{})
+		put := func(key string, fail bool) ([]int64, error) {
+			return l.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+				p := privacy.Purpose{Key: key, Name: key, Description: "d", LegalBasis: privacy.BasisConsent, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
+				if err := tx.UpsertPurpose(p); err != nil {
+					return nil, err
+				}
+				if fail {
+					return nil, privacy.Errorf(privacy.EInvalid, "refused after writing")
+				}
+				return []audit.Event{{Action: "purpose.put", Targets: map[string]string{"purpose": key}}}, nil
+			})
+		}
+		const n = 40
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		seqs := make([][]int64, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				seqs[i], errs[i] = put(fmt.Sprintf("p%02d", i), i%4 == 0)
+			}()
+		}
+		wg.Wait()
+		keys, err := db.Read(ctx).PurposeKeys()
+		require.NoError(t, err)
+		seen := map[int64]bool{}
+		for i := range n {
+			key := fmt.Sprintf("p%02d", i)
+			if i%4 == 0 {
+				assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(errs[i]))
+				assert.False(t, keys[key], "a refused change leaves nothing behind")
+				assert.Empty(t, seqs[i])
+				continue
+			}
+			require.NoError(t, errs[i])
+			assert.True(t, keys[key])
+			require.Len(t, seqs[i], 1)
+			assert.False(t, seen[seqs[i][0]])
+			seen[seqs[i][0]] = true
+		}
+		size, err := l.Size(ctx)
+		require.NoError(t, err)
+		assert.EqualValues(t, len(seen), size, "one entry per change that happened, none for those that did not")
+	})
+}
+
+func TestFailClosedWhenTheLogCannotBeWritten(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	l := audittest.MustOpenLog(t, db, audit.Options{})
+	appendN(t, l, 3)
+	sqlDB, err := db.SQL()
+	require.NoError(t, err)
+	_, err = sqlDB.Exec(`CREATE TRIGGER audit_unwritable BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+	require.NoError(t, err)
+
+	_, err = l.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		p := privacy.Purpose{Key: "ads", Name: "Ads", Description: "d", LegalBasis: privacy.BasisConsent, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
+		return []audit.Event{{Action: "purpose.put"}}, tx.UpsertPurpose(p)
+	})
+	assert.Equal(t, privacy.EUnavailable, privacy.ErrorCode(err))
+	keys, err := db.Read(ctx).PurposeKeys()
+	require.NoError(t, err)
+	assert.Empty(t, keys, "the change was rolled back with its entry")
+	assert.Error(t, l.Health())
+
+	_, err = sqlDB.Exec(`DROP TRIGGER audit_unwritable`)
+	require.NoError(t, err)
+	appendN(t, l, 1)
+	assert.NoError(t, l.Health(), "a successful commit makes the log healthy again")
+	size, err := l.Size(ctx)
+	require.NoError(t, err)
+	assert.EqualValues(t, 4, size)
+}
+
+func TestCloseRefusesNewChanges(t *testing.T) {
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	l := audittest.MustOpenLog(t, db, audit.Options{})
+	appendN(t, l, 2)
+	l.Close()
+	_, err := l.Append(context.Background(), audit.Event{Action: "late"})
+	assert.Equal(t, privacy.EUnavailable, privacy.ErrorCode(err))
+	cp, err := db.Read(context.Background()).LatestCheckpoint()
+	require.NoError(t, err)
+	assert.EqualValues(t, 2, cp.Size, "Close signs a final checkpoint")
+}
+
+func TestLeafShape(t *testing.T) {
+	e := audit.Entry{Seq: 3, Time: "2026-11-28T12:00:00.000000Z", Actor: audit.EntryActor{ClientID: "c", Role: "admin"}, Action: "a<b>&c", Outcome: "ok"}
+	leaf, err := audit.Canonical(e)
+	require.NoError(t, err)
+	assert.Equal(t, `{"action":"a<b>&c","actor":{"client_id":"c","role":"admin"},"outcome":"ok","seq":3,"time":"2026-11-28T12:00:00.000000Z"}`, string(leaf))
+	back, err := audit.ParseLeaf(leaf)
+	require.NoError(t, err)
+	assert.Equal(t, e, back)
+
+	for name, bad := range map[string]string{
+		"whitespace":    `{"action": "a","actor":{"client_id":"c","role":"admin"},"outcome":"ok","seq":3,"time":"t"}`,
+		"key order":     `{"seq":3,"action":"a","actor":{"client_id":"c","role":"admin"},"outcome":"ok","time":"t"}`,
+		"unknown field": `{"action":"a","actor":{"client_id":"c","role":"admin"},"evil":1,"outcome":"ok","seq":3,"time":"t"}`,
+		"not json":      `{"action":`,
+		"escaped slash": `{"action":"a\/b","actor":{"client_id":"c","role":"admin"},"outcome":"ok","seq":3,"time":"t"}`,
+	} {
+		_, err := audit.ParseLeaf([]byte(bad))
+		assert.Error(t, err, name)
+	}
+	// A newline in a value cannot forge a second entry: it is escaped.
+	leaf, err = audit.Canonical(audit.Entry{Action: "x\n{\"seq\":9}"})
+	require.NoError(t, err)
+	assert.NotContains(t, string(leaf), "\n")
+}
