@@ -101,6 +101,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	_ = create.MarkFlagRequired("role")
 	clients.AddCommand(create)
 	root.AddCommand(clients)
+	root.AddCommand(newAuditCommand(getenv, stdout, stderr))
 	return root
 }
 

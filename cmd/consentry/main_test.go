@@ -169,6 +169,23 @@ func walkthrough(t *testing.T, env map[string]string) {
 	status, _ = call(t, appToken, http.MethodPost, base+"/v1/devices", map[string]string{})
 	require.Equal(t, http.StatusForbidden, status)
 
+	// An auditor verifies the log online, saves the checkpoint and an
+	// export, and verifies the export offline.
+	stdout.Reset()
+	require.NoError(t, run(context.Background(), []string{"clients", "create", "--name", "auditor", "--role", "auditor"}, getenv(env), &stdout, &stderr))
+	auditor := strings.TrimSpace(stdout.String())
+	dir := t.TempDir()
+	keyFile := filepath.Join(dataDir, "audit-verifier.key")
+	saved, export := filepath.Join(dir, "saved.checkpoint"), filepath.Join(dir, "entries.ndjson")
+	stdout.Reset()
+	require.NoError(t, run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile, "--save", saved, "--export", export},
+		getenv(map[string]string{"CONSENTRY_TOKEN": auditor}), &stdout, &stderr), stderr.String())
+	assert.Contains(t, stdout.String(), "ok: ")
+	stdout.Reset()
+	require.NoError(t, run(context.Background(), []string{"audit", "verify", "--entries", export, "--checkpoint", saved, "--key", keyFile},
+		getenv(map[string]string{}), &stdout, &stderr))
+	assert.Regexp(t, `ok: consentry/[0-9a-f]{8}, [0-9]+ entries`, stdout.String())
+
 	require.NoError(t, srv.stop(), "graceful shutdown")
 	assert.Contains(t, srv.stderr.String(), `"msg":"stopped"`)
 
@@ -182,6 +199,11 @@ func walkthrough(t *testing.T, env map[string]string) {
 	require.NoError(t, err)
 	assert.Equal(t, string(raw), string(raw2), "a restart does not mint another admin token")
 	assert.NotContains(t, srv.stderr.String(), "created an admin client")
+	// The log still extends the checkpoint saved before the restart.
+	stdout.Reset()
+	require.NoError(t, run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile, "--older", saved},
+		getenv(map[string]string{"CONSENTRY_TOKEN": auditor}), &stdout, &stderr), stderr.String())
+	assert.Contains(t, stdout.String(), "consistent with the older checkpoint")
 	require.NoError(t, srv.stop())
 }
 
@@ -193,7 +215,7 @@ func TestWalkthroughOnPostgres(t *testing.T) {
 	dsn := storetest.PostgresDSN(t)
 	// A database of its own, so the bootstrap sees no clients.
 	name := "consentry_e2e_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12]
-	admin := exec(t, dsn, "CREATE DATABASE "+name)
+	admin := execSQL(t, dsn, "CREATE DATABASE "+name)
 	t.Cleanup(func() { admin("DROP DATABASE " + name + " WITH (FORCE)") })
 	walkthrough(t, map[string]string{"CONSENTRY_DATA_DIR": t.TempDir(), "CONSENTRY_DB": withDatabase(t, dsn, name)})
 }

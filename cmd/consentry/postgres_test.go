@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// exec runs statements on the server at dsn and returns a function that
+// execSQL runs statements on the server at dsn and returns a function that
 // runs more (for cleanup).
-func exec(t *testing.T, dsn, stmt string) func(string) {
+func execSQL(t *testing.T, dsn, stmt string) func(string) {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, dsn, store.Options{})
