@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/consentry/consentry/internal/store/storetest"
 	"github.com/google/uuid"
+	_ "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -253,4 +255,41 @@ func TestMigrateCommand(t *testing.T) {
 	assert.Regexp(t, `^sqlite3 schema at version [1-9][0-9]*\n$`, stderr.String())
 	_, err := os.Stat(filepath.Join(dir, "consentry.db"))
 	assert.NoError(t, err)
+}
+
+// TestAuditVerifyNamesATamperedEntry changes one byte of one entry in the
+// database under a running server, as an operator could, and expects
+// `consentry audit verify` to fail and name that entry.
+func TestAuditVerifyNamesATamperedEntry(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"CONSENTRY_DATA_DIR": dataDir}
+	srv := MustRunMain(t, env)
+	base := "http://" + srv.addr
+	raw, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	require.NoError(t, err)
+	admin := strings.TrimSpace(string(raw))
+	for i := range 5 {
+		status, _ := call(t, admin, http.MethodPut, fmt.Sprintf("%s/v1/purposes/p%d", base, i), map[string]string{"name": "n", "description": "d", "legal_basis": "consent"})
+		require.Equal(t, http.StatusCreated, status)
+	}
+	var stdout, stderr bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"clients", "create", "--name", "auditor", "--role", "auditor"}, getenv(env), &stdout, &stderr))
+	auditor := getenv(map[string]string{"CONSENTRY_TOKEN": strings.TrimSpace(stdout.String())})
+	keyFile := filepath.Join(dataDir, "audit-verifier.key")
+	saved := filepath.Join(t.TempDir(), "saved.checkpoint")
+	require.NoError(t, run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile, "--save", saved}, auditor, &stdout, &stderr))
+
+	db, err := sql.Open("sqlite3", filepath.Join(dataDir, "consentry.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	var seq int64
+	require.NoError(t, db.QueryRow(`SELECT seq FROM audit_entries WHERE action = 'purpose.put' ORDER BY seq LIMIT 1 OFFSET 2`).Scan(&seq))
+	_, err = db.Exec(`DROP TRIGGER audit_entries_no_update`)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE audit_entries SET leaf = CAST(replace(CAST(leaf AS TEXT), '"p2"', '"q2"') AS BLOB) WHERE seq = ?`, seq)
+	require.NoError(t, err)
+
+	err = run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile, "--older", saved}, auditor, &stdout, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("entry %d: altered", seq))
 }

@@ -108,6 +108,9 @@ func Verify(in VerifyInput) (VerifyResult, error) {
 		leafHashes []tlog.Hash
 		replay     = newReplay()
 		n          int64
+		// olderErr is reported only after the root is checked, so that an
+		// altered entry is named rather than reported as a rewrite.
+		olderErr error
 	)
 	checkOlder := func() error {
 		if older == nil || n != int64(older.Size) || n == 0 {
@@ -157,8 +160,10 @@ func Verify(in VerifyInput) (VerifyResult, error) {
 		}
 		leafHashes = append(leafHashes, hs[0])
 		n++
-		if err := checkOlder(); err != nil {
-			return res, err
+		if olderErr == nil {
+			if olderErr = checkOlder(); olderErr != nil && !IsFailure(olderErr) {
+				return res, fail(-1, "tree", "%v", olderErr)
+			}
 		}
 	}
 	if n < int64(cp.Size) {
@@ -173,6 +178,9 @@ func Verify(in VerifyInput) (VerifyResult, error) {
 	}
 	if root != res.Root {
 		return res, nameBadEntry(in.Prove, leafHashes, res.Root)
+	}
+	if olderErr != nil {
+		return res, olderErr
 	}
 	res.Allows = replay.allows
 	return res, nil
