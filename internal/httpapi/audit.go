@@ -74,24 +74,6 @@ func queryInt(q url.Values, name string, def int64) (int64, error) {
 	return n, nil
 }
 
-// strictQuery parses the query and refuses parameters not in allowed.
-func strictQuery(c *gin.Context, allowed ...string) (url.Values, error) {
-	q, err := url.ParseQuery(c.Request.URL.RawQuery)
-	if err != nil {
-		return nil, privacy.Errorf(privacy.EMalformed, "the query string is not valid: %s", err.Error())
-	}
-outer:
-	for k := range q {
-		for _, a := range allowed {
-			if k == a {
-				continue outer
-			}
-		}
-		return nil, privacy.FieldErrorf(privacy.EMalformed, k, "unknown query parameter %q", k)
-	}
-	return q, nil
-}
-
 func b64(hs []tlog.Hash) []string {
 	out := make([]string, len(hs))
 	for i, h := range hs {

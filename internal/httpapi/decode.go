@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 
@@ -161,4 +162,22 @@ func validationError(err error) error {
 // output stays readable.
 func writeJSON(c *gin.Context, status int, v any) {
 	c.Render(status, jsonRenderer{v: v})
+}
+
+// strictQuery parses the query and refuses parameters not in allowed.
+func strictQuery(c *gin.Context, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(c.Request.URL.RawQuery)
+	if err != nil {
+		return nil, privacy.Errorf(privacy.EMalformed, "the query string is not valid: %s", err.Error())
+	}
+outer:
+	for k := range q {
+		for _, a := range allowed {
+			if k == a {
+				continue outer
+			}
+		}
+		return nil, privacy.FieldErrorf(privacy.EMalformed, k, "unknown query parameter %q", k)
+	}
+	return q, nil
 }

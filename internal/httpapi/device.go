@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/base64"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 
@@ -108,10 +107,6 @@ func (s *Server) getDevice(c *gin.Context) error {
 	return nil
 }
 
-// listQuery is the set of query parameters listDevices accepts; any other
-// is refused, so a typo (?manufacter=) never silently widens a search.
-var listQuery = map[string]bool{"manufacturer": true, "model": true, "firmware": true, "subject": true, "cursor": true, "limit": true}
-
 // listDevices searches devices for incident response (Control 35-1).
 //
 // @Summary  Search devices
@@ -133,14 +128,11 @@ var listQuery = map[string]bool{"manufacturer": true, "model": true, "firmware":
 // @Failure  422 {object} problem "bad limit or cursor"
 // @Router   /v1/devices [get]
 func (s *Server) listDevices(c *gin.Context) error {
-	q, err := url.ParseQuery(c.Request.URL.RawQuery)
+	// Any other parameter is refused, so a typo (?manufacter=) never
+	// silently widens a search.
+	q, err := strictQuery(c, "manufacturer", "model", "firmware", "subject", "cursor", "limit")
 	if err != nil {
-		return privacy.Errorf(privacy.EMalformed, "the query string is not valid: %s", err.Error())
-	}
-	for k := range q {
-		if !listQuery[k] {
-			return privacy.FieldErrorf(privacy.EMalformed, k, "unknown query parameter %q", k)
-		}
+		return err
 	}
 	f := privacy.DeviceFilter{Manufacturer: q.Get("manufacturer"), Model: q.Get("model"), Firmware: q.Get("firmware"), Subject: q.Get("subject")}
 	if v := q.Get("limit"); v != "" {
