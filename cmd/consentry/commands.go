@@ -18,6 +18,7 @@ import (
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/httpapi"
+	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
@@ -102,6 +103,8 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	clients.AddCommand(create)
 	root.AddCommand(clients)
 	root.AddCommand(newAuditCommand(getenv, stdout, stderr))
+	root.AddCommand(newNoticesCommand(&cfg, stdout, stderr))
+	root.AddCommand(newPurposesCommand(&cfg, stdout, stderr))
 	return root
 }
 
@@ -198,7 +201,8 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	gin.SetMode(gin.ReleaseMode)
 	api, err := httpapi.NewServer(httpapi.Deps{
-		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog), Audit: auditLog, Routes: routes,
+		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
+		Notices: notice.NewService(db, auditLog), Audit: auditLog, Routes: routes,
 		Ready: db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
 	})
 	if err != nil {

@@ -28,9 +28,12 @@ type Event struct {
 	Outcome string
 	Reasons []string
 	// Payload is the event's full record; only its hash is written.
-	Payload   any
-	ReliesOn  *int64
-	ExpiresAt time.Time
+	Payload any
+	// PayloadSHA256, when set, is used instead of hashing Payload: for
+	// records that already have a canonical hash (a notice's content hash).
+	PayloadSHA256 string
+	ReliesOn      *int64
+	ExpiresAt     time.Time
 }
 
 // Change is a use case's work inside the log's transaction: it makes its
@@ -326,7 +329,9 @@ func (l *Log) leaf(seq int64, now time.Time, ctx context.Context, ev Event) (pri
 	if !ev.ExpiresAt.IsZero() {
 		e.ExpiresAt = FormatTime(ev.ExpiresAt)
 	}
-	if ev.Payload != nil {
+	if ev.PayloadSHA256 != "" {
+		e.PayloadSHA256 = ev.PayloadSHA256
+	} else if ev.Payload != nil {
 		h, err := PayloadHash(ev.Payload)
 		if err != nil {
 			return privacy.AuditLeaf{}, err

@@ -64,7 +64,7 @@ func BenchmarkInventoryRead(b *testing.B) {
 				elements[i] = element(fmt.Sprintf("e%d", i))
 			}
 			for range 3 {
-				_, err := s.PutInventory(ctx, d.ID, "c", elements)
+				_, _, err := s.PutInventory(ctx, d.ID, "c", elements)
 				require.NoError(b, err)
 			}
 			b.ResetTimer()

@@ -124,13 +124,16 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 
 // PutInventory declares a new inventory version for a device. The old
 // versions stay as they were. A disposed device takes no new declaration:
-// it collects nothing any more.
-func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elements []privacy.DataElement) (privacy.Inventory, error) {
+// it collects nothing any more. The declaration is accepted even when the
+// device's notice does not state all of it; what it does not state is
+// returned as uncovered (and decisions deny it) until a covering notice
+// version is published.
+func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elements []privacy.DataElement) (inv privacy.Inventory, uncovered []privacy.Gap, err error) {
 	if err := checkID(deviceID); err != nil {
-		return privacy.Inventory{}, err
+		return privacy.Inventory{}, nil, err
 	}
-	inv := privacy.Inventory{DeviceID: deviceID, Elements: elements, CreatedBy: actor}
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	inv = privacy.Inventory{DeviceID: deviceID, Elements: elements, CreatedBy: actor}
+	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		d, err := tx.LockDevice(deviceID)
 		if err != nil {
 			return nil, err
@@ -153,13 +156,26 @@ func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elem
 		if err := tx.InsertInventory(inv); err != nil {
 			return nil, err
 		}
+		var notice privacy.NoticeContent // none published: nothing is stated
+		cur, err := tx.CurrentNoticeVersion(d.NoticeKey)
+		switch privacy.ErrorCode(err) {
+		case "":
+			notice = cur.Content
+		case privacy.ENotFound:
+		default:
+			return nil, err
+		}
+		uncovered = notice.Gaps(inv)
 		return []audit.Event{{Action: "inventory.declared", Subject: d.OwnerSubject, Payload: inv,
 			Targets: map[string]string{"device": d.ID, "inventory_version": strconv.Itoa(inv.Version)}}}, nil
 	})
 	if err != nil {
-		return privacy.Inventory{}, err
+		return privacy.Inventory{}, nil, err
 	}
-	return inv, nil
+	if uncovered == nil {
+		uncovered = []privacy.Gap{}
+	}
+	return inv, uncovered, nil
 }
 
 // Inventory returns version of the device's inventory, or the current one

@@ -60,7 +60,7 @@ func TestService(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					_, errs[i] = s.PutInventory(ctx, d.ID, "c", []privacy.DataElement{element(fmt.Sprintf("e%d", i))})
+					_, _, errs[i] = s.PutInventory(ctx, d.ID, "c", []privacy.DataElement{element(fmt.Sprintf("e%d", i))})
 				}()
 			}
 			wg.Wait()

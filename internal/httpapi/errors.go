@@ -20,11 +20,13 @@ type problem struct {
 	// What went wrong in this occurrence.
 	Detail string `json:"detail" example:"invalid inventory"`
 	// Stable machine-readable code; clients branch on this, never on detail.
-	Code string `json:"code" enums:"malformed,invalid,not_found,conflict,invalid_transition,unauthorized,forbidden,too_large,unsupported_media_type,route_not_found,method_not_allowed,unavailable,internal" example:"invalid"`
+	Code string `json:"code" enums:"malformed,invalid,notice_uncovered,not_found,conflict,invalid_transition,unauthorized,forbidden,too_large,unsupported_media_type,route_not_found,method_not_allowed,unavailable,internal" example:"invalid"`
 	// The first offending field, as a JSON path, when the problem is about one.
 	Field string `json:"field,omitempty" example:"elements[0].retention"`
 	// Every offending field, so that all can be fixed in one round trip.
 	Errors []fieldProblem `json:"errors,omitempty"`
+	// For notice_uncovered: everything the notice version fails to state.
+	Gaps []gap `json:"gaps,omitempty"`
 	// The request id (also in the X-Request-ID header), for support and logs.
 	RequestID string `json:"request_id" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
 }
@@ -41,6 +43,7 @@ type fieldProblem struct {
 var statusOf = map[string]int{
 	privacy.EMalformed:            http.StatusBadRequest,
 	privacy.EInvalid:              http.StatusUnprocessableEntity,
+	privacy.ENoticeUncovered:      http.StatusUnprocessableEntity,
 	privacy.ENotFound:             http.StatusNotFound,
 	privacy.EConflict:             http.StatusConflict,
 	privacy.EInvalidTransition:    http.StatusConflict,
@@ -74,6 +77,7 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		if len(p.Errors) > 0 {
 			p.Field = p.Errors[0].Field
 		}
+		p.Gaps = newGaps(e.Gaps)
 	} else {
 		p.Detail = "internal error"
 		s.log.ErrorContext(c.Request.Context(), "request failed", slog.String("request_id", p.RequestID),

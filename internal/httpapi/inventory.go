@@ -69,18 +69,28 @@ func newInventoryResponse(inv privacy.Inventory) inventoryResponse {
 	return out
 }
 
+// putInventoryResponse is the new inventory version and what of it the
+// device's notice does not state.
+type putInventoryResponse struct {
+	inventoryResponse
+	// Elements and purposes the device's current notice version does not
+	// state (all of them when it has none published). They are accepted,
+	// but decisions deny them until a covering version is published.
+	Uncovered []gap `json:"uncovered"`
+}
+
 // putInventory declares a new inventory version.
 //
 // @Summary  Declare a device's data inventory
 // @ID       putInventory
-// @Description Every call makes a new version; earlier versions stay readable with ?version=. All problems are reported at once, each with its field (e.g. elements[1].retention).
+// @Description Every call makes a new version; earlier versions stay readable with ?version=. All problems are reported at once, each with its field (e.g. elements[1].retention). What the device's notice does not state is accepted but listed in `uncovered`.
 // @Tags     inventories
 // @Security BearerAuth
 // @Accept   json
 // @Produce  json
 // @Param    id   path string true "device id" format(uuid)
 // @Param    body body inventoryRequest true "the inventory"
-// @Success  201 {object} inventoryResponse
+// @Success  201 {object} putInventoryResponse
 // @Failure  400 {object} problem "malformed body or unknown field"
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "role may not declare inventories"
@@ -100,11 +110,11 @@ func (s *Server) putInventory(c *gin.Context) error {
 	for i, e := range req.Elements {
 		elements[i] = e.toDomain()
 	}
-	inv, err := s.devices.PutInventory(c.Request.Context(), c.Param("id"), p.ID, elements)
+	inv, uncovered, err := s.devices.PutInventory(c.Request.Context(), c.Param("id"), p.ID, elements)
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusCreated, newInventoryResponse(inv))
+	writeJSON(c, http.StatusCreated, putInventoryResponse{inventoryResponse: newInventoryResponse(inv), Uncovered: newGaps(uncovered)})
 	return nil
 }
 

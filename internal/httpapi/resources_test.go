@@ -238,6 +238,8 @@ func TestInventories(t *testing.T) {
 		require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
 		v1 := r.JSON(t)
 		assert.EqualValues(t, 1, v1["version"])
+		assert.Len(t, v1["uncovered"], 2, "no notice is published yet: both elements are uncovered")
+		delete(v1, "uncovered")
 		assert.Equal(t, []any{}, v1["elements"].([]any)[1].(map[string]any)["recipients"])
 
 		inv := validInventory()

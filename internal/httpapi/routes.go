@@ -31,6 +31,7 @@ func (s *Server) newEngine() *gin.Engine {
 	r.GET("/openapi.yaml", s.openAPI)
 	r.GET("/docs", s.docsIndex)
 	r.GET("/docs/:file", s.handle(s.docsAsset))
+	r.GET("/notices/:key", s.handle(s.noticePage))
 
 	v1 := r.Group("/v1", s.authenticate(), s.authorize())
 	v1.POST("/clients", s.handle(s.createClient))
@@ -46,6 +47,14 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.POST("/devices/:id/dispose", s.handle(s.disposeDevice))
 	v1.PUT("/devices/:id/inventory", s.handle(s.putInventory))
 	v1.GET("/devices/:id/inventory", s.handle(s.getInventory))
+
+	v1.POST("/notices", s.handle(s.createNotice))
+	v1.POST("/notices/:key/versions", s.handle(s.draftNoticeVersion))
+	v1.GET("/notices/:key/versions/current", s.handle(s.currentNotice))
+	v1.GET("/notices/:key/versions/:version", s.handle(s.getNoticeVersion))
+	v1.PUT("/notices/:key/versions/:version", s.handle(s.updateNoticeDraft))
+	v1.POST("/notices/:key/versions/:version/publish", s.handle(s.publishNoticeVersion))
+	v1.GET("/notices/:key/coverage", s.handle(s.noticeCoverage))
 
 	v1.GET("/audit/entries", s.handle(s.listAuditEntries))
 	v1.GET("/audit/entries/:seq/proof", s.handle(s.getInclusionProof))

@@ -22,6 +22,7 @@ import (
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
@@ -36,6 +37,7 @@ type Deps struct {
 	Clients  *client.Service
 	Purposes *purpose.Service
 	Devices  *device.Service
+	Notices  *notice.Service
 	Audit    *audit.Log
 	Routes   *authz.Routes
 	// Ready reports whether the service can serve (the database answers).
@@ -54,6 +56,7 @@ type Server struct {
 	clients  *client.Service
 	purposes *purpose.Service
 	devices  *device.Service
+	notices  *notice.Service
 	audit    *audit.Log
 	routes   *authz.Routes
 	ready    func(ctx context.Context) error
@@ -68,7 +71,7 @@ type Server struct {
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
-	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, audit: d.Audit, routes: d.Routes, ready: d.Ready,
+	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, audit: d.Audit, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, validate: newValidator()}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody

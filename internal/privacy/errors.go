@@ -33,6 +33,9 @@ const (
 	EMethodNotAllowed = "method_not_allowed"
 	// EUnavailable: a dependency (the database) cannot be reached.
 	EUnavailable = "unavailable"
+	// ENoticeUncovered: a notice version does not state what the devices it
+	// governs collect; the problem lists every gap.
+	ENoticeUncovered = "notice_uncovered"
 	// EInternal: anything else. Its details are logged, never returned.
 	EInternal = "internal"
 )
@@ -52,6 +55,8 @@ type Error struct {
 	// Fields lists every offending field, so a client can fix all of them in
 	// one round trip rather than one per request.
 	Fields []FieldError
+	// Gaps lists, for ENoticeUncovered, what the notice fails to state.
+	Gaps []Gap
 }
 
 // Error implements the error interface.
