@@ -106,7 +106,7 @@ func TestService(t *testing.T) {
 			d := mustRegister(t, s, "invalid")
 			bad := element("x")
 			bad.Purposes = []string{"unknown-purpose"}
-			_, err := s.PutInventory(ctx, d.ID, "c", []privacy.DataElement{bad})
+			_, _, err := s.PutInventory(ctx, d.ID, "c", []privacy.DataElement{bad})
 			assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
 			_, err = s.Inventory(ctx, d.ID, 0)
 			assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err))
