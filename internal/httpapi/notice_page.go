@@ -22,9 +22,9 @@ var markdown = goldmark.New()
 // notice's language has none here.
 type pageLabels struct {
 	Checklist, Purpose, LegalBasis, Data, Collection, Kept, SharedWith, NoOne string
-	Controller, Contact, Version, Hash, Fallback, Published                  string
-	Bases                                                                    map[privacy.LegalBasis]string
-	Units                                                                    [7][2]string // year, month, week, day, hour, minute, second: singular, plural
+	Controller, Contact, Version, Hash, Fallback, Published                   string
+	Bases                                                                     map[privacy.LegalBasis]string
+	Units                                                                     [7][2]string // year, month, week, day, hour, minute, second: singular, plural
 }
 
 var labels = map[string]pageLabels{
@@ -192,4 +192,3 @@ func (s *Server) noticePage(c *gin.Context) error {
 	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
 	return nil
 }
-

@@ -37,7 +37,9 @@ func TestMaterialChanges(t *testing.T) {
 			c.Purposes = append(c.Purposes, privacy.NoticePurpose{Purpose: "ads", LegalBasis: privacy.BasisConsent, Elements: []string{"video"}, Retention: "P1D"})
 		}, []string{"ads"}},
 		{"new element under a purpose", func(c *privacy.NoticeContent) { c.Purposes[1].Elements = append(c.Purposes[1].Elements, "firmware") }, []string{"maintenance"}},
-		{"new recipient", func(c *privacy.NoticeContent) { c.Purposes[0].Recipients = append(c.Purposes[0].Recipients, "Analytics Inc") }, []string{"security"}},
+		{"new recipient", func(c *privacy.NoticeContent) {
+			c.Purposes[0].Recipients = append(c.Purposes[0].Recipients, "Analytics Inc")
+		}, []string{"security"}},
 		{"first recipient", func(c *privacy.NoticeContent) { c.Purposes[1].Recipients = []string{"Support Ltd"} }, []string{"maintenance"}},
 		{"longer retention", func(c *privacy.NoticeContent) { c.Purposes[0].Retention = "P2M" }, []string{"security"}},
 		{"same retention written differently", func(c *privacy.NoticeContent) { c.Purposes[1].Retention = "P12M" }, []string{}},

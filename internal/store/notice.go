@@ -43,7 +43,7 @@ type noticeDocument struct {
 		Contact string `json:"contact"`
 		Address string `json:"address,omitempty"`
 	} `json:"controller"`
-	Purposes []noticePurposeDocument      `json:"purposes"`
+	Purposes []noticePurposeDocument       `json:"purposes"`
 	Texts    map[string]noticeTextDocument `json:"texts"`
 }
 
