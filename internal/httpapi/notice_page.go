@@ -24,6 +24,7 @@ type pageLabels struct {
 	Checklist, Purpose, LegalBasis, Data, Collection, Kept, SharedWith, NoOne string
 	Controller, Contact, Version, Hash, Fallback, Published                   string
 	Bases                                                                     map[privacy.LegalBasis]string
+	Methods                                                                   map[privacy.CollectionMethod]string
 	Units                                                                     [7][2]string // year, month, week, day, hour, minute, second: singular, plural
 }
 
@@ -36,6 +37,8 @@ var labels = map[string]pageLabels{
 		Bases: map[privacy.LegalBasis]string{privacy.BasisConsent: "your consent", privacy.BasisContract: "a contract with you",
 			privacy.BasisLegalObligation: "a legal obligation", privacy.BasisVitalInterests: "vital interests",
 			privacy.BasisPublicTask: "a public task", privacy.BasisLegitimateInterests: "legitimate interests"},
+		Methods: map[privacy.CollectionMethod]string{privacy.CollectSensor: "sensors", privacy.CollectUserInput: "what you enter",
+			privacy.CollectDerived: "derived from other data", privacy.CollectNetwork: "network", privacy.CollectThirdParty: "third parties"},
 		Units: [7][2]string{{"year", "years"}, {"month", "months"}, {"week", "weeks"}, {"day", "days"}, {"hour", "hours"}, {"minute", "minutes"}, {"second", "seconds"}},
 	},
 	"fr": {
@@ -46,6 +49,8 @@ var labels = map[string]pageLabels{
 		Bases: map[privacy.LegalBasis]string{privacy.BasisConsent: "votre consentement", privacy.BasisContract: "un contrat avec vous",
 			privacy.BasisLegalObligation: "une obligation légale", privacy.BasisVitalInterests: "des intérêts vitaux",
 			privacy.BasisPublicTask: "une mission d'intérêt public", privacy.BasisLegitimateInterests: "des intérêts légitimes"},
+		Methods: map[privacy.CollectionMethod]string{privacy.CollectSensor: "capteurs", privacy.CollectUserInput: "ce que vous saisissez",
+			privacy.CollectDerived: "déduites d'autres données", privacy.CollectNetwork: "réseau", privacy.CollectThirdParty: "tiers"},
 		Units: [7][2]string{{"an", "ans"}, {"mois", "mois"}, {"semaine", "semaines"}, {"jour", "jours"}, {"heure", "heures"}, {"minute", "minutes"}, {"seconde", "secondes"}},
 	},
 }
@@ -178,7 +183,7 @@ func (s *Server) noticePage(c *gin.Context) error {
 	for _, p := range v.Content.Purposes {
 		methods := make([]string, len(p.CollectionMethods))
 		for i, m := range p.CollectionMethods {
-			methods[i] = strings.ReplaceAll(string(m), "_", " ")
+			methods[i] = l.Methods[m]
 		}
 		data.Rows = append(data.Rows, pageRow{Purpose: p.Purpose, LegalBasis: l.Bases[p.LegalBasis], Data: p.Elements,
 			Collection: strings.Join(methods, ", ") + ": " + p.CollectionScope, Kept: l.humanDuration(p.Retention), SharedWith: p.Recipients})

@@ -17,6 +17,7 @@ import (
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/httpapi"
+	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
@@ -51,7 +52,7 @@ func MustOpenEnv(t testing.TB) *env {
 	log := audittest.MustOpenLog(t, db, audit.Options{})
 	clients := client.NewService(db, log)
 	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
-		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI})
+		Notices: notice.NewService(db, log), Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI})
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}
 	for _, r := range privacy.Roles {
@@ -268,3 +269,5 @@ func policyModel(t *testing.T) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
