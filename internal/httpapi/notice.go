@@ -297,6 +297,34 @@ func (s *Server) updateNoticeDraft(c *gin.Context) error {
 	return nil
 }
 
+// deleteNoticeDraft discards a draft.
+//
+// @Summary  Discard a draft
+// @ID       deleteNoticeDraft
+// @Description Only a draft can be deleted; a published version is evidence of what people were shown and is refused with 409.
+// @Tags     notices
+// @Security BearerAuth
+// @Param    key     path string true "notice key"
+// @Param    version path int    true "version number" minimum(1)
+// @Success  204 "deleted"
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "role may not delete drafts"
+// @Failure  404 {object} problem "no such notice or version"
+// @Failure  409 {object} problem "the version is published and immutable"
+// @Failure  422 {object} problem "version is not a positive whole number"
+// @Router   /v1/notices/{key}/versions/{version} [delete]
+func (s *Server) deleteNoticeDraft(c *gin.Context) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	if err := s.notices.DeleteDraft(c.Request.Context(), c.Param("key"), n); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
 // publishNoticeVersion makes a draft the notice in force.
 //
 // @Summary  Publish a notice version

@@ -103,6 +103,15 @@ func TestNotices(t *testing.T) {
 
 	t.Run("a published version cannot change", func(t *testing.T) {
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPut, "/v1/notices/cam/versions/1", camVersion()), 409, "conflict")
+		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodDelete, "/v1/notices/cam/versions/1", nil), 409, "conflict")
+		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodDelete, "/v1/notices/cam/versions/7", nil), 404, "not_found")
+		assertProblem(t, e.do(t, privacy.RoleApp, http.MethodDelete, "/v1/notices/cam/versions/1", nil), 403, "forbidden")
+		// A draft can be discarded, and its number is reused.
+		r := e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/notices/cam/versions", camVersion())
+		require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+		assert.EqualValues(t, 2, r.JSON(t)["version"])
+		require.Equal(t, http.StatusNoContent, e.do(t, privacy.RoleAdmin, http.MethodDelete, "/v1/notices/cam/versions/2", nil).Code)
+		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/notices/cam/versions/2", nil), 404, "not_found")
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/notices/cam/versions/1/publish", nil), 409, "conflict")
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPut, "/v1/notices/cam/versions/9", camVersion()), 404, "not_found")
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/notices/cam/versions/zero", nil), 422, "invalid", "version")

@@ -53,6 +53,7 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/notices/:key/versions/current", s.handle(s.currentNotice))
 	v1.GET("/notices/:key/versions/:version", s.handle(s.getNoticeVersion))
 	v1.PUT("/notices/:key/versions/:version", s.handle(s.updateNoticeDraft))
+	v1.DELETE("/notices/:key/versions/:version", s.handle(s.deleteNoticeDraft))
 	v1.POST("/notices/:key/versions/:version/publish", s.handle(s.publishNoticeVersion))
 	v1.GET("/notices/:key/coverage", s.handle(s.noticeCoverage))
 

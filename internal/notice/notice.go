@@ -148,6 +148,28 @@ func (s *Service) UpdateDraft(ctx context.Context, key string, version int, c pr
 	return v, nil
 }
 
+// DeleteDraft discards a draft. A published version is refused: it is
+// evidence of what people were shown.
+func (s *Service) DeleteDraft(ctx context.Context, key string, version int) error {
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		if _, err := tx.NoticeByKey(key); err != nil {
+			return nil, err
+		}
+		v, err := tx.NoticeVersion(key, version)
+		if err != nil {
+			return nil, err
+		}
+		if v.Published() {
+			return nil, publishedErr(v)
+		}
+		if err := tx.DeleteDraft(key, version); err != nil {
+			return nil, err
+		}
+		return []audit.Event{versionEvent("notice.version.deleted", v)}, nil
+	})
+	return err
+}
+
 func publishedErr(v privacy.NoticeVersion) error {
 	return privacy.Errorf(privacy.EConflict, "version %d of notice %s is published and can no longer change; draft a new version", v.Version, v.NoticeKey)
 }

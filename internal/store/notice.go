@@ -171,6 +171,19 @@ func (tx *Tx) UpdateDraft(v privacy.NoticeVersion) error {
 	return nil
 }
 
+// DeleteDraft removes a draft. A published version is never touched: the
+// WHERE clause skips it, and a trigger would refuse it.
+func (tx *Tx) DeleteDraft(key string, version int) error {
+	res := tx.db.Where("notice_key = ? AND version = ? AND published_at IS NULL", key, version).Delete(&noticeVersionRecord{})
+	if res.Error != nil {
+		return formatError(res.Error, "notice version")
+	}
+	if res.RowsAffected != 1 {
+		return privacy.Errorf(privacy.EConflict, "version %d of notice %s is not a draft", version, key)
+	}
+	return nil
+}
+
 // PublishVersion marks a draft published, with its material changes.
 func (tx *Tx) PublishVersion(v privacy.NoticeVersion) error {
 	res := tx.db.Model(&noticeVersionRecord{}).Where("notice_key = ? AND version = ? AND published_at IS NULL", v.NoticeKey, v.Version).
