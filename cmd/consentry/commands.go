@@ -16,6 +16,7 @@ import (
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
+	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/notice"
@@ -105,6 +106,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	root.AddCommand(newAuditCommand(getenv, stdout, stderr))
 	root.AddCommand(newNoticesCommand(&cfg, stdout, stderr))
 	root.AddCommand(newPurposesCommand(&cfg, stdout, stderr))
+	root.AddCommand(newKeysCommand(&cfg, stdout, stderr))
 	return root
 }
 
@@ -199,10 +201,30 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	keys, err := consent.OpenKeys(cfg.receiptKeys())
+	if err != nil {
+		return err
+	}
+	log.Info("receipt signing key ready", "kid", keys.CurrentKID())
+	// Pick up a rotation made by `consentry keys rotate` while serving.
+	go func() {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := keys.Reload(); err != nil {
+					log.Error("receipt keys reload failed; keeping the keys in use", "error", err)
+				}
+			}
+		}
+	}()
 	gin.SetMode(gin.ReleaseMode)
 	api, err := httpapi.NewServer(httpapi.Deps{
 		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
-		Notices: notice.NewService(db, auditLog), Audit: auditLog, Routes: routes,
+		Notices: notice.NewService(db, auditLog), Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()), Audit: auditLog, Routes: routes,
 		Ready: db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
 	})
 	if err != nil {

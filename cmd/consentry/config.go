@@ -28,6 +28,8 @@ type config struct {
 	// key is first created.
 	origin          string
 	checkpointEvery time.Duration
+	// publicURL is where people reach this service; receipts link notices under it.
+	publicURL string
 }
 
 // bindConfig declares the persistent flags on root.
@@ -51,6 +53,7 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 	f.Int64Var(&cfg.maxBody, "max-body", maxBody, "request body limit in bytes (env CONSENTRY_MAX_BODY)")
 	f.StringVar(&cfg.logLevel, "log-level", env("CONSENTRY_LOG_LEVEL", "info"), "debug, info, warn or error (env CONSENTRY_LOG_LEVEL)")
 	f.StringVar(&cfg.origin, "audit-origin", env("CONSENTRY_AUDIT_ORIGIN", ""), "the audit log's checkpoint origin line, used when its signing key is first created; default consentry/<random> (env CONSENTRY_AUDIT_ORIGIN)")
+	f.StringVar(&cfg.publicURL, "public-url", env("CONSENTRY_PUBLIC_URL", ""), "the service's public base URL, for links in consent receipts; default http://<addr> (env CONSENTRY_PUBLIC_URL)")
 	every := 10 * time.Second
 	if v, err := time.ParseDuration(getenv("CONSENTRY_CHECKPOINT_INTERVAL")); err == nil {
 		every = v
@@ -107,6 +110,17 @@ func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})), nil
 }
+
+// baseURL is --public-url, or the listen address.
+func (c *config) baseURL() string {
+	if c.publicURL != "" {
+		return strings.TrimRight(c.publicURL, "/")
+	}
+	return "http://" + c.addr
+}
+
+// receiptKeys is the receipt key file in the data directory.
+func (c *config) receiptKeys() string { return filepath.Join(c.dataDir, "receipt-keys.json") }
 
 // auditOrigin is the origin for a new signing key: --audit-origin, or
 // consentry/ and a random suffix, so two deployments never share a name.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
@@ -142,6 +143,43 @@ func newPurposesCommand(cfg *config, stdout, stderr io.Writer) *cobra.Command {
 					fmt.Fprintf(stdout, "purpose %s %s\n", fp.Key, what)
 				}
 				return nil
+			})
+		},
+	})
+	return cmd
+}
+
+// newKeysCommand is `consentry keys rotate`.
+func newKeysCommand(cfg *config, stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Manage the consent receipt signing keys"}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "rotate",
+		Short: "Start signing receipts with a new key; earlier keys stay in the JWKS so old receipts still verify",
+		Long: `Add a new Ed25519 receipt signing key to <data-dir>/receipt-keys.json. It signs
+every receipt from now on (a running server picks it up within seconds); the
+previous keys stay published at /.well-known/jwks.json. The rotation is recorded
+in the audit log. The new kid is printed on standard output.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withLog(cmd.Context(), cfg, stderr, func(ctx context.Context, db *store.DB, log *audit.Log) error {
+				keys, err := consent.OpenKeys(cfg.receiptKeys())
+				if err != nil {
+					return err
+				}
+				previous := keys.CurrentKID()
+				var kid string
+				_, err = log.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
+					var err error
+					if kid, err = keys.Rotate(); err != nil {
+						return nil, err
+					}
+					return []audit.Event{{Action: "receipt_key.rotated", Targets: map[string]string{"kid": kid, "previous": previous}}}, nil
+				})
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(stdout, kid)
+				return err
 			})
 		},
 	})

@@ -59,6 +59,7 @@ const (
 	ActionConsentRecorded  = "consent.recorded"
 	ActionConsentWithdrawn = "consent.withdrawn"
 	ActionDecision         = "decision"
+	ActionNoticePublished  = "notice.version.published"
 	OutcomeAllow           = "allow"
 	OutcomeGranted         = "granted"
 )

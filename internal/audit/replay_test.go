@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"crypto/rand"
+	"fmt"
 	"iter"
 	"testing"
 
@@ -52,6 +53,22 @@ func signedLog(t *testing.T, es []audit.Entry) (checkpoint []byte, vkey string, 
 
 func ptr(n int64) *int64 { return &n }
 
+// onNotice places a consent entry on version v of notice n1.
+func onNotice(e audit.Entry, v int) audit.Entry {
+	t := map[string]string{}
+	for k, val := range e.Targets {
+		t[k] = val
+	}
+	t["notice"], t["notice_version"] = "n1", fmt.Sprint(v)
+	e.Targets = t
+	return e
+}
+
+// publish is the entry of version v of notice n1 being published.
+func publish(v int, reasons ...string) audit.Entry {
+	return audit.Entry{Action: audit.ActionNoticePublished, Outcome: "ok", Targets: map[string]string{"notice": "n1", "version": fmt.Sprint(v)}, Reasons: reasons}
+}
+
 func TestReplayStrictestByDefault(t *testing.T) {
 	target := map[string]string{"subject": "h1", "device": "d1", "purpose": "p1"}
 	other := map[string]string{"subject": "h2", "device": "d1", "purpose": "p1"}
@@ -83,6 +100,9 @@ func TestReplayStrictestByDefault(t *testing.T) {
 		{"allow relying on a superseded consent", []audit.Entry{grant, grant, allow(0, "")}, 2, 0, ""},
 		{"allow relying on another subject's consent", []audit.Entry{{Action: audit.ActionConsentRecorded, Outcome: audit.OutcomeGranted, Targets: other}, allow(0, "")}, 1, 0, ""},
 		{"the first bad allow is named", []audit.Entry{grant, allow(0, ""), withdraw, allow(0, ""), allow(0, "")}, 3, 0, ""},
+		{"allow after a material change to its purpose", []audit.Entry{onNotice(grant, 1), publish(2, "material_change:p1"), allow(0, "")}, 2, 0, ""},
+		{"a material change to another purpose leaves it alone", []audit.Entry{onNotice(grant, 1), publish(2, "material_change:p2"), allow(0, "")}, -1, 1, ""},
+		{"consent given on the new version holds", []audit.Entry{onNotice(grant, 1), publish(2, "material_change:p1"), onNotice(grant, 2), allow(2, "")}, -1, 1, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"strconv"
 	"strings"
 	"time"
 
@@ -224,6 +225,8 @@ type consentState struct {
 	seq     int64
 	granted bool
 	expires time.Time
+	notice  string
+	version int
 }
 
 func newReplay() *replay { return &replay{state: map[string]consentState{}} }
@@ -234,8 +237,25 @@ func consentKey(e Entry) string {
 
 func (r *replay) apply(e Entry) error {
 	switch e.Action {
+	case ActionNoticePublished:
+		// A material change to a purpose ends every consent to it that was
+		// given on an earlier version of the notice.
+		published, _ := strconv.Atoi(e.Targets["version"])
+		for _, reason := range e.Reasons {
+			purpose, ok := strings.CutPrefix(reason, "material_change:")
+			if !ok {
+				continue
+			}
+			for k, st := range r.state {
+				if st.notice == e.Targets["notice"] && strings.HasSuffix(k, "\x00"+purpose) && st.version < published {
+					st.granted = false
+					r.state[k] = st
+				}
+			}
+		}
 	case ActionConsentRecorded, ActionConsentWithdrawn:
-		st := consentState{seq: e.Seq, granted: e.Action == ActionConsentRecorded && e.Outcome == OutcomeGranted}
+		st := consentState{seq: e.Seq, granted: e.Action == ActionConsentRecorded && e.Outcome == OutcomeGranted, notice: e.Targets["notice"]}
+		st.version, _ = strconv.Atoi(e.Targets["notice_version"])
 		if e.ExpiresAt != "" {
 			t, err := time.Parse(TimeFormat, e.ExpiresAt)
 			if err != nil {

@@ -31,6 +31,8 @@ type controllerBody struct {
 	// Where people send support and privacy questions.
 	Contact string `json:"contact" binding:"required" maxLength:"200" example:"privacy@acme-home.example"`
 	Address string `json:"address,omitempty" maxLength:"500" example:"1 Example Street, Dublin, Ireland"`
+	// Where the controller answers for the processing; shown in consent receipts.
+	Jurisdiction string `json:"jurisdiction,omitempty" maxLength:"100" example:"IE"`
 }
 
 // noticePurposeBody is the Control 31-2 checklist for one purpose.
@@ -47,6 +49,8 @@ type noticePurposeBody struct {
 	Retention string `json:"retention" binding:"required" example:"P30D"`
 	// Who uses the data besides the controller: third parties by name.
 	Recipients []string `json:"recipients" example:"Acme Cloud Storage Ltd"`
+	// How long a consent to this purpose lasts (ISO 8601 duration); P12M when absent.
+	Validity string `json:"validity,omitempty" example:"P12M"`
 }
 
 // noticeTextBody is one locale's wording.
@@ -73,7 +77,7 @@ func (r noticeVersionRequest) toDomain() privacy.NoticeContent {
 			methods[j] = privacy.CollectionMethod(m)
 		}
 		c.Purposes[i] = privacy.NoticePurpose{Purpose: p.Purpose, LegalBasis: privacy.LegalBasis(p.LegalBasis), Elements: p.Elements,
-			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: p.Recipients}
+			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: p.Recipients, Validity: p.Validity}
 	}
 	for tag, t := range r.Texts {
 		c.Texts[tag] = privacy.NoticeText(t)
@@ -99,7 +103,7 @@ func newChecklist(c privacy.NoticeContent) checklist {
 			recipients = []string{}
 		}
 		out.Purposes[i] = noticePurposeBody{Purpose: p.Purpose, LegalBasis: string(p.LegalBasis), Elements: p.Elements,
-			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: recipients}
+			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: recipients, Validity: p.Validity}
 	}
 	return out
 }

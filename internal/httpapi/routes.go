@@ -32,6 +32,7 @@ func (s *Server) newEngine() *gin.Engine {
 	r.GET("/docs", s.docsIndex)
 	r.GET("/docs/:file", s.handle(s.docsAsset))
 	r.GET("/notices/:key", s.handle(s.noticePage))
+	r.GET("/.well-known/jwks.json", s.jwks)
 
 	v1 := r.Group("/v1", s.authenticate(), s.authorize())
 	v1.POST("/clients", s.handle(s.createClient))
@@ -56,6 +57,13 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.DELETE("/notices/:key/versions/:version", s.handle(s.deleteNoticeDraft))
 	v1.POST("/notices/:key/versions/:version/publish", s.handle(s.publishNoticeVersion))
 	v1.GET("/notices/:key/coverage", s.handle(s.noticeCoverage))
+
+	v1.POST("/consents", s.handle(s.recordConsent))
+	v1.GET("/consents/:id", s.handle(s.getConsent))
+	v1.POST("/consents/:id/withdraw", s.handle(s.withdrawConsent))
+	v1.GET("/subjects/:subject/consents", s.handle(s.subjectConsents))
+	v1.GET("/subjects/:subject/privacy", s.handle(s.subjectPrivacy))
+	v1.POST("/subjects/:subject/withdraw", s.handle(s.withdrawSubject))
 
 	v1.GET("/audit/entries", s.handle(s.listAuditEntries))
 	v1.GET("/audit/entries/:seq/proof", s.handle(s.getInclusionProof))

@@ -21,6 +21,7 @@ import (
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
+	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/purpose"
@@ -38,6 +39,7 @@ type Deps struct {
 	Purposes *purpose.Service
 	Devices  *device.Service
 	Notices  *notice.Service
+	Consents *consent.Service
 	Audit    *audit.Log
 	Routes   *authz.Routes
 	// Ready reports whether the service can serve (the database answers).
@@ -57,6 +59,7 @@ type Server struct {
 	purposes *purpose.Service
 	devices  *device.Service
 	notices  *notice.Service
+	consents *consent.Service
 	audit    *audit.Log
 	routes   *authz.Routes
 	ready    func(ctx context.Context) error
@@ -71,7 +74,7 @@ type Server struct {
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
-	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, audit: d.Audit, routes: d.Routes, ready: d.Ready,
+	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, audit: d.Audit, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, validate: newValidator()}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody

@@ -27,9 +27,10 @@ type fileNotice struct {
 	Key           string `json:"key"`
 	DefaultLocale string `json:"default_locale"`
 	Controller    struct {
-		Name    string `json:"name"`
-		Contact string `json:"contact"`
-		Address string `json:"address"`
+		Name         string `json:"name"`
+		Contact      string `json:"contact"`
+		Address      string `json:"address"`
+		Jurisdiction string `json:"jurisdiction"`
 	} `json:"controller"`
 	Purposes []struct {
 		Purpose           string   `json:"purpose"`
@@ -39,6 +40,7 @@ type fileNotice struct {
 		CollectionScope   string   `json:"collection_scope"`
 		Retention         string   `json:"retention"`
 		Recipients        []string `json:"recipients"`
+		Validity          string   `json:"validity"`
 	} `json:"purposes"`
 	// Titles maps each locale to its title; each needs a <locale>.md body.
 	Titles map[string]string `json:"titles"`
@@ -64,7 +66,7 @@ func LoadDir(dir string) (File, error) {
 		}
 		f.Content.Purposes = append(f.Content.Purposes, privacy.NoticePurpose{Purpose: p.Purpose, LegalBasis: privacy.LegalBasis(p.LegalBasis),
 			Elements: p.Elements, CollectionMethods: methods, CollectionScope: strings.TrimSpace(p.CollectionScope), Retention: p.Retention,
-			Recipients: p.Recipients})
+			Recipients: p.Recipients, Validity: p.Validity})
 	}
 	bodies, err := filepath.Glob(filepath.Join(dir, "*.md"))
 	if err != nil {

@@ -217,7 +217,7 @@ func (s *Service) Publish(ctx context.Context, key string, version int) (privacy
 		if err := tx.PublishVersion(v); err != nil {
 			return nil, err
 		}
-		ev := versionEvent("notice.version.published", v)
+		ev := versionEvent(audit.ActionNoticePublished, v)
 		for _, p := range v.MaterialPurposes {
 			ev.Reasons = append(ev.Reasons, "material_change:"+p)
 		}

@@ -31,6 +31,8 @@ type Controller struct {
 	Name    string
 	Contact string
 	Address string
+	// Jurisdiction is where the controller answers for the processing (e.g. IE, EU).
+	Jurisdiction string
 }
 
 // NoticePurpose is the checklist for one purpose: what data, how it is
@@ -44,6 +46,20 @@ type NoticePurpose struct {
 	// Retention is the longest any element is kept for this purpose (ISO 8601).
 	Retention  string
 	Recipients []string
+	// Validity is how long a consent to this purpose lasts (ISO 8601);
+	// empty means DefaultValidity.
+	Validity string
+}
+
+// DefaultValidity is how long consent lasts when a notice does not say.
+const DefaultValidity = "P12M"
+
+// ConsentValidity is the validity of consent to p.
+func (p NoticePurpose) ConsentValidity() string {
+	if p.Validity == "" {
+		return DefaultValidity
+	}
+	return p.Validity
 }
 
 // NoticeText is one locale's wording.
@@ -86,6 +102,7 @@ func (c *NoticeContent) Validate(purposeExists func(string) bool, locale func(st
 	checkText(&p, "controller.name", c.Controller.Name, true, 200, oneLine)
 	checkText(&p, "controller.contact", c.Controller.Contact, true, 200, oneLine)
 	checkText(&p, "controller.address", c.Controller.Address, false, 500, oneLine)
+	checkText(&p, "controller.jurisdiction", c.Controller.Jurisdiction, false, 100, oneLine)
 	if len(c.Purposes) == 0 {
 		p.Add("purposes", "must state at least one purpose")
 	}
@@ -124,6 +141,11 @@ func (c *NoticeContent) Validate(purposeExists func(string) bool, locale func(st
 		}
 		for j, r := range np.Recipients {
 			checkText(&p, fmt.Sprintf("%s[%d]", f("recipients"), j), r, true, 200, oneLine)
+		}
+		if np.Validity != "" {
+			if err := checkRetention(np.Validity); err != "" {
+				p.Add(f("validity"), "%s", err)
+			}
 		}
 	}
 	if len(c.Texts) == 0 {

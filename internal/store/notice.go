@@ -39,9 +39,10 @@ func (noticeVersionRecord) TableName() string { return "notice_versions" }
 // names are part of that contract.
 type noticeDocument struct {
 	Controller struct {
-		Name    string `json:"name"`
-		Contact string `json:"contact"`
-		Address string `json:"address,omitempty"`
+		Name         string `json:"name"`
+		Contact      string `json:"contact"`
+		Address      string `json:"address,omitempty"`
+		Jurisdiction string `json:"jurisdiction,omitempty"`
 	} `json:"controller"`
 	Purposes []noticePurposeDocument       `json:"purposes"`
 	Texts    map[string]noticeTextDocument `json:"texts"`
@@ -55,6 +56,7 @@ type noticePurposeDocument struct {
 	CollectionScope   string   `json:"collection_scope"`
 	Retention         string   `json:"retention"`
 	Recipients        []string `json:"recipients"`
+	Validity          string   `json:"validity,omitempty"`
 }
 
 type noticeTextDocument struct {
@@ -66,7 +68,7 @@ type noticeTextDocument struct {
 // SHA-256: the content hash that names exactly what was shown.
 func EncodeNoticeContent(c privacy.NoticeContent) ([]byte, string, error) {
 	var d noticeDocument
-	d.Controller.Name, d.Controller.Contact, d.Controller.Address = c.Controller.Name, c.Controller.Contact, c.Controller.Address
+	d.Controller.Name, d.Controller.Contact, d.Controller.Address, d.Controller.Jurisdiction = c.Controller.Name, c.Controller.Contact, c.Controller.Address, c.Controller.Jurisdiction
 	d.Purposes = make([]noticePurposeDocument, len(c.Purposes))
 	for i, p := range c.Purposes {
 		methods := make([]string, len(p.CollectionMethods))
@@ -74,7 +76,7 @@ func EncodeNoticeContent(c privacy.NoticeContent) ([]byte, string, error) {
 			methods[j] = string(m)
 		}
 		d.Purposes[i] = noticePurposeDocument{Purpose: p.Purpose, LegalBasis: string(p.LegalBasis), Elements: nonNil(p.Elements),
-			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: nonNil(p.Recipients)}
+			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: nonNil(p.Recipients), Validity: p.Validity}
 	}
 	d.Texts = make(map[string]noticeTextDocument, len(c.Texts))
 	for tag, t := range c.Texts {
@@ -106,7 +108,7 @@ func decodeNoticeContent(b []byte) (privacy.NoticeContent, error) {
 			methods[j] = privacy.CollectionMethod(m)
 		}
 		c.Purposes[i] = privacy.NoticePurpose{Purpose: p.Purpose, LegalBasis: privacy.LegalBasis(p.LegalBasis), Elements: p.Elements,
-			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: p.Recipients}
+			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: p.Recipients, Validity: p.Validity}
 	}
 	for tag, t := range d.Texts {
 		c.Texts[tag] = privacy.NoticeText(t)

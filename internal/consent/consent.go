@@ -1,0 +1,516 @@
+// Package consent records consent (ISO/IEC 27400 Controls 31-2 and 33):
+// per-purpose choices bound to the exact notice version shown, with
+// expiry, withdrawal in one call, re-consent after a material change, and
+// a signed receipt for every event. Records and their events are
+// append-only; the current state is a projection of them.
+package consent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/google/uuid"
+	"github.com/sosodev/duration"
+	"golang.org/x/text/language"
+)
+
+// Service is the consent use cases.
+type Service struct {
+	db        *store.DB
+	log       *audit.Log
+	keys      *Keys
+	publicURL string
+	// versions caches published notice versions, which never change.
+	mu       sync.RWMutex
+	versions map[string]privacy.NoticeVersion
+}
+
+// NewService returns a Service reading db, writing through log and
+// signing receipts with keys; publicURL is where notices are served.
+func NewService(db *store.DB, log *audit.Log, keys *Keys, publicURL string) *Service {
+	return &Service{db: db, log: log, keys: keys, publicURL: publicURL, versions: map[string]privacy.NoticeVersion{}}
+}
+
+// Keys are the receipt signing keys.
+func (s *Service) Keys() *Keys { return s.keys }
+
+// Input is a consent as an app submits it.
+type Input struct {
+	SubjectID     string
+	DeviceID      string
+	NoticeKey     string
+	NoticeVersion int
+	NoticeHash    string
+	Locale        string
+	Choices       []privacy.ConsentChoice
+	Method        privacy.ConsentMethod
+	ClientTime    time.Time
+	ClientID      string
+}
+
+var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+// checkSubject validates an opaque subject id.
+func checkSubject(p *privacy.Problems, field, s string) {
+	if s == "" || len(s) > 200 {
+		p.Add(field, "must be 1-200 characters")
+		return
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			p.Add(field, "must not contain control characters")
+			return
+		}
+	}
+}
+
+// validate checks what can be checked without the database.
+func (in *Input) validate() error {
+	var p privacy.Problems
+	checkSubject(&p, "subject", in.SubjectID)
+	if _, err := uuid.Parse(in.DeviceID); err != nil {
+		p.Add("device_id", "must be a device id")
+	}
+	if !privacy.ValidKey(in.NoticeKey) {
+		p.Add("notice_key", "must be a notice key")
+	}
+	if in.NoticeVersion < 1 {
+		p.Add("notice_version", "must be a positive version number")
+	}
+	if !hashPattern.MatchString(in.NoticeHash) {
+		p.Add("notice_hash", "must be the notice version's content_hash (64 lower-case hex digits)")
+	}
+	if t, err := language.Parse(in.Locale); err != nil {
+		p.Add("locale", "must be a BCP 47 language tag")
+	} else {
+		in.Locale = t.String()
+	}
+	if !in.Method.Valid() {
+		p.Add("method", "must be one of app, web, voice, paper, api")
+	}
+	if len(in.Choices) == 0 {
+		p.Add("choices", "must hold at least one choice")
+	}
+	seen := map[string]bool{}
+	for i, c := range in.Choices {
+		switch {
+		case !privacy.ValidKey(c.Purpose):
+			p.Add(fmt.Sprintf("choices[%d].purpose", i), "must be a purpose key")
+		case seen[c.Purpose]:
+			p.Add(fmt.Sprintf("choices[%d].purpose", i), "purpose %s is chosen twice", c.Purpose)
+		}
+		seen[c.Purpose] = true
+	}
+	return p.Err("invalid consent")
+}
+
+// publishedVersion returns a published version, from the cache when it can.
+func (s *Service) publishedVersion(tx *store.Tx, key string, version int) (privacy.NoticeVersion, error) {
+	id := key + "\x00" + strconv.Itoa(version)
+	s.mu.RLock()
+	v, ok := s.versions[id]
+	s.mu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	v, err := tx.NoticeVersion(key, version)
+	if err != nil {
+		return privacy.NoticeVersion{}, err
+	}
+	if v.Published() {
+		s.mu.Lock()
+		s.versions[id] = v
+		s.mu.Unlock()
+	}
+	return v, nil
+}
+
+// expiry is when a grant made at t for purpose p of notice c ends.
+func expiry(t time.Time, np privacy.NoticePurpose) (time.Time, error) {
+	d, err := duration.Parse(np.ConsentValidity())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("consent: validity of %s: %w", np.Purpose, err)
+	}
+	return t.AddDate(int(d.Years), int(d.Months), int(d.Weeks*7+d.Days)).
+		Add(time.Duration(d.Hours*float64(time.Hour) + d.Minutes*float64(time.Minute) + d.Seconds*float64(time.Second))), nil
+}
+
+// Record stores a consent. It is refused, and nothing is stored, when the
+// version shown is not the one in force (409) or its hash differs (409),
+// a purpose is not stated by it (422), the device is not active (409), or
+// the device has another owner (403). Purposes not chosen stay denied.
+func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, error) {
+	if err := in.validate(); err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	var rec privacy.ConsentRecord
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		d, err := tx.DeviceByID(in.DeviceID)
+		if err != nil {
+			return nil, err
+		}
+		if d.Status != privacy.DeviceActive {
+			return nil, privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", d.Status)
+		}
+		if d.OwnerSubject != "" && d.OwnerSubject != in.SubjectID {
+			return nil, privacy.FieldErrorf(privacy.EForbidden, "subject", "the device belongs to another subject")
+		}
+		if d.NoticeKey != in.NoticeKey {
+			return nil, privacy.FieldErrorf(privacy.EInvalid, "notice_key", "the device is governed by notice %s", d.NoticeKey)
+		}
+		cur, err := tx.CurrentNoticeVersion(in.NoticeKey)
+		if err != nil {
+			return nil, err
+		}
+		if in.NoticeVersion != cur.Version {
+			return nil, privacy.FieldErrorf(privacy.EConflict, "notice_version",
+				"version %d is not the notice in force; show version %d (content_hash %s) and ask again", in.NoticeVersion, cur.Version, cur.ContentHash)
+		}
+		if in.NoticeHash != cur.ContentHash {
+			return nil, privacy.FieldErrorf(privacy.EConflict, "notice_hash",
+				"the hash does not match version %d (content_hash %s): what was shown is not what is in force", cur.Version, cur.ContentHash)
+		}
+		if _, ok := cur.Content.Texts[in.Locale]; !ok {
+			return nil, privacy.FieldErrorf(privacy.EInvalid, "locale", "version %d has no locale %s", cur.Version, in.Locale)
+		}
+		var p privacy.Problems
+		for i, c := range in.Choices {
+			if _, ok := cur.Content.Purpose(c.Purpose); !ok {
+				p.Add(fmt.Sprintf("choices[%d].purpose", i), "the notice does not state purpose %s", c.Purpose)
+			}
+		}
+		if err := p.Err("the choices name purposes the notice does not state"); err != nil {
+			return nil, err
+		}
+		rec = privacy.ConsentRecord{ID: uuid.Must(uuid.NewV7()).String(), Kind: privacy.RecordConsent, SubjectID: in.SubjectID,
+			DeviceID: in.DeviceID, NoticeKey: cur.NoticeKey, NoticeVersion: cur.Version, NoticeHash: cur.ContentHash, Locale: in.Locale,
+			Method: in.Method, ClientTime: in.ClientTime.UTC().Truncate(time.Microsecond), CreatedAt: tx.Now(), ClientID: in.ClientID}
+		for _, c := range in.Choices {
+			choice := privacy.ConsentChoice{Purpose: c.Purpose, Granted: c.Granted}
+			if c.Granted {
+				np, _ := cur.Content.Purpose(c.Purpose)
+				if choice.ExpiresAt, err = expiry(rec.CreatedAt, np); err != nil {
+					return nil, err
+				}
+			}
+			rec.Choices = append(rec.Choices, choice)
+		}
+		return s.commit(tx, &rec, cur, d)
+	})
+	if err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	return rec, nil
+}
+
+// commit signs rec's receipt, stores it, and returns its audit events.
+func (s *Service) commit(tx *store.Tx, rec *privacy.ConsentRecord, notice privacy.NoticeVersion, d privacy.Device) ([]audit.Event, error) {
+	inv, err := tx.InventoryVersion(d.ID, 0)
+	if err != nil && privacy.ErrorCode(err) != privacy.ENotFound {
+		return nil, err
+	}
+	payload, err := buildReceipt(receiptInput{rec: *rec, notice: notice, device: d, inventory: inv, publicURL: s.publicURL, kid: s.keys.CurrentKID()})
+	if err != nil {
+		return nil, err
+	}
+	if rec.Receipt, err = s.keys.Sign(payload); err != nil {
+		return nil, err
+	}
+	if err := tx.InsertConsentRecord(*rec); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256([]byte(rec.Receipt))
+	receiptHash := hex.EncodeToString(sum[:])
+	events := make([]audit.Event, len(rec.Choices))
+	for i, c := range rec.Choices {
+		ev := audit.Event{Action: audit.ActionConsentRecorded, Subject: rec.SubjectID, PayloadSHA256: receiptHash, ExpiresAt: c.ExpiresAt,
+			Targets: map[string]string{"device": rec.DeviceID, "purpose": c.Purpose, "record": rec.ID, "notice": rec.NoticeKey,
+				"notice_version": strconv.Itoa(rec.NoticeVersion)}}
+		switch {
+		case rec.Kind == privacy.RecordWithdrawal:
+			ev.Action, ev.Outcome = audit.ActionConsentWithdrawn, "withdrawn"
+		case c.Granted:
+			ev.Outcome = audit.OutcomeGranted
+		default:
+			ev.Outcome = "denied"
+		}
+		events[i] = ev
+	}
+	return events, nil
+}
+
+// Get returns one record with its receipt.
+func (s *Service) Get(ctx context.Context, id string) (privacy.ConsentRecord, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return privacy.ConsentRecord{}, privacy.Errorf(privacy.ENotFound, "consent record not found")
+	}
+	return s.db.Read(ctx).ConsentRecord(id)
+}
+
+// withdrawal records a withdrawal of purposes on one device, against the
+// notice version the withdrawn choices were made on.
+func (s *Service) withdrawal(tx *store.Tx, subject, deviceID, noticeKey string, version int, locale, withdraws string, purposes []string,
+	method privacy.ConsentMethod, clientID string) (privacy.ConsentRecord, []audit.Event, error) {
+	d, err := tx.DeviceByID(deviceID)
+	if err != nil {
+		return privacy.ConsentRecord{}, nil, err
+	}
+	notice, err := s.publishedVersion(tx, noticeKey, version)
+	if err != nil {
+		return privacy.ConsentRecord{}, nil, err
+	}
+	rec := privacy.ConsentRecord{ID: uuid.Must(uuid.NewV7()).String(), Kind: privacy.RecordWithdrawal, SubjectID: subject, DeviceID: deviceID,
+		NoticeKey: noticeKey, NoticeVersion: version, NoticeHash: notice.ContentHash, Locale: locale, Method: method, CreatedAt: tx.Now(),
+		ClientID: clientID, Withdraws: withdraws}
+	for _, p := range purposes {
+		rec.Choices = append(rec.Choices, privacy.ConsentChoice{Purpose: p})
+	}
+	events, err := s.commit(tx, &rec, notice, d)
+	return rec, events, err
+}
+
+// Withdraw withdraws the given purposes of a consent record (all its
+// purposes when none are given), in one call, with its own receipt.
+func (s *Service) Withdraw(ctx context.Context, id string, purposes []string, method privacy.ConsentMethod, clientID string) (privacy.ConsentRecord, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return privacy.ConsentRecord{}, privacy.Errorf(privacy.ENotFound, "consent record not found")
+	}
+	if method == "" {
+		method = privacy.MethodApp
+	}
+	if !method.Valid() {
+		return privacy.ConsentRecord{}, privacy.FieldErrorf(privacy.EInvalid, "method", "must be one of app, web, voice, paper, api")
+	}
+	var out privacy.ConsentRecord
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		rec, err := tx.ConsentRecord(id)
+		if err != nil {
+			return nil, err
+		}
+		if rec.Kind != privacy.RecordConsent {
+			return nil, privacy.Errorf(privacy.EConflict, "record %s is a withdrawal; withdraw the consent record itself", id)
+		}
+		var own []string
+		for _, c := range rec.Choices {
+			own = append(own, c.Purpose)
+		}
+		if len(purposes) == 0 {
+			purposes = own
+		}
+		var p privacy.Problems
+		for i, pu := range purposes {
+			if !slices.Contains(own, pu) {
+				p.Add(fmt.Sprintf("purposes[%d]", i), "record %s has no choice for purpose %s", id, pu)
+			}
+		}
+		if err := p.Err("invalid withdrawal"); err != nil {
+			return nil, err
+		}
+		var events []audit.Event
+		out, events, err = s.withdrawal(tx, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.Locale, rec.ID, purposes, method, clientID)
+		return events, err
+	})
+	if err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	return out, nil
+}
+
+// WithdrawSubject withdraws everything a subject has granted, on every
+// device, in one call: one withdrawal record (and receipt) per device and
+// notice version.
+func (s *Service) WithdrawSubject(ctx context.Context, subject string, method privacy.ConsentMethod, clientID string) ([]privacy.ConsentRecord, error) {
+	var p privacy.Problems
+	checkSubject(&p, "subject", subject)
+	if method == "" {
+		method = privacy.MethodApp
+	}
+	if !method.Valid() {
+		p.Add("method", "must be one of app, web, voice, paper, api")
+	}
+	if err := p.Err("invalid withdrawal"); err != nil {
+		return nil, err
+	}
+	var out []privacy.ConsentRecord
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		out = nil
+		states, err := tx.ConsentStates(subject, "")
+		if err != nil {
+			return nil, err
+		}
+		type group struct {
+			device, notice string
+			version        int
+		}
+		var order []group
+		purposes := map[group][]string{}
+		locales := map[group]string{}
+		for _, st := range states {
+			if st.Kind != privacy.RecordConsent || !st.Granted {
+				continue
+			}
+			g := group{st.DeviceID, st.NoticeKey, st.NoticeVersion}
+			if _, ok := purposes[g]; !ok {
+				order = append(order, g)
+				rec, err := tx.ConsentRecord(st.RecordID)
+				if err != nil {
+					return nil, err
+				}
+				locales[g] = rec.Locale
+			}
+			purposes[g] = append(purposes[g], st.Purpose)
+		}
+		var events []audit.Event
+		for _, g := range order {
+			rec, evs, err := s.withdrawal(tx, subject, g.device, g.notice, g.version, locales[g], "", purposes[g], method, clientID)
+			if err != nil {
+				return nil, err
+			}
+			out, events = append(out, rec), append(events, evs...)
+		}
+		return events, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []privacy.ConsentRecord{}
+	}
+	return out, nil
+}
+
+// StateView is a current state with its status now.
+type StateView struct {
+	privacy.ConsentState
+	Status privacy.ConsentStatus
+}
+
+// materialSince answers, from the notices' published versions, whether a
+// purpose changed materially after version.
+func materialSince(tx *store.Tx) func(key, purpose string, version int) bool {
+	cache := map[string]map[int][]string{}
+	return func(key, purpose string, version int) bool {
+		mc, ok := cache[key]
+		if !ok {
+			var err error
+			if mc, err = tx.MaterialChanges(key); err != nil {
+				// Unknown means not proven valid: treat as changed (deny).
+				return true
+			}
+			cache[key] = mc
+		}
+		for v, ps := range mc {
+			if v > version && slices.Contains(ps, purpose) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// State returns a subject's current state per device and purpose.
+func (s *Service) State(ctx context.Context, subject string) ([]StateView, error) {
+	var p privacy.Problems
+	checkSubject(&p, "subject", subject)
+	if err := p.Err("invalid subject"); err != nil {
+		return nil, err
+	}
+	tx := s.db.Read(ctx)
+	states, err := tx.ConsentStates(subject, "")
+	if err != nil {
+		return nil, err
+	}
+	changed := materialSince(tx)
+	now := tx.Now()
+	out := make([]StateView, 0, len(states))
+	chosen := map[string]bool{}
+	var devices []string
+	for _, st := range states {
+		out = append(out, StateView{ConsentState: st, Status: st.Status(now, changed)})
+		if !slices.Contains(devices, st.DeviceID) {
+			devices = append(devices, st.DeviceID)
+		}
+		chosen[st.DeviceID+"\x00"+st.Purpose] = true
+	}
+	// Every other purpose the device's notice states is denied: nothing
+	// was chosen, and the default is the strictest.
+	for _, id := range devices {
+		d, err := tx.DeviceByID(id)
+		if err != nil {
+			return nil, err
+		}
+		cur, err := tx.CurrentNoticeVersion(d.NoticeKey)
+		if err != nil {
+			continue // no notice in force: nothing else can be stated
+		}
+		for _, np := range cur.Content.Purposes {
+			if !chosen[id+"\x00"+np.Purpose] {
+				out = append(out, StateView{ConsentState: privacy.ConsentState{SubjectID: subject, DeviceID: id, Purpose: np.Purpose,
+					NoticeKey: cur.NoticeKey, NoticeVersion: cur.Version}, Status: privacy.StatusDenied})
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(a, b StateView) int {
+		if a.DeviceID != b.DeviceID {
+			return strings.Compare(a.DeviceID, b.DeviceID)
+		}
+		return strings.Compare(a.Purpose, b.Purpose)
+	})
+	return out, nil
+}
+
+// History pages a subject's records, newest first. cursor is the last
+// record of the previous page ("" for the first).
+func (s *Service) History(ctx context.Context, subject, cursor string, limit int) (records []privacy.ConsentRecord, next string, err error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > 200 {
+		return nil, "", privacy.FieldErrorf(privacy.EInvalid, "limit", "must be between 1 and 200")
+	}
+	tx := s.db.Read(ctx)
+	var before privacy.ConsentRecord
+	if cursor != "" {
+		if _, perr := uuid.Parse(cursor); perr != nil {
+			return nil, "", privacy.FieldErrorf(privacy.EInvalid, "cursor", "is not a cursor this service issued")
+		}
+		if before, err = tx.ConsentRecord(cursor); err != nil || before.SubjectID != subject {
+			return nil, "", privacy.FieldErrorf(privacy.EInvalid, "cursor", "is not a cursor this service issued")
+		}
+	}
+	records, err = tx.ConsentHistory(subject, before.CreatedAt, before.ID, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(records) > limit {
+		records = records[:limit]
+		next = records[limit-1].ID
+	}
+	if records == nil {
+		records = []privacy.ConsentRecord{}
+	}
+	return records, next, nil
+}
+
+// Rebuild recomputes the current state from the events alone. It changes
+// no evidence; the log records that it happened.
+func (s *Service) Rebuild(ctx context.Context) error {
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		if err := tx.RebuildConsentState(); err != nil {
+			return nil, err
+		}
+		return []audit.Event{{Action: "consent.state_rebuilt"}}, nil
+	})
+	return err
+}

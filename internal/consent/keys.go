@@ -1,0 +1,208 @@
+package consent
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Keys are the receipt signing keys: Ed25519, kept in a file outside the
+// database (mode 0600). The newest signs; every older one stays in the
+// JWKS so that receipts signed before a rotation still verify.
+type Keys struct {
+	path  string
+	mu    sync.RWMutex
+	keys  []signingKey // oldest first
+	mtime time.Time
+}
+
+type signingKey struct {
+	kid     string
+	created time.Time
+	private ed25519.PrivateKey
+	signer  jose.Signer
+}
+
+// keyFile is the file's shape.
+type keyFile struct {
+	Keys []struct {
+		KID     string    `json:"kid"`
+		Created time.Time `json:"created"`
+		Seed    string    `json:"seed"`
+	} `json:"keys"`
+}
+
+// OpenKeys loads the key file at path, creating it with one key if missing.
+func OpenKeys(path string) (*Keys, error) {
+	k := &Keys{path: path}
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		if _, err := k.Rotate(); err != nil {
+			return nil, err
+		}
+		return k, nil
+	}
+	if err := k.load(); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func newSigningKey(private ed25519.PrivateKey, created time.Time) (signingKey, error) {
+	jwk := jose.JSONWebKey{Key: private.Public(), Algorithm: string(jose.EdDSA), Use: "sig"}
+	tp, err := jwk.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return signingKey{}, fmt.Errorf("consent: key thumbprint: %w", err)
+	}
+	kid := base64.RawURLEncoding.EncodeToString(tp)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: private, KeyID: kid}},
+		(&jose.SignerOptions{}).WithType("consent-receipt+jws"))
+	if err != nil {
+		return signingKey{}, fmt.Errorf("consent: signer: %w", err)
+	}
+	return signingKey{kid: kid, created: created.UTC(), private: private, signer: signer}, nil
+}
+
+func (k *Keys) load() error {
+	raw, err := os.ReadFile(k.path)
+	if err != nil {
+		return fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	st, err := os.Stat(k.path)
+	if err != nil {
+		return fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	var f keyFile
+	if err := json.Unmarshal(raw, &f); err != nil || len(f.Keys) == 0 {
+		return fmt.Errorf("consent: %s is not a receipt key file", k.path)
+	}
+	keys := make([]signingKey, 0, len(f.Keys))
+	for _, fk := range f.Keys {
+		seed, err := base64.StdEncoding.DecodeString(fk.Seed)
+		if err != nil || len(seed) != ed25519.SeedSize {
+			return fmt.Errorf("consent: %s: key %s is not an Ed25519 seed", k.path, fk.KID)
+		}
+		sk, err := newSigningKey(ed25519.NewKeyFromSeed(seed), fk.Created)
+		if err != nil {
+			return err
+		}
+		if sk.kid != fk.KID {
+			return fmt.Errorf("consent: %s: key %s does not match its kid", k.path, fk.KID)
+		}
+		keys = append(keys, sk)
+	}
+	k.mu.Lock()
+	k.keys, k.mtime = keys, st.ModTime()
+	k.mu.Unlock()
+	return nil
+}
+
+// Reload reads the file again if it changed since it was read (a rotation
+// by another process, `consentry keys rotate`).
+func (k *Keys) Reload() error {
+	st, err := os.Stat(k.path)
+	if err != nil {
+		return fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	k.mu.RLock()
+	same := st.ModTime().Equal(k.mtime)
+	k.mu.RUnlock()
+	if same {
+		return nil
+	}
+	return k.load()
+}
+
+// Rotate adds a new signing key, which signs from now on, and returns its
+// kid. The file is replaced atomically.
+func (k *Keys) Rotate() (string, error) {
+	_, private, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", fmt.Errorf("consent: generate key: %w", err)
+	}
+	sk, err := newSigningKey(private, time.Now())
+	if err != nil {
+		return "", err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	keys := append(append([]signingKey(nil), k.keys...), sk)
+	var f keyFile
+	for _, key := range keys {
+		f.Keys = append(f.Keys, struct {
+			KID     string    `json:"kid"`
+			Created time.Time `json:"created"`
+			Seed    string    `json:"seed"`
+		}{key.kid, key.created, base64.StdEncoding.EncodeToString(key.private.Seed())})
+	}
+	raw, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(k.path), ".receipt-keys-*")
+	if err != nil {
+		return "", fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(raw); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return "", fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), k.path); err != nil {
+		return "", fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	st, err := os.Stat(k.path)
+	if err != nil {
+		return "", fmt.Errorf("consent: receipt keys: %w", err)
+	}
+	k.keys, k.mtime = keys, st.ModTime()
+	return sk.kid, nil
+}
+
+// current is the signing key.
+func (k *Keys) current() signingKey {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.keys[len(k.keys)-1]
+}
+
+// CurrentKID is the kid that signs now.
+func (k *Keys) CurrentKID() string { return k.current().kid }
+
+// Sign signs payload as a compact JWS (EdDSA) with the current key's kid.
+func (k *Keys) Sign(payload []byte) (string, error) {
+	obj, err := k.current().signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("consent: sign receipt: %w", err)
+	}
+	return obj.CompactSerialize()
+}
+
+// JWKS is every public key, newest first.
+func (k *Keys) JWKS() jose.JSONWebKeySet {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	set := jose.JSONWebKeySet{}
+	for i := len(k.keys) - 1; i >= 0; i-- {
+		key := k.keys[i]
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: key.private.Public(), KeyID: key.kid, Algorithm: string(jose.EdDSA), Use: "sig"})
+	}
+	return set
+}

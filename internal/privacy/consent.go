@@ -1,0 +1,116 @@
+package privacy
+
+import "time"
+
+// ConsentMethod is how a subject made their choices.
+type ConsentMethod string
+
+// The collection methods of consent.
+const (
+	MethodApp   ConsentMethod = "app"
+	MethodWeb   ConsentMethod = "web"
+	MethodVoice ConsentMethod = "voice"
+	MethodPaper ConsentMethod = "paper"
+	MethodAPI   ConsentMethod = "api"
+)
+
+// Valid reports whether m is a known method.
+func (m ConsentMethod) Valid() bool {
+	switch m {
+	case MethodApp, MethodWeb, MethodVoice, MethodPaper, MethodAPI:
+		return true
+	}
+	return false
+}
+
+// Kinds of consent record.
+const (
+	RecordConsent    = "consent"
+	RecordWithdrawal = "withdrawal"
+)
+
+// ConsentRecord is one consent event (Control 31-2): this subject, for
+// this device, was shown this exact notice version in this locale and
+// made these choices, at this time, by this method. A withdrawal is a
+// record too. Records are never changed.
+type ConsentRecord struct {
+	ID            string
+	Kind          string
+	SubjectID     string
+	DeviceID      string
+	NoticeKey     string
+	NoticeVersion int
+	NoticeHash    string
+	Locale        string
+	Method        ConsentMethod
+	ClientTime    time.Time // zero when the client sent none
+	CreatedAt     time.Time
+	ClientID      string
+	// Withdraws is, for a withdrawal, the record it withdraws ("" for
+	// everything of a subject).
+	Withdraws string
+	Choices   []ConsentChoice
+	// Receipt is the signed receipt (compact JWS) given for the record.
+	Receipt string
+}
+
+// ConsentChoice is the choice for one purpose.
+type ConsentChoice struct {
+	Purpose   string
+	Granted   bool
+	ExpiresAt time.Time // zero unless granted
+}
+
+// ConsentStatus is the state of consent for one subject, device and
+// purpose. Only StatusGranted counts as given.
+type ConsentStatus string
+
+// The consent statuses.
+const (
+	StatusGranted           ConsentStatus = "granted"
+	StatusDenied            ConsentStatus = "denied"
+	StatusWithdrawn         ConsentStatus = "withdrawn"
+	StatusExpired           ConsentStatus = "expired"
+	StatusReconsentRequired ConsentStatus = "reconsent_required"
+)
+
+// ConsentState is the latest choice for a subject, device and purpose.
+type ConsentState struct {
+	SubjectID     string
+	DeviceID      string
+	Purpose       string
+	RecordID      string
+	Kind          string
+	Granted       bool
+	ExpiresAt     time.Time
+	NoticeKey     string
+	NoticeVersion int
+	UpdatedAt     time.Time
+}
+
+// Status judges the state at now. materialSince says whether the notice
+// changed the purpose materially in a version published after the one
+// the choice was made on: then the choice no longer holds and consent
+// must be asked again. Anything but a live grant is not consent.
+func (s ConsentState) Status(now time.Time, materialSince func(noticeKey, purpose string, version int) bool) ConsentStatus {
+	switch {
+	case s.Kind == RecordWithdrawal:
+		return StatusWithdrawn
+	case !s.Granted:
+		return StatusDenied
+	case materialSince(s.NoticeKey, s.Purpose, s.NoticeVersion):
+		return StatusReconsentRequired
+	case s.ExpiresAt.IsZero() || !now.Before(s.ExpiresAt):
+		return StatusExpired
+	}
+	return StatusGranted
+}
+
+// Later reports whether record a comes after record b in the order the
+// current state follows: time, then id (UUIDv7, issued in commit order).
+func Later(aTime time.Time, aID string, bTime time.Time, bID string) bool {
+	if !aTime.Equal(bTime) {
+		return aTime.After(bTime)
+	}
+	return aID > bID
+}

@@ -1,0 +1,67 @@
+-- Consent (Controls 31-2, 33): records, their per-purpose events, and the
+-- current state derived from them. PostgreSQL dialect.
+
+-- +goose Up
+CREATE TABLE consent_records (
+    id              TEXT PRIMARY KEY,
+    -- 'consent' (choices shown and made) or 'withdrawal'.
+    kind            TEXT NOT NULL CHECK (kind IN ('consent', 'withdrawal')),
+    subject_id      TEXT NOT NULL,
+    device_id       TEXT NOT NULL REFERENCES devices (id),
+    notice_key      TEXT NOT NULL,
+    notice_version  INTEGER NOT NULL,
+    notice_hash     TEXT NOT NULL,
+    locale          TEXT NOT NULL,
+    method          TEXT NOT NULL,
+    client_time     TIMESTAMPTZ,
+    created_at      TIMESTAMPTZ NOT NULL,
+    client_id       TEXT NOT NULL,
+    -- For a withdrawal, the record whose choices it withdraws ('' when it
+    -- withdraws everything of a subject).
+    withdraws       TEXT NOT NULL DEFAULT '',
+    -- The signed receipt (compact JWS) given for this record.
+    receipt         TEXT NOT NULL,
+    FOREIGN KEY (notice_key, notice_version) REFERENCES notice_versions (notice_key, version)
+);
+CREATE INDEX consent_records_subject ON consent_records (subject_id, created_at, id);
+
+CREATE TABLE consent_events (
+    record_id   TEXT NOT NULL REFERENCES consent_records (id),
+    purpose     TEXT NOT NULL,
+    granted     BOOLEAN NOT NULL,
+    expires_at  TIMESTAMPTZ,
+    PRIMARY KEY (record_id, purpose)
+);
+
+-- The latest event per subject, device and purpose: a projection of the
+-- events, rebuilt from them on demand.
+CREATE TABLE consent_state (
+    subject_id      TEXT NOT NULL,
+    device_id       TEXT NOT NULL,
+    purpose         TEXT NOT NULL,
+    record_id       TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    granted         BOOLEAN NOT NULL,
+    expires_at      TIMESTAMPTZ,
+    notice_key      TEXT NOT NULL,
+    notice_version  INTEGER NOT NULL,
+    updated_at      TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (subject_id, device_id, purpose)
+);
+CREATE INDEX consent_state_device ON consent_state (device_id, purpose);
+CREATE INDEX consent_state_notice ON consent_state (notice_key, purpose);
+
+-- Consent is legal evidence: records and events are never changed.
+CREATE TRIGGER consent_records_append_only BEFORE UPDATE OR DELETE ON consent_records
+    FOR EACH ROW EXECUTE FUNCTION consentry_append_only();
+CREATE TRIGGER consent_records_no_truncate BEFORE TRUNCATE ON consent_records
+    FOR EACH STATEMENT EXECUTE FUNCTION consentry_append_only();
+CREATE TRIGGER consent_events_append_only BEFORE UPDATE OR DELETE ON consent_events
+    FOR EACH ROW EXECUTE FUNCTION consentry_append_only();
+CREATE TRIGGER consent_events_no_truncate BEFORE TRUNCATE ON consent_events
+    FOR EACH STATEMENT EXECUTE FUNCTION consentry_append_only();
+
+-- +goose Down
+DROP TABLE consent_state;
+DROP TABLE consent_events;
+DROP TABLE consent_records;
