@@ -250,7 +250,9 @@ func TestRefusalsStoreNothing(t *testing.T) {
 		}{
 			{"stale version", func(in *consent.Input) { in.NoticeVersion = 9 }, privacy.EConflict, "notice_version"},
 			{"hash mismatch", func(in *consent.Input) { in.NoticeHash = strings.Repeat("0", 64) }, privacy.EConflict, "notice_hash"},
-			{"purpose not stated", func(in *consent.Input) { in.Choices = append(in.Choices, privacy.ConsentChoice{Purpose: "ads", Granted: true}) }, privacy.EInvalid, "choices[1].purpose"},
+			{"purpose not stated", func(in *consent.Input) {
+				in.Choices = append(in.Choices, privacy.ConsentChoice{Purpose: "ads", Granted: true})
+			}, privacy.EInvalid, "choices[1].purpose"},
 			{"device not active", func(in *consent.Input) { in.DeviceID, in.SubjectID = other.ID, "bob" }, privacy.EConflict, "device_id"},
 			{"not the owner", func(in *consent.Input) { in.SubjectID = "mallory" }, privacy.EForbidden, "subject"},
 			{"unknown device", func(in *consent.Input) { in.DeviceID = "0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e" }, privacy.ENotFound, ""},
