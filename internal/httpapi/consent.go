@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"crypto/ed25519"
+	"encoding/base64"
 	"net/http"
 	"time"
 
@@ -421,8 +423,17 @@ func (s *Server) subjectPrivacy(c *gin.Context) error {
 // @Success  200 {object} jwkSet
 // @Router   /.well-known/jwks.json [get]
 func (s *Server) jwks(c *gin.Context) {
+	set := s.consents.Keys().JWKS()
+	out := jwkSet{Keys: make([]jwk, 0, len(set.Keys))}
+	for _, k := range set.Keys {
+		pub, ok := k.Key.(ed25519.PublicKey)
+		if !ok {
+			continue // only Ed25519 keys sign receipts
+		}
+		out.Keys = append(out.Keys, jwk{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(pub), Kid: k.KeyID, Alg: k.Algorithm, Use: k.Use})
+	}
 	c.Header("Cache-Control", "public, max-age=300")
-	writeJSON(c, http.StatusOK, s.consents.Keys().JWKS())
+	writeJSON(c, http.StatusOK, out)
 }
 
 // jwkSet documents the JWKS shape for the contract.

@@ -15,6 +15,7 @@ import (
 	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
+	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/notice"
@@ -52,7 +53,8 @@ func MustOpenEnv(t testing.TB) *env {
 	log := audittest.MustOpenLog(t, db, audit.Options{})
 	clients := client.NewService(db, log)
 	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
-		Notices: notice.NewService(db, log), Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI})
+		Notices: notice.NewService(db, log), Consents: consent.NewService(db, log, mustKeys(t), "https://consentry.example"),
+		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI})
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}
 	for _, r := range privacy.Roles {
@@ -271,3 +273,10 @@ func policyModel(t *testing.T) string {
 }
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+func mustKeys(t testing.TB) *consent.Keys {
+	t.Helper()
+	k, err := consent.OpenKeys(filepath.Join(t.TempDir(), "receipt-keys.json"))
+	require.NoError(t, err)
+	return k
+}
