@@ -338,7 +338,7 @@ func (l *Log) leaf(seq int64, now time.Time, ctx context.Context, ev Event) (pri
 		}
 		e.PayloadSHA256 = h
 	}
-	b, err := Canonical(e)
+	b, err := canonicalEntry(e)
 	if err != nil {
 		return privacy.AuditLeaf{}, err
 	}

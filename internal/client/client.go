@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/privacy"
@@ -30,6 +31,10 @@ var tokenLen = len(tokenPrefix) + base64.RawURLEncoding.EncodedLen(32)
 type Service struct {
 	db  *store.DB
 	log *audit.Log
+	// known caches clients found by token hash. Clients are never changed
+	// or removed, so a cached client is always right; an unknown token is
+	// never cached and is looked up every time.
+	known sync.Map // token hash → privacy.Client
 }
 
 // NewService returns a Service reading db and writing through log.
@@ -133,12 +138,17 @@ func (s *Service) Authenticate(ctx context.Context, token string) (privacy.Clien
 	if len(token) != tokenLen || !strings.HasPrefix(token, tokenPrefix) {
 		return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token is not valid")
 	}
-	c, err := s.db.Read(ctx).ClientByTokenHash(HashToken(token))
+	hash := HashToken(token)
+	if c, ok := s.known.Load(hash); ok {
+		return c.(privacy.Client), nil
+	}
+	c, err := s.db.Read(ctx).ClientByTokenHash(hash)
 	if privacy.ErrorCode(err) == privacy.ENotFound {
 		return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token is not valid")
 	}
 	if err != nil {
 		return privacy.Client{}, err
 	}
+	s.known.Store(hash, c)
 	return c, nil
 }

@@ -34,6 +34,7 @@ type Service struct {
 	// versions caches published notice versions, which never change.
 	mu       sync.RWMutex
 	versions map[string]privacy.NoticeVersion
+	devices  sync.Map // id → privacy.Device; see device
 }
 
 // NewService returns a Service reading db, writing through log and
@@ -154,59 +155,79 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 	if err := in.validate(); err != nil {
 		return privacy.ConsentRecord{}, err
 	}
-	var rec privacy.ConsentRecord
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
-		d, err := tx.DeviceByID(in.DeviceID)
+	// Everything that can be checked is checked here, in parallel with
+	// other requests; the single writer then only re-checks, in one query,
+	// what could have changed since, and writes.
+	tx := s.db.Read(ctx)
+	d, err := s.device(tx, in.DeviceID)
+	if err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	if err := checkDevice(d, in); err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	// The version shown, from the cache of published versions; whether it
+	// is still the one in force is checked by the writer, at commit.
+	cur, err := s.publishedVersion(tx, in.NoticeKey, in.NoticeVersion)
+	switch {
+	case privacy.ErrorCode(err) == privacy.ENotFound || (err == nil && !cur.Published()):
+		return privacy.ConsentRecord{}, s.stale(tx, in)
+	case err != nil:
+		return privacy.ConsentRecord{}, err
+	}
+	if in.NoticeHash != cur.ContentHash {
+		return privacy.ConsentRecord{}, privacy.FieldErrorf(privacy.EConflict, "notice_hash",
+			"the hash does not match version %d (content_hash %s): what was shown is not what was published", cur.Version, cur.ContentHash)
+	}
+	if _, ok := cur.Content.Texts[in.Locale]; !ok {
+		return privacy.ConsentRecord{}, privacy.FieldErrorf(privacy.EInvalid, "locale", "version %d has no locale %s", cur.Version, in.Locale)
+	}
+	var p privacy.Problems
+	for i, c := range in.Choices {
+		if _, ok := cur.Content.Purpose(c.Purpose); !ok {
+			p.Add(fmt.Sprintf("choices[%d].purpose", i), "the notice does not state purpose %s", c.Purpose)
+		}
+	}
+	if err := p.Err("the choices name purposes the notice does not state"); err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	elements, err := tx.InventoryElementsFor(d.ID)
+	if err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	inv := privacy.Inventory{DeviceID: d.ID, Elements: elements}
+
+	// The record, its expiry and its signed receipt are made here too, in
+	// parallel; its place in the log and in the current state is the order
+	// in which the writer commits it.
+	rec := privacy.ConsentRecord{ID: uuid.Must(uuid.NewV7()).String(), Kind: privacy.RecordConsent, SubjectID: in.SubjectID,
+		DeviceID: in.DeviceID, NoticeKey: cur.NoticeKey, NoticeVersion: cur.Version, NoticeHash: cur.ContentHash, Locale: in.Locale,
+		Method: in.Method, ClientTime: in.ClientTime.UTC().Truncate(time.Microsecond), CreatedAt: tx.Now(), ClientID: in.ClientID}
+	for _, c := range in.Choices {
+		choice := privacy.ConsentChoice{Purpose: c.Purpose, Granted: c.Granted}
+		if c.Granted {
+			np, _ := cur.Content.Purpose(c.Purpose)
+			if choice.ExpiresAt, err = expiry(rec.CreatedAt, np); err != nil {
+				return privacy.ConsentRecord{}, err
+			}
+		}
+		rec.Choices = append(rec.Choices, choice)
+	}
+	if err := s.sign(&rec, cur, d, inv); err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		status, inForce, err := tx.ConsentPrecheck(in.DeviceID, in.NoticeKey)
 		if err != nil {
 			return nil, err
 		}
-		if d.Status != privacy.DeviceActive {
-			return nil, privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", d.Status)
+		if status != string(privacy.DeviceActive) {
+			return nil, privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", status)
 		}
-		if d.OwnerSubject != "" && d.OwnerSubject != in.SubjectID {
-			return nil, privacy.FieldErrorf(privacy.EForbidden, "subject", "the device belongs to another subject")
+		if inForce != cur.Version {
+			return nil, s.stale(tx, in)
 		}
-		if d.NoticeKey != in.NoticeKey {
-			return nil, privacy.FieldErrorf(privacy.EInvalid, "notice_key", "the device is governed by notice %s", d.NoticeKey)
-		}
-		cur, err := tx.CurrentNoticeVersion(in.NoticeKey)
-		if err != nil {
-			return nil, err
-		}
-		if in.NoticeVersion != cur.Version {
-			return nil, privacy.FieldErrorf(privacy.EConflict, "notice_version",
-				"version %d is not the notice in force; show version %d (content_hash %s) and ask again", in.NoticeVersion, cur.Version, cur.ContentHash)
-		}
-		if in.NoticeHash != cur.ContentHash {
-			return nil, privacy.FieldErrorf(privacy.EConflict, "notice_hash",
-				"the hash does not match version %d (content_hash %s): what was shown is not what is in force", cur.Version, cur.ContentHash)
-		}
-		if _, ok := cur.Content.Texts[in.Locale]; !ok {
-			return nil, privacy.FieldErrorf(privacy.EInvalid, "locale", "version %d has no locale %s", cur.Version, in.Locale)
-		}
-		var p privacy.Problems
-		for i, c := range in.Choices {
-			if _, ok := cur.Content.Purpose(c.Purpose); !ok {
-				p.Add(fmt.Sprintf("choices[%d].purpose", i), "the notice does not state purpose %s", c.Purpose)
-			}
-		}
-		if err := p.Err("the choices name purposes the notice does not state"); err != nil {
-			return nil, err
-		}
-		rec = privacy.ConsentRecord{ID: uuid.Must(uuid.NewV7()).String(), Kind: privacy.RecordConsent, SubjectID: in.SubjectID,
-			DeviceID: in.DeviceID, NoticeKey: cur.NoticeKey, NoticeVersion: cur.Version, NoticeHash: cur.ContentHash, Locale: in.Locale,
-			Method: in.Method, ClientTime: in.ClientTime.UTC().Truncate(time.Microsecond), CreatedAt: tx.Now(), ClientID: in.ClientID}
-		for _, c := range in.Choices {
-			choice := privacy.ConsentChoice{Purpose: c.Purpose, Granted: c.Granted}
-			if c.Granted {
-				np, _ := cur.Content.Purpose(c.Purpose)
-				if choice.ExpiresAt, err = expiry(rec.CreatedAt, np); err != nil {
-					return nil, err
-				}
-			}
-			rec.Choices = append(rec.Choices, choice)
-		}
-		return s.commit(tx, &rec, cur, d)
+		return s.store(tx, rec)
 	})
 	if err != nil {
 		return privacy.ConsentRecord{}, err
@@ -214,20 +235,61 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 	return rec, nil
 }
 
-// commit signs rec's receipt, stores it, and returns its audit events.
-func (s *Service) commit(tx *store.Tx, rec *privacy.ConsentRecord, notice privacy.NoticeVersion, d privacy.Device) ([]audit.Event, error) {
-	inv, err := tx.InventoryVersion(d.ID, 0)
-	if err != nil && privacy.ErrorCode(err) != privacy.ENotFound {
-		return nil, err
+// device returns a device from the cache when it can. Only fields that
+// never change (owner, notice, identity) are used from it; the status is
+// read again by the writer at commit.
+func (s *Service) device(tx *store.Tx, id string) (privacy.Device, error) {
+	if d, ok := s.devices.Load(id); ok {
+		return d.(privacy.Device), nil
 	}
+	d, err := tx.DeviceByID(id)
+	if err != nil {
+		return privacy.Device{}, err
+	}
+	s.devices.Store(id, d)
+	return d, nil
+}
+
+// stale is the refusal of a notice version that is not the one in force,
+// naming the one that is.
+func (s *Service) stale(tx *store.Tx, in Input) error {
+	version, hash, err := tx.CurrentNoticeRef(in.NoticeKey)
+	if err != nil {
+		return err
+	}
+	return privacy.FieldErrorf(privacy.EConflict, "notice_version",
+		"version %d is not the notice in force; show version %d (content_hash %s) and ask again", in.NoticeVersion, version, hash)
+}
+
+// checkDevice applies the rules about the device: active, owned by the
+// subject when it has an owner, governed by the notice shown.
+func checkDevice(d privacy.Device, in Input) error {
+	if d.Status != privacy.DeviceActive {
+		return privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", d.Status)
+	}
+	if d.OwnerSubject != "" && d.OwnerSubject != in.SubjectID {
+		return privacy.FieldErrorf(privacy.EForbidden, "subject", "the device belongs to another subject")
+	}
+	if d.NoticeKey != in.NoticeKey {
+		return privacy.FieldErrorf(privacy.EInvalid, "notice_key", "the device is governed by notice %s", d.NoticeKey)
+	}
+	return nil
+}
+
+// sign builds rec's receipt and signs it.
+func (s *Service) sign(rec *privacy.ConsentRecord, notice privacy.NoticeVersion, d privacy.Device, inv privacy.Inventory) error {
 	payload, err := buildReceipt(receiptInput{rec: *rec, notice: notice, device: d, inventory: inv, publicURL: s.publicURL, kid: s.keys.CurrentKID()})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if rec.Receipt, err = s.keys.Sign(payload); err != nil {
-		return nil, err
-	}
-	if err := tx.InsertConsentRecord(*rec); err != nil {
+	rec.Receipt, err = s.keys.Sign(payload)
+	return err
+}
+
+// store writes a signed record and returns its audit events: one per
+// purpose, in the shape the verifier's replay reads.
+func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord) ([]audit.Event, error) {
+	if err := tx.InsertConsentRecord(rec); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256([]byte(rec.Receipt))
@@ -270,13 +332,20 @@ func (s *Service) withdrawal(tx *store.Tx, subject, deviceID, noticeKey string, 
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
+	inv, err := tx.InventoryVersion(deviceID, 0)
+	if err != nil && privacy.ErrorCode(err) != privacy.ENotFound {
+		return privacy.ConsentRecord{}, nil, err
+	}
 	rec := privacy.ConsentRecord{ID: uuid.Must(uuid.NewV7()).String(), Kind: privacy.RecordWithdrawal, SubjectID: subject, DeviceID: deviceID,
 		NoticeKey: noticeKey, NoticeVersion: version, NoticeHash: notice.ContentHash, Locale: locale, Method: method, CreatedAt: tx.Now(),
 		ClientID: clientID, Withdraws: withdraws}
 	for _, p := range purposes {
 		rec.Choices = append(rec.Choices, privacy.ConsentChoice{Purpose: p})
 	}
-	events, err := s.commit(tx, &rec, notice, d)
+	if err := s.sign(&rec, notice, d, inv); err != nil {
+		return privacy.ConsentRecord{}, nil, err
+	}
+	events, err := s.store(tx, rec)
 	return rec, events, err
 }
 

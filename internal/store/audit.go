@@ -61,23 +61,34 @@ func (tx *Tx) AuditSize() (int64, error) {
 	return *n + 1, nil
 }
 
-// InsertAudit appends entries and the tree hashes they add.
+// InsertAudit appends entries and the tree hashes they add, a few hundred
+// rows per statement.
 func (tx *Tx) InsertAudit(leaves []privacy.AuditLeaf, hashes map[int64][]byte) error {
-	if len(leaves) == 0 {
-		return nil
+	for start := 0; start < len(leaves); start += 200 {
+		batch := leaves[start:min(start+200, len(leaves))]
+		args := make([]any, 0, 5*len(batch))
+		for _, l := range batch {
+			args = append(args, l.Seq, l.Leaf, l.Action, l.SubjectHMAC, l.CreatedAt)
+		}
+		if err := tx.rawExec("INSERT INTO audit_entries (seq, leaf, action, subject_hmac, created_at) VALUES "+placeholders(len(batch), 5), args...); err != nil {
+			return formatError(translate(tx, err), "audit entries")
+		}
 	}
-	rs := make([]auditEntryRecord, len(leaves))
-	for i, l := range leaves {
-		rs[i] = auditEntryRecord{Seq: l.Seq, Leaf: l.Leaf, Action: l.Action, SubjectHMAC: l.SubjectHMAC, CreatedAt: l.CreatedAt}
+	idx := make([]int64, 0, len(hashes))
+	for i := range hashes {
+		idx = append(idx, i)
 	}
-	if err := tx.db.CreateInBatches(&rs, 200).Error; err != nil {
-		return formatError(err, "audit entries")
+	for start := 0; start < len(idx); start += 400 {
+		batch := idx[start:min(start+400, len(idx))]
+		args := make([]any, 0, 2*len(batch))
+		for _, i := range batch {
+			args = append(args, i, hashes[i])
+		}
+		if err := tx.rawExec("INSERT INTO audit_hashes (idx, hash) VALUES "+placeholders(len(batch), 2), args...); err != nil {
+			return formatError(translate(tx, err), "audit hashes")
+		}
 	}
-	hs := make([]auditHashRecord, 0, len(hashes))
-	for idx, h := range hashes {
-		hs = append(hs, auditHashRecord{Idx: idx, Hash: h})
-	}
-	return formatError(tx.db.CreateInBatches(&hs, 400).Error, "audit hashes")
+	return nil
 }
 
 // AuditHashes reads stored tree hashes by index, in the order asked. A
@@ -147,12 +158,12 @@ func (tx *Tx) InsertCheckpoint(c privacy.Checkpoint) error {
 }
 
 // SavePoint marks a point the transaction can roll back to without
-// abandoning the rest of it.
+// abandoning the rest of it. name must be a plain identifier.
 func (tx *Tx) SavePoint(name string) error {
-	return formatError(tx.db.SavePoint(name).Error, "savepoint")
+	return formatError(tx.rawExec("SAVEPOINT "+name), "savepoint")
 }
 
 // RollbackTo undoes everything since SavePoint(name).
 func (tx *Tx) RollbackTo(name string) error {
-	return formatError(tx.db.RollbackTo(name).Error, "rollback to savepoint")
+	return formatError(tx.rawExec("ROLLBACK TO SAVEPOINT "+name), "rollback to savepoint")
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -96,24 +98,35 @@ func (tx *Tx) upsertStates(rows []consentStateRecord) error {
 }
 
 // InsertConsentRecord appends a record and its events and moves the
-// current state of every purpose it names.
+// current state of every purpose it names. Three statements, whatever the
+// number of purposes: this is the consent hot path.
 func (tx *Tx) InsertConsentRecord(rec privacy.ConsentRecord) error {
-	r := consentRecordRecord{ID: rec.ID, Kind: rec.Kind, SubjectID: rec.SubjectID, DeviceID: rec.DeviceID, NoticeKey: rec.NoticeKey,
-		NoticeVersion: rec.NoticeVersion, NoticeHash: rec.NoticeHash, Locale: rec.Locale, Method: string(rec.Method),
-		ClientTime: timePtr(rec.ClientTime), CreatedAt: rec.CreatedAt, ClientID: rec.ClientID, Withdraws: rec.Withdraws, Receipt: rec.Receipt}
-	if err := tx.db.Create(&r).Error; err != nil {
-		return formatError(err, "consent record")
+	err := tx.rawExec(`INSERT INTO consent_records (id, kind, subject_id, device_id, notice_key, notice_version, notice_hash, locale,
+		method, client_time, created_at, client_id, withdraws, receipt) VALUES `+placeholders(1, 14),
+		rec.ID, rec.Kind, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.NoticeHash, rec.Locale, string(rec.Method),
+		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt)
+	if err != nil {
+		return formatError(translate(tx, err), "consent record")
 	}
-	events := make([]consentEventRecord, len(rec.Choices))
-	for i, c := range rec.Choices {
-		events[i] = consentEventRecord{RecordID: rec.ID, Purpose: c.Purpose, Granted: c.Granted, ExpiresAt: timePtr(c.ExpiresAt)}
+	if len(rec.Choices) == 0 {
+		return nil
 	}
-	if len(events) > 0 {
-		if err := tx.db.Create(&events).Error; err != nil {
-			return formatError(err, "consent events")
-		}
+	events := make([]any, 0, 4*len(rec.Choices))
+	states := make([]any, 0, 10*len(rec.Choices))
+	for _, c := range rec.Choices {
+		events = append(events, rec.ID, c.Purpose, tx.boolValue(c.Granted), timePtr(c.ExpiresAt))
+		states = append(states, rec.SubjectID, rec.DeviceID, c.Purpose, rec.ID, rec.Kind, tx.boolValue(c.Granted), timePtr(c.ExpiresAt),
+			rec.NoticeKey, rec.NoticeVersion, rec.CreatedAt)
 	}
-	return tx.upsertStates(stateRows(rec))
+	if err := tx.rawExec(`INSERT INTO consent_events (record_id, purpose, granted, expires_at) VALUES `+placeholders(len(rec.Choices), 4), events...); err != nil {
+		return formatError(translate(tx, err), "consent events")
+	}
+	err = tx.rawExec(`INSERT INTO consent_state (subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, updated_at)
+		VALUES `+placeholders(len(rec.Choices), 10)+`
+		ON CONFLICT (subject_id, device_id, purpose) DO UPDATE SET record_id = excluded.record_id, kind = excluded.kind,
+		granted = excluded.granted, expires_at = excluded.expires_at, notice_key = excluded.notice_key,
+		notice_version = excluded.notice_version, updated_at = excluded.updated_at`, states...)
+	return formatError(translate(tx, err), "consent state")
 }
 
 // ConsentRecord loads one record with its choices.
@@ -202,24 +215,43 @@ func (tx *Tx) AllConsentStates() ([]privacy.ConsentState, error) {
 }
 
 // RebuildConsentState recomputes the current state from the events alone,
-// replaying every record in order, and replaces the table with it.
+// replaying every record in commit order, and replaces the table with it.
 func (tx *Tx) RebuildConsentState() error {
 	if err := tx.db.Where("1 = 1").Delete(&consentStateRecord{}).Error; err != nil {
 		return formatError(err, "consent state")
 	}
+	order := "pos" // PostgreSQL: a sequence filled inside the audit log's lock
+	if tx.db.Dialector.Name() != "postgres" {
+		order = "rowid" // SQLite: rows are only ever appended, by one writer
+	}
 	const page = 1000
-	var lastTime time.Time
-	lastID := ""
+	var last int64 = -1
 	for {
-		q := tx.db.Model(&consentRecordRecord{})
-		if lastID != "" {
-			q = q.Where("created_at > ? OR (created_at = ? AND id > ?)", lastTime, lastTime, lastID)
+		var keys []struct {
+			ID  string
+			Pos int64
 		}
-		var rs []consentRecordRecord
-		if err := q.Order("created_at, id").Limit(page).Find(&rs).Error; err != nil {
+		err := tx.db.Model(&consentRecordRecord{}).Select("id, "+order+" AS pos").Where(order+" > ?", last).Order(order).Limit(page).Scan(&keys).Error
+		if err != nil {
 			return formatError(err, "consent records")
 		}
-		recs, err := tx.withChoices(rs)
+		ids := make([]string, len(keys))
+		for i, k := range keys {
+			ids[i] = k.ID
+		}
+		var found []consentRecordRecord
+		if err := tx.db.Where("id IN ?", ids).Find(&found).Error; err != nil {
+			return formatError(err, "consent records")
+		}
+		byID := make(map[string]consentRecordRecord, len(found))
+		for _, r := range found {
+			byID[r.ID] = r
+		}
+		plain := make([]consentRecordRecord, len(keys))
+		for i, k := range keys {
+			plain[i] = byID[k.ID]
+		}
+		recs, err := tx.withChoices(plain)
 		if err != nil {
 			return err
 		}
@@ -228,10 +260,10 @@ func (tx *Tx) RebuildConsentState() error {
 				return err
 			}
 		}
-		if len(rs) < page {
+		if len(keys) < page {
 			return nil
 		}
-		lastTime, lastID = rs[len(rs)-1].CreatedAt, rs[len(rs)-1].ID
+		last = keys[len(keys)-1].Pos
 	}
 }
 
@@ -260,4 +292,48 @@ func (tx *Tx) DevicesOwnedBy(subject string) ([]privacy.Device, error) {
 		out[i] = r.toDomain()
 	}
 	return out, nil
+}
+
+// ConsentPrecheck reads, in one query, what must still hold when a consent
+// is written: the device's status and the notice's version in force (0 when
+// none). Any failure, including an unknown device, is an error.
+func (tx *Tx) ConsentPrecheck(deviceID, noticeKey string) (status string, version int, err error) {
+	var v sql.NullInt64
+	err = tx.rawQueryRow(`SELECT d.status,
+		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL)
+		FROM devices d WHERE d.id = ?`, []any{noticeKey, deviceID}, &status, &v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, privacy.Errorf(privacy.ENotFound, "device not found")
+	}
+	if err != nil {
+		return "", 0, formatError(err, "consent precheck")
+	}
+	return status, int(v.Int64), nil
+}
+
+// InventoryElementsFor returns the elements of a device's current
+// inventory (none when it has none) in one query.
+func (tx *Tx) InventoryElementsFor(deviceID string) ([]privacy.DataElement, error) {
+	var rs []elementRecord
+	err := tx.db.Raw(`SELECT * FROM inventory_elements WHERE device_id = ? AND version =
+		(SELECT MAX(version) FROM inventories WHERE device_id = ?) ORDER BY position`, deviceID, deviceID).Scan(&rs).Error
+	if err != nil {
+		return nil, formatError(err, "inventory elements")
+	}
+	out := make([]privacy.DataElement, len(rs))
+	for i, r := range rs {
+		out[i] = r.toDomain()
+	}
+	return out, nil
+}
+
+// CurrentNoticeRef returns the version number and content hash of the
+// notice version in force, without loading its content.
+func (tx *Tx) CurrentNoticeRef(key string) (int, string, error) {
+	var r noticeVersionRecord
+	if err := tx.db.Select("version", "content_hash").Where("notice_key = ? AND published_at IS NOT NULL", key).
+		Order("version DESC").Take(&r).Error; err != nil {
+		return 0, "", formatError(err, "published version of notice "+key)
+	}
+	return r.Version, r.ContentHash, nil
 }

@@ -31,6 +31,7 @@ type DB struct {
 	gorm    *gorm.DB
 	dialect string
 	now     func() time.Time
+	stmts   *stmtCache
 }
 
 // Options tune Open.
@@ -84,7 +85,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &DB{gorm: g, dialect: dialect, now: now}, nil
+	return &DB{gorm: g, dialect: dialect, now: now, stmts: &stmtCache{db: sqlDB, postgres: dialect == DialectPostgres, m: map[string]*sql.Stmt{}}}, nil
 }
 
 // sqliteDSN adds the connection settings every SQLite connection needs:
@@ -133,8 +134,9 @@ func (db *DB) Close() error {
 // Tx is one unit of work. From Transact it is a database transaction whose
 // clock was read once at its start; from Read it runs each query on its own.
 type Tx struct {
-	db  *gorm.DB
-	now time.Time
+	db    *gorm.DB
+	now   time.Time
+	stmts *stmtCache // nil outside a transaction
 }
 
 // Now is the transaction's time: UTC, truncated to microseconds so that
@@ -146,7 +148,7 @@ func (tx *Tx) Now() time.Time { return tx.now }
 func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 	now := db.now().UTC().Truncate(time.Microsecond)
 	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&Tx{db: g, now: now})
+		return fn(&Tx{db: g, now: now, stmts: db.stmts})
 	})
 }
 

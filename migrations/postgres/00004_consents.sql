@@ -21,6 +21,9 @@ CREATE TABLE consent_records (
     withdraws       TEXT NOT NULL DEFAULT '',
     -- The signed receipt (compact JWS) given for this record.
     receipt         TEXT NOT NULL,
+    -- Commit order: every consent write happens inside the audit log's
+    -- locked transaction, so the sequence grows in the order of the log.
+    pos             BIGSERIAL NOT NULL UNIQUE,
     FOREIGN KEY (notice_key, notice_version) REFERENCES notice_versions (notice_key, version)
 );
 CREATE INDEX consent_records_subject ON consent_records (subject_id, created_at, id);
@@ -48,8 +51,6 @@ CREATE TABLE consent_state (
     updated_at      TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (subject_id, device_id, purpose)
 );
-CREATE INDEX consent_state_device ON consent_state (device_id, purpose);
-CREATE INDEX consent_state_notice ON consent_state (notice_key, purpose);
 
 -- Consent is legal evidence: records and events are never changed.
 CREATE TRIGGER consent_records_append_only BEFORE UPDATE OR DELETE ON consent_records

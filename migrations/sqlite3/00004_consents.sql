@@ -21,6 +21,7 @@ CREATE TABLE consent_records (
     withdraws       TEXT NOT NULL DEFAULT '',
     -- The signed receipt (compact JWS) given for this record.
     receipt         TEXT NOT NULL,
+    -- Commit order is the implicit rowid: one writer, rows only appended.
     FOREIGN KEY (notice_key, notice_version) REFERENCES notice_versions (notice_key, version)
 );
 CREATE INDEX consent_records_subject ON consent_records (subject_id, created_at, id);
@@ -48,8 +49,6 @@ CREATE TABLE consent_state (
     updated_at      TIMESTAMP NOT NULL,
     PRIMARY KEY (subject_id, device_id, purpose)
 );
-CREATE INDEX consent_state_device ON consent_state (device_id, purpose);
-CREATE INDEX consent_state_notice ON consent_state (notice_key, purpose);
 
 -- Consent is legal evidence: records and events are never changed.
 -- +goose StatementBegin
