@@ -30,9 +30,6 @@ func (tx *Tx) rawExec(query string, args ...any) error {
 func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
 	sqlTx, ok := tx.db.Statement.ConnPool.(*sql.Tx)
 	if tx.stmts == nil || !ok {
-		if tx.db.Dialector.Name() == "postgres" {
-			query = rebind(query)
-		}
 		return nil, fmt.Errorf("store: raw statements need a transaction (%T)", tx.db.Statement.ConnPool)
 	}
 	ps, err := tx.stmts.get(tx.ctx(), query)
