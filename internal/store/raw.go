@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"sync"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // rawExec runs a statement on the transaction's own connection, bypassing
