@@ -118,7 +118,7 @@ func (s *Service) Privacy(ctx context.Context, subject string) ([]DeviceView, er
 func summary(d privacy.Device, pv PurposeView) string {
 	names := make([]string, len(pv.Elements))
 	for i, e := range pv.Elements {
-		names[i] = strings.ToLower(e.Description)
+		names[i] = e.Description
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Your %s %s collects %s for %s", d.Manufacturer, d.Model, list(names), strings.ToLower(pv.Purpose.Name))
