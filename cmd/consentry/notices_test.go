@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
@@ -81,4 +82,31 @@ func TestNoticesPublishCommand(t *testing.T) {
 	stderr.Reset()
 	require.Error(t, run(ctx, []string{"notices", "publish", bad}, env, &stdout, &stderr))
 	assert.Contains(t, stderr.String(), "surprise")
+}
+
+func TestKeysRotateCommand(t *testing.T) {
+	dataDir := t.TempDir()
+	env := getenv(map[string]string{"CONSENTRY_DATA_DIR": dataDir})
+	var kids []string
+	for range 2 {
+		var stdout, stderr bytes.Buffer
+		require.NoError(t, run(context.Background(), []string{"keys", "rotate"}, env, &stdout, &stderr), stderr.String())
+		kids = append(kids, strings.TrimSpace(stdout.String()))
+	}
+	assert.NotEqual(t, kids[0], kids[1])
+	keys, err := consent.OpenKeys(filepath.Join(dataDir, "receipt-keys.json"))
+	require.NoError(t, err)
+	assert.Equal(t, kids[1], keys.CurrentKID(), "the newest key signs")
+	assert.Len(t, keys.JWKS().Keys, 3, "the first key and both rotations stay published")
+	st, err := os.Stat(filepath.Join(dataDir, "receipt-keys.json"))
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+
+	// The rotations are in the audit log.
+	db, err := store.Open(context.Background(), filepath.Join(dataDir, "consentry.db"), store.Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	entries, err := db.Read(context.Background()).AuditEntries(store.AuditFilter{Action: "receipt_key.rotated", Limit: 10})
+	require.NoError(t, err)
+	assert.Len(t, entries, 2)
 }
