@@ -257,6 +257,7 @@ func (l *Log) commit(batch []*job) {
 			if err := tx.SavePoint(sp); err != nil {
 				return err
 			}
+			tx.SetNextSeq(size)
 			events, err := j.change(tx)
 			if err != nil {
 				if rerr := tx.RollbackTo(sp); rerr != nil {

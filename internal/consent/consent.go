@@ -289,6 +289,13 @@ func (s *Service) sign(rec *privacy.ConsentRecord, notice privacy.NoticeVersion,
 // store writes a signed record and returns its audit events: one per
 // purpose, in the shape the verifier's replay reads.
 func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord) ([]audit.Event, error) {
+	// Each choice's audit entry follows in order: the state can name it.
+	for i := range rec.Choices {
+		rec.Choices[i].AuditSeq = tx.NextSeq() + int64(i)
+	}
+	// A change may store several records (withdrawing everything): the
+	// next one's entries come after these.
+	tx.SetNextSeq(tx.NextSeq() + int64(len(rec.Choices)))
 	if err := tx.InsertConsentRecord(rec); err != nil {
 		return nil, err
 	}

@@ -59,6 +59,8 @@ type ConsentChoice struct {
 	Purpose   string
 	Granted   bool
 	ExpiresAt time.Time // zero unless granted
+	// AuditSeq is the sequence number of the choice's audit entry.
+	AuditSeq int64
 }
 
 // ConsentStatus is the state of consent for one subject, device and
@@ -85,7 +87,9 @@ type ConsentState struct {
 	ExpiresAt     time.Time
 	NoticeKey     string
 	NoticeVersion int
-	UpdatedAt     time.Time
+	// AuditSeq is the audit entry of the choice in force.
+	AuditSeq  int64
+	UpdatedAt time.Time
 }
 
 // Status judges the state at now. materialSince says whether the notice

@@ -35,6 +35,7 @@ type consentEventRecord struct {
 	Purpose   string `gorm:"primaryKey"`
 	Granted   bool
 	ExpiresAt *time.Time
+	AuditSeq  int64
 }
 
 func (consentEventRecord) TableName() string { return "consent_events" }
@@ -50,6 +51,7 @@ type consentStateRecord struct {
 	ExpiresAt     *time.Time
 	NoticeKey     string
 	NoticeVersion int
+	AuditSeq      int64
 	UpdatedAt     time.Time `gorm:"autoUpdateTime:false"`
 }
 
@@ -71,7 +73,8 @@ func timeVal(t *time.Time) time.Time {
 
 func (r consentStateRecord) toDomain() privacy.ConsentState {
 	return privacy.ConsentState{SubjectID: r.SubjectID, DeviceID: r.DeviceID, Purpose: r.Purpose, RecordID: r.RecordID, Kind: r.Kind,
-		Granted: r.Granted, ExpiresAt: timeVal(r.ExpiresAt), NoticeKey: r.NoticeKey, NoticeVersion: r.NoticeVersion, UpdatedAt: r.UpdatedAt.UTC()}
+		Granted: r.Granted, ExpiresAt: timeVal(r.ExpiresAt), NoticeKey: r.NoticeKey, NoticeVersion: r.NoticeVersion, AuditSeq: r.AuditSeq,
+		UpdatedAt: r.UpdatedAt.UTC()}
 }
 
 // stateRows are the state rows a record sets.
@@ -79,7 +82,8 @@ func stateRows(rec privacy.ConsentRecord) []consentStateRecord {
 	rows := make([]consentStateRecord, len(rec.Choices))
 	for i, c := range rec.Choices {
 		rows[i] = consentStateRecord{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID, Purpose: c.Purpose, RecordID: rec.ID, Kind: rec.Kind,
-			Granted: c.Granted, ExpiresAt: timePtr(c.ExpiresAt), NoticeKey: rec.NoticeKey, NoticeVersion: rec.NoticeVersion, UpdatedAt: rec.CreatedAt}
+			Granted: c.Granted, ExpiresAt: timePtr(c.ExpiresAt), NoticeKey: rec.NoticeKey, NoticeVersion: rec.NoticeVersion, AuditSeq: c.AuditSeq,
+			UpdatedAt: rec.CreatedAt}
 	}
 	return rows
 }
@@ -92,7 +96,7 @@ func (tx *Tx) upsertStates(rows []consentStateRecord) error {
 	}
 	err := tx.db.Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "subject_id"}, {Name: "device_id"}, {Name: "purpose"}},
-		DoUpdates: clause.AssignmentColumns([]string{"record_id", "kind", "granted", "expires_at", "notice_key", "notice_version", "updated_at"}),
+		DoUpdates: clause.AssignmentColumns([]string{"record_id", "kind", "granted", "expires_at", "notice_key", "notice_version", "audit_seq", "updated_at"}),
 	}).Create(&rows).Error
 	return formatError(err, "consent state")
 }
@@ -114,18 +118,18 @@ func (tx *Tx) InsertConsentRecord(rec privacy.ConsentRecord) error {
 	events := make([]any, 0, 4*len(rec.Choices))
 	states := make([]any, 0, 10*len(rec.Choices))
 	for _, c := range rec.Choices {
-		events = append(events, rec.ID, c.Purpose, tx.boolValue(c.Granted), timePtr(c.ExpiresAt))
+		events = append(events, rec.ID, c.Purpose, tx.boolValue(c.Granted), timePtr(c.ExpiresAt), c.AuditSeq)
 		states = append(states, rec.SubjectID, rec.DeviceID, c.Purpose, rec.ID, rec.Kind, tx.boolValue(c.Granted), timePtr(c.ExpiresAt),
-			rec.NoticeKey, rec.NoticeVersion, rec.CreatedAt)
+			rec.NoticeKey, rec.NoticeVersion, c.AuditSeq, rec.CreatedAt)
 	}
-	if err := tx.rawExec(`INSERT INTO consent_events (record_id, purpose, granted, expires_at) VALUES `+placeholders(len(rec.Choices), 4), events...); err != nil {
+	if err := tx.rawExec(`INSERT INTO consent_events (record_id, purpose, granted, expires_at, audit_seq) VALUES `+placeholders(len(rec.Choices), 5), events...); err != nil {
 		return formatError(translate(tx, err), "consent events")
 	}
-	err = tx.rawExec(`INSERT INTO consent_state (subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, updated_at)
-		VALUES `+placeholders(len(rec.Choices), 10)+`
+	err = tx.rawExec(`INSERT INTO consent_state (subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, audit_seq, updated_at)
+		VALUES `+placeholders(len(rec.Choices), 11)+`
 		ON CONFLICT (subject_id, device_id, purpose) DO UPDATE SET record_id = excluded.record_id, kind = excluded.kind,
 		granted = excluded.granted, expires_at = excluded.expires_at, notice_key = excluded.notice_key,
-		notice_version = excluded.notice_version, updated_at = excluded.updated_at`, states...)
+		notice_version = excluded.notice_version, audit_seq = excluded.audit_seq, updated_at = excluded.updated_at`, states...)
 	return formatError(translate(tx, err), "consent state")
 }
 
@@ -157,7 +161,8 @@ func (tx *Tx) withChoices(rs []consentRecordRecord) ([]privacy.ConsentRecord, er
 	}
 	byRecord := map[string][]privacy.ConsentChoice{}
 	for _, e := range evs {
-		byRecord[e.RecordID] = append(byRecord[e.RecordID], privacy.ConsentChoice{Purpose: e.Purpose, Granted: e.Granted, ExpiresAt: timeVal(e.ExpiresAt)})
+		byRecord[e.RecordID] = append(byRecord[e.RecordID], privacy.ConsentChoice{Purpose: e.Purpose, Granted: e.Granted, ExpiresAt: timeVal(e.ExpiresAt),
+			AuditSeq: e.AuditSeq})
 	}
 	out := make([]privacy.ConsentRecord, len(rs))
 	for i, r := range rs {

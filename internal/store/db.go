@@ -137,7 +137,18 @@ type Tx struct {
 	db    *gorm.DB
 	now   time.Time
 	stmts *stmtCache // nil outside a transaction
+	// nextSeq is, inside the audit log's writer, the sequence number the
+	// next audit event of the running change will get.
+	nextSeq int64
 }
+
+// SetNextSeq is called by the audit log's writer before each change.
+func (tx *Tx) SetNextSeq(seq int64) { tx.nextSeq = seq }
+
+// NextSeq is the audit sequence number of the running change's first
+// event (its second is NextSeq()+1, and so on): records can name their
+// own audit entry.
+func (tx *Tx) NextSeq() int64 { return tx.nextSeq }
 
 // Now is the transaction's time: UTC, truncated to microseconds so that
 // both dialects store, and later hash, the same value.

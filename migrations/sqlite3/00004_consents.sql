@@ -31,6 +31,8 @@ CREATE TABLE consent_events (
     purpose     TEXT NOT NULL,
     granted     BOOLEAN NOT NULL,
     expires_at  TIMESTAMP,
+    -- The sequence number of this event's audit entry.
+    audit_seq   BIGINT NOT NULL,
     PRIMARY KEY (record_id, purpose)
 );
 
@@ -46,6 +48,8 @@ CREATE TABLE consent_state (
     expires_at      TIMESTAMP,
     notice_key      TEXT NOT NULL,
     notice_version  INTEGER NOT NULL,
+    -- The audit entry of the event in force: what an allow relies on.
+    audit_seq       BIGINT NOT NULL,
     updated_at      TIMESTAMP NOT NULL,
     PRIMARY KEY (subject_id, device_id, purpose)
 );
