@@ -15,3 +15,10 @@ var Model string
 //
 //go:embed routes_policy.csv
 var Routes string
+
+// DataModel is the Casbin model of the data policy: (service or group,
+// data category pattern, purpose, action, effect), deny overriding allow.
+// The shipped policy has no rule: nothing is allowed until an admin says so.
+//
+//go:embed data_model.conf
+var DataModel string

@@ -17,9 +17,11 @@ import (
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/notice"
+	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
@@ -221,10 +223,15 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 			}
 		}
 	}()
+	data, err := authz.NewData(db.Gorm())
+	if err != nil {
+		return err
+	}
 	gin.SetMode(gin.ReleaseMode)
 	api, err := httpapi.NewServer(httpapi.Deps{
 		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
-		Notices: notice.NewService(db, auditLog), Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()), Audit: auditLog, Routes: routes,
+		Notices: notice.NewService(db, auditLog), Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
+		Decisions: decide.NewService(db, auditLog, data), Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
 		Ready: db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
 	})
 	if err != nil {

@@ -65,6 +65,13 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/subjects/:subject/privacy", s.handle(s.subjectPrivacy))
 	v1.POST("/subjects/:subject/withdraw", s.handle(s.withdrawSubject))
 
+	v1.POST("/decisions", s.handle(s.decideOne))
+	v1.POST("/decisions/batch", s.handle(s.decideBatch))
+	v1.GET("/decisions/:id", s.handle(s.getDecision))
+	v1.GET("/policies", s.handle(s.listPolicies))
+	v1.POST("/policies", s.handle(s.addPolicy))
+	v1.DELETE("/policies", s.handle(s.removePolicy))
+
 	v1.GET("/audit/entries", s.handle(s.listAuditEntries))
 	v1.GET("/audit/entries/:seq/proof", s.handle(s.getInclusionProof))
 	v1.GET("/audit/consistency", s.handle(s.getConsistencyProof))

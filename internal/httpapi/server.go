@@ -22,8 +22,10 @@ import (
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/notice"
+	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
@@ -35,13 +37,15 @@ const DefaultMaxBody = 1 << 20
 
 // Deps is everything the API needs, wired by cmd/consentry.
 type Deps struct {
-	Clients  *client.Service
-	Purposes *purpose.Service
-	Devices  *device.Service
-	Notices  *notice.Service
-	Consents *consent.Service
-	Audit    *audit.Log
-	Routes   *authz.Routes
+	Clients   *client.Service
+	Purposes  *purpose.Service
+	Devices   *device.Service
+	Notices   *notice.Service
+	Consents  *consent.Service
+	Decisions *decide.Service
+	Policies  *policy.Service
+	Audit     *audit.Log
+	Routes    *authz.Routes
 	// Ready reports whether the service can serve (the database answers).
 	Ready func(ctx context.Context) error
 	// Registry receives the HTTP metrics and is served on /metrics.
@@ -55,26 +59,28 @@ type Deps struct {
 
 // Server is the HTTP API.
 type Server struct {
-	clients  *client.Service
-	purposes *purpose.Service
-	devices  *device.Service
-	notices  *notice.Service
-	consents *consent.Service
-	audit    *audit.Log
-	routes   *authz.Routes
-	ready    func(ctx context.Context) error
-	registry *prometheus.Registry
-	log      *slog.Logger
-	openapi  []byte
-	maxBody  int64
-	validate *validator.Validate
-	metrics  metrics
-	engine   *gin.Engine
+	clients   *client.Service
+	purposes  *purpose.Service
+	devices   *device.Service
+	notices   *notice.Service
+	consents  *consent.Service
+	decisions *decide.Service
+	policies  *policy.Service
+	audit     *audit.Log
+	routes    *authz.Routes
+	ready     func(ctx context.Context) error
+	registry  *prometheus.Registry
+	log       *slog.Logger
+	openapi   []byte
+	maxBody   int64
+	validate  *validator.Validate
+	metrics   metrics
+	engine    *gin.Engine
 }
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
-	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, audit: d.Audit, routes: d.Routes, ready: d.Ready,
+	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, validate: newValidator()}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody

@@ -16,9 +16,11 @@ import (
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/notice"
+	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
@@ -51,9 +53,12 @@ func MustOpenEnv(t testing.TB) *env {
 	routes, err := authz.NewRoutes()
 	require.NoError(t, err)
 	log := audittest.MustOpenLog(t, db, audit.Options{})
+	data, err := authz.NewData(db.Gorm())
+	require.NoError(t, err)
 	clients := client.NewService(db, log)
 	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
 		Notices: notice.NewService(db, log), Consents: consent.NewService(db, log, mustKeys(t), "https://consentry.example"),
+		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI})
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}

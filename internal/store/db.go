@@ -137,6 +137,7 @@ type Tx struct {
 	db    *gorm.DB
 	now   time.Time
 	stmts *stmtCache // nil outside a transaction
+	pool  *stmtCache // statements prepared on the pool, for reads
 	// nextSeq is, inside the audit log's writer, the sequence number the
 	// next audit event of the running change will get.
 	nextSeq int64
@@ -159,14 +160,14 @@ func (tx *Tx) Now() time.Time { return tx.now }
 func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 	now := db.now().UTC().Truncate(time.Microsecond)
 	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&Tx{db: g, now: now, stmts: db.stmts})
+		return fn(&Tx{db: g, now: now, stmts: db.stmts, pool: db.stmts})
 	})
 }
 
 // Read returns a Tx for queries that need no transaction. On SQLite this
 // matters: a transaction takes the write lock, a plain read does not.
 func (db *DB) Read(ctx context.Context) *Tx {
-	return &Tx{db: db.gorm.WithContext(ctx), now: db.now().UTC().Truncate(time.Microsecond)}
+	return &Tx{db: db.gorm.WithContext(ctx), now: db.now().UTC().Truncate(time.Microsecond), pool: db.stmts}
 }
 
 // formatError turns a gorm error into a privacy error where the database
@@ -182,3 +183,10 @@ func formatError(err error, what string) error {
 	}
 	return fmt.Errorf("store: %s: %w", what, err)
 }
+
+// Gorm is the underlying gorm handle, for adapters that speak gorm
+// (Casbin's gorm-adapter). Nothing else should use it.
+func (db *DB) Gorm() *gorm.DB { return db.gorm }
+
+// Gorm is the transaction's gorm handle, for adapters that speak gorm.
+func (tx *Tx) Gorm() *gorm.DB { return tx.db }

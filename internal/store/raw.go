@@ -127,3 +127,16 @@ func (tx *Tx) rawQueryRow(query string, args []any, dest ...any) error {
 	}
 	return stmt.QueryRowContext(tx.ctx(), args...).Scan(dest...)
 }
+
+// query runs a one-row query without gorm: in a transaction on its
+// prepared statements, outside one on the pool's.
+func (tx *Tx) query(query string, args []any, dest ...any) error {
+	if tx.stmts != nil {
+		return tx.rawQueryRow(query, args, dest...)
+	}
+	ps, err := tx.pool.get(tx.ctx(), query)
+	if err != nil {
+		return err
+	}
+	return ps.QueryRowContext(tx.ctx(), args...).Scan(dest...)
+}

@@ -1,0 +1,188 @@
+package authz
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/casbin/casbin/v2"
+	"github.com/casbin/casbin/v2/model"
+	gormadapter "github.com/casbin/gorm-adapter/v3"
+	"github.com/consentry/consentry/policies"
+	"gorm.io/gorm"
+)
+
+// Rule is one data policy rule: may Subject (a service client's name, or a
+// group) do Action on data of Category (a taxonomy pattern) for Purpose?
+type Rule struct {
+	Subject, Category, Purpose, Action, Effect string
+}
+
+// Group puts a service (or a group) in a group.
+type Group struct {
+	Member, Group string
+}
+
+// Data is the data policy (Control 30), held in memory by a cached Casbin
+// enforcer and stored through casbin/gorm-adapter. Every change bumps a
+// generation, so that a decision made on an older policy is re-checked.
+type Data struct {
+	db  *gorm.DB
+	mu  sync.RWMutex
+	e   *casbin.SyncedCachedEnforcer
+	gen atomic.Int64
+}
+
+// CategoryMatch is the category pattern rule of the data model: "*" is
+// any category; "a.b.*" and "a.b" cover a.b.c; a category matches itself.
+func CategoryMatch(category, pattern string) bool {
+	switch {
+	case pattern == "*":
+		return true
+	case strings.HasSuffix(pattern, ".*"):
+		return strings.HasPrefix(category, strings.TrimSuffix(pattern, "*"))
+	}
+	return category == pattern || strings.HasPrefix(category, pattern+".")
+}
+
+// adapter returns a gorm-adapter over db that never creates its table:
+// the schema belongs to the migrations.
+func adapter(db *gorm.DB) (*gormadapter.Adapter, error) {
+	g := db.WithContext(context.Background())
+	if ctx := db.Statement.Context; ctx != nil {
+		g = db.WithContext(ctx)
+	}
+	gormadapter.TurnOffAutoMigrate(g)
+	a, err := gormadapter.NewAdapterByDB(g)
+	if err != nil {
+		return nil, fmt.Errorf("authz: data policy adapter: %w", err)
+	}
+	return a, nil
+}
+
+// NewData loads the data policy from db.
+func NewData(db *gorm.DB) (*Data, error) {
+	d := &Data{db: db}
+	if err := d.Reload(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Reload reads every rule again and drops every cached answer. It is
+// called after each policy change.
+func (d *Data) Reload() error { return d.ReloadFrom(d.db) }
+
+// ReloadFrom is Reload reading through db, which may be a transaction not
+// yet committed: a change that restricts the policy takes effect before
+// its commit, so no allow evaluated after it can slip in.
+func (d *Data) ReloadFrom(db *gorm.DB) error {
+	m, err := model.NewModelFromString(policies.DataModel)
+	if err != nil {
+		return fmt.Errorf("authz: data model: %w", err)
+	}
+	a, err := adapter(db)
+	if err != nil {
+		return err
+	}
+	e, err := casbin.NewSyncedCachedEnforcer(m, a)
+	if err != nil {
+		return fmt.Errorf("authz: data policy: %w", err)
+	}
+	e.AddFunction("categoryMatch", func(args ...any) (any, error) {
+		if len(args) != 2 {
+			return false, fmt.Errorf("categoryMatch takes 2 arguments")
+		}
+		c, _ := args[0].(string)
+		p, _ := args[1].(string)
+		return CategoryMatch(c, p), nil
+	})
+	e.EnableAutoSave(false)
+	d.mu.Lock()
+	d.e = e
+	d.mu.Unlock()
+	d.gen.Add(1)
+	return nil
+}
+
+// Generation changes whenever the policy does.
+func (d *Data) Generation() int64 { return d.gen.Load() }
+
+// Allowed answers from the cached enforcer. An error means not allowed.
+func (d *Data) Allowed(service, category, purpose, action string) (bool, error) {
+	d.mu.RLock()
+	e := d.e
+	d.mu.RUnlock()
+	ok, err := e.Enforce(service, category, purpose, action)
+	if err != nil {
+		return false, fmt.Errorf("authz: data policy: %w", err)
+	}
+	return ok, nil
+}
+
+// Rules lists the policy.
+func (d *Data) Rules() ([]Rule, []Group, error) {
+	d.mu.RLock()
+	e := d.e
+	d.mu.RUnlock()
+	ps, err := e.GetPolicy()
+	if err != nil {
+		return nil, nil, fmt.Errorf("authz: data policy: %w", err)
+	}
+	gs, err := e.GetGroupingPolicy()
+	if err != nil {
+		return nil, nil, fmt.Errorf("authz: data policy: %w", err)
+	}
+	rules := make([]Rule, 0, len(ps))
+	for _, p := range ps {
+		if len(p) == 5 {
+			rules = append(rules, Rule{Subject: p[0], Category: p[1], Purpose: p[2], Action: p[3], Effect: p[4]})
+		}
+	}
+	groups := make([]Group, 0, len(gs))
+	for _, g := range gs {
+		if len(g) == 2 {
+			groups = append(groups, Group{Member: g[0], Group: g[1]})
+		}
+	}
+	return rules, groups, nil
+}
+
+// AddRule stores a rule through the gorm adapter, in tx. Call Reload
+// after the transaction commits.
+func AddRule(tx *gorm.DB, r Rule) error {
+	a, err := adapter(tx)
+	if err != nil {
+		return err
+	}
+	return a.AddPolicy("p", "p", []string{r.Subject, r.Category, r.Purpose, r.Action, r.Effect})
+}
+
+// RemoveRule deletes a rule through the gorm adapter, in tx.
+func RemoveRule(tx *gorm.DB, r Rule) error {
+	a, err := adapter(tx)
+	if err != nil {
+		return err
+	}
+	return a.RemovePolicy("p", "p", []string{r.Subject, r.Category, r.Purpose, r.Action, r.Effect})
+}
+
+// AddGroup stores a membership through the gorm adapter, in tx.
+func AddGroup(tx *gorm.DB, g Group) error {
+	a, err := adapter(tx)
+	if err != nil {
+		return err
+	}
+	return a.AddPolicy("g", "g", []string{g.Member, g.Group})
+}
+
+// RemoveGroup deletes a membership through the gorm adapter, in tx.
+func RemoveGroup(tx *gorm.DB, g Group) error {
+	a, err := adapter(tx)
+	if err != nil {
+		return err
+	}
+	return a.RemovePolicy("g", "g", []string{g.Member, g.Group})
+}

@@ -1,0 +1,411 @@
+// Package decide answers the question backends ask before they touch
+// personal data (ISO/IEC 27400 Control 30): may service S do action A on
+// data element E of device D, of subject U, for purpose P? Every step can
+// only deny; an error is a deny; every decision is audited, and a decision
+// that cannot be audited is not given. An allow is re-checked by the audit
+// log's writer at its place in the log, so no allow ever follows the
+// withdrawal of the consent it relied on.
+package decide
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/google/uuid"
+)
+
+// Reason codes, in the order the checks run.
+const (
+	ReasonDeviceInactive     = "device_inactive"
+	ReasonElementNotDeclared = "element_not_declared"
+	ReasonNotInNotice        = "not_in_notice"
+	ReasonPolicyDenied       = "policy_denied"
+	ReasonNoConsent          = "no_consent"
+	ReasonConsentExpired     = "consent_expired"
+	ReasonConsentWithdrawn   = "consent_withdrawn"
+	ReasonReconsentRequired  = "reconsent_required"
+	ReasonError              = "error"
+)
+
+// Actions a service may ask about.
+var Actions = []string{"collect", "use", "share"}
+
+// Policy is the data policy, as decide needs it. A test can give a
+// failing one to prove that failure denies.
+type Policy interface {
+	Allowed(service, category, purpose, action string) (bool, error)
+	Generation() int64
+}
+
+// Request is one question.
+type Request struct {
+	ServiceID, ServiceName string
+	Subject                string
+	DeviceID               string
+	Element                string
+	Purpose                string
+	Action                 string
+}
+
+// Step is one check and its outcome, for the explanation.
+type Step struct {
+	Check  string `json:"check"`
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason,omitempty"`
+	Detail string `json:"detail"`
+}
+
+// Decision is an answer.
+type Decision struct {
+	ID      string
+	Request Request
+	Allow   bool
+	Reasons []string
+	Steps   []Step
+	// What an allow relied on.
+	ConsentRecord string
+	ConsentSeq    int64
+	NoticeVersion int
+	// Seq is the decision's audit entry.
+	Seq       int64
+	CreatedAt time.Time
+	// consentExpires is when the consent an allow relied on ends.
+	consentExpires time.Time
+}
+
+// Service makes decisions.
+type Service struct {
+	db     *store.DB
+	log    *audit.Log
+	policy Policy
+	// notices caches published notice versions (immutable) by key and version.
+	mu      sync.RWMutex
+	notices map[string]privacy.NoticeVersion
+	// material caches, per notice key, the purposes each published version
+	// changed materially, with the newest version it knows.
+	material map[string]materialCache
+	elements sync.Map // device, inventory version, key → privacy.DataElement (immutable)
+}
+
+type materialCache struct {
+	newest  int
+	changes map[int][]string
+}
+
+// NewService returns a Service.
+func NewService(db *store.DB, log *audit.Log, policy Policy) *Service {
+	return &Service{db: db, log: log, policy: policy, notices: map[string]privacy.NoticeVersion{}, material: map[string]materialCache{}}
+}
+
+// validate checks a request's shape.
+func (r Request) validate(prefix string) error {
+	var p privacy.Problems
+	if r.Subject == "" || len(r.Subject) > 200 {
+		p.Add(prefix+"subject", "must be 1-200 characters")
+	}
+	if _, err := uuid.Parse(r.DeviceID); err != nil {
+		p.Add(prefix+"device_id", "must be a device id")
+	}
+	if !privacy.ValidKey(r.Element) {
+		p.Add(prefix+"element", "must be a data element key")
+	}
+	if !privacy.ValidKey(r.Purpose) {
+		p.Add(prefix+"purpose", "must be a purpose key")
+	}
+	if !slices.Contains(Actions, r.Action) {
+		p.Add(prefix+"action", "must be one of collect, use, share")
+	}
+	return p.Err("invalid decision request")
+}
+
+// snapshot is what an evaluation read, so the writer can tell whether it
+// still holds at the decision's place in the log.
+type snapshot struct {
+	facts  store.DecisionFacts
+	policy int64
+}
+
+// evaluate runs every check on tx at time now. It never fails: an error
+// is a deny with the reason "error".
+func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time) (Decision, snapshot) {
+	d := Decision{Request: r}
+	snap := snapshot{policy: s.policy.Generation()}
+	deny := func(check, reason, detail string) {
+		d.Steps = append(d.Steps, Step{Check: check, Reason: reason, Detail: detail})
+		if !slices.Contains(d.Reasons, reason) {
+			d.Reasons = append(d.Reasons, reason)
+		}
+	}
+	pass := func(check, detail string) { d.Steps = append(d.Steps, Step{Check: check, OK: true, Detail: detail}) }
+
+	facts, err := tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose)
+	switch {
+	case privacy.ErrorCode(err) == privacy.ENotFound:
+		deny("device", ReasonDeviceInactive, "no such device")
+		return d, snap
+	case err != nil:
+		deny("device", ReasonError, "the device could not be read")
+		return d, snap
+	}
+	snap.facts = facts
+	if facts.DeviceStatus != string(privacy.DeviceActive) {
+		deny("device", ReasonDeviceInactive, "device is "+facts.DeviceStatus)
+	} else {
+		pass("device", "device is active")
+	}
+
+	var element privacy.DataElement
+	declared := false
+	if facts.InventoryVersion == 0 {
+		deny("inventory", ReasonElementNotDeclared, "the device has no inventory")
+	} else if element, err = s.element(tx, r.DeviceID, facts.InventoryVersion, r.Element); privacy.ErrorCode(err) == privacy.ENotFound {
+		deny("inventory", ReasonElementNotDeclared, fmt.Sprintf("inventory version %d does not declare %s", facts.InventoryVersion, r.Element))
+	} else if err != nil {
+		deny("inventory", ReasonError, "the inventory could not be read")
+	} else if !slices.Contains(element.Purposes, r.Purpose) {
+		deny("inventory", ReasonElementNotDeclared, fmt.Sprintf("%s is not declared for purpose %s", r.Element, r.Purpose))
+	} else {
+		declared = true
+		pass("inventory", fmt.Sprintf("inventory version %d declares %s (%s) for %s", facts.InventoryVersion, r.Element, element.Category, r.Purpose))
+	}
+
+	if facts.NoticeVersion == 0 {
+		deny("notice", ReasonNotInNotice, "no version of notice "+facts.NoticeKey+" is published")
+	} else if notice, err := s.notice(tx, facts.NoticeKey, facts.NoticeVersion); err != nil {
+		deny("notice", ReasonError, "the notice could not be read")
+	} else if np, ok := notice.Content.Purpose(r.Purpose); !ok || !slices.Contains(np.Elements, r.Element) {
+		deny("notice", ReasonNotInNotice, fmt.Sprintf("version %d of notice %s does not state %s for %s", facts.NoticeVersion, facts.NoticeKey, r.Element, r.Purpose))
+	} else {
+		d.NoticeVersion = facts.NoticeVersion
+		pass("notice", fmt.Sprintf("version %d of notice %s states %s for %s", facts.NoticeVersion, facts.NoticeKey, r.Element, r.Purpose))
+	}
+
+	if !declared {
+		deny("policy", ReasonPolicyDenied, "no category to judge: the element is not declared")
+	} else if ok, err := s.policy.Allowed(r.ServiceName, element.Category, r.Purpose, r.Action); err != nil {
+		deny("policy", ReasonError, "the data policy could not be evaluated")
+	} else if !ok {
+		deny("policy", ReasonPolicyDenied, fmt.Sprintf("no rule lets %s %s %s for %s", r.ServiceName, r.Action, element.Category, r.Purpose))
+	} else {
+		pass("policy", fmt.Sprintf("the data policy lets %s %s %s for %s", r.ServiceName, r.Action, element.Category, r.Purpose))
+	}
+
+	switch status := s.consentStatus(tx, facts, now); status {
+	case privacy.StatusGranted:
+		d.ConsentRecord, d.ConsentSeq, d.consentExpires = facts.Consent.RecordID, facts.Consent.AuditSeq, facts.Consent.ExpiresAt
+		pass("consent", fmt.Sprintf("consent record %s (audit entry %d) grants %s until %s", facts.Consent.RecordID, facts.Consent.AuditSeq,
+			r.Purpose, facts.Consent.ExpiresAt.Format(time.RFC3339)))
+	case privacy.StatusExpired:
+		deny("consent", ReasonConsentExpired, "the consent expired at "+facts.Consent.ExpiresAt.Format(time.RFC3339))
+	case privacy.StatusWithdrawn:
+		deny("consent", ReasonConsentWithdrawn, "consent was withdrawn by record "+facts.Consent.RecordID)
+	case privacy.StatusReconsentRequired:
+		deny("consent", ReasonReconsentRequired, "the notice changed this purpose materially since consent was given")
+	case "":
+		deny("consent", ReasonError, "the consent state could not be read")
+	default:
+		deny("consent", ReasonNoConsent, "the subject has not granted this purpose on this device")
+	}
+	d.Allow = len(d.Reasons) == 0
+	if !d.Allow {
+		d.ConsentRecord, d.ConsentSeq, d.NoticeVersion = "", 0, 0
+	}
+	if d.Reasons == nil {
+		d.Reasons = []string{}
+	}
+	return d, snap
+}
+
+// consentStatus judges the consent in facts; "" when that cannot be done.
+func (s *Service) consentStatus(tx *store.Tx, f store.DecisionFacts, now time.Time) privacy.ConsentStatus {
+	if !f.HasConsent {
+		return privacy.StatusDenied
+	}
+	changes, err := s.materialChanges(tx, f.NoticeKey, f.NoticeVersion)
+	if err != nil {
+		return ""
+	}
+	return f.Consent.Status(now, func(_, purpose string, version int) bool {
+		for v, ps := range changes {
+			if v > version && slices.Contains(ps, purpose) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func (s *Service) element(tx *store.Tx, device string, version int, key string) (privacy.DataElement, error) {
+	id := device + "\x00" + strconv.Itoa(version) + "\x00" + key
+	if e, ok := s.elements.Load(id); ok {
+		return e.(privacy.DataElement), nil
+	}
+	e, err := tx.InventoryElement(device, version, key)
+	if err != nil {
+		return privacy.DataElement{}, err
+	}
+	s.elements.Store(id, e)
+	return e, nil
+}
+
+func (s *Service) notice(tx *store.Tx, key string, version int) (privacy.NoticeVersion, error) {
+	id := key + "\x00" + strconv.Itoa(version)
+	s.mu.RLock()
+	v, ok := s.notices[id]
+	s.mu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	v, err := tx.NoticeVersion(key, version)
+	if err != nil {
+		return privacy.NoticeVersion{}, err
+	}
+	if !v.Published() {
+		return privacy.NoticeVersion{}, fmt.Errorf("decide: version %d of %s is not published", version, key)
+	}
+	s.mu.Lock()
+	s.notices[id] = v
+	s.mu.Unlock()
+	return v, nil
+}
+
+// materialChanges returns the material changes of notice key's published
+// versions, valid while newest is the newest published version.
+func (s *Service) materialChanges(tx *store.Tx, key string, newest int) (map[int][]string, error) {
+	s.mu.RLock()
+	c, ok := s.material[key]
+	s.mu.RUnlock()
+	if ok && c.newest == newest {
+		return c.changes, nil
+	}
+	changes, err := tx.MaterialChanges(key)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.material[key] = materialCache{newest: newest, changes: changes}
+	s.mu.Unlock()
+	return changes, nil
+}
+
+// stillHolds reports whether what an evaluation read is unchanged.
+func (s *Service) stillHolds(tx *store.Tx, r Request, snap snapshot) bool {
+	if s.policy.Generation() != snap.policy {
+		return false
+	}
+	now, err := tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose)
+	return err == nil && now == snap.facts
+}
+
+// Decide answers one request.
+func (s *Service) Decide(ctx context.Context, r Request) (Decision, error) {
+	ds, err := s.DecideBatch(ctx, []Request{r})
+	if err != nil {
+		return Decision{}, err
+	}
+	return ds[0], nil
+}
+
+// MaxBatch is the most checks one batch may carry.
+const MaxBatch = 1000
+
+// DecideBatch answers requests in order, each audited, all in one commit.
+// Evaluation happens here, in parallel with other requests; the audit
+// log's writer then re-checks every allow at its place in the log and
+// evaluates again, in the transaction, what no longer holds.
+func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, error) {
+	if len(rs) == 0 || len(rs) > MaxBatch {
+		return nil, privacy.FieldErrorf(privacy.EInvalid, "checks", "must hold 1 to %d checks", MaxBatch)
+	}
+	var p privacy.Problems
+	for i, r := range rs {
+		prefix := ""
+		if len(rs) > 1 {
+			prefix = fmt.Sprintf("checks[%d].", i)
+		}
+		if err := r.validate(prefix); err != nil {
+			var perr *privacy.Error
+			if errors.As(err, &perr) {
+				for _, f := range perr.Fields {
+					p.Add(f.Field, "%s", f.Detail)
+				}
+			}
+		}
+	}
+	if err := p.Err("invalid decision request"); err != nil {
+		return nil, err
+	}
+	read := s.db.Read(ctx)
+	now := read.Now()
+	out := make([]Decision, len(rs))
+	snaps := make([]snapshot, len(rs))
+	for i, r := range rs {
+		out[i], snaps[i] = s.evaluate(read, r, now)
+	}
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		events := make([]audit.Event, len(rs))
+		for i := range rs {
+			d := out[i]
+			if d.Allow && (!s.stillHolds(tx, rs[i], snaps[i]) || !d.consentLive(tx.Now())) {
+				d, _ = s.evaluate(tx, rs[i], tx.Now())
+			}
+			d.ID, d.Seq, d.CreatedAt = uuid.Must(uuid.NewV7()).String(), tx.NextSeq()+int64(i), tx.Now()
+			steps, err := json.Marshal(d.Steps)
+			if err != nil {
+				return nil, err
+			}
+			if err := tx.InsertDecision(store.DecisionRecord{ID: d.ID, ServiceID: d.Request.ServiceID, ServiceName: d.Request.ServiceName,
+				SubjectID: d.Request.Subject, DeviceID: d.Request.DeviceID, Element: d.Request.Element, Purpose: d.Request.Purpose,
+				Action: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons, Steps: steps, ConsentRecord: d.ConsentRecord,
+				ConsentSeq: d.ConsentSeq, NoticeVersion: d.NoticeVersion, AuditSeq: d.Seq, CreatedAt: d.CreatedAt}); err != nil {
+				return nil, err
+			}
+			ev := audit.Event{Action: audit.ActionDecision, Subject: d.Request.Subject, Reasons: d.Reasons, Outcome: "deny",
+				Targets: map[string]string{"decision": d.ID, "device": d.Request.DeviceID, "element": d.Request.Element,
+					"purpose": d.Request.Purpose, "action": d.Request.Action, "service": d.Request.ServiceID}}
+			if d.Allow {
+				seq := d.ConsentSeq
+				ev.Outcome, ev.ReliesOn = audit.OutcomeAllow, &seq
+			}
+			events[i], out[i] = ev, d
+		}
+		return events, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// consentLive reports whether an allow's consent is still unexpired at t,
+// the time its audit entry will carry.
+func (d Decision) consentLive(t time.Time) bool {
+	return d.Allow && d.ConsentRecord != "" && t.Before(d.consentExpires)
+}
+
+// Get returns a decision with its reasoning.
+func (s *Service) Get(ctx context.Context, id string) (Decision, error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return Decision{}, privacy.Errorf(privacy.ENotFound, "decision not found")
+	}
+	r, err := s.db.Read(ctx).Decision(id)
+	if err != nil {
+		return Decision{}, err
+	}
+	d := Decision{ID: r.ID, Request: Request{ServiceID: r.ServiceID, ServiceName: r.ServiceName, Subject: r.SubjectID, DeviceID: r.DeviceID,
+		Element: r.Element, Purpose: r.Purpose, Action: r.Action}, Allow: r.Allow, Reasons: r.Reasons, ConsentRecord: r.ConsentRecord,
+		ConsentSeq: r.ConsentSeq, NoticeVersion: r.NoticeVersion, Seq: r.AuditSeq, CreatedAt: r.CreatedAt}
+	if err := json.Unmarshal(r.Steps, &d.Steps); err != nil {
+		return Decision{}, fmt.Errorf("decide: steps of %s: %w", id, err)
+	}
+	return d, nil
+}
