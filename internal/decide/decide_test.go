@@ -1,0 +1,362 @@
+package decide_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/audit/audittest"
+	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/decide"
+	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/notice"
+	"github.com/consentry/consentry/internal/policy"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/purpose"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type world struct {
+	t        *testing.T
+	db       *store.DB
+	clock    *clock
+	log      *audit.Log
+	data     *authz.Data
+	decide   *decide.Service
+	policies *policy.Service
+	consents *consent.Service
+	notices  *notice.Service
+	devices  *device.Service
+	device   privacy.Device
+	current  privacy.NoticeVersion
+}
+
+func noticeContent(recipients ...string) privacy.NoticeContent {
+	return privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
+		Purposes: []privacy.NoticePurpose{
+			{Purpose: "navigation", LegalBasis: privacy.BasisConsent, Elements: []string{"location"}, CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor},
+				CollectionScope: "trips", Retention: "P30D", Recipients: recipients},
+			{Purpose: "maintenance", LegalBasis: privacy.BasisLegitimateInterests, Elements: []string{"battery"}, CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor},
+				CollectionScope: "daily", Retention: "P1Y"},
+		},
+		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "b"}}}
+}
+
+func element(key, category string, purposes ...string) privacy.DataElement {
+	return privacy.DataElement{Key: key, Description: key, Category: category, Sensitivity: privacy.SensitivitySensitive,
+		Purposes: purposes, CollectionMethod: privacy.CollectSensor, Retention: "P30D", StorageRegion: "EU"}
+}
+
+// newWorld builds a device collecting location for navigation and battery
+// for maintenance, a published notice stating both, a data policy letting
+// route-planner use location for navigation, and alice's consent to
+// navigation.
+func newWorld(t *testing.T, dialect string) *world {
+	t.Helper()
+	ctx := context.Background()
+	w := &world{t: t, clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}}
+	w.db = storetest.MustOpenDB(t, dialect, w.clock.now)
+	w.log = audittest.MustOpenLog(t, w.db, audit.Options{})
+	var err error
+	w.data, err = authz.NewData(w.db.Gorm())
+	require.NoError(t, err)
+	w.decide = decide.NewService(w.db, w.log, w.data)
+	w.policies = policy.NewService(w.db, w.log, w.data)
+	keys, err := consent.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
+	require.NoError(t, err)
+	w.consents = consent.NewService(w.db, w.log, keys, "https://c.example")
+	w.notices = notice.NewService(w.db, w.log)
+	w.devices = device.NewService(w.db, w.log)
+	ps := purpose.NewService(w.db, w.log)
+	for _, k := range []string{"navigation", "maintenance"} {
+		_, _, err := ps.Put(ctx, privacy.Purpose{Key: k, Name: k, Description: k, LegalBasis: privacy.BasisConsent})
+		require.NoError(t, err)
+	}
+	_, err = w.notices.Create(ctx, "tracker", "en")
+	require.NoError(t, err)
+	w.publish(noticeContent())
+	w.device, err = w.devices.Register(ctx, privacy.Device{Manufacturer: "Acme", Model: "T", Serial: "1", Firmware: "1", NoticeKey: "tracker"})
+	require.NoError(t, err)
+	w.inventory(element("location", "personal.location.precise", "navigation"), element("battery", "nonpersonal.device.status", "maintenance"))
+	require.NoError(t, w.policies.Add(ctx, policy.Change{Rule: &authz.Rule{Subject: "route-planner", Category: "personal.location.*",
+		Purpose: "navigation", Action: "use", Effect: "allow"}}))
+	w.consent("alice", true)
+	return w
+}
+
+func (w *world) publish(c privacy.NoticeContent) {
+	w.t.Helper()
+	ctx := context.Background()
+	v, err := w.notices.Draft(ctx, "tracker", c)
+	require.NoError(w.t, err)
+	w.current, err = w.notices.Publish(ctx, "tracker", v.Version)
+	require.NoError(w.t, err)
+}
+
+func (w *world) inventory(es ...privacy.DataElement) {
+	w.t.Helper()
+	_, _, err := w.devices.PutInventory(context.Background(), w.device.ID, "admin", es)
+	require.NoError(w.t, err)
+}
+
+func (w *world) consent(subject string, granted bool) privacy.ConsentRecord {
+	w.t.Helper()
+	rec, err := w.consents.Record(context.Background(), consent.Input{SubjectID: subject, DeviceID: w.device.ID, NoticeKey: "tracker",
+		NoticeVersion: w.current.Version, NoticeHash: w.current.ContentHash, Locale: "en", Method: privacy.MethodApp, ClientID: "app",
+		Choices: []privacy.ConsentChoice{{Purpose: "navigation", Granted: granted}}})
+	require.NoError(w.t, err)
+	return rec
+}
+
+func (w *world) ask(r decide.Request) decide.Decision {
+	w.t.Helper()
+	if r.ServiceName == "" {
+		r.ServiceID, r.ServiceName = "svc-1", "route-planner"
+	}
+	if r.Subject == "" {
+		r.Subject = "alice"
+	}
+	if r.DeviceID == "" {
+		r.DeviceID = w.device.ID
+	}
+	if r.Element == "" {
+		r.Element = "location"
+	}
+	if r.Purpose == "" {
+		r.Purpose = "navigation"
+	}
+	if r.Action == "" {
+		r.Action = "use"
+	}
+	d, err := w.decide.Decide(context.Background(), r)
+	require.NoError(w.t, err)
+	return d
+}
+
+func TestEveryReason(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		arrange func(w *world) decide.Request
+		reasons []string
+	}{
+		{"allow", func(*world) decide.Request { return decide.Request{} }, []string{}},
+		{"device inactive", func(w *world) decide.Request {
+			_, err := w.devices.Deactivate(ctx, w.device.ID)
+			require.NoError(t, err)
+			return decide.Request{}
+		}, []string{decide.ReasonDeviceInactive}},
+		{"unknown device", func(*world) decide.Request {
+			return decide.Request{DeviceID: "0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"}
+		}, []string{decide.ReasonDeviceInactive}},
+		{"element not declared", func(*world) decide.Request { return decide.Request{Element: "heart-rate"} },
+			[]string{decide.ReasonElementNotDeclared, decide.ReasonNotInNotice, decide.ReasonPolicyDenied}},
+		{"element not declared for the purpose", func(*world) decide.Request { return decide.Request{Element: "battery"} },
+			[]string{decide.ReasonElementNotDeclared, decide.ReasonNotInNotice, decide.ReasonPolicyDenied}},
+		{"not in the notice", func(w *world) decide.Request {
+			w.inventory(element("location", "personal.location.precise", "navigation"), element("altitude", "personal.location.precise", "navigation"))
+			return decide.Request{Element: "altitude"}
+		}, []string{decide.ReasonNotInNotice}},
+		{"policy denies another action", func(*world) decide.Request { return decide.Request{Action: "share"} }, []string{decide.ReasonPolicyDenied}},
+		{"policy denies another service", func(*world) decide.Request {
+			return decide.Request{ServiceID: "svc-2", ServiceName: "ad-broker"}
+		}, []string{decide.ReasonPolicyDenied}},
+		{"explicit deny overrides allow", func(w *world) decide.Request {
+			require.NoError(t, w.policies.Add(ctx, policy.Change{Rule: &authz.Rule{Subject: "route-planner", Category: "personal.location.precise",
+				Purpose: "*", Action: "*", Effect: "deny"}}))
+			return decide.Request{}
+		}, []string{decide.ReasonPolicyDenied}},
+		{"allowed through a group", func(w *world) decide.Request {
+			require.NoError(t, w.policies.Add(ctx, policy.Change{Group: &authz.Group{Member: "eta-service", Group: "navigators"}}))
+			require.NoError(t, w.policies.Add(ctx, policy.Change{Rule: &authz.Rule{Subject: "navigators", Category: "personal.location",
+				Purpose: "navigation", Action: "use", Effect: "allow"}}))
+			return decide.Request{ServiceID: "svc-3", ServiceName: "eta-service"}
+		}, []string{}},
+		{"no consent", func(*world) decide.Request { return decide.Request{Subject: "bob"} }, []string{decide.ReasonNoConsent}},
+		{"consent refused", func(w *world) decide.Request {
+			w.consent("carol", false)
+			return decide.Request{Subject: "carol"}
+		}, []string{decide.ReasonNoConsent}},
+		{"consent expired", func(w *world) decide.Request {
+			w.clock.add(366 * 24 * time.Hour)
+			return decide.Request{}
+		}, []string{decide.ReasonConsentExpired}},
+		{"consent withdrawn", func(w *world) decide.Request {
+			_, err := w.consents.WithdrawSubject(ctx, "alice", privacy.MethodApp, "app")
+			require.NoError(t, err)
+			return decide.Request{}
+		}, []string{decide.ReasonConsentWithdrawn}},
+		{"re-consent required", func(w *world) decide.Request {
+			w.publish(noticeContent("new-recipient"))
+			return decide.Request{}
+		}, []string{decide.ReasonReconsentRequired}},
+		{"consent granted but policy denies", func(w *world) decide.Request {
+			require.NoError(t, w.policies.Remove(ctx, policy.Change{Rule: &authz.Rule{Subject: "route-planner", Category: "personal.location.*",
+				Purpose: "navigation", Action: "use", Effect: "allow"}}))
+			return decide.Request{}
+		}, []string{decide.ReasonPolicyDenied}},
+		{"policy allows but consent withdrawn a moment earlier", func(w *world) decide.Request {
+			_, err := w.consents.WithdrawSubject(ctx, "alice", privacy.MethodApp, "app")
+			require.NoError(t, err)
+			return decide.Request{}
+		}, []string{decide.ReasonConsentWithdrawn}},
+		{"everything wrong at once", func(w *world) decide.Request {
+			_, err := w.devices.Deactivate(ctx, w.device.ID)
+			require.NoError(t, err)
+			return decide.Request{Subject: "bob", Action: "share"}
+		}, []string{decide.ReasonDeviceInactive, decide.ReasonPolicyDenied, decide.ReasonNoConsent}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, store.DialectSQLite)
+			d := w.ask(tc.arrange(w))
+			assert.Equal(t, tc.reasons, d.Reasons)
+			assert.Equal(t, len(tc.reasons) == 0, d.Allow)
+			assert.NotEmpty(t, d.ID)
+			assert.Positive(t, d.Seq)
+			if d.Allow {
+				assert.NotEmpty(t, d.ConsentRecord)
+				assert.Positive(t, d.ConsentSeq)
+				assert.Equal(t, w.current.Version, d.NoticeVersion)
+			} else {
+				assert.Empty(t, d.ConsentRecord)
+			}
+			got, err := w.decide.Get(ctx, d.ID)
+			require.NoError(t, err)
+			assert.Equal(t, d.Reasons, got.Reasons)
+			if tc.name == "unknown device" {
+				assert.Len(t, got.Steps, 1, "nothing else can be checked for a device that does not exist")
+			} else {
+				assert.Len(t, got.Steps, 5, "every check is explained")
+			}
+			verifyLog(t, w)
+		})
+	}
+}
+
+// verifyLog checks the whole audit log, with the strictest-by-default replay.
+func verifyLog(t *testing.T, w *world) audit.VerifyResult {
+	t.Helper()
+	ctx := context.Background()
+	cp, err := w.log.Checkpoint(ctx)
+	require.NoError(t, err)
+	res, err := audit.Verify(audit.VerifyInput{Checkpoint: []byte(cp.Note), VerifierKey: w.log.VerifierKey(),
+		Entries: func(yield func(audit.StoredEntry, error) bool) {
+			es, err := w.log.Entries(ctx, store.AuditFilter{Limit: 1 << 20})
+			if err != nil {
+				yield(audit.StoredEntry{}, err)
+				return
+			}
+			for _, e := range es {
+				if !yield(audit.StoredEntry{Seq: e.Seq, Leaf: e.Leaf}, nil) {
+					return
+				}
+			}
+		}})
+	require.NoError(t, err)
+	return res
+}
+
+// failingPolicy is an enforcer that cannot answer.
+type failingPolicy struct{}
+
+func (failingPolicy) Allowed(string, string, string, string) (bool, error) { return true, errors.New("enforcer down") }
+func (failingPolicy) Generation() int64                                    { return 1 }
+
+func TestFailuresDenyOrRefuse(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, store.DialectSQLite)
+
+	broken := decide.NewService(w.db, w.log, failingPolicy{})
+	d, err := broken.Decide(ctx, decide.Request{ServiceName: "route-planner", Subject: "alice", DeviceID: w.device.ID, Element: "location", Purpose: "navigation", Action: "use"})
+	require.NoError(t, err)
+	assert.False(t, d.Allow, "a failing enforcer denies, even when it says true")
+	assert.Equal(t, []string{decide.ReasonError}, d.Reasons)
+
+	// A failing store: the decision cannot be read or audited.
+	sqlDB, err := w.db.SQL()
+	require.NoError(t, err)
+	_, err = sqlDB.Exec(`CREATE TRIGGER audit_unwritable BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+	require.NoError(t, err)
+	_, err = w.decide.Decide(ctx, decide.Request{ServiceName: "route-planner", Subject: "alice", DeviceID: w.device.ID, Element: "location", Purpose: "navigation", Action: "use"})
+	assert.Equal(t, privacy.EUnavailable, privacy.ErrorCode(err), "no audit, no answer")
+	_, err = sqlDB.Exec(`DROP TRIGGER audit_unwritable`)
+	require.NoError(t, err)
+
+	_, err = sqlDB.Exec(`ALTER TABLE consent_state RENAME TO consent_state_gone`)
+	require.NoError(t, err)
+	d = w.ask(decide.Request{})
+	assert.False(t, d.Allow, "a store that cannot be read denies")
+	assert.Contains(t, d.Reasons, decide.ReasonError)
+	_, err = sqlDB.Exec(`ALTER TABLE consent_state_gone RENAME TO consent_state`)
+	require.NoError(t, err)
+	assert.True(t, w.ask(decide.Request{}).Allow)
+
+	_, err = w.decide.DecideBatch(ctx, make([]decide.Request, decide.MaxBatch+1))
+	assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
+	_, err = w.decide.Decide(ctx, decide.Request{Subject: "", DeviceID: "x", Element: "Bad", Purpose: "!", Action: "sell"})
+	assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
+}
+
+// TestNoAllowAfterItsConsentIsWithdrawn races withdrawals against
+// decisions relying on the consent withdrawn, on every dialect: in the log,
+// no allow follows the withdrawal of the consent it relied on.
+func TestNoAllowAfterItsConsentIsWithdrawn(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		w := newWorld(t, dialect)
+		const pairs = 150
+		subjects := make([]string, pairs)
+		for i := range subjects {
+			subjects[i] = fmt.Sprintf("subject-%d", i)
+			w.consent(subjects[i], true)
+		}
+		var wg sync.WaitGroup
+		allows := 0
+		var mu sync.Mutex
+		for i := range pairs {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				_, err := w.consents.WithdrawSubject(ctx, subjects[i], privacy.MethodApp, "app")
+				assert.NoError(t, err)
+			}()
+			go func() {
+				defer wg.Done()
+				d, err := w.decide.Decide(ctx, decide.Request{ServiceID: "svc", ServiceName: "route-planner", Subject: subjects[i],
+					DeviceID: w.device.ID, Element: "location", Purpose: "navigation", Action: "use"})
+				assert.NoError(t, err)
+				if d.Allow {
+					mu.Lock()
+					allows++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		res := verifyLog(t, w)
+		assert.Equal(t, allows, res.Allows, "the replay checked every allow")
+		t.Logf("%d of %d decisions were allows (made before their withdrawal); the replay found none after one", allows, pairs)
+	})
+}
