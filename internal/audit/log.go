@@ -77,6 +77,12 @@ type Log struct {
 
 	signMu sync.Mutex
 
+	// applied counts the events other than decisions that the writer has
+	// put in the transaction so far; committed, those known committed.
+	// A decision evaluated when committed was n still holds at its place in
+	// the log if applied is still n there: nothing else happened between.
+	applied, committed atomic.Int64
+
 	appends  prometheus.Counter
 	failures prometheus.Counter
 	batches  prometheus.Histogram
@@ -190,6 +196,14 @@ func setFailure(f *atomic.Pointer[error], err error) {
 	f.Store(&err)
 }
 
+// Committed is the number of committed changes (events other than
+// decisions). Read it before reading the state a decision is made on.
+func (l *Log) Committed() int64 { return l.committed.Load() }
+
+// Applied is, inside a change run by the writer, the number of changes
+// before it in the log; elsewhere it means nothing.
+func (l *Log) Applied() int64 { return l.applied.Load() }
+
 // HMAC keys a subject id for entries and searches.
 func (l *Log) HMAC(value string) string {
 	m := hmac.New(sha256.New, l.keys.HMAC)
@@ -267,6 +281,9 @@ func (l *Log) commit(batch []*job) {
 				continue
 			}
 			for _, ev := range events {
+				if ev.Action != ActionDecision {
+					l.applied.Add(1)
+				}
 				leaf, err := l.leaf(size, tx.Now(), j.ctx, ev)
 				if err != nil {
 					return err
@@ -288,6 +305,7 @@ func (l *Log) commit(batch []*job) {
 		return tx.InsertAudit(leaves, pending)
 	})
 	if err != nil {
+		l.applied.Store(l.committed.Load())
 		l.failures.Inc()
 		setFailure(&l.writeFailure, fmt.Errorf("audit: append failed: %w", err))
 		l.log.Error("audit append failed; the batch's changes were refused", "changes", len(batch), "error", err)
@@ -298,6 +316,7 @@ func (l *Log) commit(batch []*job) {
 		}
 		return
 	}
+	l.committed.Store(l.applied.Load())
 	l.cache.addAll(pending)
 	setFailure(&l.writeFailure, nil)
 	n := 0

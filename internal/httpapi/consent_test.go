@@ -14,7 +14,7 @@ import (
 )
 
 // consentEnv is an env with a published notice "cam" and a device naming it.
-func consentEnv(t *testing.T) (e *env, deviceID string, notice map[string]any) {
+func consentEnv(t testing.TB) (e *env, deviceID string, notice map[string]any) {
 	t.Helper()
 	e = MustOpenEnv(t)
 	putPurpose(t, e, "navigation")

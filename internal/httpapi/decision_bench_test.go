@@ -1,0 +1,183 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+)
+
+// benchSubjects is how many subjects hold a consent in the decision
+// benchmark (CONSENTRY_BENCH_SUBJECTS, default 100,000).
+func benchSubjects() int {
+	if n, err := strconv.Atoi(os.Getenv("CONSENTRY_BENCH_SUBJECTS")); err == nil && n > 0 {
+		return n
+	}
+	return 100_000
+}
+
+// loadRun posts bodies[i%len] from clients concurrent keep-alive clients
+// over loopback and returns requests/s and latency percentiles.
+func loadRun(b *testing.B, url, token string, clients int, bodies [][]byte, check func([]byte) error) (float64, []time.Duration) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: 30 * time.Second}
+	var (
+		next      atomic.Int64
+		mu        sync.Mutex
+		latencies = make([]time.Duration, 0, b.N)
+		wg        sync.WaitGroup
+		failed    atomic.Value
+	)
+	start := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var local []time.Duration
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					break
+				}
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[int(i)%len(bodies)]))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Authorization", "Bearer "+token)
+				t0 := time.Now()
+				resp, err := client.Do(req)
+				if err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failed.Store(resp.Status + ": " + string(body))
+					return
+				}
+				if err := check(body); err != nil {
+					failed.Store(err.Error())
+					return
+				}
+				local = append(local, time.Since(t0))
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if f := failed.Load(); f != nil {
+		b.Fatal(f)
+	}
+	slices.Sort(latencies)
+	return float64(b.N) / elapsed.Seconds(), latencies
+}
+
+func pct(l []time.Duration, p float64) float64 {
+	if len(l) == 0 {
+		return 0
+	}
+	return float64(l[int(float64(len(l)-1)*p)].Microseconds()) / 1000
+}
+
+// BenchmarkDecisionOverLoopback measures access decisions, each durably
+// audited (SQLite, synchronous=FULL, group commit), with benchSubjects
+// subjects holding consents and 1,000 policy rules loaded: single
+// decisions from 64 keep-alive clients, and batches of 100, over TCP on
+// 127.0.0.1. Run: make bench.
+func BenchmarkDecisionOverLoopback(b *testing.B) {
+	e, _, notice := consentEnv(b)
+	// A shared device with no owner: many subjects use it.
+	dev := newDevice("bench-decide")
+	dev["notice_key"] = "cam"
+	delete(dev, "owner_subject")
+	deviceID := mustCreateDevice(b, e, dev)["id"].(string)
+	if r := e.do(b, privacy.RoleAdmin, http.MethodPut, "/v1/devices/"+deviceID+"/inventory", validInventory()); r.Code != http.StatusCreated {
+		b.Fatal(r.Body.String())
+	}
+	subjects := benchSubjects()
+	// Consents for every subject, through the service, 64 at a time.
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(subjects) {
+					return
+				}
+				body := consentBody(deviceID, notice, choice("navigation", true))
+				body["subject"] = fmt.Sprintf("s-%d", i)
+				if r := e.do(b, privacy.RoleApp, http.MethodPost, "/v1/consents", body); r.Code != http.StatusCreated {
+					b.Error(r.Body.String())
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// 1,000 rules: 999 that do not concern this service, and its own.
+	for i := range 999 {
+		rule := map[string]any{"subject": fmt.Sprintf("other-%d", i), "category": "personal.location.*", "purpose": "navigation", "action": "use", "effect": "allow"}
+		if r := e.do(b, privacy.RoleAdmin, http.MethodPost, "/v1/policies", rule); r.Code != http.StatusCreated {
+			b.Fatal(r.Body.String())
+		}
+	}
+	rule := map[string]any{"subject": "service-client", "category": "personal.location.*", "purpose": "navigation", "action": "use", "effect": "allow"}
+	if r := e.do(b, privacy.RoleAdmin, http.MethodPost, "/v1/policies", rule); r.Code != http.StatusCreated {
+		b.Fatal(r.Body.String())
+	}
+	bodies := make([][]byte, 1000)
+	for i := range bodies {
+		d := decisionBody(deviceID, "location", "navigation", "use")
+		d["subject"] = fmt.Sprintf("s-%d", 1+i*(subjects/len(bodies)))
+		bodies[i], _ = json.Marshal(d)
+	}
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	token := e.tokens[privacy.RoleService]
+	allow := func(body []byte) error {
+		if !bytes.Contains(body, []byte(`"decision":"allow"`)) {
+			return fmt.Errorf("expected an allow: %s", body)
+		}
+		return nil
+	}
+
+	b.Run("single/64-clients", func(b *testing.B) {
+		rate, lat := loadRun(b, ts.URL+"/v1/decisions", token, 64, bodies, allow)
+		b.ReportMetric(rate, "decisions/s")
+		b.ReportMetric(pct(lat, 0.5), "p50-ms")
+		b.ReportMetric(pct(lat, 0.99), "p99-ms")
+	})
+	b.Run("single/unloaded", func(b *testing.B) {
+		_, lat := loadRun(b, ts.URL+"/v1/decisions", token, 1, bodies, allow)
+		b.ReportMetric(pct(lat, 0.5), "p50-ms")
+		b.ReportMetric(pct(lat, 0.99), "p99-ms")
+	})
+	b.Run("batch-100/16-clients", func(b *testing.B) {
+		batches := make([][]byte, 10)
+		for i := range batches {
+			checks := make([]json.RawMessage, 100)
+			for j := range checks {
+				checks[j] = bodies[(i*100+j)%len(bodies)]
+			}
+			batches[i], _ = json.Marshal(map[string]any{"checks": checks})
+		}
+		rate, lat := loadRun(b, ts.URL+"/v1/decisions/batch", token, 16, batches, func([]byte) error { return nil })
+		b.ReportMetric(rate*100, "checks/s")
+		b.ReportMetric(pct(lat, 0.99), "p99-ms")
+	})
+}
