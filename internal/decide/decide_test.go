@@ -281,8 +281,10 @@ func verifyLog(t *testing.T, w *world) audit.VerifyResult {
 // failingPolicy is an enforcer that cannot answer.
 type failingPolicy struct{}
 
-func (failingPolicy) Allowed(string, string, string, string) (bool, error) { return true, errors.New("enforcer down") }
-func (failingPolicy) Generation() int64                                    { return 1 }
+func (failingPolicy) Allowed(string, string, string, string) (bool, error) {
+	return true, errors.New("enforcer down")
+}
+func (failingPolicy) Generation() int64 { return 1 }
 
 func TestFailuresDenyOrRefuse(t *testing.T) {
 	ctx := context.Background()
