@@ -77,6 +77,14 @@ type Log struct {
 
 	signMu sync.Mutex
 
+	// knownSize is the log's size after this process's last commit (-1
+	// before the first); a larger size at the next batch means another
+	// process or instance appended meanwhile.
+	knownSize int64
+	hooksMu   sync.RWMutex
+	onCommit  []func(events []Event)
+	onForeign []func(actions []string)
+
 	// applied counts the events other than decisions that the writer has
 	// put in the transaction so far; committed, those known committed.
 	// A decision evaluated when committed was n still holds at its place in
@@ -107,7 +115,7 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{db: db, keys: keys, opts: opts, log: opts.Log, jobs: make(chan *job, 4*opts.MaxBatch),
+	l := &Log{db: db, keys: keys, opts: opts, log: opts.Log, jobs: make(chan *job, 4*opts.MaxBatch), knownSize: -1,
 		cache: newHashCache(1 << 16), stop: make(chan struct{}),
 		appends: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "consentry", Name: "audit_appends_total",
 			Help: "Audit entries committed."}),
@@ -196,6 +204,26 @@ func setFailure(f *atomic.Pointer[error], err error) {
 	f.Store(&err)
 }
 
+// OnCommit registers fn to be told, after each commit, the events it made
+// durable (decisions included), in log order. fn runs on the writer: it
+// must be quick and must not call the Log.
+func (l *Log) OnCommit(fn func(events []Event)) {
+	l.hooksMu.Lock()
+	defer l.hooksMu.Unlock()
+	l.onCommit = append(l.onCommit, fn)
+}
+
+// OnForeign registers fn to be told the actions of entries that another
+// process or instance appended since this one last wrote. fn runs on the
+// writer, inside its transaction, before the changes of the batch: state
+// it keeps in memory must be brought up to date (or dropped) before the
+// batch's decisions are re-checked.
+func (l *Log) OnForeign(fn func(actions []string)) {
+	l.hooksMu.Lock()
+	defer l.hooksMu.Unlock()
+	l.onForeign = append(l.onForeign, fn)
+}
+
 // Committed is the number of committed changes (events other than
 // decisions). Read it before reading the state a decision is made on.
 func (l *Log) Committed() int64 { return l.committed.Load() }
@@ -249,14 +277,20 @@ func (l *Log) commit(batch []*job) {
 	var (
 		pending map[int64][]byte
 		applied []*job
+		final   int64
+		durable []Event
+		known   = l.knownSize
 	)
 	err := l.db.Transact(context.Background(), func(tx *store.Tx) error {
-		pending, applied = map[int64][]byte{}, applied[:0]
+		pending, applied, durable = map[int64][]byte{}, applied[:0], durable[:0]
 		if err := tx.LockAudit(); err != nil {
 			return err
 		}
 		size, err := tx.AuditSize()
 		if err != nil {
+			return err
+		}
+		if err := l.foreign(tx, size); err != nil {
 			return err
 		}
 		reader := l.reader(tx, pending)
@@ -297,15 +331,20 @@ func (l *Log) commit(batch []*job) {
 					pending[base+int64(k)] = append([]byte(nil), h[:]...)
 				}
 				leaves = append(leaves, leaf)
+				durable = append(durable, ev)
 				j.seqs = append(j.seqs, size)
 				size++
 			}
 			applied = append(applied, j)
 		}
+		final = size
 		return tx.InsertAudit(leaves, pending)
 	})
 	if err != nil {
+		// Nothing of the batch happened; foreign entries it saw are seen
+		// again, and counted again, by the next batch.
 		l.applied.Store(l.committed.Load())
+		l.knownSize = known
 		l.failures.Inc()
 		setFailure(&l.writeFailure, fmt.Errorf("audit: append failed: %w", err))
 		l.log.Error("audit append failed; the batch's changes were refused", "changes", len(batch), "error", err)
@@ -317,6 +356,12 @@ func (l *Log) commit(batch []*job) {
 		return
 	}
 	l.committed.Store(l.applied.Load())
+	l.knownSize = final
+	l.hooksMu.RLock()
+	for _, fn := range l.onCommit {
+		fn(durable)
+	}
+	l.hooksMu.RUnlock()
 	l.cache.addAll(pending)
 	setFailure(&l.writeFailure, nil)
 	n := 0
@@ -325,6 +370,28 @@ func (l *Log) commit(batch []*job) {
 	}
 	l.appends.Add(float64(n))
 	l.batches.Observe(float64(len(batch)))
+}
+
+// foreign notices entries appended by someone else since this process
+// last committed, tells the OnForeign hooks their actions and counts them
+// as changes, so that every decision of the batch is re-checked.
+func (l *Log) foreign(tx *store.Tx, size int64) error {
+	if l.knownSize < 0 || size == l.knownSize {
+		l.knownSize = size
+		return nil
+	}
+	actions, err := tx.AuditActions(l.knownSize, size)
+	if err != nil {
+		return err
+	}
+	l.applied.Add(int64(len(actions)) + 1)
+	l.hooksMu.RLock()
+	defer l.hooksMu.RUnlock()
+	for _, fn := range l.onForeign {
+		fn(actions)
+	}
+	l.knownSize = size
+	return nil
 }
 
 // leaf builds the entry for ev at seq.

@@ -94,6 +94,7 @@ type Service struct {
 	// changed materially, with the newest version it knows.
 	material map[string]materialCache
 	elements sync.Map // device, inventory version, key → privacy.DataElement (immutable)
+	facts    *factsCache
 }
 
 type materialCache struct {
@@ -103,7 +104,11 @@ type materialCache struct {
 
 // NewService returns a Service.
 func NewService(db *store.DB, log *audit.Log, policy Policy) *Service {
-	return &Service{db: db, log: log, policy: policy, notices: map[string]privacy.NoticeVersion{}, material: map[string]materialCache{}}
+	s := &Service{db: db, log: log, policy: policy, notices: map[string]privacy.NoticeVersion{}, material: map[string]materialCache{},
+		facts: newFactsCache()}
+	log.OnCommit(s.facts.committed)
+	log.OnForeign(s.facts.foreign)
+	return s
 }
 
 // validate checks a request's shape.
@@ -137,7 +142,7 @@ type snapshot struct {
 
 // evaluate runs every check on tx at time now. It never fails: an error
 // is a deny with the reason "error".
-func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time) (Decision, snapshot) {
+func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, cached bool) (Decision, snapshot) {
 	d := Decision{Request: r}
 	snap := snapshot{policy: s.policy.Generation(), changes: s.log.Committed()}
 	deny := func(check, reason, detail string) {
@@ -148,7 +153,13 @@ func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time) (Decision, sn
 	}
 	pass := func(check, detail string) { d.Steps = append(d.Steps, Step{Check: check, OK: true, Detail: detail}) }
 
-	facts, err := tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose)
+	var facts store.DecisionFacts
+	var err error
+	if cached {
+		facts, err = s.facts.get(tx, factsKey{device: r.DeviceID, subject: r.Subject, purpose: r.Purpose})
+	} else {
+		facts, err = tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose)
+	}
 	switch {
 	case privacy.ErrorCode(err) == privacy.ENotFound:
 		deny("device", ReasonDeviceInactive, "no such device")
@@ -356,14 +367,16 @@ func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, er
 	out := make([]Decision, len(rs))
 	snaps := make([]snapshot, len(rs))
 	for i, r := range rs {
-		out[i], snaps[i] = s.evaluate(read, r, now)
+		out[i], snaps[i] = s.evaluate(read, r, now, true)
 	}
 	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		events := make([]audit.Event, len(rs))
 		for i := range rs {
 			d := out[i]
 			if d.Allow && (!s.stillHolds(tx, rs[i], snaps[i]) || !d.consentLive(tx.Now())) {
-				d, _ = s.evaluate(tx, rs[i], tx.Now())
+				// In the writer, from the transaction: earlier changes of the
+				// batch are not in the cache yet.
+				d, _ = s.evaluate(tx, rs[i], tx.Now(), false)
 			}
 			d.ID, d.Seq, d.CreatedAt = uuid.Must(uuid.NewV7()).String(), tx.NextSeq()+int64(i), tx.Now()
 			steps, err := json.Marshal(d.Steps)

@@ -74,10 +74,17 @@ func element(key, category string, purposes ...string) privacy.DataElement {
 // navigation.
 func newWorld(t *testing.T, dialect string) *world {
 	t.Helper()
-	ctx := context.Background()
 	w := &world{t: t, clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}}
 	w.db = storetest.MustOpenDB(t, dialect, w.clock.now)
 	w.log = audittest.MustOpenLog(t, w.db, audit.Options{})
+	w.build()
+	w.seed()
+	return w
+}
+
+// build makes the services over w.db and w.log.
+func (w *world) build() {
+	t := w.t
 	var err error
 	w.data, err = authz.NewData(w.db.Gorm())
 	require.NoError(t, err)
@@ -88,6 +95,13 @@ func newWorld(t *testing.T, dialect string) *world {
 	w.consents = consent.NewService(w.db, w.log, keys, "https://c.example")
 	w.notices = notice.NewService(w.db, w.log)
 	w.devices = device.NewService(w.db, w.log)
+}
+
+// seed puts in the device, notice, policy rule and alice's consent.
+func (w *world) seed() {
+	t := w.t
+	ctx := context.Background()
+	var err error
 	ps := purpose.NewService(w.db, w.log)
 	for _, k := range []string{"navigation", "maintenance"} {
 		_, _, err := ps.Put(ctx, privacy.Purpose{Key: k, Name: k, Description: k, LegalBasis: privacy.BasisConsent})
@@ -102,7 +116,6 @@ func newWorld(t *testing.T, dialect string) *world {
 	require.NoError(t, w.policies.Add(ctx, policy.Change{Rule: &authz.Rule{Subject: "route-planner", Category: "personal.location.*",
 		Purpose: "navigation", Action: "use", Effect: "allow"}}))
 	w.consent("alice", true)
-	return w
 }
 
 func (w *world) publish(c privacy.NoticeContent) {
@@ -306,14 +319,16 @@ func TestFailuresDenyOrRefuse(t *testing.T) {
 	_, err = sqlDB.Exec(`DROP TRIGGER audit_unwritable`)
 	require.NoError(t, err)
 
+	// A store that cannot be read, for facts not yet in memory, denies.
+	w.consent("dave", true)
 	_, err = sqlDB.Exec(`ALTER TABLE consent_state RENAME TO consent_state_gone`)
 	require.NoError(t, err)
-	d = w.ask(decide.Request{})
+	d = w.ask(decide.Request{Subject: "dave"})
 	assert.False(t, d.Allow, "a store that cannot be read denies")
 	assert.Contains(t, d.Reasons, decide.ReasonError)
 	_, err = sqlDB.Exec(`ALTER TABLE consent_state_gone RENAME TO consent_state`)
 	require.NoError(t, err)
-	assert.True(t, w.ask(decide.Request{}).Allow)
+	assert.True(t, w.ask(decide.Request{Subject: "dave"}).Allow)
 
 	_, err = w.decide.DecideBatch(ctx, make([]decide.Request, decide.MaxBatch+1))
 	assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
@@ -360,5 +375,46 @@ func TestNoAllowAfterItsConsentIsWithdrawn(t *testing.T) {
 		res := verifyLog(t, w)
 		assert.Equal(t, allows, res.Allows, "the replay checked every allow")
 		t.Logf("%d of %d decisions were allows (made before their withdrawal); the replay found none after one", allows, pairs)
+	})
+}
+
+// TestTwoInstances runs two instances on one database (one SQLite file
+// used by two processes, or one PostgreSQL schema shared by two servers):
+// a withdrawal or a policy change on A is honored by B's very next
+// decision, with no notification between them.
+func TestTwoInstances(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
+		dbA, dbB := storetest.MustOpenTwo(t, dialect, c.now)
+		logA, keys := audittest.MustOpenLogWithKeys(t, dbA, audit.Options{})
+		a := &world{t: t, clock: c, db: dbA, log: logA}
+		a.build()
+		a.seed()
+		logB, err := audit.New(dbB, keys, audit.Options{CheckpointEvery: -1})
+		require.NoError(t, err)
+		logB.Start()
+		t.Cleanup(logB.Close)
+		b := &world{t: t, clock: c, db: dbB, log: logB}
+		b.build()
+		b.device, b.current = a.device, a.current
+
+		require.True(t, b.ask(decide.Request{}).Allow, "B allows on A's consent")
+		start := time.Now()
+		_, err = a.consents.WithdrawSubject(ctx, "alice", privacy.MethodApp, "app")
+		require.NoError(t, err)
+		d := b.ask(decide.Request{})
+		assert.Equal(t, []string{decide.ReasonConsentWithdrawn}, d.Reasons, "B's next decision honors A's withdrawal")
+		assert.Less(t, time.Since(start), time.Second)
+
+		a.consent("erin", true)
+		require.True(t, b.ask(decide.Request{Subject: "erin"}).Allow)
+		require.NoError(t, a.policies.Remove(ctx, policy.Change{Rule: &authz.Rule{Subject: "route-planner", Category: "personal.location.*",
+			Purpose: "navigation", Action: "use", Effect: "allow"}}))
+		d = b.ask(decide.Request{Subject: "erin"})
+		assert.Equal(t, []string{decide.ReasonPolicyDenied}, d.Reasons, "B's next decision honors A's policy change")
+
+		// Both instances appended to one log, which verifies.
+		verifyLog(t, a)
 	})
 }

@@ -24,6 +24,16 @@ type Service struct {
 
 // NewService returns a Service.
 func NewService(db *store.DB, log *audit.Log, data *authz.Data) *Service {
+	// Another instance changed the policy: load it before this instance's
+	// next decisions are appended (they are re-checked against it).
+	log.OnForeign(func(actions []string) {
+		for _, a := range actions {
+			if strings.HasPrefix(a, "policy.") {
+				_ = data.Reload() // a failure keeps the old policy; the next foreign change retries
+				return
+			}
+		}
+	})
 	return &Service{db: db, log: log, data: data}
 }
 

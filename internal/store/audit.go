@@ -167,3 +167,11 @@ func (tx *Tx) SavePoint(name string) error {
 func (tx *Tx) RollbackTo(name string) error {
 	return formatError(tx.rawExec("ROLLBACK TO SAVEPOINT "+name), "rollback to savepoint")
 }
+
+// AuditActions returns the actions of entries from (inclusive) to to
+// (exclusive), in order.
+func (tx *Tx) AuditActions(from, to int64) ([]string, error) {
+	var actions []string
+	err := tx.db.Model(&auditEntryRecord{}).Where("seq >= ? AND seq < ?", from, to).Order("seq").Pluck("action", &actions).Error
+	return actions, formatError(err, "audit actions")
+}

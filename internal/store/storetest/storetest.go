@@ -53,6 +53,33 @@ func MustOpenDB(t testing.TB, dialect string, now func() time.Time) *store.DB {
 	return db
 }
 
+// MustOpenTwo opens two handles on one migrated database, as two
+// processes or two instances would: the same SQLite file, or the same
+// PostgreSQL schema.
+func MustOpenTwo(t testing.TB, dialect string, now func() time.Time) (*store.DB, *store.DB) {
+	t.Helper()
+	ctx := context.Background()
+	var dsn string
+	switch dialect {
+	case store.DialectSQLite:
+		dsn = filepath.Join(t.TempDir(), "consentry.db")
+	case store.DialectPostgres:
+		dsn = schema(t, PostgresDSN(t))
+	default:
+		t.Fatalf("unknown dialect %q", dialect)
+	}
+	open := func() *store.DB {
+		db, err := store.Open(ctx, dsn, store.Options{Now: now})
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	a := open()
+	_, err := a.Migrate(ctx)
+	require.NoError(t, err)
+	return a, open()
+}
+
 // schema makes an empty schema and returns a DSN that uses it, so that
 // tests neither see nor disturb each other's rows.
 func schema(t testing.TB, base string) string {
