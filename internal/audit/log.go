@@ -306,8 +306,10 @@ func (l *Log) commit(batch []*job) {
 				return err
 			}
 			tx.SetNextSeq(size)
+			mark := tx.DeferredMark()
 			events, err := j.change(tx)
 			if err != nil {
+				tx.DeferredRollback(mark)
 				if rerr := tx.RollbackTo(sp); rerr != nil {
 					return rerr
 				}
@@ -338,6 +340,9 @@ func (l *Log) commit(batch []*job) {
 			applied = append(applied, j)
 		}
 		final = size
+		if err := tx.FlushDeferred(); err != nil {
+			return err
+		}
 		return tx.InsertAudit(leaves, pending)
 	})
 	if err != nil {

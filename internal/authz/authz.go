@@ -14,7 +14,9 @@ import (
 
 // Routes answers "may role call method route?".
 type Routes struct {
-	e *casbin.SyncedEnforcer
+	// Cached: every request asks, and the route policy never changes
+	// while the process runs.
+	e *casbin.SyncedCachedEnforcer
 }
 
 // NewRoutes loads the shipped route policy.
@@ -28,7 +30,7 @@ func LoadRoutes(modelText, policyText string) (*Routes, error) {
 	if err != nil {
 		return nil, fmt.Errorf("authz: route model: %w", err)
 	}
-	e, err := casbin.NewSyncedEnforcer(m, stringadapter.NewAdapter(policyText))
+	e, err := casbin.NewSyncedCachedEnforcer(m, stringadapter.NewAdapter(policyText))
 	if err != nil {
 		return nil, fmt.Errorf("authz: route policy: %w", err)
 	}

@@ -101,7 +101,10 @@ func sqliteDSN(path string) string {
 	q.Set("_foreign_keys", "on")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
+	// The path is part of a URI: '%', '?' and '#' in it must be escaped,
+	// or a data directory named "a#b" would open the file "a".
+	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
+	return "file:" + escaped + "?" + q.Encode()
 }
 
 // Dialect returns DialectSQLite or DialectPostgres.
@@ -141,6 +144,23 @@ type Tx struct {
 	// nextSeq is, inside the audit log's writer, the sequence number the
 	// next audit event of the running change will get.
 	nextSeq int64
+	// decisions are decision rows waiting to be written together.
+	decisions []DecisionRecord
+}
+
+// DeferredMark marks how many deferred rows the transaction holds, before
+// a change that may be undone.
+func (tx *Tx) DeferredMark() int { return len(tx.decisions) }
+
+// DeferredRollback drops the deferred rows added since mark.
+func (tx *Tx) DeferredRollback(mark int) { tx.decisions = tx.decisions[:mark] }
+
+// FlushDeferred writes the deferred rows, many per statement. The audit
+// log's writer calls it once per batch, before the batch commits.
+func (tx *Tx) FlushDeferred() error {
+	rows := tx.decisions
+	tx.decisions = nil
+	return tx.insertDecisions(rows)
 }
 
 // SetNextSeq is called by the audit log's writer before each change.

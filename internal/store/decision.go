@@ -88,24 +88,44 @@ type DecisionRecord struct {
 	CreatedAt                                                                 time.Time
 }
 
-// InsertDecision appends a decision.
+// InsertDecision appends a decision. Inside the audit log's writer the
+// row is deferred and written with the batch's others (FlushDeferred);
+// elsewhere it is written at once.
 func (tx *Tx) InsertDecision(d DecisionRecord) error {
-	reasons, err := json.Marshal(d.Reasons)
-	if err != nil {
-		return err
+	if tx.stmts != nil {
+		tx.decisions = append(tx.decisions, d)
+		return nil
 	}
-	var consentSeq, noticeVersion any
-	if d.ConsentRecord != "" {
-		consentSeq = d.ConsentSeq
+	return tx.insertDecisions([]DecisionRecord{d})
+}
+
+func (tx *Tx) insertDecisions(ds []DecisionRecord) error {
+	const cols, chunk = 16, 100
+	for start := 0; start < len(ds); start += chunk {
+		part := ds[start:min(start+chunk, len(ds))]
+		args := make([]any, 0, cols*len(part))
+		for _, d := range part {
+			reasons, err := json.Marshal(d.Reasons)
+			if err != nil {
+				return err
+			}
+			var consentSeq, noticeVersion any
+			if d.ConsentRecord != "" {
+				consentSeq = d.ConsentSeq
+			}
+			if d.NoticeVersion > 0 {
+				noticeVersion = d.NoticeVersion
+			}
+			args = append(args, d.ID, d.ServiceID, d.ServiceName, d.SubjectID, d.DeviceID, d.Element, d.Purpose, d.Action, tx.boolValue(d.Allow),
+				string(reasons), string(d.Steps), d.ConsentRecord, consentSeq, noticeVersion, d.AuditSeq, d.CreatedAt)
+		}
+		err := tx.rawExec(`INSERT INTO decisions (id, service_id, service_name, subject_id, device_id, element, purpose, action, allow, reasons,
+			steps, consent_record, consent_seq, notice_version, audit_seq, created_at) VALUES `+placeholders(len(part), cols), args...)
+		if err != nil {
+			return formatError(translate(tx, err), "decisions")
+		}
 	}
-	if d.NoticeVersion > 0 {
-		noticeVersion = d.NoticeVersion
-	}
-	err = tx.rawExec(`INSERT INTO decisions (id, service_id, service_name, subject_id, device_id, element, purpose, action, allow, reasons,
-		steps, consent_record, consent_seq, notice_version, audit_seq, created_at) VALUES `+placeholders(1, 16),
-		d.ID, d.ServiceID, d.ServiceName, d.SubjectID, d.DeviceID, d.Element, d.Purpose, d.Action, tx.boolValue(d.Allow), string(reasons),
-		string(d.Steps), d.ConsentRecord, consentSeq, noticeVersion, d.AuditSeq, d.CreatedAt)
-	return formatError(translate(tx, err), "decision")
+	return nil
 }
 
 // Decision loads one decision.

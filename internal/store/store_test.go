@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"os"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -278,4 +279,19 @@ func TestSQLiteKeepsDataAcrossReopen(t *testing.T) {
 	assert.Equal(t, "wal", mode)
 	assert.Equal(t, 2, syncLevel, "synchronous=FULL")
 	assert.Equal(t, 1, fk)
+}
+
+func TestSQLitePathsWithURICharacters(t *testing.T) {
+	ctx := context.Background()
+	for _, name := range []string{"a#b", "c?d", "e%20f"} {
+		path := filepath.Join(t.TempDir(), name, "consentry.db")
+		require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o700))
+		db, err := store.Open(ctx, path, store.Options{})
+		require.NoError(t, err)
+		_, err = db.Migrate(ctx)
+		require.NoError(t, err)
+		require.NoError(t, db.Close())
+		_, err = os.Stat(path)
+		assert.NoError(t, err, "the database is the file named, not a prefix of it")
+	}
 }
