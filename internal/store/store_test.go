@@ -2,9 +2,9 @@ package store_test
 
 import (
 	"context"
-	"os"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
