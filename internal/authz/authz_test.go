@@ -55,3 +55,22 @@ func TestBrokenPolicyIsAnError(t *testing.T) {
 	_, err := authz.LoadRoutes("[request_definition]\nr = sub\n", "")
 	assert.Error(t, err)
 }
+
+func TestCategoryMatch(t *testing.T) {
+	tests := []struct {
+		category, pattern string
+		want              bool
+	}{
+		{"personal.location.precise", "*", true},
+		{"personal.location.precise", "personal.location.*", true},
+		{"personal.location.precise", "personal.location", true},
+		{"personal.location.precise", "personal.location.precise", true},
+		{"personal.location.precise", "personal.loc", false},
+		{"personal.location.precise", "personal.location.coarse", false},
+		{"personal.locationx.precise", "personal.location.*", false},
+		{"personal.health.vitals", "personal.location.*", false},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, authz.CategoryMatch(tc.category, tc.pattern), "%s ~ %s", tc.category, tc.pattern)
+	}
+}

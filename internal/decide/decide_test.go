@@ -330,6 +330,12 @@ func TestFailuresDenyOrRefuse(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, w.ask(decide.Request{Subject: "dave"}).Allow)
 
+	// A policy that cannot be loaded allows nothing.
+	require.NoError(t, w.data.Block())
+	assert.Equal(t, []string{decide.ReasonPolicyDenied}, w.ask(decide.Request{Subject: "dave"}).Reasons)
+	require.NoError(t, w.data.Reload())
+	assert.True(t, w.ask(decide.Request{Subject: "dave"}).Allow)
+
 	_, err = w.decide.DecideBatch(ctx, make([]decide.Request, decide.MaxBatch+1))
 	assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
 	_, err = w.decide.Decide(ctx, decide.Request{Subject: "", DeviceID: "x", Element: "Bad", Purpose: "!", Action: "sell"})

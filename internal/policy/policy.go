@@ -29,7 +29,11 @@ func NewService(db *store.DB, log *audit.Log, data *authz.Data) *Service {
 	log.OnForeign(func(actions []string) {
 		for _, a := range actions {
 			if strings.HasPrefix(a, "policy.") {
-				_ = data.Reload() // a failure keeps the old policy; the next foreign change retries
+				if err := data.Reload(); err != nil {
+					// The policy in force is unknown: allow nothing until a
+					// reload succeeds (the next policy change, or a restart).
+					_ = data.Block()
+				}
 				return
 			}
 		}
@@ -161,13 +165,18 @@ func (s *Service) apply(ctx context.Context, c Change, add bool) error {
 	})
 	if err != nil {
 		if rerr := s.data.Reload(); rerr != nil {
+			_ = s.data.Block()
 			return rerr
 		}
 		return err
 	}
 	// The change is committed: every decision from now on sees it. A
 	// change that allows more takes effect only now, after its commit.
-	return s.data.Reload()
+	if err := s.data.Reload(); err != nil {
+		_ = s.data.Block()
+		return err
+	}
+	return nil
 }
 
 // restrictive reports whether a change can only take allows away.
