@@ -157,7 +157,7 @@ func (s *Server) decideBatch(c *gin.Context) error {
 //
 // @Summary  Explain a decision
 // @ID       getDecision
-// @Description The decision with its request and every check with its outcome, for support and auditors.
+// @Description The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions.
 // @Tags     decisions
 // @Security BearerAuth
 // @Produce  json
@@ -165,12 +165,16 @@ func (s *Server) decideBatch(c *gin.Context) error {
 // @Success  200 {object} explainedDecision
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "role may not read decisions"
-// @Failure  404 {object} problem "no such decision"
+// @Failure  404 {object} problem "no such decision (or another service's)"
 // @Router   /v1/decisions/{id} [get]
 func (s *Server) getDecision(c *gin.Context) error {
 	d, err := s.decisions.Get(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		return err
+	}
+	// A service sees its own decisions only: others' name their subjects.
+	if p, _ := principal(c.Request.Context()); p.Role == privacy.RoleService && d.Request.ServiceID != p.ID {
+		return privacy.Errorf(privacy.ENotFound, "decision not found")
 	}
 	out := explainedDecision{decisionResponse: newDecisionResponse(d), Service: d.Request.ServiceName, Subject: d.Request.Subject,
 		DeviceID: d.Request.DeviceID, Element: d.Request.Element, Purpose: d.Request.Purpose, Action: d.Request.Action,

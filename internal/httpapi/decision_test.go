@@ -70,6 +70,11 @@ func TestDecisionsAndPolicies(t *testing.T) {
 			assert.Equal(t, "service-client", ex["service"])
 		}
 		assertProblem(t, e.do(t, privacy.RoleService, http.MethodGet, "/v1/decisions/0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e", nil), 404, "not_found")
+		// Another service does not see it: decisions name their subjects.
+		other := e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/clients", map[string]string{"name": "other-service", "role": "service"})
+		require.Equal(t, http.StatusCreated, other.Code)
+		e.tokens["other-service"] = other.JSON(t)["token"].(string)
+		assertProblem(t, e.do(t, "other-service", http.MethodGet, "/v1/decisions/"+d["id"].(string), nil), 404, "not_found")
 	})
 
 	t.Run("batch, in order", func(t *testing.T) {
