@@ -31,16 +31,13 @@ type Service struct {
 	log       *audit.Log
 	keys      *Keys
 	publicURL string
-	// versions caches published notice versions, which never change.
-	mu       sync.RWMutex
-	versions map[string]privacy.NoticeVersion
-	devices  sync.Map // id → privacy.Device; see device
+	devices   sync.Map // id → privacy.Device; see device
 }
 
 // NewService returns a Service reading db, writing through log and
 // signing receipts with keys; publicURL is where notices are served.
 func NewService(db *store.DB, log *audit.Log, keys *Keys, publicURL string) *Service {
-	return &Service{db: db, log: log, keys: keys, publicURL: publicURL, versions: map[string]privacy.NoticeVersion{}}
+	return &Service{db: db, log: log, keys: keys, publicURL: publicURL}
 }
 
 // Keys are the receipt signing keys.
@@ -116,27 +113,6 @@ func (in *Input) validate() error {
 	return p.Err("invalid consent")
 }
 
-// publishedVersion returns a published version, from the cache when it can.
-func (s *Service) publishedVersion(tx *store.Tx, key string, version int) (privacy.NoticeVersion, error) {
-	id := key + "\x00" + strconv.Itoa(version)
-	s.mu.RLock()
-	v, ok := s.versions[id]
-	s.mu.RUnlock()
-	if ok {
-		return v, nil
-	}
-	v, err := tx.NoticeVersion(key, version)
-	if err != nil {
-		return privacy.NoticeVersion{}, err
-	}
-	if v.Published() {
-		s.mu.Lock()
-		s.versions[id] = v
-		s.mu.Unlock()
-	}
-	return v, nil
-}
-
 // expiry is when a grant made at t for purpose p of notice c ends.
 func expiry(t time.Time, np privacy.NoticePurpose) (time.Time, error) {
 	d, err := duration.Parse(np.ConsentValidity())
@@ -168,9 +144,9 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 	}
 	// The version shown, from the cache of published versions; whether it
 	// is still the one in force is checked by the writer, at commit.
-	cur, err := s.publishedVersion(tx, in.NoticeKey, in.NoticeVersion)
+	cur, err := tx.PublishedNoticeVersion(in.NoticeKey, in.NoticeVersion)
 	switch {
-	case privacy.ErrorCode(err) == privacy.ENotFound || (err == nil && !cur.Published()):
+	case privacy.ErrorCode(err) == privacy.ENotFound:
 		return privacy.ConsentRecord{}, s.stale(tx, in)
 	case err != nil:
 		return privacy.ConsentRecord{}, err
@@ -335,7 +311,7 @@ func (s *Service) withdrawal(tx *store.Tx, subject, deviceID, noticeKey string, 
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
-	notice, err := s.publishedVersion(tx, noticeKey, version)
+	notice, err := tx.PublishedNoticeVersion(noticeKey, version)
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}

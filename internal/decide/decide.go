@@ -87,9 +87,7 @@ type Service struct {
 	db     *store.DB
 	log    *audit.Log
 	policy Policy
-	// notices caches published notice versions (immutable) by key and version.
-	mu      sync.RWMutex
-	notices map[string]privacy.NoticeVersion
+	mu     sync.RWMutex // guards material
 	// material caches, per notice key, the purposes each published version
 	// changed materially, with the newest version it knows.
 	material map[string]materialCache
@@ -104,7 +102,7 @@ type materialCache struct {
 
 // NewService returns a Service.
 func NewService(db *store.DB, log *audit.Log, policy Policy) *Service {
-	s := &Service{db: db, log: log, policy: policy, notices: map[string]privacy.NoticeVersion{}, material: map[string]materialCache{},
+	s := &Service{db: db, log: log, policy: policy, material: map[string]materialCache{},
 		facts: newFactsCache()}
 	log.OnCommit(s.facts.committed)
 	log.OnForeign(s.facts.foreign)
@@ -192,7 +190,7 @@ func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, cached bool) 
 
 	if facts.NoticeVersion == 0 {
 		deny("notice", ReasonNotInNotice, "no version of notice "+facts.NoticeKey+" is published")
-	} else if notice, err := s.notice(tx, facts.NoticeKey, facts.NoticeVersion); err != nil {
+	} else if notice, err := tx.PublishedNoticeVersion(facts.NoticeKey, facts.NoticeVersion); err != nil {
 		deny("notice", ReasonError, "the notice could not be read")
 	} else if np, ok := notice.Content.Purpose(r.Purpose); !ok || !slices.Contains(np.Elements, r.Element) {
 		deny("notice", ReasonNotInNotice, fmt.Sprintf("version %d of notice %s does not state %s for %s", facts.NoticeVersion, facts.NoticeKey, r.Element, r.Purpose))
@@ -267,27 +265,6 @@ func (s *Service) element(tx *store.Tx, device string, version int, key string) 
 	}
 	s.elements.Store(id, e)
 	return e, nil
-}
-
-func (s *Service) notice(tx *store.Tx, key string, version int) (privacy.NoticeVersion, error) {
-	id := key + "\x00" + strconv.Itoa(version)
-	s.mu.RLock()
-	v, ok := s.notices[id]
-	s.mu.RUnlock()
-	if ok {
-		return v, nil
-	}
-	v, err := tx.NoticeVersion(key, version)
-	if err != nil {
-		return privacy.NoticeVersion{}, err
-	}
-	if !v.Published() {
-		return privacy.NoticeVersion{}, fmt.Errorf("decide: version %d of %s is not published", version, key)
-	}
-	s.mu.Lock()
-	s.notices[id] = v
-	s.mu.Unlock()
-	return v, nil
 }
 
 // materialChanges returns the material changes of notice key's published

@@ -110,6 +110,9 @@ func TestNoticeLifecycle(t *testing.T) {
 			CollectionMethods: []privacy.CollectionMethod{privacy.CollectDerived}, CollectionScope: "clips", Retention: "P1D"})
 		v1, err = f.notices.UpdateDraft(ctx, "acme-cam", 1, c)
 		require.NoError(t, err)
+		// The store's cache of published versions never serves a draft.
+		_, err = f.db.Read(ctx).PublishedNoticeVersion("acme-cam", 1)
+		assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err))
 		v1, err = f.notices.Publish(ctx, "acme-cam", 1)
 		require.NoError(t, err)
 		assert.True(t, v1.Published())
@@ -129,6 +132,9 @@ func TestNoticeLifecycle(t *testing.T) {
 		again, err := f.notices.Version(ctx, "acme-cam", 1)
 		require.NoError(t, err)
 		assert.Equal(t, v1.ContentHash, again.ContentHash)
+		cached, err := f.db.Read(ctx).PublishedNoticeVersion("acme-cam", 1)
+		require.NoError(t, err)
+		assert.Equal(t, v1.ContentHash, cached.ContentHash)
 
 		version, gaps, err := f.notices.Coverage(ctx, "acme-cam")
 		require.NoError(t, err)

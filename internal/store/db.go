@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -32,6 +33,8 @@ type DB struct {
 	dialect string
 	now     func() time.Time
 	stmts   *stmtCache
+	// published caches published notice versions, which never change.
+	published *sync.Map
 }
 
 // Options tune Open.
@@ -85,7 +88,8 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &DB{gorm: g, dialect: dialect, now: now, stmts: &stmtCache{db: sqlDB, postgres: dialect == DialectPostgres, m: map[string]*sql.Stmt{}}}, nil
+	return &DB{gorm: g, dialect: dialect, now: now, stmts: &stmtCache{db: sqlDB, postgres: dialect == DialectPostgres, m: map[string]*sql.Stmt{}},
+		published: &sync.Map{}}, nil
 }
 
 // sqliteDSN adds the connection settings every SQLite connection needs:
@@ -137,10 +141,11 @@ func (db *DB) Close() error {
 // Tx is one unit of work. From Transact it is a database transaction whose
 // clock was read once at its start; from Read it runs each query on its own.
 type Tx struct {
-	db    *gorm.DB
-	now   time.Time
-	stmts *stmtCache // nil outside a transaction
-	pool  *stmtCache // statements prepared on the pool, for reads
+	db        *gorm.DB
+	now       time.Time
+	stmts     *stmtCache // nil outside a transaction
+	pool      *stmtCache // statements prepared on the pool, for reads
+	published *sync.Map  // the DB's cache of published notice versions
 	// nextSeq is, inside the audit log's writer, the sequence number the
 	// next audit event of the running change will get.
 	nextSeq int64
@@ -180,14 +185,14 @@ func (tx *Tx) Now() time.Time { return tx.now }
 func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
 	now := db.now().UTC().Truncate(time.Microsecond)
 	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&Tx{db: g, now: now, stmts: db.stmts, pool: db.stmts})
+		return fn(&Tx{db: g, now: now, stmts: db.stmts, pool: db.stmts, published: db.published})
 	})
 }
 
 // Read returns a Tx for queries that need no transaction. On SQLite this
 // matters: a transaction takes the write lock, a plain read does not.
 func (db *DB) Read(ctx context.Context) *Tx {
-	return &Tx{db: db.gorm.WithContext(ctx), now: db.now().UTC().Truncate(time.Microsecond), pool: db.stmts}
+	return &Tx{db: db.gorm.WithContext(ctx), now: db.now().UTC().Truncate(time.Microsecond), pool: db.stmts, published: db.published}
 }
 
 // formatError turns a gorm error into a privacy error where the database

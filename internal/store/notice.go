@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -211,6 +212,25 @@ func (tx *Tx) NoticeVersion(key string, version int) (privacy.NoticeVersion, err
 		return privacy.NoticeVersion{}, formatError(err, fmt.Sprintf("version %d of notice %s", version, key))
 	}
 	return r.toDomain()
+}
+
+// PublishedNoticeVersion loads a published version, from memory after the
+// first time: a published version never changes. A draft, or no such
+// version, is ENotFound.
+func (tx *Tx) PublishedNoticeVersion(key string, version int) (privacy.NoticeVersion, error) {
+	id := key + "\x00" + strconv.Itoa(version)
+	if v, ok := tx.published.Load(id); ok {
+		return v.(privacy.NoticeVersion), nil
+	}
+	v, err := tx.NoticeVersion(key, version)
+	if err != nil {
+		return privacy.NoticeVersion{}, err
+	}
+	if !v.Published() {
+		return privacy.NoticeVersion{}, privacy.Errorf(privacy.ENotFound, "version %d of notice %s is not published", version, key)
+	}
+	tx.published.Store(id, v)
+	return v, nil
 }
 
 // LatestNoticeVersion loads the newest version, draft or not.
