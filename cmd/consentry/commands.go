@@ -19,6 +19,7 @@ import (
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/evidence"
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
@@ -109,6 +110,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	root.AddCommand(newNoticesCommand(&cfg, stdout, stderr))
 	root.AddCommand(newPurposesCommand(&cfg, stdout, stderr))
 	root.AddCommand(newKeysCommand(&cfg, stdout, stderr))
+	root.AddCommand(newEvidenceCommand(&cfg, stdout, stderr))
 	return root
 }
 
@@ -232,7 +234,8 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
 		Notices: notice.NewService(db, auditLog), Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
 		Decisions: decide.NewService(db, auditLog, data), Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
-		Ready: db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
+		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules},
+		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
 	})
 	if err != nil {
 		return err

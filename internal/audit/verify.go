@@ -166,6 +166,9 @@ func Verify(in VerifyInput) (VerifyResult, error) {
 				return res, fail(-1, "tree", "%v", olderErr)
 			}
 		}
+		if len(hashes) > 1024 {
+			keepFrontier(hashes, n)
+		}
 	}
 	if n < int64(cp.Size) {
 		return res, fail(n, "missing", "the checkpoint covers %d entries but the log ends at %d: entry %d is missing", cp.Size, n, n)
@@ -185,6 +188,26 @@ func Verify(in VerifyInput) (VerifyResult, error) {
 	}
 	res.Allows = replay.allows
 	return res, nil
+}
+
+// keepFrontier drops every stored hash but the roots of the complete
+// subtrees that make up a tree of size n: the only ones that hashing
+// further leaves, or the root of n, reads. Verifying a log of any size
+// then holds a few dozen hashes, not two per entry.
+func keepFrontier(hashes map[int64]tlog.Hash, n int64) {
+	keep := map[int64]bool{}
+	start := int64(0)
+	for level := 62; level >= 0; level-- {
+		if n&(1<<level) != 0 {
+			keep[tlog.StoredHashIndex(level, start>>level)] = true
+			start += 1 << level
+		}
+	}
+	for idx := range hashes {
+		if !keep[idx] {
+			delete(hashes, idx)
+		}
+	}
 }
 
 // nameBadEntry finds the first entry whose leaf is not the one the signed

@@ -78,5 +78,7 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/audit/checkpoint", s.handle(s.getCheckpoint))
 	v1.GET("/audit/key", s.handle(s.getAuditKey))
 	v1.POST("/audit/hash", s.handle(s.hashValue))
+
+	v1.GET("/evidence", s.handle(s.getEvidence))
 	return r
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/evidence"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/purpose"
@@ -45,7 +46,9 @@ type Deps struct {
 	Decisions *decide.Service
 	Policies  *policy.Service
 	Audit     *audit.Log
-	Routes    *authz.Routes
+	// Evidence is what GET /v1/evidence exports.
+	Evidence evidence.Sources
+	Routes   *authz.Routes
 	// Ready reports whether the service can serve (the database answers).
 	Ready func(ctx context.Context) error
 	// Registry receives the HTTP metrics and is served on /metrics.
@@ -67,6 +70,7 @@ type Server struct {
 	decisions *decide.Service
 	policies  *policy.Service
 	audit     *audit.Log
+	evidence  evidence.Sources
 	routes    *authz.Routes
 	ready     func(ctx context.Context) error
 	registry  *prometheus.Registry
@@ -80,7 +84,7 @@ type Server struct {
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
-	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, routes: d.Routes, ready: d.Ready,
+	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, validate: newValidator()}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody

@@ -18,6 +18,7 @@ import (
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/evidence"
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
@@ -56,10 +57,12 @@ func MustOpenEnv(t testing.TB) *env {
 	data, err := authz.NewData(db.Gorm())
 	require.NoError(t, err)
 	clients := client.NewService(db, log)
+	keys := mustKeys(t)
 	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
-		Notices: notice.NewService(db, log), Consents: consent.NewService(db, log, mustKeys(t), "https://consentry.example"),
+		Notices: notice.NewService(db, log), Consents: consent.NewService(db, log, keys, "https://consentry.example"),
 		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
-		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI})
+		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI,
+		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules}})
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}
 	for _, r := range privacy.Roles {

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/spf13/cobra"
+)
+
+// newEvidenceCommand is `consentry evidence export|verify`.
+func newEvidenceCommand(cfg *config, stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "evidence", Short: "Export and verify evidence bundles for auditors (Control 32)"}
+
+	var out, from, to, previous string
+	export := &cobra.Command{
+		Use:   "export",
+		Short: "Write the evidence bundle (zip) from the data directory or database",
+		Long: `Write the evidence bundle, as GET /v1/evidence does, straight from the
+database: a newly signed checkpoint and every audit entry up to it, the consent
+records created in [--from, --to) with their receipts, notices, devices,
+inventories, the data policy and the public keys, under a manifest signed with
+the audit key. The format is in docs/evidence-bundle.md.`,
+		Example: "  consentry evidence export --out evidence.zip\n  consentry evidence export --out next.zip --previous-checkpoint last.checkpoint",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var opts evidence.Options
+			var err error
+			if opts.From, err = parseFlagTime("from", from); err != nil {
+				return err
+			}
+			if opts.To, err = parseFlagTime("to", to); err != nil {
+				return err
+			}
+			if previous != "" {
+				b, err := os.ReadFile(previous)
+				if err != nil {
+					return err
+				}
+				if opts.PreviousSize, err = evidence.ParseCheckpointSize(b); err != nil {
+					return fmt.Errorf("%s: %w", previous, err)
+				}
+			}
+			return withLog(cmd.Context(), cfg, stderr, func(ctx context.Context, db *store.DB, log *audit.Log) error {
+				keys, err := consent.OpenKeys(cfg.receiptKeys())
+				if err != nil {
+					return err
+				}
+				data, err := authz.NewData(db.Gorm())
+				if err != nil {
+					return err
+				}
+				return exportBundle(ctx, out, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules}, opts, stdout)
+			})
+		},
+	}
+	export.Flags().StringVar(&out, "out", "", "file to write the bundle to (required)")
+	export.Flags().StringVar(&from, "from", "", "consent records created at or after this RFC 3339 time (default: all)")
+	export.Flags().StringVar(&to, "to", "", "consent records created before this RFC 3339 time (default: now)")
+	export.Flags().StringVar(&previous, "previous-checkpoint", "", "the checkpoint of the previous bundle: the new one holds the consistency proof from it")
+	_ = export.MarkFlagRequired("out")
+	cmd.AddCommand(export)
+
+	var keyFile, save string
+	verify := &cobra.Command{
+		Use:   "verify BUNDLE",
+		Short: "Verify an evidence bundle offline: no server, no database",
+		Long: `Verify an evidence bundle with nothing but the bundle: the manifest's
+signature and every file's SHA-256; the audit log against its signed
+checkpoint, and consistency with --previous-checkpoint; the replay that no
+allow decision happened without a consent in force; every receipt's signature
+against the deployment's receipt keys and its binding to the audit entry that
+recorded it; every notice's content hash.
+
+Pin the deployment's audit key with --key (the file audit-verifier.key, or the
+text of GET /v1/audit/key, obtained out of band): without it the bundle's own
+key is used, which proves the bundle is whole but not whose it is.
+
+It prints a summary, or the first item that fails, and exits non-zero on failure.`,
+		Example: "  consentry evidence verify evidence.zip --key audit-verifier.key --save-checkpoint last.checkpoint\n" +
+			"  consentry evidence verify next.zip --key audit-verifier.key --previous-checkpoint last.checkpoint",
+		Args: cobra.ExactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			var opts evidence.VerifyOptions
+			if keyFile != "" {
+				b, err := os.ReadFile(keyFile)
+				if err != nil {
+					return err
+				}
+				opts.VerifierKey = strings.TrimSpace(string(b))
+			}
+			if previous != "" {
+				b, err := os.ReadFile(previous)
+				if err != nil {
+					return err
+				}
+				opts.Previous = b
+			}
+			return verifyBundle(args[0], opts, save, stdout, stderr)
+		},
+	}
+	verify.Flags().StringVar(&keyFile, "key", "", "file with the deployment's audit verifier key (name+hash+base64)")
+	verify.Flags().StringVar(&previous, "previous-checkpoint", "", "the checkpoint of an earlier bundle: the log must extend it")
+	verify.Flags().StringVar(&save, "save-checkpoint", "", "after success, write the bundle's checkpoint here, for the next --previous-checkpoint")
+	cmd.AddCommand(verify)
+	return cmd
+}
+
+func parseFlagTime(name, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--%s: not an RFC 3339 time (e.g. 2026-01-31T00:00:00Z): %w", name, err)
+	}
+	return t, nil
+}
+
+// exportBundle writes to a temporary file and renames it, so that a failed
+// export never leaves a file that looks like a bundle.
+func exportBundle(ctx context.Context, out string, src evidence.Sources, opts evidence.Options, stdout io.Writer) error {
+	f, err := os.CreateTemp(filepath.Dir(out), ".evidence-*.zip")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	m, err := evidence.Export(ctx, f, src, opts)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), out); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "wrote %s: %d files, audit log of %d entries (origin %s), consent records from %s to %s\n",
+		out, len(m.Files)+1, m.AuditSize, m.Origin, m.From.Format(time.RFC3339), m.To.Format(time.RFC3339))
+	return err
+}
+
+func verifyBundle(path string, opts evidence.VerifyOptions, save string, stdout, stderr io.Writer) error {
+	sum, err := evidence.Verify(path, opts)
+	if err != nil {
+		var f *evidence.Failure
+		if errors.As(err, &f) {
+			return fmt.Errorf("evidence bundle does NOT verify: first broken item: %s: %s", f.Item, f.Detail)
+		}
+		return fmt.Errorf("evidence bundle does NOT verify: %w", err)
+	}
+	if !sum.KeyPinned {
+		fmt.Fprintln(stderr, "warning: no --key given: verified with the bundle's own key, which shows the bundle is whole, not whose it is")
+	}
+	fmt.Fprintf(stdout, "ok: manifest signed by %s; %d files match their SHA-256\n", sum.Origin, sum.Files)
+	fmt.Fprintf(stdout, "ok: audit log of %d entries matches its signed checkpoint\n", sum.AuditSize)
+	if len(opts.Previous) > 0 {
+		fmt.Fprintf(stdout, "ok: consistent with the previous checkpoint\n")
+	}
+	fmt.Fprintf(stdout, "ok: %d allow decisions, each relying on a consent in force\n", sum.Allows)
+	fmt.Fprintf(stdout, "ok: %d consent records, %d receipts signed by this deployment and recorded in the log\n", sum.Consents, sum.Receipts)
+	fmt.Fprintf(stdout, "ok: %d notice versions hash to their content_sha256\n", sum.Notices)
+	if save != "" {
+		if err := saveCheckpoint(path, save); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "saved the checkpoint to %s\n", save)
+	}
+	return nil
+}
+
+func saveCheckpoint(bundle, path string) error {
+	b, err := evidence.ReadCheckpoint(bundle)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}

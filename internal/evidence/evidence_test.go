@@ -1,0 +1,471 @@
+package evidence_test
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/audit/audittest"
+	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/decide"
+	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/notice"
+	"github.com/consentry/consentry/internal/policy"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/purpose"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/transparency-dev/formats/log"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// deployment is one Consentry: its database, log, keys and services.
+type deployment struct {
+	db       *store.DB
+	log      *audit.Log
+	keys     *consent.Keys
+	data     *authz.Data
+	consents *consent.Service
+	decide   *decide.Service
+	device   privacy.Device
+	notice   privacy.NoticeVersion
+}
+
+// newDeployment seeds a tracker notice (en and fr), a device with an
+// inventory, a data policy rule and subjects consents, then asks for a
+// decision per subject (allowed when granted).
+func newDeployment(t *testing.T, dialect string, subjects int) *deployment {
+	t.Helper()
+	ctx := context.Background()
+	d := &deployment{db: storetest.MustOpenDB(t, dialect, nil)}
+	d.log = audittest.MustOpenLog(t, d.db, audit.Options{})
+	var err error
+	d.keys, err = consent.OpenKeys(filepath.Join(t.TempDir(), "receipt-keys.json"))
+	require.NoError(t, err)
+	d.data, err = authz.NewData(d.db.Gorm())
+	require.NoError(t, err)
+	d.consents = consent.NewService(d.db, d.log, d.keys, "https://c.example")
+	d.decide = decide.NewService(d.db, d.log, d.data)
+	ps := purpose.NewService(d.db, d.log)
+	for _, k := range []string{"navigation", "maintenance"} {
+		_, _, err := ps.Put(ctx, privacy.Purpose{Key: k, Name: k, Description: k, LegalBasis: privacy.BasisConsent})
+		require.NoError(t, err)
+	}
+	notices := notice.NewService(d.db, d.log)
+	_, err = notices.Create(ctx, "tracker", "en")
+	require.NoError(t, err)
+	v, err := notices.Draft(ctx, "tracker", privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
+		Purposes: []privacy.NoticePurpose{{Purpose: "navigation", LegalBasis: privacy.BasisConsent, Elements: []string{"location"},
+			CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor}, CollectionScope: "trips", Retention: "P30D"}},
+		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "We track trips."}, "fr": {Title: "Traceur", Body: "Nous suivons les trajets."}}})
+	require.NoError(t, err)
+	d.notice, err = notices.Publish(ctx, "tracker", v.Version)
+	require.NoError(t, err)
+	devices := device.NewService(d.db, d.log)
+	d.device, err = devices.Register(ctx, privacy.Device{Manufacturer: "Acme", Model: "T", Serial: "1", Firmware: "1", NoticeKey: "tracker"})
+	require.NoError(t, err)
+	_, _, err = devices.PutInventory(ctx, d.device.ID, "admin", []privacy.DataElement{{Key: "location", Description: "where", Category: "personal.location.precise",
+		Sensitivity: privacy.SensitivitySensitive, Purposes: []string{"navigation"}, CollectionMethod: privacy.CollectSensor, Retention: "P30D", StorageRegion: "EU"}})
+	require.NoError(t, err)
+	require.NoError(t, policy.NewService(d.db, d.log, d.data).Add(ctx, policy.Change{Rule: &authz.Rule{Subject: "route-planner",
+		Category: "personal.location.*", Purpose: "navigation", Action: "use", Effect: "allow"}}))
+	for i := range subjects {
+		d.consent(t, fmt.Sprintf("subject-%d", i), i%3 != 0)
+	}
+	return d
+}
+
+func (d *deployment) consent(t *testing.T, subject string, granted bool) privacy.ConsentRecord {
+	t.Helper()
+	ctx := context.Background()
+	rec, err := d.consents.Record(ctx, consent.Input{SubjectID: subject, DeviceID: d.device.ID, NoticeKey: "tracker",
+		NoticeVersion: d.notice.Version, NoticeHash: d.notice.ContentHash, Locale: "en", Method: privacy.MethodApp, ClientID: "app",
+		Choices: []privacy.ConsentChoice{{Purpose: "navigation", Granted: granted}}})
+	require.NoError(t, err)
+	dec, err := d.decide.Decide(ctx, decide.Request{ServiceID: "svc", ServiceName: "route-planner", Subject: subject, DeviceID: d.device.ID,
+		Element: "location", Purpose: "navigation", Action: "use"})
+	require.NoError(t, err)
+	require.Equal(t, granted, dec.Allow)
+	return rec
+}
+
+func (d *deployment) sources() evidence.Sources {
+	return evidence.Sources{DB: d.db, Log: d.log, JWKS: d.keys.JWKS, Policies: d.data.Rules}
+}
+
+func (d *deployment) export(t *testing.T, opts evidence.Options) (string, evidence.Manifest) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "evidence.zip")
+	f, err := os.Create(path)
+	require.NoError(t, err)
+	m, err := evidence.Export(context.Background(), f, d.sources(), opts)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	return path, m
+}
+
+func TestExportAndVerify(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		d := newDeployment(t, dialect, 6)
+		path, m := d.export(t, evidence.Options{})
+		sum, err := evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+		require.NoError(t, err)
+		assert.True(t, sum.KeyPinned)
+		assert.Equal(t, m.AuditSize, sum.AuditSize)
+		assert.Equal(t, 6, sum.Consents)
+		assert.Equal(t, 6, sum.Receipts)
+		assert.Equal(t, 4, sum.Allows, "subjects 1, 2, 4, 5 granted and were allowed")
+		assert.Equal(t, 1, sum.Notices)
+
+		var names []string
+		for _, f := range m.Files {
+			names = append(names, f.Path)
+		}
+		assert.Equal(t, []string{evidence.FileVerifierKey, evidence.FileJWKS, evidence.FileCheckpoint, evidence.FileEntries,
+			evidence.FileDevices, evidence.FileInventories, "notices/tracker/v1.json", "notices/tracker/v1.en.html", "notices/tracker/v1.fr.html",
+			evidence.FileConsents, evidence.FilePolicies}, names)
+		page := member(t, path, "notices/tracker/v1.fr.html")
+		assert.Contains(t, string(page), "Traceur")
+		assert.Contains(t, string(page), d.notice.ContentHash)
+		var pol evidence.Policies
+		require.NoError(t, json.Unmarshal(member(t, path, evidence.FilePolicies), &pol))
+		assert.Equal(t, []evidence.Rule{{Subject: "route-planner", Category: "personal.location.*", Purpose: "navigation", Action: "use", Effect: "allow"}}, pol.Rules)
+
+		// The next export proves it extends this one.
+		previous := member(t, path, evidence.FileCheckpoint)
+		d.consent(t, "late", true)
+		size, err := evidence.ParseCheckpointSize(previous)
+		require.NoError(t, err)
+		next, m2 := d.export(t, evidence.Options{PreviousSize: size})
+		assert.Greater(t, m2.AuditSize, size)
+		sum, err = evidence.Verify(next, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey(), Previous: previous})
+		require.NoError(t, err)
+		assert.Equal(t, size, sum.PreviousSize)
+		assert.Equal(t, 7, sum.Consents)
+	})
+}
+
+func TestExportWindowAndRefusals(t *testing.T) {
+	d := newDeployment(t, store.DialectSQLite, 3)
+	ctx := context.Background()
+	future := time.Now().Add(time.Hour)
+	path, _ := d.export(t, evidence.Options{From: future, To: future.Add(time.Hour)})
+	sum, err := evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	require.NoError(t, err)
+	assert.Zero(t, sum.Consents, "no record was made in the window")
+	assert.Equal(t, 2, sum.Allows, "the audit log is always whole")
+
+	_, err = evidence.Export(ctx, io.Discard, d.sources(), evidence.Options{From: future, To: future.Add(-time.Minute)})
+	assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
+	_, err = evidence.Export(ctx, io.Discard, d.sources(), evidence.Options{PreviousSize: 1 << 40})
+	assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
+
+	// Another deployment's key pinned: refused before anything else.
+	other := newDeployment(t, store.DialectSQLite, 0)
+	_, err = evidence.Verify(path, evidence.VerifyOptions{VerifierKey: other.log.VerifierKey()})
+	assertFailure(t, err, evidence.FileVerifierKey, "not the pinned key")
+	// Unpinned, the bundle's own key is used and it says so.
+	sum, err = evidence.Verify(path, evidence.VerifyOptions{})
+	require.NoError(t, err)
+	assert.False(t, sum.KeyPinned)
+}
+
+func TestVerifyAcrossManyEntries(t *testing.T) {
+	// More entries than the verifier keeps hashes for: the frontier pruning
+	// must leave the root and every later leaf computable.
+	d := newDeployment(t, store.DialectSQLite, 0)
+	events := make([]audit.Event, 3000)
+	for i := range events {
+		events[i] = audit.Event{Action: "test.filler", Targets: map[string]string{"n": fmt.Sprint(i)}}
+	}
+	_, err := d.log.Append(context.Background(), events...)
+	require.NoError(t, err)
+	first, _ := d.export(t, evidence.Options{})
+	d.consent(t, "after", true)
+	previous := member(t, first, evidence.FileCheckpoint)
+	size, err := evidence.ParseCheckpointSize(previous)
+	require.NoError(t, err)
+	path, m := d.export(t, evidence.Options{PreviousSize: size})
+	assert.Greater(t, m.AuditSize, int64(3000))
+	_, err = evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey(), Previous: previous})
+	require.NoError(t, err)
+}
+
+func assertFailure(t *testing.T, err error, item, detail string) {
+	t.Helper()
+	var f *evidence.Failure
+	require.ErrorAs(t, err, &f, "want a named failure, got %v", err)
+	assert.Equal(t, item, f.Item, "%v", err)
+	assert.Contains(t, f.Detail, detail, "%v", err)
+}
+
+// member reads one file of a bundle.
+func member(t *testing.T, path, name string) []byte {
+	t.Helper()
+	zr, err := zip.OpenReader(path)
+	require.NoError(t, err)
+	defer zr.Close()
+	r, err := zr.Open(name)
+	require.NoError(t, err)
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	require.NoError(t, err)
+	return b
+}
+
+// rewrite copies a bundle, passing each member through edit (nil drops
+// it). With signer set, it then writes a fresh manifest over the new
+// contents and signs it, as an operator holding the key could.
+func rewrite(t *testing.T, src string, edit func(name string, b []byte) []byte, signer *audit.Log) string {
+	t.Helper()
+	zr, err := zip.OpenReader(src)
+	require.NoError(t, err)
+	defer zr.Close()
+	dst := filepath.Join(t.TempDir(), "tampered.zip")
+	f, err := os.Create(dst)
+	require.NoError(t, err)
+	zw := zip.NewWriter(f)
+	var files []evidence.File
+	var manifest []byte
+	for _, m := range zr.File {
+		r, err := m.Open()
+		require.NoError(t, err)
+		b, err := io.ReadAll(r)
+		require.NoError(t, err)
+		r.Close()
+		if m.Name == evidence.FileManifest && signer != nil {
+			manifest = b
+			continue
+		}
+		if b = edit(m.Name, b); b == nil {
+			continue
+		}
+		w, err := zw.Create(m.Name)
+		require.NoError(t, err)
+		_, err = w.Write(b)
+		require.NoError(t, err)
+		sum := sha256.Sum256(b)
+		files = append(files, evidence.File{Path: m.Name, SHA256: hex.EncodeToString(sum[:]), Bytes: int64(len(b))})
+	}
+	if signer != nil {
+		n, err := note.Open(manifest, note.VerifierList(mustVerifier(t, signer)))
+		require.NoError(t, err)
+		var m evidence.Manifest
+		require.NoError(t, json.Unmarshal([]byte(n.Text), &m))
+		m.Files = files
+		text, err := json.Marshal(m)
+		require.NoError(t, err)
+		signed, err := signer.SignNote(string(text) + "\n")
+		require.NoError(t, err)
+		w, err := zw.Create(evidence.FileManifest)
+		require.NoError(t, err)
+		_, err = w.Write(signed)
+		require.NoError(t, err)
+	}
+	require.NoError(t, zw.Close())
+	require.NoError(t, f.Close())
+	return dst
+}
+
+func mustVerifier(t *testing.T, l *audit.Log) note.Verifier {
+	v, err := note.NewVerifier(l.VerifierKey())
+	require.NoError(t, err)
+	return v
+}
+
+// lines edits an NDJSON member.
+func lines(b []byte, edit func([]string) []string) []byte {
+	ls := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	return []byte(strings.Join(edit(ls), "\n") + "\n")
+}
+
+func only(target string, edit func([]byte) []byte) func(string, []byte) []byte {
+	return func(name string, b []byte) []byte {
+		if name == target {
+			return edit(b)
+		}
+		return b
+	}
+}
+
+func TestTamperingIsNamed(t *testing.T) {
+	d := newDeployment(t, store.DialectSQLite, 6)
+	path, m := d.export(t, evidence.Options{})
+	key := evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()}
+
+	t.Run("one changed byte in any file", func(t *testing.T) {
+		for _, f := range append(m.Files, evidence.File{Path: evidence.FileManifest}) {
+			bad := rewrite(t, path, only(f.Path, func(b []byte) []byte {
+				b = bytes.Clone(b)
+				b[len(b)/2] ^= 0x01
+				return b
+			}), nil)
+			_, err := evidence.Verify(bad, key)
+			var failure *evidence.Failure
+			require.ErrorAs(t, err, &failure, f.Path)
+			assert.Equal(t, f.Path, failure.Item, "%v", err)
+		}
+	})
+	t.Run("a removed line", func(t *testing.T) {
+		for _, name := range []string{evidence.FileEntries, evidence.FileConsents, evidence.FileDevices} {
+			bad := rewrite(t, path, only(name, func(b []byte) []byte {
+				return lines(b, func(ls []string) []string { return ls[:len(ls)-1] })
+			}), nil)
+			_, err := evidence.Verify(bad, key)
+			assertFailure(t, err, name, "changed")
+		}
+	})
+	t.Run("a reordered line", func(t *testing.T) {
+		for _, name := range []string{evidence.FileEntries, evidence.FileConsents} {
+			bad := rewrite(t, path, only(name, func(b []byte) []byte {
+				return lines(b, func(ls []string) []string { ls[1], ls[2] = ls[2], ls[1]; return ls })
+			}), nil)
+			_, err := evidence.Verify(bad, key)
+			assertFailure(t, err, name, "changed")
+		}
+	})
+	t.Run("an added file", func(t *testing.T) {
+		_, err := evidence.Verify(addMember(t, path, "extra.txt", []byte("hello")), key)
+		assertFailure(t, err, "extra.txt", "not in the signed manifest")
+	})
+
+	// The operator holds the key and re-signs the manifest: the checks
+	// below the manifest must still catch the change.
+	t.Run("re-signed: an entry removed", func(t *testing.T) {
+		bad := rewrite(t, path, only(evidence.FileEntries, func(b []byte) []byte {
+			return lines(b, func(ls []string) []string { return append(ls[:3:3], ls[4:]...) })
+		}), d.log)
+		_, err := evidence.Verify(bad, key)
+		assertFailure(t, err, evidence.FileEntries+" line 4", "missing")
+	})
+	t.Run("re-signed: entries reordered", func(t *testing.T) {
+		bad := rewrite(t, path, only(evidence.FileEntries, func(b []byte) []byte {
+			return lines(b, func(ls []string) []string { ls[3], ls[4] = ls[4], ls[3]; return ls })
+		}), d.log)
+		_, err := evidence.Verify(bad, key)
+		assertFailure(t, err, evidence.FileEntries+" line 4", "missing")
+	})
+	t.Run("re-signed: a receipt from another deployment", func(t *testing.T) {
+		other := newDeployment(t, store.DialectSQLite, 1)
+		otherPath, _ := other.export(t, evidence.Options{})
+		foreign := strings.TrimSpace(string(member(t, otherPath, evidence.FileConsents)))
+		bad := rewrite(t, path, only(evidence.FileConsents, func(b []byte) []byte {
+			return lines(b, func(ls []string) []string { ls[2] = foreign; return ls })
+		}), d.log)
+		_, err := evidence.Verify(bad, key)
+		var failure *evidence.Failure
+		require.ErrorAs(t, err, &failure)
+		assert.Contains(t, failure.Item, evidence.FileConsents+" line 3")
+		assert.Contains(t, failure.Detail, "another deployment")
+	})
+	t.Run("re-signed: a receipt swapped between records", func(t *testing.T) {
+		bad := rewrite(t, path, only(evidence.FileConsents, func(b []byte) []byte {
+			return lines(b, func(ls []string) []string {
+				var r0, r1 evidence.ConsentRecord
+				require.NoError(t, json.Unmarshal([]byte(ls[0]), &r0))
+				require.NoError(t, json.Unmarshal([]byte(ls[1]), &r1))
+				r0.Receipt = r1.Receipt
+				b, _ := json.Marshal(r0)
+				ls[0] = string(b)
+				return ls
+			})
+		}), d.log)
+		_, err := evidence.Verify(bad, key)
+		var failure *evidence.Failure
+		require.ErrorAs(t, err, &failure)
+		assert.Contains(t, failure.Item, evidence.FileConsents+" line 1")
+		assert.Contains(t, failure.Detail, "receipt")
+	})
+	t.Run("re-signed: a checkpoint from a rewritten log", func(t *testing.T) {
+		previous := member(t, path, evidence.FileCheckpoint)
+		d.consent(t, "later", true)
+		next, _ := d.export(t, evidence.Options{})
+		// Rewrite an early entry's time, recompute the tree and sign a new
+		// checkpoint for it: a whole, self-consistent, different history.
+		var rewritten []byte
+		bad := rewrite(t, next, func(name string, b []byte) []byte {
+			if name != evidence.FileEntries {
+				return b
+			}
+			var out bytes.Buffer
+			var hashes []tlog.Hash
+			store := map[int64]tlog.Hash{}
+			reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+				hs := make([]tlog.Hash, len(idx))
+				for i, x := range idx {
+					hs[i] = store[x]
+				}
+				return hs, nil
+			})
+			sc := bufio.NewScanner(bytes.NewReader(b))
+			for sc.Scan() {
+				var e evidence.Entry
+				require.NoError(t, json.Unmarshal(sc.Bytes(), &e))
+				if e.Seq == 1 {
+					e.Leaf = []byte(strings.Replace(string(e.Leaf), `"time":"20`, `"time":"19`, 1))
+				}
+				hs, err := tlog.StoredHashes(e.Seq, e.Leaf, reader)
+				require.NoError(t, err)
+				for k, h := range hs {
+					store[tlog.StoredHashIndex(0, e.Seq)+int64(k)] = h
+				}
+				hashes = append(hashes, hs[0])
+				line, _ := json.Marshal(e)
+				out.Write(append(line, '\n'))
+			}
+			root, err := tlog.TreeHash(int64(len(hashes)), reader)
+			require.NoError(t, err)
+			rewritten, err = d.log.SignNote(string(log.Checkpoint{Origin: d.log.Origin(), Size: uint64(len(hashes)), Hash: root[:]}.Marshal()))
+			require.NoError(t, err)
+			return out.Bytes()
+		}, d.log)
+		bad = rewrite(t, bad, only(evidence.FileCheckpoint, func([]byte) []byte { return rewritten }), d.log)
+		// Alone, the rewritten bundle is self-consistent ...
+		_, err := evidence.Verify(bad, key)
+		require.NoError(t, err)
+		// ... but not with the checkpoint the auditor kept.
+		_, err = evidence.Verify(bad, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey(), Previous: previous})
+		var failure *evidence.Failure
+		require.ErrorAs(t, err, &failure)
+		assert.Contains(t, failure.Error(), "rewritten")
+	})
+}
+
+// addMember appends a file to a bundle without touching the manifest.
+func addMember(t *testing.T, src, name string, content []byte) string {
+	t.Helper()
+	zr, err := zip.OpenReader(src)
+	require.NoError(t, err)
+	defer zr.Close()
+	dst := filepath.Join(t.TempDir(), "added.zip")
+	f, err := os.Create(dst)
+	require.NoError(t, err)
+	zw := zip.NewWriter(f)
+	for _, m := range zr.File {
+		require.NoError(t, zw.Copy(m))
+	}
+	w, err := zw.Create(name)
+	require.NoError(t, err)
+	_, err = w.Write(content)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, f.Close())
+	return dst
+}

@@ -1,0 +1,495 @@
+package evidence
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"strings"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/go-jose/go-jose/v4"
+	"github.com/gowebpki/jcs"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// VerifyOptions are what the auditor brings from outside the bundle.
+type VerifyOptions struct {
+	// VerifierKey is the deployment's note verifier key, pinned by the
+	// auditor. Without it the bundle's own key is used, which proves the
+	// bundle is whole but not whose it is.
+	VerifierKey string
+	// Previous is the signed checkpoint of the auditor's previous export;
+	// the log in the bundle must extend it.
+	Previous []byte
+}
+
+// Summary is what a bundle that verified holds.
+type Summary struct {
+	Origin       string
+	KeyPinned    bool
+	Files        int
+	AuditSize    int64
+	PreviousSize int64
+	// Allows is how many allow decisions the replay found, each relying
+	// on a consent in force.
+	Allows   int
+	Consents int
+	Receipts int
+	Notices  int
+}
+
+// Failure names the first item of a bundle that does not verify.
+type Failure struct {
+	// Item is a file, or a file and line, or a record.
+	Item   string
+	Detail string
+}
+
+func (f *Failure) Error() string { return f.Item + ": " + f.Detail }
+
+func failf(item, format string, a ...any) *Failure {
+	return &Failure{Item: item, Detail: fmt.Sprintf(format, a...)}
+}
+
+// maxLine bounds one NDJSON line: a receipt is a few kilobytes.
+const maxLine = 1 << 20
+
+// Verify checks the bundle at path with nothing but the bundle and opts:
+// the manifest's signature and every file's hash, the audit log against
+// its signed checkpoint (and the previous one), the strictest-by-default
+// replay, every receipt's signature against the deployment's keys and
+// its binding to the audit entry that recorded it, and every notice's
+// content hash. The first item that fails is returned as a *Failure.
+func Verify(path string, opts VerifyOptions) (Summary, error) {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return Summary{}, failf("bundle", "not a readable zip archive: %v", err)
+	}
+	defer zr.Close()
+	b := &bundle{files: map[string]*zip.File{}}
+	for _, f := range zr.File {
+		if _, dup := b.files[f.Name]; dup {
+			return Summary{}, failf(f.Name, "appears twice in the archive")
+		}
+		b.files[f.Name] = f
+	}
+	var sum Summary
+	m, key, err := b.manifest(opts.VerifierKey)
+	if err != nil {
+		return sum, err
+	}
+	sum.Origin, sum.KeyPinned, sum.AuditSize, sum.PreviousSize = m.Origin, opts.VerifierKey != "", m.AuditSize, m.PreviousSize
+	if err := b.hashes(m); err != nil {
+		return sum, err
+	}
+	sum.Files = len(m.Files)
+
+	checkpoint, err := b.read(FileCheckpoint)
+	if err != nil {
+		return sum, err
+	}
+	receipts := map[int64][32]byte{}
+	res, err := audit.Verify(audit.VerifyInput{Checkpoint: checkpoint, VerifierKey: key, Older: opts.Previous, Entries: b.entries(receipts)})
+	if err != nil {
+		var af *audit.Failure
+		if errors.As(err, &af) && af.Seq >= 0 {
+			return sum, failf(fmt.Sprintf("%s line %d", FileEntries, af.Seq+1), "%s: %s", af.Check, af.Detail)
+		}
+		return sum, failf(FileEntries, "%v", err)
+	}
+	if res.Size != m.AuditSize {
+		return sum, failf(FileCheckpoint, "has size %d, the manifest says %d", res.Size, m.AuditSize)
+	}
+	sum.Allows = res.Allows
+	if err := b.consistency(m, res, opts.Previous, key); err != nil {
+		return sum, err
+	}
+	if sum.Consents, sum.Receipts, err = b.consents(receipts, res.Size); err != nil {
+		return sum, err
+	}
+	if sum.Notices, err = b.notices(m); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+type bundle struct {
+	files map[string]*zip.File
+	jwks  jose.JSONWebKeySet
+}
+
+func (b *bundle) open(name string) (io.ReadCloser, error) {
+	f, ok := b.files[name]
+	if !ok {
+		return nil, failf(name, "missing from the bundle")
+	}
+	r, err := f.Open()
+	if err != nil {
+		return nil, failf(name, "cannot be read: %v", err)
+	}
+	return r, nil
+}
+
+// read returns a small file whole.
+func (b *bundle) read(name string) ([]byte, error) {
+	r, err := b.open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out, err := io.ReadAll(io.LimitReader(r, maxLine+1))
+	if err != nil {
+		return nil, failf(name, "cannot be read: %v", err)
+	}
+	if len(out) > maxLine {
+		return nil, failf(name, "is larger than %d bytes", maxLine)
+	}
+	return out, nil
+}
+
+// manifest checks the manifest's signature and returns it with the key
+// that checked it.
+func (b *bundle) manifest(pinned string) (Manifest, string, error) {
+	raw, err := b.read(FileManifest)
+	if err != nil {
+		return Manifest{}, "", err
+	}
+	bundled, err := b.read(FileVerifierKey)
+	if err != nil {
+		return Manifest{}, "", err
+	}
+	key := strings.TrimSpace(string(bundled))
+	if pinned != "" {
+		if strings.TrimSpace(pinned) != key {
+			return Manifest{}, "", failf(FileVerifierKey, "is not the pinned key: the bundle is from another deployment, or its key was replaced")
+		}
+		key = strings.TrimSpace(pinned)
+	}
+	v, err := note.NewVerifier(key)
+	if err != nil {
+		return Manifest{}, "", failf(FileVerifierKey, "not a note verifier key: %v", err)
+	}
+	n, err := note.Open(raw, note.VerifierList(v))
+	if err != nil {
+		return Manifest{}, "", failf(FileManifest, "signature does not verify with key %s: %v", v.Name(), err)
+	}
+	var m Manifest
+	dec := json.NewDecoder(strings.NewReader(n.Text))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return Manifest{}, "", failf(FileManifest, "not a manifest: %v", err)
+	}
+	if m.Format != Format {
+		return Manifest{}, "", failf(FileManifest, "format %q, this verifier reads %q", m.Format, Format)
+	}
+	return m, key, nil
+}
+
+// hashes checks that the archive holds exactly the manifest's files, each
+// with its SHA-256 and size.
+func (b *bundle) hashes(m Manifest) error {
+	listed := map[string]bool{FileManifest: true}
+	for _, f := range m.Files {
+		if listed[f.Path] {
+			return failf(FileManifest, "lists %s twice", f.Path)
+		}
+		listed[f.Path] = true
+		r, err := b.open(f.Path)
+		if err != nil {
+			return err
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, r)
+		r.Close()
+		if err != nil {
+			return failf(f.Path, "cannot be read: %v", err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != f.SHA256 || n != f.Bytes {
+			return failf(f.Path, "does not match the manifest (SHA-256 %s, %d bytes; signed: %s, %d bytes): the file was changed", got, n, f.SHA256, f.Bytes)
+		}
+	}
+	for name := range b.files {
+		if !listed[name] {
+			return failf(name, "is not in the signed manifest: it was added")
+		}
+	}
+	return nil
+}
+
+// lines yields the lines of an NDJSON file with their line numbers.
+func (b *bundle) lines(name string) (iter.Seq2[int, []byte], func() error) {
+	var failure error
+	seq := func(yield func(int, []byte) bool) {
+		r, err := b.open(name)
+		if err != nil {
+			failure = err
+			return
+		}
+		defer r.Close()
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64<<10), maxLine)
+		for n := 1; sc.Scan(); n++ {
+			if !yield(n, sc.Bytes()) {
+				return
+			}
+		}
+		if err := sc.Err(); err != nil {
+			failure = failf(name, "cannot be read: %v", err)
+		}
+	}
+	return seq, func() error { return failure }
+}
+
+// entries yields the audit entries for audit.Verify, noting on the way,
+// for every consent entry, the hash binding it to its record's receipt.
+func (b *bundle) entries(receipts map[int64][32]byte) iter.Seq2[audit.StoredEntry, error] {
+	lines, done := b.lines(FileEntries)
+	return func(yield func(audit.StoredEntry, error) bool) {
+		for n, line := range lines {
+			var e Entry
+			if err := strictJSON(line, &e); err != nil {
+				yield(audit.StoredEntry{}, failf(fmt.Sprintf("%s line %d", FileEntries, n), "not an entry: %v", err))
+				return
+			}
+			if parsed, err := audit.ParseLeaf(e.Leaf); err == nil && parsed.PayloadSHA256 != "" &&
+				(parsed.Action == audit.ActionConsentRecorded || parsed.Action == audit.ActionConsentWithdrawn) {
+				receipts[e.Seq] = binding(parsed.Targets["record"], parsed.PayloadSHA256)
+			}
+			if !yield(audit.StoredEntry{Seq: e.Seq, Leaf: e.Leaf}, nil) {
+				return
+			}
+		}
+		if err := done(); err != nil {
+			yield(audit.StoredEntry{}, err)
+		}
+	}
+}
+
+// binding is what an audit entry says of a consent record: its id and
+// its receipt's SHA-256, hashed to keep the map small.
+func binding(record, receiptSHA256 string) [32]byte {
+	return sha256.Sum256([]byte(record + "\x00" + receiptSHA256))
+}
+
+func strictJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value on the line")
+	}
+	return nil
+}
+
+// consistency checks the proof file against the previous checkpoint when
+// the auditor gave one; audit.Verify has already rebuilt the old root
+// from the entries themselves, so this is the same fact proved the way a
+// verifier without the old entries would.
+func (b *bundle) consistency(m Manifest, res audit.VerifyResult, previous []byte, key string) error {
+	_, present := b.files[FileConsistency]
+	if m.PreviousSize == 0 {
+		if present {
+			return failf(FileConsistency, "is present but the manifest names no previous checkpoint")
+		}
+		return nil
+	}
+	raw, err := b.read(FileConsistency)
+	if err != nil {
+		return err
+	}
+	var c Consistency
+	if err := strictJSON(raw, &c); err != nil {
+		return failf(FileConsistency, "not a consistency proof: %v", err)
+	}
+	if c.FromSize != m.PreviousSize || c.ToSize != res.Size {
+		return failf(FileConsistency, "proves %d → %d, the bundle is %d → %d", c.FromSize, c.ToSize, m.PreviousSize, res.Size)
+	}
+	if len(previous) == 0 {
+		return nil
+	}
+	v, err := note.NewVerifier(key)
+	if err != nil {
+		return failf(FileVerifierKey, "%v", err)
+	}
+	n, err := note.Open(previous, note.VerifierList(v))
+	if err != nil {
+		return failf("previous checkpoint", "signature does not verify: %v", err)
+	}
+	size, root, err := checkpointSizeRoot(n.Text)
+	if err != nil {
+		return failf("previous checkpoint", "%v", err)
+	}
+	if size != c.FromSize {
+		return failf(FileConsistency, "starts at size %d, the previous checkpoint given has size %d", c.FromSize, size)
+	}
+	proof := make(tlog.TreeProof, len(c.Proof))
+	for i, p := range c.Proof {
+		if len(p) != len(tlog.Hash{}) {
+			return failf(FileConsistency, "proof hash %d is %d bytes, not 32", i, len(p))
+		}
+		copy(proof[i][:], p)
+	}
+	if err := tlog.CheckTree(proof, res.Size, res.Root, size, root); err != nil {
+		return failf(FileConsistency, "the log does not extend the previous checkpoint: %v", err)
+	}
+	return nil
+}
+
+func checkpointSizeRoot(text string) (int64, tlog.Hash, error) {
+	size, err := ParseCheckpointSize([]byte(text))
+	if err != nil {
+		return 0, tlog.Hash{}, err
+	}
+	lines := strings.SplitN(text, "\n", 4)
+	raw, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(raw) != len(tlog.Hash{}) {
+		return 0, tlog.Hash{}, errors.New("not a checkpoint: the third line must be the base64 root hash")
+	}
+	var h tlog.Hash
+	copy(h[:], raw)
+	return size, h, nil
+}
+
+// receiptClaims are the receipt fields the verifier binds to its record.
+type receiptClaims struct {
+	ConsentReceiptID string `json:"consentReceiptID"`
+	PIIPrincipalID   string `json:"piiPrincipalId"`
+	ISO27560         struct {
+		RecordID string `json:"record_id"`
+		DeviceID string `json:"device_id"`
+		Notice   struct {
+			Key     string `json:"key"`
+			Version int    `json:"version"`
+			SHA256  string `json:"sha256"`
+		} `json:"privacy_notice"`
+	} `json:"iso27560"`
+}
+
+// consents checks every record: its receipt's signature against the
+// deployment's keys, the receipt says what the record says, and each
+// choice's audit entry names the record and the receipt's hash.
+func (b *bundle) consents(receipts map[int64][32]byte, size int64) (records, signed int, err error) {
+	raw, err := b.read(FileJWKS)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := json.Unmarshal(raw, &b.jwks); err != nil || len(b.jwks.Keys) == 0 {
+		return 0, 0, failf(FileJWKS, "not a JSON Web Key Set with keys")
+	}
+	lines, done := b.lines(FileConsents)
+	for n, line := range lines {
+		item := fmt.Sprintf("%s line %d", FileConsents, n)
+		var r ConsentRecord
+		if err := strictJSON(line, &r); err != nil {
+			return records, signed, failf(item, "not a consent record: %v", err)
+		}
+		item += " (record " + r.ID + ")"
+		if err := b.receipt(r); err != nil {
+			return records, signed, failf(item, "receipt: %v", err)
+		}
+		signed++
+		sum := sha256.Sum256([]byte(r.Receipt))
+		want := binding(r.ID, hex.EncodeToString(sum[:]))
+		for _, c := range r.Choices {
+			if c.AuditSeq < 0 || c.AuditSeq >= size {
+				return records, signed, failf(item, "choice %s names audit entry %d, outside the log of %d entries", c.Purpose, c.AuditSeq, size)
+			}
+			if got, ok := receipts[c.AuditSeq]; !ok || got != want {
+				return records, signed, failf(item, "choice %s: audit entry %d does not record this record and receipt", c.Purpose, c.AuditSeq)
+			}
+		}
+		records++
+	}
+	if err := done(); err != nil {
+		return records, signed, err
+	}
+	return records, signed, nil
+}
+
+func (b *bundle) receipt(r ConsentRecord) error {
+	jws, err := jose.ParseSignedCompact(r.Receipt, []jose.SignatureAlgorithm{jose.EdDSA})
+	if err != nil {
+		return fmt.Errorf("not a compact JWS signed with EdDSA: %v", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return errors.New("must carry exactly one signature")
+	}
+	kid := jws.Signatures[0].Header.KeyID
+	keys := b.jwks.Key(kid)
+	if len(keys) == 0 {
+		return fmt.Errorf("signed with key %q, which is not one of this deployment's receipt keys: the receipt is from another deployment", kid)
+	}
+	payload, err := jws.Verify(keys[0].Key)
+	if err != nil {
+		return fmt.Errorf("signature does not verify with key %q", kid)
+	}
+	var c receiptClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return fmt.Errorf("payload is not a receipt: %v", err)
+	}
+	switch {
+	case c.ConsentReceiptID != r.ID || c.ISO27560.RecordID != r.ID:
+		return fmt.Errorf("is for record %s, not this one", c.ConsentReceiptID)
+	case c.PIIPrincipalID != r.SubjectID || c.ISO27560.DeviceID != r.DeviceID:
+		return errors.New("names another subject or device than the record")
+	case c.ISO27560.Notice.Key != r.NoticeKey || c.ISO27560.Notice.Version != r.NoticeVersion || c.ISO27560.Notice.SHA256 != r.NoticeHash:
+		return errors.New("names another notice version than the record")
+	}
+	return nil
+}
+
+// notices checks that every notice version's content hashes to the
+// content_sha256 it states (consent records and receipts name that hash).
+func (b *bundle) notices(m Manifest) (int, error) {
+	n := 0
+	for _, f := range m.Files {
+		if !strings.HasPrefix(f.Path, noticesDirectory) || !strings.HasSuffix(f.Path, ".json") {
+			continue
+		}
+		raw, err := b.read(f.Path)
+		if err != nil {
+			return n, err
+		}
+		var v noticeVersion
+		if err := strictJSON(raw, &v); err != nil {
+			return n, failf(f.Path, "not a notice version: %v", err)
+		}
+		canon, err := jcs.Transform(v.Content)
+		if err != nil {
+			return n, failf(f.Path, "content is not JSON: %v", err)
+		}
+		sum := sha256.Sum256(canon)
+		if hex.EncodeToString(sum[:]) != v.ContentSHA256 {
+			return n, failf(f.Path, "content does not hash to its content_sha256")
+		}
+		n++
+	}
+	return n, nil
+}
+
+// ReadCheckpoint returns the signed checkpoint inside a bundle, for the
+// auditor to keep and pass as the previous checkpoint next time. Verify
+// the bundle first: this reads, it does not check.
+func ReadCheckpoint(path string) ([]byte, error) {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	b := &bundle{files: map[string]*zip.File{}}
+	for _, f := range zr.File {
+		b.files[f.Name] = f
+	}
+	return b.read(FileCheckpoint)
+}

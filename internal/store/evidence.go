@@ -1,0 +1,85 @@
+package store
+
+import (
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+)
+
+// The queries below page through whole tables in a stable order, for the
+// evidence export: each page is a bounded read, so an export of any size
+// runs in constant memory.
+
+// ConsentRecordsPage returns up to limit records created in [from, to),
+// after the record (afterTime, afterID), oldest first, with their choices.
+func (tx *Tx) ConsentRecordsPage(from, to, afterTime time.Time, afterID string, limit int) ([]privacy.ConsentRecord, error) {
+	q := tx.db.Where("created_at >= ? AND created_at < ?", from, to)
+	if afterID != "" {
+		q = q.Where("created_at > ? OR (created_at = ? AND id > ?)", afterTime, afterTime, afterID)
+	}
+	var rs []consentRecordRecord
+	if err := q.Order("created_at, id").Limit(limit).Find(&rs).Error; err != nil {
+		return nil, formatError(err, "consent records")
+	}
+	return tx.withChoices(rs)
+}
+
+// PublishedNoticeVersions returns every published version of every notice,
+// by key and version. Notices are few and small; one read is enough.
+func (tx *Tx) PublishedNoticeVersions() ([]privacy.NoticeVersion, error) {
+	var rs []noticeVersionRecord
+	if err := tx.db.Where("published_at IS NOT NULL").Order("notice_key, version").Find(&rs).Error; err != nil {
+		return nil, formatError(err, "notice versions")
+	}
+	out := make([]privacy.NoticeVersion, len(rs))
+	for i, r := range rs {
+		v, err := r.toDomain()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// InventoriesPage returns up to limit inventory versions after (afterDevice,
+// afterVersion), by device id and version, with their elements.
+func (tx *Tx) InventoriesPage(afterDevice string, afterVersion, limit int) ([]privacy.Inventory, error) {
+	var hs []inventoryRecord
+	err := tx.db.Where("device_id > ? OR (device_id = ? AND version > ?)", afterDevice, afterDevice, afterVersion).
+		Order("device_id, version").Limit(limit).Find(&hs).Error
+	if err != nil {
+		return nil, formatError(err, "inventories")
+	}
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	devices := make([]string, 0, len(hs))
+	for _, h := range hs {
+		if len(devices) == 0 || devices[len(devices)-1] != h.DeviceID {
+			devices = append(devices, h.DeviceID)
+		}
+	}
+	var rs []elementRecord
+	if err := tx.db.Where("device_id IN ?", devices).Order("device_id, version, position").Find(&rs).Error; err != nil {
+		return nil, formatError(err, "inventory elements")
+	}
+	type key struct {
+		device  string
+		version int
+	}
+	elements := map[key][]privacy.DataElement{}
+	for _, r := range rs {
+		k := key{r.DeviceID, r.Version}
+		elements[k] = append(elements[k], r.toDomain())
+	}
+	out := make([]privacy.Inventory, len(hs))
+	for i, h := range hs {
+		els := elements[key{h.DeviceID, h.Version}]
+		if els == nil {
+			els = []privacy.DataElement{}
+		}
+		out[i] = privacy.Inventory{DeviceID: h.DeviceID, Version: h.Version, CreatedBy: h.CreatedBy, CreatedAt: h.CreatedAt.UTC(), Elements: els}
+	}
+	return out, nil
+}
