@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build test test-short lint generate check bench clean
+.PHONY: run build test test-short lint generate check bench evidence-load clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
@@ -34,6 +34,14 @@ check: lint test
 ## bench: device registration and inventory reads per second (docs/performance.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/audit/ ./internal/device/ ./internal/httpapi/
+
+## evidence-load: seed 200,000 consents and a 1,000,000-entry audit log, then export and verify a bundle under /usr/bin/time -v (docs/performance.md)
+EVIDENCE_DIR ?= /tmp/consentry-evidence-load
+evidence-load: build
+	rm -rf $(EVIDENCE_DIR)
+	$(GO) run ./cmd/evidence-seed --data-dir $(EVIDENCE_DIR)/data --consents 200000 --entries 1000000
+	/usr/bin/time -v ./bin/consentry evidence export --data-dir $(EVIDENCE_DIR)/data --out $(EVIDENCE_DIR)/evidence.zip 2>&1 | grep -E 'wrote|Maximum resident|Elapsed'
+	/usr/bin/time -v ./bin/consentry evidence verify $(EVIDENCE_DIR)/evidence.zip --key $(EVIDENCE_DIR)/data/audit-verifier.key 2>&1 | grep -E 'ok:|NOT|Maximum resident|Elapsed'
 
 clean:
 	rm -rf bin

@@ -148,8 +148,12 @@ func exportBundle(ctx context.Context, out string, src evidence.Sources, opts ev
 	if err := os.Rename(f.Name(), out); err != nil {
 		return err
 	}
+	from := "the beginning"
+	if !m.From.IsZero() {
+		from = m.From.Format(time.RFC3339)
+	}
 	_, err = fmt.Fprintf(stdout, "wrote %s: %d files, audit log of %d entries (origin %s), consent records from %s to %s\n",
-		out, len(m.Files)+1, m.AuditSize, m.Origin, m.From.Format(time.RFC3339), m.To.Format(time.RFC3339))
+		out, len(m.Files)+1, m.AuditSize, m.Origin, from, m.To.Format(time.RFC3339))
 	return err
 }
 

@@ -159,7 +159,11 @@ func Verify(in VerifyInput) (VerifyResult, error) {
 		for k, h := range hs {
 			hashes[base+int64(k)] = h
 		}
-		leafHashes = append(leafHashes, hs[0])
+		if in.Prove != nil {
+			// Kept only when a bad entry can be named online; offline,
+			// a million entries would cost 32 MB for nothing.
+			leafHashes = append(leafHashes, hs[0])
+		}
 		n++
 		if olderErr == nil {
 			if olderErr = checkOlder(); olderErr != nil && !IsFailure(olderErr) {
@@ -213,10 +217,10 @@ func keepFrontier(hashes map[int64]tlog.Hash, n int64) {
 // nameBadEntry finds the first entry whose leaf is not the one the signed
 // tree holds, using the server's inclusion proofs.
 func nameBadEntry(prove func(seq, size int64) ([]tlog.Hash, error), leafHashes []tlog.Hash, root tlog.Hash) error {
-	size := int64(len(leafHashes))
 	if prove == nil {
 		return fail(-1, "root", "the entries do not hash to the checkpoint's root: an entry was altered (verify online to name it)")
 	}
+	size := int64(len(leafHashes))
 	for seq, lh := range leafHashes {
 		p, err := prove(int64(seq), size)
 		if err != nil {
