@@ -321,6 +321,17 @@ func (r *replay) apply(e Entry) error {
 	return nil
 }
 
+// Replay is the verifier's strictest-by-default replay, for whoever
+// reads a log in order and wants to count what Verify would refuse.
+type Replay struct{ r *replay }
+
+// NewReplay starts a replay at entry 0.
+func NewReplay() *Replay { return &Replay{r: newReplay()} }
+
+// Apply takes the next entry. A *Failure is an allow without a consent in
+// force (the replay goes on); any other error is a malformed entry.
+func (r *Replay) Apply(e Entry) error { return r.r.apply(e) }
+
 // IsFailure reports whether err is a verification failure (as opposed to
 // an error reading the inputs).
 func IsFailure(err error) bool {

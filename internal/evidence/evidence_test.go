@@ -140,7 +140,7 @@ func TestExportAndVerify(t *testing.T) {
 		}
 		assert.Equal(t, []string{evidence.FileVerifierKey, evidence.FileJWKS, evidence.FileCheckpoint, evidence.FileEntries,
 			evidence.FileDevices, evidence.FileInventories, "notices/tracker/v1.json", "notices/tracker/v1.en.html", "notices/tracker/v1.fr.html",
-			evidence.FileConsents, evidence.FilePolicies}, names)
+			evidence.FileConsents, evidence.FilePolicies, evidence.FileReport}, names)
 		page := member(t, path, "notices/tracker/v1.fr.html")
 		assert.Contains(t, string(page), "Traceur")
 		assert.Contains(t, string(page), d.notice.ContentHash)
@@ -159,6 +159,39 @@ func TestExportAndVerify(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, size, sum.PreviousSize)
 		assert.Equal(t, 7, sum.Consents)
+	})
+}
+
+func TestReportCounts(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		d := newDeployment(t, dialect, 6) // subjects 0 and 3 refuse; 1, 2, 4, 5 grant and are allowed
+		rec := d.consent(t, "subject-9", true)
+		_, err := d.consents.Withdraw(context.Background(), rec.ID, nil, privacy.MethodApp, "app")
+		require.NoError(t, err)
+
+		r, err := evidence.BuildReport(context.Background(), d.sources(), evidence.Options{})
+		require.NoError(t, err)
+		assert.Equal(t, 1, r.Devices)
+		assert.Equal(t, map[string]int{"active": 1}, r.DevicesByStatus)
+		assert.Equal(t, 1, r.InventoryVersions)
+		assert.Zero(t, r.WithoutInventory)
+		assert.Zero(t, r.WithoutNotice)
+		assert.Equal(t, []evidence.NoticeSummary{{Key: "tracker", Version: 1, Versions: 1, Locales: []string{"en", "fr"}}}, r.Notices)
+		assert.Equal(t, 5, r.Allowed)
+		assert.Equal(t, 2, r.Denied)
+		assert.Equal(t, map[string]int{"no_consent": 2}, r.DeniedByReason)
+		assert.Zero(t, r.AllowsWithoutConsent)
+		assert.Equal(t, evidence.ConsentEvents{Given: 5, Refused: 2, Withdrawn: 1}, *r.ConsentEvents["navigation"])
+		assert.Equal(t, evidence.ConsentStateSummary{Granted: 4, Refused: 2, Withdrawn: 1}, *r.ConsentState["navigation"])
+		require.Len(t, r.Days, 1)
+		assert.Equal(t, 5, r.Days[0].Allow)
+
+		var page bytes.Buffer
+		require.NoError(t, r.WriteHTML(&page))
+		for _, want := range []string{`id="allowed">5<`, `id="denied">2<`, `id="allows-without-consent">0<`, `id="devices">1<`, "<svg", "Control 35-1"} {
+			assert.Contains(t, page.String(), want)
+		}
+		assert.NotContains(t, page.String(), "<script")
 	})
 }
 

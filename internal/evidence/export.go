@@ -47,6 +47,7 @@ const (
 	FileInventories  = "inventories.ndjson"
 	FileConsents     = "consents/records.ndjson"
 	FilePolicies     = "policies.json"
+	FileReport       = "report.html"
 	noticesDirectory = "notices/"
 )
 
@@ -236,20 +237,33 @@ func (w *writer) file(name string, b []byte) error {
 }
 
 // Export writes the bundle to out. It streams: nothing is held but a page
-// of rows. An error part-way leaves an archive without its manifest, which
-// no verifier accepts.
+// of rows and the report's counters. An error part-way leaves an archive
+// without its manifest, which no verifier accepts.
 func Export(ctx context.Context, out io.Writer, src Sources, opts Options) (Manifest, error) {
+	m, _, err := export(ctx, out, src, opts)
+	return m, err
+}
+
+// BuildReport computes the report as an export would, without keeping
+// the archive: the numbers come from the same pass over the same data.
+// It reads the whole audit log, because the replay needs all of it.
+func BuildReport(ctx context.Context, src Sources, opts Options) (*Report, error) {
+	_, r, err := export(ctx, io.Discard, src, opts)
+	return r, err
+}
+
+func export(ctx context.Context, out io.Writer, src Sources, opts Options) (Manifest, *Report, error) {
 	if err := opts.Validate(); err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
 	}
 	// The checkpoint first: every entry up to its size is exported, and
 	// nothing later, so the bundle is one consistent cut of the log.
 	cp, err := src.Log.Checkpoint(ctx)
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
 	}
 	if opts.PreviousSize > cp.Size {
-		return Manifest{}, privacy.FieldErrorf(privacy.EInvalid, "previous_size",
+		return Manifest{}, nil, privacy.FieldErrorf(privacy.EInvalid, "previous_size",
 			"the previous checkpoint has size %d, larger than the log's %d: that checkpoint is not from this log, or the log was truncated", opts.PreviousSize, cp.Size)
 	}
 	if opts.To.IsZero() {
@@ -258,54 +272,74 @@ func Export(ctx context.Context, out io.Writer, src Sources, opts Options) (Mani
 	m := Manifest{Format: Format, Origin: src.Log.Origin(), GeneratedAt: time.Now().UTC().Truncate(time.Second),
 		From: opts.From.UTC(), To: opts.To.UTC(), AuditSize: cp.Size, PreviousSize: opts.PreviousSize}
 	w := &writer{zip: zip.NewWriter(out)}
+	c := newCollector(opts.From, opts.To)
+	c.r.Origin, c.r.GeneratedAt, c.r.AuditSize = m.Origin, m.GeneratedAt, m.AuditSize
 
 	jwks, err := json.MarshalIndent(src.JWKS(), "", "  ")
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
+	}
+	// Notices are few: read once, for their files and to know which
+	// devices name a notice that was never published.
+	versions, err := src.DB.Read(ctx).PublishedNoticeVersions()
+	if err != nil {
+		return Manifest{}, nil, err
+	}
+	for _, v := range versions {
+		c.noticed[v.NoticeKey] = true
 	}
 	steps := []func() error{
 		func() error { return w.file(FileVerifierKey, []byte(src.Log.VerifierKey()+"\n")) },
 		func() error { return w.file(FileJWKS, append(jwks, '\n')) },
 		func() error { return w.file(FileCheckpoint, []byte(cp.Note)) },
-		func() error { return exportEntries(ctx, w, src.Log, cp.Size) },
+		func() error { return exportEntries(ctx, w, src.Log, cp.Size, c) },
 		func() error { return exportConsistency(ctx, w, src.Log, opts.PreviousSize, cp.Size) },
-		func() error { return exportDevices(ctx, w, src.DB) },
-		func() error { return exportInventories(ctx, w, src.DB) },
-		func() error { return exportNotices(ctx, w, src.DB) },
+		func() error { return exportDevices(ctx, w, src.DB, c) },
+		func() error { return exportInventories(ctx, w, src.DB, c) },
+		func() error { return exportNotices(w, versions) },
 		func() error { return exportConsents(ctx, w, src.DB, opts.From, opts.To, cp.Size) },
 		func() error { return exportPolicies(w, src.Policies) },
+		func() error {
+			if err := c.finish(ctx, src.DB, versions, time.Now()); err != nil {
+				return err
+			}
+			if err := w.create(FileReport); err != nil {
+				return err
+			}
+			return c.r.WriteHTML(w)
+		},
 	}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
-			return Manifest{}, err
+			return Manifest{}, nil, err
 		}
 		if err := step(); err != nil {
-			return Manifest{}, err
+			return Manifest{}, nil, err
 		}
 	}
 	if err := w.close(); err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
 	}
 	m.Files = w.files
 	text, err := json.Marshal(m)
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
 	}
 	signed, err := src.Log.SignNote(string(text) + "\n")
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
 	}
 	f, err := w.zip.CreateHeader(&zip.FileHeader{Name: FileManifest, Method: zip.Deflate, Modified: time.Unix(0, 0).UTC()})
 	if err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
 	}
 	if _, err := f.Write(signed); err != nil {
-		return Manifest{}, err
+		return Manifest{}, nil, err
 	}
-	return m, w.zip.Close()
+	return m, c.r, w.zip.Close()
 }
 
-func exportEntries(ctx context.Context, w *writer, log *audit.Log, size int64) error {
+func exportEntries(ctx context.Context, w *writer, log *audit.Log, size int64, c *collector) error {
 	if err := w.create(FileEntries); err != nil {
 		return err
 	}
@@ -320,6 +354,9 @@ func exportEntries(ctx context.Context, w *writer, log *audit.Log, size int64) e
 		for _, e := range page {
 			if err := w.line(Entry{Seq: e.Seq, Leaf: e.Leaf}); err != nil {
 				return err
+			}
+			if err := c.entry(e.Leaf); err != nil {
+				return fmt.Errorf("evidence: audit entry %d: %w", e.Seq, err)
 			}
 		}
 		from = page[len(page)-1].Seq + 1
@@ -361,7 +398,7 @@ type device struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
-func exportDevices(ctx context.Context, w *writer, db *store.DB) error {
+func exportDevices(ctx context.Context, w *writer, db *store.DB, c *collector) error {
 	if err := w.create(FileDevices); err != nil {
 		return err
 	}
@@ -372,6 +409,7 @@ func exportDevices(ctx context.Context, w *writer, db *store.DB) error {
 			return err
 		}
 		for _, d := range page {
+			c.device(d)
 			if err := w.line(device{ID: d.ID, Manufacturer: d.Manufacturer, Model: d.Model, Serial: d.Serial, Firmware: d.Firmware,
 				NoticeKey: d.NoticeKey, OwnerSubject: d.OwnerSubject, Status: string(d.Status), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}); err != nil {
 				return err
@@ -405,7 +443,7 @@ type dataElement struct {
 	StorageRegion    string   `json:"storage_region"`
 }
 
-func exportInventories(ctx context.Context, w *writer, db *store.DB) error {
+func exportInventories(ctx context.Context, w *writer, db *store.DB, c *collector) error {
 	if err := w.create(FileInventories); err != nil {
 		return err
 	}
@@ -416,6 +454,7 @@ func exportInventories(ctx context.Context, w *writer, db *store.DB) error {
 			return err
 		}
 		for _, inv := range page {
+			c.inventory(inv)
 			line := inventory{DeviceID: inv.DeviceID, Version: inv.Version, CreatedBy: inv.CreatedBy, CreatedAt: inv.CreatedAt, Elements: make([]dataElement, len(inv.Elements))}
 			for i, e := range inv.Elements {
 				line.Elements[i] = dataElement{Key: e.Key, Description: e.Description, Category: e.Category, Sensitivity: string(e.Sensitivity),
@@ -443,11 +482,7 @@ type noticeVersion struct {
 	Content          json.RawMessage `json:"content"`
 }
 
-func exportNotices(ctx context.Context, w *writer, db *store.DB) error {
-	versions, err := db.Read(ctx).PublishedNoticeVersions()
-	if err != nil {
-		return err
-	}
+func exportNotices(w *writer, versions []privacy.NoticeVersion) error {
 	for _, v := range versions {
 		content, _, err := store.EncodeNoticeContent(v.Content)
 		if err != nil {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"time"
@@ -60,18 +61,8 @@ func (w *zipWriter) Write(p []byte) (int, error) {
 // @Failure  503 {object} problem "the audit log is inconsistent with its last signed checkpoint; nothing is exported"
 // @Router   /v1/evidence [get]
 func (s *Server) getEvidence(c *gin.Context) error {
-	q, err := strictQuery(c, "from", "to", "previous_size")
+	opts, err := evidenceOptions(c, "from", "to", "previous_size")
 	if err != nil {
-		return err
-	}
-	var opts evidence.Options
-	if opts.From, err = queryTime(q.Get("from"), "from"); err != nil {
-		return err
-	}
-	if opts.To, err = queryTime(q.Get("to"), "to"); err != nil {
-		return err
-	}
-	if opts.PreviousSize, err = queryInt(q, "previous_size", 0); err != nil {
 		return err
 	}
 	// A large bundle takes longer than the server's write timeout.
@@ -92,5 +83,61 @@ func (s *Server) getEvidence(c *gin.Context) error {
 	if err != nil {
 		s.log.Error("evidence exported but not recorded in the audit log", "error", err)
 	}
+	return nil
+}
+
+// evidenceOptions reads the period and the previous checkpoint size.
+func evidenceOptions(c *gin.Context, allowed ...string) (evidence.Options, error) {
+	q, err := strictQuery(c, allowed...)
+	if err != nil {
+		return evidence.Options{}, err
+	}
+	var opts evidence.Options
+	if opts.From, err = queryTime(q.Get("from"), "from"); err != nil {
+		return opts, err
+	}
+	if opts.To, err = queryTime(q.Get("to"), "to"); err != nil {
+		return opts, err
+	}
+	if opts.PreviousSize, err = queryInt(q, "previous_size", 0); err != nil {
+		return opts, err
+	}
+	return opts, opts.Validate()
+}
+
+// getEvidenceReport renders the report of the evidence bundle.
+//
+// @Summary  Evidence report
+// @ID       getEvidenceReport
+// @Description The report.html of an evidence bundle for the same period, as a page: for each of Controls 29-35, what Consentry does and what the data shows (devices and inventories, notices and their coverage gaps, consents given, refused, withdrawn, expired and awaiting re-consent per purpose, decisions allowed and denied by reason, allows without a consent in force), with inline SVG charts (decisions per day, consent state per purpose) and no script. It is computed by the same pass as an export, over the whole audit log, so it takes as long as an export.
+// @Tags     evidence
+// @Security BearerAuth
+// @Produce  html
+// @Param    from query string false "events at or after this RFC 3339 time (default: all)" format(date-time)
+// @Param    to   query string false "events before this RFC 3339 time (default: now)" format(date-time)
+// @Success  200 {string} string "HTML page"
+// @Failure  400 {object} problem "unknown query parameter"
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "only admins and auditors read the report"
+// @Failure  404 {object} problem "the audit log is empty: nothing to report yet"
+// @Failure  422 {object} problem "bad from or to (to not after from)"
+// @Failure  503 {object} problem "the audit log is inconsistent with its last signed checkpoint"
+// @Router   /v1/evidence/report [get]
+func (s *Server) getEvidenceReport(c *gin.Context) error {
+	opts, err := evidenceOptions(c, "from", "to")
+	if err != nil {
+		return err
+	}
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(time.Hour))
+	r, err := evidence.BuildReport(c.Request.Context(), s.evidence, opts)
+	if err != nil {
+		return err
+	}
+	var page bytes.Buffer
+	if err := r.WriteHTML(&page); err != nil {
+		return err
+	}
+	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
 	return nil
 }

@@ -80,5 +80,6 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.POST("/audit/hash", s.handle(s.hashValue))
 
 	v1.GET("/evidence", s.handle(s.getEvidence))
+	v1.GET("/evidence/report", s.handle(s.getEvidenceReport))
 	return r
 }

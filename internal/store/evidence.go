@@ -83,3 +83,25 @@ func (tx *Tx) InventoriesPage(afterDevice string, afterVersion, limit int) ([]pr
 	}
 	return out, nil
 }
+
+// ConsentStateCount is one group of current consent states.
+type ConsentStateCount struct {
+	Purpose       string
+	NoticeKey     string
+	NoticeVersion int
+	Kind          string
+	Granted       bool
+	Expired       bool
+	Count         int
+}
+
+// ConsentStateCounts counts the current consent states by purpose, notice
+// version, kind, choice and whether they had expired at now: a summary
+// whose size does not grow with the number of subjects.
+func (tx *Tx) ConsentStateCounts(now time.Time) ([]ConsentStateCount, error) {
+	var out []ConsentStateCount
+	err := tx.db.Raw(`SELECT purpose, notice_key, notice_version, kind, granted,
+		CASE WHEN expires_at IS NOT NULL AND expires_at <= ? THEN 1 ELSE 0 END AS expired, COUNT(*) AS count
+		FROM consent_state GROUP BY purpose, notice_key, notice_version, kind, granted, 6 ORDER BY purpose`, now).Scan(&out).Error
+	return out, formatError(err, "consent state")
+}
