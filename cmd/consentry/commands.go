@@ -21,6 +21,7 @@ import (
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/evidence"
 	"github.com/consentry/consentry/internal/httpapi"
+	"github.com/consentry/consentry/internal/incident"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
@@ -234,8 +235,9 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
 		Notices: notice.NewService(db, auditLog), Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
 		Decisions: decide.NewService(db, auditLog, data), Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
-		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules},
-		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
+		Incidents: incident.NewService(db),
+		Evidence:  evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules},
+		Ready:     db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
 	})
 	if err != nil {
 		return err

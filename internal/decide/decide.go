@@ -245,12 +245,7 @@ func (s *Service) consentStatus(tx *store.Tx, f store.DecisionFacts, now time.Ti
 		return ""
 	}
 	return f.Consent.Status(now, func(_, purpose string, version int) bool {
-		for v, ps := range changes {
-			if v > version && slices.Contains(ps, purpose) {
-				return true
-			}
-		}
-		return false
+		return privacy.ChangedAfter(changes, version, purpose)
 	})
 }
 

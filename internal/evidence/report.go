@@ -203,7 +203,7 @@ func (c *collector) finish(ctx context.Context, db *store.DB, versions []privacy
 				}
 				material[n.NoticeKey] = changes
 			}
-			if changedSince(changes, n.NoticeVersion, n.Purpose) {
+			if privacy.ChangedAfter(changes, n.NoticeVersion, n.Purpose) {
 				s.AwaitingReconsent += n.Count
 			} else {
 				s.Granted += n.Count
@@ -226,17 +226,6 @@ func (c *collector) finish(ctx context.Context, db *store.DB, versions []privacy
 		c.r.Days[i].DenyH = c.r.Days[i].Deny * chartHeight / peak
 	}
 	return nil
-}
-
-// changedSince reports whether a version after given changed purpose
-// materially: a consent given on version given then awaits re-consent.
-func changedSince(changes map[int][]string, given int, purpose string) bool {
-	for v, ps := range changes {
-		if v > given && slices.Contains(ps, purpose) {
-			return true
-		}
-	}
-	return false
 }
 
 const (

@@ -81,5 +81,6 @@ func (s *Server) newEngine() *gin.Engine {
 
 	v1.GET("/evidence", s.handle(s.getEvidence))
 	v1.GET("/evidence/report", s.handle(s.getEvidenceReport))
+	v1.GET("/incidents/devices", s.handle(s.incidentDevices))
 	return r
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/evidence"
 	"github.com/consentry/consentry/internal/httpapi"
+	"github.com/consentry/consentry/internal/incident"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
@@ -62,7 +63,8 @@ func MustOpenEnv(t testing.TB) *env {
 		Notices: notice.NewService(db, log), Consents: consent.NewService(db, log, keys, "https://consentry.example"),
 		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI,
-		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules}})
+		Incidents: incident.NewService(db),
+		Evidence:  evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules}})
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}
 	for _, r := range privacy.Roles {

@@ -1,6 +1,9 @@
 package privacy
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // ConsentMethod is how a subject made their choices.
 type ConsentMethod string
@@ -108,6 +111,18 @@ func (s ConsentState) Status(now time.Time, materialSince func(noticeKey, purpos
 		return StatusExpired
 	}
 	return StatusGranted
+}
+
+// ChangedAfter reports whether a notice version published after version
+// changed purpose materially; changes maps each published version to the
+// purposes it changed materially.
+func ChangedAfter(changes map[int][]string, version int, purpose string) bool {
+	for v, ps := range changes {
+		if v > version && slices.Contains(ps, purpose) {
+			return true
+		}
+	}
+	return false
 }
 
 // Later reports whether record a comes after record b in the order the

@@ -96,12 +96,28 @@ type ConsentStateCount struct {
 }
 
 // ConsentStateCounts counts the current consent states by purpose, notice
-// version, kind, choice and whether they had expired at now: a summary
+// version, kind, choice and whether they had expired at now (a grant
+// without an end counts as expired, as privacy.ConsentState.Status has
+// it): a summary
 // whose size does not grow with the number of subjects.
 func (tx *Tx) ConsentStateCounts(now time.Time) ([]ConsentStateCount, error) {
 	var out []ConsentStateCount
 	err := tx.db.Raw(`SELECT purpose, notice_key, notice_version, kind, granted,
-		CASE WHEN expires_at IS NOT NULL AND expires_at <= ? THEN 1 ELSE 0 END AS expired, COUNT(*) AS count
+		CASE WHEN expires_at IS NULL OR expires_at <= ? THEN 1 ELSE 0 END AS expired, COUNT(*) AS count
 		FROM consent_state GROUP BY purpose, notice_key, notice_version, kind, granted, 6 ORDER BY purpose`, now).Scan(&out).Error
 	return out, formatError(err, "consent state")
+}
+
+// DeviceConsentStates returns the current consent states of every subject
+// on one device.
+func (tx *Tx) DeviceConsentStates(deviceID string) ([]privacy.ConsentState, error) {
+	var rs []consentStateRecord
+	if err := tx.db.Where("device_id = ?", deviceID).Order("subject_id, purpose").Find(&rs).Error; err != nil {
+		return nil, formatError(err, "consent state")
+	}
+	out := make([]privacy.ConsentState, len(rs))
+	for i, r := range rs {
+		out[i] = r.toDomain()
+	}
+	return out, nil
 }

@@ -1,0 +1,149 @@
+// Package incident answers the question an incident raises (Control 35-1):
+// which devices are affected, whose are they, what may be done with
+// their data, and to whom it goes.
+package incident
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"golang.org/x/mod/semver"
+)
+
+// Query selects the affected devices. Manufacturer and model match as a
+// device search does (case-insensitively); the firmware bounds are
+// inclusive and compare as versions (1.10 is after 1.9).
+type Query struct {
+	Manufacturer, Model      string
+	FirmwareFrom, FirmwareTo string
+}
+
+// Validate checks the query before anything is read.
+func (q Query) Validate() error {
+	var p privacy.Problems
+	if strings.TrimSpace(q.Manufacturer) == "" {
+		p.Add("manufacturer", "is required: an incident concerns one manufacturer's devices")
+	}
+	if q.FirmwareFrom != "" && q.FirmwareTo != "" && compareFirmware(q.FirmwareFrom, q.FirmwareTo) > 0 {
+		p.Add("firmware_to", "must not be before firmware_from")
+	}
+	return p.Err("invalid incident query")
+}
+
+// Affected is one device and what its data is exposed to.
+type Affected struct {
+	Device privacy.Device
+	// Subjects are the owner and everyone with a consent state on the
+	// device, sorted.
+	Subjects []string
+	// Purposes have a consent in force (granted, unexpired, not awaiting
+	// re-consent) for at least one subject.
+	Purposes []string
+	// Recipients are those the current inventory declares for the
+	// elements collected for Purposes: who receives the data.
+	Recipients []string
+}
+
+// Service finds affected devices.
+type Service struct{ db *store.DB }
+
+// NewService returns a Service reading db.
+func NewService(db *store.DB) *Service { return &Service{db: db} }
+
+const pageSize = 500
+
+// Devices calls each for every affected device, in id order, reading a
+// page at a time: a CSV of any size is written in constant memory.
+func (s *Service) Devices(ctx context.Context, q Query, each func(Affected) error) error {
+	if err := q.Validate(); err != nil {
+		return err
+	}
+	material := map[string]map[int][]string{}
+	f := privacy.DeviceFilter{Manufacturer: q.Manufacturer, Model: q.Model, Limit: pageSize}
+	for {
+		tx := s.db.Read(ctx)
+		devices, more, err := tx.ListDevices(f)
+		if err != nil {
+			return err
+		}
+		for _, d := range devices {
+			f.After = d.ID
+			if !inRange(d.Firmware, q.FirmwareFrom, q.FirmwareTo) {
+				continue
+			}
+			a, err := affected(tx, d, tx.Now(), material)
+			if err != nil {
+				return err
+			}
+			if err := each(a); err != nil {
+				return err
+			}
+		}
+		if !more {
+			return nil
+		}
+	}
+}
+
+func affected(tx *store.Tx, d privacy.Device, now time.Time, material map[string]map[int][]string) (Affected, error) {
+	a := Affected{Device: d, Subjects: []string{}, Purposes: []string{}, Recipients: []string{}}
+	if d.OwnerSubject != "" {
+		a.Subjects = append(a.Subjects, d.OwnerSubject)
+	}
+	states, err := tx.DeviceConsentStates(d.ID)
+	if err != nil {
+		return Affected{}, err
+	}
+	for _, st := range states {
+		a.Subjects = append(a.Subjects, st.SubjectID)
+		changes, ok := material[st.NoticeKey]
+		if !ok {
+			if changes, err = tx.MaterialChanges(st.NoticeKey); err != nil {
+				return Affected{}, err
+			}
+			material[st.NoticeKey] = changes
+		}
+		status := st.Status(now, func(_, purpose string, version int) bool { return privacy.ChangedAfter(changes, version, purpose) })
+		if status != privacy.StatusGranted {
+			continue
+		}
+		a.Purposes = append(a.Purposes, st.Purpose)
+	}
+	slices.Sort(a.Subjects)
+	a.Subjects = slices.Compact(a.Subjects)
+	slices.Sort(a.Purposes)
+	a.Purposes = slices.Compact(a.Purposes)
+	inv, err := tx.InventoryVersion(d.ID, 0)
+	switch privacy.ErrorCode(err) {
+	case "":
+		for _, e := range inv.Elements {
+			if slices.ContainsFunc(e.Purposes, func(p string) bool { return slices.Contains(a.Purposes, p) }) {
+				a.Recipients = append(a.Recipients, e.Recipients...)
+			}
+		}
+	case privacy.ENotFound:
+	default:
+		return Affected{}, err
+	}
+	slices.Sort(a.Recipients)
+	a.Recipients = slices.Compact(a.Recipients)
+	return a, nil
+}
+
+func inRange(firmware, from, to string) bool {
+	return (from == "" || compareFirmware(firmware, from) >= 0) && (to == "" || compareFirmware(firmware, to) <= 0)
+}
+
+// compareFirmware compares two firmware versions: as semantic versions
+// when both are (with or without a leading v), else as text.
+func compareFirmware(a, b string) int {
+	va, vb := "v"+strings.TrimPrefix(a, "v"), "v"+strings.TrimPrefix(b, "v")
+	if semver.IsValid(va) && semver.IsValid(vb) {
+		return semver.Compare(va, vb)
+	}
+	return strings.Compare(a, b)
+}
