@@ -20,6 +20,7 @@ import (
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/incident"
 	"github.com/consentry/consentry/internal/notice"
@@ -230,14 +231,21 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	notices := notice.NewService(db, auditLog)
+	review, err := findings.New(findings.Sources{DB: db, Log: auditLog, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage},
+		findings.Options{Log: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	review.Start(ctx)
 	gin.SetMode(gin.ReleaseMode)
 	api, err := httpapi.NewServer(httpapi.Deps{
 		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
-		Notices: notice.NewService(db, auditLog), Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
+		Notices: notices, Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
 		Decisions: decide.NewService(db, auditLog, data), Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
-		Incidents: incident.NewService(db),
-		Evidence:  evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules},
-		Ready:     db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
+		Incidents: incident.NewService(db), Findings: review,
+		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules},
+		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
 	})
 	if err != nil {
 		return err

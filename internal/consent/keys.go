@@ -186,6 +186,10 @@ func (k *Keys) current() signingKey {
 // CurrentKID is the kid that signs now.
 func (k *Keys) CurrentKID() string { return k.current().kid }
 
+// CurrentCreated is when the current signing key was made, to know when
+// it is due for rotation.
+func (k *Keys) CurrentCreated() time.Time { return k.current().created }
+
 // Sign signs payload as a compact JWS (EdDSA) with the current key's kid.
 func (k *Keys) Sign(payload []byte) (string, error) {
 	obj, err := k.current().signer.Sign(payload)

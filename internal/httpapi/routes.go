@@ -82,5 +82,7 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/evidence", s.handle(s.getEvidence))
 	v1.GET("/evidence/report", s.handle(s.getEvidenceReport))
 	v1.GET("/incidents/devices", s.handle(s.incidentDevices))
+	v1.GET("/findings", s.handle(s.listFindings))
+	v1.POST("/findings/:id/acknowledge", s.handle(s.acknowledgeFinding))
 	return r
 }

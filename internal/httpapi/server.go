@@ -25,6 +25,7 @@ import (
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/incident"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
@@ -47,6 +48,8 @@ type Deps struct {
 	Decisions *decide.Service
 	Policies  *policy.Service
 	Audit     *audit.Log
+	// Findings is the continuous review.
+	Findings *findings.Engine
 	// Incidents finds the devices an incident affects.
 	Incidents *incident.Service
 	// Evidence is what GET /v1/evidence exports.
@@ -75,6 +78,7 @@ type Server struct {
 	audit     *audit.Log
 	evidence  evidence.Sources
 	incidents *incident.Service
+	findings  *findings.Engine
 	routes    *authz.Routes
 	ready     func(ctx context.Context) error
 	registry  *prometheus.Registry
@@ -88,7 +92,7 @@ type Server struct {
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
-	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, routes: d.Routes, ready: d.Ready,
+	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, validate: newValidator()}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody

@@ -19,6 +19,7 @@ import (
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/incident"
 	"github.com/consentry/consentry/internal/notice"
@@ -59,12 +60,15 @@ func MustOpenEnv(t testing.TB) *env {
 	require.NoError(t, err)
 	clients := client.NewService(db, log)
 	keys := mustKeys(t)
+	notices := notice.NewService(db, log)
+	review, err := findings.New(findings.Sources{DB: db, Log: log, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage}, findings.Options{})
+	require.NoError(t, err)
 	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
-		Notices: notice.NewService(db, log), Consents: consent.NewService(db, log, keys, "https://consentry.example"),
+		Notices: notices, Consents: consent.NewService(db, log, keys, "https://consentry.example"),
 		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI,
-		Incidents: incident.NewService(db),
-		Evidence:  evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules}})
+		Incidents: incident.NewService(db), Findings: review,
+		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules}})
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}
 	for _, r := range privacy.Roles {

@@ -1,0 +1,424 @@
+// Package findings is the continuous review of Control 34: it recomputes,
+// after every relevant change and on a schedule, where the privacy
+// controls have weakened (a notice no longer covering its devices, a rule
+// no one can consent to, consents about to lapse, keys due for rotation,
+// an overdue review) and keeps what people acknowledged as evidence.
+package findings
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Kinds of finding.
+const (
+	KindNoticeUncovered        = "notice_uncovered"
+	KindPurposeNotInNotice     = "policy_purpose_not_in_notice"
+	KindRuleUnconsentable      = "policy_rule_unconsentable"
+	KindConsentsExpiring       = "consents_expiring"
+	KindDeviceWithoutInventory = "device_without_inventory"
+	KindDeviceWithoutNotice    = "device_without_notice"
+	KindDeactivatedOwned       = "deactivated_device_owned"
+	KindKeyRotationDue         = "receipt_key_rotation_due"
+	KindReviewOverdue          = "review_overdue"
+)
+
+// Severities, most urgent first.
+const (
+	SeverityHigh   = "high"
+	SeverityMedium = "medium"
+	SeverityLow    = "low"
+)
+
+// Severities lists them in order, for gauges and sorting.
+var Severities = []string{SeverityHigh, SeverityMedium, SeverityLow}
+
+// Object is one thing a finding is about.
+type Object struct {
+	Type string `json:"type"`
+	ID   string `json:"id"`
+}
+
+// Finding is one weakness the review found.
+type Finding struct {
+	// ID is stable while the finding lasts: its kind and subject.
+	ID       string
+	Kind     string
+	Severity string
+	Control  string
+	Detail   string
+	Remedy   string
+	// Objects are the first maxObjects things concerned; Count is all.
+	Objects []Object
+	Count   int
+	// Fingerprint changes when what the finding is about changes; an
+	// acknowledgment holds only for the fingerprint it was given.
+	Fingerprint string
+	Ack         *store.FindingAck
+}
+
+// Open reports whether no one acknowledged the finding as it stands.
+func (f Finding) Open() bool { return f.Ack == nil || f.Ack.Fingerprint != f.Fingerprint }
+
+const maxObjects = 100
+
+// Options tune the review.
+type Options struct {
+	// ExpiringWithin is how far ahead expiring consents are reported (30 days).
+	ExpiringWithin time.Duration
+	// KeyMaxAge is when the receipt signing key is due for rotation (365 days).
+	KeyMaxAge time.Duration
+	// ReviewInterval is how often a person must acknowledge the review (90 days).
+	ReviewInterval time.Duration
+	// Every is the schedule (1 minute); changes also trigger a run.
+	Every time.Duration
+	Log   *slog.Logger
+	// Registerer receives consentry_findings_open{severity}.
+	Registerer prometheus.Registerer
+}
+
+// Sources are what the review reads besides the database.
+type Sources struct {
+	DB  *store.DB
+	Log *audit.Log
+	// Rules returns the data policy.
+	Rules func() ([]authz.Rule, []authz.Group, error)
+	// KeyCreated is when the current receipt signing key was made.
+	KeyCreated func() time.Time
+	// Coverage returns a notice's gaps against its active devices.
+	Coverage func(ctx context.Context, key string) (int, []privacy.Gap, error)
+}
+
+// Engine runs the review and holds its latest result.
+type Engine struct {
+	src     Sources
+	opts    Options
+	gauge   *prometheus.GaugeVec
+	mu      sync.RWMutex
+	current []Finding
+	ran     time.Time
+	wake    chan struct{}
+}
+
+// New returns an Engine; Start runs it.
+func New(src Sources, opts Options) (*Engine, error) {
+	if opts.ExpiringWithin <= 0 {
+		opts.ExpiringWithin = 30 * 24 * time.Hour
+	}
+	if opts.KeyMaxAge <= 0 {
+		opts.KeyMaxAge = 365 * 24 * time.Hour
+	}
+	if opts.ReviewInterval <= 0 {
+		opts.ReviewInterval = 90 * 24 * time.Hour
+	}
+	if opts.Every <= 0 {
+		opts.Every = time.Minute
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{src: src, opts: opts, wake: make(chan struct{}, 1),
+		gauge: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "consentry", Name: "findings_open",
+			Help: "Open (unacknowledged) findings of the continuous review, by severity."}, []string{"severity"})}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(e.gauge); err != nil {
+			return nil, fmt.Errorf("findings: metrics: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// relevant are the audit actions after which the review runs again.
+var relevant = []string{"device.", "inventory.", "notice.", "consent.", "policy.", "receipt_key.", "finding."}
+
+// Start runs the review now, after every relevant change (at most once a
+// second) and on the schedule, until ctx ends.
+func (e *Engine) Start(ctx context.Context) {
+	e.src.Log.OnCommit(func(events []audit.Event) {
+		for _, ev := range events {
+			if slices.ContainsFunc(relevant, func(p string) bool { return strings.HasPrefix(ev.Action, p) }) {
+				select {
+				case e.wake <- struct{}{}:
+				default:
+				}
+				return
+			}
+		}
+	})
+	go func() {
+		t := time.NewTicker(e.opts.Every)
+		defer t.Stop()
+		for {
+			if _, err := e.Refresh(ctx); err != nil && ctx.Err() == nil {
+				e.opts.Log.Error("continuous review failed; the previous findings stay", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			case <-e.wake:
+				// Let a burst of changes settle into one run.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}()
+}
+
+// Current returns the latest findings and when they were computed.
+func (e *Engine) Current() ([]Finding, time.Time) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return slices.Clone(e.current), e.ran
+}
+
+// Refresh recomputes the findings now.
+func (e *Engine) Refresh(ctx context.Context) ([]Finding, error) {
+	fs, err := e.compute(ctx)
+	if err != nil {
+		return nil, err
+	}
+	open := map[string]float64{}
+	for _, f := range fs {
+		if f.Open() {
+			open[f.Severity]++
+		}
+	}
+	for _, s := range Severities {
+		e.gauge.WithLabelValues(s).Set(open[s])
+	}
+	e.mu.Lock()
+	e.current, e.ran = fs, time.Now()
+	e.mu.Unlock()
+	return fs, nil
+}
+
+// Acknowledge records that a person reviewed the finding as it stands,
+// with a note, in the audit log. ENotFound when no such finding is open.
+func (e *Engine) Acknowledge(ctx context.Context, id, note string) (store.FindingAck, error) {
+	if strings.TrimSpace(note) == "" || len(note) > 2000 {
+		return store.FindingAck{}, privacy.FieldErrorf(privacy.EInvalid, "note", "must say what was decided, in 1 to 2000 characters")
+	}
+	fs, err := e.Refresh(ctx)
+	if err != nil {
+		return store.FindingAck{}, err
+	}
+	i := slices.IndexFunc(fs, func(f Finding) bool { return f.ID == id })
+	if i < 0 {
+		return store.FindingAck{}, privacy.Errorf(privacy.ENotFound, "no finding %s: it may have been cleared", id)
+	}
+	f := fs[i]
+	if !f.Open() {
+		return store.FindingAck{}, privacy.Errorf(privacy.EConflict, "finding %s is already acknowledged as it stands", id)
+	}
+	actor := privacy.ActorFrom(ctx)
+	ack := store.FindingAck{ID: uuid.Must(uuid.NewV7()).String(), FindingID: id, Fingerprint: f.Fingerprint, Note: note, ClientID: actor.ClientID}
+	_, err = e.src.Log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		ack.AuditSeq, ack.CreatedAt = tx.NextSeq(), tx.Now()
+		if err := tx.InsertFindingAck(ack); err != nil {
+			return nil, err
+		}
+		return []audit.Event{{Action: "finding.acknowledged", Targets: map[string]string{"finding": id, "kind": f.Kind, "fingerprint": f.Fingerprint}}}, nil
+	})
+	if err != nil {
+		return store.FindingAck{}, err
+	}
+	if _, err := e.Refresh(ctx); err != nil {
+		e.opts.Log.Error("continuous review failed after an acknowledgment", "error", err)
+	}
+	return ack, nil
+}
+
+func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
+	tx := e.src.DB.Read(ctx)
+	now := tx.Now()
+	var out []Finding
+	add := func(f Finding) { out = append(out, f) }
+
+	// Notices that no longer cover what their devices collect.
+	keys, err := tx.ActiveNoticeKeys()
+	if err != nil {
+		return nil, err
+	}
+	versions, err := tx.PublishedNoticeVersions()
+	if err != nil {
+		return nil, err
+	}
+	current := map[string]privacy.NoticeVersion{} // newest published per key
+	for _, v := range versions {
+		current[v.NoticeKey] = v
+	}
+	for _, key := range keys {
+		if _, ok := current[key]; !ok {
+			continue // reported as device_without_notice
+		}
+		_, gaps, err := e.src.Coverage(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if len(gaps) == 0 {
+			continue
+		}
+		var objs []Object
+		for _, g := range gaps {
+			objs = append(objs, Object{Type: "device", ID: g.DeviceID}, Object{Type: "element", ID: g.Element + " (" + g.Kind + ", " + g.Purpose + ")"})
+		}
+		add(finding(KindNoticeUncovered+":"+key, KindNoticeUncovered, SeverityHigh, "31-1",
+			fmt.Sprintf("the notice %s in force does not state %d things its active devices collect", key, len(gaps)),
+			"publish a notice version that states them (GET /v1/notices/"+key+"/coverage lists each), or correct the inventories",
+			append([]Object{{Type: "notice", ID: key}}, objs...), len(gaps)+1))
+	}
+
+	// Policy rules against what notices state and inventories declare.
+	rules, _, err := e.src.Rules()
+	if err != nil {
+		return nil, err
+	}
+	stated := map[string]bool{}
+	for _, v := range current {
+		for _, p := range v.Content.Purposes {
+			stated[p.Purpose] = true
+		}
+	}
+	elements, err := tx.CurrentInventoryElements()
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rules {
+		if r.Effect != "allow" {
+			continue
+		}
+		rule := Object{Type: "policy_rule", ID: strings.Join([]string{r.Subject, r.Category, r.Purpose, r.Action}, " ")}
+		// Rule fields hold spaces and wildcards; the id must sit in a URL.
+		ruleID := fingerprint([]Object{rule})
+		if r.Purpose != "*" && !stated[r.Purpose] {
+			add(finding(KindPurposeNotInNotice+":"+ruleID, KindPurposeNotInNotice, SeverityMedium, "31-2",
+				fmt.Sprintf("a rule allows %s to use %s for %s, a purpose no notice in force states", r.Subject, r.Category, r.Purpose),
+				"state the purpose in a notice, or remove the rule (DELETE /v1/policies)", []Object{rule, {Type: "purpose", ID: r.Purpose}}, 2))
+			continue
+		}
+		consentable := slices.ContainsFunc(elements, func(el privacy.DataElement) bool {
+			return authz.CategoryMatch(el.Category, r.Category) && (r.Purpose == "*" || slices.Contains(el.Purposes, r.Purpose))
+		})
+		if !consentable {
+			add(finding(KindRuleUnconsentable+":"+ruleID, KindRuleUnconsentable, SeverityMedium, "30",
+				fmt.Sprintf("a rule allows %s to use %s for %s, but no device declares such data for that purpose: no one can consent to it", r.Subject, r.Category, r.Purpose),
+				"remove or narrow the rule, or declare the data in the inventories it is meant for", []Object{rule}, 1))
+		}
+	}
+
+	// Consents about to lapse, per purpose.
+	expiring, err := tx.ExpiringConsents(now, now.Add(e.opts.ExpiringWithin))
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range slices.Sorted(maps.Keys(expiring)) {
+		add(finding(KindConsentsExpiring+":"+p, KindConsentsExpiring, SeverityLow, "31-2",
+			fmt.Sprintf("%d consents to %s end within %d days", expiring[p], p, int(e.opts.ExpiringWithin.Hours()/24)),
+			"ask the subjects to renew their consent in the app before it ends", []Object{{Type: "purpose", ID: p}}, expiring[p]))
+	}
+
+	// Devices.
+	for _, d := range []struct {
+		kind, severity, control, detail, remedy string
+		list                                    func(int) ([]string, int64, error)
+	}{
+		{KindDeviceWithoutInventory, SeverityHigh, "29", "active devices declare no data inventory",
+			"declare what each device collects (PUT /v1/devices/{id}/inventory)", tx.ActiveDevicesWithoutInventory},
+		{KindDeviceWithoutNotice, SeverityHigh, "31-1", "active devices name a notice that has no published version",
+			"publish the notice the devices name, or deactivate them", tx.ActiveDevicesWithoutNotice},
+		{KindDeactivatedOwned, SeverityMedium, "35-1", "deactivated devices are still linked to their owner",
+			"dispose of the devices (POST /v1/devices/{id}/dispose) once their data is handled", tx.DeactivatedDevicesStillOwned},
+	} {
+		ids, n, err := d.list(maxObjects)
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			continue
+		}
+		objs := make([]Object, len(ids))
+		for i, id := range ids {
+			objs[i] = Object{Type: "device", ID: id}
+		}
+		add(finding(d.kind, d.kind, d.severity, d.control, fmt.Sprintf("%d %s", n, d.detail), d.remedy, objs, int(n)))
+	}
+
+	// Keys.
+	if created := e.src.KeyCreated(); !created.IsZero() && now.Sub(created) >= e.opts.KeyMaxAge {
+		add(finding(KindKeyRotationDue, KindKeyRotationDue, SeverityMedium, "32",
+			fmt.Sprintf("the receipt signing key was made %s, more than %d days ago", created.UTC().Format("2006-01-02"), int(e.opts.KeyMaxAge.Hours()/24)),
+			"run consentry keys rotate (earlier receipts keep verifying)", []Object{{Type: "receipt_key", ID: created.UTC().Format(time.RFC3339)}}, 1))
+	}
+
+	acks, err := tx.LatestFindingAcks()
+	if err != nil {
+		return nil, err
+	}
+	// The review itself: a person must look at the findings every interval.
+	last := acks[KindReviewOverdue]
+	if last.CreatedAt.IsZero() || now.Sub(last.CreatedAt) >= e.opts.ReviewInterval {
+		since := "never"
+		if !last.CreatedAt.IsZero() {
+			since = "last on " + last.CreatedAt.Format("2006-01-02")
+		}
+		f := finding(KindReviewOverdue, KindReviewOverdue, SeverityLow, "34",
+			fmt.Sprintf("the findings have not been reviewed within %d days (%s)", int(e.opts.ReviewInterval.Hours()/24), since),
+			"review the open findings and acknowledge this one with what was decided", nil, 1)
+		// Each interval's review is a new one.
+		f.Fingerprint = fingerprint([]Object{{Type: "since", ID: last.CreatedAt.Format(time.RFC3339Nano)}})
+		add(f)
+	}
+	for i := range out {
+		if a, ok := acks[out[i].ID]; ok {
+			out[i].Ack = &a
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Finding) int {
+		if sa, sb := slices.Index(Severities, a.Severity), slices.Index(Severities, b.Severity); sa != sb {
+			return sa - sb
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+func finding(id, kind, severity, control, detail, remedy string, objs []Object, count int) Finding {
+	if objs == nil {
+		objs = []Object{}
+	}
+	f := Finding{ID: id, Kind: kind, Severity: severity, Control: control, Detail: detail, Remedy: remedy, Count: count, Fingerprint: fingerprint(objs)}
+	if len(objs) > maxObjects {
+		objs = objs[:maxObjects]
+	}
+	f.Objects = objs
+	return f
+}
+
+// fingerprint hashes what a finding is about, so that an acknowledgment
+// given for one set of objects does not silence a different one.
+func fingerprint(objs []Object) string {
+	h := sha256.New()
+	for _, o := range objs {
+		fmt.Fprintf(h, "%s\x00%s\x00", o.Type, o.ID)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
