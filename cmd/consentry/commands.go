@@ -244,7 +244,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Notices: notices, Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
 		Decisions: decide.NewService(db, auditLog, data), Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
 		Incidents: incident.NewService(db), Findings: review,
-		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules},
+		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh},
 		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
 	})
 	if err != nil {

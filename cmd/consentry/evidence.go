@@ -14,6 +14,8 @@ import (
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/findings"
+	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/spf13/cobra"
 )
@@ -60,7 +62,12 @@ the audit key. The format is in docs/evidence-bundle.md.`,
 				if err != nil {
 					return err
 				}
-				return exportBundle(ctx, out, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules}, opts, stdout)
+				review, err := findings.New(findings.Sources{DB: db, Log: log, Rules: data.Rules, KeyCreated: keys.CurrentCreated,
+					Coverage: notice.NewService(db, log).Coverage}, findings.Options{})
+				if err != nil {
+					return err
+				}
+				return exportBundle(ctx, out, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh}, opts, stdout)
 			})
 		},
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
@@ -148,6 +149,8 @@ type Sources struct {
 	JWKS func() jose.JSONWebKeySet
 	// Policies returns the data policy's rules and groups.
 	Policies func() ([]authz.Rule, []authz.Group, error)
+	// Findings, when set, runs the continuous review for the report.
+	Findings func(ctx context.Context) ([]findings.Finding, error)
 }
 
 // Options choose what an export holds.
@@ -302,6 +305,18 @@ func export(ctx context.Context, out io.Writer, src Sources, opts Options) (Mani
 		func() error {
 			if err := c.finish(ctx, src.DB, versions, time.Now()); err != nil {
 				return err
+			}
+			if src.Findings != nil {
+				fs, err := src.Findings(ctx)
+				if err != nil {
+					return err
+				}
+				c.r.Reviewed = true
+				for _, f := range fs {
+					if f.Open() {
+						c.r.OpenFindings = append(c.r.OpenFindings, f)
+					}
+				}
 			}
 			if err := w.create(FileReport); err != nil {
 				return err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 )
@@ -43,6 +44,11 @@ type Report struct {
 	// verifier's replay finds without a consent in force: the property
 	// Control 30 asks for is that it is 0.
 	AllowsWithoutConsent int
+
+	// Reviewed says the continuous review ran for the report; OpenFindings
+	// are its unacknowledged findings.
+	Reviewed     bool
+	OpenFindings []findings.Finding
 }
 
 // NoticeSummary is one notice: the version in force and what it misses.
@@ -422,7 +428,11 @@ Every number below is computed from the data in the bundle; <code>consentry evid
 <p>Each subject sees every device, element, purpose and recipient that concerns them, in plain language, with their history, and withdraws everything in one call (<code>GET /v1/subjects/{subject}/privacy</code>, <code>POST /v1/subjects/{subject}/withdraw</code>).</p>
 
 <h2>Control 34: management of privacy controls</h2>
-<p>The coverage of every notice, the consent states and the decisions above are recomputed from the data at each export. The data policy in force is <code>policies.json</code> in this bundle.</p>
+<p>A findings engine reruns after every relevant change and every minute, and lists where the controls have weakened; a person acknowledges each finding with what was decided. The data policy in force is <code>policies.json</code> in this bundle.</p>
+{{if .Reviewed}}<p>Open findings: <strong id="findings-open">{{len .OpenFindings}}</strong>.</p>
+{{if .OpenFindings}}<table id="findings"><thead><tr><th scope="col">Severity</th><th scope="col">Control</th><th scope="col">Finding</th><th scope="col">Remedy</th></tr></thead><tbody>
+{{range .OpenFindings}}<tr><td>{{.Severity}}</td><td>{{.Control}}</td><th scope="row">{{.Detail}}</th><td>{{.Remedy}}</td></tr>
+{{end}}</tbody></table>{{end}}{{else}}<p>The continuous review did not run for this export (exported from the command line without it).</p>{{end}}
 
 <h2>Control 35-1: unique device identity</h2>
 <p>Each device has a unique, immutable identity (manufacturer, model and normalized serial), listed in <code>devices.ndjson</code> with its status; its lifecycle is in the audit entries named <code>device.*</code>.</p>

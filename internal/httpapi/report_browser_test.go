@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -95,6 +96,8 @@ func TestEvidenceReportInChromium(t *testing.T) {
 	assert.Equal(t, "1", text("denied"))
 	assert.Equal(t, "0", text("allows-without-consent"))
 	assert.Equal(t, "2", text("devices"))
+	open := e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/findings", nil).JSON(t)["open"].(map[string]any)
+	assert.Equal(t, fmt.Sprint(open["high"].(float64)+open["medium"].(float64)+open["low"].(float64)), text("findings-open"))
 	rows, err := chromedp.Run(ctx, chromedp.Evaluate[[][]string](`[...document.querySelectorAll("#consents tbody tr")].map(r => [...r.cells].map(c => c.textContent))`))
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{

@@ -68,7 +68,7 @@ func MustOpenEnv(t testing.TB) *env {
 		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI,
 		Incidents: incident.NewService(db), Findings: review,
-		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules}})
+		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh}})
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}
 	for _, r := range privacy.Roles {
