@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,22 +25,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type fixture struct {
 	db       *store.DB
-	clock    *clock
+	clock    *storetest.Clock
 	log      *audit.Log
 	consents *consent.Service
 	notices  *notice.Service
@@ -67,8 +53,8 @@ func noticeContent(validityC string) privacy.NoticeContent {
 func setup(t *testing.T, dialect string) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}}
-	f.db = storetest.MustOpenDB(t, dialect, f.clock.now)
+	f := &fixture{clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))}
+	f.db = storetest.MustOpenDB(t, dialect, f.clock.Now)
 	f.log = audittest.MustOpenLog(t, f.db, audit.Options{})
 	ps := purpose.NewService(f.db, f.log)
 	for _, k := range []string{"a", "b", "c"} {
@@ -138,14 +124,14 @@ func TestConsentLifecycle(t *testing.T) {
 		assert.Equal(t, map[string]privacy.ConsentStatus{"a": privacy.StatusGranted, "b": privacy.StatusGranted, "c": privacy.StatusDenied}, statuses(t, f),
 			"the purpose not mentioned stays denied")
 		for _, ch := range rec.Choices {
-			assert.Equal(t, f.clock.now().AddDate(0, 12, 0), ch.ExpiresAt, "default validity is 12 months")
+			assert.Equal(t, f.clock.Now().AddDate(0, 12, 0), ch.ExpiresAt, "default validity is 12 months")
 		}
 
 		// c is granted with a validity of one day; after two days it has expired.
 		recC, err := f.consents.Record(ctx, f.input(map[string]bool{"c": true}))
 		require.NoError(t, err)
-		assert.Equal(t, f.clock.now().AddDate(0, 0, 1), recC.Choices[0].ExpiresAt)
-		f.clock.add(48 * time.Hour)
+		assert.Equal(t, f.clock.Now().AddDate(0, 0, 1), recC.Choices[0].ExpiresAt)
+		f.clock.Add(48 * time.Hour)
 		assert.Equal(t, privacy.StatusExpired, statuses(t, f)["c"])
 
 		// Withdrawing a: its own record and receipt; a reads back withdrawn (not given), b untouched.

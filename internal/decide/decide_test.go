@@ -25,22 +25,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type world struct {
 	t        *testing.T
 	db       *store.DB
-	clock    *clock
+	clock    *storetest.Clock
 	log      *audit.Log
 	data     *authz.Data
 	decide   *decide.Service
@@ -74,8 +62,8 @@ func element(key, category string, purposes ...string) privacy.DataElement {
 // navigation.
 func newWorld(t *testing.T, dialect string) *world {
 	t.Helper()
-	w := &world{t: t, clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}}
-	w.db = storetest.MustOpenDB(t, dialect, w.clock.now)
+	w := &world{t: t, clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))}
+	w.db = storetest.MustOpenDB(t, dialect, w.clock.Now)
 	w.log = audittest.MustOpenLog(t, w.db, audit.Options{})
 	w.build()
 	w.seed()
@@ -212,7 +200,7 @@ func TestEveryReason(t *testing.T) {
 			return decide.Request{Subject: "carol"}
 		}, []string{decide.ReasonNoConsent}},
 		{"consent expired", func(w *world) decide.Request {
-			w.clock.add(366 * 24 * time.Hour)
+			w.clock.Add(366 * 24 * time.Hour)
 			return decide.Request{}
 		}, []string{decide.ReasonConsentExpired}},
 		{"consent withdrawn", func(w *world) decide.Request {
@@ -391,8 +379,8 @@ func TestNoAllowAfterItsConsentIsWithdrawn(t *testing.T) {
 func TestTwoInstances(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		c := &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
-		dbA, dbB := storetest.MustOpenTwo(t, dialect, c.now)
+		c := storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+		dbA, dbB := storetest.MustOpenTwo(t, dialect, c.Now)
 		logA, keys := audittest.MustOpenLogWithKeys(t, dbA, audit.Options{})
 		a := &world{t: t, clock: c, db: dbA, log: logA}
 		a.build()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,21 +24,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type world struct {
 	t        *testing.T
-	clock    *clock
+	clock    *storetest.Clock
 	db       *store.DB
 	engine   *findings.Engine
 	reg      *prometheus.Registry
@@ -51,9 +38,9 @@ type world struct {
 }
 
 func newWorld(t *testing.T, dialect string) *world {
-	w := &world{t: t, clock: &clock{t: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}, reg: prometheus.NewRegistry()}
-	w.keyMade = w.clock.now()
-	w.db = storetest.MustOpenDB(t, dialect, w.clock.now)
+	w := &world{t: t, clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)), reg: prometheus.NewRegistry()}
+	w.keyMade = w.clock.Now()
+	w.db = storetest.MustOpenDB(t, dialect, w.clock.Now)
 	log := audittest.MustOpenLog(t, w.db, audit.Options{})
 	data, err := authz.NewData(w.db.Gorm())
 	require.NoError(t, err)
@@ -197,9 +184,9 @@ func TestEachFindingAppearsAndClears(t *testing.T) {
 			assert.False(t, w.has(findings.KindDeactivatedOwned))
 		})
 		t.Run("receipt key due for rotation, then rotated", func(t *testing.T) {
-			w.clock.add(366 * 24 * time.Hour)
+			w.clock.Add(366 * 24 * time.Hour)
 			assert.True(t, w.has(findings.KindKeyRotationDue))
-			w.keyMade = w.clock.now()
+			w.keyMade = w.clock.Now()
 			assert.False(t, w.has(findings.KindKeyRotationDue))
 		})
 		t.Run("review overdue, acknowledged, overdue again", func(t *testing.T) {
@@ -208,7 +195,7 @@ func TestEachFindingAppearsAndClears(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, "admin-1", ack.ClientID)
 			assert.False(t, w.has(findings.KindReviewOverdue))
-			w.clock.add(91 * 24 * time.Hour)
+			w.clock.Add(91 * 24 * time.Hour)
 			assert.True(t, w.has(findings.KindReviewOverdue))
 		})
 	})

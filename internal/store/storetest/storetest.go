@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,4 +110,27 @@ func EachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 	for _, d := range []string{store.DialectSQLite, store.DialectPostgres} {
 		t.Run(d, func(t *testing.T) { fn(t, d) })
 	}
+}
+
+// Clock is a settable clock for tests that move time (expiry, reviews).
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now is the clock's time; pass it as the database's clock.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
