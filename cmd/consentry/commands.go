@@ -173,6 +173,9 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return err
 	}
 	defer db.Close()
+	if err := db.CheckDurability(ctx); err != nil {
+		return err
+	}
 	log.Info("database ready", "dialect", db.Dialect(), "schema_version", version)
 
 	reg := prometheus.NewRegistry()

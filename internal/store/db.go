@@ -215,3 +215,55 @@ func (db *DB) Gorm() *gorm.DB { return db.gorm }
 
 // Gorm is the transaction's gorm handle, for adapters that speak gorm.
 func (tx *Tx) Gorm() *gorm.DB { return tx.db }
+
+// CheckDurability refuses a database that could lose an acknowledged
+// write: on SQLite, WAL with synchronous=FULL (or EXTRA); on PostgreSQL,
+// fsync on and synchronous_commit not off. The server checks it before it
+// serves, because every write it acknowledges may be legal evidence.
+func (db *DB) CheckDurability(ctx context.Context) error {
+	s, err := db.gorm.DB()
+	if err != nil {
+		return err
+	}
+	// One connection answers both questions: settings can differ per
+	// session, and the caller's session is the one that will write.
+	conn, err := s.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("store: durability check: %w", err)
+	}
+	defer conn.Close()
+	show := func(q string) (string, error) {
+		var v string
+		if err := conn.QueryRowContext(ctx, q).Scan(&v); err != nil {
+			return "", fmt.Errorf("store: durability check: %s: %w", q, err)
+		}
+		return strings.ToLower(v), nil
+	}
+	if db.dialect == DialectPostgres {
+		fsync, err := show("SHOW fsync")
+		if err != nil {
+			return err
+		}
+		commit, err := show("SHOW synchronous_commit")
+		if err != nil {
+			return err
+		}
+		if fsync != "on" || commit == "off" {
+			return fmt.Errorf("store: PostgreSQL runs with fsync=%s and synchronous_commit=%s: an acknowledged write could be lost; both must be on", fsync, commit)
+		}
+		return nil
+	}
+	mode, err := show("PRAGMA journal_mode")
+	if err != nil {
+		return err
+	}
+	syncMode, err := show("PRAGMA synchronous")
+	if err != nil {
+		return err
+	}
+	// synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+	if mode != "wal" || (syncMode != "2" && syncMode != "3") {
+		return fmt.Errorf("store: SQLite runs with journal_mode=%s and synchronous=%s: an acknowledged write could be lost; WAL and synchronous=FULL are required", mode, syncMode)
+	}
+	return nil
+}

@@ -295,3 +295,23 @@ func TestSQLitePathsWithURICharacters(t *testing.T) {
 		assert.NoError(t, err, "the database is the file named, not a prefix of it")
 	}
 }
+
+// TestDurabilityCheck: the settings Open makes pass; a session that turns
+// durability off is refused, on both dialects.
+func TestDurabilityCheck(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		require.NoError(t, db.CheckDurability(ctx))
+		raw, err := db.SQL()
+		require.NoError(t, err)
+		raw.SetMaxOpenConns(1) // the setting below must stay on the connection the check uses
+		weaken := "PRAGMA synchronous=NORMAL"
+		if dialect == store.DialectPostgres {
+			weaken = "SET synchronous_commit = off"
+		}
+		_, err = raw.ExecContext(ctx, weaken)
+		require.NoError(t, err)
+		assert.ErrorContains(t, db.CheckDurability(ctx), "could be lost")
+	})
+}
