@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build test test-short lint generate check bench evidence-load clean
+.PHONY: run build test test-short lint generate check bench evidence-load fuzz clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
@@ -34,6 +34,16 @@ check: lint test
 ## bench: device registration and inventory reads per second (docs/performance.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/audit/ ./internal/device/ ./internal/httpapi/
+
+## fuzz: run every fuzz target for FUZZTIME each (seeds are in the targets; CI runs a short form)
+FUZZTIME ?= 30s
+FUZZ_TARGETS := internal/httpapi:FuzzRequestBodies internal/notice:FuzzLoadDir internal/audit:FuzzVerifyCheckpoint \
+	internal/evidence:FuzzVerifyBundle internal/evidence:FuzzConsistencyProof internal/evidence:FuzzReceipt
+fuzz:
+	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg/ | tail -1; \
+	done
 
 ## evidence-load: seed 200,000 consents and a 1,000,000-entry audit log, then export and verify a bundle under /usr/bin/time -v (docs/performance.md)
 EVIDENCE_DIR ?= /tmp/consentry-evidence-load

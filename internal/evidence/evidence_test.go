@@ -51,7 +51,7 @@ type deployment struct {
 // newDeployment seeds a tracker notice (en and fr), a device with an
 // inventory, a data policy rule and subjects consents, then asks for a
 // decision per subject (allowed when granted).
-func newDeployment(t *testing.T, dialect string, subjects int) *deployment {
+func newDeployment(t testing.TB, dialect string, subjects int) *deployment {
 	t.Helper()
 	ctx := context.Background()
 	d := &deployment{db: storetest.MustOpenDB(t, dialect, nil)}
@@ -92,7 +92,7 @@ func newDeployment(t *testing.T, dialect string, subjects int) *deployment {
 	return d
 }
 
-func (d *deployment) consent(t *testing.T, subject string, granted bool) privacy.ConsentRecord {
+func (d *deployment) consent(t testing.TB, subject string, granted bool) privacy.ConsentRecord {
 	t.Helper()
 	ctx := context.Background()
 	rec, err := d.consents.Record(ctx, consent.Input{SubjectID: subject, DeviceID: d.device.ID, NoticeKey: "tracker",
@@ -110,7 +110,7 @@ func (d *deployment) sources() evidence.Sources {
 	return evidence.Sources{DB: d.db, Log: d.log, JWKS: d.keys.JWKS, Policies: d.data.Rules}
 }
 
-func (d *deployment) export(t *testing.T, opts evidence.Options) (string, evidence.Manifest) {
+func (d *deployment) export(t testing.TB, opts evidence.Options) (string, evidence.Manifest) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "evidence.zip")
 	f, err := os.Create(path)
@@ -250,7 +250,7 @@ func assertFailure(t *testing.T, err error, item, detail string) {
 }
 
 // member reads one file of a bundle.
-func member(t *testing.T, path, name string) []byte {
+func member(t testing.TB, path, name string) []byte {
 	t.Helper()
 	zr, err := zip.OpenReader(path)
 	require.NoError(t, err)
