@@ -248,7 +248,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Decisions: decide.NewService(db, auditLog, data), Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
 		Incidents: incident.NewService(db), Findings: review,
 		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh},
-		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody,
+		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody, RateLimit: cfg.rateLimit,
 	})
 	if err != nil {
 		return err

@@ -30,6 +30,8 @@ type config struct {
 	checkpointEvery time.Duration
 	// publicURL is where people reach this service; receipts link notices under it.
 	publicURL string
+	// rateLimit is each client's sustained requests per second (0: none).
+	rateLimit float64
 }
 
 // bindConfig declares the persistent flags on root.
@@ -54,6 +56,11 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 	f.StringVar(&cfg.logLevel, "log-level", env("CONSENTRY_LOG_LEVEL", "info"), "debug, info, warn or error (env CONSENTRY_LOG_LEVEL)")
 	f.StringVar(&cfg.origin, "audit-origin", env("CONSENTRY_AUDIT_ORIGIN", ""), "the audit log's checkpoint origin line, used when its signing key is first created; default consentry/<random> (env CONSENTRY_AUDIT_ORIGIN)")
 	f.StringVar(&cfg.publicURL, "public-url", env("CONSENTRY_PUBLIC_URL", ""), "the service's public base URL, for links in consent receipts; default http://<addr> (env CONSENTRY_PUBLIC_URL)")
+	rate := 5000.0
+	if v, err := strconv.ParseFloat(getenv("CONSENTRY_RATE_LIMIT"), 64); err == nil {
+		rate = v
+	}
+	f.Float64Var(&cfg.rateLimit, "rate-limit", rate, "requests per second each API client may sustain, bursts of twice that; 0 turns the limit off (env CONSENTRY_RATE_LIMIT)")
 	every := 10 * time.Second
 	if v, err := time.ParseDuration(getenv("CONSENTRY_CHECKPOINT_INTERVAL")); err == nil {
 		every = v
@@ -75,6 +82,14 @@ func (c *config) validate(getenv func(string) string) error {
 		if _, err := time.ParseDuration(v); err != nil {
 			return fmt.Errorf("CONSENTRY_CHECKPOINT_INTERVAL=%q is not a duration such as 10s", v)
 		}
+	}
+	if v := getenv("CONSENTRY_RATE_LIMIT"); v != "" {
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return fmt.Errorf("CONSENTRY_RATE_LIMIT=%q is not a number of requests per second", v)
+		}
+	}
+	if c.rateLimit < 0 {
+		return fmt.Errorf("--rate-limit must be 0 (off) or more")
 	}
 	if c.checkpointEvery < time.Second {
 		return fmt.Errorf("--checkpoint-interval must be at least 1s")

@@ -74,6 +74,14 @@ func convert(swagger []byte) ([]byte, error) {
 	problem := openapi3.NewSchemaRef("#/components/schemas/httpapi.problem", schema.Value)
 	for _, item := range v3.Paths.Map() {
 		for _, op := range item.Operations() {
+			if op.Security != nil && len(*op.Security) > 0 && op.Responses.Status(429) == nil {
+				tooMany := openapi3.NewResponse().
+					WithDescription("rate_limited: the client exceeded its request rate (per client token bucket), or too many evidence exports run; wait the Retry-After seconds").
+					WithContent(openapi3.Content{"application/problem+json": openapi3.NewMediaType().WithSchemaRef(problem)})
+				tooMany.Headers = openapi3.Headers{"Retry-After": &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
+					Description: "seconds to wait before retrying", Schema: openapi3.NewIntegerSchema().NewRef()}}}}
+				op.Responses.Set("429", &openapi3.ResponseRef{Value: tooMany})
+			}
 			problemContent(op)
 			everyResponse(op, problem)
 			if op.Security == nil {

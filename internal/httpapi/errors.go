@@ -20,7 +20,7 @@ type problem struct {
 	// What went wrong in this occurrence.
 	Detail string `json:"detail" example:"invalid inventory"`
 	// Stable machine-readable code; clients branch on this, never on detail.
-	Code string `json:"code" enums:"malformed,invalid,notice_uncovered,not_found,conflict,invalid_transition,unauthorized,forbidden,too_large,unsupported_media_type,route_not_found,method_not_allowed,unavailable,internal" example:"invalid"`
+	Code string `json:"code" enums:"malformed,invalid,notice_uncovered,not_found,conflict,invalid_transition,unauthorized,forbidden,too_large,unsupported_media_type,route_not_found,method_not_allowed,unavailable,rate_limited,internal" example:"invalid"`
 	// The first offending field, as a JSON path, when the problem is about one.
 	Field string `json:"field,omitempty" example:"elements[0].retention"`
 	// Every offending field, so that all can be fixed in one round trip.
@@ -54,6 +54,7 @@ var statusOf = map[string]int{
 	privacy.ERouteNotFound:        http.StatusNotFound,
 	privacy.EMethodNotAllowed:     http.StatusMethodNotAllowed,
 	privacy.EUnavailable:          http.StatusServiceUnavailable,
+	privacy.ERateLimited:          http.StatusTooManyRequests,
 	privacy.EInternal:             http.StatusInternalServerError,
 }
 

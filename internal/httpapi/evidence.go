@@ -65,6 +65,11 @@ func (s *Server) getEvidence(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.oneExport(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// A large bundle takes longer than the server's write timeout.
 	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(time.Hour))
 	w := &zipWriter{c: c}
@@ -128,6 +133,11 @@ func (s *Server) getEvidenceReport(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	release, err := s.oneExport(c)
+	if err != nil {
+		return err
+	}
+	defer release()
 	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(time.Hour))
 	r, err := evidence.BuildReport(c.Request.Context(), s.evidence, opts)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"golang.org/x/time/rate"
 )
 
 // principalKey is the context key under which the authenticated client
@@ -129,5 +131,49 @@ func (s *Server) authorize() gin.HandlerFunc {
 			return
 		}
 		c.Next()
+	}
+}
+
+// rateLimit gives every client a token bucket (OWASP API4): s.rate
+// requests a second sustained, bursts of twice that. A client over it gets
+// 429 with Retry-After; one busy client cannot starve the others.
+func (s *Server) rateLimit() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.rate <= 0 {
+			c.Next()
+			return
+		}
+		p, ok := principal(c.Request.Context())
+		if !ok {
+			s.writeError(c, privacy.Errorf(privacy.EUnauthorized, "not authenticated"))
+			return
+		}
+		v, ok := s.limiters.Load(p.ID)
+		if !ok {
+			v, _ = s.limiters.LoadOrStore(p.ID, rate.NewLimiter(rate.Limit(s.rate), max(1, int(2*s.rate))))
+		}
+		l := v.(*rate.Limiter)
+		now := time.Now()
+		if l.AllowN(now, 1) {
+			c.Next()
+			return
+		}
+		r := l.ReserveN(now, 1)
+		wait := r.DelayFrom(now)
+		r.CancelAt(now)
+		c.Header("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
+		s.writeError(c, privacy.Errorf(privacy.ERateLimited, "this client sent more than %g requests a second; retry after the Retry-After seconds", s.rate))
+	}
+}
+
+// oneExport holds one of the few slots for a whole-log export, or refuses
+// with 429: each export reads the entire audit log.
+func (s *Server) oneExport(c *gin.Context) (release func(), err error) {
+	select {
+	case s.exports <- struct{}{}:
+		return func() { <-s.exports }, nil
+	default:
+		c.Header("Retry-After", "10")
+		return nil, privacy.Errorf(privacy.ERateLimited, "%d evidence exports are already running; retry later", MaxConcurrentExports)
 	}
 }

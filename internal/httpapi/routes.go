@@ -34,7 +34,7 @@ func (s *Server) newEngine() *gin.Engine {
 	r.GET("/notices/:key", s.handle(s.noticePage))
 	r.GET("/.well-known/jwks.json", s.jwks)
 
-	v1 := r.Group("/v1", s.authenticate(), s.authorize())
+	v1 := r.Group("/v1", s.authenticate(), s.rateLimit(), s.authorize())
 	v1.POST("/clients", s.handle(s.createClient))
 
 	v1.PUT("/purposes/:key", s.handle(s.putPurpose))

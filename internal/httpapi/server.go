@@ -17,6 +17,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
@@ -64,6 +65,9 @@ type Deps struct {
 	OpenAPI []byte
 	// MaxBody caps request bodies, in bytes.
 	MaxBody int64
+	// RateLimit is each client's sustained requests per second, with
+	// bursts of twice that; 0 means no limit.
+	RateLimit float64
 }
 
 // Server is the HTTP API.
@@ -85,15 +89,25 @@ type Server struct {
 	log       *slog.Logger
 	openapi   []byte
 	maxBody   int64
-	validate  *validator.Validate
-	metrics   metrics
-	engine    *gin.Engine
+	rate      float64
+	limiters  sync.Map // client id → *rate.Limiter
+	// exports bounds the evidence exports and reports running at once:
+	// each reads the whole audit log.
+	exports  chan struct{}
+	validate *validator.Validate
+	metrics  metrics
+	engine   *gin.Engine
 }
+
+// MaxConcurrentExports is how many evidence exports or reports may run at
+// once; more are refused with 429.
+const MaxConcurrentExports = 2
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
 	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, routes: d.Routes, ready: d.Ready,
-		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, validate: newValidator()}
+		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, rate: d.RateLimit, validate: newValidator(),
+		exports: make(chan struct{}, MaxConcurrentExports)}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}

@@ -45,7 +45,11 @@ type env struct {
 }
 
 // MustOpenEnv builds the real services on a fresh database.
-func MustOpenEnv(t testing.TB) *env {
+func MustOpenEnv(t testing.TB) *env { return mustOpenEnvWith(t, nil) }
+
+// mustOpenEnvWith is MustOpenEnv with a chance to change the server's
+// dependencies (limits) before it is built.
+func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "consentry.db"), store.Options{})
@@ -63,12 +67,16 @@ func MustOpenEnv(t testing.TB) *env {
 	notices := notice.NewService(db, log)
 	review, err := findings.New(findings.Sources{DB: db, Log: log, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage}, findings.Options{})
 	require.NoError(t, err)
-	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
+	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
 		Notices: notices, Consents: consent.NewService(db, log, keys, "https://consentry.example"),
 		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI,
 		Incidents: incident.NewService(db), Findings: review,
-		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh}})
+		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh}}
+	if change != nil {
+		change(&deps)
+	}
+	srv, err := httpapi.NewServer(deps)
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}
 	for _, r := range privacy.Roles {

@@ -36,6 +36,9 @@ const (
 	// ENoticeUncovered: a notice version does not state what the devices it
 	// governs collect; the problem lists every gap.
 	ENoticeUncovered = "notice_uncovered"
+	// ERateLimited: the client sent more requests than its limit, or an
+	// expensive operation is already running; Retry-After says when to retry.
+	ERateLimited = "rate_limited"
 	// EInternal: anything else. Its details are logged, never returned.
 	EInternal = "internal"
 )

@@ -1,0 +1,28 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/consentry/consentry/internal/httpapi"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRateLimitPerClient: a client past its bucket gets 429 with
+// Retry-After; another client is not slowed by it.
+func TestRateLimitPerClient(t *testing.T) {
+	e := mustOpenEnvWith(t, func(d *httpapi.Deps) { d.RateLimit = 0.5 }) // burst 1, then one per 2 s
+	require.Equal(t, http.StatusOK, e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/purposes", nil).Code)
+	r := e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/purposes", nil)
+	assertProblem(t, r, http.StatusTooManyRequests, "rate_limited")
+	retry, err := strconv.Atoi(r.Header().Get("Retry-After"))
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, retry, 1)
+	assert.LessOrEqual(t, retry, 2)
+	assert.Equal(t, http.StatusOK, e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/purposes", nil).Code, "the auditor has its own bucket")
+	// Unauthenticated requests are refused before they cost a bucket.
+	assertProblem(t, e.do(t, "", http.MethodGet, "/v1/purposes", nil), http.StatusUnauthorized, "unauthorized")
+}
