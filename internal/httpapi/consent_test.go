@@ -16,7 +16,12 @@ import (
 // consentEnv is an env with a published notice "cam" and a device naming it.
 func consentEnv(t testing.TB) (e *env, deviceID string, notice map[string]any) {
 	t.Helper()
-	e = MustOpenEnv(t)
+	return consentEnvOn(t, MustOpenEnv(t))
+}
+
+// consentEnvOn seeds e as consentEnv does.
+func consentEnvOn(t testing.TB, e *env) (_ *env, deviceID string, notice map[string]any) {
+	t.Helper()
 	putPurpose(t, e, "navigation")
 	putPurpose(t, e, "maintenance")
 	notice = mustPublishedNotice(t, e, "cam")

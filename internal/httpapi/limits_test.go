@@ -23,6 +23,10 @@ func TestRateLimitPerClient(t *testing.T) {
 	assert.GreaterOrEqual(t, retry, 1)
 	assert.LessOrEqual(t, retry, 2)
 	assert.Equal(t, http.StatusOK, e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/purposes", nil).Code, "the auditor has its own bucket")
+	// Every response, refusals included, carries the security headers.
+	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+		assert.Equal(t, want, r.Header().Get(h), h)
+	}
 	// Unauthenticated requests are refused before they cost a bucket.
 	assertProblem(t, e.do(t, "", http.MethodGet, "/v1/purposes", nil), http.StatusUnauthorized, "unauthorized")
 }
