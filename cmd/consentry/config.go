@@ -32,6 +32,8 @@ type config struct {
 	publicURL string
 	// rateLimit is each client's sustained requests per second (0: none).
 	rateLimit float64
+	// tlsCert and tlsKey, when set, make serve speak HTTPS only.
+	tlsCert, tlsKey string
 }
 
 // bindConfig declares the persistent flags on root.
@@ -56,6 +58,8 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 	f.StringVar(&cfg.logLevel, "log-level", env("CONSENTRY_LOG_LEVEL", "info"), "debug, info, warn or error (env CONSENTRY_LOG_LEVEL)")
 	f.StringVar(&cfg.origin, "audit-origin", env("CONSENTRY_AUDIT_ORIGIN", ""), "the audit log's checkpoint origin line, used when its signing key is first created; default consentry/<random> (env CONSENTRY_AUDIT_ORIGIN)")
 	f.StringVar(&cfg.publicURL, "public-url", env("CONSENTRY_PUBLIC_URL", ""), "the service's public base URL, for links in consent receipts; default http://<addr> (env CONSENTRY_PUBLIC_URL)")
+	f.StringVar(&cfg.tlsCert, "tls-cert", env("CONSENTRY_TLS_CERT", ""), "PEM certificate (chain) file: serve HTTPS only; needs --tls-key (env CONSENTRY_TLS_CERT)")
+	f.StringVar(&cfg.tlsKey, "tls-key", env("CONSENTRY_TLS_KEY", ""), "PEM private key file for --tls-cert (env CONSENTRY_TLS_KEY)")
 	rate := 5000.0
 	if v, err := strconv.ParseFloat(getenv("CONSENTRY_RATE_LIMIT"), 64); err == nil {
 		rate = v
@@ -87,6 +91,9 @@ func (c *config) validate(getenv func(string) string) error {
 		if _, err := strconv.ParseFloat(v, 64); err != nil {
 			return fmt.Errorf("CONSENTRY_RATE_LIMIT=%q is not a number of requests per second", v)
 		}
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
 	}
 	if c.rateLimit < 0 {
 		return fmt.Errorf("--rate-limit must be 0 (off) or more")
@@ -130,6 +137,9 @@ func (c *config) logger(w io.Writer) (*slog.Logger, error) {
 func (c *config) baseURL() string {
 	if c.publicURL != "" {
 		return strings.TrimRight(c.publicURL, "/")
+	}
+	if c.tlsCert != "" {
+		return "https://" + c.addr
 	}
 	return "http://" + c.addr
 }
