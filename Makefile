@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build test test-short lint generate check bench evidence-load fuzz clean
+.PHONY: run build test test-short lint generate check bench evidence-load fuzz crashtest clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
@@ -34,6 +34,10 @@ check: lint test
 ## bench: device registration and inventory reads per second (docs/performance.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/audit/ ./internal/device/ ./internal/httpapi/
+
+## crashtest: 20 rounds of SIGKILL under 64 concurrent consent writers (make test runs 3)
+crashtest:
+	set -o pipefail; CONSENTRY_CRASH_ROUNDS=20 $(GO) test -count=1 -run '^TestCrashConsents$$' -v ./cmd/consentry/ | grep -E 'round|^(ok|FAIL|---)'
 
 ## fuzz: run every fuzz target for FUZZTIME each (seeds are in the targets; CI runs a short form)
 FUZZTIME ?= 30s
