@@ -114,6 +114,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	root.AddCommand(newPurposesCommand(&cfg, stdout, stderr))
 	root.AddCommand(newKeysCommand(&cfg, stdout, stderr))
 	root.AddCommand(newEvidenceCommand(&cfg, stdout, stderr))
+	root.AddCommand(newBackupCommand(&cfg, stdout))
 	return root
 }
 

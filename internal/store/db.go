@@ -41,6 +41,9 @@ type DB struct {
 type Options struct {
 	// Now is the clock; nil means time.Now. Tests inject a fixed one.
 	Now func() time.Time
+	// ReadOnly opens a SQLite file without changing it, not even its
+	// journal mode: for checking backups.
+	ReadOnly bool
 }
 
 // IsPostgres reports whether dsn selects PostgreSQL rather than a SQLite file.
@@ -66,7 +69,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if IsPostgres(dsn) {
 		dialector, dialect = postgres.Open(dsn), DialectPostgres
 	} else {
-		dialector, dialect = sqlite.Open(sqliteDSN(dsn)), DialectSQLite
+		dialector, dialect = sqlite.Open(sqliteDSN(dsn, opts.ReadOnly)), DialectSQLite
 	}
 	g, err := gorm.Open(dialector, cfg)
 	if err != nil {
@@ -98,13 +101,17 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 // which SQLite leaves off by default; a busy timeout so concurrent writers
 // queue instead of failing; and BEGIN IMMEDIATE so a transaction takes the
 // write lock up front rather than failing to upgrade half-way.
-func sqliteDSN(path string) string {
+func sqliteDSN(path string, readOnly bool) string {
 	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_synchronous", "FULL")
 	q.Set("_foreign_keys", "on")
 	q.Set("_busy_timeout", "10000")
-	q.Set("_txlock", "immediate")
+	if readOnly {
+		q.Set("mode", "ro")
+	} else {
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "FULL")
+		q.Set("_txlock", "immediate")
+	}
 	// The path is part of a URI: '%', '?' and '#' in it must be escaped,
 	// or a data directory named "a#b" would open the file "a".
 	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)

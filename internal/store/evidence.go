@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -120,4 +122,24 @@ func (tx *Tx) DeviceConsentStates(deviceID string) ([]privacy.ConsentState, erro
 		out[i] = r.toDomain()
 	}
 	return out, nil
+}
+
+// BackupTo writes a consistent copy of a SQLite database to path (which
+// must not exist) while it keeps serving: VACUUM INTO reads one snapshot.
+// PostgreSQL is backed up with its own tools (pg_dump).
+func (db *DB) BackupTo(ctx context.Context, path string) error {
+	if db.dialect != DialectSQLite {
+		return errors.New("store: backups of PostgreSQL are taken with pg_dump (see README); this command copies SQLite")
+	}
+	return formatError(db.gorm.WithContext(ctx).Exec("VACUUM INTO ?", path).Error, "backup")
+}
+
+// IntegrityCheck runs SQLite's full integrity check; "ok" when sound.
+func (db *DB) IntegrityCheck(ctx context.Context) (string, error) {
+	if db.dialect != DialectSQLite {
+		return "", errors.New("store: the integrity check is SQLite's")
+	}
+	var out string
+	err := db.gorm.WithContext(ctx).Raw("PRAGMA integrity_check").Scan(&out).Error
+	return out, formatError(err, "integrity check")
 }
