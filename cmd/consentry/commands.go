@@ -29,6 +29,7 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -236,6 +237,11 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Subject tokens are bound to this deployment by its audit origin.
+	subjectTokens, err := subjecttoken.LoadOrCreate(cfg.dataDir, auditLog.Origin())
+	if err != nil {
+		return err
+	}
 	notices := notice.NewService(db, auditLog)
 	review, err := findings.New(findings.Sources{DB: db, Log: auditLog, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage},
 		findings.Options{Log: log, Registerer: reg})
@@ -248,7 +254,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
 		Notices: notices, Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
 		Decisions: decide.NewService(db, auditLog, data), Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
-		Incidents: incident.NewService(db), Findings: review,
+		Incidents: incident.NewService(db), Findings: review, SubjectTokens: subjectTokens,
 		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh},
 		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody, RateLimit: cfg.rateLimit,
 	})

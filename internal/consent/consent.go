@@ -59,24 +59,10 @@ type Input struct {
 
 var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
-// checkSubject validates an opaque subject id.
-func checkSubject(p *privacy.Problems, field, s string) {
-	if s == "" || len(s) > 200 {
-		p.Add(field, "must be 1-200 characters")
-		return
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			p.Add(field, "must not contain control characters")
-			return
-		}
-	}
-}
-
 // validate checks what can be checked without the database.
 func (in *Input) validate() error {
 	var p privacy.Problems
-	checkSubject(&p, "subject", in.SubjectID)
+	privacy.CheckSubject(&p, "subject", in.SubjectID)
 	if _, err := uuid.Parse(in.DeviceID); err != nil {
 		p.Add("device_id", "must be a device id")
 	}
@@ -384,7 +370,7 @@ func (s *Service) Withdraw(ctx context.Context, id string, purposes []string, me
 // notice version.
 func (s *Service) WithdrawSubject(ctx context.Context, subject string, method privacy.ConsentMethod, clientID string) ([]privacy.ConsentRecord, error) {
 	var p privacy.Problems
-	checkSubject(&p, "subject", subject)
+	privacy.CheckSubject(&p, "subject", subject)
 	if method == "" {
 		method = privacy.MethodApp
 	}
@@ -474,7 +460,7 @@ func materialSince(tx *store.Tx) func(key, purpose string, version int) bool {
 // State returns a subject's current state per device and purpose.
 func (s *Service) State(ctx context.Context, subject string) ([]StateView, error) {
 	var p privacy.Problems
-	checkSubject(&p, "subject", subject)
+	privacy.CheckSubject(&p, "subject", subject)
 	if err := p.Err("invalid subject"); err != nil {
 		return nil, err
 	}

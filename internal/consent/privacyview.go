@@ -35,7 +35,7 @@ type PurposeView struct {
 // it, for how long, and their choice for each.
 func (s *Service) Privacy(ctx context.Context, subject string) ([]DeviceView, error) {
 	var p privacy.Problems
-	checkSubject(&p, "subject", subject)
+	privacy.CheckSubject(&p, "subject", subject)
 	if err := p.Err("invalid subject"); err != nil {
 		return nil, err
 	}

@@ -187,6 +187,9 @@ func (s *Server) recordConsent(c *gin.Context) error {
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
+	if err := ownSubject(c, req.Subject, false); err != nil {
+		return err
+	}
 	p, _ := principal(c.Request.Context())
 	in := consent.Input{SubjectID: req.Subject, DeviceID: req.DeviceID, NoticeKey: req.NoticeKey, NoticeVersion: req.NoticeVersion,
 		NoticeHash: req.NoticeHash, Locale: req.Locale, Method: privacy.ConsentMethod(req.Method), ClientID: p.ID}
@@ -221,6 +224,9 @@ func (s *Server) recordConsent(c *gin.Context) error {
 func (s *Server) getConsent(c *gin.Context) error {
 	rec, err := s.consents.Get(c.Request.Context(), c.Param("id"))
 	if err != nil {
+		return err
+	}
+	if err := ownSubject(c, rec.SubjectID, true); err != nil {
 		return err
 	}
 	writeJSON(c, http.StatusOK, newConsentResponse(rec))
@@ -264,6 +270,16 @@ func (s *Server) withdrawConsent(c *gin.Context) error {
 		return err
 	}
 	p, _ := principal(c.Request.Context())
+	if p.Role == privacy.RoleSubject {
+		// The record must be the token's subject's before anything changes.
+		rec, err := s.consents.Get(c.Request.Context(), c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if err := ownSubject(c, rec.SubjectID, true); err != nil {
+			return err
+		}
+	}
 	rec, err := s.consents.Withdraw(c.Request.Context(), c.Param("id"), req.Purposes, privacy.ConsentMethod(req.Method), p.ID)
 	if err != nil {
 		return err

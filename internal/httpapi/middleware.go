@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"golang.org/x/time/rate"
@@ -114,10 +115,25 @@ func (s *Server) authenticate() gin.HandlerFunc {
 			s.writeError(c, privacy.Errorf(privacy.EUnauthorized, "an Authorization: Bearer <token> header is required"))
 			return
 		}
-		p, err := s.clients.Authenticate(c.Request.Context(), strings.TrimSpace(token))
-		if err != nil {
-			s.writeError(c, err)
-			return
+		token = strings.TrimSpace(token)
+		var p privacy.Client
+		if subjecttoken.LooksLike(token) {
+			if s.subjects == nil {
+				s.writeError(c, privacy.Errorf(privacy.EUnauthorized, "subject tokens are not enabled"))
+				return
+			}
+			claims, err := s.subjects.Check(token, time.Now())
+			if err != nil {
+				s.writeError(c, privacy.Errorf(privacy.EUnauthorized, "%s", err.Error()))
+				return
+			}
+			p = privacy.Client{ID: claims.AppID, Name: "subject-token", Role: privacy.RoleSubject, Subject: claims.Subject}
+		} else {
+			var err error
+			if p, err = s.clients.Authenticate(c.Request.Context(), token); err != nil {
+				s.writeError(c, err)
+				return
+			}
 		}
 		ctx := context.WithValue(c.Request.Context(), principalKey{}, p)
 		ctx = privacy.WithActor(ctx, privacy.Actor{ClientID: p.ID, Role: string(p.Role)})
@@ -145,6 +161,37 @@ func (s *Server) authorize() gin.HandlerFunc {
 		}
 		c.Next()
 	}
+}
+
+// subjectScope keeps a subject token to its own subject: a route naming a
+// subject in its path answers only for the token's subject. Routes that
+// take a record id or a body check the record's subject themselves
+// (ownSubject).
+func (s *Server) subjectScope() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p, ok := principal(c.Request.Context())
+		if ok && p.Role == privacy.RoleSubject {
+			if subject := c.Param("subject"); subject != "" && subject != p.Subject {
+				s.writeError(c, privacy.Errorf(privacy.EForbidden, "a subject token acts for its own subject only"))
+				return
+			}
+		}
+		c.Next()
+	}
+}
+
+// ownSubject refuses, for a subject token, anything about another
+// subject. A record of someone else is reported as not found: a token
+// must not learn which record ids exist.
+func ownSubject(c *gin.Context, subject string, asNotFound bool) error {
+	p, ok := principal(c.Request.Context())
+	if !ok || p.Role != privacy.RoleSubject || p.Subject == subject {
+		return nil
+	}
+	if asNotFound {
+		return privacy.Errorf(privacy.ENotFound, "no such record")
+	}
+	return privacy.FieldErrorf(privacy.EForbidden, "subject", "a subject token acts for its own subject only")
 }
 
 // rateLimit gives every client a token bucket (OWASP API4): s.rate

@@ -34,7 +34,7 @@ func (s *Server) newEngine() *gin.Engine {
 	r.GET("/notices/:key", s.handle(s.noticePage))
 	r.GET("/.well-known/jwks.json", s.jwks)
 
-	v1 := r.Group("/v1", s.authenticate(), s.rateLimit(), s.authorize())
+	v1 := r.Group("/v1", s.authenticate(), s.rateLimit(), s.authorize(), s.subjectScope())
 	v1.POST("/clients", s.handle(s.createClient))
 
 	v1.PUT("/purposes/:key", s.handle(s.putPurpose))
@@ -58,6 +58,7 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.POST("/notices/:key/versions/:version/publish", s.handle(s.publishNoticeVersion))
 	v1.GET("/notices/:key/coverage", s.handle(s.noticeCoverage))
 
+	v1.POST("/subject-tokens", s.handle(s.mintSubjectToken))
 	v1.POST("/consents", s.handle(s.recordConsent))
 	v1.GET("/consents/:id", s.handle(s.getConsent))
 	v1.POST("/consents/:id/withdraw", s.handle(s.withdrawConsent))

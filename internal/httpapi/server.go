@@ -31,6 +31,7 @@ import (
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/purpose"
+	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,9 @@ type Deps struct {
 	Decisions *decide.Service
 	Policies  *policy.Service
 	Audit     *audit.Log
+	// SubjectTokens mints and checks subject-scoped tokens; nil turns
+	// them off.
+	SubjectTokens *subjecttoken.Issuer
 	// Findings is the continuous review.
 	Findings *findings.Engine
 	// Incidents finds the devices an incident affects.
@@ -83,6 +87,7 @@ type Server struct {
 	evidence  evidence.Sources
 	incidents *incident.Service
 	findings  *findings.Engine
+	subjects  *subjecttoken.Issuer
 	routes    *authz.Routes
 	ready     func(ctx context.Context) error
 	registry  *prometheus.Registry
@@ -105,7 +110,7 @@ const MaxConcurrentExports = 2
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
-	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, routes: d.Routes, ready: d.Ready,
+	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, subjects: d.SubjectTokens, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, rate: d.RateLimit, validate: newValidator(),
 		exports: make(chan struct{}, MaxConcurrentExports)}
 	if s.maxBody <= 0 {

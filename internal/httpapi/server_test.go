@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -27,6 +28,7 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,7 +73,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 		Notices: notices, Consents: consent.NewService(db, log, keys, "https://consentry.example"),
 		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI,
-		Incidents: incident.NewService(db), Findings: review,
+		Incidents: incident.NewService(db), Findings: review, SubjectTokens: mustSubjectTokens(t),
 		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh}}
 	if change != nil {
 		change(&deps)
@@ -295,6 +297,15 @@ func policyModel(t *testing.T) string {
 }
 
 func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }
+
+func mustSubjectTokens(t testing.TB) *subjecttoken.Issuer {
+	key := make([]byte, 32)
+	_, err := rand.Read(key)
+	require.NoError(t, err)
+	i, err := subjecttoken.New(key, "consentry/test")
+	require.NoError(t, err)
+	return i
+}
 
 func mustKeys(t testing.TB) *consent.Keys {
 	t.Helper()

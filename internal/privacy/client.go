@@ -18,6 +18,9 @@ const (
 	RoleService Role = "service"
 	// RoleAuditor reads the audit log and exports evidence.
 	RoleAuditor Role = "auditor"
+	// RoleSubject is not a client: it is a short-lived token an app mints
+	// for one person, reaching only that person's consents and views.
+	RoleSubject Role = "subject"
 )
 
 // Roles lists every role, in a stable order for help texts.
@@ -40,6 +43,8 @@ type Client struct {
 	Name      string
 	Role      Role
 	CreatedAt time.Time
+	// Subject is, for a subject token, the one person it acts for.
+	Subject string
 }
 
 // Validate checks a client before it is created.

@@ -133,3 +133,17 @@ func Later(aTime time.Time, aID string, bTime time.Time, bID string) bool {
 	}
 	return aID > bID
 }
+
+// CheckSubject validates an opaque subject id.
+func CheckSubject(p *Problems, field, s string) {
+	if s == "" || len(s) > 200 {
+		p.Add(field, "must be 1-200 characters")
+		return
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			p.Add(field, "must not contain control characters")
+			return
+		}
+	}
+}
