@@ -59,6 +59,13 @@ func MustOpenDB(t testing.TB, dialect string, now func() time.Time) *store.DB {
 // PostgreSQL schema.
 func MustOpenTwo(t testing.TB, dialect string, now func() time.Time) (*store.DB, *store.DB) {
 	t.Helper()
+	dbs := MustOpenMany(t, dialect, now, 2)
+	return dbs[0], dbs[1]
+}
+
+// MustOpenMany opens n handles on one migrated database, as n instances.
+func MustOpenMany(t testing.TB, dialect string, now func() time.Time, n int) []*store.DB {
+	t.Helper()
 	ctx := context.Background()
 	var dsn string
 	switch dialect {
@@ -78,7 +85,11 @@ func MustOpenTwo(t testing.TB, dialect string, now func() time.Time) (*store.DB,
 	a := open()
 	_, err := a.Migrate(ctx)
 	require.NoError(t, err)
-	return a, open()
+	dbs := []*store.DB{a}
+	for len(dbs) < n {
+		dbs = append(dbs, open())
+	}
+	return dbs
 }
 
 // schema makes an empty schema and returns a DSN that uses it, so that
