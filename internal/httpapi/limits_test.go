@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 
@@ -23,6 +24,15 @@ func TestRateLimitPerClient(t *testing.T) {
 	assert.GreaterOrEqual(t, retry, 1)
 	assert.LessOrEqual(t, retry, 2)
 	assert.Equal(t, http.StatusOK, e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/purposes", nil).Code, "the auditor has its own bucket")
+	// Each subject token of an app has its own bucket, apart from the app's.
+	mint := e.do(t, privacy.RoleApp, http.MethodPost, "/v1/subject-tokens", map[string]any{"subject": "alice"})
+	require.Equal(t, http.StatusCreated, mint.Code, mint.Body.String())
+	assertProblem(t, e.do(t, privacy.RoleApp, http.MethodGet, "/v1/subjects/alice/consents", nil), http.StatusTooManyRequests, "rate_limited")
+	req := httptest.NewRequest(http.MethodGet, "/v1/subjects/alice/consents", nil)
+	req.Header.Set("Authorization", "Bearer "+mint.JSON(t)["token"].(string))
+	rec := httptest.NewRecorder()
+	e.srv.ServeHTTP(rec, req)
+	assert.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	// Every response, refusals included, carries the security headers.
 	for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
 		assert.Equal(t, want, r.Header().Get(h), h)

@@ -208,9 +208,15 @@ func (s *Server) rateLimit() gin.HandlerFunc {
 			s.writeError(c, privacy.Errorf(privacy.EUnauthorized, "not authenticated"))
 			return
 		}
-		v, ok := s.limiters.Load(p.ID)
+		// A subject token has its own bucket: one user of an app must not
+		// spend the limit of all its other users.
+		key := p.ID
+		if p.Role == privacy.RoleSubject {
+			key += "\x00" + p.Subject
+		}
+		v, ok := s.limiters.Load(key)
 		if !ok {
-			v, _ = s.limiters.LoadOrStore(p.ID, rate.NewLimiter(rate.Limit(s.rate), max(1, int(2*s.rate))))
+			v, _ = s.limiters.LoadOrStore(key, rate.NewLimiter(rate.Limit(s.rate), max(1, int(2*s.rate))))
 		}
 		l := v.(*rate.Limiter)
 		now := time.Now()
