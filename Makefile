@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build test test-short lint generate check bench evidence-load fuzz crashtest clean
+.PHONY: run build test test-short lint generate check bench evidence-load fuzz crashtest soak clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
@@ -59,3 +59,9 @@ evidence-load: build
 
 clean:
 	rm -rf bin
+
+## soak: three instances on one PostgreSQL database (consentry_soak), mixed load for SOAK_TIME (docs/performance.md)
+SOAK_TIME ?= 5m
+SOAK_DB ?= postgres://postgres@127.0.0.1:5432/consentry_soak?sslmode=disable
+soak: build
+	./scripts/soak.sh "$(SOAK_DB)" "$(SOAK_TIME)"

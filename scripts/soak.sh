@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Three consentry instances on one fresh PostgreSQL database, driven by
+# cmd/soak for a bounded time over loopback; stops them and verifies the
+# audit log afterwards. Usage: scripts/soak.sh DSN DURATION
+set -euo pipefail
+dsn=$1 duration=$2
+db=${dsn##*/}; db=${db%%\?*}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+export CONSENTRY_DB=$dsn CONSENTRY_DATA_DIR=$work/data CONSENTRY_RATE_LIMIT=0
+./bin/consentry purposes load notices/purposes.yaml >/dev/null
+./bin/consentry notices publish notices/acme-cam >/dev/null
+ADMIN=$(./bin/consentry clients create --name soak-admin --role admin)
+APP=$(./bin/consentry clients create --name soak-app --role app)
+SERVICE=$(./bin/consentry clients create --name service-client --role service)
+AUDITOR=$(./bin/consentry clients create --name soak-auditor --role auditor)
+export ADMIN APP SERVICE
+urls=()
+for port in 18081 18082 18083; do
+	./bin/consentry serve --addr 127.0.0.1:$port --log-level warn 2>"$work/$port.log" &
+	urls+=("http://127.0.0.1:$port")
+done
+for u in "${urls[@]}"; do
+	for _ in $(seq 1 60); do curl -sf "$u/readyz" >/dev/null && break; sleep 0.5; done
+done
+go run ./cmd/soak --instances "$(IFS=,; echo "${urls[*]}")" --duration "$duration"
+CONSENTRY_TOKEN=$AUDITOR ./bin/consentry audit verify --server "${urls[2]}" --key "$work/data/audit-verifier.key" | grep -v '^warning'
+echo "errors logged by the instances: $(cat "$work"/*.log | grep -c '"level":"ERROR"' || true)"
