@@ -62,10 +62,11 @@ func (s *Server) decode(c *gin.Context, v any) error {
 	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
 		return privacy.Errorf(privacy.EUnsupportedMediaType, "the body must be application/json")
 	}
-	if c.Request.ContentLength > s.maxBody {
-		return tooLarge(s.maxBody)
+	limit := s.bodyLimit(c)
+	if c.Request.ContentLength > limit {
+		return tooLarge(limit)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBody))
+	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return s.decodeError(err)
@@ -73,7 +74,7 @@ func (s *Server) decode(c *gin.Context, v any) error {
 	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return tooLarge(s.maxBody)
+			return tooLarge(limit)
 		}
 		return privacy.Errorf(privacy.EMalformed, "the body must hold exactly one JSON value; found data after it")
 	}
@@ -81,6 +82,28 @@ func (s *Server) decode(c *gin.Context, v any) error {
 		return validationError(err)
 	}
 	return nil
+}
+
+// largeBodies are the routes whose bodies can be large: inventories and
+// notices (many elements, long texts), consents and decision batches.
+// Every other body is a handful of fields and gets SmallBody at most.
+var largeBodies = map[string]bool{
+	"/v1/devices/:id/inventory":          true,
+	"/v1/notices/:key/versions":          true,
+	"/v1/notices/:key/versions/:version": true,
+	"/v1/consents":                       true,
+	"/v1/decisions/batch":                true,
+}
+
+// SmallBody caps the bodies of the routes not in largeBodies.
+const SmallBody = 16 << 10
+
+// bodyLimit is the body cap of the request's route.
+func (s *Server) bodyLimit(c *gin.Context) int64 {
+	if largeBodies[c.FullPath()] {
+		return s.maxBody
+	}
+	return min(s.maxBody, SmallBody)
 }
 
 func tooLarge(limit int64) error {
@@ -96,7 +119,7 @@ func (s *Server) decodeError(err error) error {
 	)
 	switch {
 	case errors.As(err, &mbe):
-		return tooLarge(s.maxBody)
+		return tooLarge(mbe.Limit)
 	case errors.Is(err, io.EOF):
 		return privacy.Errorf(privacy.EMalformed, "the body is empty; a JSON object is required")
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/consentry/consentry/internal/httpapi"
@@ -39,4 +40,20 @@ func TestRateLimitPerClient(t *testing.T) {
 	}
 	// Unauthenticated requests are refused before they cost a bucket.
 	assertProblem(t, e.do(t, "", http.MethodGet, "/v1/purposes", nil), http.StatusUnauthorized, "unauthorized")
+}
+
+// TestBodyCapsPerRoute: routes whose bodies are a few fields refuse more
+// than SmallBody; inventories, notices, consents and batches take up to
+// the server's cap.
+func TestBodyCapsPerRoute(t *testing.T) {
+	e := MustOpenEnv(t)
+	big := `{"name":"` + strings.Repeat("x", httpapi.SmallBody) + `","description":"d","legal_basis":"consent"}`
+	r := e.do(t, privacy.RoleAdmin, http.MethodPut, "/v1/purposes/navigation", big)
+	assertProblem(t, r, http.StatusRequestEntityTooLarge, "too_large")
+	assert.Contains(t, r.JSON(t)["detail"], "16384 bytes")
+	// The same size is accepted, and judged on its content, where bodies are large.
+	d := mustCreateDevice(t, e, newDevice("caps-1"))
+	inv := `{"elements":[{"key":"location","description":"` + strings.Repeat("x", httpapi.SmallBody) + `"}]}`
+	r = e.do(t, privacy.RoleAdmin, http.MethodPut, "/v1/devices/"+d["id"].(string)+"/inventory", inv)
+	assertProblem(t, r, http.StatusUnprocessableEntity, "invalid")
 }
