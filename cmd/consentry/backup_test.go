@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"database/sql"
 	"os"
 	"path/filepath"
@@ -16,15 +14,9 @@ import (
 // clean (integrity and audit log), is never overwritten, and a backup
 // whose audit log was altered fails the check.
 func TestBackupAndCheck(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
-	env := getenv(map[string]string{"CONSENTRY_DATA_DIR": dataDir})
-	cli := func(args ...string) (string, error) {
-		var stdout, stderr bytes.Buffer
-		err := run(ctx, args, env, &stdout, &stderr)
-		return stdout.String() + stderr.String(), err
-	}
+	cli := cliOn(dataDir)
 	_, err := cli("purposes", "load", filepath.Join("..", "..", "notices", "purposes.yaml"))
 	require.NoError(t, err)
 	// A checkpoint to verify against: the evidence export signs one.

@@ -17,15 +17,9 @@ import (
 // line: export, verify with the pinned key, keep the checkpoint; export
 // again with it, verify consistency; and a changed bundle fails, named.
 func TestEvidenceExportAndVerify(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
 	dataDir := filepath.Join(dir, "data")
-	env := getenv(map[string]string{"CONSENTRY_DATA_DIR": dataDir})
-	cli := func(args ...string) (string, error) {
-		var stdout, stderr bytes.Buffer
-		err := run(ctx, args, env, &stdout, &stderr)
-		return stdout.String() + stderr.String(), err
-	}
+	cli := cliOn(dataDir)
 	_, err := cli("purposes", "load", filepath.Join("..", "..", "notices", "purposes.yaml"))
 	require.NoError(t, err)
 
@@ -66,6 +60,17 @@ func TestEvidenceExportAndVerify(t *testing.T) {
 	assert.ErrorContains(t, err, "--from: not an RFC 3339 time")
 	_, err = cli("evidence", "verify", filepath.Join(dir, "missing.zip"))
 	assert.ErrorContains(t, err, "not a readable zip archive")
+}
+
+// cliOn runs consentry commands on a data directory, as a shell would,
+// returning what they print.
+func cliOn(dataDir string) func(args ...string) (string, error) {
+	env := getenv(map[string]string{"CONSENTRY_DATA_DIR": dataDir})
+	return func(args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, env, &stdout, &stderr)
+		return stdout.String() + stderr.String(), err
+	}
 }
 
 // copyZip copies a zip, flipping one bit in the member named change.

@@ -20,8 +20,6 @@ import (
 	"io"
 	"path"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
@@ -31,6 +29,7 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/go-jose/go-jose/v4"
+	"github.com/transparency-dev/formats/log"
 )
 
 // Format is the bundle format this package writes and reads.
@@ -177,8 +176,11 @@ func (o Options) Validate() error {
 
 // writer writes zip members while hashing them for the manifest.
 type writer struct {
-	zip   *zip.Writer
-	files []File
+	zip *zip.Writer
+	// method is zip.Deflate for a bundle, zip.Store when only the report
+	// is wanted and the archive is thrown away.
+	method uint16
+	files  []File
 	// open is the member being written, with its hash and size.
 	open  io.Writer
 	buf   *bufio.Writer
@@ -197,7 +199,7 @@ func (w *writer) create(name string) error {
 	if err := w.close(); err != nil {
 		return err
 	}
-	f, err := w.zip.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Deflate, Modified: time.Unix(0, 0).UTC()})
+	f, err := w.zip.CreateHeader(&zip.FileHeader{Name: name, Method: w.method, Modified: time.Unix(0, 0).UTC()})
 	if err != nil {
 		return err
 	}
@@ -243,7 +245,7 @@ func (w *writer) file(name string, b []byte) error {
 // of rows and the report's counters. An error part-way leaves an archive
 // without its manifest, which no verifier accepts.
 func Export(ctx context.Context, out io.Writer, src Sources, opts Options) (Manifest, error) {
-	m, _, err := export(ctx, out, src, opts)
+	m, _, err := export(ctx, out, src, opts, zip.Deflate)
 	return m, err
 }
 
@@ -251,11 +253,11 @@ func Export(ctx context.Context, out io.Writer, src Sources, opts Options) (Mani
 // the archive: the numbers come from the same pass over the same data.
 // It reads the whole audit log, because the replay needs all of it.
 func BuildReport(ctx context.Context, src Sources, opts Options) (*Report, error) {
-	_, r, err := export(ctx, io.Discard, src, opts)
+	_, r, err := export(ctx, io.Discard, src, opts, zip.Store)
 	return r, err
 }
 
-func export(ctx context.Context, out io.Writer, src Sources, opts Options) (Manifest, *Report, error) {
+func export(ctx context.Context, out io.Writer, src Sources, opts Options, method uint16) (Manifest, *Report, error) {
 	if err := opts.Validate(); err != nil {
 		return Manifest{}, nil, err
 	}
@@ -274,7 +276,7 @@ func export(ctx context.Context, out io.Writer, src Sources, opts Options) (Mani
 	}
 	m := Manifest{Format: Format, Origin: src.Log.Origin(), GeneratedAt: time.Now().UTC().Truncate(time.Second),
 		From: opts.From.UTC(), To: opts.To.UTC(), AuditSize: cp.Size, PreviousSize: opts.PreviousSize}
-	w := &writer{zip: zip.NewWriter(out)}
+	w := &writer{zip: zip.NewWriter(out), method: method}
 	c := newCollector(opts.From, opts.To)
 	c.r.Origin, c.r.GeneratedAt, c.r.AuditSize = m.Origin, m.GeneratedAt, m.AuditSize
 
@@ -354,12 +356,12 @@ func export(ctx context.Context, out io.Writer, src Sources, opts Options) (Mani
 	return m, c.r, w.zip.Close()
 }
 
-func exportEntries(ctx context.Context, w *writer, log *audit.Log, size int64, c *collector) error {
+func exportEntries(ctx context.Context, w *writer, auditLog *audit.Log, size int64, c *collector) error {
 	if err := w.create(FileEntries); err != nil {
 		return err
 	}
 	for from := int64(0); from < size; {
-		page, err := log.Entries(ctx, store.AuditFilter{From: from, Limit: int(min(pageSize, size-from))})
+		page, err := auditLog.Entries(ctx, store.AuditFilter{From: from, Limit: int(min(pageSize, size-from))})
 		if err != nil {
 			return err
 		}
@@ -379,11 +381,11 @@ func exportEntries(ctx context.Context, w *writer, log *audit.Log, size int64, c
 	return nil
 }
 
-func exportConsistency(ctx context.Context, w *writer, log *audit.Log, from, to int64) error {
+func exportConsistency(ctx context.Context, w *writer, auditLog *audit.Log, from, to int64) error {
 	if from == 0 {
 		return nil
 	}
-	proof, err := log.ConsistencyProof(ctx, from, to)
+	proof, err := auditLog.ConsistencyProof(ctx, from, to)
 	if err != nil {
 		return err
 	}
@@ -600,13 +602,9 @@ func exportPolicies(w *writer, list func() ([]authz.Rule, []authz.Group, error))
 // without verifying it: enough to ask for a consistency proof, which the
 // verifier then checks against the signed note itself.
 func ParseCheckpointSize(b []byte) (int64, error) {
-	lines := strings.SplitN(string(b), "\n", 3)
-	if len(lines) < 3 {
-		return 0, errors.New("not a checkpoint: it needs an origin line and a size line")
+	var cp log.Checkpoint
+	if _, err := cp.Unmarshal(b); err != nil || cp.Size < 1 {
+		return 0, errors.New("not a checkpoint of a non-empty log: origin, size and root lines expected")
 	}
-	size, err := strconv.ParseInt(lines[1], 10, 64)
-	if err != nil || size < 1 {
-		return 0, errors.New("not a checkpoint: the second line must be the tree size, a positive number")
-	}
-	return size, nil
+	return int64(cp.Size), nil
 }

@@ -187,34 +187,34 @@ func (c *collector) finish(ctx context.Context, db *store.DB, versions []privacy
 	if err != nil {
 		return err
 	}
-	material := map[string]map[int][]string{}
+	judge := tx.MaterialJudge()
 	for _, n := range counts {
 		s := c.r.ConsentState[n.Purpose]
 		if s == nil {
 			s = &ConsentStateSummary{}
 			c.r.ConsentState[n.Purpose] = s
 		}
-		switch {
-		case n.Kind == privacy.RecordWithdrawal:
+		// A group stands for its states: judged as privacy.ConsentState
+		// judges one, with an end before or after now as the query found.
+		st := privacy.ConsentState{Purpose: n.Purpose, Kind: n.Kind, Granted: n.Granted, NoticeKey: n.NoticeKey, NoticeVersion: n.NoticeVersion}
+		if !n.Expired {
+			st.ExpiresAt = now.Add(time.Hour)
+		}
+		switch st.Status(now, judge.Since) {
+		case privacy.StatusWithdrawn:
 			s.Withdrawn += n.Count
-		case !n.Granted:
+		case privacy.StatusDenied:
 			s.Refused += n.Count
-		case n.Expired:
+		case privacy.StatusReconsentRequired:
+			s.AwaitingReconsent += n.Count
+		case privacy.StatusExpired:
 			s.Expired += n.Count
 		default:
-			changes, ok := material[n.NoticeKey]
-			if !ok {
-				if changes, err = tx.MaterialChanges(n.NoticeKey); err != nil {
-					return err
-				}
-				material[n.NoticeKey] = changes
-			}
-			if privacy.ChangedAfter(changes, n.NoticeVersion, n.Purpose) {
-				s.AwaitingReconsent += n.Count
-			} else {
-				s.Granted += n.Count
-			}
+			s.Granted += n.Count
 		}
+	}
+	if judge.Err != nil {
+		return judge.Err
 	}
 	c.r.Days = make([]DayCount, 0, len(c.days))
 	peak := 1

@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,6 +16,7 @@ import (
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/gowebpki/jcs"
+	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -70,18 +70,11 @@ const maxLine = 1 << 20
 // its binding to the audit entry that recorded it, and every notice's
 // content hash. The first item that fails is returned as a *Failure.
 func Verify(path string, opts VerifyOptions) (Summary, error) {
-	zr, err := zip.OpenReader(path)
+	b, closeBundle, err := openBundle(path)
 	if err != nil {
-		return Summary{}, failf("bundle", "not a readable zip archive: %v", err)
+		return Summary{}, err
 	}
-	defer zr.Close()
-	b := &bundle{files: map[string]*zip.File{}}
-	for _, f := range zr.File {
-		if _, dup := b.files[f.Name]; dup {
-			return Summary{}, failf(f.Name, "appears twice in the archive")
-		}
-		b.files[f.Name] = f
-	}
+	defer closeBundle()
 	var sum Summary
 	m, key, err := b.manifest(opts.VerifierKey)
 	if err != nil {
@@ -125,6 +118,23 @@ func Verify(path string, opts VerifyOptions) (Summary, error) {
 type bundle struct {
 	files map[string]*zip.File
 	jwks  jose.JSONWebKeySet
+}
+
+// openBundle indexes a bundle's members by name; a name twice is refused.
+func openBundle(path string) (*bundle, func() error, error) {
+	zr, err := zip.OpenReader(path)
+	if err != nil {
+		return nil, nil, failf("bundle", "not a readable zip archive: %v", err)
+	}
+	b := &bundle{files: map[string]*zip.File{}}
+	for _, f := range zr.File {
+		if _, dup := b.files[f.Name]; dup {
+			zr.Close()
+			return nil, nil, failf(f.Name, "appears twice in the archive")
+		}
+		b.files[f.Name] = f
+	}
+	return b, zr.Close, nil
 }
 
 func (b *bundle) open(name string) (io.ReadCloser, error) {
@@ -322,14 +332,11 @@ func (b *bundle) consistency(m Manifest, res audit.VerifyResult, previous []byte
 	if err != nil {
 		return failf(FileVerifierKey, "%v", err)
 	}
-	n, err := note.Open(previous, note.VerifierList(v))
-	if err != nil {
-		return failf("previous checkpoint", "signature does not verify: %v", err)
-	}
-	size, root, err := checkpointSizeRoot(n.Text)
+	prev, _, _, err := log.ParseCheckpoint(previous, v.Name(), v)
 	if err != nil {
 		return failf("previous checkpoint", "%v", err)
 	}
+	size, root := int64(prev.Size), tlog.Hash(prev.Hash)
 	if size != c.FromSize {
 		return failf(FileConsistency, "starts at size %d, the previous checkpoint given has size %d", c.FromSize, size)
 	}
@@ -344,21 +351,6 @@ func (b *bundle) consistency(m Manifest, res audit.VerifyResult, previous []byte
 		return failf(FileConsistency, "the log does not extend the previous checkpoint: %v", err)
 	}
 	return nil
-}
-
-func checkpointSizeRoot(text string) (int64, tlog.Hash, error) {
-	size, err := ParseCheckpointSize([]byte(text))
-	if err != nil {
-		return 0, tlog.Hash{}, err
-	}
-	lines := strings.SplitN(text, "\n", 4)
-	raw, err := base64.StdEncoding.DecodeString(lines[2])
-	if err != nil || len(raw) != len(tlog.Hash{}) {
-		return 0, tlog.Hash{}, errors.New("not a checkpoint: the third line must be the base64 root hash")
-	}
-	var h tlog.Hash
-	copy(h[:], raw)
-	return size, h, nil
 }
 
 // receiptClaims are the receipt fields the verifier binds to its record.
@@ -482,14 +474,10 @@ func (b *bundle) notices(m Manifest) (int, error) {
 // auditor to keep and pass as the previous checkpoint next time. Verify
 // the bundle first: this reads, it does not check.
 func ReadCheckpoint(path string) ([]byte, error) {
-	zr, err := zip.OpenReader(path)
+	b, closeBundle, err := openBundle(path)
 	if err != nil {
 		return nil, err
 	}
-	defer zr.Close()
-	b := &bundle{files: map[string]*zip.File{}}
-	for _, f := range zr.File {
-		b.files[f.Name] = f
-	}
+	defer closeBundle()
 	return b.read(FileCheckpoint)
 }

@@ -170,7 +170,11 @@ func (s *Server) authorize() gin.HandlerFunc {
 func (s *Server) subjectScope() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p, ok := principal(c.Request.Context())
-		if ok && p.Role == privacy.RoleSubject {
+		if !ok {
+			s.writeError(c, privacy.Errorf(privacy.EUnauthorized, "not authenticated"))
+			return
+		}
+		if p.Role == privacy.RoleSubject {
 			if subject := c.Param("subject"); subject != "" && subject != p.Subject {
 				s.writeError(c, privacy.Errorf(privacy.EForbidden, "a subject token acts for its own subject only"))
 				return
@@ -185,7 +189,11 @@ func (s *Server) subjectScope() gin.HandlerFunc {
 // must not learn which record ids exist.
 func ownSubject(c *gin.Context, subject string, asNotFound bool) error {
 	p, ok := principal(c.Request.Context())
-	if !ok || p.Role != privacy.RoleSubject || p.Subject == subject {
+	if !ok {
+		// Never reached behind authenticate; if it were, refuse.
+		return privacy.Errorf(privacy.EUnauthorized, "not authenticated")
+	}
+	if p.Role != privacy.RoleSubject || p.Subject == subject {
 		return nil
 	}
 	if asNotFound {

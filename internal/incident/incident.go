@@ -62,10 +62,10 @@ func (s *Service) Devices(ctx context.Context, q Query, each func(Affected) erro
 	if err := q.Validate(); err != nil {
 		return err
 	}
-	material := map[string]map[int][]string{}
 	f := privacy.DeviceFilter{Manufacturer: q.Manufacturer, Model: q.Model, Limit: pageSize}
 	for {
 		tx := s.db.Read(ctx)
+		judge := tx.MaterialJudge()
 		devices, more, err := tx.ListDevices(f)
 		if err != nil {
 			return err
@@ -75,7 +75,7 @@ func (s *Service) Devices(ctx context.Context, q Query, each func(Affected) erro
 			if !inRange(d.Firmware, q.FirmwareFrom, q.FirmwareTo) {
 				continue
 			}
-			a, err := affected(tx, d, tx.Now(), material)
+			a, err := affected(tx, d, tx.Now(), judge)
 			if err != nil {
 				return err
 			}
@@ -89,7 +89,7 @@ func (s *Service) Devices(ctx context.Context, q Query, each func(Affected) erro
 	}
 }
 
-func affected(tx *store.Tx, d privacy.Device, now time.Time, material map[string]map[int][]string) (Affected, error) {
+func affected(tx *store.Tx, d privacy.Device, now time.Time, judge *store.MaterialJudge) (Affected, error) {
 	a := Affected{Device: d, Subjects: []string{}, Purposes: []string{}, Recipients: []string{}}
 	if d.OwnerSubject != "" {
 		a.Subjects = append(a.Subjects, d.OwnerSubject)
@@ -100,18 +100,14 @@ func affected(tx *store.Tx, d privacy.Device, now time.Time, material map[string
 	}
 	for _, st := range states {
 		a.Subjects = append(a.Subjects, st.SubjectID)
-		changes, ok := material[st.NoticeKey]
-		if !ok {
-			if changes, err = tx.MaterialChanges(st.NoticeKey); err != nil {
-				return Affected{}, err
-			}
-			material[st.NoticeKey] = changes
-		}
-		status := st.Status(now, func(_, purpose string, version int) bool { return privacy.ChangedAfter(changes, version, purpose) })
+		status := st.Status(now, judge.Since)
 		if status != privacy.StatusGranted {
 			continue
 		}
 		a.Purposes = append(a.Purposes, st.Purpose)
+	}
+	if judge.Err != nil {
+		return Affected{}, judge.Err
 	}
 	slices.Sort(a.Subjects)
 	a.Subjects = slices.Compact(a.Subjects)

@@ -342,3 +342,35 @@ func (tx *Tx) CurrentNoticeRef(key string) (int, string, error) {
 	}
 	return r.Version, r.ContentHash, nil
 }
+
+// MaterialJudge answers privacy.ConsentState.Status's question "did a
+// later notice version change this purpose materially?" from the stored
+// material changes, reading each notice once. It fails closed: when the
+// changes cannot be read, the answer is yes (the consent is not in force)
+// and Err says why.
+type MaterialJudge struct {
+	tx      *Tx
+	changes map[string]map[int][]string
+	Err     error
+}
+
+// MaterialJudge returns a judge reading through tx.
+func (tx *Tx) MaterialJudge() *MaterialJudge {
+	return &MaterialJudge{tx: tx, changes: map[string]map[int][]string{}}
+}
+
+// Since is the materialSince function of privacy.ConsentState.Status.
+func (m *MaterialJudge) Since(noticeKey, purpose string, version int) bool {
+	changes, ok := m.changes[noticeKey]
+	if !ok {
+		var err error
+		if changes, err = m.tx.MaterialChanges(noticeKey); err != nil {
+			if m.Err == nil {
+				m.Err = err
+			}
+			return true
+		}
+		m.changes[noticeKey] = changes
+	}
+	return privacy.ChangedAfter(changes, version, purpose)
+}
