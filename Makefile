@@ -46,7 +46,7 @@ FUZZ_TARGETS := internal/httpapi:FuzzRequestBodies internal/notice:FuzzLoadDir i
 fuzz:
 	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg/ | tail -1; \
+		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) ./$$pkg/ | grep -v '^fuzz: elapsed'; \
 	done
 
 ## evidence-load: seed 200,000 consents and a 1,000,000-entry audit log, then export and verify a bundle under /usr/bin/time -v (docs/performance.md)
