@@ -30,6 +30,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/subjecttoken"
+	"github.com/consentry/consentry/internal/webhook"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -249,12 +250,21 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return err
 	}
 	review.Start(ctx)
+	// Hooked into the audit log before the first request: every change
+	// from now on writes its webhook events in its own transaction.
+	hooks, err := webhook.New(db, auditLog, webhook.Options{MaxAttempts: cfg.webhookAttempts, Backoff: cfg.webhookBackoff,
+		Timeout: cfg.webhookTimeout, Log: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	hooks.Start()
+	defer hooks.Stop()
 	gin.SetMode(gin.ReleaseMode)
 	api, err := httpapi.NewServer(httpapi.Deps{
 		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
 		Notices: notices, Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
 		Decisions: decide.NewService(db, auditLog, data), Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
-		Incidents: incident.NewService(db), Findings: review, SubjectTokens: subjectTokens,
+		Incidents: incident.NewService(db), Findings: review, SubjectTokens: subjectTokens, Webhooks: hooks,
 		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh},
 		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody, RateLimit: cfg.rateLimit,
 	})

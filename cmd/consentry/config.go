@@ -34,6 +34,11 @@ type config struct {
 	rateLimit float64
 	// tlsCert and tlsKey, when set, make serve speak HTTPS only.
 	tlsCert, tlsKey string
+	// Webhook delivery: tries before a delivery is dead, the first wait
+	// (doubling after each failure), and the time one try may take.
+	webhookAttempts int
+	webhookBackoff  time.Duration
+	webhookTimeout  time.Duration
 }
 
 // bindConfig declares the persistent flags on root.
@@ -65,6 +70,21 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 		rate = v
 	}
 	f.Float64Var(&cfg.rateLimit, "rate-limit", rate, "requests per second each API client may sustain, bursts of twice that; 0 turns the limit off (env CONSENTRY_RATE_LIMIT)")
+	durationEnv := func(name string, def time.Duration) time.Duration {
+		if v, err := time.ParseDuration(getenv(name)); err == nil {
+			return v
+		}
+		return def
+	}
+	attempts := 10
+	if v, err := strconv.Atoi(getenv("CONSENTRY_WEBHOOK_ATTEMPTS")); err == nil {
+		attempts = v
+	}
+	f.IntVar(&cfg.webhookAttempts, "webhook-attempts", attempts, "tries of a webhook delivery before it is dead (env CONSENTRY_WEBHOOK_ATTEMPTS)")
+	f.DurationVar(&cfg.webhookBackoff, "webhook-backoff", durationEnv("CONSENTRY_WEBHOOK_BACKOFF", time.Second),
+		"wait after a webhook delivery's first failed try; it doubles after each, up to 1h (env CONSENTRY_WEBHOOK_BACKOFF)")
+	f.DurationVar(&cfg.webhookTimeout, "webhook-timeout", durationEnv("CONSENTRY_WEBHOOK_TIMEOUT", 5*time.Second),
+		"time one webhook delivery try may take (env CONSENTRY_WEBHOOK_TIMEOUT)")
 	every := 10 * time.Second
 	if v, err := time.ParseDuration(getenv("CONSENTRY_CHECKPOINT_INTERVAL")); err == nil {
 		every = v
@@ -97,6 +117,27 @@ func (c *config) validate(getenv func(string) string) error {
 	}
 	if c.rateLimit < 0 {
 		return fmt.Errorf("--rate-limit must be 0 (off) or more")
+	}
+	for _, name := range []string{"CONSENTRY_WEBHOOK_BACKOFF", "CONSENTRY_WEBHOOK_TIMEOUT"} {
+		if v := getenv(name); v != "" {
+			if _, err := time.ParseDuration(v); err != nil {
+				return fmt.Errorf("%s=%q is not a duration such as 5s", name, v)
+			}
+		}
+	}
+	if v := getenv("CONSENTRY_WEBHOOK_ATTEMPTS"); v != "" {
+		if _, err := strconv.Atoi(v); err != nil {
+			return fmt.Errorf("CONSENTRY_WEBHOOK_ATTEMPTS=%q is not a number of tries", v)
+		}
+	}
+	if c.webhookAttempts < 1 || c.webhookAttempts > 100 {
+		return fmt.Errorf("--webhook-attempts must be between 1 and 100")
+	}
+	if c.webhookBackoff < 10*time.Millisecond || c.webhookBackoff > time.Hour {
+		return fmt.Errorf("--webhook-backoff must be between 10ms and 1h")
+	}
+	if c.webhookTimeout < 100*time.Millisecond || c.webhookTimeout > time.Minute {
+		return fmt.Errorf("--webhook-timeout must be between 100ms and 1m")
 	}
 	if c.checkpointEvery < time.Second {
 		return fmt.Errorf("--checkpoint-interval must be at least 1s")

@@ -84,6 +84,7 @@ type Log struct {
 	hooksMu   sync.RWMutex
 	onCommit  []func(events []Event)
 	onForeign []func(actions []string)
+	onChange  []func(tx *store.Tx, first int64, events []Event) error
 
 	// applied counts the events other than decisions that the writer has
 	// put in the transaction so far; committed, those known committed.
@@ -224,6 +225,29 @@ func (l *Log) OnForeign(fn func(actions []string)) {
 	l.onForeign = append(l.onForeign, fn)
 }
 
+// OnChange registers fn to run, inside the transaction, after each change
+// that succeeded, with its events and the sequence number the first of
+// them gets: what it writes commits with the change
+// or not at all (the webhook outbox). Its error undoes the change, which
+// its caller then gets. fn runs on the writer for every change, decisions
+// included: it must return at once for events it has no use for.
+func (l *Log) OnChange(fn func(tx *store.Tx, first int64, events []Event) error) {
+	l.hooksMu.Lock()
+	defer l.hooksMu.Unlock()
+	l.onChange = append(l.onChange, fn)
+}
+
+func (l *Log) changed(tx *store.Tx, first int64, events []Event) error {
+	l.hooksMu.RLock()
+	defer l.hooksMu.RUnlock()
+	for _, fn := range l.onChange {
+		if err := fn(tx, first, events); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Committed is the number of committed changes (events other than
 // decisions). Read it before reading the state a decision is made on.
 func (l *Log) Committed() int64 { return l.committed.Load() }
@@ -308,6 +332,9 @@ func (l *Log) commit(batch []*job) {
 			tx.SetNextSeq(size)
 			mark := tx.DeferredMark()
 			events, err := j.change(tx)
+			if err == nil {
+				err = l.changed(tx, size, events)
+			}
 			if err != nil {
 				tx.DeferredRollback(mark)
 				if rerr := tx.RollbackTo(sp); rerr != nil {

@@ -258,6 +258,10 @@ func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord) ([]audit.Event,
 	// A change may store several records (withdrawing everything): the
 	// next one's entries come after these.
 	tx.SetNextSeq(tx.NextSeq() + int64(len(rec.Choices)))
+	revokes, err := revokedGrants(tx, rec)
+	if err != nil {
+		return nil, err
+	}
 	if err := tx.InsertConsentRecord(rec); err != nil {
 		return nil, err
 	}
@@ -275,10 +279,38 @@ func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord) ([]audit.Event,
 			ev.Outcome = audit.OutcomeGranted
 		default:
 			ev.Outcome = "denied"
+			if revokes[c.Purpose] {
+				// Saying no where yes was in force takes the grant back:
+				// backends are told as for a withdrawal.
+				ev.Reasons = []string{ReasonRevokesGrant}
+			}
 		}
 		events[i] = ev
 	}
 	return events, nil
+}
+
+// ReasonRevokesGrant marks the audit entry of a denial that replaced a
+// grant still in force.
+const ReasonRevokesGrant = "revokes_grant"
+
+// revokedGrants names the purposes a new consent record denies that were
+// granted, and unexpired, until now.
+func revokedGrants(tx *store.Tx, rec privacy.ConsentRecord) (map[string]bool, error) {
+	if rec.Kind != privacy.RecordConsent || !slices.ContainsFunc(rec.Choices, func(c privacy.ConsentChoice) bool { return !c.Granted }) {
+		return nil, nil
+	}
+	states, err := tx.ConsentStates(rec.SubjectID, rec.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, st := range states {
+		if st.Kind == privacy.RecordConsent && st.Granted && st.ExpiresAt.After(tx.Now()) {
+			out[st.Purpose] = true
+		}
+	}
+	return out, nil
 }
 
 // Get returns one record with its receipt.

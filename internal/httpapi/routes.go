@@ -85,5 +85,12 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/incidents/devices", s.handle(s.incidentDevices))
 	v1.GET("/findings", s.handle(s.listFindings))
 	v1.POST("/findings/:id/acknowledge", s.handle(s.acknowledgeFinding))
+
+	v1.POST("/webhooks", s.handle(s.createWebhook))
+	v1.GET("/webhooks", s.handle(s.listWebhooks))
+	v1.GET("/webhooks/:id", s.handle(s.getWebhook))
+	v1.DELETE("/webhooks/:id", s.handle(s.deleteWebhook))
+	v1.GET("/webhooks/:id/deliveries", s.handle(s.listDeliveries))
+	v1.POST("/webhooks/:id/deliveries/:delivery/retry", s.handle(s.retryDelivery))
 	return r
 }

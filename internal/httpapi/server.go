@@ -32,6 +32,7 @@ import (
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/subjecttoken"
+	"github.com/consentry/consentry/internal/webhook"
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,6 +58,8 @@ type Deps struct {
 	Findings *findings.Engine
 	// Incidents finds the devices an incident affects.
 	Incidents *incident.Service
+	// Webhooks manages the subscriptions to change events.
+	Webhooks *webhook.Service
 	// Evidence is what GET /v1/evidence exports.
 	Evidence evidence.Sources
 	Routes   *authz.Routes
@@ -81,6 +84,7 @@ type Server struct {
 	devices   *device.Service
 	notices   *notice.Service
 	consents  *consent.Service
+	webhooks  *webhook.Service
 	decisions *decide.Service
 	policies  *policy.Service
 	audit     *audit.Log
@@ -110,7 +114,7 @@ const MaxConcurrentExports = 2
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
-	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, subjects: d.SubjectTokens, routes: d.Routes, ready: d.Ready,
+	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, webhooks: d.Webhooks, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, subjects: d.SubjectTokens, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, rate: d.RateLimit, validate: newValidator(),
 		exports: make(chan struct{}, MaxConcurrentExports)}
 	if s.maxBody <= 0 {

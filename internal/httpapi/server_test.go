@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/consentry/consentry"
 	"github.com/consentry/consentry/internal/audit"
@@ -29,6 +30,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/subjecttoken"
+	"github.com/consentry/consentry/internal/webhook"
 	"github.com/gin-gonic/gin"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,6 +46,8 @@ type env struct {
 	db     *store.DB
 	srv    *httpapi.Server
 	tokens map[privacy.Role]string
+	// webhooks is not started: a test that wants deliveries starts it.
+	webhooks *webhook.Service
 }
 
 // MustOpenEnv builds the real services on a fresh database.
@@ -69,7 +73,10 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	notices := notice.NewService(db, log)
 	review, err := findings.New(findings.Sources{DB: db, Log: log, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage}, findings.Options{})
 	require.NoError(t, err)
-	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
+	hooks, err := webhook.New(db, log, webhook.Options{Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond, ExpiryScan: 50 * time.Millisecond, Timeout: 2 * time.Second})
+	require.NoError(t, err)
+	t.Cleanup(hooks.Stop)
+	deps := httpapi.Deps{Clients: clients, Webhooks: hooks, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
 		Notices: notices, Consents: consent.NewService(db, log, keys, "https://consentry.example"),
 		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI,
@@ -80,7 +87,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	}
 	srv, err := httpapi.NewServer(deps)
 	require.NoError(t, err)
-	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}}
+	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}, webhooks: hooks}
 	for _, r := range privacy.Roles {
 		_, tok, err := clients.Create(ctx, string(r)+"-client", r)
 		require.NoError(t, err)
