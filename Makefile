@@ -23,10 +23,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) tool staticcheck ./...
 
-## generate: openapi.yaml from the swag annotations (Swagger 2.0 → OpenAPI 3)
+## generate: openapi.yaml from the swag annotations (Swagger 2.0 → OpenAPI 3), and the Go client (api/client) from it
 generate:
-	$(GO) tool swag init --quiet -d ./internal/httpapi -g server.go -o api --outputTypes yaml
+	$(GO) tool swag init --quiet --requiredByDefault -d ./internal/httpapi -g server.go -o api --outputTypes yaml
 	$(GO) run ./cmd/openapi3 api/swagger.yaml > openapi.yaml.tmp && mv openapi.yaml.tmp openapi.yaml
+	$(GO) tool oapi-codegen --config api/client/oapi-codegen.yaml -o api/client/client.gen.go openapi.yaml
 
 ## check: what CI checks
 check: lint test

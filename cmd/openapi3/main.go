@@ -10,12 +10,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi2"
 	"github.com/getkin/kin-openapi/openapi2conv"
@@ -46,8 +49,15 @@ func run(args []string, stdout io.Writer) error {
 	return err
 }
 
+// schemaName matches swag's package-qualified schema names.
+var schemaName = regexp.MustCompile(`httpapi\.([a-z])`)
+
 // convert turns Swagger 2.0 YAML into validated OpenAPI 3 YAML.
 func convert(swagger []byte) ([]byte, error) {
+	// "httpapi.decisionRequest" becomes "DecisionRequest": the Go package
+	// is no part of the contract, and generated clients name their types
+	// after the schemas.
+	swagger = schemaName.ReplaceAllFunc(swagger, func(m []byte) []byte { return bytes.ToUpper(m[len(m)-1:]) })
 	js, err := yaml.YAMLToJSON(swagger)
 	if err != nil {
 		return nil, fmt.Errorf("read swagger: %w", err)
@@ -67,13 +77,13 @@ func convert(swagger []byte) ([]byte, error) {
 				WithBearerFormat("opaque").WithDescription("An API client token: `Authorization: Bearer cst_…`.")}
 		}
 	}
-	schema := v3.Components.Schemas["httpapi.problem"]
+	schema := v3.Components.Schemas["Problem"]
 	if schema == nil {
-		return nil, fmt.Errorf("the swagger document has no httpapi.problem schema")
+		return nil, fmt.Errorf("the swagger document has no Problem schema")
 	}
-	problem := openapi3.NewSchemaRef("#/components/schemas/httpapi.problem", schema.Value)
+	problem := openapi3.NewSchemaRef("#/components/schemas/Problem", schema.Value)
 	for _, item := range v3.Paths.Map() {
-		for _, op := range item.Operations() {
+		for method, op := range item.Operations() {
 			if op.Security != nil && len(*op.Security) > 0 && op.Responses.Status(429) == nil {
 				tooMany := openapi3.NewResponse().
 					WithDescription("rate_limited: the client exceeded its request rate (per client token bucket), or too many evidence exports run; wait the Retry-After seconds").
@@ -82,8 +92,14 @@ func convert(swagger []byte) ([]byte, error) {
 					Description: "seconds to wait before retrying", Schema: openapi3.NewIntegerSchema().NewRef()}}}}
 				op.Responses.Set("429", &openapi3.ResponseRef{Value: tooMany})
 			}
+			if op.Security != nil && len(*op.Security) > 0 && method != "GET" && op.Responses.Status(503) == nil {
+				op.Responses.Set("503", &openapi3.ResponseRef{Value: openapi3.NewResponse().
+					WithDescription("unavailable: the audit log cannot be written, so the change was not made (every change is audited in its own transaction); retry later").
+					WithContent(openapi3.Content{"application/problem+json": openapi3.NewMediaType().WithSchemaRef(problem)})})
+			}
 			problemContent(op)
 			everyResponse(op, problem)
+			plainBodies(op)
 			if op.Security == nil {
 				// Say "no authentication" explicitly rather than by omission.
 				op.Security = &openapi3.SecurityRequirements{}
@@ -122,6 +138,28 @@ func everyResponse(op *openapi3.Operation, problem *openapi3.SchemaRef) {
 			r.Value.Headers = openapi3.Headers{}
 		}
 		r.Value.Headers["X-Request-ID"] = requestID
+	}
+}
+
+// plainBodies gives success bodies that are not JSON (CSV, HTML, YAML,
+// files) a string schema: Swagger 2.0 has one schema for every media type
+// an operation produces, and the CSV of an operation that also answers
+// JSON is not that JSON object.
+func plainBodies(op *openapi3.Operation) {
+	for code, r := range op.Responses.Map() {
+		if r.Value == nil || code >= "400" {
+			continue
+		}
+		for mt, media := range r.Value.Content {
+			if mt == "application/json" || strings.HasSuffix(mt, "+json") {
+				continue
+			}
+			schema := openapi3.NewStringSchema()
+			if strings.HasPrefix(mt, "image/") || mt == "application/zip" || mt == "application/octet-stream" {
+				schema.Format = "binary"
+			}
+			media.Schema = schema.NewRef()
+		}
 	}
 }
 

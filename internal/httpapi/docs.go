@@ -16,7 +16,7 @@ import (
 // @Summary  The OpenAPI 3 contract
 // @ID       openAPI
 // @Tags     operations
-// @Produce  plain
+// @Produce  application/yaml
 // @Success  200 {string} string "openapi.yaml"
 // @Router   /openapi.yaml [get]
 func (s *Server) openAPI(c *gin.Context) {
@@ -65,7 +65,10 @@ func (s *Server) docsIndex(c *gin.Context) {
 // @Summary  Swagger UI asset
 // @ID       docsAsset
 // @Tags     operations
-// @Produce  plain
+// @Produce  text/css
+// @Produce  text/javascript
+// @Produce  image/png
+// @Produce  html
 // @Param    file path string true "file name, e.g. swagger-ui.css"
 // @Success  200 {string} string "the file"
 // @Failure  404 {object} problem "no such file"

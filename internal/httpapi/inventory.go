@@ -23,7 +23,7 @@ type elementBody struct {
 	// ISO 8601 duration, positive.
 	Retention string `json:"retention" binding:"required" example:"P30D"`
 	// Who receives the data besides the operator; may be empty.
-	Recipients    []string `json:"recipients" example:"acme-cloud"`
+	Recipients    []string `json:"recipients" validate:"optional" example:"acme-cloud"`
 	StorageRegion string   `json:"storage_region" binding:"required" example:"EU"`
 }
 

@@ -48,7 +48,7 @@ type noticePurposeBody struct {
 	// The time limit: the longest any element is kept for this purpose (ISO 8601 duration).
 	Retention string `json:"retention" binding:"required" example:"P30D"`
 	// Who uses the data besides the controller: third parties by name.
-	Recipients []string `json:"recipients" example:"Acme Cloud Storage Ltd"`
+	Recipients []string `json:"recipients" validate:"optional" example:"Acme Cloud Storage Ltd"`
 	// How long a consent to this purpose lasts (ISO 8601 duration); P12M when absent.
 	Validity string `json:"validity,omitempty" example:"P12M"`
 }

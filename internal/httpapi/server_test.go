@@ -135,6 +135,7 @@ func (e *env) do(t testing.TB, role privacy.Role, method, path string, body any)
 	}
 	rec := httptest.NewRecorder()
 	e.srv.ServeHTTP(rec, req)
+	checkContract(t, req, rec)
 	return response{rec}
 }
 

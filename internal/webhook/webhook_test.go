@@ -168,9 +168,9 @@ func TestScenario(t *testing.T) {
 		for _, ws := range expect {
 			n += len(ws)
 		}
-		events := rx.WaitFor(t, n, 30*time.Second)
+		rx.WaitFor(t, n, 30*time.Second)
 		time.Sleep(200 * time.Millisecond) // anything extra would arrive now
-		events = rx.Events()
+		events := rx.Events()
 		require.Len(t, events, n, "exactly the scripted events, each once")
 
 		got := map[string][]want{}
