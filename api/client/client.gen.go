@@ -3102,28 +3102,28 @@ type ClientInterface interface {
 	// It gets no new events; its pending deliveries are cancelled. Its deliveries stay readable. Audited.
 	//
 	// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteWebhook` operationId).
-	DeleteWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteWebhook(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetWebhook One webhook
 	//
 	// Deleted webhooks are still returned, with deleted_at.
 	//
 	// Corresponds with GET /v1/webhooks/{id} (the `GetWebhook` operationId).
-	GetWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetWebhook(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListWebhookDeliveries A webhook's deliveries
 	//
 	// Newest first, each with its event, state, tries and the receiver's last answer.
 	//
 	// Corresponds with GET /v1/webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
-	ListWebhookDeliveries(ctx context.Context, id string, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ListWebhookDeliveries(ctx context.Context, id openapi_types.UUID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RetryWebhookDelivery Retry a delivery
 	//
 	// Puts a dead (or pending) delivery back in the queue, due now, with the full number of tries. A retried dead delivery may arrive after later events for the same subject: receivers order by the event's sequence. Audited.
 	//
 	// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/retry (the `RetryWebhookDelivery` operationId).
-	RetryWebhookDelivery(ctx context.Context, id string, delivery int, reqEditors ...RequestEditorFn) (*http.Response, error)
+	RetryWebhookDelivery(ctx context.Context, id openapi_types.UUID, delivery int, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // Jwks Receipt verification keys
@@ -4378,7 +4378,7 @@ func (c *Client) CreateWebhook(ctx context.Context, body CreateWebhookJSONReques
 // It gets no new events; its pending deliveries are cancelled. Its deliveries stay readable. Audited.
 //
 // Corresponds with DELETE /v1/webhooks/{id} (the `DeleteWebhook` operationId).
-func (c *Client) DeleteWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) DeleteWebhook(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewDeleteWebhookRequest(c.Server, id)
 	if err != nil {
 		return nil, err
@@ -4395,7 +4395,7 @@ func (c *Client) DeleteWebhook(ctx context.Context, id string, reqEditors ...Req
 // Deleted webhooks are still returned, with deleted_at.
 //
 // Corresponds with GET /v1/webhooks/{id} (the `GetWebhook` operationId).
-func (c *Client) GetWebhook(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) GetWebhook(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetWebhookRequest(c.Server, id)
 	if err != nil {
 		return nil, err
@@ -4412,7 +4412,7 @@ func (c *Client) GetWebhook(ctx context.Context, id string, reqEditors ...Reques
 // Newest first, each with its event, state, tries and the receiver's last answer.
 //
 // Corresponds with GET /v1/webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
-func (c *Client) ListWebhookDeliveries(ctx context.Context, id string, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) ListWebhookDeliveries(ctx context.Context, id openapi_types.UUID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListWebhookDeliveriesRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
@@ -4429,7 +4429,7 @@ func (c *Client) ListWebhookDeliveries(ctx context.Context, id string, params *L
 // Puts a dead (or pending) delivery back in the queue, due now, with the full number of tries. A retried dead delivery may arrive after later events for the same subject: receivers order by the event's sequence. Audited.
 //
 // Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/retry (the `RetryWebhookDelivery` operationId).
-func (c *Client) RetryWebhookDelivery(ctx context.Context, id string, delivery int, reqEditors ...RequestEditorFn) (*http.Response, error) {
+func (c *Client) RetryWebhookDelivery(ctx context.Context, id openapi_types.UUID, delivery int, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRetryWebhookDeliveryRequest(c.Server, id, delivery)
 	if err != nil {
 		return nil, err
@@ -6789,12 +6789,12 @@ func NewCreateWebhookRequestWithBody(server string, contentType string, body io.
 }
 
 // NewDeleteWebhookRequest constructs an http.Request for the DeleteWebhook method
-func NewDeleteWebhookRequest(server string, id string) (*http.Request, error) {
+func NewDeleteWebhookRequest(server string, id openapi_types.UUID) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
 
-	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
 	if err != nil {
 		return nil, err
 	}
@@ -6823,12 +6823,12 @@ func NewDeleteWebhookRequest(server string, id string) (*http.Request, error) {
 }
 
 // NewGetWebhookRequest constructs an http.Request for the GetWebhook method
-func NewGetWebhookRequest(server string, id string) (*http.Request, error) {
+func NewGetWebhookRequest(server string, id openapi_types.UUID) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
 
-	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
 	if err != nil {
 		return nil, err
 	}
@@ -6857,12 +6857,12 @@ func NewGetWebhookRequest(server string, id string) (*http.Request, error) {
 }
 
 // NewListWebhookDeliveriesRequest constructs an http.Request for the ListWebhookDeliveries method
-func NewListWebhookDeliveriesRequest(server string, id string, params *ListWebhookDeliveriesParams) (*http.Request, error) {
+func NewListWebhookDeliveriesRequest(server string, id openapi_types.UUID, params *ListWebhookDeliveriesParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
 
-	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
 	if err != nil {
 		return nil, err
 	}
@@ -6942,12 +6942,12 @@ func NewListWebhookDeliveriesRequest(server string, id string, params *ListWebho
 }
 
 // NewRetryWebhookDeliveryRequest constructs an http.Request for the RetryWebhookDelivery method
-func NewRetryWebhookDeliveryRequest(server string, id string, delivery int) (*http.Request, error) {
+func NewRetryWebhookDeliveryRequest(server string, id openapi_types.UUID, delivery int) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
 
-	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
 	if err != nil {
 		return nil, err
 	}
@@ -7640,7 +7640,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /v1/webhooks/{id} (the `DeleteWebhook` operationId).
-	DeleteWebhookWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteWebhookReply, error)
+	DeleteWebhookWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteWebhookReply, error)
 
 	// GetWebhookWithResponse One webhook
 	//
@@ -7649,7 +7649,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/webhooks/{id} (the `GetWebhook` operationId).
-	GetWebhookWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetWebhookReply, error)
+	GetWebhookWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*GetWebhookReply, error)
 
 	// ListWebhookDeliveriesWithResponse A webhook's deliveries
 	//
@@ -7658,7 +7658,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
-	ListWebhookDeliveriesWithResponse(ctx context.Context, id string, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesReply, error)
+	ListWebhookDeliveriesWithResponse(ctx context.Context, id openapi_types.UUID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesReply, error)
 
 	// RetryWebhookDeliveryWithResponse Retry a delivery
 	//
@@ -7667,7 +7667,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/retry (the `RetryWebhookDelivery` operationId).
-	RetryWebhookDeliveryWithResponse(ctx context.Context, id string, delivery int, reqEditors ...RequestEditorFn) (*RetryWebhookDeliveryReply, error)
+	RetryWebhookDeliveryWithResponse(ctx context.Context, id openapi_types.UUID, delivery int, reqEditors ...RequestEditorFn) (*RetryWebhookDeliveryReply, error)
 }
 
 // JwksReply200Headers the declared response headers of an HTTP 200 response for Jwks
@@ -16658,7 +16658,7 @@ func (c *ClientWithResponses) CreateWebhookWithResponse(ctx context.Context, bod
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /v1/webhooks/{id} (the `DeleteWebhook` operationId).
-func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*DeleteWebhookReply, error) {
+func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeleteWebhookReply, error) {
 	rsp, err := c.DeleteWebhook(ctx, id, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -16673,7 +16673,7 @@ func (c *ClientWithResponses) DeleteWebhookWithResponse(ctx context.Context, id 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/webhooks/{id} (the `GetWebhook` operationId).
-func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetWebhookReply, error) {
+func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*GetWebhookReply, error) {
 	rsp, err := c.GetWebhook(ctx, id, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -16688,7 +16688,7 @@ func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id str
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
-func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Context, id string, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesReply, error) {
+func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Context, id openapi_types.UUID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*ListWebhookDeliveriesReply, error) {
 	rsp, err := c.ListWebhookDeliveries(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
@@ -16703,7 +16703,7 @@ func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Cont
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/webhooks/{id}/deliveries/{delivery}/retry (the `RetryWebhookDelivery` operationId).
-func (c *ClientWithResponses) RetryWebhookDeliveryWithResponse(ctx context.Context, id string, delivery int, reqEditors ...RequestEditorFn) (*RetryWebhookDeliveryReply, error) {
+func (c *ClientWithResponses) RetryWebhookDeliveryWithResponse(ctx context.Context, id openapi_types.UUID, delivery int, reqEditors ...RequestEditorFn) (*RetryWebhookDeliveryReply, error) {
 	rsp, err := c.RetryWebhookDelivery(ctx, id, delivery, reqEditors...)
 	if err != nil {
 		return nil, err

@@ -253,7 +253,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	// Hooked into the audit log before the first request: every change
 	// from now on writes its webhook events in its own transaction.
 	hooks, err := webhook.New(db, auditLog, webhook.Options{MaxAttempts: cfg.webhookAttempts, Backoff: cfg.webhookBackoff,
-		Timeout: cfg.webhookTimeout, Log: log, Registerer: reg})
+		Timeout: cfg.webhookTimeout, Retention: cfg.webhookRetention, Log: log, Registerer: reg})
 	if err != nil {
 		return err
 	}

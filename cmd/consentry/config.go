@@ -39,6 +39,8 @@ type config struct {
 	webhookAttempts int
 	webhookBackoff  time.Duration
 	webhookTimeout  time.Duration
+	// webhookRetention is how long delivered webhook deliveries stay readable.
+	webhookRetention time.Duration
 }
 
 // bindConfig declares the persistent flags on root.
@@ -85,6 +87,8 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 		"wait after a webhook delivery's first failed try; it doubles after each, up to 1h (env CONSENTRY_WEBHOOK_BACKOFF)")
 	f.DurationVar(&cfg.webhookTimeout, "webhook-timeout", durationEnv("CONSENTRY_WEBHOOK_TIMEOUT", 5*time.Second),
 		"time one webhook delivery try may take (env CONSENTRY_WEBHOOK_TIMEOUT)")
+	f.DurationVar(&cfg.webhookRetention, "webhook-retention", durationEnv("CONSENTRY_WEBHOOK_RETENTION", 30*24*time.Hour),
+		"how long delivered and cancelled webhook deliveries stay readable; dead ones stay until retried (env CONSENTRY_WEBHOOK_RETENTION)")
 	every := 10 * time.Second
 	if v, err := time.ParseDuration(getenv("CONSENTRY_CHECKPOINT_INTERVAL")); err == nil {
 		every = v
@@ -118,7 +122,7 @@ func (c *config) validate(getenv func(string) string) error {
 	if c.rateLimit < 0 {
 		return fmt.Errorf("--rate-limit must be 0 (off) or more")
 	}
-	for _, name := range []string{"CONSENTRY_WEBHOOK_BACKOFF", "CONSENTRY_WEBHOOK_TIMEOUT"} {
+	for _, name := range []string{"CONSENTRY_WEBHOOK_BACKOFF", "CONSENTRY_WEBHOOK_TIMEOUT", "CONSENTRY_WEBHOOK_RETENTION"} {
 		if v := getenv(name); v != "" {
 			if _, err := time.ParseDuration(v); err != nil {
 				return fmt.Errorf("%s=%q is not a duration such as 5s", name, v)
@@ -138,6 +142,9 @@ func (c *config) validate(getenv func(string) string) error {
 	}
 	if c.webhookTimeout < 100*time.Millisecond || c.webhookTimeout > time.Minute {
 		return fmt.Errorf("--webhook-timeout must be between 100ms and 1m")
+	}
+	if c.webhookRetention < time.Hour {
+		return fmt.Errorf("--webhook-retention must be at least 1h")
 	}
 	if c.checkpointEvery < time.Second {
 		return fmt.Errorf("--checkpoint-interval must be at least 1s")

@@ -236,6 +236,9 @@ func TestConfigErrors(t *testing.T) {
 		"bad role":         {[]string{"clients", "create", "--name", "x", "--role", "root"}, map[string]string{}, "role"},
 		"missing name":     {[]string{"clients", "create", "--role", "app"}, map[string]string{}, "name"},
 		"unknown command":  {[]string{"frobnicate"}, map[string]string{}, "unknown command"},
+		"bad webhook env":  {[]string{"serve"}, map[string]string{"CONSENTRY_WEBHOOK_BACKOFF": "soon"}, "CONSENTRY_WEBHOOK_BACKOFF"},
+		"no webhook tries": {[]string{"serve", "--webhook-attempts", "0"}, map[string]string{}, "--webhook-attempts"},
+		"short retention":  {[]string{"serve", "--webhook-retention", "1m"}, map[string]string{}, "--webhook-retention"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, ok := tc.env["CONSENTRY_DATA_DIR"]; !ok {

@@ -187,7 +187,7 @@ func (s *Server) listWebhooks(c *gin.Context) error {
 // @Tags     webhooks
 // @Security BearerAuth
 // @Produce  json
-// @Param    id path string true "webhook id"
+// @Param    id path string true "webhook id" format(uuid)
 // @Success  200 {object} webhookResponse
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "role may not manage webhooks"
@@ -209,7 +209,7 @@ func (s *Server) getWebhook(c *gin.Context) error {
 // @Description It gets no new events; its pending deliveries are cancelled. Its deliveries stay readable. Audited.
 // @Tags     webhooks
 // @Security BearerAuth
-// @Param    id path string true "webhook id"
+// @Param    id path string true "webhook id" format(uuid)
 // @Success  204 "deleted"
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "role may not manage webhooks"
@@ -231,7 +231,7 @@ func (s *Server) deleteWebhook(c *gin.Context) error {
 // @Tags     webhooks
 // @Security BearerAuth
 // @Produce  json
-// @Param    id     path  string true  "webhook id"
+// @Param    id     path  string true  "webhook id" format(uuid)
 // @Param    state  query string false "only this state" Enums(pending,delivered,dead,cancelled)
 // @Param    cursor query string false "next_cursor of the previous page"
 // @Param    limit  query int    false "page size, 1-500 (default 100)" minimum(1) maximum(500)
@@ -292,7 +292,7 @@ func (s *Server) listDeliveries(c *gin.Context) error {
 // @Tags     webhooks
 // @Security BearerAuth
 // @Produce  json
-// @Param    id       path string  true "webhook id"
+// @Param    id       path string  true "webhook id" format(uuid)
 // @Param    delivery path integer true "delivery id"
 // @Success  202 {object} deliveryResponse "queued"
 // @Failure  401 {object} problem "no or bad token"

@@ -217,10 +217,27 @@ func (tx *Tx) deliveries(where string, args []any, order string, limit int) ([]p
 	return out, nil
 }
 
-// PendingDeliveries returns up to limit of a webhook's pending deliveries,
-// oldest event first: the dispatcher's queue.
-func (tx *Tx) PendingDeliveries(webhookID string, limit int) ([]privacy.WebhookDelivery, error) {
-	return tx.deliveries("d.webhook_id = ? AND d.state = ?", []any{webhookID, privacy.DeliveryPending}, "d.event_seq", limit)
+// QueueItem is what the dispatcher needs to choose what to send next.
+type QueueItem struct {
+	ID            int64
+	OrderKey      string
+	NextAttemptAt time.Time
+}
+
+// DeliveryQueue returns up to limit of a webhook's pending deliveries,
+// oldest event first, without their events: the dispatcher reads it many
+// times a second and sends few of them.
+func (tx *Tx) DeliveryQueue(webhookID string, limit int) ([]QueueItem, error) {
+	var rs []QueueItem
+	err := tx.db.Table("webhook_deliveries").Select("id, order_key, next_attempt_at").
+		Where("webhook_id = ? AND state = ?", webhookID, privacy.DeliveryPending).Order("event_seq").Limit(limit).Scan(&rs).Error
+	return rs, formatError(err, "webhook deliveries")
+}
+
+// DeliveriesByID returns deliveries of a webhook with their events, in
+// event order.
+func (tx *Tx) DeliveriesByID(webhookID string, ids []int64) ([]privacy.WebhookDelivery, error) {
+	return tx.deliveries("d.webhook_id = ? AND d.id IN ?", []any{webhookID, ids}, "d.event_seq", len(ids))
 }
 
 // WebhookDeliveries lists a webhook's deliveries, newest first, those
@@ -297,6 +314,20 @@ func (tx *Tx) RetryDelivery(webhookID string, id int64) error {
 		return privacy.Errorf(privacy.EConflict, "delivery %d is %s; only a dead or pending delivery can be retried", id, d.State)
 	}
 	return nil
+}
+
+// PruneWebhookDeliveries deletes deliveries that were delivered or
+// cancelled before before, and the events no delivery needs any more.
+// Dead deliveries stay until someone retries them or deletes the webhook:
+// they are what an operator must look at.
+func (tx *Tx) PruneWebhookDeliveries(before time.Time) (int64, error) {
+	res := tx.db.Exec(`DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'cancelled') AND created_at < ?`, before)
+	if res.Error != nil {
+		return 0, formatError(res.Error, "webhook deliveries")
+	}
+	err := tx.db.Exec(`DELETE FROM webhook_events WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = webhook_events.seq)`,
+		before).Error
+	return res.RowsAffected, formatError(err, "webhook events")
 }
 
 // AcquireWebhookLease makes owner the one instance delivering a webhook's

@@ -32,6 +32,9 @@ func (s *Service) run(ctx context.Context) {
 	defer poll.Stop()
 	scan := time.NewTicker(s.opts.ExpiryScan)
 	defer scan.Stop()
+	prune := time.NewTicker(time.Hour)
+	defer prune.Stop()
+	s.prune(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -49,12 +52,30 @@ func (s *Service) run(ctx context.Context) {
 				s.nudge()
 			}
 			continue
+		case <-prune.C:
+			s.prune(ctx)
+			continue
 		case <-poll.C:
 		case <-s.wake:
 		}
 		if err := s.round(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("webhook delivery round failed; retried at the next poll", "error", err)
 		}
+	}
+}
+
+// prune drops delivery history older than the retention.
+func (s *Service) prune(ctx context.Context) {
+	var n int64
+	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+		var err error
+		n, err = tx.PruneWebhookDeliveries(s.opts.Now().Add(-s.opts.Retention))
+		return err
+	})
+	if err != nil {
+		s.log.Error("webhook history prune failed; retried in an hour", "error", err)
+	} else if n > 0 {
+		s.log.Info("webhook delivery history pruned", "deliveries", n)
 	}
 }
 
@@ -90,7 +111,7 @@ func (s *Service) leaseTTL() time.Duration { return 2*s.opts.Timeout + s.opts.Po
 // earlier one is retried. Different keys go in parallel.
 func (s *Service) drain(ctx context.Context, w privacy.Webhook) error {
 	for ctx.Err() == nil {
-		queue, err := s.db.Read(ctx).PendingDeliveries(w.ID, queueWindow)
+		queue, err := s.db.Read(ctx).DeliveryQueue(w.ID, queueWindow)
 		if err != nil {
 			return err
 		}
@@ -103,12 +124,16 @@ func (s *Service) drain(ctx context.Context, w privacy.Webhook) error {
 		}
 		// Read again under the lease: another instance may have sent some
 		// of them before this one took over.
-		if queue, err = s.db.Read(ctx).PendingDeliveries(w.ID, queueWindow); err != nil {
+		if queue, err = s.db.Read(ctx).DeliveryQueue(w.ID, queueWindow); err != nil {
 			return err
 		}
-		due := pick(queue, s.opts.Now(), s.opts.Parallel)
-		if len(due) == 0 {
+		ids := pick(queue, s.opts.Now(), s.opts.Parallel)
+		if len(ids) == 0 {
 			return nil
+		}
+		due, err := s.db.Read(ctx).DeliveriesByID(w.ID, ids)
+		if err != nil {
+			return err
 		}
 		attempts := s.sendAll(ctx, w, due)
 		if ctx.Err() != nil {
@@ -151,16 +176,16 @@ func (s *Service) lease(ctx context.Context, id string) (bool, error) {
 
 // pick chooses, from a queue in event order, the first pending delivery of
 // each order key, if it is due, at most max.
-func pick(queue []privacy.WebhookDelivery, now time.Time, max int) []privacy.WebhookDelivery {
+func pick(queue []store.QueueItem, now time.Time, max int) []int64 {
 	seen := map[string]bool{}
-	var due []privacy.WebhookDelivery
+	var due []int64
 	for _, d := range queue {
-		if seen[d.Event.OrderKey] {
+		if seen[d.OrderKey] {
 			continue
 		}
-		seen[d.Event.OrderKey] = true
+		seen[d.OrderKey] = true
 		if !d.NextAttemptAt.After(now) {
-			due = append(due, d)
+			due = append(due, d.ID)
 			if len(due) == max {
 				break
 			}

@@ -38,6 +38,9 @@ type Options struct {
 	Poll time.Duration
 	// ExpiryScan is how often expired consents are looked for. Default 5s.
 	ExpiryScan time.Duration
+	// Retention is how long delivered and cancelled deliveries stay
+	// readable. Default 30 days.
+	Retention time.Duration
 	// Parallel caps the deliveries to one webhook in flight at once (each
 	// for a different subject). Default 16.
 	Parallel int
@@ -89,6 +92,9 @@ func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 	}
 	if opts.ExpiryScan <= 0 {
 		opts.ExpiryScan = 5 * time.Second
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 30 * 24 * time.Hour
 	}
 	if opts.Parallel <= 0 {
 		opts.Parallel = 16

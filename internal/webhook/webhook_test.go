@@ -271,6 +271,18 @@ func TestDeadLetterAndRetry(t *testing.T) {
 		require.NoError(t, err)
 		assert.Len(t, all, 2, "no delivery for an event after the deletion")
 		assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(f.hooks.Delete(ctx, w.ID)))
+
+		// History past the retention goes; a dead delivery would stay.
+		var pruned int64
+		require.NoError(t, f.db.Transact(ctx, func(tx *store.Tx) error {
+			var err error
+			pruned, err = tx.PruneWebhookDeliveries(time.Now().Add(time.Hour))
+			return err
+		}))
+		assert.EqualValues(t, 2, pruned, "the delivered and the cancelled delivery")
+		all, err = f.hooks.Deliveries(ctx, w.ID, "", 0, 10)
+		require.NoError(t, err)
+		assert.Empty(t, all)
 	})
 }
 
