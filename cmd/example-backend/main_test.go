@@ -139,7 +139,9 @@ func TestBackendFlow(t *testing.T) {
 	lctx, cancel := context.WithCancel(ctx)
 	listened := &syncBuffer{}
 	done := make(chan int)
-	go func() { done <- run(lctx, []string{"listen", "--addr", listenAddr, "--secret", secret}, getenv, listened, listened) }()
+	go func() {
+		done <- run(lctx, []string{"listen", "--addr", listenAddr, "--secret", secret}, getenv, listened, listened)
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 	hook, err := ops.CreateWebhookWithResponse(ctx, client.WebhookRequest{Url: "http://" + listenAddr + "/consentry",
 		Events: []client.WebhookRequestEvents{client.WebhookRequestEventsConsentWithdrawn}, Secret: ptr(secret)})
