@@ -35,6 +35,11 @@ func main() {
 	instances := flag.String("instances", "", "comma-separated base URLs of the instances")
 	duration := flag.Duration("duration", 5*time.Minute, "how long to run")
 	workers := flag.Int("workers", 24, "concurrent clients")
+	// A fixed population, used over and over as a deployment's devices and
+	// users are: the caches reach their working size early, so memory
+	// that still grows afterwards is a leak.
+	subjects := flag.Int("subjects", 20, "subjects per client")
+	devices := flag.Int("devices", 10, "devices")
 	flag.Parse()
 	s := &soak{bases: strings.Split(*instances, ","), admin: os.Getenv("ADMIN"), app: os.Getenv("APP"), service: os.Getenv("SERVICE"),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}, errors: map[string]int{}}
@@ -42,7 +47,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "soak: --instances and the ADMIN, APP, SERVICE tokens are required")
 		os.Exit(2)
 	}
-	if err := s.run(*duration, *workers); err != nil {
+	if err := s.run(*duration, *workers, *subjects, *devices); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
 	}
@@ -96,7 +101,7 @@ func (s *soak) rss(base string) float64 {
 	return -1
 }
 
-func (s *soak) run(duration time.Duration, workers int) error {
+func (s *soak) run(duration time.Duration, workers, subjects, nDevices int) error {
 	base := s.bases[0]
 	code, notice, err := s.do(base, s.app, http.MethodGet, "/v1/notices/acme-cam/versions/current", nil)
 	if err != nil || code != http.StatusOK {
@@ -106,7 +111,7 @@ func (s *soak) run(duration time.Duration, workers int) error {
 	if code, body, err := s.do(base, s.admin, http.MethodPost, "/v1/policies", rule); err != nil || (code != http.StatusCreated && code != http.StatusConflict) {
 		return fmt.Errorf("policy: %d %v %v", code, body, err)
 	}
-	devices := make([]string, 50)
+	devices := make([]string, nDevices)
 	for i := range devices {
 		code, d, err := s.do(base, s.admin, http.MethodPost, "/v1/devices", map[string]string{"manufacturer": "Acme", "model": "Cam",
 			"serial": fmt.Sprintf("SOAK-%d-%d", time.Now().UnixNano(), i), "firmware_version": "1", "notice_key": "acme-cam"})
@@ -121,7 +126,7 @@ func (s *soak) run(duration time.Duration, workers int) error {
 			return fmt.Errorf("inventory: %d %v %v", code, body, err)
 		}
 	}
-	fmt.Printf("soak: %d workers over %d instances for %s\n", workers, len(s.bases), duration)
+	fmt.Printf("soak: %d workers over %d instances for %s; %d subjects, %d devices\n", workers, len(s.bases), duration, workers*subjects, nDevices)
 	for _, b := range s.bases {
 		fmt.Printf("  %s: %.0f MiB at start\n", b, s.rss(b))
 	}
@@ -134,7 +139,7 @@ func (s *soak) run(duration time.Duration, workers int) error {
 			for i := 0; time.Now().Before(deadline); i++ {
 				b := s.bases[rand.IntN(len(s.bases))]
 				dev := devices[rand.IntN(len(devices))]
-				subject := fmt.Sprintf("w%d-s%d", w, i%200)
+				subject := fmt.Sprintf("w%d-s%d", w, i%subjects)
 				switch i % 4 {
 				case 0, 1: // consent on one instance, decide on another
 					code, rec, err := s.do(b, s.app, http.MethodPost, "/v1/consents", map[string]any{"subject": subject, "device_id": dev,

@@ -14,10 +14,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/memo"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -31,13 +31,13 @@ type Service struct {
 	log       *audit.Log
 	keys      *Keys
 	publicURL string
-	devices   sync.Map // id → privacy.Device; see device
+	devices   *memo.Map[string, privacy.Device] // see device
 }
 
 // NewService returns a Service reading db, writing through log and
 // signing receipts with keys; publicURL is where notices are served.
 func NewService(db *store.DB, log *audit.Log, keys *Keys, publicURL string) *Service {
-	return &Service{db: db, log: log, keys: keys, publicURL: publicURL}
+	return &Service{db: db, log: log, keys: keys, publicURL: publicURL, devices: memo.New[string, privacy.Device](1 << 16)}
 }
 
 // Keys are the receipt signing keys.
@@ -202,7 +202,7 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 // read again by the writer at commit.
 func (s *Service) device(tx *store.Tx, id string) (privacy.Device, error) {
 	if d, ok := s.devices.Load(id); ok {
-		return d.(privacy.Device), nil
+		return d, nil
 	}
 	d, err := tx.DeviceByID(id)
 	if err != nil {

@@ -19,8 +19,12 @@ type factsEntry struct {
 	gens  gens
 }
 
-// maxFacts bounds the cache; past it, it starts again empty.
-const maxFacts = 1 << 20
+// maxFacts bounds the cache (about 100 MiB at most); past it, it starts
+// again empty. maxCounters bounds the change counters the same way.
+const (
+	maxFacts    = 1 << 18
+	maxCounters = 1 << 18
+)
 
 // factsCache keeps decision facts in memory, so that a decision reads no
 // disk. Every commit of this process moves the counters of what it
@@ -83,6 +87,12 @@ func (c *factsCache) committed(events []audit.Event) {
 		case "consent.state_rebuilt":
 			c.global++
 		}
+	}
+	if len(c.consent)+len(c.devices) > maxCounters {
+		// Forgetting counters could make an old entry look current again;
+		// moving the global counter with them makes every entry stale.
+		c.consent, c.devices = map[factsKey]int64{}, map[string]int64{}
+		c.global++
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/memo"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -91,7 +92,7 @@ type Service struct {
 	// material caches, per notice key, the purposes each published version
 	// changed materially, with the newest version it knows.
 	material map[string]materialCache
-	elements sync.Map // device, inventory version, key → privacy.DataElement (immutable)
+	elements *memo.Map[string, privacy.DataElement] // device, inventory version, key → element (immutable)
 	facts    *factsCache
 }
 
@@ -103,7 +104,7 @@ type materialCache struct {
 // NewService returns a Service.
 func NewService(db *store.DB, log *audit.Log, policy Policy) *Service {
 	s := &Service{db: db, log: log, policy: policy, material: map[string]materialCache{},
-		facts: newFactsCache()}
+		facts: newFactsCache(), elements: memo.New[string, privacy.DataElement](1 << 16)}
 	log.OnCommit(s.facts.committed)
 	log.OnForeign(s.facts.foreign)
 	return s
@@ -252,7 +253,7 @@ func (s *Service) consentStatus(tx *store.Tx, f store.DecisionFacts, now time.Ti
 func (s *Service) element(tx *store.Tx, device string, version int, key string) (privacy.DataElement, error) {
 	id := device + "\x00" + strconv.Itoa(version) + "\x00" + key
 	if e, ok := s.elements.Load(id); ok {
-		return e.(privacy.DataElement), nil
+		return e, nil
 	}
 	e, err := tx.InventoryElement(device, version, key)
 	if err != nil {
