@@ -46,7 +46,7 @@ func (s *Service) run(ctx context.Context) {
 			}
 			return
 		case <-scan.C:
-			if n, err := scanExpiries(ctx, s.audit); err != nil {
+			if n, err := s.outbox.scanExpiries(ctx, s.audit); err != nil {
 				s.log.Error("webhook expiry scan failed; retried at the next scan", "error", err)
 			} else if n > 0 {
 				s.nudge()

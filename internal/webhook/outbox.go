@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
@@ -18,7 +19,68 @@ import (
 // outbox turns the audit events of a change into webhook events, in the
 // change's own transaction (audit.Log.OnChange): a change and its
 // notifications commit together or not at all.
-type outbox struct{}
+type outbox struct {
+	subs subscriptions
+}
+
+// subscriptions caches the live webhooks for the writer, which would
+// otherwise read them for every consent it writes, holding the log's lock.
+// Every webhook change goes through the audit log, so the cache knows when
+// it is stale: a change of this process (seen in its transaction, then at
+// its commit) or of another instance (seen before the next batch runs).
+// All of it runs on the log's single writer; the mutex is for safety.
+type subscriptions struct {
+	mu    sync.Mutex
+	list  []store.WebhookSubscription
+	valid bool
+	// changing is set while a batch holding a webhook change is open:
+	// until it commits, what its transaction sees may yet be rolled back,
+	// so nothing read then is kept.
+	changing bool
+}
+
+func (c *subscriptions) get(tx *store.Tx) ([]store.WebhookSubscription, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.valid && !c.changing {
+		return c.list, nil
+	}
+	list, err := tx.WebhookSubscriptions()
+	if err != nil {
+		return nil, err
+	}
+	if !c.changing {
+		c.list, c.valid = list, true
+	}
+	return list, nil
+}
+
+// changed is told of a webhook change in the running transaction.
+func (c *subscriptions) changed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.valid, c.changing = false, true
+}
+
+// committed is told after every commit of the log.
+func (c *subscriptions) committed([]audit.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.changing {
+		c.valid, c.changing = false, false
+	}
+}
+
+// foreign is told what other instances appended.
+func (c *subscriptions) foreign(actions []string) {
+	if slices.ContainsFunc(actions, isWebhookAction) {
+		c.mu.Lock()
+		c.valid = false
+		c.mu.Unlock()
+	}
+}
+
+func isWebhookAction(a string) bool { return strings.HasPrefix(a, "webhook.") }
 
 // pending is an event being built, with the kind that selects webhooks.
 type pending struct {
@@ -26,11 +88,15 @@ type pending struct {
 	group string // events of one record (or device) and kind are one notification
 }
 
-func (outbox) hook(tx *store.Tx, first int64, events []audit.Event) error {
+func (o *outbox) hook(tx *store.Tx, first int64, events []audit.Event) error {
 	var out []pending
 	groups := map[string]int{}
 	for i, e := range events {
 		seq := first + int64(i)
+		if isWebhookAction(e.Action) {
+			o.subs.changed()
+			continue
+		}
 		switch e.Action {
 		case audit.ActionDecision:
 			// The hot path: nothing to announce.
@@ -82,7 +148,7 @@ func (outbox) hook(tx *store.Tx, first int64, events []audit.Event) error {
 	if len(out) == 0 {
 		return nil
 	}
-	subs, err := tx.WebhookSubscriptions()
+	subs, err := o.subs.get(tx)
 	if err != nil {
 		return err
 	}
@@ -160,7 +226,7 @@ const expiryPage = 2000
 // rather than competing with them for the database. It returns how many
 // events it wrote. Every instance may scan: an expiry's event has a
 // dedupe key, so the first insert wins.
-func scanExpiries(ctx context.Context, log *audit.Log) (int, error) {
+func (o *outbox) scanExpiries(ctx context.Context, log *audit.Log) (int, error) {
 	n := 0
 	_, err := log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		n = 0
@@ -173,7 +239,7 @@ func scanExpiries(ctx context.Context, log *audit.Log) (int, error) {
 			// No webhook ever wanted expiries: there was no one to tell.
 			return nil, nil
 		}
-		subs, err := tx.WebhookSubscriptions()
+		subs, err := o.subs.get(tx)
 		if err != nil {
 			return nil, err
 		}

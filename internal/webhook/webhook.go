@@ -59,8 +59,9 @@ type Service struct {
 	log    *slog.Logger
 	client *http.Client
 	// owner names this process in delivery leases.
-	owner string
-	wake  chan struct{}
+	owner  string
+	outbox *outbox
+	wake   chan struct{}
 	// leases are the times this instance's leases run out; only the
 	// dispatcher goroutine uses it.
 	leases  map[string]time.Time
@@ -114,7 +115,7 @@ func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 		}
 	}
 	s := &Service{db: db, audit: log, opts: opts, log: opts.Log, client: opts.Client, owner: uuid.Must(uuid.NewV7()).String(),
-		wake: make(chan struct{}, 1), leases: map[string]time.Time{}}
+		wake: make(chan struct{}, 1), leases: map[string]time.Time{}, outbox: &outbox{}}
 	s.metrics.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "consentry", Name: "webhook_attempts_total",
 		Help: "Webhook delivery tries, by outcome (delivered, failed, dead)."}, []string{"outcome"})
 	if opts.Registerer != nil {
@@ -122,7 +123,9 @@ func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 			return nil, fmt.Errorf("webhook: metrics: %w", err)
 		}
 	}
-	log.OnChange(outbox{}.hook)
+	log.OnChange(s.outbox.hook)
+	log.OnCommit(s.outbox.subs.committed)
+	log.OnForeign(s.outbox.subs.foreign)
 	log.OnCommit(func(events []audit.Event) {
 		for _, e := range events {
 			if e.Action != audit.ActionDecision {

@@ -50,12 +50,18 @@ func content(recipientsB ...string) privacy.NoticeContent {
 
 func setup(t *testing.T, dialect string, opts webhook.Options) *fixture {
 	t.Helper()
-	ctx := context.Background()
 	// Real time throughout: deliveries are scheduled, signed and checked
 	// on the wall clock, and c's consent lasts one second.
-	f := &fixture{dev: map[string]privacy.Device{}}
-	f.db = storetest.MustOpenDB(t, dialect, nil)
-	f.log = audittest.MustOpenLog(t, f.db, audit.Options{})
+	db := storetest.MustOpenDB(t, dialect, nil)
+	f := instance(t, db, audittest.MustOpenLog(t, db, audit.Options{}), t.TempDir()+"/receipt-keys.json", opts)
+	f.populate(t)
+	return f
+}
+
+// instance is one Consentry instance's services on db and log.
+func instance(t *testing.T, db *store.DB, log *audit.Log, receiptKeys string, opts webhook.Options) *fixture {
+	t.Helper()
+	f := &fixture{db: db, log: log, dev: map[string]privacy.Device{}}
 	var err error
 	if opts.Poll == 0 {
 		opts.Poll = 20 * time.Millisecond
@@ -64,17 +70,24 @@ func setup(t *testing.T, dialect string, opts webhook.Options) *fixture {
 	f.hooks, err = webhook.New(f.db, f.log, opts)
 	require.NoError(t, err)
 	t.Cleanup(f.hooks.Stop)
+	keys, err := consent.OpenKeys(receiptKeys)
+	require.NoError(t, err)
+	f.consents = consent.NewService(f.db, f.log, keys, "https://consentry.example")
+	f.notices = notice.NewService(f.db, f.log)
+	f.devices = device.NewService(f.db, f.log)
+	return f
+}
+
+// populate makes the purposes, the notice and a device for alice and bob.
+func (f *fixture) populate(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
 	ps := purpose.NewService(f.db, f.log)
 	for _, k := range []string{"a", "b", "c"} {
 		_, _, err := ps.Put(ctx, privacy.Purpose{Key: k, Name: "Purpose " + k, Description: "Why " + k, LegalBasis: privacy.BasisConsent})
 		require.NoError(t, err)
 	}
-	keys, err := consent.OpenKeys(t.TempDir() + "/receipt-keys.json")
-	require.NoError(t, err)
-	f.consents = consent.NewService(f.db, f.log, keys, "https://consentry.example")
-	f.notices = notice.NewService(f.db, f.log)
-	f.devices = device.NewService(f.db, f.log)
-	_, err = f.notices.Create(ctx, "cam", "en")
+	_, err := f.notices.Create(ctx, "cam", "en")
 	require.NoError(t, err)
 	v, err := f.notices.Draft(ctx, "cam", content())
 	require.NoError(t, err)
@@ -89,7 +102,6 @@ func setup(t *testing.T, dialect string, opts webhook.Options) *fixture {
 		require.NoError(t, err)
 		f.dev[owner] = d
 	}
-	return f
 }
 
 func (f *fixture) record(t *testing.T, subject string, choices map[string]bool) privacy.ConsentRecord {
@@ -104,6 +116,62 @@ func (f *fixture) record(t *testing.T, subject string, choices map[string]bool) 
 	rec, err := f.consents.Record(context.Background(), in)
 	require.NoError(t, err)
 	return rec
+}
+
+// TestTwoInstances: two instances on one database both write events and
+// both run dispatchers; the lease lets one at a time deliver the webhook,
+// so every event arrives once after de-duplication, each subject's in
+// commit order, whichever instance made the change.
+func TestTwoInstances(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		dbs := storetest.MustOpenMany(t, dialect, nil, 2)
+		logs := audittest.MustOpenLogsSharingKeys(t, dbs, audit.Options{})
+		keys := t.TempDir() + "/receipt-keys.json"
+		a := instance(t, dbs[0], logs[0], keys, webhook.Options{})
+		b := instance(t, dbs[1], logs[1], keys, webhook.Options{})
+		a.populate(t)
+		b.notice, b.dev = a.notice, a.dev
+		// B writes before the webhook exists (nothing to announce, and it
+		// learns there are no subscribers); A's creation must reach it.
+		b.record(t, "alice", map[string]bool{"b": true})
+		rx := webhooktest.New(t, secret, 1)
+		_, err := a.hooks.Create(ctx, webhook.Input{URL: rx.URL, Kinds: []privacy.WebhookKind{privacy.KindConsentGranted, privacy.KindConsentWithdrawn},
+			Secret: secret})
+		require.NoError(t, err)
+		a.hooks.Start()
+		b.hooks.Start()
+
+		// Each subject's changes alternate between the instances.
+		const rounds = 6
+		for i := range rounds {
+			on := []*fixture{a, b}[i%2]
+			for _, subject := range []string{"alice", "bob"} {
+				rec := on.record(t, subject, map[string]bool{"a": true})
+				_, err := []*fixture{b, a}[i%2].consents.Withdraw(ctx, rec.ID, nil, privacy.MethodApp, "app-1")
+				require.NoError(t, err)
+			}
+		}
+		rx.WaitFor(t, 4*rounds, 30*time.Second)
+		time.Sleep(200 * time.Millisecond)
+		events := rx.Events()
+		require.Len(t, events, 4*rounds, "each event once after de-duplication")
+		per := map[string][]privacy.WebhookKind{}
+		last := map[string]int64{}
+		for _, ev := range events {
+			per[ev.Subject] = append(per[ev.Subject], ev.Kind)
+			assert.Greater(t, ev.Sequence, last[ev.Subject], "in commit order per subject")
+			last[ev.Subject] = ev.Sequence
+		}
+		var want []privacy.WebhookKind
+		for range rounds {
+			want = append(want, privacy.KindConsentGranted, privacy.KindConsentWithdrawn)
+		}
+		assert.Equal(t, want, per["alice"])
+		assert.Equal(t, want, per["bob"])
+		_, _, bad := rx.Stats()
+		assert.Empty(t, bad)
+	})
 }
 
 // want is an expected event: its kind, subject, device owner and purposes.
