@@ -84,21 +84,32 @@ func (s *soak) fail(what string) {
 	s.mu.Unlock()
 }
 
-// rss reads an instance's resident memory from its /metrics.
-func (s *soak) rss(base string) float64 {
+// memory reads an instance's resident memory and its Go heap in use, in
+// MiB, from its /metrics: RSS is what the machine pays; the heap is what
+// the program holds (RSS lags it as the runtime returns pages).
+func (s *soak) memory(base string) (rss, heap float64) {
+	rss, heap = -1, -1
 	resp, err := s.client.Get(base + "/metrics")
 	if err != nil {
-		return -1
+		return rss, heap
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		var v float64
 		if _, err := fmt.Sscanf(sc.Text(), "process_resident_memory_bytes %g", &v); err == nil {
-			return v / (1 << 20)
+			rss = v / (1 << 20)
+		}
+		if _, err := fmt.Sscanf(sc.Text(), "go_memstats_heap_inuse_bytes %g", &v); err == nil {
+			heap = v / (1 << 20)
 		}
 	}
-	return -1
+	return rss, heap
+}
+
+func (s *soak) memoryText(base string) string {
+	rss, heap := s.memory(base)
+	return fmt.Sprintf("%.0f MiB (heap %.0f)", rss, heap)
 }
 
 func (s *soak) run(duration time.Duration, workers, subjects, nDevices int) error {
@@ -128,7 +139,7 @@ func (s *soak) run(duration time.Duration, workers, subjects, nDevices int) erro
 	}
 	fmt.Printf("soak: %d workers over %d instances for %s; %d subjects, %d devices\n", workers, len(s.bases), duration, workers*subjects, nDevices)
 	for _, b := range s.bases {
-		fmt.Printf("  %s: %.0f MiB at start\n", b, s.rss(b))
+		fmt.Printf("  %s: %s at start\n", b, s.memoryText(b))
 	}
 	deadline := time.Now().Add(duration)
 	var wg sync.WaitGroup
@@ -197,7 +208,7 @@ loop:
 		case <-tick.C:
 			var mem []string
 			for _, b := range s.bases {
-				mem = append(mem, fmt.Sprintf("%.0f MiB", s.rss(b)))
+				mem = append(mem, s.memoryText(b))
 			}
 			fmt.Printf("  %s: %d ok, %d failed; memory %s\n", time.Since(start).Round(time.Second), s.ok.Load(), s.failed.Load(), strings.Join(mem, ", "))
 		}
@@ -209,7 +220,7 @@ loop:
 		fmt.Printf("  error %s: %d\n", what, n)
 	}
 	for _, b := range s.bases {
-		fmt.Printf("  %s: %.0f MiB at end\n", b, s.rss(b))
+		fmt.Printf("  %s: %s at end\n", b, s.memoryText(b))
 	}
 	if s.failed.Load() > 0 {
 		return fmt.Errorf("%d failures", s.failed.Load())
