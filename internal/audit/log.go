@@ -117,7 +117,7 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	l := &Log{db: db, keys: keys, opts: opts, log: opts.Log, jobs: make(chan *job, 4*opts.MaxBatch), knownSize: -1,
-		cache: newHashCache(1 << 16), stop: make(chan struct{}),
+		cache: newHashCache(1 << 13), stop: make(chan struct{}),
 		appends: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "consentry", Name: "audit_appends_total",
 			Help: "Audit entries committed."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "consentry", Name: "audit_append_failures_total",

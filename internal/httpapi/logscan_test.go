@@ -7,9 +7,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/webhook/webhooktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -36,6 +38,12 @@ func TestLogsHoldNoSecretsOrSubjects(t *testing.T) {
 		d.Log = slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
 	_, deviceID, notice := consentEnvOn(t, e)
+	// A webhook whose receiver refuses everything: deliveries are tried, retried and die.
+	const hookSecret = "webhook-secret-that-must-never-be-logged"
+	rx := webhooktest.New(t, hookSecret, 1000)
+	require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/webhooks",
+		map[string]any{"url": rx.URL, "events": []string{"consent.granted", "consent.withdrawn"}, "secret": hookSecret}).Code)
+	e.webhooks.Start()
 	rule := map[string]any{"subject": "service-client", "category": "personal.location.*", "purpose": "navigation", "action": "use", "effect": "allow"}
 	require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/policies", rule).Code)
 	r := e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", consentBody(deviceID, notice, choice("navigation", true)))
@@ -58,12 +66,15 @@ func TestLogsHoldNoSecretsOrSubjects(t *testing.T) {
 	e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/incidents/devices?manufacturer=acme%20corp", nil)
 	// A wrong token.
 	e.do(t, "", http.MethodGet, "/v1/purposes?token=cst_leaked", nil)
+	require.Eventually(t, func() bool { n, _, _ := rx.Stats(); return n >= 4 }, 10*time.Second, 10*time.Millisecond, "deliveries were tried")
+	e.webhooks.Stop()
 
 	out := logged.b.String()
 	require.NotEmpty(t, out)
 	for what, secret := range map[string]string{"admin token": e.tokens[privacy.RoleAdmin], "app token": e.tokens[privacy.RoleApp],
 		"service token": e.tokens[privacy.RoleService], "auditor token": e.tokens[privacy.RoleAuditor], "query token": "cst_leaked",
-		"subject": "alice", "refused subject": "bob-the-subject", "decided subject": "carol-the-subject", "receipt": receipt[:40]} {
+		"subject": "alice", "refused subject": "bob-the-subject", "decided subject": "carol-the-subject", "receipt": receipt[:40],
+		"webhook secret": hookSecret} {
 		assert.False(t, strings.Contains(out, secret), "the log holds the %s", what)
 	}
 	assert.NotContains(t, out, "-----BEGIN", "no key material")

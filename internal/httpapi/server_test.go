@@ -73,10 +73,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	notices := notice.NewService(db, log)
 	review, err := findings.New(findings.Sources{DB: db, Log: log, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage}, findings.Options{})
 	require.NoError(t, err)
-	hooks, err := webhook.New(db, log, webhook.Options{Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond, ExpiryScan: 50 * time.Millisecond, Timeout: 2 * time.Second})
-	require.NoError(t, err)
-	t.Cleanup(hooks.Stop)
-	deps := httpapi.Deps{Clients: clients, Webhooks: hooks, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
+	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
 		Notices: notices, Consents: consent.NewService(db, log, keys, "https://consentry.example"),
 		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI,
@@ -85,6 +82,11 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	if change != nil {
 		change(&deps)
 	}
+	hooks, err := webhook.New(db, log, webhook.Options{Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond, ExpiryScan: 50 * time.Millisecond,
+		Timeout: 2 * time.Second, Log: deps.Log})
+	require.NoError(t, err)
+	t.Cleanup(hooks.Stop)
+	deps.Webhooks = hooks
 	srv, err := httpapi.NewServer(deps)
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}, webhooks: hooks}
