@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -38,17 +37,7 @@ func TestCrashConsents(t *testing.T) {
 		rounds = n
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "consentry")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
-	dataDir := filepath.Join(dir, "data")
-	cli := func(args ...string) string {
-		var stdout, stderr bytes.Buffer
-		require.NoError(t, run(context.Background(), append(args, "--data-dir", dataDir), getenv(map[string]string{}), &stdout, &stderr), stderr.String())
-		return strings.TrimSpace(stdout.String())
-	}
-	cli("purposes", "load", filepath.Join("..", "..", "notices", "purposes.yaml"))
-	cli("notices", "publish", filepath.Join("..", "..", "notices", "acme-cam"))
+	bin, dataDir, cli := deployment(t)
 	admin, app, auditor := cli("clients", "create", "--name", "ops", "--role", "admin"), cli("clients", "create", "--name", "app", "--role", "app"),
 		cli("clients", "create", "--name", "audit", "--role", "auditor")
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -53,10 +54,7 @@ func TestKillNineLosesNoAcknowledgedEntry(t *testing.T) {
 		t.Skip("SKIPPING: builds the binary and kills it")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "consentry")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	out, err := build.CombinedOutput()
-	require.NoError(t, err, string(out))
+	bin := testkit.BuildConsentry(t, ".")
 	dataDir := filepath.Join(dir, "data")
 	env := map[string]string{"CONSENTRY_DATA_DIR": dataDir}
 

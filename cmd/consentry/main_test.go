@@ -6,48 +6,41 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/google/uuid"
 	_ "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while the server writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
+// The shared test helpers, under the names these tests use.
+type syncBuffer = testkit.SyncBuffer
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+func freeAddr(t *testing.T) string { return testkit.FreeAddr(t) }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+// deployment builds the binary and prepares a data directory with the
+// example purposes and the acme-cam notice published; cli runs a command
+// on it in-process, returning its standard output.
+func deployment(t *testing.T) (bin, dataDir string, cli func(args ...string) string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	return addr
+	bin = testkit.BuildConsentry(t, ".")
+	dataDir = filepath.Join(t.TempDir(), "data")
+	cli = func(args ...string) string {
+		var stdout, stderr bytes.Buffer
+		require.NoError(t, run(context.Background(), append(args, "--data-dir", dataDir), getenv(map[string]string{}), &stdout, &stderr), stderr.String())
+		return strings.TrimSpace(stdout.String())
+	}
+	cli("purposes", "load", filepath.Join("..", "..", "notices", "purposes.yaml"))
+	cli("notices", "publish", filepath.Join("..", "..", "notices", "acme-cam"))
+	return bin, dataDir, cli
 }
 
 // running is a server started by MustRunMain.

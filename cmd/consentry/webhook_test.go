@@ -1,13 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"net/http"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -30,18 +25,7 @@ func TestWebhooksSurviveRestart(t *testing.T) {
 	// lease (2×timeout + 2s) runs out quickly.
 	t.Setenv("CONSENTRY_WEBHOOK_BACKOFF", "150ms")
 	t.Setenv("CONSENTRY_WEBHOOK_TIMEOUT", "1s")
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "consentry")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
-	dataDir := filepath.Join(dir, "data")
-	cli := func(args ...string) string {
-		var stdout, stderr bytes.Buffer
-		require.NoError(t, run(context.Background(), append(args, "--data-dir", dataDir), getenv(map[string]string{}), &stdout, &stderr), stderr.String())
-		return strings.TrimSpace(stdout.String())
-	}
-	cli("purposes", "load", filepath.Join("..", "..", "notices", "purposes.yaml"))
-	cli("notices", "publish", filepath.Join("..", "..", "notices", "acme-cam"))
+	bin, dataDir, cli := deployment(t)
 	admin, app := cli("clients", "create", "--name", "ops", "--role", "admin"), cli("clients", "create", "--name", "app", "--role", "app")
 
 	const secret = "restart-test-secret-0123456789abcdef"

@@ -3,56 +3,27 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/consentry/consentry/api/client"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // startConsentry builds and starts a real server on a fresh data dir with
 // the example notices loaded, and returns its URL and admin, app and
 // service tokens.
 func startConsentry(t *testing.T) (base, admin, app, service string) {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "consentry")
-	out, err := exec.Command("go", "build", "-o", bin, "../consentry").CombinedOutput()
-	require.NoError(t, err, string(out))
-	data := filepath.Join(dir, "data")
+	bin := testkit.BuildConsentry(t, "../consentry")
+	data := filepath.Join(t.TempDir(), "data")
 	cli := func(args ...string) string {
 		out, err := exec.Command(bin, append(args, "--data-dir", data)...).Output()
 		require.NoError(t, err, args)
@@ -62,9 +33,9 @@ func startConsentry(t *testing.T) (base, admin, app, service string) {
 	cli("notices", "publish", "../../notices/acme-cam")
 	admin, app, service = cli("clients", "create", "--name", "ops", "--role", "admin"), cli("clients", "create", "--name", "ios-app", "--role", "app"),
 		cli("clients", "create", "--name", "video-analytics", "--role", "service")
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", data, "--log-level", "warn")
-	stderr := &syncBuffer{}
+	stderr := &testkit.SyncBuffer{}
 	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
@@ -135,9 +106,9 @@ func TestBackendFlow(t *testing.T) {
 
 	// The listener, subscribed to withdrawals.
 	const secret = "example-backend-secret-0123456789abcdef"
-	listenAddr := freeAddr(t)
+	listenAddr := testkit.FreeAddr(t)
 	lctx, cancel := context.WithCancel(ctx)
-	listened := &syncBuffer{}
+	listened := &testkit.SyncBuffer{}
 	done := make(chan int)
 	go func() {
 		done <- run(lctx, []string{"listen", "--addr", listenAddr, "--secret", secret}, getenv, listened, listened)

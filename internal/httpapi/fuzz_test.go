@@ -38,6 +38,7 @@ func FuzzRequestBodies(f *testing.F) {
 		{privacy.RoleAdmin, http.MethodPost, "/v1/clients"},
 		{privacy.RoleAdmin, http.MethodPost, "/v1/audit/hash"},
 		{privacy.RoleAdmin, http.MethodPost, "/v1/findings/review_overdue/acknowledge"},
+		{privacy.RoleAdmin, http.MethodPost, "/v1/webhooks"},
 	}
 	seeds := []any{
 		consentBody(dev, notice, choice("navigation", true)),
@@ -47,6 +48,7 @@ func FuzzRequestBodies(f *testing.F) {
 		map[string]any{"subject": "svc", "category": "personal.location.*", "purpose": "navigation", "action": "use", "effect": "allow"},
 		map[string]any{"key": "fuzz", "default_locale": "en"}, camVersion(),
 		map[string]any{"name": "c", "role": "app"}, map[string]any{"value": "alice"}, map[string]any{"note": "reviewed"},
+		map[string]any{"url": "https://backend.example/hook", "events": []string{"consent.withdrawn"}, "secret": strings.Repeat("s", 32)},
 	}
 	for i := range routes {
 		for _, s := range seeds {

@@ -1,39 +1,26 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/consentry/consentry/internal/webhook/webhooktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// lockedBuffer collects log output from concurrent handlers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
 
 // TestLogsHoldNoSecretsOrSubjects drives the API through consents,
 // decisions, withdrawals, subject views, errors and the evidence export,
 // at debug level, and scans everything logged: no token, no subject id,
 // no receipt, no key.
 func TestLogsHoldNoSecretsOrSubjects(t *testing.T) {
-	var logged lockedBuffer
+	var logged testkit.SyncBuffer
 	e := mustOpenEnvWith(t, func(d *httpapi.Deps) {
 		d.Log = slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
@@ -69,7 +56,7 @@ func TestLogsHoldNoSecretsOrSubjects(t *testing.T) {
 	require.Eventually(t, func() bool { n, _, _ := rx.Stats(); return n >= 4 }, 10*time.Second, 10*time.Millisecond, "deliveries were tried")
 	e.webhooks.Stop()
 
-	out := logged.b.String()
+	out := logged.String()
 	require.NotEmpty(t, out)
 	for what, secret := range map[string]string{"admin token": e.tokens[privacy.RoleAdmin], "app token": e.tokens[privacy.RoleApp],
 		"service token": e.tokens[privacy.RoleService], "auditor token": e.tokens[privacy.RoleAuditor], "query token": "cst_leaked",

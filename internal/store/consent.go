@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -195,8 +196,13 @@ func (tx *Tx) ConsentStates(subject, device string) ([]privacy.ConsentState, err
 	if device != "" {
 		q = q.Where("device_id = ?", device)
 	}
+	return findStates(q.Order("device_id, purpose"))
+}
+
+// findStates runs a query of consent_state rows.
+func findStates(q *gorm.DB) ([]privacy.ConsentState, error) {
 	var rs []consentStateRecord
-	if err := q.Order("device_id, purpose").Find(&rs).Error; err != nil {
+	if err := q.Find(&rs).Error; err != nil {
 		return nil, formatError(err, "consent state")
 	}
 	out := make([]privacy.ConsentState, len(rs))
@@ -208,15 +214,7 @@ func (tx *Tx) ConsentStates(subject, device string) ([]privacy.ConsentState, err
 
 // AllConsentStates returns every state row, in key order.
 func (tx *Tx) AllConsentStates() ([]privacy.ConsentState, error) {
-	var rs []consentStateRecord
-	if err := tx.db.Order("subject_id, device_id, purpose").Find(&rs).Error; err != nil {
-		return nil, formatError(err, "consent state")
-	}
-	out := make([]privacy.ConsentState, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
-	}
-	return out, nil
+	return findStates(tx.db.Order("subject_id, device_id, purpose"))
 }
 
 // RebuildConsentState recomputes the current state from the events alone,

@@ -382,32 +382,13 @@ func (tx *Tx) SetCursor(name string, at time.Time) error {
 // GrantsExpiring lists the consents in force whose time ran out in
 // (from, to], oldest first, at most limit.
 func (tx *Tx) GrantsExpiring(from, to time.Time, limit int) ([]privacy.ConsentState, error) {
-	var rs []consentStateRecord
-	err := tx.db.Where("granted = ? AND kind = ? AND expires_at > ? AND expires_at <= ?", true, string(privacy.RecordConsent), from, to).
-		Order("expires_at, subject_id, device_id, purpose").Limit(limit).Find(&rs).Error
-	if err != nil {
-		return nil, formatError(err, "consent state")
-	}
-	out := make([]privacy.ConsentState, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
-	}
-	return out, nil
+	return findStates(tx.db.Where("granted = ? AND kind = ? AND expires_at > ? AND expires_at <= ?", true, string(privacy.RecordConsent), from, to).
+		Order("expires_at, subject_id, device_id, purpose").Limit(limit))
 }
 
 // GrantsUnder lists the consents in force, unexpired at the transaction's
 // time, given under a notice for any of purposes.
 func (tx *Tx) GrantsUnder(noticeKey string, purposes []string) ([]privacy.ConsentState, error) {
-	var rs []consentStateRecord
-	err := tx.db.Where("granted = ? AND kind = ? AND notice_key = ? AND purpose IN ? AND (expires_at IS NULL OR expires_at > ?)",
-		true, string(privacy.RecordConsent), noticeKey, purposes, tx.now).
-		Order("subject_id, device_id, purpose").Find(&rs).Error
-	if err != nil {
-		return nil, formatError(err, "consent state")
-	}
-	out := make([]privacy.ConsentState, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
-	}
-	return out, nil
+	return findStates(tx.db.Where("granted = ? AND kind = ? AND notice_key = ? AND purpose IN ? AND (expires_at IS NULL OR expires_at > ?)",
+		true, string(privacy.RecordConsent), noticeKey, purposes, tx.now).Order("subject_id, device_id, purpose"))
 }

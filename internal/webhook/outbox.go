@@ -137,6 +137,15 @@ func (o *outbox) hook(tx *store.Tx, first int64, events []audit.Event) error {
 			out = append(out, pending{ev: privacy.WebhookEvent{Kind: privacy.KindNoticePublished, NoticeKey: key, NoticeVersion: version,
 				Purposes: material, AuditSeq: &seq, OrderKey: "notice:" + key}})
 			if len(material) > 0 {
+				// Finding the grants concerned reads consent state: only
+				// when someone wants to hear of them.
+				subs, err := o.subs.get(tx)
+				if err != nil {
+					return err
+				}
+				if !wanted(subs, privacy.KindConsentReconsentRequired) {
+					continue
+				}
 				re, err := reconsent(tx, key, version, material, seq)
 				if err != nil {
 					return err
@@ -198,6 +207,10 @@ func reconsent(tx *store.Tx, key string, version int, material []string, seq int
 	return out, nil
 }
 
+func wanted(subs []store.WebhookSubscription, k privacy.WebhookKind) bool {
+	return slices.ContainsFunc(subs, func(s store.WebhookSubscription) bool { return slices.Contains(s.Kinds, k) })
+}
+
 // emit writes ev to the outbox with a delivery for every webhook that
 // wants its kind; with none, nothing is written.
 func emit(tx *store.Tx, subs []store.WebhookSubscription, ev privacy.WebhookEvent) error {
@@ -243,7 +256,7 @@ func (o *outbox) scanExpiries(ctx context.Context, log *audit.Log) (int, error) 
 		if err != nil {
 			return nil, err
 		}
-		if !slices.ContainsFunc(subs, func(s store.WebhookSubscription) bool { return slices.Contains(s.Kinds, privacy.KindConsentExpired) }) {
+		if !wanted(subs, privacy.KindConsentExpired) {
 			return nil, tx.SetCursor(expiryCursor, now)
 		}
 		states, err := tx.GrantsExpiring(from, now, expiryPage)
