@@ -300,15 +300,13 @@ func revokedGrants(tx *store.Tx, rec privacy.ConsentRecord) (map[string]bool, er
 	if rec.Kind != privacy.RecordConsent || !slices.ContainsFunc(rec.Choices, func(c privacy.ConsentChoice) bool { return !c.Granted }) {
 		return nil, nil
 	}
-	states, err := tx.ConsentStates(rec.SubjectID, rec.DeviceID)
+	granted, err := tx.GrantsInForce(rec.SubjectID, rec.DeviceID)
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]bool{}
-	for _, st := range states {
-		if st.Kind == privacy.RecordConsent && st.Granted && st.ExpiresAt.After(tx.Now()) {
-			out[st.Purpose] = true
-		}
+	out := make(map[string]bool, len(granted))
+	for _, p := range granted {
+		out[p] = true
 	}
 	return out, nil
 }

@@ -314,6 +314,30 @@ func (tx *Tx) ConsentPrecheck(deviceID, noticeKey string) (status string, versio
 	return status, int(v.Int64), nil
 }
 
+// GrantsInForce lists the purposes a subject has granted for a device and
+// not yet seen expire at the transaction's time. It runs in the writer for
+// every record that denies something, so it skips gorm.
+func (tx *Tx) GrantsInForce(subject, deviceID string) ([]string, error) {
+	stmt, err := tx.stmt(`SELECT purpose FROM consent_state WHERE subject_id = ? AND device_id = ? AND kind = 'consent' AND granted = ? AND expires_at > ?`)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := stmt.QueryContext(tx.ctx(), subject, deviceID, tx.boolValue(true), tx.now)
+	if err != nil {
+		return nil, formatError(err, "consent state")
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, formatError(err, "consent state")
+		}
+		out = append(out, p)
+	}
+	return out, formatError(rows.Err(), "consent state")
+}
+
 // InventoryElementsFor returns the elements of a device's current
 // inventory (none when it has none) in one query.
 func (tx *Tx) InventoryElementsFor(deviceID string) ([]privacy.DataElement, error) {

@@ -57,6 +57,12 @@ func (s *Service) run(ctx context.Context) {
 			continue
 		case <-poll.C:
 		case <-s.wake:
+			if s.outbox.subs.none() {
+				// Commits wake the dispatcher hundreds of times a second;
+				// with no webhook there is nothing to look for (the poll
+				// still looks, for webhooks made on other instances).
+				continue
+			}
 		}
 		if err := s.round(ctx); err != nil && ctx.Err() == nil {
 			s.log.Error("webhook delivery round failed; retried at the next poll", "error", err)

@@ -55,6 +55,13 @@ func (c *subscriptions) get(tx *store.Tx) ([]store.WebhookSubscription, error) {
 	return list, nil
 }
 
+// none reports whether there is known to be no webhook at all.
+func (c *subscriptions) none() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.valid && !c.changing && len(c.list) == 0
+}
+
 // changed is told of a webhook change in the running transaction.
 func (c *subscriptions) changed() {
 	c.mu.Lock()
