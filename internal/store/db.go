@@ -82,6 +82,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if dialect == DialectPostgres {
 		sqlDB.SetMaxOpenConns(20)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	} else {
+		// Readers run in parallel under WAL, each on its own connection.
+		// database/sql keeps only 2 idle by default, so under load every
+		// other read opened a new SQLite connection (file open, PRAGMAs,
+		// schema parse), which cost more than the read itself.
+		sqlDB.SetMaxIdleConns(64)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		_ = sqlDB.Close()
