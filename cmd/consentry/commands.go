@@ -140,7 +140,14 @@ func openAudit(cfg *config, db *store.DB, log *slog.Logger, reg prometheus.Regis
 	if cfg.origin != "" && keys.Origin() != cfg.origin {
 		log.Warn("the audit signing key already exists; --audit-origin is ignored", "origin", keys.Origin())
 	}
-	return audit.New(db, keys, audit.Options{CheckpointEvery: cfg.checkpointEvery, Log: log, Registerer: reg})
+	l, err := audit.New(db, keys, audit.Options{CheckpointEvery: cfg.checkpointEvery, Log: log, Registerer: reg})
+	if err != nil {
+		return nil, err
+	}
+	// Changes made by any command announce themselves to webhooks, as
+	// the server's do (a notice published from files, say).
+	webhook.Attach(l)
+	return l, nil
 }
 
 // openDB opens the configured database and migrates it, so every command
@@ -250,8 +257,6 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return err
 	}
 	review.Start(ctx)
-	// Hooked into the audit log before the first request: every change
-	// from now on writes its webhook events in its own transaction.
 	hooks, err := webhook.New(db, auditLog, webhook.Options{MaxAttempts: cfg.webhookAttempts, Backoff: cfg.webhookBackoff,
 		Timeout: cfg.webhookTimeout, Retention: cfg.webhookRetention, Log: log, Registerer: reg})
 	if err != nil {

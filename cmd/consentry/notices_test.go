@@ -13,6 +13,7 @@ import (
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/webhook"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -37,6 +38,7 @@ func TestNoticesPublishCommand(t *testing.T) {
 	// A camera that also records audio: a new version of the notice files
 	// that does not state it is refused, naming the gap.
 	cfg := &config{dataDir: dataDir}
+	var hook privacy.Webhook
 	require.NoError(t, withLog(ctx, cfg, &stderr, func(ctx context.Context, db *store.DB, log *audit.Log) error {
 		d, err := device.NewService(db, log).Register(ctx, privacy.Device{Manufacturer: "Acme", Model: "Cam", Serial: "1", Firmware: "1", NoticeKey: "acme-cam"})
 		if err != nil {
@@ -45,6 +47,15 @@ func TestNoticesPublishCommand(t *testing.T) {
 		_, _, err = device.NewService(db, log).PutInventory(ctx, d.ID, "cli", []privacy.DataElement{{Key: "audio", Description: "sound",
 			Category: "personal.media.audio", Sensitivity: privacy.SensitivitySensitive, Purposes: []string{"security-monitoring"},
 			CollectionMethod: privacy.CollectSensor, Retention: "P30D", StorageRegion: "EU"}})
+		if err != nil {
+			return err
+		}
+		// A backend listens for new notices.
+		hooks, err := webhook.New(db, log, webhook.Options{})
+		if err != nil {
+			return err
+		}
+		hook, err = hooks.Create(ctx, webhook.Input{URL: "https://backend.example/hook", Kinds: []privacy.WebhookKind{privacy.KindNoticePublished}})
 		return err
 	}))
 	dir := filepath.Join(t.TempDir(), "acme-cam")
@@ -74,6 +85,20 @@ func TestNoticesPublishCommand(t *testing.T) {
 	require.NoError(t, run(ctx, []string{"notices", "publish", dir}, env, &stdout, &stderr), stderr.String())
 	assert.Contains(t, stdout.String(), "acme-cam: published version 2")
 	assert.Contains(t, stdout.String(), "materially changed purposes: security-monitoring\n")
+	// The command's publication went to the webhook outbox like the server's would.
+	require.NoError(t, withLog(ctx, cfg, &stderr, func(ctx context.Context, db *store.DB, log *audit.Log) error {
+		hooks, err := webhook.New(db, log, webhook.Options{})
+		if err != nil {
+			return err
+		}
+		ds, err := hooks.Deliveries(ctx, hook.ID, privacy.DeliveryPending, 0, 10)
+		require.NoError(t, err)
+		require.Len(t, ds, 1)
+		assert.Equal(t, privacy.KindNoticePublished, ds[0].Event.Kind)
+		assert.Equal(t, 2, ds[0].Event.NoticeVersion)
+		assert.Equal(t, []string{"security-monitoring"}, ds[0].Event.Purposes)
+		return nil
+	}))
 
 	// Bad files say what is wrong.
 	bad := filepath.Join(t.TempDir(), "bad")

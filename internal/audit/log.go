@@ -227,10 +227,10 @@ func (l *Log) OnForeign(fn func(actions []string)) {
 
 // OnChange registers fn to run, inside the transaction, after each change
 // that succeeded, with its events and the sequence number the first of
-// them gets: what it writes commits with the change
-// or not at all (the webhook outbox). Its error undoes the change, which
-// its caller then gets. fn runs on the writer for every change, decisions
-// included: it must return at once for events it has no use for.
+// them gets: what fn writes commits with the change or not at all (the
+// webhook outbox). Its error undoes the change, which its caller then
+// gets. fn runs on the writer for every change, decisions included: it
+// must return at once for events it has no use for.
 func (l *Log) OnChange(fn func(tx *store.Tx, first int64, events []Event) error) {
 	l.hooksMu.Lock()
 	defer l.hooksMu.Unlock()

@@ -72,9 +72,8 @@ type Service struct {
 	}
 }
 
-// New returns a Service and hooks its outbox into the audit log: from now
-// on every change that has something to announce writes its events. Start
-// delivers them.
+// New returns a Service over log, with the outbox attached to it (see
+// Attach). Start delivers the events.
 func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 10
@@ -115,7 +114,7 @@ func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 		}
 	}
 	s := &Service{db: db, audit: log, opts: opts, log: opts.Log, client: opts.Client, owner: uuid.Must(uuid.NewV7()).String(),
-		wake: make(chan struct{}, 1), leases: map[string]time.Time{}, outbox: &outbox{}}
+		wake: make(chan struct{}, 1), leases: map[string]time.Time{}, outbox: attach(log)}
 	s.metrics.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "consentry", Name: "webhook_attempts_total",
 		Help: "Webhook delivery tries, by outcome (delivered, failed, dead)."}, []string{"outcome"})
 	if opts.Registerer != nil {
@@ -123,9 +122,6 @@ func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 			return nil, fmt.Errorf("webhook: metrics: %w", err)
 		}
 	}
-	log.OnChange(s.outbox.hook)
-	log.OnCommit(s.outbox.subs.committed)
-	log.OnForeign(s.outbox.subs.foreign)
 	log.OnCommit(func(events []audit.Event) {
 		for _, e := range events {
 			if e.Action != audit.ActionDecision {
@@ -135,6 +131,29 @@ func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 		}
 	})
 	return s, nil
+}
+
+// attached holds the outbox of every audit log it was attached to: one
+// per log, however many times it is asked for, or events would be
+// written twice.
+var attached sync.Map // *audit.Log → *outbox
+
+// Attach hooks the webhook outbox into log: from now on every change made
+// through it that has something to announce writes its events in its own
+// transaction. Every process that writes through an audit log must call
+// it before its first change (the server, and commands such as `notices
+// publish`); calling it again is harmless.
+func Attach(log *audit.Log) { attach(log) }
+
+func attach(log *audit.Log) *outbox {
+	o, loaded := attached.LoadOrStore(log, &outbox{})
+	ob := o.(*outbox)
+	if !loaded {
+		log.OnChange(ob.hook)
+		log.OnCommit(ob.subs.committed)
+		log.OnForeign(ob.subs.foreign)
+	}
+	return ob
 }
 
 // Start delivers in the background until Stop.
