@@ -2432,6 +2432,24 @@ type ListWebhookDeliveriesParams struct {
 // ListWebhookDeliveriesParamsState defines parameters for ListWebhookDeliveries.
 type ListWebhookDeliveriesParamsState string
 
+// WebhookDeliveryParams defines parameters for WebhookDelivery.
+type WebhookDeliveryParams struct {
+	// ConsentrySignature t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>
+	ConsentrySignature string `json:"Consentry-Signature"`
+
+	// ConsentryEventId the event's id, stable across retries and instances: de-duplicate on it
+	ConsentryEventId string `json:"Consentry-Event-Id"`
+
+	// ConsentryEventKind the event's kind
+	ConsentryEventKind string `json:"Consentry-Event-Kind"`
+
+	// ConsentryDeliveryId the delivery, as GET /v1/webhooks/{id}/deliveries lists it
+	ConsentryDeliveryId string `json:"Consentry-Delivery-Id"`
+
+	// ConsentryDeliveryAttempt 1 for the first try, then 2, 3, ...
+	ConsentryDeliveryAttempt string `json:"Consentry-Delivery-Attempt"`
+}
+
 // HashAuditValueJSONRequestBody defines body for HashAuditValue for application/json ContentType.
 type HashAuditValueJSONRequestBody = HashRequest
 
@@ -2485,6 +2503,9 @@ type WithdrawSubjectJSONRequestBody = WithdrawRequest
 
 // CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
 type CreateWebhookJSONRequestBody = WebhookRequest
+
+// WebhookDeliveryJSONRequestBody defines body for WebhookDelivery for application/json ContentType.
+type WebhookDeliveryJSONRequestBody = WebhookEvent
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -25596,4 +25617,180 @@ func ParseRetryWebhookDeliveryReply(rsp *http.Response) (*RetryWebhookDeliveryRe
 	}
 
 	return response, nil
+}
+
+// CallbackInitiator sends OpenAPI callback requests to target URLs.
+// Modeled on the generated Client, but with no stored Server -- the full
+// target URL is provided per-call by the caller (typically discovered
+// from a callback expression on the parent operation's request body,
+// e.g. `{$request.body#/callbackUrl}`).
+type CallbackInitiator struct {
+	// Doer for performing requests, typically a *http.Client with any
+	// customized settings, such as certificate chains.
+	Client HttpRequestDoer
+
+	// A list of callbacks for modifying requests which are generated before sending over
+	// the network.
+	RequestEditors []RequestEditorFn
+}
+
+// CallbackInitiatorOption allows setting custom parameters during construction.
+type CallbackInitiatorOption func(*CallbackInitiator) error
+
+// NewCallbackInitiator creates a new CallbackInitiator with reasonable defaults.
+func NewCallbackInitiator(opts ...CallbackInitiatorOption) (*CallbackInitiator, error) {
+	initiator := CallbackInitiator{}
+	for _, o := range opts {
+		if err := o(&initiator); err != nil {
+			return nil, err
+		}
+	}
+	if initiator.Client == nil {
+		initiator.Client = &http.Client{}
+	}
+	return &initiator, nil
+}
+
+// WithCallbackHTTPClient allows overriding the default Doer, which is
+// automatically created using http.Client. This is useful for tests.
+func WithCallbackHTTPClient(doer HttpRequestDoer) CallbackInitiatorOption {
+	return func(p *CallbackInitiator) error {
+		p.Client = doer
+		return nil
+	}
+}
+
+// WithCallbackRequestEditorFn allows setting up a callback function, which
+// will be called right before sending the callback request. This can be
+// used to mutate the request, e.g. to add signature headers.
+func WithCallbackRequestEditorFn(fn RequestEditorFn) CallbackInitiatorOption {
+	return func(p *CallbackInitiator) error {
+		p.RequestEditors = append(p.RequestEditors, fn)
+		return nil
+	}
+}
+
+func (p *CallbackInitiator) applyCallbackEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
+	for _, r := range p.RequestEditors {
+		if err := r(ctx, req); err != nil {
+			return err
+		}
+	}
+	for _, r := range additionalEditors {
+		if err := r(ctx, req); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CallbackInitiatorInterface is the interface specification for the callback initiator.
+type CallbackInitiatorInterface interface {
+	// WebhookDeliveryWithBody fires the event callback with any body
+	WebhookDeliveryWithBody(ctx context.Context, targetURL string, params *WebhookDeliveryParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	WebhookDelivery(ctx context.Context, targetURL string, params *WebhookDeliveryParams, body WebhookDeliveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+func (p *CallbackInitiator) WebhookDeliveryWithBody(ctx context.Context, targetURL string, params *WebhookDeliveryParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWebhookDeliveryCallbackRequestWithBody(targetURL, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyCallbackEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+func (p *CallbackInitiator) WebhookDelivery(ctx context.Context, targetURL string, params *WebhookDeliveryParams, body WebhookDeliveryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewWebhookDeliveryCallbackRequest(targetURL, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := p.applyCallbackEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return p.Client.Do(req)
+}
+
+// NewWebhookDeliveryCallbackRequest builds a application/json POST request for the event callback
+func NewWebhookDeliveryCallbackRequest(targetURL string, params *WebhookDeliveryParams, body WebhookDeliveryJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewWebhookDeliveryCallbackRequestWithBody(targetURL, params, "application/json", bodyReader)
+}
+
+// NewWebhookDeliveryCallbackRequestWithBody builds a POST request for the event callback with any body
+func NewWebhookDeliveryCallbackRequestWithBody(targetURL string, params *WebhookDeliveryParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+	_ = err
+
+	reqURL, err := url.Parse(targetURL)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, reqURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		var headerParam0 string
+
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Signature", params.ConsentrySignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Consentry-Signature", headerParam0)
+
+		var headerParam1 string
+
+		headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Event-Id", params.ConsentryEventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Consentry-Event-Id", headerParam1)
+
+		var headerParam2 string
+
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Event-Kind", params.ConsentryEventKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Consentry-Event-Kind", headerParam2)
+
+		var headerParam3 string
+
+		headerParam3, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Id", params.ConsentryDeliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Consentry-Delivery-Id", headerParam3)
+
+		var headerParam4 string
+
+		headerParam4, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Attempt", params.ConsentryDeliveryAttempt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Consentry-Delivery-Attempt", headerParam4)
+
+	}
+	return req, nil
 }

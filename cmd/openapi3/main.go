@@ -106,6 +106,9 @@ func convert(swagger []byte) ([]byte, error) {
 			}
 		}
 	}
+	if err := webhookCallback(v3); err != nil {
+		return nil, err
+	}
 	if err := v3.Validate(context.Background()); err != nil {
 		return nil, fmt.Errorf("the converted document is not valid OpenAPI 3: %w", err)
 	}
@@ -139,6 +142,41 @@ func everyResponse(op *openapi3.Operation, problem *openapi3.SchemaRef) {
 		}
 		r.Value.Headers["X-Request-ID"] = requestID
 	}
+}
+
+// webhookCallback documents, as an OpenAPI callback of createWebhook, the
+// request Consentry makes to a subscribed URL: Swagger 2.0 has no way to
+// say it, and a receiver needs its body and headers as much as any reply.
+func webhookCallback(v3 *openapi3.T) error {
+	item := v3.Paths.Find("/v1/webhooks")
+	event := v3.Components.Schemas["WebhookEvent"]
+	if item == nil || item.Post == nil || event == nil {
+		return fmt.Errorf("the swagger document has no POST /v1/webhooks or no WebhookEvent schema")
+	}
+	header := func(name, desc string, required bool) *openapi3.ParameterRef {
+		return &openapi3.ParameterRef{Value: openapi3.NewHeaderParameter(name).WithDescription(desc).WithRequired(required).
+			WithSchema(openapi3.NewStringSchema())}
+	}
+	delivery := openapi3.NewOperation()
+	delivery.OperationID = "webhookDelivery"
+	delivery.Summary = "A delivery to the subscribed URL"
+	delivery.Description = "One event per request, retried with exponential backoff until the receiver answers 2xx. Check the signature " +
+		"over the exact body, refuse a timestamp more than 5 minutes from now, then de-duplicate on the event id (docs/webhooks.md)."
+	delivery.Parameters = openapi3.Parameters{
+		header("Consentry-Signature", "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + \".\" + body)>", true),
+		header("Consentry-Event-Id", "the event's id, stable across retries and instances: de-duplicate on it", true),
+		header("Consentry-Event-Kind", "the event's kind", true),
+		header("Consentry-Delivery-Id", "the delivery, as GET /v1/webhooks/{id}/deliveries lists it", true),
+		header("Consentry-Delivery-Attempt", "1 for the first try, then 2, 3, ...", true),
+	}
+	delivery.RequestBody = &openapi3.RequestBodyRef{Value: openapi3.NewRequestBody().WithRequired(true).
+		WithJSONSchemaRef(openapi3.NewSchemaRef("#/components/schemas/WebhookEvent", event.Value))}
+	delivery.Responses = openapi3.NewResponses(
+		openapi3.WithStatus(204, &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("taken (any 2xx): the delivery is done")}),
+		openapi3.WithName("default", openapi3.NewResponse().WithDescription("anything else, or no answer within --webhook-timeout: tried again later")))
+	item.Post.Callbacks = openapi3.Callbacks{"event": &openapi3.CallbackRef{Value: openapi3.NewCallback(
+		openapi3.WithCallback("{$request.body#/url}", &openapi3.PathItem{Post: delivery}))}}
+	return nil
 }
 
 // plainBodies gives success bodies that are not JSON (CSV, HTML, YAML,

@@ -1,13 +1,16 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/webhook/webhooktest"
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -68,6 +71,16 @@ func TestWebhooksAPI(t *testing.T) {
 		assert.Equal(t, rec["id"], evs[0].ConsentID)
 		_, _, bad := rx.Stats()
 		assert.Empty(t, bad)
+		// The body is what the contract's callback says it is.
+		body, _ := rx.Delivery(evs[0].ID)
+		doc, err := openapi3.NewLoader().LoadFromData(consentry.OpenAPI)
+		require.NoError(t, err)
+		var v any
+		require.NoError(t, json.Unmarshal(body, &v))
+		require.NoError(t, doc.Components.Schemas["WebhookEvent"].Value.VisitJSON(v), string(body))
+		cb := doc.Paths.Find("/v1/webhooks").Post.Callbacks["event"].Value.Value("{$request.body#/url}")
+		require.NotNil(t, cb, "openapi.yaml documents the delivery as a callback")
+		assert.Equal(t, "#/components/schemas/WebhookEvent", cb.Post.RequestBody.Value.Content["application/json"].Schema.Ref)
 
 		var d map[string]any
 		require.Eventually(t, func() bool {
