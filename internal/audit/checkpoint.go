@@ -19,13 +19,17 @@ func (l *Log) Checkpoint(ctx context.Context) (privacy.Checkpoint, error) {
 	l.signMu.Lock()
 	defer l.signMu.Unlock()
 	tx := l.db.Read(ctx)
-	size, err := tx.AuditSize()
-	if err != nil {
-		return privacy.Checkpoint{}, err
-	}
+	// The last checkpoint first, then the size: another instance may
+	// append and sign in between, and read the other way round its newer
+	// checkpoint would look larger than the log, a false alarm. Read this
+	// way, the size can only have grown past it.
 	last, err := tx.LatestCheckpoint()
 	found := err == nil
 	if err != nil && privacy.ErrorCode(err) != privacy.ENotFound {
+		return privacy.Checkpoint{}, err
+	}
+	size, err := tx.AuditSize()
+	if err != nil {
 		return privacy.Checkpoint{}, err
 	}
 	if found && last.Size == size {
