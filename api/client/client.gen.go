@@ -1541,7 +1541,7 @@ type FindingResponse struct {
 	// Example: notice_uncovered:acme-cam
 	Id string `json:"id"`
 
-	// Kind notice_uncovered, policy_purpose_not_in_notice, policy_rule_unconsentable, consents_expiring, device_without_inventory, device_without_notice, deactivated_device_owned, receipt_key_rotation_due or review_overdue.
+	// Kind notice_uncovered, policy_purpose_not_in_notice, policy_rule_unconsentable, consents_expiring, device_without_inventory, device_without_notice, deactivated_device_owned, receipt_key_rotation_due, review_overdue or webhook_deliveries_dead.
 	//
 	// Example: notice_uncovered
 	Kind string `json:"kind"`

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,7 @@ const (
 	KindDeactivatedOwned       = "deactivated_device_owned"
 	KindKeyRotationDue         = "receipt_key_rotation_due"
 	KindReviewOverdue          = "review_overdue"
+	KindWebhookDeliveriesDead  = "webhook_deliveries_dead"
 )
 
 // Severities, most urgent first.
@@ -144,7 +146,7 @@ func New(src Sources, opts Options) (*Engine, error) {
 }
 
 // relevant are the audit actions after which the review runs again.
-var relevant = []string{"device.", "inventory.", "notice.", "consent.", "policy.", "receipt_key.", "finding."}
+var relevant = []string{"device.", "inventory.", "notice.", "consent.", "policy.", "receipt_key.", "finding.", "webhook."}
 
 // Start runs the review now, after every relevant change (at most once a
 // second) and on the schedule, until ctx ends.
@@ -360,6 +362,24 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 			objs[i] = Object{Type: "device", ID: id}
 		}
 		add(finding(d.kind, d.kind, d.severity, d.control, fmt.Sprintf("%d %s", n, d.detail), d.remedy, objs, int(n)))
+	}
+
+	// Notifications that never arrived: a backend may still be processing
+	// data whose consent was withdrawn.
+	hooks, dead, err := tx.WebhooksWithDeadDeliveries(maxObjects)
+	if err != nil {
+		return nil, err
+	}
+	if dead > 0 {
+		objs := make([]Object, 0, len(hooks)+1)
+		for _, id := range hooks {
+			objs = append(objs, Object{Type: "webhook", ID: id})
+		}
+		// More deliveries dying is news even for the same webhooks.
+		objs = append(objs, Object{Type: "dead_deliveries", ID: strconv.FormatInt(dead, 10)})
+		add(finding(KindWebhookDeliveriesDead, KindWebhookDeliveriesDead, SeverityHigh, "34",
+			fmt.Sprintf("%d webhook deliveries failed every try: their backends were not told of consent changes", dead),
+			"fix the receivers, then retry the dead deliveries (GET /v1/webhooks/{id}/deliveries?state=dead, POST .../retry)", objs, int(dead)))
 	}
 
 	// Keys.

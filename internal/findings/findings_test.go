@@ -2,6 +2,7 @@ package findings_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -182,6 +183,33 @@ func TestEachFindingAppearsAndClears(t *testing.T) {
 			_, err = w.devices.Dispose(ctx, dev.ID)
 			require.NoError(t, err)
 			assert.False(t, w.has(findings.KindDeactivatedOwned))
+		})
+		t.Run("dead webhook deliveries, then retried", func(t *testing.T) {
+			hook := privacy.Webhook{ID: "0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e", URL: "https://backend.example/hook",
+				Kinds: []privacy.WebhookKind{privacy.KindConsentWithdrawn}, Secret: "s", CreatedBy: "admin-1", CreatedAt: w.clock.Now()}
+			var delivery int64
+			require.NoError(t, w.db.Transact(ctx, func(tx *store.Tx) error {
+				if err := tx.InsertWebhook(hook); err != nil {
+					return err
+				}
+				if _, err := tx.InsertWebhookEvent(privacy.WebhookEvent{ID: "e1", Kind: privacy.KindConsentWithdrawn, Subject: "alice", OrderKey: "alice"},
+					[]string{hook.ID}); err != nil {
+					return err
+				}
+				q, err := tx.DeliveryQueue(hook.ID, 10)
+				if err != nil || len(q) != 1 {
+					return fmt.Errorf("queue %v: %w", q, err)
+				}
+				delivery = q[0].ID
+				return tx.RecordAttempts([]store.Attempt{{ID: delivery, At: w.clock.Now(), Status: 500, Error: "the receiver answered 500", Dead: true}})
+			}))
+			_, byKind := w.open()
+			f, ok := byKind[findings.KindWebhookDeliveriesDead]
+			require.True(t, ok)
+			assert.Equal(t, 1, f.Count)
+			assert.Equal(t, findings.SeverityHigh, f.Severity)
+			require.NoError(t, w.db.Transact(ctx, func(tx *store.Tx) error { return tx.RetryDelivery(hook.ID, delivery) }))
+			assert.False(t, w.has(findings.KindWebhookDeliveriesDead))
 		})
 		t.Run("receipt key due for rotation, then rotated", func(t *testing.T) {
 			w.clock.Add(366 * 24 * time.Hour)

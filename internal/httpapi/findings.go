@@ -35,7 +35,7 @@ func newFindingAck(a store.FindingAck) findingAck {
 type findingResponse struct {
 	// Stable while the finding lasts: its kind, and what it is about.
 	ID string `json:"id" example:"notice_uncovered:acme-cam"`
-	// notice_uncovered, policy_purpose_not_in_notice, policy_rule_unconsentable, consents_expiring, device_without_inventory, device_without_notice, deactivated_device_owned, receipt_key_rotation_due or review_overdue.
+	// notice_uncovered, policy_purpose_not_in_notice, policy_rule_unconsentable, consents_expiring, device_without_inventory, device_without_notice, deactivated_device_owned, receipt_key_rotation_due, review_overdue or webhook_deliveries_dead.
 	Kind     string `json:"kind" example:"notice_uncovered"`
 	Severity string `json:"severity" enums:"high,medium,low" example:"high"`
 	// The ISO/IEC 27400 control it concerns: 29, 30, 31-1, 31-2, 32, 34 or 35-1.

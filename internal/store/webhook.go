@@ -297,6 +297,27 @@ func (tx *Tx) RecordAttempts(as []Attempt) error {
 	return nil
 }
 
+// WebhooksWithDeadDeliveries lists up to limit live webhooks that have
+// dead deliveries, and how many dead deliveries live webhooks have in all:
+// the continuous review's view of notifications that never arrived.
+func (tx *Tx) WebhooksWithDeadDeliveries(limit int) ([]string, int64, error) {
+	q := func() *gorm.DB {
+		return tx.db.Table("webhook_deliveries AS d").Joins("JOIN webhooks w ON w.id = d.webhook_id").
+			Where("d.state = ? AND w.deleted_at IS NULL", privacy.DeliveryDead)
+	}
+	var n int64
+	if err := q().Count(&n).Error; err != nil {
+		return nil, 0, formatError(err, "webhook deliveries")
+	}
+	var ids []string
+	if n > 0 {
+		if err := q().Distinct("d.webhook_id").Order("d.webhook_id").Limit(limit).Pluck("d.webhook_id", &ids).Error; err != nil {
+			return nil, 0, formatError(err, "webhook deliveries")
+		}
+	}
+	return ids, n, nil
+}
+
 // RetryDelivery puts a dead or pending delivery back in the queue, due
 // now, with its tries counted from zero again.
 func (tx *Tx) RetryDelivery(webhookID string, id int64) error {
