@@ -173,7 +173,14 @@ func webhookCallback(v3 *openapi3.T) error {
 		WithJSONSchemaRef(openapi3.NewSchemaRef("#/components/schemas/WebhookEvent", event.Value))}
 	delivery.Responses = openapi3.NewResponses(
 		openapi3.WithStatus(204, &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("taken (any 2xx): the delivery is done")}),
+		openapi3.WithStatus(401, &openapi3.ResponseRef{Value: openapi3.NewResponse().
+			WithDescription("the receiver refused the signature: a failed try, like any other answer but 2xx")}),
 		openapi3.WithName("default", openapi3.NewResponse().WithDescription("anything else, or no answer within --webhook-timeout: tried again later")))
+	// The receiver authenticates the sender by the signature, not by a token.
+	v3.Components.SecuritySchemes["WebhookSignature"] = &openapi3.SecuritySchemeRef{Value: openapi3.NewSecurityScheme().WithType("apiKey").
+		WithIn("header").WithName("Consentry-Signature").
+		WithDescription("Webhook deliveries only: t=<unix seconds>,v1=<hex HMAC-SHA256 of t + \".\" + body, keyed with the webhook's secret>.")}
+	delivery.Security = openapi3.NewSecurityRequirements().With(openapi3.NewSecurityRequirement().Authenticate("WebhookSignature"))
 	item.Post.Callbacks = openapi3.Callbacks{"event": &openapi3.CallbackRef{Value: openapi3.NewCallback(
 		openapi3.WithCallback("{$request.body#/url}", &openapi3.PathItem{Post: delivery}))}}
 	return nil
