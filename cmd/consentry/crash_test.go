@@ -23,25 +23,7 @@ import (
 // waits for /readyz.
 func startBinary(t *testing.T, bin, dataDir string) (*exec.Cmd, string) {
 	t.Helper()
-	addr := freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn")
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	require.NoError(t, cmd.Start())
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return cmd, "http://" + addr
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready: %s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testkit.StartServer(t, bin, dataDir)
 }
 
 // TestKillNineLosesNoAcknowledgedEntry kills the server with SIGKILL in

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -33,21 +32,8 @@ func startConsentry(t *testing.T) (base, admin, app, service string) {
 	cli("notices", "publish", "../../notices/acme-cam")
 	admin, app, service = cli("clients", "create", "--name", "ops", "--role", "admin"), cli("clients", "create", "--name", "ios-app", "--role", "app"),
 		cli("clients", "create", "--name", "video-analytics", "--role", "service")
-	addr := testkit.FreeAddr(t)
-	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", data, "--log-level", "warn")
-	stderr := &testkit.SyncBuffer{}
-	cmd.Stderr = stderr
-	require.NoError(t, cmd.Start())
+	cmd, base := testkit.StartServer(t, bin, data)
 	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	base = "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 20*time.Millisecond, stderr.String())
 	return base, admin, app, service
 }
 

@@ -85,6 +85,9 @@ type Log struct {
 	onCommit  []func(events []Event)
 	onForeign []func(actions []string)
 	onChange  []func(tx *store.Tx, first int64, events []Event) error
+	// attachments are components hooked into this log once (Attachment).
+	attachMu    sync.Mutex
+	attachments map[any]any
 
 	// applied counts the events other than decisions that the writer has
 	// put in the transaction so far; committed, those known committed.
@@ -235,6 +238,24 @@ func (l *Log) OnChange(fn func(tx *store.Tx, first int64, events []Event) error)
 	l.hooksMu.Lock()
 	defer l.hooksMu.Unlock()
 	l.onChange = append(l.onChange, fn)
+}
+
+// Attachment returns the value build made for key the first time it was
+// asked for on this log, calling build only then: for components that must
+// hook into a log exactly once (the webhook outbox would otherwise write
+// every event twice), however many callers ask for them.
+func (l *Log) Attachment(key any, build func() any) any {
+	l.attachMu.Lock()
+	defer l.attachMu.Unlock()
+	if v, ok := l.attachments[key]; ok {
+		return v
+	}
+	if l.attachments == nil {
+		l.attachments = map[any]any{}
+	}
+	v := build()
+	l.attachments[key] = v
+	return v
 }
 
 func (l *Log) changed(tx *store.Tx, first int64, events []Event) error {

@@ -3,6 +3,7 @@ package privacy
 import (
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,14 +27,7 @@ var WebhookKinds = []WebhookKind{KindConsentGranted, KindConsentWithdrawn, KindC
 	KindDeviceDeactivated, KindDeviceDisposed, KindNoticePublished}
 
 // Valid reports whether k is a known kind.
-func (k WebhookKind) Valid() bool {
-	for _, v := range WebhookKinds {
-		if k == v {
-			return true
-		}
-	}
-	return false
-}
+func (k WebhookKind) Valid() bool { return slices.Contains(WebhookKinds, k) }
 
 // Webhook is a backend's subscription to changes.
 type Webhook struct {
@@ -48,14 +42,7 @@ type Webhook struct {
 }
 
 // Wants reports whether the webhook subscribes to k.
-func (w Webhook) Wants(k WebhookKind) bool {
-	for _, v := range w.Kinds {
-		if v == k {
-			return true
-		}
-	}
-	return false
-}
+func (w Webhook) Wants(k WebhookKind) bool { return slices.Contains(w.Kinds, k) }
 
 // CheckWebhookURL adds a problem unless u is an absolute https URL, or an
 // http URL on a loopback host. Deliveries carry subject ids: in clear

@@ -1,15 +1,18 @@
 // Package testkit holds small helpers that tests in several packages
 // need: a buffer that servers and tests share, a free loopback port, and
-// the consentry binary built for tests that run it as a process.
+// the consentry binary built and started for tests that run it as a
+// process.
 package testkit
 
 import (
 	"bytes"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -52,4 +55,32 @@ func BuildConsentry(t testing.TB, dir string) string {
 	out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput()
 	require.NoError(t, err, string(out))
 	return bin
+}
+
+// StartServer runs `bin serve` on a free loopback port with dataDir, as a
+// separate process, waits until /readyz answers 200, and returns the
+// process (to kill or stop) and its base URL. Failing to get ready fails t
+// with what the server wrote to stderr.
+func StartServer(t testing.TB, bin, dataDir string) (*exec.Cmd, string) {
+	t.Helper()
+	addr := FreeAddr(t)
+	cmd := exec.Command(bin, "serve", "--addr", addr, "--data-dir", dataDir, "--log-level", "warn")
+	stderr := &SyncBuffer{}
+	cmd.Stderr = stderr
+	require.NoError(t, cmd.Start())
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return cmd, base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready: %s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

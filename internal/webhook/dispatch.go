@@ -124,14 +124,16 @@ func (s *Service) drain(ctx context.Context, w privacy.Webhook) error {
 		if len(pick(queue, s.opts.Now(), 1)) == 0 {
 			return nil
 		}
-		held, err := s.lease(ctx, w.ID)
+		held, taken, err := s.lease(ctx, w.ID)
 		if err != nil || !held {
 			return err
 		}
-		// Read again under the lease: another instance may have sent some
-		// of them before this one took over.
-		if queue, err = s.db.Read(ctx).DeliveryQueue(w.ID, queueWindow); err != nil {
-			return err
+		if taken {
+			// Read again under a lease just taken: another instance may
+			// have sent some of them before this one took over.
+			if queue, err = s.db.Read(ctx).DeliveryQueue(w.ID, queueWindow); err != nil {
+				return err
+			}
 		}
 		ids := pick(queue, s.opts.Now(), s.opts.Parallel)
 		if len(ids) == 0 {
@@ -157,27 +159,29 @@ func (s *Service) drain(ctx context.Context, w privacy.Webhook) error {
 	return nil
 }
 
-// lease takes or renews this instance's lease on a webhook's deliveries.
-// A lease with more than half its time left is not renewed: renewing is a
-// write, and the dispatcher may run many rounds a second.
-func (s *Service) lease(ctx context.Context, id string) (bool, error) {
+// lease takes or renews this instance's lease on a webhook's deliveries;
+// taken says the lease was not this instance's until now. A lease with
+// more than half its time left is not renewed: renewing is a write, and
+// the dispatcher may run many rounds a second.
+func (s *Service) lease(ctx context.Context, id string) (held, taken bool, err error) {
 	now := s.opts.Now()
-	if until, ok := s.leases[id]; ok && until.Sub(now) > s.leaseTTL()/2 {
-		return true, nil
+	prev, had := s.leases[id]
+	if had && prev.Sub(now) > s.leaseTTL()/2 {
+		return true, false, nil
 	}
 	until := now.Add(s.leaseTTL())
-	var held bool
-	err := s.db.Transact(ctx, func(tx *store.Tx) error {
+	err = s.db.Transact(ctx, func(tx *store.Tx) error {
 		var err error
 		held, err = tx.AcquireWebhookLease(id, s.owner, until)
 		return err
 	})
 	if err != nil || !held {
 		delete(s.leases, id)
-		return false, err
+		return false, false, err
 	}
 	s.leases[id] = until
-	return true, nil
+	// A lease that had run out may have been someone else's meanwhile.
+	return true, !had || !prev.After(now), nil
 }
 
 // pick chooses, from a queue in event order, the first pending delivery of

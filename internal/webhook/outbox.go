@@ -99,14 +99,15 @@ func (o *outbox) hook(tx *store.Tx, first int64, events []audit.Event) error {
 	var out []pending
 	groups := map[string]int{}
 	for i, e := range events {
-		seq := first + int64(i)
+		if e.Action == audit.ActionDecision {
+			continue // the hot path: nothing to announce
+		}
 		if isWebhookAction(e.Action) {
 			o.subs.changed()
 			continue
 		}
+		seq := first + int64(i)
 		switch e.Action {
-		case audit.ActionDecision:
-			// The hot path: nothing to announce.
 		case audit.ActionConsentRecorded, audit.ActionConsentWithdrawn:
 			kind := privacy.KindConsentWithdrawn
 			switch {
@@ -150,7 +151,7 @@ func (o *outbox) hook(tx *store.Tx, first int64, events []audit.Event) error {
 				if err != nil {
 					return err
 				}
-				if !wanted(subs, privacy.KindConsentReconsentRequired) {
+				if len(subscribers(subs, privacy.KindConsentReconsentRequired)) == 0 {
 					continue
 				}
 				re, err := reconsent(tx, key, version, material, seq)
@@ -169,7 +170,7 @@ func (o *outbox) hook(tx *store.Tx, first int64, events []audit.Event) error {
 		return err
 	}
 	for _, p := range out {
-		if err := emit(tx, subs, p.ev); err != nil {
+		if _, err := emit(tx, subs, p.ev); err != nil {
 			return err
 		}
 	}
@@ -214,25 +215,27 @@ func reconsent(tx *store.Tx, key string, version int, material []string, seq int
 	return out, nil
 }
 
-func wanted(subs []store.WebhookSubscription, k privacy.WebhookKind) bool {
-	return slices.ContainsFunc(subs, func(s store.WebhookSubscription) bool { return slices.Contains(s.Kinds, k) })
-}
-
-// emit writes ev to the outbox with a delivery for every webhook that
-// wants its kind; with none, nothing is written.
-func emit(tx *store.Tx, subs []store.WebhookSubscription, ev privacy.WebhookEvent) error {
+// subscribers lists the webhooks that want kind.
+func subscribers(subs []store.WebhookSubscription, k privacy.WebhookKind) []string {
 	var to []string
 	for _, s := range subs {
-		if slices.Contains(s.Kinds, ev.Kind) {
+		if slices.Contains(s.Kinds, k) {
 			to = append(to, s.ID)
 		}
 	}
+	return to
+}
+
+// emit writes ev to the outbox with a delivery for every webhook that
+// wants its kind, and says whether it wrote it: with no subscriber, or
+// when an event with its dedupe key is already there, nothing is written.
+func emit(tx *store.Tx, subs []store.WebhookSubscription, ev privacy.WebhookEvent) (bool, error) {
+	to := subscribers(subs, ev.Kind)
 	if len(to) == 0 {
-		return nil
+		return false, nil
 	}
 	ev.ID = uuid.Must(uuid.NewV7()).String()
-	_, err := tx.InsertWebhookEvent(ev, to)
-	return err
+	return tx.InsertWebhookEvent(ev, to)
 }
 
 // expiryCursor names the expiry scan's position in webhook_cursors.
@@ -263,12 +266,17 @@ func (o *outbox) scanExpiries(ctx context.Context, log *audit.Log) (int, error) 
 		if err != nil {
 			return nil, err
 		}
-		if !wanted(subs, privacy.KindConsentExpired) {
+		if len(subscribers(subs, privacy.KindConsentExpired)) == 0 {
 			return nil, tx.SetCursor(expiryCursor, now)
 		}
 		states, err := tx.GrantsExpiring(from, now, expiryPage)
 		if err != nil {
 			return nil, err
+		}
+		if len(states) == 0 {
+			// Nothing ran out: the next scan looks from the same point, so
+			// there is nothing to write (and no fsync) every few seconds.
+			return nil, nil
 		}
 		until := now
 		if len(states) == expiryPage {
@@ -281,17 +289,9 @@ func (o *outbox) scanExpiries(ctx context.Context, log *audit.Log) (int, error) 
 		}
 		for _, st := range states {
 			expired := st.ExpiresAt
-			ev := privacy.WebhookEvent{Kind: privacy.KindConsentExpired, Subject: st.SubjectID, DeviceID: st.DeviceID, Purposes: []string{st.Purpose},
-				ConsentID: st.RecordID, NoticeKey: st.NoticeKey, NoticeVersion: st.NoticeVersion, ExpiredAt: &expired, OrderKey: st.SubjectID,
-				DedupeKey: fmt.Sprintf("%s:%s:%s", privacy.KindConsentExpired, st.RecordID, st.Purpose)}
-			to := []string{}
-			for _, s := range subs {
-				if slices.Contains(s.Kinds, privacy.KindConsentExpired) {
-					to = append(to, s.ID)
-				}
-			}
-			ev.ID = uuid.Must(uuid.NewV7()).String()
-			inserted, err := tx.InsertWebhookEvent(ev, to)
+			inserted, err := emit(tx, subs, privacy.WebhookEvent{Kind: privacy.KindConsentExpired, Subject: st.SubjectID, DeviceID: st.DeviceID,
+				Purposes: []string{st.Purpose}, ConsentID: st.RecordID, NoticeKey: st.NoticeKey, NoticeVersion: st.NoticeVersion, ExpiredAt: &expired,
+				OrderKey: st.SubjectID, DedupeKey: fmt.Sprintf("%s:%s:%s", privacy.KindConsentExpired, st.RecordID, st.Purpose)})
 			if err != nil {
 				return nil, err
 			}

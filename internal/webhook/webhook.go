@@ -133,11 +133,6 @@ func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 	return s, nil
 }
 
-// attached holds the outbox of every audit log it was attached to: one
-// per log, however many times it is asked for, or events would be
-// written twice.
-var attached sync.Map // *audit.Log → *outbox
-
 // Attach hooks the webhook outbox into log: from now on every change made
 // through it that has something to announce writes its events in its own
 // transaction. Every process that writes through an audit log must call
@@ -145,15 +140,16 @@ var attached sync.Map // *audit.Log → *outbox
 // publish`); calling it again is harmless.
 func Attach(log *audit.Log) { attach(log) }
 
+type outboxKey struct{}
+
 func attach(log *audit.Log) *outbox {
-	o, loaded := attached.LoadOrStore(log, &outbox{})
-	ob := o.(*outbox)
-	if !loaded {
-		log.OnChange(ob.hook)
-		log.OnCommit(ob.subs.committed)
-		log.OnForeign(ob.subs.foreign)
-	}
-	return ob
+	return log.Attachment(outboxKey{}, func() any {
+		o := &outbox{}
+		log.OnChange(o.hook)
+		log.OnCommit(o.subs.committed)
+		log.OnForeign(o.subs.foreign)
+		return o
+	}).(*outbox)
 }
 
 // Start delivers in the background until Stop.
