@@ -169,7 +169,9 @@ type webhookDeliveryRecord struct {
 
 func (webhookDeliveryRecord) TableName() string { return "webhook_deliveries" }
 
-// deliveryRow is a delivery joined with its event.
+// deliveryRow is a delivery joined with its event. Its fields repeat
+// webhookDeliveryRecord's: gorm's Scan of a join leaves an embedded
+// struct empty (tried), so they are listed flat.
 type deliveryRow struct {
 	ID            int64
 	WebhookID     string
