@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,8 +30,9 @@ func benchSubjects() int {
 }
 
 // loadRun posts bodies[i%len] from clients concurrent keep-alive clients
-// over loopback and returns requests/s and latency percentiles.
-func loadRun(b *testing.B, url, token string, clients int, bodies [][]byte, check func([]byte) error) (float64, []time.Duration) {
+// over loopback, each reply having to be status and pass check, and
+// returns requests/s and the sorted latencies.
+func loadRun(b *testing.B, url, token string, clients, status int, bodies [][]byte, check func([]byte) error) (float64, []time.Duration) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}, Timeout: 30 * time.Second}
 	var (
 		next      atomic.Int64
@@ -38,6 +41,8 @@ func loadRun(b *testing.B, url, token string, clients int, bodies [][]byte, chec
 		wg        sync.WaitGroup
 		failed    atomic.Value
 	)
+	stop := profileLoad(b)
+	defer stop()
 	start := time.Now()
 	for range clients {
 		wg.Add(1)
@@ -60,7 +65,7 @@ func loadRun(b *testing.B, url, token string, clients int, bodies [][]byte, chec
 				}
 				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
+				if resp.StatusCode != status {
 					failed.Store(resp.Status + ": " + string(body))
 					return
 				}
@@ -82,6 +87,23 @@ func loadRun(b *testing.B, url, token string, clients int, bodies [][]byte, chec
 	}
 	slices.Sort(latencies)
 	return float64(b.N) / elapsed.Seconds(), latencies
+}
+
+// profileLoad writes a CPU profile of the measured load only (not the
+// set-up) to $CONSENTRY_BENCH_CPUPROFILE-<benchmark name>, when set.
+func profileLoad(b *testing.B) func() {
+	dir := os.Getenv("CONSENTRY_BENCH_CPUPROFILE")
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(dir + "-" + strings.ReplaceAll(b.Name(), "/", "_") + ".prof")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 func pct(l []time.Duration, p float64) float64 {
@@ -157,13 +179,13 @@ func BenchmarkDecisionOverLoopback(b *testing.B) {
 	}
 
 	b.Run("single/64-clients", func(b *testing.B) {
-		rate, lat := loadRun(b, ts.URL+"/v1/decisions", token, 64, bodies, allow)
+		rate, lat := loadRun(b, ts.URL+"/v1/decisions", token, 64, http.StatusOK, bodies, allow)
 		b.ReportMetric(rate, "decisions/s")
 		b.ReportMetric(pct(lat, 0.5), "p50-ms")
 		b.ReportMetric(pct(lat, 0.99), "p99-ms")
 	})
 	b.Run("single/unloaded", func(b *testing.B) {
-		_, lat := loadRun(b, ts.URL+"/v1/decisions", token, 1, bodies, allow)
+		_, lat := loadRun(b, ts.URL+"/v1/decisions", token, 1, http.StatusOK, bodies, allow)
 		b.ReportMetric(pct(lat, 0.5), "p50-ms")
 		b.ReportMetric(pct(lat, 0.99), "p99-ms")
 	})
@@ -176,7 +198,7 @@ func BenchmarkDecisionOverLoopback(b *testing.B) {
 			}
 			batches[i], _ = json.Marshal(map[string]any{"checks": checks})
 		}
-		rate, lat := loadRun(b, ts.URL+"/v1/decisions/batch", token, 16, batches, func([]byte) error { return nil })
+		rate, lat := loadRun(b, ts.URL+"/v1/decisions/batch", token, 16, http.StatusOK, batches, func([]byte) error { return nil })
 		b.ReportMetric(rate*100, "checks/s")
 		b.ReportMetric(pct(lat, 0.99), "p99-ms")
 	})

@@ -35,6 +35,11 @@ type DB struct {
 	stmts   *stmtCache
 	// published caches published notice versions, which never change.
 	published *sync.Map
+	// dsn is kept for connections outside the pool (LISTEN).
+	dsn string
+	// stop ends the SQLite checkpointer, which closes stopped.
+	stop, stopped chan struct{}
+	closeOnce     sync.Once
 }
 
 // Options tune Open.
@@ -69,7 +74,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if IsPostgres(dsn) {
 		dialector, dialect = postgres.Open(dsn), DialectPostgres
 	} else {
-		dialector, dialect = sqlite.Open(sqliteDSN(dsn, opts.ReadOnly)), DialectSQLite
+		dialector, dialect = sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: sqliteDSN(dsn, opts.ReadOnly)}), DialectSQLite
 	}
 	g, err := gorm.Open(dialector, cfg)
 	if err != nil {
@@ -98,8 +103,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &DB{gorm: g, dialect: dialect, now: now, stmts: &stmtCache{db: sqlDB, postgres: dialect == DialectPostgres, m: map[string]*sql.Stmt{}},
-		published: &sync.Map{}}, nil
+	db := &DB{gorm: g, dialect: dialect, now: now, dsn: dsn, stmts: &stmtCache{db: sqlDB, postgres: dialect == DialectPostgres, m: map[string]*sql.Stmt{}},
+		published: &sync.Map{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+	if dialect == DialectSQLite && !opts.ReadOnly {
+		go db.checkpointer(sqlDB)
+	} else {
+		close(db.stopped)
+	}
+	return db, nil
 }
 
 // sqliteDSN adds the connection settings every SQLite connection needs:
@@ -143,8 +154,10 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the connections.
+// Close stops the checkpointer and releases the connections.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() { close(db.stop) })
+	<-db.stopped
 	s, err := db.gorm.DB()
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
