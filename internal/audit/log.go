@@ -14,6 +14,7 @@ import (
 
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -95,6 +96,12 @@ type Log struct {
 	// the log if applied is still n there: nothing else happened between.
 	applied, committed atomic.Int64
 
+	// instance names this Log in change notifications, so that it can
+	// ignore its own; refresh is poked by other instances' notifications.
+	instance string
+	refresh  chan struct{}
+	follow   context.CancelFunc
+
 	appends  prometheus.Counter
 	failures prometheus.Counter
 	batches  prometheus.Histogram
@@ -120,13 +127,19 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	l := &Log{db: db, keys: keys, opts: opts, log: opts.Log, jobs: make(chan *job, 4*opts.MaxBatch), knownSize: -1,
-		cache: newHashCache(1 << 13), stop: make(chan struct{}),
+		cache: newHashCache(1 << 13), stop: make(chan struct{}), instance: uuid.NewString(), refresh: make(chan struct{}, 1),
 		appends: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "consentry", Name: "audit_appends_total",
 			Help: "Audit entries committed."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "consentry", Name: "audit_append_failures_total",
 			Help: "Audit batches that could not be committed (their changes were refused with 503)."}),
 		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "consentry", Name: "audit_batch_changes",
 			Help: "Changes committed per audit transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+	}
+	// What this process loads into memory from now on is current up to
+	// this size; anything another instance appends later reaches the
+	// OnForeign hooks, even before this Log's first commit.
+	if size, err := db.Read(context.Background()).AuditSize(); err == nil {
+		l.knownSize = size
 	}
 	if opts.Registerer != nil {
 		for _, c := range []prometheus.Collector{l.appends, l.failures, l.batches} {
@@ -138,7 +151,8 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Start runs the writer and the checkpoint timer until Close.
+// Start runs the writer and the checkpoint timer until Close, and on
+// PostgreSQL follows the other instances' changes (Refresh on each).
 func (l *Log) Start() {
 	l.wg.Add(1)
 	go l.writer()
@@ -146,11 +160,53 @@ func (l *Log) Start() {
 		l.wg.Add(1)
 		go l.signer()
 	}
+	if l.db.Dialect() == store.DialectPostgres {
+		ctx, cancel := context.WithCancel(context.Background())
+		l.follow = cancel
+		l.wg.Add(2)
+		go func() {
+			defer l.wg.Done()
+			_ = l.db.Listen(ctx, time.Second, func(instance string) {
+				if instance == l.instance {
+					return
+				}
+				select {
+				case l.refresh <- struct{}{}:
+				default: // one refresh pending covers this change too
+				}
+			}, func(err error) { l.log.Warn("not told of other instances' changes; they are seen at this instance's next write", "error", err) })
+		}()
+		go func() {
+			defer l.wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-l.refresh:
+					if err := l.Refresh(ctx); err != nil && ctx.Err() == nil {
+						l.log.Warn("refresh after another instance's change failed", "error", err)
+					}
+				}
+			}
+		}()
+	}
+}
+
+// Refresh runs the writer once with no change of its own: entries that
+// other instances appended meanwhile reach the OnForeign hooks, which
+// bring what this instance holds in memory (the data policy, caches) up to
+// date. Start calls it whenever another instance announces a change.
+func (l *Log) Refresh(ctx context.Context) error {
+	_, err := l.Do(ctx, func(*store.Tx) ([]Event, error) { return nil, nil })
+	return err
 }
 
 // Close stops taking changes, commits the ones already queued, signs a
 // final checkpoint and stops.
 func (l *Log) Close() {
+	if l.follow != nil {
+		l.follow()
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -325,9 +381,12 @@ func (l *Log) commit(batch []*job) {
 		final   int64
 		durable []Event
 		known   = l.knownSize
+		// changes: the batch holds events other than decisions, which the
+		// other instances are told of.
+		changes bool
 	)
 	err := l.db.Transact(context.Background(), func(tx *store.Tx) error {
-		pending, applied, durable = map[int64][]byte{}, applied[:0], durable[:0]
+		pending, applied, durable, changes = map[int64][]byte{}, applied[:0], durable[:0], false
 		if err := tx.LockAudit(); err != nil {
 			return err
 		}
@@ -367,6 +426,7 @@ func (l *Log) commit(batch []*job) {
 			for _, ev := range events {
 				if ev.Action != ActionDecision {
 					l.applied.Add(1)
+					changes = true
 				}
 				leaf, err := l.leaf(size, tx.Now(), j.ctx, ev)
 				if err != nil {
@@ -391,7 +451,13 @@ func (l *Log) commit(batch []*job) {
 		if err := tx.FlushDeferred(); err != nil {
 			return err
 		}
-		return tx.InsertAudit(leaves, pending)
+		if err := tx.InsertAudit(leaves, pending); err != nil {
+			return err
+		}
+		if changes {
+			return tx.NotifyChange(l.instance)
+		}
+		return nil
 	})
 	if err != nil {
 		// Nothing of the batch happened; foreign entries it saw are seen

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/audit/audittest"
@@ -345,4 +347,53 @@ func TestThreeInstancesOneLog(t *testing.T) {
 			require.NoError(t, err, "checkpoint of size %d", cp.Size)
 		}
 	})
+}
+
+// TestOtherInstancesAreToldAtOnce: on PostgreSQL, an instance that writes
+// nothing still learns of another's change within a second (LISTEN /
+// NOTIFY), so what it holds in memory (the data policy) is current; a
+// batch of decisions alone announces nothing.
+func TestOtherInstancesAreToldAtOnce(t *testing.T) {
+	storetest.PostgresDSN(t)
+	ctx := context.Background()
+	logs := audittest.MustOpenLogsSharingKeys(t, storetest.MustOpenMany(t, store.DialectPostgres, nil, 2), audit.Options{})
+	told := make(chan []string, 16)
+	logs[1].OnForeign(func(actions []string) { told <- actions })
+	// The listener may still be connecting: announce until it hears.
+	deadline := time.After(10 * time.Second)
+	for {
+		_, err := logs[0].Append(ctx, audit.Event{Action: "test.warmup"})
+		require.NoError(t, err)
+		select {
+		case <-told:
+		case <-time.After(200 * time.Millisecond):
+			select {
+			case <-deadline:
+				t.Fatal("instance B was never told of A's changes")
+			default:
+			}
+			continue
+		}
+		break
+	}
+	// Decisions change nothing another instance holds: no notification.
+	_, err := logs[0].Append(ctx, audit.Event{Action: audit.ActionDecision, Outcome: "deny"})
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = logs[0].Append(ctx, audit.Event{Action: "policy.rule_added"})
+	require.NoError(t, err)
+	for {
+		select {
+		case actions := <-told:
+			if !slices.Contains(actions, "policy.rule_added") {
+				continue // a late warm-up
+			}
+			require.GreaterOrEqual(t, len(actions), 2)
+			assert.Equal(t, []string{audit.ActionDecision, "policy.rule_added"}, actions[len(actions)-2:], "B reads every entry it had not seen")
+			assert.Less(t, time.Since(start), time.Second)
+			return
+		case <-time.After(time.Second):
+			t.Fatal("B was not told of A's policy change within a second")
+		}
+	}
 }
