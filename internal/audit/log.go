@@ -368,6 +368,9 @@ func (l *Log) writer() {
 		for _, j := range batch {
 			close(j.done)
 		}
+		// Between batches, with this batch's callers answered: the one
+		// moment the WAL can be started over (store.DB.RestartWAL).
+		l.db.RestartWAL()
 	}
 }
 

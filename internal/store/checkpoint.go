@@ -23,12 +23,23 @@ func init() {
 	}})
 }
 
-// checkpointEvery is how often the checkpointer copies the WAL back.
-const checkpointEvery = 200 * time.Millisecond
+// checkpointEvery is how often the checkpointer copies the WAL back;
+// restartFrames is the WAL length (4 MiB of 4 KiB pages, SQLite's own
+// threshold) past which it also makes the next writer start the WAL over.
+const (
+	checkpointEvery = 200 * time.Millisecond
+	restartFrames   = 1000
+)
 
-// checkpointer runs a passive checkpoint every checkpointEvery, and a
-// truncating one when the database closes, so the WAL neither grows
-// without bound nor stays behind.
+// checkpointer copies the WAL back into the database every
+// checkpointEvery without waiting for anyone (PASSIVE). Under a steady
+// write load that alone never lets the WAL start over: new frames arrive
+// while it copies, and a WAL that only grows makes every commit extend the
+// file (a slower fsync) and every read search a longer index. Nor can the
+// checkpointer force a restart itself: the audit writer takes the write
+// lock again as soon as it lets it go. So once the WAL is past
+// restartFrames it raises walLong, and the writer, between two batches,
+// calls RestartWAL. Closing the database truncates the WAL.
 func (db *DB) checkpointer(s *sql.DB) {
 	defer close(db.stopped)
 	t := time.NewTicker(checkpointEvery)
@@ -36,19 +47,36 @@ func (db *DB) checkpointer(s *sql.DB) {
 	for {
 		select {
 		case <-db.stop:
-			_ = walCheckpoint(s, "TRUNCATE")
+			_, _ = walCheckpoint(s, "TRUNCATE")
 			return
 		case <-t.C:
-			// PASSIVE never waits for readers or the writer; what it could
-			// not copy now it copies next time.
-			_ = walCheckpoint(s, "PASSIVE")
+			if frames, err := walCheckpoint(s, "PASSIVE"); err == nil && frames >= restartFrames {
+				db.walLong.Store(true)
+			}
 		}
 	}
 }
 
-// walCheckpoint copies the WAL back into the database file. mode is one of
-// SQLite's checkpoint modes.
-func walCheckpoint(s *sql.DB, mode string) error {
-	_, err := s.ExecContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")")
-	return err
+// RestartWAL, when the checkpointer found the WAL long, copies what is
+// left of it into the database and makes the next write begin it again
+// (a RESTART checkpoint: it waits for the readers of the moment, and holds
+// writers back while it runs). The audit log's writer calls it between
+// batches, when it holds no transaction; elsewhere, and on PostgreSQL, it
+// does nothing.
+func (db *DB) RestartWAL() {
+	if db.dialect != DialectSQLite || !db.walLong.CompareAndSwap(true, false) {
+		return
+	}
+	s, err := db.gorm.DB()
+	if err == nil {
+		_, _ = walCheckpoint(s, "RESTART")
+	}
+}
+
+// walCheckpoint copies the WAL back into the database file and returns the
+// WAL's length in frames. mode is one of SQLite's checkpoint modes.
+func walCheckpoint(s *sql.DB, mode string) (frames int, err error) {
+	var busy, copied int
+	err = s.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied)
+	return frames, err
 }

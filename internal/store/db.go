@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -40,6 +41,8 @@ type DB struct {
 	// stop ends the SQLite checkpointer, which closes stopped.
 	stop, stopped chan struct{}
 	closeOnce     sync.Once
+	// walLong: the SQLite WAL has grown past restartFrames (RestartWAL).
+	walLong atomic.Bool
 }
 
 // Options tune Open.
