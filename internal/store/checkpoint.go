@@ -50,10 +50,16 @@ func (db *DB) checkpointer(s *sql.DB) {
 			_, _ = walCheckpoint(s, "TRUNCATE")
 			return
 		case <-t.C:
-			if frames, err := walCheckpoint(s, "PASSIVE"); err == nil && frames >= restartFrames {
-				db.walLong.Store(true)
-			}
+			db.passiveCheckpoint(s)
 		}
+	}
+}
+
+// passiveCheckpoint copies what it can of the WAL without waiting, and
+// raises walLong when the WAL is past restartFrames.
+func (db *DB) passiveCheckpoint(s *sql.DB) {
+	if frames, err := walCheckpoint(s, "PASSIVE"); err == nil && frames >= restartFrames {
+		db.walLong.Store(true)
 	}
 }
 

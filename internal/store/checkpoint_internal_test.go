@@ -18,6 +18,7 @@ func TestCheckpointsKeepTheWALBounded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
 	db, err := Open(context.Background(), path, Options{})
 	require.NoError(t, err)
+	stopCheckpointer(db) // the test checkpoints by hand
 	s, err := db.SQL()
 	require.NoError(t, err)
 	var auto int
@@ -48,6 +49,10 @@ func TestCheckpointsKeepTheWALBounded(t *testing.T) {
 	assert.Less(t, walSize(), 2*first, "a checkpointed WAL is reused, not extended")
 
 	require.NoError(t, db.Close())
+	// Close's own checkpoint: the checkpointer is stopped, so by hand.
+	again0, err := Open(context.Background(), path, Options{})
+	require.NoError(t, err)
+	require.NoError(t, again0.Close())
 	fi, err := os.Stat(path + "-wal")
 	if err == nil {
 		assert.Zero(t, fi.Size(), "closing copies the WAL back and empties it")
@@ -58,4 +63,71 @@ func TestCheckpointsKeepTheWALBounded(t *testing.T) {
 	var n int
 	require.NoError(t, again.Read(context.Background()).db.Raw("SELECT COUNT(*) FROM t").Scan(&n).Error)
 	assert.Equal(t, 1500, n)
+}
+
+// TestWriterRestartsALongWAL: a passive checkpoint cannot copy frames a
+// reader may still need, so under steady traffic it never lets the WAL
+// start over; RestartWAL, run by the writer between batches, does.
+func TestWriterRestartsALongWAL(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "r.db")
+			db, err := Open(ctx, path, Options{})
+			require.NoError(t, err)
+			defer db.Close()
+			stopCheckpointer(db) // the test checkpoints by hand
+			s, err := db.SQL()
+			require.NoError(t, err)
+			_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+			require.NoError(t, err)
+			n := 0
+			write := func(count int) {
+				for range count {
+					n++
+					_, err := s.Exec("INSERT INTO t VALUES (?, randomblob(3000))", n)
+					require.NoError(t, err)
+				}
+			}
+			var sizes []int64
+			for range 4 {
+				write(600)
+				// A reader's snapshot, taken before the last writes, keeps
+				// the passive checkpoint from copying them.
+				reader, err := s.Conn(ctx)
+				require.NoError(t, err)
+				// A deferred transaction (the DSN makes BeginTx immediate,
+				// which would lock the writes out).
+				_, err = reader.ExecContext(ctx, "BEGIN DEFERRED")
+				require.NoError(t, err)
+				var c int
+				require.NoError(t, reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&c))
+				write(100)
+				db.passiveCheckpoint(s)
+				require.True(t, db.walLong.Load(), "the WAL is past %d frames", restartFrames)
+				_, err = reader.ExecContext(ctx, "ROLLBACK")
+				require.NoError(t, err)
+				require.NoError(t, reader.Close())
+				if restart {
+					db.RestartWAL()
+					assert.False(t, db.walLong.Load())
+				}
+				fi, err := os.Stat(path + "-wal")
+				require.NoError(t, err)
+				sizes = append(sizes, fi.Size())
+			}
+			if restart {
+				assert.Less(t, sizes[3], sizes[0]*2, "the WAL starts over: %v", sizes)
+			} else {
+				assert.Greater(t, sizes[3], sizes[0]*3, "without a restart the WAL only grows: %v", sizes)
+			}
+		})
+	}
+}
+
+// stopCheckpointer ends db's background checkpoints (Close then only
+// releases the connections).
+func stopCheckpointer(db *DB) {
+	db.closeOnce.Do(func() { close(db.stop) })
+	<-db.stopped
 }
