@@ -174,7 +174,9 @@ func (l *Log) Start() {
 				case l.refresh <- struct{}{}:
 				default: // one refresh pending covers this change too
 				}
-			}, func(err error) { l.log.Warn("not told of other instances' changes; they are seen at this instance's next write", "error", err) })
+			}, func(err error) {
+				l.log.Warn("not told of other instances' changes; they are seen at this instance's next write", "error", err)
+			})
 		}()
 		go func() {
 			defer l.wg.Done()
