@@ -29,6 +29,9 @@ func init() {
 const (
 	checkpointEvery = 200 * time.Millisecond
 	restartFrames   = 1000
+	// restartLeft is how many frames (1 MiB) a restart may have to copy
+	// while the writer waits.
+	restartLeft = 256
 )
 
 // checkpointer copies the WAL back into the database every
@@ -47,7 +50,7 @@ func (db *DB) checkpointer(s *sql.DB) {
 	for {
 		select {
 		case <-db.stop:
-			_, _ = walCheckpoint(s, "TRUNCATE")
+			_, _, _ = walCheckpoint(s, "TRUNCATE")
 			return
 		case <-t.C:
 			db.passiveCheckpoint(s)
@@ -56,11 +59,21 @@ func (db *DB) checkpointer(s *sql.DB) {
 }
 
 // passiveCheckpoint copies what it can of the WAL without waiting, and
-// raises walLong when the WAL is past restartFrames.
+// raises walLong when the WAL is past restartFrames. A restart makes the
+// writer wait while it copies what is left, and frames keep arriving while
+// a passive checkpoint runs, so it first copies again, a few times, until
+// little is left.
 func (db *DB) passiveCheckpoint(s *sql.DB) {
-	if frames, err := walCheckpoint(s, "PASSIVE"); err == nil && frames >= restartFrames {
-		db.walLong.Store(true)
+	for range 8 {
+		frames, copied, err := walCheckpoint(s, "PASSIVE")
+		if err != nil || frames < restartFrames {
+			return
+		}
+		if frames-copied <= restartLeft {
+			break
+		}
 	}
+	db.walLong.Store(true)
 }
 
 // RestartWAL, when the checkpointer found the WAL long, copies what is
@@ -75,14 +88,15 @@ func (db *DB) RestartWAL() {
 	}
 	s, err := db.gorm.DB()
 	if err == nil {
-		_, _ = walCheckpoint(s, "RESTART")
+		_, _, _ = walCheckpoint(s, "RESTART")
 	}
 }
 
 // walCheckpoint copies the WAL back into the database file and returns the
-// WAL's length in frames. mode is one of SQLite's checkpoint modes.
-func walCheckpoint(s *sql.DB, mode string) (frames int, err error) {
-	var busy, copied int
+// WAL's length in frames and how many of them are now in the database.
+// mode is one of SQLite's checkpoint modes.
+func walCheckpoint(s *sql.DB, mode string) (frames, copied int, err error) {
+	var busy int
 	err = s.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &frames, &copied)
-	return frames, err
+	return frames, copied, err
 }

@@ -41,7 +41,7 @@ func TestCheckpointsKeepTheWALBounded(t *testing.T) {
 	write(0)
 	first := walSize()
 	for round := 1; round < 5; round++ {
-		_, err := walCheckpoint(s, "PASSIVE")
+		_, _, err := walCheckpoint(s, "PASSIVE")
 		require.NoError(t, err)
 		write(300 * round)
 	}
