@@ -17,8 +17,11 @@ import (
 func TestPutKeepsCreationTime(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		db := storetest.MustOpenDB(t, dialect, func() time.Time { return now })
+		// A clock safe to move while the log's writer reads it (on
+		// PostgreSQL it also runs when another instance's change is
+		// announced, or its listener connects).
+		clock := storetest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+		db := storetest.MustOpenDB(t, dialect, clock.Now)
 		s := purpose.NewService(db, audittest.MustOpenLog(t, db, audit.Options{}))
 
 		p, created, err := s.Put(ctx, privacy.Purpose{Key: "ads", Name: " Ads ", Description: "d", LegalBasis: privacy.BasisConsent})
@@ -26,12 +29,12 @@ func TestPutKeepsCreationTime(t *testing.T) {
 		assert.True(t, created)
 		assert.Equal(t, "Ads", p.Name)
 
-		now = now.Add(time.Hour)
+		clock.Add(time.Hour)
 		p2, created, err := s.Put(ctx, privacy.Purpose{Key: "ads", Name: "Advertising", Description: "d", LegalBasis: privacy.BasisConsent})
 		require.NoError(t, err)
 		assert.False(t, created)
 		assert.Equal(t, p.CreatedAt, p2.CreatedAt)
-		assert.Equal(t, now, p2.UpdatedAt)
+		assert.Equal(t, clock.Now(), p2.UpdatedAt)
 
 		_, _, err = s.Put(ctx, privacy.Purpose{Key: "ads", Name: "x", Description: "d", LegalBasis: "vibes"})
 		assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(err))
