@@ -23,11 +23,15 @@ func init() {
 	}})
 }
 
-// checkpointEvery is how often the checkpointer copies the WAL back;
-// restartFrames is the WAL length (4 MiB of 4 KiB pages, SQLite's own
-// threshold) past which it also makes the next writer start the WAL over.
+// checkpointEvery is how often the checkpointer copies the WAL back: a
+// page written many times between two checkpoints is copied once, so
+// longer is cheaper, until the copy itself gets long (decisions over
+// loopback, 100,000 subjects: 9,400/s at 50 ms and 200 ms, 10,500-11,000/s
+// at 1 s, 10,200/s at 2 s). restartFrames is the WAL length (4 MiB of
+// 4 KiB pages, SQLite's own threshold) past which it also makes the next
+// writer start the WAL over.
 const (
-	checkpointEvery = 200 * time.Millisecond
+	checkpointEvery = time.Second
 	restartFrames   = 1000
 	// restartLeft is how many frames (1 MiB) a restart may have to copy
 	// while the writer waits.
