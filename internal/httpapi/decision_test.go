@@ -70,6 +70,14 @@ func TestDecisionsAndPolicies(t *testing.T) {
 			assert.Equal(t, "service-client", ex["service"])
 		}
 		assertProblem(t, e.do(t, privacy.RoleService, http.MethodGet, "/v1/decisions/0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e", nil), 404, "not_found")
+		// Decisions are listed by action although the action index leaves
+		// them out (migration 00008).
+		entries := e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/audit/entries?action=decision", nil).JSON(t)["items"].([]any)
+		require.NotEmpty(t, entries)
+		assert.EqualValues(t, d["audit_seq"], entries[len(entries)-1].(map[string]any)["seq"])
+		for _, it := range entries {
+			assert.Equal(t, "decision", it.(map[string]any)["entry"].(map[string]any)["action"])
+		}
 		// Another service does not see it: decisions name their subjects.
 		other := e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/clients", map[string]string{"name": "other-service", "role": "service"})
 		require.Equal(t, http.StatusCreated, other.Code)
