@@ -2,6 +2,7 @@ package audit_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"slices"
@@ -396,4 +397,40 @@ func TestOtherInstancesAreToldAtOnce(t *testing.T) {
 			t.Fatal("B was not told of A's policy change within a second")
 		}
 	}
+}
+
+// TestDoPure: a pure change (no writes of its own) is undone without a
+// savepoint: its error is its own, the batch's other changes stand; a hook
+// failing after a pure change fails the batch, since what the hook wrote
+// could not be undone alone.
+func TestDoPure(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	l := audittest.MustOpenLog(t, db, audit.Options{})
+	refused := errors.New("refused")
+	_, err := l.DoPure(ctx, func(*store.Tx) ([]audit.Event, error) { return nil, refused })
+	require.ErrorIs(t, err, refused)
+	seqs, err := l.DoPure(ctx, func(*store.Tx) ([]audit.Event, error) {
+		return []audit.Event{{Action: audit.ActionDecision, Outcome: "deny"}}, nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, []int64{0}, seqs, "the refused change appended nothing")
+
+	l.OnChange(func(tx *store.Tx, _ int64, events []audit.Event) error {
+		if len(events) == 1 && events[0].Outcome == "hook-fails" {
+			return refused
+		}
+		return nil
+	})
+	_, err = l.DoPure(ctx, func(*store.Tx) ([]audit.Event, error) {
+		return []audit.Event{{Action: audit.ActionDecision, Outcome: "hook-fails"}}, nil
+	})
+	assert.Equal(t, privacy.EUnavailable, privacy.ErrorCode(err), "the batch failed as a whole")
+	_, err = l.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
+		return []audit.Event{{Action: "test.event", Outcome: "hook-fails"}}, nil
+	})
+	assert.ErrorIs(t, err, refused, "a change with a savepoint is undone alone")
+	seqs, err = l.Append(ctx, audit.Event{Action: "test.event"})
+	require.NoError(t, err)
+	assert.Equal(t, []int64{1}, seqs)
 }

@@ -342,7 +342,8 @@ func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, er
 	for i, r := range rs {
 		out[i], snaps[i] = s.evaluate(read, r, now, true)
 	}
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	// Pure: a decision reads and defers its row; it writes nothing itself.
+	_, err := s.log.DoPure(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		events := make([]audit.Event, len(rs))
 		for i := range rs {
 			d := out[i]
