@@ -339,24 +339,32 @@ func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, er
 	now := read.Now()
 	out := make([]Decision, len(rs))
 	snaps := make([]snapshot, len(rs))
+	// What does not depend on the place in the log is made here, in
+	// parallel with other requests, not on the single writer.
+	ids, steps := make([]string, len(rs)), make([][]byte, len(rs))
 	for i, r := range rs {
 		out[i], snaps[i] = s.evaluate(read, r, now, true)
+		ids[i] = uuid.Must(uuid.NewV7()).String()
+		var err error
+		if steps[i], err = json.Marshal(out[i].Steps); err != nil {
+			return nil, err
+		}
 	}
 	// Pure: a decision reads and defers its row; it writes nothing itself.
 	_, err := s.log.DoPure(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		events := make([]audit.Event, len(rs))
 		for i := range rs {
-			d := out[i]
+			d, steps := out[i], steps[i]
 			if d.Allow && (!s.stillHolds(tx, rs[i], snaps[i]) || !d.consentLive(tx.Now())) {
 				// In the writer, from the transaction: earlier changes of the
 				// batch are not in the cache yet.
 				d, _ = s.evaluate(tx, rs[i], tx.Now(), false)
+				var err error
+				if steps, err = json.Marshal(d.Steps); err != nil {
+					return nil, err
+				}
 			}
-			d.ID, d.Seq, d.CreatedAt = uuid.Must(uuid.NewV7()).String(), tx.NextSeq()+int64(i), tx.Now()
-			steps, err := json.Marshal(d.Steps)
-			if err != nil {
-				return nil, err
-			}
+			d.ID, d.Seq, d.CreatedAt = ids[i], tx.NextSeq()+int64(i), tx.Now()
 			if err := tx.InsertDecision(store.DecisionRecord{ID: d.ID, ServiceID: d.Request.ServiceID, ServiceName: d.Request.ServiceName,
 				SubjectID: d.Request.Subject, DeviceID: d.Request.DeviceID, Element: d.Request.Element, Purpose: d.Request.Purpose,
 				Action: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons, Steps: steps, ConsentRecord: d.ConsentRecord,
