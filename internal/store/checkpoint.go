@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -80,20 +81,41 @@ func (db *DB) passiveCheckpoint(s *sql.DB) {
 	db.walLong.Store(true)
 }
 
+// restartWait is how long a restart waits for readers still using the WAL
+// before it gives up until the checkpointer asks again: while it waits,
+// writers wait too, and a long reader (a backup's VACUUM INTO, say) would
+// otherwise hold the audit writer for the whole busy timeout.
+const restartWait = 20 * time.Millisecond
+
 // RestartWAL, when the checkpointer found the WAL long, copies what is
 // left of it into the database and makes the next write begin it again
-// (a RESTART checkpoint: it waits for the readers of the moment, and holds
-// writers back while it runs). The audit log's writer calls it between
-// batches, when it holds no transaction; elsewhere, and on PostgreSQL, it
-// does nothing.
+// (a RESTART checkpoint: it holds writers back while it runs, and waits up
+// to restartWait for the readers of the moment). The audit log's writer
+// calls it between batches, when it holds no transaction; elsewhere, and
+// on PostgreSQL, it does nothing.
 func (db *DB) RestartWAL() {
 	if db.dialect != DialectSQLite || !db.walLong.CompareAndSwap(true, false) {
 		return
 	}
 	s, err := db.gorm.DB()
-	if err == nil {
-		_, _, _ = walCheckpoint(s, "RESTART")
+	if err != nil {
+		return
 	}
+	ctx := context.Background()
+	conn, err := s.Conn(ctx)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", restartWait.Milliseconds())); err != nil {
+		return
+	}
+	// The connection goes back to the pool: give it its usual patience back.
+	defer func() {
+		_, _ = conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds()))
+	}()
+	var busy, frames, copied int
+	_ = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(RESTART)").Scan(&busy, &frames, &copied)
 }
 
 // walCheckpoint copies the WAL back into the database file and returns the

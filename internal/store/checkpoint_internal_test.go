@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -130,4 +131,50 @@ func TestWriterRestartsALongWAL(t *testing.T) {
 func stopCheckpointer(db *DB) {
 	db.closeOnce.Do(func() { close(db.stop) })
 	<-db.stopped
+}
+
+// TestRestartGivesUpOnALongReader: a reader holding an old snapshot (a
+// backup, say) keeps a restart from finishing; the restart must then give
+// up at once rather than hold the writer for the whole busy timeout.
+func TestRestartGivesUpOnALongReader(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "l.db")
+	db, err := Open(ctx, path, Options{})
+	require.NoError(t, err)
+	defer db.Close()
+	stopCheckpointer(db)
+	s, err := db.SQL()
+	require.NoError(t, err)
+	_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+	require.NoError(t, err)
+	for i := range 1500 {
+		_, err := s.Exec("INSERT INTO t VALUES (?, randomblob(3000))", i)
+		require.NoError(t, err)
+	}
+	reader, err := s.Conn(ctx)
+	require.NoError(t, err)
+	defer reader.Close()
+	_, err = reader.ExecContext(ctx, "BEGIN DEFERRED")
+	require.NoError(t, err)
+	var c int
+	require.NoError(t, reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&c))
+	_, err = s.Exec("INSERT INTO t VALUES (-1, randomblob(3000))")
+	require.NoError(t, err)
+	db.passiveCheckpoint(s)
+	require.True(t, db.walLong.Load())
+
+	start := time.Now()
+	db.RestartWAL()
+	assert.Less(t, time.Since(start), 2*time.Second, "the restart gave up instead of waiting out the busy timeout (10 s)")
+	// The writer is not held back afterwards, and the pool's connections
+	// wait as patiently as before.
+	_, err = s.Exec("INSERT INTO t VALUES (-2, randomblob(10))")
+	require.NoError(t, err)
+	var timeout int
+	for range 4 {
+		require.NoError(t, s.QueryRow("PRAGMA busy_timeout").Scan(&timeout))
+		assert.Equal(t, 10000, timeout)
+	}
+	_, err = reader.ExecContext(ctx, "ROLLBACK")
+	require.NoError(t, err)
 }

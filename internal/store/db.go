@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,6 +117,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// busyTimeout is how long a SQLite connection waits for a lock.
+const busyTimeout = 10 * time.Second
+
 // sqliteDSN adds the connection settings every SQLite connection needs:
 // WAL so readers never wait for the writer; synchronous=FULL so an
 // acknowledged write survives power loss (this is evidence); foreign keys,
@@ -125,7 +129,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 func sqliteDSN(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
-	q.Set("_busy_timeout", "10000")
+	q.Set("_busy_timeout", strconv.FormatInt(busyTimeout.Milliseconds(), 10))
 	if readOnly {
 		q.Set("mode", "ro")
 	} else {
