@@ -341,12 +341,12 @@ func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, er
 	snaps := make([]snapshot, len(rs))
 	// What does not depend on the place in the log is made here, in
 	// parallel with other requests, not on the single writer.
-	ids, steps := make([]string, len(rs)), make([][]byte, len(rs))
+	ids, explained := make([]string, len(rs)), make([][]byte, len(rs))
 	for i, r := range rs {
 		out[i], snaps[i] = s.evaluate(read, r, now, true)
 		ids[i] = uuid.Must(uuid.NewV7()).String()
 		var err error
-		if steps[i], err = json.Marshal(out[i].Steps); err != nil {
+		if explained[i], err = json.Marshal(out[i].Steps); err != nil {
 			return nil, err
 		}
 	}
@@ -354,7 +354,7 @@ func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, er
 	_, err := s.log.DoPure(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		events := make([]audit.Event, len(rs))
 		for i := range rs {
-			d, steps := out[i], steps[i]
+			d, steps := out[i], explained[i]
 			if d.Allow && (!s.stillHolds(tx, rs[i], snaps[i]) || !d.consentLive(tx.Now())) {
 				// In the writer, from the transaction: earlier changes of the
 				// batch are not in the cache yet.

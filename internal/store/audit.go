@@ -3,10 +3,10 @@ package store
 import (
 	"database/sql"
 	"fmt"
-	"gorm.io/gorm"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
+	"gorm.io/gorm"
 )
 
 // auditLockKey is the PostgreSQL advisory lock that makes the audit log one
