@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/consentry/consentry/internal/store"
 	"github.com/gowebpki/jcs"
 )
 
@@ -61,7 +62,7 @@ type EntryActor struct {
 const (
 	ActionConsentRecorded  = "consent.recorded"
 	ActionConsentWithdrawn = "consent.withdrawn"
-	ActionDecision         = "decision"
+	ActionDecision         = store.AuditActionDecision
 	ActionNoticePublished  = "notice.version.published"
 	OutcomeAllow           = "allow"
 	OutcomeGranted         = "granted"

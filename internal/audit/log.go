@@ -142,10 +142,13 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 	}
 	// What this process loads into memory from now on is current up to
 	// this size; anything another instance appends later reaches the
-	// OnForeign hooks, even before this Log's first commit.
-	if size, err := db.Read(context.Background()).AuditSize(); err == nil {
-		l.knownSize = size
+	// OnForeign hooks, even before this Log's first commit. Without it a
+	// policy changed elsewhere meanwhile would go unseen: no log then.
+	size, err := db.Read(context.Background()).AuditSize()
+	if err != nil {
+		return nil, fmt.Errorf("audit: the log's size: %w", err)
 	}
+	l.knownSize = size
 	if opts.Registerer != nil {
 		for _, c := range []prometheus.Collector{l.appends, l.failures, l.batches} {
 			if err := opts.Registerer.Register(c); err != nil {

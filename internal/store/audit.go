@@ -117,8 +117,10 @@ func (tx *Tx) AuditHashes(indexes []int64) ([][]byte, error) {
 	return out, nil
 }
 
-// actionDecision is the audit action of access decisions (audit.ActionDecision).
-const actionDecision = "decision"
+// AuditActionDecision is the audit action of access decisions. The store
+// owns it because migration 00008's partial index names it; the audit
+// package's ActionDecision is this constant.
+const AuditActionDecision = "decision"
 
 // AuditFilter selects audit entries.
 type AuditFilter struct {
@@ -146,7 +148,7 @@ func (tx *Tx) auditEntriesQuery(f AuditFilter) *gorm.DB {
 	q := tx.db.Model(&auditEntryRecord{}).Where("seq >= ?", f.From)
 	switch f.Action {
 	case "":
-	case actionDecision:
+	case AuditActionDecision:
 		// Not in the action index (migration 00008): nearly every entry is
 		// a decision, so scanning by sequence finds them at once.
 		q = q.Where("action = ?", f.Action)

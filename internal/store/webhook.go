@@ -82,7 +82,7 @@ func (tx *Tx) DeleteWebhook(id string) error {
 	if res.RowsAffected == 0 {
 		return privacy.Errorf(privacy.ENotFound, "webhook not found")
 	}
-	err := tx.db.Model(&webhookDeliveryRecord{}).Where("webhook_id = ? AND state = ?", id, privacy.DeliveryPending).
+	err := tx.db.Table("webhook_deliveries").Where("webhook_id = ? AND state = ?", id, privacy.DeliveryPending).
 		Updates(map[string]any{"state": privacy.DeliveryCancelled, "last_error": "webhook deleted"}).Error
 	return formatError(err, "webhook deliveries")
 }
@@ -152,26 +152,8 @@ func (tx *Tx) InsertWebhookEvent(ev privacy.WebhookEvent, to []string) (inserted
 	return true, nil
 }
 
-type webhookDeliveryRecord struct {
-	ID            int64 `gorm:"primaryKey"`
-	WebhookID     string
-	EventSeq      int64
-	OrderKey      string
-	State         string
-	Attempts      int
-	NextAttemptAt time.Time
-	LastAttemptAt *time.Time
-	LastStatus    int
-	LastError     string
-	DeliveredAt   *time.Time
-	CreatedAt     time.Time `gorm:"autoCreateTime:false"`
-}
-
-func (webhookDeliveryRecord) TableName() string { return "webhook_deliveries" }
-
-// deliveryRow is a delivery joined with its event. Its fields repeat
-// webhookDeliveryRecord's: gorm's Scan of a join leaves an embedded
-// struct empty (tried), so they are listed flat.
+// deliveryRow is a row of webhook_deliveries joined with its event's
+// payload. (Updates name the table; no other struct mirrors the row.)
 type deliveryRow struct {
 	ID            int64
 	WebhookID     string
@@ -292,7 +274,7 @@ func (tx *Tx) RecordAttempts(as []Attempt) error {
 		default:
 			set["next_attempt_at"] = a.Next
 		}
-		if err := tx.db.Model(&webhookDeliveryRecord{}).Where("id = ? AND state = ?", a.ID, privacy.DeliveryPending).Updates(set).Error; err != nil {
+		if err := tx.db.Table("webhook_deliveries").Where("id = ? AND state = ?", a.ID, privacy.DeliveryPending).Updates(set).Error; err != nil {
 			return formatError(err, "webhook delivery")
 		}
 	}
@@ -323,7 +305,7 @@ func (tx *Tx) WebhooksWithDeadDeliveries(limit int) ([]string, int64, error) {
 // RetryDelivery puts a dead or pending delivery back in the queue, due
 // now, with its tries counted from zero again.
 func (tx *Tx) RetryDelivery(webhookID string, id int64) error {
-	res := tx.db.Model(&webhookDeliveryRecord{}).Where("webhook_id = ? AND id = ? AND state IN ?", webhookID, id,
+	res := tx.db.Table("webhook_deliveries").Where("webhook_id = ? AND id = ? AND state IN ?", webhookID, id,
 		[]privacy.DeliveryState{privacy.DeliveryDead, privacy.DeliveryPending}).
 		Updates(map[string]any{"state": privacy.DeliveryPending, "attempts": 0, "next_attempt_at": tx.now})
 	if res.Error != nil {
