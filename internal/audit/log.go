@@ -51,8 +51,12 @@ type Options struct {
 	// CheckpointEvery is how often a grown tree is signed. Default 10s;
 	// negative disables the timer (checkpoints are then signed on demand).
 	CheckpointEvery time.Duration
-	Log             *slog.Logger
-	Registerer      prometheus.Registerer
+	// SubjectIndexEvery is how many entries wait, read directly by subject
+	// searches, before the writer adds them to the subject index in one
+	// go (store.IndexAuditSubjects). Default 4096.
+	SubjectIndexEvery int
+	Log               *slog.Logger
+	Registerer        prometheus.Registerer
 }
 
 // ErrUnavailable is returned, as an EUnavailable *privacy.Error, when the
@@ -84,10 +88,13 @@ type Log struct {
 	// before the first); a larger size at the next batch means another
 	// process or instance appended meanwhile.
 	knownSize int64
-	hooksMu   sync.RWMutex
-	onCommit  []func(events []Event)
-	onForeign []func(actions []string)
-	onChange  []func(tx *store.Tx, first int64, events []Event) error
+	// subjectsIndexed is the subject index's mark as the writer last saw
+	// it.
+	subjectsIndexed int64
+	hooksMu         sync.RWMutex
+	onCommit        []func(events []Event)
+	onForeign       []func(actions []string)
+	onChange        []func(tx *store.Tx, first int64, events []Event) error
 	// attachments are components hooked into this log once (Attachment).
 	attachMu    sync.Mutex
 	attachments map[any]any
@@ -128,6 +135,9 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 	if opts.CheckpointEvery == 0 {
 		opts.CheckpointEvery = 10 * time.Second
 	}
+	if opts.SubjectIndexEvery <= 0 {
+		opts.SubjectIndexEvery = 4096
+	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
@@ -149,6 +159,9 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: the log's size: %w", err)
 	}
 	l.knownSize = size
+	if l.subjectsIndexed, err = db.Read(context.Background()).AuditSubjectsIndexed(); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	if opts.Registerer != nil {
 		for _, c := range []prometheus.Collector{l.appends, l.failures, l.batches} {
 			if err := opts.Registerer.Register(c); err != nil {
@@ -398,9 +411,49 @@ func (l *Log) writer() {
 			close(j.done)
 		}
 		// Between batches, with this batch's callers answered: the one
-		// moment the WAL can be started over (store.DB.RestartWAL).
+		// moment the WAL can be started over (store.DB.RestartWAL), and
+		// the subject index extended.
 		l.db.RestartWAL()
+		l.indexSubjects()
 	}
+}
+
+// indexSubjects adds the entries past the subject index's mark to it once
+// SubjectIndexEvery of them wait. Bulk and in key order, this writes each
+// index page about once, where an index kept per commit wrote one page per
+// entry (migration 00009). A failure only leaves more entries to be read
+// directly by subject searches; it is logged and tried again after the
+// next batch.
+func (l *Log) indexSubjects() {
+	every := int64(l.opts.SubjectIndexEvery)
+	if l.knownSize-l.subjectsIndexed < every {
+		return
+	}
+	var mark int64
+	err := l.db.Transact(context.Background(), func(tx *store.Tx) error {
+		if err := tx.LockAudit(); err != nil {
+			return err
+		}
+		from, err := tx.AuditSubjectsIndexed()
+		if err != nil {
+			return err
+		}
+		size, err := tx.AuditSize()
+		if err != nil {
+			return err
+		}
+		mark = from
+		if size-from < every {
+			return nil // another instance has just done it
+		}
+		mark = size
+		return tx.IndexAuditSubjects(from, size)
+	})
+	if err != nil {
+		l.log.Error("extending the audit subject index failed; subject searches read the entries past it directly", "error", err)
+		return
+	}
+	l.subjectsIndexed = mark
 }
 
 // commit runs a batch in one transaction. A change's own error rolls back

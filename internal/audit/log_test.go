@@ -441,3 +441,36 @@ func TestDoPure(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int64{1}, seqs)
 }
+
+// TestWriterExtendsTheSubjectIndexInBulk: once SubjectIndexEvery entries
+// wait past the subject index's mark, the writer indexes them in one go;
+// searches by subject find every entry at every moment.
+func TestWriterExtendsTheSubjectIndexInBulk(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
+		db := storetest.MustOpenDB(t, dialect, nil)
+		l := audittest.MustOpenLog(t, db, audit.Options{SubjectIndexEvery: 10})
+		subjects := []string{"alice", "bob", ""}
+		want := map[string][]int64{}
+		for i := range 25 {
+			subject := subjects[i%3]
+			seqs, err := l.Append(ctx, audit.Event{Action: "test.event", Subject: subject})
+			require.NoError(t, err)
+			want[subject] = append(want[subject], seqs...)
+			// The writer indexes after answering the batch's callers.
+			assert.Eventually(t, func() bool {
+				mark, err := db.Read(ctx).AuditSubjectsIndexed()
+				return err == nil && mark == int64((i+1)/10*10)
+			}, 5*time.Second, time.Millisecond, "the mark after %d entries", i+1)
+			for _, s := range subjects[:2] {
+				got, err := l.Entries(ctx, store.AuditFilter{Limit: 100, SubjectHMAC: l.HMAC(s)})
+				require.NoError(t, err)
+				var gotSeqs []int64
+				for _, e := range got {
+					gotSeqs = append(gotSeqs, e.Seq)
+				}
+				assert.Equal(t, want[s], gotSeqs, "%s after %d entries", s, i+1)
+			}
+		}
+	})
+}

@@ -130,37 +130,111 @@ type AuditFilter struct {
 	SubjectHMAC string
 }
 
-// AuditEntries lists entries from f.From on, in sequence order.
+// AuditEntries lists entries from f.From on, in sequence order. A search
+// by subject reads the subject index below its mark and the entries past
+// it directly (migration 00009): the two parts together are every entry
+// naming the subject, whenever the index was last extended.
 func (tx *Tx) AuditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
 	var rs []auditEntryRecord
-	if err := tx.auditEntriesQuery(f).Find(&rs).Error; err != nil {
-		return nil, formatError(err, "audit entries")
+	if f.SubjectHMAC == "" {
+		if err := tx.auditEntriesQuery(f).Find(&rs).Error; err != nil {
+			return nil, formatError(err, "audit entries")
+		}
+		return auditLeaves(rs), nil
 	}
+	mark, err := tx.AuditSubjectsIndexed()
+	if err != nil {
+		return nil, err
+	}
+	if f.From < mark {
+		if err := tx.auditIndexedSubjectQuery(f, mark).Find(&rs).Error; err != nil {
+			return nil, formatError(err, "audit entries")
+		}
+	}
+	if len(rs) < f.Limit {
+		tail := f
+		tail.From, tail.Limit = max(f.From, mark), f.Limit-len(rs)
+		var more []auditEntryRecord
+		if err := tx.auditEntriesQuery(tail).Find(&more).Error; err != nil {
+			return nil, formatError(err, "audit entries")
+		}
+		rs = append(rs, more...)
+	}
+	return auditLeaves(rs), nil
+}
+
+func auditLeaves(rs []auditEntryRecord) []privacy.AuditLeaf {
 	out := make([]privacy.AuditLeaf, len(rs))
 	for i, r := range rs {
 		out[i] = privacy.AuditLeaf{Seq: r.Seq, Leaf: r.Leaf, Action: r.Action, SubjectHMAC: r.SubjectHMAC, CreatedAt: r.CreatedAt.UTC()}
 	}
-	return out, nil
+	return out
 }
 
-// auditEntriesQuery is AuditEntries' query, unrun.
+// auditEntriesQuery is AuditEntries' query over the entries themselves,
+// unrun: the whole log, or by subject the part the index does not cover.
 func (tx *Tx) auditEntriesQuery(f AuditFilter) *gorm.DB {
 	q := tx.db.Model(&auditEntryRecord{}).Where("seq >= ?", f.From)
-	switch f.Action {
-	case "":
-	case AuditActionDecision:
-		// Not in the action index (migration 00008): nearly every entry is
-		// a decision, so scanning by sequence finds them at once.
-		q = q.Where("action = ?", f.Action)
-	default:
-		// The index's own condition, word for word, lets the database use
-		// the partial index.
-		q = q.Where("action = ? AND action <> 'decision'", f.Action)
+	if cond, args := auditActionCondition(f.Action, "action"); cond != "" {
+		q = q.Where(cond, args...)
 	}
 	if f.SubjectHMAC != "" {
 		q = q.Where("subject_hmac = ?", f.SubjectHMAC)
 	}
 	return q.Order("seq").Limit(f.Limit)
+}
+
+// auditIndexedSubjectQuery is the subject's entries below the index's
+// mark, found through audit_subjects in its key order, unrun.
+func (tx *Tx) auditIndexedSubjectQuery(f AuditFilter, mark int64) *gorm.DB {
+	q := tx.db.Table("audit_subjects AS s").
+		Select("e.seq, e.leaf, e.action, e.subject_hmac, e.created_at").
+		Joins("JOIN audit_entries AS e ON e.seq = s.seq").
+		Where("s.subject_hmac = ? AND s.seq >= ? AND s.seq < ?", f.SubjectHMAC, f.From, mark)
+	if cond, args := auditActionCondition(f.Action, "e.action"); cond != "" {
+		q = q.Where(cond, args...)
+	}
+	return q.Order("s.seq").Limit(f.Limit)
+}
+
+// auditActionCondition selects an action on column col.
+func auditActionCondition(action, col string) (string, []any) {
+	switch action {
+	case "":
+		return "", nil
+	case AuditActionDecision:
+		// Not in the action index (migration 00008): nearly every entry is
+		// a decision, so scanning by sequence finds them at once.
+		return col + " = ?", []any{action}
+	default:
+		// The index's own condition, word for word, lets the database use
+		// the partial index.
+		return col + " = ? AND " + col + " <> 'decision'", []any{action}
+	}
+}
+
+// AuditSubjectsIndexed is the subject index's mark: every entry below it
+// that names a subject is in audit_subjects.
+func (tx *Tx) AuditSubjectsIndexed() (int64, error) {
+	var n sql.NullInt64
+	if err := tx.query("SELECT MAX(upto) FROM audit_subjects_marks", nil, &n); err != nil {
+		return 0, formatError(err, "audit subject index mark")
+	}
+	return n.Int64, nil
+}
+
+// IndexAuditSubjects adds the entries from (the current mark) to upto to
+// the subject index, in key order, and moves the mark to upto. Callers
+// hold the audit lock, so no one else indexes the same entries.
+func (tx *Tx) IndexAuditSubjects(from, upto int64) error {
+	if upto <= from {
+		return nil
+	}
+	if err := tx.rawExec("INSERT INTO audit_subjects (subject_hmac, seq) SELECT subject_hmac, seq FROM audit_entries"+
+		" WHERE seq >= ? AND seq < ? AND subject_hmac <> '' ORDER BY subject_hmac, seq", from, upto); err != nil {
+		return formatError(translate(tx, err), "audit subject index")
+	}
+	return formatError(translate(tx, tx.rawExec("INSERT INTO audit_subjects_marks (upto) VALUES (?)", upto)), "audit subject index mark")
 }
 
 // LatestCheckpoint returns the largest signed checkpoint; ENotFound when

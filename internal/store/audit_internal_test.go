@@ -11,35 +11,68 @@ import (
 	"gorm.io/gorm"
 )
 
+// explain is SQLite's plan for a query, its lines joined.
+func explain(t *testing.T, db *DB, query func(tx *Tx) *gorm.DB) string {
+	t.Helper()
+	ctx := context.Background()
+	var lines []string
+	q := db.Read(ctx).db.ToSQL(func(g *gorm.DB) *gorm.DB {
+		var out []auditEntryRecord
+		return query(&Tx{db: g}).Find(&out)
+	})
+	rows, err := db.Read(ctx).db.Raw("EXPLAIN QUERY PLAN " + q).Rows()
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		lines = append(lines, detail)
+	}
+	return strings.Join(lines, "; ")
+}
+
+func migrated(t *testing.T) *DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	_, err = db.Migrate(ctx)
+	require.NoError(t, err)
+	return db
+}
+
 // TestAuditActionQueriesUseTheirIndex: a rare action is found through the
 // partial index (its condition repeated in the query); decisions, which
 // the index leaves out, by the sequence order.
 func TestAuditActionQueriesUseTheirIndex(t *testing.T) {
-	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "a.db"), Options{})
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = db.Migrate(ctx)
-	require.NoError(t, err)
+	db := migrated(t)
 	plan := func(action string) string {
-		var lines []string
-		q := db.Read(ctx).db.ToSQL(func(g *gorm.DB) *gorm.DB {
-			tx := &Tx{db: g}
-			var out []auditEntryRecord
-			return tx.auditEntriesQuery(AuditFilter{From: 0, Limit: 10, Action: action}).Find(&out)
+		return explain(t, db, func(tx *Tx) *gorm.DB {
+			return tx.auditEntriesQuery(AuditFilter{From: 0, Limit: 10, Action: action})
 		})
-		rows, err := db.Read(ctx).db.Raw("EXPLAIN QUERY PLAN " + q).Rows()
-		require.NoError(t, err)
-		defer rows.Close()
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-			lines = append(lines, detail)
-		}
-		return strings.Join(lines, "; ")
 	}
 	t.Logf("plans: %q, %q", plan("consent.recorded"), plan("decision"))
 	assert.Contains(t, plan("consent.recorded"), "USING INDEX audit_entries_action")
 	assert.NotContains(t, plan("decision"), "audit_entries_action")
+}
+
+// TestAuditSubjectQueriesUseTheIndex: below the mark a subject's entries
+// are found through audit_subjects' key, already in sequence order, and
+// fetched by sequence; above it, read from the mark on (by sequence, or
+// for a rare action through its index).
+func TestAuditSubjectQueriesUseTheIndex(t *testing.T) {
+	db := migrated(t)
+	for _, action := range []string{"", "decision", "consent.recorded"} {
+		f := AuditFilter{From: 0, Limit: 10, Action: action, SubjectHMAC: "s"}
+		indexed := explain(t, db, func(tx *Tx) *gorm.DB { return tx.auditIndexedSubjectQuery(f, 100) })
+		t.Logf("indexed %q: %q", action, indexed)
+		assert.Contains(t, indexed, "SEARCH s USING PRIMARY KEY (subject_hmac=? AND seq>? AND seq<?)")
+		assert.Contains(t, indexed, "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)")
+		assert.NotContains(t, indexed, "TEMP B-TREE", "no sort: the key is in sequence order")
+		tail := explain(t, db, func(tx *Tx) *gorm.DB { return tx.auditEntriesQuery(f) })
+		t.Logf("tail %q: %q", action, tail)
+		assert.Regexp(t, `^SEARCH audit_entries USING .*(rowid|seq)>\?\)$`, tail, "from the mark on, never the whole log")
+	}
 }

@@ -1,0 +1,14 @@
+package store
+
+import "context"
+
+// MigrateDownTo undoes migrations down to version v, for tests of a
+// migration over existing rows.
+func (db *DB) MigrateDownTo(ctx context.Context, v int64) error {
+	p, err := db.provider()
+	if err != nil {
+		return err
+	}
+	_, err = p.DownTo(ctx, v)
+	return err
+}
