@@ -140,7 +140,11 @@ func openAudit(cfg *config, db *store.DB, log *slog.Logger, reg prometheus.Regis
 	if cfg.origin != "" && keys.Origin() != cfg.origin {
 		log.Warn("the audit signing key already exists; --audit-origin is ignored", "origin", keys.Origin())
 	}
-	l, err := audit.New(db, keys, audit.Options{CheckpointEvery: cfg.checkpointEvery, Log: log, Registerer: reg})
+	gather := cfg.auditGather
+	if gather == 0 {
+		gather = -1 // audit.Options' zero is its default
+	}
+	l, err := audit.New(db, keys, audit.Options{CheckpointEvery: cfg.checkpointEvery, GatherDelay: gather, Log: log, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}

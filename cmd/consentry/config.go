@@ -28,6 +28,9 @@ type config struct {
 	// key is first created.
 	origin          string
 	checkpointEvery time.Duration
+	// auditGather is how long the audit writer waits for more changes
+	// before a commit under load (0: never).
+	auditGather time.Duration
 	// publicURL is where people reach this service; receipts link notices under it.
 	publicURL string
 	// rateLimit is each client's sustained requests per second (0: none).
@@ -94,6 +97,8 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 		every = v
 	}
 	f.DurationVar(&cfg.checkpointEvery, "checkpoint-interval", every, "how often a grown audit log gets a signed checkpoint (env CONSENTRY_CHECKPOINT_INTERVAL)")
+	f.DurationVar(&cfg.auditGather, "audit-gather", durationEnv("CONSENTRY_AUDIT_GATHER", 500*time.Microsecond),
+		"under load, how long the audit writer waits for more changes to share a commit; 0 never waits (env CONSENTRY_AUDIT_GATHER)")
 }
 
 // validate checks values that flags cannot.
@@ -122,7 +127,7 @@ func (c *config) validate(getenv func(string) string) error {
 	if c.rateLimit < 0 {
 		return fmt.Errorf("--rate-limit must be 0 (off) or more")
 	}
-	for _, name := range []string{"CONSENTRY_WEBHOOK_BACKOFF", "CONSENTRY_WEBHOOK_TIMEOUT", "CONSENTRY_WEBHOOK_RETENTION"} {
+	for _, name := range []string{"CONSENTRY_AUDIT_GATHER", "CONSENTRY_WEBHOOK_BACKOFF", "CONSENTRY_WEBHOOK_TIMEOUT", "CONSENTRY_WEBHOOK_RETENTION"} {
 		if v := getenv(name); v != "" {
 			if _, err := time.ParseDuration(v); err != nil {
 				return fmt.Errorf("%s=%q is not a duration such as 5s", name, v)
@@ -145,6 +150,9 @@ func (c *config) validate(getenv func(string) string) error {
 	}
 	if c.webhookRetention < time.Hour {
 		return fmt.Errorf("--webhook-retention must be at least 1h")
+	}
+	if c.auditGather < 0 || c.auditGather > 10*time.Millisecond {
+		return fmt.Errorf("--audit-gather must be between 0 (never wait) and 10ms")
 	}
 	if c.checkpointEvery < time.Second {
 		return fmt.Errorf("--checkpoint-interval must be at least 1s")

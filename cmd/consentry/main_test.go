@@ -230,6 +230,8 @@ func TestConfigErrors(t *testing.T) {
 		"missing name":     {[]string{"clients", "create", "--role", "app"}, map[string]string{}, "name"},
 		"unknown command":  {[]string{"frobnicate"}, map[string]string{}, "unknown command"},
 		"bad webhook env":  {[]string{"serve"}, map[string]string{"CONSENTRY_WEBHOOK_BACKOFF": "soon"}, "CONSENTRY_WEBHOOK_BACKOFF"},
+		"bad gather env":   {[]string{"serve"}, map[string]string{"CONSENTRY_AUDIT_GATHER": "a bit"}, "CONSENTRY_AUDIT_GATHER"},
+		"long gather":      {[]string{"serve", "--audit-gather", "1s"}, map[string]string{}, "--audit-gather"},
 		"no webhook tries": {[]string{"serve", "--webhook-attempts", "0"}, map[string]string{}, "--webhook-attempts"},
 		"short retention":  {[]string{"serve", "--webhook-retention", "1m"}, map[string]string{}, "--webhook-retention"},
 	} {

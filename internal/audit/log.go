@@ -51,6 +51,10 @@ type Options struct {
 	// CheckpointEvery is how often a grown tree is signed. Default 10s;
 	// negative disables the timer (checkpoints are then signed on demand).
 	CheckpointEvery time.Duration
+	// GatherDelay is how long the writer waits for more changes before a
+	// commit while under load: only after a commit of more than one
+	// change. Default 500µs; negative: never.
+	GatherDelay time.Duration
 	// SubjectIndexEvery is how many entries wait, read directly by subject
 	// searches, before the writer adds them to the subject index in one
 	// go (store.IndexAuditSubjects). Default 4096.
@@ -134,6 +138,9 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 	}
 	if opts.CheckpointEvery == 0 {
 		opts.CheckpointEvery = 10 * time.Second
+	}
+	if opts.GatherDelay == 0 {
+		opts.GatherDelay = 500 * time.Microsecond
 	}
 	if opts.SubjectIndexEvery <= 0 {
 		opts.SubjectIndexEvery = 4096
@@ -392,20 +399,19 @@ func (l *Log) Origin() string { return l.keys.Origin() }
 // MaxBatch, commits them together, and acknowledges each.
 func (l *Log) writer() {
 	defer l.wg.Done()
+	lastBatch := 0
 	for first := range l.jobs {
-		batch := []*job{first}
-	drain:
-		for len(batch) < l.opts.MaxBatch {
-			select {
-			case j, ok := <-l.jobs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, j)
-			default:
-				break drain
-			}
+		batch := l.more([]*job{first}, nil)
+		// Under load (the last commit held more than one change), wait a
+		// moment for more: each commit has a fixed cost (the WAL pages it
+		// rewrites, the fsync), which more changes share. A lone caller
+		// never waits.
+		if d := l.opts.GatherDelay; d > 0 && lastBatch > 1 && len(batch) < l.opts.MaxBatch {
+			timer := time.NewTimer(d)
+			batch = l.more(batch, timer.C)
+			timer.Stop()
 		}
+		lastBatch = len(batch)
 		l.commit(batch)
 		for _, j := range batch {
 			close(j.done)
@@ -416,6 +422,35 @@ func (l *Log) writer() {
 		l.db.RestartWAL()
 		l.indexSubjects()
 	}
+}
+
+// more adds queued changes to batch, up to MaxBatch: those queued now, or
+// with wait, those that arrive until it fires.
+func (l *Log) more(batch []*job, wait <-chan time.Time) []*job {
+	for len(batch) < l.opts.MaxBatch {
+		var (
+			j  *job
+			ok bool
+		)
+		if wait == nil {
+			select {
+			case j, ok = <-l.jobs:
+			default:
+				return batch
+			}
+		} else {
+			select {
+			case j, ok = <-l.jobs:
+			case <-wait:
+				return batch
+			}
+		}
+		if !ok {
+			return batch
+		}
+		batch = append(batch, j)
+	}
+	return batch
 }
 
 // indexSubjects adds the entries past the subject index's mark to it once

@@ -474,3 +474,80 @@ func TestWriterExtendsTheSubjectIndexInBulk(t *testing.T) {
 		}
 	})
 }
+
+// TestWriterGathersUnderLoadOnly: after a commit of several changes the
+// writer waits GatherDelay for more, so a change arriving meanwhile
+// shares the next commit; a lone caller is answered at once.
+func TestWriterGathersUnderLoadOnly(t *testing.T) {
+	ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
+	event := audit.Event{Action: "test.event"}
+	t.Run("a lone caller does not wait", func(t *testing.T) {
+		l := audittest.MustOpenLog(t, storetest.MustOpenDB(t, store.DialectSQLite, nil), audit.Options{GatherDelay: time.Minute})
+		done := make(chan error)
+		go func() {
+			for range 3 {
+				if _, err := l.Append(ctx, event); err != nil {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("three appends one after another waited for company")
+		}
+	})
+	t.Run("under load changes share a commit", func(t *testing.T) {
+		l := audittest.MustOpenLog(t, storetest.MustOpenDB(t, store.DialectSQLite, nil), audit.Options{GatherDelay: time.Second})
+		var mu sync.Mutex
+		var commits []int
+		l.OnCommit(func(events []audit.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			commits = append(commits, len(events))
+		})
+		// A commit of two: the writer is held inside the first change
+		// while two more queue up behind it.
+		held, release := make(chan struct{}), make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := l.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
+				close(held)
+				<-release
+				return []audit.Event{event}, nil
+			})
+			assert.NoError(t, err)
+		}()
+		<-held
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := l.Append(ctx, event)
+				assert.NoError(t, err)
+			}()
+		}
+		require.Eventually(t, func() bool { return audit.Queued(l) == 2 }, 5*time.Second, time.Millisecond)
+		close(release)
+		wg.Wait()
+		// Now one change, and another a moment later: one commit.
+		for _, pause := range []time.Duration{0, 100 * time.Millisecond} {
+			time.Sleep(pause)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := l.Append(ctx, event)
+				assert.NoError(t, err)
+			}()
+		}
+		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		assert.Equal(t, []int{1, 2, 2}, commits)
+	})
+}

@@ -43,6 +43,7 @@ func loadRun(b *testing.B, url, token string, clients, status int, bodies [][]by
 	)
 	stop := profileLoad(b)
 	defer stop()
+	before := auditCommits(b, url)
 	start := time.Now()
 	for range clients {
 		wg.Add(1)
@@ -85,8 +86,34 @@ func loadRun(b *testing.B, url, token string, clients, status int, bodies [][]by
 	if f := failed.Load(); f != nil {
 		b.Fatal(f)
 	}
+	after := auditCommits(b, url)
+	if n := after[1] - before[1]; n > 0 {
+		// Group commit's batch: changes per audit transaction.
+		b.ReportMetric((after[0]-before[0])/n, "changes/commit")
+	}
 	slices.Sort(latencies)
 	return float64(b.N) / elapsed.Seconds(), latencies
+}
+
+// auditCommits reads the audit writer's sum of changes and count of
+// commits from the /metrics of the server url is on.
+func auditCommits(b *testing.B, url string) [2]float64 {
+	base, _, _ := strings.Cut(strings.TrimPrefix(url, "http://"), "/")
+	resp, err := http.Get("http://" + base + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	text, _ := io.ReadAll(resp.Body)
+	var out [2]float64
+	for _, line := range strings.Split(string(text), "\n") {
+		for i, name := range []string{"consentry_audit_batch_changes_sum ", "consentry_audit_batch_changes_count "} {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				out[i], _ = strconv.ParseFloat(v, 64)
+			}
+		}
+	}
+	return out
 }
 
 // profileLoad writes a CPU profile of the measured load only (not the

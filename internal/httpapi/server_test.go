@@ -32,6 +32,7 @@ import (
 	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/consentry/consentry/internal/webhook"
 	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -65,7 +66,10 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	require.NoError(t, err)
 	routes, err := authz.NewRoutes()
 	require.NoError(t, err)
-	log := audittest.MustOpenLog(t, db, audit.Options{})
+	// One registry for the server and the audit writer, as in serve: the
+	// benchmarks read the writer's batch sizes from /metrics.
+	reg := prometheus.NewRegistry()
+	log := audittest.MustOpenLog(t, db, audit.Options{Registerer: reg})
 	data, err := authz.NewData(db.Gorm())
 	require.NoError(t, err)
 	clients := client.NewService(db, log)
@@ -76,7 +80,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
 		Notices: notices, Consents: consent.NewService(db, log, keys, "https://consentry.example"),
 		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
-		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI,
+		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI, Registry: reg,
 		Incidents: incident.NewService(db), Findings: review, SubjectTokens: mustSubjectTokens(t),
 		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh}}
 	if change != nil {
