@@ -92,13 +92,13 @@ type Log struct {
 	// before the first); a larger size at the next batch means another
 	// process or instance appended meanwhile.
 	knownSize int64
-	// subjectsIndexed is the subject index's mark as the writer last saw
-	// it.
-	subjectsIndexed int64
-	hooksMu         sync.RWMutex
-	onCommit        []func(events []Event)
-	onForeign       []func(actions []string)
-	onChange        []func(tx *store.Tx, first int64, events []Event) error
+	// subjectMarks are the subject index slices' marks as the writer last
+	// saw them.
+	subjectMarks map[string]int64
+	hooksMu      sync.RWMutex
+	onCommit     []func(events []Event)
+	onForeign    []func(actions []string)
+	onChange     []func(tx *store.Tx, first int64, events []Event) error
 	// attachments are components hooked into this log once (Attachment).
 	attachMu    sync.Mutex
 	attachments map[any]any
@@ -166,7 +166,7 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: the log's size: %w", err)
 	}
 	l.knownSize = size
-	if l.subjectsIndexed, err = db.Read(context.Background()).AuditSubjectsIndexed(); err != nil {
+	if l.subjectMarks, err = db.Read(context.Background()).AuditSubjectMarks(); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	if opts.Registerer != nil {
@@ -453,15 +453,22 @@ func (l *Log) more(batch []*job, wait <-chan time.Time) []*job {
 	return batch
 }
 
-// indexSubjects adds the entries past the subject index's mark to it once
-// SubjectIndexEvery of them wait. Bulk and in key order, this writes each
-// index page about once, where an index kept per commit wrote one page per
-// entry (migration 00009). A failure only leaves more entries to be read
-// directly by subject searches; it is logged and tried again after the
-// next batch.
+// indexSubjects extends the subject index's slice furthest behind once
+// SubjectIndexEvery entries wait past its mark. Bulk and in key order,
+// this writes each index page about once where an index kept per commit
+// wrote one page per entry (migration 00009); one slice of sixteen at a
+// time, after answering a batch, keeps the writer's pause short. A failure
+// only leaves more entries to be read directly by subject searches: it is
+// logged, and tried again after the next batch.
 func (l *Log) indexSubjects() {
+	slice := ""
+	for _, c := range store.AuditSubjectSlices {
+		if s := string(c); slice == "" || l.subjectMarks[s] < l.subjectMarks[slice] {
+			slice = s
+		}
+	}
 	every := int64(l.opts.SubjectIndexEvery)
-	if l.knownSize-l.subjectsIndexed < every {
+	if l.knownSize-l.subjectMarks[slice] < every {
 		return
 	}
 	var mark int64
@@ -469,7 +476,7 @@ func (l *Log) indexSubjects() {
 		if err := tx.LockAudit(); err != nil {
 			return err
 		}
-		from, err := tx.AuditSubjectsIndexed()
+		from, err := tx.AuditSubjectsIndexed(slice)
 		if err != nil {
 			return err
 		}
@@ -482,13 +489,13 @@ func (l *Log) indexSubjects() {
 			return nil // another instance has just done it
 		}
 		mark = size
-		return tx.IndexAuditSubjects(from, size)
+		return tx.IndexAuditSubjects(slice, from, size)
 	})
 	if err != nil {
 		l.log.Error("extending the audit subject index failed; subject searches read the entries past it directly", "error", err)
 		return
 	}
-	l.subjectsIndexed = mark
+	l.subjectMarks[slice] = mark
 }
 
 // commit runs a batch in one transaction. A change's own error rolls back

@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -142,7 +143,7 @@ func (tx *Tx) AuditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
 		}
 		return auditLeaves(rs), nil
 	}
-	mark, err := tx.AuditSubjectsIndexed()
+	mark, err := tx.AuditSubjectsIndexed(auditSubjectSlice(f.SubjectHMAC))
 	if err != nil {
 		return nil, err
 	}
@@ -213,28 +214,63 @@ func auditActionCondition(action, col string) (string, []any) {
 	}
 }
 
-// AuditSubjectsIndexed is the subject index's mark: every entry below it
-// that names a subject is in audit_subjects.
-func (tx *Tx) AuditSubjectsIndexed() (int64, error) {
+// AuditSubjectSlices are the subject index's slices: the first hex digit
+// of the subject HMACs each holds (migration 00009).
+const AuditSubjectSlices = "0123456789abcdef"
+
+// auditSubjectSlice is the slice of the index that holds subjectHMAC.
+func auditSubjectSlice(subjectHMAC string) string {
+	if subjectHMAC == "" {
+		return ""
+	}
+	return subjectHMAC[:1]
+}
+
+// AuditSubjectsIndexed is a slice's mark: every entry below it whose
+// subject HMAC begins with the slice's digit is in audit_subjects. A
+// subject outside every slice (not an HMAC) has mark 0: its entries are
+// always read directly.
+func (tx *Tx) AuditSubjectsIndexed(slice string) (int64, error) {
 	var n sql.NullInt64
-	if err := tx.query("SELECT MAX(upto) FROM audit_subjects_marks", nil, &n); err != nil {
+	if err := tx.query("SELECT MAX(upto) FROM audit_subjects_marks WHERE slice = ?", []any{slice}, &n); err != nil {
 		return 0, formatError(err, "audit subject index mark")
 	}
 	return n.Int64, nil
 }
 
-// IndexAuditSubjects adds the entries from (the current mark) to upto to
-// the subject index, in key order, and moves the mark to upto. Callers
+// AuditSubjectMarks is every slice's mark.
+func (tx *Tx) AuditSubjectMarks() (map[string]int64, error) {
+	var rs []struct {
+		Slice string
+		Upto  int64
+	}
+	if err := tx.db.Table("audit_subjects_marks").Select("slice, MAX(upto) AS upto").Group("slice").Find(&rs).Error; err != nil {
+		return nil, formatError(err, "audit subject index marks")
+	}
+	out := make(map[string]int64, len(rs))
+	for _, r := range rs {
+		out[r.Slice] = r.Upto
+	}
+	return out, nil
+}
+
+// IndexAuditSubjects adds a slice's entries from its mark, from, to upto
+// to the subject index, in key order, and moves its mark to upto. Callers
 // hold the audit lock, so no one else indexes the same entries.
-func (tx *Tx) IndexAuditSubjects(from, upto int64) error {
+func (tx *Tx) IndexAuditSubjects(slice string, from, upto int64) error {
 	if upto <= from {
 		return nil
 	}
+	if len(slice) != 1 || !strings.Contains(AuditSubjectSlices, slice) {
+		return fmt.Errorf("store: %q is not a slice of the audit subject index", slice)
+	}
+	// The first character compared exactly: a range would depend on the
+	// database's collation.
 	if err := tx.rawExec("INSERT INTO audit_subjects (subject_hmac, seq) SELECT subject_hmac, seq FROM audit_entries"+
-		" WHERE seq >= ? AND seq < ? AND subject_hmac <> '' ORDER BY subject_hmac, seq", from, upto); err != nil {
+		" WHERE seq >= ? AND seq < ? AND substr(subject_hmac, 1, 1) = ? ORDER BY subject_hmac, seq", from, upto, slice); err != nil {
 		return formatError(translate(tx, err), "audit subject index")
 	}
-	return formatError(translate(tx, tx.rawExec("INSERT INTO audit_subjects_marks (upto) VALUES (?)", upto)), "audit subject index mark")
+	return formatError(translate(tx, tx.rawExec("INSERT INTO audit_subjects_marks (slice, upto) VALUES (?, ?)", slice, upto)), "audit subject index mark")
 }
 
 // LatestCheckpoint returns the largest signed checkpoint; ENotFound when

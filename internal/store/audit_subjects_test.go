@@ -14,8 +14,9 @@ import (
 )
 
 // appendAuditRows appends n audit entries after the log's end, as the
-// writer would (tree hashes aside): subjects s0, s1 and none in turn,
-// every fourth a rarer action.
+// writer would (tree hashes aside): subjects in the index's slices 0 and
+// 1, one outside every slice, and none, in turn; every third entry a
+// rarer action.
 func appendAuditRows(t *testing.T, db *store.DB, n int) {
 	t.Helper()
 	require.NoError(t, db.Transact(context.Background(), func(tx *store.Tx) error {
@@ -28,10 +29,8 @@ func appendAuditRows(t *testing.T, db *store.DB, n int) {
 			seq := size + int64(i)
 			l := privacy.AuditLeaf{Seq: seq, Leaf: []byte(fmt.Sprintf(`{"seq":%d}`, seq)), Action: store.AuditActionDecision,
 				CreatedAt: time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)}
-			if seq%3 != 2 {
-				l.SubjectHMAC = fmt.Sprintf("s%d", seq%3)
-			}
-			if seq%4 == 0 {
+			l.SubjectHMAC = []string{"0a", "1b", "zz", ""}[seq%4]
+			if seq%3 == 0 {
 				l.Action = "consent.recorded"
 			}
 			leaves[i] = l
@@ -61,9 +60,10 @@ func seqs(ls []privacy.AuditLeaf) []int64 {
 }
 
 // TestAuditSubjectSearchSpansTheIndexMark: a search by subject finds the
-// same entries wherever the subject index's mark is (none indexed, some,
-// all), for every start, page size and action: the index below the mark
-// and the entries read directly above it join without a gap or a repeat.
+// same entries wherever its slice's mark is (none indexed, some, all),
+// for every start, page size and action: the index below the mark and the
+// entries read directly above it join without a gap or a repeat. A
+// subject outside every slice is always read directly.
 func TestAuditSubjectSearchSpansTheIndexMark(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
@@ -73,7 +73,7 @@ func TestAuditSubjectSearchSpansTheIndexMark(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, all, 30)
 		check := func(mark int64) {
-			for _, subject := range []string{"s0", "s1", "nobody"} {
+			for _, subject := range []string{"0a", "1b", "zz", "2c"} {
 				for _, action := range []string{"", store.AuditActionDecision, "consent.recorded"} {
 					for from := int64(0); from <= 31; from += 3 {
 						for _, limit := range []int{1, 2, 5, 1000} {
@@ -86,24 +86,37 @@ func TestAuditSubjectSearchSpansTheIndexMark(t *testing.T) {
 				}
 			}
 		}
-		for _, mark := range []int64{0, 7, 8, 20, 30} {
+		index := func(slice string, mark int64) {
 			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error {
-				from, err := tx.AuditSubjectsIndexed()
+				from, err := tx.AuditSubjectsIndexed(slice)
 				if err != nil {
 					return err
 				}
-				return tx.IndexAuditSubjects(from, mark)
+				return tx.IndexAuditSubjects(slice, from, mark)
 			}))
-			got, err := db.Read(ctx).AuditSubjectsIndexed()
+			got, err := db.Read(ctx).AuditSubjectsIndexed(slice)
 			require.NoError(t, err)
 			assert.Equal(t, mark, got)
+		}
+		for i, mark := range []int64{0, 7, 8, 20, 30} {
+			index("0", mark)
+			index("1", []int64{3, 3, 15, 22, 30}[i])
 			check(mark)
 		}
-		// The index is evidence's companion: appended to, never changed.
+		marks, err := db.Read(ctx).AuditSubjectMarks()
+		require.NoError(t, err)
+		assert.Len(t, marks, len(store.AuditSubjectSlices))
+		assert.Equal(t, int64(30), marks["0"])
+		assert.Equal(t, int64(0), marks["f"])
 		raw, err := db.SQL()
 		require.NoError(t, err)
+		var n int
+		require.NoError(t, raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_subjects WHERE subject_hmac = 'zz'").Scan(&n))
+		assert.Zero(t, n, "no slice holds a subject that is not an HMAC")
+		assert.Error(t, db.Transact(ctx, func(tx *store.Tx) error { return tx.IndexAuditSubjects("z", 0, 30) }))
+		// The index is evidence's companion: appended to, never changed.
 		for _, stmt := range []string{
-			"UPDATE audit_subjects SET subject_hmac = 's9' WHERE seq = 1",
+			"UPDATE audit_subjects SET subject_hmac = '19' WHERE seq = 1",
 			"DELETE FROM audit_subjects",
 			"UPDATE audit_subjects_marks SET upto = 0",
 			"DELETE FROM audit_subjects_marks",
@@ -115,7 +128,7 @@ func TestAuditSubjectSearchSpansTheIndexMark(t *testing.T) {
 }
 
 // TestAuditSubjectIndexMigration: migration 00009 indexes the entries a
-// database already holds and marks them, and undoes cleanly.
+// database already holds and marks every slice, and undoes cleanly.
 func TestAuditSubjectIndexMigration(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
@@ -124,16 +137,19 @@ func TestAuditSubjectIndexMigration(t *testing.T) {
 		appendAuditRows(t, db, 10)
 		_, err := db.Migrate(ctx)
 		require.NoError(t, err)
-		mark, err := db.Read(ctx).AuditSubjectsIndexed()
+		marks, err := db.Read(ctx).AuditSubjectMarks()
 		require.NoError(t, err)
-		assert.Equal(t, int64(10), mark)
+		assert.Len(t, marks, len(store.AuditSubjectSlices))
+		for slice, mark := range marks {
+			assert.Equal(t, int64(10), mark, slice)
+		}
 		raw, err := db.SQL()
 		require.NoError(t, err)
 		var n int
 		require.NoError(t, raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_subjects").Scan(&n))
-		assert.Equal(t, 7, n, "the entries naming a subject, 0-9 but 2, 5 and 8")
-		got, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 100, SubjectHMAC: "s1"})
+		assert.Equal(t, 8, n, "the entries naming a subject: 0-9 but 3 and 7")
+		got, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 100, SubjectHMAC: "1b"})
 		require.NoError(t, err)
-		assert.Equal(t, []int64{1, 4, 7}, seqs(got))
+		assert.Equal(t, []int64{1, 5, 9}, seqs(got))
 	})
 }
