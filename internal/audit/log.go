@@ -93,12 +93,15 @@ type Log struct {
 	// process or instance appended meanwhile.
 	knownSize int64
 	// subjectMarks are the subject index slices' marks as the writer last
-	// saw them.
-	subjectMarks map[string]int64
-	hooksMu      sync.RWMutex
-	onCommit     []func(events []Event)
-	onForeign    []func(actions []string)
-	onChange     []func(tx *store.Tx, first int64, events []Event) error
+	// saw them: which slice to extend next, and when. A hint only: the
+	// extending transaction reads the true mark. After a failure no slice
+	// is extended before the log reaches subjectsRetry.
+	subjectMarks  map[string]int64
+	subjectsRetry int64
+	hooksMu       sync.RWMutex
+	onCommit      []func(events []Event)
+	onForeign     []func(actions []string)
+	onChange      []func(tx *store.Tx, first int64, events []Event) error
 	// attachments are components hooked into this log once (Attachment).
 	attachMu    sync.Mutex
 	attachments map[any]any
@@ -459,7 +462,8 @@ func (l *Log) more(batch []*job, wait <-chan time.Time) []*job {
 // wrote one page per entry (migration 00009); one slice of sixteen at a
 // time, after answering a batch, keeps the writer's pause short. A failure
 // only leaves more entries to be read directly by subject searches: it is
-// logged, and tried again after the next batch.
+// logged, and the index is tried again once SubjectIndexEvery more entries
+// have arrived (not after every batch, which would flood the log).
 func (l *Log) indexSubjects() {
 	slice := ""
 	for _, c := range store.AuditSubjectSlices {
@@ -468,7 +472,7 @@ func (l *Log) indexSubjects() {
 		}
 	}
 	every := int64(l.opts.SubjectIndexEvery)
-	if l.knownSize-l.subjectMarks[slice] < every {
+	if l.knownSize-l.subjectMarks[slice] < every || l.knownSize < l.subjectsRetry {
 		return
 	}
 	var mark int64
@@ -492,7 +496,8 @@ func (l *Log) indexSubjects() {
 		return tx.IndexAuditSubjects(slice, from, size)
 	})
 	if err != nil {
-		l.log.Error("extending the audit subject index failed; subject searches read the entries past it directly", "error", err)
+		l.log.Error("extending the audit subject index failed; subject searches read the entries past it directly", "slice", slice, "error", err)
+		l.subjectsRetry = l.knownSize + every
 		return
 	}
 	l.subjectMarks[slice] = mark

@@ -1,10 +1,13 @@
 package audit_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -568,4 +571,58 @@ func TestWriterGathersUnderLoadOnly(t *testing.T) {
 		defer mu.Unlock()
 		assert.Equal(t, []int{1, 2, 2}, commits)
 	})
+}
+
+// TestSubjectIndexFailureIsNotAFailureOfTheLog: when the subject index
+// cannot be extended, appends go on, searches by subject still find every
+// entry (read directly), and the failure is logged once per
+// SubjectIndexEvery entries, not after every batch.
+func TestSubjectIndexFailureIsNotAFailureOfTheLog(t *testing.T) {
+	ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	var logged syncBuffer
+	l := audittest.MustOpenLog(t, db, audit.Options{SubjectIndexEvery: 5, Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	raw, err := db.SQL()
+	require.NoError(t, err)
+	_, err = raw.ExecContext(ctx, "DROP TABLE audit_subjects")
+	require.NoError(t, err)
+	var want []int64
+	for range 30 {
+		seqs, err := l.Append(ctx, audit.Event{Action: "test.event", Subject: "alice"})
+		require.NoError(t, err)
+		want = append(want, seqs...)
+	}
+	// A last append: the writer has finished its work after the one
+	// before.
+	seqs, err := l.Append(ctx, audit.Event{Action: "test.event", Subject: "alice"})
+	require.NoError(t, err)
+	want = append(want, seqs...)
+	got, err := l.Entries(ctx, store.AuditFilter{Limit: 100, SubjectHMAC: l.HMAC("alice")})
+	require.NoError(t, err)
+	var gotSeqs []int64
+	for _, e := range got {
+		gotSeqs = append(gotSeqs, e.Seq)
+	}
+	assert.Equal(t, want, gotSeqs)
+	failures := strings.Count(logged.String(), "extending the audit subject index failed")
+	assert.GreaterOrEqual(t, failures, 1)
+	assert.LessOrEqual(t, failures, 6, "once per 5 entries at most, over 31")
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
