@@ -164,6 +164,7 @@ func (tx *Tx) AuditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
 	return auditLeaves(rs), nil
 }
 
+// auditLeaves turns rows into the log's leaves, times in UTC.
 func auditLeaves(rs []auditEntryRecord) []privacy.AuditLeaf {
 	out := make([]privacy.AuditLeaf, len(rs))
 	for i, r := range rs {
