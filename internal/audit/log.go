@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,10 +101,17 @@ type Log struct {
 	// is extended before the log reaches subjectsRetry.
 	subjectMarks  map[string]int64
 	subjectsRetry int64
-	hooksMu       sync.RWMutex
-	onCommit      []func(events []Event)
-	onForeign     []func(actions []string)
-	onChange      []func(tx *store.Tx, first int64, events []Event) error
+	// subjectPairs are the subjects of the entries this writer appended,
+	// every one from subjectPairsFrom to knownSize, in order: a slice's
+	// bulk takes its rows from here instead of reading the entries back
+	// (sixteen slices would read each entry sixteen times). Entries
+	// appended by another process or instance start the record over.
+	subjectPairs     []store.AuditSubject
+	subjectPairsFrom int64
+	hooksMu          sync.RWMutex
+	onCommit         []func(events []Event)
+	onForeign        []func(actions []string)
+	onChange         []func(tx *store.Tx, first int64, events []Event) error
 	// attachments are components hooked into this log once (Attachment).
 	attachMu    sync.Mutex
 	attachments map[any]any
@@ -168,7 +178,7 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: the log's size: %w", err)
 	}
-	l.knownSize = size
+	l.knownSize, l.subjectPairsFrom = size, size
 	if l.subjectMarks, err = db.Read(context.Background()).AuditSubjectMarks(); err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
@@ -456,6 +466,58 @@ func (l *Log) more(batch []*job, wait <-chan time.Time) []*job {
 	return batch
 }
 
+// maxSubjectPairs bounds subjectPairs should the index fall far behind
+// (failing to be extended, say): past it the record starts over and the
+// bulks read the entries back.
+const maxSubjectPairs = 1 << 17
+
+// recordSubjects adds a committed batch's subjects to subjectPairs: the
+// batch's entries begin at first, and the writer knew the log up to known
+// before it.
+func (l *Log) recordSubjects(known, first int64, leaves []privacy.AuditLeaf) {
+	if first != known || len(l.subjectPairs) >= maxSubjectPairs {
+		// Someone else appended in between: their subjects are not here.
+		l.subjectPairs, l.subjectPairsFrom = l.subjectPairs[:0], first
+	}
+	for _, leaf := range leaves {
+		if leaf.SubjectHMAC != "" {
+			l.subjectPairs = append(l.subjectPairs, store.AuditSubject{HMAC: leaf.SubjectHMAC, Seq: leaf.Seq})
+		}
+	}
+}
+
+// subjectsOf returns the slice's subjects of the entries from..upto from
+// subjectPairs, in the index's key order; false when they are not all
+// there.
+func (l *Log) subjectsOf(slice string, from, upto int64) ([]store.AuditSubject, bool) {
+	if from < l.subjectPairsFrom || upto != l.knownSize {
+		return nil, false
+	}
+	var out []store.AuditSubject
+	for _, p := range l.subjectPairs {
+		if p.Seq >= from && p.HMAC[:1] == slice {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b store.AuditSubject) int {
+		return cmp.Or(strings.Compare(a.HMAC, b.HMAC), cmp.Compare(a.Seq, b.Seq))
+	})
+	return out, true
+}
+
+// forgetSubjects drops from subjectPairs what every slice has indexed.
+func (l *Log) forgetSubjects() {
+	low := l.knownSize
+	for _, c := range store.AuditSubjectSlices {
+		low = min(low, l.subjectMarks[string(c)])
+	}
+	i, _ := slices.BinarySearchFunc(l.subjectPairs, low, func(p store.AuditSubject, seq int64) int { return cmp.Compare(p.Seq, seq) })
+	if i > 0 {
+		l.subjectPairs = append(l.subjectPairs[:0], l.subjectPairs[i:]...)
+	}
+	l.subjectPairsFrom = max(l.subjectPairsFrom, low)
+}
+
 // indexSubjects extends the subject index's slice furthest behind once
 // SubjectIndexEvery entries wait past its mark. Bulk and in key order,
 // this writes each index page about once where an index kept per commit
@@ -493,6 +555,9 @@ func (l *Log) indexSubjects() {
 			return nil // another instance has just done it
 		}
 		mark = size
+		if rows, ok := l.subjectsOf(slice, from, size); ok {
+			return tx.InsertAuditSubjects(slice, size, rows)
+		}
 		return tx.IndexAuditSubjects(slice, from, size)
 	})
 	if err != nil {
@@ -501,6 +566,7 @@ func (l *Log) indexSubjects() {
 		return
 	}
 	l.subjectMarks[slice] = mark
+	l.forgetSubjects()
 }
 
 // commit runs a batch in one transaction. A change's own error rolls back
@@ -510,6 +576,8 @@ func (l *Log) commit(batch []*job) {
 	var (
 		pending map[int64][]byte
 		applied []*job
+		leaves  []privacy.AuditLeaf
+		first   int64
 		final   int64
 		durable []Event
 		known   = l.knownSize
@@ -530,7 +598,7 @@ func (l *Log) commit(batch []*job) {
 			return err
 		}
 		reader := l.reader(tx, pending)
-		var leaves []privacy.AuditLeaf
+		leaves, first = leaves[:0], size
 		for i, j := range batch {
 			j.seqs, j.err = nil, nil
 			if err := j.ctx.Err(); err != nil {
@@ -621,6 +689,7 @@ func (l *Log) commit(batch []*job) {
 		return
 	}
 	l.committed.Store(l.applied.Load())
+	l.recordSubjects(known, first, leaves)
 	l.knownSize = final
 	l.hooksMu.RLock()
 	for _, fn := range l.onCommit {

@@ -496,6 +496,92 @@ func TestWriterExtendsTheSubjectIndexInBulk(t *testing.T) {
 	})
 }
 
+// TestSubjectIndexWithTwoWriters: two writers on one log (two processes
+// on a SQLite file, two instances on PostgreSQL) appending in turn and at
+// once. Each extends the index from the subjects it appended itself when it
+// has them all, and reads the entries back when the other appended in
+// between; either way the index holds exactly every entry below each
+// slice's mark, and searches from both find every entry.
+func TestSubjectIndexWithTwoWriters(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
+		dbs := storetest.MustOpenMany(t, dialect, nil, 2)
+		logs := audittest.MustOpenLogsSharingKeys(t, dbs, audit.Options{SubjectIndexEvery: 4})
+		subjects := []string{"alice", "bob", "carol", "dave", ""}
+		appendOne := func(l *audit.Log, i int) {
+			_, err := l.Append(ctx, audit.Event{Action: "test.event", Subject: subjects[i%len(subjects)]})
+			require.NoError(t, err)
+		}
+		for i := range 40 { // one writer for a while, then in turn
+			appendOne(logs[min(i/20, 1)*(i%2)], i)
+		}
+		var wg sync.WaitGroup
+		for w := range 2 { // and at once
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 30 {
+					appendOne(logs[w], i)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, l := range logs { // a last change each: the writers' work after the last batches is done
+			appendOne(l, 4)
+		}
+		all, err := logs[0].Entries(ctx, store.AuditFilter{Limit: 1000})
+		require.NoError(t, err)
+		require.Len(t, all, 102)
+		// Each writer extends one slice after answering its last batch:
+		// wait until that is done, for marks and rows read in turn to agree.
+		var marks map[string]int64
+		require.Eventually(t, func() bool {
+			before, err := dbs[0].Read(ctx).AuditSubjectMarks()
+			require.NoError(t, err)
+			time.Sleep(100 * time.Millisecond)
+			marks, err = dbs[0].Read(ctx).AuditSubjectMarks()
+			require.NoError(t, err)
+			return assert.ObjectsAreEqual(before, marks)
+		}, 10*time.Second, time.Millisecond)
+		var want, got []string
+		for _, e := range all {
+			if e.SubjectHMAC != "" && e.Seq < marks[e.SubjectHMAC[:1]] {
+				want = append(want, fmt.Sprintf("%s %d", e.SubjectHMAC, e.Seq))
+			}
+		}
+		raw, err := dbs[0].SQL()
+		require.NoError(t, err)
+		rows, err := raw.QueryContext(ctx, "SELECT subject_hmac, seq FROM audit_subjects")
+		require.NoError(t, err)
+		for rows.Next() {
+			var h string
+			var seq int64
+			require.NoError(t, rows.Scan(&h, &seq))
+			got = append(got, fmt.Sprintf("%s %d", h, seq))
+		}
+		require.NoError(t, rows.Err())
+		assert.NotEmpty(t, want, "the index was extended")
+		assert.ElementsMatch(t, want, got, "the index holds exactly the entries below the marks")
+		for _, l := range logs {
+			for _, subject := range subjects[:4] {
+				var expect []int64
+				for _, e := range all {
+					if e.SubjectHMAC == l.HMAC(subject) {
+						expect = append(expect, e.Seq)
+					}
+				}
+				found, err := l.Entries(ctx, store.AuditFilter{Limit: 1000, SubjectHMAC: l.HMAC(subject)})
+				require.NoError(t, err)
+				var seqs []int64
+				for _, e := range found {
+					seqs = append(seqs, e.Seq)
+				}
+				assert.Equal(t, expect, seqs, subject)
+			}
+		}
+	})
+}
+
 // TestWriterGathersUnderLoadOnly: after a commit of several changes the
 // writer waits GatherDelay for more, so a change arriving meanwhile
 // shares the next commit; a lone caller is answered at once.

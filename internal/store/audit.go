@@ -255,6 +255,43 @@ func (tx *Tx) AuditSubjectMarks() (map[string]int64, error) {
 	return out, nil
 }
 
+// AuditSubject is one row of the subject index: an entry naming a subject.
+type AuditSubject struct {
+	HMAC string
+	Seq  int64
+}
+
+// InsertAuditSubjects adds rows, a slice's entries from its mark to upto
+// in key order, to the subject index and moves the slice's mark to upto:
+// IndexAuditSubjects for a caller that has the rows at hand. Callers hold
+// the audit lock.
+func (tx *Tx) InsertAuditSubjects(slice string, upto int64, rows []AuditSubject) error {
+	if err := checkSlice(slice); err != nil {
+		return err
+	}
+	for start := 0; start < len(rows); start += 400 {
+		batch := rows[start:min(start+400, len(rows))]
+		args := make([]any, 0, 2*len(batch))
+		for _, r := range batch {
+			if r.HMAC[:1] != slice {
+				return fmt.Errorf("store: subject %s is not in slice %q", r.HMAC, slice)
+			}
+			args = append(args, r.HMAC, r.Seq)
+		}
+		if err := tx.rawExec("INSERT INTO audit_subjects (subject_hmac, seq) VALUES "+placeholders(len(batch), 2), args...); err != nil {
+			return formatError(translate(tx, err), "audit subject index")
+		}
+	}
+	return formatError(translate(tx, tx.rawExec("INSERT INTO audit_subjects_marks (slice, upto) VALUES (?, ?)", slice, upto)), "audit subject index mark")
+}
+
+func checkSlice(slice string) error {
+	if len(slice) != 1 || !strings.Contains(AuditSubjectSlices, slice) {
+		return fmt.Errorf("store: %q is not a slice of the audit subject index", slice)
+	}
+	return nil
+}
+
 // IndexAuditSubjects adds a slice's entries from its mark, from, to upto
 // to the subject index, in key order, and moves its mark to upto. Callers
 // hold the audit lock, so no one else indexes the same entries.
@@ -262,8 +299,8 @@ func (tx *Tx) IndexAuditSubjects(slice string, from, upto int64) error {
 	if upto <= from {
 		return nil
 	}
-	if len(slice) != 1 || !strings.Contains(AuditSubjectSlices, slice) {
-		return fmt.Errorf("store: %q is not a slice of the audit subject index", slice)
+	if err := checkSlice(slice); err != nil {
+		return err
 	}
 	// The first character compared exactly: a range would depend on the
 	// database's collation.
