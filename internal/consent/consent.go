@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -32,12 +33,15 @@ type Service struct {
 	keys      *Keys
 	publicURL string
 	devices   *memo.Map[string, privacy.Device] // see device
+	// inventories are the devices' current inventories, for receipts.
+	inventories *inventories
 }
 
 // NewService returns a Service reading db, writing through log and
 // signing receipts with keys; publicURL is where notices are served.
 func NewService(db *store.DB, log *audit.Log, keys *Keys, publicURL string) *Service {
-	return &Service{db: db, log: log, keys: keys, publicURL: publicURL, devices: memo.New[string, privacy.Device](1 << 16)}
+	return &Service{db: db, log: log, keys: keys, publicURL: publicURL, devices: memo.New[string, privacy.Device](1 << 16),
+		inventories: newInventories(log)}
 }
 
 // Keys are the receipt signing keys.
@@ -153,11 +157,31 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 	if err := p.Err("the choices name purposes the notice does not state"); err != nil {
 		return privacy.ConsentRecord{}, err
 	}
-	elements, err := tx.InventoryElementsFor(d.ID)
+	// The receipt is built on the inventory in memory; the writer checks
+	// that it is still the current one, and if another process declared a
+	// newer one meanwhile, the receipt is built again on that.
+	for attempt := 1; ; attempt++ {
+		rec, err := s.record(ctx, tx, in, d, cur)
+		if !errors.Is(err, errInventoryChanged) {
+			return rec, err
+		}
+		s.inventories.forget(d.ID)
+		if attempt == 3 {
+			return privacy.ConsentRecord{}, privacy.Errorf(privacy.EConflict, "the device's inventory keeps changing; ask again")
+		}
+	}
+}
+
+// errInventoryChanged: a receipt was built on an inventory that is no
+// longer the device's current one.
+var errInventoryChanged = errors.New("consent: the inventory changed")
+
+// record builds, signs and writes a consent that Record has checked.
+func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.Device, cur privacy.NoticeVersion) (privacy.ConsentRecord, error) {
+	inv, err := s.inventories.current(tx, d.ID)
 	if err != nil {
 		return privacy.ConsentRecord{}, err
 	}
-	inv := privacy.Inventory{DeviceID: d.ID, Elements: elements}
 
 	// The record, its expiry and its signed receipt are made here too, in
 	// parallel; its place in the log and in the current state is the order
@@ -179,7 +203,7 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 		return privacy.ConsentRecord{}, err
 	}
 	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
-		status, inForce, err := tx.ConsentPrecheck(in.DeviceID, in.NoticeKey)
+		status, inForce, inventory, err := tx.ConsentPrecheck(in.DeviceID, in.NoticeKey)
 		if err != nil {
 			return nil, err
 		}
@@ -188,6 +212,9 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 		}
 		if inForce != cur.Version {
 			return nil, s.stale(tx, in)
+		}
+		if inventory != inv.Version {
+			return nil, errInventoryChanged
 		}
 		return s.store(tx, rec)
 	})

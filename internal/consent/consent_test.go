@@ -29,6 +29,8 @@ type fixture struct {
 	db       *store.DB
 	clock    *storetest.Clock
 	log      *audit.Log
+	otherDB  *store.DB
+	otherLog *audit.Log
 	consents *consent.Service
 	notices  *notice.Service
 	devices  *device.Service
@@ -54,8 +56,11 @@ func setup(t *testing.T, dialect string) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &fixture{clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))}
-	f.db = storetest.MustOpenDB(t, dialect, f.clock.Now)
-	f.log = audittest.MustOpenLog(t, f.db, audit.Options{})
+	// A second handle on the database, with its own writer, is another
+	// process or instance.
+	dbs := storetest.MustOpenMany(t, dialect, f.clock.Now, 2)
+	logs := audittest.MustOpenLogsSharingKeys(t, dbs, audit.Options{})
+	f.db, f.log, f.otherDB, f.otherLog = dbs[0], logs[0], dbs[1], logs[1]
 	ps := purpose.NewService(f.db, f.log)
 	for _, k := range []string{"a", "b", "c"} {
 		_, _, err := ps.Put(ctx, privacy.Purpose{Key: k, Name: "Purpose " + k, Description: "Why " + k, LegalBasis: privacy.BasisConsent})
@@ -399,4 +404,46 @@ func TestReceipts(t *testing.T) {
 	st, err := os.Stat(f.keyFile)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+}
+
+// receiptSensitive reads whether rec's receipt lists sensitive data.
+func receiptSensitive(t *testing.T, f *fixture, rec privacy.ConsentRecord) bool {
+	t.Helper()
+	payload, err := verifyCompact(t, rec.Receipt, jwksKeys(t, f.keys))
+	require.NoError(t, err)
+	var r consent.Receipt
+	require.NoError(t, json.Unmarshal(payload, &r))
+	return r.Sensitive
+}
+
+// TestReceiptsFollowTheInventory: a receipt describes the device's
+// inventory in force when the consent is written, though inventories are
+// kept in memory: declared through this process, or through another one
+// this process has not heard from yet (the writer finds the newer version
+// and the receipt is built again).
+func TestReceiptsFollowTheInventory(t *testing.T) {
+	ctx := context.Background()
+	f := setup(t, store.DialectSQLite)
+	// Sensitive data for purpose a, or only for b and c.
+	inventory := func(purposes ...string) []privacy.DataElement {
+		return []privacy.DataElement{{Key: "video", Description: "Video", Category: "personal.media.image",
+			Sensitivity: privacy.SensitivitySensitive, Purposes: purposes, CollectionMethod: privacy.CollectSensor, Retention: "P30D",
+			Recipients: []string{"acme-cloud"}, StorageRegion: "EU"}}
+	}
+
+	rec, err := f.consents.Record(ctx, f.input(map[string]bool{"a": true}))
+	require.NoError(t, err)
+	assert.True(t, receiptSensitive(t, f, rec), "sensitive video for purpose a")
+	_, _, err = f.devices.PutInventory(ctx, f.device.ID, "c", inventory("b", "c"))
+	require.NoError(t, err)
+	rec, err = f.consents.Record(ctx, f.input(map[string]bool{"a": true}))
+	require.NoError(t, err)
+	assert.False(t, receiptSensitive(t, f, rec), "declared through this process: seen at once")
+
+	// Another process on the same database declares it for a again.
+	_, _, err = device.NewService(f.otherDB, f.otherLog).PutInventory(ctx, f.device.ID, "c", inventory("a", "b", "c"))
+	require.NoError(t, err)
+	rec, err = f.consents.Record(ctx, f.input(map[string]bool{"a": true}))
+	require.NoError(t, err)
+	assert.True(t, receiptSensitive(t, f, rec), "declared by another process: the writer finds the newer version")
 }

@@ -298,20 +298,22 @@ func (tx *Tx) DevicesOwnedBy(subject string) ([]privacy.Device, error) {
 }
 
 // ConsentPrecheck reads, in one query, what must still hold when a consent
-// is written: the device's status and the notice's version in force (0 when
-// none). Any failure, including an unknown device, is an error.
-func (tx *Tx) ConsentPrecheck(deviceID, noticeKey string) (status string, version int, err error) {
-	var v sql.NullInt64
+// is written: the device's status, the notice's version in force (0 when
+// none) and the device's inventory version (0 when none). Any failure,
+// including an unknown device, is an error.
+func (tx *Tx) ConsentPrecheck(deviceID, noticeKey string) (status string, notice, inventory int, err error) {
+	var n, i sql.NullInt64
 	err = tx.rawQueryRow(`SELECT d.status,
-		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL)
-		FROM devices d WHERE d.id = ?`, []any{noticeKey, deviceID}, &status, &v)
+		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL),
+		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id)
+		FROM devices d WHERE d.id = ?`, []any{noticeKey, deviceID}, &status, &n, &i)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, privacy.Errorf(privacy.ENotFound, "device not found")
+		return "", 0, 0, privacy.Errorf(privacy.ENotFound, "device not found")
 	}
 	if err != nil {
-		return "", 0, formatError(err, "consent precheck")
+		return "", 0, 0, formatError(err, "consent precheck")
 	}
-	return status, int(v.Int64), nil
+	return status, int(n.Int64), int(i.Int64), nil
 }
 
 // GrantsInForce lists the purposes a subject has granted for a device and
@@ -338,20 +340,25 @@ func (tx *Tx) GrantsInForce(subject, deviceID string) ([]string, error) {
 	return out, formatError(rows.Err(), "consent state")
 }
 
-// InventoryElementsFor returns the elements of a device's current
-// inventory (none when it has none) in one query.
-func (tx *Tx) InventoryElementsFor(deviceID string) ([]privacy.DataElement, error) {
+// InventoryElementsFor returns the version and elements of a device's
+// current inventory (0 and none when it has none).
+func (tx *Tx) InventoryElementsFor(deviceID string) (int, []privacy.DataElement, error) {
+	var v sql.NullInt64
+	if err := tx.query("SELECT MAX(version) FROM inventories WHERE device_id = ?", []any{deviceID}, &v); err != nil {
+		return 0, nil, formatError(err, "inventory version")
+	}
+	if !v.Valid {
+		return 0, nil, nil
+	}
 	var rs []elementRecord
-	err := tx.db.Raw(`SELECT * FROM inventory_elements WHERE device_id = ? AND version =
-		(SELECT MAX(version) FROM inventories WHERE device_id = ?) ORDER BY position`, deviceID, deviceID).Scan(&rs).Error
-	if err != nil {
-		return nil, formatError(err, "inventory elements")
+	if err := tx.db.Where("device_id = ? AND version = ?", deviceID, v.Int64).Order("position").Find(&rs).Error; err != nil {
+		return 0, nil, formatError(err, "inventory elements")
 	}
 	out := make([]privacy.DataElement, len(rs))
 	for i, r := range rs {
 		out[i] = r.toDomain()
 	}
-	return out, nil
+	return int(v.Int64), out, nil
 }
 
 // CurrentNoticeRef returns the version number and content hash of the
