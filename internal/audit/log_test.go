@@ -1,7 +1,6 @@
 package audit_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/transparency-dev/formats/log"
@@ -666,7 +666,7 @@ func TestWriterGathersUnderLoadOnly(t *testing.T) {
 func TestSubjectIndexFailureIsNotAFailureOfTheLog(t *testing.T) {
 	ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
 	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
-	var logged syncBuffer
+	var logged testkit.SyncBuffer
 	l := audittest.MustOpenLog(t, db, audit.Options{SubjectIndexEvery: 5, Log: slog.New(slog.NewTextHandler(&logged, nil))})
 	raw, err := db.SQL()
 	require.NoError(t, err)
@@ -693,22 +693,4 @@ func TestSubjectIndexFailureIsNotAFailureOfTheLog(t *testing.T) {
 	failures := strings.Count(logged.String(), "extending the audit subject index failed")
 	assert.GreaterOrEqual(t, failures, 1)
 	assert.LessOrEqual(t, failures, 6, "once per 5 entries at most, over 31")
-}
-
-// syncBuffer is a bytes.Buffer safe for the writer goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
