@@ -176,7 +176,7 @@ type privacyView struct {
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "role may not record consent, or the device belongs to another subject"
 // @Failure  404 {object} problem "no such device or notice"
-// @Failure  409 {object} problem "not the notice in force, hash mismatch, or device not active"
+// @Failure  409 {object} problem "not the notice in force, hash mismatch, device not active, or its inventory replaced three times while the consent was written"
 // @Failure  413 {object} problem "body too large"
 // @Failure  415 {object} problem "body is not JSON"
 // @Failure  422 {object} problem "invalid fields, or a purpose the notice does not state"
