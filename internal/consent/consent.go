@@ -33,15 +33,16 @@ type Service struct {
 	keys      *Keys
 	publicURL string
 	devices   *memo.Map[string, privacy.Device] // see device
-	// inventories are the devices' current inventories, for receipts.
-	inventories *inventories
+	// inventories are the devices' inventories as last read, for
+	// receipts; see inventory.
+	inventories *memo.Map[string, privacy.Inventory]
 }
 
 // NewService returns a Service reading db, writing through log and
 // signing receipts with keys; publicURL is where notices are served.
 func NewService(db *store.DB, log *audit.Log, keys *Keys, publicURL string) *Service {
 	return &Service{db: db, log: log, keys: keys, publicURL: publicURL, devices: memo.New[string, privacy.Device](1 << 16),
-		inventories: newInventories(log)}
+		inventories: memo.New[string, privacy.Inventory](1 << 16)}
 }
 
 // Keys are the receipt signing keys.
@@ -158,14 +159,13 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 		return privacy.ConsentRecord{}, err
 	}
 	// The receipt is built on the inventory in memory; the writer checks
-	// that it is still the current one, and if another process declared a
-	// newer one meanwhile, the receipt is built again on that.
+	// that it is still the current one, and if one was declared since,
+	// the receipt is built again on that.
 	for attempt := 1; ; attempt++ {
-		rec, err := s.record(ctx, tx, in, d, cur)
+		rec, err := s.record(ctx, tx, in, d, cur, attempt > 1)
 		if !errors.Is(err, errInventoryChanged) {
 			return rec, err
 		}
-		s.inventories.forget(d.ID)
 		if attempt == 3 {
 			return privacy.ConsentRecord{}, privacy.Errorf(privacy.EConflict, "the device's inventory keeps changing; ask again")
 		}
@@ -177,8 +177,9 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 var errInventoryChanged = errors.New("consent: the inventory changed")
 
 // record builds, signs and writes a consent that Record has checked.
-func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.Device, cur privacy.NoticeVersion) (privacy.ConsentRecord, error) {
-	inv, err := s.inventories.current(tx, d.ID)
+// fresh: the inventory in memory was found out of date; read it again.
+func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.Device, cur privacy.NoticeVersion, fresh bool) (privacy.ConsentRecord, error) {
+	inv, err := s.inventory(tx, d.ID, fresh)
 	if err != nil {
 		return privacy.ConsentRecord{}, err
 	}
@@ -237,6 +238,28 @@ func (s *Service) device(tx *store.Tx, id string) (privacy.Device, error) {
 	}
 	s.devices.Store(id, d)
 	return d, nil
+}
+
+// inventory returns a device's inventory (version 0 and no elements when
+// it has none) as last read: reading it was a tenth of a consent's CPU.
+// It may be out of date, so the writer compares its version with the
+// device's current one, and Record forgets it and builds the receipt again
+// when they differ (fresh: from the database, replacing what memory
+// held): one check for declarations made through this process or any
+// other.
+func (s *Service) inventory(tx *store.Tx, deviceID string, fresh bool) (privacy.Inventory, error) {
+	if fresh {
+		s.inventories.Delete(deviceID)
+	} else if inv, ok := s.inventories.Load(deviceID); ok {
+		return inv, nil
+	}
+	version, elements, err := tx.InventoryElementsFor(deviceID)
+	if err != nil {
+		return privacy.Inventory{}, err
+	}
+	inv := privacy.Inventory{DeviceID: deviceID, Version: version, Elements: elements}
+	s.inventories.Store(deviceID, inv)
+	return inv, nil
 }
 
 // stale is the refusal of a notice version that is not the one in force,

@@ -419,8 +419,8 @@ func receiptSensitive(t *testing.T, f *fixture, rec privacy.ConsentRecord) bool 
 // TestReceiptsFollowTheInventory: a receipt describes the device's
 // inventory in force when the consent is written, though inventories are
 // kept in memory: declared through this process, or through another one
-// this process has not heard from yet (the writer finds the newer version
-// and the receipt is built again).
+// (either way the writer finds the newer version and the receipt is built
+// again).
 func TestReceiptsFollowTheInventory(t *testing.T) {
 	ctx := context.Background()
 	f := setup(t, store.DialectSQLite)

@@ -1,8 +1,9 @@
 // Package memo is a concurrent map for values that never change once
-// read (a device's identity, a declared data element), bounded so that a
-// long-running instance's memory stays flat however many keys pass
-// through it: past its size it starts again empty, and the next reads go
-// to the database.
+// read (a device's identity, a declared data element), or whose user
+// checks them where it matters and forgets one found out of date (Delete),
+// bounded so that a long-running instance's memory stays flat however many
+// keys pass through it: past its size it starts again empty, and the next
+// reads go to the database.
 package memo
 
 import (
@@ -43,6 +44,13 @@ func (c *Map[K, V]) Store(k K, v V) {
 		// costs one read.
 		c.m.Clear()
 		c.n.Store(0)
+	}
+}
+
+// Delete forgets k: its value was found out of date.
+func (c *Map[K, V]) Delete(k K) {
+	if _, loaded := c.m.LoadAndDelete(k); loaded {
+		c.n.Add(-1)
 	}
 }
 

@@ -31,3 +31,16 @@ func TestBounded(t *testing.T) {
 	_, ok = m.Load(-1)
 	assert.False(t, ok)
 }
+
+func TestDelete(t *testing.T) {
+	m := memo.New[int, string](100)
+	m.Store(1, "one")
+	m.Delete(1)
+	m.Delete(2) // not held: nothing happens
+	_, ok := m.Load(1)
+	assert.False(t, ok)
+	assert.Zero(t, m.Len())
+	m.Store(1, "uno")
+	v, _ := m.Load(1)
+	assert.Equal(t, "uno", v, "a value forgotten can be stored anew")
+}

@@ -282,7 +282,7 @@ func (tx *Tx) InsertAuditSubjects(slice string, upto int64, rows []AuditSubject)
 			return formatError(translate(tx, err), "audit subject index")
 		}
 	}
-	return formatError(translate(tx, tx.rawExec("INSERT INTO audit_subjects_marks (slice, upto) VALUES (?, ?)", slice, upto)), "audit subject index mark")
+	return tx.markAuditSubjects(slice, upto)
 }
 
 func checkSlice(slice string) error {
@@ -290,6 +290,12 @@ func checkSlice(slice string) error {
 		return fmt.Errorf("store: %q is not a slice of the audit subject index", slice)
 	}
 	return nil
+}
+
+// markAuditSubjects moves a slice's mark to upto, in the transaction that
+// indexed its entries.
+func (tx *Tx) markAuditSubjects(slice string, upto int64) error {
+	return formatError(translate(tx, tx.rawExec("INSERT INTO audit_subjects_marks (slice, upto) VALUES (?, ?)", slice, upto)), "audit subject index mark")
 }
 
 // IndexAuditSubjects adds a slice's entries from its mark, from, to upto
@@ -308,7 +314,7 @@ func (tx *Tx) IndexAuditSubjects(slice string, from, upto int64) error {
 		" WHERE seq >= ? AND seq < ? AND substr(subject_hmac, 1, 1) = ? ORDER BY subject_hmac, seq", from, upto, slice); err != nil {
 		return formatError(translate(tx, err), "audit subject index")
 	}
-	return formatError(translate(tx, tx.rawExec("INSERT INTO audit_subjects_marks (slice, upto) VALUES (?, ?)", slice, upto)), "audit subject index mark")
+	return tx.markAuditSubjects(slice, upto)
 }
 
 // LatestCheckpoint returns the largest signed checkpoint; ENotFound when
