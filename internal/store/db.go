@@ -78,6 +78,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if IsPostgres(dsn) {
 		dialector, dialect = postgres.Open(dsn), DialectPostgres
 	} else {
+		if err := registerWALBuf(); err != nil {
+			return nil, err
+		}
 		dialector, dialect = sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: sqliteDSN(dsn, opts.ReadOnly)}), DialectSQLite
 	}
 	g, err := gorm.Open(dialector, cfg)
@@ -124,8 +127,10 @@ const busyTimeout = 10 * time.Second
 // WAL so readers never wait for the writer; synchronous=FULL so an
 // acknowledged write survives power loss (this is evidence); foreign keys,
 // which SQLite leaves off by default; a busy timeout so concurrent writers
-// queue instead of failing; and BEGIN IMMEDIATE so a transaction takes the
-// write lock up front rather than failing to upgrade half-way.
+// queue instead of failing; BEGIN IMMEDIATE so a transaction takes the
+// write lock up front rather than failing to upgrade half-way; and the
+// walbuf VFS, which writes a commit's WAL frames in a few system calls
+// instead of two per frame.
 func sqliteDSN(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
@@ -136,6 +141,7 @@ func sqliteDSN(path string, readOnly bool) string {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", "FULL")
 		q.Set("_txlock", "immediate")
+		q.Set("vfs", walbufVFS)
 	}
 	// The path is part of a URI: '%', '?' and '#' in it must be escaped,
 	// or a data directory named "a#b" would open the file "a".
