@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/consentry/consentry/internal/gctune"
 	"io"
 	"log/slog"
 	"net"
@@ -192,6 +193,8 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		return err
 	}
 	log.Info("database ready", "dialect", db.Dialect(), "schema_version", version)
+	gogc, fromEnv := gctune.Apply()
+	log.Info("garbage collector", "gogc", gogc, "from_env", fromEnv)
 
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
