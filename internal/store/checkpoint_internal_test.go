@@ -78,6 +78,7 @@ func TestWriterRestartsALongWAL(t *testing.T) {
 			require.NoError(t, err)
 			defer db.Close()
 			stopCheckpointer(db) // the test checkpoints by hand
+			db.restartFrames = 1000
 			s, err := db.SQL()
 			require.NoError(t, err)
 			_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
@@ -105,7 +106,7 @@ func TestWriterRestartsALongWAL(t *testing.T) {
 				require.NoError(t, reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&c))
 				write(100)
 				db.passiveCheckpoint(s)
-				require.True(t, db.walLong.Load(), "the WAL is past %d frames", restartFrames)
+				require.True(t, db.walLong.Load(), "the WAL is past %d frames", db.restartFrames)
 				_, err = reader.ExecContext(ctx, "ROLLBACK")
 				require.NoError(t, err)
 				require.NoError(t, reader.Close())
@@ -143,6 +144,7 @@ func TestRestartGivesUpOnALongReader(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	stopCheckpointer(db)
+	db.restartFrames = 1000
 	s, err := db.SQL()
 	require.NoError(t, err)
 	_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")

@@ -43,7 +43,8 @@ type DB struct {
 	stop, stopped chan struct{}
 	closeOnce     sync.Once
 	// walLong: the SQLite WAL has grown past restartFrames (RestartWAL).
-	walLong atomic.Bool
+	walLong       atomic.Bool
+	restartFrames int
 }
 
 // Options tune Open.
@@ -111,7 +112,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		now = time.Now
 	}
 	db := &DB{gorm: g, dialect: dialect, now: now, dsn: dsn, stmts: &stmtCache{db: sqlDB, postgres: dialect == DialectPostgres, m: map[string]*sql.Stmt{}},
-		published: &sync.Map{}, stop: make(chan struct{}), stopped: make(chan struct{})}
+		published: &sync.Map{}, stop: make(chan struct{}), stopped: make(chan struct{}), restartFrames: restartFrames}
 	if dialect == DialectSQLite && !opts.ReadOnly {
 		go db.checkpointer(sqlDB)
 	} else {
