@@ -33,11 +33,12 @@ func init() {
 // also makes the next writer start the WAL over (DB.restartFrames, which
 // tests lower). The writer then waits for the last copy and the database
 // file's sync: 27-38 ms on this machine however little was left to copy
-// (a second checkpoint right after took 50 us), so restarts are kept rare: 32,768 frames (128 MiB
-// of 4 KiB pages), every 3-4 s under the decision load instead of every
-// second at SQLite's own 1,000; decisions' p99 went from 24.5-27.9 ms to
-// 21.0-23.6 ms (three alternating runs each). A crash leaves at most that
-// much WAL to read back at the next start.
+// (a second checkpoint right after took 50 us). So restarts are kept
+// rare: 32,768 frames (128 MiB of 4 KiB pages), every 3-4 s under the
+// decision load instead of every second at SQLite's own 1,000; decisions'
+// p99 went from 24.5-27.9 ms to 21.0-23.6 ms (three alternating runs
+// each). A crash leaves at most that much WAL to read back at the next
+// start.
 const (
 	checkpointEvery = time.Second
 	restartFrames   = 32768

@@ -91,7 +91,6 @@ sqlite3_file *sqlite3_database_file_object(const char *);
 #define SQLITE_OK 0
 #define SQLITE_ERROR 1
 #define SQLITE_NOMEM 7
-#define SQLITE_OPEN_MAIN_DB 0x00000100
 #define SQLITE_OPEN_WAL 0x00080000
 
 // WALBUF_CAP is the most a WAL file holds back: a commit larger than this
@@ -116,8 +115,6 @@ struct walbuf_file {
   // db is the WAL's database file; wal is the database file's open WAL.
   walbuf_file *db;
   walbuf_file *wal;
-  // Keeps the real file aligned for any type the unix VFS puts there.
-  long long align_;
 };
 
 static sqlite3_vfs *walbuf_real;

@@ -39,6 +39,7 @@ func registerWALBuf() error {
 
 // walbufStats returns how many WAL writes SQLite has made through
 // walbufVFS in this process, and in how many writes they reached the file.
+// For tests (cgo cannot be used in a _test.go file).
 func walbufStats() (writes, flushes int64) {
 	var w, f C.longlong
 	C.consentry_walbuf_stats(&w, &f)
