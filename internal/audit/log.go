@@ -637,6 +637,15 @@ func (l *Log) commit(batch []*job) {
 				j.err = err
 				continue
 			}
+			if !j.pure {
+				// Done with: no later failure undoes this change alone.
+				// Left open, every later change's pages were journaled
+				// once per open savepoint, and a batch's journal outgrew
+				// SQLite's memory into a temporary file.
+				if err := tx.Release(sp); err != nil {
+					return err
+				}
+			}
 			for _, ev := range events {
 				if ev.Action != ActionDecision {
 					l.applied.Add(1)

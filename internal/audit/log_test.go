@@ -694,3 +694,85 @@ func TestSubjectIndexFailureIsNotAFailureOfTheLog(t *testing.T) {
 	assert.GreaterOrEqual(t, failures, 1)
 	assert.LessOrEqual(t, failures, 6, "once per 5 entries at most, over 31")
 }
+
+// TestABatchKeepsItsStatementJournalInMemory: each change of a batch runs
+// in a savepoint, so that its failure undoes it alone. Left open once the
+// change succeeded, the savepoints of a batch nested, every later change's
+// pages were journaled again for each, and the journal outgrew SQLite's
+// memory into a temporary file (a system call per page). The writer
+// releases a change's savepoint once it stands; a failing change is still
+// undone alone.
+func TestABatchKeepsItsStatementJournalInMemory(t *testing.T) {
+	ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	l := audittest.MustOpenLog(t, db, audit.Options{})
+	var mu sync.Mutex
+	var commits []int
+	l.OnCommit(func(events []audit.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		commits = append(commits, len(events))
+	})
+	put := func(i int) error {
+		_, err := l.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+			key := fmt.Sprintf("p%03d", i)
+			// About a page each: a batch of them passes SQLite's 64 KiB
+			// in-memory statement journal many times over.
+			p := privacy.Purpose{Key: key, Name: key, Description: strings.Repeat("d", 3000), LegalBasis: privacy.BasisConsent,
+				CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
+			if err := tx.UpsertPurpose(p); err != nil {
+				return nil, err
+			}
+			if i%10 == 5 {
+				return nil, privacy.Errorf(privacy.EInvalid, "refused after writing")
+			}
+			return []audit.Event{{Action: "purpose.put", Targets: map[string]string{"purpose": key}}}, nil
+		})
+		return err
+	}
+	// The writer is held in a first change while the others queue, so
+	// that they share one commit.
+	held, release := make(chan struct{}), make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, err := l.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
+			close(held)
+			<-release
+			return []audit.Event{{Action: "test.event"}}, nil
+		})
+		assert.NoError(t, err)
+	}()
+	<-held
+	const n = 60
+	journals := store.SQLiteStatementJournalFiles()
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = put(i)
+		}()
+	}
+	require.Eventually(t, func() bool { return audit.Queued(l) == n }, 5*time.Second, time.Millisecond)
+	close(release)
+	wg.Wait()
+
+	assert.Equal(t, journals, store.SQLiteStatementJournalFiles(), "the batch's statement journal went to a file")
+	mu.Lock()
+	assert.Equal(t, []int{1, n - n/10}, commits, "the held change, then one commit of every change that stood")
+	mu.Unlock()
+	keys, err := db.Read(ctx).PurposeKeys()
+	require.NoError(t, err)
+	for i := range n {
+		key := fmt.Sprintf("p%03d", i)
+		if i%10 == 5 {
+			assert.Equal(t, privacy.EInvalid, privacy.ErrorCode(errs[i]))
+			assert.False(t, keys[key], "a refused change is undone alone")
+			continue
+		}
+		require.NoError(t, errs[i])
+		assert.True(t, keys[key])
+	}
+}

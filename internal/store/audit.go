@@ -339,9 +339,18 @@ func (tx *Tx) SavePoint(name string) error {
 	return formatError(tx.rawExec("SAVEPOINT "+name), "savepoint")
 }
 
-// RollbackTo undoes everything since SavePoint(name).
+// RollbackTo undoes everything since SavePoint(name) and ends it (ROLLBACK
+// TO alone would leave it open, and every later savepoint nested in it).
 func (tx *Tx) RollbackTo(name string) error {
-	return formatError(tx.rawExec("ROLLBACK TO SAVEPOINT "+name), "rollback to savepoint")
+	if err := tx.rawExec("ROLLBACK TO SAVEPOINT " + name); err != nil {
+		return formatError(err, "rollback to savepoint")
+	}
+	return tx.Release(name)
+}
+
+// Release ends SavePoint(name), keeping its changes in the transaction.
+func (tx *Tx) Release(name string) error {
+	return formatError(tx.rawExec("RELEASE SAVEPOINT "+name), "release savepoint")
 }
 
 // AuditActions returns the actions of entries from (inclusive) to to

@@ -92,6 +92,7 @@ sqlite3_file *sqlite3_database_file_object(const char *);
 #define SQLITE_ERROR 1
 #define SQLITE_NOMEM 7
 #define SQLITE_OPEN_WAL 0x00080000
+#define SQLITE_OPEN_SUBJOURNAL 0x00002000
 
 // WALBUF_CAP is the most a WAL file holds back: a commit larger than this
 // is written in runs of up to this size. The unix VFS writes at most
@@ -121,8 +122,9 @@ static sqlite3_vfs *walbuf_real;
 static sqlite3_vfs walbuf_vfs;
 static sqlite3_io_methods walbuf_io[2];  // [0] a database (or other) file, [1] a WAL
 
-// Counters for tests: frames (writes) taken in, and runs written out.
-static long long walbuf_writes, walbuf_flushes;
+// Counters for tests: frames (writes) taken in, runs written out, and
+// statement journals that outgrew memory into a file.
+static long long walbuf_writes, walbuf_flushes, walbuf_subjournals;
 
 static int walbuf_flush(walbuf_file *f) {
   if (f->len == 0) return SQLITE_OK;
@@ -276,6 +278,7 @@ static int walbuf_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p,
   walbuf_file *f = (walbuf_file *)p;
   memset(f, 0, sizeof(*f));
   f->real = (sqlite3_file *)(f + 1);
+  if (flags & SQLITE_OPEN_SUBJOURNAL) __atomic_add_fetch(&walbuf_subjournals, 1, __ATOMIC_RELAXED);
   int rc = walbuf_real->xOpen(walbuf_real, name, f->real, flags, out_flags);
   if (f->real->pMethods == 0) {
     // SQLite calls xClose only on a file whose pMethods is set.
@@ -402,7 +405,8 @@ int consentry_walbuf_register(const char *name) {
   return sqlite3_vfs_register(v, 0);
 }
 
-void consentry_walbuf_stats(long long *writes, long long *flushes) {
+void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals) {
   *writes = __atomic_load_n(&walbuf_writes, __ATOMIC_RELAXED);
   *flushes = __atomic_load_n(&walbuf_flushes, __ATOMIC_RELAXED);
+  *subjournals = __atomic_load_n(&walbuf_subjournals, __ATOMIC_RELAXED);
 }

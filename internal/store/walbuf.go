@@ -6,7 +6,7 @@ package store
 // fail on those symbols.
 #cgo linux LDFLAGS: -Wl,--unresolved-symbols=ignore-in-object-files
 int consentry_walbuf_register(const char *name);
-void consentry_walbuf_stats(long long *writes, long long *flushes);
+void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals);
 */
 import "C"
 
@@ -41,7 +41,18 @@ func registerWALBuf() error {
 // walbufVFS in this process, and in how many writes they reached the file.
 // For tests (cgo cannot be used in a _test.go file).
 func walbufStats() (writes, flushes int64) {
-	var w, f C.longlong
-	C.consentry_walbuf_stats(&w, &f)
+	var w, f, j C.longlong
+	C.consentry_walbuf_stats(&w, &f, &j)
 	return int64(w), int64(f)
+}
+
+// SQLiteStatementJournalFiles is how many statement journals (the undo
+// records of open savepoints) have outgrown SQLite's memory into a
+// temporary file in this process, on connections of this package: each
+// costs a file and a system call per page journaled. For tests of writers
+// that keep them small.
+func SQLiteStatementJournalFiles() int64 {
+	var w, f, j C.longlong
+	C.consentry_walbuf_stats(&w, &f, &j)
+	return int64(j)
 }
