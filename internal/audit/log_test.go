@@ -618,19 +618,8 @@ func TestWriterGathersUnderLoadOnly(t *testing.T) {
 		})
 		// A commit of two: the writer is held inside the first change
 		// while two more queue up behind it.
-		held, release := make(chan struct{}), make(chan struct{})
 		var wg sync.WaitGroup
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, err := l.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
-				close(held)
-				<-release
-				return []audit.Event{event}, nil
-			})
-			assert.NoError(t, err)
-		}()
-		<-held
+		release := holdWriter(t, ctx, l, &wg)
 		for range 2 {
 			wg.Add(1)
 			go func() {
@@ -732,19 +721,8 @@ func TestABatchKeepsItsStatementJournalInMemory(t *testing.T) {
 	}
 	// The writer is held in a first change while the others queue, so
 	// that they share one commit.
-	held, release := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_, err := l.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
-			close(held)
-			<-release
-			return []audit.Event{{Action: "test.event"}}, nil
-		})
-		assert.NoError(t, err)
-	}()
-	<-held
+	release := holdWriter(t, ctx, l, &wg)
 	const n = 60
 	journals := store.SQLiteStatementJournalFiles()
 	errs := make([]error, n)
@@ -775,4 +753,24 @@ func TestABatchKeepsItsStatementJournalInMemory(t *testing.T) {
 		require.NoError(t, errs[i])
 		assert.True(t, keys[key])
 	}
+}
+
+// holdWriter keeps l's writer inside a change (of one test.event) until
+// release is closed, so that the changes queued meanwhile share the next
+// commit; wg counts the held change.
+func holdWriter(t *testing.T, ctx context.Context, l *audit.Log, wg *sync.WaitGroup) (release chan struct{}) {
+	held := make(chan struct{})
+	release = make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, err := l.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
+			close(held)
+			<-release
+			return []audit.Event{{Action: "test.event"}}, nil
+		})
+		assert.NoError(t, err)
+	}()
+	<-held
+	return release
 }

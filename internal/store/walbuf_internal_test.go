@@ -15,13 +15,7 @@ import (
 // TestWALBufGathersACommitsFrames: a commit of many pages reaches the WAL
 // file in a few writes, not two per frame.
 func TestWALBufGathersACommitsFrames(t *testing.T) {
-	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "w.db"), Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	s, err := db.SQL()
-	require.NoError(t, err)
-	_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
-	require.NoError(t, err)
+	s := openWithTable(t, filepath.Join(t.TempDir(), "w.db"))
 
 	writes0, flushes0 := walbufStats()
 	tx, err := s.Begin()
@@ -45,13 +39,7 @@ func TestWALBufCommitsAreVisibleAtOnce(t *testing.T) {
 	for _, mode := range []string{"FULL", "NORMAL"} {
 		t.Run(mode, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "v.db")
-			db, err := Open(context.Background(), path, Options{})
-			require.NoError(t, err)
-			t.Cleanup(func() { _ = db.Close() })
-			s, err := db.SQL()
-			require.NoError(t, err)
-			_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
-			require.NoError(t, err)
+			s := openWithTable(t, path)
 
 			ctx := context.Background()
 			w, err := s.Conn(ctx)
@@ -140,4 +128,18 @@ func TestWALBufSpilledFramesReadBack(t *testing.T) {
 	s, err = db.SQL()
 	require.NoError(t, err)
 	assert.Equal(t, want, sum(s), "after a reopen")
+}
+
+// openWithTable opens a store at path, closed at the test's end, with a
+// table t (k INTEGER PRIMARY KEY, v BLOB).
+func openWithTable(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	db, err := Open(context.Background(), path, Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := db.SQL()
+	require.NoError(t, err)
+	_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+	require.NoError(t, err)
+	return s
 }
