@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -609,13 +610,7 @@ func TestWriterGathersUnderLoadOnly(t *testing.T) {
 	})
 	t.Run("under load changes share a commit", func(t *testing.T) {
 		l := audittest.MustOpenLog(t, storetest.MustOpenDB(t, store.DialectSQLite, nil), audit.Options{GatherDelay: time.Second})
-		var mu sync.Mutex
-		var commits []int
-		l.OnCommit(func(events []audit.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			commits = append(commits, len(events))
-		})
+		commits := recordCommits(l)
 		// A commit of two: the writer is held inside the first change
 		// while two more queue up behind it.
 		var wg sync.WaitGroup
@@ -642,9 +637,7 @@ func TestWriterGathersUnderLoadOnly(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		assert.Equal(t, []int{1, 2, 2}, commits)
+		assert.Equal(t, []int{1, 2, 2}, commits())
 	})
 }
 
@@ -695,13 +688,7 @@ func TestABatchKeepsItsStatementJournalInMemory(t *testing.T) {
 	ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
 	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
 	l := audittest.MustOpenLog(t, db, audit.Options{})
-	var mu sync.Mutex
-	var commits []int
-	l.OnCommit(func(events []audit.Event) {
-		mu.Lock()
-		defer mu.Unlock()
-		commits = append(commits, len(events))
-	})
+	commits := recordCommits(l)
 	put := func(i int) error {
 		_, err := l.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 			key := fmt.Sprintf("p%03d", i)
@@ -738,9 +725,7 @@ func TestABatchKeepsItsStatementJournalInMemory(t *testing.T) {
 	wg.Wait()
 
 	assert.Equal(t, journals, store.SQLiteStatementJournalFiles(), "the batch's statement journal went to a file")
-	mu.Lock()
-	assert.Equal(t, []int{1, n - n/10}, commits, "the held change, then one commit of every change that stood")
-	mu.Unlock()
+	assert.Equal(t, []int{1, n - n/10}, commits(), "the held change, then one commit of every change that stood")
 	keys, err := db.Read(ctx).PurposeKeys()
 	require.NoError(t, err)
 	for i := range n {
@@ -773,4 +758,20 @@ func holdWriter(t *testing.T, ctx context.Context, l *audit.Log, wg *sync.WaitGr
 	}()
 	<-held
 	return release
+}
+
+// recordCommits returns the sizes (in events) of l's commits so far.
+func recordCommits(l *audit.Log) func() []int {
+	var mu sync.Mutex
+	var sizes []int
+	l.OnCommit(func(events []audit.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, len(events))
+	})
+	return func() []int {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(sizes)
+	}
 }
