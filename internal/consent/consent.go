@@ -253,13 +253,22 @@ func (s *Service) inventory(tx *store.Tx, deviceID string, fresh bool) (privacy.
 	} else if inv, ok := s.inventories.Load(deviceID); ok {
 		return inv, nil
 	}
-	version, elements, err := tx.InventoryElementsFor(deviceID)
+	inv, err := currentInventory(tx, deviceID)
 	if err != nil {
 		return privacy.Inventory{}, err
 	}
-	inv := privacy.Inventory{DeviceID: deviceID, Version: version, Elements: elements}
 	s.inventories.Store(deviceID, inv)
 	return inv, nil
+}
+
+// currentInventory is a device's newest inventory, or version 0 with no
+// elements when it has declared none (a receipt then lists no data).
+func currentInventory(tx *store.Tx, deviceID string) (privacy.Inventory, error) {
+	inv, err := tx.InventoryVersion(deviceID, 0)
+	if privacy.ErrorCode(err) == privacy.ENotFound {
+		return privacy.Inventory{DeviceID: deviceID}, nil
+	}
+	return inv, err
 }
 
 // stale is the refusal of a notice version that is not the one in force,
@@ -381,8 +390,8 @@ func (s *Service) withdrawal(tx *store.Tx, subject, deviceID, noticeKey string, 
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
-	inv, err := tx.InventoryVersion(deviceID, 0)
-	if err != nil && privacy.ErrorCode(err) != privacy.ENotFound {
+	inv, err := currentInventory(tx, deviceID)
+	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
 	rec := privacy.ConsentRecord{ID: uuid.Must(uuid.NewV7()).String(), Kind: privacy.RecordWithdrawal, SubjectID: subject, DeviceID: deviceID,

@@ -340,27 +340,6 @@ func (tx *Tx) GrantsInForce(subject, deviceID string) ([]string, error) {
 	return out, formatError(rows.Err(), "consent state")
 }
 
-// InventoryElementsFor returns the version and elements of a device's
-// current inventory (0 and none when it has none).
-func (tx *Tx) InventoryElementsFor(deviceID string) (int, []privacy.DataElement, error) {
-	var v sql.NullInt64
-	if err := tx.query("SELECT MAX(version) FROM inventories WHERE device_id = ?", []any{deviceID}, &v); err != nil {
-		return 0, nil, formatError(err, "inventory version")
-	}
-	if !v.Valid {
-		return 0, nil, nil
-	}
-	var rs []elementRecord
-	if err := tx.db.Where("device_id = ? AND version = ?", deviceID, v.Int64).Order("position").Find(&rs).Error; err != nil {
-		return 0, nil, formatError(err, "inventory elements")
-	}
-	out := make([]privacy.DataElement, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
-	}
-	return int(v.Int64), out, nil
-}
-
 // CurrentNoticeRef returns the version number and content hash of the
 // notice version in force, without loading its content.
 func (tx *Tx) CurrentNoticeRef(key string) (int, string, error) {
