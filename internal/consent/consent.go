@@ -204,20 +204,20 @@ func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.
 		return privacy.ConsentRecord{}, err
 	}
 	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
-		status, inForce, inventory, err := tx.ConsentPrecheck(in.DeviceID, in.NoticeKey)
+		check, err := tx.ConsentPrecheck(in.SubjectID, in.DeviceID, in.NoticeKey)
 		if err != nil {
 			return nil, err
 		}
-		if status != string(privacy.DeviceActive) {
-			return nil, privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", status)
+		if check.Status != string(privacy.DeviceActive) {
+			return nil, privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", check.Status)
 		}
-		if inForce != cur.Version {
+		if check.Notice != cur.Version {
 			return nil, s.stale(tx, in)
 		}
-		if inventory != inv.Version {
+		if check.Inventory != inv.Version {
 			return nil, errInventoryChanged
 		}
-		return s.store(tx, rec)
+		return s.store(tx, rec, check.Granted)
 	})
 	if err != nil {
 		return privacy.ConsentRecord{}, err
@@ -308,8 +308,10 @@ func (s *Service) sign(rec *privacy.ConsentRecord, notice privacy.NoticeVersion,
 }
 
 // store writes a signed record and returns its audit events: one per
-// purpose, in the shape the verifier's replay reads.
-func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord) ([]audit.Event, error) {
+// purpose, in the shape the verifier's replay reads. granted names the
+// purposes in force until now (store.ConsentCheck.Granted); only a consent
+// record, which may deny one of them, reads it.
+func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord, granted []string) ([]audit.Event, error) {
 	// Each choice's audit entry follows in order: the state can name it.
 	for i := range rec.Choices {
 		rec.Choices[i].AuditSeq = tx.NextSeq() + int64(i)
@@ -317,10 +319,6 @@ func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord) ([]audit.Event,
 	// A change may store several records (withdrawing everything): the
 	// next one's entries come after these.
 	tx.SetNextSeq(tx.NextSeq() + int64(len(rec.Choices)))
-	revokes, err := revokedGrants(tx, rec)
-	if err != nil {
-		return nil, err
-	}
 	if err := tx.InsertConsentRecord(rec); err != nil {
 		return nil, err
 	}
@@ -338,7 +336,7 @@ func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord) ([]audit.Event,
 			ev.Outcome = audit.OutcomeGranted
 		default:
 			ev.Outcome = "denied"
-			if revokes[c.Purpose] {
+			if slices.Contains(granted, c.Purpose) {
 				// Saying no where yes was in force takes the grant back:
 				// backends are told as for a withdrawal.
 				ev.Reasons = []string{ReasonRevokesGrant}
@@ -352,23 +350,6 @@ func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord) ([]audit.Event,
 // ReasonRevokesGrant marks the audit entry of a denial that replaced a
 // grant still in force.
 const ReasonRevokesGrant = "revokes_grant"
-
-// revokedGrants names the purposes a new consent record denies that were
-// granted, and unexpired, until now.
-func revokedGrants(tx *store.Tx, rec privacy.ConsentRecord) (map[string]bool, error) {
-	if rec.Kind != privacy.RecordConsent || !slices.ContainsFunc(rec.Choices, func(c privacy.ConsentChoice) bool { return !c.Granted }) {
-		return nil, nil
-	}
-	granted, err := tx.GrantsInForce(rec.SubjectID, rec.DeviceID)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]bool, len(granted))
-	for _, p := range granted {
-		out[p] = true
-	}
-	return out, nil
-}
 
 // Get returns one record with its receipt.
 func (s *Service) Get(ctx context.Context, id string) (privacy.ConsentRecord, error) {
@@ -403,7 +384,7 @@ func (s *Service) withdrawal(tx *store.Tx, subject, deviceID, noticeKey string, 
 	if err := s.sign(&rec, notice, d, inv); err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
-	events, err := s.store(tx, rec)
+	events, err := s.store(tx, rec, nil)
 	return rec, events, err
 }
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +28,15 @@ func benchSubjects() int {
 		return n
 	}
 	return 100_000
+}
+
+// processCPU is the CPU time (user and system) this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // loadRun posts bodies[i%len] from clients concurrent keep-alive clients
@@ -44,6 +54,7 @@ func loadRun(b *testing.B, url, token string, clients, status int, bodies [][]by
 	stop := profileLoad(b)
 	defer stop()
 	before := auditCommits(b, url)
+	cpuBefore := processCPU(b)
 	start := time.Now()
 	for range clients {
 		wg.Add(1)
@@ -86,6 +97,9 @@ func loadRun(b *testing.B, url, token string, clients, status int, bodies [][]by
 	if f := failed.Load(); f != nil {
 		b.Fatal(f)
 	}
+	// CPU time per request, server and load generator together: steadier
+	// than the rate on this shared machine, whose speed varies by the hour.
+	b.ReportMetric(float64((processCPU(b)-cpuBefore).Microseconds())/float64(b.N), "cpu-us/op")
 	after := auditCommits(b, url)
 	if n := after[1] - before[1]; n > 0 {
 		// Group commit's batch: changes per audit transaction.

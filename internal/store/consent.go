@@ -2,7 +2,6 @@ package store
 
 import (
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -297,47 +296,64 @@ func (tx *Tx) DevicesOwnedBy(subject string) ([]privacy.Device, error) {
 	return out, nil
 }
 
-// ConsentPrecheck reads, in one query, what must still hold when a consent
-// is written: the device's status, the notice's version in force (0 when
-// none) and the device's inventory version (0 when none). Any failure,
-// including an unknown device, is an error.
-func (tx *Tx) ConsentPrecheck(deviceID, noticeKey string) (status string, notice, inventory int, err error) {
-	var n, i sql.NullInt64
-	err = tx.rawQueryRow(`SELECT d.status,
-		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL),
-		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id)
-		FROM devices d WHERE d.id = ?`, []any{noticeKey, deviceID}, &status, &n, &i)
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", 0, 0, privacy.Errorf(privacy.ENotFound, "device not found")
-	}
-	if err != nil {
-		return "", 0, 0, formatError(err, "consent precheck")
-	}
-	return status, int(n.Int64), int(i.Int64), nil
+// ConsentCheck is what must still hold when a consent is written, read by
+// ConsentPrecheck.
+type ConsentCheck struct {
+	// Status is the device's status.
+	Status string
+	// Notice is the version in force of the notice asked about (0: none).
+	Notice int
+	// Inventory is the device's inventory version (0: none).
+	Inventory int
+	// Granted lists the purposes the subject has granted for the device
+	// and not yet seen expire at the transaction's time.
+	Granted []string
 }
 
-// GrantsInForce lists the purposes a subject has granted for a device and
-// not yet seen expire at the transaction's time. It runs in the writer for
-// every record that denies something, so it skips gorm.
-func (tx *Tx) GrantsInForce(subject, deviceID string) ([]string, error) {
-	stmt, err := tx.stmt(`SELECT purpose FROM consent_state WHERE subject_id = ? AND device_id = ? AND kind = 'consent' AND granted = ? AND expires_at > ?`)
+// ConsentPrecheck reads, in one query, what must still hold when a consent
+// is written, and the subject's grants in force for the device, which a
+// denial takes back. It runs in the writer for every consent, so it skips
+// gorm. Any failure, including an unknown device, is an error.
+func (tx *Tx) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCheck, error) {
+	stmt, err := tx.stmt(`SELECT d.status,
+		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL),
+		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id),
+		s.purpose
+		FROM devices d LEFT JOIN consent_state s ON s.subject_id = ? AND s.device_id = d.id AND s.kind = 'consent'
+			AND s.granted = ? AND s.expires_at > ?
+		WHERE d.id = ?`)
 	if err != nil {
-		return nil, err
+		return ConsentCheck{}, err
 	}
-	rows, err := stmt.QueryContext(tx.ctx(), subject, deviceID, tx.boolValue(true), tx.now)
+	rows, err := stmt.QueryContext(tx.ctx(), noticeKey, subject, tx.boolValue(true), tx.now, deviceID)
 	if err != nil {
-		return nil, formatError(err, "consent state")
+		return ConsentCheck{}, formatError(err, "consent precheck")
 	}
 	defer rows.Close()
-	var out []string
+	var (
+		c    ConsentCheck
+		seen bool
+	)
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			return nil, formatError(err, "consent state")
+		var (
+			n, i    sql.NullInt64
+			purpose sql.NullString
+		)
+		if err := rows.Scan(&c.Status, &n, &i, &purpose); err != nil {
+			return ConsentCheck{}, formatError(err, "consent precheck")
 		}
-		out = append(out, p)
+		seen, c.Notice, c.Inventory = true, int(n.Int64), int(i.Int64)
+		if purpose.Valid {
+			c.Granted = append(c.Granted, purpose.String)
+		}
 	}
-	return out, formatError(rows.Err(), "consent state")
+	if err := rows.Err(); err != nil {
+		return ConsentCheck{}, formatError(err, "consent precheck")
+	}
+	if !seen {
+		return ConsentCheck{}, privacy.Errorf(privacy.ENotFound, "device not found")
+	}
+	return c, nil
 }
 
 // CurrentNoticeRef returns the version number and content hash of the
