@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -39,6 +40,10 @@ type fieldProblem struct {
 	Detail string `json:"detail" example:"\"30 days\" is not an ISO 8601 duration such as P30D or P1Y"`
 }
 
+// statusClientClosed is recorded, never sent, for a request whose client
+// went away before the answer.
+const statusClientClosed = 499
+
 // statusOf is the only map from error code to HTTP status.
 var statusOf = map[string]int{
 	privacy.EMalformed:            http.StatusBadRequest,
@@ -62,6 +67,15 @@ var statusOf = map[string]int{
 // errors are logged with their cause and answered with no detail: a cause
 // can carry SQL or file paths that are no client's business.
 func (s *Server) writeError(c *gin.Context, err error) {
+	if ctx := c.Request.Context(); errors.Is(ctx.Err(), context.Canceled) && errors.Is(err, context.Canceled) {
+		// The client hung up before the answer (a load generator stopping,
+		// a phone losing signal): no one reads a reply, and it is not a
+		// server failure. Metrics count it as 499, after nginx's status
+		// for the same; a change already queued may still commit.
+		s.log.InfoContext(ctx, "client closed the request", slog.String("request_id", requestID(c)), slog.String("route", c.FullPath()))
+		c.AbortWithStatus(statusClientClosed)
+		return
+	}
 	code := privacy.ErrorCode(err)
 	status, ok := statusOf[code]
 	if !ok {

@@ -5,10 +5,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +33,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/subjecttoken"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/consentry/consentry/internal/webhook"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -329,4 +332,40 @@ func mustKeys(t testing.TB) *consent.Keys {
 	k, err := consent.OpenKeys(filepath.Join(t.TempDir(), "receipt-keys.json"))
 	require.NoError(t, err)
 	return k
+}
+
+// TestAClientThatHangsUpIsNoServerError: a request whose client has gone
+// (its context canceled) is recorded as 499 and logged as information,
+// not as a failed request, whether it ends in a read or in the writer.
+func TestAClientThatHangsUpIsNoServerError(t *testing.T) {
+	var logged testkit.SyncBuffer
+	e := mustOpenEnvWith(t, func(d *httpapi.Deps) {
+		d.Log = slog.New(slog.NewJSONHandler(&logged, nil))
+	})
+	_, deviceID, notice := consentEnvOn(t, e)
+	for _, r := range []struct {
+		role        privacy.Role
+		method, url string
+		body        any
+	}{
+		{privacy.RoleApp, http.MethodPost, "/v1/consents", consentBody(deviceID, notice, choice("navigation", true))},
+		{privacy.RoleService, http.MethodPost, "/v1/decisions", decisionBody(deviceID, "location", "navigation", "use")},
+		{privacy.RoleApp, http.MethodGet, "/v1/subjects/alice/consents", nil},
+	} {
+		var body []byte
+		if r.body != nil {
+			body, _ = json.Marshal(r.body)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		req := httptest.NewRequestWithContext(ctx, r.method, r.url, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+e.tokens[r.role])
+		rec := httptest.NewRecorder()
+		e.srv.ServeHTTP(rec, req)
+		assert.Equal(t, 499, rec.Code, "%s %s: %s", r.method, r.url, rec.Body.String())
+	}
+	out := logged.String()
+	assert.Equal(t, 3, strings.Count(out, `"msg":"client closed the request"`), out)
+	assert.NotContains(t, out, `"level":"ERROR"`)
 }
