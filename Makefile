@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build test test-short lint generate check bench evidence-load fuzz crashtest soak clean
+.PHONY: run build test test-short lint generate check bench loadtest evidence-load fuzz crashtest soak clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
@@ -32,9 +32,15 @@ generate:
 ## check: what CI checks
 check: lint test
 
-## bench: device registration and inventory reads per second (docs/performance.md)
+## bench: Go benchmarks: audit appends, device registration, inventory reads, consents and decisions over loopback (docs/performance.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/audit/ ./internal/device/ ./internal/httpapi/
+
+## loadtest: bin/consentry on SQLite loaded by wrk from a second process over loopback (consents, decisions, batches); LOAD_TIME per run (docs/performance.md)
+LOAD_TIME ?= 10s
+LOAD_CONNECTIONS ?= 64
+loadtest: build
+	./scripts/loadtest.sh "$(LOAD_TIME)" "$(LOAD_CONNECTIONS)"
 
 ## crashtest: 20 rounds of SIGKILL under 64 concurrent consent writers (make test runs 3)
 crashtest:

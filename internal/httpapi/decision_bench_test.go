@@ -22,7 +22,8 @@ import (
 )
 
 // benchSubjects is how many subjects hold a consent in the decision
-// benchmark (CONSENTRY_BENCH_SUBJECTS, default 100,000).
+// benchmark, and how many the consent benchmark writes for
+// (CONSENTRY_BENCH_SUBJECTS, default 100,000).
 func benchSubjects() int {
 	if n, err := strconv.Atoi(os.Getenv("CONSENTRY_BENCH_SUBJECTS")); err == nil && n > 0 {
 		return n

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# The shipped binary on its embedded SQLite default (synchronous=FULL, group
+# commit, every request audited), loaded by wrk from a second process over
+# loopback: consents with signed receipts, single decisions, batches of 100
+# checks. Subjects are spread over SUBJECTS; POLICY_RULES rules are loaded.
+# Any answer other than the expected status fails the run.
+# Usage: scripts/loadtest.sh [DURATION] [CONNECTIONS]
+set -euo pipefail
+duration=${1:-10s} conns=${2:-64}
+subjects=${SUBJECTS:-100000} rules=${POLICY_RULES:-1000}
+if ! command -v wrk >/dev/null; then
+	echo "loadtest: wrk is needed (Debian: apt-get install wrk)" >&2
+	exit 1
+fi
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+export CONSENTRY_DATA_DIR=$work/data CONSENTRY_RATE_LIMIT=0
+base=http://127.0.0.1:${LOADTEST_PORT:-18090}
+
+./bin/consentry purposes load notices/purposes.yaml >/dev/null
+./bin/consentry notices publish notices/acme-cam >/dev/null
+ADMIN=$(./bin/consentry clients create --name load-admin --role admin)
+AUDITOR=$(./bin/consentry clients create --name load-auditor --role auditor)
+APP=$(./bin/consentry clients create --name load-app --role app)
+SERVICE=$(./bin/consentry clients create --name service-client --role service)
+./bin/consentry serve --addr "${base#http://}" --log-level warn 2>"$work/serve.log" &
+for _ in $(seq 1 60); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.5; done
+
+api() { # method path token [body]
+	curl -sf -X "$1" "$base$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' ${4:+-d "$4"}
+}
+device=$(api POST /v1/devices "$ADMIN" \
+	'{"manufacturer":"Acme","model":"Cam","serial":"LOAD-1","firmware_version":"1","notice_key":"acme-cam"}' | jq -r .id)
+api PUT "/v1/devices/$device/inventory" "$ADMIN" '{"elements":[{"key":"video","description":"Camera video",
+	"category":"personal.media.image","sensitivity":"sensitive","purposes":["security-monitoring"],"collection_method":"sensor",
+	"retention":"P30D","recipients":["Acme Cloud Storage Ltd"],"storage_region":"EU"}]}' >/dev/null
+api POST /v1/policies "$ADMIN" '{"subject":"service-client","category":"personal.*","purpose":"security-monitoring","action":"use","effect":"allow"}' >/dev/null
+# Rules for other services, so that the policy holds POLICY_RULES in all.
+for i in $(seq 2 "$rules"); do
+	printf '{"subject":"other-%d","category":"personal.media.*","purpose":"security-monitoring","action":"share","effect":"allow"}\n' "$i"
+done | while read -r rule; do api POST /v1/policies "$ADMIN" "$rule" >/dev/null; done
+notice=$(api GET /v1/notices/acme-cam/versions/current "$APP")
+version=$(jq .version <<<"$notice") hash=$(jq .content_hash <<<"$notice")
+
+# lua_common STATUS: each thread counts the answers other than STATUS (wrk
+# reads a thread's globals in done), and done fails the run on any.
+lua_common() {
+	cat <<EOF
+wrong, first, n = 0, nil, 0
+threads = {}
+setup = function(thread) table.insert(threads, thread) end
+response = function(status, headers, body)
+  if status ~= $1 then wrong = wrong + 1; first = first or (status .. " " .. body) end
+end
+done = function(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + t:get("wrong"); if t:get("first") then print("first wrong answer: " .. t:get("first")) end end
+  print(string.format("%d requests, %d wrong; p50 %.2f ms, p99 %.2f ms", summary.requests, bad, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+  if bad > 0 then os.exit(1) end
+end
+EOF
+}
+# Each thread walks the subjects from its own offset.
+cat >"$work/consents.lua" <<EOF
+$(lua_common 201)
+local offset = math.random(0, $subjects - 1)
+request = function()
+  n = n + 1
+  local body = string.format('{"subject":"load-%d","device_id":"$device","notice_key":"acme-cam","notice_version":$version,"notice_hash":$hash,"locale":"en","method":"app","choices":[{"purpose":"security-monitoring","granted":true},{"purpose":"device-maintenance","granted":false}]}', (offset + n) % $subjects)
+  return wrk.format("POST", "/v1/consents", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $APP"}, body)
+end
+EOF
+cat >"$work/decisions.lua" <<EOF
+$(lua_common 200)
+local offset = math.random(0, $subjects - 1)
+request = function()
+  n = n + 1
+  local body = string.format('{"subject":"load-%d","device_id":"$device","element":"video","purpose":"security-monitoring","action":"use"}', (offset + n) % $subjects)
+  return wrk.format("POST", "/v1/decisions", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $SERVICE"}, body)
+end
+EOF
+cat >"$work/batches.lua" <<EOF
+$(lua_common 200)
+local offset = math.random(0, $subjects - 1)
+request = function()
+  local checks = {}
+  for i = 1, 100 do
+    n = n + 1
+    checks[i] = string.format('{"subject":"load-%d","device_id":"$device","element":"video","purpose":"security-monitoring","action":"use"}', (offset + n) % $subjects)
+  end
+  return wrk.format("POST", "/v1/decisions/batch", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $SERVICE"},
+    '{"checks":[' .. table.concat(checks, ",") .. ']}')
+end
+EOF
+
+run() { # name script connections
+	echo "== $1: wrk -t2 -c$3 -d$duration"
+	wrk -t2 -c"$3" -d"$duration" -s "$work/$2" "$base${4}" | grep -E 'Requests/sec|requests,|first wrong'
+}
+echo "loadtest: $(nproc) cores, $subjects subjects, $rules policy rules, bin/consentry on SQLite in $work/data"
+run consents consents.lua "$conns" /v1/consents
+run decisions decisions.lua "$conns" /v1/decisions
+run "decisions, batches of 100 (checks/s = 100 x requests/s)" batches.lua 16 /v1/decisions/batch
+# Every answer was audited: the whole log verifies.
+CONSENTRY_TOKEN=$AUDITOR ./bin/consentry audit verify --server "$base" --key "$CONSENTRY_DATA_DIR/audit-verifier.key" | grep -v '^warning'
+echo "errors logged by the server: $(grep -c '"level":"ERROR"' "$work/serve.log" || true)"
+grep '"level":"ERROR"' "$work/serve.log" | head -3 || true
