@@ -46,9 +46,13 @@ version=$(jq .version <<<"$notice") hash=$(jq .content_hash <<<"$notice")
 # reads a thread's globals in done), and done fails the run on any.
 lua_common() {
 	cat <<EOF
-wrong, first, n = 0, nil, 0
+wrong, first, n, offset = 0, nil, 0, 0
 threads = {}
-setup = function(thread) table.insert(threads, thread) end
+-- Each thread walks the subjects from its own offset.
+setup = function(thread)
+  table.insert(threads, thread)
+  thread:set("offset", (#threads - 1) * $((subjects / 2 + 1)))
+end
 response = function(status, headers, body)
   if status ~= $1 then wrong = wrong + 1; first = first or (status .. " " .. body) end
 end
@@ -60,10 +64,8 @@ done = function(summary, latency, requests)
 end
 EOF
 }
-# Each thread walks the subjects from its own offset.
 cat >"$work/consents.lua" <<EOF
 $(lua_common 201)
-local offset = math.random(0, $subjects - 1)
 request = function()
   n = n + 1
   local body = string.format('{"subject":"load-%d","device_id":"$device","notice_key":"acme-cam","notice_version":$version,"notice_hash":$hash,"locale":"en","method":"app","choices":[{"purpose":"security-monitoring","granted":true},{"purpose":"device-maintenance","granted":false}]}', (offset + n) % $subjects)
@@ -72,7 +74,6 @@ end
 EOF
 cat >"$work/decisions.lua" <<EOF
 $(lua_common 200)
-local offset = math.random(0, $subjects - 1)
 request = function()
   n = n + 1
   local body = string.format('{"subject":"load-%d","device_id":"$device","element":"video","purpose":"security-monitoring","action":"use"}', (offset + n) % $subjects)
@@ -81,7 +82,6 @@ end
 EOF
 cat >"$work/batches.lua" <<EOF
 $(lua_common 200)
-local offset = math.random(0, $subjects - 1)
 request = function()
   local checks = {}
   for i = 1, 100 do
