@@ -27,7 +27,7 @@ SERVICE=$(./bin/consentry clients create --name service-client --role service)
 for _ in $(seq 1 60); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.5; done
 
 api() { # method path token [body]
-	curl -sf -X "$1" "$base$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' ${4:+-d "$4"}
+	curl -sSf -X "$1" "$base$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' ${4:+-d "$4"}
 }
 device=$(api POST /v1/devices "$ADMIN" \
 	'{"manufacturer":"Acme","model":"Cam","serial":"LOAD-1","firmware_version":"1","notice_key":"acme-cam"}' | jq -r .id)
