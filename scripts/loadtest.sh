@@ -17,12 +17,9 @@ trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$wo
 export CONSENTRY_DATA_DIR=$work/data CONSENTRY_RATE_LIMIT=0
 base=http://127.0.0.1:${LOADTEST_PORT:-18090}
 
-./bin/consentry purposes load notices/purposes.yaml >/dev/null
-./bin/consentry notices publish notices/acme-cam >/dev/null
-ADMIN=$(./bin/consentry clients create --name load-admin --role admin)
-AUDITOR=$(./bin/consentry clients create --name load-auditor --role auditor)
-APP=$(./bin/consentry clients create --name load-app --role app)
-SERVICE=$(./bin/consentry clients create --name service-client --role service)
+# shellcheck source=scripts/deployment.sh
+. "$(dirname "$0")/deployment.sh"
+prepare_deployment load
 ./bin/consentry serve --addr "${base#http://}" --log-level warn 2>"$work/serve.log" &
 for _ in $(seq 1 60); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.5; done
 
@@ -64,32 +61,38 @@ done = function(summary, latency, requests)
 end
 EOF
 }
+# lua_request: subject() is the next subject of the thread's walk, check()
+# a decision's question about it, post(path, token, body) the request.
+lua_request() {
+	cat <<EOF
+subject = function() n = n + 1; return "load-" .. ((offset + n) % $subjects) end
+check = function()
+  return string.format('{"subject":"%s","device_id":"$device","element":"video","purpose":"security-monitoring","action":"use"}', subject())
+end
+post = function(path, token, body)
+  return wrk.format("POST", path, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
+end
+EOF
+}
 cat >"$work/consents.lua" <<EOF
 $(lua_common 201)
+$(lua_request)
 request = function()
-  n = n + 1
-  local body = string.format('{"subject":"load-%d","device_id":"$device","notice_key":"acme-cam","notice_version":$version,"notice_hash":$hash,"locale":"en","method":"app","choices":[{"purpose":"security-monitoring","granted":true},{"purpose":"device-maintenance","granted":false}]}', (offset + n) % $subjects)
-  return wrk.format("POST", "/v1/consents", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $APP"}, body)
+  return post("/v1/consents", "$APP", string.format('{"subject":"%s","device_id":"$device","notice_key":"acme-cam","notice_version":$version,"notice_hash":$hash,"locale":"en","method":"app","choices":[{"purpose":"security-monitoring","granted":true},{"purpose":"device-maintenance","granted":false}]}', subject()))
 end
 EOF
 cat >"$work/decisions.lua" <<EOF
 $(lua_common 200)
-request = function()
-  n = n + 1
-  local body = string.format('{"subject":"load-%d","device_id":"$device","element":"video","purpose":"security-monitoring","action":"use"}', (offset + n) % $subjects)
-  return wrk.format("POST", "/v1/decisions", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $SERVICE"}, body)
-end
+$(lua_request)
+request = function() return post("/v1/decisions", "$SERVICE", check()) end
 EOF
 cat >"$work/batches.lua" <<EOF
 $(lua_common 200)
+$(lua_request)
 request = function()
   local checks = {}
-  for i = 1, 100 do
-    n = n + 1
-    checks[i] = string.format('{"subject":"load-%d","device_id":"$device","element":"video","purpose":"security-monitoring","action":"use"}', (offset + n) % $subjects)
-  end
-  return wrk.format("POST", "/v1/decisions/batch", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $SERVICE"},
-    '{"checks":[' .. table.concat(checks, ",") .. ']}')
+  for i = 1, 100 do checks[i] = check() end
+  return post("/v1/decisions/batch", "$SERVICE", '{"checks":[' .. table.concat(checks, ",") .. ']}')
 end
 EOF
 

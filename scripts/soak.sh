@@ -9,12 +9,9 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
 export CONSENTRY_DB=$dsn CONSENTRY_DATA_DIR=$work/data CONSENTRY_RATE_LIMIT=0
-./bin/consentry purposes load notices/purposes.yaml >/dev/null
-./bin/consentry notices publish notices/acme-cam >/dev/null
-ADMIN=$(./bin/consentry clients create --name soak-admin --role admin)
-APP=$(./bin/consentry clients create --name soak-app --role app)
-SERVICE=$(./bin/consentry clients create --name service-client --role service)
-AUDITOR=$(./bin/consentry clients create --name soak-auditor --role auditor)
+# shellcheck source=scripts/deployment.sh
+. "$(dirname "$0")/deployment.sh"
+prepare_deployment soak
 export ADMIN APP SERVICE
 urls=()
 for port in 18081 18082 18083; do
