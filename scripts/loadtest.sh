@@ -22,6 +22,11 @@ base=http://127.0.0.1:${LOADTEST_PORT:-18090}
 prepare_deployment load
 ./bin/consentry serve --addr "${base#http://}" --log-level warn 2>"$work/serve.log" &
 for _ in $(seq 1 60); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.5; done
+if ! curl -sf "$base/readyz" >/dev/null; then
+	echo "loadtest: the server did not become ready on $base:" >&2
+	cat "$work/serve.log" >&2
+	exit 1
+fi
 
 api() { # method path token [body]
 	curl -sSf -X "$1" "$base$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' ${4:+-d "$4"}

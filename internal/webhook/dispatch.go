@@ -46,7 +46,7 @@ func (s *Service) run(ctx context.Context) {
 			}
 			return
 		case <-scan.C:
-			if n, err := s.outbox.scanExpiries(ctx, s.audit); err != nil {
+			if n, err := s.outbox.scanExpiries(ctx, s.audit); err != nil && ctx.Err() == nil {
 				s.log.Error("webhook expiry scan failed; retried at the next scan", "error", err)
 			} else if n > 0 {
 				s.nudge()
@@ -78,7 +78,8 @@ func (s *Service) prune(ctx context.Context) {
 		n, err = tx.PruneWebhookDeliveries(s.opts.Now().Add(-s.opts.Retention))
 		return err
 	})
-	if err != nil {
+	// An error after Stop canceled ctx is the stop, not a failure.
+	if err != nil && ctx.Err() == nil {
 		s.log.Error("webhook history prune failed; retried in an hour", "error", err)
 	} else if n > 0 {
 		s.log.Info("webhook delivery history pruned", "deliveries", n)

@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/consentry/consentry/internal/webhook"
 	"github.com/consentry/consentry/internal/webhook/webhooktest"
 	"github.com/stretchr/testify/assert"
@@ -424,4 +426,22 @@ func TestCreateValidation(t *testing.T) {
 	assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err))
 	_, err = f.hooks.Retry(ctx, w.ID, 12345)
 	assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err))
+}
+
+// TestStopIsNoFailure: stopping the dispatcher, even as it starts (its
+// first prune then runs on a canceled context), logs no error.
+func TestStopIsNoFailure(t *testing.T) {
+	var logged testkit.SyncBuffer
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	hooks, err := webhook.New(db, audittest.MustOpenLog(t, db, audit.Options{}), webhook.Options{
+		Log: slog.New(slog.NewJSONHandler(&logged, nil)), ExpiryScan: time.Millisecond})
+	require.NoError(t, err)
+	for range 20 {
+		hooks.Start()
+		hooks.Stop()
+	}
+	hooks.Start()
+	time.Sleep(20 * time.Millisecond) // expiry scans run
+	hooks.Stop()
+	assert.NotContains(t, logged.String(), `"level":"ERROR"`)
 }
