@@ -44,9 +44,11 @@ done | while read -r rule; do api POST /v1/policies "$ADMIN" "$rule" >/dev/null;
 notice=$(api GET /v1/notices/acme-cam/versions/current "$APP")
 version=$(jq .version <<<"$notice") hash=$(jq .content_hash <<<"$notice")
 
-# lua_common STATUS: each thread counts the answers other than STATUS (wrk
-# reads a thread's globals in done), and done fails the run on any.
-lua_common() {
+# lua_prelude STATUS: what every run's script shares. Each thread counts
+# the answers other than STATUS (wrk reads a thread's globals in done), and
+# done fails the run on any; subject() is the next subject of the thread's
+# walk, check() a decision's question about it, post() the request.
+lua_prelude() {
 	cat <<EOF
 wrong, first, n, offset = 0, nil, 0, 0
 threads = {}
@@ -64,12 +66,6 @@ done = function(summary, latency, requests)
   print(string.format("%d requests, %d wrong; p50 %.2f ms, p99 %.2f ms", summary.requests, bad, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
   if bad > 0 then os.exit(1) end
 end
-EOF
-}
-# lua_request: subject() is the next subject of the thread's walk, check()
-# a decision's question about it, post(path, token, body) the request.
-lua_request() {
-	cat <<EOF
 subject = function() n = n + 1; return "load-" .. ((offset + n) % $subjects) end
 check = function()
   return string.format('{"subject":"%s","device_id":"$device","element":"video","purpose":"security-monitoring","action":"use"}', subject())
@@ -80,20 +76,17 @@ end
 EOF
 }
 cat >"$work/consents.lua" <<EOF
-$(lua_common 201)
-$(lua_request)
+$(lua_prelude 201)
 request = function()
   return post("/v1/consents", "$APP", string.format('{"subject":"%s","device_id":"$device","notice_key":"acme-cam","notice_version":$version,"notice_hash":$hash,"locale":"en","method":"app","choices":[{"purpose":"security-monitoring","granted":true},{"purpose":"device-maintenance","granted":false}]}', subject()))
 end
 EOF
 cat >"$work/decisions.lua" <<EOF
-$(lua_common 200)
-$(lua_request)
+$(lua_prelude 200)
 request = function() return post("/v1/decisions", "$SERVICE", check()) end
 EOF
 cat >"$work/batches.lua" <<EOF
-$(lua_common 200)
-$(lua_request)
+$(lua_prelude 200)
 request = function()
   local checks = {}
   for i = 1, 100 do checks[i] = check() end
@@ -101,7 +94,7 @@ request = function()
 end
 EOF
 
-run() { # name script connections
+run() { # name script connections path
 	echo "== $1: wrk -t2 -c$3 -d$duration"
 	wrk -t2 -c"$3" -d"$duration" -s "$work/$2" "$base${4}" | grep -E 'Requests/sec|requests,|first wrong'
 }
