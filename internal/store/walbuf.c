@@ -410,3 +410,14 @@ void consentry_walbuf_stats(long long *writes, long long *flushes, long long *su
   *flushes = __atomic_load_n(&walbuf_flushes, __ATOMIC_RELAXED);
   *subjournals = __atomic_load_n(&walbuf_subjournals, __ATOMIC_RELAXED);
 }
+
+// sqlite3_status64 is SQLite's (https://sqlite.org/c3ref/status.html);
+// op 0 is SQLITE_STATUS_MEMORY_USED.
+int sqlite3_status64(int op, sqlite3_int64 *pCurrent, sqlite3_int64 *pHighwater, int resetFlag);
+
+void consentry_sqlite_memory(long long *current, long long *highwater, int reset) {
+  sqlite3_int64 c = 0, h = 0;
+  sqlite3_status64(0, &c, &h, reset);
+  *current = c;
+  *highwater = h;
+}

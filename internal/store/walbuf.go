@@ -7,6 +7,7 @@ package store
 #cgo linux LDFLAGS: -Wl,--unresolved-symbols=ignore-in-object-files
 int consentry_walbuf_register(const char *name);
 void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals);
+void consentry_sqlite_memory(long long *current, long long *highwater, int reset);
 */
 import "C"
 
@@ -55,4 +56,18 @@ func SQLiteStatementJournalFiles() int64 {
 	var w, f, j C.longlong
 	C.consentry_walbuf_stats(&w, &f, &j)
 	return int64(j)
+}
+
+// SQLiteMemory is the memory SQLite holds in this process now, and the
+// most it held since the last reset (reset starts the peak over from now).
+// For tests of writers whose undo records (statement journals, kept in
+// memory) must stay small.
+func SQLiteMemory(reset bool) (current, peak int64) {
+	var c, h C.longlong
+	r := C.int(0)
+	if reset {
+		r = 1
+	}
+	C.consentry_sqlite_memory(&c, &h, r)
+	return int64(c), int64(h)
 }
