@@ -13,7 +13,11 @@ import (
 // RFC 8785 implementation on entries full of awkward characters.
 func TestCanonicalEntryIsRFC8785(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	alphabet := []string{"a", "Z", "é", "<", ">", "&", "\"", "\\", "/", "\n", "\t", "\x01", "\u2028", "\u2029", "😀", "\x7f", "€", " ", "\ufffd"}
+	alphabet := []string{"a", "Z", "é", "<", ">", "&", "\"", "\\", "/", "\n", "\t", "\x01", "\u2028", "\u2029", "😀", "\x7f", "€", " ", "\ufffd", "\b", "\f", "\r", "\x1f"}
+	// Strings that are not valid UTF-8, and target names that are not
+	// ASCII, take the general path; the first pass holds none, so that
+	// every entry takes the direct one.
+	invalid := []string{"\xff", "\xe2\x82"}
 	str := func() string {
 		var b strings.Builder
 		for range r.IntN(12) {
@@ -21,12 +25,31 @@ func TestCanonicalEntryIsRFC8785(t *testing.T) {
 		}
 		return b.String()
 	}
+	for pass := range 2 {
+		if pass == 1 {
+			alphabet = append(alphabet, invalid...)
+		}
+		names := []string{"device", "b", "a-b", "z"}
+		if pass == 1 {
+			names = append(names, "😀x", "\ufffdy", str())
+		}
+		checkCanonicalEntries(t, r, str, names, pass == 0)
+	}
+}
+
+func checkCanonicalEntries(t *testing.T, r *rand.Rand, str func() string, names []string, direct bool) {
 	for range 2000 {
 		seq := r.Int64N(1 << 40)
 		e := Entry{Action: str(), Actor: EntryActor{ClientID: str(), Role: str()}, Outcome: str(), RequestID: str(), Seq: seq, Time: str(),
-			ExpiresAt: str(), PayloadSHA256: str(), Reasons: []string{str(), str()}, Targets: map[string]string{str(): str(), "device": str(), "b": str(), "😀x": str(), "\ufffdy": str()}}
+			ExpiresAt: str(), PayloadSHA256: str(), Reasons: []string{str(), str()}, Targets: map[string]string{}}
+		for _, n := range names {
+			e.Targets[n] = str()
+		}
 		if r.IntN(2) == 0 {
 			e.ReliesOn = &seq
+		}
+		if direct {
+			require.True(t, plainEntry(e))
 		}
 		fast, err := canonicalEntry(e)
 		require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -605,8 +606,9 @@ func (l *Log) commit(batch []*job) {
 				j.err = err
 				continue
 			}
-			sp := fmt.Sprintf("change_%d", i)
+			var sp string
 			if !j.pure {
+				sp = "change_" + strconv.Itoa(i)
 				if err := tx.SavePoint(sp); err != nil {
 					return err
 				}
