@@ -63,6 +63,22 @@ var statusOf = map[string]int{
 	privacy.EInternal:             http.StatusInternalServerError,
 }
 
+// streamFailed ends a response whose status and first bytes are already
+// sent: it cannot become a problem document, so the body ends short (an
+// evidence bundle without its manifest, which no verifier accepts) and
+// the log says why. A client that hung up (the request's context ended)
+// is no server failure, as in writeError.
+func (s *Server) streamFailed(c *gin.Context, what string, err error) {
+	ctx := c.Request.Context()
+	attrs := []any{slog.String("request_id", requestID(c)), slog.String("route", c.FullPath()), slog.Any("error", err)}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		s.log.InfoContext(ctx, "client closed the request while "+what+" streamed", attrs...)
+	} else {
+		s.log.ErrorContext(ctx, what+" failed while streaming", attrs...)
+	}
+	c.Abort()
+}
+
 // writeError renders err as problem+json and aborts the chain. Internal
 // errors are logged with their cause and answered with no detail: a cause
 // can carry SQL or file paths that are no client's business.

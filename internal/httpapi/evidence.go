@@ -78,9 +78,7 @@ func (s *Server) getEvidence(c *gin.Context) error {
 		if !w.started {
 			return err
 		}
-		// The status is sent; the archive stays without its manifest.
-		s.log.Error("evidence export failed while streaming", "error", err, "request_id", c.GetString(requestIDKey))
-		c.Abort()
+		s.streamFailed(c, "evidence export", err)
 		return nil
 	}
 	_, err = s.audit.Append(c.Request.Context(), audit.Event{Action: "evidence.exported", Outcome: "ok",

@@ -99,20 +99,22 @@ func (s *Server) incidentDevices(c *gin.Context) error {
 			return w.Write([]string{d.ID, d.Manufacturer, d.Model, d.Serial, d.Firmware, string(d.Status),
 				strings.Join(subjects(a.Subjects), ";"), strings.Join(a.Purposes, ";"), strings.Join(a.Recipients, ";")})
 		})
-		if err != nil && w == nil {
+		if err != nil && !c.Writer.Written() {
+			// Nothing has left yet (the CSV writer buffers): a problem
+			// document can still answer.
+			c.Writer.Header().Del("Content-Disposition")
 			return err
+		}
+		if err == nil {
+			if err = start(); err == nil {
+				w.Flush()
+				err = w.Error()
+			}
 		}
 		if err != nil {
-			// The header is sent: the CSV ends short, and the log says why.
-			s.log.Error("incident CSV failed while streaming", "error", err, "request_id", requestID(c))
-			c.Abort()
-			return nil
+			s.streamFailed(c, "incident CSV", err)
 		}
-		if err := start(); err != nil {
-			return err
-		}
-		w.Flush()
-		return w.Error()
+		return nil
 	}
 	out := incidentDevices{Items: []affectedDevice{}, SubjectsHashed: hashed}
 	err = s.incidents.Devices(ctx, query, func(a incident.Affected) error {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -332,6 +333,66 @@ func mustKeys(t testing.TB) *consent.Keys {
 	k, err := consent.OpenKeys(filepath.Join(t.TempDir(), "receipt-keys.json"))
 	require.NoError(t, err)
 	return k
+}
+
+// brokenConn is a client connection that fails every write, as a socket
+// whose peer is gone does; hangUp, when set, ends the request's context
+// at the first write, as net/http does when the client has hung up.
+type brokenConn struct {
+	*httptest.ResponseRecorder
+	hangUp context.CancelFunc
+}
+
+func (w brokenConn) Write([]byte) (int, error) {
+	if w.hangUp != nil {
+		w.hangUp()
+	}
+	return 0, syscall.EPIPE
+}
+
+// TestAClientThatHangsUpMidStreamIsNoServerError: once a streamed answer
+// (the evidence bundle, the incident CSV) has begun, a client that hangs
+// up ends it early and is logged as information; a write that fails while
+// the client is still there is an error.
+func TestAClientThatHangsUpMidStreamIsNoServerError(t *testing.T) {
+	var logged testkit.SyncBuffer
+	e := mustOpenEnvWith(t, func(d *httpapi.Deps) {
+		d.Log = slog.New(slog.NewJSONHandler(&logged, nil))
+	})
+	consentEnvOn(t, e)
+	get := func(role privacy.Role, url string, hangUp bool) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+e.tokens[role])
+		w := brokenConn{ResponseRecorder: httptest.NewRecorder()}
+		if hangUp {
+			w.hangUp = cancel
+		}
+		e.srv.ServeHTTP(w, req)
+		assert.Equal(t, http.StatusOK, w.Code, "%s: the status was sent before the body", url)
+	}
+	streams := []struct {
+		role privacy.Role
+		url  string
+	}{
+		{privacy.RoleAuditor, "/v1/evidence"},
+		{privacy.RoleAdmin, "/v1/incidents/devices?manufacturer=acme%20corp&format=csv"},
+	}
+	for _, r := range streams {
+		get(r.role, r.url, true)
+	}
+	out := logged.String()
+	assert.Equal(t, 1, strings.Count(out, `"msg":"client closed the request while evidence export streamed"`), out)
+	assert.Equal(t, 1, strings.Count(out, `"msg":"client closed the request while incident CSV streamed"`), out)
+	assert.NotContains(t, out, `"level":"ERROR"`)
+
+	for _, r := range streams {
+		get(r.role, r.url, false)
+	}
+	out = logged.String()
+	assert.Equal(t, 1, strings.Count(out, `"msg":"evidence export failed while streaming"`), out)
+	assert.Equal(t, 1, strings.Count(out, `"msg":"incident CSV failed while streaming"`), out)
 }
 
 // TestAClientThatHangsUpIsNoServerError: a request whose client has gone
