@@ -61,7 +61,13 @@ type Options struct {
 	GatherDelay time.Duration
 	// SubjectIndexEvery is how many entries wait, read directly by subject
 	// searches, before the writer adds them to the subject index in one
-	// go (store.IndexAuditSubjects). Default 4096.
+	// go (store.IndexAuditSubjects). Default 16384: with subjects spread
+	// (100,000 of them), a slice's bulk of 4,096 entries wrote about an
+	// index page per row, four times as many as a bulk of 16,384, and the
+	// writer's bulks took 7% of its time; consents went from 4,944-5,055/s
+	// to 5,263-5,421/s in three alternating pairs. A subject search then
+	// reads up to about 17,000 unindexed entries directly: 8-12 ms here
+	// (2-5 ms at 4,096).
 	SubjectIndexEvery int
 	Log               *slog.Logger
 	Registerer        prometheus.Registerer
@@ -157,7 +163,7 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 		opts.GatherDelay = 500 * time.Microsecond
 	}
 	if opts.SubjectIndexEvery <= 0 {
-		opts.SubjectIndexEvery = 4096
+		opts.SubjectIndexEvery = 16384
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
