@@ -91,6 +91,9 @@ func (s *Server) observe() gin.HandlerFunc {
 		status := c.Writer.Status()
 		s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(status)).Inc()
 		s.metrics.duration.WithLabelValues(c.Request.Method, route).Observe(elapsed.Seconds())
+		if !s.log.Enabled(c.Request.Context(), slog.LevelInfo) {
+			return // the access log is off (log level warn or error): nothing to build
+		}
 		attrs := []slog.Attr{
 			slog.String("request_id", requestID(c)),
 			slog.String("method", c.Request.Method),
