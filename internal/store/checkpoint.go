@@ -16,11 +16,20 @@ import (
 // database file and an extra fsync, on the audit log's single writer,
 // while every caller of that batch waits. DB.checkpointer does it instead,
 // beside the writer (WAL lets a checkpoint run while others write).
+//
+// Temporary storage is kept in memory too: by default a statement journal
+// (the undo record of a savepoint, or of a statement that can fail
+// half-way, such as a multi-row insert) moves into a temporary file past
+// 64 KiB, and every page journaled then costs a system call. Under the
+// consent load 13 of the 16 pwrite calls per consent went to such files
+// (29 KB per consent); in memory, consents went from 3,179-4,287/s to
+// 3,436-5,019/s in three alternating pairs. Nothing durable is in them: a
+// crash loses the open transaction anyway.
 const sqliteDriver = "sqlite3_consentry"
 
 func init() {
 	sql.Register(sqliteDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-		_, err := c.Exec("PRAGMA wal_autocheckpoint=0", nil)
+		_, err := c.Exec("PRAGMA wal_autocheckpoint=0; PRAGMA temp_store=MEMORY", nil)
 		return err
 	}})
 }

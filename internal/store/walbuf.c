@@ -355,18 +355,6 @@ static int walbuf_current_time64(sqlite3_vfs *v, sqlite3_int64 *out) {
   return walbuf_real->xCurrentTimeInt64(walbuf_real, out);
 }
 
-// sqlite3_config is SQLite's (https://sqlite.org/c3ref/config.html); it
-// must be called before SQLite initializes. 26 is
-// SQLITE_CONFIG_STMTJRNL_SPILL.
-int sqlite3_config(int, ...);
-
-// consentry_sqlite_configure keeps statement journals of up to spill
-// bytes in memory (SQLite's default moves them into a temporary file past
-// 64 KiB); walbuf.go says why. It returns SQLite's result code.
-int consentry_sqlite_configure(int spill) {
-  return sqlite3_config(26, spill);
-}
-
 // consentry_walbuf_register registers the VFS under name, once; it returns
 // a SQLite result code.
 int consentry_walbuf_register(const char *name) {

@@ -6,7 +6,6 @@ package store
 // fail on those symbols.
 #cgo linux LDFLAGS: -Wl,--unresolved-symbols=ignore-in-object-files
 int consentry_walbuf_register(const char *name);
-int consentry_sqlite_configure(int spill);
 void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals);
 void consentry_sqlite_memory(long long *current, long long *highwater, int reset);
 */
@@ -28,26 +27,9 @@ var (
 	walbufErr  error
 )
 
-// statementJournalSpill is how large a statement journal (the undo record
-// of a savepoint, or of a statement that can fail half-way, such as a
-// multi-row insert) grows in memory before SQLite moves it into a
-// temporary file. SQLite's default, 64 KiB, was passed all the time: under
-// the consent load 13 of the 16 pwrite calls per consent went to such
-// files (29 KB per consent); kept in memory, consents went from
-// 3,179-4,287/s to 3,436-5,019/s in three alternating pairs. Nothing
-// durable is in a statement journal: a crash loses the open transaction
-// anyway. Only statement journals: sorts and temporary tables still spill
-// to files past the page cache, so a large one never has to fit in memory.
-const statementJournalSpill = 16 << 20
-
-// registerWALBuf configures SQLite and registers walbufVFS with it, once,
-// before anything else in the process initializes SQLite.
+// registerWALBuf registers walbufVFS with SQLite, once.
 func registerWALBuf() error {
 	walbufOnce.Do(func() {
-		if rc := C.consentry_sqlite_configure(C.int(statementJournalSpill)); rc != 0 {
-			walbufErr = fmt.Errorf("store: configuring SQLite failed (SQLite code %d; 21 means it was initialized before the store opened a database)", int(rc))
-			return
-		}
 		name := C.CString(walbufVFS) // kept: SQLite holds on to the name
 		if rc := C.consentry_walbuf_register(name); rc != 0 {
 			walbufErr = fmt.Errorf("store: registering the SQLite VFS %s failed (SQLite code %d)", walbufVFS, int(rc))

@@ -148,8 +148,8 @@ func openWithTable(t *testing.T, path string) *sql.DB {
 // inside a transaction keeps an undo record of the pages it changes (a
 // statement journal, as does each open savepoint). Past 64 KiB SQLite's
 // default moves it into a temporary file, a system call per page: under
-// the consent load, 13 pwrite calls per consent went to such files. The
-// store raises the threshold (statementJournalSpill).
+// the consent load, 13 pwrite calls per consent went to such files. Every
+// connection keeps temporary storage in memory.
 func TestStatementJournalsStayInMemory(t *testing.T) {
 	s := openWithTable(t, filepath.Join(t.TempDir(), "j.db"))
 	ctx := context.Background()
