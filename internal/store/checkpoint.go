@@ -25,8 +25,10 @@ import (
 // (29 KB per consent); in memory, consents went from 3,179-4,287/s to
 // 3,436-5,019/s in three alternating pairs. Nothing durable is in them: a
 // crash loses the open transaction anyway. The price: a sort that no
-// index serves (CREATE INDEX in a migration, say) is held in memory too;
-// every query of the store is served by an index or bounded. Raising only
+// index serves is held in memory too: a migration's CREATE INDEX, the
+// GROUP BY of the report and review queries over consent_state (a few
+// short columns per row: tens of MB at a million rows); the paged reads
+// sort at most a page. Raising only
 // the statement journals' threshold (SQLITE_CONFIG_STMTJRNL_SPILL) was
 // tried instead: a journal that then outgrew 512 KiB or more failed its
 // statement with "database or disk is full" here, where SQLite's default
