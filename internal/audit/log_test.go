@@ -711,7 +711,7 @@ func TestABatchKeepsItsStatementJournalSmall(t *testing.T) {
 	// that they share one commit.
 	var wg sync.WaitGroup
 	release := holdWriter(t, ctx, l, &wg)
-	const n = 60
+	const n = 200
 	base, _ := store.SQLiteMemory(true)
 	errs := make([]error, n)
 	for i := range n {
@@ -725,10 +725,10 @@ func TestABatchKeepsItsStatementJournalSmall(t *testing.T) {
 	close(release)
 	wg.Wait()
 
-	// Measured: 0.73 MB with each savepoint released (mostly the pages
-	// read), 1.29 MB with every savepoint left open.
+	// Measured: 2.45 MB with each savepoint released (mostly the page
+	// cache), 4.31 MB with every savepoint left open.
 	_, peak := store.SQLiteMemory(false)
-	assert.Less(t, peak-base, int64(1<<20), "the batch's statement journal grew with every change")
+	assert.Less(t, peak-base, int64(3<<20), "the batch's statement journal grew with every change")
 	assert.Equal(t, []int{1, n - n/10}, commits(), "the held change, then one commit of every change that stood")
 	keys, err := db.Read(ctx).PurposeKeys()
 	require.NoError(t, err)
