@@ -1,8 +1,9 @@
-# Sourced by soak.sh and loadtest.sh, from the repository's root: the
-# purposes, the acme-cam notice and four API clients, written through the
-# CLI before any instance serves (the caller sets CONSENTRY_DB or
-# CONSENTRY_DATA_DIR). prepare_deployment NAME sets ADMIN, APP, SERVICE
-# and AUDITOR to the tokens of new clients named after NAME.
+# Sourced by soak.sh and loadtest.sh, from the repository's root.
+#
+# prepare_deployment NAME: the purposes, the acme-cam notice and four API
+# clients, written through the CLI before any instance serves (the caller
+# sets CONSENTRY_DB or CONSENTRY_DATA_DIR); sets ADMIN, APP, SERVICE and
+# AUDITOR to the tokens of new clients named after NAME.
 prepare_deployment() {
 	./bin/consentry purposes load notices/purposes.yaml >/dev/null
 	./bin/consentry notices publish notices/acme-cam >/dev/null
@@ -11,4 +12,24 @@ prepare_deployment() {
 	# The data policy's rules name this service.
 	SERVICE=$(./bin/consentry clients create --name service-client --role service)
 	AUDITOR=$(./bin/consentry clients create --name "$1-auditor" --role auditor)
+}
+
+# wait_ready URL LOG: waits up to 30 s for an instance to be ready; if it
+# is not, prints its log and fails.
+wait_ready() {
+	for _ in $(seq 1 60); do curl -sf --max-time 2 "$1/readyz" >/dev/null && return 0; sleep 0.5; done
+	echo "$(basename "$0"): the server did not become ready on $1:" >&2
+	cat "$2" >&2
+	return 1
+}
+
+# verify_deployment URL LOG...: after a run, the whole audit log verifies
+# against the deployment's key (read through instance URL with AUDITOR's
+# token), and the count of errors the instances logged.
+verify_deployment() {
+	local url=$1
+	shift
+	CONSENTRY_TOKEN=$AUDITOR ./bin/consentry audit verify --server "$url" --key "$CONSENTRY_DATA_DIR/audit-verifier.key" | grep -v '^warning'
+	echo "errors logged by the server: $(cat "$@" | grep -c '"level":"ERROR"' || true)"
+	cat "$@" | grep '"level":"ERROR"' | head -3 || true
 }

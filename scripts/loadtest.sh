@@ -21,12 +21,7 @@ base=http://127.0.0.1:${LOADTEST_PORT:-18090}
 . "$(dirname "$0")/deployment.sh"
 prepare_deployment load
 ./bin/consentry serve --addr "${base#http://}" --log-level warn 2>"$work/serve.log" &
-for _ in $(seq 1 60); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.5; done
-if ! curl -sf "$base/readyz" >/dev/null; then
-	echo "loadtest: the server did not become ready on $base:" >&2
-	cat "$work/serve.log" >&2
-	exit 1
-fi
+wait_ready "$base" "$work/serve.log"
 
 api() { # method path token [body]
 	curl -sSf -X "$1" "$base$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' ${4:+-d "$4"}
@@ -103,6 +98,4 @@ run consents consents.lua "$conns" /v1/consents
 run decisions decisions.lua "$conns" /v1/decisions
 run "decisions, batches of 100 (checks/s = 100 x requests/s)" batches.lua 16 /v1/decisions/batch
 # Every answer was audited: the whole log verifies.
-CONSENTRY_TOKEN=$AUDITOR ./bin/consentry audit verify --server "$base" --key "$CONSENTRY_DATA_DIR/audit-verifier.key" | grep -v '^warning'
-echo "errors logged by the server: $(grep -c '"level":"ERROR"' "$work/serve.log" || true)"
-grep '"level":"ERROR"' "$work/serve.log" | head -3 || true
+verify_deployment "$base" "$work/serve.log"

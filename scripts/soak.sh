@@ -18,9 +18,8 @@ for port in 18081 18082 18083; do
 	./bin/consentry serve --addr 127.0.0.1:$port --log-level warn 2>"$work/$port.log" &
 	urls+=("http://127.0.0.1:$port")
 done
-for u in "${urls[@]}"; do
-	for _ in $(seq 1 60); do curl -sf "$u/readyz" >/dev/null && break; sleep 0.5; done
+for port in 18081 18082 18083; do
+	wait_ready "http://127.0.0.1:$port" "$work/$port.log"
 done
 go run ./cmd/soak --instances "$(IFS=,; echo "${urls[*]}")" --duration "$duration"
-CONSENTRY_TOKEN=$AUDITOR ./bin/consentry audit verify --server "${urls[2]}" --key "$work/data/audit-verifier.key" | grep -v '^warning'
-echo "errors logged by the instances: $(cat "$work"/*.log | grep -c '"level":"ERROR"' || true)"
+verify_deployment "${urls[2]}" "$work"/*.log

@@ -63,15 +63,22 @@ var statusOf = map[string]int{
 	privacy.EInternal:             http.StatusInternalServerError,
 }
 
+// clientGone reports whether the request's client has hung up: net/http
+// cancels a request's context only then (a load generator stopping, a
+// phone losing signal). It is no server failure.
+func clientGone(c *gin.Context) bool {
+	return errors.Is(c.Request.Context().Err(), context.Canceled)
+}
+
 // streamFailed ends a response whose status and first bytes are already
 // sent: it cannot become a problem document, so the body ends short (an
 // evidence bundle without its manifest, which no verifier accepts) and
-// the log says why. A client that hung up (the request's context ended)
-// is no server failure, as in writeError.
+// the log says why. A write to a client that hung up fails with whatever
+// the socket says, so only the context tells.
 func (s *Server) streamFailed(c *gin.Context, what string, err error) {
 	ctx := c.Request.Context()
 	attrs := []any{slog.String("request_id", requestID(c)), slog.String("route", c.FullPath()), slog.Any("error", err)}
-	if errors.Is(ctx.Err(), context.Canceled) {
+	if clientGone(c) {
 		s.log.InfoContext(ctx, "client closed the request while "+what+" streamed", attrs...)
 	} else {
 		s.log.ErrorContext(ctx, what+" failed while streaming", attrs...)
@@ -83,12 +90,11 @@ func (s *Server) streamFailed(c *gin.Context, what string, err error) {
 // errors are logged with their cause and answered with no detail: a cause
 // can carry SQL or file paths that are no client's business.
 func (s *Server) writeError(c *gin.Context, err error) {
-	if ctx := c.Request.Context(); errors.Is(ctx.Err(), context.Canceled) && errors.Is(err, context.Canceled) {
-		// The client hung up before the answer (a load generator stopping,
-		// a phone losing signal): no one reads a reply, and it is not a
-		// server failure. Metrics count it as 499, after nginx's status
-		// for the same; a change already queued may still commit.
-		s.log.InfoContext(ctx, "client closed the request", slog.String("request_id", requestID(c)), slog.String("route", c.FullPath()))
+	if clientGone(c) && errors.Is(err, context.Canceled) {
+		// The client hung up before the answer: no one reads a reply.
+		// Metrics count it as 499, after nginx's status for the same; a
+		// change already queued may still commit.
+		s.log.InfoContext(c.Request.Context(), "client closed the request", slog.String("request_id", requestID(c)), slog.String("route", c.FullPath()))
 		c.AbortWithStatus(statusClientClosed)
 		return
 	}
