@@ -200,7 +200,8 @@ func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.
 		}
 		rec.Choices = append(rec.Choices, choice)
 	}
-	if err := s.sign(&rec, cur, d, inv); err != nil {
+	receiptHash, err := s.sign(&rec, cur, d, inv)
+	if err != nil {
 		return privacy.ConsentRecord{}, err
 	}
 	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
@@ -217,7 +218,7 @@ func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.
 		if check.Inventory != inv.Version {
 			return nil, errInventoryChanged
 		}
-		return s.store(tx, rec, check.Granted)
+		return s.store(tx, rec, receiptHash, check.Granted)
 	})
 	if err != nil {
 		return privacy.ConsentRecord{}, err
@@ -297,21 +298,26 @@ func checkDevice(d privacy.Device, in Input) error {
 	return nil
 }
 
-// sign builds rec's receipt and signs it.
-func (s *Service) sign(rec *privacy.ConsentRecord, notice privacy.NoticeVersion, d privacy.Device, inv privacy.Inventory) error {
+// sign builds rec's receipt, signs it, and returns the receipt's SHA-256
+// (hex), which its audit entries carry: hashed here, off the writer.
+func (s *Service) sign(rec *privacy.ConsentRecord, notice privacy.NoticeVersion, d privacy.Device, inv privacy.Inventory) (string, error) {
 	payload, err := buildReceipt(receiptInput{rec: *rec, notice: notice, device: d, inventory: inv, publicURL: s.publicURL, kid: s.keys.CurrentKID()})
 	if err != nil {
-		return err
+		return "", err
 	}
-	rec.Receipt, err = s.keys.Sign(payload)
-	return err
+	if rec.Receipt, err = s.keys.Sign(payload); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(rec.Receipt))
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // store writes a signed record and returns its audit events: one per
-// purpose, in the shape the verifier's replay reads. granted names the
+// purpose, in the shape the verifier's replay reads, each carrying
+// receiptHash, the SHA-256 of the record's receipt. granted names the
 // purposes in force until now (store.ConsentCheck.Granted); only a consent
 // record, which may deny one of them, reads it.
-func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord, granted []string) ([]audit.Event, error) {
+func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord, receiptHash string, granted []string) ([]audit.Event, error) {
 	// Each choice's audit entry follows in order: the state can name it.
 	for i := range rec.Choices {
 		rec.Choices[i].AuditSeq = tx.NextSeq() + int64(i)
@@ -322,8 +328,6 @@ func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord, granted []strin
 	if err := tx.InsertConsentRecord(rec); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256([]byte(rec.Receipt))
-	receiptHash := hex.EncodeToString(sum[:])
 	events := make([]audit.Event, len(rec.Choices))
 	for i, c := range rec.Choices {
 		ev := audit.Event{Action: audit.ActionConsentRecorded, Subject: rec.SubjectID, PayloadSHA256: receiptHash, ExpiresAt: c.ExpiresAt,
@@ -381,10 +385,11 @@ func (s *Service) withdrawal(tx *store.Tx, subject, deviceID, noticeKey string, 
 	for _, p := range purposes {
 		rec.Choices = append(rec.Choices, privacy.ConsentChoice{Purpose: p})
 	}
-	if err := s.sign(&rec, notice, d, inv); err != nil {
+	receiptHash, err := s.sign(&rec, notice, d, inv)
+	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
-	events, err := s.store(tx, rec, nil)
+	events, err := s.store(tx, rec, receiptHash, nil)
 	return rec, events, err
 }
 

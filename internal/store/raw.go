@@ -36,7 +36,15 @@ func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlTx.StmtContext(tx.ctx(), ps), nil
+	if s, ok := tx.bound[ps]; ok {
+		return s, nil
+	}
+	if tx.bound == nil {
+		tx.bound = map[*sql.Stmt]*sql.Stmt{}
+	}
+	s := sqlTx.StmtContext(tx.ctx(), ps)
+	tx.bound[ps] = s
+	return s, nil
 }
 
 // stmtCache holds statements prepared on the pool.

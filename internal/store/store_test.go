@@ -315,3 +315,41 @@ func TestDurabilityCheck(t *testing.T) {
 		assert.ErrorContains(t, db.CheckDurability(ctx), "could be lost")
 	})
 }
+
+// TestATransactionReusesItsStatementsAcrossSavepoints: the audit log's
+// writer runs the same statements for every change of a batch, bound to
+// the transaction once, and undoes a refused change by rolling back to
+// its savepoint. The same statement, failed and rolled back, still writes
+// afterwards, and what was rolled back stays undone, on both dialects.
+func TestATransactionReusesItsStatementsAcrossSavepoints(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		leaf := func(seq int64, body string) privacy.AuditLeaf {
+			return privacy.AuditLeaf{Seq: seq, Leaf: []byte(body), Action: "test.reuse", CreatedAt: time.Now().UTC().Truncate(time.Microsecond)}
+		}
+		err := db.Transact(ctx, func(tx *store.Tx) error {
+			require.NoError(t, tx.InsertAudit([]privacy.AuditLeaf{leaf(0, "kept")}, nil))
+			// The first change fails in the statement (seq 0 is taken),
+			// which on PostgreSQL aborts the transaction until the rollback;
+			// the second writes with the same statement, and a third is
+			// undone after writing.
+			require.NoError(t, tx.SavePoint("change_0"))
+			require.Error(t, tx.InsertAudit([]privacy.AuditLeaf{leaf(0, "duplicate")}, nil))
+			require.NoError(t, tx.RollbackTo("change_0"))
+			require.NoError(t, tx.SavePoint("change_1"))
+			require.NoError(t, tx.InsertAudit([]privacy.AuditLeaf{leaf(1, "written")}, nil))
+			require.NoError(t, tx.Release("change_1"))
+			require.NoError(t, tx.SavePoint("change_2"))
+			require.NoError(t, tx.InsertAudit([]privacy.AuditLeaf{leaf(2, "undone")}, nil))
+			require.NoError(t, tx.RollbackTo("change_2"))
+			return nil
+		})
+		require.NoError(t, err)
+		entries, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, entries, 2)
+		assert.Equal(t, "kept", string(entries[0].Leaf))
+		assert.Equal(t, "written", string(entries[1].Leaf))
+	})
+}
