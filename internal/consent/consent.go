@@ -299,7 +299,8 @@ func checkDevice(d privacy.Device, in Input) error {
 }
 
 // sign builds rec's receipt, signs it, and returns the receipt's SHA-256
-// (hex), which its audit entries carry: hashed here, off the writer.
+// (hex), which its audit entries carry. Hashed here because a consent is
+// signed before it reaches the audit writer: one step less on the writer.
 func (s *Service) sign(rec *privacy.ConsentRecord, notice privacy.NoticeVersion, d privacy.Device, inv privacy.Inventory) (string, error) {
 	payload, err := buildReceipt(receiptInput{rec: *rec, notice: notice, device: d, inventory: inv, publicURL: s.publicURL, kid: s.keys.CurrentKID()})
 	if err != nil {
