@@ -192,10 +192,11 @@ type Tx struct {
 	nextSeq int64
 	// decisions are decision rows waiting to be written together.
 	decisions []DecisionRecord
-	// bound holds the pool's statements bound to this transaction: binding
-	// allocates and searches the statement's connections, and the audit
-	// log's writer runs the same few statements for every change of a batch.
-	bound map[*sql.Stmt]*sql.Stmt
+	// bound holds, by query, the pool's statements bound to this
+	// transaction: binding allocates and searches the statement's
+	// connections, and the audit log's writer runs the same few statements
+	// for every change of a batch.
+	bound map[string]*sql.Stmt
 }
 
 // DeferredMark marks how many deferred rows the transaction holds, before

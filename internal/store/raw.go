@@ -32,18 +32,18 @@ func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
 	if tx.stmts == nil || !ok {
 		return nil, fmt.Errorf("store: raw statements need a transaction (%T)", tx.db.Statement.ConnPool)
 	}
+	if s, ok := tx.bound[query]; ok {
+		return s, nil
+	}
 	ps, err := tx.stmts.get(tx.ctx(), query)
 	if err != nil {
 		return nil, err
 	}
-	if s, ok := tx.bound[ps]; ok {
-		return s, nil
-	}
 	if tx.bound == nil {
-		tx.bound = map[*sql.Stmt]*sql.Stmt{}
+		tx.bound = map[string]*sql.Stmt{}
 	}
 	s := sqlTx.StmtContext(tx.ctx(), ps)
-	tx.bound[ps] = s
+	tx.bound[query] = s
 	return s, nil
 }
 
