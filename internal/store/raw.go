@@ -26,7 +26,8 @@ func (tx *Tx) rawExec(query string, args ...any) error {
 // stmt returns query prepared for this transaction. Statements are
 // prepared once on the pool and reused by every transaction (database/sql
 // keeps them per connection), which spares SQLite parsing the same few
-// statements thousands of times a second.
+// statements thousands of times a second; each is bound to the
+// transaction on its first use in it (Tx.bound).
 func (tx *Tx) stmt(query string) (*sql.Stmt, error) {
 	sqlTx, ok := tx.db.Statement.ConnPool.(*sql.Tx)
 	if tx.stmts == nil || !ok {
