@@ -39,23 +39,15 @@ func registerWALBuf() error {
 }
 
 // walbufStats returns how many WAL writes SQLite has made through
-// walbufVFS in this process, and in how many writes they reached the file.
-// For tests (cgo cannot be used in a _test.go file).
-func walbufStats() (writes, flushes int64) {
+// walbufVFS in this process, in how many writes they reached the file, and
+// how many statement journals (the undo records of open savepoints and of
+// statements that can fail half-way) outgrew SQLite's memory into a
+// temporary file on connections of this package. For tests (cgo cannot be
+// used in a _test.go file).
+func walbufStats() (writes, flushes, journalFiles int64) {
 	var w, f, j C.longlong
 	C.consentry_walbuf_stats(&w, &f, &j)
-	return int64(w), int64(f)
-}
-
-// SQLiteStatementJournalFiles is how many statement journals (the undo
-// records of open savepoints) have outgrown SQLite's memory into a
-// temporary file in this process, on connections of this package: each
-// costs a file and a system call per page journaled. For tests of writers
-// that keep them small.
-func SQLiteStatementJournalFiles() int64 {
-	var w, f, j C.longlong
-	C.consentry_walbuf_stats(&w, &f, &j)
-	return int64(j)
+	return int64(w), int64(f), int64(j)
 }
 
 // SQLiteMemory is the memory SQLite holds in this process now, and the
