@@ -21,6 +21,7 @@ base=http://127.0.0.1:${LOADTEST_PORT:-18090}
 . "$(dirname "$0")/deployment.sh"
 prepare_deployment load
 ./bin/consentry serve --addr "${base#http://}" --log-level warn 2>"$work/serve.log" &
+server=$!
 wait_ready "$base" "$work/serve.log"
 
 api() { # method path token [body]
@@ -39,18 +40,34 @@ done | while read -r rule; do api POST /v1/policies "$ADMIN" "$rule" >/dev/null;
 notice=$(api GET /v1/notices/acme-cam/versions/current "$APP")
 version=$(jq .version <<<"$notice") hash=$(jq .content_hash <<<"$notice")
 
-# lua_prelude STATUS: what every run's script shares. Each thread counts
-# the answers other than STATUS (wrk reads a thread's globals in done), and
-# done fails the run on any; subject() is the next subject of the thread's
-# walk, check() a decision's question about it, post() the request.
-lua_prelude() {
+# lua_script STATUS PREPARED REQUEST: a run's script. Each thread prepares
+# PREPARED requests once, in init, REQUEST being the Lua expression of
+# request k (subject(k) is the k-th subject of the thread's walk, from its
+# own offset), and cycles through them: wrk shares the two cores with the
+# server, and formatting every request in Lua cost it CPU the server then
+# lacked. Each thread counts the answers other than STATUS (wrk reads a
+# thread's globals in done); done fails the run on any.
+lua_script() {
 	cat <<EOF
 wrong, first, n, offset = 0, nil, 0, 0
-threads = {}
--- Each thread walks the subjects from its own offset.
+threads, requests = {}, {}
 setup = function(thread)
   table.insert(threads, thread)
   thread:set("offset", (#threads - 1) * $((subjects / 2 + 1)))
+end
+subject = function(k) return "load-" .. ((offset + k) % $subjects) end
+check = function(k)
+  return string.format('{"subject":"%s","device_id":"$device","element":"video","purpose":"security-monitoring","action":"use"}', subject(k))
+end
+post = function(path, token, body)
+  return wrk.format("POST", path, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
+end
+init = function(args)
+  for k = 1, $2 do requests[k] = $3 end
+end
+request = function()
+  n = n % #requests + 1
+  return requests[n]
 end
 response = function(status, headers, body)
   if status ~= $1 then wrong = wrong + 1; first = first or (status .. " " .. body) end
@@ -61,37 +78,32 @@ done = function(summary, latency, requests)
   print(string.format("%d requests, %d wrong; p50 %.2f ms, p99 %.2f ms", summary.requests, bad, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
   if bad > 0 then os.exit(1) end
 end
-subject = function() n = n + 1; return "load-" .. ((offset + n) % $subjects) end
-check = function()
-  return string.format('{"subject":"%s","device_id":"$device","element":"video","purpose":"security-monitoring","action":"use"}', subject())
-end
-post = function(path, token, body)
-  return wrk.format("POST", path, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
-end
-EOF
-}
-cat >"$work/consents.lua" <<EOF
-$(lua_prelude 201)
-request = function()
-  return post("/v1/consents", "$APP", string.format('{"subject":"%s","device_id":"$device","notice_key":"acme-cam","notice_version":$version,"notice_hash":$hash,"locale":"en","method":"app","choices":[{"purpose":"security-monitoring","granted":true},{"purpose":"device-maintenance","granted":false}]}', subject()))
-end
-EOF
-cat >"$work/decisions.lua" <<EOF
-$(lua_prelude 200)
-request = function() return post("/v1/decisions", "$SERVICE", check()) end
-EOF
-cat >"$work/batches.lua" <<EOF
-$(lua_prelude 200)
-request = function()
+batch = function(k)
   local checks = {}
-  for i = 1, 100 do checks[i] = check() end
+  for i = 1, 100 do checks[i] = check(k * 100 + i) end
   return post("/v1/decisions/batch", "$SERVICE", '{"checks":[' .. table.concat(checks, ",") .. ']}')
 end
 EOF
+}
+# Consents go to a new subject each, up to half the subjects per thread;
+# decisions and batches cycle through the same subjects.
+lua_script 201 $((subjects / 2)) "post(\"/v1/consents\", \"$APP\", string.format('{\"subject\":\"%s\",\"device_id\":\"$device\",\"notice_key\":\"acme-cam\",\"notice_version\":$version,\"notice_hash\":$hash,\"locale\":\"en\",\"method\":\"app\",\"choices\":[{\"purpose\":\"security-monitoring\",\"granted\":true},{\"purpose\":\"device-maintenance\",\"granted\":false}]}', subject(k)))" >"$work/consents.lua"
+lua_script 200 10000 "post(\"/v1/decisions\", \"$SERVICE\", check(k))" >"$work/decisions.lua"
+lua_script 200 $((subjects / 200)) "batch(k)" >"$work/batches.lua"
 
+# cpu_seconds PID: the CPU time (user and system) the process has used.
+cpu_seconds() {
+	awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / tck }' "/proc/$1/stat"
+}
 run() { # name script connections path
 	echo "== $1: wrk -t2 -c$3 -d$duration"
-	wrk -t2 -c"$3" -d"$duration" -s "$work/$2" "$base${4}" | grep -E 'Requests/sec|requests,|first wrong'
+	# The CPU wrk and the server each used, as both share the cores.
+	local TIMEFORMAT="wrk used %U s user + %S s system of CPU" before status=0
+	before=$(cpu_seconds "$server")
+	{ time wrk -t2 -c"$3" -d"$duration" -s "$work/$2" "$base${4}" >"$work/wrk.out"; } 2>"$work/wrk.time" || status=$?
+	grep -E 'Requests/sec|requests,|first wrong' "$work/wrk.out" || true
+	echo "$(cat "$work/wrk.time"); the server used $(awk -v a="$before" -v b="$(cpu_seconds "$server")" 'BEGIN { printf "%.2f", b - a }') s"
+	return "$status"
 }
 echo "loadtest: $(nproc) cores, $subjects subjects, $rules policy rules, bin/consentry on SQLite in $work/data"
 run consents consents.lua "$conns" /v1/consents
