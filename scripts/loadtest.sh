@@ -3,7 +3,7 @@
 # commit, every request audited), loaded by wrk from a second process over
 # loopback: consents with signed receipts, single decisions, batches of 100
 # checks. Subjects are spread over SUBJECTS; POLICY_RULES rules are loaded.
-# Any answer other than the expected status fails the run.
+# Any answer outside 2xx (wrk's own count), or any socket error, fails the run.
 # Usage: scripts/loadtest.sh [DURATION] [CONNECTIONS]
 set -euo pipefail
 duration=${1:-10s} conns=${2:-64}
@@ -40,17 +40,17 @@ done | while read -r rule; do api POST /v1/policies "$ADMIN" "$rule" >/dev/null;
 notice=$(api GET /v1/notices/acme-cam/versions/current "$APP")
 version=$(jq .version <<<"$notice") hash=$(jq .content_hash <<<"$notice")
 
-# lua_script STATUS PREPARED REQUEST: a run's script. Each thread prepares
-# PREPARED requests once, in init, REQUEST being the Lua expression of
-# request k (subject(k) is the k-th subject of the thread's walk, from its
-# own offset), and cycles through them: wrk shares the two cores with the
-# server, and formatting every request in Lua cost it CPU the server then
-# lacked. Each thread counts the answers other than STATUS (wrk reads a
-# thread's globals in done); done fails the run on any.
+# lua_script PREPARED REQUEST: a run's script. Each thread prepares PREPARED
+# requests once, in init, REQUEST being the Lua expression of request k
+# (subject(k) is the k-th subject of the thread's walk, from its own
+# offset), and cycles through them. wrk shares the two cores with the
+# server, so its script is kept to that: formatting each request in Lua,
+# and a Lua response callback to check each status (about 15 us of wrk's
+# CPU per consent), took CPU the server then lacked. wrk counts answers
+# outside 2xx itself, and run fails on any.
 lua_script() {
 	cat <<EOF
-wrong, first, n, offset = 0, nil, 0, 0
-threads, requests = {}, {}
+n, offset, threads, requests = 0, 0, {}, {}
 setup = function(thread)
   table.insert(threads, thread)
   thread:set("offset", (#threads - 1) * $((subjects / 2 + 1)))
@@ -63,20 +63,14 @@ post = function(path, token, body)
   return wrk.format("POST", path, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token}, body)
 end
 init = function(args)
-  for k = 1, $2 do requests[k] = $3 end
+  for k = 1, $1 do requests[k] = $2 end
 end
 request = function()
   n = n % #requests + 1
   return requests[n]
 end
-response = function(status, headers, body)
-  if status ~= $1 then wrong = wrong + 1; first = first or (status .. " " .. body) end
-end
 done = function(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + t:get("wrong"); if t:get("first") then print("first wrong answer: " .. t:get("first")) end end
-  print(string.format("%d requests, %d wrong; p50 %.2f ms, p99 %.2f ms", summary.requests, bad, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
-  if bad > 0 then os.exit(1) end
+  print(string.format("%d requests; p50 %.2f ms, p99 %.2f ms", summary.requests, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
 end
 batch = function(k)
   local checks = {}
@@ -87,9 +81,9 @@ EOF
 }
 # Consents go to a new subject each, up to half the subjects per thread;
 # decisions and batches cycle through the same subjects.
-lua_script 201 $((subjects / 2)) "post(\"/v1/consents\", \"$APP\", string.format('{\"subject\":\"%s\",\"device_id\":\"$device\",\"notice_key\":\"acme-cam\",\"notice_version\":$version,\"notice_hash\":$hash,\"locale\":\"en\",\"method\":\"app\",\"choices\":[{\"purpose\":\"security-monitoring\",\"granted\":true},{\"purpose\":\"device-maintenance\",\"granted\":false}]}', subject(k)))" >"$work/consents.lua"
-lua_script 200 10000 "post(\"/v1/decisions\", \"$SERVICE\", check(k))" >"$work/decisions.lua"
-lua_script 200 $((subjects / 200)) "batch(k)" >"$work/batches.lua"
+lua_script $((subjects / 2)) "post(\"/v1/consents\", \"$APP\", string.format('{\"subject\":\"%s\",\"device_id\":\"$device\",\"notice_key\":\"acme-cam\",\"notice_version\":$version,\"notice_hash\":$hash,\"locale\":\"en\",\"method\":\"app\",\"choices\":[{\"purpose\":\"security-monitoring\",\"granted\":true},{\"purpose\":\"device-maintenance\",\"granted\":false}]}', subject(k)))" >"$work/consents.lua"
+lua_script 10000 "post(\"/v1/decisions\", \"$SERVICE\", check(k))" >"$work/decisions.lua"
+lua_script $((subjects / 200)) "batch(k)" >"$work/batches.lua"
 
 # cpu_seconds PID: the CPU time (user and system) the process has used.
 cpu_seconds() {
@@ -101,8 +95,12 @@ run() { # name script connections path
 	local TIMEFORMAT="wrk used %U s user + %S s system of CPU" before status=0
 	before=$(cpu_seconds "$server")
 	{ time wrk -t2 -c"$3" -d"$duration" -s "$work/$2" "$base${4}" >"$work/wrk.out"; } 2>"$work/wrk.time" || status=$?
-	grep -E 'Requests/sec|requests,|first wrong' "$work/wrk.out" || true
+	grep -E 'Requests/sec|requests;|Non-2xx|Socket errors' "$work/wrk.out" || true
 	echo "$(cat "$work/wrk.time"); the server used $(awk -v a="$before" -v b="$(cpu_seconds "$server")" 'BEGIN { printf "%.2f", b - a }') s"
+	if grep -qE 'Non-2xx|Socket errors' "$work/wrk.out"; then
+		echo "loadtest: $1: answers outside 2xx or socket errors (above)" >&2
+		status=1
+	fi
 	return "$status"
 }
 echo "loadtest: $(nproc) cores, $subjects subjects, $rules policy rules, bin/consentry on SQLite in $work/data"

@@ -45,7 +45,7 @@ func processCPU(b *testing.B) time.Duration {
 // loadRun posts bodies[i%len] from clients concurrent keep-alive clients
 // over loopback, each reply having to be status and pass check, and
 // returns requests/s and the sorted latencies. The clients are lean
-// (leanClient) unless CONSENTRY_BENCH_CLIENT=net/http asks for net/http's.
+// (leanClients) unless CONSENTRY_BENCH_CLIENT=net/http asks for net/http's.
 func loadRun(b *testing.B, url, token string, clients, status int, bodies [][]byte, check func([]byte) error) (float64, []time.Duration) {
 	newClient := leanClients(url, token, bodies)
 	if os.Getenv("CONSENTRY_BENCH_CLIENT") == "net/http" {
@@ -58,12 +58,13 @@ func loadRun(b *testing.B, url, token string, clients, status int, bodies [][]by
 		wg        sync.WaitGroup
 		failed    atomic.Value
 	)
-	post := make([]func(i int) (int, []byte, error), clients)
+	post := make([]poster, clients)
 	for c := range post {
-		p, err := newClient()
+		p, closeClient, err := newClient()
 		if err != nil {
 			b.Fatal(err)
 		}
+		defer closeClient()
 		post[c] = p
 	}
 	stop := profileLoad(b)
@@ -119,25 +120,29 @@ func loadRun(b *testing.B, url, token string, clients, status int, bodies [][]by
 	return float64(b.N) / elapsed.Seconds(), latencies
 }
 
+// poster posts the i-th request of a load run and returns the answer's
+// status and body.
+type poster func(i int) (status int, body []byte, err error)
+
 // leanClients makes keep-alive HTTP/1.1 connections to url's server,
 // each posting bodies[i] to url: the requests' bytes are prepared once, and
 // answers are read with http.ReadResponse. The load generator shares the
 // two cores with the server, so what it spends the server loses; net/http's
-// Transport costs about 20 µs of CPU more per request here (two goroutines
-// per connection and the hand-offs between them: the loopback floor is
-// 36 against 57 µs per request). This one costs about what writing and
-// reading the socket cost.
-func leanClients(url, token string, bodies [][]byte) func() (func(i int) (int, []byte, error), error) {
+// Transport costs 20-30 µs of CPU more per request here (two goroutines
+// per connection and the hand-offs between them: the loopback floor, load
+// generator included, is 37-39 µs per request with this one, 59-71 with
+// net/http's).
+func leanClients(url, token string, bodies [][]byte) func() (poster, func(), error) {
 	host, path, _ := strings.Cut(strings.TrimPrefix(url, "http://"), "/")
 	requests := make([][]byte, len(bodies))
 	for i, body := range bodies {
 		requests[i] = fmt.Appendf(nil, "POST /%s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s",
 			path, host, token, len(body), body)
 	}
-	return func() (func(i int) (int, []byte, error), error) {
+	return func() (poster, func(), error) {
 		conn, err := net.Dial("tcp", host)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		r := bufio.NewReader(conn)
 		return func(i int) (int, []byte, error) {
@@ -151,14 +156,14 @@ func leanClients(url, token string, bodies [][]byte) func() (func(i int) (int, [
 			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			return resp.StatusCode, body, err
-		}, nil
+		}, func() { conn.Close() }, nil
 	}
 }
 
 // transportClients posts with net/http's client, one connection each, for
 // comparison with leanClients (CONSENTRY_BENCH_CLIENT=net/http).
-func transportClients(url, token string, bodies [][]byte) func() (func(i int) (int, []byte, error), error) {
-	return func() (func(i int) (int, []byte, error), error) {
+func transportClients(url, token string, bodies [][]byte) func() (poster, func(), error) {
+	return func() (poster, func(), error) {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1, MaxConnsPerHost: 1}, Timeout: 30 * time.Second}
 		return func(i int) (int, []byte, error) {
 			req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(bodies[i]))
@@ -174,7 +179,7 @@ func transportClients(url, token string, bodies [][]byte) func() (func(i int) (i
 			body, err := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			return resp.StatusCode, body, err
-		}, nil
+		}, client.CloseIdleConnections, nil
 	}
 }
 
