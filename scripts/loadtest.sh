@@ -45,7 +45,7 @@ version=$(jq .version <<<"$notice") hash=$(jq .content_hash <<<"$notice")
 # (subject(k) is the k-th subject of the thread's walk, from its own
 # offset), and cycles through them. wrk shares the two cores with the
 # server, so its script is kept to that: formatting each request in Lua,
-# and a Lua response callback to check each status (about 15 us of wrk's
+# and a Lua response callback to check each status (about 14 us of wrk's
 # CPU per consent), took CPU the server then lacked. wrk counts answers
 # outside 2xx itself, and run fails on any.
 lua_script() {
