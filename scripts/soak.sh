@@ -18,8 +18,8 @@ for port in 18081 18082 18083; do
 	./bin/consentry serve --addr 127.0.0.1:$port --log-level warn 2>"$work/$port.log" &
 	urls+=("http://127.0.0.1:$port")
 done
-for port in 18081 18082 18083; do
-	wait_ready "http://127.0.0.1:$port" "$work/$port.log"
+for u in "${urls[@]}"; do
+	wait_ready "$u" "$work/${u##*:}.log"
 done
 go run ./cmd/soak --instances "$(IFS=,; echo "${urls[*]}")" --duration "$duration"
 verify_deployment "${urls[2]}" "$work"/*.log
