@@ -327,8 +327,9 @@ func setFailure(f *atomic.Pointer[error], err error) {
 }
 
 // OnCommit registers fn to be told, after each commit, the events it made
-// durable (decisions included), in log order. fn runs on the writer: it
-// must be quick and must not call the Log.
+// durable (decisions included), in log order. fn runs on the writer,
+// before Committed counts the commit's changes: it must be quick and must
+// not call the Log.
 func (l *Log) OnCommit(fn func(events []Event)) {
 	l.hooksMu.Lock()
 	defer l.hooksMu.Unlock()
@@ -705,14 +706,17 @@ func (l *Log) commit(batch []*job) {
 		}
 		return
 	}
-	l.committed.Store(l.applied.Load())
-	l.recordSubjects(known, first, leaves)
-	l.knownSize = final
+	// The hooks first: state kept in memory must have dropped what the
+	// batch changed before Committed counts the batch, or a decision could
+	// read the old state under the new count, and the writer would trust it.
 	l.hooksMu.RLock()
 	for _, fn := range l.onCommit {
 		fn(durable)
 	}
 	l.hooksMu.RUnlock()
+	l.committed.Store(l.applied.Load())
+	l.recordSubjects(known, first, leaves)
+	l.knownSize = final
 	l.cache.addAll(pending)
 	setFailure(&l.writeFailure, nil)
 	n := 0

@@ -335,27 +335,50 @@ func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, er
 	if err := p.Err("invalid decision request"); err != nil {
 		return nil, err
 	}
-	read := s.db.Read(ctx)
+	batch, err := s.prepare(s.db.Read(ctx), rs)
+	if err != nil {
+		return nil, err
+	}
+	return s.record(ctx, rs, batch)
+}
+
+// prepared is a batch evaluated outside the writer: the decisions, what
+// each read, and what does not depend on the place in the log.
+type prepared struct {
+	out       []Decision
+	snaps     []snapshot
+	ids       []string
+	explained [][]byte
+}
+
+// prepare evaluates rs on read. What does not depend on the place in the
+// log is made here, in parallel with other requests, not on the single
+// writer.
+func (s *Service) prepare(read *store.Tx, rs []Request) (prepared, error) {
 	now := read.Now()
-	out := make([]Decision, len(rs))
-	snaps := make([]snapshot, len(rs))
-	// What does not depend on the place in the log is made here, in
-	// parallel with other requests, not on the single writer.
-	ids, explained := make([]string, len(rs)), make([][]byte, len(rs))
+	p := prepared{out: make([]Decision, len(rs)), snaps: make([]snapshot, len(rs)), ids: make([]string, len(rs)), explained: make([][]byte, len(rs))}
 	for i, r := range rs {
-		out[i], snaps[i] = s.evaluate(read, r, now, true)
-		ids[i] = uuid.Must(uuid.NewV7()).String()
+		p.out[i], p.snaps[i] = s.evaluate(read, r, now, true)
+		p.ids[i] = uuid.Must(uuid.NewV7()).String()
 		var err error
-		if explained[i], err = json.Marshal(out[i].Steps); err != nil {
-			return nil, err
+		if p.explained[i], err = json.Marshal(p.out[i].Steps); err != nil {
+			return prepared{}, err
 		}
 	}
+	return p, nil
+}
+
+// record appends p's decisions to the log, re-checking every allow at its
+// place there: what no longer holds is evaluated again, in the writer's
+// transaction.
+func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decision, error) {
+	out := p.out
 	// Pure: a decision reads and defers its row; it writes nothing itself.
 	_, err := s.log.DoPure(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		events := make([]audit.Event, len(rs))
 		for i := range rs {
-			d, steps := out[i], explained[i]
-			if d.Allow && (!s.stillHolds(tx, rs[i], snaps[i]) || !d.consentLive(tx.Now())) {
+			d, steps := p.out[i], p.explained[i]
+			if d.Allow && (!s.stillHolds(tx, rs[i], p.snaps[i]) || !d.consentLive(tx.Now())) {
 				// In the writer, from the transaction: earlier changes of the
 				// batch are not in the cache yet.
 				d, _ = s.evaluate(tx, rs[i], tx.Now(), false)
@@ -364,7 +387,7 @@ func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, er
 					return nil, err
 				}
 			}
-			d.ID, d.Seq, d.CreatedAt = ids[i], tx.NextSeq()+int64(i), tx.Now()
+			d.ID, d.Seq, d.CreatedAt = p.ids[i], tx.NextSeq()+int64(i), tx.Now()
 			if err := tx.InsertDecision(store.DecisionRecord{ID: d.ID, ServiceID: d.Request.ServiceID, ServiceName: d.Request.ServiceName,
 				SubjectID: d.Request.Subject, DeviceID: d.Request.DeviceID, Element: d.Request.Element, Purpose: d.Request.Purpose,
 				Action: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons, Steps: steps, ConsentRecord: d.ConsentRecord,

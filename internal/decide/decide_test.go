@@ -424,3 +424,48 @@ func TestTwoInstances(t *testing.T) {
 		verifyLog(t, a)
 	})
 }
+
+// TestNoAllowFromTheMomentOfACommit evaluates a decision inside the
+// writer's commit of a withdrawal, in an OnCommit hook that runs before
+// the decision service's own (it was registered first), then records it:
+// the facts the evaluation read from memory may still be those before
+// the withdrawal, and the log's count of changes must not yet say that
+// they are current, or the writer would trust them and append an allow
+// after the withdrawal.
+func TestNoAllowFromTheMomentOfACommit(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		w := &world{t: t, clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))}
+		w.db = storetest.MustOpenDB(t, dialect, w.clock.Now)
+		w.log = audittest.MustOpenLog(t, w.db, audit.Options{})
+		var (
+			armed    bool
+			inCommit []decide.Prepared
+			rs       = []decide.Request{{ServiceID: "svc-1", ServiceName: "route-planner", Subject: "alice", Element: "location",
+				Purpose: "navigation", Action: "use"}}
+		)
+		w.log.OnCommit(func(events []audit.Event) {
+			if !armed || !slices.ContainsFunc(events, func(e audit.Event) bool { return e.Action == audit.ActionConsentWithdrawn }) {
+				return
+			}
+			p, err := w.decide.Prepare(w.db.Read(ctx), rs)
+			require.NoError(t, err)
+			inCommit = append(inCommit, p)
+		})
+		w.build()
+		w.seed()
+		rs[0].DeviceID = w.device.ID
+		require.True(t, w.ask(decide.Request{}).Allow, "alice's consent is in force and in memory")
+
+		armed = true
+		_, err := w.consents.WithdrawSubject(ctx, "alice", privacy.MethodApp, "app")
+		require.NoError(t, err)
+		require.Len(t, inCommit, 1, "the hook evaluated once, inside the withdrawal's commit")
+		ds, err := w.decide.Record(ctx, rs, inCommit[0])
+		require.NoError(t, err)
+		assert.False(t, ds[0].Allow, "an allow evaluated as the withdrawal commits is re-checked and denied")
+		assert.Equal(t, []string{decide.ReasonConsentWithdrawn}, ds[0].Reasons)
+		res := verifyLog(t, w)
+		assert.Equal(t, 1, res.Allows, "the replay counts one allow: the one made before the withdrawal")
+	})
+}
