@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -40,6 +41,20 @@ type Event struct {
 	PayloadSHA256 string
 	ReliesOn      *int64
 	ExpiresAt     time.Time
+	// State is what the change made current, for OnCommit hooks that keep
+	// it in memory (a consent's new state, a device, an inventory, a
+	// published notice version); it is never written to the log.
+	State any
+	// Seq is the event's entry, set by the Log for OnCommit hooks.
+	Seq int64
+}
+
+// Foreign is an entry that another process or instance appended, as
+// OnForeign hooks are told of it.
+type Foreign struct {
+	Seq     int64
+	Action  string
+	Targets map[string]string
 }
 
 // Change is a use case's work inside the log's transaction: it makes its
@@ -117,8 +132,9 @@ type Log struct {
 	subjectPairsFrom int64
 	hooksMu          sync.RWMutex
 	onCommit         []func(events []Event)
-	onForeign        []func(actions []string)
+	onForeign        []func(tx *store.Tx, entries []Foreign)
 	onChange         []func(tx *store.Tx, first int64, events []Event) error
+	onBatch          []func(tx *store.Tx, size int64)
 	// attachments are components hooked into this log once (Attachment).
 	attachMu    sync.Mutex
 	attachments map[any]any
@@ -336,15 +352,35 @@ func (l *Log) OnCommit(fn func(events []Event)) {
 	l.onCommit = append(l.onCommit, fn)
 }
 
-// OnForeign registers fn to be told the actions of entries that another
-// process or instance appended since this one last wrote. fn runs on the
-// writer, inside its transaction, before the changes of the batch: state
-// it keeps in memory must be brought up to date (or dropped) before the
-// batch's decisions are re-checked.
-func (l *Log) OnForeign(fn func(actions []string)) {
+// OnForeign registers fn to be told the entries other than decisions that
+// another process or instance appended since this one last wrote. fn runs
+// on the writer, inside its transaction (tx, which sees those entries'
+// changes and no later ones), before the changes of the batch: state it
+// keeps in memory must be brought up to date (or dropped) before the
+// batch's decisions are re-checked. fn must not write through tx.
+func (l *Log) OnForeign(fn func(tx *store.Tx, entries []Foreign)) {
 	l.hooksMu.Lock()
 	defer l.hooksMu.Unlock()
 	l.onForeign = append(l.onForeign, fn)
+}
+
+// OnBatch registers fn to run at the start of every transaction of the
+// writer, before its changes (and after the OnForeign hooks), with the
+// log's size: tx then sees exactly what entries up to size recorded. fn
+// must not write through tx; state it loads from tx is current once the
+// transaction's OnCommit hooks have run with the events it appended.
+func (l *Log) OnBatch(fn func(tx *store.Tx, size int64)) {
+	l.hooksMu.Lock()
+	defer l.hooksMu.Unlock()
+	l.onBatch = append(l.onBatch, fn)
+}
+
+func (l *Log) batchStarts(tx *store.Tx, size int64) {
+	l.hooksMu.RLock()
+	defer l.hooksMu.RUnlock()
+	for _, fn := range l.onBatch {
+		fn(tx, size)
+	}
 }
 
 // OnChange registers fn to run, inside the transaction, after each change
@@ -605,6 +641,7 @@ func (l *Log) commit(batch []*job) {
 		if err := l.foreign(tx, size); err != nil {
 			return err
 		}
+		l.batchStarts(tx, size)
 		reader := l.reader(tx, pending)
 		leaves, first = leaves[:0], size
 		for i, j := range batch {
@@ -660,6 +697,7 @@ func (l *Log) commit(batch []*job) {
 					l.applied.Add(1)
 					changes = true
 				}
+				ev.Seq = size
 				leaf, err := l.leaf(size, tx.Now(), j.ctx, ev)
 				if err != nil {
 					return err
@@ -735,15 +773,25 @@ func (l *Log) foreign(tx *store.Tx, size int64) error {
 		l.knownSize = size
 		return nil
 	}
-	actions, err := tx.AuditActions(l.knownSize, size)
+	leaves, err := tx.AuditChanges(l.knownSize, size)
 	if err != nil {
 		return err
 	}
-	l.applied.Add(int64(len(actions)) + 1)
+	entries := make([]Foreign, len(leaves))
+	for i, lf := range leaves {
+		var e Entry
+		if err := json.Unmarshal(lf.Leaf, &e); err != nil {
+			return fmt.Errorf("audit: entry %d: %w", lf.Seq, err)
+		}
+		entries[i] = Foreign{Seq: lf.Seq, Action: lf.Action, Targets: e.Targets}
+	}
+	// Decisions are not counted: any count above zero makes every decision
+	// of the batch be re-checked.
+	l.applied.Add(int64(len(entries)) + 1)
 	l.hooksMu.RLock()
 	defer l.hooksMu.RUnlock()
 	for _, fn := range l.onForeign {
-		fn(actions)
+		fn(tx, entries)
 	}
 	l.knownSize = size
 	return nil

@@ -333,7 +333,11 @@ func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord, receiptHash str
 	for i, c := range rec.Choices {
 		ev := audit.Event{Action: audit.ActionConsentRecorded, Subject: rec.SubjectID, PayloadSHA256: receiptHash, ExpiresAt: c.ExpiresAt,
 			Targets: map[string]string{"device": rec.DeviceID, "purpose": c.Purpose, "record": rec.ID, "notice": rec.NoticeKey,
-				"notice_version": strconv.Itoa(rec.NoticeVersion)}}
+				"notice_version": strconv.Itoa(rec.NoticeVersion)},
+			// The purpose's current state as InsertConsentRecord wrote it.
+			State: privacy.ConsentState{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID, Purpose: c.Purpose, RecordID: rec.ID, Kind: rec.Kind,
+				Granted: c.Granted, ExpiresAt: c.ExpiresAt, NoticeKey: rec.NoticeKey, NoticeVersion: rec.NoticeVersion, AuditSeq: c.AuditSeq,
+				UpdatedAt: rec.CreatedAt}}
 		switch {
 		case rec.Kind == privacy.RecordWithdrawal:
 			ev.Action, ev.Outcome = audit.ActionConsentWithdrawn, "withdrawn"

@@ -13,12 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
-	"github.com/consentry/consentry/internal/memo"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -88,26 +85,27 @@ type Service struct {
 	db     *store.DB
 	log    *audit.Log
 	policy Policy
-	mu     sync.RWMutex // guards material
-	// material caches, per notice key, the purposes each published version
-	// changed materially, with the newest version it knows.
-	material map[string]materialCache
-	elements *memo.Map[string, privacy.DataElement] // device, inventory version, key → element (immutable)
-	facts    *factsCache
+	memory *memory
 }
 
-type materialCache struct {
-	newest  int
-	changes map[int][]string
-}
-
-// NewService returns a Service.
+// NewService returns a Service. Its facts are loaded into memory by the
+// log's writer, at the start of its next transaction; NewService asks for
+// one, and until it has committed, decisions read the database.
 func NewService(db *store.DB, log *audit.Log, policy Policy) *Service {
-	s := &Service{db: db, log: log, policy: policy, material: map[string]materialCache{},
-		facts: newFactsCache(), elements: memo.New[string, privacy.DataElement](1 << 16)}
-	log.OnCommit(s.facts.committed)
-	log.OnForeign(s.facts.foreign)
+	s := &Service{db: db, log: log, policy: policy, memory: newMemory()}
+	log.OnBatch(s.memory.batch)
+	log.OnCommit(s.memory.committed)
+	log.OnForeign(s.memory.foreign)
+	go func() { _ = log.Refresh(context.Background()) }() // an error: the log is closed, or the next write loads
 	return s
+}
+
+// FromMemory reports whether decisions are made from memory (every fact
+// loaded and current) rather than from the database.
+func (s *Service) FromMemory() bool {
+	s.memory.mu.RLock()
+	defer s.memory.mu.RUnlock()
+	return s.memory.complete
 }
 
 // validate checks a request's shape.
@@ -139,11 +137,64 @@ type snapshot struct {
 	changes int64 // the log's committed changes before the facts were read
 }
 
-// evaluate runs every check on tx at time now. It never fails: an error
-// is a deny with the reason "error".
-func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, cached bool) (Decision, snapshot) {
-	d := Decision{Request: r}
+// view is what one decision reads: from memory, or from the database
+// while memory is not complete, and always in the writer's re-checks.
+type view struct {
+	facts store.DecisionFacts
+	err   error // the facts could not be read; ENotFound: no such device
+	// element is the element asked about in the newest inventory
+	// (elementErr ENotFound: not declared there).
+	element    privacy.DataElement
+	elementErr error
+	// notice is the version in force (when facts.NoticeVersion > 0), and
+	// material the purposes each published version changed materially.
+	notice      privacy.NoticeVersion
+	noticeErr   error
+	material    map[int][]string
+	materialErr error
+}
+
+// read returns what r reads through tx, in the order the checks need it.
+func read(tx *store.Tx, r Request) view {
+	var v view
+	if v.facts, v.err = tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose); v.err != nil {
+		return v
+	}
+	if v.facts.InventoryVersion > 0 {
+		v.element, v.elementErr = tx.InventoryElement(r.DeviceID, v.facts.InventoryVersion, r.Element)
+	}
+	if v.facts.NoticeVersion > 0 {
+		v.notice, v.noticeErr = tx.PublishedNoticeVersion(v.facts.NoticeKey, v.facts.NoticeVersion)
+	}
+	if v.facts.HasConsent {
+		v.material, v.materialErr = tx.MaterialChanges(v.facts.NoticeKey)
+	}
+	return v
+}
+
+// evaluate runs every check at time now, on what memory holds or, when
+// fromMemory is false or memory is not complete, on what tx reads. It
+// never fails: an error is a deny with the reason "error".
+func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, fromMemory bool) (Decision, snapshot) {
+	// Read before the facts: a change counted after this is re-checked.
 	snap := snapshot{policy: s.policy.Generation(), changes: s.log.Committed()}
+	v, ok := view{}, false
+	if fromMemory {
+		v, ok = s.memory.view(r)
+	}
+	if !ok {
+		v = read(tx, r)
+	}
+	d := judge(v, r, now, s.policy)
+	if v.err == nil {
+		snap.facts = v.facts
+	}
+	return d, snap
+}
+
+// judge runs every check on v, in order; each can only deny.
+func judge(v view, r Request, now time.Time, policy Policy) Decision {
+	d := Decision{Request: r}
 	deny := func(check, reason, detail string) {
 		d.Steps = append(d.Steps, Step{Check: check, Reason: reason, Detail: detail})
 		if !slices.Contains(d.Reasons, reason) {
@@ -152,35 +203,28 @@ func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, cached bool) 
 	}
 	pass := func(check, detail string) { d.Steps = append(d.Steps, Step{Check: check, OK: true, Detail: detail}) }
 
-	var facts store.DecisionFacts
-	var err error
-	if cached {
-		facts, err = s.facts.get(tx, factsKey{device: r.DeviceID, subject: r.Subject, purpose: r.Purpose})
-	} else {
-		facts, err = tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose)
-	}
+	facts := v.facts
 	switch {
-	case privacy.ErrorCode(err) == privacy.ENotFound:
+	case privacy.ErrorCode(v.err) == privacy.ENotFound:
 		deny("device", ReasonDeviceInactive, "no such device")
-		return d, snap
-	case err != nil:
+		return d
+	case v.err != nil:
 		deny("device", ReasonError, "the device could not be read")
-		return d, snap
+		return d
 	}
-	snap.facts = facts
 	if facts.DeviceStatus != string(privacy.DeviceActive) {
 		deny("device", ReasonDeviceInactive, "device is "+facts.DeviceStatus)
 	} else {
 		pass("device", "device is active")
 	}
 
-	var element privacy.DataElement
+	element := v.element
 	declared := false
 	if facts.InventoryVersion == 0 {
 		deny("inventory", ReasonElementNotDeclared, "the device has no inventory")
-	} else if element, err = s.element(tx, r.DeviceID, facts.InventoryVersion, r.Element); privacy.ErrorCode(err) == privacy.ENotFound {
+	} else if privacy.ErrorCode(v.elementErr) == privacy.ENotFound {
 		deny("inventory", ReasonElementNotDeclared, fmt.Sprintf("inventory version %d does not declare %s", facts.InventoryVersion, r.Element))
-	} else if err != nil {
+	} else if v.elementErr != nil {
 		deny("inventory", ReasonError, "the inventory could not be read")
 	} else if !slices.Contains(element.Purposes, r.Purpose) {
 		deny("inventory", ReasonElementNotDeclared, fmt.Sprintf("%s is not declared for purpose %s", r.Element, r.Purpose))
@@ -191,9 +235,9 @@ func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, cached bool) 
 
 	if facts.NoticeVersion == 0 {
 		deny("notice", ReasonNotInNotice, "no version of notice "+facts.NoticeKey+" is published")
-	} else if notice, err := tx.PublishedNoticeVersion(facts.NoticeKey, facts.NoticeVersion); err != nil {
+	} else if v.noticeErr != nil || v.notice.Version != facts.NoticeVersion {
 		deny("notice", ReasonError, "the notice could not be read")
-	} else if np, ok := notice.Content.Purpose(r.Purpose); !ok || !slices.Contains(np.Elements, r.Element) {
+	} else if np, ok := v.notice.Content.Purpose(r.Purpose); !ok || !slices.Contains(np.Elements, r.Element) {
 		deny("notice", ReasonNotInNotice, fmt.Sprintf("version %d of notice %s does not state %s for %s", facts.NoticeVersion, facts.NoticeKey, r.Element, r.Purpose))
 	} else {
 		d.NoticeVersion = facts.NoticeVersion
@@ -202,7 +246,7 @@ func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, cached bool) 
 
 	if !declared {
 		deny("policy", ReasonPolicyDenied, "no category to judge: the element is not declared")
-	} else if ok, err := s.policy.Allowed(r.ServiceName, element.Category, r.Purpose, r.Action); err != nil {
+	} else if ok, err := policy.Allowed(r.ServiceName, element.Category, r.Purpose, r.Action); err != nil {
 		deny("policy", ReasonError, "the data policy could not be evaluated")
 	} else if !ok {
 		deny("policy", ReasonPolicyDenied, fmt.Sprintf("no rule lets %s %s %s for %s", r.ServiceName, r.Action, element.Category, r.Purpose))
@@ -210,7 +254,7 @@ func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, cached bool) 
 		pass("policy", fmt.Sprintf("the data policy lets %s %s %s for %s", r.ServiceName, r.Action, element.Category, r.Purpose))
 	}
 
-	switch status := s.consentStatus(tx, facts, now); status {
+	switch status := consentStatus(v, now); status {
 	case privacy.StatusGranted:
 		d.ConsentRecord, d.ConsentSeq, d.consentExpires = facts.Consent.RecordID, facts.Consent.AuditSeq, facts.Consent.ExpiresAt
 		pass("consent", fmt.Sprintf("consent record %s (audit entry %d) grants %s until %s", facts.Consent.RecordID, facts.Consent.AuditSeq,
@@ -233,53 +277,20 @@ func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, cached bool) 
 	if d.Reasons == nil {
 		d.Reasons = []string{}
 	}
-	return d, snap
+	return d
 }
 
-// consentStatus judges the consent in facts; "" when that cannot be done.
-func (s *Service) consentStatus(tx *store.Tx, f store.DecisionFacts, now time.Time) privacy.ConsentStatus {
-	if !f.HasConsent {
+// consentStatus judges the consent in v; "" when that cannot be done.
+func consentStatus(v view, now time.Time) privacy.ConsentStatus {
+	if !v.facts.HasConsent {
 		return privacy.StatusDenied
 	}
-	changes, err := s.materialChanges(tx, f.NoticeKey, f.NoticeVersion)
-	if err != nil {
+	if v.materialErr != nil {
 		return ""
 	}
-	return f.Consent.Status(now, func(_, purpose string, version int) bool {
-		return privacy.ChangedAfter(changes, version, purpose)
+	return v.facts.Consent.Status(now, func(_, purpose string, version int) bool {
+		return privacy.ChangedAfter(v.material, version, purpose)
 	})
-}
-
-func (s *Service) element(tx *store.Tx, device string, version int, key string) (privacy.DataElement, error) {
-	id := device + "\x00" + strconv.Itoa(version) + "\x00" + key
-	if e, ok := s.elements.Load(id); ok {
-		return e, nil
-	}
-	e, err := tx.InventoryElement(device, version, key)
-	if err != nil {
-		return privacy.DataElement{}, err
-	}
-	s.elements.Store(id, e)
-	return e, nil
-}
-
-// materialChanges returns the material changes of notice key's published
-// versions, valid while newest is the newest published version.
-func (s *Service) materialChanges(tx *store.Tx, key string, newest int) (map[int][]string, error) {
-	s.mu.RLock()
-	c, ok := s.material[key]
-	s.mu.RUnlock()
-	if ok && c.newest == newest {
-		return c.changes, nil
-	}
-	changes, err := tx.MaterialChanges(key)
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	s.material[key] = materialCache{newest: newest, changes: changes}
-	s.mu.Unlock()
-	return changes, nil
 }
 
 // stillHolds reports, inside the writer, whether what an evaluation read
@@ -378,9 +389,13 @@ func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decis
 		events := make([]audit.Event, len(rs))
 		for i := range rs {
 			d, steps := p.out[i], p.explained[i]
-			if d.Allow && (!s.stillHolds(tx, rs[i], p.snaps[i]) || !d.consentLive(tx.Now())) {
-				// In the writer, from the transaction: earlier changes of the
-				// batch are not in the cache yet.
+			// Each decision is judged at its place in the log: what its
+			// evaluation read counts only if it still holds there (a deny
+			// too: another instance's grant may have come between), and an
+			// allow's consent must still be in force at its entry's time.
+			if !s.stillHolds(tx, rs[i], p.snaps[i]) || d.Allow && !d.consentLive(tx.Now()) {
+				// Evaluated again from the transaction: earlier changes of
+				// the batch are not in memory yet.
 				d, _ = s.evaluate(tx, rs[i], tx.Now(), false)
 				var err error
 				if steps, err = json.Marshal(d.Steps); err != nil {

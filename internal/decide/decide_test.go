@@ -27,7 +27,7 @@ import (
 )
 
 type world struct {
-	t        *testing.T
+	t        testing.TB
 	db       *store.DB
 	clock    *storetest.Clock
 	log      *audit.Log
@@ -61,13 +61,14 @@ func element(key, category string, purposes ...string) privacy.DataElement {
 // for maintenance, a published notice stating both, a data policy letting
 // route-planner use location for navigation, and alice's consent to
 // navigation.
-func newWorld(t *testing.T, dialect string) *world {
+func newWorld(t testing.TB, dialect string) *world {
 	t.Helper()
 	w := &world{t: t, clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))}
 	w.db = storetest.MustOpenDB(t, dialect, w.clock.Now)
 	w.log = audittest.MustOpenLog(t, w.db, audit.Options{})
 	w.build()
 	w.seed()
+	w.memoryMatches("seeded")
 	return w
 }
 
@@ -129,6 +130,18 @@ func (w *world) consent(subject string, granted bool) privacy.ConsentRecord {
 		Choices: []privacy.ConsentChoice{{Purpose: "navigation", Granted: granted}}})
 	require.NoError(w.t, err)
 	return rec
+}
+
+// memoryMatches checks that w's decision service decides from memory and
+// that memory holds what the database does, in every part a decision
+// reads.
+func (w *world) memoryMatches(msg string) {
+	w.t.Helper()
+	require.Eventually(w.t, w.decide.FromMemory, 5*time.Second, 10*time.Millisecond, "%s: memory is complete", msg)
+	inMemory, inDatabase, complete, err := w.decide.MemoryAndDatabase(context.Background())
+	require.NoError(w.t, err)
+	require.True(w.t, complete, msg)
+	require.Equal(w.t, inDatabase, inMemory, "%s: memory holds what the database does", msg)
 }
 
 func (w *world) ask(r decide.Request) decide.Decision {
@@ -230,31 +243,54 @@ func TestEveryReason(t *testing.T) {
 		}, []string{decide.ReasonDeviceInactive, decide.ReasonPolicyDenied, decide.ReasonNoConsent}},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, store.DialectSQLite)
-			d := w.ask(tc.arrange(w))
-			assert.Equal(t, tc.reasons, d.Reasons)
-			assert.Equal(t, len(tc.reasons) == 0, d.Allow)
-			assert.NotEmpty(t, d.ID)
-			assert.Positive(t, d.Seq)
-			if d.Allow {
-				assert.NotEmpty(t, d.ConsentRecord)
-				assert.Positive(t, d.ConsentSeq)
-				assert.Equal(t, w.current.Version, d.NoticeVersion)
-			} else {
-				assert.Empty(t, d.ConsentRecord)
+		for _, fromMemory := range []bool{true, false} {
+			name := tc.name
+			if !fromMemory {
+				name += ", from the database"
 			}
-			got, err := w.decide.Get(ctx, d.ID)
-			require.NoError(t, err)
-			assert.Equal(t, d.Reasons, got.Reasons)
-			if tc.name == "unknown device" {
-				assert.Len(t, got.Steps, 1, "nothing else can be checked for a device that does not exist")
-			} else {
-				assert.Len(t, got.Steps, 5, "every check is explained")
-			}
-			verifyLog(t, w)
-		})
+			t.Run(name, func(t *testing.T) { everyReason(t, tc.arrange, tc.reasons, fromMemory) })
+		}
 	}
+}
+
+// everyReason arranges a world, asks, and checks the answer and its
+// explanation; from memory, kept current by the arranged changes, or from
+// the database with memory emptied just before the question.
+func everyReason(t *testing.T, arrange func(w *world) decide.Request, reasons []string, fromMemory bool) {
+	ctx := context.Background()
+	w := newWorld(t, store.DialectSQLite)
+	r := arrange(w)
+	if fromMemory {
+		w.memoryMatches("arranged")
+	} else {
+		_, err := w.log.Append(ctx, audit.Event{Action: "test.unknown"})
+		require.NoError(t, err)
+		require.False(t, w.decide.FromMemory())
+	}
+	d := w.ask(r)
+	assert.Equal(t, reasons, d.Reasons)
+	assert.Equal(t, len(reasons) == 0, d.Allow)
+	assert.NotEmpty(t, d.ID)
+	assert.Positive(t, d.Seq)
+	if d.Allow {
+		assert.NotEmpty(t, d.ConsentRecord)
+		assert.Positive(t, d.ConsentSeq)
+		assert.Equal(t, w.current.Version, d.NoticeVersion)
+	} else {
+		assert.Empty(t, d.ConsentRecord)
+	}
+	got, err := w.decide.Get(ctx, d.ID)
+	require.NoError(t, err)
+	assert.Equal(t, d.Reasons, got.Reasons)
+	if r.DeviceID != "" && r.DeviceID != w.device.ID {
+		assert.Len(t, got.Steps, 1, "nothing else can be checked for a device that does not exist")
+	} else {
+		assert.Len(t, got.Steps, 5, "every check is explained")
+	}
+	if fromMemory {
+		assert.Equal(t, int64(1), w.decide.Loads(), "memory was loaded once and kept current")
+	}
+	verifyLog(t, w)
 }
 
 // verifyLog checks the whole audit log, with the strictest-by-default replay.
@@ -308,15 +344,27 @@ func TestFailuresDenyOrRefuse(t *testing.T) {
 	_, err = sqlDB.Exec(`DROP TRIGGER audit_unwritable`)
 	require.NoError(t, err)
 
-	// A store that cannot be read, for facts not yet in memory, denies.
+	// A change memory cannot follow (an action it does not know) empties
+	// it; decisions then read the store, and a store that cannot be read
+	// denies, until a load completes memory again.
 	w.consent("dave", true)
+	require.Eventually(t, w.decide.FromMemory, 5*time.Second, 10*time.Millisecond, "memory is loaded")
+	_, err = w.log.Append(ctx, audit.Event{Action: "test.unknown"})
+	require.NoError(t, err)
+	assert.False(t, w.decide.FromMemory(), "memory cannot follow an unknown action: it is emptied")
 	_, err = sqlDB.Exec(`ALTER TABLE consent_state RENAME TO consent_state_gone`)
 	require.NoError(t, err)
 	d = w.ask(decide.Request{Subject: "dave"})
 	assert.False(t, d.Allow, "a store that cannot be read denies")
 	assert.Contains(t, d.Reasons, decide.ReasonError)
+	assert.False(t, w.decide.FromMemory(), "a load that fails leaves memory empty")
 	_, err = sqlDB.Exec(`ALTER TABLE consent_state_gone RENAME TO consent_state`)
 	require.NoError(t, err)
+	assert.True(t, w.ask(decide.Request{Subject: "dave"}).Allow)
+	require.Eventually(t, func() bool {
+		w.ask(decide.Request{Subject: "dave"}) // each decision's transaction may load
+		return w.decide.FromMemory()
+	}, 5*time.Second, 100*time.Millisecond, "a later transaction loads memory again")
 	assert.True(t, w.ask(decide.Request{Subject: "dave"}).Allow)
 
 	// A policy that cannot be loaded allows nothing.
@@ -395,16 +443,19 @@ func TestTwoInstances(t *testing.T) {
 		b.build()
 		b.device, b.current = a.device, a.current
 
-		require.True(t, b.ask(decide.Request{}).Allow, "B allows on A's consent")
+		first := b.ask(decide.Request{})
+		require.True(t, first.Allow, "B allows on A's consent: %v %+v", first.Reasons, first.Steps)
 		start := time.Now()
 		_, err = a.consents.WithdrawSubject(ctx, "alice", privacy.MethodApp, "app")
 		require.NoError(t, err)
 		d := b.ask(decide.Request{})
 		assert.Equal(t, []string{decide.ReasonConsentWithdrawn}, d.Reasons, "B's next decision honors A's withdrawal")
 		assert.Less(t, time.Since(start), time.Second)
+		b.memoryMatches("B after A's withdrawal")
 
 		a.consent("erin", true)
-		require.True(t, b.ask(decide.Request{Subject: "erin"}).Allow)
+		require.True(t, b.ask(decide.Request{Subject: "erin"}).Allow, "B's next decision honors A's grant")
+		b.memoryMatches("B after A's grant")
 		removed := authz.Rule{Subject: "route-planner", Category: "personal.location.*", Purpose: "navigation", Action: "use", Effect: "allow"}
 		start = time.Now()
 		require.NoError(t, a.policies.Remove(ctx, policy.Change{Rule: &removed}))
@@ -419,6 +470,19 @@ func TestTwoInstances(t *testing.T) {
 		}
 		d = b.ask(decide.Request{Subject: "erin"})
 		assert.Equal(t, []string{decide.ReasonPolicyDenied}, d.Reasons, "B's next decision honors A's policy change")
+
+		// A's notice, inventory and device changes reach B's memory too.
+		a.publish(noticeContent("new-recipient"))
+		assert.Equal(t, []string{decide.ReasonPolicyDenied, decide.ReasonReconsentRequired}, b.ask(decide.Request{Subject: "erin"}).Reasons)
+		b.memoryMatches("B after A's notice")
+		a.inventory(element("location", "personal.location.precise", "maintenance"), element("battery", "nonpersonal.device.status", "maintenance"))
+		assert.Contains(t, b.ask(decide.Request{Subject: "erin"}).Reasons, decide.ReasonElementNotDeclared)
+		b.memoryMatches("B after A's inventory")
+		_, err = a.devices.Deactivate(ctx, a.device.ID)
+		require.NoError(t, err)
+		assert.Contains(t, b.ask(decide.Request{Subject: "erin"}).Reasons, decide.ReasonDeviceInactive)
+		b.memoryMatches("B after A's device change")
+		assert.Equal(t, int64(1), b.decide.Loads(), "B read A's changes back one by one, without loading everything again")
 
 		// Both instances appended to one log, which verifies.
 		verifyLog(t, a)

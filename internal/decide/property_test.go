@@ -2,6 +2,7 @@ package decide_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -132,7 +133,9 @@ func TestRandomHistories(t *testing.T) {
 					assert.Equal(t, want, d.Allow, "step %d: %+v → %v", step, req, d.Reasons)
 					decisions++
 				}
+				w.memoryMatches(fmt.Sprintf("step %d", step))
 			}
+			assert.Equal(t, int64(1), w.decide.Loads(), "memory was loaded once, then kept current change by change")
 			res := verifyLog(t, w)
 			t.Logf("seed %d: %d decisions, %d allows, all justified by the replay", seed, decisions, res.Allows)
 		})

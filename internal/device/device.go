@@ -45,7 +45,7 @@ func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Devic
 		if err := tx.InsertDevice(d); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "device.registered", Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d}}, nil
+		return []audit.Event{{Action: "device.registered", Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d, State: d}}, nil
 	})
 	if err != nil {
 		return privacy.Device{}, err
@@ -114,7 +114,7 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 		if err := tx.UpdateDeviceStatus(d); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "device." + string(to), Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d}}, nil
+		return []audit.Event{{Action: "device." + string(to), Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d, State: d}}, nil
 	})
 	if err != nil {
 		return privacy.Device{}, err
@@ -166,7 +166,7 @@ func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elem
 			return nil, err
 		}
 		uncovered = notice.Gaps(inv)
-		return []audit.Event{{Action: "inventory.declared", Subject: d.OwnerSubject, Payload: inv,
+		return []audit.Event{{Action: "inventory.declared", Subject: d.OwnerSubject, Payload: inv, State: inv,
 			Targets: map[string]string{"device": d.ID, "inventory_version": strconv.Itoa(inv.Version)}}}, nil
 	})
 	if err != nil {

@@ -218,6 +218,7 @@ func (s *Service) Publish(ctx context.Context, key string, version int) (privacy
 			return nil, err
 		}
 		ev := versionEvent(audit.ActionNoticePublished, v)
+		ev.State = v
 		for _, p := range v.MaterialPurposes {
 			ev.Reasons = append(ev.Reasons, "material_change:"+p)
 		}

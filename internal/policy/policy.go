@@ -26,9 +26,9 @@ type Service struct {
 func NewService(db *store.DB, log *audit.Log, data *authz.Data) *Service {
 	// Another instance changed the policy: load it before this instance's
 	// next decisions are appended (they are re-checked against it).
-	log.OnForeign(func(actions []string) {
-		for _, a := range actions {
-			if strings.HasPrefix(a, "policy.") {
+	log.OnForeign(func(_ *store.Tx, entries []audit.Foreign) {
+		for _, e := range entries {
+			if strings.HasPrefix(e.Action, "policy.") {
 				if err := data.Reload(); err != nil {
 					// The policy in force is unknown: allow nothing until a
 					// reload succeeds (the next policy change, or a restart).

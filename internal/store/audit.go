@@ -353,10 +353,13 @@ func (tx *Tx) Release(name string) error {
 	return formatError(tx.rawExec("RELEASE SAVEPOINT "+name), "release savepoint")
 }
 
-// AuditActions returns the actions of entries from (inclusive) to to
-// (exclusive), in order.
-func (tx *Tx) AuditActions(from, to int64) ([]string, error) {
-	var actions []string
-	err := tx.db.Model(&auditEntryRecord{}).Where("seq >= ? AND seq < ?", from, to).Order("seq").Pluck("action", &actions).Error
-	return actions, formatError(err, "audit actions")
+// AuditChanges returns the entries from (inclusive) to to (exclusive)
+// other than decisions, in order: what another instance changed.
+func (tx *Tx) AuditChanges(from, to int64) ([]privacy.AuditLeaf, error) {
+	var rs []auditEntryRecord
+	err := tx.db.Where("seq >= ? AND seq < ? AND action <> ?", from, to, AuditActionDecision).Order("seq").Find(&rs).Error
+	if err != nil {
+		return nil, formatError(err, "audit entries")
+	}
+	return auditLeaves(rs), nil
 }

@@ -79,8 +79,8 @@ func (c *subscriptions) committed([]audit.Event) {
 }
 
 // foreign is told what other instances appended.
-func (c *subscriptions) foreign(actions []string) {
-	if slices.ContainsFunc(actions, isWebhookAction) {
+func (c *subscriptions) foreign(_ *store.Tx, entries []audit.Foreign) {
+	if slices.ContainsFunc(entries, func(e audit.Foreign) bool { return isWebhookAction(e.Action) }) {
 		c.mu.Lock()
 		c.valid = false
 		c.mu.Unlock()
