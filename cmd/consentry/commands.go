@@ -272,10 +272,14 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	hooks.Start()
 	defer hooks.Stop()
 	gin.SetMode(gin.ReleaseMode)
+	decisions := decide.NewService(db, auditLog, data)
+	if err := registerAll(reg, decisions.Collectors()); err != nil {
+		return err
+	}
 	api, err := httpapi.NewServer(httpapi.Deps{
 		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
 		Notices: notices, Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
-		Decisions: decide.NewService(db, auditLog, data), Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
+		Decisions: decisions, Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
 		Incidents: incident.NewService(db), Findings: review, SubjectTokens: subjectTokens, Webhooks: hooks,
 		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh},
 		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody, RateLimit: cfg.rateLimit,
@@ -361,6 +365,16 @@ func writeSecret(path, content string) error {
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("token file: %w", err)
+	}
+	return nil
+}
+
+// registerAll registers every collector, stopping at the first refused.
+func registerAll(reg prometheus.Registerer, cs []prometheus.Collector) error {
+	for _, c := range cs {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
 	}
 	return nil
 }

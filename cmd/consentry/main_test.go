@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -201,6 +202,17 @@ func walkthrough(t *testing.T, env map[string]string) {
 	require.NoError(t, run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile, "--older", saved},
 		getenv(map[string]string{"CONSENTRY_TOKEN": auditor}), &stdout, &stderr), stderr.String())
 	assert.Contains(t, stdout.String(), "consistent with the older checkpoint")
+	// After the restart, the decision facts were loaded whole once.
+	assert.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return err == nil && strings.Contains(string(b), "\nconsentry_decision_facts_in_memory 1\n") &&
+			strings.Contains(string(b), "\nconsentry_decision_facts_loads_total 1\n")
+	}, 5*time.Second, 50*time.Millisecond, "decisions are made from memory, loaded once")
 	require.NoError(t, srv.stop())
 }
 

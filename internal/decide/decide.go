@@ -19,6 +19,7 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Reason codes, in the order the checks run.
@@ -106,6 +107,32 @@ func (s *Service) FromMemory() bool {
 	s.memory.mu.RLock()
 	defer s.memory.mu.RUnlock()
 	return s.memory.complete
+}
+
+// Collectors are the service's Prometheus metrics: whether decisions are
+// made from memory, how many consent states it holds, and how many full
+// loads there were.
+func (s *Service) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "consentry_decision_facts_in_memory",
+			Help: "1 while access decisions are made from memory; 0 while they read the database, until the next full load."},
+			func() float64 {
+				if s.FromMemory() {
+					return 1
+				}
+				return 0
+			}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "consentry_decision_facts_consent_states",
+			Help: "Current consent states held in memory for access decisions."},
+			func() float64 {
+				s.memory.mu.RLock()
+				defer s.memory.mu.RUnlock()
+				return float64(len(s.memory.facts.consent))
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "consentry_decision_facts_loads_total",
+			Help: "Full loads of the decision facts into memory (one at start; another after each change memory could not follow)."},
+			func() float64 { return float64(s.memory.loads.Load()) }),
+	}
 }
 
 // validate checks a request's shape.

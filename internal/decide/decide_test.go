@@ -22,6 +22,8 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -532,4 +534,33 @@ func TestNoAllowFromTheMomentOfACommit(t *testing.T) {
 		res := verifyLog(t, w)
 		assert.Equal(t, 1, res.Allows, "the replay counts one allow: the one made before the withdrawal")
 	})
+}
+
+// TestMetricsSayWhereDecisionsComeFrom: the operator sees whether
+// decisions are made from memory, how much it holds and how often it was
+// loaded whole.
+func TestMetricsSayWhereDecisionsComeFrom(t *testing.T) {
+	w := newWorld(t, store.DialectSQLite)
+	cs := w.decide.Collectors()
+	require.Len(t, cs, 3)
+	inMemory, states, loads := cs[0], cs[1], cs[2]
+	assert.Equal(t, 1.0, testutil.ToFloat64(inMemory))
+	assert.Equal(t, 1.0, testutil.ToFloat64(states), "alice's consent")
+	assert.Equal(t, 1.0, testutil.ToFloat64(loads))
+	w.consent("bob", false)
+	assert.Equal(t, 2.0, testutil.ToFloat64(states), "a refusal is a state too")
+
+	_, err := w.log.Append(context.Background(), audit.Event{Action: "test.unknown"})
+	require.NoError(t, err)
+	assert.Equal(t, 0.0, testutil.ToFloat64(inMemory), "memory could not follow: decisions read the database")
+	w.ask(decide.Request{}) // its transaction loads memory again
+	assert.Equal(t, 1.0, testutil.ToFloat64(inMemory))
+	assert.Equal(t, 2.0, testutil.ToFloat64(loads))
+	reg := prometheus.NewRegistry()
+	for _, c := range cs {
+		require.NoError(t, reg.Register(c))
+	}
+	n, err := testutil.GatherAndCount(reg, "consentry_decision_facts_in_memory", "consentry_decision_facts_consent_states", "consentry_decision_facts_loads_total")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
 }

@@ -40,11 +40,11 @@ type memory struct {
 	complete bool
 	facts    facts
 
-	// wanted: a full load is due. tried is when one was last tried and
+	// wanted: a full load is due. failed is when one last failed, and
 	// staged the load made at the start of the writer's current
 	// transaction; both belong to the writer.
 	wanted atomic.Bool
-	tried  time.Time
+	failed time.Time
 	staged *facts
 	// loads counts the loads installed.
 	loads atomic.Int64
@@ -63,13 +63,15 @@ const retryLoad = time.Second
 // every fact when a load is due.
 func (m *memory) batch(tx *store.Tx, _ int64) {
 	m.staged = nil
-	if !m.wanted.Load() || time.Since(m.tried) < retryLoad {
+	if !m.wanted.Load() || time.Since(m.failed) < retryLoad {
 		return
 	}
-	m.tried = time.Now()
-	if f, err := loadFacts(tx); err == nil {
-		m.staged = &f
+	f, err := loadFacts(tx)
+	if err != nil {
+		m.failed = time.Now()
+		return
 	}
+	m.staged = &f
 }
 
 func loadFacts(tx *store.Tx) (facts, error) {
