@@ -34,7 +34,7 @@ check: lint test
 
 ## bench: Go benchmarks: audit appends, device registration, inventory reads, consents and decisions over loopback (docs/performance.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/audit/ ./internal/device/ ./internal/httpapi/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/audit/ ./internal/decide/ ./internal/device/ ./internal/httpapi/
 
 ## loadtest: bin/consentry on SQLite loaded by wrk from a second process over loopback (consents, decisions, batches); LOAD_TIME per run (docs/performance.md)
 LOAD_TIME ?= 10s

@@ -109,3 +109,7 @@ run decisions decisions.lua "$conns" /v1/decisions
 run "decisions, batches of 100 (checks/s = 100 x requests/s)" batches.lua 16 /v1/decisions/batch
 # Every answer was audited: the whole log verifies.
 verify_deployment "$base" "$work/serve.log"
+# Decisions were made from memory, loaded whole once (at start) and kept
+# current since.
+curl -fsS "$base/metrics" | grep -E '^consentry_decision_facts_(in_memory|loads_total|consent_states) '
+
