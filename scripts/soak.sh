@@ -23,3 +23,8 @@ for u in "${urls[@]}"; do
 done
 go run ./cmd/soak --instances "$(IFS=,; echo "${urls[*]}")" --duration "$duration"
 verify_deployment "${urls[2]}" "$work"/*.log
+# Each instance made its decisions from memory, loaded whole once and
+# kept current since, the other instances' changes read back one by one.
+for u in "${urls[@]}"; do
+	echo "$u: $(curl -fsS "$u/metrics" | grep -E '^consentry_decision_facts_(in_memory|loads_total|consent_states) ' | tr '\n' ' ')"
+done
