@@ -45,14 +45,11 @@ type Event struct {
 	// it in memory (a consent's new state, a device, an inventory, a
 	// published notice version); it is never written to the log.
 	State any
-	// Seq is the event's entry, set by the Log for OnCommit hooks.
-	Seq int64
 }
 
 // Foreign is an entry that another process or instance appended, as
 // OnForeign hooks are told of it.
 type Foreign struct {
-	Seq     int64
 	Action  string
 	Targets map[string]string
 }
@@ -134,7 +131,7 @@ type Log struct {
 	onCommit         []func(events []Event)
 	onForeign        []func(tx *store.Tx, entries []Foreign)
 	onChange         []func(tx *store.Tx, first int64, events []Event) error
-	onBatch          []func(tx *store.Tx, size int64)
+	onBatch          []func(tx *store.Tx)
 	// attachments are components hooked into this log once (Attachment).
 	attachMu    sync.Mutex
 	attachments map[any]any
@@ -365,21 +362,21 @@ func (l *Log) OnForeign(fn func(tx *store.Tx, entries []Foreign)) {
 }
 
 // OnBatch registers fn to run at the start of every transaction of the
-// writer, before its changes (and after the OnForeign hooks), with the
-// log's size: tx then sees exactly what entries up to size recorded. fn
-// must not write through tx; state it loads from tx is current once the
-// transaction's OnCommit hooks have run with the events it appended.
-func (l *Log) OnBatch(fn func(tx *store.Tx, size int64)) {
+// writer, before its changes (and after the OnForeign hooks): tx then sees
+// exactly what the log's entries so far recorded. fn must not write
+// through tx; state it loads from tx is current once the transaction's
+// OnCommit hooks have run with the events it appended.
+func (l *Log) OnBatch(fn func(tx *store.Tx)) {
 	l.hooksMu.Lock()
 	defer l.hooksMu.Unlock()
 	l.onBatch = append(l.onBatch, fn)
 }
 
-func (l *Log) batchStarts(tx *store.Tx, size int64) {
+func (l *Log) batchStarts(tx *store.Tx) {
 	l.hooksMu.RLock()
 	defer l.hooksMu.RUnlock()
 	for _, fn := range l.onBatch {
-		fn(tx, size)
+		fn(tx)
 	}
 }
 
@@ -641,7 +638,7 @@ func (l *Log) commit(batch []*job) {
 		if err := l.foreign(tx, size); err != nil {
 			return err
 		}
-		l.batchStarts(tx, size)
+		l.batchStarts(tx)
 		reader := l.reader(tx, pending)
 		leaves, first = leaves[:0], size
 		for i, j := range batch {
@@ -697,7 +694,6 @@ func (l *Log) commit(batch []*job) {
 					l.applied.Add(1)
 					changes = true
 				}
-				ev.Seq = size
 				leaf, err := l.leaf(size, tx.Now(), j.ctx, ev)
 				if err != nil {
 					return err
@@ -783,7 +779,7 @@ func (l *Log) foreign(tx *store.Tx, size int64) error {
 		if err := json.Unmarshal(lf.Leaf, &e); err != nil {
 			return fmt.Errorf("audit: entry %d: %w", lf.Seq, err)
 		}
-		entries[i] = Foreign{Seq: lf.Seq, Action: lf.Action, Targets: e.Targets}
+		entries[i] = Foreign{Action: lf.Action, Targets: e.Targets}
 	}
 	// Decisions are not counted: any count above zero makes every decision
 	// of the batch be re-checked.

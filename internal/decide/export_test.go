@@ -34,7 +34,7 @@ type NoticeFacts struct {
 	Material map[int][]string
 }
 
-func comparable(f facts) Facts {
+func forComparison(f facts) Facts {
 	out := Facts{Devices: f.devices, Notices: map[string]NoticeFacts{}, Consent: map[string]privacy.ConsentState{}}
 	for key, n := range f.notices {
 		c := NoticeFacts{InForce: n.InForce.Version, Stated: map[string][]string{}, Material: map[int][]string{}}
@@ -61,7 +61,7 @@ func (s *Service) MemoryAndDatabase(ctx context.Context) (Facts, Facts, bool, er
 	}
 	s.memory.mu.RLock()
 	defer s.memory.mu.RUnlock()
-	return comparable(s.memory.facts), comparable(loaded), s.memory.complete, nil
+	return forComparison(s.memory.facts), forComparison(loaded), s.memory.complete, nil
 }
 
 // Loads is the number of full loads of memory so far.

@@ -61,7 +61,7 @@ const retryLoad = time.Second
 
 // batch runs at the start of each of the writer's transactions: it loads
 // every fact when a load is due.
-func (m *memory) batch(tx *store.Tx, _ int64) {
+func (m *memory) batch(tx *store.Tx) {
 	m.staged = nil
 	if !m.wanted.Load() || time.Since(m.failed) < retryLoad {
 		return
@@ -167,7 +167,10 @@ func (m *memory) apply(ev audit.Event) bool {
 			return false
 		}
 		f, known := m.facts.devices[d.ID]
-		if !known {
+		switch {
+		case !known && ev.Action != "device.registered":
+			return false // a device memory never saw: it is not complete
+		case !known:
 			f.Elements = map[string]privacy.DataElement{}
 		}
 		f.Status, f.NoticeKey = string(d.Status), d.NoticeKey
