@@ -382,45 +382,109 @@ func TestFailuresDenyOrRefuse(t *testing.T) {
 }
 
 // TestNoAllowAfterItsConsentIsWithdrawn races withdrawals against
-// decisions relying on the consent withdrawn, on every dialect: in the log,
-// no allow follows the withdrawal of the consent it relied on.
+// decisions relying on the consent withdrawn, 2,000 pairs on one instance
+// and 2,000 across two (withdrawals on A, decisions on B), on every
+// dialect: in the log, no allow follows the withdrawal of the consent it
+// relied on.
 func TestNoAllowAfterItsConsentIsWithdrawn(t *testing.T) {
+	const pairs = 2000
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
-		ctx := context.Background()
-		w := newWorld(t, dialect)
-		const pairs = 150
-		subjects := make([]string, pairs)
-		for i := range subjects {
-			subjects[i] = fmt.Sprintf("subject-%d", i)
-			w.consent(subjects[i], true)
-		}
-		var wg sync.WaitGroup
-		allows := 0
-		var mu sync.Mutex
-		for i := range pairs {
-			wg.Add(2)
-			go func() {
-				defer wg.Done()
-				_, err := w.consents.WithdrawSubject(ctx, subjects[i], privacy.MethodApp, "app")
-				assert.NoError(t, err)
-			}()
-			go func() {
-				defer wg.Done()
-				d, err := w.decide.Decide(ctx, decide.Request{ServiceID: "svc", ServiceName: "route-planner", Subject: subjects[i],
-					DeviceID: w.device.ID, Element: "location", Purpose: "navigation", Action: "use"})
-				assert.NoError(t, err)
-				if d.Allow {
-					mu.Lock()
-					allows++
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		res := verifyLog(t, w)
-		assert.Equal(t, allows, res.Allows, "the replay checked every allow")
-		t.Logf("%d of %d decisions were allows (made before their withdrawal); the replay found none after one", allows, pairs)
+		t.Run("one instance", func(t *testing.T) {
+			w := newWorld(t, dialect)
+			racePairs(t, w, w, pairs)
+		})
+		t.Run("two instances", func(t *testing.T) {
+			a, b := twoWorlds(t, dialect)
+			racePairs(t, a, b, pairs)
+		})
 	})
+}
+
+// racePairs gives n subjects a consent on a, then withdraws each on a
+// while b decides on it, all at once, and verifies the log.
+func racePairs(t *testing.T, a, b *world, n int) {
+	ctx := context.Background()
+	subjects := make([]string, n)
+	for i := range subjects {
+		subjects[i] = fmt.Sprintf("subject-%d", i)
+	}
+	// Consents first, 64 at a time (group commit).
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, 64)
+	for _, s := range subjects {
+		wg.Add(1)
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			_, err := a.consents.Record(ctx, consent.Input{SubjectID: s, DeviceID: a.device.ID, NoticeKey: "tracker",
+				NoticeVersion: a.current.Version, NoticeHash: a.current.ContentHash, Locale: "en", Method: privacy.MethodApp, ClientID: "app",
+				Choices: []privacy.ConsentChoice{{Purpose: "navigation", Granted: true}}})
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	require.False(t, t.Failed())
+
+	// Each subject's decisions keep coming until one is denied, so that
+	// they straddle the withdrawal racing them.
+	var (
+		mu                          sync.Mutex
+		decisions, allows, honoured int
+	)
+	for _, s := range subjects {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, err := a.consents.WithdrawSubject(ctx, s, privacy.MethodApp, "app")
+			assert.NoError(t, err)
+		}()
+		go func() {
+			defer wg.Done()
+			for range 1000 {
+				d, err := b.decide.Decide(ctx, decide.Request{ServiceID: "svc", ServiceName: "route-planner", Subject: s,
+					DeviceID: b.device.ID, Element: "location", Purpose: "navigation", Action: "use"})
+				if !assert.NoError(t, err) {
+					return
+				}
+				mu.Lock()
+				decisions++
+				if d.Allow {
+					allows++
+				} else if assert.Equal(t, []string{decide.ReasonConsentWithdrawn}, d.Reasons) {
+					honoured++
+				}
+				mu.Unlock()
+				if !d.Allow {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, n, honoured, "every subject's withdrawal was honored")
+	res := verifyLog(t, a)
+	assert.Equal(t, allows, res.Allows, "the replay checked every allow")
+	t.Logf("%d pairs: %d decisions, %d allows made before their withdrawal; the replay found none after one", n, decisions, allows)
+}
+
+// twoWorlds builds instance A (seeded as newWorld does) and instance B on
+// the same database (one SQLite file used by two processes, or one
+// PostgreSQL schema shared by two servers), each with its own log writer.
+func twoWorlds(t *testing.T, dialect string) (a, b *world) {
+	c := storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
+	dbA, dbB := storetest.MustOpenTwo(t, dialect, c.Now)
+	logA, keys := audittest.MustOpenLogWithKeys(t, dbA, audit.Options{})
+	a = &world{t: t, clock: c, db: dbA, log: logA}
+	a.build()
+	a.seed()
+	logB, err := audit.New(dbB, keys, audit.Options{CheckpointEvery: -1})
+	require.NoError(t, err)
+	logB.Start()
+	t.Cleanup(logB.Close)
+	b = &world{t: t, clock: c, db: dbB, log: logB}
+	b.build()
+	b.device, b.current = a.device, a.current
+	return a, b
 }
 
 // TestTwoInstances runs two instances on one database (one SQLite file
@@ -431,24 +495,11 @@ func TestNoAllowAfterItsConsentIsWithdrawn(t *testing.T) {
 func TestTwoInstances(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		c := storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
-		dbA, dbB := storetest.MustOpenTwo(t, dialect, c.Now)
-		logA, keys := audittest.MustOpenLogWithKeys(t, dbA, audit.Options{})
-		a := &world{t: t, clock: c, db: dbA, log: logA}
-		a.build()
-		a.seed()
-		logB, err := audit.New(dbB, keys, audit.Options{CheckpointEvery: -1})
-		require.NoError(t, err)
-		logB.Start()
-		t.Cleanup(logB.Close)
-		b := &world{t: t, clock: c, db: dbB, log: logB}
-		b.build()
-		b.device, b.current = a.device, a.current
+		a, b := twoWorlds(t, dialect)
 
-		first := b.ask(decide.Request{})
-		require.True(t, first.Allow, "B allows on A's consent: %v %+v", first.Reasons, first.Steps)
+		require.True(t, b.ask(decide.Request{}).Allow, "B allows on A's consent")
 		start := time.Now()
-		_, err = a.consents.WithdrawSubject(ctx, "alice", privacy.MethodApp, "app")
+		_, err := a.consents.WithdrawSubject(ctx, "alice", privacy.MethodApp, "app")
 		require.NoError(t, err)
 		d := b.ask(decide.Request{})
 		assert.Equal(t, []string{decide.ReasonConsentWithdrawn}, d.Reasons, "B's next decision honors A's withdrawal")
