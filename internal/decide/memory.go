@@ -243,34 +243,42 @@ func (m *memory) readBack(tx *store.Tx, e audit.Foreign) bool {
 		m.mu.Unlock()
 	case e.Action == audit.ActionNoticePublished:
 		key := e.Targets["notice"]
+		if key == "" {
+			return false
+		}
 		notices, err := tx.AllNoticeFacts(key)
-		if err != nil || key == "" {
+		if err != nil {
 			return false
 		}
 		m.mu.Lock()
-		if n, ok := notices[key]; ok {
-			m.facts.notices[key] = n
-		} else {
-			delete(m.facts.notices, key)
-		}
+		replace(m.facts.notices, key, notices)
 		m.mu.Unlock()
 	case strings.HasPrefix(e.Action, "device.") || e.Action == "inventory.declared":
 		id := e.Targets["device"]
+		if id == "" {
+			return false
+		}
 		devices, err := tx.AllDeviceFacts(id)
-		if err != nil || id == "" {
+		if err != nil {
 			return false
 		}
 		m.mu.Lock()
-		if d, ok := devices[id]; ok {
-			m.facts.devices[id] = d
-		} else {
-			delete(m.facts.devices, id)
-		}
+		replace(m.facts.devices, id, devices)
 		m.mu.Unlock()
 	default:
 		return isInert(e.Action)
 	}
 	return true
+}
+
+// replace sets key in dst to its value in fresh, or deletes it when fresh
+// has none (what was read back no longer exists).
+func replace[V any](dst map[string]V, key string, fresh map[string]V) {
+	if v, ok := fresh[key]; ok {
+		dst[key] = v
+	} else {
+		delete(dst, key)
+	}
 }
 
 // view returns what r reads, from memory; false when memory is not

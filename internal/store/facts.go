@@ -4,6 +4,7 @@ import (
 	"database/sql"
 
 	"github.com/consentry/consentry/internal/privacy"
+	"gorm.io/gorm"
 )
 
 // DeviceFacts is what an access decision reads about a device: its
@@ -32,25 +33,26 @@ type NoticeFacts struct {
 	Material map[int][]string
 }
 
+// narrowed restricts q to the rows whose col is only, when only is set.
+func narrowed(q *gorm.DB, col, only string) *gorm.DB {
+	if only == "" {
+		return q
+	}
+	return q.Where(col+" = ?", only)
+}
+
 // AllDeviceFacts reads the facts of every device, or of the one device
 // only names.
 func (tx *Tx) AllDeviceFacts(only string) (map[string]DeviceFacts, error) {
-	q := tx.db.Model(&deviceRecord{}).Select("id", "status", "notice_key")
-	if only != "" {
-		q = q.Where("id = ?", only)
-	}
 	var devices []deviceRecord
-	if err := q.Find(&devices).Error; err != nil {
+	if err := narrowed(tx.db.Model(&deviceRecord{}).Select("id", "status", "notice_key"), "id", only).Find(&devices).Error; err != nil {
 		return nil, formatError(err, "devices")
 	}
 	out := make(map[string]DeviceFacts, len(devices))
 	for _, d := range devices {
 		out[d.ID] = DeviceFacts{Status: d.Status, NoticeKey: d.NoticeKey, Elements: map[string]privacy.DataElement{}}
 	}
-	newest := tx.db.Model(&inventoryRecord{}).Select("device_id, MAX(version) AS version").Group("device_id")
-	if only != "" {
-		newest = newest.Where("device_id = ?", only)
-	}
+	newest := narrowed(tx.db.Model(&inventoryRecord{}).Select("device_id, MAX(version) AS version"), "device_id", only).Group("device_id")
 	var versions []inventoryRecord
 	if err := newest.Find(&versions).Error; err != nil {
 		return nil, formatError(err, "inventories")
@@ -63,11 +65,8 @@ func (tx *Tx) AllDeviceFacts(only string) (map[string]DeviceFacts, error) {
 	}
 	elements := tx.db.Table("inventory_elements AS e").Select("e.device_id, e.version, e.key, e.category, e.sensitivity, e.purposes").
 		Where("e.version = (SELECT MAX(i.version) FROM inventories i WHERE i.device_id = e.device_id)")
-	if only != "" {
-		elements = elements.Where("e.device_id = ?", only)
-	}
 	var es []elementRecord
-	if err := elements.Find(&es).Error; err != nil {
+	if err := narrowed(elements, "e.device_id", only).Find(&es).Error; err != nil {
 		return nil, formatError(err, "inventory elements")
 	}
 	for _, e := range es {
@@ -81,10 +80,7 @@ func (tx *Tx) AllDeviceFacts(only string) (map[string]DeviceFacts, error) {
 // AllNoticeFacts reads the facts of every notice with a published
 // version, or of the one notice only names.
 func (tx *Tx) AllNoticeFacts(only string) (map[string]NoticeFacts, error) {
-	q := tx.db.Select("notice_key", "version", "material_purposes").Where("published_at IS NOT NULL")
-	if only != "" {
-		q = q.Where("notice_key = ?", only)
-	}
+	q := narrowed(tx.db.Select("notice_key", "version", "material_purposes").Where("published_at IS NOT NULL"), "notice_key", only)
 	var rs []noticeVersionRecord
 	if err := q.Order("notice_key, version").Find(&rs).Error; err != nil {
 		return nil, formatError(err, "notice versions")
