@@ -10,39 +10,47 @@ import (
 
 	"github.com/consentry/consentry/internal/store"
 	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
 )
 
 // BenchmarkLoadFacts measures the full load of decision facts that each
 // start makes (and each change memory cannot follow), with 100,000
 // subjects holding a consent state for one device and purpose each: the
-// time it takes and the memory it keeps per consent state.
+// time it takes and the memory it keeps per consent state, on SQLite and
+// (when configured) PostgreSQL.
 func BenchmarkLoadFacts(b *testing.B) {
+	for _, dialect := range []string{store.DialectSQLite, store.DialectPostgres} {
+		b.Run(dialect, func(b *testing.B) { loadFacts(b, dialect) })
+	}
+}
+
+func loadFacts(b *testing.B, dialect string) {
 	const subjects = 100_000
-	w := newWorld(b, store.DialectSQLite)
+	w := newWorld(b, dialect)
 	ctx := context.Background()
-	sqlDB, err := w.db.SQL()
-	require.NoError(b, err)
-	tx, err := sqlDB.Begin()
-	require.NoError(b, err)
 	expires := time.Date(2027, 11, 28, 12, 0, 0, 0, time.UTC)
 	const rows = 100
-	for start := 0; start < subjects; start += rows {
-		var q strings.Builder
-		q.WriteString(`INSERT INTO consent_state (subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, audit_seq, updated_at) VALUES `)
-		args := make([]any, 0, rows*5)
-		for i := range rows {
-			if i > 0 {
-				q.WriteString(", ")
+	err := w.db.Gorm().Transaction(func(tx *gorm.DB) error {
+		for start := 0; start < subjects; start += rows {
+			var q strings.Builder
+			q.WriteString(`INSERT INTO consent_state (subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, audit_seq, updated_at) VALUES `)
+			args := make([]any, 0, rows*7)
+			for i := range rows {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString(`(?, ?, 'navigation', ?, 'consent', ?, ?, 'tracker', 1, ?, ?)`)
+				n := start + i
+				args = append(args, fmt.Sprintf("subject-%06d", n), w.device.ID, fmt.Sprintf("0193a5f2-7c1e-7b7a-9d1e-%012d", n), true, expires,
+					int64(n+100), expires)
 			}
-			q.WriteString(`(?, ?, 'navigation', ?, 'consent', 1, ?, 'tracker', 1, ?, ?)`)
-			n := start + i
-			args = append(args, fmt.Sprintf("subject-%06d", n), w.device.ID, fmt.Sprintf("0193a5f2-7c1e-7b7a-9d1e-%012d", n), expires, int64(n+100))
-			args = append(args, expires)
+			if err := tx.Exec(q.String(), args...).Error; err != nil {
+				return err
+			}
 		}
-		_, err := tx.Exec(q.String(), args...)
-		require.NoError(b, err)
-	}
-	require.NoError(b, tx.Commit())
+		return nil
+	})
+	require.NoError(b, err)
 
 	var before, after runtime.MemStats
 	var kept any
