@@ -89,20 +89,9 @@ func loadFacts(tx *store.Tx) (facts, error) {
 	}
 	consent := make(map[factsKey]privacy.ConsentState, len(states))
 	for _, st := range states {
-		consent[factsKey{device: st.DeviceID, subject: st.SubjectID, purpose: st.Purpose}] = decisionConsent(st)
+		consent[keyOf(st)] = st
 	}
 	return facts{devices: devices, notices: notices, consent: consent}, nil
-}
-
-// decisionConsent is a consent state with the fields DecisionFacts reads,
-// so that a state kept in memory equals one read back.
-func decisionConsent(st privacy.ConsentState) privacy.ConsentState {
-	out := privacy.ConsentState{SubjectID: st.SubjectID, DeviceID: st.DeviceID, Purpose: st.Purpose, RecordID: st.RecordID, Kind: st.Kind,
-		Granted: st.Granted, NoticeVersion: st.NoticeVersion, AuditSeq: st.AuditSeq}
-	if !st.ExpiresAt.IsZero() {
-		out.ExpiresAt = st.ExpiresAt.UTC()
-	}
-	return out
 }
 
 // committed applies what this process committed, before the log counts
@@ -154,7 +143,7 @@ func (m *memory) apply(ev audit.Event) bool {
 		if !ok {
 			return false
 		}
-		m.facts.consent[factsKey{device: st.DeviceID, subject: st.SubjectID, purpose: st.Purpose}] = decisionConsent(st)
+		m.facts.consent[keyOf(st)] = store.DecisionConsent(st)
 	case ev.Action == audit.ActionNoticePublished:
 		v, ok := ev.State.(privacy.NoticeVersion)
 		if !ok {
@@ -239,46 +228,41 @@ func (m *memory) readBack(tx *store.Tx, e audit.Foreign) bool {
 			return false
 		}
 		m.mu.Lock()
-		m.facts.consent[factsKey{device: st.DeviceID, subject: st.SubjectID, purpose: st.Purpose}] = decisionConsent(st)
+		m.facts.consent[keyOf(st)] = st
 		m.mu.Unlock()
+		return true
 	case e.Action == audit.ActionNoticePublished:
-		key := e.Targets["notice"]
-		if key == "" {
-			return false
-		}
-		notices, err := tx.AllNoticeFacts(key)
-		if err != nil {
-			return false
-		}
-		m.mu.Lock()
-		replace(m.facts.notices, key, notices)
-		m.mu.Unlock()
+		return readBackOne(m, e.Targets["notice"], tx.AllNoticeFacts, m.facts.notices)
 	case strings.HasPrefix(e.Action, "device.") || e.Action == "inventory.declared":
-		id := e.Targets["device"]
-		if id == "" {
-			return false
-		}
-		devices, err := tx.AllDeviceFacts(id)
-		if err != nil {
-			return false
-		}
-		m.mu.Lock()
-		replace(m.facts.devices, id, devices)
-		m.mu.Unlock()
-	default:
-		return isInert(e.Action)
+		return readBackOne(m, e.Targets["device"], tx.AllDeviceFacts, m.facts.devices)
+	}
+	return isInert(e.Action)
+}
+
+// readBackOne reads the facts of the one notice or device an entry names
+// (none named: false) and sets them in dst, or deletes them when they no
+// longer exist.
+func readBackOne[V any](m *memory, name string, read func(only string) (map[string]V, error), dst map[string]V) bool {
+	if name == "" {
+		return false
+	}
+	fresh, err := read(name)
+	if err != nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if v, ok := fresh[name]; ok {
+		dst[name] = v
+	} else {
+		delete(dst, name)
 	}
 	return true
 }
 
-// replace sets key in dst to its value in fresh, or deletes it when fresh
-// has none (what was read back no longer exists).
-func replace[V any](dst map[string]V, key string, fresh map[string]V) {
-	if v, ok := fresh[key]; ok {
-		dst[key] = v
-	} else {
-		delete(dst, key)
-	}
+// keyOf is the key a consent state is kept under.
+func keyOf(st privacy.ConsentState) factsKey {
+	return factsKey{device: st.DeviceID, subject: st.SubjectID, purpose: st.Purpose}
 }
 
 // view returns what r reads, from memory; false when memory is not

@@ -25,6 +25,18 @@ func DecisionElement(e privacy.DataElement) privacy.DataElement {
 	return privacy.DataElement{Key: e.Key, Category: e.Category, Sensitivity: e.Sensitivity, Purposes: e.Purposes}
 }
 
+// DecisionConsent is a consent state with the fields DecisionFacts reads
+// (NoticeKey left to the device's), the same whether it was read from the
+// database or kept in memory.
+func DecisionConsent(st privacy.ConsentState) privacy.ConsentState {
+	out := privacy.ConsentState{SubjectID: st.SubjectID, DeviceID: st.DeviceID, Purpose: st.Purpose, RecordID: st.RecordID, Kind: st.Kind,
+		Granted: st.Granted, NoticeVersion: st.NoticeVersion, AuditSeq: st.AuditSeq}
+	if !st.ExpiresAt.IsZero() {
+		out.ExpiresAt = st.ExpiresAt.UTC()
+	}
+	return out
+}
+
 // NoticeFacts is what an access decision reads about a notice with a
 // published version: the version in force and the purposes each
 // published version changed materially, by version.
@@ -106,9 +118,9 @@ func (tx *Tx) AllNoticeFacts(only string) (map[string]NoticeFacts, error) {
 	return out, nil
 }
 
-// ConsentStateOfRecord returns the current state, for device and purpose,
-// of the subject that consent record id belongs to; false when there is
-// none.
+// ConsentStateOfRecord returns the current state (as DecisionConsent
+// shapes it), for device and purpose, of the subject that consent record
+// id belongs to; false when there is none.
 func (tx *Tx) ConsentStateOfRecord(id, device, purpose string) (privacy.ConsentState, bool, error) {
 	states, err := findStates(tx.db.Table("consent_state AS s").Select("s.*").
 		Joins("JOIN consent_records AS r ON r.subject_id = s.subject_id").
@@ -116,12 +128,12 @@ func (tx *Tx) ConsentStateOfRecord(id, device, purpose string) (privacy.ConsentS
 	if err != nil || len(states) == 0 {
 		return privacy.ConsentState{}, false, err
 	}
-	return states[0], true, nil
+	return DecisionConsent(states[0]), true, nil
 }
 
-// DecisionConsentStates returns every current consent state with the
-// fields DecisionFacts reads (NoticeKey left to the device's), for the
-// full load of decision facts. Rows are scanned without gorm: there is
+// DecisionConsentStates returns every current consent state, shaped as
+// DecisionConsent shapes it (these are the only columns it scans), for
+// the full load of decision facts. Rows are scanned without gorm: there is
 // one per subject, device and purpose.
 func (tx *Tx) DecisionConsentStates() ([]privacy.ConsentState, error) {
 	rows, err := tx.db.Raw(`SELECT subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_version, audit_seq
