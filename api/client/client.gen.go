@@ -1099,7 +1099,8 @@ type ConsentResponse struct {
 	NoticeVersion int `json:"notice_version"`
 
 	// Receipt The signed receipt: a compact JWS (EdDSA, kid in the header; keys at /.well-known/jwks.json)
-	// whose payload is a Kantara Consent Receipt v1.1 with ISO/IEC TS 27560 fields under "iso27560".
+	// whose payload is a Kantara Consent Receipt v1.1 with ISO/IEC TS 27560 fields under "iso27560"; every field
+	// is described in docs/receipts.md.
 	Receipt string `json:"receipt"`
 
 	// Subject Example: user-7f3a

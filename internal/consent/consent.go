@@ -143,8 +143,7 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 		return privacy.ConsentRecord{}, err
 	}
 	if in.NoticeHash != cur.ContentHash {
-		return privacy.ConsentRecord{}, privacy.FieldErrorf(privacy.EConflict, "notice_hash",
-			"the hash does not match version %d (content_hash %s): what was shown is not what was published", cur.Version, cur.ContentHash)
+		return privacy.ConsentRecord{}, s.wrongHash(tx, in, cur)
 	}
 	if _, ok := cur.Content.Texts[in.Locale]; !ok {
 		return privacy.ConsentRecord{}, privacy.FieldErrorf(privacy.EInvalid, "locale", "version %d has no locale %s", cur.Version, in.Locale)
@@ -279,8 +278,28 @@ func (s *Service) stale(tx *store.Tx, in Input) error {
 	if err != nil {
 		return err
 	}
+	return staleVersion(in, version, hash)
+}
+
+func staleVersion(in Input, version int, hash string) error {
 	return privacy.FieldErrorf(privacy.EConflict, "notice_version",
 		"version %d is not the notice in force; show version %d (content_hash %s) and ask again", in.NoticeVersion, version, hash)
+}
+
+// wrongHash is the refusal of a hash that does not match the published
+// version named. When that version is not the one in force either, the
+// refusal is about that instead: the app must show the version in force,
+// so the refusal names it, not the old version's hash.
+func (s *Service) wrongHash(tx *store.Tx, in Input, shown privacy.NoticeVersion) error {
+	version, hash, err := tx.CurrentNoticeRef(in.NoticeKey)
+	if err != nil {
+		return err
+	}
+	if version != shown.Version {
+		return staleVersion(in, version, hash)
+	}
+	return privacy.FieldErrorf(privacy.EConflict, "notice_hash",
+		"the hash does not match version %d (content_hash %s): what was shown is not what was published", shown.Version, shown.ContentHash)
 }
 
 // checkDevice applies the rules about the device: active, owned by the

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -271,6 +272,27 @@ func TestRefusalsStoreNothing(t *testing.T) {
 		in.NoticeVersion = 9
 		_, err = f.consents.Record(ctx, in)
 		assert.Contains(t, err.Error(), "show version 1", "the refusal names the current version")
+
+		// A superseded version shown with a hash that matches no version:
+		// what the app must fix first is the version, so the refusal names
+		// the one in force (not the old version's hash).
+		content := noticeContent("P1D")
+		content.Texts["en"] = privacy.NoticeText{Title: "Camera", Body: "reworded"}
+		v2, err := f.notices.Draft(ctx, "cam", content)
+		require.NoError(t, err)
+		v2, err = f.notices.Publish(ctx, "cam", v2.Version)
+		require.NoError(t, err)
+		for name, hash := range map[string]string{"wrong hash": strings.Repeat("0", 64), "the old version's own hash": f.notice.ContentHash} {
+			in = f.input(map[string]bool{"a": true})
+			in.NoticeHash = hash
+			_, err = f.consents.Record(ctx, in)
+			var perr *privacy.Error
+			require.ErrorAs(t, err, &perr, name)
+			assert.Equal(t, privacy.EConflict, perr.Code, name)
+			assert.Equal(t, "notice_version", perr.Fields[0].Field, name)
+			assert.Contains(t, err.Error(), fmt.Sprintf("show version 2 (content_hash %s)", v2.ContentHash), name)
+		}
+		assert.Zero(t, countRecords(t, f), "nothing stored")
 	})
 }
 
@@ -376,6 +398,25 @@ func TestReceipts(t *testing.T) {
 		assert.Equal(t, f.device.ID, receipt.ISO27560.DeviceID)
 		assert.Equal(t, r.Kind == privacy.RecordConsent, receipt.Sensitive, "video is sensitive data, and only grants list it")
 	}
+	// Each receipt names a withdrawal call that works: a withdrawal
+	// record cannot be withdrawn, so its receipt names its consent record's.
+	for _, r := range []privacy.ConsentRecord{rec, w} {
+		payload, _ := verifyCompact(t, r.Receipt, keys)
+		var receipt consent.Receipt
+		require.NoError(t, json.Unmarshal(payload, &receipt))
+		assert.Equal(t, "POST /v1/consents/"+rec.ID+"/withdraw", receipt.ISO27560.Withdrawal, r.Kind)
+	}
+	all, err := f.consents.WithdrawSubject(ctx, "alice", "", "app-1")
+	require.NoError(t, err)
+	require.NotEmpty(t, all)
+	for _, r := range all {
+		payload, err := verifyCompact(t, r.Receipt, keys)
+		require.NoError(t, err)
+		var receipt consent.Receipt
+		require.NoError(t, json.Unmarshal(payload, &receipt))
+		assert.Equal(t, "POST /v1/subjects/alice/withdraw", receipt.ISO27560.Withdrawal)
+	}
+
 	first, _ := verifyCompact(t, rec.Receipt, keys)
 	var r consent.Receipt
 	require.NoError(t, json.Unmarshal(first, &r))

@@ -3,6 +3,7 @@ package consent
 import (
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -125,7 +126,7 @@ func buildReceipt(in receiptInput) ([]byte, error) {
 		ISO27560: iso27560{SchemaVersion: "ISO/IEC TS 27560:2023", RecordID: rec.ID, PIIPrincipalID: rec.SubjectID,
 			EventTime: rec.CreatedAt.UTC().Format(timeFormat), Language: rec.Locale, DeviceID: rec.DeviceID, Withdraws: rec.Withdraws,
 			PrivacyNotice: noticeRef{Key: rec.NoticeKey, Version: rec.NoticeVersion, SHA256: rec.NoticeHash, URL: noticeURL},
-			Purposes:      []purposeEvent{}, Withdrawal: "POST /v1/consents/" + rec.ID + "/withdraw",
+			Purposes:      []purposeEvent{}, Withdrawal: withdrawalMethod(rec),
 		},
 	}
 	if !rec.ClientTime.IsZero() {
@@ -167,6 +168,21 @@ func buildReceipt(in receiptInput) ([]byte, error) {
 	slices.Sort(r.SPICat)
 	r.Sensitive = len(r.SPICat) > 0
 	return json.Marshal(r)
+}
+
+// withdrawalMethod is the call that withdraws what a record gave. A
+// withdrawal record cannot itself be withdrawn: its receipt names the call
+// that withdraws what is left of the record it withdrew from or, for a
+// withdrawal of everything, the subject's.
+func withdrawalMethod(rec privacy.ConsentRecord) string {
+	switch {
+	case rec.Kind != privacy.RecordWithdrawal:
+		return "POST /v1/consents/" + rec.ID + "/withdraw"
+	case rec.Withdraws != "":
+		return "POST /v1/consents/" + rec.Withdraws + "/withdraw"
+	default:
+		return "POST /v1/subjects/" + url.PathEscape(rec.SubjectID) + "/withdraw"
+	}
 }
 
 func nonNil(s []string) []string {

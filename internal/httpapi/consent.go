@@ -59,7 +59,8 @@ type consentResponse struct {
 	Withdraws     string           `json:"withdraws,omitempty" format:"uuid"`
 	Choices       []choiceResponse `json:"choices"`
 	// The signed receipt: a compact JWS (EdDSA, kid in the header; keys at /.well-known/jwks.json)
-	// whose payload is a Kantara Consent Receipt v1.1 with ISO/IEC TS 27560 fields under "iso27560".
+	// whose payload is a Kantara Consent Receipt v1.1 with ISO/IEC TS 27560 fields under "iso27560"; every field
+	// is described in docs/receipts.md.
 	Receipt string `json:"receipt"`
 }
 
