@@ -281,6 +281,7 @@ func (s *Service) stale(tx *store.Tx, in Input) error {
 	return staleVersion(in, version, hash)
 }
 
+// staleVersion is that refusal, given the version in force.
 func staleVersion(in Input, version int, hash string) error {
 	return privacy.FieldErrorf(privacy.EConflict, "notice_version",
 		"version %d is not the notice in force; show version %d (content_hash %s) and ask again", in.NoticeVersion, version, hash)

@@ -401,7 +401,8 @@ func TestReceipts(t *testing.T) {
 	// Each receipt names a withdrawal call that works: a withdrawal
 	// record cannot be withdrawn, so its receipt names its consent record's.
 	for _, r := range []privacy.ConsentRecord{rec, w} {
-		payload, _ := verifyCompact(t, r.Receipt, keys)
+		payload, err := verifyCompact(t, r.Receipt, keys)
+		require.NoError(t, err)
 		var receipt consent.Receipt
 		require.NoError(t, json.Unmarshal(payload, &receipt))
 		assert.Equal(t, "POST /v1/consents/"+rec.ID+"/withdraw", receipt.ISO27560.Withdrawal, r.Kind)
