@@ -14,10 +14,19 @@ prepare_deployment() {
 	AUDITOR=$(./bin/consentry clients create --name "$1-auditor" --role auditor)
 }
 
-# wait_ready URL LOG: waits up to 30 s for an instance to be ready; if it
-# is not, prints its log and fails.
+# wait_ready URL LOG PID: waits up to 30 s for the instance PID to be ready
+# on URL; if it is not, or it exits (its port taken by another server,
+# say, which would otherwise answer in its place), prints its log and fails.
 wait_ready() {
-	for _ in $(seq 1 60); do curl -sf --max-time 2 "$1/readyz" >/dev/null && return 0; sleep 0.5; done
+	for _ in $(seq 1 60); do
+		if ! kill -0 "$3" 2>/dev/null; then
+			echo "$(basename "$0"): the server for $1 exited:" >&2
+			cat "$2" >&2
+			return 1
+		fi
+		curl -sf --max-time 2 "$1/readyz" >/dev/null && return 0
+		sleep 0.5
+	done
 	echo "$(basename "$0"): the server did not become ready on $1:" >&2
 	cat "$2" >&2
 	return 1

@@ -22,7 +22,7 @@ base=http://127.0.0.1:${LOADTEST_PORT:-18090}
 prepare_deployment load
 ./bin/consentry serve --addr "${base#http://}" --log-level warn 2>"$work/serve.log" &
 server=$!
-wait_ready "$base" "$work/serve.log"
+wait_ready "$base" "$work/serve.log" "$server"
 
 api() { # method path token [body]
 	curl -sSf -X "$1" "$base$2" -H "Authorization: Bearer $3" -H 'Content-Type: application/json' ${4:+-d "$4"}

@@ -13,13 +13,13 @@ export CONSENTRY_DB=$dsn CONSENTRY_DATA_DIR=$work/data CONSENTRY_RATE_LIMIT=0
 . "$(dirname "$0")/deployment.sh"
 prepare_deployment soak
 export ADMIN APP SERVICE
-urls=()
+urls=() pids=()
 for port in 18081 18082 18083; do
 	./bin/consentry serve --addr 127.0.0.1:$port --log-level warn 2>"$work/$port.log" &
-	urls+=("http://127.0.0.1:$port")
+	urls+=("http://127.0.0.1:$port") pids+=($!)
 done
-for u in "${urls[@]}"; do
-	wait_ready "$u" "$work/${u##*:}.log"
+for i in "${!urls[@]}"; do
+	wait_ready "${urls[$i]}" "$work/${urls[$i]##*:}.log" "${pids[$i]}"
 done
 go run ./cmd/soak --instances "$(IFS=,; echo "${urls[*]}")" --duration "$duration"
 verify_deployment "${urls[2]}" "$work"/*.log

@@ -197,10 +197,8 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	log.Info("garbage collector", "gogc", gogc, "from_env", fromEnv)
 
 	reg := prometheus.NewRegistry()
-	for _, c := range []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
-		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("metrics: %w", err)
-		}
+	if err := registerAll(reg, []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}); err != nil {
+		return err
 	}
 	auditLog, err := openAudit(cfg, db, log, reg)
 	if err != nil {
@@ -263,7 +261,12 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	review.Start(ctx)
+	// Stopped when serve returns, before the database closes: a start that
+	// fails later (its port taken) must not leave a review reading a
+	// closed database.
+	reviewCtx, stopReview := context.WithCancel(ctx)
+	defer stopReview()
+	review.Start(reviewCtx)
 	hooks, err := webhook.New(db, auditLog, webhook.Options{MaxAttempts: cfg.webhookAttempts, Backoff: cfg.webhookBackoff,
 		Timeout: cfg.webhookTimeout, Retention: cfg.webhookRetention, Log: log, Registerer: reg})
 	if err != nil {

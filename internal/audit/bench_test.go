@@ -6,7 +6,6 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/audit/audittest"
-	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
 )
 
@@ -14,12 +13,12 @@ import (
 // callers per core, with group commit (many entries per transaction and
 // fsync) and with one transaction per entry. Run: make bench.
 func BenchmarkAppend(b *testing.B) {
-	for _, dialect := range []string{store.DialectSQLite, store.DialectPostgres} {
+	storetest.EachDialectBench(b, func(b *testing.B, dialect string) {
 		for _, bc := range []struct {
 			name  string
 			batch int
 		}{{"group-commit", 256}, {"fsync-per-entry", 1}} {
-			b.Run(dialect+"/"+bc.name, func(b *testing.B) {
+			b.Run(bc.name, func(b *testing.B) {
 				l := audittest.MustOpenLog(b, storetest.MustOpenDB(b, dialect, nil), audit.Options{MaxBatch: bc.batch})
 				ctx := context.Background()
 				ev := audit.Event{Action: "bench", Targets: map[string]string{"device": "d"}, Subject: "subject"}
@@ -36,5 +35,5 @@ func BenchmarkAppend(b *testing.B) {
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "entries/s")
 			})
 		}
-	}
+	})
 }

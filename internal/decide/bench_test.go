@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/store/storetest"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 )
@@ -19,9 +19,7 @@ import (
 // time it takes and the memory it keeps per consent state, on SQLite and
 // (when configured) PostgreSQL.
 func BenchmarkLoadFacts(b *testing.B) {
-	for _, dialect := range []string{store.DialectSQLite, store.DialectPostgres} {
-		b.Run(dialect, func(b *testing.B) { loadFacts(b, dialect) })
-	}
+	storetest.EachDialectBench(b, loadFacts)
 }
 
 func loadFacts(b *testing.B, dialect string) {

@@ -2,9 +2,10 @@
 // personal data (ISO/IEC 27400 Control 30): may service S do action A on
 // data element E of device D, of subject U, for purpose P? Every step can
 // only deny; an error is a deny; every decision is audited, and a decision
-// that cannot be audited is not given. An allow is re-checked by the audit
-// log's writer at its place in the log, so no allow ever follows the
-// withdrawal of the consent it relied on.
+// that cannot be audited is not given. Each decision is judged again by
+// the audit log's writer at its place in the log when anything changed
+// since its evaluation, so no allow ever follows the withdrawal of the
+// consent it relied on.
 package decide
 
 import (
@@ -349,7 +350,7 @@ const MaxBatch = 1000
 
 // DecideBatch answers requests in order, each audited, all in one commit.
 // Evaluation happens here, in parallel with other requests; the audit
-// log's writer then re-checks every allow at its place in the log and
+// log's writer then re-checks every decision at its place in the log and
 // evaluates again, in the transaction, what no longer holds.
 func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, error) {
 	if len(rs) == 0 || len(rs) > MaxBatch {
@@ -406,9 +407,9 @@ func (s *Service) prepare(read *store.Tx, rs []Request) (prepared, error) {
 	return p, nil
 }
 
-// record appends p's decisions to the log, re-checking every allow at its
-// place there: what no longer holds is evaluated again, in the writer's
-// transaction.
+// record appends p's decisions to the log, re-checking every decision at
+// its place there: what no longer holds is evaluated again, in the
+// writer's transaction.
 func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decision, error) {
 	out := p.out
 	// Pure: a decision reads and defers its row; it writes nothing itself.

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/internal/privacy"
-	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
 	"github.com/stretchr/testify/require"
 )
@@ -16,12 +15,12 @@ import (
 // without HTTP; internal/httpapi has the end-to-end ones. Run: make bench.
 
 func BenchmarkRegister(b *testing.B) {
-	for _, dialect := range []string{store.DialectSQLite, store.DialectPostgres} {
+	storetest.EachDialectBench(b, func(b *testing.B, dialect string) {
 		// serial: one caller, so every registration is its own commit;
 		// parallel: 32 callers per core, whose registrations the audit
 		// log's writer commits together (group commit).
 		for _, mode := range []string{"serial", "parallel"} {
-			b.Run(dialect+"/"+mode, func(b *testing.B) {
+			b.Run(mode, func(b *testing.B) {
 				s := mustSetup(b, storetest.MustOpenDB(b, dialect, nil))
 				ctx := context.Background()
 				var n atomic.Int64
@@ -50,33 +49,31 @@ func BenchmarkRegister(b *testing.B) {
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "devices/s")
 			})
 		}
-	}
+	})
 }
 
 func BenchmarkInventoryRead(b *testing.B) {
-	for _, dialect := range []string{store.DialectSQLite, store.DialectPostgres} {
-		b.Run(dialect, func(b *testing.B) {
-			s := mustSetup(b, storetest.MustOpenDB(b, dialect, nil))
-			ctx := context.Background()
-			d := mustRegister(b, s, "bench")
-			elements := make([]privacy.DataElement, 10)
-			for i := range elements {
-				elements[i] = element(fmt.Sprintf("e%d", i))
-			}
-			for range 3 {
-				_, _, err := s.PutInventory(ctx, d.ID, "c", elements)
-				require.NoError(b, err)
-			}
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := s.Inventory(ctx, d.ID, 0); err != nil {
-						b.Error(err)
-						return
-					}
+	storetest.EachDialectBench(b, func(b *testing.B, dialect string) {
+		s := mustSetup(b, storetest.MustOpenDB(b, dialect, nil))
+		ctx := context.Background()
+		d := mustRegister(b, s, "bench")
+		elements := make([]privacy.DataElement, 10)
+		for i := range elements {
+			elements[i] = element(fmt.Sprintf("e%d", i))
+		}
+		for range 3 {
+			_, _, err := s.PutInventory(ctx, d.ID, "c", elements)
+			require.NoError(b, err)
+		}
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := s.Inventory(ctx, d.ID, 0); err != nil {
+					b.Error(err)
+					return
 				}
-			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+			}
 		})
-	}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reads/s")
+	})
 }

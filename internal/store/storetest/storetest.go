@@ -123,6 +123,14 @@ func EachDialect(t *testing.T, fn func(t *testing.T, dialect string)) {
 	}
 }
 
+// EachDialectBench is EachDialect for a benchmark: one sub-benchmark per
+// dialect, named after it.
+func EachDialectBench(b *testing.B, fn func(b *testing.B, dialect string)) {
+	for _, d := range []string{store.DialectSQLite, store.DialectPostgres} {
+		b.Run(d, func(b *testing.B) { fn(b, d) })
+	}
+}
+
 // Clock is a settable clock for tests that move time (expiry, reviews).
 type Clock struct {
 	mu sync.Mutex
