@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -308,25 +307,6 @@ func TestAuditVerifyNamesATamperedEntry(t *testing.T) {
 	assert.Contains(t, err.Error(), fmt.Sprintf("entry %d: altered", seq))
 }
 
-// lockedBuffer is a log destination that goroutines may write to while the
-// test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestServeOnATakenPort: a start that fails on its port says so, and
 // logs no error on the way out. (The continuous review once could log one,
 // reading the database serve had closed; that was a race this test does
@@ -335,7 +315,7 @@ func TestServeOnATakenPort(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer ln.Close()
-	var stderr lockedBuffer
+	var stderr syncBuffer
 	err = run(context.Background(), []string{"serve", "--addr", ln.Addr().String()}, getenv(map[string]string{"CONSENTRY_DATA_DIR": t.TempDir()}),
 		&bytes.Buffer{}, &stderr)
 	require.Error(t, err)
