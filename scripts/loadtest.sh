@@ -6,6 +6,7 @@
 # Any answer outside 2xx (wrk's own count), or any socket error, fails the run.
 # Usage: scripts/loadtest.sh [DURATION] [CONNECTIONS]
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod names it; see the Makefile
 duration=${1:-10s} conns=${2:-64}
 subjects=${SUBJECTS:-100000} rules=${POLICY_RULES:-1000}
 if ! command -v wrk >/dev/null; then

@@ -3,6 +3,7 @@
 # cmd/soak for a bounded time over loopback; stops them and verifies the
 # audit log afterwards. Usage: scripts/soak.sh DSN DURATION
 set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod names it; see the Makefile
 dsn=$1 duration=$2
 db=${dsn##*/}; db=${db%%\?*}
 work=$(mktemp -d)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
-	gormadapter "github.com/casbin/gorm-adapter/v3"
 	"github.com/consentry/consentry/policies"
 	"gorm.io/gorm"
 )
@@ -26,7 +25,7 @@ type Group struct {
 }
 
 // Data is the data policy (Control 30), held in memory by a cached Casbin
-// enforcer and stored through casbin/gorm-adapter. Every change bumps a
+// enforcer and stored in casbin_rule through ruleAdapter. Every change bumps a
 // generation, so that a decision made on an older policy is re-checked.
 type Data struct {
 	db  *gorm.DB
@@ -47,19 +46,13 @@ func CategoryMatch(category, pattern string) bool {
 	return category == pattern || strings.HasPrefix(category, pattern+".")
 }
 
-// adapter returns a gorm-adapter over db that never creates its table:
-// the schema belongs to the migrations.
-func adapter(db *gorm.DB) (*gormadapter.Adapter, error) {
-	g := db.WithContext(context.Background())
-	if ctx := db.Statement.Context; ctx != nil {
-		g = db.WithContext(ctx)
+// adapter returns the rule adapter over db, bound to db's context.
+func adapter(db *gorm.DB) ruleAdapter {
+	ctx := db.Statement.Context
+	if ctx == nil {
+		ctx = context.Background()
 	}
-	gormadapter.TurnOffAutoMigrate(g)
-	a, err := gormadapter.NewAdapterByDB(g)
-	if err != nil {
-		return nil, fmt.Errorf("authz: data policy adapter: %w", err)
-	}
-	return a, nil
+	return ruleAdapter{db: db.WithContext(ctx)}
 }
 
 // NewData loads the data policy from db.
@@ -83,10 +76,7 @@ func (d *Data) ReloadFrom(db *gorm.DB) error {
 	if err != nil {
 		return fmt.Errorf("authz: data model: %w", err)
 	}
-	a, err := adapter(db)
-	if err != nil {
-		return err
-	}
+	a := adapter(db)
 	e, err := casbin.NewSyncedCachedEnforcer(m, a)
 	if err != nil {
 		return fmt.Errorf("authz: data policy: %w", err)
@@ -169,39 +159,27 @@ func (d *Data) Rules() ([]Rule, []Group, error) {
 	return rules, groups, nil
 }
 
-// AddRule stores a rule through the gorm adapter, in tx. Call Reload
+// AddRule stores a rule through the rule adapter, in tx. Call Reload
 // after the transaction commits.
 func AddRule(tx *gorm.DB, r Rule) error {
-	a, err := adapter(tx)
-	if err != nil {
-		return err
-	}
+	a := adapter(tx)
 	return a.AddPolicy("p", "p", []string{r.Subject, r.Category, r.Purpose, r.Action, r.Effect})
 }
 
-// RemoveRule deletes a rule through the gorm adapter, in tx.
+// RemoveRule deletes a rule through the rule adapter, in tx.
 func RemoveRule(tx *gorm.DB, r Rule) error {
-	a, err := adapter(tx)
-	if err != nil {
-		return err
-	}
+	a := adapter(tx)
 	return a.RemovePolicy("p", "p", []string{r.Subject, r.Category, r.Purpose, r.Action, r.Effect})
 }
 
-// AddGroup stores a membership through the gorm adapter, in tx.
+// AddGroup stores a membership through the rule adapter, in tx.
 func AddGroup(tx *gorm.DB, g Group) error {
-	a, err := adapter(tx)
-	if err != nil {
-		return err
-	}
+	a := adapter(tx)
 	return a.AddPolicy("g", "g", []string{g.Member, g.Group})
 }
 
-// RemoveGroup deletes a membership through the gorm adapter, in tx.
+// RemoveGroup deletes a membership through the rule adapter, in tx.
 func RemoveGroup(tx *gorm.DB, g Group) error {
-	a, err := adapter(tx)
-	if err != nil {
-		return err
-	}
+	a := adapter(tx)
 	return a.RemovePolicy("g", "g", []string{g.Member, g.Group})
 }

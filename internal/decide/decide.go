@@ -365,9 +365,7 @@ func (s *Service) DecideBatch(ctx context.Context, rs []Request) ([]Decision, er
 		if err := r.validate(prefix); err != nil {
 			var perr *privacy.Error
 			if errors.As(err, &perr) {
-				for _, f := range perr.Fields {
-					p.Add(f.Field, "%s", f.Detail)
-				}
+				p.Merge(perr)
 			}
 		}
 	}

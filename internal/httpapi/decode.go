@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,33 +56,62 @@ func (r jsonRenderer) WriteContentType(w http.ResponseWriter) {
 }
 
 // decode reads the JSON body into v, strictly: the body must be
-// application/json, within the size limit, one JSON value with no unknown
-// fields and nothing after it, and v's `binding:` rules must hold. Every
-// failure is a problem naming the field; nothing has been stored.
+// application/json in UTF-8, within the size limit, one JSON value that
+// fits v's shape (scanBody: no unknown or duplicate fields, valid UTF-8,
+// arrays within their maxItems) with nothing after it, and v's `binding:`
+// rules must hold. Every failure is a problem naming the field; nothing
+// has been stored. The work is bounded by the body's size: arrays are
+// counted before anything is allocated for their items.
 func (s *Server) decode(c *gin.Context, v any) error {
-	if mt, _, err := mime.ParseMediaType(c.GetHeader("Content-Type")); err != nil || mt != "application/json" {
+	mt, params, err := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	if err != nil || mt != "application/json" {
 		return privacy.Errorf(privacy.EUnsupportedMediaType, "the body must be application/json")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return privacy.FieldErrorf(privacy.EMalformed, "Content-Type", "the body must be UTF-8 JSON; charset=%s is not accepted", cs)
 	}
 	limit := s.bodyLimit(c)
 	if c.Request.ContentLength > limit {
 		return tooLarge(limit)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	sh, err := shapeFor(reflect.TypeOf(v).Elem())
+	if err != nil {
+		return err
+	}
+	body, err := readBody(c, limit)
+	if err != nil {
+		return err
+	}
+	if err := scanBody(body, sh); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return s.decodeError(err)
-	}
-	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return tooLarge(limit)
-		}
-		return privacy.Errorf(privacy.EMalformed, "the body must hold exactly one JSON value; found data after it")
 	}
 	if err := s.validate.Struct(v); err != nil {
 		return validationError(err)
 	}
 	return nil
+}
+
+// readBody reads the whole body, up to limit bytes.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	r := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	size := c.Request.ContentLength
+	if size < 0 || size > limit {
+		size = 512
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+1))
+	if _, err := buf.ReadFrom(r); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, tooLarge(limit)
+		}
+		return nil, privacy.Errorf(privacy.EMalformed, "the body could not be read: %s", err.Error())
+	}
+	return buf.Bytes(), nil
 }
 
 // largeBodies are the routes whose bodies can be large: inventories and

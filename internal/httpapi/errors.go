@@ -24,10 +24,14 @@ type problem struct {
 	Code string `json:"code" enums:"malformed,invalid,notice_uncovered,not_found,conflict,invalid_transition,unauthorized,forbidden,too_large,unsupported_media_type,route_not_found,method_not_allowed,unavailable,rate_limited,internal" example:"invalid"`
 	// The first offending field, as a JSON path, when the problem is about one.
 	Field string `json:"field,omitempty" example:"elements[0].retention"`
-	// Every offending field, so that all can be fixed in one round trip.
-	Errors []fieldProblem `json:"errors,omitempty"`
-	// For notice_uncovered: everything the notice version fails to state.
-	Gaps []gap `json:"gaps,omitempty"`
+	// Every offending field, so that all can be fixed in one round trip: at most 100.
+	Errors []fieldProblem `json:"errors,omitempty" maxItems:"100"`
+	// How many more offending fields there were than errors lists.
+	ErrorsOmitted int `json:"errors_omitted,omitempty" example:"0"`
+	// For notice_uncovered: everything the notice version fails to state, at most 100.
+	Gaps []gap `json:"gaps,omitempty" maxItems:"100"`
+	// How many more gaps there were than gaps lists.
+	GapsOmitted int `json:"gaps_omitted,omitempty" example:"0"`
 	// The request id (also in the X-Request-ID header), for support and logs.
 	RequestID string `json:"request_id" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
 }
@@ -114,7 +118,13 @@ func (s *Server) writeError(c *gin.Context, err error) {
 		if len(p.Errors) > 0 {
 			p.Field = p.Errors[0].Field
 		}
-		p.Gaps = newGaps(e.Gaps)
+		p.ErrorsOmitted = e.Omitted
+		gaps := e.Gaps
+		if len(gaps) > privacy.MaxFieldErrors {
+			p.GapsOmitted = len(gaps) - privacy.MaxFieldErrors
+			gaps = gaps[:privacy.MaxFieldErrors]
+		}
+		p.Gaps = newGaps(gaps)
 	} else {
 		p.Detail = "internal error"
 		s.log.ErrorContext(c.Request.Context(), "request failed", slog.String("request_id", p.RequestID),

@@ -285,7 +285,7 @@ func TestInventories(t *testing.T) {
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPut, path, map[string]any{}), 422, "invalid", "elements")
 		unknown := validInventory()
 		unknown["elements"].([]map[string]any)[0]["colour"] = "red"
-		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPut, path, unknown), 400, "malformed", "colour")
+		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPut, path, unknown), 400, "malformed", "elements[0].colour")
 
 		cur := e.do(t, privacy.RoleAdmin, http.MethodGet, path, nil).JSON(t)
 		assert.EqualValues(t, 2, cur["version"], "no version was added by bad input")

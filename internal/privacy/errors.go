@@ -58,9 +58,17 @@ type Error struct {
 	// Fields lists every offending field, so a client can fix all of them in
 	// one round trip rather than one per request.
 	Fields []FieldError
+	// Omitted counts the offending fields left out of Fields, which lists
+	// at most MaxFieldErrors: a hostile body must not buy an answer (and
+	// the memory to build it) larger than itself.
+	Omitted int
 	// Gaps lists, for ENoticeUncovered, what the notice fails to state.
 	Gaps []Gap
 }
+
+// MaxFieldErrors is the most field errors one error lists; the rest are
+// counted in Omitted.
+const MaxFieldErrors = 100
 
 // Error implements the error interface.
 func (e *Error) Error() string {
@@ -97,12 +105,25 @@ func ErrorCode(err error) string {
 // Problems collects field errors while a value is validated, so that every
 // problem is reported at once.
 type Problems struct {
-	fields []FieldError
+	fields  []FieldError
+	omitted int
 }
 
-// Add records that field is wrong.
+// Add records that field is wrong. Past MaxFieldErrors it only counts.
 func (p *Problems) Add(field, format string, a ...any) {
+	if len(p.fields) >= MaxFieldErrors {
+		p.omitted++
+		return
+	}
 	p.fields = append(p.fields, FieldError{Field: field, Detail: fmt.Sprintf(format, a...)})
+}
+
+// Merge adds every field error of e, and counts the ones e left out.
+func (p *Problems) Merge(e *Error) {
+	for _, f := range e.Fields {
+		p.Add(f.Field, "%s", f.Detail)
+	}
+	p.omitted += e.Omitted
 }
 
 // Err returns nil when nothing was added, otherwise an EInvalid *Error listing
@@ -111,5 +132,5 @@ func (p *Problems) Err(detail string) error {
 	if len(p.fields) == 0 {
 		return nil
 	}
-	return &Error{Code: EInvalid, Detail: detail, Fields: p.fields}
+	return &Error{Code: EInvalid, Detail: detail, Fields: p.fields, Omitted: p.omitted}
 }

@@ -256,7 +256,7 @@ func formatError(err error, what string) error {
 }
 
 // Gorm is the underlying gorm handle, for adapters that speak gorm
-// (Casbin's gorm-adapter). Nothing else should use it.
+// (the data policy's Casbin adapter). Nothing else should use it.
 func (db *DB) Gorm() *gorm.DB { return db.gorm }
 
 // Gorm is the transaction's gorm handle, for adapters that speak gorm.

@@ -26,6 +26,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+// BEGIN sqlite3.h subset: TestWALBufDeclarationsMatchSQLite compiles these
+// declarations and the bundled sqlite3-binding.h of the go-sqlite3 in
+// go.mod, and fails on any difference in a struct's size or a member's
+// offset, so an upgrade that changes them cannot slip through.
 typedef long long sqlite3_int64;
 typedef struct sqlite3_file sqlite3_file;
 typedef struct sqlite3_io_methods sqlite3_io_methods;
@@ -87,6 +91,7 @@ struct sqlite3_vfs {
 sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName);
 int sqlite3_vfs_register(sqlite3_vfs *, int makeDflt);
 sqlite3_file *sqlite3_database_file_object(const char *);
+// END sqlite3.h subset
 
 #define SQLITE_OK 0
 #define SQLITE_ERROR 1
