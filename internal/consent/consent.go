@@ -22,7 +22,6 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
-	"github.com/sosodev/duration"
 	"golang.org/x/text/language"
 )
 
@@ -106,7 +105,7 @@ func (in *Input) validate() error {
 
 // expiry is when a grant made at t for purpose p of notice c ends.
 func expiry(t time.Time, np privacy.NoticePurpose) (time.Time, error) {
-	d, err := duration.Parse(np.ConsentValidity())
+	d, err := privacy.ParseDuration(np.ConsentValidity())
 	if err != nil {
 		return time.Time{}, fmt.Errorf("consent: validity of %s: %w", np.Purpose, err)
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
-	"github.com/sosodev/duration"
 )
 
 // DeviceView is what one device does with a subject's data (Control 33).
@@ -162,7 +161,7 @@ func list(items []string) string {
 
 // words writes an ISO 8601 duration in English words.
 func words(iso string) string {
-	d, err := duration.Parse(iso)
+	d, err := privacy.ParseDuration(iso)
 	if err != nil {
 		return iso
 	}

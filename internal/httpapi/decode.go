@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,22 +97,34 @@ func (s *Server) decode(c *gin.Context, v any) error {
 	return nil
 }
 
-// readBody reads the whole body, up to limit bytes.
+// readBody reads the whole body, up to limit bytes, into a buffer of the
+// declared length when there is one (a grown buffer would cost twice).
 func readBody(c *gin.Context, limit int64) ([]byte, error) {
 	r := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
-	size := c.Request.ContentLength
-	if size < 0 || size > limit {
-		size = 512
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size+1))
-	if _, err := buf.ReadFrom(r); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, tooLarge(limit)
+	var (
+		body []byte
+		err  error
+	)
+	if n := c.Request.ContentLength; n >= 0 && n <= limit {
+		body = make([]byte, n)
+		if _, err = io.ReadFull(r, body); err == nil {
+			// Nothing may follow the declared length.
+			var one [1]byte
+			if k, rerr := r.Read(one[:]); k > 0 || (rerr != nil && !errors.Is(rerr, io.EOF)) {
+				err = cmp.Or(rerr, io.ErrUnexpectedEOF)
+			}
 		}
+	} else {
+		body, err = io.ReadAll(r)
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, tooLarge(limit)
+	case err != nil:
 		return nil, privacy.Errorf(privacy.EMalformed, "the body could not be read: %s", err.Error())
 	}
-	return buf.Bytes(), nil
+	return body, nil
 }
 
 // largeBodies are the routes whose bodies can be large: inventories and

@@ -122,3 +122,44 @@ func manyKeys(n int) string {
 	}
 	return b.String()
 }
+
+// TestDeviceLookAlikes: each look-alike of a registered identity is a 409
+// against it or a 422, never a second device (Control 35-1).
+func TestDeviceLookAlikes(t *testing.T) {
+	e := MustOpenEnv(t)
+	mustCreateDevice(t, e, newDevice("SN-0042-AB"))
+	for _, tc := range []struct {
+		name, field, value string
+		status             int
+	}{
+		{"fullwidth serial", "serial", "ＳＮ-0042-AB", http.StatusConflict},
+		{"en-dash serial", "serial", "SN–0042–AB", http.StatusConflict},
+		{"fullwidth manufacturer", "manufacturer", "Ａｃｍｅ Corp", http.StatusConflict},
+		{"zero-width space in the model", "model", "Tracker\u200b 2", http.StatusUnprocessableEntity},
+		{"Cyrillic A in Acme", "manufacturer", "\u0410cme Corp", http.StatusUnprocessableEntity},
+		{"right-to-left override", "manufacturer", "Acme \u202eCorp", http.StatusUnprocessableEntity},
+		{"emoji", "manufacturer", "Acme Corp \U0001F4F7", http.StatusUnprocessableEntity},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDevice("SN-0042-AB")
+			d[tc.field] = tc.value
+			r := e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/devices", d)
+			if tc.status == http.StatusConflict {
+				assertProblem(t, r, tc.status, "conflict")
+			} else {
+				assertProblem(t, r, tc.status, "invalid", tc.field)
+			}
+		})
+	}
+	list := e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/devices?manufacturer=Ａｃｍｅ+Corp", nil).JSON(t)
+	assert.Len(t, list["items"], 1, "one device, found by its folded manufacturer too")
+}
+
+// TestSubjectsAreBytes: a subject id in a path that is not valid UTF-8 is
+// refused, so ab\xff and ab\xfe never meet as one subject.
+func TestSubjectsAreBytes(t *testing.T) {
+	e := MustOpenEnv(t)
+	for _, path := range []string{"/v1/subjects/ab%FF/consents", "/v1/subjects/ab%FE/privacy"} {
+		assertProblem(t, e.do(t, privacy.RoleApp, http.MethodGet, path, nil), http.StatusUnprocessableEntity, "invalid", "subject")
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/consentry/consentry/internal/privacy"
-	"github.com/sosodev/duration"
 	"github.com/yuin/goldmark"
 	"golang.org/x/text/language"
 )
@@ -64,7 +63,7 @@ func labelsFor(locale string) pageLabels {
 
 // humanDuration writes an ISO 8601 duration in words: P1Y6M is "1 year 6 months".
 func (l pageLabels) humanDuration(iso string) string {
-	d, err := duration.Parse(iso)
+	d, err := privacy.ParseDuration(iso)
 	if err != nil {
 		return iso
 	}

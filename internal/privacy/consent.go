@@ -3,6 +3,8 @@ package privacy
 import (
 	"slices"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // ConsentMethod is how a subject made their choices.
@@ -134,14 +136,20 @@ func Later(aTime time.Time, aID string, bTime time.Time, bID string) bool {
 	return aID > bID
 }
 
-// CheckSubject validates an opaque subject id.
+// CheckSubject validates an opaque subject id. Subject ids are compared
+// byte for byte and never normalized, so they must be valid UTF-8: two
+// invalid ids must not meet as the same U+FFFD.
 func CheckSubject(p *Problems, field, s string) {
 	if s == "" || len(s) > 200 {
 		p.Add(field, "must be 1-200 characters")
 		return
 	}
+	if !utf8.ValidString(s) {
+		p.Add(field, "must be valid UTF-8")
+		return
+	}
 	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
+		if unicode.IsControl(r) {
 			p.Add(field, "must not contain control characters")
 			return
 		}

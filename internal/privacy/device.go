@@ -34,32 +34,32 @@ type Device struct {
 }
 
 // Normalize puts the identity fields in their canonical form, so the same
-// device typed two ways ("ACME  corp", "SN-00 12" / "Acme Corp", "SN0012") is
-// recognised as one.
+// device typed two ways ("ACME  corp", "ＳＮ–00 12" / "Acme Corp", "SN0012") is
+// recognised as one (identity.go says how).
 func (d *Device) Normalize() {
-	d.Manufacturer = collapseSpace(d.Manufacturer)
-	d.Model = collapseSpace(d.Model)
+	d.Manufacturer = foldIdentity(d.Manufacturer)
+	d.Model = foldIdentity(d.Model)
 	d.Serial = NormalizeSerial(d.Serial)
 	d.Firmware = strings.TrimSpace(d.Firmware)
 	d.NoticeKey = strings.TrimSpace(d.NoticeKey)
 	d.OwnerSubject = strings.TrimSpace(d.OwnerSubject)
 }
 
-// NormalizeSerial upper-cases a serial number and drops white space and
-// hyphens, which labels and people insert freely but which never tell two
-// devices apart.
+// NormalizeSerial folds a serial number as identity text (NFKC, dashes),
+// upper-cases it and drops white space and dashes, which labels and
+// people insert freely but which never tell two devices apart.
 func NormalizeSerial(s string) string {
 	return strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) || r == '-' {
 			return -1
 		}
 		return unicode.ToUpper(r)
-	}, s)
+	}, foldIdentity(s))
 }
 
 // IdentityKey is the case-insensitive form of manufacturer and model under
 // which the identity triple is unique.
-func IdentityKey(s string) string { return strings.ToLower(collapseSpace(s)) }
+func IdentityKey(s string) string { return strings.ToLower(foldIdentity(s)) }
 
 // Validate checks a normalized device before it is registered.
 func (d *Device) Validate() error {
@@ -67,6 +67,9 @@ func (d *Device) Validate() error {
 	checkText(&p, "manufacturer", d.Manufacturer, true, 100, oneLine)
 	checkText(&p, "model", d.Model, true, 100, oneLine)
 	checkText(&p, "serial", d.Serial, true, 100, oneLine)
+	for _, f := range []struct{ field, value string }{{"manufacturer", d.Manufacturer}, {"model", d.Model}, {"serial", d.Serial}} {
+		checkIdentity(&p, f.field, f.value)
+	}
 	checkText(&p, "firmware_version", d.Firmware, true, 64, oneLine)
 	if !ValidKey(d.NoticeKey) {
 		p.Add("notice_key", keyRule)

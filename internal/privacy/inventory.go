@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"time"
-
-	"github.com/sosodev/duration"
 )
 
 // Sensitivity grades how much harm misuse of a data element could do.
@@ -157,14 +155,13 @@ func checkRetention(s string) string {
 	if s == "" {
 		return "is required (an ISO 8601 duration such as P30D)"
 	}
-	d, err := duration.Parse(s)
+	d, err := ParseDuration(s)
 	if err != nil {
 		return fmt.Sprintf("%q is not an ISO 8601 duration such as P30D or P1Y", s)
 	}
 	// Judged on the components, not on a time.Duration, which would
 	// overflow for periods beyond about 292 years.
-	positive := d.Years > 0 || d.Months > 0 || d.Weeks > 0 || d.Days > 0 || d.Hours > 0 || d.Minutes > 0 || d.Seconds > 0
-	if d.Negative || !positive {
+	if !d.Positive() {
 		return "must be a positive duration"
 	}
 	return ""

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"sort"
 	"time"
-
-	"github.com/sosodev/duration"
 )
 
 // Notice is a privacy notice (Control 31-1): a key that devices name, and
@@ -246,8 +244,8 @@ func (c NoticeContent) Gaps(inv Inventory) []Gap {
 // compare the same way everywhere. An unparseable value is the longest
 // possible, so it never looks covered.
 func RetentionSpan(s string) float64 {
-	d, err := duration.Parse(s)
-	if err != nil || d.Negative {
+	d, err := ParseDuration(s)
+	if err != nil {
 		return 1e300
 	}
 	const day = 86400.0
