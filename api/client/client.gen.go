@@ -913,8 +913,10 @@ type AffectedDevice struct {
 
 // AuditEntry defines model for AuditEntry.
 type AuditEntry struct {
-	// Entry The same entry, parsed, for reading.
-	Entry map[string]interface{} `json:"entry"`
+	// Entry The same entry, parsed, for reading; null when the stored leaf is not
+	// JSON at all (a log altered in the database): the leaf is served as
+	// stored, and a verifier names the entry.
+	Entry *map[string]interface{} `json:"entry"`
 
 	// Leaf The leaf bytes (the entry's RFC 8785 canonical JSON), base64. The
 	// leaf hash is SHA-256(0x00 || leaf) (RFC 6962).
@@ -1755,7 +1757,7 @@ type NoticeVersionRequest struct {
 	Controller ControllerBody      `json:"controller"`
 	Purposes   []NoticePurposeBody `json:"purposes"`
 
-	// Texts Title and Markdown body per BCP 47 locale; must include the notice's default locale.
+	// Texts Title and Markdown body per BCP 47 locale (at most 50); must include the notice's default locale.
 	Texts map[string]NoticeTextBody `json:"texts"`
 }
 
@@ -1958,16 +1960,26 @@ type Problem struct {
 	// Example: invalid inventory
 	Detail string `json:"detail"`
 
-	// Errors Every offending field, so that all can be fixed in one round trip.
+	// Errors Every offending field, so that all can be fixed in one round trip: at most 100.
 	Errors *[]FieldProblem `json:"errors,omitempty"`
+
+	// ErrorsOmitted How many more offending fields there were than errors lists.
+	//
+	// Example: 0
+	ErrorsOmitted *int `json:"errors_omitted,omitempty"`
 
 	// Field The first offending field, as a JSON path, when the problem is about one.
 	//
 	// Example: elements[0].retention
 	Field *string `json:"field,omitempty"`
 
-	// Gaps For notice_uncovered: everything the notice version fails to state.
+	// Gaps For notice_uncovered: everything the notice version fails to state, at most 100.
 	Gaps *[]Gap `json:"gaps,omitempty"`
+
+	// GapsOmitted How many more gaps there were than gaps lists.
+	//
+	// Example: 0
+	GapsOmitted *int `json:"gaps_omitted,omitempty"`
 
 	// RequestId The request id (also in the X-Request-ID header), for support and logs.
 	//

@@ -305,6 +305,15 @@ func TestAuditVerifyNamesATamperedEntry(t *testing.T) {
 	err = run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile, "--older", saved}, auditor, &stdout, &stderr)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), fmt.Sprintf("entry %d: altered", seq))
+
+	// An earlier leaf rewritten into bytes that are not JSON: the server
+	// still serves its page, and the verifier names that entry, not the
+	// first of the page.
+	_, err = db.Exec(`UPDATE audit_entries SET leaf = CAST('{"seq":' AS BLOB) WHERE seq = ?`, seq-1)
+	require.NoError(t, err)
+	err = run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile}, auditor, &stdout, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("entry %d: form", seq-1))
 }
 
 // TestServeOnATakenPort: a start that fails on its port says so, and

@@ -20,8 +20,10 @@ type auditEntry struct {
 	// The leaf bytes (the entry's RFC 8785 canonical JSON), base64. The
 	// leaf hash is SHA-256(0x00 || leaf) (RFC 6962).
 	Leaf string `json:"leaf" format:"byte"`
-	// The same entry, parsed, for reading.
-	Entry json.RawMessage `json:"entry" swaggertype:"object"`
+	// The same entry, parsed, for reading; null when the stored leaf is not
+	// JSON at all (a log altered in the database): the leaf is served as
+	// stored, and a verifier names the entry.
+	Entry json.RawMessage `json:"entry" swaggertype:"object" extensions:"x-nullable"`
 }
 
 // auditEntryList is one page of entries.
@@ -127,7 +129,11 @@ func (s *Server) listAuditEntries(c *gin.Context) error {
 		out.NextFrom, leaves = &next, leaves[:limit]
 	}
 	for _, l := range leaves {
-		out.Items = append(out.Items, auditEntry{Seq: l.Seq, Leaf: base64.StdEncoding.EncodeToString(l.Leaf), Entry: json.RawMessage(l.Leaf)})
+		e := auditEntry{Seq: l.Seq, Leaf: base64.StdEncoding.EncodeToString(l.Leaf), Entry: json.RawMessage("null")}
+		if json.Valid(l.Leaf) {
+			e.Entry = json.RawMessage(l.Leaf)
+		}
+		out.Items = append(out.Items, e)
 	}
 	writeJSON(c, http.StatusOK, out)
 	return nil

@@ -170,3 +170,27 @@ func TestWritesFailClosedWhenTheAuditLogCannotBeWritten(t *testing.T) {
 	mustCreateDevice(t, e, newDevice("unblocked"))
 	assert.Equal(t, http.StatusOK, e.do(t, "", http.MethodGet, "/readyz", nil).Code)
 }
+
+// TestACorruptedEntryIsServedAsStored: an entry whose stored leaf an
+// operator rewrote into bytes that are not JSON is served with its leaf as
+// stored and entry null, in a page like any other, so that a verifier
+// names that entry (not the first of the page).
+func TestACorruptedEntryIsServedAsStored(t *testing.T) {
+	e := MustOpenEnv(t)
+	raw, err := e.db.SQL()
+	require.NoError(t, err)
+	_, err = raw.Exec(`DROP TRIGGER audit_entries_no_update`)
+	require.NoError(t, err)
+	_, err = raw.Exec(`UPDATE audit_entries SET leaf = CAST('{"seq":2,' AS BLOB) WHERE seq = 2`)
+	require.NoError(t, err)
+
+	r := e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/audit/entries?from=0&limit=10", nil)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	items := r.JSON(t)["items"].([]any)
+	require.Greater(t, len(items), 3)
+	bad := items[2].(map[string]any)
+	assert.EqualValues(t, 2, bad["seq"])
+	assert.Nil(t, bad["entry"])
+	assert.Equal(t, base64.StdEncoding.EncodeToString([]byte(`{"seq":2,`)), bad["leaf"])
+	assert.NotNil(t, items[3].(map[string]any)["entry"], "the entries after it are served as usual")
+}

@@ -29,7 +29,7 @@ type consentRequest struct {
 	// The locale the notice was shown in (one of the version's locales).
 	Locale string `json:"locale" binding:"required" example:"fr"`
 	// One choice per purpose; purposes not listed stay denied.
-	Choices []choiceBody `json:"choices" binding:"required,dive" maxItems:"100"`
+	Choices []choiceBody `json:"choices" binding:"required,max=100,dive"`
 	Method  string       `json:"method" binding:"required" enums:"app,web,voice,paper,api" example:"app"`
 	// When the subject chose, by the client's clock; the record's time is the server's.
 	ClientTime *time.Time `json:"client_time,omitempty" format:"date-time"`
@@ -85,7 +85,7 @@ func newConsentResponse(r privacy.ConsentRecord) consentResponse {
 // withdrawRequest names what to withdraw; an empty body withdraws all.
 type withdrawRequest struct {
 	// Purposes of the record to withdraw; all of them when absent.
-	Purposes []string `json:"purposes,omitempty" maxItems:"100" example:"navigation"`
+	Purposes []string `json:"purposes,omitempty" validate:"max=100" example:"navigation"`
 	Method   string   `json:"method,omitempty" enums:"app,web,voice,paper,api" example:"app"`
 }
 

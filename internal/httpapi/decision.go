@@ -51,7 +51,7 @@ func newDecisionResponse(d decide.Decision) decisionResponse {
 
 // batchRequest carries up to 1,000 checks.
 type batchRequest struct {
-	Checks []decisionRequest `json:"checks" binding:"required,dive" maxItems:"1000"`
+	Checks []decisionRequest `json:"checks" binding:"required,max=1000,dive"`
 }
 
 // batchResponse answers each check, in order.

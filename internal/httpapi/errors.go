@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -25,11 +26,11 @@ type problem struct {
 	// The first offending field, as a JSON path, when the problem is about one.
 	Field string `json:"field,omitempty" example:"elements[0].retention"`
 	// Every offending field, so that all can be fixed in one round trip: at most 100.
-	Errors []fieldProblem `json:"errors,omitempty" maxItems:"100"`
+	Errors []fieldProblem `json:"errors,omitempty" validate:"max=100"`
 	// How many more offending fields there were than errors lists.
 	ErrorsOmitted int `json:"errors_omitted,omitempty" example:"0"`
 	// For notice_uncovered: everything the notice version fails to state, at most 100.
-	Gaps []gap `json:"gaps,omitempty" maxItems:"100"`
+	Gaps []gap `json:"gaps,omitempty" validate:"max=100"`
 	// How many more gaps there were than gaps lists.
 	GapsOmitted int `json:"gaps_omitted,omitempty" example:"0"`
 	// The request id (also in the X-Request-ID header), for support and logs.
@@ -139,11 +140,33 @@ func (s *Server) writeError(c *gin.Context, err error) {
 }
 
 // handle adapts a handler that returns an error to gin: the error, if any,
-// is rendered once, here.
+// is rendered once, here. So is an answer that failed to render: gin
+// records the error and would send an empty 200.
 func (s *Server) handle(h func(c *gin.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := h(c); err != nil {
 			s.writeError(c, err)
+			return
 		}
+		s.renderFailed(c)
 	}
+}
+
+// renderFailed answers a 500 problem, logged at error level and counted,
+// when the handler's answer could not be encoded (gin's Render keeps the
+// error in c.Errors and sends nothing). An answer already partly sent
+// cannot become a problem; it is logged and cut short.
+func (s *Server) renderFailed(c *gin.Context) {
+	last := c.Errors.Last()
+	if last == nil {
+		return
+	}
+	s.metrics.renderErrors.Inc()
+	err := fmt.Errorf("httpapi: render %s: %w", c.FullPath(), last.Err)
+	if c.Writer.Written() {
+		s.streamFailed(c, "the answer", err)
+		return
+	}
+	c.Errors = c.Errors[:0]
+	s.writeError(c, err)
 }

@@ -18,12 +18,12 @@ type elementBody struct {
 	Category    string `json:"category" binding:"required" example:"personal.location.precise"`
 	Sensitivity string `json:"sensitivity" binding:"required" enums:"none,personal,sensitive" example:"personal"`
 	// Keys of catalogue purposes (GET /v1/purposes); at least one.
-	Purposes         []string `json:"purposes" binding:"required" maxItems:"50" example:"navigation"`
+	Purposes         []string `json:"purposes" binding:"required,max=50" example:"navigation"`
 	CollectionMethod string   `json:"collection_method" binding:"required" enums:"sensor,user_input,derived,network,third_party" example:"sensor"`
 	// ISO 8601 duration, positive.
 	Retention string `json:"retention" binding:"required" example:"P30D"`
 	// Who receives the data besides the operator; may be empty.
-	Recipients    []string `json:"recipients" validate:"optional" maxItems:"50" example:"acme-cloud"`
+	Recipients    []string `json:"recipients" validate:"optional,max=50" example:"acme-cloud"`
 	StorageRegion string   `json:"storage_region" binding:"required" example:"EU"`
 }
 
@@ -46,7 +46,7 @@ func newElementBody(e privacy.DataElement) elementBody {
 // inventoryRequest declares what a device collects.
 type inventoryRequest struct {
 	// Every data element the device collects; [] declares that it collects nothing. At most 200.
-	Elements []elementBody `json:"elements" binding:"required,dive" maxItems:"200"`
+	Elements []elementBody `json:"elements" binding:"required,max=200,dive"`
 }
 
 // inventoryResponse is one inventory version.

@@ -76,9 +76,10 @@ var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
-// buildShape reads t's fields; every slice and map must carry a maxItems
-// tag, so that no request array is unbounded (the tag is also the
-// documented bound in openapi.yaml).
+// buildShape reads t's fields; every slice and map must carry its bound as
+// max=N in its binding tag (checked again by the validator) or validate
+// tag (read only by swag), so that no request array is unbounded; swag
+// writes it into openapi.yaml as maxItems.
 func buildShape(t reflect.Type, path string) (*shape, error) {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -118,9 +119,9 @@ func buildShape(t reflect.Type, path string) (*shape, error) {
 				return nil, err
 			}
 			if fs.kind == shapeArray || fs.kind == shapeMap {
-				max, err := strconv.Atoi(f.Tag.Get("maxItems"))
-				if err != nil || max < 1 {
-					return nil, fmt.Errorf("httpapi: %s needs a maxItems tag with its bound", joinField(path, name))
+				max := tagMax(f.Tag)
+				if max < 1 {
+					return nil, fmt.Errorf("httpapi: %s needs its bound as max=N in its binding or validate tag", joinField(path, name))
 				}
 				fs.max = max
 			}
@@ -144,6 +145,24 @@ func buildShape(t reflect.Type, path string) (*shape, error) {
 		return &shape{kind: shapeMap, elem: elem}, nil
 	}
 	return nil, fmt.Errorf("httpapi: %s: a %s cannot be in a request body", path, t)
+}
+
+// tagMax is the N of the first max=N rule that applies to the field itself
+// (before any dive) in its binding or validate tag; 0 when there is none.
+func tagMax(tag reflect.StructTag) int {
+	for _, key := range []string{"binding", "validate"} {
+		for rule := range strings.SplitSeq(tag.Get(key), ",") {
+			if rule == "dive" {
+				break
+			}
+			if n, ok := strings.CutPrefix(rule, "max="); ok {
+				if v, err := strconv.Atoi(n); err == nil {
+					return v
+				}
+			}
+		}
+	}
+	return 0
 }
 
 func joinField(path, name string) string {

@@ -41,14 +41,14 @@ type noticePurposeBody struct {
 	Purpose    string `json:"purpose" binding:"required" example:"security-monitoring"`
 	LegalBasis string `json:"legal_basis" binding:"required" enums:"consent,contract,legal_obligation,vital_interests,public_task,legitimate_interests" example:"consent"`
 	// Data element keys used for this purpose.
-	Elements          []string `json:"elements" binding:"required" maxItems:"200" example:"video"`
-	CollectionMethods []string `json:"collection_methods" binding:"required" maxItems:"5" enums:"sensor,user_input,derived,network,third_party" example:"sensor"`
+	Elements          []string `json:"elements" binding:"required,max=200" example:"video"`
+	CollectionMethods []string `json:"collection_methods" binding:"required,max=5" enums:"sensor,user_input,derived,network,third_party" example:"sensor"`
 	// How widely data is collected, in words.
 	CollectionScope string `json:"collection_scope" binding:"required" maxLength:"1000" example:"Video of the camera's field of view while armed."`
 	// The time limit: the longest any element is kept for this purpose (ISO 8601 duration).
 	Retention string `json:"retention" binding:"required" example:"P30D"`
 	// Who uses the data besides the controller: third parties by name.
-	Recipients []string `json:"recipients" validate:"optional" maxItems:"50" example:"Acme Cloud Storage Ltd"`
+	Recipients []string `json:"recipients" validate:"optional,max=50" example:"Acme Cloud Storage Ltd"`
 	// How long a consent to this purpose lasts (ISO 8601 duration); P12M when absent.
 	Validity string `json:"validity,omitempty" example:"P12M"`
 }
@@ -63,9 +63,9 @@ type noticeTextBody struct {
 // noticeVersionRequest is a version's content.
 type noticeVersionRequest struct {
 	Controller controllerBody      `json:"controller" binding:"required"`
-	Purposes   []noticePurposeBody `json:"purposes" binding:"required,dive" maxItems:"100"`
-	// Title and Markdown body per BCP 47 locale; must include the notice's default locale.
-	Texts map[string]noticeTextBody `json:"texts" binding:"required,dive" maxItems:"50"`
+	Purposes   []noticePurposeBody `json:"purposes" binding:"required,max=100,dive"`
+	// Title and Markdown body per BCP 47 locale (at most 50); must include the notice's default locale.
+	Texts map[string]noticeTextBody `json:"texts" binding:"required,max=50,dive"`
 }
 
 func (r noticeVersionRequest) toDomain() privacy.NoticeContent {

@@ -15,7 +15,7 @@ type webhookRequest struct {
 	// https, or http on a loopback host only. Deliveries are POSTed here.
 	URL string `json:"url" binding:"required" example:"https://backend.example/consentry-events"`
 	// The event kinds wanted (at least one).
-	Events []string `json:"events" binding:"required" maxItems:"20" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,notice.published" example:"consent.withdrawn,consent.expired"`
+	Events []string `json:"events" binding:"required,max=20" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,notice.published" example:"consent.withdrawn,consent.expired"`
 	// The HMAC-SHA256 key deliveries are signed with, 32-256 characters;
 	// left out, one is made. Returned only in this answer.
 	Secret      string `json:"secret,omitempty" example:"3f5c0e0a8d4b4e2f9a7c1d6b8e2f4a6c"`
