@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"net/http"
 
-	"github.com/consentry/consentry/internal/notice"
 	"github.com/gin-gonic/gin"
 	"golang.org/x/text/language"
 )
@@ -42,8 +41,9 @@ func (s *Server) noticePage(c *gin.Context) error {
 		// A locale guessed from Accept-Language is not worth a fallback line.
 		shown.Requested = ""
 	}
+	// The page is built whole before it is sent, so a failure is still a problem.
 	var page bytes.Buffer
-	if err := notice.RenderPage(&page, shown); err != nil {
+	if err := s.pages.Render(&page, shown); err != nil {
 		return err
 	}
 	c.Header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")

@@ -105,7 +105,10 @@ type Server struct {
 	exports  chan struct{}
 	validate *validator.Validate
 	metrics  metrics
-	engine   *gin.Engine
+	// pages keeps each published notice version's page body, converted
+	// from Markdown once.
+	pages  *notice.Pages
+	engine *gin.Engine
 }
 
 // MaxConcurrentExports is how many evidence exports or reports may run at
@@ -116,7 +119,7 @@ const MaxConcurrentExports = 2
 func NewServer(d Deps) (*Server, error) {
 	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, webhooks: d.Webhooks, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, subjects: d.SubjectTokens, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, rate: d.RateLimit, validate: newValidator(),
-		exports: make(chan struct{}, MaxConcurrentExports)}
+		exports: make(chan struct{}, MaxConcurrentExports), pages: notice.NewPages(0)}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}

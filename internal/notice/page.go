@@ -1,7 +1,6 @@
 package notice
 
 import (
-	"bytes"
 	"fmt"
 	"html/template"
 	"io"
@@ -141,15 +140,21 @@ footer{margin-top:2rem;font-size:.9rem;color:#454545;overflow-wrap:anywhere}
 // RenderPage writes shown as the HTML page people read: the text, the
 // checklist as a table, the controller, and the version and content hash.
 // A fallback line is shown when a requested locale was not available.
+// Pages does the same, converting each version's Markdown once.
 func RenderPage(w io.Writer, shown Shown) error {
+	body, err := convert(shown.Text.Body)
+	if err != nil {
+		return err
+	}
+	return renderPage(w, shown, body)
+}
+
+// renderPage is RenderPage with the body already converted to HTML.
+func renderPage(w io.Writer, shown Shown, body template.HTML) error {
 	v := shown.Version
 	l := labelsFor(shown.Locale)
-	var body bytes.Buffer
-	if err := markdown.Convert([]byte(shown.Text.Body), &body); err != nil {
-		return fmt.Errorf("notice: render page: %w", err)
-	}
 	data := pageData{Lang: shown.Locale, Title: shown.Text.Title, Version: v.Version, Hash: v.ContentHash,
-		Published: v.PublishedAt.Format("2006-01-02"), Body: template.HTML(body.String()), Controller: v.Content.Controller, L: l}
+		Published: v.PublishedAt.Format("2006-01-02"), Body: body, Controller: v.Content.Controller, L: l}
 	if shown.Fallback && shown.Requested != "" {
 		data.Fallback = fmt.Sprintf(l.Fallback, shown.Requested, shown.Locale)
 	}
