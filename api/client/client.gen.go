@@ -41,6 +41,51 @@ func (e CategoryResponseMinSensitivity) Valid() bool {
 	}
 }
 
+// Defines values for ClientInfoRole.
+const (
+	ClientInfoRoleAdmin   ClientInfoRole = "admin"
+	ClientInfoRoleApp     ClientInfoRole = "app"
+	ClientInfoRoleAuditor ClientInfoRole = "auditor"
+	ClientInfoRoleService ClientInfoRole = "service"
+)
+
+// Valid indicates whether the value is a known member of the ClientInfoRole enum.
+func (e ClientInfoRole) Valid() bool {
+	switch e {
+	case ClientInfoRoleAdmin:
+		return true
+	case ClientInfoRoleApp:
+		return true
+	case ClientInfoRoleAuditor:
+		return true
+	case ClientInfoRoleService:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientInfoStatus.
+const (
+	ClientInfoStatusActive  ClientInfoStatus = "active"
+	ClientInfoStatusExpired ClientInfoStatus = "expired"
+	ClientInfoStatusRevoked ClientInfoStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the ClientInfoStatus enum.
+func (e ClientInfoStatus) Valid() bool {
+	switch e {
+	case ClientInfoStatusActive:
+		return true
+	case ClientInfoStatusExpired:
+		return true
+	case ClientInfoStatusRevoked:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ClientRequestRole.
 const (
 	ClientRequestRoleAdmin   ClientRequestRole = "admin"
@@ -83,6 +128,27 @@ func (e ClientResponseRole) Valid() bool {
 	case ClientResponseRoleAuditor:
 		return true
 	case ClientResponseRoleService:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientResponseStatus.
+const (
+	ClientResponseStatusActive  ClientResponseStatus = "active"
+	ClientResponseStatusExpired ClientResponseStatus = "expired"
+	ClientResponseStatusRevoked ClientResponseStatus = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the ClientResponseStatus enum.
+func (e ClientResponseStatus) Valid() bool {
+	switch e {
+	case ClientResponseStatusActive:
+		return true
+	case ClientResponseStatusExpired:
+		return true
+	case ClientResponseStatusRevoked:
 		return true
 	default:
 		return false
@@ -999,8 +1065,62 @@ type ChoiceResponse struct {
 	Purpose string `json:"purpose"`
 }
 
+// ClientInfo defines model for ClientInfo.
+type ClientInfo struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// ExpiresAt When the client's tokens stop working; absent: no expiry.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Id Example: 0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e
+	Id openapi_types.UUID `json:"id"`
+
+	// Name Example: ios-app
+	Name string `json:"name"`
+
+	// PreviousTokenExpiresAt When the token the last rotation replaced stops (or stopped) working.
+	PreviousTokenExpiresAt *time.Time `json:"previous_token_expires_at,omitempty"`
+
+	// RevokedAt When the client was revoked; absent: it was not.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+
+	// Role Example: app
+	Role ClientInfoRole `json:"role"`
+
+	// RotatedAt When its token was last rotated; absent: never.
+	RotatedAt *time.Time `json:"rotated_at,omitempty"`
+
+	// Status active, or expired (past expires_at), or revoked.
+	//
+	// Example: active
+	Status ClientInfoStatus `json:"status"`
+}
+
+// ClientInfoRole Example: app
+type ClientInfoRole string
+
+// ClientInfoStatus active, or expired (past expires_at), or revoked.
+//
+// Example: active
+type ClientInfoStatus string
+
+// ClientList defines model for ClientList.
+type ClientList struct {
+	Items []ClientInfo `json:"items"`
+
+	// NextCursor Pass as ?cursor= to get the next page; absent on the last page.
+	//
+	// Example: MDE5M2E1ZjItN2MxZS03YjdhLTlkMWUtMmYzYzRiNWE2ZDdl
+	NextCursor *string `json:"next_cursor,omitempty"`
+}
+
 // ClientRequest defines model for ClientRequest.
 type ClientRequest struct {
+	// ExpiresAt When the client's tokens stop working (RFC 3339, in the future); absent: only revocation ends them.
+	//
+	// Example: 2027-06-30T00:00:00Z
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
 	// Name A label for people: which app or service holds the token.
 	//
 	// Example: ios-app
@@ -1021,14 +1141,31 @@ type ClientRequestRole string
 type ClientResponse struct {
 	CreatedAt time.Time `json:"created_at"`
 
+	// ExpiresAt When the client's tokens stop working; absent: no expiry.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
 	// Id Example: 0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e
 	Id openapi_types.UUID `json:"id"`
 
 	// Name Example: ios-app
 	Name string `json:"name"`
 
+	// PreviousTokenExpiresAt When the token the last rotation replaced stops (or stopped) working.
+	PreviousTokenExpiresAt *time.Time `json:"previous_token_expires_at,omitempty"`
+
+	// RevokedAt When the client was revoked; absent: it was not.
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+
 	// Role Example: app
 	Role ClientResponseRole `json:"role"`
+
+	// RotatedAt When its token was last rotated; absent: never.
+	RotatedAt *time.Time `json:"rotated_at,omitempty"`
+
+	// Status active, or expired (past expires_at), or revoked.
+	//
+	// Example: active
+	Status ClientResponseStatus `json:"status"`
 
 	// Token The bearer token: 256 random bits. Shown once; only its hash is stored.
 	//
@@ -1038,6 +1175,11 @@ type ClientResponse struct {
 
 // ClientResponseRole Example: app
 type ClientResponseRole string
+
+// ClientResponseStatus active, or expired (past expires_at), or revoked.
+//
+// Example: active
+type ClientResponseStatus string
 
 // ConsentRequest defines model for ConsentRequest.
 type ConsentRequest struct {
@@ -2076,6 +2218,14 @@ type PutInventoryResponse struct {
 	Version int `json:"version"`
 }
 
+// RotateRequest defines model for RotateRequest.
+type RotateRequest struct {
+	// GraceSeconds How long the replaced token keeps working, in seconds (0-2592000, 30 days); 0, the default, ends it at once.
+	//
+	// Example: 3600
+	GraceSeconds *int `json:"grace_seconds,omitempty"`
+}
+
 // StateResponse defines model for StateResponse.
 type StateResponse struct {
 	DeviceId  openapi_types.UUID `json:"device_id"`
@@ -2346,6 +2496,15 @@ type GetAuditInclusionProofParams struct {
 	Size *int `form:"size,omitempty" json:"size,omitempty"`
 }
 
+// ListClientsParams defines parameters for ListClients.
+type ListClientsParams struct {
+	// Cursor next_cursor of the previous page
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Limit page size, 1-200 (default 50)
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // ListDevicesParams defines parameters for ListDevices.
 type ListDevicesParams struct {
 	// Manufacturer manufacturer
@@ -2468,6 +2627,9 @@ type HashAuditValueJSONRequestBody = HashRequest
 
 // CreateClientJSONRequestBody defines body for CreateClient for application/json ContentType.
 type CreateClientJSONRequestBody = ClientRequest
+
+// RotateClientJSONRequestBody defines body for RotateClient for application/json ContentType.
+type RotateClientJSONRequestBody = RotateRequest
 
 // RecordConsentJSONRequestBody defines body for RecordConsent for application/json ContentType.
 type RecordConsentJSONRequestBody = ConsentRequest
@@ -2637,7 +2799,7 @@ type ClientInterface interface {
 
 	// Readyz Readiness
 	//
-	// 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded and it is consistent with its last signed checkpoint); 503 otherwise.
+	// 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded, or an empty append tried now succeeds, and it is consistent with its last signed checkpoint); 503 otherwise, with the reason in detail (for example: the database is locked by another writer).
 	//
 	// Corresponds with GET /readyz (the `Readyz` operationId).
 	Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -2698,9 +2860,16 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/categories (the `ListCategories` operationId).
 	ListCategories(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListClients List API clients
+	//
+	// Every client with its role and status (active, expired, revoked), oldest first, paginated with an opaque cursor. Tokens are never shown.
+	//
+	// Corresponds with GET /v1/clients (the `ListClients` operationId).
+	ListClients(ctx context.Context, params *ListClientsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// CreateClientWithBody Create an API client
 	//
-	// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
+	// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it. Audited (client.created).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2709,12 +2878,37 @@ type ClientInterface interface {
 
 	// CreateClient Create an API client
 	//
-	// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
+	// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it. Audited (client.created).
 	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /v1/clients (the `CreateClient` operationId).
 	CreateClient(ctx context.Context, body CreateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeClient Revoke an API client
+	//
+	// Its tokens are refused (401) at once on this instance and within half a second on every instance sharing the database. Revocation is final. The bootstrap admin client can be revoked like any other (keep another admin, or create one with consentry clients create). Audited (client.revoked).
+	//
+	// Corresponds with POST /v1/clients/{id}/revoke (the `RevokeClient` operationId).
+	RevokeClient(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateClientWithBody Rotate an API client's token
+	//
+	// Issues a new token, shown once. The token it replaces keeps working for grace_seconds (0 by default: it stops at once; at most 30 days, never past the client's expiry). A body is optional. Audited (client.rotated).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/clients/{id}/rotate (the `RotateClient` operationId).
+	RotateClientWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateClient Rotate an API client's token
+	//
+	// Issues a new token, shown once. The token it replaces keeps working for grace_seconds (0 by default: it stops at once; at most 30 days, never past the client's expiry). A body is optional. Audited (client.rotated).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/clients/{id}/rotate (the `RotateClient` operationId).
+	RotateClient(ctx context.Context, id openapi_types.UUID, body RotateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RecordConsentWithBody Record consent
 	//
@@ -3273,7 +3467,7 @@ func (c *Client) OpenAPI(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 
 // Readyz Readiness
 //
-// 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded and it is consistent with its last signed checkpoint); 503 otherwise.
+// 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded, or an empty append tried now succeeds, and it is consistent with its last signed checkpoint); 503 otherwise, with the reason in detail (for example: the database is locked by another writer).
 //
 // Corresponds with GET /readyz (the `Readyz` operationId).
 func (c *Client) Readyz(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3424,9 +3618,26 @@ func (c *Client) ListCategories(ctx context.Context, reqEditors ...RequestEditor
 	return c.Client.Do(req)
 }
 
+// ListClients List API clients
+//
+// Every client with its role and status (active, expired, revoked), oldest first, paginated with an opaque cursor. Tokens are never shown.
+//
+// Corresponds with GET /v1/clients (the `ListClients` operationId).
+func (c *Client) ListClients(ctx context.Context, params *ListClientsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListClientsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // CreateClientWithBody Create an API client
 //
-// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
+// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it. Audited (client.created).
 //
 // Takes any type of body and a specified content type.
 //
@@ -3445,13 +3656,68 @@ func (c *Client) CreateClientWithBody(ctx context.Context, contentType string, b
 
 // CreateClient Create an API client
 //
-// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
+// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it. Audited (client.created).
 //
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /v1/clients (the `CreateClient` operationId).
 func (c *Client) CreateClient(ctx context.Context, body CreateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateClientRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeClient Revoke an API client
+//
+// Its tokens are refused (401) at once on this instance and within half a second on every instance sharing the database. Revocation is final. The bootstrap admin client can be revoked like any other (keep another admin, or create one with consentry clients create). Audited (client.revoked).
+//
+// Corresponds with POST /v1/clients/{id}/revoke (the `RevokeClient` operationId).
+func (c *Client) RevokeClient(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeClientRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateClientWithBody Rotate an API client's token
+//
+// Issues a new token, shown once. The token it replaces keeps working for grace_seconds (0 by default: it stops at once; at most 30 days, never past the client's expiry). A body is optional. Audited (client.rotated).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/clients/{id}/rotate (the `RotateClient` operationId).
+func (c *Client) RotateClientWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateClientRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateClient Rotate an API client's token
+//
+// Issues a new token, shown once. The token it replaces keeps working for grace_seconds (0 by default: it stops at once; at most 30 days, never past the client's expiry). A body is optional. Audited (client.rotated).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/clients/{id}/rotate (the `RotateClient` operationId).
+func (c *Client) RotateClient(ctx context.Context, id openapi_types.UUID, body RotateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateClientRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5066,6 +5332,72 @@ func NewListCategoriesRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListClientsRequest constructs an http.Request for the ListClients method
+func NewListClientsRequest(server string, params *ListClientsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/clients")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewCreateClientRequest calls the generic CreateClient builder with application/json body
 func NewCreateClientRequest(server string, body CreateClientJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -5087,6 +5419,87 @@ func NewCreateClientRequestWithBody(server string, contentType string, body io.R
 	}
 
 	operationPath := fmt.Sprintf("/v1/clients")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeClientRequest constructs an http.Request for the RevokeClient method
+func NewRevokeClientRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/clients/%s/revoke", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRotateClientRequest calls the generic RotateClient builder with application/json body
+func NewRotateClientRequest(server string, id openapi_types.UUID, body RotateClientJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRotateClientRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewRotateClientRequestWithBody constructs an http.Request for the RotateClient method, with any body, and a specified content type
+func NewRotateClientRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/clients/%s/rotate", pathParam0)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -7117,7 +7530,7 @@ type ClientWithResponsesInterface interface {
 
 	// ReadyzWithResponse Readiness
 	//
-	// 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded and it is consistent with its last signed checkpoint); 503 otherwise.
+	// 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded, or an empty append tried now succeeds, and it is consistent with its last signed checkpoint); 503 otherwise, with the reason in detail (for example: the database is locked by another writer).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7192,9 +7605,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/categories (the `ListCategories` operationId).
 	ListCategoriesWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListCategoriesReply, error)
 
+	// ListClientsWithResponse List API clients
+	//
+	// Every client with its role and status (active, expired, revoked), oldest first, paginated with an opaque cursor. Tokens are never shown.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/clients (the `ListClients` operationId).
+	ListClientsWithResponse(ctx context.Context, params *ListClientsParams, reqEditors ...RequestEditorFn) (*ListClientsReply, error)
+
 	// CreateClientWithBodyWithResponse Create an API client
 	//
-	// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
+	// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it. Audited (client.created).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7203,12 +7625,39 @@ type ClientWithResponsesInterface interface {
 
 	// CreateClientWithResponse Create an API client
 	//
-	// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
+	// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it. Audited (client.created).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/clients (the `CreateClient` operationId).
 	CreateClientWithResponse(ctx context.Context, body CreateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateClientReply, error)
+
+	// RevokeClientWithResponse Revoke an API client
+	//
+	// Its tokens are refused (401) at once on this instance and within half a second on every instance sharing the database. Revocation is final. The bootstrap admin client can be revoked like any other (keep another admin, or create one with consentry clients create). Audited (client.revoked).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/clients/{id}/revoke (the `RevokeClient` operationId).
+	RevokeClientWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*RevokeClientReply, error)
+
+	// RotateClientWithBodyWithResponse Rotate an API client's token
+	//
+	// Issues a new token, shown once. The token it replaces keeps working for grace_seconds (0 by default: it stops at once; at most 30 days, never past the client's expiry). A body is optional. Audited (client.rotated).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/clients/{id}/rotate (the `RotateClient` operationId).
+	RotateClientWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateClientReply, error)
+
+	// RotateClientWithResponse Rotate an API client's token
+	//
+	// Issues a new token, shown once. The token it replaces keeps working for grace_seconds (0 by default: it stops at once; at most 30 days, never past the client's expiry). A body is optional. Audited (client.rotated).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/clients/{id}/rotate (the `RotateClient` operationId).
+	RotateClientWithResponse(ctx context.Context, id openapi_types.UUID, body RotateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateClientReply, error)
 
 	// RecordConsentWithBodyWithResponse Record consent
 	//
@@ -8164,6 +8613,7 @@ type ReadyzReply500Headers struct {
 
 // ReadyzReply503Headers the declared response headers of an HTTP 503 response for Readyz
 type ReadyzReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -8261,6 +8711,7 @@ type GetAuditCheckpointReply500Headers struct {
 
 // GetAuditCheckpointReply503Headers the declared response headers of an HTTP 503 response for GetAuditCheckpoint
 type GetAuditCheckpointReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -8829,6 +9280,7 @@ type HashAuditValueReply500Headers struct {
 
 // HashAuditValueReply503Headers the declared response headers of an HTTP 503 response for HashAuditValue
 type HashAuditValueReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -9159,6 +9611,139 @@ func (r ListCategoriesReply) ContentType() string {
 	return ""
 }
 
+// ListClientsReply200Headers the declared response headers of an HTTP 200 response for ListClients
+type ListClientsReply200Headers struct {
+	XRequestID *string
+}
+
+// ListClientsReply400Headers the declared response headers of an HTTP 400 response for ListClients
+type ListClientsReply400Headers struct {
+	XRequestID *string
+}
+
+// ListClientsReply401Headers the declared response headers of an HTTP 401 response for ListClients
+type ListClientsReply401Headers struct {
+	XRequestID *string
+}
+
+// ListClientsReply403Headers the declared response headers of an HTTP 403 response for ListClients
+type ListClientsReply403Headers struct {
+	XRequestID *string
+}
+
+// ListClientsReply422Headers the declared response headers of an HTTP 422 response for ListClients
+type ListClientsReply422Headers struct {
+	XRequestID *string
+}
+
+// ListClientsReply429Headers the declared response headers of an HTTP 429 response for ListClients
+type ListClientsReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ListClientsReply500Headers the declared response headers of an HTTP 500 response for ListClients
+type ListClientsReply500Headers struct {
+	XRequestID *string
+}
+
+type ListClientsReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClientList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListClientsReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListClientsReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListClientsReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListClientsReply403Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListClientsReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListClientsReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListClientsReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListClientsReply) GetJSON200() *ClientList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListClientsReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListClientsReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListClientsReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListClientsReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListClientsReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListClientsReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListClientsReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListClientsReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListClientsReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListClientsReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // CreateClientReply201Headers the declared response headers of an HTTP 201 response for CreateClient
 type CreateClientReply201Headers struct {
 	XRequestID *string
@@ -9207,6 +9792,7 @@ type CreateClientReply500Headers struct {
 
 // CreateClientReply503Headers the declared response headers of an HTTP 503 response for CreateClient
 type CreateClientReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -9334,6 +9920,358 @@ func (r CreateClientReply) ContentType() string {
 	return ""
 }
 
+// RevokeClientReply200Headers the declared response headers of an HTTP 200 response for RevokeClient
+type RevokeClientReply200Headers struct {
+	XRequestID *string
+}
+
+// RevokeClientReply401Headers the declared response headers of an HTTP 401 response for RevokeClient
+type RevokeClientReply401Headers struct {
+	XRequestID *string
+}
+
+// RevokeClientReply403Headers the declared response headers of an HTTP 403 response for RevokeClient
+type RevokeClientReply403Headers struct {
+	XRequestID *string
+}
+
+// RevokeClientReply404Headers the declared response headers of an HTTP 404 response for RevokeClient
+type RevokeClientReply404Headers struct {
+	XRequestID *string
+}
+
+// RevokeClientReply409Headers the declared response headers of an HTTP 409 response for RevokeClient
+type RevokeClientReply409Headers struct {
+	XRequestID *string
+}
+
+// RevokeClientReply429Headers the declared response headers of an HTTP 429 response for RevokeClient
+type RevokeClientReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// RevokeClientReply500Headers the declared response headers of an HTTP 500 response for RevokeClient
+type RevokeClientReply500Headers struct {
+	XRequestID *string
+}
+
+// RevokeClientReply503Headers the declared response headers of an HTTP 503 response for RevokeClient
+type RevokeClientReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type RevokeClientReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClientInfo
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RevokeClientReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeClientReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RevokeClientReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RevokeClientReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RevokeClientReply409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeClientReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RevokeClientReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RevokeClientReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevokeClientReply) GetJSON200() *ClientInfo {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeClientReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeClientReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeClientReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RevokeClientReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeClientReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RevokeClientReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RevokeClientReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeClientReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeClientReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeClientReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeClientReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RotateClientReply200Headers the declared response headers of an HTTP 200 response for RotateClient
+type RotateClientReply200Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply400Headers the declared response headers of an HTTP 400 response for RotateClient
+type RotateClientReply400Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply401Headers the declared response headers of an HTTP 401 response for RotateClient
+type RotateClientReply401Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply403Headers the declared response headers of an HTTP 403 response for RotateClient
+type RotateClientReply403Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply404Headers the declared response headers of an HTTP 404 response for RotateClient
+type RotateClientReply404Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply409Headers the declared response headers of an HTTP 409 response for RotateClient
+type RotateClientReply409Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply413Headers the declared response headers of an HTTP 413 response for RotateClient
+type RotateClientReply413Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply415Headers the declared response headers of an HTTP 415 response for RotateClient
+type RotateClientReply415Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply422Headers the declared response headers of an HTTP 422 response for RotateClient
+type RotateClientReply422Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply429Headers the declared response headers of an HTTP 429 response for RotateClient
+type RotateClientReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// RotateClientReply500Headers the declared response headers of an HTTP 500 response for RotateClient
+type RotateClientReply500Headers struct {
+	XRequestID *string
+}
+
+// RotateClientReply503Headers the declared response headers of an HTTP 503 response for RotateClient
+type RotateClientReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type RotateClientReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClientResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RotateClientReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RotateClientReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RotateClientReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RotateClientReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RotateClientReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RotateClientReply409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RotateClientReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RotateClientReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RotateClientReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RotateClientReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RotateClientReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RotateClientReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RotateClientReply) GetJSON200() *ClientResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RotateClientReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RotateClientReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RotateClientReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RotateClientReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RotateClientReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // RecordConsentReply201Headers the declared response headers of an HTTP 201 response for RecordConsent
 type RecordConsentReply201Headers struct {
 	Location   *string
@@ -9393,6 +10331,7 @@ type RecordConsentReply500Headers struct {
 
 // RecordConsentReply503Headers the declared response headers of an HTTP 503 response for RecordConsent
 type RecordConsentReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -9716,6 +10655,7 @@ type WithdrawConsentReply500Headers struct {
 
 // WithdrawConsentReply503Headers the declared response headers of an HTTP 503 response for WithdrawConsent
 type WithdrawConsentReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -9909,6 +10849,7 @@ type DecideReply500Headers struct {
 
 // DecideReply503Headers the declared response headers of an HTTP 503 response for Decide
 type DecideReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -10084,6 +11025,7 @@ type DecideBatchReply500Headers struct {
 
 // DecideBatchReply503Headers the declared response headers of an HTTP 503 response for DecideBatch
 type DecideBatchReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -10517,6 +11459,7 @@ type CreateDeviceReply500Headers struct {
 
 // CreateDeviceReply503Headers the declared response headers of an HTTP 503 response for CreateDevice
 type CreateDeviceReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -10810,6 +11753,7 @@ type DeactivateDeviceReply500Headers struct {
 
 // DeactivateDeviceReply503Headers the declared response headers of an HTTP 503 response for DeactivateDevice
 type DeactivateDeviceReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -10957,6 +11901,7 @@ type DisposeDeviceReply500Headers struct {
 
 // DisposeDeviceReply503Headers the declared response headers of an HTTP 503 response for DisposeDevice
 type DisposeDeviceReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -11257,6 +12202,7 @@ type PutInventoryReply500Headers struct {
 
 // PutInventoryReply503Headers the declared response headers of an HTTP 503 response for PutInventory
 type PutInventoryReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -11445,6 +12391,7 @@ type GetEvidenceReply500Headers struct {
 
 // GetEvidenceReply503Headers the declared response headers of an HTTP 503 response for GetEvidence
 type GetEvidenceReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -11599,6 +12546,7 @@ type GetEvidenceReportReply500Headers struct {
 
 // GetEvidenceReportReply503Headers the declared response headers of an HTTP 503 response for GetEvidenceReport
 type GetEvidenceReportReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -11887,6 +12835,7 @@ type AcknowledgeFindingReply500Headers struct {
 
 // AcknowledgeFindingReply503Headers the declared response headers of an HTTP 503 response for AcknowledgeFinding
 type AcknowledgeFindingReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -12219,6 +13168,7 @@ type CreateNoticeReply500Headers struct {
 
 // CreateNoticeReply503Headers the declared response headers of an HTTP 503 response for CreateNotice
 type CreateNoticeReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -12532,6 +13482,7 @@ type DraftNoticeVersionReply500Headers struct {
 
 // DraftNoticeVersionReply503Headers the declared response headers of an HTTP 503 response for DraftNoticeVersion
 type DraftNoticeVersionReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -12853,6 +13804,7 @@ type DeleteNoticeDraftReply500Headers struct {
 
 // DeleteNoticeDraftReply503Headers the declared response headers of an HTTP 503 response for DeleteNoticeDraft
 type DeleteNoticeDraftReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -13155,6 +14107,7 @@ type UpdateNoticeDraftReply500Headers struct {
 
 // UpdateNoticeDraftReply503Headers the declared response headers of an HTTP 503 response for UpdateNoticeDraft
 type UpdateNoticeDraftReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -13343,6 +14296,7 @@ type PublishNoticeVersionReply500Headers struct {
 
 // PublishNoticeVersionReply503Headers the declared response headers of an HTTP 503 response for PublishNoticeVersion
 type PublishNoticeVersionReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -13514,6 +14468,7 @@ type RemovePolicyReply500Headers struct {
 
 // RemovePolicyReply503Headers the declared response headers of an HTTP 503 response for RemovePolicy
 type RemovePolicyReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -13801,6 +14756,7 @@ type AddPolicyReply500Headers struct {
 
 // AddPolicyReply503Headers the declared response headers of an HTTP 503 response for AddPolicy
 type AddPolicyReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -14095,6 +15051,7 @@ type PutPurposeReply500Headers struct {
 
 // PutPurposeReply503Headers the declared response headers of an HTTP 503 response for PutPurpose
 type PutPurposeReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -14279,6 +15236,7 @@ type MintSubjectTokenReply500Headers struct {
 
 // MintSubjectTokenReply503Headers the declared response headers of an HTTP 503 response for MintSubjectToken
 type MintSubjectTokenReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -14706,6 +15664,7 @@ type WithdrawSubjectReply500Headers struct {
 
 // WithdrawSubjectReply503Headers the declared response headers of an HTTP 503 response for WithdrawSubject
 type WithdrawSubjectReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -14986,6 +15945,7 @@ type CreateWebhookReply500Headers struct {
 
 // CreateWebhookReply503Headers the declared response headers of an HTTP 503 response for CreateWebhook
 type CreateWebhookReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -15146,6 +16106,7 @@ type DeleteWebhookReply500Headers struct {
 
 // DeleteWebhookReply503Headers the declared response headers of an HTTP 503 response for DeleteWebhook
 type DeleteWebhookReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -15543,6 +16504,7 @@ type RetryWebhookDeliveryReply500Headers struct {
 
 // RetryWebhookDeliveryReply503Headers the declared response headers of an HTTP 503 response for RetryWebhookDelivery
 type RetryWebhookDeliveryReply503Headers struct {
+	RetryAfter *int
 	XRequestID *string
 }
 
@@ -15751,7 +16713,7 @@ func (c *ClientWithResponses) OpenAPIWithResponse(ctx context.Context, reqEditor
 
 // ReadyzWithResponse Readiness
 //
-// 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded and it is consistent with its last signed checkpoint); 503 otherwise.
+// 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded, or an empty append tried now succeeds, and it is consistent with its last signed checkpoint); 503 otherwise, with the reason in detail (for example: the database is locked by another writer).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -15880,9 +16842,24 @@ func (c *ClientWithResponses) ListCategoriesWithResponse(ctx context.Context, re
 	return ParseListCategoriesReply(rsp)
 }
 
+// ListClientsWithResponse List API clients
+//
+// Every client with its role and status (active, expired, revoked), oldest first, paginated with an opaque cursor. Tokens are never shown.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/clients (the `ListClients` operationId).
+func (c *ClientWithResponses) ListClientsWithResponse(ctx context.Context, params *ListClientsParams, reqEditors ...RequestEditorFn) (*ListClientsReply, error) {
+	rsp, err := c.ListClients(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListClientsReply(rsp)
+}
+
 // CreateClientWithBodyWithResponse Create an API client
 //
-// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
+// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it. Audited (client.created).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15897,7 +16874,7 @@ func (c *ClientWithResponses) CreateClientWithBodyWithResponse(ctx context.Conte
 
 // CreateClientWithResponse Create an API client
 //
-// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
+// The response carries the client's bearer token. It is shown once and stored only as a hash: keep it. Audited (client.created).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -15908,6 +16885,51 @@ func (c *ClientWithResponses) CreateClientWithResponse(ctx context.Context, body
 		return nil, err
 	}
 	return ParseCreateClientReply(rsp)
+}
+
+// RevokeClientWithResponse Revoke an API client
+//
+// Its tokens are refused (401) at once on this instance and within half a second on every instance sharing the database. Revocation is final. The bootstrap admin client can be revoked like any other (keep another admin, or create one with consentry clients create). Audited (client.revoked).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/clients/{id}/revoke (the `RevokeClient` operationId).
+func (c *ClientWithResponses) RevokeClientWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*RevokeClientReply, error) {
+	rsp, err := c.RevokeClient(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeClientReply(rsp)
+}
+
+// RotateClientWithBodyWithResponse Rotate an API client's token
+//
+// Issues a new token, shown once. The token it replaces keeps working for grace_seconds (0 by default: it stops at once; at most 30 days, never past the client's expiry). A body is optional. Audited (client.rotated).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/clients/{id}/rotate (the `RotateClient` operationId).
+func (c *ClientWithResponses) RotateClientWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateClientReply, error) {
+	rsp, err := c.RotateClientWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateClientReply(rsp)
+}
+
+// RotateClientWithResponse Rotate an API client's token
+//
+// Issues a new token, shown once. The token it replaces keeps working for grace_seconds (0 by default: it stops at once; at most 30 days, never past the client's expiry). A body is optional. Audited (client.rotated).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/clients/{id}/rotate (the `RotateClient` operationId).
+func (c *ClientWithResponses) RotateClientWithResponse(ctx context.Context, id openapi_types.UUID, body RotateClientJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateClientReply, error) {
+	rsp, err := c.RotateClient(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateClientReply(rsp)
 }
 
 // RecordConsentWithBodyWithResponse Record consent
@@ -17220,6 +18242,13 @@ func ParseReadyzReply(rsp *http.Response) (*ReadyzReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers ReadyzReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -17361,6 +18390,13 @@ func ParseGetAuditCheckpointReply(rsp *http.Response) (*GetAuditCheckpointReply,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetAuditCheckpointReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -18038,6 +19074,13 @@ func ParseHashAuditValueReply(rsp *http.Response) (*HashAuditValueReply, error) 
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers HashAuditValueReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -18272,6 +19315,154 @@ func ParseListCategoriesReply(rsp *http.Response) (*ListCategoriesReply, error) 
 	return response, nil
 }
 
+// ParseListClientsReply parses an HTTP response from a ListClientsWithResponse call
+func ParseListClientsReply(rsp *http.Response) (*ListClientsReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListClientsReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClientList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListClientsReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListClientsReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListClientsReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListClientsReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListClientsReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListClientsReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListClientsReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseCreateClientReply parses an HTTP response from a CreateClientWithResponse call
 func ParseCreateClientReply(rsp *http.Response) (*CreateClientReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -18458,6 +19649,425 @@ func ParseCreateClientReply(rsp *http.Response) (*CreateClientReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateClientReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeClientReply parses an HTTP response from a RevokeClientWithResponse call
+func ParseRevokeClientReply(rsp *http.Response) (*RevokeClientReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeClientReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClientInfo
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RevokeClientReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers RevokeClientReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RevokeClientReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers RevokeClientReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers RevokeClientReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokeClientReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RevokeClientReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RevokeClientReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRotateClientReply parses an HTTP response from a RotateClientWithResponse call
+func ParseRotateClientReply(rsp *http.Response) (*RotateClientReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RotateClientReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClientResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RotateClientReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers RotateClientReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RotateClientReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RotateClientReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers RotateClientReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers RotateClientReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers RotateClientReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RotateClientReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RotateClientReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RotateClientReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RotateClientReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RotateClientReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -18698,6 +20308,13 @@ func ParseRecordConsentReply(rsp *http.Response) (*RecordConsentReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers RecordConsentReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -19069,6 +20686,13 @@ func ParseWithdrawConsentReply(rsp *http.Response) (*WithdrawConsentReply, error
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers WithdrawConsentReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -19268,6 +20892,13 @@ func ParseDecideReply(rsp *http.Response) (*DecideReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers DecideReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -19467,6 +21098,13 @@ func ParseDecideBatchReply(rsp *http.Response) (*DecideBatchReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers DecideBatchReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -19969,6 +21607,13 @@ func ParseCreateDeviceReply(rsp *http.Response) (*CreateDeviceReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateDeviceReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -20265,6 +21910,13 @@ func ParseDeactivateDeviceReply(rsp *http.Response) (*DeactivateDeviceReply, err
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers DeactivateDeviceReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -20430,6 +22082,13 @@ func ParseDisposeDeviceReply(rsp *http.Response) (*DisposeDeviceReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers DisposeDeviceReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -20811,6 +22470,13 @@ func ParsePutInventoryReply(rsp *http.Response) (*PutInventoryReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers PutInventoryReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -20986,6 +22652,13 @@ func ParseGetEvidenceReply(rsp *http.Response) (*GetEvidenceReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetEvidenceReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -21161,6 +22834,13 @@ func ParseGetEvidenceReportReply(rsp *http.Response) (*GetEvidenceReportReply, e
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers GetEvidenceReportReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -21525,6 +23205,13 @@ func ParseAcknowledgeFindingReply(rsp *http.Response) (*AcknowledgeFindingReply,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers AcknowledgeFindingReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -21899,6 +23586,13 @@ func ParseCreateNoticeReply(rsp *http.Response) (*CreateNoticeReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateNoticeReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -22263,6 +23957,13 @@ func ParseDraftNoticeVersionReply(rsp *http.Response) (*DraftNoticeVersionReply,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers DraftNoticeVersionReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -22589,6 +24290,13 @@ func ParseDeleteNoticeDraftReply(rsp *http.Response) (*DeleteNoticeDraftReply, e
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers DeleteNoticeDraftReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -22970,6 +24678,13 @@ func ParseUpdateNoticeDraftReply(rsp *http.Response) (*UpdateNoticeDraftReply, e
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers UpdateNoticeDraftReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23152,6 +24867,13 @@ func ParsePublishNoticeVersionReply(rsp *http.Response) (*PublishNoticeVersionRe
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers PublishNoticeVersionReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23364,6 +25086,13 @@ func ParseRemovePolicyReply(rsp *http.Response) (*RemovePolicyReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers RemovePolicyReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -23694,6 +25423,13 @@ func ParseAddPolicyReply(rsp *http.Response) (*AddPolicyReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers AddPolicyReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -24024,6 +25760,13 @@ func ParsePutPurposeReply(rsp *http.Response) (*PutPurposeReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers PutPurposeReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -24223,6 +25966,13 @@ func ParseMintSubjectTokenReply(rsp *http.Response) (*MintSubjectTokenReply, err
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers MintSubjectTokenReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -24701,6 +26451,13 @@ func ParseWithdrawSubjectReply(rsp *http.Response) (*WithdrawSubjectReply, error
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers WithdrawSubjectReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -25014,6 +26771,13 @@ func ParseCreateWebhookReply(rsp *http.Response) (*CreateWebhookReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers CreateWebhookReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -25158,6 +26922,13 @@ func ParseDeleteWebhookReply(rsp *http.Response) (*DeleteWebhookReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers DeleteWebhookReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -25619,6 +27390,13 @@ func ParseRetryWebhookDeliveryReply(rsp *http.Response) (*RetryWebhookDeliveryRe
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers RetryWebhookDeliveryReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

@@ -77,41 +77,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 		},
 	})
 
-	clients := &cobra.Command{Use: "clients", Short: "Manage API clients"}
-	var name, role string
-	create := &cobra.Command{
-		Use:     "create",
-		Short:   "Create an API client and print its token (alone, on standard output)",
-		Example: `  TOKEN=$(consentry clients create --name ios-app --role app)`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, _, err := openDB(cmd.Context(), &cfg)
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			log, err := openAudit(&cfg, db, slog.New(slog.NewTextHandler(stderr, nil)), nil)
-			if err != nil {
-				return err
-			}
-			log.Start()
-			defer log.Close()
-			ctx := privacy.WithActor(cmd.Context(), cliActor)
-			c, token, err := client.NewService(db, log).Create(ctx, name, privacy.Role(role))
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "created client %s (%s, role %s); the token below is shown once\n", c.ID, c.Name, c.Role)
-			_, err = fmt.Fprintln(stdout, token)
-			return err
-		},
-	}
-	create.Flags().StringVar(&name, "name", "", "client name (required)")
-	create.Flags().StringVar(&role, "role", "", "admin, app, service or auditor (required)")
-	_ = create.MarkFlagRequired("name")
-	_ = create.MarkFlagRequired("role")
-	clients.AddCommand(create)
-	root.AddCommand(clients)
+	root.AddCommand(newClientsCommand(&cfg, stdout, stderr))
 	root.AddCommand(newAuditCommand(getenv, stdout, stderr))
 	root.AddCommand(newNoticesCommand(&cfg, stdout, stderr))
 	root.AddCommand(newPurposesCommand(&cfg, stdout, stderr))
@@ -163,7 +129,7 @@ func openDB(ctx context.Context, cfg *config) (*store.DB, int64, error) {
 			return nil, 0, err
 		}
 	}
-	db, err := store.Open(ctx, cfg.dsn(), store.Options{})
+	db, err := store.Open(ctx, cfg.dsn(), store.Options{LockTimeout: cfg.lockTimeout})
 	if err != nil {
 		return nil, 0, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/httpapi"
+	"github.com/consentry/consentry/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -44,6 +45,9 @@ type config struct {
 	webhookTimeout  time.Duration
 	// webhookRetention is how long delivered webhook deliveries stay readable.
 	webhookRetention time.Duration
+	// lockTimeout is how long a write waits for another writer's lock
+	// before it is refused with 503.
+	lockTimeout time.Duration
 }
 
 // bindConfig declares the persistent flags on root.
@@ -97,6 +101,8 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 		every = v
 	}
 	f.DurationVar(&cfg.checkpointEvery, "checkpoint-interval", every, "how often a grown audit log gets a signed checkpoint (env CONSENTRY_CHECKPOINT_INTERVAL)")
+	f.DurationVar(&cfg.lockTimeout, "lock-timeout", durationEnv("CONSENTRY_LOCK_TIMEOUT", store.DefaultLockTimeout),
+		"how long a write waits for a database lock another writer holds (a backup, an operator's transaction) before it is refused with 503 and Retry-After (env CONSENTRY_LOCK_TIMEOUT)")
 	f.DurationVar(&cfg.auditGather, "audit-gather", durationEnv("CONSENTRY_AUDIT_GATHER", 500*time.Microsecond),
 		"under load, how long the audit writer waits for more changes to share a commit; 0 never waits (env CONSENTRY_AUDIT_GATHER)")
 }
@@ -127,7 +133,10 @@ func (c *config) validate(getenv func(string) string) error {
 	if c.rateLimit < 0 {
 		return fmt.Errorf("--rate-limit must be 0 (off) or more")
 	}
-	for _, name := range []string{"CONSENTRY_AUDIT_GATHER", "CONSENTRY_WEBHOOK_BACKOFF", "CONSENTRY_WEBHOOK_TIMEOUT", "CONSENTRY_WEBHOOK_RETENTION"} {
+	if c.lockTimeout < 10*time.Millisecond || c.lockTimeout > time.Minute {
+		return fmt.Errorf("--lock-timeout must be between 10ms and 1m")
+	}
+	for _, name := range []string{"CONSENTRY_LOCK_TIMEOUT", "CONSENTRY_AUDIT_GATHER", "CONSENTRY_WEBHOOK_BACKOFF", "CONSENTRY_WEBHOOK_TIMEOUT", "CONSENTRY_WEBHOOK_RETENTION"} {
 		if v := getenv(name); v != "" {
 			if _, err := time.ParseDuration(v); err != nil {
 				return fmt.Errorf("%s=%q is not a duration such as 5s", name, v)

@@ -88,14 +88,16 @@ func convert(swagger []byte) ([]byte, error) {
 				tooMany := openapi3.NewResponse().
 					WithDescription("rate_limited: the client exceeded its request rate (per client token bucket), or too many evidence exports run; wait the Retry-After seconds").
 					WithContent(openapi3.Content{"application/problem+json": openapi3.NewMediaType().WithSchemaRef(problem)})
-				tooMany.Headers = openapi3.Headers{"Retry-After": &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
-					Description: "seconds to wait before retrying", Schema: openapi3.NewIntegerSchema().NewRef()}}}}
+				tooMany.Headers = retryAfter()
 				op.Responses.Set("429", &openapi3.ResponseRef{Value: tooMany})
 			}
 			if op.Security != nil && len(*op.Security) > 0 && method != "GET" && op.Responses.Status(503) == nil {
 				op.Responses.Set("503", &openapi3.ResponseRef{Value: openapi3.NewResponse().
-					WithDescription("unavailable: the audit log cannot be written, so the change was not made (every change is audited in its own transaction); retry later").
+					WithDescription("unavailable: the audit log cannot be written (the database is unreachable, or locked by another writer past the lock timeout, 2 s by default), so the change was not made (every change is audited in its own transaction); retry after the Retry-After seconds").
 					WithContent(openapi3.Content{"application/problem+json": openapi3.NewMediaType().WithSchemaRef(problem)})})
+			}
+			if r := op.Responses.Status(503); r != nil && r.Value != nil {
+				r.Value.Headers = retryAfter()
 			}
 			problemContent(op)
 			everyResponse(op, problem)
@@ -226,4 +228,10 @@ func problemContent(op *openapi3.Operation) {
 			}
 		}
 	}
+}
+
+// retryAfter is the Retry-After header of 429 and 503 answers.
+func retryAfter() openapi3.Headers {
+	return openapi3.Headers{"Retry-After": &openapi3.HeaderRef{Value: &openapi3.Header{Parameter: openapi3.Parameter{
+		Description: "seconds to wait before retrying", Schema: openapi3.NewIntegerSchema().NewRef()}}}}
 }

@@ -331,6 +331,38 @@ func (l *Log) Health() error {
 	return nil
 }
 
+// Recheck tries the write path again when the last append failed, so that
+// a log whose database was locked or unreachable becomes healthy again by
+// itself, even when no change arrives: in one transaction it takes the
+// log's lock and appends an entry, then rolls it all back. Nil, and the
+// log healthy again, when that worked.
+func (l *Log) Recheck(ctx context.Context) error {
+	if l.writeFailure.Load() == nil {
+		return nil
+	}
+	err := l.db.Transact(ctx, func(tx *store.Tx) error {
+		if err := tx.LockAudit(); err != nil {
+			return err
+		}
+		size, err := tx.AuditSize()
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertAudit([]privacy.AuditLeaf{{Seq: size, Leaf: []byte("{}"), Action: "probe", CreatedAt: tx.Now()}}, nil); err != nil {
+			return err
+		}
+		return errProbed
+	})
+	if !errors.Is(err, errProbed) {
+		return fmt.Errorf("audit: recheck: %w", err)
+	}
+	setFailure(&l.writeFailure, nil)
+	return nil
+}
+
+// errProbed rolls back Recheck's append once it has worked.
+var errProbed = errors.New("audit: probe appended; rolled back")
+
 func setFailure(f *atomic.Pointer[error], err error) {
 	if err == nil {
 		f.Store(nil)
@@ -731,11 +763,18 @@ func (l *Log) commit(batch []*job) {
 		l.applied.Store(l.committed.Load())
 		l.knownSize = known
 		l.failures.Inc()
+		refusal := errUnavailable
+		if store.IsLocked(err) {
+			// Another writer (an operator's open transaction, a backup,
+			// another process) held the database past the lock timeout.
+			refusal = privacy.Errorf(privacy.EUnavailable, "the database is locked by another writer; nothing was changed")
+			err = fmt.Errorf("the database is locked: no write got its lock within %s: %w", l.db.LockTimeout(), err)
+		}
 		setFailure(&l.writeFailure, fmt.Errorf("audit: append failed: %w", err))
 		l.log.Error("audit append failed; the batch's changes were refused", "changes", len(batch), "error", err)
 		for _, j := range batch {
 			if j.err == nil {
-				j.seqs, j.err = nil, errUnavailable
+				j.seqs, j.err = nil, refusal
 			}
 		}
 		return

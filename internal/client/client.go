@@ -11,12 +11,13 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
-	"sync"
+	"time"
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 )
 
 // tokenPrefix marks Consentry tokens so that secret scanners and people can
@@ -27,18 +28,37 @@ const tokenPrefix = "cst_"
 // (256 bits) in unpadded base64url.
 var tokenLen = len(tokenPrefix) + base64.RawURLEncoding.EncodedLen(32)
 
-// Service creates and authenticates API clients.
+// Service creates, authenticates, lists, revokes and rotates API clients.
 type Service struct {
 	db  *store.DB
 	log *audit.Log
-	// known caches clients found by token hash. Clients are never changed
-	// or removed, so a cached client is always right; an unknown token is
-	// never cached and is looked up every time.
-	known sync.Map // token hash → privacy.Client
+	// known keeps clients found by token hash for at most KnownFor, so
+	// that a request costs no read while a revocation, a rotation or an
+	// expiry made by another instance sharing the database takes effect
+	// here within that time; this instance's own changes empty it at
+	// once. An unknown token is never kept.
+	known *expirable.LRU[string, knownToken]
 }
 
+// knownToken is a client found by a token, and until when the token works
+// (zero: no end but revocation).
+type knownToken struct {
+	client privacy.Client
+	until  time.Time
+}
+
+// KnownFor is how long a token found in the database is trusted without
+// reading it again: the most a revocation on another instance takes to
+// reach this one.
+const KnownFor = 500 * time.Millisecond
+
+// knownTokens bounds the tokens kept; the least recently used goes first.
+const knownTokens = 10_000
+
 // NewService returns a Service reading db and writing through log.
-func NewService(db *store.DB, log *audit.Log) *Service { return &Service{db: db, log: log} }
+func NewService(db *store.DB, log *audit.Log) *Service {
+	return &Service{db: db, log: log, known: expirable.NewLRU[string, knownToken](knownTokens, nil, KnownFor)}
+}
 
 // NewToken returns a fresh random token.
 func NewToken() (string, error) {
@@ -57,16 +77,16 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Create makes a client with a new token. The token is returned once and
-// never again.
-func (s *Service) Create(ctx context.Context, name string, role privacy.Role) (privacy.Client, string, error) {
+// Create makes a client with a new token, working until expires (zero:
+// until revoked). The token is returned once and never again.
+func (s *Service) Create(ctx context.Context, name string, role privacy.Role, expires time.Time) (privacy.Client, string, error) {
 	var (
 		c     privacy.Client
 		token string
 	)
 	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
 		var err error
-		c, token, err = create(tx, name, role)
+		c, token, err = create(tx, name, role, expires)
 		if err != nil {
 			return nil, err
 		}
@@ -84,10 +104,13 @@ func createdEvent(c privacy.Client) audit.Event {
 }
 
 // create inserts a client in tx.
-func create(tx *store.Tx, name string, role privacy.Role) (privacy.Client, string, error) {
-	c := privacy.Client{Name: strings.TrimSpace(name), Role: role, CreatedAt: tx.Now()}
+func create(tx *store.Tx, name string, role privacy.Role, expires time.Time) (privacy.Client, string, error) {
+	c := privacy.Client{Name: strings.TrimSpace(name), Role: role, CreatedAt: tx.Now(), ExpiresAt: expires.UTC().Truncate(time.Microsecond)}
 	if err := c.Validate(); err != nil {
 		return privacy.Client{}, "", err
+	}
+	if !c.ExpiresAt.IsZero() && !c.ExpiresAt.After(c.CreatedAt) {
+		return privacy.Client{}, "", privacy.FieldErrorf(privacy.EInvalid, "expires_at", "must be in the future")
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -116,7 +139,7 @@ func (s *Service) Bootstrap(ctx context.Context, deliver func(token string) erro
 			return nil, err
 		}
 		var token string
-		c, token, err = create(tx, "bootstrap-admin", privacy.RoleAdmin)
+		c, token, err = create(tx, "bootstrap-admin", privacy.RoleAdmin, time.Time{})
 		if err != nil {
 			return nil, err
 		}
@@ -133,22 +156,101 @@ func (s *Service) Bootstrap(ctx context.Context, deliver func(token string) erro
 }
 
 // Authenticate returns the client holding token. Any token that is not one
-// of ours, well-formed or not, is EUnauthorized.
+// of ours, well-formed or not, is EUnauthorized; so is the token of a
+// revoked or expired client, and a token replaced by a rotation once its
+// grace period is over.
 func (s *Service) Authenticate(ctx context.Context, token string) (privacy.Client, error) {
 	if len(token) != tokenLen || !strings.HasPrefix(token, tokenPrefix) {
 		return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token is not valid")
 	}
 	hash := HashToken(token)
-	if c, ok := s.known.Load(hash); ok {
-		return c.(privacy.Client), nil
+	tx := s.db.Read(ctx)
+	now := tx.Now()
+	k, ok := s.known.Get(hash)
+	if !ok {
+		c, previous, err := tx.ClientByTokenHash(hash)
+		if privacy.ErrorCode(err) == privacy.ENotFound {
+			return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token is not valid")
+		}
+		if err != nil {
+			return privacy.Client{}, err
+		}
+		if c.Status(now) == privacy.ClientRevoked {
+			return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token's client is revoked")
+		}
+		k = knownToken{client: c, until: c.ExpiresAt}
+		if previous && (k.until.IsZero() || c.PreviousExpiresAt.Before(k.until)) {
+			k.until = c.PreviousExpiresAt
+		}
+		s.known.Add(hash, k)
 	}
-	c, err := s.db.Read(ctx).ClientByTokenHash(hash)
-	if privacy.ErrorCode(err) == privacy.ENotFound {
-		return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token is not valid")
+	if !k.until.IsZero() && !now.Before(k.until) {
+		return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token has expired")
 	}
+	return k.client, nil
+}
+
+// List returns up to limit clients after the id after, oldest first, and
+// whether more follow.
+func (s *Service) List(ctx context.Context, after string, limit int) ([]privacy.Client, bool, error) {
+	return s.db.Read(ctx).ListClients(after, limit)
+}
+
+// Get returns one client.
+func (s *Service) Get(ctx context.Context, id string) (privacy.Client, error) {
+	return s.db.Read(ctx).ClientByID(id)
+}
+
+// Revoke ends a client: its tokens stop working at once on this instance
+// and within KnownFor on every other. Audited.
+func (s *Service) Revoke(ctx context.Context, id string) (privacy.Client, error) {
+	var c privacy.Client
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		if err := tx.RevokeClient(id, tx.Now()); err != nil {
+			return nil, err
+		}
+		var err error
+		if c, err = tx.ClientByID(id); err != nil {
+			return nil, err
+		}
+		return []audit.Event{{Action: "client.revoked", Targets: map[string]string{"client": c.ID, "role": string(c.Role)}, Payload: c}}, nil
+	})
+	// Emptied whether or not the change committed: a kept client is only
+	// ever read again.
+	s.known.Purge()
 	if err != nil {
 		return privacy.Client{}, err
 	}
-	s.known.Store(hash, c)
 	return c, nil
+}
+
+// Rotate gives a client a new token, returned once; the token it had keeps
+// working for grace (0: it stops at once), at most MaxRotationGrace, and
+// never past the client's own expiry. Audited.
+func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration) (privacy.Client, string, error) {
+	if grace < 0 || grace > privacy.MaxRotationGrace {
+		return privacy.Client{}, "", privacy.FieldErrorf(privacy.EInvalid, "grace_seconds", "must be between 0 and %d seconds (30 days)", int64(privacy.MaxRotationGrace/time.Second))
+	}
+	var (
+		c     privacy.Client
+		token string
+	)
+	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		var err error
+		if token, err = NewToken(); err != nil {
+			return nil, err
+		}
+		if err := tx.RotateClient(id, HashToken(token), tx.Now(), tx.Now().Add(grace)); err != nil {
+			return nil, err
+		}
+		if c, err = tx.ClientByID(id); err != nil {
+			return nil, err
+		}
+		return []audit.Event{{Action: "client.rotated", Targets: map[string]string{"client": c.ID, "role": string(c.Role)}, Payload: c}}, nil
+	})
+	s.known.Purge()
+	if err != nil {
+		return privacy.Client{}, "", err
+	}
+	return c, token, nil
 }

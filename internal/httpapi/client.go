@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"encoding/base64"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -14,24 +16,67 @@ type clientRequest struct {
 	Name string `json:"name" binding:"required" maxLength:"100" example:"ios-app"`
 	// What the client may do; see policies/routes_policy.csv.
 	Role string `json:"role" binding:"required" enums:"admin,app,service,auditor" example:"app"`
+	// When the client's tokens stop working (RFC 3339, in the future); absent: only revocation ends them.
+	ExpiresAt *time.Time `json:"expires_at,omitempty" format:"date-time" example:"2027-06-30T00:00:00Z"`
 }
 
-// clientResponse is a created client with its token, which is never shown
-// again.
-type clientResponse struct {
+// clientInfo is an API client as listed: never its token.
+type clientInfo struct {
 	ID        string    `json:"id" format:"uuid" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
 	Name      string    `json:"name" example:"ios-app"`
 	Role      string    `json:"role" enums:"admin,app,service,auditor" example:"app"`
 	CreatedAt time.Time `json:"created_at" format:"date-time"`
+	// active, or expired (past expires_at), or revoked.
+	Status string `json:"status" enums:"active,expired,revoked" example:"active"`
+	// When the client's tokens stop working; absent: no expiry.
+	ExpiresAt *time.Time `json:"expires_at,omitempty" format:"date-time"`
+	// When the client was revoked; absent: it was not.
+	RevokedAt *time.Time `json:"revoked_at,omitempty" format:"date-time"`
+	// When its token was last rotated; absent: never.
+	RotatedAt *time.Time `json:"rotated_at,omitempty" format:"date-time"`
+	// When the token the last rotation replaced stops (or stopped) working.
+	PreviousTokenExpiresAt *time.Time `json:"previous_token_expires_at,omitempty" format:"date-time"`
+}
+
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func newClientInfo(c privacy.Client, now time.Time) clientInfo {
+	return clientInfo{ID: c.ID, Name: c.Name, Role: string(c.Role), CreatedAt: c.CreatedAt, Status: string(c.Status(now)),
+		ExpiresAt: optionalTime(c.ExpiresAt), RevokedAt: optionalTime(c.RevokedAt), RotatedAt: optionalTime(c.RotatedAt),
+		PreviousTokenExpiresAt: optionalTime(c.PreviousExpiresAt)}
+}
+
+// clientResponse is a client with its new token, which is never shown
+// again.
+type clientResponse struct {
+	clientInfo
 	// The bearer token: 256 random bits. Shown once; only its hash is stored.
 	Token string `json:"token" example:"cst_q3Kx…"`
+}
+
+// clientList is one page of clients.
+type clientList struct {
+	Items []clientInfo `json:"items"`
+	// Pass as ?cursor= to get the next page; absent on the last page.
+	NextCursor string `json:"next_cursor,omitempty" example:"MDE5M2E1ZjItN2MxZS03YjdhLTlkMWUtMmYzYzRiNWE2ZDdl"`
+}
+
+// rotateRequest asks for a new token.
+type rotateRequest struct {
+	// How long the replaced token keeps working, in seconds (0-2592000, 30 days); 0, the default, ends it at once.
+	GraceSeconds int64 `json:"grace_seconds,omitempty" minimum:"0" maximum:"2592000" example:"3600"`
 }
 
 // createClient makes an API client and shows its token once.
 //
 // @Summary  Create an API client
 // @ID       createClient
-// @Description The response carries the client's bearer token. It is shown once and stored only as a hash: keep it.
+// @Description The response carries the client's bearer token. It is shown once and stored only as a hash: keep it. Audited (client.created).
 // @Tags     clients
 // @Security BearerAuth
 // @Accept   json
@@ -43,18 +88,137 @@ type clientResponse struct {
 // @Failure  403 {object} problem "role may not create clients"
 // @Failure  413 {object} problem "body too large"
 // @Failure  415 {object} problem "body is not JSON"
-// @Failure  422 {object} problem "invalid name or role"
+// @Failure  422 {object} problem "invalid name or role, or expires_at not in the future"
 // @Router   /v1/clients [post]
 func (s *Server) createClient(c *gin.Context) error {
 	var req clientRequest
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	cl, token, err := s.clients.Create(c.Request.Context(), req.Name, privacy.Role(req.Role))
+	var expires time.Time
+	if req.ExpiresAt != nil {
+		expires = *req.ExpiresAt
+	}
+	cl, token, err := s.clients.Create(c.Request.Context(), req.Name, privacy.Role(req.Role), expires)
 	if err != nil {
 		return err
 	}
 	c.Header("Cache-Control", "no-store")
-	writeJSON(c, http.StatusCreated, clientResponse{ID: cl.ID, Name: cl.Name, Role: string(cl.Role), CreatedAt: cl.CreatedAt, Token: token})
+	writeJSON(c, http.StatusCreated, clientResponse{clientInfo: newClientInfo(cl, time.Now()), Token: token})
+	return nil
+}
+
+// listClients lists the API clients.
+//
+// @Summary  List API clients
+// @ID       listClients
+// @Description Every client with its role and status (active, expired, revoked), oldest first, paginated with an opaque cursor. Tokens are never shown.
+// @Tags     clients
+// @Security BearerAuth
+// @Produce  json
+// @Param    cursor query string false "next_cursor of the previous page"
+// @Param    limit  query int    false "page size, 1-200 (default 50)" minimum(1) maximum(200)
+// @Success  200 {object} clientList
+// @Failure  400 {object} problem "unknown query parameter"
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "role may not list clients"
+// @Failure  422 {object} problem "bad limit or cursor"
+// @Router   /v1/clients [get]
+func (s *Server) listClients(c *gin.Context) error {
+	q, err := strictQuery(c, "cursor", "limit")
+	if err != nil {
+		return err
+	}
+	limit := 50
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			return privacy.FieldErrorf(privacy.EInvalid, "limit", "must be a whole number between 1 and 200")
+		}
+		limit = n
+	}
+	var after string
+	if v := q.Get("cursor"); v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			return privacy.FieldErrorf(privacy.EInvalid, "cursor", "is not a cursor this service issued")
+		}
+		after = string(b)
+	}
+	clients, more, err := s.clients.List(c.Request.Context(), after, limit)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	out := clientList{Items: make([]clientInfo, len(clients))}
+	for i, cl := range clients {
+		out.Items[i] = newClientInfo(cl, now)
+	}
+	if more {
+		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(clients[len(clients)-1].ID))
+	}
+	writeJSON(c, http.StatusOK, out)
+	return nil
+}
+
+// revokeClient ends an API client for good.
+//
+// @Summary  Revoke an API client
+// @ID       revokeClient
+// @Description Its tokens are refused (401) at once on this instance and within half a second on every instance sharing the database. Revocation is final. The bootstrap admin client can be revoked like any other (keep another admin, or create one with consentry clients create). Audited (client.revoked).
+// @Tags     clients
+// @Security BearerAuth
+// @Produce  json
+// @Param    id path string true "client id" format(uuid)
+// @Success  200 {object} clientInfo
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "role may not revoke clients"
+// @Failure  404 {object} problem "no such client"
+// @Failure  409 {object} problem "the client is already revoked"
+// @Router   /v1/clients/{id}/revoke [post]
+func (s *Server) revokeClient(c *gin.Context) error {
+	cl, err := s.clients.Revoke(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newClientInfo(cl, time.Now()))
+	return nil
+}
+
+// rotateClient gives an API client a new token.
+//
+// @Summary  Rotate an API client's token
+// @ID       rotateClient
+// @Description Issues a new token, shown once. The token it replaces keeps working for grace_seconds (0 by default: it stops at once; at most 30 days, never past the client's expiry). A body is optional. Audited (client.rotated).
+// @Tags     clients
+// @Security BearerAuth
+// @Accept   json
+// @Produce  json
+// @Param    id   path string        true  "client id" format(uuid)
+// @Param    body body rotateRequest false "grace period"
+// @Success  200 {object} clientResponse
+// @Failure  400 {object} problem "malformed body or unknown field"
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "role may not rotate clients"
+// @Failure  404 {object} problem "no such client"
+// @Failure  409 {object} problem "the client is revoked"
+// @Failure  413 {object} problem "body too large"
+// @Failure  415 {object} problem "body is not JSON"
+// @Failure  422 {object} problem "grace_seconds out of range"
+// @Router   /v1/clients/{id}/rotate [post]
+func (s *Server) rotateClient(c *gin.Context) error {
+	var req rotateRequest
+	if err := s.decodeOptional(c, &req); err != nil {
+		return err
+	}
+	if req.GraceSeconds < 0 || req.GraceSeconds > int64(privacy.MaxRotationGrace/time.Second) {
+		return privacy.FieldErrorf(privacy.EInvalid, "grace_seconds", "must be between 0 and %d (30 days)", int64(privacy.MaxRotationGrace/time.Second))
+	}
+	cl, token, err := s.clients.Rotate(c.Request.Context(), c.Param("id"), time.Duration(req.GraceSeconds)*time.Second)
+	if err != nil {
+		return err
+	}
+	c.Header("Cache-Control", "no-store")
+	writeJSON(c, http.StatusOK, clientResponse{clientInfo: newClientInfo(cl, time.Now()), Token: token})
 	return nil
 }

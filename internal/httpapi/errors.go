@@ -134,6 +134,11 @@ func (s *Server) writeError(c *gin.Context, err error) {
 	if status == http.StatusUnauthorized {
 		c.Header("WWW-Authenticate", `Bearer realm="consentry"`)
 	}
+	if status == http.StatusServiceUnavailable && c.Writer.Header().Get("Retry-After") == "" {
+		// Locks are waited for up to 2 s by default; a retry sooner
+		// would most likely meet the same lock.
+		c.Header("Retry-After", "2")
+	}
 	c.Header("Cache-Control", "no-store")
 	c.Render(status, jsonRenderer{v: p, contentType: "application/problem+json"})
 	c.Abort()

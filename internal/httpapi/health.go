@@ -33,7 +33,7 @@ func (s *Server) healthz(c *gin.Context) {
 //
 // @Summary  Readiness
 // @ID       readyz
-// @Description 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded and it is consistent with its last signed checkpoint); 503 otherwise.
+// @Description 200 when the database answers within 2 seconds and the audit log is healthy (its last append succeeded, or an empty append tried now succeeds, and it is consistent with its last signed checkpoint); 503 otherwise, with the reason in detail (for example: the database is locked by another writer).
 // @Tags     operations
 // @Produce  json
 // @Success  200 {object} statusResponse
@@ -48,7 +48,12 @@ func (s *Server) readyz(c *gin.Context) error {
 			return privacy.Errorf(privacy.EUnavailable, "the database is not reachable")
 		}
 	}
-	if err := s.audit.Health(); err != nil {
+	err := s.audit.Health()
+	if err != nil && s.audit.Recheck(ctx) == nil {
+		// What made the last append fail has passed (a lock released).
+		err = s.audit.Health()
+	}
+	if err != nil {
 		s.log.WarnContext(ctx, "not ready", "error", err)
 		return privacy.Errorf(privacy.EUnavailable, "the audit log is not healthy: %s", err.Error())
 	}

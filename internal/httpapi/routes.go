@@ -36,6 +36,9 @@ func (s *Server) newEngine() *gin.Engine {
 
 	v1 := r.Group("/v1", s.authenticate(), s.rateLimit(), s.authorize(), s.subjectScope())
 	v1.POST("/clients", s.handle(s.createClient))
+	v1.GET("/clients", s.handle(s.listClients))
+	v1.POST("/clients/:id/revoke", s.handle(s.revokeClient))
+	v1.POST("/clients/:id/rotate", s.handle(s.rotateClient))
 
 	v1.PUT("/purposes/:key", s.handle(s.putPurpose))
 	v1.GET("/purposes", s.handle(s.listPurposes))

@@ -102,7 +102,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	require.NoError(t, err)
 	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}, webhooks: hooks}
 	for _, r := range privacy.Roles {
-		_, tok, err := clients.Create(ctx, string(r)+"-client", r)
+		_, tok, err := clients.Create(ctx, string(r)+"-client", r, time.Time{})
 		require.NoError(t, err)
 		e.tokens[r] = tok
 	}
@@ -299,7 +299,7 @@ func TestRoutePolicyDeniesUnlistedRoutes(t *testing.T) {
 	clients := client.NewService(db, log)
 	srv, err := httpapi.NewServer(httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log, Routes: routes})
 	require.NoError(t, err)
-	_, tok, err := clients.Create(ctx, "admin", privacy.RoleAdmin)
+	_, tok, err := clients.Create(ctx, "admin", privacy.RoleAdmin, time.Time{})
 	require.NoError(t, err)
 	for path, want := range map[string]int{"/v1/categories": 200, "/v1/purposes": 403} {
 		req := httptest.NewRequest(http.MethodGet, path, nil)

@@ -45,7 +45,40 @@ type Client struct {
 	CreatedAt time.Time
 	// Subject is, for a subject token, the one person it acts for.
 	Subject string
+	// ExpiresAt, when set, is when the client's tokens stop working.
+	ExpiresAt time.Time
+	// RevokedAt, when set, is when the client was revoked: its tokens
+	// stopped working then, for good.
+	RevokedAt time.Time
+	// RotatedAt is when the token was last replaced; PreviousExpiresAt is
+	// when the token it replaced stops (or stopped) working.
+	RotatedAt         time.Time
+	PreviousExpiresAt time.Time
 }
+
+// ClientStatus is whether a client's tokens work.
+type ClientStatus string
+
+// The statuses of a client.
+const (
+	ClientActive  ClientStatus = "active"
+	ClientExpired ClientStatus = "expired"
+	ClientRevoked ClientStatus = "revoked"
+)
+
+// Status is the client's status at now.
+func (c Client) Status(now time.Time) ClientStatus {
+	switch {
+	case !c.RevokedAt.IsZero():
+		return ClientRevoked
+	case !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt):
+		return ClientExpired
+	}
+	return ClientActive
+}
+
+// MaxRotationGrace is the longest a replaced token may keep working.
+const MaxRotationGrace = 30 * 24 * time.Hour
 
 // Validate checks a client before it is created.
 func (c *Client) Validate() error {

@@ -11,8 +11,11 @@ import (
 )
 
 // auditLockKey is the PostgreSQL advisory lock that makes the audit log one
-// sequence across every instance sharing the database.
-const auditLockKey = 0x636f6e73656e7472 // "consentr"
+// sequence across every instance sharing its schema. The lock is taken
+// with the schema's hash as its second key: deployments (and test runs)
+// in other schemas of the same database each have a log of their own and
+// must not wait for one another's lock.
+const auditLockKey = 0x636f6e73 // "cons"
 
 // auditEntryRecord is a row of audit_entries.
 type auditEntryRecord struct {
@@ -49,7 +52,7 @@ func (tx *Tx) LockAudit() error {
 	if tx.db.Dialector.Name() != "postgres" {
 		return nil
 	}
-	return formatError(tx.db.Exec("SELECT pg_advisory_xact_lock(?)", int64(auditLockKey)).Error, "audit lock")
+	return formatError(tx.db.Exec("SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))", int32(auditLockKey)).Error, "audit lock")
 }
 
 // AuditSize is the number of audit entries: the next sequence number.

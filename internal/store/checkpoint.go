@@ -135,7 +135,7 @@ func (db *DB) RestartWAL() {
 	// The connection goes back to the pool: it gets its usual patience
 	// back, or it is discarded rather than left failing writes after 20 ms.
 	defer func() {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", busyTimeout.Milliseconds())); err != nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf("PRAGMA busy_timeout = %d", db.lockTimeout.Milliseconds())); err != nil {
 			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
 		}
 	}()

@@ -140,7 +140,7 @@ func stopCheckpointer(db *DB) {
 func TestRestartGivesUpOnALongReader(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "l.db")
-	db, err := Open(ctx, path, Options{})
+	db, err := Open(ctx, path, Options{LockTimeout: 10 * time.Second})
 	require.NoError(t, err)
 	defer db.Close()
 	stopCheckpointer(db)

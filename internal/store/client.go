@@ -1,39 +1,129 @@
 package store
 
 import (
+	"database/sql"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
+	"gorm.io/gorm"
 )
 
 // clientRecord is a row of clients.
 type clientRecord struct {
-	ID        string `gorm:"primaryKey"`
-	Name      string
-	Role      string
-	TokenHash string
-	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+	ID                string `gorm:"primaryKey"`
+	Name              string
+	Role              string
+	TokenHash         string
+	CreatedAt         time.Time `gorm:"autoCreateTime:false"`
+	ExpiresAt         sql.NullTime
+	RevokedAt         sql.NullTime
+	RotatedAt         sql.NullTime
+	PreviousTokenHash sql.NullString
+	PreviousExpiresAt sql.NullTime
 }
 
 func (clientRecord) TableName() string { return "clients" }
 
 func (r clientRecord) toDomain() privacy.Client {
-	return privacy.Client{ID: r.ID, Name: r.Name, Role: privacy.Role(r.Role), CreatedAt: r.CreatedAt.UTC()}
+	t := func(n sql.NullTime) time.Time {
+		if !n.Valid {
+			return time.Time{}
+		}
+		return n.Time.UTC()
+	}
+	return privacy.Client{ID: r.ID, Name: r.Name, Role: privacy.Role(r.Role), CreatedAt: r.CreatedAt.UTC(),
+		ExpiresAt: t(r.ExpiresAt), RevokedAt: t(r.RevokedAt), RotatedAt: t(r.RotatedAt), PreviousExpiresAt: t(r.PreviousExpiresAt)}
 }
+
+// nullTime is t as a nullable column: NULL for the zero time.
+func nullTime(t time.Time) sql.NullTime { return sql.NullTime{Time: t.UTC(), Valid: !t.IsZero()} }
 
 // InsertClient stores a client with the hash of its token.
 func (tx *Tx) InsertClient(c privacy.Client, tokenHash string) error {
-	r := clientRecord{ID: c.ID, Name: c.Name, Role: string(c.Role), TokenHash: tokenHash, CreatedAt: c.CreatedAt}
+	r := clientRecord{ID: c.ID, Name: c.Name, Role: string(c.Role), TokenHash: tokenHash, CreatedAt: c.CreatedAt, ExpiresAt: nullTime(c.ExpiresAt)}
 	return formatError(tx.db.Create(&r).Error, "client")
 }
 
-// ClientByTokenHash finds the client holding a token, by the token's hash.
-func (tx *Tx) ClientByTokenHash(tokenHash string) (privacy.Client, error) {
+// ClientByTokenHash finds the client holding a token, by the token's hash:
+// its current token, or (previous true) the one its last rotation replaced.
+// Whether the token still works is the caller's to judge.
+func (tx *Tx) ClientByTokenHash(tokenHash string) (c privacy.Client, previous bool, err error) {
 	var r clientRecord
-	if err := tx.db.Where("token_hash = ?", tokenHash).Take(&r).Error; err != nil {
+	if err := tx.db.Where("token_hash = ? OR previous_token_hash = ?", tokenHash, tokenHash).Take(&r).Error; err != nil {
+		return privacy.Client{}, false, formatError(err, "client")
+	}
+	return r.toDomain(), r.TokenHash != tokenHash, nil
+}
+
+// ClientByID finds a client.
+func (tx *Tx) ClientByID(id string) (privacy.Client, error) {
+	var r clientRecord
+	if err := tx.db.Where("id = ?", id).Take(&r).Error; err != nil {
 		return privacy.Client{}, formatError(err, "client")
 	}
 	return r.toDomain(), nil
+}
+
+// ListClients returns up to limit clients after the id after, ordered by
+// id (UUIDv7, so by creation); more says whether another page follows.
+func (tx *Tx) ListClients(after string, limit int) (clients []privacy.Client, more bool, err error) {
+	q := tx.db.Model(&clientRecord{})
+	if after != "" {
+		q = q.Where("id > ?", after)
+	}
+	var rs []clientRecord
+	if err := q.Order("id").Limit(limit + 1).Find(&rs).Error; err != nil {
+		return nil, false, formatError(err, "clients")
+	}
+	if len(rs) > limit {
+		rs, more = rs[:limit], true
+	}
+	clients = make([]privacy.Client, len(rs))
+	for i, r := range rs {
+		clients[i] = r.toDomain()
+	}
+	return clients, more, nil
+}
+
+// RevokeClient marks a client revoked at at. A client already revoked is
+// EInvalidTransition.
+func (tx *Tx) RevokeClient(id string, at time.Time) error {
+	res := tx.db.Model(&clientRecord{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", nullTime(at))
+	if res.Error != nil {
+		return formatError(res.Error, "client")
+	}
+	if res.RowsAffected == 0 {
+		return tx.notChangeable(id)
+	}
+	return nil
+}
+
+// RotateClient gives a client the token whose hash is tokenHash; the token
+// it had keeps working until previousExpires. A revoked client is
+// EInvalidTransition.
+func (tx *Tx) RotateClient(id, tokenHash string, at, previousExpires time.Time) error {
+	res := tx.db.Model(&clientRecord{}).Where("id = ? AND revoked_at IS NULL", id).Updates(map[string]any{
+		// Every right-hand side reads the row as it was: the old token.
+		"previous_token_hash": gorm.Expr("token_hash"),
+		"previous_expires_at": nullTime(previousExpires),
+		"token_hash":          tokenHash,
+		"rotated_at":          nullTime(at),
+	})
+	if res.Error != nil {
+		return formatError(res.Error, "client")
+	}
+	if res.RowsAffected == 0 {
+		return tx.notChangeable(id)
+	}
+	return nil
+}
+
+// notChangeable explains why an update of client id touched no row.
+func (tx *Tx) notChangeable(id string) error {
+	if _, err := tx.ClientByID(id); err != nil {
+		return err
+	}
+	return privacy.Errorf(privacy.EInvalidTransition, "client %s is revoked", id)
 }
 
 // CountClients counts every client.

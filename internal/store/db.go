@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
+	"github.com/jackc/pgx/v5/pgconn"
+	sqlite3 "github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -45,6 +47,7 @@ type DB struct {
 	// walLong: the SQLite WAL has grown past restartFrames (RestartWAL).
 	walLong       atomic.Bool
 	restartFrames int
+	lockTimeout   time.Duration
 }
 
 // Options tune Open.
@@ -54,7 +57,17 @@ type Options struct {
 	// ReadOnly opens a SQLite file without changing it, not even its
 	// journal mode: for checking backups.
 	ReadOnly bool
+	// LockTimeout is the longest a statement waits for a lock another
+	// writer holds (SQLite's busy timeout; PostgreSQL's lock_timeout,
+	// unless the DSN sets one) before it fails with a locked error
+	// (IsLocked): an operator's open transaction, a backup, another
+	// process. DefaultLockTimeout when 0.
+	LockTimeout time.Duration
 }
+
+// DefaultLockTimeout is Options.LockTimeout's default: a write that cannot
+// get its lock within it is refused (503) rather than held.
+const DefaultLockTimeout = 2 * time.Second
 
 // IsPostgres reports whether dsn selects PostgreSQL rather than a SQLite file.
 func IsPostgres(dsn string) bool {
@@ -76,13 +89,17 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		dialector gorm.Dialector
 		dialect   string
 	)
+	lockTimeout := opts.LockTimeout
+	if lockTimeout <= 0 {
+		lockTimeout = DefaultLockTimeout
+	}
 	if IsPostgres(dsn) {
-		dialector, dialect = postgres.Open(dsn), DialectPostgres
+		dialector, dialect = postgres.Open(postgresDSN(dsn, lockTimeout)), DialectPostgres
 	} else {
 		if err := registerWALBuf(); err != nil {
 			return nil, err
 		}
-		dialector, dialect = sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: sqliteDSN(dsn, opts.ReadOnly)}), DialectSQLite
+		dialector, dialect = sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: sqliteDSN(dsn, opts.ReadOnly, lockTimeout)}), DialectSQLite
 	}
 	g, err := gorm.Open(dialector, cfg)
 	if err != nil {
@@ -111,7 +128,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if now == nil {
 		now = time.Now
 	}
-	db := &DB{gorm: g, dialect: dialect, now: now, dsn: dsn, stmts: &stmtCache{db: sqlDB, postgres: dialect == DialectPostgres, m: map[string]*sql.Stmt{}},
+	db := &DB{gorm: g, dialect: dialect, now: now, dsn: dsn, lockTimeout: lockTimeout, stmts: &stmtCache{db: sqlDB, postgres: dialect == DialectPostgres, m: map[string]*sql.Stmt{}},
 		published: &sync.Map{}, stop: make(chan struct{}), stopped: make(chan struct{}), restartFrames: restartFrames}
 	if dialect == DialectSQLite && !opts.ReadOnly {
 		go db.checkpointer(sqlDB)
@@ -121,18 +138,15 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	return db, nil
 }
 
-// busyTimeout is how long a SQLite connection waits for a lock.
-const busyTimeout = 10 * time.Second
-
 // sqliteDSN adds the connection settings every SQLite connection needs:
 // WAL so readers never wait for the writer; synchronous=FULL so an
 // acknowledged write survives power loss (this is evidence); foreign keys,
-// which SQLite leaves off by default; a busy timeout so concurrent writers
-// queue instead of failing; BEGIN IMMEDIATE so a transaction takes the
+// which SQLite leaves off by default; a busy timeout so a writer waits a
+// little for another process's lock, then fails; BEGIN IMMEDIATE so a transaction takes the
 // write lock up front rather than failing to upgrade half-way; and the
 // walbuf VFS, which writes a commit's WAL frames in a few system calls
 // instead of two per frame.
-func sqliteDSN(path string, readOnly bool) string {
+func sqliteDSN(path string, readOnly bool, busyTimeout time.Duration) string {
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
 	q.Set("_busy_timeout", strconv.FormatInt(busyTimeout.Milliseconds(), 10))
@@ -148,6 +162,37 @@ func sqliteDSN(path string, readOnly bool) string {
 	// or a data directory named "a#b" would open the file "a".
 	escaped := strings.NewReplacer("%", "%25", "?", "%3F", "#", "%23").Replace(path)
 	return "file:" + escaped + "?" + q.Encode()
+}
+
+// postgresDSN sets lock_timeout on every session, unless dsn sets it: pgx
+// passes query parameters it does not know as run-time parameters.
+func postgresDSN(dsn string, lockTimeout time.Duration) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // pgx reports the error
+	}
+	q := u.Query()
+	if q.Has("lock_timeout") || strings.Contains(q.Get("options"), "lock_timeout") {
+		return dsn
+	}
+	q.Set("lock_timeout", strconv.FormatInt(lockTimeout.Milliseconds(), 10))
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// LockTimeout is how long a statement waits for another writer's lock.
+func (db *DB) LockTimeout() time.Duration { return db.lockTimeout }
+
+// IsLocked reports whether err is a lock another writer held past the
+// lock timeout: SQLite's SQLITE_BUSY or SQLITE_LOCKED, PostgreSQL's
+// lock_not_available (55P03).
+func IsLocked(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "55P03"
 }
 
 // Dialect returns DialectSQLite or DialectPostgres.

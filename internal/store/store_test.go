@@ -90,13 +90,14 @@ func TestStore(t *testing.T) {
 				c.CreatedAt = tx.Now()
 				return tx.InsertClient(c, "hash-1")
 			}))
-			got, err := db.Read(ctx).ClientByTokenHash("hash-1")
+			got, previous, err := db.Read(ctx).ClientByTokenHash("hash-1")
 			require.NoError(t, err)
 			assert.Equal(t, c, got)
+			assert.False(t, previous)
 			// The clock is read in UTC, truncated to microseconds.
 			assert.Equal(t, 123456000, got.CreatedAt.Nanosecond())
 
-			_, err = db.Read(ctx).ClientByTokenHash("nope")
+			_, _, err = db.Read(ctx).ClientByTokenHash("nope")
 			assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err))
 
 			err = db.Transact(ctx, func(tx *store.Tx) error {

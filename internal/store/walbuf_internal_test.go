@@ -48,7 +48,7 @@ func TestWALBufCommitsAreVisibleAtOnce(t *testing.T) {
 			_, err = w.ExecContext(ctx, "PRAGMA synchronous="+mode)
 			require.NoError(t, err)
 			// A second pool on the same file, as another process would be.
-			other, err := sql.Open(sqliteDriver, sqliteDSN(path, false))
+			other, err := sql.Open(sqliteDriver, sqliteDSN(path, false, DefaultLockTimeout))
 			require.NoError(t, err)
 			defer other.Close()
 

@@ -77,7 +77,12 @@ func MustOpenMany(t testing.TB, dialect string, now func() time.Time, n int) []*
 		t.Fatalf("unknown dialect %q", dialect)
 	}
 	open := func() *store.DB {
-		db, err := store.Open(ctx, dsn, store.Options{Now: now})
+		// Instances on one SQLite file take turns at its single write
+		// lock, and under a race test's load one can wait more than the
+		// default 2 s for it (SQLite's busy handler polls; it does not
+		// queue). These tests are about what the instances decide, not
+		// about contention, so they wait as long as a test may.
+		db, err := store.Open(ctx, dsn, store.Options{Now: now, LockTimeout: 20 * time.Second})
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = db.Close() })
 		return db

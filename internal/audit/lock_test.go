@@ -1,0 +1,62 @@
+package audit_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/audit/audittest"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestALockedDatabaseRefusesWithin: while another connection holds the
+// lock the writer needs, an append fails after the lock timeout (2 s by
+// default) as unavailable, appends nothing, and the log's health says the
+// database is locked; once the lock goes, Recheck makes it healthy again
+// without any change.
+func TestALockedDatabaseRefusesWithin(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		a, b := storetest.MustOpenTwo(t, dialect, nil)
+		l := audittest.MustOpenLog(t, a, audit.Options{})
+		_, err := l.Append(ctx, audit.Event{Action: "test.event", Outcome: "ok"})
+		require.NoError(t, err)
+		size := func() int64 {
+			raw, err := a.SQL()
+			require.NoError(t, err)
+			var n int64
+			require.NoError(t, raw.QueryRow("SELECT COUNT(*) FROM audit_entries").Scan(&n))
+			return n
+		}
+		before := size()
+
+		raw, err := b.SQL()
+		require.NoError(t, err)
+		conn, err := raw.Conn(ctx)
+		require.NoError(t, err)
+		defer conn.Close()
+		if dialect == store.DialectSQLite {
+			_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+		} else {
+			_, err = conn.ExecContext(ctx, "BEGIN; LOCK TABLE audit_entries IN ACCESS EXCLUSIVE MODE")
+		}
+		require.NoError(t, err)
+
+		_, err = l.Append(ctx, audit.Event{Action: "test.event", Outcome: "ok"})
+		require.Error(t, err)
+		assert.Equal(t, privacy.EUnavailable, privacy.ErrorCode(err))
+		assert.Contains(t, err.Error(), "locked")
+		require.Error(t, l.Health())
+		assert.Contains(t, l.Health().Error(), "the database is locked")
+
+		_, err = conn.ExecContext(ctx, "ROLLBACK")
+		require.NoError(t, err)
+		require.NoError(t, l.Recheck(ctx))
+		assert.NoError(t, l.Health())
+		assert.Equal(t, before, size(), "the refused append and the recheck appended nothing")
+	})
+}
