@@ -3,44 +3,38 @@ package audit
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
 // hashCache keeps stored tree hashes the writer will ask for again (the
 // left siblings on the tree's right edge). A stored hash never changes
 // once committed, so the cache is never stale, whoever else writes.
+//
+// It is an LRU: the hashes the writer reads again are those of the right
+// edge, recently added, so the oldest are the ones to drop.
 type hashCache struct {
-	mu  sync.RWMutex
-	max int
-	m   map[int64][]byte
+	c *lru.Cache[int64, []byte]
 }
 
-func newHashCache(max int) *hashCache { return &hashCache{max: max, m: map[int64][]byte{}} }
+func newHashCache(size int) *hashCache {
+	c, _ := lru.New[int64, []byte](max(1, size)) // fails only for a size below one
+	return &hashCache{c: c}
+}
 
 func (c *hashCache) get(idx int64) ([]byte, bool) {
 	if c == nil {
 		return nil, false
 	}
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	h, ok := c.m[idx]
-	return h, ok
+	return c.c.Get(idx)
 }
 
 func (c *hashCache) addAll(hs map[int64][]byte) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.m)+len(hs) > c.max {
-		// Dropping everything is crude but cheap; the right edge is read
-		// back from the database once and cached again.
-		c.m = make(map[int64][]byte, len(hs))
-	}
 	for k, v := range hs {
-		c.m[k] = v
+		c.c.Add(k, v)
 	}
 }
 

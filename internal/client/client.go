@@ -17,7 +17,7 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // tokenPrefix marks Consentry tokens so that secret scanners and people can
@@ -32,19 +32,21 @@ var tokenLen = len(tokenPrefix) + base64.RawURLEncoding.EncodedLen(32)
 type Service struct {
 	db  *store.DB
 	log *audit.Log
-	// known keeps clients found by token hash for at most KnownFor, so
+	// known keeps clients found by token hash (an LRU) for at most KnownFor, so
 	// that a request costs no read while a revocation, a rotation or an
 	// expiry made by another instance sharing the database takes effect
 	// here within that time; this instance's own changes empty it at
 	// once. An unknown token is never kept.
-	known *expirable.LRU[string, knownToken]
+	known *lru.Cache[string, knownToken]
 }
 
-// knownToken is a client found by a token, and until when the token works
-// (zero: no end but revocation).
+// knownToken is a client found by a token, until when the token works
+// (zero: no end but revocation), and when it was read (wall clock, for
+// KnownFor).
 type knownToken struct {
 	client privacy.Client
 	until  time.Time
+	read   time.Time
 }
 
 // KnownFor is how long a token found in the database is trusted without
@@ -57,7 +59,8 @@ const knownTokens = 10_000
 
 // NewService returns a Service reading db and writing through log.
 func NewService(db *store.DB, log *audit.Log) *Service {
-	return &Service{db: db, log: log, known: expirable.NewLRU[string, knownToken](knownTokens, nil, KnownFor)}
+	known, _ := lru.New[string, knownToken](knownTokens) // fails only for a size below one
+	return &Service{db: db, log: log, known: known}
 }
 
 // NewToken returns a fresh random token.
@@ -167,7 +170,8 @@ func (s *Service) Authenticate(ctx context.Context, token string) (privacy.Clien
 	tx := s.db.Read(ctx)
 	now := tx.Now()
 	k, ok := s.known.Get(hash)
-	if !ok {
+	if !ok || time.Since(k.read) > KnownFor {
+		s.known.Remove(hash)
 		c, previous, err := tx.ClientByTokenHash(hash)
 		if privacy.ErrorCode(err) == privacy.ENotFound {
 			return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token is not valid")
@@ -178,7 +182,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (privacy.Clien
 		if c.Status(now) == privacy.ClientRevoked {
 			return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token's client is revoked")
 		}
-		k = knownToken{client: c, until: c.ExpiresAt}
+		k = knownToken{client: c, until: c.ExpiresAt, read: time.Now()}
 		if previous && (k.until.IsZero() || c.PreviousExpiresAt.Before(k.until)) {
 			k.until = c.PreviousExpiresAt
 		}

@@ -225,11 +225,15 @@ func (s *Server) rateLimit() gin.HandlerFunc {
 		if p.Role == privacy.RoleSubject {
 			key += "\x00" + p.Subject
 		}
-		v, ok := s.limiters.Load(key)
+		l, ok := s.limiters.Get(key)
 		if !ok {
-			v, _ = s.limiters.LoadOrStore(key, rate.NewLimiter(rate.Limit(s.rate), max(1, int(2*s.rate))))
+			// A bucket evicted for being idle was full again anyway (it
+			// refills in burst/rate = 2 s), so a new one changes nothing.
+			l = rate.NewLimiter(rate.Limit(s.rate), max(1, int(2*s.rate)))
+			if prev, found, _ := s.limiters.PeekOrAdd(key, l); found {
+				l = prev
+			}
 		}
-		l := v.(*rate.Limiter)
 		now := time.Now()
 		if l.AllowN(now, 1) {
 			c.Next()

@@ -17,7 +17,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
@@ -35,7 +34,9 @@ import (
 	"github.com/consentry/consentry/internal/webhook"
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 )
 
 // DefaultMaxBody is the request body limit when Deps.MaxBody is 0.
@@ -99,7 +100,11 @@ type Server struct {
 	openapi   []byte
 	maxBody   int64
 	rate      float64
-	limiters  sync.Map // client id → *rate.Limiter
+	// limiters holds a token bucket per client (per subject for subject
+	// tokens), the least recently used evicted past MaxLimiters: an idle
+	// client's bucket has refilled, so dropping it loses nothing, and one
+	// app's millions of subjects cannot grow memory without bound.
+	limiters *lru.Cache[string, *rate.Limiter]
 	// exports bounds the evidence exports and reports running at once:
 	// each reads the whole audit log.
 	exports  chan struct{}
@@ -111,6 +116,10 @@ type Server struct {
 	engine *gin.Engine
 }
 
+// MaxLimiters is how many rate-limit buckets are kept: 65,536 of at most
+// about 400 bytes each (a subject token's key holds the subject id).
+const MaxLimiters = 1 << 16
+
 // MaxConcurrentExports is how many evidence exports or reports may run at
 // once; more are refused with 429.
 const MaxConcurrentExports = 2
@@ -120,6 +129,7 @@ func NewServer(d Deps) (*Server, error) {
 	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, webhooks: d.Webhooks, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, subjects: d.SubjectTokens, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, rate: d.RateLimit, validate: newValidator(),
 		exports: make(chan struct{}, MaxConcurrentExports), pages: notice.NewPages(0)}
+	s.limiters, _ = lru.New[string, *rate.Limiter](MaxLimiters) // fails only for a size below one
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody
 	}

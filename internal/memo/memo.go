@@ -2,57 +2,34 @@
 // read (a device's identity, a declared data element), or whose user
 // checks them where it matters and forgets one found out of date (Delete),
 // bounded so that a long-running instance's memory stays flat however many
-// keys pass through it: past its size it starts again empty, and the next
-// reads go to the database.
+// keys pass through it: past its size the least recently used entry goes,
+// and a later read of it goes to the database.
 package memo
 
 import (
-	"sync"
-	"sync/atomic"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
-// Map holds at most max entries.
+// Map holds at most its size of entries.
 type Map[K comparable, V any] struct {
-	m   sync.Map
-	n   atomic.Int64
-	max int64
+	c *lru.Cache[K, V]
 }
 
-// New returns a Map of at most max entries.
-func New[K comparable, V any](max int) *Map[K, V] {
-	return &Map[K, V]{max: int64(max)}
+// New returns a Map of at most size entries (at least one).
+func New[K comparable, V any](size int) *Map[K, V] {
+	c, _ := lru.New[K, V](max(1, size)) // fails only for a size below one
+	return &Map[K, V]{c: c}
 }
 
 // Load returns the value for k, if held.
-func (c *Map[K, V]) Load(k K) (V, bool) {
-	v, ok := c.m.Load(k)
-	if !ok {
-		var zero V
-		return zero, false
-	}
-	return v.(V), true
-}
+func (m *Map[K, V]) Load(k K) (V, bool) { return m.c.Get(k) }
 
 // Store keeps v for k. Values must not change for a key: a second store
 // of k keeps the first.
-func (c *Map[K, V]) Store(k K, v V) {
-	if _, loaded := c.m.LoadOrStore(k, v); loaded {
-		return
-	}
-	if c.n.Add(1) > c.max {
-		// Dropping everything is cheaper than tracking use, and a miss only
-		// costs one read.
-		c.m.Clear()
-		c.n.Store(0)
-	}
-}
+func (m *Map[K, V]) Store(k K, v V) { m.c.ContainsOrAdd(k, v) }
 
 // Delete forgets k: its value was found out of date.
-func (c *Map[K, V]) Delete(k K) {
-	if _, loaded := c.m.LoadAndDelete(k); loaded {
-		c.n.Add(-1)
-	}
-}
+func (m *Map[K, V]) Delete(k K) { m.c.Remove(k) }
 
-// Len is about how many entries are held.
-func (c *Map[K, V]) Len() int { return int(c.n.Load()) }
+// Len is how many entries are held.
+func (m *Map[K, V]) Len() int { return m.c.Len() }
