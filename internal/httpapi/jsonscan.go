@@ -27,6 +27,13 @@ import (
 // arrays or maps with more items than the field's `maxItems` tag allows.
 // The work is one pass over the bytes, whatever the body holds.
 
+// field is a struct member: its JSON name (kept, so that reading a name
+// allocates nothing) and its shape.
+type field struct {
+	name  string
+	shape *shape
+}
+
 // shapeKind is the JSON kind a field takes.
 type shapeKind uint8
 
@@ -45,7 +52,7 @@ var shapeKindName = map[shapeKind]string{shapeString: "string", shapeNumber: "nu
 // shape is the JSON a request type accepts.
 type shape struct {
 	kind   shapeKind
-	fields map[string]*shape // shapeStruct: by JSON name
+	fields map[string]field // shapeStruct: by JSON name
 	elem   *shape            // shapeArray, shapeMap: the items
 	max    int               // shapeArray, shapeMap: the most items
 }
@@ -101,7 +108,7 @@ func buildShape(t reflect.Type, path string) (*shape, error) {
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
 		return &shape{kind: shapeNumber}, nil
 	case reflect.Struct:
-		s := &shape{kind: shapeStruct, fields: map[string]*shape{}}
+		s := &shape{kind: shapeStruct, fields: map[string]field{}}
 		for i := range t.NumField() {
 			f := t.Field(i)
 			if !f.IsExported() {
@@ -125,7 +132,7 @@ func buildShape(t reflect.Type, path string) (*shape, error) {
 				}
 				fs.max = max
 			}
-			s.fields[name] = fs
+			s.fields[name] = field{name: name, shape: fs}
 		}
 		return s, nil
 	case reflect.Slice, reflect.Array:
@@ -182,49 +189,80 @@ type scanFrame struct {
 }
 
 // scanBody checks body against s (see the top of this file). It returns
-// an EMalformed problem naming the field where it can.
+// an EMalformed problem naming the field where it can. Names are read as
+// raw values and looked up without a copy, so a body costs about one
+// allocation per object and array it opens, whatever its names.
 func scanBody(body []byte, s *shape) error {
-	dec := jsontext.NewDecoder(bytes.NewReader(body)) // strict UTF-8, no duplicate names
+	sc := scanners.Get().(*scanner)
+	defer func() {
+		sc.r.Reset(nil)
+		sc.dec.Reset(&sc.r) // drops its hold on body
+		scanners.Put(sc)
+	}()
+	sc.r.Reset(body)
+	sc.dec.Reset(&sc.r) // strict UTF-8, no duplicate names: the defaults
+	dec := sc.dec
 	var (
-		stack []scanFrame
+		stack = sc.stack[:0]
 		seen  bool // the root value has begun
 	)
+	defer func() { sc.stack = stack[:0] }()
 	for {
-		tok, err := dec.ReadToken()
-		switch {
-		case errors.Is(err, io.EOF) && !seen:
-			return privacy.Errorf(privacy.EMalformed, "the body is empty; a JSON %s is required", shapeKindName[s.kind])
-		case errors.Is(err, io.EOF) && len(stack) == 0:
-			return nil
-		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-			return privacy.Errorf(privacy.EMalformed, "the body ends in the middle of a JSON value")
-		case err != nil:
-			return scanError(err, stack)
-		case seen && len(stack) == 0:
-			return privacy.Errorf(privacy.EMalformed, "the body must hold exactly one JSON value; found data after it")
-		}
-		seen = true
-		kind := tok.Kind()
+		kind := dec.PeekKind()
 		var top *scanFrame
 		if len(stack) > 0 {
 			top = &stack[len(stack)-1]
 		}
+		if kind == 0 {
+			// The end of the body, or an error, which a read reports.
+			_, err := dec.ReadToken()
+			switch {
+			case errors.Is(err, io.EOF) && !seen:
+				return privacy.Errorf(privacy.EMalformed, "the body is empty; a JSON %s is required", shapeKindName[s.kind])
+			case errors.Is(err, io.EOF) && len(stack) == 0:
+				return nil
+			case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+				return privacy.Errorf(privacy.EMalformed, "the body ends in the middle of a JSON value")
+			case err != nil:
+				return scanError(err, stack)
+			}
+			return privacy.Errorf(privacy.EMalformed, "the body could not be read")
+		}
+		if seen && len(stack) == 0 {
+			return privacy.Errorf(privacy.EMalformed, "the body must hold exactly one JSON value; found data after it")
+		}
+		seen = true
 		if top != nil && !top.array && top.wantName && kind == '"' {
-			name := tok.String()
+			raw, err := dec.ReadValue()
+			if err != nil {
+				return scanError(err, stack)
+			}
 			top.count++
 			if top.s.kind == shapeMap {
 				if top.count > top.s.max {
 					return privacy.FieldErrorf(privacy.EInvalid, scanPath(stack[:len(stack)-1]),
 						"must have at most %d members", top.s.max)
 				}
-			} else if _, ok := top.s.fields[name]; !ok {
-				top.name = name
-				return privacy.FieldErrorf(privacy.EMalformed, scanPath(stack), "unknown field %q", name)
+				top.name = unquote(raw)
+			} else {
+				name := raw[1 : len(raw)-1]
+				f, ok := top.s.fields[string(name)]
+				if !ok && bytes.IndexByte(name, '\\') >= 0 {
+					f, ok = top.s.fields[unquote(raw)]
+				}
+				if !ok {
+					top.name = unquote(raw)
+					return privacy.FieldErrorf(privacy.EMalformed, scanPath(stack), "unknown field %q", top.name)
+				}
+				top.name = f.name
 			}
-			top.name, top.wantName = name, false
+			top.wantName = false
 			continue
 		}
 		if kind == '}' || kind == ']' {
+			if _, err := dec.ReadToken(); err != nil {
+				return scanError(err, stack)
+			}
 			stack = stack[:len(stack)-1]
 			if len(stack) > 0 && !stack[len(stack)-1].array {
 				stack[len(stack)-1].wantName = true
@@ -245,7 +283,7 @@ func scanBody(body []byte, s *shape) error {
 			case top.s.kind == shapeMap:
 				want = top.s.elem
 			default:
-				want = top.s.fields[top.name]
+				want = top.s.fields[top.name].shape
 			}
 		}
 		if got, ok := kindFits(kind, want.kind); !ok {
@@ -255,16 +293,46 @@ func scanBody(body []byte, s *shape) error {
 			return privacy.FieldErrorf(privacy.EMalformed, scanPath(stack), "must be a JSON %s, not %s", shapeKindName[want.kind], got)
 		}
 		switch kind {
-		case '{':
-			stack = append(stack, scanFrame{s: want, wantName: true})
-		case '[':
-			stack = append(stack, scanFrame{s: want, array: true})
+		case '{', '[':
+			if _, err := dec.ReadToken(); err != nil {
+				return scanError(err, stack)
+			}
+			stack = append(stack, scanFrame{s: want, array: kind == '[', wantName: kind == '{'})
 		default:
+			// A scalar, read whole: its bytes are checked (UTF-8,
+			// escapes), never copied.
+			if _, err := dec.ReadValue(); err != nil {
+				return scanError(err, stack)
+			}
 			if top != nil && !top.array {
 				top.wantName = true
 			}
 		}
 	}
+}
+
+// scanner is what one scan reuses from the last: the decoder's buffers and
+// the frame stack.
+type scanner struct {
+	r     bytes.Reader
+	dec   *jsontext.Decoder
+	stack []scanFrame
+}
+
+var scanners = sync.Pool{New: func() any {
+	sc := &scanner{}
+	sc.dec = jsontext.NewDecoder(&sc.r)
+	return sc
+}}
+
+// unquote is a JSON string's text (its bytes already checked by the
+// decoder).
+func unquote(raw []byte) string {
+	b, err := jsontext.AppendUnquote(nil, raw)
+	if err != nil {
+		return string(raw)
+	}
+	return string(b)
 }
 
 // kindFits reports whether a token of kind may start a value of want; null
