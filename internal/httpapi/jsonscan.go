@@ -53,8 +53,8 @@ var shapeKindName = map[shapeKind]string{shapeString: "string", shapeNumber: "nu
 type shape struct {
 	kind   shapeKind
 	fields map[string]field // shapeStruct: by JSON name
-	elem   *shape            // shapeArray, shapeMap: the items
-	max    int               // shapeArray, shapeMap: the most items
+	elem   *shape           // shapeArray, shapeMap: the items
+	max    int              // shapeArray, shapeMap: the most items
 }
 
 var (
