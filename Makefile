@@ -36,9 +36,11 @@ generate:
 ## check: what CI checks
 check: lint test
 
-## bench: Go benchmarks: audit appends, device registration, inventory reads, consents and decisions over loopback (docs/performance.md)
+## bench: Go benchmarks: audit appends, device registration, inventory reads, consents and decisions over loopback, adversarial bodies, the strict scan, 1M subjects' rate-limit buckets, a pathological notice page (docs/performance.md)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3s ./internal/audit/ ./internal/decide/ ./internal/device/ ./internal/httpapi/
+	$(GO) test -run '^$$' -bench . -skip 'RateLimiterManySubjects' -benchmem -benchtime 3s ./internal/audit/ ./internal/decide/ ./internal/device/ ./internal/httpapi/
+	$(GO) test -run '^$$' -bench RateLimiterManySubjects -benchtime 1000000x ./internal/httpapi/
+	$(GO) test -run '^$$' -bench NoticePagePathological -benchmem -benchtime 5x ./internal/notice/
 
 ## loadtest: bin/consentry on SQLite loaded by wrk from a second process over loopback (consents, decisions, batches); LOAD_TIME per run (docs/performance.md)
 LOAD_TIME ?= 10s
@@ -51,14 +53,13 @@ crashtest:
 	set -o pipefail; CONSENTRY_CRASH_ROUNDS=20 $(GO) test -count=1 -run '^TestCrashConsents$$' -v ./cmd/consentry/ | grep -E 'round|^(ok|FAIL|---)'
 
 ## fuzz: run every fuzz target for FUZZTIME inputs each (seeds are in the targets; CI runs a short form)
-# FUZZTIME is a count (Nx), not a duration: Go 1.26's fuzz coordinator can
-# fail a duration-bounded run with a bare "context deadline exceeded" when a
-# worker is mid-call at the deadline (go.dev/issue/75804, fixed in Go 1.27),
-# and on this machine duration runs of the slow targets reported a handful
-# of inputs where a count run tests thousands.
+# FUZZTIME is a count (Nx), not a duration: on this machine duration runs of
+# the slow targets reported a handful of inputs where a count run tests
+# thousands, and a count makes CI's work the same every run.
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := internal/httpapi:FuzzRequestBodies internal/notice:FuzzLoadDir internal/audit:FuzzVerifyCheckpoint \
-	internal/evidence:FuzzVerifyBundle internal/evidence:FuzzConsistencyProof internal/evidence:FuzzReceipt
+	internal/evidence:FuzzVerifyBundle internal/evidence:FuzzConsistencyProof internal/evidence:FuzzReceipt \
+	internal/privacy:FuzzParseDuration internal/httpapi:FuzzStrictScan
 fuzz:
 	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \

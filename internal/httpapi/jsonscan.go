@@ -259,6 +259,13 @@ func scanBody(body []byte, s *shape) error {
 			top.wantName = false
 			continue
 		}
+		if top != nil && !top.array && top.wantName && kind != '}' {
+			// Not a name where one must be: the read says what is wrong.
+			if _, err := dec.ReadToken(); err != nil {
+				return scanError(err, stack)
+			}
+			return privacy.FieldErrorf(privacy.EMalformed, scanPath(stack), "an object member must start with its name")
+		}
 		if kind == '}' || kind == ']' {
 			if _, err := dec.ReadToken(); err != nil {
 				return scanError(err, stack)
@@ -285,6 +292,11 @@ func scanBody(body []byte, s *shape) error {
 			default:
 				want = top.s.fields[top.name].shape
 			}
+		}
+		if want == nil {
+			// Cannot happen: every name read was looked up. Refuse
+			// rather than guess.
+			return privacy.Errorf(privacy.EMalformed, "the body could not be read")
 		}
 		if got, ok := kindFits(kind, want.kind); !ok {
 			if len(stack) == 0 {
