@@ -167,12 +167,11 @@ func (s *Service) Authenticate(ctx context.Context, token string) (privacy.Clien
 		return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token is not valid")
 	}
 	hash := HashToken(token)
-	tx := s.db.Read(ctx)
-	now := tx.Now()
+	now := s.db.Now()
 	k, ok := s.known.Get(hash)
 	if !ok || time.Since(k.read) > KnownFor {
 		s.known.Remove(hash)
-		c, previous, err := tx.ClientByTokenHash(hash)
+		c, previous, err := s.db.Read(ctx).ClientByTokenHash(hash)
 		if privacy.ErrorCode(err) == privacy.ENotFound {
 			return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token is not valid")
 		}

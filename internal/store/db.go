@@ -180,6 +180,10 @@ func postgresDSN(dsn string, lockTimeout time.Duration) string {
 	return u.String()
 }
 
+// Now is the database's clock, in UTC truncated to microseconds, as a
+// transaction begun now would read it.
+func (db *DB) Now() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
 // LockTimeout is how long a statement waits for another writer's lock.
 func (db *DB) LockTimeout() time.Duration { return db.lockTimeout }
 
