@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"encoding/base64"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -129,21 +127,9 @@ func (s *Server) listClients(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	limit := 50
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 200 {
-			return privacy.FieldErrorf(privacy.EInvalid, "limit", "must be a whole number between 1 and 200")
-		}
-		limit = n
-	}
-	var after string
-	if v := q.Get("cursor"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil {
-			return privacy.FieldErrorf(privacy.EInvalid, "cursor", "is not a cursor this service issued")
-		}
-		after = string(b)
+	after, limit, err := idPage(q, 50, 200)
+	if err != nil {
+		return err
 	}
 	clients, more, err := s.clients.List(c.Request.Context(), after, limit)
 	if err != nil {
@@ -155,7 +141,7 @@ func (s *Server) listClients(c *gin.Context) error {
 		out.Items[i] = newClientInfo(cl, now)
 	}
 	if more {
-		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(clients[len(clients)-1].ID))
+		out.NextCursor = nextCursor(clients[len(clients)-1].ID)
 	}
 	writeJSON(c, http.StatusOK, out)
 	return nil

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"cmp"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -247,3 +249,28 @@ outer:
 	}
 	return q, nil
 }
+
+// idPage reads a list's paging parameters: limit (1-max, def when absent)
+// and cursor, an id the service issued as next_cursor (base64url), after
+// which the page starts.
+func idPage(q url.Values, def, max int) (after string, limit int, err error) {
+	limit = def
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > max {
+			return "", 0, privacy.FieldErrorf(privacy.EInvalid, "limit", "must be a whole number between 1 and %d", max)
+		}
+		limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			return "", 0, privacy.FieldErrorf(privacy.EInvalid, "cursor", "is not a cursor this service issued")
+		}
+		after = string(b)
+	}
+	return after, limit, nil
+}
+
+// nextCursor is the next_cursor of a page whose last item has id last.
+func nextCursor(last string) string { return base64.RawURLEncoding.EncodeToString([]byte(last)) }

@@ -1,11 +1,10 @@
 package httpapi
 
 import (
-	"encoding/base64"
 	"net/http"
-	"strconv"
 	"time"
 
+	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/gin-gonic/gin"
 )
@@ -135,19 +134,8 @@ func (s *Server) listDevices(c *gin.Context) error {
 		return err
 	}
 	f := privacy.DeviceFilter{Manufacturer: q.Get("manufacturer"), Model: q.Get("model"), Firmware: q.Get("firmware"), Subject: q.Get("subject")}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return privacy.FieldErrorf(privacy.EInvalid, "limit", "must be a whole number between 1 and 200")
-		}
-		f.Limit = n
-	}
-	if v := q.Get("cursor"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(v)
-		if err != nil {
-			return privacy.FieldErrorf(privacy.EInvalid, "cursor", "is not a cursor this service issued")
-		}
-		f.After = string(b)
+	if f.After, f.Limit, err = idPage(q, device.DefaultLimit, device.MaxLimit); err != nil {
+		return err
 	}
 	devices, more, err := s.devices.List(c.Request.Context(), f)
 	if err != nil {
@@ -158,7 +146,7 @@ func (s *Server) listDevices(c *gin.Context) error {
 		out.Items[i] = newDeviceResponse(d)
 	}
 	if more {
-		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(devices[len(devices)-1].ID))
+		out.NextCursor = nextCursor(devices[len(devices)-1].ID)
 	}
 	writeJSON(c, http.StatusOK, out)
 	return nil
