@@ -42,7 +42,8 @@ func (d *Device) Normalize() {
 	d.Serial = NormalizeSerial(d.Serial)
 	d.Firmware = strings.TrimSpace(d.Firmware)
 	d.NoticeKey = strings.TrimSpace(d.NoticeKey)
-	d.OwnerSubject = strings.TrimSpace(d.OwnerSubject)
+	// OwnerSubject is a subject id: compared byte for byte, never
+	// normalized, as in consents.
 }
 
 // NormalizeSerial folds a serial number as identity text (NFKC, dashes),
@@ -74,7 +75,9 @@ func (d *Device) Validate() error {
 	if !ValidKey(d.NoticeKey) {
 		p.Add("notice_key", keyRule)
 	}
-	checkText(&p, "owner_subject", d.OwnerSubject, false, 200, oneLine)
+	if d.OwnerSubject != "" {
+		CheckSubject(&p, "owner_subject", d.OwnerSubject)
+	}
 	return p.Err("invalid device")
 }
 
