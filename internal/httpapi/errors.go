@@ -145,22 +145,27 @@ func (s *Server) writeError(c *gin.Context, err error) {
 }
 
 // handle adapts a handler that returns an error to gin: the error, if any,
-// is rendered once, here. So is an answer that failed to render: gin
-// records the error and would send an empty 200.
+// is rendered once, here.
 func (s *Server) handle(h func(c *gin.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := h(c); err != nil {
 			s.writeError(c, err)
-			return
 		}
+	}
+}
+
+// renderGuard answers a 500 problem, logged at error level and counted,
+// when a route's answer could not be encoded: gin's Render keeps the
+// error in c.Errors, sends nothing and would end with an empty 200. An
+// answer already partly sent cannot become a problem; it is logged and
+// cut short.
+func (s *Server) renderGuard() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Next()
 		s.renderFailed(c)
 	}
 }
 
-// renderFailed answers a 500 problem, logged at error level and counted,
-// when the handler's answer could not be encoded (gin's Render keeps the
-// error in c.Errors and sends nothing). An answer already partly sent
-// cannot become a problem; it is logged and cut short.
 func (s *Server) renderFailed(c *gin.Context) {
 	last := c.Errors.Last()
 	if last == nil {

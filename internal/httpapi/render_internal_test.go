@@ -25,11 +25,13 @@ func TestRenderErrorsAreProblems(t *testing.T) {
 	s.metrics, err = newMetrics(prometheus.NewRegistry())
 	require.NoError(t, err)
 	r := gin.New()
-	r.Use(func(c *gin.Context) { c.Set(requestIDKey, "req-1"); c.Next() })
+	r.Use(func(c *gin.Context) { c.Set(requestIDKey, "req-1"); c.Next() }, s.renderGuard())
 	r.GET("/inf", s.handle(func(c *gin.Context) error {
 		writeJSON(c, http.StatusOK, map[string]float64{"x": math.Inf(1)})
 		return nil
 	}))
+	// A route outside handle (as /healthz and the JWKS are) is guarded too.
+	r.GET("/plain", func(c *gin.Context) { writeJSON(c, http.StatusOK, map[string]float64{"x": math.NaN()}) })
 	rec := httptest.NewRecorder()
 	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/inf", nil))
 	assert.Equal(t, http.StatusInternalServerError, rec.Code)
@@ -40,4 +42,10 @@ func TestRenderErrorsAreProblems(t *testing.T) {
 	assert.Contains(t, logs.String(), `"request_id":"req-1"`)
 	assert.Contains(t, logs.String(), "unsupported value")
 	assert.Equal(t, 1.0, testutil.ToFloat64(s.metrics.renderErrors))
+
+	rec = httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/plain", nil))
+	assert.Equal(t, http.StatusInternalServerError, rec.Code)
+	assert.Contains(t, rec.Body.String(), `"code":"internal"`)
+	assert.Equal(t, 2.0, testutil.ToFloat64(s.metrics.renderErrors))
 }
