@@ -24,7 +24,8 @@ import (
 // duplicate member names (the last would win), member names in another
 // case than the field's, unknown fields, a value of the wrong JSON kind
 // (an array where a string belongs would be decoded item by item), and
-// arrays or maps with more items than the field's `maxItems` tag allows.
+// arrays or maps with more items than the max=N bound of the field's
+// binding (or validate) tag allows, which openapi.yaml shows as maxItems.
 // The work is one pass over the bytes, whatever the body holds.
 
 // field is a struct member: its JSON name (kept, so that reading a name
@@ -57,24 +58,20 @@ type shape struct {
 	max    int              // shapeArray, shapeMap: the most items
 }
 
-var (
-	shapesMu sync.Mutex
-	shapes   = map[reflect.Type]*shape{}
-)
+// shapes caches each request type's shape: reflect.Type → *shape.
+var shapes sync.Map
 
 // shapeFor returns the shape of t, built once per type.
 func shapeFor(t reflect.Type) (*shape, error) {
-	shapesMu.Lock()
-	defer shapesMu.Unlock()
-	if s, ok := shapes[t]; ok {
-		return s, nil
+	if s, ok := shapes.Load(t); ok {
+		return s.(*shape), nil
 	}
 	s, err := buildShape(t, "")
 	if err != nil {
 		return nil, err
 	}
-	shapes[t] = s
-	return s, nil
+	got, _ := shapes.LoadOrStore(t, s)
+	return got.(*shape), nil
 }
 
 var (
@@ -188,10 +185,11 @@ type scanFrame struct {
 	wantName bool   // objects: the next string is a member name
 }
 
-// scanBody checks body against s (see the top of this file). It returns
-// an EMalformed problem naming the field where it can. Names are read as
-// raw values and looked up without a copy, so a body costs about one
-// allocation per object and array it opens, whatever its names.
+// scanBody checks body against s (see the top of this file). It returns a
+// malformed problem, or an invalid one for an array or map past its bound,
+// naming the field where it can. Names are read as raw values and looked
+// up without a copy, and decoders are pooled: a scan allocates nothing in
+// the usual case.
 func scanBody(body []byte, s *shape) error {
 	sc := scanners.Get().(*scanner)
 	defer func() {
