@@ -21,7 +21,9 @@ import (
 func TestALockedDatabaseRefusesWithin(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
-		a, b := storetest.MustOpenTwo(t, dialect, nil)
+		// The default lock timeout, 2 s, which the test waits out once.
+		dbs := storetest.MustOpenManyWith(t, dialect, store.Options{}, 2)
+		a, b := dbs[0], dbs[1]
 		l := audittest.MustOpenLog(t, a, audit.Options{})
 		_, err := l.Append(ctx, audit.Event{Action: "test.event", Outcome: "ok"})
 		require.NoError(t, err)

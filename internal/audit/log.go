@@ -107,6 +107,10 @@ type Log struct {
 	// signFailure is a refusal to sign, which only a consistent log clears.
 	writeFailure atomic.Pointer[error]
 	signFailure  atomic.Pointer[error]
+	// rechecking lets one Recheck run at a time; lastRecheck (unix nanos)
+	// spaces them: /readyz is public, and each takes the write lock.
+	rechecking  sync.Mutex
+	lastRecheck atomic.Int64
 
 	signMu sync.Mutex
 
@@ -336,10 +340,19 @@ func (l *Log) Health() error {
 // itself, even when no change arrives: in one transaction it takes the
 // log's lock and appends an entry, then rolls it all back. Nil, and the
 // log healthy again, when that worked.
+// At most one runs at a time and one a second; a call meanwhile returns
+// the failure as it stands.
 func (l *Log) Recheck(ctx context.Context) error {
-	if l.writeFailure.Load() == nil {
+	failure := l.writeFailure.Load()
+	if failure == nil {
 		return nil
 	}
+	now := time.Now().UnixNano()
+	if now-l.lastRecheck.Load() < int64(recheckEvery) || !l.rechecking.TryLock() {
+		return *failure
+	}
+	defer l.rechecking.Unlock()
+	l.lastRecheck.Store(now)
 	err := l.db.Transact(ctx, func(tx *store.Tx) error {
 		if err := tx.LockAudit(); err != nil {
 			return err
@@ -359,6 +372,9 @@ func (l *Log) Recheck(ctx context.Context) error {
 	setFailure(&l.writeFailure, nil)
 	return nil
 }
+
+// recheckEvery spaces Recheck's trial writes.
+const recheckEvery = time.Second
 
 // errProbed rolls back Recheck's append once it has worked.
 var errProbed = errors.New("audit: probe appended; rolled back")

@@ -64,7 +64,18 @@ func MustOpenTwo(t testing.TB, dialect string, now func() time.Time) (*store.DB,
 }
 
 // MustOpenMany opens n handles on one migrated database, as n instances.
+// Instances on one SQLite file take turns at its single write lock, and
+// under a race test's load one can wait more than the default 2 s for it
+// (SQLite's busy handler polls; it does not queue). These tests are about
+// what the instances decide, not about contention, so they wait as long
+// as a test may.
 func MustOpenMany(t testing.TB, dialect string, now func() time.Time, n int) []*store.DB {
+	t.Helper()
+	return MustOpenManyWith(t, dialect, store.Options{Now: now, LockTimeout: 20 * time.Second}, n)
+}
+
+// MustOpenManyWith is MustOpenMany with the given options for every handle.
+func MustOpenManyWith(t testing.TB, dialect string, opts store.Options, n int) []*store.DB {
 	t.Helper()
 	ctx := context.Background()
 	var dsn string
@@ -77,12 +88,7 @@ func MustOpenMany(t testing.TB, dialect string, now func() time.Time, n int) []*
 		t.Fatalf("unknown dialect %q", dialect)
 	}
 	open := func() *store.DB {
-		// Instances on one SQLite file take turns at its single write
-		// lock, and under a race test's load one can wait more than the
-		// default 2 s for it (SQLite's busy handler polls; it does not
-		// queue). These tests are about what the instances decide, not
-		// about contention, so they wait as long as a test may.
-		db, err := store.Open(ctx, dsn, store.Options{Now: now, LockTimeout: 20 * time.Second})
+		db, err := store.Open(ctx, dsn, opts)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = db.Close() })
 		return db
