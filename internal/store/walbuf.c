@@ -88,9 +88,14 @@ struct sqlite3_vfs {
   const char *(*xNextSystemCall)(sqlite3_vfs *, const char *zName);
 };
 
-sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName);
-int sqlite3_vfs_register(sqlite3_vfs *, int makeDflt);
-sqlite3_file *sqlite3_database_file_object(const char *);
+// The functions are declared weak: cgo links this package alone once, to
+// learn its imports, and SQLite is not in that link (it is in
+// go-sqlite3's); in the binary's link the real ones are found. Where one
+// is missing its address is null, and consentry_walbuf_register fails
+// rather than call it.
+__attribute__((weak)) sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName);
+__attribute__((weak)) int sqlite3_vfs_register(sqlite3_vfs *, int makeDflt);
+__attribute__((weak)) sqlite3_file *sqlite3_database_file_object(const char *);
 // END sqlite3.h subset
 
 #define SQLITE_OK 0
@@ -363,6 +368,7 @@ static int walbuf_current_time64(sqlite3_vfs *v, sqlite3_int64 *out) {
 // consentry_walbuf_register registers the VFS under name, once; it returns
 // a SQLite result code.
 int consentry_walbuf_register(const char *name) {
+  if (!sqlite3_vfs_find || !sqlite3_vfs_register || !sqlite3_database_file_object) return SQLITE_ERROR;
   walbuf_real = sqlite3_vfs_find(0);
   if (!walbuf_real || walbuf_real->iVersion < 2) return SQLITE_ERROR;
   for (int i = 0; i < 2; i++) {
@@ -418,11 +424,11 @@ void consentry_walbuf_stats(long long *writes, long long *flushes, long long *su
 
 // sqlite3_status64 is SQLite's (https://sqlite.org/c3ref/status.html);
 // op 0 is SQLITE_STATUS_MEMORY_USED.
-int sqlite3_status64(int op, sqlite3_int64 *pCurrent, sqlite3_int64 *pHighwater, int resetFlag);
+__attribute__((weak)) int sqlite3_status64(int op, sqlite3_int64 *pCurrent, sqlite3_int64 *pHighwater, int resetFlag);
 
 void consentry_sqlite_memory(long long *current, long long *highwater, int reset) {
   sqlite3_int64 c = 0, h = 0;
-  sqlite3_status64(0, &c, &h, reset);
+  if (sqlite3_status64) sqlite3_status64(0, &c, &h, reset);
   *current = c;
   *highwater = h;
 }

@@ -2,9 +2,7 @@ package store
 
 /*
 // walbuf.c calls into the SQLite that github.com/mattn/go-sqlite3 links
-// into the binary; cgo's own trial link of this package alone must not
-// fail on those symbols.
-#cgo linux LDFLAGS: -Wl,--unresolved-symbols=ignore-in-object-files
+// into the binary, through weak declarations (walbuf.c says why).
 int consentry_walbuf_register(const char *name);
 void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals);
 void consentry_sqlite_memory(long long *current, long long *highwater, int reset);
