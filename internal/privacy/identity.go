@@ -12,7 +12,7 @@ import (
 // NFKC (fullwidth ＳＮ is SN, ﬁ is fi), every dash (hyphen, en and em
 // dash, minus sign…) becomes '-', and white space is folded; what is left
 // may hold letters, combining marks, digits, punctuation, spaces and '+',
-// with its letters from one script (Latin may mix with Han, Hiragana,
+// with its letters and digits from one script (Latin may mix with Han, Hiragana,
 // Katakana, Hangul or Bopomofo, as Japanese, Chinese and Korean names
 // do). Invisible characters (zero-width spaces and joiners, bidi
 // controls), emoji and other symbols are refused, and so is a Cyrillic
@@ -37,11 +37,13 @@ func checkIdentity(p *Problems, field, s string) {
 	scripts := map[string]bool{}
 	for _, r := range s {
 		switch {
-		case unicode.IsLetter(r):
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			// Digits count too: a Devanagari zero (०) in a Latin serial
+			// reads as 0. ASCII digits are Common and count for none.
 			if sc := scriptOf(r); sc != "" {
 				scripts[sc] = true
 			}
-		case unicode.IsMark(r) || unicode.IsDigit(r) || unicode.IsPunct(r) || r == ' ' || r == '+':
+		case unicode.IsMark(r) || unicode.IsPunct(r) || r == ' ' || r == '+':
 		case unicode.IsControl(r):
 			return // checkText reports it
 		case unicode.Is(unicode.Cf, r) || unicode.Is(unicode.Zl, r) || unicode.Is(unicode.Zp, r):
@@ -61,7 +63,8 @@ func checkIdentity(p *Problems, field, s string) {
 	}
 }
 
-// scriptOf names the script of the letter r ("" for Common and Inherited).
+// scriptOf names the script of the letter or digit r ("" for Common and
+// Inherited).
 func scriptOf(r rune) string {
 	for _, name := range identityScripts {
 		if unicode.Is(unicode.Scripts[name], r) {

@@ -30,6 +30,7 @@ func TestIdentityLookAlikes(t *testing.T) {
 		{"zero-width space in the model", "Acme Corp", "Tracker\u200b 2", "SN-0042-AB", "model"},
 		{"Cyrillic A in Acme", "\u0410cme Corp", "Tracker 2", "SN-0042-AB", "manufacturer"},
 		{"Greek O in a serial", "Acme Corp", "Tracker 2", "SN-\u039f042-AB", "serial"},
+		{"Devanagari zero in a serial", "Acme Corp", "Tracker 2", "SN-\u0966042-AB", "serial"},
 		{"right-to-left override", "Acme \u202eCorp", "Tracker 2", "SN-0042-AB", "manufacturer"},
 		{"emoji", "Acme Corp \U0001F600", "Tracker 2", "SN-0042-AB", "manufacturer"},
 		{"soft hyphen", "Acme Corp", "Tracker 2", "SN-00\u00ad42-AB", "serial"},
@@ -51,6 +52,7 @@ func TestIdentityLookAlikes(t *testing.T) {
 		{Manufacturer: "Müller & Söhne GmbH", Model: "Thermo 3+", Serial: "ÄB-12"},
 		{Manufacturer: "ソニー Sony", Model: "カメラ X1", Serial: "JP-001"},
 		{Manufacturer: "Самсунг", Model: "Трекер", Serial: "RU-1"},
+		{Manufacturer: "टाटा", Model: "मॉडल १", Serial: "१२३"},
 		{Manufacturer: "Acme Corp.", Model: "T-2 (2026)", Serial: "A/B#1"},
 	} {
 		ok.Firmware, ok.NoticeKey = "1", "n"
