@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,9 +24,7 @@ func TestClientsCommands(t *testing.T) {
 	env := map[string]string{"CONSENTRY_DATA_DIR": dataDir}
 	srv := MustRunMain(t, env)
 	base := "http://" + srv.addr
-	raw, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
-	require.NoError(t, err)
-	bootstrap := strings.TrimSpace(string(raw))
+	bootstrap := mustAdminToken(t, dataDir)
 	cli := func(args ...string) (string, string, error) {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), append([]string{"clients"}, args...), getenv(env), &stdout, &stderr)
@@ -99,9 +96,7 @@ func TestRevocationAcrossInstances(t *testing.T) {
 	dataDir := t.TempDir()
 	a := MustRunMain(t, map[string]string{"CONSENTRY_DATA_DIR": dataDir, "CONSENTRY_DB": db})
 	b := MustRunMain(t, map[string]string{"CONSENTRY_DATA_DIR": dataDir, "CONSENTRY_DB": db})
-	raw, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
-	require.NoError(t, err)
-	root := strings.TrimSpace(string(raw))
+	root := mustAdminToken(t, dataDir)
 
 	status, c := call(t, root, http.MethodPost, "http://"+a.addr+"/v1/clients", map[string]string{"name": "leaky", "role": "service"})
 	require.Equal(t, http.StatusCreated, status, c)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -41,9 +40,7 @@ func TestKillNineLosesNoAcknowledgedEntry(t *testing.T) {
 	env := map[string]string{"CONSENTRY_DATA_DIR": dataDir}
 
 	cmd, base := startBinary(t, bin, dataDir)
-	raw, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
-	require.NoError(t, err)
-	admin := strings.TrimSpace(string(raw))
+	admin := mustAdminToken(t, dataDir)
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"clients", "create", "--name", "auditor", "--role", "auditor"}, getenv(env), &stdout, &stderr))
 	auditor := strings.TrimSpace(stdout.String())

@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
-	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,9 +24,7 @@ func TestALockedDatabaseFailsFast(t *testing.T) {
 	env := map[string]string{"CONSENTRY_DATA_DIR": dataDir, "CONSENTRY_LOCK_TIMEOUT": "300ms"}
 	srv := MustRunMain(t, env)
 	base := "http://" + srv.addr
-	raw, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
-	require.NoError(t, err)
-	admin := strings.TrimSpace(string(raw))
+	admin := mustAdminToken(t, dataDir)
 	var stdout, stderr bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"clients", "create", "--name", "svc", "--role", "service"}, getenv(env), &stdout, &stderr))
 	service := strings.TrimSpace(stdout.String())
@@ -44,20 +39,7 @@ func TestALockedDatabaseFailsFast(t *testing.T) {
 	require.NoError(t, err)
 
 	send := func(token, method, path string, body any) (*http.Response, map[string]any) {
-		js, err := json.Marshal(body)
-		require.NoError(t, err)
-		req, err := http.NewRequest(method, base+path, bytes.NewReader(js))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		var m map[string]any
-		require.NoError(t, json.Unmarshal(b, &m), string(b))
-		return resp, m
+		return callResponse(t, token, method, base+path, body)
 	}
 	purpose := map[string]string{"name": "Navigation", "description": "Route guidance", "legal_basis": "contract"}
 	resp, p := send(admin, http.MethodPut, "/v1/purposes/navigation", purpose)

@@ -104,6 +104,13 @@ func getenv(env map[string]string) func(string) string {
 // call sends a JSON request and decodes the JSON reply.
 func call(t *testing.T, token, method, url string, body any) (int, map[string]any) {
 	t.Helper()
+	resp, m := callResponse(t, token, method, url, body)
+	return resp.StatusCode, m
+}
+
+// callResponse is call, returning the response (closed) for its headers.
+func callResponse(t *testing.T, token, method, url string, body any) (*http.Response, map[string]any) {
+	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
 		js, err := json.Marshal(body)
@@ -123,7 +130,15 @@ func call(t *testing.T, token, method, url string, body any) (int, map[string]an
 	defer resp.Body.Close()
 	var m map[string]any
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
-	return resp.StatusCode, m
+	return resp, m
+}
+
+// mustAdminToken reads the token the first start wrote to dataDir.
+func mustAdminToken(t *testing.T, dataDir string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
+	require.NoError(t, err)
+	return strings.TrimSpace(string(raw))
 }
 
 // walkthrough is the README's walkthrough, as a test: a first start writes
@@ -278,9 +293,7 @@ func TestAuditVerifyNamesATamperedEntry(t *testing.T) {
 	env := map[string]string{"CONSENTRY_DATA_DIR": dataDir}
 	srv := MustRunMain(t, env)
 	base := "http://" + srv.addr
-	raw, err := os.ReadFile(filepath.Join(dataDir, "admin.token"))
-	require.NoError(t, err)
-	admin := strings.TrimSpace(string(raw))
+	admin := mustAdminToken(t, dataDir)
 	for i := range 5 {
 		status, _ := call(t, admin, http.MethodPut, fmt.Sprintf("%s/v1/purposes/p%d", base, i), map[string]string{"name": "n", "description": "d", "legal_basis": "consent"})
 		require.Equal(t, http.StatusCreated, status)

@@ -182,8 +182,15 @@ func (s *Service) Authenticate(ctx context.Context, token string) (privacy.Clien
 			return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token's client is revoked")
 		}
 		k = knownToken{client: c, until: c.ExpiresAt, read: time.Now()}
-		if previous && (k.until.IsZero() || c.PreviousExpiresAt.Before(k.until)) {
-			k.until = c.PreviousExpiresAt
+		if previous {
+			if c.PreviousExpiresAt.IsZero() {
+				// A replaced token always has an end; none stored is a
+				// row someone changed: refuse, never trust it forever.
+				return privacy.Client{}, privacy.Errorf(privacy.EUnauthorized, "the bearer token has expired")
+			}
+			if k.until.IsZero() || c.PreviousExpiresAt.Before(k.until) {
+				k.until = c.PreviousExpiresAt
+			}
 		}
 		s.known.Add(hash, k)
 	}

@@ -169,3 +169,24 @@ func TestRevocationReachesAnotherInstance(t *testing.T) {
 		t.Logf("the other instance refused the token %s after the revocation", time.Since(revoked).Round(time.Millisecond))
 	})
 }
+
+// TestAReplacedTokenWithoutAnEndIsRefused: a row whose replaced token has
+// no end stored (altered in the database) does not make that token work
+// forever.
+func TestAReplacedTokenWithoutAnEndIsRefused(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	s := client.NewService(db, audittest.MustOpenLog(t, db, audit.Options{}))
+	c, old, err := s.Create(ctx, "backend", privacy.RoleService, time.Time{})
+	require.NoError(t, err)
+	_, fresh, err := s.Rotate(ctx, c.ID, time.Hour)
+	require.NoError(t, err)
+	raw, err := db.SQL()
+	require.NoError(t, err)
+	_, err = raw.Exec(`UPDATE clients SET previous_expires_at = NULL WHERE id = ?`, c.ID)
+	require.NoError(t, err)
+	_, err = s.Authenticate(ctx, old)
+	assert.Equal(t, privacy.EUnauthorized, privacy.ErrorCode(err))
+	_, err = s.Authenticate(ctx, fresh)
+	assert.NoError(t, err, "the current token is unaffected")
+}

@@ -36,13 +36,6 @@ type clientInfo struct {
 	PreviousTokenExpiresAt *time.Time `json:"previous_token_expires_at,omitempty" format:"date-time"`
 }
 
-func optionalTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
 func newClientInfo(c privacy.Client, now time.Time) clientInfo {
 	return clientInfo{ID: c.ID, Name: c.Name, Role: string(c.Role), CreatedAt: c.CreatedAt, Status: string(c.Status(now)),
 		ExpiresAt: optionalTime(c.ExpiresAt), RevokedAt: optionalTime(c.RevokedAt), RotatedAt: optionalTime(c.RotatedAt),

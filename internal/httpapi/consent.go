@@ -68,16 +68,9 @@ func newConsentResponse(r privacy.ConsentRecord) consentResponse {
 	out := consentResponse{ID: r.ID, Kind: r.Kind, Subject: r.SubjectID, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
 		NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: string(r.Method), CreatedAt: r.CreatedAt,
 		Withdraws: r.Withdraws, Choices: make([]choiceResponse, len(r.Choices)), Receipt: r.Receipt}
-	if !r.ClientTime.IsZero() {
-		t := r.ClientTime
-		out.ClientTime = &t
-	}
+	out.ClientTime = optionalTime(r.ClientTime)
 	for i, c := range r.Choices {
-		out.Choices[i] = choiceResponse{Purpose: c.Purpose, Granted: c.Granted}
-		if !c.ExpiresAt.IsZero() {
-			t := c.ExpiresAt
-			out.Choices[i].ExpiresAt = &t
-		}
+		out.Choices[i] = choiceResponse{Purpose: c.Purpose, Granted: c.Granted, ExpiresAt: optionalTime(c.ExpiresAt)}
 	}
 	return out
 }
@@ -372,14 +365,7 @@ func (s *Server) subjectConsents(c *gin.Context) error {
 	for i, st := range states {
 		out.Current[i] = stateResponse{DeviceID: st.DeviceID, Purpose: st.Purpose, Status: string(st.Status), Given: st.Status == privacy.StatusGranted,
 			RecordID: st.RecordID, NoticeKey: st.NoticeKey, NoticeVersion: st.NoticeVersion}
-		if !st.UpdatedAt.IsZero() {
-			t := st.UpdatedAt
-			out.Current[i].UpdatedAt = &t
-		}
-		if !st.ExpiresAt.IsZero() {
-			t := st.ExpiresAt
-			out.Current[i].ExpiresAt = &t
-		}
+		out.Current[i].UpdatedAt, out.Current[i].ExpiresAt = optionalTime(st.UpdatedAt), optionalTime(st.ExpiresAt)
 	}
 	for i, r := range history {
 		out.History[i] = newConsentResponse(r)

@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/gin-gonic/gin"
@@ -230,6 +231,14 @@ func validationError(err error) error {
 // output stays readable.
 func writeJSON(c *gin.Context, status int, v any) {
 	c.Render(status, jsonRenderer{v: v})
+}
+
+// optionalTime is t for an optional JSON field: absent for the zero time.
+func optionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // strictQuery parses the query and refuses parameters not in allowed.

@@ -101,16 +101,10 @@ func toDeliveryResponse(d privacy.WebhookDelivery) deliveryResponse {
 		CreatedAt: d.CreatedAt, Event: webhookEvent{ID: e.ID, Sequence: e.Sequence, Kind: string(e.Kind), CreatedAt: e.CreatedAt,
 			Subject: e.Subject, DeviceID: e.DeviceID, Purposes: e.Purposes, ConsentID: e.ConsentID, NoticeKey: e.NoticeKey,
 			NoticeVersion: e.NoticeVersion, AuditSeq: e.AuditSeq, ExpiredAt: e.ExpiredAt}}
-	opt := func(t time.Time) *time.Time {
-		if t.IsZero() {
-			return nil
-		}
-		return &t
-	}
 	if d.State == privacy.DeliveryPending {
-		out.NextAttemptAt = opt(d.NextAttemptAt)
+		out.NextAttemptAt = optionalTime(d.NextAttemptAt)
 	}
-	out.LastAttemptAt, out.DeliveredAt = opt(d.LastAttemptAt), opt(d.DeliveredAt)
+	out.LastAttemptAt, out.DeliveredAt = optionalTime(d.LastAttemptAt), optionalTime(d.DeliveredAt)
 	return out
 }
 

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"database/sql"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -15,32 +14,24 @@ type clientRecord struct {
 	Role              string
 	TokenHash         string
 	CreatedAt         time.Time `gorm:"autoCreateTime:false"`
-	ExpiresAt         sql.NullTime
-	RevokedAt         sql.NullTime
-	RotatedAt         sql.NullTime
-	PreviousTokenHash sql.NullString
-	PreviousExpiresAt sql.NullTime
+	ExpiresAt         *time.Time
+	RevokedAt         *time.Time
+	RotatedAt         *time.Time
+	PreviousTokenHash *string
+	PreviousExpiresAt *time.Time
 }
 
 func (clientRecord) TableName() string { return "clients" }
 
 func (r clientRecord) toDomain() privacy.Client {
-	t := func(n sql.NullTime) time.Time {
-		if !n.Valid {
-			return time.Time{}
-		}
-		return n.Time.UTC()
-	}
 	return privacy.Client{ID: r.ID, Name: r.Name, Role: privacy.Role(r.Role), CreatedAt: r.CreatedAt.UTC(),
-		ExpiresAt: t(r.ExpiresAt), RevokedAt: t(r.RevokedAt), RotatedAt: t(r.RotatedAt), PreviousExpiresAt: t(r.PreviousExpiresAt)}
+		ExpiresAt: timeVal(r.ExpiresAt), RevokedAt: timeVal(r.RevokedAt), RotatedAt: timeVal(r.RotatedAt),
+		PreviousExpiresAt: timeVal(r.PreviousExpiresAt)}
 }
-
-// nullTime is t as a nullable column: NULL for the zero time.
-func nullTime(t time.Time) sql.NullTime { return sql.NullTime{Time: t.UTC(), Valid: !t.IsZero()} }
 
 // InsertClient stores a client with the hash of its token.
 func (tx *Tx) InsertClient(c privacy.Client, tokenHash string) error {
-	r := clientRecord{ID: c.ID, Name: c.Name, Role: string(c.Role), TokenHash: tokenHash, CreatedAt: c.CreatedAt, ExpiresAt: nullTime(c.ExpiresAt)}
+	r := clientRecord{ID: c.ID, Name: c.Name, Role: string(c.Role), TokenHash: tokenHash, CreatedAt: c.CreatedAt, ExpiresAt: timePtr(c.ExpiresAt)}
 	return formatError(tx.db.Create(&r).Error, "client")
 }
 
@@ -88,7 +79,7 @@ func (tx *Tx) ListClients(after string, limit int) (clients []privacy.Client, mo
 // RevokeClient marks a client revoked at at. A client already revoked is
 // EInvalidTransition.
 func (tx *Tx) RevokeClient(id string, at time.Time) error {
-	res := tx.db.Model(&clientRecord{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", nullTime(at))
+	res := tx.db.Model(&clientRecord{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", timePtr(at))
 	if res.Error != nil {
 		return formatError(res.Error, "client")
 	}
@@ -105,9 +96,9 @@ func (tx *Tx) RotateClient(id, tokenHash string, at, previousExpires time.Time) 
 	res := tx.db.Model(&clientRecord{}).Where("id = ? AND revoked_at IS NULL", id).Updates(map[string]any{
 		// Every right-hand side reads the row as it was: the old token.
 		"previous_token_hash": gorm.Expr("token_hash"),
-		"previous_expires_at": nullTime(previousExpires),
+		"previous_expires_at": timePtr(previousExpires),
 		"token_hash":          tokenHash,
-		"rotated_at":          nullTime(at),
+		"rotated_at":          timePtr(at),
 	})
 	if res.Error != nil {
 		return formatError(res.Error, "client")
