@@ -50,9 +50,9 @@ func (r casbinRule) line() []string {
 }
 
 // ruleAdapter is the Casbin adapter of the data policy: the few statements
-// Consentry needs over its own gorm connection. It replaces
-// casbin/gorm-adapter, which links MySQL, SQL Server and a second SQLite
-// driver into the binary for nothing.
+// Consentry needs over its own gorm connection, so that the binary does
+// not link the MySQL, SQL Server and second SQLite drivers that
+// casbin/gorm-adapter brings.
 type ruleAdapter struct{ db *gorm.DB }
 
 var _ persist.Adapter = ruleAdapter{}
