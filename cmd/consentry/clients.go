@@ -26,7 +26,7 @@ func newClientsCommand(cfg *config, stdout, stderr io.Writer) *cobra.Command {
 			return err
 		}
 		defer db.Close()
-		log, err := openAudit(cfg, db, slog.New(slog.NewTextHandler(stderr, nil)), nil)
+		log, err := openAudit(cfg, db, toolReactions(), slog.New(slog.NewTextHandler(stderr, nil)), nil)
 		if err != nil {
 			return err
 		}

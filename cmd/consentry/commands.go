@@ -14,12 +14,14 @@ import (
 	"time"
 
 	"github.com/consentry/consentry"
+	"github.com/consentry/consentry/internal/app"
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/client"
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/evidence"
 	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/gctune"
@@ -91,8 +93,9 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 var cliActor = privacy.Actor{ClientID: "cli", Role: "operator"}
 
 // openAudit loads (or, on first use, creates) the audit keys in the data
-// directory and returns the audit log over db, not yet started.
-func openAudit(cfg *config, db *store.DB, log *slog.Logger, reg prometheus.Registerer) (*audit.Log, error) {
+// directory and returns the audit log over db, not yet started, telling
+// react of its changes.
+func openAudit(cfg *config, db *store.DB, react audit.Reactor, log *slog.Logger, reg prometheus.Registerer) (*audit.Log, error) {
 	if err := cfg.ensureDataDir(); err != nil {
 		return nil, err
 	}
@@ -111,15 +114,13 @@ func openAudit(cfg *config, db *store.DB, log *slog.Logger, reg prometheus.Regis
 	if gather == 0 {
 		gather = -1 // audit.Options' zero is its default
 	}
-	l, err := audit.New(db, keys, audit.Options{CheckpointEvery: cfg.checkpointEvery, GatherDelay: gather, Log: log, Registerer: reg})
-	if err != nil {
-		return nil, err
-	}
-	// Changes made by any command announce themselves to webhooks, as
-	// the server's do (a notice published from files, say).
-	webhook.Attach(l)
-	return l, nil
+	return audit.New(db, keys, audit.Options{CheckpointEvery: cfg.checkpointEvery, GatherDelay: gather, React: react, Log: log, Registerer: reg})
 }
+
+// toolReactions are the reactions of a command that changes something
+// (a notice published from files, a client created): its changes announce
+// themselves to webhooks as the server's do.
+func toolReactions() audit.Reactor { return &app.Reactions{Outbox: webhook.NewOutbox()} }
 
 // openDB opens the configured database and migrates it, so every command
 // works on a fresh data directory.
@@ -166,15 +167,51 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err := registerAll(reg, []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}); err != nil {
 		return err
 	}
-	auditLog, err := openAudit(cfg, db, log, reg)
+	keys, err := consent.OpenKeys(cfg.receiptKeys())
 	if err != nil {
 		return err
 	}
+	log.Info("receipt signing key ready", "kid", keys.CurrentKID())
+	data, err := authz.NewData(db.Gorm())
+	if err != nil {
+		return err
+	}
+
+	// Who reacts to the changes the audit log commits: every reaction is
+	// in internal/app's Reactions. The review is set once it exists; the
+	// log starts only after that.
+	memory, outbox := decide.NewMemory(), webhook.NewOutbox()
+	react := &app.Reactions{Memory: memory, Policy: data, Outbox: outbox}
+	auditLog, err := openAudit(cfg, db, react, log, reg)
+	if err != nil {
+		return err
+	}
+	notices := notice.NewService(db, auditLog)
+	review, err := findings.New(findings.Sources{DB: db, Log: auditLog, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage},
+		findings.Options{Log: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	react.Review = review
+	hooks, err := webhook.New(db, auditLog, outbox, webhook.Options{MaxAttempts: cfg.webhookAttempts, Backoff: cfg.webhookBackoff,
+		Timeout: cfg.webhookTimeout, Retention: cfg.webhookRetention, Log: log, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	decisions := decide.NewService(db, auditLog, data, memory)
+	if err := registerAll(reg, decisions.Collectors()); err != nil {
+		return err
+	}
+
 	auditLog.Start()
 	defer auditLog.Close()
 	log.Info("audit log ready", "origin", auditLog.Origin())
-	if _, err := auditLog.Append(ctx, audit.Event{Action: "server.started", Targets: map[string]string{"addr": cfg.addr}}); err != nil {
+	if _, err := auditLog.Append(ctx, event.ServerStarted{Addr: cfg.addr}); err != nil {
 		return fmt.Errorf("audit: record start: %w", err)
+	}
+	// Its transaction loads the decision facts into memory.
+	if err := auditLog.Refresh(ctx); err != nil {
+		return err
 	}
 
 	clients := client.NewService(db, auditLog)
@@ -192,11 +229,6 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	keys, err := consent.OpenKeys(cfg.receiptKeys())
-	if err != nil {
-		return err
-	}
-	log.Info("receipt signing key ready", "kid", keys.CurrentKID())
 	// Pick up a rotation made by `consentry keys rotate` while serving.
 	go func() {
 		t := time.NewTicker(2 * time.Second)
@@ -212,18 +244,8 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 			}
 		}
 	}()
-	data, err := authz.NewData(db.Gorm())
-	if err != nil {
-		return err
-	}
 	// Subject tokens are bound to this deployment by its audit origin.
 	subjectTokens, err := subjecttoken.LoadOrCreate(cfg.dataDir, auditLog.Origin())
-	if err != nil {
-		return err
-	}
-	notices := notice.NewService(db, auditLog)
-	review, err := findings.New(findings.Sources{DB: db, Log: auditLog, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage},
-		findings.Options{Log: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
@@ -233,18 +255,9 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	reviewCtx, stopReview := context.WithCancel(ctx)
 	defer stopReview()
 	review.Start(reviewCtx)
-	hooks, err := webhook.New(db, auditLog, webhook.Options{MaxAttempts: cfg.webhookAttempts, Backoff: cfg.webhookBackoff,
-		Timeout: cfg.webhookTimeout, Retention: cfg.webhookRetention, Log: log, Registerer: reg})
-	if err != nil {
-		return err
-	}
 	hooks.Start()
 	defer hooks.Stop()
 	gin.SetMode(gin.ReleaseMode)
-	decisions := decide.NewService(db, auditLog, data)
-	if err := registerAll(reg, decisions.Collectors()); err != nil {
-		return err
-	}
 	api, err := httpapi.NewServer(httpapi.Deps{
 		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
 		Notices: notices, Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
@@ -301,7 +314,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
 	}
-	if _, err := auditLog.Append(context.Background(), audit.Event{Action: "server.stopped"}); err != nil {
+	if _, err := auditLog.Append(context.Background(), event.ServerStopped{}); err != nil {
 		log.Error("audit: could not record the stop", "error", err)
 	}
 	log.Info("stopped")

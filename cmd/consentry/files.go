@@ -11,6 +11,7 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
@@ -27,7 +28,7 @@ func withLog(ctx context.Context, cfg *config, stderr io.Writer, fn func(ctx con
 		return err
 	}
 	defer db.Close()
-	log, err := openAudit(cfg, db, slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
+	log, err := openAudit(cfg, db, toolReactions(), slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), nil)
 	if err != nil {
 		return err
 	}
@@ -168,12 +169,12 @@ in the audit log. The new kid is printed on standard output.`,
 				}
 				previous := keys.CurrentKID()
 				var kid string
-				_, err = log.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
+				_, err = log.Do(ctx, func(*audit.Tx) ([]event.Event, error) {
 					var err error
 					if kid, err = keys.Rotate(); err != nil {
 						return nil, err
 					}
-					return []audit.Event{{Action: "receipt_key.rotated", Targets: map[string]string{"kid": kid, "previous": previous}}}, nil
+					return []event.Event{event.ReceiptKeyRotated{KID: kid, Previous: previous}}, nil
 				})
 				if err != nil {
 					return err

@@ -51,7 +51,7 @@ func TestNoticesPublishCommand(t *testing.T) {
 			return err
 		}
 		// A backend listens for new notices.
-		hooks, err := webhook.New(db, log, webhook.Options{})
+		hooks, err := webhook.New(db, log, webhook.NewOutbox(), webhook.Options{})
 		if err != nil {
 			return err
 		}
@@ -87,7 +87,7 @@ func TestNoticesPublishCommand(t *testing.T) {
 	assert.Contains(t, stdout.String(), "materially changed purposes: security-monitoring\n")
 	// The command's publication went to the webhook outbox like the server's would.
 	require.NoError(t, withLog(ctx, cfg, &stderr, func(ctx context.Context, db *store.DB, log *audit.Log) error {
-		hooks, err := webhook.New(db, log, webhook.Options{})
+		hooks, err := webhook.New(db, log, webhook.NewOutbox(), webhook.Options{})
 		if err != nil {
 			return err
 		}

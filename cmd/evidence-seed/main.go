@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/consentry/consentry/internal/app"
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/consent"
@@ -26,6 +27,7 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/webhook"
 )
 
 func main() {
@@ -63,17 +65,19 @@ func seed(dir string, consents int, entries int64, workers int) error {
 	if err != nil {
 		return err
 	}
-	log, err := audit.New(db, keys, audit.Options{Log: slog.New(slog.DiscardHandler)})
+	data, err := authz.NewData(db.Gorm())
+	if err != nil {
+		return err
+	}
+	memory := decide.NewMemory()
+	log, err := audit.New(db, keys, audit.Options{Log: slog.New(slog.DiscardHandler),
+		React: &app.Reactions{Memory: memory, Policy: data, Outbox: webhook.NewOutbox()}})
 	if err != nil {
 		return err
 	}
 	log.Start()
 	defer log.Close()
 	receipts, err := consent.OpenKeys(filepath.Join(dir, "receipt-keys.json"))
-	if err != nil {
-		return err
-	}
-	data, err := authz.NewData(db.Gorm())
 	if err != nil {
 		return err
 	}
@@ -122,7 +126,7 @@ func seed(dir string, consents int, entries int64, workers int) error {
 	fmt.Printf("%d consents in %s\n", consents, time.Since(start).Round(time.Second))
 
 	start = time.Now()
-	ds := decide.NewService(db, log, data)
+	ds := decide.NewService(db, log, data, memory)
 	size, err := log.Size(ctx)
 	if err != nil {
 		return err

@@ -21,7 +21,7 @@ func BenchmarkAppend(b *testing.B) {
 			b.Run(bc.name, func(b *testing.B) {
 				l := audittest.MustOpenLog(b, storetest.MustOpenDB(b, dialect, nil), audit.Options{MaxBatch: bc.batch})
 				ctx := context.Background()
-				ev := audit.Event{Action: "bench", Targets: map[string]string{"device": "d"}, Subject: "subject"}
+				ev := audittest.Event{Name: "bench", Targets: map[string]string{"device": "d"}, Subject: "subject"}
 				b.SetParallelism(32)
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {

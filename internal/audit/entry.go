@@ -22,7 +22,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/consentry/consentry/internal/store"
 	"github.com/gowebpki/jcs"
 )
 
@@ -60,16 +59,6 @@ type EntryActor struct {
 	ClientID string `json:"client_id"`
 	Role     string `json:"role"`
 }
-
-// Entry actions and outcomes that the verifier's replay understands.
-const (
-	ActionConsentRecorded  = "consent.recorded"
-	ActionConsentWithdrawn = "consent.withdrawn"
-	ActionDecision         = store.AuditActionDecision
-	ActionNoticePublished  = "notice.version.published"
-	OutcomeAllow           = "allow"
-	OutcomeGranted         = "granted"
-)
 
 // TimeFormat is how entry times are written: UTC, microseconds, so that
 // every dialect and every verifier reads back the same instant.

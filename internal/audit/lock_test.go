@@ -25,7 +25,7 @@ func TestALockedDatabaseRefusesWithin(t *testing.T) {
 		dbs := storetest.MustOpenManyWith(t, dialect, store.Options{}, 2)
 		a, b := dbs[0], dbs[1]
 		l := audittest.MustOpenLog(t, a, audit.Options{})
-		_, err := l.Append(ctx, audit.Event{Action: "test.event", Outcome: "ok"})
+		_, err := l.Append(ctx, audittest.Event{Name: "test.event", Outcome: "ok"})
 		require.NoError(t, err)
 		size := func() int64 {
 			raw, err := a.SQL()
@@ -48,7 +48,7 @@ func TestALockedDatabaseRefusesWithin(t *testing.T) {
 		}
 		require.NoError(t, err)
 
-		_, err = l.Append(ctx, audit.Event{Action: "test.event", Outcome: "ok"})
+		_, err = l.Append(ctx, audittest.Event{Name: "test.event", Outcome: "ok"})
 		require.Error(t, err)
 		assert.Equal(t, privacy.EUnavailable, privacy.ErrorCode(err))
 		assert.Contains(t, err.Error(), "locked")

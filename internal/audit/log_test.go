@@ -14,6 +14,7 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/audit/audittest"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
@@ -39,7 +40,7 @@ func appendN(t testing.TB, l *audit.Log, n int) {
 		go func() {
 			defer wg.Done()
 			ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
-			_, errs[i] = l.Append(ctx, audit.Event{Action: "test.event", Targets: map[string]string{"n": fmt.Sprint(i)}, Subject: fmt.Sprintf("subject-%d", i%3)})
+			_, errs[i] = l.Append(ctx, audittest.Event{Name: "test.event", Targets: map[string]string{"n": fmt.Sprint(i)}, Subject: fmt.Sprintf("subject-%d", i%3)})
 		}()
 	}
 	wg.Wait()
@@ -181,7 +182,7 @@ func TestChangesAreAtomicWithTheirEntries(t *testing.T) {
 		db := storetest.MustOpenDB(t, dialect, nil)
 		l := audittest.MustOpenLog(t, db, audit.Options{})
 		put := func(key string, fail bool) ([]int64, error) {
-			return l.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+			return l.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 				p := privacy.Purpose{Key: key, Name: key, Description: "d", LegalBasis: privacy.BasisConsent, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
 				if err := tx.UpsertPurpose(p); err != nil {
 					return nil, err
@@ -189,7 +190,7 @@ func TestChangesAreAtomicWithTheirEntries(t *testing.T) {
 				if fail {
 					return nil, privacy.Errorf(privacy.EInvalid, "refused after writing")
 				}
-				return []audit.Event{{Action: "purpose.put", Targets: map[string]string{"purpose": key}}}, nil
+				return []event.Event{audittest.Event{Name: "purpose.put", Targets: map[string]string{"purpose": key}}}, nil
 			})
 		}
 		const n = 40
@@ -237,9 +238,9 @@ func TestFailClosedWhenTheLogCannotBeWritten(t *testing.T) {
 	_, err = sqlDB.Exec(`CREATE TRIGGER audit_unwritable BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
 	require.NoError(t, err)
 
-	_, err = l.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err = l.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		p := privacy.Purpose{Key: "ads", Name: "Ads", Description: "d", LegalBasis: privacy.BasisConsent, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}
-		return []audit.Event{{Action: "purpose.put"}}, tx.UpsertPurpose(p)
+		return []event.Event{audittest.Event{Name: "purpose.put"}}, tx.UpsertPurpose(p)
 	})
 	assert.Equal(t, privacy.EUnavailable, privacy.ErrorCode(err))
 	keys, err := db.Read(ctx).PurposeKeys()
@@ -261,7 +262,7 @@ func TestCloseRefusesNewChanges(t *testing.T) {
 	l := audittest.MustOpenLog(t, db, audit.Options{})
 	appendN(t, l, 2)
 	l.Close()
-	_, err := l.Append(context.Background(), audit.Event{Action: "late"})
+	_, err := l.Append(context.Background(), audittest.Event{Name: "late"})
 	assert.Equal(t, privacy.EUnavailable, privacy.ErrorCode(err))
 	cp, err := db.Read(context.Background()).LatestCheckpoint()
 	require.NoError(t, err)
@@ -314,7 +315,7 @@ func TestThreeInstancesOneLog(t *testing.T) {
 					defer wg.Done()
 					actx := privacy.WithActor(ctx, privacy.Actor{ClientID: fmt.Sprintf("i%d", i), Role: "admin"})
 					for n := range 25 {
-						got, err := l.Append(actx, audit.Event{Action: "test.event", Targets: map[string]string{"n": fmt.Sprintf("%d-%d-%d", i, w, n)}})
+						got, err := l.Append(actx, audittest.Event{Name: "test.event", Targets: map[string]string{"n": fmt.Sprintf("%d-%d-%d", i, w, n)}})
 						if !assert.NoError(t, err) {
 							return
 						}
@@ -360,19 +361,21 @@ func TestThreeInstancesOneLog(t *testing.T) {
 func TestOtherInstancesAreToldAtOnce(t *testing.T) {
 	storetest.PostgresDSN(t)
 	ctx := context.Background()
-	logs := audittest.MustOpenLogsSharingKeys(t, storetest.MustOpenMany(t, store.DialectPostgres, nil, 2), audit.Options{})
+	hooks := &audittest.Hooks{}
+	logs := audittest.MustOpenLogsSharingKeys(t, storetest.MustOpenMany(t, store.DialectPostgres, nil, 2), audit.Options{React: hooks})
 	told := make(chan []string, 16)
-	logs[1].OnForeign(func(_ *store.Tx, entries []audit.Foreign) {
-		actions := make([]string, len(entries))
-		for i, e := range entries {
-			actions[i] = e.Action
+	// Only B is told of foreign changes: A hears of no one else's.
+	hooks.OnForeign(func(_ *store.Tx, events []event.Event) {
+		actions := make([]string, len(events))
+		for i, e := range events {
+			actions[i] = e.Action()
 		}
 		told <- actions
 	})
 	// The listener may still be connecting: announce until it hears.
 	deadline := time.After(10 * time.Second)
 	for {
-		_, err := logs[0].Append(ctx, audit.Event{Action: "test.warmup"})
+		_, err := logs[0].Append(ctx, audittest.Event{Name: "test.warmup"})
 		require.NoError(t, err)
 		select {
 		case <-told:
@@ -401,11 +404,11 @@ func TestOtherInstancesAreToldAtOnce(t *testing.T) {
 	}
 	quiet(300 * time.Millisecond)
 	// Decisions change nothing another instance holds: no notification.
-	_, err := logs[0].Append(ctx, audit.Event{Action: audit.ActionDecision, Outcome: "deny"})
+	_, err := logs[0].Append(ctx, audittest.Event{Name: event.ActionDecision, Outcome: "deny"})
 	require.NoError(t, err)
 	assert.Empty(t, quiet(300*time.Millisecond), "a batch of decisions alone announces nothing")
 	start := time.Now()
-	_, err = logs[0].Append(ctx, audit.Event{Action: "policy.rule_added"})
+	_, err = logs[0].Append(ctx, audittest.Event{Name: "policy.rule_added"})
 	require.NoError(t, err)
 	select {
 	case actions := <-told:
@@ -423,31 +426,32 @@ func TestOtherInstancesAreToldAtOnce(t *testing.T) {
 func TestDoPure(t *testing.T) {
 	ctx := context.Background()
 	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
-	l := audittest.MustOpenLog(t, db, audit.Options{})
+	hooks := &audittest.Hooks{}
+	l := audittest.MustOpenLog(t, db, audit.Options{React: hooks})
 	refused := errors.New("refused")
-	_, err := l.DoPure(ctx, func(*store.Tx) ([]audit.Event, error) { return nil, refused })
+	_, err := l.DoPure(ctx, func(*audit.Tx) ([]event.Event, error) { return nil, refused })
 	require.ErrorIs(t, err, refused)
-	seqs, err := l.DoPure(ctx, func(*store.Tx) ([]audit.Event, error) {
-		return []audit.Event{{Action: audit.ActionDecision, Outcome: "deny"}}, nil
+	seqs, err := l.DoPure(ctx, func(*audit.Tx) ([]event.Event, error) {
+		return []event.Event{audittest.Event{Name: event.ActionDecision, Outcome: "deny"}}, nil
 	})
 	require.NoError(t, err)
 	assert.Equal(t, []int64{0}, seqs, "the refused change appended nothing")
 
-	l.OnChange(func(tx *store.Tx, _ int64, events []audit.Event) error {
-		if len(events) == 1 && events[0].Outcome == "hook-fails" {
+	hooks.OnChange(func(tx *store.Tx, _ int64, events []event.Event) error {
+		if len(events) == 1 && events[0].Entry().Outcome == "hook-fails" {
 			return refused
 		}
 		return nil
 	})
-	_, err = l.DoPure(ctx, func(*store.Tx) ([]audit.Event, error) {
-		return []audit.Event{{Action: audit.ActionDecision, Outcome: "hook-fails"}}, nil
+	_, err = l.DoPure(ctx, func(*audit.Tx) ([]event.Event, error) {
+		return []event.Event{audittest.Event{Name: event.ActionDecision, Outcome: "hook-fails"}}, nil
 	})
 	assert.Equal(t, privacy.EUnavailable, privacy.ErrorCode(err), "the batch failed as a whole")
-	_, err = l.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
-		return []audit.Event{{Action: "test.event", Outcome: "hook-fails"}}, nil
+	_, err = l.Do(ctx, func(*audit.Tx) ([]event.Event, error) {
+		return []event.Event{audittest.Event{Name: "test.event", Outcome: "hook-fails"}}, nil
 	})
 	assert.ErrorIs(t, err, refused, "a change with a savepoint is undone alone")
-	seqs, err = l.Append(ctx, audit.Event{Action: "test.event"})
+	seqs, err = l.Append(ctx, audittest.Event{Name: "test.event"})
 	require.NoError(t, err)
 	assert.Equal(t, []int64{1}, seqs)
 }
@@ -469,7 +473,7 @@ func TestWriterExtendsTheSubjectIndexInBulk(t *testing.T) {
 		}
 		for i := range 30 {
 			subject := subjects[i%3]
-			seqs, err := l.Append(ctx, audit.Event{Action: "test.event", Subject: subject})
+			seqs, err := l.Append(ctx, audittest.Event{Name: "test.event", Subject: subject})
 			require.NoError(t, err)
 			want[subject] = append(want[subject], seqs...)
 			// Appended one by one, each a batch: after each, the slice
@@ -516,7 +520,7 @@ func TestSubjectIndexWithTwoWriters(t *testing.T) {
 		logs := audittest.MustOpenLogsSharingKeys(t, dbs, audit.Options{SubjectIndexEvery: 4})
 		subjects := []string{"alice", "bob", "carol", "dave", ""}
 		appendOne := func(l *audit.Log, i int) {
-			_, err := l.Append(ctx, audit.Event{Action: "test.event", Subject: subjects[i%len(subjects)]})
+			_, err := l.Append(ctx, audittest.Event{Name: "test.event", Subject: subjects[i%len(subjects)]})
 			require.NoError(t, err)
 		}
 		for i := range 40 { // one writer for a while, then in turn
@@ -594,7 +598,7 @@ func TestSubjectIndexWithTwoWriters(t *testing.T) {
 // shares the next commit; a lone caller is answered at once.
 func TestWriterGathersUnderLoadOnly(t *testing.T) {
 	ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
-	event := audit.Event{Action: "test.event"}
+	event := audittest.Event{Name: "test.event"}
 	t.Run("a lone caller does not wait", func(t *testing.T) {
 		l := audittest.MustOpenLog(t, storetest.MustOpenDB(t, store.DialectSQLite, nil), audit.Options{GatherDelay: time.Minute})
 		done := make(chan error)
@@ -615,8 +619,9 @@ func TestWriterGathersUnderLoadOnly(t *testing.T) {
 		}
 	})
 	t.Run("under load changes share a commit", func(t *testing.T) {
-		l := audittest.MustOpenLog(t, storetest.MustOpenDB(t, store.DialectSQLite, nil), audit.Options{GatherDelay: time.Second})
-		commits := recordCommits(l)
+		hooks := &audittest.Hooks{}
+		l := audittest.MustOpenLog(t, storetest.MustOpenDB(t, store.DialectSQLite, nil), audit.Options{GatherDelay: time.Second, React: hooks})
+		commits := recordCommits(hooks)
 		// A commit of two: the writer is held inside the first change
 		// while two more queue up behind it.
 		var wg sync.WaitGroup
@@ -662,13 +667,13 @@ func TestSubjectIndexFailureIsNotAFailureOfTheLog(t *testing.T) {
 	require.NoError(t, err)
 	var want []int64
 	for range 30 {
-		seqs, err := l.Append(ctx, audit.Event{Action: "test.event", Subject: "alice"})
+		seqs, err := l.Append(ctx, audittest.Event{Name: "test.event", Subject: "alice"})
 		require.NoError(t, err)
 		want = append(want, seqs...)
 	}
 	// A last append: the writer has finished its work after the one
 	// before.
-	seqs, err := l.Append(ctx, audit.Event{Action: "test.event", Subject: "alice"})
+	seqs, err := l.Append(ctx, audittest.Event{Name: "test.event", Subject: "alice"})
 	require.NoError(t, err)
 	want = append(want, seqs...)
 	got, err := l.Entries(ctx, store.AuditFilter{Limit: 100, SubjectHMAC: l.HMAC("alice")})
@@ -694,10 +699,11 @@ func TestSubjectIndexFailureIsNotAFailureOfTheLog(t *testing.T) {
 func TestABatchKeepsItsStatementJournalSmall(t *testing.T) {
 	ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
 	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
-	l := audittest.MustOpenLog(t, db, audit.Options{})
-	commits := recordCommits(l)
+	hooks := &audittest.Hooks{}
+	l := audittest.MustOpenLog(t, db, audit.Options{React: hooks})
+	commits := recordCommits(hooks)
 	put := func(i int) error {
-		_, err := l.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+		_, err := l.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 			key := fmt.Sprintf("p%03d", i)
 			// About a page each: a batch of them passes SQLite's 64 KiB
 			// in-memory statement journal many times over.
@@ -709,7 +715,7 @@ func TestABatchKeepsItsStatementJournalSmall(t *testing.T) {
 			if i%10 == 5 {
 				return nil, privacy.Errorf(privacy.EInvalid, "refused after writing")
 			}
-			return []audit.Event{{Action: "purpose.put", Targets: map[string]string{"purpose": key}}}, nil
+			return []event.Event{audittest.Event{Name: "purpose.put", Targets: map[string]string{"purpose": key}}}, nil
 		})
 		return err
 	}
@@ -759,10 +765,10 @@ func holdWriter(t *testing.T, ctx context.Context, l *audit.Log, wg *sync.WaitGr
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, err := l.Do(ctx, func(*store.Tx) ([]audit.Event, error) {
+		_, err := l.Do(ctx, func(*audit.Tx) ([]event.Event, error) {
 			close(held)
 			<-release
-			return []audit.Event{{Action: "test.event"}}, nil
+			return []event.Event{audittest.Event{Name: "test.event"}}, nil
 		})
 		assert.NoError(t, err)
 	}()
@@ -770,11 +776,12 @@ func holdWriter(t *testing.T, ctx context.Context, l *audit.Log, wg *sync.WaitGr
 	return release
 }
 
-// recordCommits returns the sizes (in events) of l's commits so far.
-func recordCommits(l *audit.Log) func() []int {
+// recordCommits returns the sizes (in events) of the commits of the log
+// hooks react to, so far.
+func recordCommits(hooks *audittest.Hooks) func() []int {
 	var mu sync.Mutex
 	var sizes []int
-	l.OnCommit(func(events []audit.Event) {
+	hooks.OnCommit(func(events []event.Event) {
 		mu.Lock()
 		defer mu.Unlock()
 		sizes = append(sizes, len(events))

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/transparency-dev/formats/log"
@@ -66,20 +67,20 @@ func onNotice(e audit.Entry, v int) audit.Entry {
 
 // publish is the entry of version v of notice n1 being published.
 func publish(v int, reasons ...string) audit.Entry {
-	return audit.Entry{Action: audit.ActionNoticePublished, Outcome: "ok", Targets: map[string]string{"notice": "n1", "version": fmt.Sprint(v)}, Reasons: reasons}
+	return audit.Entry{Action: event.ActionNoticePublished, Outcome: "ok", Targets: map[string]string{"notice": "n1", "version": fmt.Sprint(v)}, Reasons: reasons}
 }
 
 func TestReplayStrictestByDefault(t *testing.T) {
 	target := map[string]string{"subject": "h1", "device": "d1", "purpose": "p1"}
 	other := map[string]string{"subject": "h2", "device": "d1", "purpose": "p1"}
-	grant := audit.Entry{Action: audit.ActionConsentRecorded, Outcome: audit.OutcomeGranted, Targets: target}
+	grant := audit.Entry{Action: event.ActionConsentRecorded, Outcome: event.OutcomeGranted, Targets: target}
 	grantUntil := func(exp string) audit.Entry { g := grant; g.ExpiresAt = exp; return g }
-	refuse := audit.Entry{Action: audit.ActionConsentRecorded, Outcome: "denied", Targets: target}
-	withdraw := audit.Entry{Action: audit.ActionConsentWithdrawn, Outcome: "withdrawn", Targets: target}
+	refuse := audit.Entry{Action: event.ActionConsentRecorded, Outcome: "denied", Targets: target}
+	withdraw := audit.Entry{Action: event.ActionConsentWithdrawn, Outcome: "withdrawn", Targets: target}
 	allow := func(relies int64, at string) audit.Entry {
-		return audit.Entry{Action: audit.ActionDecision, Outcome: audit.OutcomeAllow, Targets: target, ReliesOn: ptr(relies), Time: at}
+		return audit.Entry{Action: event.ActionDecision, Outcome: event.OutcomeAllow, Targets: target, ReliesOn: ptr(relies), Time: at}
 	}
-	deny := audit.Entry{Action: audit.ActionDecision, Outcome: "deny", Targets: target, Reasons: []string{"no_consent"}}
+	deny := audit.Entry{Action: event.ActionDecision, Outcome: "deny", Targets: target, Reasons: []string{"no_consent"}}
 	noise := audit.Entry{Action: "device.registered", Outcome: "ok"}
 
 	tests := []struct {
@@ -93,12 +94,12 @@ func TestReplayStrictestByDefault(t *testing.T) {
 		{"allow before expiry", []audit.Entry{grantUntil("2026-11-28T13:00:00.000000Z"), allow(0, "2026-11-28T12:59:59.999999Z")}, -1, 1, ""},
 		{"deny needs no consent", []audit.Entry{deny, noise}, -1, 0, ""},
 		{"allow with no consent at all", []audit.Entry{noise, allow(0, "")}, 1, 0, ""},
-		{"allow naming no consent", []audit.Entry{grant, {Action: audit.ActionDecision, Outcome: audit.OutcomeAllow, Targets: target}}, 1, 0, ""},
+		{"allow naming no consent", []audit.Entry{grant, {Action: event.ActionDecision, Outcome: event.OutcomeAllow, Targets: target}}, 1, 0, ""},
 		{"allow after withdrawal", []audit.Entry{grant, withdraw, allow(0, "")}, 2, 0, ""},
 		{"allow relying on a refusal", []audit.Entry{refuse, allow(0, "")}, 1, 0, ""},
 		{"allow after expiry", []audit.Entry{grantUntil("2026-11-28T12:00:00.000000Z"), allow(0, "2026-11-28T12:00:00.000000Z")}, 1, 0, ""},
 		{"allow relying on a superseded consent", []audit.Entry{grant, grant, allow(0, "")}, 2, 0, ""},
-		{"allow relying on another subject's consent", []audit.Entry{{Action: audit.ActionConsentRecorded, Outcome: audit.OutcomeGranted, Targets: other}, allow(0, "")}, 1, 0, ""},
+		{"allow relying on another subject's consent", []audit.Entry{{Action: event.ActionConsentRecorded, Outcome: event.OutcomeGranted, Targets: other}, allow(0, "")}, 1, 0, ""},
 		{"the first bad allow is named", []audit.Entry{grant, allow(0, ""), withdraw, allow(0, ""), allow(0, "")}, 3, 0, ""},
 		{"allow after a material change to its purpose", []audit.Entry{onNotice(grant, 1), publish(2, "material_change:p1"), allow(0, "")}, 2, 0, ""},
 		{"a material change to another purpose leaves it alone", []audit.Entry{onNotice(grant, 1), publish(2, "material_change:p2"), allow(0, "")}, -1, 1, ""},

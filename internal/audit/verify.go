@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consentry/consentry/internal/event"
 	"github.com/transparency-dev/formats/log"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -264,7 +265,7 @@ func consentKey(e Entry) string {
 
 func (r *replay) apply(e Entry) error {
 	switch e.Action {
-	case ActionNoticePublished:
+	case event.ActionNoticePublished:
 		// A material change to a purpose ends every consent to it that was
 		// given on an earlier version of the notice.
 		published, _ := strconv.Atoi(e.Targets["version"])
@@ -280,8 +281,8 @@ func (r *replay) apply(e Entry) error {
 				}
 			}
 		}
-	case ActionConsentRecorded, ActionConsentWithdrawn:
-		st := consentState{seq: e.Seq, granted: e.Action == ActionConsentRecorded && e.Outcome == OutcomeGranted, notice: e.Targets["notice"]}
+	case event.ActionConsentRecorded, event.ActionConsentWithdrawn:
+		st := consentState{seq: e.Seq, granted: e.Action == event.ActionConsentRecorded && e.Outcome == event.OutcomeGranted, notice: e.Targets["notice"]}
 		st.version, _ = strconv.Atoi(e.Targets["notice_version"])
 		if e.ExpiresAt != "" {
 			t, err := time.Parse(TimeFormat, e.ExpiresAt)
@@ -291,8 +292,8 @@ func (r *replay) apply(e Entry) error {
 			st.expires = t
 		}
 		r.state[consentKey(e)] = st
-	case ActionDecision:
-		if e.Outcome != OutcomeAllow {
+	case event.ActionDecision:
+		if e.Outcome != event.OutcomeAllow {
 			return nil
 		}
 		r.allows++

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -87,23 +88,18 @@ func (s *Service) Create(ctx context.Context, name string, role privacy.Role, ex
 		c     privacy.Client
 		token string
 	)
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		var err error
-		c, token, err = create(tx, name, role, expires)
+		c, token, err = create(tx.Tx, name, role, expires)
 		if err != nil {
 			return nil, err
 		}
-		return []audit.Event{createdEvent(c)}, nil
+		return []event.Event{event.ClientCreated{Client: c}}, nil
 	})
 	if err != nil {
 		return privacy.Client{}, "", err
 	}
 	return c, token, nil
-}
-
-// created is the audit event of a new client. The token is not in it.
-func createdEvent(c privacy.Client) audit.Event {
-	return audit.Event{Action: "client.created", Targets: map[string]string{"client": c.ID, "role": string(c.Role)}, Payload: c}
 }
 
 // create inserts a client in tx.
@@ -136,13 +132,13 @@ func create(tx *store.Tx, name string, role privacy.Role, expires time.Time) (pr
 // operator is never left with an admin whose token nobody has. created is
 // false when clients already existed.
 func (s *Service) Bootstrap(ctx context.Context, deliver func(token string) error) (c privacy.Client, created bool, err error) {
-	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		n, err := tx.CountClients()
 		if err != nil || n > 0 {
 			return nil, err
 		}
 		var token string
-		c, token, err = create(tx, "bootstrap-admin", privacy.RoleAdmin, time.Time{})
+		c, token, err = create(tx.Tx, "bootstrap-admin", privacy.RoleAdmin, time.Time{})
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +146,7 @@ func (s *Service) Bootstrap(ctx context.Context, deliver func(token string) erro
 			return nil, err
 		}
 		created = true
-		return []audit.Event{createdEvent(c)}, nil
+		return []event.Event{event.ClientCreated{Client: c}}, nil
 	})
 	if err != nil {
 		return privacy.Client{}, false, err
@@ -215,7 +211,7 @@ func (s *Service) Get(ctx context.Context, id string) (privacy.Client, error) {
 // and within KnownFor on every other. Audited.
 func (s *Service) Revoke(ctx context.Context, id string) (privacy.Client, error) {
 	var c privacy.Client
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		if err := tx.RevokeClient(id, tx.Now()); err != nil {
 			return nil, err
 		}
@@ -223,7 +219,7 @@ func (s *Service) Revoke(ctx context.Context, id string) (privacy.Client, error)
 		if c, err = tx.ClientByID(id); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "client.revoked", Targets: map[string]string{"client": c.ID, "role": string(c.Role)}, Payload: c}}, nil
+		return []event.Event{event.ClientRevoked{Client: c}}, nil
 	})
 	// Emptied whether or not the change committed: a kept client is only
 	// ever read again.
@@ -245,7 +241,7 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration) (p
 		c     privacy.Client
 		token string
 	)
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		var err error
 		if token, err = NewToken(); err != nil {
 			return nil, err
@@ -256,7 +252,7 @@ func (s *Service) Rotate(ctx context.Context, id string, grace time.Duration) (p
 		if c, err = tx.ClientByID(id); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "client.rotated", Targets: map[string]string{"client": c.ID, "role": string(c.Role)}, Payload: c}}, nil
+		return []event.Event{event.ClientRotated{Client: c}}, nil
 	})
 	s.known.Purge()
 	if err != nil {

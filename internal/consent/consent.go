@@ -13,11 +13,11 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/memo"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
@@ -202,7 +202,7 @@ func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.
 	if err != nil {
 		return privacy.ConsentRecord{}, err
 	}
-	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		check, err := tx.ConsentPrecheck(in.SubjectID, in.DeviceID, in.NoticeKey)
 		if err != nil {
 			return nil, err
@@ -211,7 +211,7 @@ func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.
 			return nil, privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", check.Status)
 		}
 		if check.Notice != cur.Version {
-			return nil, s.stale(tx, in)
+			return nil, s.stale(tx.Tx, in)
 		}
 		if check.Inventory != inv.Version {
 			return nil, errInventoryChanged
@@ -337,47 +337,33 @@ func (s *Service) sign(rec *privacy.ConsentRecord, notice privacy.NoticeVersion,
 // receiptHash, the SHA-256 of the record's receipt. granted names the
 // purposes in force until now (store.ConsentCheck.Granted); only a consent
 // record, which may deny one of them, reads it.
-func (s *Service) store(tx *store.Tx, rec privacy.ConsentRecord, receiptHash string, granted []string) ([]audit.Event, error) {
+func (s *Service) store(tx *audit.Tx, rec privacy.ConsentRecord, receiptHash string, granted []string) ([]event.Event, error) {
 	// Each choice's audit entry follows in order: the state can name it.
-	for i := range rec.Choices {
-		rec.Choices[i].AuditSeq = tx.NextSeq() + int64(i)
-	}
 	// A change may store several records (withdrawing everything): the
 	// next one's entries come after these.
-	tx.SetNextSeq(tx.NextSeq() + int64(len(rec.Choices)))
+	first := tx.Reserve(len(rec.Choices))
+	for i := range rec.Choices {
+		rec.Choices[i].AuditSeq = first + int64(i)
+	}
 	if err := tx.InsertConsentRecord(rec); err != nil {
 		return nil, err
 	}
-	events := make([]audit.Event, len(rec.Choices))
+	events := make([]event.Event, len(rec.Choices))
 	for i, c := range rec.Choices {
-		ev := audit.Event{Action: audit.ActionConsentRecorded, Subject: rec.SubjectID, PayloadSHA256: receiptHash, ExpiresAt: c.ExpiresAt,
-			Targets: map[string]string{"device": rec.DeviceID, "purpose": c.Purpose, "record": rec.ID, "notice": rec.NoticeKey,
-				"notice_version": strconv.Itoa(rec.NoticeVersion)},
-			// The purpose's current state as InsertConsentRecord wrote it.
-			State: privacy.ConsentState{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID, Purpose: c.Purpose, RecordID: rec.ID, Kind: rec.Kind,
-				Granted: c.Granted, ExpiresAt: c.ExpiresAt, NoticeKey: rec.NoticeKey, NoticeVersion: rec.NoticeVersion, AuditSeq: c.AuditSeq,
-				UpdatedAt: rec.CreatedAt}}
-		switch {
-		case rec.Kind == privacy.RecordWithdrawal:
-			ev.Action, ev.Outcome = audit.ActionConsentWithdrawn, "withdrawn"
-		case c.Granted:
-			ev.Outcome = audit.OutcomeGranted
-		default:
-			ev.Outcome = "denied"
-			if slices.Contains(granted, c.Purpose) {
-				// Saying no where yes was in force takes the grant back:
-				// backends are told as for a withdrawal.
-				ev.Reasons = []string{ReasonRevokesGrant}
-			}
+		// The purpose's current state as InsertConsentRecord wrote it.
+		ev := event.Consent{ReceiptSHA256: receiptHash, ConsentState: privacy.ConsentState{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID,
+			Purpose: c.Purpose, RecordID: rec.ID, Kind: rec.Kind, Granted: c.Granted, ExpiresAt: c.ExpiresAt, NoticeKey: rec.NoticeKey,
+			NoticeVersion: rec.NoticeVersion, AuditSeq: c.AuditSeq, UpdatedAt: rec.CreatedAt}}
+		if rec.Kind == privacy.RecordWithdrawal {
+			events[i] = event.ConsentWithdrawn{Consent: ev}
+			continue
 		}
-		events[i] = ev
+		// Saying no where yes was in force takes the grant back: backends
+		// are told as for a withdrawal.
+		events[i] = event.ConsentRecorded{Consent: ev, RevokesGrant: !c.Granted && slices.Contains(granted, c.Purpose)}
 	}
 	return events, nil
 }
-
-// ReasonRevokesGrant marks the audit entry of a denial that replaced a
-// grant still in force.
-const ReasonRevokesGrant = "revokes_grant"
 
 // Get returns one record with its receipt.
 func (s *Service) Get(ctx context.Context, id string) (privacy.ConsentRecord, error) {
@@ -389,8 +375,8 @@ func (s *Service) Get(ctx context.Context, id string) (privacy.ConsentRecord, er
 
 // withdrawal records a withdrawal of purposes on one device, against the
 // notice version the withdrawn choices were made on.
-func (s *Service) withdrawal(tx *store.Tx, subject, deviceID, noticeKey string, version int, locale, withdraws string, purposes []string,
-	method privacy.ConsentMethod, clientID string) (privacy.ConsentRecord, []audit.Event, error) {
+func (s *Service) withdrawal(tx *audit.Tx, subject, deviceID, noticeKey string, version int, locale, withdraws string, purposes []string,
+	method privacy.ConsentMethod, clientID string) (privacy.ConsentRecord, []event.Event, error) {
 	d, err := tx.DeviceByID(deviceID)
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
@@ -399,7 +385,7 @@ func (s *Service) withdrawal(tx *store.Tx, subject, deviceID, noticeKey string, 
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
-	inv, err := currentInventory(tx, deviceID)
+	inv, err := currentInventory(tx.Tx, deviceID)
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
@@ -430,7 +416,7 @@ func (s *Service) Withdraw(ctx context.Context, id string, purposes []string, me
 		return privacy.ConsentRecord{}, privacy.FieldErrorf(privacy.EInvalid, "method", "must be one of app, web, voice, paper, api")
 	}
 	var out privacy.ConsentRecord
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		rec, err := tx.ConsentRecord(id)
 		if err != nil {
 			return nil, err
@@ -454,7 +440,7 @@ func (s *Service) Withdraw(ctx context.Context, id string, purposes []string, me
 		if err := p.Err("invalid withdrawal"); err != nil {
 			return nil, err
 		}
-		var events []audit.Event
+		var events []event.Event
 		out, events, err = s.withdrawal(tx, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.Locale, rec.ID, purposes, method, clientID)
 		return events, err
 	})
@@ -480,7 +466,7 @@ func (s *Service) WithdrawSubject(ctx context.Context, subject string, method pr
 		return nil, err
 	}
 	var out []privacy.ConsentRecord
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		out = nil
 		states, err := tx.ConsentStates(subject, "")
 		if err != nil {
@@ -508,7 +494,7 @@ func (s *Service) WithdrawSubject(ctx context.Context, subject string, method pr
 			}
 			purposes[g] = append(purposes[g], st.Purpose)
 		}
-		var events []audit.Event
+		var events []event.Event
 		for _, g := range order {
 			rec, evs, err := s.withdrawal(tx, subject, g.device, g.notice, g.version, locales[g], "", purposes[g], method, clientID)
 			if err != nil {
@@ -643,11 +629,11 @@ func (s *Service) History(ctx context.Context, subject, cursor string, limit int
 // Rebuild recomputes the current state from the events alone. It changes
 // no evidence; the log records that it happened.
 func (s *Service) Rebuild(ctx context.Context) error {
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		if err := tx.RebuildConsentState(); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "consent.state_rebuilt"}}, nil
+		return []event.Event{event.ConsentStateRebuilt{}}, nil
 	})
 	return err
 }

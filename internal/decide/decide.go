@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -87,28 +88,23 @@ type Service struct {
 	db     *store.DB
 	log    *audit.Log
 	policy Policy
-	memory *memory
+	memory *Memory
 }
 
-// NewService returns a Service. Its facts are loaded into memory by the
-// log's writer, at the start of its next transaction; NewService asks for
-// one, and until it has committed, decisions read the database.
-func NewService(db *store.DB, log *audit.Log, policy Policy) *Service {
-	s := &Service{db: db, log: log, policy: policy, memory: newMemory()}
-	log.OnBatch(s.memory.batch)
-	log.OnCommit(s.memory.committed)
-	log.OnForeign(s.memory.foreign)
-	go func() { _ = log.Refresh(context.Background()) }() // an error: the log is closed, or the next write loads
-	return s
+// NewService returns a Service that decides from memory while memory is
+// complete, and from the database otherwise. memory must be the one the
+// log's reactions keep current (internal/app); nil: decisions always read
+// the database.
+func NewService(db *store.DB, log *audit.Log, policy Policy, memory *Memory) *Service {
+	if memory == nil {
+		memory = &Memory{} // never loaded, never complete
+	}
+	return &Service{db: db, log: log, policy: policy, memory: memory}
 }
 
 // FromMemory reports whether decisions are made from memory (every fact
 // loaded and current) rather than from the database.
-func (s *Service) FromMemory() bool {
-	s.memory.mu.RLock()
-	defer s.memory.mu.RUnlock()
-	return s.memory.complete
-}
+func (s *Service) FromMemory() bool { return s.memory.Complete() }
 
 // Collectors are the service's Prometheus metrics: whether decisions are
 // made from memory, how many consent states it holds, and how many full
@@ -325,7 +321,7 @@ func consentStatus(v view, now time.Time) privacy.ConsentStatus {
 // is unchanged at the decision's place in the log: when no change at all
 // came between, without reading anything; otherwise by reading the facts
 // again.
-func (s *Service) stillHolds(tx *store.Tx, r Request, snap snapshot) bool {
+func (s *Service) stillHolds(tx *audit.Tx, r Request, snap snapshot) bool {
 	if s.policy.Generation() != snap.policy {
 		return false
 	}
@@ -411,8 +407,8 @@ func (s *Service) prepare(read *store.Tx, rs []Request) (prepared, error) {
 func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decision, error) {
 	out := p.out
 	// Pure: a decision reads and defers its row; it writes nothing itself.
-	_, err := s.log.DoPure(ctx, func(tx *store.Tx) ([]audit.Event, error) {
-		events := make([]audit.Event, len(rs))
+	_, err := s.log.DoPure(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		events := make([]event.Event, len(rs))
 		for i := range rs {
 			d, steps := p.out[i], p.explained[i]
 			// Each decision is judged at its place in the log: what its
@@ -422,27 +418,21 @@ func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decis
 			if !s.stillHolds(tx, rs[i], p.snaps[i]) || d.Allow && !d.consentLive(tx.Now()) {
 				// Evaluated again from the transaction: earlier changes of
 				// the batch are not in memory yet.
-				d, _ = s.evaluate(tx, rs[i], tx.Now(), false)
+				d, _ = s.evaluate(tx.Tx, rs[i], tx.Now(), false)
 				var err error
 				if steps, err = json.Marshal(d.Steps); err != nil {
 					return nil, err
 				}
 			}
 			d.ID, d.Seq, d.CreatedAt = p.ids[i], tx.NextSeq()+int64(i), tx.Now()
-			if err := tx.InsertDecision(store.DecisionRecord{ID: d.ID, ServiceID: d.Request.ServiceID, ServiceName: d.Request.ServiceName,
+			tx.InsertDecision(store.DecisionRecord{ID: d.ID, ServiceID: d.Request.ServiceID, ServiceName: d.Request.ServiceName,
 				SubjectID: d.Request.Subject, DeviceID: d.Request.DeviceID, Element: d.Request.Element, Purpose: d.Request.Purpose,
 				Action: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons, Steps: steps, ConsentRecord: d.ConsentRecord,
-				ConsentSeq: d.ConsentSeq, NoticeVersion: d.NoticeVersion, AuditSeq: d.Seq, CreatedAt: d.CreatedAt}); err != nil {
-				return nil, err
-			}
-			ev := audit.Event{Action: audit.ActionDecision, Subject: d.Request.Subject, Reasons: d.Reasons, Outcome: "deny",
-				Targets: map[string]string{"decision": d.ID, "device": d.Request.DeviceID, "element": d.Request.Element,
-					"purpose": d.Request.Purpose, "action": d.Request.Action, "service": d.Request.ServiceID}}
-			if d.Allow {
-				seq := d.ConsentSeq
-				ev.Outcome, ev.ReliesOn = audit.OutcomeAllow, &seq
-			}
-			events[i], out[i] = ev, d
+				ConsentSeq: d.ConsentSeq, NoticeVersion: d.NoticeVersion, AuditSeq: d.Seq, CreatedAt: d.CreatedAt})
+			events[i] = event.Decision{ID: d.ID, ServiceID: d.Request.ServiceID, Subject: d.Request.Subject, DeviceID: d.Request.DeviceID,
+				Element: d.Request.Element, Purpose: d.Request.Purpose, DataAction: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons,
+				ConsentSeq: d.ConsentSeq}
+			out[i] = d
 		}
 		return events, nil
 	})

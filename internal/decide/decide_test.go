@@ -10,18 +10,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/app"
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
@@ -34,6 +37,7 @@ type world struct {
 	clock    *storetest.Clock
 	log      *audit.Log
 	data     *authz.Data
+	memory   *decide.Memory
 	decide   *decide.Service
 	policies *policy.Service
 	consents *consent.Service
@@ -67,20 +71,45 @@ func newWorld(t testing.TB, dialect string) *world {
 	t.Helper()
 	w := &world{t: t, clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))}
 	w.db = storetest.MustOpenDB(t, dialect, w.clock.Now)
-	w.log = audittest.MustOpenLog(t, w.db, audit.Options{})
+	w.log = audittest.MustOpenLog(t, w.db, audit.Options{React: w.reactions(nil)})
 	w.build()
 	w.seed()
 	w.memoryMatches("seeded")
 	return w
 }
 
-// build makes the services over w.db and w.log.
+// reactions wires, as serve does, the data policy and the decision facts
+// in memory of w's instance to its log; first, if not nil, sees each
+// commit's events before them.
+func (w *world) reactions(first func([]event.Event)) audit.Reactor {
+	var err error
+	w.data, err = authz.NewData(w.db.Gorm())
+	require.NoError(w.t, err)
+	w.memory = decide.NewMemory()
+	r := &app.Reactions{Memory: w.memory, Policy: w.data, Outbox: webhook.NewOutbox()}
+	if first == nil {
+		return r
+	}
+	return committedFirst{Reactor: r, first: first}
+}
+
+// committedFirst is a Reactor that calls first before its own Committed.
+type committedFirst struct {
+	audit.Reactor
+	first func([]event.Event)
+}
+
+func (c committedFirst) Committed(events []event.Event) {
+	c.first(events)
+	c.Reactor.Committed(events)
+}
+
+// build makes the services over w.db and w.log, and loads memory.
 func (w *world) build() {
 	t := w.t
 	var err error
-	w.data, err = authz.NewData(w.db.Gorm())
-	require.NoError(t, err)
-	w.decide = decide.NewService(w.db, w.log, w.data)
+	w.decide = decide.NewService(w.db, w.log, w.data, w.memory)
+	require.NoError(t, w.log.Refresh(context.Background()))
 	w.policies = policy.NewService(w.db, w.log, w.data)
 	keys, err := consent.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	require.NoError(t, err)
@@ -265,7 +294,7 @@ func everyReason(t *testing.T, arrange func(w *world) decide.Request, reasons []
 	if fromMemory {
 		w.memoryMatches("arranged")
 	} else {
-		_, err := w.log.Append(ctx, audit.Event{Action: "test.unknown"})
+		_, err := w.log.Append(ctx, audittest.Event{Name: "test.unknown"})
 		require.NoError(t, err)
 		require.False(t, w.decide.FromMemory())
 	}
@@ -330,7 +359,7 @@ func TestFailuresDenyOrRefuse(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, store.DialectSQLite)
 
-	broken := decide.NewService(w.db, w.log, failingPolicy{})
+	broken := decide.NewService(w.db, w.log, failingPolicy{}, w.memory)
 	d, err := broken.Decide(ctx, decide.Request{ServiceName: "route-planner", Subject: "alice", DeviceID: w.device.ID, Element: "location", Purpose: "navigation", Action: "use"})
 	require.NoError(t, err)
 	assert.False(t, d.Allow, "a failing enforcer denies, even when it says true")
@@ -351,7 +380,7 @@ func TestFailuresDenyOrRefuse(t *testing.T) {
 	// denies, until a load completes memory again.
 	w.consent("dave", true)
 	require.Eventually(t, w.decide.FromMemory, 5*time.Second, 10*time.Millisecond, "memory is loaded")
-	_, err = w.log.Append(ctx, audit.Event{Action: "test.unknown"})
+	_, err = w.log.Append(ctx, audittest.Event{Name: "test.unknown"})
 	require.NoError(t, err)
 	assert.False(t, w.decide.FromMemory(), "memory cannot follow an unknown action: it is emptied")
 	_, err = sqlDB.Exec(`ALTER TABLE consent_state RENAME TO consent_state_gone`)
@@ -473,15 +502,17 @@ func racePairs(t *testing.T, a, b *world, n int) {
 func twoWorlds(t *testing.T, dialect string) (a, b *world) {
 	c := storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))
 	dbA, dbB := storetest.MustOpenTwo(t, dialect, c.Now)
-	logA, keys := audittest.MustOpenLogWithKeys(t, dbA, audit.Options{})
-	a = &world{t: t, clock: c, db: dbA, log: logA}
+	a = &world{t: t, clock: c, db: dbA}
+	logA, keys := audittest.MustOpenLogWithKeys(t, dbA, audit.Options{React: a.reactions(nil)})
+	a.log = logA
 	a.build()
 	a.seed()
-	logB, err := audit.New(dbB, keys, audit.Options{CheckpointEvery: -1})
+	b = &world{t: t, clock: c, db: dbB}
+	logB, err := audit.New(dbB, keys, audit.Options{CheckpointEvery: -1, React: b.reactions(nil)})
 	require.NoError(t, err)
 	logB.Start()
 	t.Cleanup(logB.Close)
-	b = &world{t: t, clock: c, db: dbB, log: logB}
+	b.log = logB
 	b.build()
 	b.device, b.current = a.device, a.current
 	return a, b
@@ -543,8 +574,8 @@ func TestTwoInstances(t *testing.T) {
 }
 
 // TestNoAllowFromTheMomentOfACommit evaluates a decision inside the
-// writer's commit of a withdrawal, in an OnCommit hook that runs before
-// the decision service's own (it was registered first), then records it:
+// writer's commit of a withdrawal, in a reaction that runs before the
+// decision facts in memory follow the commit, then records it:
 // the facts the evaluation read from memory may still be those before
 // the withdrawal, and the log's count of changes must not yet say that
 // they are current, or the writer would trust them and append an allow
@@ -554,21 +585,20 @@ func TestNoAllowFromTheMomentOfACommit(t *testing.T) {
 		ctx := context.Background()
 		w := &world{t: t, clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC))}
 		w.db = storetest.MustOpenDB(t, dialect, w.clock.Now)
-		w.log = audittest.MustOpenLog(t, w.db, audit.Options{})
 		var (
 			armed    bool
 			inCommit []decide.Prepared
 			rs       = []decide.Request{{ServiceID: "svc-1", ServiceName: "route-planner", Subject: "alice", Element: "location",
 				Purpose: "navigation", Action: "use"}}
 		)
-		w.log.OnCommit(func(events []audit.Event) {
-			if !armed || !slices.ContainsFunc(events, func(e audit.Event) bool { return e.Action == audit.ActionConsentWithdrawn }) {
+		w.log = audittest.MustOpenLog(t, w.db, audit.Options{React: w.reactions(func(events []event.Event) {
+			if !armed || !slices.ContainsFunc(events, func(e event.Event) bool { return e.Action() == event.ActionConsentWithdrawn }) {
 				return
 			}
 			p, err := w.decide.Prepare(w.db.Read(ctx), rs)
 			require.NoError(t, err)
 			inCommit = append(inCommit, p)
-		})
+		})})
 		w.build()
 		w.seed()
 		rs[0].DeviceID = w.device.ID
@@ -601,7 +631,7 @@ func TestMetricsSayWhereDecisionsComeFrom(t *testing.T) {
 	w.consent("bob", false)
 	assert.Equal(t, 2.0, testutil.ToFloat64(states), "a refusal is a state too")
 
-	_, err := w.log.Append(context.Background(), audit.Event{Action: "test.unknown"})
+	_, err := w.log.Append(context.Background(), audittest.Event{Name: "test.unknown"})
 	require.NoError(t, err)
 	assert.Equal(t, 0.0, testutil.ToFloat64(inMemory), "memory could not follow: decisions read the database")
 	w.ask(decide.Request{}) // its transaction loads memory again

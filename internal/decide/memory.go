@@ -2,12 +2,10 @@ package decide
 
 import (
 	"maps"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 )
@@ -24,18 +22,17 @@ type facts struct {
 	consent map[factsKey]privacy.ConsentState
 }
 
-// memory holds the facts so that a decision reads no disk, and keeps them
-// current: this process's commits change them in place from their events
-// (OnCommit, which runs before the log counts the commit, so a decision
-// never reads facts older than the count it is re-checked against), and
-// other instances' changes are read back, item by item, inside the
-// writer's next transaction (OnForeign). Whatever memory cannot follow
-// (an event without its new state, an action it does not know, a rebuild
-// of the consent state) empties it: decisions then read the database
-// until a full load, made at the start of one of the writer's
-// transactions and installed when that transaction commits, completes it
-// again.
-type memory struct {
+// Memory holds the facts so that a decision reads no disk. It is kept
+// current by the reactions wired in internal/app: this process's commits
+// change it from their events (before the log counts the commit, so a
+// decision never reads facts older than the count it is re-checked
+// against), and other instances' changes are read back, item by item,
+// inside the writer's next transaction. Whatever it cannot follow (a
+// device it never saw, a rebuild of the consent state, an action it does
+// not know) empties it: decisions then read the database until a full
+// load, made at the start of one of the writer's transactions and
+// installed when that transaction commits, completes it again.
+type Memory struct {
 	mu       sync.RWMutex
 	complete bool
 	facts    facts
@@ -50,8 +47,10 @@ type memory struct {
 	loads atomic.Int64
 }
 
-func newMemory() *memory {
-	m := &memory{}
+// NewMemory returns an empty Memory; the writer's next transaction loads
+// it (Load), and its commit installs the load (Install).
+func NewMemory() *Memory {
+	m := &Memory{}
 	m.wanted.Store(true)
 	return m
 }
@@ -59,9 +58,9 @@ func newMemory() *memory {
 // retryLoad spaces out the loads tried after one that failed.
 const retryLoad = time.Second
 
-// batch runs at the start of each of the writer's transactions: it loads
-// every fact when a load is due.
-func (m *memory) batch(tx *store.Tx) {
+// Load runs at the start of each of the writer's transactions: it loads
+// every fact when a load is due, to be installed at the commit.
+func (m *Memory) Load(tx *store.Tx) {
 	m.staged = nil
 	if !m.wanted.Load() || time.Since(m.failed) < retryLoad {
 		return
@@ -94,170 +93,165 @@ func loadFacts(tx *store.Tx) (facts, error) {
 	return facts{devices: devices, notices: notices, consent: consent}, nil
 }
 
-// committed applies what this process committed, before the log counts
-// it; a load made at the start of the transaction is installed first.
-func (m *memory) committed(events []audit.Event) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.staged != nil {
-		m.facts, m.complete, m.staged = *m.staged, true, nil
-		m.wanted.Store(false)
-		m.loads.Add(1)
-	}
-	if !m.complete {
+// Install installs, after a commit and before its events are applied, a
+// load made at the start of its transaction.
+func (m *Memory) Install() {
+	if m.staged == nil {
 		return
 	}
-	for _, ev := range events {
-		if !m.apply(ev) {
-			m.drop()
-			return
-		}
-	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.facts, m.complete, m.staged = *m.staged, true, nil
+	m.wanted.Store(false)
+	m.loads.Add(1)
 }
 
-// drop empties memory; decisions read the database until the next load.
-func (m *memory) drop() {
+// Drop empties memory; decisions read the database until the next load.
+func (m *Memory) Drop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.drop()
+}
+
+func (m *Memory) drop() {
 	m.complete, m.facts = false, facts{}
 	m.wanted.Store(true)
 }
 
-// inert are the actions that change nothing a decision reads.
-var inert = []string{audit.ActionDecision, "notice.created", "notice.version.drafted", "notice.version.updated", "notice.version.deleted",
-	"policy.", "purpose.", "client.", "webhook.", "finding.", "receipt_key.", "evidence.", "subject_token.", "server."}
-
-func isInert(action string) bool {
-	for _, a := range inert {
-		if action == a || strings.HasSuffix(a, ".") && strings.HasPrefix(action, a) {
-			return true
-		}
+// change runs fn on complete facts, under the lock; fn's false empties
+// memory.
+func (m *Memory) change(fn func(f *facts) bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.complete && !fn(&m.facts) {
+		m.drop()
 	}
-	return false
 }
 
-// apply changes memory as ev's change did in the database; false when it
-// cannot tell how.
-func (m *memory) apply(ev audit.Event) bool {
-	switch {
-	case ev.Action == audit.ActionConsentRecorded || ev.Action == audit.ActionConsentWithdrawn:
-		st, ok := ev.State.(privacy.ConsentState)
-		if !ok {
-			return false
-		}
-		m.facts.consent[keyOf(st)] = store.DecisionConsent(st)
-	case ev.Action == audit.ActionNoticePublished:
-		v, ok := ev.State.(privacy.NoticeVersion)
-		if !ok {
-			return false
-		}
-		m.published(v)
-	case strings.HasPrefix(ev.Action, "device."):
-		d, ok := ev.State.(privacy.Device)
-		if !ok {
-			return false
-		}
-		f, known := m.facts.devices[d.ID]
+// SetConsent records a purpose's new consent state.
+func (m *Memory) SetConsent(st privacy.ConsentState) {
+	m.change(func(f *facts) bool {
+		f.consent[keyOf(st)] = store.DecisionConsent(st)
+		return true
+	})
+}
+
+// SetDevice records a device's new status; registered: it is new.
+func (m *Memory) SetDevice(d privacy.Device, registered bool) {
+	m.change(func(f *facts) bool {
+		df, known := f.devices[d.ID]
 		switch {
-		case !known && ev.Action != "device.registered":
+		case !known && !registered:
 			return false // a device memory never saw: it is not complete
 		case !known:
-			f.Elements = map[string]privacy.DataElement{}
+			df.Elements = map[string]privacy.DataElement{}
 		}
-		f.Status, f.NoticeKey = string(d.Status), d.NoticeKey
-		m.facts.devices[d.ID] = f
-	case ev.Action == "inventory.declared":
-		inv, ok := ev.State.(privacy.Inventory)
-		f, known := m.facts.devices[inv.DeviceID]
-		if !ok || !known {
+		df.Status, df.NoticeKey = string(d.Status), d.NoticeKey
+		f.devices[d.ID] = df
+		return true
+	})
+}
+
+// SetInventory records a device's new inventory version.
+func (m *Memory) SetInventory(inv privacy.Inventory) {
+	m.change(func(f *facts) bool {
+		df, known := f.devices[inv.DeviceID]
+		if !known {
 			return false
 		}
-		if inv.Version > f.Inventory {
-			f.Inventory, f.Elements = inv.Version, make(map[string]privacy.DataElement, len(inv.Elements))
+		if inv.Version > df.Inventory {
+			df.Inventory, df.Elements = inv.Version, make(map[string]privacy.DataElement, len(inv.Elements))
 			for _, e := range inv.Elements {
-				f.Elements[e.Key] = store.DecisionElement(e)
+				df.Elements[e.Key] = store.DecisionElement(e)
 			}
-			m.facts.devices[inv.DeviceID] = f
+			f.devices[inv.DeviceID] = df
 		}
-	default:
-		return isInert(ev.Action)
-	}
-	return true
+		return true
+	})
 }
 
-// published records a published version: the newest published is the
-// one in force. Maps readers hold are never written: changed, they are
+// Published records a published version: the newest published is the one
+// in force. Maps readers hold are never written: changed, they are
 // replaced.
-func (m *memory) published(v privacy.NoticeVersion) {
-	n := m.facts.notices[v.NoticeKey]
-	n.Material = maps.Clone(n.Material)
-	if n.Material == nil {
-		n.Material = map[int][]string{}
-	}
-	n.Material[v.Version] = v.MaterialPurposes
-	if v.Version > n.InForce.Version {
-		n.InForce = v
-	}
-	m.facts.notices[v.NoticeKey] = n
+func (m *Memory) Published(v privacy.NoticeVersion) {
+	m.change(func(f *facts) bool {
+		n := f.notices[v.NoticeKey]
+		n.Material = maps.Clone(n.Material)
+		if n.Material == nil {
+			n.Material = map[int][]string{}
+		}
+		n.Material[v.Version] = v.MaterialPurposes
+		if v.Version > n.InForce.Version {
+			n.InForce = v
+		}
+		f.notices[v.NoticeKey] = n
+		return true
+	})
 }
 
-// foreign reads back, through the writer's transaction, what other
-// instances changed.
-func (m *memory) foreign(tx *store.Tx, entries []audit.Foreign) {
-	m.mu.RLock()
-	complete := m.complete
-	m.mu.RUnlock()
-	if !complete {
+// The Read methods bring memory up to date with another instance's
+// change, inside the writer's transaction tx: the database is read first,
+// memory changed after, under the lock. A read that fails empties memory.
+
+// ReadConsent reads back the state a consent record made current.
+func (m *Memory) ReadConsent(tx *store.Tx, record, device, purpose string) {
+	if !m.Complete() {
 		return
 	}
-	for _, e := range entries {
-		if !m.readBack(tx, e) {
-			m.mu.Lock()
-			m.drop()
-			m.mu.Unlock()
-			return
-		}
-	}
-}
-
-// readBack brings memory up to date with one foreign entry: the database
-// is read first, memory is changed after, under the lock.
-func (m *memory) readBack(tx *store.Tx, e audit.Foreign) bool {
-	switch {
-	case e.Action == audit.ActionConsentRecorded || e.Action == audit.ActionConsentWithdrawn:
-		st, found, err := tx.ConsentStateOfRecord(e.Targets["record"], e.Targets["device"], e.Targets["purpose"])
+	st, found, err := tx.ConsentStateOfRecord(record, device, purpose)
+	m.change(func(f *facts) bool {
 		if err != nil || !found {
 			return false
 		}
-		m.mu.Lock()
-		m.facts.consent[keyOf(st)] = st
-		m.mu.Unlock()
+		f.consent[keyOf(st)] = st
 		return true
-	case e.Action == audit.ActionNoticePublished:
-		return readBackOne(m, e.Targets["notice"], tx.AllNoticeFacts, m.facts.notices)
-	case strings.HasPrefix(e.Action, "device.") || e.Action == "inventory.declared":
-		return readBackOne(m, e.Targets["device"], tx.AllDeviceFacts, m.facts.devices)
-	}
-	return isInert(e.Action)
+	})
 }
 
-// readBackOne reads the facts of the one notice or device an entry names
-// (none named: false) and sets them in dst, or deletes them when they no
+// ReadNotice reads back a notice's facts.
+func (m *Memory) ReadNotice(tx *store.Tx, key string) {
+	readBackOne(m, tx, key, tx.AllNoticeFacts, func(f *facts) map[string]store.NoticeFacts { return f.notices })
+}
+
+// ReadDevice reads back a device's facts, its inventory's too.
+func (m *Memory) ReadDevice(tx *store.Tx, id string) {
+	readBackOne(m, tx, id, tx.AllDeviceFacts, func(f *facts) map[string]store.DeviceFacts { return f.devices })
+}
+
+// Complete reports whether memory holds every fact (decisions then read no
+// disk).
+func (m *Memory) Complete() bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.complete
+}
+
+// readBackOne reads the facts of the one notice or device named (none
+// named: memory is emptied) and sets them, or deletes them when they no
 // longer exist.
-func readBackOne[V any](m *memory, name string, read func(only string) (map[string]V, error), dst map[string]V) bool {
-	if name == "" {
-		return false
+func readBackOne[V any](m *Memory, _ *store.Tx, name string, read func(only string) (map[string]V, error), in func(*facts) map[string]V) {
+	if !m.Complete() {
+		return
 	}
-	fresh, err := read(name)
-	if err != nil {
-		return false
+	var (
+		fresh map[string]V
+		err   error
+	)
+	if name != "" {
+		fresh, err = read(name)
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if v, ok := fresh[name]; ok {
-		dst[name] = v
-	} else {
-		delete(dst, name)
-	}
-	return true
+	m.change(func(f *facts) bool {
+		if name == "" || err != nil {
+			return false
+		}
+		dst := in(f)
+		if v, ok := fresh[name]; ok {
+			dst[name] = v
+		} else {
+			delete(dst, name)
+		}
+		return true
+	})
 }
 
 // keyOf is the key a consent state is kept under.
@@ -267,7 +261,7 @@ func keyOf(st privacy.ConsentState) factsKey {
 
 // view returns what r reads, from memory; false when memory is not
 // complete.
-func (m *memory) view(r Request) (view, bool) {
+func (m *Memory) view(r Request) (view, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if !m.complete {

@@ -6,9 +6,9 @@ package device
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -40,12 +40,12 @@ func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Devic
 		return privacy.Device{}, fmt.Errorf("device: id: %w", err)
 	}
 	d.ID, d.Status = id.String(), privacy.DeviceActive
-	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		d.CreatedAt, d.UpdatedAt = tx.Now(), tx.Now()
 		if err := tx.InsertDevice(d); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "device.registered", Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d, State: d}}, nil
+		return []event.Event{event.DeviceRegistered{Device: d}}, nil
 	})
 	if err != nil {
 		return privacy.Device{}, err
@@ -102,7 +102,7 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 		return privacy.Device{}, err
 	}
 	var d privacy.Device
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		var err error
 		if d, err = tx.LockDevice(id); err != nil {
 			return nil, err
@@ -114,7 +114,7 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 		if err := tx.UpdateDeviceStatus(d); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "device." + string(to), Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d, State: d}}, nil
+		return []event.Event{event.DeviceStatusChanged{Device: d}}, nil
 	})
 	if err != nil {
 		return privacy.Device{}, err
@@ -133,7 +133,7 @@ func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elem
 		return privacy.Inventory{}, nil, err
 	}
 	inv = privacy.Inventory{DeviceID: deviceID, Elements: elements, CreatedBy: actor}
-	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		d, err := tx.LockDevice(deviceID)
 		if err != nil {
 			return nil, err
@@ -166,8 +166,7 @@ func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elem
 			return nil, err
 		}
 		uncovered = notice.Gaps(inv)
-		return []audit.Event{{Action: "inventory.declared", Subject: d.OwnerSubject, Payload: inv, State: inv,
-			Targets: map[string]string{"device": d.ID, "inventory_version": strconv.Itoa(inv.Version)}}}, nil
+		return []event.Event{event.InventoryDeclared{Inventory: inv, Owner: d.OwnerSubject}}, nil
 	})
 	if err != nil {
 		return privacy.Inventory{}, nil, err

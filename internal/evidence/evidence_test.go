@@ -16,12 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/app"
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/evidence"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
@@ -29,6 +31,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/webhook"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/transparency-dev/formats/log"
@@ -55,14 +58,15 @@ func newDeployment(t testing.TB, dialect string, subjects int) *deployment {
 	t.Helper()
 	ctx := context.Background()
 	d := &deployment{db: storetest.MustOpenDB(t, dialect, nil)}
-	d.log = audittest.MustOpenLog(t, d.db, audit.Options{})
 	var err error
-	d.keys, err = consent.OpenKeys(filepath.Join(t.TempDir(), "receipt-keys.json"))
-	require.NoError(t, err)
 	d.data, err = authz.NewData(d.db.Gorm())
 	require.NoError(t, err)
+	memory := decide.NewMemory()
+	d.log = audittest.MustOpenLog(t, d.db, audit.Options{React: &app.Reactions{Memory: memory, Policy: d.data, Outbox: webhook.NewOutbox()}})
+	d.keys, err = consent.OpenKeys(filepath.Join(t.TempDir(), "receipt-keys.json"))
+	require.NoError(t, err)
 	d.consents = consent.NewService(d.db, d.log, d.keys, "https://c.example")
-	d.decide = decide.NewService(d.db, d.log, d.data)
+	d.decide = decide.NewService(d.db, d.log, d.data, memory)
 	ps := purpose.NewService(d.db, d.log)
 	for _, k := range []string{"navigation", "maintenance"} {
 		_, _, err := ps.Put(ctx, privacy.Purpose{Key: k, Name: k, Description: k, LegalBasis: privacy.BasisConsent})
@@ -224,9 +228,9 @@ func TestVerifyAcrossManyEntries(t *testing.T) {
 	// More entries than the verifier keeps hashes for: the frontier pruning
 	// must leave the root and every later leaf computable.
 	d := newDeployment(t, store.DialectSQLite, 0)
-	events := make([]audit.Event, 3000)
+	events := make([]event.Event, 3000)
 	for i := range events {
-		events[i] = audit.Event{Action: "test.filler", Targets: map[string]string{"n": fmt.Sprint(i)}}
+		events[i] = audittest.Event{Name: "test.filler", Targets: map[string]string{"n": fmt.Sprint(i)}}
 	}
 	_, err := d.log.Append(context.Background(), events...)
 	require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
@@ -107,14 +108,14 @@ func (c *collector) entry(leaf []byte) error {
 		return nil
 	}
 	switch e.Action {
-	case audit.ActionDecision:
+	case event.ActionDecision:
 		day := t.Format("2006-01-02")
 		d := c.days[day]
 		if d == nil {
 			d = &DayCount{Day: day}
 			c.days[day] = d
 		}
-		if e.Outcome == audit.OutcomeAllow {
+		if e.Outcome == event.OutcomeAllow {
 			c.r.Allowed++
 			d.Allow++
 			if violation {
@@ -127,16 +128,16 @@ func (c *collector) entry(leaf []byte) error {
 				c.r.DeniedByReason[reason]++
 			}
 		}
-	case audit.ActionConsentRecorded, audit.ActionConsentWithdrawn:
+	case event.ActionConsentRecorded, event.ActionConsentWithdrawn:
 		p := c.r.ConsentEvents[e.Targets["purpose"]]
 		if p == nil {
 			p = &ConsentEvents{}
 			c.r.ConsentEvents[e.Targets["purpose"]] = p
 		}
 		switch {
-		case e.Action == audit.ActionConsentWithdrawn:
+		case e.Action == event.ActionConsentWithdrawn:
 			p.Withdrawn++
-		case e.Outcome == audit.OutcomeGranted:
+		case e.Outcome == event.OutcomeGranted:
 			p.Given++
 		default:
 			p.Refused++

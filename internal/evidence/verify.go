@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/gowebpki/jcs"
 	"github.com/transparency-dev/formats/log"
@@ -271,7 +272,7 @@ func (b *bundle) entries(receipts map[int64][32]byte) iter.Seq2[audit.StoredEntr
 				return
 			}
 			if parsed, err := audit.ParseLeaf(e.Leaf); err == nil && parsed.PayloadSHA256 != "" &&
-				(parsed.Action == audit.ActionConsentRecorded || parsed.Action == audit.ActionConsentWithdrawn) {
+				(parsed.Action == event.ActionConsentRecorded || parsed.Action == event.ActionConsentWithdrawn) {
 				receipts[e.Seq] = binding(parsed.Targets["record"], parsed.PayloadSHA256)
 			}
 			if !yield(audit.StoredEntry{Seq: e.Seq, Leaf: e.Leaf}, nil) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -145,23 +146,18 @@ func New(src Sources, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// relevant are the audit actions after which the review runs again.
-var relevant = []string{"device.", "inventory.", "notice.", "consent.", "policy.", "receipt_key.", "finding.", "webhook."}
+// Wake asks for a review soon: the log's reactions (internal/app) call it
+// after a change the findings may depend on. Bursts settle into one run.
+func (e *Engine) Wake() {
+	select {
+	case e.wake <- struct{}{}:
+	default: // one run pending covers this change too
+	}
+}
 
-// Start runs the review now, after every relevant change (at most once a
-// second) and on the schedule, until ctx ends.
+// Start runs the review now, after every Wake (at most once a second) and
+// on the schedule, until ctx ends.
 func (e *Engine) Start(ctx context.Context) {
-	e.src.Log.OnCommit(func(events []audit.Event) {
-		for _, ev := range events {
-			if slices.ContainsFunc(relevant, func(p string) bool { return strings.HasPrefix(ev.Action, p) }) {
-				select {
-				case e.wake <- struct{}{}:
-				default:
-				}
-				return
-			}
-		}
-	})
 	go func() {
 		t := time.NewTicker(e.opts.Every)
 		defer t.Stop()
@@ -233,12 +229,12 @@ func (e *Engine) Acknowledge(ctx context.Context, id, note string) (store.Findin
 	}
 	actor := privacy.ActorFrom(ctx)
 	ack := store.FindingAck{ID: uuid.Must(uuid.NewV7()).String(), FindingID: id, Fingerprint: f.Fingerprint, Note: note, ClientID: actor.ClientID}
-	_, err = e.src.Log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err = e.src.Log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		ack.AuditSeq, ack.CreatedAt = tx.NextSeq(), tx.Now()
 		if err := tx.InsertFindingAck(ack); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "finding.acknowledged", Targets: map[string]string{"finding": id, "kind": f.Kind, "fingerprint": f.Fingerprint}}}, nil
+		return []event.Event{event.FindingAcknowledged{ID: id, Kind: f.Kind, Fingerprint: f.Fingerprint}}, nil
 	})
 	if err != nil {
 		return store.FindingAck{}, err

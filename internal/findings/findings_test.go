@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/app"
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/authz"
@@ -42,21 +43,26 @@ func newWorld(t *testing.T, dialect string) *world {
 	w := &world{t: t, clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)), reg: prometheus.NewRegistry()}
 	w.keyMade = w.clock.Now()
 	w.db = storetest.MustOpenDB(t, dialect, w.clock.Now)
-	log := audittest.MustOpenLog(t, w.db, audit.Options{})
 	data, err := authz.NewData(w.db.Gorm())
 	require.NoError(t, err)
+	// Wired as serve wires it: the review is woken by the changes it
+	// depends on; the log starts once the engine exists.
+	react := &app.Reactions{Policy: data}
+	log := audittest.MustNewLog(t, w.db, audit.Options{React: react})
 	keys, err := consent.OpenKeys(filepath.Join(t.TempDir(), "keys.json"))
 	require.NoError(t, err)
 	w.devices, w.notices = device.NewService(w.db, log), notice.NewService(w.db, log)
 	w.policies, w.consents = policy.NewService(w.db, log, data), consent.NewService(w.db, log, keys, "https://c.example")
+	w.engine, err = findings.New(findings.Sources{DB: w.db, Log: log, Rules: data.Rules, Coverage: w.notices.Coverage,
+		KeyCreated: func() time.Time { return w.keyMade }}, findings.Options{Registerer: w.reg})
+	require.NoError(t, err)
+	react.Review = w.engine
+	log.Start()
 	ps := purpose.NewService(w.db, log)
 	for _, k := range []string{"navigation", "ads"} {
 		_, _, err := ps.Put(context.Background(), privacy.Purpose{Key: k, Name: k, Description: k, LegalBasis: privacy.BasisConsent})
 		require.NoError(t, err)
 	}
-	w.engine, err = findings.New(findings.Sources{DB: w.db, Log: log, Rules: data.Rules, Coverage: w.notices.Coverage,
-		KeyCreated: func() time.Time { return w.keyMade }}, findings.Options{Registerer: w.reg})
-	require.NoError(t, err)
 	return w
 }
 

@@ -3,10 +3,9 @@ package httpapi
 import (
 	"bytes"
 	"net/http"
-	"strconv"
 	"time"
 
-	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/evidence"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/gin-gonic/gin"
@@ -81,8 +80,7 @@ func (s *Server) getEvidence(c *gin.Context) error {
 		s.streamFailed(c, "evidence export", err)
 		return nil
 	}
-	_, err = s.audit.Append(c.Request.Context(), audit.Event{Action: "evidence.exported", Outcome: "ok",
-		Targets: map[string]string{"audit_size": strconv.FormatInt(m.AuditSize, 10), "from": m.From.Format(time.RFC3339), "to": m.To.Format(time.RFC3339)}})
+	_, err = s.audit.Append(c.Request.Context(), event.EvidenceExported{AuditSize: m.AuditSize, From: m.From, To: m.To})
 	if err != nil {
 		s.log.Error("evidence exported but not recorded in the audit log", "error", err)
 	}

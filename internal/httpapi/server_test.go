@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry"
+	"github.com/consentry/consentry/internal/app"
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/authz"
@@ -76,9 +77,11 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	// One registry for the server and the audit writer, as in serve: the
 	// benchmarks read the writer's batch sizes from /metrics.
 	reg := prometheus.NewRegistry()
-	log := audittest.MustOpenLog(t, db, audit.Options{Registerer: reg})
 	data, err := authz.NewData(db.Gorm())
 	require.NoError(t, err)
+	// The reactions to committed changes, wired as serve wires them.
+	memory, outbox := decide.NewMemory(), webhook.NewOutbox()
+	log := audittest.MustOpenLog(t, db, audit.Options{Registerer: reg, React: &app.Reactions{Memory: memory, Policy: data, Outbox: outbox}})
 	clients := client.NewService(db, log)
 	keys := mustKeys(t)
 	notices := notice.NewService(db, log)
@@ -86,14 +89,14 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	require.NoError(t, err)
 	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
 		Notices: notices, Consents: consent.NewService(db, log, keys, "https://consentry.example"),
-		Decisions: decide.NewService(db, log, data), Policies: policy.NewService(db, log, data),
+		Decisions: decide.NewService(db, log, data, memory), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI, Registry: reg,
 		Incidents: incident.NewService(db), Findings: review, SubjectTokens: mustSubjectTokens(t),
 		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh}}
 	if change != nil {
 		change(&deps)
 	}
-	hooks, err := webhook.New(db, log, webhook.Options{Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond, ExpiryScan: 50 * time.Millisecond,
+	hooks, err := webhook.New(db, log, outbox, webhook.Options{Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond, ExpiryScan: 50 * time.Millisecond,
 		Timeout: 2 * time.Second, Log: deps.Log})
 	require.NoError(t, err)
 	t.Cleanup(hooks.Stop)

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/gin-gonic/gin"
@@ -70,8 +70,7 @@ func (s *Server) mintSubjectToken(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.audit.Append(c.Request.Context(), audit.Event{Action: "subject_token.issued", Subject: req.Subject,
-		Targets: map[string]string{"expires_at": exp.UTC().Format(time.RFC3339)}}); err != nil {
+	if _, err := s.audit.Append(c.Request.Context(), event.SubjectTokenIssued{Subject: req.Subject, ExpiresAt: exp}); err != nil {
 		return err
 	}
 	writeJSON(c, http.StatusCreated, subjectTokenResponse{Token: token, Subject: req.Subject, ExpiresAt: exp.UTC()})

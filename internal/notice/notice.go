@@ -9,9 +9,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"golang.org/x/text/language"
@@ -49,12 +49,12 @@ func (s *Service) Create(ctx context.Context, key, defaultLocale string) (privac
 		return privacy.Notice{}, err
 	}
 	n := privacy.Notice{Key: key, DefaultLocale: loc}
-	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		n.CreatedAt = tx.Now()
 		if err := tx.InsertNotice(n); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "notice.created", Targets: map[string]string{"notice": key}, Payload: n}}, nil
+		return []event.Event{event.NoticeCreated{Notice: n}}, nil
 	})
 	if err != nil {
 		return privacy.Notice{}, err
@@ -75,12 +75,12 @@ func validate(tx *store.Tx, n privacy.Notice, c *privacy.NoticeContent) error {
 // time: a second is a conflict, so that versions are published in order.
 func (s *Service) Draft(ctx context.Context, key string, c privacy.NoticeContent) (privacy.NoticeVersion, error) {
 	var v privacy.NoticeVersion
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		n, err := tx.NoticeByKey(key)
 		if err != nil {
 			return nil, err
 		}
-		if err := validate(tx, n, &c); err != nil {
+		if err := validate(tx.Tx, n, &c); err != nil {
 			return nil, err
 		}
 		next := 1
@@ -102,7 +102,7 @@ func (s *Service) Draft(ctx context.Context, key string, c privacy.NoticeContent
 		if v, err = tx.NoticeVersion(key, next); err != nil {
 			return nil, err
 		}
-		return []audit.Event{versionEvent("notice.version.drafted", v)}, nil
+		return []event.Event{event.NoticeVersionDrafted{Version: v}}, nil
 	})
 	if err != nil {
 		return privacy.NoticeVersion{}, err
@@ -110,15 +110,10 @@ func (s *Service) Draft(ctx context.Context, key string, c privacy.NoticeContent
 	return v, nil
 }
 
-func versionEvent(action string, v privacy.NoticeVersion) audit.Event {
-	return audit.Event{Action: action, Targets: map[string]string{"notice": v.NoticeKey, "version": strconv.Itoa(v.Version)},
-		PayloadSHA256: v.ContentHash}
-}
-
 // UpdateDraft replaces a draft's content. A published version is refused.
 func (s *Service) UpdateDraft(ctx context.Context, key string, version int, c privacy.NoticeContent) (privacy.NoticeVersion, error) {
 	var v privacy.NoticeVersion
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		n, err := tx.NoticeByKey(key)
 		if err != nil {
 			return nil, err
@@ -130,7 +125,7 @@ func (s *Service) UpdateDraft(ctx context.Context, key string, version int, c pr
 		if old.Published() {
 			return nil, publishedErr(old)
 		}
-		if err := validate(tx, n, &c); err != nil {
+		if err := validate(tx.Tx, n, &c); err != nil {
 			return nil, err
 		}
 		old.Content, old.UpdatedAt = c, tx.Now()
@@ -140,7 +135,7 @@ func (s *Service) UpdateDraft(ctx context.Context, key string, version int, c pr
 		if v, err = tx.NoticeVersion(key, version); err != nil {
 			return nil, err
 		}
-		return []audit.Event{versionEvent("notice.version.updated", v)}, nil
+		return []event.Event{event.NoticeVersionUpdated{Version: v}}, nil
 	})
 	if err != nil {
 		return privacy.NoticeVersion{}, err
@@ -151,7 +146,7 @@ func (s *Service) UpdateDraft(ctx context.Context, key string, version int, c pr
 // DeleteDraft discards a draft. A published version is refused: it is
 // evidence of what people were shown.
 func (s *Service) DeleteDraft(ctx context.Context, key string, version int) error {
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		if _, err := tx.NoticeByKey(key); err != nil {
 			return nil, err
 		}
@@ -165,7 +160,7 @@ func (s *Service) DeleteDraft(ctx context.Context, key string, version int) erro
 		if err := tx.DeleteDraft(key, version); err != nil {
 			return nil, err
 		}
-		return []audit.Event{versionEvent("notice.version.deleted", v)}, nil
+		return []event.Event{event.NoticeVersionDeleted{Version: v}}, nil
 	})
 	return err
 }
@@ -180,7 +175,7 @@ func publishedErr(v privacy.NoticeVersion) error {
 // the previous published version are stored with it.
 func (s *Service) Publish(ctx context.Context, key string, version int) (privacy.NoticeVersion, error) {
 	var v privacy.NoticeVersion
-	_, err := s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		var err error
 		if _, err = tx.NoticeByKey(key); err != nil {
 			return nil, err
@@ -217,12 +212,7 @@ func (s *Service) Publish(ctx context.Context, key string, version int) (privacy
 		if err := tx.PublishVersion(v); err != nil {
 			return nil, err
 		}
-		ev := versionEvent(audit.ActionNoticePublished, v)
-		ev.State = v
-		for _, p := range v.MaterialPurposes {
-			ev.Reasons = append(ev.Reasons, "material_change:"+p)
-		}
-		return []audit.Event{ev}, nil
+		return []event.Event{event.NoticePublished{Version: v}}, nil
 	})
 	if err != nil {
 		return privacy.NoticeVersion{}, err

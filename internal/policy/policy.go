@@ -11,6 +11,7 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 )
@@ -22,22 +23,10 @@ type Service struct {
 	data *authz.Data
 }
 
-// NewService returns a Service.
+// NewService returns a Service. Another instance's policy change is
+// loaded by the log's reactions (internal/app), before this instance's
+// next decisions are appended.
 func NewService(db *store.DB, log *audit.Log, data *authz.Data) *Service {
-	// Another instance changed the policy: load it before this instance's
-	// next decisions are appended (they are re-checked against it).
-	log.OnForeign(func(_ *store.Tx, entries []audit.Foreign) {
-		for _, e := range entries {
-			if strings.HasPrefix(e.Action, "policy.") {
-				if err := data.Reload(); err != nil {
-					// The policy in force is unknown: allow nothing until a
-					// reload succeeds (the next policy change, or a restart).
-					_ = data.Block()
-				}
-				return
-			}
-		}
-	})
 	return &Service{db: db, log: log, data: data}
 }
 
@@ -126,18 +115,24 @@ func (s *Service) apply(ctx context.Context, c Change, add bool) error {
 	case !add && !exists:
 		return privacy.Errorf(privacy.ENotFound, "the policy has no such rule")
 	}
-	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
-		ev := audit.Event{Targets: map[string]string{}}
-		var err error
+	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		var (
+			ev  event.Event
+			err error
+		)
 		switch {
-		case c.Rule != nil && add:
-			err, ev.Action = authz.AddRule(tx.Gorm(), *c.Rule), "policy.rule.added"
 		case c.Rule != nil:
-			err, ev.Action = authz.RemoveRule(tx.Gorm(), *c.Rule), "policy.rule.removed"
+			r := event.PolicyRule{Service: c.Rule.Subject, Category: c.Rule.Category, Purpose: c.Rule.Purpose, Action: c.Rule.Action,
+				Effect: c.Rule.Effect}
+			if add {
+				err, ev = authz.AddRule(tx.Gorm(), *c.Rule), event.PolicyRuleAdded{Rule: r}
+			} else {
+				err, ev = authz.RemoveRule(tx.Gorm(), *c.Rule), event.PolicyRuleRemoved{Rule: r}
+			}
 		case add:
-			err, ev.Action = authz.AddGroup(tx.Gorm(), *c.Group), "policy.group.added"
+			err, ev = authz.AddGroup(tx.Gorm(), *c.Group), event.PolicyGroupAdded{Group: event.PolicyGroup{Member: c.Group.Member, Group: c.Group.Group}}
 		default:
-			err, ev.Action = authz.RemoveGroup(tx.Gorm(), *c.Group), "policy.group.removed"
+			err, ev = authz.RemoveGroup(tx.Gorm(), *c.Group), event.PolicyGroupRemoved{Group: event.PolicyGroup{Member: c.Group.Member, Group: c.Group.Group}}
 		}
 		if err != nil {
 			return nil, err
@@ -149,19 +144,7 @@ func (s *Service) apply(ctx context.Context, c Change, add bool) error {
 				return nil, err
 			}
 		}
-		if c.Rule != nil {
-			ev.Targets = map[string]string{"subject": c.Rule.Subject, "category": c.Rule.Category, "purpose": c.Rule.Purpose,
-				"action": c.Rule.Action, "effect": c.Rule.Effect}
-		} else {
-			ev.Targets = map[string]string{"member": c.Group.Member, "group": c.Group.Group}
-		}
-		// Targets' "subject" would be taken for a data subject: name the
-		// rule's subject "service" in the log.
-		if v, ok := ev.Targets["subject"]; ok {
-			delete(ev.Targets, "subject")
-			ev.Targets["service"] = v
-		}
-		return []audit.Event{ev}, nil
+		return []event.Event{ev}, nil
 	})
 	if err != nil {
 		if rerr := s.data.Reload(); rerr != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 )
@@ -28,7 +29,7 @@ func (s *Service) Put(ctx context.Context, p privacy.Purpose) (out privacy.Purpo
 	if err := p.Validate(); err != nil {
 		return privacy.Purpose{}, false, err
 	}
-	_, err = s.log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		old, err := tx.PurposeByKey(p.Key)
 		switch privacy.ErrorCode(err) {
 		case "":
@@ -42,11 +43,7 @@ func (s *Service) Put(ctx context.Context, p privacy.Purpose) (out privacy.Purpo
 		if err := tx.UpsertPurpose(p); err != nil {
 			return nil, err
 		}
-		outcome := "replaced"
-		if created {
-			outcome = "created"
-		}
-		return []audit.Event{{Action: "purpose.put", Targets: map[string]string{"purpose": p.Key}, Outcome: outcome, Payload: p}}, nil
+		return []event.Event{event.PurposePut{Purpose: p, Created: created}}, nil
 	})
 	if err != nil {
 		return privacy.Purpose{}, false, err

@@ -3,6 +3,7 @@ package store
 import (
 	"database/sql"
 	"fmt"
+	"github.com/consentry/consentry/internal/event"
 	"strings"
 	"time"
 
@@ -121,11 +122,6 @@ func (tx *Tx) AuditHashes(indexes []int64) ([][]byte, error) {
 	return out, nil
 }
 
-// AuditActionDecision is the audit action of access decisions. The store
-// owns it because migration 00008's partial index names it; the audit
-// package's ActionDecision is this constant.
-const AuditActionDecision = "decision"
-
 // AuditFilter selects audit entries.
 type AuditFilter struct {
 	From        int64
@@ -207,7 +203,7 @@ func auditActionCondition(action, col string) (string, []any) {
 	switch action {
 	case "":
 		return "", nil
-	case AuditActionDecision:
+	case event.ActionDecision:
 		// Not in the action index (migration 00008): nearly every entry is
 		// a decision, so scanning by sequence finds them at once.
 		return col + " = ?", []any{action}
@@ -360,7 +356,7 @@ func (tx *Tx) Release(name string) error {
 // other than decisions, in order: what another instance changed.
 func (tx *Tx) AuditChanges(from, to int64) ([]privacy.AuditLeaf, error) {
 	var rs []auditEntryRecord
-	err := tx.db.Where("seq >= ? AND seq < ? AND action <> ?", from, to, AuditActionDecision).Order("seq").Find(&rs).Error
+	err := tx.db.Where("seq >= ? AND seq < ? AND action <> ?", from, to, event.ActionDecision).Order("seq").Find(&rs).Error
 	if err != nil {
 		return nil, formatError(err, "audit entries")
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
@@ -27,7 +28,7 @@ func appendAuditRows(t *testing.T, db *store.DB, n int) {
 		leaves := make([]privacy.AuditLeaf, n)
 		for i := range leaves {
 			seq := size + int64(i)
-			l := privacy.AuditLeaf{Seq: seq, Leaf: []byte(fmt.Sprintf(`{"seq":%d}`, seq)), Action: store.AuditActionDecision,
+			l := privacy.AuditLeaf{Seq: seq, Leaf: []byte(fmt.Sprintf(`{"seq":%d}`, seq)), Action: event.ActionDecision,
 				CreatedAt: time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)}
 			l.SubjectHMAC = []string{"0a", "1b", "zz", ""}[seq%4]
 			if seq%3 == 0 {
@@ -74,7 +75,7 @@ func TestAuditSubjectSearchSpansTheIndexMark(t *testing.T) {
 		require.Len(t, all, 30)
 		check := func(mark int64) {
 			for _, subject := range []string{"0a", "1b", "zz", "2c"} {
-				for _, action := range []string{"", store.AuditActionDecision, "consent.recorded"} {
+				for _, action := range []string{"", event.ActionDecision, "consent.recorded"} {
 					for from := int64(0); from <= 31; from += 3 {
 						for _, limit := range []int{1, 2, 5, 1000} {
 							f := store.AuditFilter{From: from, Limit: limit, Action: action, SubjectHMAC: subject}

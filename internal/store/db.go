@@ -236,40 +236,12 @@ type Tx struct {
 	stmts     *stmtCache // nil outside a transaction
 	pool      *stmtCache // statements prepared on the pool, for reads
 	published *sync.Map  // the DB's cache of published notice versions
-	// nextSeq is, inside the audit log's writer, the sequence number the
-	// next audit event of the running change will get.
-	nextSeq int64
-	// decisions are decision rows waiting to be written together.
-	decisions []DecisionRecord
 	// bound holds, by query, the pool's statements bound to this
 	// transaction: binding allocates and searches the statement's
 	// connections, and the audit log's writer runs the same few statements
 	// for every change of a batch.
 	bound map[string]*sql.Stmt
 }
-
-// DeferredMark marks how many deferred rows the transaction holds, before
-// a change that may be undone.
-func (tx *Tx) DeferredMark() int { return len(tx.decisions) }
-
-// DeferredRollback drops the deferred rows added since mark.
-func (tx *Tx) DeferredRollback(mark int) { tx.decisions = tx.decisions[:mark] }
-
-// FlushDeferred writes the deferred rows, many per statement. The audit
-// log's writer calls it once per batch, before the batch commits.
-func (tx *Tx) FlushDeferred() error {
-	rows := tx.decisions
-	tx.decisions = nil
-	return tx.insertDecisions(rows)
-}
-
-// SetNextSeq is called by the audit log's writer before each change.
-func (tx *Tx) SetNextSeq(seq int64) { tx.nextSeq = seq }
-
-// NextSeq is the audit sequence number of the running change's first
-// event (its second is NextSeq()+1, and so on): records can name their
-// own audit entry.
-func (tx *Tx) NextSeq() int64 { return tx.nextSeq }
 
 // Now is the transaction's time: UTC, truncated to microseconds so that
 // both dialects store, and later hash, the same value.

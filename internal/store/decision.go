@@ -88,18 +88,8 @@ type DecisionRecord struct {
 	CreatedAt                                                                 time.Time
 }
 
-// InsertDecision appends a decision. Inside the audit log's writer the
-// row is deferred and written with the batch's others (FlushDeferred);
-// elsewhere it is written at once.
-func (tx *Tx) InsertDecision(d DecisionRecord) error {
-	if tx.stmts != nil {
-		tx.decisions = append(tx.decisions, d)
-		return nil
-	}
-	return tx.insertDecisions([]DecisionRecord{d})
-}
-
-func (tx *Tx) insertDecisions(ds []DecisionRecord) error {
+// InsertDecisions appends decisions, many per statement.
+func (tx *Tx) InsertDecisions(ds []DecisionRecord) error {
 	const cols, chunk = 16, 100
 	for start := 0; start < len(ds); start += chunk {
 		part := ds[start:min(start+chunk, len(ds))]

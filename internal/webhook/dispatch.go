@@ -49,17 +49,16 @@ func (s *Service) run(ctx context.Context) {
 			if n, err := s.outbox.scanExpiries(ctx, s.audit); err != nil && ctx.Err() == nil {
 				s.log.Error("webhook expiry scan failed; retried at the next scan", "error", err)
 			} else if n > 0 {
-				s.nudge()
+				s.outbox.Wake()
 			}
 			continue
 		case <-prune.C:
 			s.prune(ctx)
 			continue
 		case <-poll.C:
-		case <-s.wake:
+		case <-s.outbox.wake:
 			if s.outbox.subs.none() {
-				// Commits wake the dispatcher hundreds of times a second;
-				// with no webhook there is nothing to look for (the poll
+				// With no webhook there is nothing to look for (the poll
 				// still looks, for webhooks made on other instances).
 				continue
 			}
@@ -83,14 +82,6 @@ func (s *Service) prune(ctx context.Context) {
 		s.log.Error("webhook history prune failed; retried in an hour", "error", err)
 	} else if n > 0 {
 		s.log.Info("webhook delivery history pruned", "deliveries", n)
-	}
-}
-
-// nudge wakes the dispatcher without waiting for the poll.
-func (s *Service) nudge() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
 	}
 }
 

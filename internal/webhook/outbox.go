@@ -4,24 +4,31 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
-	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
 )
 
-// outbox turns the audit events of a change into webhook events, in the
-// change's own transaction (audit.Log.OnChange): a change and its
-// notifications commit together or not at all.
-type outbox struct {
+// Outbox turns the committed changes that backends want to hear of into
+// webhook events, written in the change's own transaction: a change and
+// its notifications commit together or not at all. The reactions wired in
+// internal/app call it from the audit log's writer; one Outbox serves one
+// process, shared with its Service (which delivers) if it runs one.
+type Outbox struct {
 	subs subscriptions
+	// wake is signalled after a commit that wrote events: the dispatcher
+	// delivers them without waiting for its poll.
+	wake  chan struct{}
+	wrote bool
 }
+
+// NewOutbox returns an Outbox.
+func NewOutbox() *Outbox { return &Outbox{wake: make(chan struct{}, 1)} }
 
 // subscriptions caches the live webhooks for the writer, which would
 // otherwise read them for every consent it writes, holding the log's lock.
@@ -62,32 +69,43 @@ func (c *subscriptions) none() bool {
 	return c.valid && !c.changing && len(c.list) == 0
 }
 
-// changed is told of a webhook change in the running transaction.
-func (c *subscriptions) changed() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.valid, c.changing = false, true
+// WebhooksChanging is told of a webhook change in the running transaction:
+// nothing read of the subscriptions is kept until it commits.
+func (o *Outbox) WebhooksChanging() {
+	o.subs.mu.Lock()
+	defer o.subs.mu.Unlock()
+	o.subs.valid, o.subs.changing = false, true
 }
 
-// committed is told after every commit of the log.
-func (c *subscriptions) committed([]audit.Event) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.changing {
-		c.valid, c.changing = false, false
+// WebhooksChanged is told that another instance changed the webhooks.
+func (o *Outbox) WebhooksChanged() {
+	o.subs.mu.Lock()
+	defer o.subs.mu.Unlock()
+	o.subs.valid = false
+}
+
+// Committed is told after every commit of the log: subscriptions read
+// while a webhook change was open are read again, and the dispatcher is
+// woken when the commit wrote events.
+func (o *Outbox) Committed() {
+	o.subs.mu.Lock()
+	if o.subs.changing {
+		o.subs.valid, o.subs.changing = false, false
+	}
+	o.subs.mu.Unlock()
+	if o.wrote {
+		o.wrote = false
+		o.Wake()
 	}
 }
 
-// foreign is told what other instances appended.
-func (c *subscriptions) foreign(_ *store.Tx, entries []audit.Foreign) {
-	if slices.ContainsFunc(entries, func(e audit.Foreign) bool { return isWebhookAction(e.Action) }) {
-		c.mu.Lock()
-		c.valid = false
-		c.mu.Unlock()
+// Wake wakes the dispatcher without waiting for its poll.
+func (o *Outbox) Wake() {
+	select {
+	case o.wake <- struct{}{}:
+	default: // one wake pending covers this one too
 	}
 }
-
-func isWebhookAction(a string) bool { return strings.HasPrefix(a, "webhook.") }
 
 // pending is an event being built, with the kind that selects webhooks.
 type pending struct {
@@ -95,84 +113,98 @@ type pending struct {
 	group string // events of one record (or device) and kind are one notification
 }
 
-func (o *outbox) hook(tx *store.Tx, first int64, events []audit.Event) error {
-	var out []pending
-	groups := map[string]int{}
-	for i, e := range events {
-		if e.Action == audit.ActionDecision {
-			continue // the hot path: nothing to announce
-		}
-		if isWebhookAction(e.Action) {
-			o.subs.changed()
-			continue
-		}
-		seq := first + int64(i)
-		switch e.Action {
-		case audit.ActionConsentRecorded, audit.ActionConsentWithdrawn:
-			kind := privacy.KindConsentWithdrawn
-			switch {
-			case e.Action == audit.ActionConsentRecorded && e.Outcome == audit.OutcomeGranted:
-				kind = privacy.KindConsentGranted
-			case e.Action == audit.ActionConsentRecorded && !slices.Contains(e.Reasons, consent.ReasonRevokesGrant):
-				continue // a denial of what was not granted changes nothing
-			}
-			group := string(kind) + " " + e.Targets["record"]
-			if at, ok := groups[group]; ok {
-				out[at].ev.Purposes = append(out[at].ev.Purposes, e.Targets["purpose"])
-				continue
-			}
-			groups[group] = len(out)
-			version, _ := strconv.Atoi(e.Targets["notice_version"])
-			out = append(out, pending{group: group, ev: privacy.WebhookEvent{Kind: kind, Subject: e.Subject, DeviceID: e.Targets["device"],
-				Purposes: []string{e.Targets["purpose"]}, ConsentID: e.Targets["record"], NoticeKey: e.Targets["notice"],
-				NoticeVersion: version, AuditSeq: &seq, OrderKey: e.Subject}})
-		case "device." + string(privacy.DeviceDeactivated), "device." + string(privacy.DeviceDisposed):
-			ev := privacy.WebhookEvent{Kind: privacy.WebhookKind(e.Action), Subject: e.Subject, DeviceID: e.Targets["device"], AuditSeq: &seq,
-				OrderKey: e.Subject}
-			if ev.OrderKey == "" {
-				ev.OrderKey = "device:" + ev.DeviceID
-			}
-			out = append(out, pending{ev: ev})
-		case audit.ActionNoticePublished:
-			version, _ := strconv.Atoi(e.Targets["version"])
-			var material []string
-			for _, r := range e.Reasons {
-				if p, ok := strings.CutPrefix(r, "material_change:"); ok {
-					material = append(material, p)
-				}
-			}
-			key := e.Targets["notice"]
-			out = append(out, pending{ev: privacy.WebhookEvent{Kind: privacy.KindNoticePublished, NoticeKey: key, NoticeVersion: version,
-				Purposes: material, AuditSeq: &seq, OrderKey: "notice:" + key}})
-			if len(material) > 0 {
-				// Finding the grants concerned reads consent state: only
-				// when someone wants to hear of them.
-				subs, err := o.subs.get(tx)
-				if err != nil {
-					return err
-				}
-				if len(subscribers(subs, privacy.KindConsentReconsentRequired)) == 0 {
-					continue
-				}
-				re, err := reconsent(tx, key, version, material, seq)
-				if err != nil {
-					return err
-				}
-				out = append(out, re...)
-			}
-		}
+// Notes gathers the notifications of one change, to be written at its end
+// (Write): the purposes of one consent record are one notification.
+type Notes struct {
+	o      *Outbox
+	out    []pending
+	groups map[string]int
+	// published are notice publications, whose re-consent notifications
+	// are found when written.
+	published []publication
+}
+
+type publication struct {
+	seq int64
+	v   privacy.NoticeVersion
+}
+
+// Change starts the notes of one change.
+func (o *Outbox) Change() *Notes { return &Notes{o: o} }
+
+// Consent notes a purpose granted (granted) or taken back (a withdrawal,
+// or a denial that replaced a grant) at entry seq.
+func (n *Notes) Consent(seq int64, c event.Consent, granted bool) {
+	kind := privacy.KindConsentWithdrawn
+	if granted {
+		kind = privacy.KindConsentGranted
 	}
-	if len(out) == 0 {
+	group := string(kind) + " " + c.RecordID
+	if at, ok := n.groups[group]; ok {
+		n.out[at].ev.Purposes = append(n.out[at].ev.Purposes, c.Purpose)
+		return
+	}
+	if n.groups == nil {
+		n.groups = map[string]int{}
+	}
+	n.groups[group] = len(n.out)
+	n.out = append(n.out, pending{group: group, ev: privacy.WebhookEvent{Kind: kind, Subject: c.SubjectID, DeviceID: c.DeviceID,
+		Purposes: []string{c.Purpose}, ConsentID: c.RecordID, NoticeKey: c.NoticeKey, NoticeVersion: c.NoticeVersion, AuditSeq: &seq,
+		OrderKey: c.SubjectID}})
+}
+
+// DeviceStatus notes a device deactivated or disposed of at entry seq;
+// other statuses are not announced.
+func (n *Notes) DeviceStatus(seq int64, d privacy.Device) {
+	kind := privacy.WebhookKind("device." + string(d.Status))
+	if kind != privacy.KindDeviceDeactivated && kind != privacy.KindDeviceDisposed {
+		return
+	}
+	ev := privacy.WebhookEvent{Kind: kind, Subject: d.OwnerSubject, DeviceID: d.ID, AuditSeq: &seq, OrderKey: d.OwnerSubject}
+	if ev.OrderKey == "" {
+		ev.OrderKey = "device:" + ev.DeviceID
+	}
+	n.out = append(n.out, pending{ev: ev})
+}
+
+// NoticePublished notes a version published at entry seq and, when it
+// changed purposes materially, the grants that now need asking again.
+func (n *Notes) NoticePublished(seq int64, v privacy.NoticeVersion) {
+	n.out = append(n.out, pending{ev: privacy.WebhookEvent{Kind: privacy.KindNoticePublished, NoticeKey: v.NoticeKey,
+		NoticeVersion: v.Version, Purposes: v.MaterialPurposes, AuditSeq: &seq, OrderKey: "notice:" + v.NoticeKey}})
+	if len(v.MaterialPurposes) > 0 {
+		n.published = append(n.published, publication{seq: seq, v: v})
+	}
+}
+
+// Write writes the change's notifications to the outbox through tx, each
+// with a delivery for every webhook that wants its kind.
+func (n *Notes) Write(tx *store.Tx) error {
+	if len(n.out) == 0 {
 		return nil
 	}
-	subs, err := o.subs.get(tx)
+	subs, err := n.o.subs.get(tx)
 	if err != nil {
 		return err
 	}
-	for _, p := range out {
-		if _, err := emit(tx, subs, p.ev); err != nil {
+	for _, p := range n.published {
+		// Finding the grants concerned reads consent state: only when
+		// someone wants to hear of them.
+		if len(subscribers(subs, privacy.KindConsentReconsentRequired)) == 0 {
+			break
+		}
+		re, err := reconsent(tx, p.v.NoticeKey, p.v.Version, p.v.MaterialPurposes, p.seq)
+		if err != nil {
 			return err
 		}
+		n.out = append(n.out, re...)
+	}
+	for _, p := range n.out {
+		wrote, err := emit(tx, subs, p.ev)
+		if err != nil {
+			return err
+		}
+		n.o.wrote = n.o.wrote || wrote
 	}
 	return nil
 }
@@ -249,9 +281,10 @@ const expiryPage = 2000
 // rather than competing with them for the database. It returns how many
 // events it wrote. Every instance may scan: an expiry's event has a
 // dedupe key, so the first insert wins.
-func (o *outbox) scanExpiries(ctx context.Context, log *audit.Log) (int, error) {
+func (o *Outbox) scanExpiries(ctx context.Context, log *audit.Log) (int, error) {
 	n := 0
-	_, err := log.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := log.Do(ctx, func(atx *audit.Tx) ([]event.Event, error) {
+		tx := atx.Tx
 		n = 0
 		now := tx.Now()
 		from, ok, err := tx.Cursor(expiryCursor)

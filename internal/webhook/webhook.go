@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -60,8 +61,7 @@ type Service struct {
 	client *http.Client
 	// owner names this process in delivery leases.
 	owner  string
-	outbox *outbox
-	wake   chan struct{}
+	outbox *Outbox
 	// leases are the times this instance's leases run out; only the
 	// dispatcher goroutine uses it.
 	leases  map[string]time.Time
@@ -72,9 +72,9 @@ type Service struct {
 	}
 }
 
-// New returns a Service over log, with the outbox attached to it (see
-// Attach). Start delivers the events.
-func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
+// New returns a Service that delivers what outbox writes: the Outbox the
+// log's reactions write to (internal/app). Start delivers the events.
+func New(db *store.DB, log *audit.Log, outbox *Outbox, opts Options) (*Service, error) {
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 10
 	}
@@ -114,7 +114,7 @@ func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 		}
 	}
 	s := &Service{db: db, audit: log, opts: opts, log: opts.Log, client: opts.Client, owner: uuid.Must(uuid.NewV7()).String(),
-		wake: make(chan struct{}, 1), leases: map[string]time.Time{}, outbox: attach(log)}
+		leases: map[string]time.Time{}, outbox: outbox}
 	s.metrics.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "consentry", Name: "webhook_attempts_total",
 		Help: "Webhook delivery tries, by outcome (delivered, failed, dead)."}, []string{"outcome"})
 	if opts.Registerer != nil {
@@ -122,34 +122,7 @@ func New(db *store.DB, log *audit.Log, opts Options) (*Service, error) {
 			return nil, fmt.Errorf("webhook: metrics: %w", err)
 		}
 	}
-	log.OnCommit(func(events []audit.Event) {
-		for _, e := range events {
-			if e.Action != audit.ActionDecision {
-				s.nudge()
-				return
-			}
-		}
-	})
 	return s, nil
-}
-
-// Attach hooks the webhook outbox into log: from now on every change made
-// through it that has something to announce writes its events in its own
-// transaction. Every process that writes through an audit log must call
-// it before its first change (the server, and commands such as `notices
-// publish`); calling it again is harmless.
-func Attach(log *audit.Log) { attach(log) }
-
-type outboxKey struct{}
-
-func attach(log *audit.Log) *outbox {
-	return log.Attachment(outboxKey{}, func() any {
-		o := &outbox{}
-		log.OnChange(o.hook)
-		log.OnCommit(o.subs.committed)
-		log.OnForeign(o.subs.foreign)
-		return o
-	}).(*outbox)
 }
 
 // Start delivers in the background until Stop.
@@ -210,7 +183,7 @@ func (s *Service) Create(ctx context.Context, in Input) (privacy.Webhook, error)
 	}
 	w := privacy.Webhook{ID: uuid.Must(uuid.NewV7()).String(), URL: in.URL, Kinds: in.Kinds, Secret: in.Secret, Description: in.Description,
 		CreatedBy: in.ClientID}
-	_, err := s.audit.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.audit.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		w.CreatedAt = tx.Now()
 		if err := tx.InsertWebhook(w); err != nil {
 			return nil, err
@@ -222,8 +195,7 @@ func (s *Service) Create(ctx context.Context, in Input) (privacy.Webhook, error)
 				return nil, err
 			}
 		}
-		return []audit.Event{{Action: "webhook.created", Targets: map[string]string{"webhook": w.ID},
-			Payload: map[string]any{"url": w.URL, "events": w.Kinds}}}, nil
+		return []event.Event{event.WebhookCreated{ID: w.ID, URL: w.URL, Kinds: w.Kinds}}, nil
 	})
 	if err != nil {
 		return privacy.Webhook{}, err
@@ -249,11 +221,11 @@ func (s *Service) Delete(ctx context.Context, id string) error {
 	if _, err := uuid.Parse(id); err != nil {
 		return privacy.Errorf(privacy.ENotFound, "webhook not found")
 	}
-	_, err := s.audit.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.audit.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		if err := tx.DeleteWebhook(id); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "webhook.deleted", Targets: map[string]string{"webhook": id}}}, nil
+		return []event.Event{event.WebhookDeleted{ID: id}}, nil
 	})
 	return err
 }
@@ -273,7 +245,7 @@ func (s *Service) Retry(ctx context.Context, id string, delivery int64) (privacy
 		return privacy.WebhookDelivery{}, err
 	}
 	var d privacy.WebhookDelivery
-	_, err := s.audit.Do(ctx, func(tx *store.Tx) ([]audit.Event, error) {
+	_, err := s.audit.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		w, err := tx.Webhook(id)
 		if err != nil {
 			return nil, err
@@ -287,11 +259,11 @@ func (s *Service) Retry(ctx context.Context, id string, delivery int64) (privacy
 		if d, err = tx.WebhookDelivery(id, delivery); err != nil {
 			return nil, err
 		}
-		return []audit.Event{{Action: "webhook.delivery.retried", Targets: map[string]string{"webhook": id, "delivery": fmt.Sprint(delivery)}}}, nil
+		return []event.Event{event.WebhookRetried{WebhookID: id, Delivery: delivery}}, nil
 	})
 	if err != nil {
 		return privacy.WebhookDelivery{}, err
 	}
-	s.nudge()
+	s.outbox.Wake()
 	return d, nil
 }

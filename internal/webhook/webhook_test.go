@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/api/webhooksig"
+	"github.com/consentry/consentry/internal/app"
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/audit/audittest"
 	"github.com/consentry/consentry/internal/consent"
@@ -55,13 +56,16 @@ func setup(t *testing.T, dialect string, opts webhook.Options) *fixture {
 	// Real time throughout: deliveries are scheduled, signed and checked
 	// on the wall clock, and c's consent lasts one second.
 	db := storetest.MustOpenDB(t, dialect, nil)
-	f := instance(t, db, audittest.MustOpenLog(t, db, audit.Options{}), t.TempDir()+"/receipt-keys.json", opts)
+	outbox := webhook.NewOutbox()
+	log := audittest.MustOpenLog(t, db, audit.Options{React: &app.Reactions{Outbox: outbox}})
+	f := instance(t, db, log, outbox, t.TempDir()+"/receipt-keys.json", opts)
 	f.populate(t)
 	return f
 }
 
-// instance is one Consentry instance's services on db and log.
-func instance(t *testing.T, db *store.DB, log *audit.Log, receiptKeys string, opts webhook.Options) *fixture {
+// instance is one Consentry instance's services on db and log, whose
+// reactions write to outbox.
+func instance(t *testing.T, db *store.DB, log *audit.Log, outbox *webhook.Outbox, receiptKeys string, opts webhook.Options) *fixture {
 	t.Helper()
 	f := &fixture{db: db, log: log, dev: map[string]privacy.Device{}}
 	var err error
@@ -69,7 +73,7 @@ func instance(t *testing.T, db *store.DB, log *audit.Log, receiptKeys string, op
 		opts.Poll = 20 * time.Millisecond
 	}
 	opts.ExpiryScan, opts.Backoff = 30*time.Millisecond, 10*time.Millisecond
-	f.hooks, err = webhook.New(f.db, f.log, opts)
+	f.hooks, err = webhook.New(f.db, f.log, outbox, opts)
 	require.NoError(t, err)
 	t.Cleanup(f.hooks.Stop)
 	keys, err := consent.OpenKeys(receiptKeys)
@@ -128,10 +132,11 @@ func TestTwoInstances(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
 		dbs := storetest.MustOpenMany(t, dialect, nil, 2)
-		logs := audittest.MustOpenLogsSharingKeys(t, dbs, audit.Options{})
+		outboxes := []*webhook.Outbox{webhook.NewOutbox(), webhook.NewOutbox()}
+		logs := audittest.MustOpenLogsSharingKeys(t, dbs, audit.Options{}, &app.Reactions{Outbox: outboxes[0]}, &app.Reactions{Outbox: outboxes[1]})
 		keys := t.TempDir() + "/receipt-keys.json"
-		a := instance(t, dbs[0], logs[0], keys, webhook.Options{})
-		b := instance(t, dbs[1], logs[1], keys, webhook.Options{})
+		a := instance(t, dbs[0], logs[0], outboxes[0], keys, webhook.Options{})
+		b := instance(t, dbs[1], logs[1], outboxes[1], keys, webhook.Options{})
 		a.populate(t)
 		b.notice, b.dev = a.notice, a.dev
 		// B writes before the webhook exists (nothing to announce, and it
@@ -433,7 +438,8 @@ func TestCreateValidation(t *testing.T) {
 func TestStopIsNoFailure(t *testing.T) {
 	var logged testkit.SyncBuffer
 	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
-	hooks, err := webhook.New(db, audittest.MustOpenLog(t, db, audit.Options{}), webhook.Options{
+	outbox := webhook.NewOutbox()
+	hooks, err := webhook.New(db, audittest.MustOpenLog(t, db, audit.Options{React: &app.Reactions{Outbox: outbox}}), outbox, webhook.Options{
 		Log: slog.New(slog.NewJSONHandler(&logged, nil)), ExpiryScan: time.Millisecond})
 	require.NoError(t, err)
 	for range 20 {

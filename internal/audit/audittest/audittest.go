@@ -2,9 +2,11 @@
 package audittest
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/stretchr/testify/require"
 )
@@ -18,8 +20,9 @@ func MustOpenLog(t testing.TB, db *store.DB, opts audit.Options) *audit.Log {
 }
 
 // MustOpenLogsSharingKeys starts one audit log per db, all with the same
-// keys, as the instances of one deployment run.
-func MustOpenLogsSharingKeys(t testing.TB, dbs []*store.DB, opts audit.Options) []*audit.Log {
+// keys, as the instances of one deployment run; the log of dbs[i] reacts
+// with reacts[i] when given (each instance has its own reactions).
+func MustOpenLogsSharingKeys(t testing.TB, dbs []*store.DB, opts audit.Options, reacts ...audit.Reactor) []*audit.Log {
 	t.Helper()
 	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "consentry.test/audit")
 	require.NoError(t, err)
@@ -28,6 +31,9 @@ func MustOpenLogsSharingKeys(t testing.TB, dbs []*store.DB, opts audit.Options) 
 	}
 	logs := make([]*audit.Log, len(dbs))
 	for i, db := range dbs {
+		if i < len(reacts) {
+			opts.React = reacts[i]
+		}
 		l, err := audit.New(db, keys, opts)
 		require.NoError(t, err)
 		l.Start()
@@ -35,6 +41,21 @@ func MustOpenLogsSharingKeys(t testing.TB, dbs []*store.DB, opts audit.Options) 
 		logs[i] = l
 	}
 	return logs
+}
+
+// MustNewLog is MustOpenLog without the Start: for tests that build what
+// its reactions call on before the writer runs, as serve does.
+func MustNewLog(t testing.TB, db *store.DB, opts audit.Options) *audit.Log {
+	t.Helper()
+	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "consentry.test/audit")
+	require.NoError(t, err)
+	if opts.CheckpointEvery == 0 {
+		opts.CheckpointEvery = -1
+	}
+	l, err := audit.New(db, keys, opts)
+	require.NoError(t, err)
+	t.Cleanup(l.Close)
+	return l
 }
 
 // MustOpenLogWithKeys is MustOpenLog that also returns the log's keys, for
@@ -51,4 +72,81 @@ func MustOpenLogWithKeys(t testing.TB, db *store.DB, opts audit.Options) (*audit
 	l.Start()
 	t.Cleanup(l.Close)
 	return l, keys
+}
+
+// Event is an event of any action a test names, for tests of the log
+// itself; capabilities' events are event's types.
+type Event struct {
+	Name    string
+	Targets map[string]string
+	Subject string
+	Outcome string
+	Reasons []string
+	Payload any
+}
+
+func (e Event) Action() string { return e.Name }
+
+func (e Event) Entry() event.Entry {
+	return event.Entry{Targets: e.Targets, Subject: e.Subject, Outcome: e.Outcome, Reasons: e.Reasons, Payload: e.Payload}
+}
+
+// Hooks is a Reactor whose reactions a test sets, at any time, to watch
+// or to fail what the log's writer does.
+type Hooks struct {
+	mu        sync.Mutex
+	foreign   func(tx *store.Tx, events []event.Event)
+	inChange  func(tx *store.Tx, first int64, events []event.Event) error
+	committed func(events []event.Event)
+}
+
+// OnForeign sets the reaction to other instances' changes.
+func (h *Hooks) OnForeign(fn func(tx *store.Tx, events []event.Event)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.foreign = fn
+}
+
+// OnChange sets the reaction inside each change's transaction.
+func (h *Hooks) OnChange(fn func(tx *store.Tx, first int64, events []event.Event) error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.inChange = fn
+}
+
+// OnCommit sets the reaction to each commit.
+func (h *Hooks) OnCommit(fn func(events []event.Event)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.committed = fn
+}
+
+func (h *Hooks) Begin(*store.Tx) {}
+
+func (h *Hooks) Foreign(tx *store.Tx, events []event.Event) {
+	h.mu.Lock()
+	fn := h.foreign
+	h.mu.Unlock()
+	if fn != nil {
+		fn(tx, events)
+	}
+}
+
+func (h *Hooks) InChange(tx *store.Tx, first int64, events []event.Event) error {
+	h.mu.Lock()
+	fn := h.inChange
+	h.mu.Unlock()
+	if fn != nil {
+		return fn(tx, first, events)
+	}
+	return nil
+}
+
+func (h *Hooks) Committed(events []event.Event) {
+	h.mu.Lock()
+	fn := h.committed
+	h.mu.Unlock()
+	if fn != nil {
+		fn(events)
+	}
 }

@@ -1,0 +1,90 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/store"
+)
+
+// Following other instances. Instances that share a PostgreSQL database
+// announce each commit holding changes (store.Tx.NotifyChange); each
+// listens, and at another's announcement runs its writer once (Refresh),
+// which hands the changes appended meanwhile to Reactor.Foreign. Without an
+// announcement (SQLite, a lost connection) they are seen at this
+// instance's next write, before its changes.
+
+// followOthers listens for the other instances' announcements until Close.
+func (l *Log) followOthers() {
+	ctx, cancel := context.WithCancel(context.Background())
+	l.follow = cancel
+	l.wg.Add(2)
+	go func() {
+		defer l.wg.Done()
+		_ = l.db.Listen(ctx, time.Second, func(instance string) {
+			if instance == l.instance {
+				return
+			}
+			select {
+			case l.refresh <- struct{}{}:
+			default: // one refresh pending covers this change too
+			}
+		}, func(err error) {
+			l.log.Warn("not told of other instances' changes; they are seen at this instance's next write", "error", err)
+		})
+	}()
+	go func() {
+		defer l.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-l.refresh:
+				if err := l.Refresh(ctx); err != nil && ctx.Err() == nil {
+					l.log.Warn("refresh after another instance's change failed", "error", err)
+				}
+			}
+		}
+	}()
+}
+
+// Refresh runs the writer once with no change of its own: entries that
+// other instances appended meanwhile reach Reactor.Foreign, and a load
+// the Reactor wants is made (Reactor.Begin). Start calls it whenever
+// another instance announces a change; a process calls it once after
+// Start to load what it keeps in memory.
+func (l *Log) Refresh(ctx context.Context) error {
+	_, err := l.Do(ctx, func(*Tx) ([]event.Event, error) { return nil, nil })
+	return err
+}
+
+// foreign notices entries appended by someone else since this process
+// last committed, tells the Reactor their events and counts them as
+// changes, so that every decision of the batch is re-checked.
+func (l *Log) foreign(tx *store.Tx, size int64) error {
+	if l.knownSize < 0 || size == l.knownSize {
+		l.knownSize = size
+		return nil
+	}
+	leaves, err := tx.AuditChanges(l.knownSize, size)
+	if err != nil {
+		return err
+	}
+	events := make([]event.Event, len(leaves))
+	for i, lf := range leaves {
+		var e Entry
+		if err := json.Unmarshal(lf.Leaf, &e); err != nil {
+			return fmt.Errorf("audit: entry %d: %w", lf.Seq, err)
+		}
+		events[i] = event.Decode(lf.Action, e.Targets, e.Reasons)
+	}
+	// Decisions are not counted: any count above zero makes every decision
+	// of the batch be re-checked.
+	l.applied.Add(int64(len(events)) + 1)
+	l.opts.React.Foreign(tx, events)
+	l.knownSize = size
+	return nil
+}

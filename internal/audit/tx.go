@@ -1,0 +1,75 @@
+package audit
+
+import (
+	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/store"
+)
+
+// Change is a use case's work inside the log's writer: it makes its changes
+// through tx and returns the events that record them. An error undoes the
+// change (and only it) and is returned to its caller.
+type Change func(tx *Tx) ([]event.Event, error)
+
+// Tx is a change's transaction on the log's writer: the store's
+// transaction, plus what only the writer knows: the sequence number the
+// change's next event gets, and the decision rows the batch writes
+// together before it commits.
+type Tx struct {
+	*store.Tx
+	next  int64
+	batch *batch
+}
+
+// NextSeq is the sequence number the change's next event gets (its
+// second gets NextSeq()+1, and so on): a record can name its own entry.
+func (tx *Tx) NextSeq() int64 { return tx.next }
+
+// Reserve sets aside the sequence numbers of the change's next n events
+// and returns the first: a change that stores several records, each
+// naming its entries, reserves them record by record.
+func (tx *Tx) Reserve(n int) int64 {
+	first := tx.next
+	tx.next += int64(n)
+	return first
+}
+
+// InsertDecision defers a decision row: the batch's rows are written
+// together, many per statement, just before the batch commits, and the
+// row is dropped with its change if the change is undone.
+func (tx *Tx) InsertDecision(d store.DecisionRecord) {
+	tx.batch.decisions = append(tx.batch.decisions, d)
+}
+
+// Reactor is told of every change the log commits. A process wires one
+// (internal/app's Reactions) when it opens the log; its methods run on the
+// writer, one at a time, and must not call the Log.
+type Reactor interface {
+	// Begin runs at the start of every transaction of the writer, after
+	// Foreign and before the batch's changes: tx then sees exactly what
+	// the log's entries so far recorded. It must not write through tx.
+	Begin(tx *store.Tx)
+	// Foreign is told the events (decisions left out) that another process
+	// or instance appended since this one last wrote, rebuilt from their
+	// entries (event.Decode). tx sees those changes and no later ones. State kept in memory
+	// must be brought up to date (or dropped) here: the batch's decisions
+	// are re-checked after it. It must not write through tx.
+	Foreign(tx *store.Tx, events []event.Event)
+	// InChange runs inside the transaction after each change that
+	// succeeded, with its events and the sequence number of the first:
+	// what it writes commits with the change or not at all (the webhook
+	// outbox). Its error undoes the change, whose caller gets it.
+	InChange(tx *store.Tx, first int64, events []event.Event) error
+	// Committed is told, after each commit, the events the commit made
+	// durable (decisions included), in log order, before Committed counts
+	// them: state kept in memory must follow them first.
+	Committed(events []event.Event)
+}
+
+// NoReactions is the Reactor of a process that keeps nothing in memory
+// and announces nothing: tools and tests of the log alone.
+type NoReactions struct{}
+
+func (NoReactions) Begin(*store.Tx)                                {}
+func (NoReactions) Foreign(*store.Tx, []event.Event)               {}
+func (NoReactions) InChange(*store.Tx, int64, []event.Event) error { return nil }
+func (NoReactions) Committed([]event.Event)                        {}

@@ -1,0 +1,339 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// The single writer. Every change reaches the database through it: it
+// takes the queued changes, runs them in one transaction with their
+// entries (group commit), and answers each caller once that transaction
+// has committed, so an entry exists exactly when its change does.
+
+// writer is the single writer: it takes every queued change, up to
+// MaxBatch, commits them together, and acknowledges each.
+func (l *Log) writer() {
+	defer l.wg.Done()
+	lastBatch := 0
+	for first := range l.jobs {
+		batch := l.more([]*job{first}, nil)
+		// Under load (the last commit held more than one change), wait a
+		// moment for more: each commit has a fixed cost (the WAL pages it
+		// rewrites, the fsync), which more changes share. A lone caller
+		// never waits.
+		if d := l.opts.GatherDelay; d > 0 && lastBatch > 1 && len(batch) < l.opts.MaxBatch {
+			timer := time.NewTimer(d)
+			batch = l.more(batch, timer.C)
+			timer.Stop()
+		}
+		lastBatch = len(batch)
+		l.commit(batch)
+		for _, j := range batch {
+			close(j.done)
+		}
+		// Between batches, with this batch's callers answered: the one
+		// moment the WAL can be started over (store.DB.RestartWAL), and
+		// the subject index extended.
+		l.db.RestartWAL()
+		l.indexSubjects()
+	}
+}
+
+// more adds queued changes to batch, up to MaxBatch: those queued now, or
+// with wait, those that arrive until it fires.
+func (l *Log) more(batch []*job, wait <-chan time.Time) []*job {
+	for len(batch) < l.opts.MaxBatch {
+		var (
+			j  *job
+			ok bool
+		)
+		if wait == nil {
+			select {
+			case j, ok = <-l.jobs:
+			default:
+				return batch
+			}
+		} else {
+			select {
+			case j, ok = <-l.jobs:
+			case <-wait:
+				return batch
+			}
+		}
+		if !ok {
+			return batch
+		}
+		batch = append(batch, j)
+	}
+	return batch
+}
+
+// batch is one transaction of the writer: the changes it runs and what
+// they add to the log.
+type batch struct {
+	jobs []*job
+	tx   *store.Tx
+	// reader reads the tree's stored hashes, pending first.
+	reader  tlog.HashReader
+	pending map[int64][]byte
+	leaves  []privacy.AuditLeaf
+	// events are those made durable by the commit, in log order.
+	events []event.Event
+	// decisions are the rows deferred by Tx.InsertDecision.
+	decisions []store.DecisionRecord
+	applied   []*job
+	// size is the log's size as the batch grows it; first, the size
+	// before its first entry.
+	first, size int64
+	// changes: the batch holds events other than decisions, which the
+	// other instances are told of.
+	changes bool
+}
+
+// commit runs a batch of changes in one transaction. A change's own error
+// rolls back that change alone; any failure to write the log rolls back
+// the batch and every change in it gets 503.
+func (l *Log) commit(jobs []*job) {
+	known := l.knownSize
+	var b *batch
+	err := l.db.Transact(context.Background(), func(tx *store.Tx) error {
+		// A retried transaction starts the batch over.
+		b = &batch{jobs: jobs, tx: tx, pending: map[int64][]byte{}}
+		if err := l.begin(b); err != nil {
+			return err
+		}
+		for i, j := range jobs {
+			if err := l.run(b, i, j); err != nil {
+				return err
+			}
+		}
+		return l.write(b)
+	})
+	if err != nil {
+		l.refuse(jobs, known, err)
+		return
+	}
+	l.done(b, known)
+}
+
+// begin takes the log's lock, reads its size, hands the entries others
+// appended meanwhile to the Reactor and lets it begin the batch.
+func (l *Log) begin(b *batch) error {
+	if err := b.tx.LockAudit(); err != nil {
+		return err
+	}
+	size, err := b.tx.AuditSize()
+	if err != nil {
+		return err
+	}
+	if err := l.foreign(b.tx, size); err != nil {
+		return err
+	}
+	l.opts.React.Begin(b.tx)
+	b.reader, b.first, b.size = l.reader(b.tx, b.pending), size, size
+	return nil
+}
+
+// run runs one change of the batch. The change's own failure, or the
+// Reactor's refusal of it, undoes it alone and is its caller's answer; an
+// error returned fails the whole batch.
+func (l *Log) run(b *batch, i int, j *job) error {
+	j.seqs, j.err = nil, nil
+	if err := j.ctx.Err(); err != nil {
+		j.err = err
+		return nil
+	}
+	var sp string
+	if !j.pure {
+		sp = "change_" + strconv.Itoa(i)
+		if err := b.tx.SavePoint(sp); err != nil {
+			return err
+		}
+	}
+	mark := len(b.decisions)
+	undo := func(cause error) error {
+		b.decisions = b.decisions[:mark]
+		if !j.pure {
+			if err := b.tx.RollbackTo(sp); err != nil {
+				return err
+			}
+		}
+		j.err = cause
+		return nil
+	}
+	events, err := j.change(&Tx{Tx: b.tx, next: b.size, batch: b})
+	if err != nil {
+		return undo(err)
+	}
+	if err := l.opts.React.InChange(b.tx, b.size, events); err != nil {
+		if j.pure {
+			// The Reactor may have written, and a pure change has no
+			// savepoint to undo it with: the whole batch fails.
+			return err
+		}
+		return undo(err)
+	}
+	if !j.pure {
+		// Done with: no later failure undoes this change alone. Left
+		// open, every later change's pages were journaled once per open
+		// savepoint, and a batch's journal outgrew SQLite's memory into a
+		// temporary file.
+		if err := b.tx.Release(sp); err != nil {
+			return err
+		}
+	}
+	for _, ev := range events {
+		if err := l.appendEvent(b, j, ev); err != nil {
+			return err
+		}
+	}
+	b.applied = append(b.applied, j)
+	return nil
+}
+
+// appendEvent adds an event's entry, and the tree hashes it makes, to the
+// batch.
+func (l *Log) appendEvent(b *batch, j *job, ev event.Event) error {
+	if ev.Action() != event.ActionDecision {
+		l.applied.Add(1)
+		b.changes = true
+	}
+	leaf, err := l.leaf(b.size, b.tx.Now(), j.ctx, ev)
+	if err != nil {
+		return err
+	}
+	hashes, err := tlog.StoredHashes(b.size, leaf.Leaf, b.reader)
+	if err != nil {
+		return fmt.Errorf("audit: tree hashes for %d: %w", b.size, err)
+	}
+	base := tlog.StoredHashIndex(0, b.size)
+	for k, h := range hashes {
+		b.pending[base+int64(k)] = append([]byte(nil), h[:]...)
+	}
+	b.leaves, b.events = append(b.leaves, leaf), append(b.events, ev)
+	j.seqs = append(j.seqs, b.size)
+	b.size++
+	return nil
+}
+
+// write stores what the batch added: its decision rows, its entries and
+// their tree hashes; and tells the other instances when it changed
+// anything.
+func (l *Log) write(b *batch) error {
+	if err := b.tx.InsertDecisions(b.decisions); err != nil {
+		return err
+	}
+	if err := b.tx.InsertAudit(b.leaves, b.pending); err != nil {
+		return err
+	}
+	if b.changes {
+		return b.tx.NotifyChange(l.instance)
+	}
+	return nil
+}
+
+// refuse answers every change of a batch that could not be committed.
+func (l *Log) refuse(jobs []*job, known int64, err error) {
+	// Nothing of the batch happened; foreign entries it saw are seen
+	// again, and counted again, by the next batch.
+	l.applied.Store(l.committed.Load())
+	l.knownSize = known
+	l.failures.Inc()
+	refusal := errUnavailable
+	if store.IsLocked(err) {
+		// Another writer (an operator's open transaction, a backup,
+		// another process) held the database past the lock timeout.
+		refusal = privacy.Errorf(privacy.EUnavailable, "the database is locked by another writer; nothing was changed")
+		err = fmt.Errorf("the database is locked: no write got its lock within %s: %w", l.db.LockTimeout(), err)
+	}
+	setFailure(&l.writeFailure, fmt.Errorf("audit: append failed: %w", err))
+	l.log.Error("audit append failed; the batch's changes were refused", "changes", len(jobs), "error", err)
+	for _, j := range jobs {
+		if j.err == nil {
+			j.seqs, j.err = nil, refusal
+		}
+	}
+}
+
+// done follows a committed batch: the Reactor first, then the counts.
+func (l *Log) done(b *batch, known int64) {
+	// The Reactor first: state kept in memory must have dropped what the
+	// batch changed before Committed counts the batch, or a decision could
+	// read the old state under the new count, and the writer would trust it.
+	l.opts.React.Committed(b.events)
+	l.committed.Store(l.applied.Load())
+	l.recordSubjects(known, b.first, b.leaves)
+	l.knownSize = b.size
+	l.cache.addAll(b.pending)
+	setFailure(&l.writeFailure, nil)
+	n := 0
+	for _, j := range b.applied {
+		n += len(j.seqs)
+	}
+	l.appends.Add(float64(n))
+	l.batches.Observe(float64(len(b.jobs)))
+}
+
+// leaf builds the entry for an event at seq.
+func (l *Log) leaf(seq int64, now time.Time, ctx context.Context, evt event.Event) (privacy.AuditLeaf, error) {
+	actor, ev := privacy.ActorFrom(ctx), evt.Entry()
+	e := Entry{Seq: seq, Time: FormatTime(now), Actor: EntryActor{ClientID: actor.ClientID, Role: actor.Role},
+		Action: evt.Action(), Outcome: ev.Outcome, Reasons: ev.Reasons, RequestID: privacy.RequestIDFrom(ctx), ReliesOn: ev.ReliesOn}
+	if e.Outcome == "" {
+		e.Outcome = event.OutcomeOK
+	}
+	if len(ev.Targets) > 0 || ev.Subject != "" {
+		e.Targets = make(map[string]string, len(ev.Targets)+1)
+		for k, v := range ev.Targets {
+			e.Targets[k] = v
+		}
+	}
+	var subject string
+	if ev.Subject != "" {
+		subject = l.HMAC(ev.Subject)
+		e.Targets["subject"] = subject
+	}
+	if !ev.ExpiresAt.IsZero() {
+		e.ExpiresAt = FormatTime(ev.ExpiresAt)
+	}
+	if ev.PayloadSHA256 != "" {
+		e.PayloadSHA256 = ev.PayloadSHA256
+	} else if ev.Payload != nil {
+		h, err := PayloadHash(ev.Payload)
+		if err != nil {
+			return privacy.AuditLeaf{}, err
+		}
+		e.PayloadSHA256 = h
+	}
+	b, err := canonicalEntry(e)
+	if err != nil {
+		return privacy.AuditLeaf{}, err
+	}
+	return privacy.AuditLeaf{Seq: seq, Leaf: b, Action: e.Action, SubjectHMAC: subject, CreatedAt: now}, nil
+}
+
+// signer signs a checkpoint whenever the tree has grown, every
+// CheckpointEvery.
+func (l *Log) signer() {
+	defer l.wg.Done()
+	t := time.NewTicker(l.opts.CheckpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			if _, err := l.Checkpoint(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+				l.log.Error("audit checkpoint failed", "error", err)
+			}
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package event
+
+// The audit log's action names, every one. An entry's action is one of
+// these; the verifier's replay reads the consent, decision and notice ones.
+const (
+	ActionDecision = "decision"
+
+	ActionConsentRecorded     = "consent.recorded"
+	ActionConsentWithdrawn    = "consent.withdrawn"
+	ActionConsentStateRebuilt = "consent.state_rebuilt"
+
+	ActionDeviceRegistered  = "device.registered"
+	ActionDeviceActive      = "device.active"
+	ActionDeviceDeactivated = "device.deactivated"
+	ActionDeviceDisposed    = "device.disposed"
+	ActionInventoryDeclared = "inventory.declared"
+
+	ActionNoticeCreated        = "notice.created"
+	ActionNoticeVersionDrafted = "notice.version.drafted"
+	ActionNoticeVersionUpdated = "notice.version.updated"
+	ActionNoticeVersionDeleted = "notice.version.deleted"
+	ActionNoticePublished      = "notice.version.published"
+	ActionPurposePut           = "purpose.put"
+	ActionPolicyRuleAdded      = "policy.rule.added"
+	ActionPolicyRuleRemoved    = "policy.rule.removed"
+	ActionPolicyGroupAdded     = "policy.group.added"
+	ActionPolicyGroupRemoved   = "policy.group.removed"
+	ActionClientCreated        = "client.created"
+	ActionClientRevoked        = "client.revoked"
+	ActionClientRotated        = "client.rotated"
+	ActionWebhookCreated       = "webhook.created"
+	ActionWebhookDeleted       = "webhook.deleted"
+	ActionWebhookRetried       = "webhook.delivery.retried"
+	ActionFindingAcknowledged  = "finding.acknowledged"
+	ActionReceiptKeyRotated    = "receipt_key.rotated"
+	ActionEvidenceExported     = "evidence.exported"
+	ActionSubjectTokenIssued   = "subject_token.issued"
+	ActionServerStarted        = "server.started"
+	ActionServerStopped        = "server.stopped"
+)
+
+// Outcomes and reasons an entry may carry that a reader acts on.
+const (
+	OutcomeOK        = "ok"
+	OutcomeAllow     = "allow"
+	OutcomeDeny      = "deny"
+	OutcomeGranted   = "granted"
+	OutcomeDenied    = "denied"
+	OutcomeWithdrawn = "withdrawn"
+	// ReasonRevokesGrant marks the entry of a consent denial that replaced
+	// a grant still in force: backends are told as for a withdrawal.
+	ReasonRevokesGrant = "revokes_grant"
+	// reasonMaterialChange prefixes, in a publication's entry, each
+	// purpose the new version changed materially.
+	reasonMaterialChange = "material_change:"
+)

@@ -1,0 +1,178 @@
+// Package event names every change a capability commits through the audit
+// log, one Go type per kind, and what its audit entry records. A
+// capability returns events from its change; the audit log writes their
+// entries; the reactions wired in internal/app (the decision facts in
+// memory, the webhook outbox, the policy reload, the continuous review)
+// switch on their types. Action names are the constants of actions.go.
+package event
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+)
+
+// Event is one committed change.
+type Event interface {
+	// Action is the audit entry's action: a constant of actions.go.
+	Action() string
+	// Entry is what the audit entry records of the change.
+	Entry() Entry
+}
+
+// Entry is what an audit entry records of an event, besides what the log
+// adds itself (sequence number, time, actor, request id).
+type Entry struct {
+	Targets map[string]string
+	// Subject is the raw subject id, if the event concerns one; the log
+	// writes only its HMAC, as the target "subject".
+	Subject string
+	Outcome string // "" is written as "ok"
+	Reasons []string
+	// Payload is the change's full record; only its hash is written.
+	Payload any
+	// PayloadSHA256, when set, is written instead of hashing Payload: for
+	// records with a canonical hash of their own (a receipt, a notice).
+	PayloadSHA256 string
+	ReliesOn      *int64
+	ExpiresAt     time.Time
+}
+
+// Decode rebuilds, from an entry that another instance appended, the event
+// it records with what the entry names: identities, never the full state
+// (a reaction reads that back from the database). An action none of
+// actions.go names is Unknown.
+func Decode(action string, targets map[string]string, reasons []string) Event {
+	switch action {
+	case ActionDecision:
+		return Decision{ID: targets["decision"], ServiceID: targets["service"], DeviceID: targets["device"], Element: targets["element"],
+			Purpose: targets["purpose"], DataAction: targets["action"]}
+	case ActionConsentRecorded, ActionConsentWithdrawn:
+		c := Consent{ConsentState: privacy.ConsentState{RecordID: targets["record"], DeviceID: targets["device"], Purpose: targets["purpose"],
+			NoticeKey: targets["notice"]}}
+		c.NoticeVersion, _ = strconv.Atoi(targets["notice_version"])
+		if action == ActionConsentWithdrawn {
+			return ConsentWithdrawn{Consent: c}
+		}
+		return ConsentRecorded{Consent: c, RevokesGrant: slices.Contains(reasons, ReasonRevokesGrant)}
+	case ActionConsentStateRebuilt:
+		return ConsentStateRebuilt{}
+	case ActionDeviceRegistered:
+		return DeviceRegistered{Device: privacy.Device{ID: targets["device"], Status: privacy.DeviceActive}}
+	case ActionDeviceActive, ActionDeviceDeactivated, ActionDeviceDisposed:
+		return DeviceStatusChanged{Device: privacy.Device{ID: targets["device"], Status: privacy.DeviceStatus(strings.TrimPrefix(action, "device."))}}
+	case ActionInventoryDeclared:
+		inv := privacy.Inventory{DeviceID: targets["device"]}
+		inv.Version, _ = strconv.Atoi(targets["inventory_version"])
+		return InventoryDeclared{Inventory: inv}
+	case ActionNoticeCreated:
+		return NoticeCreated{Notice: privacy.Notice{Key: targets["notice"]}}
+	case ActionNoticeVersionDrafted, ActionNoticeVersionUpdated, ActionNoticeVersionDeleted, ActionNoticePublished:
+		v := privacy.NoticeVersion{NoticeKey: targets["notice"]}
+		v.Version, _ = strconv.Atoi(targets["version"])
+		switch action {
+		case ActionNoticeVersionDrafted:
+			return NoticeVersionDrafted{Version: v}
+		case ActionNoticeVersionUpdated:
+			return NoticeVersionUpdated{Version: v}
+		case ActionNoticeVersionDeleted:
+			return NoticeVersionDeleted{Version: v}
+		}
+		for _, r := range reasons {
+			if p, ok := strings.CutPrefix(r, reasonMaterialChange); ok {
+				v.MaterialPurposes = append(v.MaterialPurposes, p)
+			}
+		}
+		return NoticePublished{Version: v}
+	case ActionPurposePut:
+		return PurposePut{Purpose: privacy.Purpose{Key: targets["purpose"]}}
+	case ActionPolicyRuleAdded, ActionPolicyRuleRemoved:
+		r := PolicyRule{Service: targets["service"], Category: targets["category"], Purpose: targets["purpose"], Action: targets["action"],
+			Effect: targets["effect"]}
+		if action == ActionPolicyRuleAdded {
+			return PolicyRuleAdded{Rule: r}
+		}
+		return PolicyRuleRemoved{Rule: r}
+	case ActionPolicyGroupAdded, ActionPolicyGroupRemoved:
+		g := PolicyGroup{Member: targets["member"], Group: targets["group"]}
+		if action == ActionPolicyGroupAdded {
+			return PolicyGroupAdded{Group: g}
+		}
+		return PolicyGroupRemoved{Group: g}
+	case ActionClientCreated, ActionClientRevoked, ActionClientRotated:
+		c := privacy.Client{ID: targets["client"], Role: privacy.Role(targets["role"])}
+		switch action {
+		case ActionClientCreated:
+			return ClientCreated{Client: c}
+		case ActionClientRevoked:
+			return ClientRevoked{Client: c}
+		}
+		return ClientRotated{Client: c}
+	case ActionWebhookCreated:
+		return WebhookCreated{ID: targets["webhook"]}
+	case ActionWebhookDeleted:
+		return WebhookDeleted{ID: targets["webhook"]}
+	case ActionWebhookRetried:
+		d, _ := strconv.ParseInt(targets["delivery"], 10, 64)
+		return WebhookRetried{WebhookID: targets["webhook"], Delivery: d}
+	case ActionFindingAcknowledged:
+		return FindingAcknowledged{ID: targets["finding"], Kind: targets["kind"], Fingerprint: targets["fingerprint"]}
+	case ActionReceiptKeyRotated:
+		return ReceiptKeyRotated{KID: targets["kid"], Previous: targets["previous"]}
+	case ActionEvidenceExported:
+		e := EvidenceExported{}
+		e.AuditSize, _ = strconv.ParseInt(targets["audit_size"], 10, 64)
+		e.From, _ = time.Parse(time.RFC3339, targets["from"])
+		e.To, _ = time.Parse(time.RFC3339, targets["to"])
+		return e
+	case ActionSubjectTokenIssued:
+		e := SubjectTokenIssued{}
+		e.ExpiresAt, _ = time.Parse(time.RFC3339, targets["expires_at"])
+		return e
+	case ActionServerStarted:
+		return ServerStarted{Addr: targets["addr"]}
+	case ActionServerStopped:
+		return ServerStopped{}
+	}
+	return Unknown{Name: action}
+}
+
+// Unknown is an entry whose action this build does not know (appended by a
+// newer build, or by a tool): a reaction must assume that anything changed.
+type Unknown struct{ Name string }
+
+func (e Unknown) Action() string { return e.Name }
+func (Unknown) Entry() Entry     { return Entry{} }
+
+// Examples returns one event of every kind, for tests that must cover
+// them all (the event package's own test checks that none is missing).
+func Examples() []Event {
+	c := Consent{ConsentState: privacy.ConsentState{SubjectID: "alice", DeviceID: "d1", Purpose: "navigation", RecordID: "r1",
+		NoticeKey: "tracker", NoticeVersion: 2, Granted: true}, ReceiptSHA256: "ab"}
+	v := privacy.NoticeVersion{NoticeKey: "tracker", Version: 2, ContentHash: "cd", MaterialPurposes: []string{"navigation"}}
+	t := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	return []Event{
+		Decision{ID: "x1", ServiceID: "s1", Subject: "alice", DeviceID: "d1", Element: "location", Purpose: "navigation", DataAction: "use",
+			Allow: true, ConsentSeq: 4},
+		ConsentRecorded{Consent: c}, ConsentWithdrawn{Consent: c}, ConsentStateRebuilt{},
+		DeviceRegistered{Device: privacy.Device{ID: "d1", Status: privacy.DeviceActive, NoticeKey: "tracker"}},
+		DeviceStatusChanged{Device: privacy.Device{ID: "d1", Status: privacy.DeviceDeactivated, NoticeKey: "tracker"}},
+		InventoryDeclared{Inventory: privacy.Inventory{DeviceID: "d1", Version: 1}, Owner: "alice"},
+		NoticeCreated{Notice: privacy.Notice{Key: "tracker"}}, NoticeVersionDrafted{Version: v}, NoticeVersionUpdated{Version: v},
+		NoticeVersionDeleted{Version: v}, NoticePublished{Version: v},
+		PurposePut{Purpose: privacy.Purpose{Key: "navigation"}, Created: true},
+		PolicyRuleAdded{Rule: PolicyRule{Service: "s", Category: "*", Purpose: "*", Action: "use", Effect: "allow"}},
+		PolicyRuleRemoved{Rule: PolicyRule{Service: "s", Category: "*", Purpose: "*", Action: "use", Effect: "allow"}},
+		PolicyGroupAdded{Group: PolicyGroup{Member: "a", Group: "g"}}, PolicyGroupRemoved{Group: PolicyGroup{Member: "a", Group: "g"}},
+		ClientCreated{Client: privacy.Client{ID: "c1", Role: "admin"}}, ClientRevoked{Client: privacy.Client{ID: "c1", Role: "admin"}},
+		ClientRotated{Client: privacy.Client{ID: "c1", Role: "admin"}},
+		WebhookCreated{ID: "w1", URL: "https://b.example/h", Kinds: []privacy.WebhookKind{privacy.KindConsentGranted}},
+		WebhookDeleted{ID: "w1"}, WebhookRetried{WebhookID: "w1", Delivery: 3},
+		FindingAcknowledged{ID: "f1", Kind: "k", Fingerprint: "fp"}, ReceiptKeyRotated{KID: "k2", Previous: "k1"},
+		EvidenceExported{AuditSize: 10, From: t, To: t.Add(time.Hour)}, SubjectTokenIssued{Subject: "alice", ExpiresAt: t},
+		ServerStarted{Addr: "127.0.0.1:8080"}, ServerStopped{}, Unknown{Name: "future.kind"},
+	}
+}

@@ -1,0 +1,320 @@
+package event
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+)
+
+// Decision is an access decision (decide).
+type Decision struct {
+	ID, ServiceID, Subject, DeviceID, Element, Purpose string
+	// DataAction is what the service asked to do: collect, use or share.
+	DataAction string
+	Allow      bool
+	Reasons    []string
+	// ConsentSeq is the consent entry an allow relied on.
+	ConsentSeq int64
+}
+
+func (Decision) Action() string { return ActionDecision }
+
+func (d Decision) Entry() Entry {
+	e := Entry{Subject: d.Subject, Reasons: d.Reasons, Outcome: OutcomeDeny, Targets: map[string]string{"decision": d.ID,
+		"device": d.DeviceID, "element": d.Element, "purpose": d.Purpose, "action": d.DataAction, "service": d.ServiceID}}
+	if d.Allow {
+		seq := d.ConsentSeq
+		e.Outcome, e.ReliesOn = OutcomeAllow, &seq
+	}
+	return e
+}
+
+// Consent is one purpose's choice in a consent record: the purpose's state
+// as the record made it current.
+type Consent struct {
+	privacy.ConsentState
+	// ReceiptSHA256 is the SHA-256 of the record's signed receipt.
+	ReceiptSHA256 string
+}
+
+func (c Consent) entry(outcome string) Entry {
+	return Entry{Subject: c.SubjectID, PayloadSHA256: c.ReceiptSHA256, ExpiresAt: c.ExpiresAt, Outcome: outcome,
+		Targets: map[string]string{"device": c.DeviceID, "purpose": c.Purpose, "record": c.RecordID, "notice": c.NoticeKey,
+			"notice_version": strconv.Itoa(c.NoticeVersion)}}
+}
+
+// ConsentRecorded is a purpose granted or denied by a consent record.
+type ConsentRecorded struct {
+	Consent
+	// RevokesGrant: a denial that replaced a grant still in force.
+	RevokesGrant bool
+}
+
+func (ConsentRecorded) Action() string { return ActionConsentRecorded }
+
+func (c ConsentRecorded) Entry() Entry {
+	if c.Granted {
+		return c.entry(OutcomeGranted)
+	}
+	e := c.entry(OutcomeDenied)
+	if c.RevokesGrant {
+		e.Reasons = []string{ReasonRevokesGrant}
+	}
+	return e
+}
+
+// ConsentWithdrawn is a purpose withdrawn by a withdrawal record.
+type ConsentWithdrawn struct{ Consent }
+
+func (ConsentWithdrawn) Action() string { return ActionConsentWithdrawn }
+
+func (c ConsentWithdrawn) Entry() Entry { return c.entry(OutcomeWithdrawn) }
+
+// ConsentStateRebuilt is the current consent state recomputed from the
+// records alone.
+type ConsentStateRebuilt struct{}
+
+func (ConsentStateRebuilt) Action() string { return ActionConsentStateRebuilt }
+func (ConsentStateRebuilt) Entry() Entry   { return Entry{} }
+
+// DeviceRegistered is a new device.
+type DeviceRegistered struct{ Device privacy.Device }
+
+func (DeviceRegistered) Action() string { return ActionDeviceRegistered }
+func (e DeviceRegistered) Entry() Entry { return deviceEntry(e.Device) }
+
+// DeviceStatusChanged is a device activated, deactivated or disposed of;
+// Device carries its new status.
+type DeviceStatusChanged struct{ Device privacy.Device }
+
+func (e DeviceStatusChanged) Action() string { return "device." + string(e.Device.Status) }
+func (e DeviceStatusChanged) Entry() Entry   { return deviceEntry(e.Device) }
+
+func deviceEntry(d privacy.Device) Entry {
+	return Entry{Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d}
+}
+
+// InventoryDeclared is a new version of a device's data inventory.
+type InventoryDeclared struct {
+	Inventory privacy.Inventory
+	// Owner is the device's owner subject, if it has one.
+	Owner string
+}
+
+func (InventoryDeclared) Action() string { return ActionInventoryDeclared }
+
+func (e InventoryDeclared) Entry() Entry {
+	return Entry{Subject: e.Owner, Payload: e.Inventory,
+		Targets: map[string]string{"device": e.Inventory.DeviceID, "inventory_version": strconv.Itoa(e.Inventory.Version)}}
+}
+
+// NoticeCreated is a new privacy notice, with no version yet.
+type NoticeCreated struct{ Notice privacy.Notice }
+
+func (NoticeCreated) Action() string { return ActionNoticeCreated }
+
+func (e NoticeCreated) Entry() Entry {
+	return Entry{Targets: map[string]string{"notice": e.Notice.Key}, Payload: e.Notice}
+}
+
+func versionEntry(v privacy.NoticeVersion) Entry {
+	return Entry{Targets: map[string]string{"notice": v.NoticeKey, "version": strconv.Itoa(v.Version)}, PayloadSHA256: v.ContentHash}
+}
+
+// NoticeVersionDrafted is a new draft version of a notice.
+type NoticeVersionDrafted struct{ Version privacy.NoticeVersion }
+
+func (NoticeVersionDrafted) Action() string { return ActionNoticeVersionDrafted }
+func (e NoticeVersionDrafted) Entry() Entry { return versionEntry(e.Version) }
+
+// NoticeVersionUpdated is a draft's content replaced.
+type NoticeVersionUpdated struct{ Version privacy.NoticeVersion }
+
+func (NoticeVersionUpdated) Action() string { return ActionNoticeVersionUpdated }
+func (e NoticeVersionUpdated) Entry() Entry { return versionEntry(e.Version) }
+
+// NoticeVersionDeleted is a draft deleted.
+type NoticeVersionDeleted struct{ Version privacy.NoticeVersion }
+
+func (NoticeVersionDeleted) Action() string { return ActionNoticeVersionDeleted }
+func (e NoticeVersionDeleted) Entry() Entry { return versionEntry(e.Version) }
+
+// NoticePublished is a version published: from now on the one in force.
+// Version.MaterialPurposes are the purposes it changed materially.
+type NoticePublished struct{ Version privacy.NoticeVersion }
+
+func (NoticePublished) Action() string { return ActionNoticePublished }
+
+func (e NoticePublished) Entry() Entry {
+	en := versionEntry(e.Version)
+	for _, p := range e.Version.MaterialPurposes {
+		en.Reasons = append(en.Reasons, reasonMaterialChange+p)
+	}
+	return en
+}
+
+// PurposePut is a purpose of the catalogue created or replaced.
+type PurposePut struct {
+	Purpose privacy.Purpose
+	Created bool
+}
+
+func (PurposePut) Action() string { return ActionPurposePut }
+
+func (e PurposePut) Entry() Entry {
+	outcome := "replaced"
+	if e.Created {
+		outcome = "created"
+	}
+	return Entry{Targets: map[string]string{"purpose": e.Purpose.Key}, Outcome: outcome, Payload: e.Purpose}
+}
+
+// PolicyRule is one rule of the data policy.
+type PolicyRule struct{ Service, Category, Purpose, Action, Effect string }
+
+// PolicyGroup is one membership of the data policy.
+type PolicyGroup struct{ Member, Group string }
+
+func (r PolicyRule) entry() Entry {
+	// "service", not "subject": a subject target names a data subject.
+	return Entry{Targets: map[string]string{"service": r.Service, "category": r.Category, "purpose": r.Purpose, "action": r.Action,
+		"effect": r.Effect}}
+}
+
+func (g PolicyGroup) entry() Entry {
+	return Entry{Targets: map[string]string{"member": g.Member, "group": g.Group}}
+}
+
+// PolicyRuleAdded is a rule added to the data policy.
+type PolicyRuleAdded struct{ Rule PolicyRule }
+
+func (PolicyRuleAdded) Action() string { return ActionPolicyRuleAdded }
+func (e PolicyRuleAdded) Entry() Entry { return e.Rule.entry() }
+
+// PolicyRuleRemoved is a rule removed from the data policy.
+type PolicyRuleRemoved struct{ Rule PolicyRule }
+
+func (PolicyRuleRemoved) Action() string { return ActionPolicyRuleRemoved }
+func (e PolicyRuleRemoved) Entry() Entry { return e.Rule.entry() }
+
+// PolicyGroupAdded is a membership added to the data policy.
+type PolicyGroupAdded struct{ Group PolicyGroup }
+
+func (PolicyGroupAdded) Action() string { return ActionPolicyGroupAdded }
+func (e PolicyGroupAdded) Entry() Entry { return e.Group.entry() }
+
+// PolicyGroupRemoved is a membership removed from the data policy.
+type PolicyGroupRemoved struct{ Group PolicyGroup }
+
+func (PolicyGroupRemoved) Action() string { return ActionPolicyGroupRemoved }
+func (e PolicyGroupRemoved) Entry() Entry { return e.Group.entry() }
+
+func clientEntry(c privacy.Client) Entry {
+	return Entry{Targets: map[string]string{"client": c.ID, "role": string(c.Role)}, Payload: c}
+}
+
+// ClientCreated is a new API client (its token is not in the event).
+type ClientCreated struct{ Client privacy.Client }
+
+func (ClientCreated) Action() string { return ActionClientCreated }
+func (e ClientCreated) Entry() Entry { return clientEntry(e.Client) }
+
+// ClientRevoked is an API client revoked.
+type ClientRevoked struct{ Client privacy.Client }
+
+func (ClientRevoked) Action() string { return ActionClientRevoked }
+func (e ClientRevoked) Entry() Entry { return clientEntry(e.Client) }
+
+// ClientRotated is an API client's token replaced.
+type ClientRotated struct{ Client privacy.Client }
+
+func (ClientRotated) Action() string { return ActionClientRotated }
+func (e ClientRotated) Entry() Entry { return clientEntry(e.Client) }
+
+// WebhookCreated is a new webhook subscription.
+type WebhookCreated struct {
+	ID    string
+	URL   string
+	Kinds []privacy.WebhookKind
+}
+
+func (WebhookCreated) Action() string { return ActionWebhookCreated }
+
+func (e WebhookCreated) Entry() Entry {
+	return Entry{Targets: map[string]string{"webhook": e.ID}, Payload: map[string]any{"url": e.URL, "events": e.Kinds}}
+}
+
+// WebhookDeleted is a webhook subscription deleted.
+type WebhookDeleted struct{ ID string }
+
+func (WebhookDeleted) Action() string { return ActionWebhookDeleted }
+func (e WebhookDeleted) Entry() Entry { return Entry{Targets: map[string]string{"webhook": e.ID}} }
+
+// WebhookRetried is a dead or pending delivery queued again.
+type WebhookRetried struct {
+	WebhookID string
+	Delivery  int64
+}
+
+func (WebhookRetried) Action() string { return ActionWebhookRetried }
+
+func (e WebhookRetried) Entry() Entry {
+	return Entry{Targets: map[string]string{"webhook": e.WebhookID, "delivery": fmt.Sprint(e.Delivery)}}
+}
+
+// FindingAcknowledged is a finding of the continuous review acknowledged.
+type FindingAcknowledged struct{ ID, Kind, Fingerprint string }
+
+func (FindingAcknowledged) Action() string { return ActionFindingAcknowledged }
+
+func (e FindingAcknowledged) Entry() Entry {
+	return Entry{Targets: map[string]string{"finding": e.ID, "kind": e.Kind, "fingerprint": e.Fingerprint}}
+}
+
+// ReceiptKeyRotated is a new receipt signing key in use.
+type ReceiptKeyRotated struct{ KID, Previous string }
+
+func (ReceiptKeyRotated) Action() string { return ActionReceiptKeyRotated }
+
+func (e ReceiptKeyRotated) Entry() Entry {
+	return Entry{Targets: map[string]string{"kid": e.KID, "previous": e.Previous}}
+}
+
+// EvidenceExported is an evidence bundle handed out.
+type EvidenceExported struct {
+	AuditSize int64
+	From, To  time.Time
+}
+
+func (EvidenceExported) Action() string { return ActionEvidenceExported }
+
+func (e EvidenceExported) Entry() Entry {
+	return Entry{Outcome: OutcomeOK, Targets: map[string]string{"audit_size": strconv.FormatInt(e.AuditSize, 10),
+		"from": e.From.Format(time.RFC3339), "to": e.To.Format(time.RFC3339)}}
+}
+
+// SubjectTokenIssued is a token issued for a data subject's own requests.
+type SubjectTokenIssued struct {
+	Subject   string
+	ExpiresAt time.Time
+}
+
+func (SubjectTokenIssued) Action() string { return ActionSubjectTokenIssued }
+
+func (e SubjectTokenIssued) Entry() Entry {
+	return Entry{Subject: e.Subject, Targets: map[string]string{"expires_at": e.ExpiresAt.UTC().Format(time.RFC3339)}}
+}
+
+// ServerStarted is a server process starting to serve.
+type ServerStarted struct{ Addr string }
+
+func (ServerStarted) Action() string { return ActionServerStarted }
+func (e ServerStarted) Entry() Entry { return Entry{Targets: map[string]string{"addr": e.Addr}} }
+
+// ServerStopped is a server process stopped cleanly.
+type ServerStopped struct{}
+
+func (ServerStopped) Action() string { return ActionServerStopped }
+func (ServerStopped) Entry() Entry   { return Entry{} }
