@@ -263,7 +263,7 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 		Notices: notices, Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
 		Decisions: decisions, Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
 		Incidents: incident.NewService(db), Findings: review, SubjectTokens: subjectTokens, Webhooks: hooks,
-		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh},
+		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh, NoticePage: notice.WritePage},
 		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody, RateLimit: cfg.rateLimit,
 	})
 	if err != nil {

@@ -67,7 +67,7 @@ the audit key. The format is in docs/evidence-bundle.md.`,
 				if err != nil {
 					return err
 				}
-				return exportBundle(ctx, out, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh}, opts, stdout)
+				return exportBundle(ctx, out, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh, NoticePage: notice.WritePage}, opts, stdout)
 			})
 		},
 	}

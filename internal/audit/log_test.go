@@ -54,7 +54,7 @@ func entries(l *audit.Log) iter.Seq2[audit.StoredEntry, error] {
 	return func(yield func(audit.StoredEntry, error) bool) {
 		from := int64(0)
 		for {
-			page, err := l.Entries(context.Background(), store.AuditFilter{From: from, Limit: 100})
+			page, err := l.Entries(context.Background(), audit.Filter{From: from, Limit: 100})
 			if err != nil {
 				yield(audit.StoredEntry{}, err)
 				return
@@ -495,7 +495,7 @@ func TestWriterExtendsTheSubjectIndexInBulk(t *testing.T) {
 				return err == nil && assert.ObjectsAreEqual(expected, marks)
 			}, 5*time.Second, time.Millisecond, "the marks after %d entries", size)
 			for _, s := range subjects[:2] {
-				got, err := l.Entries(ctx, store.AuditFilter{Limit: 100, SubjectHMAC: l.HMAC(s)})
+				got, err := l.Entries(ctx, audit.Filter{Limit: 100, SubjectHMAC: l.HMAC(s)})
 				require.NoError(t, err)
 				var gotSeqs []int64
 				for _, e := range got {
@@ -540,7 +540,7 @@ func TestSubjectIndexWithTwoWriters(t *testing.T) {
 		for _, l := range logs { // a last change each: the writers' work after the last batches is done
 			appendOne(l, 4)
 		}
-		all, err := logs[0].Entries(ctx, store.AuditFilter{Limit: 1000})
+		all, err := logs[0].Entries(ctx, audit.Filter{Limit: 1000})
 		require.NoError(t, err)
 		require.Len(t, all, 102)
 		// Each writer extends one slice after answering its last batch:
@@ -581,7 +581,7 @@ func TestSubjectIndexWithTwoWriters(t *testing.T) {
 						expect = append(expect, e.Seq)
 					}
 				}
-				found, err := l.Entries(ctx, store.AuditFilter{Limit: 1000, SubjectHMAC: l.HMAC(subject)})
+				found, err := l.Entries(ctx, audit.Filter{Limit: 1000, SubjectHMAC: l.HMAC(subject)})
 				require.NoError(t, err)
 				var seqs []int64
 				for _, e := range found {
@@ -676,7 +676,7 @@ func TestSubjectIndexFailureIsNotAFailureOfTheLog(t *testing.T) {
 	seqs, err := l.Append(ctx, audittest.Event{Name: "test.event", Subject: "alice"})
 	require.NoError(t, err)
 	want = append(want, seqs...)
-	got, err := l.Entries(ctx, store.AuditFilter{Limit: 100, SubjectHMAC: l.HMAC("alice")})
+	got, err := l.Entries(ctx, audit.Filter{Limit: 100, SubjectHMAC: l.HMAC("alice")})
 	require.NoError(t, err)
 	var gotSeqs []int64
 	for _, e := range got {

@@ -86,8 +86,18 @@ func (l *Log) Root(ctx context.Context, size int64) (tlog.Hash, error) {
 }
 
 // Entries lists committed entries.
-func (l *Log) Entries(ctx context.Context, f store.AuditFilter) ([]privacy.AuditLeaf, error) {
-	return l.db.Read(ctx).AuditEntries(f)
+func (l *Log) Entries(ctx context.Context, f Filter) ([]privacy.AuditLeaf, error) {
+	return l.db.Read(ctx).AuditEntries(store.AuditFilter(f))
+}
+
+// Filter chooses entries: from a sequence number on, at most Limit, of
+// one action (empty: any), of one subject (the HMAC the entries name;
+// empty: any).
+type Filter struct {
+	From        int64
+	Limit       int
+	Action      string
+	SubjectHMAC string
 }
 
 // InclusionProof proves entry seq is in the tree of the given size: the

@@ -210,7 +210,7 @@ func TestConsentLifecycle(t *testing.T) {
 		cp, err := f.log.Checkpoint(ctx)
 		require.NoError(t, err)
 		_, err = audit.Verify(audit.VerifyInput{Checkpoint: []byte(cp.Note), VerifierKey: f.log.VerifierKey(), Entries: func(yield func(audit.StoredEntry, error) bool) {
-			es, err := f.log.Entries(ctx, store.AuditFilter{Limit: 10000})
+			es, err := f.log.Entries(ctx, audit.Filter{Limit: 10000})
 			if err != nil {
 				yield(audit.StoredEntry{}, err)
 				return

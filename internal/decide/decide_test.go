@@ -332,7 +332,7 @@ func verifyLog(t *testing.T, w *world) audit.VerifyResult {
 	require.NoError(t, err)
 	res, err := audit.Verify(audit.VerifyInput{Checkpoint: []byte(cp.Note), VerifierKey: w.log.VerifierKey(),
 		Entries: func(yield func(audit.StoredEntry, error) bool) {
-			es, err := w.log.Entries(ctx, store.AuditFilter{Limit: 1 << 20})
+			es, err := w.log.Entries(ctx, audit.Filter{Limit: 1 << 20})
 			if err != nil {
 				yield(audit.StoredEntry{}, err)
 				return

@@ -111,7 +111,7 @@ func (d *deployment) consent(t testing.TB, subject string, granted bool) privacy
 }
 
 func (d *deployment) sources() evidence.Sources {
-	return evidence.Sources{DB: d.db, Log: d.log, JWKS: d.keys.JWKS, Policies: d.data.Rules}
+	return evidence.Sources{DB: d.db, Log: d.log, JWKS: d.keys.JWKS, Policies: d.data.Rules, NoticePage: notice.WritePage}
 }
 
 func (d *deployment) export(t testing.TB, opts evidence.Options) (string, evidence.Manifest) {

@@ -24,8 +24,6 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
-	"github.com/consentry/consentry/internal/findings"
-	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/go-jose/go-jose/v4"
@@ -149,7 +147,10 @@ type Sources struct {
 	// Policies returns the data policy's rules and groups.
 	Policies func() ([]authz.Rule, []authz.Group, error)
 	// Findings, when set, runs the continuous review for the report.
-	Findings func(ctx context.Context) ([]findings.Finding, error)
+	Findings func(ctx context.Context) ([]privacy.Finding, error)
+	// NoticePage renders a published version's page in a locale, as
+	// subjects are shown it (notice.WritePage).
+	NoticePage func(w io.Writer, v privacy.NoticeVersion, locale string) error
 }
 
 // Options choose what an export holds.
@@ -301,7 +302,7 @@ func export(ctx context.Context, out io.Writer, src Sources, opts Options, metho
 		func() error { return exportConsistency(ctx, w, src.Log, opts.PreviousSize, cp.Size) },
 		func() error { return exportDevices(ctx, w, src.DB, c) },
 		func() error { return exportInventories(ctx, w, src.DB, c) },
-		func() error { return exportNotices(w, versions) },
+		func() error { return exportNotices(w, versions, src.NoticePage) },
 		func() error { return exportConsents(ctx, w, src.DB, opts.From, opts.To, cp.Size) },
 		func() error { return exportPolicies(w, src.Policies) },
 		func() error {
@@ -361,7 +362,7 @@ func exportEntries(ctx context.Context, w *writer, auditLog *audit.Log, size int
 		return err
 	}
 	for from := int64(0); from < size; {
-		page, err := auditLog.Entries(ctx, store.AuditFilter{From: from, Limit: int(min(pageSize, size-from))})
+		page, err := auditLog.Entries(ctx, audit.Filter{From: from, Limit: int(min(pageSize, size-from))})
 		if err != nil {
 			return err
 		}
@@ -499,7 +500,10 @@ type noticeVersion struct {
 	Content          json.RawMessage `json:"content"`
 }
 
-func exportNotices(w *writer, versions []privacy.NoticeVersion) error {
+func exportNotices(w *writer, versions []privacy.NoticeVersion, page func(io.Writer, privacy.NoticeVersion, string) error) error {
+	if page == nil {
+		return errors.New("evidence: no notice page renderer (Sources.NoticePage)")
+	}
 	for _, v := range versions {
 		content, _, err := store.EncodeNoticeContent(v.Content)
 		if err != nil {
@@ -527,7 +531,7 @@ func exportNotices(w *writer, versions []privacy.NoticeVersion) error {
 			if err := w.create(base + "." + l + ".html"); err != nil {
 				return err
 			}
-			if err := notice.RenderPage(w, notice.Shown{Version: v, Locale: l, Text: v.Content.Texts[l]}); err != nil {
+			if err := page(w, v, l); err != nil {
 				return err
 			}
 		}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/event"
-	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 )
@@ -49,7 +48,7 @@ type Report struct {
 	// Reviewed says the continuous review ran for the report; OpenFindings
 	// are its unacknowledged findings.
 	Reviewed     bool
-	OpenFindings []findings.Finding
+	OpenFindings []privacy.Finding
 }
 
 // NoticeSummary is one notice: the version in force and what it misses.

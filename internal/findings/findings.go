@@ -51,33 +51,6 @@ const (
 // Severities lists them in order, for gauges and sorting.
 var Severities = []string{SeverityHigh, SeverityMedium, SeverityLow}
 
-// Object is one thing a finding is about.
-type Object struct {
-	Type string `json:"type"`
-	ID   string `json:"id"`
-}
-
-// Finding is one weakness the review found.
-type Finding struct {
-	// ID is stable while the finding lasts: its kind and subject.
-	ID       string
-	Kind     string
-	Severity string
-	Control  string
-	Detail   string
-	Remedy   string
-	// Objects are the first maxObjects things concerned; Count is all.
-	Objects []Object
-	Count   int
-	// Fingerprint changes when what the finding is about changes; an
-	// acknowledgment holds only for the fingerprint it was given.
-	Fingerprint string
-	Ack         *store.FindingAck
-}
-
-// Open reports whether no one acknowledged the finding as it stands.
-func (f Finding) Open() bool { return f.Ack == nil || f.Ack.Fingerprint != f.Fingerprint }
-
 const maxObjects = 100
 
 // Options tune the review.
@@ -113,7 +86,7 @@ type Engine struct {
 	opts    Options
 	gauge   *prometheus.GaugeVec
 	mu      sync.RWMutex
-	current []Finding
+	current []privacy.Finding
 	ran     time.Time
 	wake    chan struct{}
 }
@@ -182,14 +155,14 @@ func (e *Engine) Start(ctx context.Context) {
 }
 
 // Current returns the latest findings and when they were computed.
-func (e *Engine) Current() ([]Finding, time.Time) {
+func (e *Engine) Current() ([]privacy.Finding, time.Time) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	return slices.Clone(e.current), e.ran
 }
 
 // Refresh recomputes the findings now.
-func (e *Engine) Refresh(ctx context.Context) ([]Finding, error) {
+func (e *Engine) Refresh(ctx context.Context) ([]privacy.Finding, error) {
 	fs, err := e.compute(ctx)
 	if err != nil {
 		return nil, err
@@ -211,24 +184,24 @@ func (e *Engine) Refresh(ctx context.Context) ([]Finding, error) {
 
 // Acknowledge records that a person reviewed the finding as it stands,
 // with a note, in the audit log. ENotFound when no such finding is open.
-func (e *Engine) Acknowledge(ctx context.Context, id, note string) (store.FindingAck, error) {
+func (e *Engine) Acknowledge(ctx context.Context, id, note string) (privacy.FindingAck, error) {
 	if strings.TrimSpace(note) == "" || len(note) > 2000 {
-		return store.FindingAck{}, privacy.FieldErrorf(privacy.EInvalid, "note", "must say what was decided, in 1 to 2000 characters")
+		return privacy.FindingAck{}, privacy.FieldErrorf(privacy.EInvalid, "note", "must say what was decided, in 1 to 2000 characters")
 	}
 	fs, err := e.Refresh(ctx)
 	if err != nil {
-		return store.FindingAck{}, err
+		return privacy.FindingAck{}, err
 	}
-	i := slices.IndexFunc(fs, func(f Finding) bool { return f.ID == id })
+	i := slices.IndexFunc(fs, func(f privacy.Finding) bool { return f.ID == id })
 	if i < 0 {
-		return store.FindingAck{}, privacy.Errorf(privacy.ENotFound, "no finding %s: it may have been cleared", id)
+		return privacy.FindingAck{}, privacy.Errorf(privacy.ENotFound, "no finding %s: it may have been cleared", id)
 	}
 	f := fs[i]
 	if !f.Open() {
-		return store.FindingAck{}, privacy.Errorf(privacy.EConflict, "finding %s is already acknowledged as it stands", id)
+		return privacy.FindingAck{}, privacy.Errorf(privacy.EConflict, "finding %s is already acknowledged as it stands", id)
 	}
 	actor := privacy.ActorFrom(ctx)
-	ack := store.FindingAck{ID: uuid.Must(uuid.NewV7()).String(), FindingID: id, Fingerprint: f.Fingerprint, Note: note, ClientID: actor.ClientID}
+	ack := privacy.FindingAck{ID: uuid.Must(uuid.NewV7()).String(), FindingID: id, Fingerprint: f.Fingerprint, Note: note, ClientID: actor.ClientID}
 	_, err = e.src.Log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		ack.AuditSeq, ack.CreatedAt = tx.NextSeq(), tx.Now()
 		if err := tx.InsertFindingAck(ack); err != nil {
@@ -237,7 +210,7 @@ func (e *Engine) Acknowledge(ctx context.Context, id, note string) (store.Findin
 		return []event.Event{event.FindingAcknowledged{ID: id, Kind: f.Kind, Fingerprint: f.Fingerprint}}, nil
 	})
 	if err != nil {
-		return store.FindingAck{}, err
+		return privacy.FindingAck{}, err
 	}
 	if _, err := e.Refresh(ctx); err != nil {
 		e.opts.Log.Error("continuous review failed after an acknowledgment", "error", err)
@@ -245,11 +218,11 @@ func (e *Engine) Acknowledge(ctx context.Context, id, note string) (store.Findin
 	return ack, nil
 }
 
-func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
+func (e *Engine) compute(ctx context.Context) ([]privacy.Finding, error) {
 	tx := e.src.DB.Read(ctx)
 	now := tx.Now()
-	var out []Finding
-	add := func(f Finding) { out = append(out, f) }
+	var out []privacy.Finding
+	add := func(f privacy.Finding) { out = append(out, f) }
 
 	// Notices that no longer cover what their devices collect.
 	keys, err := tx.ActiveNoticeKeys()
@@ -275,14 +248,14 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 		if len(gaps) == 0 {
 			continue
 		}
-		var objs []Object
+		var objs []privacy.FindingObject
 		for _, g := range gaps {
-			objs = append(objs, Object{Type: "device", ID: g.DeviceID}, Object{Type: "element", ID: g.Element + " (" + g.Kind + ", " + g.Purpose + ")"})
+			objs = append(objs, privacy.FindingObject{Type: "device", ID: g.DeviceID}, privacy.FindingObject{Type: "element", ID: g.Element + " (" + g.Kind + ", " + g.Purpose + ")"})
 		}
 		add(finding(KindNoticeUncovered+":"+key, KindNoticeUncovered, SeverityHigh, "31-1",
 			fmt.Sprintf("the notice %s in force does not state %d things its active devices collect", key, len(gaps)),
 			"publish a notice version that states them (GET /v1/notices/"+key+"/coverage lists each), or correct the inventories",
-			append([]Object{{Type: "notice", ID: key}}, objs...), len(gaps)+1))
+			append([]privacy.FindingObject{{Type: "notice", ID: key}}, objs...), len(gaps)+1))
 	}
 
 	// Policy rules against what notices state and inventories declare.
@@ -304,13 +277,13 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 		if r.Effect != "allow" {
 			continue
 		}
-		rule := Object{Type: "policy_rule", ID: strings.Join([]string{r.Subject, r.Category, r.Purpose, r.Action}, " ")}
+		rule := privacy.FindingObject{Type: "policy_rule", ID: strings.Join([]string{r.Subject, r.Category, r.Purpose, r.Action}, " ")}
 		// Rule fields hold spaces and wildcards; the id must sit in a URL.
-		ruleID := fingerprint([]Object{rule})
+		ruleID := fingerprint([]privacy.FindingObject{rule})
 		if r.Purpose != "*" && !stated[r.Purpose] {
 			add(finding(KindPurposeNotInNotice+":"+ruleID, KindPurposeNotInNotice, SeverityMedium, "31-2",
 				fmt.Sprintf("a rule allows %s to use %s for %s, a purpose no notice in force states", r.Subject, r.Category, r.Purpose),
-				"state the purpose in a notice, or remove the rule (DELETE /v1/policies)", []Object{rule, {Type: "purpose", ID: r.Purpose}}, 2))
+				"state the purpose in a notice, or remove the rule (DELETE /v1/policies)", []privacy.FindingObject{rule, {Type: "purpose", ID: r.Purpose}}, 2))
 			continue
 		}
 		consentable := slices.ContainsFunc(elements, func(el privacy.DataElement) bool {
@@ -319,7 +292,7 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 		if !consentable {
 			add(finding(KindRuleUnconsentable+":"+ruleID, KindRuleUnconsentable, SeverityMedium, "30",
 				fmt.Sprintf("a rule allows %s to use %s for %s, but no device declares such data for that purpose: no one can consent to it", r.Subject, r.Category, r.Purpose),
-				"remove or narrow the rule, or declare the data in the inventories it is meant for", []Object{rule}, 1))
+				"remove or narrow the rule, or declare the data in the inventories it is meant for", []privacy.FindingObject{rule}, 1))
 		}
 	}
 
@@ -331,7 +304,7 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 	for _, p := range slices.Sorted(maps.Keys(expiring)) {
 		add(finding(KindConsentsExpiring+":"+p, KindConsentsExpiring, SeverityLow, "31-2",
 			fmt.Sprintf("%d consents to %s end within %d days", expiring[p], p, int(e.opts.ExpiringWithin.Hours()/24)),
-			"ask the subjects to renew their consent in the app before it ends", []Object{{Type: "purpose", ID: p}}, expiring[p]))
+			"ask the subjects to renew their consent in the app before it ends", []privacy.FindingObject{{Type: "purpose", ID: p}}, expiring[p]))
 	}
 
 	// Devices.
@@ -353,9 +326,9 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 		if n == 0 {
 			continue
 		}
-		objs := make([]Object, len(ids))
+		objs := make([]privacy.FindingObject, len(ids))
 		for i, id := range ids {
-			objs[i] = Object{Type: "device", ID: id}
+			objs[i] = privacy.FindingObject{Type: "device", ID: id}
 		}
 		add(finding(d.kind, d.kind, d.severity, d.control, fmt.Sprintf("%d %s", n, d.detail), d.remedy, objs, int(n)))
 	}
@@ -367,12 +340,12 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 		return nil, err
 	}
 	if dead > 0 {
-		objs := make([]Object, 0, len(hooks)+1)
+		objs := make([]privacy.FindingObject, 0, len(hooks)+1)
 		for _, id := range hooks {
-			objs = append(objs, Object{Type: "webhook", ID: id})
+			objs = append(objs, privacy.FindingObject{Type: "webhook", ID: id})
 		}
 		// More deliveries dying is news even for the same webhooks.
-		objs = append(objs, Object{Type: "dead_deliveries", ID: strconv.FormatInt(dead, 10)})
+		objs = append(objs, privacy.FindingObject{Type: "dead_deliveries", ID: strconv.FormatInt(dead, 10)})
 		add(finding(KindWebhookDeliveriesDead, KindWebhookDeliveriesDead, SeverityHigh, "34",
 			fmt.Sprintf("%d webhook deliveries failed every try: their backends were not told of consent changes", dead),
 			"fix the receivers, then retry the dead deliveries (GET /v1/webhooks/{id}/deliveries?state=dead, POST .../retry)", objs, int(dead)))
@@ -382,7 +355,7 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 	if created := e.src.KeyCreated(); !created.IsZero() && now.Sub(created) >= e.opts.KeyMaxAge {
 		add(finding(KindKeyRotationDue, KindKeyRotationDue, SeverityMedium, "32",
 			fmt.Sprintf("the receipt signing key was made %s, more than %d days ago", created.UTC().Format("2006-01-02"), int(e.opts.KeyMaxAge.Hours()/24)),
-			"run consentry keys rotate (earlier receipts keep verifying)", []Object{{Type: "receipt_key", ID: created.UTC().Format(time.RFC3339)}}, 1))
+			"run consentry keys rotate (earlier receipts keep verifying)", []privacy.FindingObject{{Type: "receipt_key", ID: created.UTC().Format(time.RFC3339)}}, 1))
 	}
 
 	acks, err := tx.LatestFindingAcks()
@@ -400,7 +373,7 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 			fmt.Sprintf("the findings have not been reviewed within %d days (%s)", int(e.opts.ReviewInterval.Hours()/24), since),
 			"review the open findings and acknowledge this one with what was decided", nil, 1)
 		// Each interval's review is a new one.
-		f.Fingerprint = fingerprint([]Object{{Type: "since", ID: last.CreatedAt.Format(time.RFC3339Nano)}})
+		f.Fingerprint = fingerprint([]privacy.FindingObject{{Type: "since", ID: last.CreatedAt.Format(time.RFC3339Nano)}})
 		add(f)
 	}
 	for i := range out {
@@ -408,7 +381,7 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 			out[i].Ack = &a
 		}
 	}
-	slices.SortStableFunc(out, func(a, b Finding) int {
+	slices.SortStableFunc(out, func(a, b privacy.Finding) int {
 		if sa, sb := slices.Index(Severities, a.Severity), slices.Index(Severities, b.Severity); sa != sb {
 			return sa - sb
 		}
@@ -417,11 +390,11 @@ func (e *Engine) compute(ctx context.Context) ([]Finding, error) {
 	return out, nil
 }
 
-func finding(id, kind, severity, control, detail, remedy string, objs []Object, count int) Finding {
+func finding(id, kind, severity, control, detail, remedy string, objs []privacy.FindingObject, count int) privacy.Finding {
 	if objs == nil {
-		objs = []Object{}
+		objs = []privacy.FindingObject{}
 	}
-	f := Finding{ID: id, Kind: kind, Severity: severity, Control: control, Detail: detail, Remedy: remedy, Count: count, Fingerprint: fingerprint(objs)}
+	f := privacy.Finding{ID: id, Kind: kind, Severity: severity, Control: control, Detail: detail, Remedy: remedy, Count: count, Fingerprint: fingerprint(objs)}
 	if len(objs) > maxObjects {
 		objs = objs[:maxObjects]
 	}
@@ -431,7 +404,7 @@ func finding(id, kind, severity, control, detail, remedy string, objs []Object, 
 
 // fingerprint hashes what a finding is about, so that an acknowledgment
 // given for one set of objects does not silence a different one.
-func fingerprint(objs []Object) string {
+func fingerprint(objs []privacy.FindingObject) string {
 	h := sha256.New()
 	for _, o := range objs {
 		fmt.Fprintf(h, "%s\x00%s\x00", o.Type, o.ID)

@@ -67,12 +67,12 @@ func newWorld(t *testing.T, dialect string) *world {
 }
 
 // open returns the kinds of the open findings, and the findings by kind.
-func (w *world) open() ([]string, map[string]findings.Finding) {
+func (w *world) open() ([]string, map[string]privacy.Finding) {
 	w.t.Helper()
 	fs, err := w.engine.Refresh(context.Background())
 	require.NoError(w.t, err)
 	var kinds []string
-	byKind := map[string]findings.Finding{}
+	byKind := map[string]privacy.Finding{}
 	for _, f := range fs {
 		if f.Open() {
 			kinds = append(kinds, f.Kind)
@@ -125,7 +125,7 @@ func TestEachFindingAppearsAndClears(t *testing.T) {
 		assert.True(t, w.has(findings.KindDeviceWithoutInventory))
 		assert.True(t, w.has(findings.KindDeviceWithoutNotice))
 		_, byKind := w.open()
-		assert.Equal(t, []findings.Object{{Type: "device", ID: dev.ID}}, byKind[findings.KindDeviceWithoutInventory].Objects)
+		assert.Equal(t, []privacy.FindingObject{{Type: "device", ID: dev.ID}}, byKind[findings.KindDeviceWithoutInventory].Objects)
 		assert.Equal(t, "29", byKind[findings.KindDeviceWithoutInventory].Control)
 
 		t.Run("device without inventory, then declared", func(t *testing.T) {
@@ -283,7 +283,7 @@ func TestEngineRunsAfterChanges(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		fs, _ := w.engine.Current()
-		return slices.ContainsFunc(fs, func(f findings.Finding) bool { return f.Kind == findings.KindDeviceWithoutInventory })
+		return slices.ContainsFunc(fs, func(f privacy.Finding) bool { return f.Kind == findings.KindDeviceWithoutInventory })
 	}, 10*time.Second, 20*time.Millisecond, "a registration triggers the review, well before the 1-minute schedule")
 }
 

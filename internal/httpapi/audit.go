@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"strconv"
 
+	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/privacy"
-	"github.com/consentry/consentry/internal/store"
 	"github.com/gin-gonic/gin"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -118,7 +118,7 @@ func (s *Server) listAuditEntries(c *gin.Context) error {
 	if limit < 1 || limit > 1000 {
 		return privacy.FieldErrorf(privacy.EInvalid, "limit", "must be between 1 and 1000")
 	}
-	leaves, err := s.audit.Entries(c.Request.Context(), store.AuditFilter{From: from, Limit: int(limit) + 1,
+	leaves, err := s.audit.Entries(c.Request.Context(), audit.Filter{From: from, Limit: int(limit) + 1,
 		Action: q.Get("action"), SubjectHMAC: q.Get("subject")})
 	if err != nil {
 		return err

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/findings"
-	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/privacy"
 	"github.com/gin-gonic/gin"
 )
 
@@ -27,7 +27,7 @@ type findingAck struct {
 	CreatedAt   time.Time `json:"created_at" format:"date-time"`
 }
 
-func newFindingAck(a store.FindingAck) findingAck {
+func newFindingAck(a privacy.FindingAck) findingAck {
 	return findingAck{ID: a.ID, FindingID: a.FindingID, Fingerprint: a.Fingerprint, Note: a.Note, ClientID: a.ClientID, AuditSeq: a.AuditSeq, CreatedAt: a.CreatedAt}
 }
 

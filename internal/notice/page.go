@@ -137,6 +137,12 @@ footer{margin-top:2rem;font-size:.9rem;color:#454545;overflow-wrap:anywhere}
 </html>
 `))
 
+// WritePage renders version v's page in locale as subjects are shown it:
+// the evidence bundle keeps each published version's pages.
+func WritePage(w io.Writer, v privacy.NoticeVersion, locale string) error {
+	return RenderPage(w, Shown{Version: v, Locale: locale, Text: v.Content.Texts[locale]})
+}
+
 // RenderPage writes shown as the HTML page people read: the text, the
 // checklist as a table, the controller, and the version and content hash.
 // A fallback line is shown when a requested locale was not available.

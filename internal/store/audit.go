@@ -3,9 +3,10 @@ package store
 import (
 	"database/sql"
 	"fmt"
-	"github.com/consentry/consentry/internal/event"
 	"strings"
 	"time"
+
+	"github.com/consentry/consentry/internal/event"
 
 	"github.com/consentry/consentry/internal/privacy"
 	"gorm.io/gorm"

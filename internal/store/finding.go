@@ -9,17 +9,6 @@ import (
 // The queries of the continuous review (Control 34). Each returns what
 // one kind of finding is about, bounded by limit where it lists objects.
 
-// FindingAck is one acknowledgment of a finding.
-type FindingAck struct {
-	ID          string
-	FindingID   string
-	Fingerprint string
-	Note        string
-	ClientID    string
-	AuditSeq    int64
-	CreatedAt   time.Time
-}
-
 type findingAckRecord struct {
 	ID          string `gorm:"primaryKey"`
 	FindingID   string
@@ -33,20 +22,20 @@ type findingAckRecord struct {
 func (findingAckRecord) TableName() string { return "finding_acks" }
 
 // InsertFindingAck appends an acknowledgment.
-func (tx *Tx) InsertFindingAck(a FindingAck) error {
+func (tx *Tx) InsertFindingAck(a privacy.FindingAck) error {
 	r := findingAckRecord(a)
 	return formatError(tx.db.Create(&r).Error, "finding acknowledgment")
 }
 
 // LatestFindingAcks returns the newest acknowledgment of every finding.
-func (tx *Tx) LatestFindingAcks() (map[string]FindingAck, error) {
+func (tx *Tx) LatestFindingAcks() (map[string]privacy.FindingAck, error) {
 	var rs []findingAckRecord
 	if err := tx.db.Order("created_at, id").Find(&rs).Error; err != nil {
 		return nil, formatError(err, "finding acknowledgments")
 	}
-	out := make(map[string]FindingAck, len(rs))
+	out := make(map[string]privacy.FindingAck, len(rs))
 	for _, r := range rs {
-		a := FindingAck(r)
+		a := privacy.FindingAck(r)
 		a.CreatedAt = a.CreatedAt.UTC()
 		out[r.FindingID] = a
 	}
