@@ -2,41 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/consentry/consentry"
 	"github.com/consentry/consentry/internal/app"
 	"github.com/consentry/consentry/internal/audit"
-	"github.com/consentry/consentry/internal/authz"
-	"github.com/consentry/consentry/internal/client"
-	"github.com/consentry/consentry/internal/consent"
-	"github.com/consentry/consentry/internal/decide"
-	"github.com/consentry/consentry/internal/device"
-	"github.com/consentry/consentry/internal/event"
-	"github.com/consentry/consentry/internal/evidence"
-	"github.com/consentry/consentry/internal/findings"
-	"github.com/consentry/consentry/internal/gctune"
-	"github.com/consentry/consentry/internal/httpapi"
-	"github.com/consentry/consentry/internal/incident"
-	"github.com/consentry/consentry/internal/notice"
-	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
-	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
-	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/consentry/consentry/internal/webhook"
-	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 )
 
@@ -140,185 +117,6 @@ func openDB(ctx context.Context, cfg *config) (*store.DB, int64, error) {
 		return nil, 0, err
 	}
 	return db, v, nil
-}
-
-// serve runs the API until ctx ends, then drains in-flight requests.
-func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
-	log, err := cfg.logger(stderr)
-	if err != nil {
-		return err
-	}
-	if err := cfg.ensureDataDir(); err != nil {
-		return err
-	}
-	db, version, err := openDB(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.CheckDurability(ctx); err != nil {
-		return err
-	}
-	log.Info("database ready", "dialect", db.Dialect(), "schema_version", version)
-	gogc, fromEnv := gctune.Apply()
-	log.Info("garbage collector", "gogc", gogc, "from_env", fromEnv)
-
-	reg := prometheus.NewRegistry()
-	if err := registerAll(reg, []prometheus.Collector{collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})}); err != nil {
-		return err
-	}
-	keys, err := consent.OpenKeys(cfg.receiptKeys())
-	if err != nil {
-		return err
-	}
-	log.Info("receipt signing key ready", "kid", keys.CurrentKID())
-	data, err := authz.NewData(db.Gorm())
-	if err != nil {
-		return err
-	}
-
-	// Who reacts to the changes the audit log commits: every reaction is
-	// in internal/app's Reactions. The review is set once it exists; the
-	// log starts only after that.
-	memory, outbox := decide.NewMemory(), webhook.NewOutbox()
-	react := &app.Reactions{Memory: memory, Policy: data, Outbox: outbox}
-	auditLog, err := openAudit(cfg, db, react, log, reg)
-	if err != nil {
-		return err
-	}
-	notices := notice.NewService(db, auditLog)
-	review, err := findings.New(findings.Sources{DB: db, Log: auditLog, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage},
-		findings.Options{Log: log, Registerer: reg})
-	if err != nil {
-		return err
-	}
-	react.Review = review
-	hooks, err := webhook.New(db, auditLog, outbox, webhook.Options{MaxAttempts: cfg.webhookAttempts, Backoff: cfg.webhookBackoff,
-		Timeout: cfg.webhookTimeout, Retention: cfg.webhookRetention, Log: log, Registerer: reg})
-	if err != nil {
-		return err
-	}
-	decisions := decide.NewService(db, auditLog, data, memory)
-	if err := registerAll(reg, decisions.Collectors()); err != nil {
-		return err
-	}
-
-	auditLog.Start()
-	defer auditLog.Close()
-	log.Info("audit log ready", "origin", auditLog.Origin())
-	if _, err := auditLog.Append(ctx, event.ServerStarted{Addr: cfg.addr}); err != nil {
-		return fmt.Errorf("audit: record start: %w", err)
-	}
-	// Its transaction loads the decision facts into memory.
-	if err := auditLog.Refresh(ctx); err != nil {
-		return err
-	}
-
-	clients := client.NewService(db, auditLog)
-	tokenPath := filepath.Join(cfg.dataDir, "admin.token")
-	admin, created, err := clients.Bootstrap(ctx, func(token string) error { return writeSecret(tokenPath, token+"\n") })
-	if err != nil {
-		return fmt.Errorf("bootstrap admin: %w", err)
-	}
-	if created {
-		// The path, never the token: logs are read by more people than the data dir.
-		log.Info("no API client existed: created an admin client; its one-time token is in the file", "client_id", admin.ID, "path", tokenPath)
-	}
-
-	routes, err := authz.NewRoutes()
-	if err != nil {
-		return err
-	}
-	// Pick up a rotation made by `consentry keys rotate` while serving.
-	go func() {
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := keys.Reload(); err != nil {
-					log.Error("receipt keys reload failed; keeping the keys in use", "error", err)
-				}
-			}
-		}
-	}()
-	// Subject tokens are bound to this deployment by its audit origin.
-	subjectTokens, err := subjecttoken.LoadOrCreate(cfg.dataDir, auditLog.Origin())
-	if err != nil {
-		return err
-	}
-	// Stopped when serve returns, before the database closes: a start that
-	// fails later (its port taken) must not leave a review reading a
-	// closed database.
-	reviewCtx, stopReview := context.WithCancel(ctx)
-	defer stopReview()
-	review.Start(reviewCtx)
-	hooks.Start()
-	defer hooks.Stop()
-	gin.SetMode(gin.ReleaseMode)
-	api, err := httpapi.NewServer(httpapi.Deps{
-		Clients: clients, Purposes: purpose.NewService(db, auditLog), Devices: device.NewService(db, auditLog),
-		Notices: notices, Consents: consent.NewService(db, auditLog, keys, cfg.baseURL()),
-		Decisions: decisions, Policies: policy.NewService(db, auditLog, data), Audit: auditLog, Routes: routes,
-		Incidents: incident.NewService(db), Findings: review, SubjectTokens: subjectTokens, Webhooks: hooks,
-		Evidence: evidence.Sources{DB: db, Log: auditLog, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh, NoticePage: notice.WritePage},
-		Ready:    db.Ping, Registry: reg, Log: log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody, RateLimit: cfg.rateLimit,
-	})
-	if err != nil {
-		return err
-	}
-
-	ln, err := net.Listen("tcp", cfg.addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	hs := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
-	scheme := "http"
-	if cfg.tlsCert != "" {
-		// Loaded now, so that a bad file stops the start rather than every handshake.
-		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
-		if err != nil {
-			_ = ln.Close()
-			return fmt.Errorf("tls: %w", err)
-		}
-		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
-		scheme = "https"
-		go func() { served <- hs.ServeTLS(ln, "", "") }()
-	} else {
-		go func() { served <- hs.Serve(ln) }()
-	}
-	log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme)
-
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	if _, err := auditLog.Append(context.Background(), event.ServerStopped{}); err != nil {
-		log.Error("audit: could not record the stop", "error", err)
-	}
-	log.Info("stopped")
-	return nil
 }
 
 // writeSecret writes content to path with mode 0600, atomically: a reader

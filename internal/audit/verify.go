@@ -73,32 +73,67 @@ func fail(seq int64, check, format string, a ...any) *Failure {
 // strictest-by-default property (no allow without a consent in force).
 // Entries past the checkpoint's size are ignored.
 func Verify(in VerifyInput) (VerifyResult, error) {
+	vr, err := newVerifier(in)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	for se, err := range in.Entries {
+		if err != nil {
+			return vr.res, fail(vr.n, "read", "%v", err)
+		}
+		if vr.n >= int64(vr.cp.Size) {
+			break
+		}
+		if err := vr.entry(se); err != nil {
+			return vr.res, err
+		}
+	}
+	return vr.finish()
+}
+
+// verifier is one run of Verify.
+type verifier struct {
+	in     VerifyInput
+	cp     *log.Checkpoint
+	older  *log.Checkpoint // nil: none given
+	res    VerifyResult
+	hashes map[int64]tlog.Hash
+	reader tlog.HashReader
+	// leafHashes are kept only when a bad entry can be named online
+	// (in.Prove); offline, a million entries would cost 32 MB for nothing.
+	leafHashes []tlog.Hash
+	replay     *replay
+	n          int64 // entries hashed so far
+	// olderErr is reported only after the root is checked, so that an
+	// altered entry is named rather than reported as a rewrite.
+	olderErr error
+}
+
+// newVerifier checks the key and the checkpoints' signatures and sizes.
+func newVerifier(in VerifyInput) (*verifier, error) {
 	v, err := note.NewVerifier(strings.TrimSpace(in.VerifierKey))
 	if err != nil {
-		return VerifyResult{}, fail(-1, "key", "not a note verifier key: %v", err)
+		return nil, fail(-1, "key", "not a note verifier key: %v", err)
 	}
-	cp, err := parseCheckpoint(in.Checkpoint, v)
-	if err != nil {
-		return VerifyResult{}, fail(-1, "checkpoint", "%v", err)
+	vr := &verifier{in: in, hashes: map[int64]tlog.Hash{}, replay: newReplay()}
+	if vr.cp, err = parseCheckpoint(in.Checkpoint, v); err != nil {
+		return nil, fail(-1, "checkpoint", "%v", err)
 	}
-	res := VerifyResult{Origin: cp.Origin, Size: int64(cp.Size)}
-	copy(res.Root[:], cp.Hash)
-	var older *log.Checkpoint
+	vr.res = VerifyResult{Origin: vr.cp.Origin, Size: int64(vr.cp.Size)}
+	copy(vr.res.Root[:], vr.cp.Hash)
 	if len(in.Older) > 0 {
-		if older, err = parseCheckpoint(in.Older, v); err != nil {
-			return VerifyResult{}, fail(-1, "older checkpoint", "%v", err)
+		if vr.older, err = parseCheckpoint(in.Older, v); err != nil {
+			return nil, fail(-1, "older checkpoint", "%v", err)
 		}
-		if older.Size > cp.Size {
-			return VerifyResult{}, fail(-1, "consistency", "the older checkpoint has size %d, larger than the current %d: the log was truncated", older.Size, cp.Size)
+		if vr.older.Size > vr.cp.Size {
+			return nil, fail(-1, "consistency", "the older checkpoint has size %d, larger than the current %d: the log was truncated", vr.older.Size, vr.cp.Size)
 		}
-		res.OlderSize = int64(older.Size)
+		vr.res.OlderSize = int64(vr.older.Size)
 	}
-
-	hashes := map[int64]tlog.Hash{}
-	reader := tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
+	vr.reader = tlog.HashReaderFunc(func(idx []int64) ([]tlog.Hash, error) {
 		out := make([]tlog.Hash, len(idx))
 		for i, x := range idx {
-			h, ok := hashes[x]
+			h, ok := vr.hashes[x]
 			if !ok {
 				return nil, fmt.Errorf("hash %d not computed", x)
 			}
@@ -106,92 +141,90 @@ func Verify(in VerifyInput) (VerifyResult, error) {
 		}
 		return out, nil
 	})
-	var (
-		leafHashes []tlog.Hash
-		replay     = newReplay()
-		n          int64
-		// olderErr is reported only after the root is checked, so that an
-		// altered entry is named rather than reported as a rewrite.
-		olderErr error
-	)
-	checkOlder := func() error {
-		if older == nil || n != int64(older.Size) || n == 0 {
-			return nil
+	return vr, nil
+}
+
+// entry checks the next entry's place and form, replays it and hashes it
+// into the tree.
+func (vr *verifier) entry(se StoredEntry) error {
+	n := vr.n
+	if se.Seq != n {
+		if se.Seq > n {
+			return fail(n, "missing", "the log skips from %d to %d: entry %d was deleted", n-1, se.Seq, n)
 		}
-		root, err := tlog.TreeHash(n, reader)
-		if err != nil {
-			return err
+		return fail(se.Seq, "order", "entry %d appears again after %d", se.Seq, n-1)
+	}
+	e, err := ParseLeaf(se.Leaf)
+	if err != nil {
+		return fail(n, "form", "%v", err)
+	}
+	if e.Seq != n {
+		return fail(n, "sequence", "the leaf says seq %d", e.Seq)
+	}
+	if err := vr.replay.apply(e); err != nil {
+		return err
+	}
+	hs, err := tlog.StoredHashes(n, se.Leaf, vr.reader)
+	if err != nil {
+		return fail(n, "tree", "%v", err)
+	}
+	base := tlog.StoredHashIndex(0, n)
+	for k, h := range hs {
+		vr.hashes[base+int64(k)] = h
+	}
+	if vr.in.Prove != nil {
+		vr.leafHashes = append(vr.leafHashes, hs[0])
+	}
+	vr.n++
+	if vr.olderErr == nil {
+		if vr.olderErr = vr.checkOlder(); vr.olderErr != nil && !IsFailure(vr.olderErr) {
+			return fail(-1, "tree", "%v", vr.olderErr)
 		}
-		var want tlog.Hash
-		copy(want[:], older.Hash)
-		if root != want {
-			return fail(-1, "consistency", "the first %d entries do not hash to the older checkpoint's root: the log was rewritten", n)
-		}
+	}
+	if len(vr.hashes) > 1024 {
+		keepFrontier(vr.hashes, vr.n)
+	}
+	return nil
+}
+
+// checkOlder compares, once the log has reached the older checkpoint's
+// size, the root of its first entries with that checkpoint's.
+func (vr *verifier) checkOlder() error {
+	if vr.older == nil || vr.n != int64(vr.older.Size) || vr.n == 0 {
 		return nil
 	}
-	for se, err := range in.Entries {
-		if err != nil {
-			return res, fail(n, "read", "%v", err)
-		}
-		if n >= int64(cp.Size) {
-			break
-		}
-		if se.Seq != n {
-			if se.Seq > n {
-				return res, fail(n, "missing", "the log skips from %d to %d: entry %d was deleted", n-1, se.Seq, n)
-			}
-			return res, fail(se.Seq, "order", "entry %d appears again after %d", se.Seq, n-1)
-		}
-		e, err := ParseLeaf(se.Leaf)
-		if err != nil {
-			return res, fail(n, "form", "%v", err)
-		}
-		if e.Seq != n {
-			return res, fail(n, "sequence", "the leaf says seq %d", e.Seq)
-		}
-		if err := replay.apply(e); err != nil {
-			return res, err
-		}
-		hs, err := tlog.StoredHashes(n, se.Leaf, reader)
-		if err != nil {
-			return res, fail(n, "tree", "%v", err)
-		}
-		base := tlog.StoredHashIndex(0, n)
-		for k, h := range hs {
-			hashes[base+int64(k)] = h
-		}
-		if in.Prove != nil {
-			// Kept only when a bad entry can be named online; offline,
-			// a million entries would cost 32 MB for nothing.
-			leafHashes = append(leafHashes, hs[0])
-		}
-		n++
-		if olderErr == nil {
-			if olderErr = checkOlder(); olderErr != nil && !IsFailure(olderErr) {
-				return res, fail(-1, "tree", "%v", olderErr)
-			}
-		}
-		if len(hashes) > 1024 {
-			keepFrontier(hashes, n)
-		}
+	root, err := tlog.TreeHash(vr.n, vr.reader)
+	if err != nil {
+		return err
 	}
-	if n < int64(cp.Size) {
-		return res, fail(n, "missing", "the checkpoint covers %d entries but the log ends at %d: entry %d is missing", cp.Size, n, n)
+	var want tlog.Hash
+	copy(want[:], vr.older.Hash)
+	if root != want {
+		return fail(-1, "consistency", "the first %d entries do not hash to the older checkpoint's root: the log was rewritten", vr.n)
+	}
+	return nil
+}
+
+// finish checks that the log reached the checkpoint's size and root.
+func (vr *verifier) finish() (VerifyResult, error) {
+	res, n := vr.res, vr.n
+	if n < int64(vr.cp.Size) {
+		return res, fail(n, "missing", "the checkpoint covers %d entries but the log ends at %d: entry %d is missing", vr.cp.Size, n, n)
 	}
 	if n == 0 {
 		return res, nil
 	}
-	root, err := tlog.TreeHash(n, reader)
+	root, err := tlog.TreeHash(n, vr.reader)
 	if err != nil {
 		return res, fail(-1, "tree", "%v", err)
 	}
 	if root != res.Root {
-		return res, nameBadEntry(in.Prove, leafHashes, res.Root)
+		return res, nameBadEntry(vr.in.Prove, vr.leafHashes, res.Root)
 	}
-	if olderErr != nil {
-		return res, olderErr
+	if vr.olderErr != nil {
+		return res, vr.olderErr
 	}
-	res.Allows = replay.allows
+	res.Allows = vr.replay.allows
 	return res, nil
 }
 

@@ -218,32 +218,68 @@ func (e *Engine) Acknowledge(ctx context.Context, id, note string) (privacy.Find
 	return ack, nil
 }
 
+// review is one run of the review: what it reads, and what it found.
+type review struct {
+	e   *Engine
+	ctx context.Context
+	tx  *store.Tx
+	now time.Time
+	// current is the newest published version of each notice.
+	current map[string]privacy.NoticeVersion
+	out     []privacy.Finding
+}
+
+func (r *review) add(f privacy.Finding) { r.out = append(r.out, f) }
+
+// compute runs every check, each step adding what it finds, then marks the
+// acknowledged findings and sorts them, most severe first.
 func (e *Engine) compute(ctx context.Context) ([]privacy.Finding, error) {
 	tx := e.src.DB.Read(ctx)
-	now := tx.Now()
-	var out []privacy.Finding
-	add := func(f privacy.Finding) { out = append(out, f) }
-
-	// Notices that no longer cover what their devices collect.
-	keys, err := tx.ActiveNoticeKeys()
-	if err != nil {
-		return nil, err
-	}
+	r := &review{e: e, ctx: ctx, tx: tx, now: tx.Now(), current: map[string]privacy.NoticeVersion{}}
 	versions, err := tx.PublishedNoticeVersions()
 	if err != nil {
 		return nil, err
 	}
-	current := map[string]privacy.NoticeVersion{} // newest published per key
 	for _, v := range versions {
-		current[v.NoticeKey] = v
+		r.current[v.NoticeKey] = v
+	}
+	for _, step := range []func() error{r.uncoveredNotices, r.policyRules, r.expiringConsents, r.devices, r.deadDeliveries, r.receiptKey} {
+		if err := step(); err != nil {
+			return nil, err
+		}
+	}
+	acks, err := tx.LatestFindingAcks()
+	if err != nil {
+		return nil, err
+	}
+	r.reviewOverdue(acks[KindReviewOverdue])
+	for i := range r.out {
+		if a, ok := acks[r.out[i].ID]; ok {
+			r.out[i].Ack = &a
+		}
+	}
+	slices.SortStableFunc(r.out, func(a, b privacy.Finding) int {
+		if sa, sb := slices.Index(Severities, a.Severity), slices.Index(Severities, b.Severity); sa != sb {
+			return sa - sb
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return r.out, nil
+}
+
+// uncoveredNotices: notices that no longer cover what their devices collect.
+func (r *review) uncoveredNotices() error {
+	keys, err := r.tx.ActiveNoticeKeys()
+	if err != nil {
+		return err
 	}
 	for _, key := range keys {
-		if _, ok := current[key]; !ok {
+		if _, ok := r.current[key]; !ok {
 			continue // reported as device_without_notice
 		}
-		_, gaps, err := e.src.Coverage(ctx, key)
+		_, gaps, err := r.e.src.Coverage(r.ctx, key)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if len(gaps) == 0 {
 			continue
@@ -252,76 +288,88 @@ func (e *Engine) compute(ctx context.Context) ([]privacy.Finding, error) {
 		for _, g := range gaps {
 			objs = append(objs, privacy.FindingObject{Type: "device", ID: g.DeviceID}, privacy.FindingObject{Type: "element", ID: g.Element + " (" + g.Kind + ", " + g.Purpose + ")"})
 		}
-		add(finding(KindNoticeUncovered+":"+key, KindNoticeUncovered, SeverityHigh, "31-1",
+		r.add(finding(KindNoticeUncovered+":"+key, KindNoticeUncovered, SeverityHigh, "31-1",
 			fmt.Sprintf("the notice %s in force does not state %d things its active devices collect", key, len(gaps)),
 			"publish a notice version that states them (GET /v1/notices/"+key+"/coverage lists each), or correct the inventories",
 			append([]privacy.FindingObject{{Type: "notice", ID: key}}, objs...), len(gaps)+1))
 	}
+	return nil
+}
 
-	// Policy rules against what notices state and inventories declare.
-	rules, _, err := e.src.Rules()
+// policyRules: allow rules against what notices state and inventories
+// declare.
+func (r *review) policyRules() error {
+	rules, _, err := r.e.src.Rules()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	stated := map[string]bool{}
-	for _, v := range current {
+	for _, v := range r.current {
 		for _, p := range v.Content.Purposes {
 			stated[p.Purpose] = true
 		}
 	}
-	elements, err := tx.CurrentInventoryElements()
+	elements, err := r.tx.CurrentInventoryElements()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	for _, r := range rules {
-		if r.Effect != "allow" {
+	for _, rl := range rules {
+		if rl.Effect != "allow" {
 			continue
 		}
-		rule := privacy.FindingObject{Type: "policy_rule", ID: strings.Join([]string{r.Subject, r.Category, r.Purpose, r.Action}, " ")}
+		rule := privacy.FindingObject{Type: "policy_rule", ID: strings.Join([]string{rl.Subject, rl.Category, rl.Purpose, rl.Action}, " ")}
 		// Rule fields hold spaces and wildcards; the id must sit in a URL.
 		ruleID := fingerprint([]privacy.FindingObject{rule})
-		if r.Purpose != "*" && !stated[r.Purpose] {
-			add(finding(KindPurposeNotInNotice+":"+ruleID, KindPurposeNotInNotice, SeverityMedium, "31-2",
-				fmt.Sprintf("a rule allows %s to use %s for %s, a purpose no notice in force states", r.Subject, r.Category, r.Purpose),
-				"state the purpose in a notice, or remove the rule (DELETE /v1/policies)", []privacy.FindingObject{rule, {Type: "purpose", ID: r.Purpose}}, 2))
+		if rl.Purpose != "*" && !stated[rl.Purpose] {
+			r.add(finding(KindPurposeNotInNotice+":"+ruleID, KindPurposeNotInNotice, SeverityMedium, "31-2",
+				fmt.Sprintf("a rule allows %s to use %s for %s, a purpose no notice in force states", rl.Subject, rl.Category, rl.Purpose),
+				"state the purpose in a notice, or remove the rule (DELETE /v1/policies)", []privacy.FindingObject{rule, {Type: "purpose", ID: rl.Purpose}}, 2))
 			continue
 		}
 		consentable := slices.ContainsFunc(elements, func(el privacy.DataElement) bool {
-			return authz.CategoryMatch(el.Category, r.Category) && (r.Purpose == "*" || slices.Contains(el.Purposes, r.Purpose))
+			return authz.CategoryMatch(el.Category, rl.Category) && (rl.Purpose == "*" || slices.Contains(el.Purposes, rl.Purpose))
 		})
 		if !consentable {
-			add(finding(KindRuleUnconsentable+":"+ruleID, KindRuleUnconsentable, SeverityMedium, "30",
-				fmt.Sprintf("a rule allows %s to use %s for %s, but no device declares such data for that purpose: no one can consent to it", r.Subject, r.Category, r.Purpose),
+			r.add(finding(KindRuleUnconsentable+":"+ruleID, KindRuleUnconsentable, SeverityMedium, "30",
+				fmt.Sprintf("a rule allows %s to use %s for %s, but no device declares such data for that purpose: no one can consent to it", rl.Subject, rl.Category, rl.Purpose),
 				"remove or narrow the rule, or declare the data in the inventories it is meant for", []privacy.FindingObject{rule}, 1))
 		}
 	}
+	return nil
+}
 
-	// Consents about to lapse, per purpose.
-	expiring, err := tx.ExpiringConsents(now, now.Add(e.opts.ExpiringWithin))
+// expiringConsents: consents about to lapse, per purpose.
+func (r *review) expiringConsents() error {
+	within := r.e.opts.ExpiringWithin
+	expiring, err := r.tx.ExpiringConsents(r.now, r.now.Add(within))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, p := range slices.Sorted(maps.Keys(expiring)) {
-		add(finding(KindConsentsExpiring+":"+p, KindConsentsExpiring, SeverityLow, "31-2",
-			fmt.Sprintf("%d consents to %s end within %d days", expiring[p], p, int(e.opts.ExpiringWithin.Hours()/24)),
+		r.add(finding(KindConsentsExpiring+":"+p, KindConsentsExpiring, SeverityLow, "31-2",
+			fmt.Sprintf("%d consents to %s end within %d days", expiring[p], p, int(within.Hours()/24)),
 			"ask the subjects to renew their consent in the app before it ends", []privacy.FindingObject{{Type: "purpose", ID: p}}, expiring[p]))
 	}
+	return nil
+}
 
-	// Devices.
+// devices: devices without an inventory or a published notice, and
+// deactivated devices still linked to their owner.
+func (r *review) devices() error {
 	for _, d := range []struct {
 		kind, severity, control, detail, remedy string
 		list                                    func(int) ([]string, int64, error)
 	}{
 		{KindDeviceWithoutInventory, SeverityHigh, "29", "active devices declare no data inventory",
-			"declare what each device collects (PUT /v1/devices/{id}/inventory)", tx.ActiveDevicesWithoutInventory},
+			"declare what each device collects (PUT /v1/devices/{id}/inventory)", r.tx.ActiveDevicesWithoutInventory},
 		{KindDeviceWithoutNotice, SeverityHigh, "31-1", "active devices name a notice that has no published version",
-			"publish the notice the devices name, or deactivate them", tx.ActiveDevicesWithoutNotice},
+			"publish the notice the devices name, or deactivate them", r.tx.ActiveDevicesWithoutNotice},
 		{KindDeactivatedOwned, SeverityMedium, "35-1", "deactivated devices are still linked to their owner",
-			"dispose of the devices (POST /v1/devices/{id}/dispose) once their data is handled", tx.DeactivatedDevicesStillOwned},
+			"dispose of the devices (POST /v1/devices/{id}/dispose) once their data is handled", r.tx.DeactivatedDevicesStillOwned},
 	} {
 		ids, n, err := d.list(maxObjects)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if n == 0 {
 			continue
@@ -330,64 +378,57 @@ func (e *Engine) compute(ctx context.Context) ([]privacy.Finding, error) {
 		for i, id := range ids {
 			objs[i] = privacy.FindingObject{Type: "device", ID: id}
 		}
-		add(finding(d.kind, d.kind, d.severity, d.control, fmt.Sprintf("%d %s", n, d.detail), d.remedy, objs, int(n)))
+		r.add(finding(d.kind, d.kind, d.severity, d.control, fmt.Sprintf("%d %s", n, d.detail), d.remedy, objs, int(n)))
 	}
+	return nil
+}
 
-	// Notifications that never arrived: a backend may still be processing
-	// data whose consent was withdrawn.
-	hooks, dead, err := tx.WebhooksWithDeadDeliveries(maxObjects)
-	if err != nil {
-		return nil, err
+// deadDeliveries: notifications that never arrived; a backend may still
+// be processing data whose consent was withdrawn.
+func (r *review) deadDeliveries() error {
+	hooks, dead, err := r.tx.WebhooksWithDeadDeliveries(maxObjects)
+	if err != nil || dead == 0 {
+		return err
 	}
-	if dead > 0 {
-		objs := make([]privacy.FindingObject, 0, len(hooks)+1)
-		for _, id := range hooks {
-			objs = append(objs, privacy.FindingObject{Type: "webhook", ID: id})
-		}
-		// More deliveries dying is news even for the same webhooks.
-		objs = append(objs, privacy.FindingObject{Type: "dead_deliveries", ID: strconv.FormatInt(dead, 10)})
-		add(finding(KindWebhookDeliveriesDead, KindWebhookDeliveriesDead, SeverityHigh, "34",
-			fmt.Sprintf("%d webhook deliveries failed every try: their backends were not told of consent changes", dead),
-			"fix the receivers, then retry the dead deliveries (GET /v1/webhooks/{id}/deliveries?state=dead, POST .../retry)", objs, int(dead)))
+	objs := make([]privacy.FindingObject, 0, len(hooks)+1)
+	for _, id := range hooks {
+		objs = append(objs, privacy.FindingObject{Type: "webhook", ID: id})
 	}
+	// More deliveries dying is news even for the same webhooks.
+	objs = append(objs, privacy.FindingObject{Type: "dead_deliveries", ID: strconv.FormatInt(dead, 10)})
+	r.add(finding(KindWebhookDeliveriesDead, KindWebhookDeliveriesDead, SeverityHigh, "34",
+		fmt.Sprintf("%d webhook deliveries failed every try: their backends were not told of consent changes", dead),
+		"fix the receivers, then retry the dead deliveries (GET /v1/webhooks/{id}/deliveries?state=dead, POST .../retry)", objs, int(dead)))
+	return nil
+}
 
-	// Keys.
-	if created := e.src.KeyCreated(); !created.IsZero() && now.Sub(created) >= e.opts.KeyMaxAge {
-		add(finding(KindKeyRotationDue, KindKeyRotationDue, SeverityMedium, "32",
-			fmt.Sprintf("the receipt signing key was made %s, more than %d days ago", created.UTC().Format("2006-01-02"), int(e.opts.KeyMaxAge.Hours()/24)),
+// receiptKey: a receipt signing key older than KeyMaxAge.
+func (r *review) receiptKey() error {
+	if created := r.e.src.KeyCreated(); !created.IsZero() && r.now.Sub(created) >= r.e.opts.KeyMaxAge {
+		r.add(finding(KindKeyRotationDue, KindKeyRotationDue, SeverityMedium, "32",
+			fmt.Sprintf("the receipt signing key was made %s, more than %d days ago", created.UTC().Format("2006-01-02"), int(r.e.opts.KeyMaxAge.Hours()/24)),
 			"run consentry keys rotate (earlier receipts keep verifying)", []privacy.FindingObject{{Type: "receipt_key", ID: created.UTC().Format(time.RFC3339)}}, 1))
 	}
+	return nil
+}
 
-	acks, err := tx.LatestFindingAcks()
-	if err != nil {
-		return nil, err
+// reviewOverdue: a person must look at the findings every interval; last
+// is the acknowledgment of the last review.
+func (r *review) reviewOverdue(last privacy.FindingAck) {
+	interval := r.e.opts.ReviewInterval
+	if !last.CreatedAt.IsZero() && r.now.Sub(last.CreatedAt) < interval {
+		return
 	}
-	// The review itself: a person must look at the findings every interval.
-	last := acks[KindReviewOverdue]
-	if last.CreatedAt.IsZero() || now.Sub(last.CreatedAt) >= e.opts.ReviewInterval {
-		since := "never"
-		if !last.CreatedAt.IsZero() {
-			since = "last on " + last.CreatedAt.Format("2006-01-02")
-		}
-		f := finding(KindReviewOverdue, KindReviewOverdue, SeverityLow, "34",
-			fmt.Sprintf("the findings have not been reviewed within %d days (%s)", int(e.opts.ReviewInterval.Hours()/24), since),
-			"review the open findings and acknowledge this one with what was decided", nil, 1)
-		// Each interval's review is a new one.
-		f.Fingerprint = fingerprint([]privacy.FindingObject{{Type: "since", ID: last.CreatedAt.Format(time.RFC3339Nano)}})
-		add(f)
+	since := "never"
+	if !last.CreatedAt.IsZero() {
+		since = "last on " + last.CreatedAt.Format("2006-01-02")
 	}
-	for i := range out {
-		if a, ok := acks[out[i].ID]; ok {
-			out[i].Ack = &a
-		}
-	}
-	slices.SortStableFunc(out, func(a, b privacy.Finding) int {
-		if sa, sb := slices.Index(Severities, a.Severity), slices.Index(Severities, b.Severity); sa != sb {
-			return sa - sb
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
-	return out, nil
+	f := finding(KindReviewOverdue, KindReviewOverdue, SeverityLow, "34",
+		fmt.Sprintf("the findings have not been reviewed within %d days (%s)", int(interval.Hours()/24), since),
+		"review the open findings and acknowledge this one with what was decided", nil, 1)
+	// Each interval's review is a new one.
+	f.Fingerprint = fingerprint([]privacy.FindingObject{{Type: "since", ID: last.CreatedAt.Format(time.RFC3339Nano)}})
+	r.add(f)
 }
 
 func finding(id, kind, severity, control, detail, remedy string, objs []privacy.FindingObject, count int) privacy.Finding {
