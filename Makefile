@@ -7,19 +7,25 @@ GO ?= go
 # module proxy once and uses it.
 export GOTOOLCHAIN := go1.27.3
 
-.PHONY: run build test test-short lint generate check bench loadtest evidence-load fuzz crashtest soak vulncheck clean
+.PHONY: run build test test-short walkthrough lint generate check bench loadtest evidence-load fuzz crashtest soak vulncheck clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
+	@echo "make run: starting bin/consentry serve on 127.0.0.1:8080 (data in ./data; Ctrl-C stops it)"
 	./bin/consentry serve
 
 ## build: the consentry binary in ./bin
 build:
+	@if [ ! -x bin/consentry ]; then echo "make: building bin/consentry with Go 1.27.3. The first build fetches the toolchain and modules and compiles SQLite: about 3 minutes on two cores, longer on a busy machine; later builds take seconds."; fi
 	$(GO) build -o bin/consentry ./cmd/consentry
 
 ## test: every test, with the race detector (PostgreSQL suites run when CONSENTRY_TEST_POSTGRES_DSN is set)
 test:
 	$(GO) test -race -count=1 ./...
+
+## walkthrough: run docs/walkthrough.md against a fresh service and check what it promises (CI runs it)
+walkthrough:
+	./scripts/walkthrough.sh
 
 ## lint: vet, gofmt, staticcheck
 lint:

@@ -2953,7 +2953,7 @@ type ClientInterface interface {
 
 	// DecideWithBody Access decision
 	//
-	// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. Facts are read from memory (no disk read); the audit log's writer then judges each decision at its place in the log, evaluating it again from the database if anything it read changed meanwhile, so no allow follows the withdrawal of the consent it relied on. Every decision is audited before it is answered; if it cannot be, the answer is 503.
+	// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. The answer holds at the decision's place in the audit log: an allow never follows the withdrawal of the consent it relied on. Every decision is audited (its entry is audit_seq) before it is answered; when it cannot be, the answer is 503 and nothing was decided.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2962,7 +2962,7 @@ type ClientInterface interface {
 
 	// Decide Access decision
 	//
-	// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. Facts are read from memory (no disk read); the audit log's writer then judges each decision at its place in the log, evaluating it again from the database if anything it read changed meanwhile, so no allow follows the withdrawal of the consent it relied on. Every decision is audited before it is answered; if it cannot be, the answer is 503.
+	// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. The answer holds at the decision's place in the audit log: an allow never follows the withdrawal of the consent it relied on. Every decision is audited (its entry is audit_seq) before it is answered; when it cannot be, the answer is 503 and nothing was decided.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3821,7 +3821,7 @@ func (c *Client) WithdrawConsent(ctx context.Context, id openapi_types.UUID, bod
 
 // DecideWithBody Access decision
 //
-// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. Facts are read from memory (no disk read); the audit log's writer then judges each decision at its place in the log, evaluating it again from the database if anything it read changed meanwhile, so no allow follows the withdrawal of the consent it relied on. Every decision is audited before it is answered; if it cannot be, the answer is 503.
+// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. The answer holds at the decision's place in the audit log: an allow never follows the withdrawal of the consent it relied on. Every decision is audited (its entry is audit_seq) before it is answered; when it cannot be, the answer is 503 and nothing was decided.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3840,7 +3840,7 @@ func (c *Client) DecideWithBody(ctx context.Context, contentType string, body io
 
 // Decide Access decision
 //
-// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. Facts are read from memory (no disk read); the audit log's writer then judges each decision at its place in the log, evaluating it again from the database if anything it read changed meanwhile, so no allow follows the withdrawal of the consent it relied on. Every decision is audited before it is answered; if it cannot be, the answer is 503.
+// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. The answer holds at the decision's place in the audit log: an allow never follows the withdrawal of the consent it relied on. Every decision is audited (its entry is audit_seq) before it is answered; when it cannot be, the answer is 503 and nothing was decided.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -7704,7 +7704,7 @@ type ClientWithResponsesInterface interface {
 
 	// DecideWithBodyWithResponse Access decision
 	//
-	// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. Facts are read from memory (no disk read); the audit log's writer then judges each decision at its place in the log, evaluating it again from the database if anything it read changed meanwhile, so no allow follows the withdrawal of the consent it relied on. Every decision is audited before it is answered; if it cannot be, the answer is 503.
+	// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. The answer holds at the decision's place in the audit log: an allow never follows the withdrawal of the consent it relied on. Every decision is audited (its entry is audit_seq) before it is answered; when it cannot be, the answer is 503 and nothing was decided.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -7713,7 +7713,7 @@ type ClientWithResponsesInterface interface {
 
 	// DecideWithResponse Access decision
 	//
-	// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. Facts are read from memory (no disk read); the audit log's writer then judges each decision at its place in the log, evaluating it again from the database if anything it read changed meanwhile, so no allow follows the withdrawal of the consent it relied on. Every decision is audited before it is answered; if it cannot be, the answer is 503.
+	// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. The answer holds at the decision's place in the audit log: an allow never follows the withdrawal of the consent it relied on. Every decision is audited (its entry is audit_seq) before it is answered; when it cannot be, the answer is 503 and nothing was decided.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -17007,7 +17007,7 @@ func (c *ClientWithResponses) WithdrawConsentWithResponse(ctx context.Context, i
 
 // DecideWithBodyWithResponse Access decision
 //
-// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. Facts are read from memory (no disk read); the audit log's writer then judges each decision at its place in the log, evaluating it again from the database if anything it read changed meanwhile, so no allow follows the withdrawal of the consent it relied on. Every decision is audited before it is answered; if it cannot be, the answer is 503.
+// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. The answer holds at the decision's place in the audit log: an allow never follows the withdrawal of the consent it relied on. Every decision is audited (its entry is audit_seq) before it is answered; when it cannot be, the answer is 503 and nothing was decided.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17022,7 +17022,7 @@ func (c *ClientWithResponses) DecideWithBodyWithResponse(ctx context.Context, co
 
 // DecideWithResponse Access decision
 //
-// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. Facts are read from memory (no disk read); the audit log's writer then judges each decision at its place in the log, evaluating it again from the database if anything it read changed meanwhile, so no allow follows the withdrawal of the consent it relied on. Every decision is audited before it is answered; if it cannot be, the answer is 503.
+// May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. The answer holds at the decision's place in the audit log: an allow never follows the withdrawal of the consent it relied on. Every decision is audited (its entry is audit_seq) before it is answered; when it cannot be, the answer is 503 and nothing was decided.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //

@@ -70,7 +70,9 @@ func convert(swagger []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
-	v3.Servers = openapi3.Servers{{URL: "http://127.0.0.1:8080", Description: "make run (the default CONSENTRY_ADDR)"}}
+	// Relative: Swagger UI, served by the service itself, calls the
+	// address it was loaded from, whatever CONSENTRY_ADDR is.
+	v3.Servers = openapi3.Servers{{URL: "/", Description: "the service that serves this contract (make run: http://127.0.0.1:8080)"}}
 	if v3.Components != nil && v3.Components.SecuritySchemes != nil {
 		if _, ok := v3.Components.SecuritySchemes["BearerAuth"]; ok {
 			v3.Components.SecuritySchemes["BearerAuth"] = &openapi3.SecuritySchemeRef{Value: openapi3.NewJWTSecurityScheme().

@@ -83,7 +83,7 @@ type explainedDecision struct {
 //
 // @Summary  Access decision
 // @ID       decide
-// @Description May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. Facts are read from memory (no disk read); the audit log's writer then judges each decision at its place in the log, evaluating it again from the database if anything it read changed meanwhile, so no allow follows the withdrawal of the consent it relied on. Every decision is audited before it is answered; if it cannot be, the answer is 503.
+// @Description May the calling service act on this data element of this device, for this subject and purpose? Checks, each able only to deny: device active; element declared for the purpose in the current inventory; stated by the notice in force; allowed by the data policy for the service, the element's category, the purpose and the action; consent granted, unexpired, not withdrawn, not awaiting re-consent. Any error is a deny. The answer holds at the decision's place in the audit log: an allow never follows the withdrawal of the consent it relied on. Every decision is audited (its entry is audit_seq) before it is answered; when it cannot be, the answer is 503 and nothing was decided.
 // @Tags     decisions
 // @Security BearerAuth
 // @Accept   json
