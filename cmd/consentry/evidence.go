@@ -58,7 +58,7 @@ the audit key. The format is in docs/evidence-bundle.md.`,
 				if err != nil {
 					return err
 				}
-				data, err := authz.NewData(db.Gorm())
+				data, err := authz.NewData(func() authz.Lines { return db.Read(context.Background()) })
 				if err != nil {
 					return err
 				}

@@ -116,7 +116,7 @@ func wire(cfg *config, db *store.DB, log *slog.Logger, reg *prometheus.Registry)
 		return nil, err
 	}
 	log.Info("receipt signing key ready", "kid", s.keys.CurrentKID())
-	if s.data, err = authz.NewData(db.Gorm()); err != nil {
+	if s.data, err = authz.NewData(func() authz.Lines { return db.Read(context.Background()) }); err != nil {
 		return nil, err
 	}
 	memory, outbox := decide.NewMemory(), webhook.NewOutbox()

@@ -65,7 +65,7 @@ func seed(dir string, consents int, entries int64, workers int) error {
 	if err != nil {
 		return err
 	}
-	data, err := authz.NewData(db.Gorm())
+	data, err := authz.NewData(func() authz.Lines { return db.Read(context.Background()) })
 	if err != nil {
 		return err
 	}

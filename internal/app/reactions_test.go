@@ -24,7 +24,7 @@ func (w *wake) Wake() { w.n++ }
 // loaded returns reactions over db whose decision memory is complete.
 func loaded(t *testing.T, db *store.DB) (*app.Reactions, *wake) {
 	t.Helper()
-	data, err := authz.NewData(db.Gorm())
+	data, err := authz.NewData(func() authz.Lines { return db.Read(context.Background()) })
 	require.NoError(t, err)
 	review := &wake{}
 	r := &app.Reactions{Memory: decide.NewMemory(), Policy: data, Outbox: webhook.NewOutbox(), Review: review}

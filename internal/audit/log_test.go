@@ -17,6 +17,7 @@ import (
 	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/store/sqlitetune"
 	"github.com/consentry/consentry/internal/store/storetest"
 	"github.com/consentry/consentry/internal/testkit"
 	"github.com/stretchr/testify/assert"
@@ -724,7 +725,7 @@ func TestABatchKeepsItsStatementJournalSmall(t *testing.T) {
 	var wg sync.WaitGroup
 	release := holdWriter(t, ctx, l, &wg)
 	const n = 200
-	base, _ := store.SQLiteMemory(true)
+	base, _ := sqlitetune.Memory(true)
 	errs := make([]error, n)
 	for i := range n {
 		wg.Add(1)
@@ -739,7 +740,7 @@ func TestABatchKeepsItsStatementJournalSmall(t *testing.T) {
 
 	// Measured: 2.45 MB with each savepoint released (mostly the page
 	// cache), 4.31 MB with every savepoint left open.
-	_, peak := store.SQLiteMemory(false)
+	_, peak := sqlitetune.Memory(false)
 	assert.Less(t, peak-base, int64(3<<20), "the batch's statement journal grew with every change")
 	assert.Equal(t, []int{1, n - n/10}, commits(), "the held change, then one commit of every change that stood")
 	keys, err := db.Read(ctx).PurposeKeys()

@@ -1,7 +1,6 @@
 package authz
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,7 +9,6 @@ import (
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
 	"github.com/consentry/consentry/policies"
-	"gorm.io/gorm"
 )
 
 // Rule is one data policy rule: may Subject (a service client's name, or a
@@ -25,13 +23,14 @@ type Group struct {
 }
 
 // Data is the data policy (Control 30), held in memory by a cached Casbin
-// enforcer and stored in casbin_rule through ruleAdapter. Every change bumps a
+// enforcer and stored in casbin_rule (store.Tx.PolicyLines). Every change bumps a
 // generation, so that a decision made on an older policy is re-checked.
 type Data struct {
-	db  *gorm.DB
-	mu  sync.RWMutex
-	e   *casbin.SyncedCachedEnforcer
-	gen atomic.Int64
+	// read opens a read of the stored rules.
+	read func() Lines
+	mu   sync.RWMutex
+	e    *casbin.SyncedCachedEnforcer
+	gen  atomic.Int64
 }
 
 // CategoryMatch is the category pattern rule of the data model: "*" is
@@ -46,18 +45,10 @@ func CategoryMatch(category, pattern string) bool {
 	return category == pattern || strings.HasPrefix(category, pattern+".")
 }
 
-// adapter returns the rule adapter over db, bound to db's context.
-func adapter(db *gorm.DB) ruleAdapter {
-	ctx := db.Statement.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return ruleAdapter{db: db.WithContext(ctx)}
-}
-
-// NewData loads the data policy from db.
-func NewData(db *gorm.DB) (*Data, error) {
-	d := &Data{db: db}
+// NewData loads the data policy through read, which Reload calls again
+// (store.DB's Read, say).
+func NewData(read func() Lines) (*Data, error) {
+	d := &Data{read: read}
 	if err := d.Reload(); err != nil {
 		return nil, err
 	}
@@ -66,18 +57,17 @@ func NewData(db *gorm.DB) (*Data, error) {
 
 // Reload reads every rule again and drops every cached answer. It is
 // called after each policy change.
-func (d *Data) Reload() error { return d.ReloadFrom(d.db) }
+func (d *Data) Reload() error { return d.ReloadFrom(d.read()) }
 
-// ReloadFrom is Reload reading through db, which may be a transaction not
+// ReloadFrom is Reload reading from lines, which may be a transaction not
 // yet committed: a change that restricts the policy takes effect before
 // its commit, so no allow evaluated after it can slip in.
-func (d *Data) ReloadFrom(db *gorm.DB) error {
+func (d *Data) ReloadFrom(lines Lines) error {
 	m, err := model.NewModelFromString(policies.DataModel)
 	if err != nil {
 		return fmt.Errorf("authz: data model: %w", err)
 	}
-	a := adapter(db)
-	e, err := casbin.NewSyncedCachedEnforcer(m, a)
+	e, err := casbin.NewSyncedCachedEnforcer(m, ruleAdapter{lines: lines})
 	if err != nil {
 		return fmt.Errorf("authz: data policy: %w", err)
 	}
@@ -159,27 +149,22 @@ func (d *Data) Rules() ([]Rule, []Group, error) {
 	return rules, groups, nil
 }
 
-// AddRule stores a rule through the rule adapter, in tx. Call Reload
-// after the transaction commits.
-func AddRule(tx *gorm.DB, r Rule) error {
-	a := adapter(tx)
-	return a.AddPolicy("p", "p", []string{r.Subject, r.Category, r.Purpose, r.Action, r.Effect})
+// AddRule stores a rule in tx. Call Reload after the transaction commits.
+func AddRule(tx Writer, r Rule) error {
+	return tx.AddPolicyLine("p", []string{r.Subject, r.Category, r.Purpose, r.Action, r.Effect})
 }
 
-// RemoveRule deletes a rule through the rule adapter, in tx.
-func RemoveRule(tx *gorm.DB, r Rule) error {
-	a := adapter(tx)
-	return a.RemovePolicy("p", "p", []string{r.Subject, r.Category, r.Purpose, r.Action, r.Effect})
+// RemoveRule deletes a rule in tx.
+func RemoveRule(tx Writer, r Rule) error {
+	return tx.RemovePolicyLine("p", []string{r.Subject, r.Category, r.Purpose, r.Action, r.Effect})
 }
 
-// AddGroup stores a membership through the rule adapter, in tx.
-func AddGroup(tx *gorm.DB, g Group) error {
-	a := adapter(tx)
-	return a.AddPolicy("g", "g", []string{g.Member, g.Group})
+// AddGroup stores a membership in tx.
+func AddGroup(tx Writer, g Group) error {
+	return tx.AddPolicyLine("g", []string{g.Member, g.Group})
 }
 
-// RemoveGroup deletes a membership through the rule adapter, in tx.
-func RemoveGroup(tx *gorm.DB, g Group) error {
-	a := adapter(tx)
-	return a.RemovePolicy("g", "g", []string{g.Member, g.Group})
+// RemoveGroup deletes a membership in tx.
+func RemoveGroup(tx Writer, g Group) error {
+	return tx.RemovePolicyLine("g", []string{g.Member, g.Group})
 }

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
 	"github.com/stretchr/testify/require"
-	"gorm.io/gorm"
 )
 
 // BenchmarkLoadFacts measures the full load of decision facts that each
@@ -28,26 +28,44 @@ func loadFacts(b *testing.B, dialect string) {
 	ctx := context.Background()
 	expires := time.Date(2027, 11, 28, 12, 0, 0, 0, time.UTC)
 	const rows = 100
-	err := w.db.Gorm().Transaction(func(tx *gorm.DB) error {
-		for start := 0; start < subjects; start += rows {
-			var q strings.Builder
-			q.WriteString(`INSERT INTO consent_state (subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, audit_seq, updated_at) VALUES `)
-			args := make([]any, 0, rows*7)
-			for i := range rows {
-				if i > 0 {
-					q.WriteString(", ")
+	s, err := w.db.SQL()
+	require.NoError(b, err)
+	tx, err := s.Begin()
+	require.NoError(b, err)
+	for start := 0; start < subjects; start += rows {
+		var q strings.Builder
+		q.WriteString(`INSERT INTO consent_state (subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, audit_seq, updated_at) VALUES `)
+		args := make([]any, 0, rows*7)
+		for i := range rows {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			p := func() string { // ? on SQLite, $n on PostgreSQL
+				if dialect == store.DialectPostgres {
+					return fmt.Sprintf("$%d", len(args)+1)
 				}
-				q.WriteString(`(?, ?, 'navigation', ?, 'consent', ?, ?, 'tracker', 1, ?, ?)`)
-				n := start + i
-				args = append(args, fmt.Sprintf("subject-%06d", n), w.device.ID, fmt.Sprintf("0193a5f2-7c1e-7b7a-9d1e-%012d", n), true, expires,
-					int64(n+100), expires)
+				return "?"
 			}
-			if err := tx.Exec(q.String(), args...).Error; err != nil {
-				return err
-			}
+			n := start + i
+			fmt.Fprintf(&q, `(%s, `, p())
+			args = append(args, fmt.Sprintf("subject-%06d", n))
+			fmt.Fprintf(&q, `%s, 'navigation', `, p())
+			args = append(args, w.device.ID)
+			fmt.Fprintf(&q, `%s, 'consent', `, p())
+			args = append(args, fmt.Sprintf("0193a5f2-7c1e-7b7a-9d1e-%012d", n))
+			fmt.Fprintf(&q, `%s, `, p())
+			args = append(args, true)
+			fmt.Fprintf(&q, `%s, 'tracker', 1, `, p())
+			args = append(args, expires)
+			fmt.Fprintf(&q, `%s, `, p())
+			args = append(args, int64(n+100))
+			fmt.Fprintf(&q, `%s)`, p())
+			args = append(args, expires)
 		}
-		return nil
-	})
+		_, err := tx.Exec(q.String(), args...)
+		require.NoError(b, err)
+	}
+	err = tx.Commit()
 	require.NoError(b, err)
 
 	var before, after runtime.MemStats

@@ -83,7 +83,7 @@ func newWorld(t testing.TB, dialect string) *world {
 // commit's events before them.
 func (w *world) reactions(first func([]event.Event)) audit.Reactor {
 	var err error
-	w.data, err = authz.NewData(w.db.Gorm())
+	w.data, err = authz.NewData(func() authz.Lines { return w.db.Read(context.Background()) })
 	require.NoError(w.t, err)
 	w.memory = decide.NewMemory()
 	r := &app.Reactions{Memory: w.memory, Policy: w.data, Outbox: webhook.NewOutbox()}

@@ -22,10 +22,13 @@ func (s *Service) Record(ctx context.Context, rs []Request, p Prepared) ([]Decis
 // Facts is what memory holds, or what a full load reads, in the parts a
 // decision reads: for comparison.
 type Facts struct {
-	Devices map[string]store.DeviceFacts
+	Devices map[string]DeviceFacts
 	Notices map[string]NoticeFacts
 	Consent map[string]privacy.ConsentState
 }
+
+// DeviceFacts is a device's facts as decisions read them.
+type DeviceFacts = deviceFacts
 
 // NoticeFacts is a notice's facts as decisions read them.
 type NoticeFacts struct {

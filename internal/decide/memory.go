@@ -17,8 +17,8 @@ type factsKey struct{ device, subject, purpose string }
 // inventory, every notice's version in force with its material changes,
 // every current consent state.
 type facts struct {
-	devices map[string]store.DeviceFacts
-	notices map[string]store.NoticeFacts
+	devices map[string]deviceFacts
+	notices map[string]noticeFacts
 	consent map[factsKey]privacy.ConsentState
 }
 
@@ -74,21 +74,21 @@ func (m *Memory) Load(tx *store.Tx) {
 }
 
 func loadFacts(tx *store.Tx) (facts, error) {
-	devices, err := tx.AllDeviceFacts("")
+	devices, err := readDevices(tx, "")
 	if err != nil {
 		return facts{}, err
 	}
-	notices, err := tx.AllNoticeFacts("")
+	notices, err := readNotices(tx, "")
 	if err != nil {
 		return facts{}, err
 	}
-	states, err := tx.DecisionConsentStates()
+	states, err := tx.CurrentConsentStates()
 	if err != nil {
 		return facts{}, err
 	}
 	consent := make(map[factsKey]privacy.ConsentState, len(states))
 	for _, st := range states {
-		consent[keyOf(st)] = st
+		consent[keyOf(st)] = decisionConsent(st)
 	}
 	return facts{devices: devices, notices: notices, consent: consent}, nil
 }
@@ -131,7 +131,7 @@ func (m *Memory) change(fn func(f *facts) bool) {
 // SetConsent records a purpose's new consent state.
 func (m *Memory) SetConsent(st privacy.ConsentState) {
 	m.change(func(f *facts) bool {
-		f.consent[keyOf(st)] = store.DecisionConsent(st)
+		f.consent[keyOf(st)] = decisionConsent(st)
 		return true
 	})
 }
@@ -162,7 +162,7 @@ func (m *Memory) SetInventory(inv privacy.Inventory) {
 		if inv.Version > df.Inventory {
 			df.Inventory, df.Elements = inv.Version, make(map[string]privacy.DataElement, len(inv.Elements))
 			for _, e := range inv.Elements {
-				df.Elements[e.Key] = store.DecisionElement(e)
+				df.Elements[e.Key] = decisionElement(e)
 			}
 			f.devices[inv.DeviceID] = df
 		}
@@ -203,19 +203,21 @@ func (m *Memory) ReadConsent(tx *store.Tx, record, device, purpose string) {
 		if err != nil || !found {
 			return false
 		}
-		f.consent[keyOf(st)] = st
+		f.consent[keyOf(st)] = decisionConsent(st)
 		return true
 	})
 }
 
 // ReadNotice reads back a notice's facts.
 func (m *Memory) ReadNotice(tx *store.Tx, key string) {
-	readBackOne(m, tx, key, tx.AllNoticeFacts, func(f *facts) map[string]store.NoticeFacts { return f.notices })
+	readBackOne(m, key, func(only string) (map[string]noticeFacts, error) { return readNotices(tx, only) },
+		func(f *facts) map[string]noticeFacts { return f.notices })
 }
 
 // ReadDevice reads back a device's facts, its inventory's too.
 func (m *Memory) ReadDevice(tx *store.Tx, id string) {
-	readBackOne(m, tx, id, tx.AllDeviceFacts, func(f *facts) map[string]store.DeviceFacts { return f.devices })
+	readBackOne(m, id, func(only string) (map[string]deviceFacts, error) { return readDevices(tx, only) },
+		func(f *facts) map[string]deviceFacts { return f.devices })
 }
 
 // Complete reports whether memory holds every fact (decisions then read no
@@ -229,7 +231,7 @@ func (m *Memory) Complete() bool {
 // readBackOne reads the facts of the one notice or device named (none
 // named: memory is emptied) and sets them, or deletes them when they no
 // longer exist.
-func readBackOne[V any](m *Memory, _ *store.Tx, name string, read func(only string) (map[string]V, error), in func(*facts) map[string]V) {
+func readBackOne[V any](m *Memory, name string, read func(only string) (map[string]V, error), in func(*facts) map[string]V) {
 	if !m.Complete() {
 		return
 	}

@@ -59,7 +59,7 @@ func newDeployment(t testing.TB, dialect string, subjects int) *deployment {
 	ctx := context.Background()
 	d := &deployment{db: storetest.MustOpenDB(t, dialect, nil)}
 	var err error
-	d.data, err = authz.NewData(d.db.Gorm())
+	d.data, err = authz.NewData(func() authz.Lines { return d.db.Read(context.Background()) })
 	require.NoError(t, err)
 	memory := decide.NewMemory()
 	d.log = audittest.MustOpenLog(t, d.db, audit.Options{React: &app.Reactions{Memory: memory, Policy: d.data, Outbox: webhook.NewOutbox()}})

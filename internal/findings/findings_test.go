@@ -43,7 +43,7 @@ func newWorld(t *testing.T, dialect string) *world {
 	w := &world{t: t, clock: storetest.NewClock(time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)), reg: prometheus.NewRegistry()}
 	w.keyMade = w.clock.Now()
 	w.db = storetest.MustOpenDB(t, dialect, w.clock.Now)
-	data, err := authz.NewData(w.db.Gorm())
+	data, err := authz.NewData(func() authz.Lines { return w.db.Read(context.Background()) })
 	require.NoError(t, err)
 	// Wired as serve wires it: the review is woken by the changes it
 	// depends on; the log starts once the engine exists.

@@ -67,7 +67,9 @@ func MustOpenEnv(t testing.TB) *env { return mustOpenEnvWith(t, nil) }
 func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "consentry.db"), store.Options{})
+	// CONSENTRY_BENCH_SQLITE_VFS=unix: SQLite's own VFS, to measure what
+	// sqlitetune's gains (docs/performance.md).
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "consentry.db"), store.Options{SQLiteVFS: os.Getenv("CONSENTRY_BENCH_SQLITE_VFS")})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	_, err = db.Migrate(ctx)
@@ -77,7 +79,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	// One registry for the server and the audit writer, as in serve: the
 	// benchmarks read the writer's batch sizes from /metrics.
 	reg := prometheus.NewRegistry()
-	data, err := authz.NewData(db.Gorm())
+	data, err := authz.NewData(func() authz.Lines { return db.Read(context.Background()) })
 	require.NoError(t, err)
 	// The reactions to committed changes, wired as serve wires them.
 	memory, outbox := decide.NewMemory(), webhook.NewOutbox()

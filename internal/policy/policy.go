@@ -125,14 +125,14 @@ func (s *Service) apply(ctx context.Context, c Change, add bool) error {
 			r := event.PolicyRule{Service: c.Rule.Subject, Category: c.Rule.Category, Purpose: c.Rule.Purpose, Action: c.Rule.Action,
 				Effect: c.Rule.Effect}
 			if add {
-				err, ev = authz.AddRule(tx.Gorm(), *c.Rule), event.PolicyRuleAdded{Rule: r}
+				err, ev = authz.AddRule(tx, *c.Rule), event.PolicyRuleAdded{Rule: r}
 			} else {
-				err, ev = authz.RemoveRule(tx.Gorm(), *c.Rule), event.PolicyRuleRemoved{Rule: r}
+				err, ev = authz.RemoveRule(tx, *c.Rule), event.PolicyRuleRemoved{Rule: r}
 			}
 		case add:
-			err, ev = authz.AddGroup(tx.Gorm(), *c.Group), event.PolicyGroupAdded{Group: event.PolicyGroup{Member: c.Group.Member, Group: c.Group.Group}}
+			err, ev = authz.AddGroup(tx, *c.Group), event.PolicyGroupAdded{Group: event.PolicyGroup{Member: c.Group.Member, Group: c.Group.Group}}
 		default:
-			err, ev = authz.RemoveGroup(tx.Gorm(), *c.Group), event.PolicyGroupRemoved{Group: event.PolicyGroup{Member: c.Group.Member, Group: c.Group.Group}}
+			err, ev = authz.RemoveGroup(tx, *c.Group), event.PolicyGroupRemoved{Group: event.PolicyGroup{Member: c.Group.Member, Group: c.Group.Group}}
 		}
 		if err != nil {
 			return nil, err
@@ -140,7 +140,7 @@ func (s *Service) apply(ctx context.Context, c Change, add bool) error {
 		if restrictive(c, add) {
 			// Fail closed: fewer allows from this point of the log on, even
 			// before the commit. A failed commit reloads below.
-			if err := s.data.ReloadFrom(tx.Gorm()); err != nil {
+			if err := s.data.ReloadFrom(tx); err != nil {
 				return nil, err
 			}
 		}

@@ -1,7 +1,26 @@
-// Package store keeps Consentry's records in a relational database through
-// gorm: SQLite as the embedded default, PostgreSQL when one machine is not
-// enough. It owns the schema (versioned SQL migrations, never AutoMigrate),
-// transactions, and the translation of database errors into privacy codes.
+// Package store keeps Consentry's records in a relational database:
+// SQLite as the embedded default (tuned by the sqlitetune subpackage),
+// PostgreSQL when one machine is not enough. It owns the schema (versioned
+// SQL migrations, never AutoMigrate), transactions (Tx: a transaction and
+// its clock, read once), and the translation of database errors into
+// privacy codes (formatError). Records are store shapes with gorm tags
+// (STYLE §3); callers get privacy types.
+//
+// Queries come in two styles, chosen by how often a statement runs:
+//
+//   - Prepared SQL (rawExec, query; "?" placeholders, rebound to $n on
+//     PostgreSQL; raw.go) for the statements the audit log's single writer
+//     or a decision runs every time: appending entries, hashes and subject
+//     index rows; writing consent records, events and state; writing and
+//     reading decisions; a decision's facts. They are prepared once per
+//     pool and bound once per transaction, where gorm's reflection would
+//     cost more than SQLite itself.
+//   - gorm's builder for everything else, with gorm's Raw only where the
+//     builder cannot say it (bulk rebuilds, dialect-specific upserts).
+//
+// So a table written on the hot path and read elsewhere (consent_state,
+// consent_records, decisions) meets both styles; each statement's comment
+// says which path it is on.
 package store
 
 import (
@@ -13,10 +32,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store/sqlitetune"
 	"github.com/jackc/pgx/v5/pgconn"
 	sqlite3 "github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
@@ -41,13 +60,9 @@ type DB struct {
 	published *sync.Map
 	// dsn is kept for connections outside the pool (LISTEN).
 	dsn string
-	// stop ends the SQLite checkpointer, which closes stopped.
-	stop, stopped chan struct{}
-	closeOnce     sync.Once
-	// walLong: the SQLite WAL has grown past restartFrames (RestartWAL).
-	walLong       atomic.Bool
-	restartFrames int
-	lockTimeout   time.Duration
+	// ckpt checkpoints a read-write SQLite database's WAL; nil otherwise.
+	ckpt        *sqlitetune.Checkpointer
+	lockTimeout time.Duration
 }
 
 // Options tune Open.
@@ -63,6 +78,10 @@ type Options struct {
 	// (IsLocked): an operator's open transaction, a backup, another
 	// process. DefaultLockTimeout when 0.
 	LockTimeout time.Duration
+	// SQLiteVFS is the VFS of read-write SQLite connections: "" for
+	// sqlitetune.VFS, "unix" for SQLite's own (to measure what the other
+	// gains: docs/performance.md).
+	SQLiteVFS string
 }
 
 // DefaultLockTimeout is Options.LockTimeout's default: a write that cannot
@@ -96,10 +115,18 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	if IsPostgres(dsn) {
 		dialector, dialect = postgres.Open(postgresDSN(dsn, lockTimeout)), DialectPostgres
 	} else {
-		if err := registerWALBuf(); err != nil {
-			return nil, err
+		vfs := opts.SQLiteVFS
+		switch vfs {
+		case "":
+			if err := sqlitetune.Register(); err != nil {
+				return nil, err
+			}
+			vfs = sqlitetune.VFS
+		case "unix":
+		default:
+			return nil, fmt.Errorf("store: unknown SQLite VFS %q (want \"\" or \"unix\")", vfs)
 		}
-		dialector, dialect = sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: sqliteDSN(dsn, opts.ReadOnly, lockTimeout)}), DialectSQLite
+		dialector, dialect = sqlite.New(sqlite.Config{DriverName: sqlitetune.DriverName, DSN: sqliteDSN(dsn, opts.ReadOnly, lockTimeout, vfs)}), DialectSQLite
 	}
 	g, err := gorm.Open(dialector, cfg)
 	if err != nil {
@@ -129,11 +156,10 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		now = time.Now
 	}
 	db := &DB{gorm: g, dialect: dialect, now: now, dsn: dsn, lockTimeout: lockTimeout, stmts: &stmtCache{db: sqlDB, postgres: dialect == DialectPostgres, m: map[string]*sql.Stmt{}},
-		published: &sync.Map{}, stop: make(chan struct{}), stopped: make(chan struct{}), restartFrames: restartFrames}
+		published: &sync.Map{}}
 	if dialect == DialectSQLite && !opts.ReadOnly {
-		go db.checkpointer(sqlDB)
-	} else {
-		close(db.stopped)
+		db.ckpt = sqlitetune.NewCheckpointer(sqlDB, sqlitetune.RestartFrames)
+		go db.ckpt.Run()
 	}
 	return db, nil
 }
@@ -142,11 +168,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 // WAL so readers never wait for the writer; synchronous=FULL so an
 // acknowledged write survives power loss (this is evidence); foreign keys,
 // which SQLite leaves off by default; a busy timeout so a writer waits a
-// little for another process's lock, then fails; BEGIN IMMEDIATE so a transaction takes the
-// write lock up front rather than failing to upgrade half-way; and the
-// walbuf VFS, which writes a commit's WAL frames in a few system calls
-// instead of two per frame.
-func sqliteDSN(path string, readOnly bool, busyTimeout time.Duration) string {
+// little for another process's lock, then fails; BEGIN IMMEDIATE so a
+// transaction takes the write lock up front rather than failing to upgrade
+// half-way; and vfs (sqlitetune.VFS writes a commit's WAL frames in a few
+// system calls instead of two per frame).
+func sqliteDSN(path string, readOnly bool, busyTimeout time.Duration, vfs string) string {
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
 	q.Set("_busy_timeout", strconv.FormatInt(busyTimeout.Milliseconds(), 10))
@@ -156,7 +182,7 @@ func sqliteDSN(path string, readOnly bool, busyTimeout time.Duration) string {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", "FULL")
 		q.Set("_txlock", "immediate")
-		q.Set("vfs", walbufVFS)
+		q.Set("vfs", vfs)
 	}
 	// The path is part of a URI: '%', '?' and '#' in it must be escaped,
 	// or a data directory named "a#b" would open the file "a".
@@ -219,8 +245,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close stops the checkpointer and releases the connections.
 func (db *DB) Close() error {
-	db.closeOnce.Do(func() { close(db.stop) })
-	<-db.stopped
+	if db.ckpt != nil {
+		db.ckpt.Stop()
+	}
 	s, err := db.gorm.DB()
 	if err != nil {
 		return fmt.Errorf("store: close: %w", err)
@@ -276,13 +303,6 @@ func formatError(err error, what string) error {
 	return fmt.Errorf("store: %s: %w", what, err)
 }
 
-// Gorm is the underlying gorm handle, for adapters that speak gorm
-// (the data policy's Casbin adapter). Nothing else should use it.
-func (db *DB) Gorm() *gorm.DB { return db.gorm }
-
-// Gorm is the transaction's gorm handle, for adapters that speak gorm.
-func (tx *Tx) Gorm() *gorm.DB { return tx.db }
-
 // CheckDurability refuses a database that could lose an acknowledged
 // write: on SQLite, WAL with synchronous=FULL (or EXTRA); on PostgreSQL,
 // fsync on and synchronous_commit not off. The server checks it before it
@@ -333,4 +353,14 @@ func (db *DB) CheckDurability(ctx context.Context) error {
 		return fmt.Errorf("store: SQLite runs with journal_mode=%s and synchronous=%s: an acknowledged write could be lost; WAL and synchronous=FULL are required", mode, syncMode)
 	}
 	return nil
+}
+
+// RestartWAL, when the checkpointer found the SQLite WAL long, makes the
+// next write begin it again (sqlitetune.Checkpointer.Restart). The audit
+// log's writer calls it between batches, when it holds no transaction;
+// elsewhere, and on PostgreSQL, it does nothing.
+func (db *DB) RestartWAL() {
+	if db.ckpt != nil {
+		db.ckpt.Restart(db.lockTimeout)
+	}
 }

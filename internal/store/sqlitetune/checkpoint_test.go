@@ -1,4 +1,4 @@
-package store
+package sqlitetune
 
 import (
 	"context"
@@ -17,16 +17,13 @@ import (
 // was copied back is reused from its start, and closing empties it.
 func TestCheckpointsKeepTheWALBounded(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "c.db")
-	db, err := Open(context.Background(), path, Options{})
-	require.NoError(t, err)
-	stopCheckpointer(db) // the test checkpoints by hand
-	s, err := db.SQL()
-	require.NoError(t, err)
+	s := open(t, path, 2*time.Second)
+	ck := NewCheckpointer(s, RestartFrames) // the test checkpoints by hand
 	var auto int
 	require.NoError(t, s.QueryRow("PRAGMA wal_autocheckpoint").Scan(&auto))
 	assert.Equal(t, 0, auto, "SQLite must not checkpoint inside a commit")
 
-	_, err = s.Exec("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB)")
+	_, err := s.Exec("CREATE TABLE t (k TEXT PRIMARY KEY, v BLOB)")
 	require.NoError(t, err)
 	write := func(from int) {
 		for i := from; i < from+300; i++ {
@@ -49,20 +46,13 @@ func TestCheckpointsKeepTheWALBounded(t *testing.T) {
 	// Without checkpoints the WAL would hold all five rounds.
 	assert.Less(t, walSize(), 2*first, "a checkpointed WAL is reused, not extended")
 
-	require.NoError(t, db.Close())
-	// Close's own checkpoint: the checkpointer is stopped, so by hand.
-	again0, err := Open(context.Background(), path, Options{})
-	require.NoError(t, err)
-	require.NoError(t, again0.Close())
-	fi, err := os.Stat(path + "-wal")
-	if err == nil {
-		assert.Zero(t, fi.Size(), "closing copies the WAL back and empties it")
-	}
-	again, err := Open(context.Background(), path, Options{})
-	require.NoError(t, err)
-	defer again.Close()
+	go ck.Run()
+	ck.Stop()
+	assert.Zero(t, walSize(), "stopping copies the WAL back and empties it")
+	require.NoError(t, s.Close())
+	again := open(t, path, 2*time.Second)
 	var n int
-	require.NoError(t, again.Read(context.Background()).db.Raw("SELECT COUNT(*) FROM t").Scan(&n).Error)
+	require.NoError(t, again.QueryRow("SELECT COUNT(*) FROM t").Scan(&n))
 	assert.Equal(t, 1500, n)
 }
 
@@ -74,14 +64,9 @@ func TestWriterRestartsALongWAL(t *testing.T) {
 		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) {
 			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "r.db")
-			db, err := Open(ctx, path, Options{})
-			require.NoError(t, err)
-			defer db.Close()
-			stopCheckpointer(db) // the test checkpoints by hand
-			db.restartFrames = 1000
-			s, err := db.SQL()
-			require.NoError(t, err)
-			_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+			s := open(t, path, 2*time.Second)
+			ck := NewCheckpointer(s, 1000) // the test checkpoints by hand
+			_, err := s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
 			require.NoError(t, err)
 			n := 0
 			write := func(count int) {
@@ -105,14 +90,14 @@ func TestWriterRestartsALongWAL(t *testing.T) {
 				var c int
 				require.NoError(t, reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&c))
 				write(100)
-				db.passiveCheckpoint(s)
-				require.True(t, db.walLong.Load(), "the WAL is past %d frames", db.restartFrames)
+				ck.Passive()
+				require.True(t, ck.Long(), "the WAL is past %d frames", 1000)
 				_, err = reader.ExecContext(ctx, "ROLLBACK")
 				require.NoError(t, err)
 				require.NoError(t, reader.Close())
 				if restart {
-					db.RestartWAL()
-					assert.False(t, db.walLong.Load())
+					ck.Restart(2 * time.Second)
+					assert.False(t, ck.Long())
 				}
 				fi, err := os.Stat(path + "-wal")
 				require.NoError(t, err)
@@ -127,27 +112,15 @@ func TestWriterRestartsALongWAL(t *testing.T) {
 	}
 }
 
-// stopCheckpointer ends db's background checkpoints (Close then only
-// releases the connections).
-func stopCheckpointer(db *DB) {
-	db.closeOnce.Do(func() { close(db.stop) })
-	<-db.stopped
-}
-
 // TestRestartGivesUpOnALongReader: a reader holding an old snapshot (a
 // backup, say) keeps a restart from finishing; the restart must then give
 // up at once rather than hold the writer for the whole busy timeout.
 func TestRestartGivesUpOnALongReader(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "l.db")
-	db, err := Open(ctx, path, Options{LockTimeout: 10 * time.Second})
-	require.NoError(t, err)
-	defer db.Close()
-	stopCheckpointer(db)
-	db.restartFrames = 1000
-	s, err := db.SQL()
-	require.NoError(t, err)
-	_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+	s := open(t, path, 10*time.Second)
+	ck := NewCheckpointer(s, 1000)
+	_, err := s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
 	require.NoError(t, err)
 	for i := range 1500 {
 		_, err := s.Exec("INSERT INTO t VALUES (?, randomblob(3000))", i)
@@ -162,11 +135,11 @@ func TestRestartGivesUpOnALongReader(t *testing.T) {
 	require.NoError(t, reader.QueryRowContext(ctx, "SELECT COUNT(*) FROM t").Scan(&c))
 	_, err = s.Exec("INSERT INTO t VALUES (-1, randomblob(3000))")
 	require.NoError(t, err)
-	db.passiveCheckpoint(s)
-	require.True(t, db.walLong.Load())
+	ck.Passive()
+	require.True(t, ck.Long())
 
 	start := time.Now()
-	db.RestartWAL()
+	ck.Restart(10 * time.Second)
 	assert.Less(t, time.Since(start), 2*time.Second, "the restart gave up instead of waiting out the busy timeout (10 s)")
 	// The writer is not held back afterwards, and the pool's connections
 	// wait as patiently as before.

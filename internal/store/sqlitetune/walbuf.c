@@ -3,10 +3,10 @@
 //
 // Why: SQLite writes each WAL frame with two pwrite calls (its 24-byte
 // header, then the page), and on a virtual machine where a system call is
-// dear (2.4 us here for a 4 KiB pwrite, 0.3 us per page written 64 at a
-// time) those calls were a tenth of the whole process's CPU under a consent
+// dear those calls are a large share of the process's CPU under a consent
 // load, all of it on the audit log's single writer. Gathered, a commit of
-// a few hundred frames is a few calls.
+// a few hundred frames is a few calls (what that gains end to end, and
+// how to measure it: docs/performance.md).
 //
 // What keeps it exact: a write that does not extend the pending run, a
 // read that touches it, and every xSync, xTruncate, xFileSize,

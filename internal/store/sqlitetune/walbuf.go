@@ -1,4 +1,11 @@
-package store
+// Package sqlitetune is what lets the embedded SQLite keep up with the
+// audit log's single writer: a driver whose connections keep temporary
+// storage in memory and leave checkpoints to a checkpointer beside the
+// writer (driver.go, checkpoint.go), and a VFS that hands a commit's WAL
+// writes to the kernel together (walbuf.c). store opens every SQLite
+// connection through DriverName; the VFS is named in the DSN of read-write
+// ones (VFS).
+package sqlitetune
 
 /*
 // walbuf.c calls into the SQLite that github.com/mattn/go-sqlite3 links
@@ -14,45 +21,44 @@ import (
 	"sync"
 )
 
-// walbufVFS is the SQLite VFS that every read-write connection opens
-// with: the default unix VFS, except that a WAL file's writes are handed
-// to the kernel together at each sync (walbuf.c says why and what keeps it
-// exact).
-const walbufVFS = "consentry-walbuf"
+// VFS is the SQLite VFS that read-write connections open with (the DSN's
+// vfs parameter): the default unix VFS, except that a WAL file's writes
+// are handed to the kernel together at each sync (walbuf.c says why and
+// what keeps it exact). Register must have run.
+const VFS = "consentry-walbuf"
 
 var (
 	walbufOnce sync.Once
 	walbufErr  error
 )
 
-// registerWALBuf registers walbufVFS with SQLite, once.
-func registerWALBuf() error {
+// Register registers VFS with SQLite, once.
+func Register() error {
 	walbufOnce.Do(func() {
-		name := C.CString(walbufVFS) // kept: SQLite holds on to the name
+		name := C.CString(VFS) // kept: SQLite holds on to the name
 		if rc := C.consentry_walbuf_register(name); rc != 0 {
-			walbufErr = fmt.Errorf("store: registering the SQLite VFS %s failed (SQLite code %d)", walbufVFS, int(rc))
+			walbufErr = fmt.Errorf("store: registering the SQLite VFS %s failed (SQLite code %d)", VFS, int(rc))
 		}
 	})
 	return walbufErr
 }
 
 // walbufStats returns how many WAL writes SQLite has made through
-// walbufVFS in this process, in how many writes they reached the file, and
+// VFS in this process, in how many writes they reached the file, and
 // how many statement journals (the undo records of open savepoints and of
 // statements that can fail half-way) outgrew SQLite's memory into a
-// temporary file on connections of this package. For tests (cgo cannot be
-// used in a _test.go file).
+// temporary file. For tests (cgo cannot be used in a _test.go file).
 func walbufStats() (writes, flushes, journalFiles int64) {
 	var w, f, j C.longlong
 	C.consentry_walbuf_stats(&w, &f, &j)
 	return int64(w), int64(f), int64(j)
 }
 
-// SQLiteMemory is the memory SQLite holds in this process now, and the
+// Memory is the memory SQLite holds in this process now, and the
 // most it held since the last reset (reset starts the peak over from now).
 // For tests of writers whose undo records (statement journals, kept in
 // memory) must stay small.
-func SQLiteMemory(reset bool) (current, peak int64) {
+func Memory(reset bool) (current, peak int64) {
 	var c, h C.longlong
 	r := C.int(0)
 	if reset {

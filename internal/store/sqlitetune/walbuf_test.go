@@ -1,4 +1,4 @@
-package store
+package sqlitetune
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,7 +49,7 @@ func TestWALBufCommitsAreVisibleAtOnce(t *testing.T) {
 			_, err = w.ExecContext(ctx, "PRAGMA synchronous="+mode)
 			require.NoError(t, err)
 			// A second pool on the same file, as another process would be.
-			other, err := sql.Open(sqliteDriver, sqliteDSN(path, false, DefaultLockTimeout))
+			other, err := sql.Open(DriverName, dsn(path, 2*time.Second))
 			require.NoError(t, err)
 			defer other.Close()
 
@@ -90,10 +91,7 @@ func TestWALBufCommitsAreVisibleAtOnce(t *testing.T) {
 // is what it wrote, before and after the commit, and after a reopen.
 func TestWALBufSpilledFramesReadBack(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "s.db")
-	db, err := Open(context.Background(), path, Options{})
-	require.NoError(t, err)
-	s, err := db.SQL()
-	require.NoError(t, err)
+	s := open(t, path, 2*time.Second)
 	ctx := context.Background()
 	c, err := s.Conn(ctx)
 	require.NoError(t, err)
@@ -120,26 +118,35 @@ func TestWALBufSpilledFramesReadBack(t *testing.T) {
 	require.NoError(t, tx.Commit())
 	require.NoError(t, c.Close())
 	assert.Equal(t, want, sum(s), "after the commit")
-	require.NoError(t, db.Close())
+	require.NoError(t, s.Close())
 
-	db, err = Open(context.Background(), path, Options{})
-	require.NoError(t, err)
-	defer db.Close()
-	s, err = db.SQL()
-	require.NoError(t, err)
+	s = open(t, path, 2*time.Second)
 	assert.Equal(t, want, sum(s), "after a reopen")
 }
 
-// openWithTable opens a store at path, closed at the test's end, with a
-// table t (k INTEGER PRIMARY KEY, v BLOB).
+// dsn is a read-write connection's DSN as store makes it: WAL,
+// synchronous=FULL, BEGIN IMMEDIATE, the walbuf VFS.
+func dsn(path string, busy time.Duration) string {
+	return fmt.Sprintf("file:%s?_journal_mode=WAL&_synchronous=FULL&_txlock=immediate&_busy_timeout=%d&vfs=%s", path, busy.Milliseconds(), VFS)
+}
+
+// open opens the database at path through DriverName and VFS, closed at
+// the test's end.
+func open(t *testing.T, path string, busy time.Duration) *sql.DB {
+	t.Helper()
+	require.NoError(t, Register())
+	s, err := sql.Open(DriverName, dsn(path, busy))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.NoError(t, s.Ping())
+	return s
+}
+
+// openWithTable is open with a table t (k INTEGER PRIMARY KEY, v BLOB).
 func openWithTable(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	db, err := Open(context.Background(), path, Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = db.Close() })
-	s, err := db.SQL()
-	require.NoError(t, err)
-	_, err = s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+	s := open(t, path, 2*time.Second)
+	_, err := s.Exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
 	require.NoError(t, err)
 	return s
 }

@@ -1,0 +1,97 @@
+package decide
+
+import (
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+)
+
+// deviceFacts is what a decision reads about a device: its status, the
+// notice that governs it and its newest inventory.
+type deviceFacts struct {
+	Status    string
+	NoticeKey string
+	// Inventory is the newest inventory version; 0: none declared.
+	Inventory int
+	// Elements are that version's elements by key, as decisionElement
+	// keeps them.
+	Elements map[string]privacy.DataElement
+}
+
+// noticeFacts is what a decision reads about a notice with a published
+// version: the version in force and the purposes each published version
+// changed materially, by version.
+type noticeFacts struct {
+	InForce  privacy.NoticeVersion
+	Material map[int][]string
+}
+
+// decisionElement is the part of a data element that decisions read, the
+// same whether it was read from the database or kept in memory.
+func decisionElement(e privacy.DataElement) privacy.DataElement {
+	return privacy.DataElement{Key: e.Key, Category: e.Category, Sensitivity: e.Sensitivity, Purposes: e.Purposes}
+}
+
+// decisionConsent is a consent state with the fields store.DecisionFacts
+// reads (NoticeKey left to the device's), the same whether it was read from
+// the database or kept in memory.
+func decisionConsent(st privacy.ConsentState) privacy.ConsentState {
+	out := privacy.ConsentState{SubjectID: st.SubjectID, DeviceID: st.DeviceID, Purpose: st.Purpose, RecordID: st.RecordID, Kind: st.Kind,
+		Granted: st.Granted, NoticeVersion: st.NoticeVersion, AuditSeq: st.AuditSeq}
+	if !st.ExpiresAt.IsZero() {
+		out.ExpiresAt = st.ExpiresAt.UTC()
+	}
+	return out
+}
+
+// readDevices reads the facts of every device, or of the one device only
+// names.
+func readDevices(tx *store.Tx, only string) (map[string]deviceFacts, error) {
+	devices, err := tx.DeviceStatuses(only)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]deviceFacts, len(devices))
+	for _, d := range devices {
+		out[d.ID] = deviceFacts{Status: string(d.Status), NoticeKey: d.NoticeKey, Elements: map[string]privacy.DataElement{}}
+	}
+	invs, err := tx.NewestInventories(only)
+	if err != nil {
+		return nil, err
+	}
+	for _, inv := range invs {
+		if d, ok := out[inv.DeviceID]; ok {
+			d.Inventory = inv.Version
+			for _, e := range inv.Elements {
+				d.Elements[e.Key] = decisionElement(e)
+			}
+			out[inv.DeviceID] = d
+		}
+	}
+	return out, nil
+}
+
+// readNotices reads the facts of every notice with a published version, or
+// of the one notice only names.
+func readNotices(tx *store.Tx, only string) (map[string]noticeFacts, error) {
+	versions, err := tx.PublishedVersions(only)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]noticeFacts{}
+	for _, v := range versions {
+		n, ok := out[v.NoticeKey]
+		if !ok {
+			n.Material = map[int][]string{}
+		}
+		n.Material[v.Version] = v.MaterialPurposes
+		n.InForce.Version = v.Version // oldest first: the last is the newest
+		out[v.NoticeKey] = n
+	}
+	for key, n := range out {
+		if n.InForce, err = tx.PublishedNoticeVersion(key, n.InForce.Version); err != nil {
+			return nil, err
+		}
+		out[key] = n
+	}
+	return out, nil
+}
