@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"flag"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -10,11 +9,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files (docs/notice-page.png)")
 
 // chromium finds Debian's chromium. Without it the test skips, saying why,
 // unless CONSENTRY_REQUIRE_BROWSER is set (CI installs it and sets that).
@@ -83,7 +81,7 @@ func TestNoticePageInChromium(t *testing.T) {
 		assert.Contains(t, text, want)
 	}
 	require.Greater(t, len(png), 10_000, "a real screenshot")
-	if *update {
+	if testkit.Update() { // -update: also rewrites docs/notice-page.png
 		require.NoError(t, os.WriteFile("../../docs/notice-page.png", png, 0o644))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -103,7 +104,7 @@ func TestEvidenceReportInChromium(t *testing.T) {
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.Greater(t, len(png), 10_000, "a real screenshot")
-	if *update {
+	if testkit.Update() {
 		require.NoError(t, os.WriteFile("../../docs/evidence-report.png", png, 0o644))
 	}
 }

@@ -1,13 +1,15 @@
 // Package testkit holds small helpers that tests in several packages
-// need: a buffer that servers and tests share, a free loopback port, and
-// the consentry binary built and started for tests that run it as a
-// process.
+// need: golden files, a buffer that servers and tests share, a free
+// loopback port, and the consentry binary built and started for tests
+// that run it as a process.
 package testkit
 
 import (
 	"bytes"
+	"flag"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -16,6 +18,30 @@ import (
 
 	"github.com/stretchr/testify/require"
 )
+
+// update rewrites golden files with what the tests produce:
+// go test ./internal/... -run Golden -update, then read the diff.
+var update = flag.Bool("update", false, "rewrite testdata/*.golden files with the output the tests produce")
+
+// Update reports whether the test run was asked to rewrite golden files
+// (-update), for outputs that are not a testdata file (a screenshot).
+func Update() bool { return *update }
+
+// Golden compares got with testdata/name, or writes it there with -update.
+// A golden file is an output a reader can check by eye (a page, a problem
+// body, an entry's bytes): a change to it shows in review as a diff.
+func Golden(t testing.TB, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(path, got, 0o644))
+		return
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err, "no golden file: run the test with -update, and review what it wrote")
+	require.Equal(t, string(want), string(got), "%s differs from what the test produced; if the change is meant, run with -update and review the diff", path)
+}
 
 // SyncBuffer is a bytes.Buffer safe to read while another goroutine (a
 // server's logger, a child process) writes to it.

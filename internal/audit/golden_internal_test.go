@@ -1,0 +1,31 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/memo"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/testkit"
+	"github.com/stretchr/testify/require"
+)
+
+// TestGoldenEntries: the exact leaf bytes of an entry of every kind of
+// event, as an auditor's verifier hashes them. A change here changes what
+// every verifier must accept: entries already written keep their bytes.
+func TestGoldenEntries(t *testing.T) {
+	l := &Log{keys: Keys{HMAC: []byte("golden-hmac-key-not-a-secret-000")}, hmacs: memo.New[string, string](16)}
+	ctx := privacy.WithRequestID(privacy.WithActor(context.Background(), privacy.Actor{ClientID: "client-1", Role: "admin"}), "req-1")
+	at := time.Date(2026, 12, 7, 12, 0, 0, 123456000, time.UTC)
+	var out bytes.Buffer
+	for i, ev := range event.Examples() {
+		leaf, err := l.leaf(int64(i), at, ctx, ev)
+		require.NoError(t, err, ev.Action())
+		out.Write(leaf.Leaf)
+		out.WriteByte('\n')
+	}
+	testkit.Golden(t, "entries.golden", out.Bytes())
+}
