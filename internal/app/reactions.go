@@ -20,7 +20,8 @@ import (
 // decision facts); every process that changes anything needs Outbox, or
 // backends miss what its changes announce.
 type Reactions struct {
-	// Memory is the decision facts kept in memory (decide).
+	// Memory is the decision facts kept in memory (decide); nil is a
+	// process that keeps none.
 	Memory *decide.Memory
 	// Policy is the data policy in force (authz), reloaded when another
 	// instance changes it.
@@ -37,9 +38,7 @@ type Reactions struct {
 // the decision facts that is due is made here, where tx sees exactly what
 // the log recorded so far.
 func (r *Reactions) Begin(tx *store.Tx) {
-	if r.Memory != nil {
-		r.Memory.Load(tx)
-	}
+	r.Memory.Load(tx)
 }
 
 // InChange runs in each change's transaction: what backends are to be
@@ -48,7 +47,7 @@ func (r *Reactions) InChange(tx *store.Tx, first int64, events []event.Event) er
 	if r.Outbox == nil {
 		return nil
 	}
-	notes := r.Outbox.Change()
+	notes := r.Outbox.Change() // on the stack: a decision allocates nothing here
 	for i, ev := range events {
 		seq := first + int64(i)
 		switch e := ev.(type) {
@@ -77,28 +76,26 @@ func (r *Reactions) InChange(tx *store.Tx, first int64, events []event.Event) er
 // old state under the new count would be trusted), then the dispatcher
 // and the review are woken.
 func (r *Reactions) Committed(events []event.Event) {
-	if r.Memory != nil {
-		r.Memory.Install()
-	}
+	r.Memory.Install()
 	review := false
 	for _, ev := range events {
 		switch e := ev.(type) {
 		case event.Decision:
 			continue // the hot path: decisions change no fact
 		case event.ConsentRecorded:
-			r.memory(func(m *decide.Memory) { m.SetConsent(e.ConsentState) })
+			r.Memory.SetConsent(e.ConsentState)
 		case event.ConsentWithdrawn:
-			r.memory(func(m *decide.Memory) { m.SetConsent(e.ConsentState) })
+			r.Memory.SetConsent(e.ConsentState)
 		case event.ConsentStateRebuilt:
-			r.memory((*decide.Memory).Drop)
+			r.Memory.Drop()
 		case event.DeviceRegistered:
-			r.memory(func(m *decide.Memory) { m.SetDevice(e.Device, true) })
+			r.Memory.SetDevice(e.Device, true)
 		case event.DeviceStatusChanged:
-			r.memory(func(m *decide.Memory) { m.SetDevice(e.Device, false) })
+			r.Memory.SetDevice(e.Device, false)
 		case event.InventoryDeclared:
-			r.memory(func(m *decide.Memory) { m.SetInventory(e.Inventory) })
+			r.Memory.SetInventory(e.Inventory)
 		case event.NoticePublished:
-			r.memory(func(m *decide.Memory) { m.Published(e.Version) })
+			r.Memory.Published(e.Version)
 		case event.NoticeCreated, event.NoticeVersionDrafted, event.NoticeVersionUpdated, event.NoticeVersionDeleted,
 			event.PurposePut, event.PolicyRuleAdded, event.PolicyRuleRemoved, event.PolicyGroupAdded, event.PolicyGroupRemoved,
 			event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.WebhookCreated, event.WebhookDeleted,
@@ -109,7 +106,7 @@ func (r *Reactions) Committed(events []event.Event) {
 		default:
 			// A kind not listed here (event.Unknown, or one added without
 			// its reactions): fail closed, anything may have changed.
-			r.memory((*decide.Memory).Drop)
+			r.Memory.Drop()
 		}
 		review = review || reviewed(ev)
 	}
@@ -129,19 +126,19 @@ func (r *Reactions) Foreign(tx *store.Tx, events []event.Event) {
 	for _, ev := range events {
 		switch e := ev.(type) {
 		case event.ConsentRecorded:
-			r.memory(func(m *decide.Memory) { m.ReadConsent(tx, e.RecordID, e.DeviceID, e.Purpose) })
+			r.Memory.ReadConsent(tx, e.RecordID, e.DeviceID, e.Purpose)
 		case event.ConsentWithdrawn:
-			r.memory(func(m *decide.Memory) { m.ReadConsent(tx, e.RecordID, e.DeviceID, e.Purpose) })
+			r.Memory.ReadConsent(tx, e.RecordID, e.DeviceID, e.Purpose)
 		case event.ConsentStateRebuilt:
-			r.memory((*decide.Memory).Drop)
+			r.Memory.Drop()
 		case event.DeviceRegistered:
-			r.memory(func(m *decide.Memory) { m.ReadDevice(tx, e.Device.ID) })
+			r.Memory.ReadDevice(tx, e.Device.ID)
 		case event.DeviceStatusChanged:
-			r.memory(func(m *decide.Memory) { m.ReadDevice(tx, e.Device.ID) })
+			r.Memory.ReadDevice(tx, e.Device.ID)
 		case event.InventoryDeclared:
-			r.memory(func(m *decide.Memory) { m.ReadDevice(tx, e.Inventory.DeviceID) })
+			r.Memory.ReadDevice(tx, e.Inventory.DeviceID)
 		case event.NoticePublished:
-			r.memory(func(m *decide.Memory) { m.ReadNotice(tx, e.Version.NoticeKey) })
+			r.Memory.ReadNotice(tx, e.Version.NoticeKey)
 		case event.PolicyRuleAdded, event.PolicyRuleRemoved, event.PolicyGroupAdded, event.PolicyGroupRemoved:
 			policy = true
 		case event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried:
@@ -155,7 +152,7 @@ func (r *Reactions) Foreign(tx *store.Tx, events []event.Event) {
 		default:
 			// event.Unknown, or a kind added without its reactions: fail
 			// closed, anything may have changed.
-			r.memory((*decide.Memory).Drop)
+			r.Memory.Drop()
 			policy = true
 		}
 	}
@@ -165,12 +162,6 @@ func (r *Reactions) Foreign(tx *store.Tx, events []event.Event) {
 			// succeeds (the next policy change, or a restart).
 			_ = r.Policy.Block()
 		}
-	}
-}
-
-func (r *Reactions) memory(fn func(m *decide.Memory)) {
-	if r.Memory != nil {
-		fn(r.Memory)
 	}
 }
 

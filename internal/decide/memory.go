@@ -32,6 +32,9 @@ type facts struct {
 // not know) empties it: decisions then read the database until a full
 // load, made at the start of one of the writer's transactions and
 // installed when that transaction commits, completes it again.
+//
+// Its methods do nothing on a nil *Memory: the reactions of a process
+// that keeps no facts (a command-line tool) call them all the same.
 type Memory struct {
 	mu       sync.RWMutex
 	complete bool
@@ -61,6 +64,9 @@ const retryLoad = time.Second
 // Load runs at the start of each of the writer's transactions: it loads
 // every fact when a load is due, to be installed at the commit.
 func (m *Memory) Load(tx *store.Tx) {
+	if m == nil {
+		return
+	}
 	m.staged = nil
 	if !m.wanted.Load() || time.Since(m.failed) < retryLoad {
 		return
@@ -96,7 +102,7 @@ func loadFacts(tx *store.Tx) (facts, error) {
 // Install installs, after a commit and before its events are applied, a
 // load made at the start of its transaction.
 func (m *Memory) Install() {
-	if m.staged == nil {
+	if m == nil || m.staged == nil {
 		return
 	}
 	m.mu.Lock()
@@ -108,6 +114,9 @@ func (m *Memory) Install() {
 
 // Drop empties memory; decisions read the database until the next load.
 func (m *Memory) Drop() {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.drop()
@@ -119,8 +128,11 @@ func (m *Memory) drop() {
 }
 
 // change runs fn on complete facts, under the lock; fn's false empties
-// memory.
+// memory. A nil Memory (a process that keeps none) changes nothing.
 func (m *Memory) change(fn func(f *facts) bool) {
+	if m == nil {
+		return
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.complete && !fn(&m.facts) {
@@ -223,6 +235,9 @@ func (m *Memory) ReadDevice(tx *store.Tx, id string) {
 // Complete reports whether memory holds every fact (decisions then read no
 // disk).
 func (m *Memory) Complete() bool {
+	if m == nil {
+		return false
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return m.complete

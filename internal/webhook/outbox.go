@@ -129,8 +129,10 @@ type publication struct {
 	v   privacy.NoticeVersion
 }
 
-// Change starts the notes of one change.
-func (o *Outbox) Change() *Notes { return &Notes{o: o} }
+// Change starts the notes of one change. A value: the writer keeps it on
+// its stack, so a change that announces nothing (a decision) costs no
+// allocation.
+func (o *Outbox) Change() Notes { return Notes{o: o} }
 
 // Consent notes a purpose granted (granted) or taken back (a withdrawal,
 // or a denial that replaced a grant) at entry seq.
