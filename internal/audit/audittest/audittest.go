@@ -47,20 +47,22 @@ func MustOpenLogsSharingKeys(t testing.TB, dbs []*store.DB, opts audit.Options, 
 // its reactions call on before the writer runs, as serve does.
 func MustNewLog(t testing.TB, db *store.DB, opts audit.Options) *audit.Log {
 	t.Helper()
-	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "consentry.test/audit")
-	require.NoError(t, err)
-	if opts.CheckpointEvery == 0 {
-		opts.CheckpointEvery = -1
-	}
-	l, err := audit.New(db, keys, opts)
-	require.NoError(t, err)
-	t.Cleanup(l.Close)
+	l, _ := mustNewLog(t, db, opts)
 	return l
 }
 
 // MustOpenLogWithKeys is MustOpenLog that also returns the log's keys, for
 // tests that play an operator holding them.
 func MustOpenLogWithKeys(t testing.TB, db *store.DB, opts audit.Options) (*audit.Log, audit.Keys) {
+	t.Helper()
+	l, keys := mustNewLog(t, db, opts)
+	l.Start()
+	return l, keys
+}
+
+// mustNewLog makes a log over db with keys in a temp dir, closed at
+// cleanup, not started; no timed checkpoints unless opts asks.
+func mustNewLog(t testing.TB, db *store.DB, opts audit.Options) (*audit.Log, audit.Keys) {
 	t.Helper()
 	keys, err := audit.LoadOrCreateKeys(t.TempDir(), "consentry.test/audit")
 	require.NoError(t, err)
@@ -69,7 +71,6 @@ func MustOpenLogWithKeys(t testing.TB, db *store.DB, opts audit.Options) (*audit
 	}
 	l, err := audit.New(db, keys, opts)
 	require.NoError(t, err)
-	l.Start()
 	t.Cleanup(l.Close)
 	return l, keys
 }
