@@ -75,6 +75,9 @@ type Service struct {
 // New returns a Service that delivers what outbox writes: the Outbox the
 // log's reactions write to (internal/app). Start delivers the events.
 func New(db *store.DB, log *audit.Log, outbox *Outbox, opts Options) (*Service, error) {
+	if outbox == nil {
+		return nil, fmt.Errorf("webhook: New needs the Outbox the audit log's reactions write to")
+	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 10
 	}
