@@ -107,6 +107,7 @@ func (r *Reactions) Committed(events []event.Event) {
 			// A kind not listed here (event.Unknown, or one added without
 			// its reactions): fail closed, anything may have changed.
 			r.Memory.Drop()
+			r.webhooksChanged()
 		}
 		review = review || reviewed(ev)
 	}
@@ -142,9 +143,7 @@ func (r *Reactions) Foreign(tx *store.Tx, events []event.Event) {
 		case event.PolicyRuleAdded, event.PolicyRuleRemoved, event.PolicyGroupAdded, event.PolicyGroupRemoved:
 			policy = true
 		case event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried:
-			if r.Outbox != nil {
-				r.Outbox.WebhooksChanged()
-			}
+			r.webhooksChanged()
 		case event.Decision, event.NoticeCreated, event.NoticeVersionDrafted, event.NoticeVersionUpdated, event.NoticeVersionDeleted,
 			event.PurposePut, event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.FindingAcknowledged,
 			event.ReceiptKeyRotated, event.EvidenceExported, event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped:
@@ -153,6 +152,7 @@ func (r *Reactions) Foreign(tx *store.Tx, events []event.Event) {
 			// event.Unknown, or a kind added without its reactions: fail
 			// closed, anything may have changed.
 			r.Memory.Drop()
+			r.webhooksChanged()
 			policy = true
 		}
 	}
@@ -162,6 +162,13 @@ func (r *Reactions) Foreign(tx *store.Tx, events []event.Event) {
 			// succeeds (the next policy change, or a restart).
 			_ = r.Policy.Block()
 		}
+	}
+}
+
+// webhooksChanged makes the outbox read the webhook subscriptions again.
+func (r *Reactions) webhooksChanged() {
+	if r.Outbox != nil {
+		r.Outbox.WebhooksChanged()
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/event/eventtest"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
 	"github.com/consentry/consentry/internal/webhook"
@@ -42,13 +43,13 @@ func loaded(t *testing.T, db *store.DB) (*app.Reactions, *wake) {
 func TestEveryKindHasItsReactions(t *testing.T) {
 	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
 	emptying := map[string]bool{"ConsentStateRebuilt": true, "Unknown": true}
-	for _, ev := range event.Examples() {
+	for _, ev := range eventtest.Examples() {
 		kind := reflect.TypeOf(ev).Name()
 		switch ev.(type) {
 		case event.DeviceStatusChanged, event.InventoryDeclared:
 			// Both concern a device memory saw registered.
 			r, _ := loaded(t, db)
-			r.Committed([]event.Event{event.Examples()[4], ev})
+			r.Committed([]event.Event{eventtest.Examples()[4], ev})
 			assert.True(t, r.Memory.Complete(), kind)
 			continue
 		}
@@ -72,7 +73,7 @@ func TestAWithdrawalsReactions(t *testing.T) {
 	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
 	r, review := loaded(t, db)
 	var withdrawn event.ConsentWithdrawn
-	for _, ev := range event.Examples() {
+	for _, ev := range eventtest.Examples() {
 		if w, ok := ev.(event.ConsentWithdrawn); ok {
 			withdrawn = w
 		}
@@ -80,6 +81,6 @@ func TestAWithdrawalsReactions(t *testing.T) {
 	r.Committed([]event.Event{withdrawn})
 	assert.True(t, r.Memory.Complete())
 	assert.Equal(t, 1, review.n, "the review runs again")
-	r.Committed([]event.Event{event.Examples()[0]})
+	r.Committed([]event.Event{eventtest.Examples()[0]})
 	assert.Equal(t, 1, review.n, "a decision wakes no review")
 }

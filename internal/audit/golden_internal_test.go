@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/event/eventtest"
 	"github.com/consentry/consentry/internal/memo"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/testkit"
@@ -21,7 +21,7 @@ func TestGoldenEntries(t *testing.T) {
 	ctx := privacy.WithRequestID(privacy.WithActor(context.Background(), privacy.Actor{ClientID: "client-1", Role: "admin"}), "req-1")
 	at := time.Date(2026, 12, 7, 12, 0, 0, 123456000, time.UTC)
 	var out bytes.Buffer
-	for i, ev := range event.Examples() {
+	for i, ev := range eventtest.Examples() {
 		leaf, err := l.leaf(int64(i), at, ctx, ev)
 		require.NoError(t, err, ev.Action())
 		out.Write(leaf.Leaf)

@@ -89,7 +89,9 @@ type batch struct {
 	events []event.Event
 	// decisions are the rows deferred by Tx.InsertDecision.
 	decisions []store.DecisionRecord
-	applied   []*job
+	// change is the Tx handed to the running change.
+	change  Tx
+	applied []*job
 	// size is the log's size as the batch grows it; first, the size
 	// before its first entry.
 	first, size int64
@@ -159,19 +161,11 @@ func (l *Log) run(b *batch, i int, j *job) error {
 		}
 	}
 	mark := len(b.decisions)
-	undo := func(cause error) error {
-		b.decisions = b.decisions[:mark]
-		if !j.pure {
-			if err := b.tx.RollbackTo(sp); err != nil {
-				return err
-			}
-		}
-		j.err = cause
-		return nil
-	}
-	events, err := j.change(&Tx{Tx: b.tx, next: b.size, batch: b})
+	// One Tx serves the batch's changes in turn: a change must not keep it.
+	b.change = Tx{Tx: b.tx, next: b.size, batch: b}
+	events, err := j.change(&b.change)
 	if err != nil {
-		return undo(err)
+		return b.undo(j, sp, mark, err)
 	}
 	if err := l.opts.React.InChange(b.tx, b.size, events); err != nil {
 		if j.pure {
@@ -179,7 +173,7 @@ func (l *Log) run(b *batch, i int, j *job) error {
 			// savepoint to undo it with: the whole batch fails.
 			return err
 		}
-		return undo(err)
+		return b.undo(j, sp, mark, err)
 	}
 	if !j.pure {
 		// Done with: no later failure undoes this change alone. Left
@@ -196,6 +190,20 @@ func (l *Log) run(b *batch, i int, j *job) error {
 		}
 	}
 	b.applied = append(b.applied, j)
+	return nil
+}
+
+// undo drops what change j did (its deferred rows from mark on, and, for
+// a change that writes, back to savepoint sp) and makes cause its answer.
+// An error is a failure to undo: the whole batch fails.
+func (b *batch) undo(j *job, sp string, mark int, cause error) error {
+	b.decisions = b.decisions[:mark]
+	if !j.pure {
+		if err := b.tx.RollbackTo(sp); err != nil {
+			return err
+		}
+	}
+	j.err = cause
 	return nil
 }
 

@@ -146,33 +146,3 @@ type Unknown struct{ Name string }
 
 func (e Unknown) Action() string { return e.Name }
 func (Unknown) Entry() Entry     { return Entry{} }
-
-// Examples returns one event of every kind, for tests that must cover
-// them all (the event package's own test checks that none is missing).
-func Examples() []Event {
-	c := Consent{ConsentState: privacy.ConsentState{SubjectID: "alice", DeviceID: "d1", Purpose: "navigation", RecordID: "r1",
-		NoticeKey: "tracker", NoticeVersion: 2, Granted: true}, ReceiptSHA256: "ab"}
-	v := privacy.NoticeVersion{NoticeKey: "tracker", Version: 2, ContentHash: "cd", MaterialPurposes: []string{"navigation"}}
-	t := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
-	return []Event{
-		Decision{ID: "x1", ServiceID: "s1", Subject: "alice", DeviceID: "d1", Element: "location", Purpose: "navigation", DataAction: "use",
-			Allow: true, ConsentSeq: 4},
-		ConsentRecorded{Consent: c}, ConsentWithdrawn{Consent: c}, ConsentStateRebuilt{},
-		DeviceRegistered{Device: privacy.Device{ID: "d1", Status: privacy.DeviceActive, NoticeKey: "tracker"}},
-		DeviceStatusChanged{Device: privacy.Device{ID: "d1", Status: privacy.DeviceDeactivated, NoticeKey: "tracker"}},
-		InventoryDeclared{Inventory: privacy.Inventory{DeviceID: "d1", Version: 1}, Owner: "alice"},
-		NoticeCreated{Notice: privacy.Notice{Key: "tracker"}}, NoticeVersionDrafted{Version: v}, NoticeVersionUpdated{Version: v},
-		NoticeVersionDeleted{Version: v}, NoticePublished{Version: v},
-		PurposePut{Purpose: privacy.Purpose{Key: "navigation"}, Created: true},
-		PolicyRuleAdded{Rule: PolicyRule{Service: "s", Category: "*", Purpose: "*", Action: "use", Effect: "allow"}},
-		PolicyRuleRemoved{Rule: PolicyRule{Service: "s", Category: "*", Purpose: "*", Action: "use", Effect: "allow"}},
-		PolicyGroupAdded{Group: PolicyGroup{Member: "a", Group: "g"}}, PolicyGroupRemoved{Group: PolicyGroup{Member: "a", Group: "g"}},
-		ClientCreated{Client: privacy.Client{ID: "c1", Role: "admin"}}, ClientRevoked{Client: privacy.Client{ID: "c1", Role: "admin"}},
-		ClientRotated{Client: privacy.Client{ID: "c1", Role: "admin"}},
-		WebhookCreated{ID: "w1", URL: "https://b.example/h", Kinds: []privacy.WebhookKind{privacy.KindConsentGranted}},
-		WebhookDeleted{ID: "w1"}, WebhookRetried{WebhookID: "w1", Delivery: 3},
-		FindingAcknowledged{ID: "f1", Kind: "k", Fingerprint: "fp"}, ReceiptKeyRotated{KID: "k2", Previous: "k1"},
-		EvidenceExported{AuditSize: 10, From: t, To: t.Add(time.Hour)}, SubjectTokenIssued{Subject: "alice", ExpiresAt: t},
-		ServerStarted{Addr: "127.0.0.1:8080"}, ServerStopped{}, Unknown{Name: "future.kind"},
-	}
-}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/event/eventtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -37,7 +38,7 @@ func TestExamplesCoverEveryKind(t *testing.T) {
 		}
 	}
 	var examples []string
-	for _, e := range event.Examples() {
+	for _, e := range eventtest.Examples() {
 		examples = append(examples, reflect.TypeOf(e).Name())
 	}
 	slices.Sort(kinds)
@@ -48,7 +49,7 @@ func TestExamplesCoverEveryKind(t *testing.T) {
 // TestDecodeReadsBackWhatAnEntryNames: another instance's entry decodes to
 // the kind that wrote it, with the identities its reactions read back.
 func TestDecodeReadsBackWhatAnEntryNames(t *testing.T) {
-	for _, e := range event.Examples() {
+	for _, e := range eventtest.Examples() {
 		en := e.Entry()
 		got := event.Decode(e.Action(), en.Targets, en.Reasons)
 		assert.Equal(t, reflect.TypeOf(e), reflect.TypeOf(got), e.Action())

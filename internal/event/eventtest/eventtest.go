@@ -1,0 +1,40 @@
+// Package eventtest holds one event of every kind, for tests that must
+// cover them all. Only tests import it.
+package eventtest
+
+import (
+	"time"
+
+	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/privacy"
+)
+
+// Examples returns one event of every kind, for tests that must cover
+// them all (the event package's own test checks that none is missing).
+func Examples() []event.Event {
+	c := event.Consent{ConsentState: privacy.ConsentState{SubjectID: "alice", DeviceID: "d1", Purpose: "navigation", RecordID: "r1",
+		NoticeKey: "tracker", NoticeVersion: 2, Granted: true}, ReceiptSHA256: "ab"}
+	v := privacy.NoticeVersion{NoticeKey: "tracker", Version: 2, ContentHash: "cd", MaterialPurposes: []string{"navigation"}}
+	t := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	return []event.Event{
+		event.Decision{ID: "x1", ServiceID: "s1", Subject: "alice", DeviceID: "d1", Element: "location", Purpose: "navigation", DataAction: "use",
+			Allow: true, ConsentSeq: 4},
+		event.ConsentRecorded{Consent: c}, event.ConsentWithdrawn{Consent: c}, event.ConsentStateRebuilt{},
+		event.DeviceRegistered{Device: privacy.Device{ID: "d1", Status: privacy.DeviceActive, NoticeKey: "tracker"}},
+		event.DeviceStatusChanged{Device: privacy.Device{ID: "d1", Status: privacy.DeviceDeactivated, NoticeKey: "tracker"}},
+		event.InventoryDeclared{Inventory: privacy.Inventory{DeviceID: "d1", Version: 1}, Owner: "alice"},
+		event.NoticeCreated{Notice: privacy.Notice{Key: "tracker"}}, event.NoticeVersionDrafted{Version: v}, event.NoticeVersionUpdated{Version: v},
+		event.NoticeVersionDeleted{Version: v}, event.NoticePublished{Version: v},
+		event.PurposePut{Purpose: privacy.Purpose{Key: "navigation"}, Created: true},
+		event.PolicyRuleAdded{Rule: event.PolicyRule{Service: "s", Category: "*", Purpose: "*", Action: "use", Effect: "allow"}},
+		event.PolicyRuleRemoved{Rule: event.PolicyRule{Service: "s", Category: "*", Purpose: "*", Action: "use", Effect: "allow"}},
+		event.PolicyGroupAdded{Group: event.PolicyGroup{Member: "a", Group: "g"}}, event.PolicyGroupRemoved{Group: event.PolicyGroup{Member: "a", Group: "g"}},
+		event.ClientCreated{Client: privacy.Client{ID: "c1", Role: "admin"}}, event.ClientRevoked{Client: privacy.Client{ID: "c1", Role: "admin"}},
+		event.ClientRotated{Client: privacy.Client{ID: "c1", Role: "admin"}},
+		event.WebhookCreated{ID: "w1", URL: "https://b.example/h", Kinds: []privacy.WebhookKind{privacy.KindConsentGranted}},
+		event.WebhookDeleted{ID: "w1"}, event.WebhookRetried{WebhookID: "w1", Delivery: 3},
+		event.FindingAcknowledged{ID: "f1", Kind: "k", Fingerprint: "fp"}, event.ReceiptKeyRotated{KID: "k2", Previous: "k1"},
+		event.EvidenceExported{AuditSize: 10, From: t, To: t.Add(time.Hour)}, event.SubjectTokenIssued{Subject: "alice", ExpiresAt: t},
+		event.ServerStarted{Addr: "127.0.0.1:8080"}, event.ServerStopped{}, event.Unknown{Name: "future.kind"},
+	}
+}
