@@ -37,7 +37,7 @@ type Reactions struct {
 // Begin runs at the start of each of the writer's transactions: a load of
 // the decision facts that is due is made here, where tx sees exactly what
 // the log recorded so far.
-func (r *Reactions) Begin(tx *store.Tx) {
+func (r *Reactions) Begin(tx *store.Reader) {
 	r.Memory.Load(tx)
 }
 
@@ -122,7 +122,7 @@ func (r *Reactions) Committed(events []event.Event) {
 // Foreign follows the changes another instance committed, inside the
 // writer's transaction tx, before this instance's next changes and
 // decisions: what is kept in memory is read back from the database.
-func (r *Reactions) Foreign(tx *store.Tx, events []event.Event) {
+func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 	policy := false
 	for _, ev := range events {
 		switch e := ev.(type) {

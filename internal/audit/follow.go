@@ -84,7 +84,7 @@ func (l *Log) foreign(tx *store.Tx, size int64) error {
 	// Decisions are not counted: any count above zero makes every decision
 	// of the batch be re-checked.
 	l.applied.Add(int64(len(events)) + 1)
-	l.opts.React.Foreign(tx, events)
+	l.opts.React.Foreign(tx.Reader, events)
 	l.knownSize = size
 	return nil
 }

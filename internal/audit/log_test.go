@@ -366,7 +366,7 @@ func TestOtherInstancesAreToldAtOnce(t *testing.T) {
 	logs := audittest.MustOpenLogsSharingKeys(t, storetest.MustOpenMany(t, store.DialectPostgres, nil, 2), audit.Options{React: hooks})
 	told := make(chan []string, 16)
 	// Only B is told of foreign changes: A hears of no one else's.
-	hooks.OnForeign(func(_ *store.Tx, events []event.Event) {
+	hooks.OnForeign(func(_ *store.Reader, events []event.Event) {
 		actions := make([]string, len(events))
 		for i, e := range events {
 			actions[i] = e.Action()

@@ -41,7 +41,7 @@ func (c *hashCache) addAll(hs map[int64][]byte) {
 // reader reads stored hashes: this batch's first, then (for the writer
 // only) the cache, then tx. Proofs and the signer read the database
 // itself, so that what they vouch for is what is stored.
-func (l *Log) reader(tx *store.Tx, pending map[int64][]byte) tlog.HashReader {
+func (l *Log) reader(tx *store.Reader, pending map[int64][]byte) tlog.HashReader {
 	cache := l.cache
 	if pending == nil {
 		cache = nil

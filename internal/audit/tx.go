@@ -47,13 +47,13 @@ type Reactor interface {
 	// Begin runs at the start of every transaction of the writer, after
 	// Foreign and before the batch's changes: tx then sees exactly what
 	// the log's entries so far recorded. It must not write through tx.
-	Begin(tx *store.Tx)
+	Begin(tx *store.Reader)
 	// Foreign is told the events (decisions left out) that another process
 	// or instance appended since this one last wrote, rebuilt from their
 	// entries (event.Decode). tx sees those changes and no later ones. State kept in memory
 	// must be brought up to date (or dropped) here: the batch's decisions
 	// are re-checked after it. It must not write through tx.
-	Foreign(tx *store.Tx, events []event.Event)
+	Foreign(tx *store.Reader, events []event.Event)
 	// InChange runs inside the transaction after each change that
 	// succeeded, with its events and the sequence number of the first:
 	// what it writes commits with the change or not at all (the webhook
@@ -69,7 +69,7 @@ type Reactor interface {
 // and announces nothing: tools and tests of the log alone.
 type NoReactions struct{}
 
-func (NoReactions) Begin(*store.Tx)                                {}
-func (NoReactions) Foreign(*store.Tx, []event.Event)               {}
+func (NoReactions) Begin(*store.Reader)                            {}
+func (NoReactions) Foreign(*store.Reader, []event.Event)           {}
 func (NoReactions) InChange(*store.Tx, int64, []event.Event) error { return nil }
 func (NoReactions) Committed([]event.Event)                        {}

@@ -139,8 +139,8 @@ func (l *Log) begin(b *batch) error {
 	if err := l.foreign(b.tx, size); err != nil {
 		return err
 	}
-	l.opts.React.Begin(b.tx)
-	b.reader, b.first, b.size = l.reader(b.tx, b.pending), size, size
+	l.opts.React.Begin(b.tx.Reader)
+	b.reader, b.first, b.size = l.reader(b.tx.Reader, b.pending), size, size
 	return nil
 }
 

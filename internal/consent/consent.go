@@ -176,7 +176,7 @@ var errInventoryChanged = errors.New("consent: the inventory changed")
 
 // record builds, signs and writes a consent that Record has checked.
 // fresh: the inventory in memory was found out of date; read it again.
-func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.Device, cur privacy.NoticeVersion, fresh bool) (privacy.ConsentRecord, error) {
+func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d privacy.Device, cur privacy.NoticeVersion, fresh bool) (privacy.ConsentRecord, error) {
 	inv, err := s.inventory(tx, d.ID, fresh)
 	if err != nil {
 		return privacy.ConsentRecord{}, err
@@ -211,7 +211,7 @@ func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.
 			return nil, privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", check.Status)
 		}
 		if check.Notice != cur.Version {
-			return nil, s.stale(tx.Tx, in)
+			return nil, s.stale(tx.Reader, in)
 		}
 		if check.Inventory != inv.Version {
 			return nil, errInventoryChanged
@@ -227,7 +227,7 @@ func (s *Service) record(ctx context.Context, tx *store.Tx, in Input, d privacy.
 // device returns a device from the cache when it can. Only fields that
 // never change (owner, notice, identity) are used from it; the status is
 // read again by the writer at commit.
-func (s *Service) device(tx *store.Tx, id string) (privacy.Device, error) {
+func (s *Service) device(tx *store.Reader, id string) (privacy.Device, error) {
 	if d, ok := s.devices.Load(id); ok {
 		return d, nil
 	}
@@ -246,7 +246,7 @@ func (s *Service) device(tx *store.Tx, id string) (privacy.Device, error) {
 // when they differ (fresh: from the database, replacing what memory
 // held): one check for declarations made through this process or any
 // other.
-func (s *Service) inventory(tx *store.Tx, deviceID string, fresh bool) (privacy.Inventory, error) {
+func (s *Service) inventory(tx *store.Reader, deviceID string, fresh bool) (privacy.Inventory, error) {
 	if fresh {
 		s.inventories.Delete(deviceID)
 	} else if inv, ok := s.inventories.Load(deviceID); ok {
@@ -262,7 +262,7 @@ func (s *Service) inventory(tx *store.Tx, deviceID string, fresh bool) (privacy.
 
 // currentInventory is a device's newest inventory, or version 0 with no
 // elements when it has declared none (a receipt then lists no data).
-func currentInventory(tx *store.Tx, deviceID string) (privacy.Inventory, error) {
+func currentInventory(tx *store.Reader, deviceID string) (privacy.Inventory, error) {
 	inv, err := tx.InventoryVersion(deviceID, 0)
 	if privacy.ErrorCode(err) == privacy.ENotFound {
 		return privacy.Inventory{DeviceID: deviceID}, nil
@@ -272,7 +272,7 @@ func currentInventory(tx *store.Tx, deviceID string) (privacy.Inventory, error) 
 
 // stale is the refusal of a notice version that is not the one in force,
 // naming the one that is.
-func (s *Service) stale(tx *store.Tx, in Input) error {
+func (s *Service) stale(tx *store.Reader, in Input) error {
 	version, hash, err := tx.CurrentNoticeRef(in.NoticeKey)
 	if err != nil {
 		return err
@@ -290,7 +290,7 @@ func staleVersion(in Input, version int, hash string) error {
 // version named. When that version is not the one in force either, the
 // refusal is about that instead: the app must show the version in force,
 // so the refusal names it, not the old version's hash.
-func (s *Service) wrongHash(tx *store.Tx, in Input, shown privacy.NoticeVersion) error {
+func (s *Service) wrongHash(tx *store.Reader, in Input, shown privacy.NoticeVersion) error {
 	version, hash, err := tx.CurrentNoticeRef(in.NoticeKey)
 	if err != nil {
 		return err
@@ -385,7 +385,7 @@ func (s *Service) withdrawal(tx *audit.Tx, subject, deviceID, noticeKey string, 
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
-	inv, err := currentInventory(tx.Tx, deviceID)
+	inv, err := currentInventory(tx.Reader, deviceID)
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
@@ -521,7 +521,7 @@ type StateView struct {
 
 // materialSince answers, from the notices' published versions, whether a
 // purpose changed materially after version.
-func materialSince(tx *store.Tx) func(key, purpose string, version int) bool {
+func materialSince(tx *store.Reader) func(key, purpose string, version int) bool {
 	cache := map[string]map[int][]string{}
 	return func(key, purpose string, version int) bool {
 		mc, ok := cache[key]

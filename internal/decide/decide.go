@@ -156,7 +156,7 @@ func (r Request) validate(prefix string) error {
 // snapshot is what an evaluation read, so the writer can tell whether it
 // still holds at the decision's place in the log.
 type snapshot struct {
-	facts   store.DecisionFacts
+	facts   decisionFacts
 	policy  int64
 	changes int64 // the log's committed changes before the facts were read
 }
@@ -164,7 +164,7 @@ type snapshot struct {
 // view is what one decision reads: from memory, or from the database
 // while memory is not complete, and always in the writer's re-checks.
 type view struct {
-	facts store.DecisionFacts
+	facts decisionFacts
 	err   error // the facts could not be read; ENotFound: no such device
 	// element is the element asked about in the newest inventory
 	// (elementErr ENotFound: not declared there).
@@ -179,9 +179,9 @@ type view struct {
 }
 
 // read returns what r reads through tx, in the order the checks need it.
-func read(tx *store.Tx, r Request) view {
+func read(tx *store.Reader, r Request) view {
 	var v view
-	if v.facts, v.err = tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose); v.err != nil {
+	if v.facts, v.err = readFacts(tx, r); v.err != nil {
 		return v
 	}
 	if v.facts.InventoryVersion > 0 {
@@ -199,7 +199,7 @@ func read(tx *store.Tx, r Request) view {
 // evaluate runs every check at time now, on what memory holds or, when
 // fromMemory is false or memory is not complete, on what tx reads. It
 // never fails: an error is a deny with the reason "error".
-func (s *Service) evaluate(tx *store.Tx, r Request, now time.Time, fromMemory bool) (Decision, snapshot) {
+func (s *Service) evaluate(tx *store.Reader, r Request, now time.Time, fromMemory bool) (Decision, snapshot) {
 	// Read before the facts: a change counted after this is re-checked.
 	snap := snapshot{policy: s.policy.Generation(), changes: s.log.Committed()}
 	v, ok := view{}, false
@@ -328,7 +328,7 @@ func (s *Service) stillHolds(tx *audit.Tx, r Request, snap snapshot) bool {
 	if s.log.Applied() == snap.changes {
 		return true
 	}
-	now, err := tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose)
+	now, err := readFacts(tx.Reader, r)
 	return err == nil && now == snap.facts
 }
 
@@ -387,7 +387,7 @@ type prepared struct {
 // prepare evaluates rs on read. What does not depend on the place in the
 // log is made here, in parallel with other requests, not on the single
 // writer.
-func (s *Service) prepare(read *store.Tx, rs []Request) (prepared, error) {
+func (s *Service) prepare(read *store.Reader, rs []Request) (prepared, error) {
 	now := read.Now()
 	p := prepared{out: make([]Decision, len(rs)), snaps: make([]snapshot, len(rs)), ids: make([]string, len(rs)), explained: make([][]byte, len(rs))}
 	for i, r := range rs {
@@ -418,7 +418,7 @@ func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decis
 			if !s.stillHolds(tx, rs[i], p.snaps[i]) || d.Allow && !d.consentLive(tx.Now()) {
 				// Evaluated again from the transaction: earlier changes of
 				// the batch are not in memory yet.
-				d, _ = s.evaluate(tx.Tx, rs[i], tx.Now(), false)
+				d, _ = s.evaluate(tx.Reader, rs[i], tx.Now(), false)
 				var err error
 				if steps, err = json.Marshal(d.Steps); err != nil {
 					return nil, err

@@ -31,8 +31,30 @@ func decisionElement(e privacy.DataElement) privacy.DataElement {
 	return privacy.DataElement{Key: e.Key, Category: e.Category, Sensitivity: e.Sensitivity, Purposes: e.Purposes}
 }
 
-// decisionConsent is a consent state with the fields store.DecisionFacts
-// reads (NoticeKey left to the device's), the same whether it was read from
+// decisionFacts is everything about one device, subject and purpose that
+// an access decision reads, from the database (readFacts) or from memory
+// (Memory.view).
+type decisionFacts struct {
+	DeviceStatus     string
+	NoticeKey        string
+	InventoryVersion int // 0: no inventory
+	NoticeVersion    int // 0: no notice published
+	Consent          privacy.ConsentState
+	HasConsent       bool
+}
+
+// readFacts reads the facts of r in one query. An unknown device is
+// ENotFound.
+func readFacts(tx *store.Reader, r Request) (decisionFacts, error) {
+	d, inventory, notice, consent, err := tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose)
+	if err != nil {
+		return decisionFacts{}, err
+	}
+	return decisionFacts{DeviceStatus: string(d.Status), NoticeKey: d.NoticeKey, InventoryVersion: inventory, NoticeVersion: notice,
+		Consent: consent, HasConsent: consent.RecordID != ""}, nil
+}
+
+// decisionConsent is a consent state with the fields readFacts reads (NoticeKey left to the device's), the same whether it was read from
 // the database or kept in memory.
 func decisionConsent(st privacy.ConsentState) privacy.ConsentState {
 	out := privacy.ConsentState{SubjectID: st.SubjectID, DeviceID: st.DeviceID, Purpose: st.Purpose, RecordID: st.RecordID, Kind: st.Kind,
@@ -45,7 +67,7 @@ func decisionConsent(st privacy.ConsentState) privacy.ConsentState {
 
 // readDevices reads the facts of every device, or of the one device only
 // names.
-func readDevices(tx *store.Tx, only string) (map[string]deviceFacts, error) {
+func readDevices(tx *store.Reader, only string) (map[string]deviceFacts, error) {
 	devices, err := tx.DeviceStatuses(only)
 	if err != nil {
 		return nil, err
@@ -72,7 +94,7 @@ func readDevices(tx *store.Tx, only string) (map[string]deviceFacts, error) {
 
 // readNotices reads the facts of every notice with a published version, or
 // of the one notice only names.
-func readNotices(tx *store.Tx, only string) (map[string]noticeFacts, error) {
+func readNotices(tx *store.Reader, only string) (map[string]noticeFacts, error) {
 	versions, err := tx.PublishedVersions(only)
 	if err != nil {
 		return nil, err

@@ -63,7 +63,7 @@ const retryLoad = time.Second
 
 // Load runs at the start of each of the writer's transactions: it loads
 // every fact when a load is due, to be installed at the commit.
-func (m *Memory) Load(tx *store.Tx) {
+func (m *Memory) Load(tx *store.Reader) {
 	if m == nil {
 		return
 	}
@@ -79,7 +79,7 @@ func (m *Memory) Load(tx *store.Tx) {
 	m.staged = &f
 }
 
-func loadFacts(tx *store.Tx) (facts, error) {
+func loadFacts(tx *store.Reader) (facts, error) {
 	devices, err := readDevices(tx, "")
 	if err != nil {
 		return facts{}, err
@@ -206,7 +206,7 @@ func (m *Memory) Published(v privacy.NoticeVersion) {
 // memory changed after, under the lock. A read that fails empties memory.
 
 // ReadConsent reads back the state a consent record made current.
-func (m *Memory) ReadConsent(tx *store.Tx, record, device, purpose string) {
+func (m *Memory) ReadConsent(tx *store.Reader, record, device, purpose string) {
 	if !m.Complete() {
 		return
 	}
@@ -221,13 +221,13 @@ func (m *Memory) ReadConsent(tx *store.Tx, record, device, purpose string) {
 }
 
 // ReadNotice reads back a notice's facts.
-func (m *Memory) ReadNotice(tx *store.Tx, key string) {
+func (m *Memory) ReadNotice(tx *store.Reader, key string) {
 	readBackOne(m, key, func(only string) (map[string]noticeFacts, error) { return readNotices(tx, only) },
 		func(f *facts) map[string]noticeFacts { return f.notices })
 }
 
 // ReadDevice reads back a device's facts, its inventory's too.
-func (m *Memory) ReadDevice(tx *store.Tx, id string) {
+func (m *Memory) ReadDevice(tx *store.Reader, id string) {
 	readBackOne(m, id, func(only string) (map[string]deviceFacts, error) { return readDevices(tx, only) },
 		func(f *facts) map[string]deviceFacts { return f.devices })
 }
@@ -288,7 +288,7 @@ func (m *Memory) view(r Request) (view, bool) {
 	if !ok {
 		return view{err: privacy.Errorf(privacy.ENotFound, "device not found")}, true
 	}
-	v := view{facts: store.DecisionFacts{DeviceStatus: d.Status, NoticeKey: d.NoticeKey, InventoryVersion: d.Inventory}}
+	v := view{facts: decisionFacts{DeviceStatus: d.Status, NoticeKey: d.NoticeKey, InventoryVersion: d.Inventory}}
 	if d.Inventory > 0 {
 		if v.element, ok = d.Elements[r.Element]; !ok {
 			v.elementErr = privacy.Errorf(privacy.ENotFound, "element not declared")

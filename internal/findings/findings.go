@@ -222,7 +222,7 @@ func (e *Engine) Acknowledge(ctx context.Context, id, note string) (privacy.Find
 type review struct {
 	e   *Engine
 	ctx context.Context
-	tx  *store.Tx
+	tx  *store.Reader
 	now time.Time
 	// current is the newest published version of each notice.
 	current map[string]privacy.NoticeVersion

@@ -89,7 +89,7 @@ func (s *Service) Devices(ctx context.Context, q Query, each func(Affected) erro
 	}
 }
 
-func affected(tx *store.Tx, d privacy.Device, now time.Time, judge *store.MaterialJudge) (Affected, error) {
+func affected(tx *store.Reader, d privacy.Device, now time.Time, judge *store.MaterialJudge) (Affected, error) {
 	a := Affected{Device: d, Subjects: []string{}, Purposes: []string{}, Recipients: []string{}}
 	if d.OwnerSubject != "" {
 		a.Subjects = append(a.Subjects, d.OwnerSubject)

@@ -63,7 +63,7 @@ func (s *Service) Create(ctx context.Context, key, defaultLocale string) (privac
 }
 
 // validate checks content against the catalogue and the notice's default locale.
-func validate(tx *store.Tx, n privacy.Notice, c *privacy.NoticeContent) error {
+func validate(tx *store.Reader, n privacy.Notice, c *privacy.NoticeContent) error {
 	keys, err := tx.PurposeKeys()
 	if err != nil {
 		return err
@@ -80,7 +80,7 @@ func (s *Service) Draft(ctx context.Context, key string, c privacy.NoticeContent
 		if err != nil {
 			return nil, err
 		}
-		if err := validate(tx.Tx, n, &c); err != nil {
+		if err := validate(tx.Reader, n, &c); err != nil {
 			return nil, err
 		}
 		next := 1
@@ -125,7 +125,7 @@ func (s *Service) UpdateDraft(ctx context.Context, key string, version int, c pr
 		if old.Published() {
 			return nil, publishedErr(old)
 		}
-		if err := validate(tx.Tx, n, &c); err != nil {
+		if err := validate(tx.Reader, n, &c); err != nil {
 			return nil, err
 		}
 		old.Content, old.UpdatedAt = c, tx.Now()

@@ -7,9 +7,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/event"
-
 	"github.com/consentry/consentry/internal/privacy"
-	"gorm.io/gorm"
 )
 
 // auditLockKey is the PostgreSQL advisory lock that makes the audit log one
@@ -21,22 +19,31 @@ const auditLockKey = 0x636f6e73 // "cons"
 
 // auditEntryRecord is a row of audit_entries.
 type auditEntryRecord struct {
-	Seq         int64 `gorm:"primaryKey;autoIncrement:false"`
+	Seq         int64
 	Leaf        []byte
 	Action      string
-	SubjectHMAC string    `gorm:"column:subject_hmac"`
-	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
+	SubjectHMAC string
+	CreatedAt   time.Time
 }
 
-func (auditEntryRecord) TableName() string { return "audit_entries" }
+// auditEntryColumns are auditEntryRecord's columns, in fields' order.
+const auditEntryColumns = "seq, leaf, action, subject_hmac, created_at"
+
+func (r *auditEntryRecord) fields() []any {
+	return []any{&r.Seq, &r.Leaf, &r.Action, &r.SubjectHMAC, &r.CreatedAt}
+}
+
+func (r auditEntryRecord) toDomain() privacy.AuditLeaf {
+	return privacy.AuditLeaf{Seq: r.Seq, Leaf: r.Leaf, Action: r.Action, SubjectHMAC: r.SubjectHMAC, CreatedAt: r.CreatedAt.UTC()}
+}
 
 // auditHashRecord is a row of audit_hashes.
 type auditHashRecord struct {
-	Idx  int64 `gorm:"primaryKey;autoIncrement:false"`
+	Idx  int64
 	Hash []byte
 }
 
-func (auditHashRecord) TableName() string { return "audit_hashes" }
+func (r *auditHashRecord) fields() []any { return []any{&r.Idx, &r.Hash} }
 
 // checkpointRecord is a row of audit_checkpoints.
 type checkpointRecord struct {
@@ -51,19 +58,18 @@ func (checkpointRecord) TableName() string { return "audit_checkpoints" }
 // LockAudit serializes audit appends across instances for the rest of the
 // transaction. SQLite's BEGIN IMMEDIATE already holds the only write lock.
 func (tx *Tx) LockAudit() error {
-	if tx.db.Dialector.Name() != "postgres" {
+	if !tx.postgres {
 		return nil
 	}
-	return formatError(tx.db.Exec("SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))", int32(auditLockKey)).Error, "audit lock")
+	_, err := tx.exec("audit lock", "SELECT pg_advisory_xact_lock(?, hashtext(current_schema()))", int32(auditLockKey))
+	return err
 }
 
 // AuditSize is the number of audit entries: the next sequence number.
-func (tx *Tx) AuditSize() (int64, error) {
-	// A prepared statement: the writer asks this once per batch, and an
-	// unloaded decision is a batch of one.
+func (r *Reader) AuditSize() (int64, error) {
 	var n sql.NullInt64
-	if err := tx.query("SELECT MAX(seq) FROM audit_entries", nil, &n); err != nil {
-		return 0, formatError(err, "audit size")
+	if err := r.row("audit size", "SELECT MAX(seq) FROM audit_entries", nil, &n); err != nil {
+		return 0, err
 	}
 	if !n.Valid {
 		return 0, nil
@@ -80,8 +86,8 @@ func (tx *Tx) InsertAudit(leaves []privacy.AuditLeaf, hashes map[int64][]byte) e
 		for _, l := range batch {
 			args = append(args, l.Seq, l.Leaf, l.Action, l.SubjectHMAC, l.CreatedAt)
 		}
-		if err := tx.rawExec("INSERT INTO audit_entries (seq, leaf, action, subject_hmac, created_at) VALUES "+placeholders(len(batch), 5), args...); err != nil {
-			return formatError(translate(tx, err), "audit entries")
+		if _, err := tx.exec("audit entries", "INSERT INTO audit_entries ("+auditEntryColumns+") VALUES "+placeholders(len(batch), 5), args...); err != nil {
+			return err
 		}
 	}
 	idx := make([]int64, 0, len(hashes))
@@ -94,8 +100,8 @@ func (tx *Tx) InsertAudit(leaves []privacy.AuditLeaf, hashes map[int64][]byte) e
 		for _, i := range batch {
 			args = append(args, i, hashes[i])
 		}
-		if err := tx.rawExec("INSERT INTO audit_hashes (idx, hash) VALUES "+placeholders(len(batch), 2), args...); err != nil {
-			return formatError(translate(tx, err), "audit hashes")
+		if _, err := tx.exec("audit hashes", "INSERT INTO audit_hashes (idx, hash) VALUES "+placeholders(len(batch), 2), args...); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -103,10 +109,14 @@ func (tx *Tx) InsertAudit(leaves []privacy.AuditLeaf, hashes map[int64][]byte) e
 
 // AuditHashes reads stored tree hashes by index, in the order asked. A
 // missing hash is an error: the tree is incomplete.
-func (tx *Tx) AuditHashes(indexes []int64) ([][]byte, error) {
-	var rs []auditHashRecord
-	if err := tx.db.Where("idx IN ?", indexes).Find(&rs).Error; err != nil {
-		return nil, formatError(err, "audit hashes")
+func (r *Reader) AuditHashes(indexes []int64) ([][]byte, error) {
+	if len(indexes) == 0 {
+		return nil, nil
+	}
+	cond, args := in("idx", indexes)
+	rs, err := selectAll[auditHashRecord](r, "audit hashes", "SELECT idx, hash FROM audit_hashes WHERE "+cond, args...)
+	if err != nil {
+		return nil, err
 	}
 	byIdx := make(map[int64][]byte, len(rs))
 	for _, r := range rs {
@@ -135,68 +145,77 @@ type AuditFilter struct {
 // by subject reads the subject index below its mark and the entries past
 // it directly (migration 00009): the two parts together are every entry
 // naming the subject, whenever the index was last extended.
-func (tx *Tx) AuditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
-	var rs []auditEntryRecord
+func (r *Reader) AuditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
 	if f.SubjectHMAC == "" {
-		if err := tx.auditEntriesQuery(f).Find(&rs).Error; err != nil {
-			return nil, formatError(err, "audit entries")
-		}
-		return auditLeaves(rs), nil
+		return r.auditEntries(f)
 	}
-	mark, err := tx.AuditSubjectsIndexed(auditSubjectSlice(f.SubjectHMAC))
+	mark, err := r.AuditSubjectsIndexed(auditSubjectSlice(f.SubjectHMAC))
 	if err != nil {
 		return nil, err
 	}
+	var out []privacy.AuditLeaf
 	if f.From < mark {
-		if err := tx.auditIndexedSubjectQuery(f, mark).Find(&rs).Error; err != nil {
-			return nil, formatError(err, "audit entries")
+		if out, err = r.auditIndexedSubject(f, mark); err != nil {
+			return nil, err
 		}
 	}
-	if len(rs) < f.Limit {
+	if len(out) < f.Limit {
 		tail := f
-		tail.From, tail.Limit = max(f.From, mark), f.Limit-len(rs)
-		var more []auditEntryRecord
-		if err := tx.auditEntriesQuery(tail).Find(&more).Error; err != nil {
-			return nil, formatError(err, "audit entries")
+		tail.From, tail.Limit = max(f.From, mark), f.Limit-len(out)
+		more, err := r.auditEntries(tail)
+		if err != nil {
+			return nil, err
 		}
-		rs = append(rs, more...)
+		out = append(out, more...)
 	}
-	return auditLeaves(rs), nil
+	return out, nil
 }
 
-// auditLeaves turns rows into the log's leaves, times in UTC.
-func auditLeaves(rs []auditEntryRecord) []privacy.AuditLeaf {
+// auditLeaves turns rows into the log's leaves.
+func auditLeaves(rs []auditEntryRecord, err error) ([]privacy.AuditLeaf, error) {
+	if err != nil {
+		return nil, err
+	}
 	out := make([]privacy.AuditLeaf, len(rs))
 	for i, r := range rs {
-		out[i] = privacy.AuditLeaf{Seq: r.Seq, Leaf: r.Leaf, Action: r.Action, SubjectHMAC: r.SubjectHMAC, CreatedAt: r.CreatedAt.UTC()}
+		out[i] = r.toDomain()
 	}
-	return out
+	return out, nil
 }
 
-// auditEntriesQuery is AuditEntries' query over the entries themselves,
-// unrun: the whole log, or by subject the part the index does not cover.
-func (tx *Tx) auditEntriesQuery(f AuditFilter) *gorm.DB {
-	q := tx.db.Model(&auditEntryRecord{}).Where("seq >= ?", f.From)
-	if cond, args := auditActionCondition(f.Action, "action"); cond != "" {
-		q = q.Where(cond, args...)
+// auditEntries is AuditEntries' query over the entries themselves: the
+// whole log, or by subject the part the index does not cover.
+func (r *Reader) auditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
+	q, args := auditEntriesSQL(f)
+	return auditLeaves(selectAll[auditEntryRecord](r, "audit entries", q, args...))
+}
+
+func auditEntriesSQL(f AuditFilter) (string, []any) {
+	q, args := "SELECT "+auditEntryColumns+" FROM audit_entries WHERE seq >= ?", []any{f.From}
+	if cond, a := auditActionCondition(f.Action, "action"); cond != "" {
+		q, args = q+" AND "+cond, append(args, a...)
 	}
 	if f.SubjectHMAC != "" {
-		q = q.Where("subject_hmac = ?", f.SubjectHMAC)
+		q, args = q+" AND subject_hmac = ?", append(args, f.SubjectHMAC)
 	}
-	return q.Order("seq").Limit(f.Limit)
+	return q + " ORDER BY seq LIMIT ?", append(args, f.Limit)
 }
 
-// auditIndexedSubjectQuery is the subject's entries below the index's
-// mark, found through audit_subjects in its key order, unrun.
-func (tx *Tx) auditIndexedSubjectQuery(f AuditFilter, mark int64) *gorm.DB {
-	q := tx.db.Table("audit_subjects AS s").
-		Select("e.seq, e.leaf, e.action, e.subject_hmac, e.created_at").
-		Joins("JOIN audit_entries AS e ON e.seq = s.seq").
-		Where("s.subject_hmac = ? AND s.seq >= ? AND s.seq < ?", f.SubjectHMAC, f.From, mark)
-	if cond, args := auditActionCondition(f.Action, "e.action"); cond != "" {
-		q = q.Where(cond, args...)
+// auditIndexedSubject is the subject's entries below the index's mark,
+// found through audit_subjects in its key order.
+func (r *Reader) auditIndexedSubject(f AuditFilter, mark int64) ([]privacy.AuditLeaf, error) {
+	q, args := auditIndexedSubjectSQL(f, mark)
+	return auditLeaves(selectAll[auditEntryRecord](r, "audit entries", q, args...))
+}
+
+func auditIndexedSubjectSQL(f AuditFilter, mark int64) (string, []any) {
+	q := `SELECT e.seq, e.leaf, e.action, e.subject_hmac, e.created_at FROM audit_subjects AS s JOIN audit_entries AS e ON e.seq = s.seq
+		WHERE s.subject_hmac = ? AND s.seq >= ? AND s.seq < ?`
+	args := []any{f.SubjectHMAC, f.From, mark}
+	if cond, a := auditActionCondition(f.Action, "e.action"); cond != "" {
+		q, args = q+" AND "+cond, append(args, a...)
 	}
-	return q.Order("s.seq").Limit(f.Limit)
+	return q + " ORDER BY s.seq LIMIT ?", append(args, f.Limit)
 }
 
 // auditActionCondition selects an action on column col.
@@ -231,28 +250,25 @@ func auditSubjectSlice(subjectHMAC string) string {
 // subject HMAC begins with the slice's digit is in audit_subjects. A
 // subject outside every slice (not an HMAC) has mark 0: its entries are
 // always read directly.
-func (tx *Tx) AuditSubjectsIndexed(slice string) (int64, error) {
+func (r *Reader) AuditSubjectsIndexed(slice string) (int64, error) {
 	var n sql.NullInt64
-	if err := tx.query("SELECT MAX(upto) FROM audit_subjects_marks WHERE slice = ?", []any{slice}, &n); err != nil {
-		return 0, formatError(err, "audit subject index mark")
-	}
-	return n.Int64, nil
+	err := r.row("audit subject index mark", "SELECT MAX(upto) FROM audit_subjects_marks WHERE slice = ?", []any{slice}, &n)
+	return n.Int64, err
 }
 
 // AuditSubjectMarks is every slice's mark.
-func (tx *Tx) AuditSubjectMarks() (map[string]int64, error) {
-	var rs []struct {
-		Slice string
-		Upto  int64
-	}
-	if err := tx.db.Table("audit_subjects_marks").Select("slice, MAX(upto) AS upto").Group("slice").Find(&rs).Error; err != nil {
-		return nil, formatError(err, "audit subject index marks")
-	}
-	out := make(map[string]int64, len(rs))
-	for _, r := range rs {
-		out[r.Slice] = r.Upto
-	}
-	return out, nil
+func (r *Reader) AuditSubjectMarks() (map[string]int64, error) {
+	out := map[string]int64{}
+	err := r.each("audit subject index marks", "SELECT slice, MAX(upto) FROM audit_subjects_marks GROUP BY slice", nil, func(s rowScanner) error {
+		var (
+			slice string
+			upto  int64
+		)
+		err := s.Scan(&slice, &upto)
+		out[slice] = upto
+		return err
+	})
+	return out, err
 }
 
 // AuditSubject is one row of the subject index: an entry naming a subject.
@@ -278,8 +294,8 @@ func (tx *Tx) InsertAuditSubjects(slice string, upto int64, rows []AuditSubject)
 			}
 			args = append(args, r.HMAC, r.Seq)
 		}
-		if err := tx.rawExec("INSERT INTO audit_subjects (subject_hmac, seq) VALUES "+placeholders(len(batch), 2), args...); err != nil {
-			return formatError(translate(tx, err), "audit subject index")
+		if _, err := tx.exec("audit subject index", "INSERT INTO audit_subjects (subject_hmac, seq) VALUES "+placeholders(len(batch), 2), args...); err != nil {
+			return err
 		}
 	}
 	return tx.markAuditSubjects(slice, upto)
@@ -295,7 +311,8 @@ func checkSlice(slice string) error {
 // markAuditSubjects moves a slice's mark to upto, in the transaction that
 // indexed its entries.
 func (tx *Tx) markAuditSubjects(slice string, upto int64) error {
-	return formatError(translate(tx, tx.rawExec("INSERT INTO audit_subjects_marks (slice, upto) VALUES (?, ?)", slice, upto)), "audit subject index mark")
+	_, err := tx.exec("audit subject index mark", "INSERT INTO audit_subjects_marks (slice, upto) VALUES (?, ?)", slice, upto)
+	return err
 }
 
 // IndexAuditSubjects adds a slice's entries from its mark, from, to upto
@@ -310,21 +327,21 @@ func (tx *Tx) IndexAuditSubjects(slice string, from, upto int64) error {
 	}
 	// The first character compared exactly: a range would depend on the
 	// database's collation.
-	if err := tx.rawExec("INSERT INTO audit_subjects (subject_hmac, seq) SELECT subject_hmac, seq FROM audit_entries"+
+	if _, err := tx.exec("audit subject index", "INSERT INTO audit_subjects (subject_hmac, seq) SELECT subject_hmac, seq FROM audit_entries"+
 		" WHERE seq >= ? AND seq < ? AND substr(subject_hmac, 1, 1) = ? ORDER BY subject_hmac, seq", from, upto, slice); err != nil {
-		return formatError(translate(tx, err), "audit subject index")
+		return err
 	}
 	return tx.markAuditSubjects(slice, upto)
 }
 
 // LatestCheckpoint returns the largest signed checkpoint; ENotFound when
 // none was signed yet.
-func (tx *Tx) LatestCheckpoint() (privacy.Checkpoint, error) {
-	var r checkpointRecord
-	if err := tx.db.Order("size DESC").Take(&r).Error; err != nil {
+func (r *Reader) LatestCheckpoint() (privacy.Checkpoint, error) {
+	var c checkpointRecord
+	if err := r.db.Order("size DESC").Take(&c).Error; err != nil {
 		return privacy.Checkpoint{}, formatError(err, "checkpoint")
 	}
-	return privacy.Checkpoint{Size: r.Size, Root: r.Root, Note: r.Note, SignedAt: r.SignedAt.UTC()}, nil
+	return privacy.Checkpoint{Size: c.Size, Root: c.Root, Note: c.Note, SignedAt: c.SignedAt.UTC()}, nil
 }
 
 // InsertCheckpoint stores a signed checkpoint.
@@ -336,30 +353,28 @@ func (tx *Tx) InsertCheckpoint(c privacy.Checkpoint) error {
 // SavePoint marks a point the transaction can roll back to without
 // abandoning the rest of it. name must be a plain identifier.
 func (tx *Tx) SavePoint(name string) error {
-	return formatError(tx.rawExec("SAVEPOINT "+name), "savepoint")
+	_, err := tx.exec("savepoint", "SAVEPOINT "+name)
+	return err
 }
 
 // RollbackTo undoes everything since SavePoint(name) and ends it (ROLLBACK
 // TO alone would leave it open, and every later savepoint nested in it).
 func (tx *Tx) RollbackTo(name string) error {
-	if err := tx.rawExec("ROLLBACK TO SAVEPOINT " + name); err != nil {
-		return formatError(err, "rollback to savepoint")
+	if _, err := tx.exec("rollback to savepoint", "ROLLBACK TO SAVEPOINT "+name); err != nil {
+		return err
 	}
 	return tx.Release(name)
 }
 
 // Release ends SavePoint(name), keeping its changes in the transaction.
 func (tx *Tx) Release(name string) error {
-	return formatError(tx.rawExec("RELEASE SAVEPOINT "+name), "release savepoint")
+	_, err := tx.exec("release savepoint", "RELEASE SAVEPOINT "+name)
+	return err
 }
 
 // AuditChanges returns the entries from (inclusive) to to (exclusive)
 // other than decisions, in order: what another instance changed.
-func (tx *Tx) AuditChanges(from, to int64) ([]privacy.AuditLeaf, error) {
-	var rs []auditEntryRecord
-	err := tx.db.Where("seq >= ? AND seq < ? AND action <> ?", from, to, event.ActionDecision).Order("seq").Find(&rs).Error
-	if err != nil {
-		return nil, formatError(err, "audit entries")
-	}
-	return auditLeaves(rs), nil
+func (r *Reader) AuditChanges(from, to int64) ([]privacy.AuditLeaf, error) {
+	return auditLeaves(selectAll[auditEntryRecord](r, "audit entries",
+		"SELECT "+auditEntryColumns+" FROM audit_entries WHERE seq >= ? AND seq < ? AND action <> ? ORDER BY seq", from, to, event.ActionDecision))
 }

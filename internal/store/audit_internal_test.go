@@ -8,19 +8,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorm.io/gorm"
 )
 
 // explain is SQLite's plan for a query, its lines joined.
-func explain(t *testing.T, db *DB, query func(tx *Tx) *gorm.DB) string {
+func explain(t *testing.T, db *DB, q string, args []any) string {
 	t.Helper()
-	ctx := context.Background()
 	var lines []string
-	q := db.Read(ctx).db.ToSQL(func(g *gorm.DB) *gorm.DB {
-		var out []auditEntryRecord
-		return query(&Tx{db: g}).Find(&out)
-	})
-	rows, err := db.Read(ctx).db.Raw("EXPLAIN QUERY PLAN " + q).Rows()
+	rows, err := db.stmts.db.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+q, args...)
 	require.NoError(t, err)
 	defer rows.Close()
 	for rows.Next() {
@@ -49,9 +43,8 @@ func migrated(t *testing.T) *DB {
 func TestAuditActionQueriesUseTheirIndex(t *testing.T) {
 	db := migrated(t)
 	plan := func(action string) string {
-		return explain(t, db, func(tx *Tx) *gorm.DB {
-			return tx.auditEntriesQuery(AuditFilter{From: 0, Limit: 10, Action: action})
-		})
+		q, args := auditEntriesSQL(AuditFilter{From: 0, Limit: 10, Action: action})
+		return explain(t, db, q, args)
 	}
 	t.Logf("plans: %q, %q", plan("consent.recorded"), plan("decision"))
 	assert.Contains(t, plan("consent.recorded"), "USING INDEX audit_entries_action")
@@ -66,12 +59,14 @@ func TestAuditSubjectQueriesUseTheIndex(t *testing.T) {
 	db := migrated(t)
 	for _, action := range []string{"", "decision", "consent.recorded"} {
 		f := AuditFilter{From: 0, Limit: 10, Action: action, SubjectHMAC: "s"}
-		indexed := explain(t, db, func(tx *Tx) *gorm.DB { return tx.auditIndexedSubjectQuery(f, 100) })
+		q, args := auditIndexedSubjectSQL(f, 100)
+		indexed := explain(t, db, q, args)
 		t.Logf("indexed %q: %q", action, indexed)
 		assert.Contains(t, indexed, "SEARCH s USING PRIMARY KEY (subject_hmac=? AND seq>? AND seq<?)")
 		assert.Contains(t, indexed, "SEARCH e USING INTEGER PRIMARY KEY (rowid=?)")
 		assert.NotContains(t, indexed, "TEMP B-TREE", "no sort: the key is in sequence order")
-		tail := explain(t, db, func(tx *Tx) *gorm.DB { return tx.auditEntriesQuery(f) })
+		q, args = auditEntriesSQL(f)
+		tail := explain(t, db, q, args)
 		t.Logf("tail %q: %q", action, tail)
 		assert.Regexp(t, `^SEARCH audit_entries USING .*(rowid|seq)>\?\)$`, tail, "from the mark on, never the whole log")
 	}

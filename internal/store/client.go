@@ -38,27 +38,27 @@ func (tx *Tx) InsertClient(c privacy.Client, tokenHash string) error {
 // ClientByTokenHash finds the client holding a token, by the token's hash:
 // its current token, or (previous true) the one its last rotation replaced.
 // Whether the token still works is the caller's to judge.
-func (tx *Tx) ClientByTokenHash(tokenHash string) (c privacy.Client, previous bool, err error) {
-	var r clientRecord
-	if err := tx.db.Where("token_hash = ? OR previous_token_hash = ?", tokenHash, tokenHash).Take(&r).Error; err != nil {
+func (r *Reader) ClientByTokenHash(tokenHash string) (c privacy.Client, previous bool, err error) {
+	var rec clientRecord
+	if err := r.db.Where("token_hash = ? OR previous_token_hash = ?", tokenHash, tokenHash).Take(&rec).Error; err != nil {
 		return privacy.Client{}, false, formatError(err, "client")
 	}
-	return r.toDomain(), r.TokenHash != tokenHash, nil
+	return rec.toDomain(), rec.TokenHash != tokenHash, nil
 }
 
 // ClientByID finds a client.
-func (tx *Tx) ClientByID(id string) (privacy.Client, error) {
-	var r clientRecord
-	if err := tx.db.Where("id = ?", id).Take(&r).Error; err != nil {
+func (r *Reader) ClientByID(id string) (privacy.Client, error) {
+	var rec clientRecord
+	if err := r.db.Where("id = ?", id).Take(&rec).Error; err != nil {
 		return privacy.Client{}, formatError(err, "client")
 	}
-	return r.toDomain(), nil
+	return rec.toDomain(), nil
 }
 
 // ListClients returns up to limit clients after the id after, ordered by
 // id (UUIDv7, so by creation); more says whether another page follows.
-func (tx *Tx) ListClients(after string, limit int) (clients []privacy.Client, more bool, err error) {
-	q := tx.db.Model(&clientRecord{})
+func (r *Reader) ListClients(after string, limit int) (clients []privacy.Client, more bool, err error) {
+	q := r.db.Model(&clientRecord{})
 	if after != "" {
 		q = q.Where("id > ?", after)
 	}
@@ -70,8 +70,8 @@ func (tx *Tx) ListClients(after string, limit int) (clients []privacy.Client, mo
 		rs, more = rs[:limit], true
 	}
 	clients = make([]privacy.Client, len(rs))
-	for i, r := range rs {
-		clients[i] = r.toDomain()
+	for i, rec := range rs {
+		clients[i] = rec.toDomain()
 	}
 	return clients, more, nil
 }
@@ -118,8 +118,8 @@ func (tx *Tx) notChangeable(id string) error {
 }
 
 // CountClients counts every client.
-func (tx *Tx) CountClients() (int64, error) {
+func (r *Reader) CountClients() (int64, error) {
 	var n int64
-	err := tx.db.Model(&clientRecord{}).Count(&n).Error
+	err := r.db.Model(&clientRecord{}).Count(&n).Error
 	return n, formatError(err, "clients")
 }

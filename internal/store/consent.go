@@ -5,13 +5,11 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // consentRecordRecord is a row of consent_records.
 type consentRecordRecord struct {
-	ID            string `gorm:"primaryKey"`
+	ID            string
 	Kind          string
 	SubjectID     string
 	DeviceID      string
@@ -21,30 +19,46 @@ type consentRecordRecord struct {
 	Locale        string
 	Method        string
 	ClientTime    *time.Time
-	CreatedAt     time.Time `gorm:"autoCreateTime:false"`
+	CreatedAt     time.Time
 	ClientID      string
 	Withdraws     string
 	Receipt       string
 }
 
-func (consentRecordRecord) TableName() string { return "consent_records" }
+// consentRecordColumns are consentRecordRecord's columns, in fields' order.
+const consentRecordColumns = `id, kind, subject_id, device_id, notice_key, notice_version, notice_hash, locale, method, client_time,
+	created_at, client_id, withdraws, receipt`
+
+func (r *consentRecordRecord) fields() []any {
+	return []any{&r.ID, &r.Kind, &r.SubjectID, &r.DeviceID, &r.NoticeKey, &r.NoticeVersion, &r.NoticeHash, &r.Locale, &r.Method,
+		&r.ClientTime, &r.CreatedAt, &r.ClientID, &r.Withdraws, &r.Receipt}
+}
+
+func (r consentRecordRecord) toDomain(choices []privacy.ConsentChoice) privacy.ConsentRecord {
+	return privacy.ConsentRecord{ID: r.ID, Kind: r.Kind, SubjectID: r.SubjectID, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
+		NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: privacy.ConsentMethod(r.Method),
+		ClientTime: timeVal(r.ClientTime), CreatedAt: r.CreatedAt.UTC(), ClientID: r.ClientID, Withdraws: r.Withdraws,
+		Choices: choices, Receipt: r.Receipt}
+}
 
 // consentEventRecord is a row of consent_events.
 type consentEventRecord struct {
-	RecordID  string `gorm:"primaryKey"`
-	Purpose   string `gorm:"primaryKey"`
+	RecordID  string
+	Purpose   string
 	Granted   bool
 	ExpiresAt *time.Time
 	AuditSeq  int64
 }
 
-func (consentEventRecord) TableName() string { return "consent_events" }
+func (r *consentEventRecord) fields() []any {
+	return []any{&r.RecordID, &r.Purpose, &r.Granted, &r.ExpiresAt, &r.AuditSeq}
+}
 
 // consentStateRecord is a row of consent_state.
 type consentStateRecord struct {
-	SubjectID     string `gorm:"primaryKey"`
-	DeviceID      string `gorm:"primaryKey"`
-	Purpose       string `gorm:"primaryKey"`
+	SubjectID     string
+	DeviceID      string
+	Purpose       string
 	RecordID      string
 	Kind          string
 	Granted       bool
@@ -52,10 +66,16 @@ type consentStateRecord struct {
 	NoticeKey     string
 	NoticeVersion int
 	AuditSeq      int64
-	UpdatedAt     time.Time `gorm:"autoUpdateTime:false"`
+	UpdatedAt     time.Time
 }
 
-func (consentStateRecord) TableName() string { return "consent_state" }
+// consentStateColumns are consentStateRecord's columns, in fields' order.
+const consentStateColumns = "subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, audit_seq, updated_at"
+
+func (r *consentStateRecord) fields() []any {
+	return []any{&r.SubjectID, &r.DeviceID, &r.Purpose, &r.RecordID, &r.Kind, &r.Granted, &r.ExpiresAt, &r.NoticeKey, &r.NoticeVersion,
+		&r.AuditSeq, &r.UpdatedAt}
+}
 
 func timePtr(t time.Time) *time.Time {
 	if t.IsZero() {
@@ -77,87 +97,74 @@ func (r consentStateRecord) toDomain() privacy.ConsentState {
 		UpdatedAt: r.UpdatedAt.UTC()}
 }
 
-// stateRows are the state rows a record sets.
-func stateRows(rec privacy.ConsentRecord) []consentStateRecord {
-	rows := make([]consentStateRecord, len(rec.Choices))
-	for i, c := range rec.Choices {
-		rows[i] = consentStateRecord{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID, Purpose: c.Purpose, RecordID: rec.ID, Kind: rec.Kind,
-			Granted: c.Granted, ExpiresAt: timePtr(c.ExpiresAt), NoticeKey: rec.NoticeKey, NoticeVersion: rec.NoticeVersion, AuditSeq: c.AuditSeq,
-			UpdatedAt: rec.CreatedAt}
-	}
-	return rows
-}
-
-// upsertStates writes rows as the current state. Records come in commit
-// order, so the newest always wins.
-func (tx *Tx) upsertStates(rows []consentStateRecord) error {
-	if len(rows) == 0 {
+// upsertStates writes a record's choices as the current state of its
+// subject, device and purposes: records come in commit order, so the
+// newest always wins.
+func (tx *Tx) upsertStates(rec privacy.ConsentRecord) error {
+	if len(rec.Choices) == 0 {
 		return nil
 	}
-	err := tx.db.Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "subject_id"}, {Name: "device_id"}, {Name: "purpose"}},
-		DoUpdates: clause.AssignmentColumns([]string{"record_id", "kind", "granted", "expires_at", "notice_key", "notice_version", "audit_seq", "updated_at"}),
-	}).Create(&rows).Error
-	return formatError(err, "consent state")
+	states := make([]any, 0, 11*len(rec.Choices))
+	for _, c := range rec.Choices {
+		states = append(states, rec.SubjectID, rec.DeviceID, c.Purpose, rec.ID, rec.Kind, tx.boolValue(c.Granted), timePtr(c.ExpiresAt),
+			rec.NoticeKey, rec.NoticeVersion, c.AuditSeq, rec.CreatedAt)
+	}
+	_, err := tx.exec("consent state", `INSERT INTO consent_state (`+consentStateColumns+`) VALUES `+placeholders(len(rec.Choices), 11)+`
+		ON CONFLICT (subject_id, device_id, purpose) DO UPDATE SET record_id = excluded.record_id, kind = excluded.kind,
+		granted = excluded.granted, expires_at = excluded.expires_at, notice_key = excluded.notice_key,
+		notice_version = excluded.notice_version, audit_seq = excluded.audit_seq, updated_at = excluded.updated_at`, states...)
+	return err
 }
 
 // InsertConsentRecord appends a record and its events and moves the
 // current state of every purpose it names. Three statements, whatever the
 // number of purposes: this is the consent hot path.
 func (tx *Tx) InsertConsentRecord(rec privacy.ConsentRecord) error {
-	err := tx.rawExec(`INSERT INTO consent_records (id, kind, subject_id, device_id, notice_key, notice_version, notice_hash, locale,
-		method, client_time, created_at, client_id, withdraws, receipt) VALUES `+placeholders(1, 14),
+	_, err := tx.exec("consent record", `INSERT INTO consent_records (`+consentRecordColumns+`) VALUES `+placeholders(1, 14),
 		rec.ID, rec.Kind, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.NoticeHash, rec.Locale, string(rec.Method),
 		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt)
-	if err != nil {
-		return formatError(translate(tx, err), "consent record")
+	if err != nil || len(rec.Choices) == 0 {
+		return err
 	}
-	if len(rec.Choices) == 0 {
-		return nil
-	}
-	events := make([]any, 0, 4*len(rec.Choices))
-	states := make([]any, 0, 10*len(rec.Choices))
+	events := make([]any, 0, 5*len(rec.Choices))
 	for _, c := range rec.Choices {
 		events = append(events, rec.ID, c.Purpose, tx.boolValue(c.Granted), timePtr(c.ExpiresAt), c.AuditSeq)
-		states = append(states, rec.SubjectID, rec.DeviceID, c.Purpose, rec.ID, rec.Kind, tx.boolValue(c.Granted), timePtr(c.ExpiresAt),
-			rec.NoticeKey, rec.NoticeVersion, c.AuditSeq, rec.CreatedAt)
 	}
-	if err := tx.rawExec(`INSERT INTO consent_events (record_id, purpose, granted, expires_at, audit_seq) VALUES `+placeholders(len(rec.Choices), 5), events...); err != nil {
-		return formatError(translate(tx, err), "consent events")
+	if _, err := tx.exec("consent events", `INSERT INTO consent_events (record_id, purpose, granted, expires_at, audit_seq) VALUES `+
+		placeholders(len(rec.Choices), 5), events...); err != nil {
+		return err
 	}
-	err = tx.rawExec(`INSERT INTO consent_state (subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, audit_seq, updated_at)
-		VALUES `+placeholders(len(rec.Choices), 11)+`
-		ON CONFLICT (subject_id, device_id, purpose) DO UPDATE SET record_id = excluded.record_id, kind = excluded.kind,
-		granted = excluded.granted, expires_at = excluded.expires_at, notice_key = excluded.notice_key,
-		notice_version = excluded.notice_version, audit_seq = excluded.audit_seq, updated_at = excluded.updated_at`, states...)
-	return formatError(translate(tx, err), "consent state")
+	return tx.upsertStates(rec)
 }
 
 // ConsentRecord loads one record with its choices.
-func (tx *Tx) ConsentRecord(id string) (privacy.ConsentRecord, error) {
-	var r consentRecordRecord
-	if err := tx.db.Where("id = ?", id).Take(&r).Error; err != nil {
-		return privacy.ConsentRecord{}, formatError(err, "consent record")
+func (r *Reader) ConsentRecord(id string) (privacy.ConsentRecord, error) {
+	rec, err := selectOne[consentRecordRecord](r, "consent record", "SELECT "+consentRecordColumns+" FROM consent_records WHERE id = ?", id)
+	if err != nil {
+		return privacy.ConsentRecord{}, err
 	}
-	recs, err := tx.withChoices([]consentRecordRecord{r})
+	recs, err := r.withChoices([]consentRecordRecord{rec}, nil)
 	if err != nil {
 		return privacy.ConsentRecord{}, err
 	}
 	return recs[0], nil
 }
 
-// withChoices loads the events of records and returns them as domain records.
-func (tx *Tx) withChoices(rs []consentRecordRecord) ([]privacy.ConsentRecord, error) {
-	if len(rs) == 0 {
-		return nil, nil
+// withChoices loads the events of records and returns them as domain
+// records; err is a failure to read the records, passed on.
+func (r *Reader) withChoices(rs []consentRecordRecord, err error) ([]privacy.ConsentRecord, error) {
+	if err != nil || len(rs) == 0 {
+		return nil, err
 	}
 	ids := make([]string, len(rs))
-	for i, r := range rs {
-		ids[i] = r.ID
+	for i, rec := range rs {
+		ids[i] = rec.ID
 	}
-	var evs []consentEventRecord
-	if err := tx.db.Where("record_id IN ?", ids).Order("record_id, purpose").Find(&evs).Error; err != nil {
-		return nil, formatError(err, "consent events")
+	cond, args := in("record_id", ids)
+	evs, err := selectAll[consentEventRecord](r, "consent events",
+		"SELECT record_id, purpose, granted, expires_at, audit_seq FROM consent_events WHERE "+cond+" ORDER BY record_id, purpose", args...)
+	if err != nil {
+		return nil, err
 	}
 	byRecord := map[string][]privacy.ConsentChoice{}
 	for _, e := range evs {
@@ -165,135 +172,112 @@ func (tx *Tx) withChoices(rs []consentRecordRecord) ([]privacy.ConsentRecord, er
 			AuditSeq: e.AuditSeq})
 	}
 	out := make([]privacy.ConsentRecord, len(rs))
-	for i, r := range rs {
-		out[i] = privacy.ConsentRecord{ID: r.ID, Kind: r.Kind, SubjectID: r.SubjectID, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
-			NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: privacy.ConsentMethod(r.Method),
-			ClientTime: timeVal(r.ClientTime), CreatedAt: r.CreatedAt.UTC(), ClientID: r.ClientID, Withdraws: r.Withdraws,
-			Choices: byRecord[r.ID], Receipt: r.Receipt}
+	for i, rec := range rs {
+		out[i] = rec.toDomain(byRecord[rec.ID])
 	}
 	return out, nil
 }
 
 // ConsentHistory pages a subject's records, newest first, before the
 // record (time, id) given by the cursor.
-func (tx *Tx) ConsentHistory(subject string, beforeTime time.Time, beforeID string, limit int) ([]privacy.ConsentRecord, error) {
-	q := tx.db.Where("subject_id = ?", subject)
+func (r *Reader) ConsentHistory(subject string, beforeTime time.Time, beforeID string, limit int) ([]privacy.ConsentRecord, error) {
+	q, args := "SELECT "+consentRecordColumns+" FROM consent_records WHERE subject_id = ?", []any{subject}
 	if beforeID != "" {
-		q = q.Where("created_at < ? OR (created_at = ? AND id < ?)", beforeTime, beforeTime, beforeID)
+		q, args = q+" AND (created_at < ? OR (created_at = ? AND id < ?))", append(args, beforeTime, beforeTime, beforeID)
 	}
-	var rs []consentRecordRecord
-	if err := q.Order("created_at DESC, id DESC").Limit(limit).Find(&rs).Error; err != nil {
-		return nil, formatError(err, "consent records")
-	}
-	return tx.withChoices(rs)
+	return r.withChoices(selectAll[consentRecordRecord](r, "consent records", q+" ORDER BY created_at DESC, id DESC LIMIT ?", append(args, limit)...))
 }
 
-// ConsentStates returns the current state rows of a subject, optionally
-// for one device.
-func (tx *Tx) ConsentStates(subject, device string) ([]privacy.ConsentState, error) {
-	q := tx.db.Where("subject_id = ?", subject)
-	if device != "" {
-		q = q.Where("device_id = ?", device)
-	}
-	return findStates(q.Order("device_id, purpose"))
-}
-
-// findStates runs a query of consent_state rows.
-func findStates(q *gorm.DB) ([]privacy.ConsentState, error) {
-	var rs []consentStateRecord
-	if err := q.Find(&rs).Error; err != nil {
-		return nil, formatError(err, "consent state")
+// states runs a query of consent_state rows.
+func (r *Reader) states(q string, args ...any) ([]privacy.ConsentState, error) {
+	rs, err := selectAll[consentStateRecord](r, "consent state", q, args...)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]privacy.ConsentState, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
+	for i, rec := range rs {
+		out[i] = rec.toDomain()
 	}
 	return out, nil
 }
 
+// selectStates is the start of every query of whole consent_state rows.
+const selectStates = "SELECT " + consentStateColumns + " FROM consent_state"
+
+// ConsentStates returns the current state rows of a subject, optionally
+// for one device.
+func (r *Reader) ConsentStates(subject, device string) ([]privacy.ConsentState, error) {
+	if device != "" {
+		return r.states(selectStates+" WHERE subject_id = ? AND device_id = ? ORDER BY device_id, purpose", subject, device)
+	}
+	return r.states(selectStates+" WHERE subject_id = ? ORDER BY device_id, purpose", subject)
+}
+
 // AllConsentStates returns every state row, in key order.
-func (tx *Tx) AllConsentStates() ([]privacy.ConsentState, error) {
-	return findStates(tx.db.Order("subject_id, device_id, purpose"))
+func (r *Reader) AllConsentStates() ([]privacy.ConsentState, error) {
+	return r.states(selectStates + " ORDER BY subject_id, device_id, purpose")
 }
 
 // RebuildConsentState recomputes the current state from the events alone,
 // replaying every record in commit order, and replaces the table with it.
 func (tx *Tx) RebuildConsentState() error {
-	if err := tx.db.Where("1 = 1").Delete(&consentStateRecord{}).Error; err != nil {
-		return formatError(err, "consent state")
+	if _, err := tx.exec("consent state", "DELETE FROM consent_state"); err != nil {
+		return err
 	}
 	order := "pos" // PostgreSQL: a sequence filled inside the audit log's lock
-	if tx.db.Dialector.Name() != "postgres" {
+	if !tx.postgres {
 		order = "rowid" // SQLite: rows are only ever appended, by one writer
 	}
 	const page = 1000
 	var last int64 = -1
 	for {
-		var keys []struct {
-			ID  string
-			Pos int64
-		}
-		err := tx.db.Model(&consentRecordRecord{}).Select("id, "+order+" AS pos").Where(order+" > ?", last).Order(order).Limit(page).Scan(&keys).Error
-		if err != nil {
-			return formatError(err, "consent records")
-		}
-		ids := make([]string, len(keys))
-		for i, k := range keys {
-			ids[i] = k.ID
-		}
-		var found []consentRecordRecord
-		if err := tx.db.Where("id IN ?", ids).Find(&found).Error; err != nil {
-			return formatError(err, "consent records")
-		}
-		byID := make(map[string]consentRecordRecord, len(found))
-		for _, r := range found {
-			byID[r.ID] = r
-		}
-		plain := make([]consentRecordRecord, len(keys))
-		for i, k := range keys {
-			plain[i] = byID[k.ID]
-		}
-		recs, err := tx.withChoices(plain)
+		var (
+			rs  []consentRecordRecord
+			pos int64
+		)
+		err := tx.each("consent records", "SELECT "+consentRecordColumns+", "+order+" FROM consent_records WHERE "+order+" > ? ORDER BY "+order+" LIMIT ?",
+			[]any{last, page}, func(s rowScanner) error {
+				var rec consentRecordRecord
+				err := s.Scan(append(rec.fields(), &pos)...)
+				rs = append(rs, rec)
+				return err
+			})
+		recs, err := tx.withChoices(rs, err)
 		if err != nil {
 			return err
 		}
 		for _, rec := range recs {
-			if err := tx.upsertStates(stateRows(rec)); err != nil {
+			if err := tx.upsertStates(rec); err != nil {
 				return err
 			}
 		}
-		if len(keys) < page {
+		if len(rs) < page {
 			return nil
 		}
-		last = keys[len(keys)-1].Pos
+		last = pos
 	}
 }
 
 // MaterialChanges returns, for a notice, the purposes each published
 // version changed materially, by version.
-func (tx *Tx) MaterialChanges(key string) (map[int][]string, error) {
-	var rs []noticeVersionRecord
-	if err := tx.db.Select("version", "material_purposes").Where("notice_key = ? AND published_at IS NOT NULL", key).Find(&rs).Error; err != nil {
-		return nil, formatError(err, "notice versions")
-	}
-	out := make(map[int][]string, len(rs))
-	for _, r := range rs {
-		out[r.Version] = r.MaterialPurposes
-	}
-	return out, nil
+func (r *Reader) MaterialChanges(key string) (map[int][]string, error) {
+	out := map[int][]string{}
+	err := r.each("notice versions", "SELECT version, material_purposes FROM notice_versions WHERE notice_key = ? AND published_at IS NOT NULL",
+		[]any{key}, func(s rowScanner) error {
+			var (
+				v        int
+				purposes stringList
+			)
+			err := s.Scan(&v, &purposes)
+			out[v] = purposes
+			return err
+		})
+	return out, err
 }
 
 // DevicesOwnedBy lists the devices whose owner is subject.
-func (tx *Tx) DevicesOwnedBy(subject string) ([]privacy.Device, error) {
-	var rs []deviceRecord
-	if err := tx.db.Where("owner_subject = ?", subject).Order("id").Find(&rs).Error; err != nil {
-		return nil, formatError(err, "devices")
-	}
-	out := make([]privacy.Device, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
-	}
-	return out, nil
+func (r *Reader) DevicesOwnedBy(subject string) ([]privacy.Device, error) {
+	return devices(selectAll[deviceRecord](r, "devices", selectDevices+" WHERE owner_subject = ? ORDER BY id", subject))
 }
 
 // ConsentCheck is what must still hold when a consent is written, read by
@@ -312,43 +296,33 @@ type ConsentCheck struct {
 
 // ConsentPrecheck reads, in one query, what must still hold when a consent
 // is written, and the subject's grants in force for the device, which a
-// denial takes back. It runs in the writer for every consent, so it skips
-// gorm. Any failure, including an unknown device, is an error.
-func (tx *Tx) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCheck, error) {
-	stmt, err := tx.stmt(`SELECT d.status,
+// denial takes back. It runs in the writer for every consent. Any
+// failure, including an unknown device, is an error.
+func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCheck, error) {
+	var (
+		c    ConsentCheck
+		seen bool
+	)
+	err := r.each("consent precheck", `SELECT d.status,
 		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL),
 		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id),
 		s.purpose
 		FROM devices d LEFT JOIN consent_state s ON s.subject_id = ? AND s.device_id = d.id AND s.kind = 'consent'
 			AND s.granted = ? AND s.expires_at > ?
-		WHERE d.id = ?`)
-	if err != nil {
-		return ConsentCheck{}, err
-	}
-	rows, err := stmt.QueryContext(tx.ctx(), noticeKey, subject, tx.boolValue(true), tx.now, deviceID)
-	if err != nil {
-		return ConsentCheck{}, formatError(err, "consent precheck")
-	}
-	defer rows.Close()
-	var (
-		c    ConsentCheck
-		seen bool
-	)
-	for rows.Next() {
+		WHERE d.id = ?`, []any{noticeKey, subject, r.boolValue(true), r.now, deviceID}, func(s rowScanner) error {
 		var (
 			n, i    sql.NullInt64
 			purpose sql.NullString
 		)
-		if err := rows.Scan(&c.Status, &n, &i, &purpose); err != nil {
-			return ConsentCheck{}, formatError(err, "consent precheck")
-		}
+		err := s.Scan(&c.Status, &n, &i, &purpose)
 		seen, c.Notice, c.Inventory = true, int(n.Int64), int(i.Int64)
 		if purpose.Valid {
 			c.Granted = append(c.Granted, purpose.String)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return ConsentCheck{}, formatError(err, "consent precheck")
+		return err
+	})
+	if err != nil {
+		return ConsentCheck{}, err
 	}
 	if !seen {
 		return ConsentCheck{}, privacy.Errorf(privacy.ENotFound, "device not found")
@@ -358,13 +332,10 @@ func (tx *Tx) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCheck
 
 // CurrentNoticeRef returns the version number and content hash of the
 // notice version in force, without loading its content.
-func (tx *Tx) CurrentNoticeRef(key string) (int, string, error) {
-	var r noticeVersionRecord
-	if err := tx.db.Select("version", "content_hash").Where("notice_key = ? AND published_at IS NOT NULL", key).
-		Order("version DESC").Take(&r).Error; err != nil {
-		return 0, "", formatError(err, "published version of notice "+key)
-	}
-	return r.Version, r.ContentHash, nil
+func (r *Reader) CurrentNoticeRef(key string) (version int, hash string, err error) {
+	err = r.row("published version of notice "+key, `SELECT version, content_hash FROM notice_versions
+		WHERE notice_key = ? AND published_at IS NOT NULL ORDER BY version DESC LIMIT 1`, []any{key}, &version, &hash)
+	return version, hash, err
 }
 
 // MaterialJudge answers privacy.ConsentState.Status's question "did a
@@ -373,14 +344,14 @@ func (tx *Tx) CurrentNoticeRef(key string) (int, string, error) {
 // changes cannot be read, the answer is yes (the consent is not in force)
 // and Err says why.
 type MaterialJudge struct {
-	tx      *Tx
+	r       *Reader
 	changes map[string]map[int][]string
 	Err     error
 }
 
-// MaterialJudge returns a judge reading through tx.
-func (tx *Tx) MaterialJudge() *MaterialJudge {
-	return &MaterialJudge{tx: tx, changes: map[string]map[int][]string{}}
+// MaterialJudge returns a judge reading through r.
+func (r *Reader) MaterialJudge() *MaterialJudge {
+	return &MaterialJudge{r: r, changes: map[string]map[int][]string{}}
 }
 
 // Since is the materialSince function of privacy.ConsentState.Status.
@@ -388,7 +359,7 @@ func (m *MaterialJudge) Since(noticeKey, purpose string, version int) bool {
 	changes, ok := m.changes[noticeKey]
 	if !ok {
 		var err error
-		if changes, err = m.tx.MaterialChanges(noticeKey); err != nil {
+		if changes, err = m.r.MaterialChanges(noticeKey); err != nil {
 			if m.Err == nil {
 				m.Err = err
 			}

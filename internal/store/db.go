@@ -1,26 +1,31 @@
 // Package store keeps Consentry's records in a relational database:
 // SQLite as the embedded default (tuned by the sqlitetune subpackage),
 // PostgreSQL when one machine is not enough. It owns the schema (versioned
-// SQL migrations, never AutoMigrate), transactions (Tx: a transaction and
-// its clock, read once), and the translation of database errors into
-// privacy codes (formatError). Records are store shapes with gorm tags
-// (STYLE §3); callers get privacy types.
+// SQL migrations, never AutoMigrate), the ways in (Reader: queries, each on
+// its own; Tx: a transaction, its reads and writes, and its clock, read
+// once), and the translation of database errors into privacy codes
+// (formatError). Records are store shapes (STYLE §3); callers get privacy
+// types.
 //
-// Queries come in two styles, chosen by how often a statement runs:
+// Each table is read and written in one of two styles, never both:
 //
-//   - Prepared SQL (rawExec, query; "?" placeholders, rebound to $n on
-//     PostgreSQL; raw.go) for the statements the audit log's single writer
-//     or a decision runs every time: appending entries, hashes and subject
-//     index rows; writing consent records, events and state; writing and
-//     reading decisions; a decision's facts. They are prepared once per
-//     pool and bound once per transaction, where gorm's reflection would
-//     cost more than SQLite itself.
-//   - gorm's builder for everything else, with gorm's Raw only where the
-//     builder cannot say it (bulk rebuilds, dialect-specific upserts).
+//   - SQL, for every table the audit log's writer or a decision touches:
+//     audit_entries, audit_hashes, audit_subjects, audit_subjects_marks;
+//     consent_records, consent_events, consent_state; decisions; devices,
+//     inventories, inventory_elements, notice_versions; webhooks,
+//     webhook_events, webhook_deliveries, webhook_leases, webhook_cursors.
+//     Statements are written out with "?" placeholders (rebound to $n on
+//     PostgreSQL in one place, stmtCache), prepared once per pool, bound
+//     once per transaction, and scanned field by field into records whose
+//     fields method lists them in the order of the table's column list
+//     (deviceColumns, …): sql.go. These tables meet thousands of
+//     statements a second, where gorm's reflection would cost more than
+//     the database, and their queries join one another.
+//   - gorm's builder, for the administrative tables, written a few times
+//     a day: clients, purposes, notices, finding_acks, audit_checkpoints,
+//     casbin_rule. Their records carry gorm tags.
 //
-// So a table written on the hot path and read elsewhere (consent_state,
-// consent_records, decisions) meets both styles; each statement's comment
-// says which path it is on.
+// A query that joins tables joins tables of one style.
 package store
 
 import (
@@ -255,38 +260,57 @@ func (db *DB) Close() error {
 	return s.Close()
 }
 
-// Tx is one unit of work. From Transact it is a database transaction whose
-// clock was read once at its start; from Read it runs each query on its own.
-type Tx struct {
-	db        *gorm.DB
+// Reader runs queries: on their own (DB.Read), each seeing the database
+// as it is when it runs, or inside a transaction (Tx), seeing its
+// snapshot and its changes. Its clock is read once, when it is made.
+type Reader struct {
+	db        *gorm.DB // the builder, for the tables that use it
+	ctx       context.Context
 	now       time.Time
-	stmts     *stmtCache // nil outside a transaction
-	pool      *stmtCache // statements prepared on the pool, for reads
-	published *sync.Map  // the DB's cache of published notice versions
-	// bound holds, by query, the pool's statements bound to this
-	// transaction: binding allocates and searches the statement's
-	// connections, and the audit log's writer runs the same few statements
-	// for every change of a batch.
+	postgres  bool
+	stmts     *stmtCache
+	published *sync.Map // the DB's cache of published notice versions
+	// sqlTx is the transaction, nil for a Reader on its own.
+	sqlTx *sql.Tx
+	// bound holds, by query, the pool's statements bound to sqlTx: binding
+	// allocates and searches the statement's connections, and the audit
+	// log's writer runs the same few statements for every change of a batch.
 	bound map[string]*sql.Stmt
 }
 
-// Now is the transaction's time: UTC, truncated to microseconds so that
-// both dialects store, and later hash, the same value.
-func (tx *Tx) Now() time.Time { return tx.now }
+// Now is the time the Reader was made: UTC, truncated to microseconds so
+// that both dialects store, and later hash, the same value.
+func (r *Reader) Now() time.Time { return r.now }
+
+// Tx is a transaction: its reads, its writes, and its clock, read once at
+// its start. Every write commits with the others or not at all.
+type Tx struct {
+	*Reader
+}
 
 // Transact runs fn in one transaction: every change fn makes commits
 // together or not at all.
 func (db *DB) Transact(ctx context.Context, fn func(tx *Tx) error) error {
-	now := db.now().UTC().Truncate(time.Microsecond)
+	r := db.reader(ctx)
 	return db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(&Tx{db: g, now: now, stmts: db.stmts, pool: db.stmts, published: db.published})
+		sqlTx, ok := g.Statement.ConnPool.(*sql.Tx)
+		if !ok {
+			return fmt.Errorf("store: a transaction runs on %T", g.Statement.ConnPool)
+		}
+		r.db, r.sqlTx = g, sqlTx
+		return fn(&Tx{Reader: r})
 	})
 }
 
-// Read returns a Tx for queries that need no transaction. On SQLite this
-// matters: a transaction takes the write lock, a plain read does not.
-func (db *DB) Read(ctx context.Context) *Tx {
-	return &Tx{db: db.gorm.WithContext(ctx), now: db.now().UTC().Truncate(time.Microsecond), pool: db.stmts, published: db.published}
+// Read returns a Reader for queries that need no transaction. On SQLite
+// this matters: a transaction takes the write lock, a plain read does not.
+func (db *DB) Read(ctx context.Context) *Reader {
+	return db.reader(ctx)
+}
+
+func (db *DB) reader(ctx context.Context) *Reader {
+	return &Reader{db: db.gorm.WithContext(ctx), ctx: ctx, now: db.Now(), postgres: db.dialect == DialectPostgres,
+		stmts: db.stmts, published: db.published}
 }
 
 // formatError turns a gorm error into a privacy error where the database
@@ -295,7 +319,7 @@ func formatError(err error, what string) error {
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, gorm.ErrRecordNotFound):
+	case errors.Is(err, gorm.ErrRecordNotFound), errors.Is(err, sql.ErrNoRows):
 		return privacy.Errorf(privacy.ENotFound, "%s not found", what)
 	case errors.Is(err, gorm.ErrDuplicatedKey):
 		return privacy.Errorf(privacy.EConflict, "%s already exists", what)

@@ -4,26 +4,33 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
-	"gorm.io/gorm/clause"
 )
 
 // deviceRecord is a row of devices.
 type deviceRecord struct {
-	ID              string `gorm:"primaryKey"`
-	Manufacturer    string
-	Model           string
-	Serial          string
-	ManufacturerKey string
-	ModelKey        string
-	Firmware        string
-	NoticeKey       string
-	OwnerSubject    string
-	Status          string
-	CreatedAt       time.Time `gorm:"autoCreateTime:false"`
-	UpdatedAt       time.Time `gorm:"autoUpdateTime:false"`
+	ID           string
+	Manufacturer string
+	Model        string
+	Serial       string
+	Firmware     string
+	NoticeKey    string
+	OwnerSubject string
+	Status       string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
-func (deviceRecord) TableName() string { return "devices" }
+// deviceColumns are deviceRecord's columns, in fields' order. (The
+// identity keys, manufacturer_key and model_key, are written and searched
+// but never read back.)
+const deviceColumns = "id, manufacturer, model, serial, firmware, notice_key, owner_subject, status, created_at, updated_at"
+
+// selectDevices is the start of every query of whole devices.
+const selectDevices = "SELECT " + deviceColumns + " FROM devices"
+
+func (r *deviceRecord) fields() []any {
+	return []any{&r.ID, &r.Manufacturer, &r.Model, &r.Serial, &r.Firmware, &r.NoticeKey, &r.OwnerSubject, &r.Status, &r.CreatedAt, &r.UpdatedAt}
+}
 
 func (r deviceRecord) toDomain() privacy.Device {
 	return privacy.Device{ID: r.ID, Manufacturer: r.Manufacturer, Model: r.Model, Serial: r.Serial, Firmware: r.Firmware,
@@ -31,18 +38,25 @@ func (r deviceRecord) toDomain() privacy.Device {
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 }
 
-func deviceFromDomain(d privacy.Device) deviceRecord {
-	return deviceRecord{ID: d.ID, Manufacturer: d.Manufacturer, Model: d.Model, Serial: d.Serial,
-		ManufacturerKey: privacy.IdentityKey(d.Manufacturer), ModelKey: privacy.IdentityKey(d.Model),
-		Firmware: d.Firmware, NoticeKey: d.NoticeKey, OwnerSubject: d.OwnerSubject, Status: string(d.Status),
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+// devices turns rows into domain devices; err is a failure to read them,
+// passed on.
+func devices(rs []deviceRecord, err error) ([]privacy.Device, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]privacy.Device, len(rs))
+	for i, r := range rs {
+		out[i] = r.toDomain()
+	}
+	return out, nil
 }
 
 // InsertDevice registers a device. A second device with the same identity
 // triple is an EConflict naming the three fields.
 func (tx *Tx) InsertDevice(d privacy.Device) error {
-	r := deviceFromDomain(d)
-	err := formatError(tx.db.Create(&r).Error, "device")
+	_, err := tx.exec("device", `INSERT INTO devices (`+deviceColumns+`, manufacturer_key, model_key) VALUES `+placeholders(1, 12),
+		d.ID, d.Manufacturer, d.Model, d.Serial, d.Firmware, d.NoticeKey, d.OwnerSubject, string(d.Status), d.CreatedAt, d.UpdatedAt,
+		privacy.IdentityKey(d.Manufacturer), privacy.IdentityKey(d.Model))
 	if privacy.ErrorCode(err) == privacy.EConflict {
 		const msg = "a device with this manufacturer, model and serial is already registered"
 		return &privacy.Error{Code: privacy.EConflict, Detail: msg, Fields: []privacy.FieldError{
@@ -52,12 +66,9 @@ func (tx *Tx) InsertDevice(d privacy.Device) error {
 }
 
 // DeviceByID finds one device.
-func (tx *Tx) DeviceByID(id string) (privacy.Device, error) {
-	var r deviceRecord
-	if err := tx.db.Where("id = ?", id).Take(&r).Error; err != nil {
-		return privacy.Device{}, formatError(err, "device")
-	}
-	return r.toDomain(), nil
+func (r *Reader) DeviceByID(id string) (privacy.Device, error) {
+	d, err := selectOne[deviceRecord](r, "device", selectDevices+" WHERE id = ?", id)
+	return d.toDomain(), err
 }
 
 // LockDevice reads a device and holds it until the transaction ends, so that
@@ -65,62 +76,48 @@ func (tx *Tx) DeviceByID(id string) (privacy.Device, error) {
 // queue instead of racing. SQLite needs no row lock: every transaction
 // already holds the database's write lock (BEGIN IMMEDIATE).
 func (tx *Tx) LockDevice(id string) (privacy.Device, error) {
-	q := tx.db
-	if tx.db.Dialector.Name() == "postgres" {
-		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	q := selectDevices + " WHERE id = ?"
+	if tx.postgres {
+		q += " FOR UPDATE"
 	}
-	var r deviceRecord
-	if err := q.Where("id = ?", id).Take(&r).Error; err != nil {
-		return privacy.Device{}, formatError(err, "device")
-	}
-	return r.toDomain(), nil
+	d, err := selectOne[deviceRecord](tx.Reader, "device", q, id)
+	return d.toDomain(), err
 }
 
 // UpdateDeviceStatus records a lifecycle change. The status column is the
 // device's current state, not evidence: the history of changes lives in the
 // audit log.
 func (tx *Tx) UpdateDeviceStatus(d privacy.Device) error {
-	res := tx.db.Model(&deviceRecord{}).Where("id = ?", d.ID).
-		Updates(map[string]any{"status": string(d.Status), "updated_at": d.UpdatedAt})
-	if res.Error != nil {
-		return formatError(res.Error, "device")
-	}
-	if res.RowsAffected != 1 {
-		return privacy.Errorf(privacy.ENotFound, "device not found")
-	}
-	return nil
+	n, err := tx.exec("device", "UPDATE devices SET status = ?, updated_at = ? WHERE id = ?", string(d.Status), d.UpdatedAt, d.ID)
+	return changedOne(n, err, privacy.Errorf(privacy.ENotFound, "device not found"))
 }
 
 // ListDevices returns up to f.Limit devices matching f, ordered by id (UUIDv7,
 // so by registration time), after f.After. more says whether another page
 // follows.
-func (tx *Tx) ListDevices(f privacy.DeviceFilter) (devices []privacy.Device, more bool, err error) {
-	q := tx.db.Model(&deviceRecord{})
-	if f.Manufacturer != "" {
-		q = q.Where("manufacturer_key = ?", privacy.IdentityKey(f.Manufacturer))
+func (r *Reader) ListDevices(f privacy.DeviceFilter) (list []privacy.Device, more bool, err error) {
+	q, args := selectDevices+" WHERE 1 = 1", []any{}
+	for _, c := range []struct {
+		set  bool
+		cond string
+		arg  any
+	}{
+		{f.Manufacturer != "", "manufacturer_key = ?", privacy.IdentityKey(f.Manufacturer)},
+		{f.Model != "", "model_key = ?", privacy.IdentityKey(f.Model)},
+		{f.Firmware != "", "firmware = ?", f.Firmware},
+		{f.Subject != "", "owner_subject = ?", f.Subject},
+		{f.After != "", "id > ?", f.After},
+	} {
+		if c.set {
+			q, args = q+" AND "+c.cond, append(args, c.arg)
+		}
 	}
-	if f.Model != "" {
-		q = q.Where("model_key = ?", privacy.IdentityKey(f.Model))
+	list, err = devices(selectAll[deviceRecord](r, "devices", q+" ORDER BY id LIMIT ?", append(args, f.Limit+1)...))
+	if err != nil {
+		return nil, false, err
 	}
-	if f.Firmware != "" {
-		q = q.Where("firmware = ?", f.Firmware)
+	if len(list) > f.Limit {
+		list, more = list[:f.Limit], true
 	}
-	if f.Subject != "" {
-		q = q.Where("owner_subject = ?", f.Subject)
-	}
-	if f.After != "" {
-		q = q.Where("id > ?", f.After)
-	}
-	var rs []deviceRecord
-	if err := q.Order("id").Limit(f.Limit + 1).Find(&rs).Error; err != nil {
-		return nil, false, formatError(err, "devices")
-	}
-	if len(rs) > f.Limit {
-		rs, more = rs[:f.Limit], true
-	}
-	devices = make([]privacy.Device, len(rs))
-	for i, r := range rs {
-		devices[i] = r.toDomain()
-	}
-	return devices, more, nil
+	return list, more, nil
 }

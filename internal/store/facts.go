@@ -1,85 +1,101 @@
 package store
 
 import (
-	"database/sql"
+	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
-	"gorm.io/gorm"
 )
 
-// narrowed restricts q to the rows whose col is only, when only is set.
-func narrowed(q *gorm.DB, col, only string) *gorm.DB {
+// The reads below load what decisions keep in memory, for every device,
+// notice and consent at once, or narrowed to the one device or notice
+// only names ("" for all).
+
+// narrowed adds "AND col = ?" to q when only is set.
+func narrowed(q, col, only string) (string, []any) {
 	if only == "" {
-		return q
+		return q, nil
 	}
-	return q.Where(col+" = ?", only)
+	return q + " AND " + col + " = ?", []any{only}
 }
 
 // DeviceStatuses returns every device's id, status and notice key, or
 // those of the one device only names.
-func (tx *Tx) DeviceStatuses(only string) ([]privacy.Device, error) {
-	var devices []deviceRecord
-	if err := narrowed(tx.db.Model(&deviceRecord{}).Select("id", "status", "notice_key"), "id", only).Find(&devices).Error; err != nil {
-		return nil, formatError(err, "devices")
-	}
-	out := make([]privacy.Device, len(devices))
-	for i, d := range devices {
-		out[i] = privacy.Device{ID: d.ID, Status: privacy.DeviceStatus(d.Status), NoticeKey: d.NoticeKey}
-	}
-	return out, nil
+func (r *Reader) DeviceStatuses(only string) ([]privacy.Device, error) {
+	q, args := narrowed("SELECT id, status, notice_key FROM devices WHERE 1 = 1", "id", only)
+	var out []privacy.Device
+	err := r.each("devices", q, args, func(s rowScanner) error {
+		var d privacy.Device
+		err := s.Scan(&d.ID, &d.Status, &d.NoticeKey)
+		out = append(out, d)
+		return err
+	})
+	return out, err
 }
 
 // NewestInventories returns every device's newest inventory version, or
 // the one device only names, with its elements' keys, categories,
 // sensitivities and purposes.
-func (tx *Tx) NewestInventories(only string) ([]privacy.Inventory, error) {
-	newest := narrowed(tx.db.Model(&inventoryRecord{}).Select("device_id, MAX(version) AS version"), "device_id", only).Group("device_id")
-	var versions []inventoryRecord
-	if err := newest.Find(&versions).Error; err != nil {
-		return nil, formatError(err, "inventories")
+func (r *Reader) NewestInventories(only string) ([]privacy.Inventory, error) {
+	q, args := narrowed("SELECT device_id, MAX(version) FROM inventories WHERE 1 = 1", "device_id", only)
+	var out []privacy.Inventory
+	at := map[string]int{}
+	err := r.each("inventories", q+" GROUP BY device_id", args, func(s rowScanner) error {
+		var inv privacy.Inventory
+		err := s.Scan(&inv.DeviceID, &inv.Version)
+		at[inv.DeviceID] = len(out)
+		out = append(out, inv)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	out := make([]privacy.Inventory, len(versions))
-	at := make(map[string]int, len(versions))
-	for i, v := range versions {
-		out[i], at[v.DeviceID] = privacy.Inventory{DeviceID: v.DeviceID, Version: v.Version}, i
-	}
-	elements := tx.db.Table("inventory_elements AS e").Select("e.device_id, e.version, e.key, e.category, e.sensitivity, e.purposes").
-		Where("e.version = (SELECT MAX(i.version) FROM inventories i WHERE i.device_id = e.device_id)")
-	var es []elementRecord
-	if err := narrowed(elements, "e.device_id", only).Find(&es).Error; err != nil {
-		return nil, formatError(err, "inventory elements")
-	}
-	for _, e := range es {
-		if i, ok := at[e.DeviceID]; ok && out[i].Version == e.Version {
-			out[i].Elements = append(out[i].Elements, e.toDomain())
+	q, args = narrowed(`SELECT e.device_id, e.version, e.key, e.category, e.sensitivity, e.purposes FROM inventory_elements AS e
+		WHERE e.version = (SELECT MAX(i.version) FROM inventories i WHERE i.device_id = e.device_id)`, "e.device_id", only)
+	err = r.each("inventory elements", q, args, func(s rowScanner) error {
+		var (
+			device, sensitivity string
+			version             int
+			purposes            stringList
+			e                   privacy.DataElement
+		)
+		if err := s.Scan(&device, &version, &e.Key, &e.Category, &sensitivity, &purposes); err != nil {
+			return err
 		}
-	}
-	return out, nil
+		e.Sensitivity, e.Purposes = privacy.Sensitivity(sensitivity), purposes
+		if i, ok := at[device]; ok && out[i].Version == version {
+			out[i].Elements = append(out[i].Elements, e)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // PublishedVersions returns every published notice version's key, number
 // and materially changed purposes, or those of the one notice only names,
 // oldest first per notice.
-func (tx *Tx) PublishedVersions(only string) ([]privacy.NoticeVersion, error) {
-	q := narrowed(tx.db.Select("notice_key", "version", "material_purposes").Where("published_at IS NOT NULL"), "notice_key", only)
-	var rs []noticeVersionRecord
-	if err := q.Order("notice_key, version").Find(&rs).Error; err != nil {
-		return nil, formatError(err, "notice versions")
-	}
-	out := make([]privacy.NoticeVersion, len(rs))
-	for i, r := range rs {
-		out[i] = privacy.NoticeVersion{NoticeKey: r.NoticeKey, Version: r.Version, MaterialPurposes: r.MaterialPurposes}
-	}
-	return out, nil
+func (r *Reader) PublishedVersions(only string) ([]privacy.NoticeVersion, error) {
+	q, args := narrowed("SELECT notice_key, version, material_purposes FROM notice_versions WHERE published_at IS NOT NULL", "notice_key", only)
+	var out []privacy.NoticeVersion
+	err := r.each("notice versions", q+" ORDER BY notice_key, version", args, func(s rowScanner) error {
+		var (
+			v        privacy.NoticeVersion
+			material stringList
+		)
+		err := s.Scan(&v.NoticeKey, &v.Version, &material)
+		v.MaterialPurposes = material
+		out = append(out, v)
+		return err
+	})
+	return out, err
 }
 
 // ConsentStateOfRecord returns the current state, for device and purpose,
 // of the subject that consent record id belongs to; false when there is
 // none.
-func (tx *Tx) ConsentStateOfRecord(id, device, purpose string) (privacy.ConsentState, bool, error) {
-	states, err := findStates(tx.db.Table("consent_state AS s").Select("s.*").
-		Joins("JOIN consent_records AS r ON r.subject_id = s.subject_id").
-		Where("r.id = ? AND s.device_id = ? AND s.purpose = ?", id, device, purpose))
+func (r *Reader) ConsentStateOfRecord(id, device, purpose string) (privacy.ConsentState, bool, error) {
+	states, err := r.states(`SELECT s.subject_id, s.device_id, s.purpose, s.record_id, s.kind, s.granted, s.expires_at, s.notice_key,
+		s.notice_version, s.audit_seq, s.updated_at FROM consent_state AS s JOIN consent_records AS r ON r.subject_id = s.subject_id
+		WHERE r.id = ? AND s.device_id = ? AND s.purpose = ?`, id, device, purpose)
 	if err != nil || len(states) == 0 {
 		return privacy.ConsentState{}, false, err
 	}
@@ -87,30 +103,20 @@ func (tx *Tx) ConsentStateOfRecord(id, device, purpose string) (privacy.ConsentS
 }
 
 // CurrentConsentStates returns every current consent state, without its
-// notice key and update time (the columns it does not scan), for loads of
-// all of them at once: rows are scanned without gorm, and there is one per
-// subject, device and purpose.
-func (tx *Tx) CurrentConsentStates() ([]privacy.ConsentState, error) {
-	rows, err := tx.db.Raw(`SELECT subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_version, audit_seq
-		FROM consent_state`).Rows()
-	if err != nil {
-		return nil, formatError(err, "consent state")
-	}
-	defer rows.Close()
+// notice key and update time, for loads of all of them at once: there is
+// one per subject, device and purpose.
+func (r *Reader) CurrentConsentStates() ([]privacy.ConsentState, error) {
 	var out []privacy.ConsentState
-	for rows.Next() {
+	err := r.each("consent state", `SELECT subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_version, audit_seq
+		FROM consent_state`, nil, func(s rowScanner) error {
 		var (
 			st      privacy.ConsentState
-			expires sql.NullTime
+			expires *time.Time
 		)
-		if err := rows.Scan(&st.SubjectID, &st.DeviceID, &st.Purpose, &st.RecordID, &st.Kind, &st.Granted, &expires, &st.NoticeVersion,
-			&st.AuditSeq); err != nil {
-			return nil, formatError(err, "consent state")
-		}
-		if expires.Valid {
-			st.ExpiresAt = expires.Time.UTC()
-		}
+		err := s.Scan(&st.SubjectID, &st.DeviceID, &st.Purpose, &st.RecordID, &st.Kind, &st.Granted, &expires, &st.NoticeVersion, &st.AuditSeq)
+		st.ExpiresAt = timeVal(expires)
 		out = append(out, st)
-	}
-	return out, formatError(rows.Err(), "consent state")
+		return err
+	})
+	return out, err
 }

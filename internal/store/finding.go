@@ -28,93 +28,89 @@ func (tx *Tx) InsertFindingAck(a privacy.FindingAck) error {
 }
 
 // LatestFindingAcks returns the newest acknowledgment of every finding.
-func (tx *Tx) LatestFindingAcks() (map[string]privacy.FindingAck, error) {
+func (r *Reader) LatestFindingAcks() (map[string]privacy.FindingAck, error) {
 	var rs []findingAckRecord
-	if err := tx.db.Order("created_at, id").Find(&rs).Error; err != nil {
+	if err := r.db.Order("created_at, id").Find(&rs).Error; err != nil {
 		return nil, formatError(err, "finding acknowledgments")
 	}
 	out := make(map[string]privacy.FindingAck, len(rs))
-	for _, r := range rs {
-		a := privacy.FindingAck(r)
+	for _, rec := range rs {
+		a := privacy.FindingAck(rec)
 		a.CreatedAt = a.CreatedAt.UTC()
-		out[r.FindingID] = a
+		out[rec.FindingID] = a
 	}
 	return out, nil
 }
 
 // ActiveNoticeKeys lists the notice keys that active devices name.
-func (tx *Tx) ActiveNoticeKeys() ([]string, error) {
-	var keys []string
-	err := tx.db.Model(&deviceRecord{}).Where("status = ?", string(privacy.DeviceActive)).Distinct("notice_key").Order("notice_key").Pluck("notice_key", &keys).Error
-	return keys, formatError(err, "devices")
+func (r *Reader) ActiveNoticeKeys() ([]string, error) {
+	return r.strings("devices", "SELECT DISTINCT notice_key FROM devices WHERE status = ? ORDER BY notice_key", string(privacy.DeviceActive))
 }
 
-// DeviceIDs lists up to limit device ids matching a review condition, and
-// how many match in all.
-func (tx *Tx) reviewDevices(where string, limit int, args ...any) ([]string, int64, error) {
+// strings runs a query of one text column.
+func (r *Reader) strings(what, q string, args ...any) ([]string, error) {
+	var out []string
+	err := r.each(what, q, args, func(s rowScanner) error {
+		var v string
+		err := s.Scan(&v)
+		out = append(out, v)
+		return err
+	})
+	return out, err
+}
+
+// reviewDevices lists up to limit device ids matching a review condition,
+// and how many match in all.
+func (r *Reader) reviewDevices(where string, limit int, args ...any) ([]string, int64, error) {
 	var n int64
-	if err := tx.db.Model(&deviceRecord{}).Where(where, args...).Count(&n).Error; err != nil {
-		return nil, 0, formatError(err, "devices")
+	if err := r.row("devices", "SELECT COUNT(*) FROM devices WHERE "+where, args, &n); err != nil || n == 0 {
+		return nil, 0, err
 	}
-	var ids []string
-	if n > 0 {
-		if err := tx.db.Model(&deviceRecord{}).Where(where, args...).Order("id").Limit(limit).Pluck("id", &ids).Error; err != nil {
-			return nil, 0, formatError(err, "devices")
-		}
-	}
-	return ids, n, nil
+	ids, err := r.strings("devices", "SELECT id FROM devices WHERE "+where+" ORDER BY id LIMIT ?", append(args, limit)...)
+	return ids, n, err
 }
 
 // ActiveDevicesWithoutInventory lists active devices that declared no inventory.
-func (tx *Tx) ActiveDevicesWithoutInventory(limit int) ([]string, int64, error) {
-	return tx.reviewDevices("status = ? AND NOT EXISTS (SELECT 1 FROM inventories i WHERE i.device_id = devices.id)", limit, string(privacy.DeviceActive))
+func (r *Reader) ActiveDevicesWithoutInventory(limit int) ([]string, int64, error) {
+	return r.reviewDevices("status = ? AND NOT EXISTS (SELECT 1 FROM inventories i WHERE i.device_id = devices.id)", limit, string(privacy.DeviceActive))
 }
 
 // ActiveDevicesWithoutNotice lists active devices whose notice has no
 // published version.
-func (tx *Tx) ActiveDevicesWithoutNotice(limit int) ([]string, int64, error) {
-	return tx.reviewDevices("status = ? AND NOT EXISTS (SELECT 1 FROM notice_versions v WHERE v.notice_key = devices.notice_key AND v.published_at IS NOT NULL)",
+func (r *Reader) ActiveDevicesWithoutNotice(limit int) ([]string, int64, error) {
+	return r.reviewDevices("status = ? AND NOT EXISTS (SELECT 1 FROM notice_versions v WHERE v.notice_key = devices.notice_key AND v.published_at IS NOT NULL)",
 		limit, string(privacy.DeviceActive))
 }
 
 // DeactivatedDevicesStillOwned lists deactivated devices that still name
 // an owner subject.
-func (tx *Tx) DeactivatedDevicesStillOwned(limit int) ([]string, int64, error) {
-	return tx.reviewDevices("status = ? AND owner_subject <> ''", limit, string(privacy.DeviceDeactivated))
+func (r *Reader) DeactivatedDevicesStillOwned(limit int) ([]string, int64, error) {
+	return r.reviewDevices("status = ? AND owner_subject <> ''", limit, string(privacy.DeviceDeactivated))
 }
 
 // ExpiringConsents counts, per purpose, the grants in force that end in
 // (now, until].
-func (tx *Tx) ExpiringConsents(now, until time.Time) (map[string]int, error) {
-	var rs []struct {
-		Purpose string
-		Count   int
-	}
-	err := tx.db.Raw(`SELECT purpose, COUNT(*) AS count FROM consent_state
+func (r *Reader) ExpiringConsents(now, until time.Time) (map[string]int, error) {
+	out := map[string]int{}
+	err := r.each("consent state", `SELECT purpose, COUNT(*) FROM consent_state
 		WHERE kind = ? AND granted = ? AND expires_at > ? AND expires_at <= ? GROUP BY purpose`,
-		privacy.RecordConsent, true, now, until).Scan(&rs).Error
-	if err != nil {
-		return nil, formatError(err, "consent state")
-	}
-	out := make(map[string]int, len(rs))
-	for _, r := range rs {
-		out[r.Purpose] = r.Count
-	}
-	return out, nil
+		[]any{privacy.RecordConsent, r.boolValue(true), now, until}, func(s rowScanner) error {
+			var (
+				purpose string
+				n       int
+			)
+			err := s.Scan(&purpose, &n)
+			out[purpose] = n
+			return err
+		})
+	return out, err
 }
 
 // CurrentInventoryElements returns every element of every device's newest
 // inventory, for checks over what is declared.
-func (tx *Tx) CurrentInventoryElements() ([]privacy.DataElement, error) {
-	var rs []elementRecord
-	err := tx.db.Raw(`SELECT e.* FROM inventory_elements e JOIN (SELECT device_id, MAX(version) AS version FROM inventories GROUP BY device_id) c
-		ON e.device_id = c.device_id AND e.version = c.version`).Scan(&rs).Error
-	if err != nil {
-		return nil, formatError(err, "inventory elements")
-	}
-	out := make([]privacy.DataElement, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
-	}
-	return out, nil
+func (r *Reader) CurrentInventoryElements() ([]privacy.DataElement, error) {
+	return elements(selectAll[elementRecord](r, "inventory elements", `SELECT e.device_id, e.version, e.key, e.position, e.description,
+		e.category, e.sensitivity, e.purposes, e.collection_method, e.retention, e.recipients, e.storage_region
+		FROM inventory_elements e JOIN (SELECT device_id, MAX(version) AS version FROM inventories GROUP BY device_id) c
+		ON e.device_id = c.device_id AND e.version = c.version`))
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"database/sql"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -8,31 +9,50 @@ import (
 
 // inventoryRecord is a row of inventories: one version's header.
 type inventoryRecord struct {
-	DeviceID  string `gorm:"primaryKey"`
-	Version   int    `gorm:"primaryKey;autoIncrement:false"`
+	DeviceID  string
+	Version   int
 	CreatedBy string
-	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+	CreatedAt time.Time
 }
 
-func (inventoryRecord) TableName() string { return "inventories" }
+// inventoryColumns are inventoryRecord's columns, in fields' order.
+const inventoryColumns = "device_id, version, created_by, created_at"
+
+func (r *inventoryRecord) fields() []any {
+	return []any{&r.DeviceID, &r.Version, &r.CreatedBy, &r.CreatedAt}
+}
+
+func (r inventoryRecord) toDomain(elements []privacy.DataElement) privacy.Inventory {
+	if elements == nil {
+		elements = []privacy.DataElement{}
+	}
+	return privacy.Inventory{DeviceID: r.DeviceID, Version: r.Version, CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt.UTC(), Elements: elements}
+}
 
 // elementRecord is a row of inventory_elements.
 type elementRecord struct {
-	DeviceID         string `gorm:"primaryKey"`
-	Version          int    `gorm:"primaryKey;autoIncrement:false"`
-	Key              string `gorm:"primaryKey"`
+	DeviceID         string
+	Version          int
+	Key              string
 	Position         int
 	Description      string
 	Category         string
 	Sensitivity      string
-	Purposes         []string `gorm:"serializer:json"`
+	Purposes         stringList
 	CollectionMethod string
 	Retention        string
-	Recipients       []string `gorm:"serializer:json"`
+	Recipients       stringList
 	StorageRegion    string
 }
 
-func (elementRecord) TableName() string { return "inventory_elements" }
+// elementColumns are elementRecord's columns, in fields' order.
+const elementColumns = `device_id, version, key, position, description, category, sensitivity, purposes, collection_method, retention,
+	recipients, storage_region`
+
+func (r *elementRecord) fields() []any {
+	return []any{&r.DeviceID, &r.Version, &r.Key, &r.Position, &r.Description, &r.Category, &r.Sensitivity, &r.Purposes,
+		&r.CollectionMethod, &r.Retention, &r.Recipients, &r.StorageRegion}
+}
 
 func (r elementRecord) toDomain() privacy.DataElement {
 	return privacy.DataElement{Key: r.Key, Description: r.Description, Category: r.Category,
@@ -41,69 +61,68 @@ func (r elementRecord) toDomain() privacy.DataElement {
 		Recipients: r.Recipients, StorageRegion: r.StorageRegion}
 }
 
+// elements turns rows into domain elements; err is a failure to read
+// them, passed on.
+func elements(rs []elementRecord, err error) ([]privacy.DataElement, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]privacy.DataElement, len(rs))
+	for i, r := range rs {
+		out[i] = r.toDomain()
+	}
+	return out, nil
+}
+
 // LatestInventoryVersion returns the newest inventory version of a device,
 // 0 when it has none.
-func (tx *Tx) LatestInventoryVersion(deviceID string) (int, error) {
-	var v *int
-	err := tx.db.Model(&inventoryRecord{}).Where("device_id = ?", deviceID).Select("MAX(version)").Scan(&v).Error
-	if err != nil {
-		return 0, formatError(err, "inventory")
-	}
-	if v == nil {
-		return 0, nil
-	}
-	return *v, nil
+func (r *Reader) LatestInventoryVersion(deviceID string) (int, error) {
+	var v sql.NullInt64
+	err := r.row("inventory", "SELECT MAX(version) FROM inventories WHERE device_id = ?", []any{deviceID}, &v)
+	return int(v.Int64), err
 }
 
 // InsertInventory appends a new inventory version. The version number is the
 // caller's (latest + 1, read in the same transaction); a concurrent writer
 // that took it first makes this an EConflict rather than an overwrite.
 func (tx *Tx) InsertInventory(inv privacy.Inventory) error {
-	h := inventoryRecord{DeviceID: inv.DeviceID, Version: inv.Version, CreatedBy: inv.CreatedBy, CreatedAt: inv.CreatedAt}
-	if err := tx.db.Create(&h).Error; err != nil {
-		return formatError(err, "inventory version")
+	if _, err := tx.exec("inventory version", "INSERT INTO inventories ("+inventoryColumns+") VALUES (?, ?, ?, ?)",
+		inv.DeviceID, inv.Version, inv.CreatedBy, inv.CreatedAt); err != nil {
+		return err
 	}
-	if len(inv.Elements) == 0 {
-		return nil
+	// 32 elements a statement: few statements, and few texts to prepare.
+	const cols, chunk = 12, 32
+	for start := 0; start < len(inv.Elements); start += chunk {
+		part := inv.Elements[start:min(start+chunk, len(inv.Elements))]
+		args := make([]any, 0, cols*len(part))
+		for i, e := range part {
+			args = append(args, inv.DeviceID, inv.Version, e.Key, start+i, e.Description, e.Category, string(e.Sensitivity),
+				stringList(e.Purposes), string(e.CollectionMethod), e.Retention, stringList(e.Recipients), e.StorageRegion)
+		}
+		if _, err := tx.exec("inventory elements", "INSERT INTO inventory_elements ("+elementColumns+") VALUES "+placeholders(len(part), cols),
+			args...); err != nil {
+			return err
+		}
 	}
-	rs := make([]elementRecord, len(inv.Elements))
-	for i, e := range inv.Elements {
-		rs[i] = elementRecord{DeviceID: inv.DeviceID, Version: inv.Version, Key: e.Key, Position: i,
-			Description: e.Description, Category: e.Category, Sensitivity: string(e.Sensitivity),
-			Purposes: nonNil(e.Purposes), CollectionMethod: string(e.CollectionMethod), Retention: e.Retention,
-			Recipients: nonNil(e.Recipients), StorageRegion: e.StorageRegion}
-	}
-	return formatError(tx.db.Create(&rs).Error, "inventory elements")
+	return nil
 }
 
 // InventoryVersion loads one version of a device's inventory; version 0
 // means the newest. Two queries, whatever the version: this is the read
 // apps make before showing what a device collects.
-func (tx *Tx) InventoryVersion(deviceID string, version int) (privacy.Inventory, error) {
-	var h inventoryRecord
-	q := tx.db.Where("device_id = ?", deviceID)
+func (r *Reader) InventoryVersion(deviceID string, version int) (privacy.Inventory, error) {
+	q, args := "SELECT "+inventoryColumns+" FROM inventories WHERE device_id = ?", []any{deviceID}
 	if version > 0 {
-		q = q.Where("version = ?", version)
+		q, args = q+" AND version = ?", append(args, version)
 	}
-	if err := q.Order("version DESC").Take(&h).Error; err != nil {
-		return privacy.Inventory{}, formatError(err, "inventory version")
+	h, err := selectOne[inventoryRecord](r, "inventory version", q+" ORDER BY version DESC LIMIT 1", args...)
+	if err != nil {
+		return privacy.Inventory{}, err
 	}
-	var rs []elementRecord
-	if err := tx.db.Where("device_id = ? AND version = ?", deviceID, h.Version).Order("position").Find(&rs).Error; err != nil {
-		return privacy.Inventory{}, formatError(err, "inventory elements")
+	els, err := elements(selectAll[elementRecord](r, "inventory elements",
+		"SELECT "+elementColumns+" FROM inventory_elements WHERE device_id = ? AND version = ? ORDER BY position", deviceID, h.Version))
+	if err != nil {
+		return privacy.Inventory{}, err
 	}
-	inv := privacy.Inventory{DeviceID: h.DeviceID, Version: h.Version, CreatedBy: h.CreatedBy, CreatedAt: h.CreatedAt.UTC(),
-		Elements: make([]privacy.DataElement, len(rs))}
-	for i, r := range rs {
-		inv.Elements[i] = r.toDomain()
-	}
-	return inv, nil
-}
-
-// nonNil stores an absent list as [] so that readers never see null.
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
+	return h.toDomain(els), nil
 }

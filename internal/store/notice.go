@@ -23,17 +23,25 @@ func (noticeRecord) TableName() string { return "notices" }
 
 // noticeVersionRecord is a row of notice_versions.
 type noticeVersionRecord struct {
-	NoticeKey        string `gorm:"primaryKey"`
-	Version          int    `gorm:"primaryKey;autoIncrement:false"`
+	NoticeKey        string
+	Version          int
 	Content          []byte
 	ContentHash      string
 	PublishedAt      *time.Time
-	MaterialPurposes []string  `gorm:"serializer:json"`
-	CreatedAt        time.Time `gorm:"autoCreateTime:false"`
-	UpdatedAt        time.Time `gorm:"autoUpdateTime:false"`
+	MaterialPurposes stringList
+	CreatedAt        time.Time
+	UpdatedAt        time.Time
 }
 
-func (noticeVersionRecord) TableName() string { return "notice_versions" }
+// noticeVersionColumns are noticeVersionRecord's columns, in fields' order.
+const noticeVersionColumns = "notice_key, version, content, content_hash, published_at, material_purposes, created_at, updated_at"
+
+// selectNoticeVersions is the start of every query of whole versions.
+const selectNoticeVersions = "SELECT " + noticeVersionColumns + " FROM notice_versions"
+
+func (r *noticeVersionRecord) fields() []any {
+	return []any{&r.NoticeKey, &r.Version, &r.Content, &r.ContentHash, &r.PublishedAt, &r.MaterialPurposes, &r.CreatedAt, &r.UpdatedAt}
+}
 
 // noticeDocument is the stored, hashed form of a notice version's content:
 // its RFC 8785 canonical JSON is what the content hash covers. The field
@@ -137,12 +145,36 @@ func (tx *Tx) InsertNotice(n privacy.Notice) error {
 }
 
 // NoticeByKey finds a notice.
-func (tx *Tx) NoticeByKey(key string) (privacy.Notice, error) {
-	var r noticeRecord
-	if err := tx.db.Where("key = ?", key).Take(&r).Error; err != nil {
+func (r *Reader) NoticeByKey(key string) (privacy.Notice, error) {
+	var n noticeRecord
+	if err := r.db.Where("key = ?", key).Take(&n).Error; err != nil {
 		return privacy.Notice{}, formatError(err, "notice "+key)
 	}
-	return privacy.Notice{Key: r.Key, DefaultLocale: r.DefaultLocale, CreatedAt: r.CreatedAt.UTC()}, nil
+	return privacy.Notice{Key: n.Key, DefaultLocale: n.DefaultLocale, CreatedAt: n.CreatedAt.UTC()}, nil
+}
+
+// noticeVersion turns a row into a domain version; err is a failure to
+// read it, passed on.
+func noticeVersion(r noticeVersionRecord, err error) (privacy.NoticeVersion, error) {
+	if err != nil {
+		return privacy.NoticeVersion{}, err
+	}
+	return r.toDomain()
+}
+
+// noticeVersions turns rows into domain versions; err is a failure to
+// read them, passed on.
+func noticeVersions(rs []noticeVersionRecord, err error) ([]privacy.NoticeVersion, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]privacy.NoticeVersion, len(rs))
+	for i, r := range rs {
+		if out[i], err = r.toDomain(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // InsertNoticeVersion stores a new draft version.
@@ -151,9 +183,14 @@ func (tx *Tx) InsertNoticeVersion(v privacy.NoticeVersion) error {
 	if err != nil {
 		return err
 	}
-	r := noticeVersionRecord{NoticeKey: v.NoticeKey, Version: v.Version, Content: content, ContentHash: hash,
-		MaterialPurposes: []string{}, CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
-	return formatError(tx.db.Create(&r).Error, "notice version")
+	_, err = tx.exec("notice version", "INSERT INTO notice_versions ("+noticeVersionColumns+") VALUES "+placeholders(1, 8),
+		v.NoticeKey, v.Version, content, hash, nil, stringList{}, v.CreatedAt, v.UpdatedAt)
+	return err
+}
+
+// notDraft is the answer to a change of a version that is not a draft.
+func notDraft(key string, version int) error {
+	return privacy.Errorf(privacy.EConflict, "version %d of notice %s is not a draft", version, key)
 }
 
 // UpdateDraft replaces a draft's content. A published version is never
@@ -163,105 +200,80 @@ func (tx *Tx) UpdateDraft(v privacy.NoticeVersion) error {
 	if err != nil {
 		return err
 	}
-	res := tx.db.Model(&noticeVersionRecord{}).Where("notice_key = ? AND version = ? AND published_at IS NULL", v.NoticeKey, v.Version).
-		Updates(map[string]any{"content": content, "content_hash": hash, "updated_at": v.UpdatedAt})
-	if res.Error != nil {
-		return formatError(res.Error, "notice version")
-	}
-	if res.RowsAffected != 1 {
-		return privacy.Errorf(privacy.EConflict, "version %d of notice %s is not a draft", v.Version, v.NoticeKey)
-	}
-	return nil
+	n, err := tx.exec("notice version", `UPDATE notice_versions SET content = ?, content_hash = ?, updated_at = ?
+		WHERE notice_key = ? AND version = ? AND published_at IS NULL`, content, hash, v.UpdatedAt, v.NoticeKey, v.Version)
+	return changedOne(n, err, notDraft(v.NoticeKey, v.Version))
 }
 
 // DeleteDraft removes a draft. A published version is never touched: the
 // WHERE clause skips it, and a trigger would refuse it.
 func (tx *Tx) DeleteDraft(key string, version int) error {
-	res := tx.db.Where("notice_key = ? AND version = ? AND published_at IS NULL", key, version).Delete(&noticeVersionRecord{})
-	if res.Error != nil {
-		return formatError(res.Error, "notice version")
-	}
-	if res.RowsAffected != 1 {
-		return privacy.Errorf(privacy.EConflict, "version %d of notice %s is not a draft", version, key)
-	}
-	return nil
+	n, err := tx.exec("notice version", "DELETE FROM notice_versions WHERE notice_key = ? AND version = ? AND published_at IS NULL", key, version)
+	return changedOne(n, err, notDraft(key, version))
 }
 
 // PublishVersion marks a draft published, with its material changes.
 func (tx *Tx) PublishVersion(v privacy.NoticeVersion) error {
-	res := tx.db.Model(&noticeVersionRecord{}).Where("notice_key = ? AND version = ? AND published_at IS NULL", v.NoticeKey, v.Version).
-		Updates(map[string]any{"published_at": v.PublishedAt, "material_purposes": mustJSON(nonNil(v.MaterialPurposes)), "updated_at": v.PublishedAt})
-	if res.Error != nil {
-		return formatError(res.Error, "notice version")
-	}
-	if res.RowsAffected != 1 {
-		return privacy.Errorf(privacy.EConflict, "version %d of notice %s is not a draft", v.Version, v.NoticeKey)
-	}
-	return nil
-}
-
-func mustJSON(v []string) string {
-	b, _ := json.Marshal(v) // a []string always encodes
-	return string(b)
+	n, err := tx.exec("notice version", `UPDATE notice_versions SET published_at = ?, material_purposes = ?, updated_at = ?
+		WHERE notice_key = ? AND version = ? AND published_at IS NULL`, v.PublishedAt, stringList(v.MaterialPurposes), v.PublishedAt,
+		v.NoticeKey, v.Version)
+	return changedOne(n, err, notDraft(v.NoticeKey, v.Version))
 }
 
 // NoticeVersion loads one version.
-func (tx *Tx) NoticeVersion(key string, version int) (privacy.NoticeVersion, error) {
-	var r noticeVersionRecord
-	if err := tx.db.Where("notice_key = ? AND version = ?", key, version).Take(&r).Error; err != nil {
-		return privacy.NoticeVersion{}, formatError(err, fmt.Sprintf("version %d of notice %s", version, key))
-	}
-	return r.toDomain()
+func (r *Reader) NoticeVersion(key string, version int) (privacy.NoticeVersion, error) {
+	return noticeVersion(selectOne[noticeVersionRecord](r, fmt.Sprintf("version %d of notice %s", version, key),
+		selectNoticeVersions+" WHERE notice_key = ? AND version = ?", key, version))
 }
 
 // PublishedNoticeVersion loads a published version, from memory after the
 // first time: a published version never changes. A draft, or no such
 // version, is ENotFound.
-func (tx *Tx) PublishedNoticeVersion(key string, version int) (privacy.NoticeVersion, error) {
+func (r *Reader) PublishedNoticeVersion(key string, version int) (privacy.NoticeVersion, error) {
 	id := key + "\x00" + strconv.Itoa(version)
-	if v, ok := tx.published.Load(id); ok {
+	if v, ok := r.published.Load(id); ok {
 		return v.(privacy.NoticeVersion), nil
 	}
-	v, err := tx.NoticeVersion(key, version)
+	v, err := r.NoticeVersion(key, version)
 	if err != nil {
 		return privacy.NoticeVersion{}, err
 	}
 	if !v.Published() {
 		return privacy.NoticeVersion{}, privacy.Errorf(privacy.ENotFound, "version %d of notice %s is not published", version, key)
 	}
-	tx.published.Store(id, v)
+	r.published.Store(id, v)
 	return v, nil
 }
 
 // LatestNoticeVersion loads the newest version, draft or not.
-func (tx *Tx) LatestNoticeVersion(key string) (privacy.NoticeVersion, error) {
-	var r noticeVersionRecord
-	if err := tx.db.Where("notice_key = ?", key).Order("version DESC").Take(&r).Error; err != nil {
-		return privacy.NoticeVersion{}, formatError(err, "notice version")
-	}
-	return r.toDomain()
+func (r *Reader) LatestNoticeVersion(key string) (privacy.NoticeVersion, error) {
+	return noticeVersion(selectOne[noticeVersionRecord](r, "notice version",
+		selectNoticeVersions+" WHERE notice_key = ? ORDER BY version DESC LIMIT 1", key))
 }
 
 // CurrentNoticeVersion loads the newest published version: the one in force.
-func (tx *Tx) CurrentNoticeVersion(key string) (privacy.NoticeVersion, error) {
-	var r noticeVersionRecord
-	if err := tx.db.Where("notice_key = ? AND published_at IS NOT NULL", key).Order("version DESC").Take(&r).Error; err != nil {
-		return privacy.NoticeVersion{}, formatError(err, "published version of notice "+key)
-	}
-	return r.toDomain()
+func (r *Reader) CurrentNoticeVersion(key string) (privacy.NoticeVersion, error) {
+	return noticeVersion(selectOne[noticeVersionRecord](r, "published version of notice "+key,
+		selectNoticeVersions+" WHERE notice_key = ? AND published_at IS NOT NULL ORDER BY version DESC LIMIT 1", key))
 }
 
 // GovernedInventories returns the current inventory of every active device
 // that names notice key; devices with no inventory yet collect nothing.
-func (tx *Tx) GovernedInventories(key string) ([]privacy.Inventory, error) {
+func (r *Reader) GovernedInventories(key string) ([]privacy.Inventory, error) {
 	var ids []string
-	if err := tx.db.Model(&deviceRecord{}).Where("notice_key = ? AND status = ?", key, string(privacy.DeviceActive)).
-		Order("id").Pluck("id", &ids).Error; err != nil {
-		return nil, formatError(err, "devices")
+	err := r.each("devices", "SELECT id FROM devices WHERE notice_key = ? AND status = ? ORDER BY id", []any{key, string(privacy.DeviceActive)},
+		func(s rowScanner) error {
+			var id string
+			err := s.Scan(&id)
+			ids = append(ids, id)
+			return err
+		})
+	if err != nil {
+		return nil, err
 	}
 	var out []privacy.Inventory
 	for _, id := range ids {
-		inv, err := tx.InventoryVersion(id, 0)
+		inv, err := r.InventoryVersion(id, 0)
 		if privacy.ErrorCode(err) == privacy.ENotFound {
 			continue
 		}

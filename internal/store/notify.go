@@ -23,10 +23,11 @@ const changeChannel = "consentry_changes"
 // commits. On SQLite it does nothing: processes sharing a file see each
 // other's changes at their next write.
 func (tx *Tx) NotifyChange(instance string) error {
-	if tx.db.Dialector.Name() != "postgres" {
+	if !tx.postgres {
 		return nil
 	}
-	return formatError(tx.db.Exec("SELECT pg_notify(?, current_schema() || ' ' || ?)", changeChannel, instance).Error, "notify")
+	_, err := tx.exec("notify", "SELECT pg_notify(?, current_schema() || ' ' || ?)", changeChannel, instance)
+	return err
 }
 
 // Listen calls changed with the instance named by every change

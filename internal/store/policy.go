@@ -48,15 +48,15 @@ func (r policyRecord) line() []string {
 // PolicyLines returns the data policy's rows as Casbin's policy arrays
 // (ptype, then the values), in insertion order; rows with no ptype are
 // skipped.
-func (tx *Tx) PolicyLines() ([][]string, error) {
+func (r *Reader) PolicyLines() ([][]string, error) {
 	var rows []policyRecord
-	if err := tx.db.Order("id").Find(&rows).Error; err != nil {
+	if err := r.db.Order("id").Find(&rows).Error; err != nil {
 		return nil, formatError(err, "data policy")
 	}
 	out := make([][]string, 0, len(rows))
-	for _, r := range rows {
-		if r.Ptype != "" {
-			out = append(out, r.line())
+	for _, rec := range rows {
+		if rec.Ptype != "" {
+			out = append(out, rec.line())
 		}
 	}
 	return out, nil

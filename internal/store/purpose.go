@@ -25,12 +25,12 @@ func (r purposeRecord) toDomain() privacy.Purpose {
 }
 
 // PurposeByKey finds one purpose.
-func (tx *Tx) PurposeByKey(key string) (privacy.Purpose, error) {
-	var r purposeRecord
-	if err := tx.db.Where("key = ?", key).Take(&r).Error; err != nil {
+func (r *Reader) PurposeByKey(key string) (privacy.Purpose, error) {
+	var rec purposeRecord
+	if err := r.db.Where("key = ?", key).Take(&rec).Error; err != nil {
 		return privacy.Purpose{}, formatError(err, "purpose "+key)
 	}
-	return r.toDomain(), nil
+	return rec.toDomain(), nil
 }
 
 // UpsertPurpose creates the purpose or replaces its name, description and
@@ -47,22 +47,22 @@ func (tx *Tx) UpsertPurpose(p privacy.Purpose) error {
 
 // ListPurposes returns the whole catalogue, by key. The catalogue is small
 // (tens of purposes), so it is not paginated.
-func (tx *Tx) ListPurposes() ([]privacy.Purpose, error) {
+func (r *Reader) ListPurposes() ([]privacy.Purpose, error) {
 	var rs []purposeRecord
-	if err := tx.db.Order("key").Find(&rs).Error; err != nil {
+	if err := r.db.Order("key").Find(&rs).Error; err != nil {
 		return nil, formatError(err, "purposes")
 	}
 	out := make([]privacy.Purpose, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
+	for i, rec := range rs {
+		out[i] = rec.toDomain()
 	}
 	return out, nil
 }
 
 // PurposeKeys returns the set of catalogue keys.
-func (tx *Tx) PurposeKeys() (map[string]bool, error) {
+func (r *Reader) PurposeKeys() (map[string]bool, error) {
 	var keys []string
-	if err := tx.db.Model(&purposeRecord{}).Pluck("key", &keys).Error; err != nil {
+	if err := r.db.Model(&purposeRecord{}).Pluck("key", &keys).Error; err != nil {
 		return nil, formatError(err, "purposes")
 	}
 	set := make(map[string]bool, len(keys))

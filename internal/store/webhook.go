@@ -1,29 +1,32 @@
 package store
 
 import (
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
-	"gorm.io/gorm"
 )
 
+// webhookRecord is a row of webhooks.
 type webhookRecord struct {
-	ID          string `gorm:"primaryKey"`
+	ID          string
 	URL         string
 	Kinds       string
 	Secret      string
 	Description string
 	CreatedBy   string
-	CreatedAt   time.Time `gorm:"autoCreateTime:false"`
+	CreatedAt   time.Time
 	DeletedAt   *time.Time
 }
 
-func (webhookRecord) TableName() string { return "webhooks" }
+// webhookColumns are webhookRecord's columns, in fields' order.
+const webhookColumns = "id, url, kinds, secret, description, created_by, created_at, deleted_at"
+
+func (r *webhookRecord) fields() []any {
+	return []any{&r.ID, &r.URL, &r.Kinds, &r.Secret, &r.Description, &r.CreatedBy, &r.CreatedAt, &r.DeletedAt}
+}
 
 func (r webhookRecord) toDomain() privacy.Webhook {
 	w := privacy.Webhook{ID: r.ID, URL: r.URL, Secret: r.Secret, Description: r.Description, CreatedBy: r.CreatedBy,
@@ -44,47 +47,41 @@ func joinKinds(ks []privacy.WebhookKind) string {
 
 // InsertWebhook stores a new subscription.
 func (tx *Tx) InsertWebhook(w privacy.Webhook) error {
-	r := webhookRecord{ID: w.ID, URL: w.URL, Kinds: joinKinds(w.Kinds), Secret: w.Secret, Description: w.Description,
-		CreatedBy: w.CreatedBy, CreatedAt: w.CreatedAt}
-	return formatError(tx.db.Create(&r).Error, "webhook")
+	_, err := tx.exec("webhook", "INSERT INTO webhooks ("+webhookColumns+") VALUES "+placeholders(1, 8),
+		w.ID, w.URL, joinKinds(w.Kinds), w.Secret, w.Description, w.CreatedBy, w.CreatedAt, nil)
+	return err
 }
 
 // Webhooks lists the subscriptions not deleted, oldest first.
-func (tx *Tx) Webhooks() ([]privacy.Webhook, error) {
-	var rs []webhookRecord
-	if err := tx.db.Where("deleted_at IS NULL").Order("created_at, id").Find(&rs).Error; err != nil {
-		return nil, formatError(err, "webhooks")
+func (r *Reader) Webhooks() ([]privacy.Webhook, error) {
+	rs, err := selectAll[webhookRecord](r, "webhooks", "SELECT "+webhookColumns+" FROM webhooks WHERE deleted_at IS NULL ORDER BY created_at, id")
+	if err != nil {
+		return nil, err
 	}
 	out := make([]privacy.Webhook, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
+	for i, rec := range rs {
+		out[i] = rec.toDomain()
 	}
 	return out, nil
 }
 
 // Webhook returns one subscription, deleted or not.
-func (tx *Tx) Webhook(id string) (privacy.Webhook, error) {
-	var r webhookRecord
-	if err := tx.db.Where("id = ?", id).Take(&r).Error; err != nil {
-		return privacy.Webhook{}, formatError(err, "webhook")
-	}
-	return r.toDomain(), nil
+func (r *Reader) Webhook(id string) (privacy.Webhook, error) {
+	w, err := selectOne[webhookRecord](r, "webhook", "SELECT "+webhookColumns+" FROM webhooks WHERE id = ?", id)
+	return w.toDomain(), err
 }
 
 // DeleteWebhook ends a subscription: it gets no new events and its
 // pending deliveries are cancelled. The row stays, so its deliveries can
 // still be read.
 func (tx *Tx) DeleteWebhook(id string) error {
-	res := tx.db.Model(&webhookRecord{}).Where("id = ? AND deleted_at IS NULL", id).Update("deleted_at", tx.now)
-	if res.Error != nil {
-		return formatError(res.Error, "webhook")
+	n, err := tx.exec("webhook", "UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL", tx.now, id)
+	if err := changedOne(n, err, privacy.Errorf(privacy.ENotFound, "webhook not found")); err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
-		return privacy.Errorf(privacy.ENotFound, "webhook not found")
-	}
-	err := tx.db.Table("webhook_deliveries").Where("webhook_id = ? AND state = ?", id, privacy.DeliveryPending).
-		Updates(map[string]any{"state": privacy.DeliveryCancelled, "last_error": "webhook deleted"}).Error
-	return formatError(err, "webhook deliveries")
+	_, err = tx.exec("webhook deliveries", "UPDATE webhook_deliveries SET state = ?, last_error = ? WHERE webhook_id = ? AND state = ?",
+		privacy.DeliveryCancelled, "webhook deleted", id, privacy.DeliveryPending)
+	return err
 }
 
 // WebhookSubscription is what the outbox needs of a webhook.
@@ -95,30 +92,22 @@ type WebhookSubscription struct {
 
 // WebhookSubscriptions lists the live subscriptions. It runs inside the
 // audit writer's transaction for every change that has something to
-// announce, so it skips gorm.
-func (tx *Tx) WebhookSubscriptions() ([]WebhookSubscription, error) {
-	stmt, err := tx.stmt(`SELECT id, kinds FROM webhooks WHERE deleted_at IS NULL ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := stmt.QueryContext(tx.ctx())
-	if err != nil {
-		return nil, formatError(err, "webhooks")
-	}
-	defer rows.Close()
+// announce.
+func (r *Reader) WebhookSubscriptions() ([]WebhookSubscription, error) {
 	var out []WebhookSubscription
-	for rows.Next() {
+	err := r.each("webhooks", "SELECT id, kinds FROM webhooks WHERE deleted_at IS NULL ORDER BY id", nil, func(s rowScanner) error {
 		var id, kinds string
-		if err := rows.Scan(&id, &kinds); err != nil {
-			return nil, formatError(err, "webhooks")
+		if err := s.Scan(&id, &kinds); err != nil {
+			return err
 		}
-		s := WebhookSubscription{ID: id}
+		sub := WebhookSubscription{ID: id}
 		for _, k := range strings.Fields(kinds) {
-			s.Kinds = append(s.Kinds, privacy.WebhookKind(k))
+			sub.Kinds = append(sub.Kinds, privacy.WebhookKind(k))
 		}
-		out = append(out, s)
-	}
-	return out, formatError(rows.Err(), "webhooks")
+		out = append(out, sub)
+		return nil
+	})
+	return out, err
 }
 
 // InsertWebhookEvent writes an event to the outbox with one pending
@@ -135,25 +124,25 @@ func (tx *Tx) InsertWebhookEvent(ev privacy.WebhookEvent, to []string) (inserted
 		dedupe = ev.DedupeKey
 	}
 	var seq int64
-	err = tx.rawQueryRow(`INSERT INTO webhook_events (id, kind, order_key, payload, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?)
+	err = tx.row("webhook event", `INSERT INTO webhook_events (id, kind, order_key, payload, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (dedupe_key) DO NOTHING RETURNING seq`, []any{ev.ID, string(ev.Kind), ev.OrderKey, string(payload), dedupe, tx.now}, &seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+	if privacy.ErrorCode(err) == privacy.ENotFound {
+		return false, nil // the conflict: no row returned
 	}
 	if err != nil {
-		return false, formatError(translate(tx, err), "webhook event")
+		return false, err
 	}
 	for _, w := range to {
-		if err := tx.rawExec(`INSERT INTO webhook_deliveries (webhook_id, event_seq, order_key, state, next_attempt_at, created_at)
+		if _, err := tx.exec("webhook delivery", `INSERT INTO webhook_deliveries (webhook_id, event_seq, order_key, state, next_attempt_at, created_at)
 			VALUES (?, ?, ?, 'pending', ?, ?)`, w, seq, ev.OrderKey, tx.now, tx.now); err != nil {
-			return false, formatError(translate(tx, err), "webhook delivery")
+			return false, err
 		}
 	}
 	return true, nil
 }
 
 // deliveryRow is a row of webhook_deliveries joined with its event's
-// payload. (Updates name the table; no other struct mirrors the row.)
+// payload.
 type deliveryRow struct {
 	ID            int64
 	WebhookID     string
@@ -170,6 +159,11 @@ type deliveryRow struct {
 	Payload       string
 }
 
+func (r *deliveryRow) fields() []any {
+	return []any{&r.ID, &r.WebhookID, &r.EventSeq, &r.OrderKey, &r.State, &r.Attempts, &r.NextAttemptAt, &r.LastAttemptAt, &r.LastStatus,
+		&r.LastError, &r.DeliveredAt, &r.CreatedAt, &r.Payload}
+}
+
 func (r deliveryRow) toDomain() (privacy.WebhookDelivery, error) {
 	d := privacy.WebhookDelivery{ID: r.ID, WebhookID: r.WebhookID, State: privacy.DeliveryState(r.State),
 		Attempts: r.Attempts, NextAttemptAt: r.NextAttemptAt.UTC(), LastAttemptAt: timeVal(r.LastAttemptAt), LastStatus: r.LastStatus,
@@ -182,17 +176,18 @@ func (r deliveryRow) toDomain() (privacy.WebhookDelivery, error) {
 	return d, nil
 }
 
-func (tx *Tx) deliveries(where string, args []any, order string, limit int) ([]privacy.WebhookDelivery, error) {
-	var rs []deliveryRow
-	err := tx.db.Table("webhook_deliveries AS d").
-		Select("d.id, d.webhook_id, d.event_seq, d.order_key, d.state, d.attempts, d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at, e.payload").
-		Joins("JOIN webhook_events e ON e.seq = d.event_seq").Where(where, args...).Order(order).Limit(limit).Scan(&rs).Error
+// deliveries reads deliveries with their events: where is a condition on
+// d (webhook_deliveries), order an ORDER BY list.
+func (r *Reader) deliveries(where string, args []any, order string, limit int) ([]privacy.WebhookDelivery, error) {
+	rs, err := selectAll[deliveryRow](r, "webhook deliveries", `SELECT d.id, d.webhook_id, d.event_seq, d.order_key, d.state, d.attempts,
+		d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at, e.payload
+		FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.event_seq WHERE `+where+" ORDER BY "+order+" LIMIT ?", append(args, limit)...)
 	if err != nil {
-		return nil, formatError(err, "webhook deliveries")
+		return nil, err
 	}
 	out := make([]privacy.WebhookDelivery, 0, len(rs))
-	for _, r := range rs {
-		d, err := r.toDomain()
+	for _, rec := range rs {
+		d, err := rec.toDomain()
 		if err != nil {
 			return nil, err
 		}
@@ -208,25 +203,33 @@ type QueueItem struct {
 	NextAttemptAt time.Time
 }
 
+func (q *QueueItem) fields() []any { return []any{&q.ID, &q.OrderKey, &q.NextAttemptAt} }
+
 // DeliveryQueue returns up to limit of a webhook's pending deliveries,
 // oldest event first, without their events: the dispatcher reads it many
 // times a second and sends few of them.
-func (tx *Tx) DeliveryQueue(webhookID string, limit int) ([]QueueItem, error) {
-	var rs []QueueItem
-	err := tx.db.Table("webhook_deliveries").Select("id, order_key, next_attempt_at").
-		Where("webhook_id = ? AND state = ?", webhookID, privacy.DeliveryPending).Order("event_seq").Limit(limit).Scan(&rs).Error
-	return rs, formatError(err, "webhook deliveries")
+func (r *Reader) DeliveryQueue(webhookID string, limit int) ([]QueueItem, error) {
+	items, err := selectAll[QueueItem](r, "webhook deliveries", `SELECT id, order_key, next_attempt_at FROM webhook_deliveries
+		WHERE webhook_id = ? AND state = ? ORDER BY event_seq LIMIT ?`, webhookID, privacy.DeliveryPending, limit)
+	for i := range items {
+		items[i].NextAttemptAt = items[i].NextAttemptAt.UTC()
+	}
+	return items, err
 }
 
 // DeliveriesByID returns deliveries of a webhook with their events, in
 // event order.
-func (tx *Tx) DeliveriesByID(webhookID string, ids []int64) ([]privacy.WebhookDelivery, error) {
-	return tx.deliveries("d.webhook_id = ? AND d.id IN ?", []any{webhookID, ids}, "d.event_seq", len(ids))
+func (r *Reader) DeliveriesByID(webhookID string, ids []int64) ([]privacy.WebhookDelivery, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cond, args := in("d.id", ids)
+	return r.deliveries("d.webhook_id = ? AND "+cond, append([]any{webhookID}, args...), "d.event_seq", len(ids))
 }
 
 // WebhookDeliveries lists a webhook's deliveries, newest first, those
 // before the delivery id before (0: from the newest), in one state or all.
-func (tx *Tx) WebhookDeliveries(webhookID string, state privacy.DeliveryState, before int64, limit int) ([]privacy.WebhookDelivery, error) {
+func (r *Reader) WebhookDeliveries(webhookID string, state privacy.DeliveryState, before int64, limit int) ([]privacy.WebhookDelivery, error) {
 	where, args := "d.webhook_id = ?", []any{webhookID}
 	if state != "" {
 		where, args = where+" AND d.state = ?", append(args, state)
@@ -234,12 +237,12 @@ func (tx *Tx) WebhookDeliveries(webhookID string, state privacy.DeliveryState, b
 	if before > 0 {
 		where, args = where+" AND d.id < ?", append(args, before)
 	}
-	return tx.deliveries(where, args, "d.id DESC", limit)
+	return r.deliveries(where, args, "d.id DESC", limit)
 }
 
 // WebhookDelivery returns one delivery of a webhook.
-func (tx *Tx) WebhookDelivery(webhookID string, id int64) (privacy.WebhookDelivery, error) {
-	ds, err := tx.deliveries("d.webhook_id = ? AND d.id = ?", []any{webhookID, id}, "d.id", 1)
+func (r *Reader) WebhookDelivery(webhookID string, id int64) (privacy.WebhookDelivery, error) {
+	ds, err := r.deliveries("d.webhook_id = ? AND d.id = ?", []any{webhookID, id}, "d.id", 1)
 	if err != nil {
 		return privacy.WebhookDelivery{}, err
 	}
@@ -264,18 +267,21 @@ type Attempt struct {
 // RecordAttempts stores the outcomes of tries. Only a pending delivery
 // moves: one cancelled meanwhile stays cancelled.
 func (tx *Tx) RecordAttempts(as []Attempt) error {
+	const set = "UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?"
+	const where = " WHERE id = ? AND state = ?"
 	for _, a := range as {
-		set := map[string]any{"attempts": gorm.Expr("attempts + 1"), "last_attempt_at": a.At, "last_status": a.Status, "last_error": a.Error}
+		var err error
 		switch {
 		case a.Delivered:
-			set["state"], set["delivered_at"] = privacy.DeliveryDelivered, a.At
+			_, err = tx.exec("webhook delivery", set+", state = ?, delivered_at = ?"+where, a.At, a.Status, a.Error, privacy.DeliveryDelivered, a.At,
+				a.ID, privacy.DeliveryPending)
 		case a.Dead:
-			set["state"] = privacy.DeliveryDead
+			_, err = tx.exec("webhook delivery", set+", state = ?"+where, a.At, a.Status, a.Error, privacy.DeliveryDead, a.ID, privacy.DeliveryPending)
 		default:
-			set["next_attempt_at"] = a.Next
+			_, err = tx.exec("webhook delivery", set+", next_attempt_at = ?"+where, a.At, a.Status, a.Error, a.Next, a.ID, privacy.DeliveryPending)
 		}
-		if err := tx.db.Table("webhook_deliveries").Where("id = ? AND state = ?", a.ID, privacy.DeliveryPending).Updates(set).Error; err != nil {
-			return formatError(err, "webhook delivery")
+		if err != nil {
+			return err
 		}
 	}
 	return nil
@@ -284,41 +290,29 @@ func (tx *Tx) RecordAttempts(as []Attempt) error {
 // WebhooksWithDeadDeliveries lists up to limit live webhooks that have
 // dead deliveries, and how many dead deliveries live webhooks have in all:
 // the continuous review's view of notifications that never arrived.
-func (tx *Tx) WebhooksWithDeadDeliveries(limit int) ([]string, int64, error) {
-	q := func() *gorm.DB {
-		return tx.db.Table("webhook_deliveries AS d").Joins("JOIN webhooks w ON w.id = d.webhook_id").
-			Where("d.state = ? AND w.deleted_at IS NULL", privacy.DeliveryDead)
-	}
+func (r *Reader) WebhooksWithDeadDeliveries(limit int) ([]string, int64, error) {
+	const from = " FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id WHERE d.state = ? AND w.deleted_at IS NULL"
 	var n int64
-	if err := q().Count(&n).Error; err != nil {
-		return nil, 0, formatError(err, "webhook deliveries")
+	if err := r.row("webhook deliveries", "SELECT COUNT(*)"+from, []any{privacy.DeliveryDead}, &n); err != nil || n == 0 {
+		return nil, 0, err
 	}
-	var ids []string
-	if n > 0 {
-		if err := q().Distinct("d.webhook_id").Order("d.webhook_id").Limit(limit).Pluck("d.webhook_id", &ids).Error; err != nil {
-			return nil, 0, formatError(err, "webhook deliveries")
-		}
-	}
-	return ids, n, nil
+	ids, err := r.strings("webhook deliveries", "SELECT DISTINCT d.webhook_id"+from+" ORDER BY d.webhook_id LIMIT ?", privacy.DeliveryDead, limit)
+	return ids, n, err
 }
 
 // RetryDelivery puts a dead or pending delivery back in the queue, due
 // now, with its tries counted from zero again.
 func (tx *Tx) RetryDelivery(webhookID string, id int64) error {
-	res := tx.db.Table("webhook_deliveries").Where("webhook_id = ? AND id = ? AND state IN ?", webhookID, id,
-		[]privacy.DeliveryState{privacy.DeliveryDead, privacy.DeliveryPending}).
-		Updates(map[string]any{"state": privacy.DeliveryPending, "attempts": 0, "next_attempt_at": tx.now})
-	if res.Error != nil {
-		return formatError(res.Error, "webhook delivery")
+	n, err := tx.exec("webhook delivery", `UPDATE webhook_deliveries SET state = ?, attempts = 0, next_attempt_at = ?
+		WHERE webhook_id = ? AND id = ? AND state IN (?, ?)`, privacy.DeliveryPending, tx.now, webhookID, id, privacy.DeliveryDead, privacy.DeliveryPending)
+	if err != nil || n > 0 {
+		return err
 	}
-	if res.RowsAffected == 0 {
-		d, err := tx.WebhookDelivery(webhookID, id)
-		if err != nil {
-			return err
-		}
-		return privacy.Errorf(privacy.EConflict, "delivery %d is %s; only a dead or pending delivery can be retried", id, d.State)
+	d, err := tx.WebhookDelivery(webhookID, id)
+	if err != nil {
+		return err
 	}
-	return nil
+	return privacy.Errorf(privacy.EConflict, "delivery %d is %s; only a dead or pending delivery can be retried", id, d.State)
 }
 
 // PruneWebhookDeliveries deletes deliveries that were delivered or
@@ -326,74 +320,73 @@ func (tx *Tx) RetryDelivery(webhookID string, id int64) error {
 // Dead deliveries stay until someone retries them or deletes the webhook:
 // they are what an operator must look at.
 func (tx *Tx) PruneWebhookDeliveries(before time.Time) (int64, error) {
-	res := tx.db.Exec(`DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'cancelled') AND created_at < ?`, before)
-	if res.Error != nil {
-		return 0, formatError(res.Error, "webhook deliveries")
+	n, err := tx.exec("webhook deliveries", `DELETE FROM webhook_deliveries WHERE state IN ('delivered', 'cancelled') AND created_at < ?`, before)
+	if err != nil {
+		return 0, err
 	}
-	err := tx.db.Exec(`DELETE FROM webhook_events WHERE created_at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = webhook_events.seq)`,
-		before).Error
-	return res.RowsAffected, formatError(err, "webhook events")
+	_, err = tx.exec("webhook events", `DELETE FROM webhook_events WHERE created_at < ?
+		AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_seq = webhook_events.seq)`, before)
+	return n, err
 }
 
 // AcquireWebhookLease makes owner the one instance delivering a webhook's
 // events until until, if no other owner holds an unexpired lease.
 func (tx *Tx) AcquireWebhookLease(webhookID, owner string, until time.Time) (bool, error) {
-	res := tx.db.Exec(`UPDATE webhook_leases SET owner = ?, until = ? WHERE webhook_id = ? AND (owner = ? OR until < ?)`,
+	n, err := tx.exec("webhook lease", `UPDATE webhook_leases SET owner = ?, until = ? WHERE webhook_id = ? AND (owner = ? OR until < ?)`,
 		owner, until, webhookID, owner, tx.now)
-	if res.Error != nil {
-		return false, formatError(res.Error, "webhook lease")
+	if err != nil || n == 1 {
+		return n == 1, err
 	}
-	if res.RowsAffected == 1 {
-		return true, nil
-	}
-	res = tx.db.Exec(`INSERT INTO webhook_leases (webhook_id, owner, until) VALUES (?, ?, ?) ON CONFLICT (webhook_id) DO NOTHING`,
+	n, err = tx.exec("webhook lease", `INSERT INTO webhook_leases (webhook_id, owner, until) VALUES (?, ?, ?) ON CONFLICT (webhook_id) DO NOTHING`,
 		webhookID, owner, until)
-	if res.Error != nil {
-		return false, formatError(res.Error, "webhook lease")
-	}
-	return res.RowsAffected == 1, nil
+	return n == 1, err
 }
 
 // ReleaseWebhookLeases gives up owner's leases, so that another instance
 // (or this one restarted) can deliver at once.
 func (tx *Tx) ReleaseWebhookLeases(owner string) error {
-	return formatError(tx.db.Exec(`DELETE FROM webhook_leases WHERE owner = ?`, owner).Error, "webhook lease")
+	_, err := tx.exec("webhook lease", `DELETE FROM webhook_leases WHERE owner = ?`, owner)
+	return err
 }
 
 // Cursor returns the time a named scan has reached, and whether it has one.
-func (tx *Tx) Cursor(name string) (time.Time, bool, error) {
-	var at []time.Time
-	if err := tx.db.Table("webhook_cursors").Where("name = ?", name).Pluck("at", &at).Error; err != nil {
-		return time.Time{}, false, formatError(err, "cursor")
-	}
-	if len(at) == 0 {
+func (r *Reader) Cursor(name string) (time.Time, bool, error) {
+	var at time.Time
+	err := r.row("cursor", "SELECT at FROM webhook_cursors WHERE name = ?", []any{name}, &at)
+	if privacy.ErrorCode(err) == privacy.ENotFound {
 		return time.Time{}, false, nil
 	}
-	return at[0].UTC(), true, nil
+	return at.UTC(), err == nil, err
 }
 
 // StartCursor sets a named scan's time unless it has one.
 func (tx *Tx) StartCursor(name string, at time.Time) error {
-	return formatError(tx.db.Exec(`INSERT INTO webhook_cursors (name, at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, at).Error, "cursor")
+	_, err := tx.exec("cursor", `INSERT INTO webhook_cursors (name, at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`, name, at)
+	return err
 }
 
 // SetCursor moves a named scan's time forward (never back).
 func (tx *Tx) SetCursor(name string, at time.Time) error {
-	err := tx.db.Exec(`INSERT INTO webhook_cursors (name, at) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET at = excluded.at WHERE webhook_cursors.at < excluded.at`,
-		name, at).Error
-	return formatError(err, "cursor")
+	_, err := tx.exec("cursor", `INSERT INTO webhook_cursors (name, at) VALUES (?, ?)
+		ON CONFLICT (name) DO UPDATE SET at = excluded.at WHERE webhook_cursors.at < excluded.at`, name, at)
+	return err
 }
 
 // GrantsExpiring lists the consents in force whose time ran out in
 // (from, to], oldest first, at most limit.
-func (tx *Tx) GrantsExpiring(from, to time.Time, limit int) ([]privacy.ConsentState, error) {
-	return findStates(tx.db.Where("granted = ? AND kind = ? AND expires_at > ? AND expires_at <= ?", true, string(privacy.RecordConsent), from, to).
-		Order("expires_at, subject_id, device_id, purpose").Limit(limit))
+func (r *Reader) GrantsExpiring(from, to time.Time, limit int) ([]privacy.ConsentState, error) {
+	return r.states(selectStates+` WHERE granted = ? AND kind = ? AND expires_at > ? AND expires_at <= ?
+		ORDER BY expires_at, subject_id, device_id, purpose LIMIT ?`, r.boolValue(true), privacy.RecordConsent, from, to, limit)
 }
 
 // GrantsUnder lists the consents in force, unexpired at the transaction's
 // time, given under a notice for any of purposes.
-func (tx *Tx) GrantsUnder(noticeKey string, purposes []string) ([]privacy.ConsentState, error) {
-	return findStates(tx.db.Where("granted = ? AND kind = ? AND notice_key = ? AND purpose IN ? AND (expires_at IS NULL OR expires_at > ?)",
-		true, string(privacy.RecordConsent), noticeKey, purposes, tx.now).Order("subject_id, device_id, purpose"))
+func (r *Reader) GrantsUnder(noticeKey string, purposes []string) ([]privacy.ConsentState, error) {
+	if len(purposes) == 0 {
+		return nil, nil
+	}
+	cond, args := in("purpose", purposes)
+	return r.states(selectStates+" WHERE granted = ? AND kind = ? AND notice_key = ? AND "+cond+
+		" AND (expires_at IS NULL OR expires_at > ?) ORDER BY subject_id, device_id, purpose",
+		append(append([]any{r.boolValue(true), privacy.RecordConsent, noticeKey}, args...), r.now)...)
 }

@@ -96,13 +96,13 @@ func (e Event) Entry() event.Entry {
 // or to fail what the log's writer does.
 type Hooks struct {
 	mu        sync.Mutex
-	foreign   func(tx *store.Tx, events []event.Event)
+	foreign   func(tx *store.Reader, events []event.Event)
 	inChange  func(tx *store.Tx, first int64, events []event.Event) error
 	committed func(events []event.Event)
 }
 
 // OnForeign sets the reaction to other instances' changes.
-func (h *Hooks) OnForeign(fn func(tx *store.Tx, events []event.Event)) {
+func (h *Hooks) OnForeign(fn func(tx *store.Reader, events []event.Event)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.foreign = fn
@@ -122,9 +122,9 @@ func (h *Hooks) OnCommit(fn func(events []event.Event)) {
 	h.committed = fn
 }
 
-func (h *Hooks) Begin(*store.Tx) {}
+func (h *Hooks) Begin(*store.Reader) {}
 
-func (h *Hooks) Foreign(tx *store.Tx, events []event.Event) {
+func (h *Hooks) Foreign(tx *store.Reader, events []event.Event) {
 	h.mu.Lock()
 	fn := h.foreign
 	h.mu.Unlock()
