@@ -18,91 +18,27 @@
 // bytes too, so even a connection with synchronous=NORMAL never publishes
 // a frame that is not in the file. Nothing is held across a commit.
 //
-// The declarations below are SQLite's stable VFS interface
-// (https://sqlite.org/c3ref/vfs.html), as in its public-domain sqlite3.h;
-// the functions are those of the SQLite that github.com/mattn/go-sqlite3
-// links into the same binary.
+// SQLite's declarations come from sqlite3.h beside this file: the header
+// of the SQLite that github.com/mattn/go-sqlite3 links into the same
+// binary, copied from its sqlite3-binding.h (TestHeaderIsGoSQLite3s
+// requires the copy to be exact and refreshes it with -update), so the
+// compiler checks every struct and call here against it. At run time
+// consentry_walbuf_register refuses a linked SQLite of another version.
 
 #include <stdlib.h>
 #include <string.h>
 
-// BEGIN sqlite3.h subset: TestWALBufDeclarationsMatchSQLite compiles these
-// declarations and the bundled sqlite3-binding.h of the go-sqlite3 in
-// go.mod, and fails on any difference in a struct's size or a member's
-// offset, so an upgrade that changes them cannot slip through.
-typedef long long sqlite3_int64;
-typedef struct sqlite3_file sqlite3_file;
-typedef struct sqlite3_io_methods sqlite3_io_methods;
-typedef struct sqlite3_vfs sqlite3_vfs;
-typedef const char *sqlite3_filename;
-typedef void (*sqlite3_syscall_ptr)(void);
+#include "sqlite3.h"
 
-struct sqlite3_file {
-  const struct sqlite3_io_methods *pMethods;
-};
-
-struct sqlite3_io_methods {
-  int iVersion;
-  int (*xClose)(sqlite3_file *);
-  int (*xRead)(sqlite3_file *, void *, int iAmt, sqlite3_int64 iOfst);
-  int (*xWrite)(sqlite3_file *, const void *, int iAmt, sqlite3_int64 iOfst);
-  int (*xTruncate)(sqlite3_file *, sqlite3_int64 size);
-  int (*xSync)(sqlite3_file *, int flags);
-  int (*xFileSize)(sqlite3_file *, sqlite3_int64 *pSize);
-  int (*xLock)(sqlite3_file *, int);
-  int (*xUnlock)(sqlite3_file *, int);
-  int (*xCheckReservedLock)(sqlite3_file *, int *pResOut);
-  int (*xFileControl)(sqlite3_file *, int op, void *pArg);
-  int (*xSectorSize)(sqlite3_file *);
-  int (*xDeviceCharacteristics)(sqlite3_file *);
-  int (*xShmMap)(sqlite3_file *, int iPg, int pgsz, int, void volatile **);
-  int (*xShmLock)(sqlite3_file *, int offset, int n, int flags);
-  void (*xShmBarrier)(sqlite3_file *);
-  int (*xShmUnmap)(sqlite3_file *, int deleteFlag);
-  int (*xFetch)(sqlite3_file *, sqlite3_int64 iOfst, int iAmt, void **pp);
-  int (*xUnfetch)(sqlite3_file *, sqlite3_int64 iOfst, void *p);
-};
-
-struct sqlite3_vfs {
-  int iVersion;
-  int szOsFile;
-  int mxPathname;
-  sqlite3_vfs *pNext;
-  const char *zName;
-  void *pAppData;
-  int (*xOpen)(sqlite3_vfs *, sqlite3_filename zName, sqlite3_file *, int flags, int *pOutFlags);
-  int (*xDelete)(sqlite3_vfs *, const char *zName, int syncDir);
-  int (*xAccess)(sqlite3_vfs *, const char *zName, int flags, int *pResOut);
-  int (*xFullPathname)(sqlite3_vfs *, const char *zName, int nOut, char *zOut);
-  void *(*xDlOpen)(sqlite3_vfs *, const char *zFilename);
-  void (*xDlError)(sqlite3_vfs *, int nByte, char *zErrMsg);
-  void (*(*xDlSym)(sqlite3_vfs *, void *, const char *zSymbol))(void);
-  void (*xDlClose)(sqlite3_vfs *, void *);
-  int (*xRandomness)(sqlite3_vfs *, int nByte, char *zOut);
-  int (*xSleep)(sqlite3_vfs *, int microseconds);
-  int (*xCurrentTime)(sqlite3_vfs *, double *);
-  int (*xGetLastError)(sqlite3_vfs *, int, char *);
-  int (*xCurrentTimeInt64)(sqlite3_vfs *, sqlite3_int64 *);
-  int (*xSetSystemCall)(sqlite3_vfs *, const char *zName, sqlite3_syscall_ptr);
-  sqlite3_syscall_ptr (*xGetSystemCall)(sqlite3_vfs *, const char *zName);
-  const char *(*xNextSystemCall)(sqlite3_vfs *, const char *zName);
-};
-
-// The functions are declared weak: cgo links this package alone once, to
-// learn its imports, and SQLite is not in that link (it is in
-// go-sqlite3's); in the binary's link the real ones are found. Where one
-// is missing its address is null, and consentry_walbuf_register fails
-// rather than call it.
-__attribute__((weak)) sqlite3_vfs *sqlite3_vfs_find(const char *zVfsName);
-__attribute__((weak)) int sqlite3_vfs_register(sqlite3_vfs *, int makeDflt);
-__attribute__((weak)) sqlite3_file *sqlite3_database_file_object(const char *);
-// END sqlite3.h subset
-
-#define SQLITE_OK 0
-#define SQLITE_ERROR 1
-#define SQLITE_NOMEM 7
-#define SQLITE_OPEN_WAL 0x00080000
-#define SQLITE_OPEN_SUBJOURNAL 0x00002000
+// The functions are weak: cgo links this package alone once, to learn its
+// imports, and SQLite is not in that link (it is in go-sqlite3's); in the
+// binary's link the real ones are found. Where one is missing its address
+// is null, and consentry_walbuf_register fails rather than call it.
+#pragma weak sqlite3_vfs_find
+#pragma weak sqlite3_vfs_register
+#pragma weak sqlite3_database_file_object
+#pragma weak sqlite3_libversion_number
+#pragma weak sqlite3_status64
 
 // WALBUF_CAP is the most a WAL file holds back: a commit larger than this
 // is written in runs of up to this size. The unix VFS writes at most
@@ -368,7 +304,9 @@ static int walbuf_current_time64(sqlite3_vfs *v, sqlite3_int64 *out) {
 // consentry_walbuf_register registers the VFS under name, once; it returns
 // a SQLite result code.
 int consentry_walbuf_register(const char *name) {
-  if (!sqlite3_vfs_find || !sqlite3_vfs_register || !sqlite3_database_file_object) return SQLITE_ERROR;
+  if (!sqlite3_vfs_find || !sqlite3_vfs_register || !sqlite3_database_file_object || !sqlite3_libversion_number) return SQLITE_ERROR;
+  // The structs above are laid out as this version's header says.
+  if (sqlite3_libversion_number() != SQLITE_VERSION_NUMBER) return SQLITE_MISMATCH;
   walbuf_real = sqlite3_vfs_find(0);
   if (!walbuf_real || walbuf_real->iVersion < 2) return SQLITE_ERROR;
   for (int i = 0; i < 2; i++) {
@@ -422,13 +360,11 @@ void consentry_walbuf_stats(long long *writes, long long *flushes, long long *su
   *subjournals = __atomic_load_n(&walbuf_subjournals, __ATOMIC_RELAXED);
 }
 
-// sqlite3_status64 is SQLite's (https://sqlite.org/c3ref/status.html);
-// op 0 is SQLITE_STATUS_MEMORY_USED.
-__attribute__((weak)) int sqlite3_status64(int op, sqlite3_int64 *pCurrent, sqlite3_int64 *pHighwater, int resetFlag);
-
+// consentry_sqlite_memory reads SQLite's memory in use and its high-water
+// mark (https://sqlite.org/c3ref/status.html).
 void consentry_sqlite_memory(long long *current, long long *highwater, int reset) {
   sqlite3_int64 c = 0, h = 0;
-  if (sqlite3_status64) sqlite3_status64(0, &c, &h, reset);
+  if (sqlite3_status64) sqlite3_status64(SQLITE_STATUS_MEMORY_USED, &c, &h, reset);
   *current = c;
   *highwater = h;
 }

@@ -10,6 +10,7 @@ package sqlitetune
 /*
 // walbuf.c calls into the SQLite that github.com/mattn/go-sqlite3 links
 // into the binary, through weak declarations (walbuf.c says why).
+#include "sqlite3.h"
 int consentry_walbuf_register(const char *name);
 void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals);
 void consentry_sqlite_memory(long long *current, long long *highwater, int reset);
@@ -36,7 +37,13 @@ var (
 func Register() error {
 	walbufOnce.Do(func() {
 		name := C.CString(VFS) // kept: SQLite holds on to the name
-		if rc := C.consentry_walbuf_register(name); rc != 0 {
+		switch rc := C.consentry_walbuf_register(name); rc {
+		case 0:
+		case C.SQLITE_MISMATCH:
+			walbufErr = fmt.Errorf("store: the SQLite VFS %s was compiled against SQLite %s, but this binary links another version; "+
+				"refresh internal/store/sqlitetune/sqlite3.h (go test ./internal/store/sqlitetune -run TestHeaderIsGoSQLite3s -update)",
+				VFS, C.SQLITE_VERSION)
+		default:
 			walbufErr = fmt.Errorf("store: registering the SQLite VFS %s failed (SQLite code %d)", VFS, int(rc))
 		}
 	})
