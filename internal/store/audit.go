@@ -171,23 +171,11 @@ func (r *Reader) AuditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
 	return out, nil
 }
 
-// auditLeaves turns rows into the log's leaves.
-func auditLeaves(rs []auditEntryRecord, err error) ([]privacy.AuditLeaf, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := make([]privacy.AuditLeaf, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
-	}
-	return out, nil
-}
-
 // auditEntries is AuditEntries' query over the entries themselves: the
 // whole log, or by subject the part the index does not cover.
 func (r *Reader) auditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
 	q, args := auditEntriesSQL(f)
-	return auditLeaves(selectAll[auditEntryRecord](r, "audit entries", q, args...))
+	return selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries", q, args...)
 }
 
 func auditEntriesSQL(f AuditFilter) (string, []any) {
@@ -205,7 +193,7 @@ func auditEntriesSQL(f AuditFilter) (string, []any) {
 // found through audit_subjects in its key order.
 func (r *Reader) auditIndexedSubject(f AuditFilter, mark int64) ([]privacy.AuditLeaf, error) {
 	q, args := auditIndexedSubjectSQL(f, mark)
-	return auditLeaves(selectAll[auditEntryRecord](r, "audit entries", q, args...))
+	return selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries", q, args...)
 }
 
 func auditIndexedSubjectSQL(f AuditFilter, mark int64) (string, []any) {
@@ -258,17 +246,7 @@ func (r *Reader) AuditSubjectsIndexed(slice string) (int64, error) {
 
 // AuditSubjectMarks is every slice's mark.
 func (r *Reader) AuditSubjectMarks() (map[string]int64, error) {
-	out := map[string]int64{}
-	err := r.each("audit subject index marks", "SELECT slice, MAX(upto) FROM audit_subjects_marks GROUP BY slice", nil, func(s rowScanner) error {
-		var (
-			slice string
-			upto  int64
-		)
-		err := s.Scan(&slice, &upto)
-		out[slice] = upto
-		return err
-	})
-	return out, err
+	return selectMap[string, int64](r, "audit subject index marks", "SELECT slice, MAX(upto) FROM audit_subjects_marks GROUP BY slice")
 }
 
 // AuditSubject is one row of the subject index: an entry naming a subject.
@@ -375,6 +353,6 @@ func (tx *Tx) Release(name string) error {
 // AuditChanges returns the entries from (inclusive) to to (exclusive)
 // other than decisions, in order: what another instance changed.
 func (r *Reader) AuditChanges(from, to int64) ([]privacy.AuditLeaf, error) {
-	return auditLeaves(selectAll[auditEntryRecord](r, "audit entries",
-		"SELECT "+auditEntryColumns+" FROM audit_entries WHERE seq >= ? AND seq < ? AND action <> ? ORDER BY seq", from, to, event.ActionDecision))
+	return selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries",
+		"SELECT "+auditEntryColumns+" FROM audit_entries WHERE seq >= ? AND seq < ? AND action <> ? ORDER BY seq", from, to, event.ActionDecision)
 }

@@ -190,15 +190,7 @@ func (r *Reader) ConsentHistory(subject string, beforeTime time.Time, beforeID s
 
 // states runs a query of consent_state rows.
 func (r *Reader) states(q string, args ...any) ([]privacy.ConsentState, error) {
-	rs, err := selectAll[consentStateRecord](r, "consent state", q, args...)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]privacy.ConsentState, len(rs))
-	for i, rec := range rs {
-		out[i] = rec.toDomain()
-	}
-	return out, nil
+	return selectDomain[consentStateRecord, privacy.ConsentState](r, "consent state", q, args...)
 }
 
 // selectStates is the start of every query of whole consent_state rows.
@@ -261,23 +253,18 @@ func (tx *Tx) RebuildConsentState() error {
 // MaterialChanges returns, for a notice, the purposes each published
 // version changed materially, by version.
 func (r *Reader) MaterialChanges(key string) (map[int][]string, error) {
-	out := map[int][]string{}
-	err := r.each("notice versions", "SELECT version, material_purposes FROM notice_versions WHERE notice_key = ? AND published_at IS NOT NULL",
-		[]any{key}, func(s rowScanner) error {
-			var (
-				v        int
-				purposes stringList
-			)
-			err := s.Scan(&v, &purposes)
-			out[v] = purposes
-			return err
-		})
+	lists, err := selectMap[int, stringList](r, "notice versions",
+		"SELECT version, material_purposes FROM notice_versions WHERE notice_key = ? AND published_at IS NOT NULL", key)
+	out := make(map[int][]string, len(lists))
+	for v, l := range lists {
+		out[v] = l
+	}
 	return out, err
 }
 
 // DevicesOwnedBy lists the devices whose owner is subject.
 func (r *Reader) DevicesOwnedBy(subject string) ([]privacy.Device, error) {
-	return devices(selectAll[deviceRecord](r, "devices", selectDevices+" WHERE owner_subject = ? ORDER BY id", subject))
+	return selectDomain[deviceRecord, privacy.Device](r, "devices", selectDevices+" WHERE owner_subject = ? ORDER BY id", subject)
 }
 
 // ConsentCheck is what must still hold when a consent is written, read by

@@ -38,19 +38,6 @@ func (r deviceRecord) toDomain() privacy.Device {
 		CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 }
 
-// devices turns rows into domain devices; err is a failure to read them,
-// passed on.
-func devices(rs []deviceRecord, err error) ([]privacy.Device, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := make([]privacy.Device, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
-	}
-	return out, nil
-}
-
 // InsertDevice registers a device. A second device with the same identity
 // triple is an EConflict naming the three fields.
 func (tx *Tx) InsertDevice(d privacy.Device) error {
@@ -112,7 +99,7 @@ func (r *Reader) ListDevices(f privacy.DeviceFilter) (list []privacy.Device, mor
 			q, args = q+" AND "+c.cond, append(args, c.arg)
 		}
 	}
-	list, err = devices(selectAll[deviceRecord](r, "devices", q+" ORDER BY id LIMIT ?", append(args, f.Limit+1)...))
+	list, err = selectDomain[deviceRecord, privacy.Device](r, "devices", q+" ORDER BY id LIMIT ?", append(args, f.Limit+1)...)
 	if err != nil {
 		return nil, false, err
 	}

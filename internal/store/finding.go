@@ -91,26 +91,16 @@ func (r *Reader) DeactivatedDevicesStillOwned(limit int) ([]string, int64, error
 // ExpiringConsents counts, per purpose, the grants in force that end in
 // (now, until].
 func (r *Reader) ExpiringConsents(now, until time.Time) (map[string]int, error) {
-	out := map[string]int{}
-	err := r.each("consent state", `SELECT purpose, COUNT(*) FROM consent_state
+	return selectMap[string, int](r, "consent state", `SELECT purpose, COUNT(*) FROM consent_state
 		WHERE kind = ? AND granted = ? AND expires_at > ? AND expires_at <= ? GROUP BY purpose`,
-		[]any{privacy.RecordConsent, r.boolValue(true), now, until}, func(s rowScanner) error {
-			var (
-				purpose string
-				n       int
-			)
-			err := s.Scan(&purpose, &n)
-			out[purpose] = n
-			return err
-		})
-	return out, err
+		privacy.RecordConsent, r.boolValue(true), now, until)
 }
 
 // CurrentInventoryElements returns every element of every device's newest
 // inventory, for checks over what is declared.
 func (r *Reader) CurrentInventoryElements() ([]privacy.DataElement, error) {
-	return elements(selectAll[elementRecord](r, "inventory elements", `SELECT e.device_id, e.version, e.key, e.position, e.description,
+	return selectDomain[elementRecord, privacy.DataElement](r, "inventory elements", `SELECT e.device_id, e.version, e.key, e.position, e.description,
 		e.category, e.sensitivity, e.purposes, e.collection_method, e.retention, e.recipients, e.storage_region
 		FROM inventory_elements e JOIN (SELECT device_id, MAX(version) AS version FROM inventories GROUP BY device_id) c
-		ON e.device_id = c.device_id AND e.version = c.version`))
+		ON e.device_id = c.device_id AND e.version = c.version`)
 }

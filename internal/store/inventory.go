@@ -61,19 +61,6 @@ func (r elementRecord) toDomain() privacy.DataElement {
 		Recipients: r.Recipients, StorageRegion: r.StorageRegion}
 }
 
-// elements turns rows into domain elements; err is a failure to read
-// them, passed on.
-func elements(rs []elementRecord, err error) ([]privacy.DataElement, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := make([]privacy.DataElement, len(rs))
-	for i, r := range rs {
-		out[i] = r.toDomain()
-	}
-	return out, nil
-}
-
 // LatestInventoryVersion returns the newest inventory version of a device,
 // 0 when it has none.
 func (r *Reader) LatestInventoryVersion(deviceID string) (int, error) {
@@ -119,8 +106,8 @@ func (r *Reader) InventoryVersion(deviceID string, version int) (privacy.Invento
 	if err != nil {
 		return privacy.Inventory{}, err
 	}
-	els, err := elements(selectAll[elementRecord](r, "inventory elements",
-		"SELECT "+elementColumns+" FROM inventory_elements WHERE device_id = ? AND version = ? ORDER BY position", deviceID, h.Version))
+	els, err := selectDomain[elementRecord, privacy.DataElement](r, "inventory elements",
+		"SELECT "+elementColumns+" FROM inventory_elements WHERE device_id = ? AND version = ? ORDER BY position", deviceID, h.Version)
 	if err != nil {
 		return privacy.Inventory{}, err
 	}

@@ -41,6 +41,43 @@ func selectAll[R any, P scannable[R]](r *Reader, what, q string, args ...any) ([
 	return out, err
 }
 
+// converted is a pointer to a store record that converts to a domain
+// value D on its own.
+type converted[R, D any] interface {
+	scannable[R]
+	toDomain() D
+}
+
+// selectDomain runs a query of R's columns and returns every row as a
+// domain value.
+func selectDomain[R, D any, P converted[R, D]](r *Reader, what, q string, args ...any) ([]D, error) {
+	rs, err := selectAll[R, P](r, what, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]D, len(rs))
+	for i := range rs {
+		out[i] = P(&rs[i]).toDomain()
+	}
+	return out, nil
+}
+
+// selectMap runs a query of two columns, a key and its value, and
+// returns them as a map.
+func selectMap[K comparable, V any](r *Reader, what, q string, args ...any) (map[K]V, error) {
+	out := map[K]V{}
+	err := r.each(what, q, args, func(s rowScanner) error {
+		var (
+			k K
+			v V
+		)
+		err := s.Scan(&k, &v)
+		out[k] = v
+		return err
+	})
+	return out, err
+}
+
 // selectOne runs a query of R's columns that finds at most one row; none
 // is ENotFound naming what.
 func selectOne[R any, P scannable[R]](r *Reader, what, q string, args ...any) (R, error) {

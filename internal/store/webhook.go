@@ -54,15 +54,7 @@ func (tx *Tx) InsertWebhook(w privacy.Webhook) error {
 
 // Webhooks lists the subscriptions not deleted, oldest first.
 func (r *Reader) Webhooks() ([]privacy.Webhook, error) {
-	rs, err := selectAll[webhookRecord](r, "webhooks", "SELECT "+webhookColumns+" FROM webhooks WHERE deleted_at IS NULL ORDER BY created_at, id")
-	if err != nil {
-		return nil, err
-	}
-	out := make([]privacy.Webhook, len(rs))
-	for i, rec := range rs {
-		out[i] = rec.toDomain()
-	}
-	return out, nil
+	return selectDomain[webhookRecord, privacy.Webhook](r, "webhooks", "SELECT "+webhookColumns+" FROM webhooks WHERE deleted_at IS NULL ORDER BY created_at, id")
 }
 
 // Webhook returns one subscription, deleted or not.
