@@ -54,8 +54,9 @@ func readFacts(tx *store.Reader, r Request) (decisionFacts, error) {
 		Consent: consent, HasConsent: consent.RecordID != ""}, nil
 }
 
-// decisionConsent is a consent state with the fields readFacts reads (NoticeKey left to the device's), the same whether it was read from
-// the database or kept in memory.
+// decisionConsent is a consent state with the fields readFacts reads
+// (NoticeKey left to the device's), the same whether it was read from the
+// database or kept in memory.
 func decisionConsent(st privacy.ConsentState) privacy.ConsentState {
 	out := privacy.ConsentState{SubjectID: st.SubjectID, DeviceID: st.DeviceID, Purpose: st.Purpose, RecordID: st.RecordID, Kind: st.Kind,
 		Granted: st.Granted, NoticeVersion: st.NoticeVersion, AuditSeq: st.AuditSeq}
