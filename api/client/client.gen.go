@@ -2534,14 +2534,17 @@ type GetInventoryParams struct {
 
 // GetEvidenceParams defines parameters for GetEvidence.
 type GetEvidenceParams struct {
-	// From consent records created at or after this RFC 3339 time (default: all)
+	// From consent records whose audit entries were written at or after this RFC 3339 time (default: all)
 	From *time.Time `form:"from,omitempty" json:"from,omitempty"`
 
-	// To consent records created before this RFC 3339 time (default: the time of the export)
+	// To consent records whose audit entries were written before this RFC 3339 time (default: the time of the export)
 	To *time.Time `form:"to,omitempty" json:"to,omitempty"`
 
 	// PreviousSize size of the checkpoint in the auditor's previous bundle: this bundle then proves the log extends it
 	PreviousSize *int `form:"previous_size,omitempty" json:"previous_size,omitempty"`
+
+	// Receipts admins only: add the signed receipts, which name their subjects (default false: a pseudonymous bundle)
+	Receipts *bool `form:"receipts,omitempty" json:"receipts,omitempty"`
 }
 
 // GetEvidenceReportParams defines parameters for GetEvidenceReport.
@@ -3063,7 +3066,7 @@ type ClientInterface interface {
 
 	// GetEvidence Evidence bundle for auditors
 	//
-	// A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the consent records created in [from, to) with their signed receipts; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
+	// A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the record of every consent entry written in [from, to), in the form the entries commit to (record_sha256), in entry order; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. By default the bundle is pseudonymous: subjects appear only under the audit log's keyed pseudonym and receipts by their SHA-256. An admin may add the signed receipts, which name their subjects (receipts=true; the profile with-receipts). It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
 	//
 	// Corresponds with GET /v1/evidence (the `GetEvidence` operationId).
 	GetEvidence(ctx context.Context, params *GetEvidenceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4071,7 +4074,7 @@ func (c *Client) PutInventory(ctx context.Context, id openapi_types.UUID, body P
 
 // GetEvidence Evidence bundle for auditors
 //
-// A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the consent records created in [from, to) with their signed receipts; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
+// A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the record of every consent entry written in [from, to), in the form the entries commit to (record_sha256), in entry order; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. By default the bundle is pseudonymous: subjects appear only under the audit log's keyed pseudonym and receipts by their SHA-256. An admin may add the signed receipts, which name their subjects (receipts=true; the profile with-receipts). It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
 //
 // Corresponds with GET /v1/evidence (the `GetEvidence` operationId).
 func (c *Client) GetEvidence(ctx context.Context, params *GetEvidenceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6182,6 +6185,18 @@ func NewGetEvidenceRequest(server string, params *GetEvidenceParams) (*http.Requ
 
 		}
 
+		if params.Receipts != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "receipts", *params.Receipts, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if encoded := queryValues.Encode(); encoded != "" {
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
@@ -7826,7 +7841,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetEvidenceWithResponse Evidence bundle for auditors
 	//
-	// A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the consent records created in [from, to) with their signed receipts; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
+	// A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the record of every consent entry written in [from, to), in the form the entries commit to (record_sha256), in entry order; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. By default the bundle is pseudonymous: subjects appear only under the audit log's keyed pseudonym and receipts by their SHA-256. An admin may add the signed receipts, which name their subjects (receipts=true; the profile with-receipts). It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -17213,7 +17228,7 @@ func (c *ClientWithResponses) PutInventoryWithResponse(ctx context.Context, id o
 
 // GetEvidenceWithResponse Evidence bundle for auditors
 //
-// A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the consent records created in [from, to) with their signed receipts; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
+// A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the record of every consent entry written in [from, to), in the form the entries commit to (record_sha256), in entry order; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. By default the bundle is pseudonymous: subjects appear only under the audit log's keyed pseudonym and receipts by their SHA-256. An admin may add the signed receipts, which name their subjects (receipts=true; the profile with-receipts). It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
 //
 // Returns a wrapper object for the known response body format(s).
 //

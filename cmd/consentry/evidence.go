@@ -24,19 +24,25 @@ import (
 func newEvidenceCommand(cfg *config, stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "evidence", Short: "Export and verify evidence bundles for auditors (Control 32)"}
 
-	var out, from, to, previous string
+	var (
+		out, from, to, previous string
+		receipts                bool
+	)
 	export := &cobra.Command{
 		Use:   "export",
 		Short: "Write the evidence bundle (zip) from the data directory or database",
 		Long: `Write the evidence bundle, as GET /v1/evidence does, straight from the
-database: a newly signed checkpoint and every audit entry up to it, the consent
-records created in [--from, --to) with their receipts, notices, devices,
-inventories, the data policy and the public keys, under a manifest signed with
-the audit key. The format is in docs/evidence-bundle.md.`,
+database: a newly signed checkpoint and every audit entry up to it, the record
+of every consent entry written in [--from, --to) in the form the entries commit
+to, notices, devices, inventories, the data policy and the public keys, under a
+manifest signed with the audit key. It is pseudonymous: subjects appear only
+under the audit log's keyed pseudonym, receipts by their hash; --receipts adds
+the signed receipts, which name their subjects. The format is in
+docs/evidence-bundle.md.`,
 		Example: "  consentry evidence export --out evidence.zip\n  consentry evidence export --out next.zip --previous-checkpoint last.checkpoint",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var opts evidence.Options
+			opts := evidence.Options{Receipts: receipts}
 			var err error
 			if opts.From, err = parseFlagTime("from", from); err != nil {
 				return err
@@ -72,8 +78,9 @@ the audit key. The format is in docs/evidence-bundle.md.`,
 		},
 	}
 	export.Flags().StringVar(&out, "out", "", "file to write the bundle to (required)")
-	export.Flags().StringVar(&from, "from", "", "consent records created at or after this RFC 3339 time (default: all)")
-	export.Flags().StringVar(&to, "to", "", "consent records created before this RFC 3339 time (default: now)")
+	export.Flags().StringVar(&from, "from", "", "consent records whose entries were written at or after this RFC 3339 time (default: all)")
+	export.Flags().StringVar(&to, "to", "", "consent records whose entries were written before this RFC 3339 time (default: now)")
+	export.Flags().BoolVar(&receipts, "receipts", false, "add the signed receipts, which name their subjects (profile with-receipts)")
 	export.Flags().StringVar(&previous, "previous-checkpoint", "", "the checkpoint of the previous bundle: the new one holds the consistency proof from it")
 	_ = export.MarkFlagRequired("out")
 	cmd.AddCommand(export)
@@ -85,9 +92,11 @@ the audit key. The format is in docs/evidence-bundle.md.`,
 		Long: `Verify an evidence bundle with nothing but the bundle: the manifest's
 signature and every file's SHA-256; the audit log against its signed
 checkpoint, and consistency with --previous-checkpoint; the replay that no
-allow decision happened without a consent in force; every receipt's signature
-against the deployment's receipt keys and its binding to the audit entry that
-recorded it; every notice's content hash.
+allow decision happened without a consent in force; every consent record line
+against the audit entries that recorded it (each commits to the whole record:
+a changed field, a missing, added or reordered line is named); with the
+receipts profile, every receipt's signature against the deployment's receipt
+keys and its hash against its record; every notice's content hash.
 
 Pin the deployment's audit key with --key (the file audit-verifier.key, or the
 text of GET /v1/audit/key, obtained out of band): without it the bundle's own
@@ -182,7 +191,13 @@ func verifyBundle(path string, opts evidence.VerifyOptions, save string, stdout,
 		fmt.Fprintf(stdout, "ok: consistent with the previous checkpoint\n")
 	}
 	fmt.Fprintf(stdout, "ok: %d allow decisions, each relying on a consent in force\n", sum.Allows)
-	fmt.Fprintf(stdout, "ok: %d consent records, %d receipts signed by this deployment and recorded in the log\n", sum.Consents, sum.Receipts)
+	fmt.Fprintf(stdout, "ok: %d consent records, each as its audit entries recorded it (%d bound by their receipt's hash only, written before records were bound)\n",
+		sum.Consents, sum.Unbound)
+	if sum.Profile == evidence.ProfileWithReceipts {
+		fmt.Fprintf(stdout, "ok: %d receipts signed by this deployment, each the one its record names\n", sum.Receipts)
+	} else {
+		fmt.Fprintf(stdout, "ok: profile %s: no subject in clear, receipts by their hash\n", sum.Profile)
+	}
 	fmt.Fprintf(stdout, "ok: %d notice versions hash to their content_sha256\n", sum.Notices)
 	if save != "" {
 		if err := saveCheckpoint(path, save); err != nil {

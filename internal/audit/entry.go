@@ -43,6 +43,11 @@ type Entry struct {
 	// canonical JSON, so an exported record can be matched to its entry.
 	PayloadSHA256 string   `json:"payload_sha256,omitempty"`
 	Reasons       []string `json:"reasons,omitempty"`
+	// RecordSHA256 is the hex SHA-256 of the canonical record the change
+	// wrote (records.go): the evidence bundle's line for that record, so
+	// that a change to any of its fields is seen. Entries written before
+	// records were bound have none.
+	RecordSHA256 string `json:"record_sha256,omitempty"`
 	// ReliesOn is, for an allow decision, the sequence number of the consent
 	// entry it relied on.
 	ReliesOn  *int64 `json:"relies_on,omitempty"`
@@ -113,6 +118,10 @@ func canonicalEntry(e Entry) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
+	if e.RecordSHA256 != "" {
+		b = append(b, `,"record_sha256":`...)
+		b = appendString(b, e.RecordSHA256)
+	}
 	if e.ReliesOn != nil {
 		b = append(b, `,"relies_on":`...)
 		b = strconv.AppendInt(b, *e.ReliesOn, 10)
@@ -142,7 +151,7 @@ func canonicalEntry(e Entry) ([]byte, error) {
 
 // plainEntry reports whether canonicalEntry's direct form applies to e.
 func plainEntry(e Entry) bool {
-	for _, s := range []string{e.Action, e.Actor.ClientID, e.Actor.Role, e.ExpiresAt, e.Outcome, e.PayloadSHA256, e.RequestID, e.Time} {
+	for _, s := range []string{e.Action, e.Actor.ClientID, e.Actor.Role, e.ExpiresAt, e.Outcome, e.PayloadSHA256, e.RecordSHA256, e.RequestID, e.Time} {
 		if !utf8.ValidString(s) {
 			return false
 		}

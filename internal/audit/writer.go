@@ -312,6 +312,7 @@ func (l *Log) leaf(seq int64, now time.Time, ctx context.Context, evt event.Even
 	if !ev.ExpiresAt.IsZero() {
 		e.ExpiresAt = FormatTime(ev.ExpiresAt)
 	}
+	e.RecordSHA256 = ev.RecordSHA256
 	if ev.PayloadSHA256 != "" {
 		e.PayloadSHA256 = ev.PayloadSHA256
 	} else if ev.Payload != nil {

@@ -348,10 +348,15 @@ func (s *Service) store(tx *audit.Tx, rec privacy.ConsentRecord, receiptHash str
 	if err := tx.InsertConsentRecord(rec); err != nil {
 		return nil, err
 	}
+	// Every choice's entry commits to the whole record as written.
+	recordHash, err := audit.LineSHA256(audit.NewConsentLine(rec, s.log.HMAC(rec.SubjectID), receiptHash))
+	if err != nil {
+		return nil, err
+	}
 	events := make([]event.Event, len(rec.Choices))
 	for i, c := range rec.Choices {
 		// The purpose's current state as InsertConsentRecord wrote it.
-		ev := event.Consent{ReceiptSHA256: receiptHash, ConsentState: privacy.ConsentState{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID,
+		ev := event.Consent{ReceiptSHA256: receiptHash, RecordSHA256: recordHash, ConsentState: privacy.ConsentState{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID,
 			Purpose: c.Purpose, RecordID: rec.ID, Kind: rec.Kind, Granted: c.Granted, ExpiresAt: c.ExpiresAt, NoticeKey: rec.NoticeKey,
 			NoticeVersion: rec.NoticeVersion, AuditSeq: c.AuditSeq, UpdatedAt: rec.CreatedAt}}
 		if rec.Kind == privacy.RecordWithdrawal {

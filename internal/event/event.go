@@ -37,8 +37,11 @@ type Entry struct {
 	// PayloadSHA256, when set, is written instead of hashing Payload: for
 	// records with a canonical hash of their own (a receipt, a notice).
 	PayloadSHA256 string
-	ReliesOn      *int64
-	ExpiresAt     time.Time
+	// RecordSHA256 is the SHA-256 of the canonical record the change wrote
+	// (audit's records.go), binding the record's every field to the entry.
+	RecordSHA256 string
+	ReliesOn     *int64
+	ExpiresAt    time.Time
 }
 
 // Decode rebuilds, from an entry that another instance appended, the event
@@ -123,7 +126,7 @@ func Decode(action string, targets map[string]string, reasons []string) Event {
 	case ActionReceiptKeyRotated:
 		return ReceiptKeyRotated{KID: targets["kid"], Previous: targets["previous"]}
 	case ActionEvidenceExported:
-		e := EvidenceExported{}
+		e := EvidenceExported{Profile: targets["profile"]}
 		e.AuditSize, _ = strconv.ParseInt(targets["audit_size"], 10, 64)
 		e.From, _ = time.Parse(time.RFC3339, targets["from"])
 		e.To, _ = time.Parse(time.RFC3339, targets["to"])

@@ -37,10 +37,13 @@ type Consent struct {
 	privacy.ConsentState
 	// ReceiptSHA256 is the SHA-256 of the record's signed receipt.
 	ReceiptSHA256 string
+	// RecordSHA256 is the SHA-256 of the whole record's canonical line
+	// (audit.ConsentLine), the same for each of its purposes.
+	RecordSHA256 string
 }
 
 func (c Consent) entry(outcome string) Entry {
-	return Entry{Subject: c.SubjectID, PayloadSHA256: c.ReceiptSHA256, ExpiresAt: c.ExpiresAt, Outcome: outcome,
+	return Entry{Subject: c.SubjectID, PayloadSHA256: c.ReceiptSHA256, RecordSHA256: c.RecordSHA256, ExpiresAt: c.ExpiresAt, Outcome: outcome,
 		Targets: map[string]string{"device": c.DeviceID, "purpose": c.Purpose, "record": c.RecordID, "notice": c.NoticeKey,
 			"notice_version": strconv.Itoa(c.NoticeVersion)}}
 }
@@ -286,13 +289,16 @@ func (e ReceiptKeyRotated) Entry() Entry {
 type EvidenceExported struct {
 	AuditSize int64
 	From, To  time.Time
+	// Profile says what the bundle held of personal data: pseudonymous,
+	// or with-receipts (the receipts name their subjects).
+	Profile string
 }
 
 func (EvidenceExported) Action() string { return ActionEvidenceExported }
 
 func (e EvidenceExported) Entry() Entry {
 	return Entry{Outcome: OutcomeOK, Targets: map[string]string{"audit_size": strconv.FormatInt(e.AuditSize, 10),
-		"from": e.From.Format(time.RFC3339), "to": e.To.Format(time.RFC3339)}}
+		"from": e.From.Format(time.RFC3339), "to": e.To.Format(time.RFC3339), "profile": e.Profile}}
 }
 
 // SubjectTokenIssued is a token issued for a data subject's own requests.

@@ -134,7 +134,9 @@ func TestExportAndVerify(t *testing.T) {
 		assert.True(t, sum.KeyPinned)
 		assert.Equal(t, m.AuditSize, sum.AuditSize)
 		assert.Equal(t, 6, sum.Consents)
-		assert.Equal(t, 6, sum.Receipts)
+		assert.Zero(t, sum.Unbound, "every record is bound to its entries")
+		assert.Equal(t, evidence.ProfilePseudonymous, sum.Profile)
+		assert.Zero(t, sum.Receipts, "a pseudonymous bundle holds no receipt")
 		assert.Equal(t, 4, sum.Allows, "subjects 1, 2, 4, 5 granted and were allowed")
 		assert.Equal(t, 1, sum.Notices)
 
@@ -399,7 +401,7 @@ func TestTamperingIsNamed(t *testing.T) {
 		_, err := evidence.Verify(bad, key)
 		assertFailure(t, err, evidence.FileEntries+" line 4", "missing")
 	})
-	t.Run("re-signed: a receipt from another deployment", func(t *testing.T) {
+	t.Run("re-signed: a record from another deployment", func(t *testing.T) {
 		other := newDeployment(t, store.DialectSQLite, 1)
 		otherPath, _ := other.export(t, evidence.Options{})
 		foreign := strings.TrimSpace(string(member(t, otherPath, evidence.FileConsents)))
@@ -410,25 +412,58 @@ func TestTamperingIsNamed(t *testing.T) {
 		var failure *evidence.Failure
 		require.ErrorAs(t, err, &failure)
 		assert.Contains(t, failure.Item, evidence.FileConsents+" line 3")
-		assert.Contains(t, failure.Detail, "another deployment")
 	})
-	t.Run("re-signed: a receipt swapped between records", func(t *testing.T) {
+	// Every field of a record line is bound to the entries that recorded
+	// it: with the manifest re-signed, each edit is still named.
+	edits := map[string]func(*evidence.ConsentRecord){
+		"a refusal turned into a grant": func(r *evidence.ConsentRecord) { r.Choices[0].Granted = !r.Choices[0].Granted },
+		"a purpose renamed":             func(r *evidence.ConsentRecord) { r.Choices[0].Purpose = "maintenance" },
+		"the method":                    func(r *evidence.ConsentRecord) { r.Method = "web" },
+		"the locale":                    func(r *evidence.ConsentRecord) { r.Locale = "fr" },
+		"the notice version":            func(r *evidence.ConsentRecord) { r.NoticeVersion++ },
+		"the receipt hash":              func(r *evidence.ConsentRecord) { r.ReceiptSHA256 = strings.Repeat("0", 64) },
+		"the subject":                   func(r *evidence.ConsentRecord) { r.Subject = strings.Repeat("a", 64) },
+		"the creation time":             func(r *evidence.ConsentRecord) { r.CreatedAt = "2020-01-01T00:00:00.000000Z" },
+		"an expiry added":               func(r *evidence.ConsentRecord) { r.Choices[0].ExpiresAt = "2999-01-01T00:00:00.000000Z" },
+	}
+	for name, edit := range edits {
+		t.Run("re-signed: "+name, func(t *testing.T) {
+			bad := rewrite(t, path, only(evidence.FileConsents, func(b []byte) []byte {
+				return lines(b, func(ls []string) []string {
+					var r evidence.ConsentRecord
+					require.NoError(t, json.Unmarshal([]byte(ls[0]), &r))
+					edit(&r)
+					b, _ := json.Marshal(r)
+					ls[0] = string(b)
+					return ls
+				})
+			}), d.log)
+			_, err := evidence.Verify(bad, key)
+			var failure *evidence.Failure
+			require.ErrorAs(t, err, &failure)
+			assert.Contains(t, failure.Item, evidence.FileConsents+" line 1 (record ")
+			assert.Contains(t, failure.Detail, "does not record this record as it stands")
+		})
+	}
+	t.Run("re-signed: a record line removed", func(t *testing.T) {
 		bad := rewrite(t, path, only(evidence.FileConsents, func(b []byte) []byte {
-			return lines(b, func(ls []string) []string {
-				var r0, r1 evidence.ConsentRecord
-				require.NoError(t, json.Unmarshal([]byte(ls[0]), &r0))
-				require.NoError(t, json.Unmarshal([]byte(ls[1]), &r1))
-				r0.Receipt = r1.Receipt
-				b, _ := json.Marshal(r0)
-				ls[0] = string(b)
-				return ls
-			})
+			return lines(b, func(ls []string) []string { return append(ls[:1:1], ls[2:]...) })
 		}), d.log)
 		_, err := evidence.Verify(bad, key)
-		var failure *evidence.Failure
-		require.ErrorAs(t, err, &failure)
-		assert.Contains(t, failure.Item, evidence.FileConsents+" line 1")
-		assert.Contains(t, failure.Detail, "receipt")
+		assertFailure(t, err, evidence.FileConsents, "a record was removed")
+	})
+	t.Run("re-signed: record lines reordered or repeated", func(t *testing.T) {
+		for name, edit := range map[string]func([]string) []string{
+			"reordered": func(ls []string) []string { ls[1], ls[2] = ls[2], ls[1]; return ls },
+			"repeated":  func(ls []string) []string { return append(ls[:2:2], ls[1:]...) },
+		} {
+			bad := rewrite(t, path, only(evidence.FileConsents, func(b []byte) []byte { return lines(b, edit) }), d.log)
+			_, err := evidence.Verify(bad, key)
+			var failure *evidence.Failure
+			require.ErrorAs(t, err, &failure, name)
+			assert.Contains(t, failure.Item, evidence.FileConsents+" line ", name)
+			assert.Contains(t, failure.Detail, "entry order", name)
+		}
 	})
 	t.Run("re-signed: a checkpoint from a rewritten log", func(t *testing.T) {
 		previous := member(t, path, evidence.FileCheckpoint)
@@ -505,4 +540,105 @@ func addMember(t *testing.T, src, name string, content []byte) string {
 	require.NoError(t, zw.Close())
 	require.NoError(t, f.Close())
 	return dst
+}
+
+// TestPseudonymousByDefault: no file of a default bundle names a subject
+// in clear; the admin's profile adds the receipts, each checked against
+// its record line, and a receipt out of place is named.
+func TestPseudonymousByDefault(t *testing.T) {
+	d := newDeployment(t, store.DialectSQLite, 4)
+	ctx := context.Background()
+	owned, err := device.NewService(d.db, d.log).Register(ctx, privacy.Device{Manufacturer: "Acme", Model: "T", Serial: "2", Firmware: "1",
+		NoticeKey: "tracker", OwnerSubject: "subject-owner"})
+	require.NoError(t, err)
+	path, m := d.export(t, evidence.Options{})
+	for _, f := range m.Files {
+		assert.NotContains(t, string(member(t, path, f.Path)), "subject-", "%s names a subject in clear", f.Path)
+	}
+	assert.Contains(t, string(member(t, path, evidence.FileDevices)), `"owner":"`+d.log.HMAC(owned.OwnerSubject)+`"`)
+	assert.Contains(t, string(member(t, path, evidence.FileReport)), `id="profile">pseudonymous<`)
+
+	withReceipts, m := d.export(t, evidence.Options{Receipts: true})
+	assert.Equal(t, evidence.ProfileWithReceipts, m.Profile)
+	key := evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()}
+	sum, err := evidence.Verify(withReceipts, key)
+	require.NoError(t, err)
+	assert.Equal(t, 4, sum.Receipts)
+	assert.Equal(t, 4, sum.Consents)
+	assert.Contains(t, string(member(t, withReceipts, evidence.FileReport)), `id="profile">with-receipts<`)
+
+	bad := rewrite(t, withReceipts, only(evidence.FileReceipts, func(b []byte) []byte {
+		return lines(b, func(ls []string) []string { ls[0], ls[1] = ls[1], ls[0]; return ls })
+	}), d.log)
+	_, err = evidence.Verify(bad, key)
+	assertFailure(t, err, evidence.FileReceipts+" line 1", "the record line in its place")
+	bad = rewrite(t, withReceipts, only(evidence.FileReceipts, func(b []byte) []byte {
+		return lines(b, func(ls []string) []string {
+			var r evidence.Receipt
+			require.NoError(t, json.Unmarshal([]byte(ls[0]), &r))
+			r.Receipt += "x"
+			b, _ := json.Marshal(r)
+			ls[0] = string(b)
+			return ls
+		})
+	}), d.log)
+	_, err = evidence.Verify(bad, key)
+	assertFailure(t, err, evidence.FileReceipts+" line 1", "does not hash to its record's receipt_sha256")
+	// A receipts file dropped, the manifest re-signed: the profile says it
+	// must be there.
+	bad = rewrite(t, withReceipts, func(name string, b []byte) []byte {
+		if name == evidence.FileReceipts {
+			return nil
+		}
+		return b
+	}, d.log)
+	_, err = evidence.Verify(bad, key)
+	assertFailure(t, err, evidence.FileReceipts, "profile is with-receipts")
+}
+
+// TestRecordsFromBeforeBindingVerify: a consent entry written before
+// entries committed to whole records (no record_sha256, only the
+// receipt's hash) still verifies, bound by its receipt's hash alone, and
+// the summary counts it.
+func TestRecordsFromBeforeBindingVerify(t *testing.T) {
+	d := newDeployment(t, store.DialectSQLite, 2)
+	ctx := context.Background()
+	receipt := "old.receipt.jws"
+	sum := sha256.Sum256([]byte(receipt))
+	receiptHash := hex.EncodeToString(sum[:])
+	_, err := d.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		rec := privacy.ConsentRecord{ID: "0190a0a0-0000-7000-8000-000000000001", Kind: privacy.RecordConsent, SubjectID: "subject-old",
+			DeviceID: d.device.ID, NoticeKey: "tracker", NoticeVersion: d.notice.Version, NoticeHash: d.notice.ContentHash, Locale: "en",
+			Method: privacy.MethodApp, CreatedAt: tx.Now(), ClientID: "app", Receipt: receipt,
+			Choices: []privacy.ConsentChoice{{Purpose: "navigation", Granted: false, AuditSeq: tx.Reserve(1)}}}
+		if err := tx.InsertConsentRecord(rec); err != nil {
+			return nil, err
+		}
+		// As the code before record commitments wrote it: no RecordSHA256.
+		return []event.Event{event.ConsentRecorded{Consent: event.Consent{ReceiptSHA256: receiptHash, ConsentState: privacy.ConsentState{
+			SubjectID: rec.SubjectID, DeviceID: rec.DeviceID, Purpose: "navigation", RecordID: rec.ID, Kind: rec.Kind, NoticeKey: "tracker",
+			NoticeVersion: rec.NoticeVersion, AuditSeq: rec.Choices[0].AuditSeq}}}}, nil
+	})
+	require.NoError(t, err)
+	path, _ := d.export(t, evidence.Options{})
+	got, err := evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	require.NoError(t, err)
+	assert.Equal(t, 3, got.Consents)
+	assert.Equal(t, 1, got.Unbound)
+
+	// Its receipt hash still binds it: a changed hash is named.
+	bad := rewrite(t, path, only(evidence.FileConsents, func(b []byte) []byte {
+		return lines(b, func(ls []string) []string {
+			var r evidence.ConsentRecord
+			require.NoError(t, json.Unmarshal([]byte(ls[2]), &r))
+			r.ReceiptSHA256 = strings.Repeat("0", 64)
+			b, _ := json.Marshal(r)
+			ls[2] = string(b)
+			return ls
+		})
+	}), d.log)
+	_, err = evidence.Verify(bad, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	var failure *evidence.Failure
+	require.ErrorAs(t, err, &failure)
+	assert.Contains(t, failure.Item, evidence.FileConsents+" line 3")
 }

@@ -30,8 +30,20 @@ import (
 	"github.com/transparency-dev/formats/log"
 )
 
-// Format is the bundle format this package writes and reads.
-const Format = "consentry-evidence/1"
+// Format is the bundle format this package writes and reads. Version 2
+// binds every consent record line to the entries that recorded it and
+// names no subject in clear.
+const Format = "consentry-evidence/2"
+
+// Profiles: what a bundle holds of personal data.
+const (
+	// ProfilePseudonymous is the default: subjects only under the log's
+	// keyed pseudonym, receipts only by their hash.
+	ProfilePseudonymous = "pseudonymous"
+	// ProfileWithReceipts adds the signed receipts (FileReceipts), whose
+	// payloads name their subjects: an admin's export, for a dispute.
+	ProfileWithReceipts = "with-receipts"
+)
 
 // File names inside the bundle.
 const (
@@ -44,6 +56,7 @@ const (
 	FileDevices      = "devices.ndjson"
 	FileInventories  = "inventories.ndjson"
 	FileConsents     = "consents/records.ndjson"
+	FileReceipts     = "consents/receipts.ndjson"
 	FilePolicies     = "policies.json"
 	FileReport       = "report.html"
 	noticesDirectory = "notices/"
@@ -65,9 +78,11 @@ type Manifest struct {
 	// AuditSize is the size of the checkpoint in the bundle; PreviousSize
 	// the size of the earlier checkpoint the consistency proof starts
 	// from (0 when none was given).
-	AuditSize    int64  `json:"audit_size"`
-	PreviousSize int64  `json:"previous_size,omitempty"`
-	Files        []File `json:"files"`
+	AuditSize    int64 `json:"audit_size"`
+	PreviousSize int64 `json:"previous_size,omitempty"`
+	// Profile is ProfilePseudonymous or ProfileWithReceipts.
+	Profile string `json:"profile"`
+	Files   []File `json:"files"`
 }
 
 // File is one manifest line.
@@ -91,31 +106,16 @@ type Entry struct {
 	Leaf []byte `json:"leaf"`
 }
 
-// ConsentRecord is one line of consents/records.ndjson.
-type ConsentRecord struct {
-	ID            string          `json:"id"`
-	Kind          string          `json:"kind"`
-	SubjectID     string          `json:"subject_id"`
-	DeviceID      string          `json:"device_id"`
-	NoticeKey     string          `json:"notice_key"`
-	NoticeVersion int             `json:"notice_version"`
-	NoticeHash    string          `json:"notice_sha256"`
-	Locale        string          `json:"locale"`
-	Method        string          `json:"method"`
-	CreatedAt     time.Time       `json:"created_at"`
-	Withdraws     string          `json:"withdraws,omitempty"`
-	Choices       []ConsentChoice `json:"choices"`
-	// Receipt is the compact JWS given to the subject; the audit entry of
-	// each choice holds its SHA-256.
-	Receipt string `json:"receipt"`
-}
+// ConsentRecord is one line of consents/records.ndjson: the record in
+// the canonical form its audit entries commit to (their record_sha256).
+type ConsentRecord = audit.ConsentLine
 
-// ConsentChoice is one purpose of a record and the audit entry it made.
-type ConsentChoice struct {
-	Purpose   string     `json:"purpose"`
-	Granted   bool       `json:"granted"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	AuditSeq  int64      `json:"audit_seq"`
+// Receipt is one line of consents/receipts.ndjson (ProfileWithReceipts):
+// the compact JWS given to the subject, whose SHA-256 is the record's
+// receipt_sha256.
+type Receipt struct {
+	RecordID string `json:"record_id"`
+	Receipt  string `json:"receipt"`
 }
 
 // Policies is policies.json: the data policy as it stood at export.
@@ -161,6 +161,9 @@ type Options struct {
 	// PreviousSize, when above 0, is the size of the checkpoint of the
 	// auditor's previous export: the bundle proves it extends it.
 	PreviousSize int64
+	// Receipts adds the signed receipts (ProfileWithReceipts). Callers
+	// allow it to admins only: a receipt names its subject.
+	Receipts bool
 }
 
 // Validate checks the options before anything is written.
@@ -275,11 +278,17 @@ func export(ctx context.Context, out io.Writer, src Sources, opts Options, metho
 	if opts.To.IsZero() {
 		opts.To = time.Now()
 	}
+	// Microseconds, as entry times are written: the verifier compares
+	// those with these to know which records the bundle must hold.
+	opts.From, opts.To = opts.From.UTC().Truncate(time.Microsecond), opts.To.UTC().Truncate(time.Microsecond)
 	m := Manifest{Format: Format, Origin: src.Log.Origin(), GeneratedAt: time.Now().UTC().Truncate(time.Second),
-		From: opts.From.UTC(), To: opts.To.UTC(), AuditSize: cp.Size, PreviousSize: opts.PreviousSize}
+		From: opts.From.UTC(), To: opts.To.UTC(), AuditSize: cp.Size, PreviousSize: opts.PreviousSize, Profile: ProfilePseudonymous}
+	if opts.Receipts {
+		m.Profile = ProfileWithReceipts
+	}
 	w := &writer{zip: zip.NewWriter(out), method: method}
 	c := newCollector(opts.From, opts.To)
-	c.r.Origin, c.r.GeneratedAt, c.r.AuditSize = m.Origin, m.GeneratedAt, m.AuditSize
+	c.r.Origin, c.r.GeneratedAt, c.r.AuditSize, c.r.Profile = m.Origin, m.GeneratedAt, m.AuditSize, m.Profile
 
 	jwks, err := json.MarshalIndent(src.JWKS(), "", "  ")
 	if err != nil {
@@ -300,10 +309,10 @@ func export(ctx context.Context, out io.Writer, src Sources, opts Options, metho
 		func() error { return w.file(FileCheckpoint, []byte(cp.Note)) },
 		func() error { return exportEntries(ctx, w, src.Log, cp.Size, c) },
 		func() error { return exportConsistency(ctx, w, src.Log, opts.PreviousSize, cp.Size) },
-		func() error { return exportDevices(ctx, w, src.DB, c) },
+		func() error { return exportDevices(ctx, w, src, c) },
 		func() error { return exportInventories(ctx, w, src.DB, c) },
 		func() error { return exportNotices(w, versions, src.NoticePage) },
-		func() error { return exportConsents(ctx, w, src.DB, opts.From, opts.To, cp.Size) },
+		func() error { return exportConsents(ctx, w, src, m, opts.Receipts) },
 		func() error { return exportPolicies(w, src.Policies) },
 		func() error {
 			if err := c.finish(ctx, src.DB, versions, time.Now()); err != nil {
@@ -404,32 +413,37 @@ func exportConsistency(ctx context.Context, w *writer, auditLog *audit.Log, from
 // device is one line of devices.ndjson. Its lifecycle (registration,
 // status changes, ownership) is in the audit entries named device.*.
 type device struct {
-	ID           string    `json:"id"`
-	Manufacturer string    `json:"manufacturer"`
-	Model        string    `json:"model"`
-	Serial       string    `json:"serial"`
-	Firmware     string    `json:"firmware"`
-	NoticeKey    string    `json:"notice_key"`
-	OwnerSubject string    `json:"owner_subject,omitempty"`
-	Status       string    `json:"status"`
-	CreatedAt    time.Time `json:"created_at"`
-	UpdatedAt    time.Time `json:"updated_at"`
+	ID           string `json:"id"`
+	Manufacturer string `json:"manufacturer"`
+	Model        string `json:"model"`
+	Serial       string `json:"serial"`
+	Firmware     string `json:"firmware"`
+	NoticeKey    string `json:"notice_key"`
+	// Owner is the owner subject's keyed pseudonym, as in the log.
+	Owner     string    `json:"owner,omitempty"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
-func exportDevices(ctx context.Context, w *writer, db *store.DB, c *collector) error {
+func exportDevices(ctx context.Context, w *writer, src Sources, c *collector) error {
 	if err := w.create(FileDevices); err != nil {
 		return err
 	}
 	after := ""
 	for {
-		page, more, err := db.Read(ctx).ListDevices(privacy.DeviceFilter{After: after, Limit: pageSize})
+		page, more, err := src.DB.Read(ctx).ListDevices(privacy.DeviceFilter{After: after, Limit: pageSize})
 		if err != nil {
 			return err
 		}
 		for _, d := range page {
 			c.device(d)
-			if err := w.line(device{ID: d.ID, Manufacturer: d.Manufacturer, Model: d.Model, Serial: d.Serial, Firmware: d.Firmware,
-				NoticeKey: d.NoticeKey, OwnerSubject: d.OwnerSubject, Status: string(d.Status), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}); err != nil {
+			line := device{ID: d.ID, Manufacturer: d.Manufacturer, Model: d.Model, Serial: d.Serial, Firmware: d.Firmware,
+				NoticeKey: d.NoticeKey, Status: string(d.Status), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
+			if d.OwnerSubject != "" {
+				line.Owner = src.Log.HMAC(d.OwnerSubject)
+			}
+			if err := w.line(line); err != nil {
 				return err
 			}
 			after = d.ID
@@ -539,47 +553,56 @@ func exportNotices(w *writer, versions []privacy.NoticeVersion, page func(io.Wri
 	return nil
 }
 
-func exportConsents(ctx context.Context, w *writer, db *store.DB, from, to time.Time, size int64) error {
+// exportConsents writes the record of every consent entry written in the
+// manifest's window, in the order of those entries, as the line the
+// entries commit to; with receipts, then their receipts in the same order
+// (zip members are written one after the other: a second pass).
+func exportConsents(ctx context.Context, w *writer, src Sources, m Manifest, receipts bool) error {
 	if err := w.create(FileConsents); err != nil {
 		return err
 	}
-	var afterTime time.Time
-	afterID := ""
+	err := eachConsent(ctx, src.DB, m, func(r privacy.ConsentRecord) error {
+		sum := sha256.Sum256([]byte(r.Receipt))
+		return w.line(audit.NewConsentLine(r, src.Log.HMAC(r.SubjectID), hex.EncodeToString(sum[:])))
+	})
+	if err != nil || !receipts {
+		return err
+	}
+	if err := w.create(FileReceipts); err != nil {
+		return err
+	}
+	return eachConsent(ctx, src.DB, m, func(r privacy.ConsentRecord) error {
+		return w.line(Receipt{RecordID: r.ID, Receipt: r.Receipt})
+	})
+}
+
+// eachConsent calls fn with the record of every consent entry written in
+// the manifest's window and within its checkpoint, once, in entry order.
+func eachConsent(ctx context.Context, db *store.DB, m Manifest, fn func(privacy.ConsentRecord) error) error {
+	first, err := db.Read(ctx).FirstEntryAt(m.From)
+	if err != nil {
+		return err
+	}
+	after, last := first-1, ""
 	for {
-		page, err := db.Read(ctx).ConsentRecordsPage(from, to, afterTime, afterID, pageSize)
+		page, next, err := db.Read(ctx).ConsentRecordsByEntry(after, m.AuditSize, m.From, m.To, pageSize)
 		if err != nil {
 			return err
 		}
 		for _, r := range page {
-			afterTime, afterID = r.CreatedAt, r.ID
-			line := ConsentRecord{ID: r.ID, Kind: r.Kind, SubjectID: r.SubjectID, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
-				NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: string(r.Method), CreatedAt: r.CreatedAt.UTC(),
-				Withdraws: r.Withdraws, Receipt: r.Receipt, Choices: make([]ConsentChoice, 0, len(r.Choices))}
-			late := false
-			for _, c := range r.Choices {
-				// A record committed after the checkpoint was cut is in
-				// the next bundle, with the entries that prove it.
-				if c.AuditSeq >= size {
-					late = true
-					break
-				}
-				choice := ConsentChoice{Purpose: c.Purpose, Granted: c.Granted, AuditSeq: c.AuditSeq}
-				if !c.ExpiresAt.IsZero() {
-					t := c.ExpiresAt.UTC()
-					choice.ExpiresAt = &t
-				}
-				line.Choices = append(line.Choices, choice)
-			}
-			if late {
+			// A record whose entries a page boundary split comes twice.
+			if r.ID == last {
 				continue
 			}
-			if err := w.line(line); err != nil {
+			last = r.ID
+			if err := fn(r); err != nil {
 				return err
 			}
 		}
-		if len(page) < pageSize {
+		if next == after {
 			return nil
 		}
+		after = next
 	}
 }
 

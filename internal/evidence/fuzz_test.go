@@ -76,14 +76,14 @@ func FuzzConsistencyProof(f *testing.F) {
 	})
 }
 
-// FuzzReceipt puts adversarial receipts on a consent record of a bundle
-// whose manifest the key holder re-signed: only the receipt the
-// deployment signed for that record may verify.
+// FuzzReceipt puts adversarial receipts beside a consent record of a
+// with-receipts bundle whose manifest the key holder re-signed: only the
+// receipt the deployment signed for that record may verify.
 func FuzzReceipt(f *testing.F) {
 	d := newDeployment(f, store.DialectSQLite, 1)
-	path, _ := d.export(f, evidence.Options{})
-	line := bytes.TrimSpace(member(f, path, evidence.FileConsents))
-	var rec evidence.ConsentRecord
+	path, _ := d.export(f, evidence.Options{Receipts: true})
+	line := bytes.TrimSpace(member(f, path, evidence.FileReceipts))
+	var rec evidence.Receipt
 	if err := json.Unmarshal(line, &rec); err != nil {
 		f.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func FuzzReceipt(f *testing.F) {
 		if err != nil {
 			return
 		}
-		bad := rewrite(t, path, only(evidence.FileConsents, func([]byte) []byte { return append(b, '\n') }), d.log)
+		bad := rewrite(t, path, only(evidence.FileReceipts, func([]byte) []byte { return append(b, '\n') }), d.log)
 		if _, err := evidence.Verify(bad, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()}); err == nil && receipt != rec.Receipt {
 			t.Fatalf("a receipt the deployment did not sign for this record verified: %q", receipt)
 		}

@@ -23,6 +23,9 @@ type Report struct {
 	GeneratedAt time.Time
 	From, To    time.Time
 	AuditSize   int64
+	// Profile is what the bundle holds of personal data (ProfilePseudonymous,
+	// ProfileWithReceipts); "" for a report without a bundle.
+	Profile string
 
 	DevicesByStatus   map[string]int
 	Devices           int
@@ -363,6 +366,8 @@ figure{margin:1rem 0}figcaption{font-size:.9rem;color:#454545}
 <h1>Evidence report</h1>
 <p>Deployment <code>{{.Origin}}</code>, generated {{.GeneratedAt.UTC.Format "2006-01-02 15:04:05"}} UTC. Period: {{.Period}}.
 The audit log holds <strong id="audit-size">{{.AuditSize}}</strong> entries up to the signed checkpoint in this bundle.
+{{if eq .Profile "with-receipts"}}Profile <strong id="profile">with-receipts</strong>: the bundle holds the signed receipts, which name their subjects.
+{{else}}Profile <strong id="profile">pseudonymous</strong>: subjects appear only under the log's keyed pseudonym, receipts by their hash.{{end}}
 Every number below is computed from the data in the bundle; <code>consentry evidence verify</code> checks that data.</p>
 
 <h2>Control 29: privacy built in</h2>
@@ -422,7 +427,7 @@ Every number below is computed from the data in the bundle; <code>consentry evid
 </figure>{{end}}
 
 <h2>Control 32: independent verification</h2>
-<p>The audit log is a Merkle tree with signed checkpoints. This bundle holds the log up to its checkpoint, every consent receipt and the public keys; <code>consentry evidence verify</code> checks them offline, with no server and no database, and replays every allow against the consent in force.</p>
+<p>The audit log is a Merkle tree with signed checkpoints. This bundle holds the log up to its checkpoint, every consent record of the period in the form its audit entries commit to, and the public keys; <code>consentry evidence verify</code> checks them offline, with no server and no database: any changed, missing, added or reordered record is named, and every allow is replayed against the consent in force.</p>
 
 <h2>Control 33: consideration of IoT users</h2>
 <p>Each subject sees every device, element, purpose and recipient that concerns them, in plain language, with their history, and withdraws everything in one call (<code>GET /v1/subjects/{subject}/privacy</code>, <code>POST /v1/subjects/{subject}/withdraw</code>).</p>

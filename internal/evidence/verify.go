@@ -12,9 +12,11 @@ import (
 	"io"
 	"iter"
 	"strings"
+	"time"
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/privacy"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/gowebpki/jcs"
 	"github.com/transparency-dev/formats/log"
@@ -42,8 +44,15 @@ type Summary struct {
 	PreviousSize int64
 	// Allows is how many allow decisions the replay found, each relying
 	// on a consent in force.
-	Allows   int
-	Consents int
+	Allows int
+	// Consents is how many consent record lines verified against the
+	// entries that recorded them; Unbound how many of those were recorded
+	// before entries committed to whole records, so only their receipt's
+	// hash binds them.
+	Consents, Unbound int
+	// Profile is the manifest's; Receipts how many signed receipts it held
+	// and verified.
+	Profile  string
 	Receipts int
 	Notices  int
 }
@@ -91,8 +100,9 @@ func Verify(path string, opts VerifyOptions) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	receipts := map[int64][32]byte{}
-	res, err := audit.Verify(audit.VerifyInput{Checkpoint: checkpoint, VerifierKey: key, Older: opts.Previous, Entries: b.entries(receipts)})
+	sum.Profile = m.Profile
+	bound := map[int64]binding{}
+	res, err := audit.Verify(audit.VerifyInput{Checkpoint: checkpoint, VerifierKey: key, Older: opts.Previous, Entries: b.entries(m, bound)})
 	if err != nil {
 		var af *audit.Failure
 		if errors.As(err, &af) && af.Seq >= 0 {
@@ -107,7 +117,7 @@ func Verify(path string, opts VerifyOptions) (Summary, error) {
 	if err := b.consistency(m, res, opts.Previous, key); err != nil {
 		return sum, err
 	}
-	if sum.Consents, sum.Receipts, err = b.consents(receipts, res.Size); err != nil {
+	if err := b.consents(m, bound, &sum); err != nil {
 		return sum, err
 	}
 	if sum.Notices, err = b.notices(m); err != nil {
@@ -200,7 +210,14 @@ func (b *bundle) manifest(pinned string) (Manifest, string, error) {
 		return Manifest{}, "", failf(FileManifest, "not a manifest: %v", err)
 	}
 	if m.Format != Format {
-		return Manifest{}, "", failf(FileManifest, "format %q, this verifier reads %q", m.Format, Format)
+		return Manifest{}, "", failf(FileManifest, "format %q, this verifier reads %q (export the bundle again with this version)", m.Format, Format)
+	}
+	_, receipts := b.files[FileReceipts]
+	switch {
+	case m.Profile != ProfilePseudonymous && m.Profile != ProfileWithReceipts:
+		return Manifest{}, "", failf(FileManifest, "profile %q is neither %s nor %s", m.Profile, ProfilePseudonymous, ProfileWithReceipts)
+	case receipts != (m.Profile == ProfileWithReceipts):
+		return Manifest{}, "", failf(FileReceipts, "present: %t, but the manifest's profile is %s", receipts, m.Profile)
 	}
 	return m, key, nil
 }
@@ -260,9 +277,10 @@ func (b *bundle) lines(name string) (iter.Seq2[int, []byte], func() error) {
 	return seq, func() error { return failure }
 }
 
-// entries yields the audit entries for audit.Verify, noting on the way,
-// for every consent entry, the hash binding it to its record's receipt.
-func (b *bundle) entries(receipts map[int64][32]byte) iter.Seq2[audit.StoredEntry, error] {
+// entries yields the audit entries for audit.Verify, noting on the way
+// what every consent entry written in the manifest's window says of its
+// record: the bundle must hold exactly those records.
+func (b *bundle) entries(m Manifest, bound map[int64]binding) iter.Seq2[audit.StoredEntry, error] {
 	lines, done := b.lines(FileEntries)
 	return func(yield func(audit.StoredEntry, error) bool) {
 		for n, line := range lines {
@@ -271,9 +289,11 @@ func (b *bundle) entries(receipts map[int64][32]byte) iter.Seq2[audit.StoredEntr
 				yield(audit.StoredEntry{}, failf(fmt.Sprintf("%s line %d", FileEntries, n), "not an entry: %v", err))
 				return
 			}
-			if parsed, err := audit.ParseLeaf(e.Leaf); err == nil && parsed.PayloadSHA256 != "" &&
+			if parsed, err := audit.ParseLeaf(e.Leaf); err == nil && e.Seq < m.AuditSize &&
 				(parsed.Action == event.ActionConsentRecorded || parsed.Action == event.ActionConsentWithdrawn) {
-				receipts[e.Seq] = binding(parsed.Targets["record"], parsed.PayloadSHA256)
+				if at, err := time.Parse(audit.TimeFormat, parsed.Time); err == nil && !at.Before(m.From) && at.Before(m.To) {
+					bound[e.Seq] = entryBinding(parsed)
+				}
 			}
 			if !yield(audit.StoredEntry{Seq: e.Seq, Leaf: e.Leaf}, nil) {
 				return
@@ -285,10 +305,42 @@ func (b *bundle) entries(receipts map[int64][32]byte) iter.Seq2[audit.StoredEntr
 	}
 }
 
-// binding is what an audit entry says of a consent record: its id and
-// its receipt's SHA-256, hashed to keep the map small.
-func binding(record, receiptSHA256 string) [32]byte {
-	return sha256.Sum256([]byte(record + "\x00" + receiptSHA256))
+// binding is what a consent entry says of its record, hashed to keep the
+// verifier's map small: the record's commitment (or, for entries written
+// before records were bound, its receipt's hash), its id, the choice's
+// purpose, outcome and expiry, the subject and the device.
+type binding struct {
+	digest [32]byte
+	// receiptOnly: the entry predates record_sha256.
+	receiptOnly bool
+}
+
+func bindingOf(commitment, record, purpose, outcome, expires, subject, device string) [32]byte {
+	return sha256.Sum256([]byte(strings.Join([]string{commitment, record, purpose, outcome, expires, subject, device}, "\x00")))
+}
+
+func entryBinding(e audit.Entry) binding {
+	commitment, receiptOnly := e.RecordSHA256, e.RecordSHA256 == ""
+	if receiptOnly {
+		commitment = "receipt:" + e.PayloadSHA256
+	}
+	return binding{digest: bindingOf(commitment, e.Targets["record"], e.Targets["purpose"], e.Outcome, e.ExpiresAt, e.Targets["subject"],
+		e.Targets["device"]), receiptOnly: receiptOnly}
+}
+
+// lineBinding is binding for one choice of a record line.
+func lineBinding(l ConsentRecord, commitment string, receiptOnly bool, c audit.ConsentLineChoice) [32]byte {
+	if receiptOnly {
+		commitment = "receipt:" + l.ReceiptSHA256
+	}
+	outcome := event.OutcomeDenied
+	switch {
+	case l.Kind == privacy.RecordWithdrawal:
+		outcome = event.OutcomeWithdrawn
+	case c.Granted:
+		outcome = event.OutcomeGranted
+	}
+	return bindingOf(commitment, l.ID, c.Purpose, outcome, c.ExpiresAt, l.Subject, l.DeviceID)
 }
 
 func strictJSON(b []byte, v any) error {
@@ -357,7 +409,6 @@ func (b *bundle) consistency(m Manifest, res audit.VerifyResult, previous []byte
 // receiptClaims are the receipt fields the verifier binds to its record.
 type receiptClaims struct {
 	ConsentReceiptID string `json:"consentReceiptID"`
-	PIIPrincipalID   string `json:"piiPrincipalId"`
 	ISO27560         struct {
 		RecordID string `json:"record_id"`
 		DeviceID string `json:"device_id"`
@@ -369,75 +420,138 @@ type receiptClaims struct {
 	} `json:"iso27560"`
 }
 
-// consents checks every record: its receipt's signature against the
-// deployment's keys, the receipt says what the record says, and each
-// choice's audit entry names the record and the receipt's hash.
-func (b *bundle) consents(receipts map[int64][32]byte, size int64) (records, signed int, err error) {
+// consents checks the record lines against the entries that recorded
+// them: each line, in entry order, hashes to the commitment every one of
+// its choices' entries holds, and names what they name; no entry of the
+// window lacks its line. With receipts, each receipt is signed by the
+// deployment, hashes to its line's receipt_sha256 and names its record.
+func (b *bundle) consents(m Manifest, bound map[int64]binding, sum *Summary) error {
 	raw, err := b.read(FileJWKS)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	if err := json.Unmarshal(raw, &b.jwks); err != nil || len(b.jwks.Keys) == 0 {
-		return 0, 0, failf(FileJWKS, "not a JSON Web Key Set with keys")
+		return failf(FileJWKS, "not a JSON Web Key Set with keys")
+	}
+	var nextReceipt func() (int, []byte, bool)
+	receiptsDone := func() error { return nil }
+	if m.Profile == ProfileWithReceipts {
+		lines, done := b.lines(FileReceipts)
+		next, stop := iter.Pull2(lines)
+		defer stop()
+		nextReceipt, receiptsDone = next, done
 	}
 	lines, done := b.lines(FileConsents)
+	last := int64(-1)
 	for n, line := range lines {
 		item := fmt.Sprintf("%s line %d", FileConsents, n)
 		var r ConsentRecord
 		if err := strictJSON(line, &r); err != nil {
-			return records, signed, failf(item, "not a consent record: %v", err)
+			return failf(item, "not a consent record: %v", err)
 		}
 		item += " (record " + r.ID + ")"
-		if err := b.receipt(r); err != nil {
-			return records, signed, failf(item, "receipt: %v", err)
+		if len(r.Choices) == 0 {
+			return failf(item, "has no choices")
 		}
-		signed++
-		sum := sha256.Sum256([]byte(r.Receipt))
-		want := binding(r.ID, hex.EncodeToString(sum[:]))
-		for _, c := range r.Choices {
-			if c.AuditSeq < 0 || c.AuditSeq >= size {
-				return records, signed, failf(item, "choice %s names audit entry %d, outside the log of %d entries", c.Purpose, c.AuditSeq, size)
-			}
-			if got, ok := receipts[c.AuditSeq]; !ok || got != want {
-				return records, signed, failf(item, "choice %s: audit entry %d does not record this record and receipt", c.Purpose, c.AuditSeq)
-			}
+		commitment, err := audit.LineSHA256(r)
+		if err != nil {
+			return failf(item, "%v", err)
 		}
-		records++
+		receiptOnly := false
+		for i, c := range r.Choices {
+			if c.AuditSeq <= last {
+				return failf(item, "choice %s names audit entry %d, not after entry %d of the line before: lines are in entry order", c.Purpose, c.AuditSeq, last)
+			}
+			last = c.AuditSeq
+			got, ok := bound[c.AuditSeq]
+			if !ok {
+				return failf(item, "choice %s names audit entry %d, which is not a consent entry of the bundle's window", c.Purpose, c.AuditSeq)
+			}
+			if i == 0 {
+				receiptOnly = got.receiptOnly
+			}
+			if got.digest != lineBinding(r, commitment, got.receiptOnly, c) {
+				return failf(item, "choice %s: audit entry %d does not record this record as it stands (a field was changed)", c.Purpose, c.AuditSeq)
+			}
+			delete(bound, c.AuditSeq)
+		}
+		sum.Consents++
+		if receiptOnly {
+			sum.Unbound++
+		}
+		if nextReceipt != nil {
+			rn, rl, ok := nextReceipt()
+			if !ok {
+				return failf(FileReceipts, "ends before record %s", r.ID)
+			}
+			if err := b.receipt(fmt.Sprintf("%s line %d", FileReceipts, rn), rl, r); err != nil {
+				return err
+			}
+			sum.Receipts++
+		}
 	}
 	if err := done(); err != nil {
-		return records, signed, err
+		return err
 	}
-	return records, signed, nil
+	if nextReceipt != nil {
+		if rn, _, ok := nextReceipt(); ok {
+			return failf(fmt.Sprintf("%s line %d", FileReceipts, rn), "is a receipt for no record line")
+		}
+		if err := receiptsDone(); err != nil {
+			return err
+		}
+	}
+	if len(bound) > 0 {
+		first := int64(-1)
+		for seq := range bound {
+			if first < 0 || seq < first {
+				first = seq
+			}
+		}
+		return failf(FileConsents, "holds no line for the record of audit entry %d (%d consent entries of the window have none): a record was removed", first, len(bound))
+	}
+	return nil
 }
 
-func (b *bundle) receipt(r ConsentRecord) error {
-	jws, err := jose.ParseSignedCompact(r.Receipt, []jose.SignatureAlgorithm{jose.EdDSA})
+// receipt checks one receipt line against its record line.
+func (b *bundle) receipt(item string, line []byte, r ConsentRecord) error {
+	var rc Receipt
+	if err := strictJSON(line, &rc); err != nil {
+		return failf(item, "not a receipt: %v", err)
+	}
+	if rc.RecordID != r.ID {
+		return failf(item, "is for record %s; the record line in its place is %s", rc.RecordID, r.ID)
+	}
+	if sum := sha256.Sum256([]byte(rc.Receipt)); hex.EncodeToString(sum[:]) != r.ReceiptSHA256 {
+		return failf(item, "does not hash to its record's receipt_sha256")
+	}
+	jws, err := jose.ParseSignedCompact(rc.Receipt, []jose.SignatureAlgorithm{jose.EdDSA})
 	if err != nil {
-		return fmt.Errorf("not a compact JWS signed with EdDSA: %v", err)
+		return failf(item, "not a compact JWS signed with EdDSA: %v", err)
 	}
 	if len(jws.Signatures) != 1 {
-		return errors.New("must carry exactly one signature")
+		return failf(item, "must carry exactly one signature")
 	}
 	kid := jws.Signatures[0].Header.KeyID
 	keys := b.jwks.Key(kid)
 	if len(keys) == 0 {
-		return fmt.Errorf("signed with key %q, which is not one of this deployment's receipt keys: the receipt is from another deployment", kid)
+		return failf(item, "signed with key %q, which is not one of this deployment's receipt keys: the receipt is from another deployment", kid)
 	}
 	payload, err := jws.Verify(keys[0].Key)
 	if err != nil {
-		return fmt.Errorf("signature does not verify with key %q", kid)
+		return failf(item, "signature does not verify with key %q", kid)
 	}
 	var c receiptClaims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return fmt.Errorf("payload is not a receipt: %v", err)
+		return failf(item, "payload is not a receipt: %v", err)
 	}
 	switch {
 	case c.ConsentReceiptID != r.ID || c.ISO27560.RecordID != r.ID:
-		return fmt.Errorf("is for record %s, not this one", c.ConsentReceiptID)
-	case c.PIIPrincipalID != r.SubjectID || c.ISO27560.DeviceID != r.DeviceID:
-		return errors.New("names another subject or device than the record")
-	case c.ISO27560.Notice.Key != r.NoticeKey || c.ISO27560.Notice.Version != r.NoticeVersion || c.ISO27560.Notice.SHA256 != r.NoticeHash:
-		return errors.New("names another notice version than the record")
+		return failf(item, "is for record %s, not this one", c.ConsentReceiptID)
+	case c.ISO27560.DeviceID != r.DeviceID:
+		return failf(item, "names another device than the record")
+	case c.ISO27560.Notice.Key != r.NoticeKey || c.ISO27560.Notice.Version != r.NoticeVersion || c.ISO27560.Notice.SHA256 != r.NoticeSHA256:
+		return failf(item, "names another notice version than the record")
 	}
 	return nil
 }

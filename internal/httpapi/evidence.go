@@ -44,25 +44,29 @@ func (w *zipWriter) Write(p []byte) (int, error) {
 //
 // @Summary  Evidence bundle for auditors
 // @ID       getEvidence
-// @Description A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the consent records created in [from, to) with their signed receipts; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
+// @Description A zip archive an auditor verifies offline with `consentry evidence verify` (format: docs/evidence-bundle.md): a manifest signed with the audit log's key listing every file with its SHA-256; the audit entries up to a newly signed checkpoint, with the checkpoint, and the consistency proof from previous_size when given; the record of every consent entry written in [from, to), in the form the entries commit to (record_sha256), in entry order; every published notice version (checklist JSON and rendered HTML per locale); devices; every inventory version; the data policy; the public keys. By default the bundle is pseudonymous: subjects appear only under the audit log's keyed pseudonym and receipts by their SHA-256. An admin may add the signed receipts, which name their subjects (receipts=true; the profile with-receipts). It is streamed in constant memory. An error after streaming has begun ends the archive without its manifest, which no verifier accepts. The export is recorded in the audit log (evidence.exported).
 // @Tags     evidence
 // @Security BearerAuth
 // @Produce  application/zip
-// @Param    from          query string false "consent records created at or after this RFC 3339 time (default: all)" format(date-time)
-// @Param    to            query string false "consent records created before this RFC 3339 time (default: the time of the export)" format(date-time)
+// @Param    from          query string false "consent records whose audit entries were written at or after this RFC 3339 time (default: all)" format(date-time)
+// @Param    to            query string false "consent records whose audit entries were written before this RFC 3339 time (default: the time of the export)" format(date-time)
 // @Param    previous_size query int    false "size of the checkpoint in the auditor's previous bundle: this bundle then proves the log extends it" minimum(1)
+// @Param    receipts      query bool   false "admins only: add the signed receipts, which name their subjects (default false: a pseudonymous bundle)"
 // @Success  200 {file} file "the evidence bundle (zip)"
 // @Failure  400 {object} problem "unknown query parameter"
 // @Failure  401 {object} problem "no or bad token"
-// @Failure  403 {object} problem "only auditors export evidence"
+// @Failure  403 {object} problem "only auditors and admins export evidence, and only admins with receipts"
 // @Failure  404 {object} problem "the audit log is empty: nothing to prove yet"
 // @Failure  422 {object} problem "bad from, to or previous_size (to not after from, previous_size larger than the log)"
 // @Failure  503 {object} problem "the audit log is inconsistent with its last signed checkpoint; nothing is exported"
 // @Router   /v1/evidence [get]
 func (s *Server) getEvidence(c *gin.Context) error {
-	opts, err := evidenceOptions(c, "from", "to", "previous_size")
+	opts, err := evidenceOptions(c, "from", "to", "previous_size", "receipts")
 	if err != nil {
 		return err
+	}
+	if opts.Receipts && privacy.ActorFrom(c.Request.Context()).Role != string(privacy.RoleAdmin) {
+		return privacy.Errorf(privacy.EForbidden, "only an admin exports the receipts, which name their subjects; leave out receipts for a pseudonymous bundle")
 	}
 	release, err := s.oneExport(c)
 	if err != nil {
@@ -80,7 +84,7 @@ func (s *Server) getEvidence(c *gin.Context) error {
 		s.streamFailed(c, "evidence export", err)
 		return nil
 	}
-	_, err = s.audit.Append(c.Request.Context(), event.EvidenceExported{AuditSize: m.AuditSize, From: m.From, To: m.To})
+	_, err = s.audit.Append(c.Request.Context(), event.EvidenceExported{AuditSize: m.AuditSize, From: m.From, To: m.To, Profile: m.Profile})
 	if err != nil {
 		s.log.Error("evidence exported but not recorded in the audit log", "error", err)
 	}
@@ -102,6 +106,13 @@ func evidenceOptions(c *gin.Context, allowed ...string) (evidence.Options, error
 	}
 	if opts.PreviousSize, err = queryInt(q, "previous_size", 0); err != nil {
 		return opts, err
+	}
+	switch q.Get("receipts") {
+	case "", "false":
+	case "true":
+		opts.Receipts = true
+	default:
+		return opts, privacy.FieldErrorf(privacy.EInvalid, "receipts", "must be true or false")
 	}
 	return opts, opts.Validate()
 }

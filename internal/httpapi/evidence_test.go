@@ -49,9 +49,22 @@ func TestEvidenceAPI(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, size, sum.PreviousSize)
 
-	for _, role := range []privacy.Role{privacy.RoleAdmin, privacy.RoleApp, privacy.RoleService} {
+	for _, role := range []privacy.Role{privacy.RoleApp, privacy.RoleService} {
 		assertProblem(t, e.do(t, role, http.MethodGet, "/v1/evidence", nil), http.StatusForbidden, "forbidden")
 	}
+	// Receipts name their subjects: an admin's export only.
+	assertProblem(t, e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/evidence?receipts=true", nil), http.StatusForbidden, "forbidden")
+	assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/evidence?receipts=yes", nil), http.StatusUnprocessableEntity, "invalid", "receipts")
+	r = e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/evidence?receipts=true", nil)
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	withReceipts := filepath.Join(t.TempDir(), "receipts.zip")
+	require.NoError(t, os.WriteFile(withReceipts, r.Body.Bytes(), 0o600))
+	sum, err = evidence.Verify(withReceipts, evidence.VerifyOptions{VerifierKey: strings.TrimSpace(key.Body.String())})
+	require.NoError(t, err)
+	assert.Equal(t, evidence.ProfileWithReceipts, sum.Profile)
+	r = e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/audit/entries?action=evidence.exported", nil)
+	require.Equal(t, http.StatusOK, r.Code)
+	assert.Contains(t, r.Body.String(), `"profile":"with-receipts"`, "the log says receipts were handed out")
 	assertProblem(t, e.do(t, "", http.MethodGet, "/v1/evidence", nil), http.StatusUnauthorized, "unauthorized")
 	assertProblem(t, e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/evidence?format=tar", nil), http.StatusBadRequest, "malformed", "format")
 	assertProblem(t, e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/evidence?from=yesterday", nil), http.StatusUnprocessableEntity, "invalid", "from")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"time"
 
@@ -12,14 +13,57 @@ import (
 // evidence export: each page is a bounded read, so an export of any size
 // runs in constant memory.
 
-// ConsentRecordsPage returns up to limit records created in [from, to),
-// after the record (afterTime, afterID), oldest first, with their choices.
-func (r *Reader) ConsentRecordsPage(from, to, afterTime time.Time, afterID string, limit int) ([]privacy.ConsentRecord, error) {
-	q, args := "SELECT "+consentRecordColumns+" FROM consent_records WHERE created_at >= ? AND created_at < ?", []any{from, to}
-	if afterID != "" {
-		q, args = q+" AND (created_at > ? OR (created_at = ? AND id > ?))", append(args, afterTime, afterTime, afterID)
+// FirstEntryAt is the sequence number of the first audit entry written
+// at or after t; the log's size when there is none.
+func (r *Reader) FirstEntryAt(t time.Time) (int64, error) {
+	var n sql.NullInt64
+	if err := r.row("audit entries", "SELECT MIN(seq) FROM audit_entries WHERE created_at >= ?", []any{t}, &n); err != nil || n.Valid {
+		return n.Int64, err
 	}
-	return r.withChoices(selectAll[consentRecordRecord](r, "consent records", q+" ORDER BY created_at, id LIMIT ?", append(args, limit)...))
+	return r.AuditSize()
+}
+
+// ConsentRecordsByEntry returns up to limit consent records, with their
+// choices, whose choices' audit entries come after entry after and before
+// entry before and were written in [from, to), in the order of those
+// entries (a record's entries are consecutive). next is the entry to
+// continue after.
+func (r *Reader) ConsentRecordsByEntry(after, before int64, from, to time.Time, limit int) (recs []privacy.ConsentRecord, next int64, err error) {
+	var (
+		ids  []string
+		last string
+	)
+	next = after
+	err = r.each("consent events", `SELECT e.record_id, e.audit_seq FROM consent_events e JOIN audit_entries a ON a.seq = e.audit_seq
+		WHERE e.audit_seq > ? AND e.audit_seq < ? AND a.created_at >= ? AND a.created_at < ? ORDER BY e.audit_seq LIMIT ?`,
+		[]any{after, before, from, to, limit}, func(s rowScanner) error {
+			var id string
+			if err := s.Scan(&id, &next); err != nil {
+				return err
+			}
+			if id != last {
+				ids, last = append(ids, id), id
+			}
+			return nil
+		})
+	if err != nil || len(ids) == 0 {
+		return nil, next, err
+	}
+	cond, args := in("id", ids)
+	rs, err := selectAll[consentRecordRecord](r, "consent records", "SELECT "+consentRecordColumns+" FROM consent_records WHERE "+cond, args...)
+	if err != nil {
+		return nil, next, err
+	}
+	byID := make(map[string]consentRecordRecord, len(rs))
+	for _, rec := range rs {
+		byID[rec.ID] = rec
+	}
+	ordered := make([]consentRecordRecord, len(ids))
+	for i, id := range ids {
+		ordered[i] = byID[id]
+	}
+	recs, err = r.withChoices(ordered, nil)
+	return recs, next, err
 }
 
 // PublishedNoticeVersions returns every published version of every notice,

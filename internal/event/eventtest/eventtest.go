@@ -13,7 +13,7 @@ import (
 // them all (the event package's own test checks that none is missing).
 func Examples() []event.Event {
 	c := event.Consent{ConsentState: privacy.ConsentState{SubjectID: "alice", DeviceID: "d1", Purpose: "navigation", RecordID: "r1",
-		NoticeKey: "tracker", NoticeVersion: 2, Granted: true}, ReceiptSHA256: "ab"}
+		NoticeKey: "tracker", NoticeVersion: 2, Granted: true}, ReceiptSHA256: "ab", RecordSHA256: "ef"}
 	v := privacy.NoticeVersion{NoticeKey: "tracker", Version: 2, ContentHash: "cd", MaterialPurposes: []string{"navigation"}}
 	t := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 	return []event.Event{
@@ -34,7 +34,7 @@ func Examples() []event.Event {
 		event.WebhookCreated{ID: "w1", URL: "https://b.example/h", Kinds: []privacy.WebhookKind{privacy.KindConsentGranted}},
 		event.WebhookDeleted{ID: "w1"}, event.WebhookRetried{WebhookID: "w1", Delivery: 3},
 		event.FindingAcknowledged{ID: "f1", Kind: "k", Fingerprint: "fp"}, event.ReceiptKeyRotated{KID: "k2", Previous: "k1"},
-		event.EvidenceExported{AuditSize: 10, From: t, To: t.Add(time.Hour)}, event.SubjectTokenIssued{Subject: "alice", ExpiresAt: t},
+		event.EvidenceExported{AuditSize: 10, From: t, To: t.Add(time.Hour), Profile: "pseudonymous"}, event.SubjectTokenIssued{Subject: "alice", ExpiresAt: t},
 		event.ServerStarted{Addr: "127.0.0.1:8080"}, event.ServerStopped{}, event.Unknown{Name: "future.kind"},
 	}
 }
