@@ -73,7 +73,7 @@ docs/evidence-bundle.md.`,
 				if err != nil {
 					return err
 				}
-				return exportBundle(ctx, out, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh, NoticePage: notice.WritePage}, opts, stdout)
+				return exportBundle(ctx, out, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Findings: review.Refresh, NoticePage: notice.WritePage}, opts, stdout)
 			})
 		},
 	}

@@ -206,7 +206,7 @@ func (s *server) handler(ctx context.Context) (http.Handler, error) {
 		Notices: s.notices, Consents: consent.NewService(db, log, s.keys, cfg.baseURL()),
 		Decisions: s.decisions, Policies: policy.NewService(db, log, s.data), Audit: log, Routes: routes,
 		Incidents: incident.NewService(db), Findings: s.review, SubjectTokens: subjectTokens, Webhooks: s.hooks,
-		Evidence: evidence.Sources{DB: db, Log: log, JWKS: s.keys.JWKS, Policies: s.data.Rules, Findings: s.review.Refresh,
+		Evidence: evidence.Sources{DB: db, Log: log, JWKS: s.keys.JWKS, Findings: s.review.Refresh,
 			NoticePage: notice.WritePage},
 		Ready: db.Ping, Registry: s.reg, Log: s.log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody, RateLimit: cfg.rateLimit,
 	})

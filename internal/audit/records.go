@@ -67,3 +67,67 @@ func formatOptional(t time.Time) string {
 // LineSHA256 is the commitment to a canonical record: the hex SHA-256 of
 // its RFC 8785 JSON.
 func LineSHA256(line any) (string, error) { return PayloadHash(line) }
+
+// DeviceLine is a device as a device.* entry leaves it: registered
+// (status active), or after a change of status. Its identity never
+// changes; the time of each change is its entry's.
+type DeviceLine struct {
+	ID           string `json:"id"`
+	Manufacturer string `json:"manufacturer"`
+	Model        string `json:"model"`
+	Serial       string `json:"serial"`
+	Firmware     string `json:"firmware"`
+	NoticeKey    string `json:"notice_key"`
+	Owner        string `json:"owner,omitempty"`
+	Status       string `json:"status"`
+	CreatedAt    string `json:"created_at"`
+}
+
+// NewDeviceLine is d's line, its owner (if any) as ownerHMAC.
+func NewDeviceLine(d privacy.Device, ownerHMAC string) DeviceLine {
+	return DeviceLine{ID: d.ID, Manufacturer: d.Manufacturer, Model: d.Model, Serial: d.Serial, Firmware: d.Firmware, NoticeKey: d.NoticeKey,
+		Owner: ownerHMAC, Status: string(d.Status), CreatedAt: FormatTime(d.CreatedAt)}
+}
+
+// InventoryLine is one version of a device's data inventory, as its
+// inventory.declared entry commits to it.
+type InventoryLine struct {
+	DeviceID  string                 `json:"device_id"`
+	Version   int                    `json:"version"`
+	CreatedBy string                 `json:"created_by"`
+	CreatedAt string                 `json:"created_at"`
+	Elements  []InventoryLineElement `json:"elements"`
+}
+
+// InventoryLineElement is one data element of an InventoryLine.
+type InventoryLineElement struct {
+	Key              string   `json:"key"`
+	Description      string   `json:"description"`
+	Category         string   `json:"category"`
+	Sensitivity      string   `json:"sensitivity"`
+	Purposes         []string `json:"purposes"`
+	CollectionMethod string   `json:"collection_method"`
+	Retention        string   `json:"retention"`
+	Recipients       []string `json:"recipients"`
+	StorageRegion    string   `json:"storage_region"`
+}
+
+// NewInventoryLine is inv's line.
+func NewInventoryLine(inv privacy.Inventory) InventoryLine {
+	l := InventoryLine{DeviceID: inv.DeviceID, Version: inv.Version, CreatedBy: inv.CreatedBy, CreatedAt: FormatTime(inv.CreatedAt),
+		Elements: make([]InventoryLineElement, len(inv.Elements))}
+	for i, e := range inv.Elements {
+		l.Elements[i] = InventoryLineElement{Key: e.Key, Description: e.Description, Category: e.Category, Sensitivity: string(e.Sensitivity),
+			Purposes: list(e.Purposes), CollectionMethod: string(e.CollectionMethod), Retention: e.Retention, Recipients: list(e.Recipients),
+			StorageRegion: e.StorageRegion}
+	}
+	return l
+}
+
+// list is s, or [] for none: a line has one spelling of "no values".
+func list(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -29,6 +29,15 @@ type Service struct {
 // NewService returns a Service reading db and writing through log.
 func NewService(db *store.DB, log *audit.Log) *Service { return &Service{db: db, log: log} }
 
+// line is the commitment to d's line as its entry leaves it.
+func (s *Service) line(d privacy.Device) (string, error) {
+	var owner string
+	if d.OwnerSubject != "" {
+		owner = s.log.HMAC(d.OwnerSubject)
+	}
+	return audit.LineSHA256(audit.NewDeviceLine(d, owner))
+}
+
 // Register normalizes, validates and stores a new active device.
 func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Device, error) {
 	d.Normalize()
@@ -45,7 +54,8 @@ func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Devic
 		if err := tx.InsertDevice(d); err != nil {
 			return nil, err
 		}
-		return []event.Event{event.DeviceRegistered{Device: d}}, nil
+		record, err := s.line(d)
+		return []event.Event{event.DeviceRegistered{Device: d, RecordSHA256: record}}, err
 	})
 	if err != nil {
 		return privacy.Device{}, err
@@ -114,7 +124,8 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 		if err := tx.UpdateDeviceStatus(d); err != nil {
 			return nil, err
 		}
-		return []event.Event{event.DeviceStatusChanged{Device: d}}, nil
+		record, err := s.line(d)
+		return []event.Event{event.DeviceStatusChanged{Device: d, RecordSHA256: record}}, err
 	})
 	if err != nil {
 		return privacy.Device{}, err
@@ -166,7 +177,8 @@ func (s *Service) PutInventory(ctx context.Context, deviceID, actor string, elem
 			return nil, err
 		}
 		uncovered = notice.Gaps(inv)
-		return []event.Event{event.InventoryDeclared{Inventory: inv, Owner: d.OwnerSubject}}, nil
+		record, err := audit.LineSHA256(audit.NewInventoryLine(inv))
+		return []event.Event{event.InventoryDeclared{Inventory: inv, Owner: d.OwnerSubject, RecordSHA256: record}}, err
 	})
 	if err != nil {
 		return privacy.Inventory{}, nil, err

@@ -82,21 +82,29 @@ type ConsentStateRebuilt struct{}
 func (ConsentStateRebuilt) Action() string { return ActionConsentStateRebuilt }
 func (ConsentStateRebuilt) Entry() Entry   { return Entry{} }
 
-// DeviceRegistered is a new device.
-type DeviceRegistered struct{ Device privacy.Device }
+// DeviceRegistered is a new device. RecordSHA256 is the commitment to
+// its line (audit.DeviceLine).
+type DeviceRegistered struct {
+	Device       privacy.Device
+	RecordSHA256 string
+}
 
 func (DeviceRegistered) Action() string { return ActionDeviceRegistered }
-func (e DeviceRegistered) Entry() Entry { return deviceEntry(e.Device) }
+func (e DeviceRegistered) Entry() Entry { return deviceEntry(e.Device, e.RecordSHA256) }
 
 // DeviceStatusChanged is a device activated, deactivated or disposed of;
-// Device carries its new status.
-type DeviceStatusChanged struct{ Device privacy.Device }
+// Device carries its new status, RecordSHA256 the commitment to its line
+// after the change (audit.DeviceLine).
+type DeviceStatusChanged struct {
+	Device       privacy.Device
+	RecordSHA256 string
+}
 
 func (e DeviceStatusChanged) Action() string { return "device." + string(e.Device.Status) }
-func (e DeviceStatusChanged) Entry() Entry   { return deviceEntry(e.Device) }
+func (e DeviceStatusChanged) Entry() Entry   { return deviceEntry(e.Device, e.RecordSHA256) }
 
-func deviceEntry(d privacy.Device) Entry {
-	return Entry{Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, Payload: d}
+func deviceEntry(d privacy.Device, record string) Entry {
+	return Entry{Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, RecordSHA256: record}
 }
 
 // InventoryDeclared is a new version of a device's data inventory.
@@ -104,12 +112,15 @@ type InventoryDeclared struct {
 	Inventory privacy.Inventory
 	// Owner is the device's owner subject, if it has one.
 	Owner string
+	// RecordSHA256 is the commitment to the version's line
+	// (audit.InventoryLine).
+	RecordSHA256 string
 }
 
 func (InventoryDeclared) Action() string { return ActionInventoryDeclared }
 
 func (e InventoryDeclared) Entry() Entry {
-	return Entry{Subject: e.Owner, Payload: e.Inventory,
+	return Entry{Subject: e.Owner, RecordSHA256: e.RecordSHA256,
 		Targets: map[string]string{"device": e.Inventory.DeviceID, "inventory_version": strconv.Itoa(e.Inventory.Version)}}
 }
 

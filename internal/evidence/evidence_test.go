@@ -111,7 +111,7 @@ func (d *deployment) consent(t testing.TB, subject string, granted bool) privacy
 }
 
 func (d *deployment) sources() evidence.Sources {
-	return evidence.Sources{DB: d.db, Log: d.log, JWKS: d.keys.JWKS, Policies: d.data.Rules, NoticePage: notice.WritePage}
+	return evidence.Sources{DB: d.db, Log: d.log, JWKS: d.keys.JWKS, NoticePage: notice.WritePage}
 }
 
 func (d *deployment) export(t testing.TB, opts evidence.Options) (string, evidence.Manifest) {
@@ -641,4 +641,129 @@ func TestRecordsFromBeforeBindingVerify(t *testing.T) {
 	var failure *evidence.Failure
 	require.ErrorAs(t, err, &failure)
 	assert.Contains(t, failure.Item, evidence.FileConsents+" line 3")
+}
+
+// TestDeviceAndInventoryLinesAreBound: every device line is its device as
+// its last entry left it, every inventory line the version its entry
+// declared; with the manifest re-signed, a changed field, a removed,
+// added or reordered line is named.
+func TestDeviceAndInventoryLinesAreBound(t *testing.T) {
+	d := newDeployment(t, store.DialectSQLite, 2)
+	ctx := context.Background()
+	devices := device.NewService(d.db, d.log)
+	second, err := devices.Register(ctx, privacy.Device{Manufacturer: "Acme", Model: "T", Serial: "2", Firmware: "1", NoticeKey: "tracker",
+		OwnerSubject: "owner-2"})
+	require.NoError(t, err)
+	_, err = devices.Deactivate(ctx, second.ID)
+	require.NoError(t, err)
+	_, _, err = devices.PutInventory(ctx, second.ID, "admin", []privacy.DataElement{{Key: "battery", Description: "level", Category: "nonpersonal.device.status",
+		Sensitivity: privacy.SensitivityNone, Purposes: []string{"maintenance"}, CollectionMethod: privacy.CollectSensor, Retention: "P7D", StorageRegion: "EU"}})
+	require.NoError(t, err)
+	path, _ := d.export(t, evidence.Options{})
+	key := evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()}
+	sum, err := evidence.Verify(path, key)
+	require.NoError(t, err)
+	assert.Equal(t, 2, sum.Devices)
+	assert.Equal(t, 2, sum.Inventories)
+	assert.Zero(t, sum.UnboundLines)
+	assert.Contains(t, string(member(t, path, evidence.FileDevices)), `"status":"deactivated"`)
+
+	edit := func(file string, line int, change func(map[string]any)) string {
+		return rewrite(t, path, only(file, func(b []byte) []byte {
+			return lines(b, func(ls []string) []string {
+				var v map[string]any
+				require.NoError(t, json.Unmarshal([]byte(ls[line]), &v))
+				change(v)
+				b, _ := json.Marshal(v)
+				ls[line] = string(b)
+				return ls
+			})
+		}), d.log)
+	}
+	// Which line is the deactivated device: ids are UUIDv7, so the second.
+	for name, c := range map[string]struct {
+		file   string
+		line   int
+		change func(map[string]any)
+		detail string
+	}{
+		"a device reactivated":         {evidence.FileDevices, 1, func(v map[string]any) { v["status"] = "active" }, "does not record this line"},
+		"a device's serial":            {evidence.FileDevices, 0, func(v map[string]any) { v["serial"] = "9" }, "does not record this line"},
+		"a device's owner dropped":     {evidence.FileDevices, 1, func(v map[string]any) { delete(v, "owner") }, "does not record this line"},
+		"an element's category":        {evidence.FileInventories, 0, func(v map[string]any) { v["elements"].([]any)[0].(map[string]any)["category"] = "x" }, "does not record this line"},
+		"an element's purposes":        {evidence.FileInventories, 1, func(v map[string]any) { v["elements"].([]any)[0].(map[string]any)["purposes"] = []string{"navigation"} }, "does not record this line"},
+		"an inventory version renamed": {evidence.FileInventories, 0, func(v map[string]any) { v["version"] = 7 }, "no audit entry declared this version"},
+	} {
+		_, err := evidence.Verify(edit(c.file, c.line, c.change), key)
+		var failure *evidence.Failure
+		require.ErrorAs(t, err, &failure, name)
+		assert.Contains(t, failure.Item, c.file+fmt.Sprintf(" line %d (", c.line+1), name)
+		assert.Contains(t, failure.Detail, c.detail, name)
+	}
+	for _, file := range []string{evidence.FileDevices, evidence.FileInventories} {
+		removed := rewrite(t, path, only(file, func(b []byte) []byte {
+			return lines(b, func(ls []string) []string { return ls[1:] })
+		}), d.log)
+		_, err := evidence.Verify(removed, key)
+		assertFailure(t, err, file, "a line was removed")
+		swapped := rewrite(t, path, only(file, func(b []byte) []byte {
+			return lines(b, func(ls []string) []string { ls[0], ls[1] = ls[1], ls[0]; return ls })
+		}), d.log)
+		_, err = evidence.Verify(swapped, key)
+		var failure *evidence.Failure
+		require.ErrorAs(t, err, &failure, file)
+		assert.Contains(t, failure.Detail, "order", file)
+	}
+}
+
+// TestNoticeAndPolicyFilesAreBound: a notice file is the version its
+// entry published, policies.json the policy the entries leave; with the
+// manifest re-signed, an edit to either is named.
+func TestNoticeAndPolicyFilesAreBound(t *testing.T) {
+	d := newDeployment(t, store.DialectSQLite, 1)
+	path, _ := d.export(t, evidence.Options{})
+	key := evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()}
+	const file = "notices/tracker/v1.json"
+	editNotice := func(change func(map[string]any)) string {
+		return rewrite(t, path, only(file, func(b []byte) []byte {
+			var v map[string]any
+			require.NoError(t, json.Unmarshal(b, &v))
+			change(v)
+			out, _ := json.Marshal(v)
+			return out
+		}), d.log)
+	}
+	_, err := evidence.Verify(editNotice(func(v map[string]any) { v["material_purposes"] = []string{"maintenance"} }), key)
+	assertFailure(t, err, file, "material_purposes")
+	_, err = evidence.Verify(editNotice(func(v map[string]any) { v["published_at"] = "2020-01-01T00:00:00Z" }), key)
+	assertFailure(t, err, file, "published_at")
+	// Other content with its own, correct hash: not what was published.
+	_, err = evidence.Verify(editNotice(func(v map[string]any) {
+		c := v["content"].(map[string]any)
+		c["controller"].(map[string]any)["name"] = "Someone else"
+		raw, _ := json.Marshal(c)
+		canon, err := audit.Canonical(json.RawMessage(raw))
+		require.NoError(t, err)
+		sum := sha256.Sum256(canon)
+		v["content_sha256"] = hex.EncodeToString(sum[:])
+	}), key)
+	assertFailure(t, err, file, "published other content")
+	removed := rewrite(t, path, func(name string, b []byte) []byte {
+		if strings.HasPrefix(name, "notices/") {
+			return nil
+		}
+		return b
+	}, d.log)
+	_, err = evidence.Verify(removed, key)
+	assertFailure(t, err, "notices/", "a file was removed")
+
+	widened := rewrite(t, path, only(evidence.FilePolicies, func(b []byte) []byte {
+		var p evidence.Policies
+		require.NoError(t, json.Unmarshal(b, &p))
+		p.Rules = append(p.Rules, evidence.Rule{Subject: "ad-broker", Category: "*", Purpose: "*", Action: "share", Effect: "allow"})
+		out, _ := json.Marshal(p)
+		return out
+	}), d.log)
+	_, err = evidence.Verify(widened, key)
+	assertFailure(t, err, evidence.FilePolicies, "is not the data policy the policy.* entries leave")
 }

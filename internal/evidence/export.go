@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
-	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/go-jose/go-jose/v4"
@@ -118,7 +117,8 @@ type Receipt struct {
 	Receipt  string `json:"receipt"`
 }
 
-// Policies is policies.json: the data policy as it stood at export.
+// Policies is policies.json: the data policy as the policy.* entries up
+// to the checkpoint leave it, rules and groups sorted.
 type Policies struct {
 	Rules  []Rule  `json:"rules"`
 	Groups []Group `json:"groups"`
@@ -144,8 +144,6 @@ type Sources struct {
 	DB   *store.DB
 	Log  *audit.Log
 	JWKS func() jose.JSONWebKeySet
-	// Policies returns the data policy's rules and groups.
-	Policies func() ([]authz.Rule, []authz.Group, error)
 	// Findings, when set, runs the continuous review for the report.
 	Findings func(ctx context.Context) ([]privacy.Finding, error)
 	// NoticePage renders a published version's page in a locale, as
@@ -313,7 +311,7 @@ func export(ctx context.Context, out io.Writer, src Sources, opts Options, metho
 		func() error { return exportInventories(ctx, w, src.DB, c) },
 		func() error { return exportNotices(w, versions, src.NoticePage) },
 		func() error { return exportConsents(ctx, w, src, m, opts.Receipts) },
-		func() error { return exportPolicies(w, src.Policies) },
+		func() error { return exportPolicies(w, c.policy) },
 		func() error {
 			if err := c.finish(ctx, src.DB, versions, time.Now()); err != nil {
 				return err
@@ -410,22 +408,8 @@ func exportConsistency(ctx context.Context, w *writer, auditLog *audit.Log, from
 	return w.file(FileConsistency, append(b, '\n'))
 }
 
-// device is one line of devices.ndjson. Its lifecycle (registration,
-// status changes, ownership) is in the audit entries named device.*.
-type device struct {
-	ID           string `json:"id"`
-	Manufacturer string `json:"manufacturer"`
-	Model        string `json:"model"`
-	Serial       string `json:"serial"`
-	Firmware     string `json:"firmware"`
-	NoticeKey    string `json:"notice_key"`
-	// Owner is the owner subject's keyed pseudonym, as in the log.
-	Owner     string    `json:"owner,omitempty"`
-	Status    string    `json:"status"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
-}
-
+// exportDevices writes every device registered in the log up to the
+// checkpoint, as its last entry there left it (audit.DeviceLine), by id.
 func exportDevices(ctx context.Context, w *writer, src Sources, c *collector) error {
 	if err := w.create(FileDevices); err != nil {
 		return err
@@ -437,16 +421,20 @@ func exportDevices(ctx context.Context, w *writer, src Sources, c *collector) er
 			return err
 		}
 		for _, d := range page {
-			c.device(d)
-			line := device{ID: d.ID, Manufacturer: d.Manufacturer, Model: d.Model, Serial: d.Serial, Firmware: d.Firmware,
-				NoticeKey: d.NoticeKey, Status: string(d.Status), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
-			if d.OwnerSubject != "" {
-				line.Owner = src.Log.HMAC(d.OwnerSubject)
+			after = d.ID
+			status, ok := c.status[d.ID]
+			if !ok {
+				continue // registered after the checkpoint: the next bundle's
 			}
-			if err := w.line(line); err != nil {
+			d.Status = status
+			c.device(d)
+			var owner string
+			if d.OwnerSubject != "" {
+				owner = src.Log.HMAC(d.OwnerSubject)
+			}
+			if err := w.line(audit.NewDeviceLine(d, owner)); err != nil {
 				return err
 			}
-			after = d.ID
 		}
 		if !more {
 			return nil
@@ -454,27 +442,8 @@ func exportDevices(ctx context.Context, w *writer, src Sources, c *collector) er
 	}
 }
 
-// inventory is one line of inventories.ndjson: one version.
-type inventory struct {
-	DeviceID  string        `json:"device_id"`
-	Version   int           `json:"version"`
-	CreatedBy string        `json:"created_by"`
-	CreatedAt time.Time     `json:"created_at"`
-	Elements  []dataElement `json:"elements"`
-}
-
-type dataElement struct {
-	Key              string   `json:"key"`
-	Description      string   `json:"description"`
-	Category         string   `json:"category"`
-	Sensitivity      string   `json:"sensitivity"`
-	Purposes         []string `json:"purposes"`
-	CollectionMethod string   `json:"collection_method"`
-	Retention        string   `json:"retention"`
-	Recipients       []string `json:"recipients"`
-	StorageRegion    string   `json:"storage_region"`
-}
-
+// exportInventories writes every inventory version declared in the log up
+// to the checkpoint (audit.InventoryLine), by device id and version.
 func exportInventories(ctx context.Context, w *writer, db *store.DB, c *collector) error {
 	if err := w.create(FileInventories); err != nil {
 		return err
@@ -486,16 +455,14 @@ func exportInventories(ctx context.Context, w *writer, db *store.DB, c *collecto
 			return err
 		}
 		for _, inv := range page {
-			c.inventory(inv)
-			line := inventory{DeviceID: inv.DeviceID, Version: inv.Version, CreatedBy: inv.CreatedBy, CreatedAt: inv.CreatedAt, Elements: make([]dataElement, len(inv.Elements))}
-			for i, e := range inv.Elements {
-				line.Elements[i] = dataElement{Key: e.Key, Description: e.Description, Category: e.Category, Sensitivity: string(e.Sensitivity),
-					Purposes: e.Purposes, CollectionMethod: string(e.CollectionMethod), Retention: e.Retention, Recipients: e.Recipients, StorageRegion: e.StorageRegion}
+			afterDevice, afterVersion = inv.DeviceID, inv.Version
+			if inv.Version > c.declared[inv.DeviceID] {
+				continue // declared after the checkpoint
 			}
-			if err := w.line(line); err != nil {
+			c.inventory(inv)
+			if err := w.line(audit.NewInventoryLine(inv)); err != nil {
 				return err
 			}
-			afterDevice, afterVersion = inv.DeviceID, inv.Version
 		}
 		if len(page) < pageSize {
 			return nil
@@ -606,19 +573,8 @@ func eachConsent(ctx context.Context, db *store.DB, m Manifest, fn func(privacy.
 	}
 }
 
-func exportPolicies(w *writer, list func() ([]authz.Rule, []authz.Group, error)) error {
-	rules, groups, err := list()
-	if err != nil {
-		return err
-	}
-	p := Policies{Rules: make([]Rule, len(rules)), Groups: make([]Group, len(groups))}
-	for i, r := range rules {
-		p.Rules[i] = Rule{Subject: r.Subject, Category: r.Category, Purpose: r.Purpose, Action: r.Action, Effect: r.Effect}
-	}
-	for i, g := range groups {
-		p.Groups[i] = Group{Member: g.Member, Group: g.Group}
-	}
-	b, err := json.MarshalIndent(p, "", "  ")
+func exportPolicies(w *writer, p *policyState) error {
+	b, err := json.MarshalIndent(p.file(), "", "  ")
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
@@ -85,10 +87,19 @@ type collector struct {
 	noticed  map[string]bool // notice keys with a published version
 	withInv  int
 	lastInv  string
+	// status is every device's status as its last device.* entry below
+	// the checkpoint left it, declared its newest inventory version
+	// declared there: what the bundle's device and inventory lines show,
+	// even if the database moved on while the export ran.
+	status   map[string]privacy.DeviceStatus
+	declared map[string]int
+	// policy is the data policy the entries leave at the checkpoint.
+	policy *policyState
 }
 
 func newCollector(from, to time.Time) *collector {
 	return &collector{from: from, to: to, replay: audit.NewReplay(), days: map[string]*DayCount{}, noticed: map[string]bool{},
+		status: map[string]privacy.DeviceStatus{}, declared: map[string]int{}, policy: newPolicyState(),
 		r: &Report{From: from, To: to, DevicesByStatus: map[string]int{}, ConsentEvents: map[string]*ConsentEvents{},
 			ConsentState: map[string]*ConsentStateSummary{}, DeniedByReason: map[string]int{}}}
 }
@@ -104,6 +115,14 @@ func (c *collector) entry(leaf []byte) error {
 			return err
 		}
 		violation = true
+	}
+	switch {
+	case e.Action == event.ActionInventoryDeclared:
+		c.declared[e.Targets["device"]], _ = strconv.Atoi(e.Targets["inventory_version"])
+	case strings.HasPrefix(e.Action, "device."):
+		c.status[e.Targets["device"]] = deviceStatus(e.Action)
+	case strings.HasPrefix(e.Action, "policy."):
+		c.policy.apply(event.Decode(e.Action, e.Targets, e.Reasons))
 	}
 	t, err := time.Parse(audit.TimeFormat, e.Time)
 	if err != nil || t.Before(c.from) || !t.Before(c.to) {

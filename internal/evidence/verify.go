@@ -11,6 +11,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"path"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +53,11 @@ type Summary struct {
 	// before entries committed to whole records, so only their receipt's
 	// hash binds them.
 	Consents, Unbound int
+	// Devices and Inventories are how many device and inventory version
+	// lines verified against their entries; UnboundLines how many of them
+	// have only entries written before records were bound (a device's
+	// status is still checked).
+	Devices, Inventories, UnboundLines int
 	// Profile is the manifest's; Receipts how many signed receipts it held
 	// and verified.
 	Profile  string
@@ -101,8 +109,8 @@ func Verify(path string, opts VerifyOptions) (Summary, error) {
 		return sum, err
 	}
 	sum.Profile = m.Profile
-	bound := map[int64]binding{}
-	res, err := audit.Verify(audit.VerifyInput{Checkpoint: checkpoint, VerifierKey: key, Older: opts.Previous, Entries: b.entries(m, bound)})
+	want := newExpected()
+	res, err := audit.Verify(audit.VerifyInput{Checkpoint: checkpoint, VerifierKey: key, Older: opts.Previous, Entries: b.entries(m, want)})
 	if err != nil {
 		var af *audit.Failure
 		if errors.As(err, &af) && af.Seq >= 0 {
@@ -117,10 +125,19 @@ func Verify(path string, opts VerifyOptions) (Summary, error) {
 	if err := b.consistency(m, res, opts.Previous, key); err != nil {
 		return sum, err
 	}
-	if err := b.consents(m, bound, &sum); err != nil {
+	if err := b.consents(m, want.consents, &sum); err != nil {
 		return sum, err
 	}
-	if sum.Notices, err = b.notices(m); err != nil {
+	if err := b.devices(want.devices, &sum); err != nil {
+		return sum, err
+	}
+	if err := b.inventories(want.inventories, &sum); err != nil {
+		return sum, err
+	}
+	if sum.Notices, err = b.notices(m, want.notices); err != nil {
+		return sum, err
+	}
+	if err := b.policies(want.policy); err != nil {
 		return sum, err
 	}
 	return sum, nil
@@ -277,10 +294,73 @@ func (b *bundle) lines(name string) (iter.Seq2[int, []byte], func() error) {
 	return seq, func() error { return failure }
 }
 
+// expected is what the entries say the bundle's record lines must be.
+type expected struct {
+	// consents: by entry, every consent entry written in the window.
+	consents map[int64]binding
+	// devices: by id, the last device.* entry's commitment ("" before
+	// records were bound) and the status it left.
+	devices map[string]lineEntry
+	// inventories: by device id and version, inventory.declared's.
+	inventories map[string]lineEntry
+	// notices: by key and version, notice.version.published's.
+	notices map[string]published
+	// policy: the data policy the entries leave.
+	policy *policyState
+}
+
+// published is what a publication's entry says of its notice file.
+type published struct {
+	seq      int64
+	content  string // payload_sha256: the content's hash
+	material []string
+	time     string
+}
+
+// lineEntry is what the entry a line must match says of it.
+type lineEntry struct {
+	seq        int64
+	commitment string
+	status     privacy.DeviceStatus
+}
+
+func newExpected() *expected {
+	return &expected{consents: map[int64]binding{}, devices: map[string]lineEntry{}, inventories: map[string]lineEntry{},
+		notices: map[string]published{}, policy: newPolicyState()}
+}
+
+// note takes what one entry says of the bundle's lines.
+func (x *expected) note(m Manifest, seq int64, e audit.Entry) {
+	switch {
+	case e.Action == event.ActionConsentRecorded || e.Action == event.ActionConsentWithdrawn:
+		if at, err := time.Parse(audit.TimeFormat, e.Time); err == nil && !at.Before(m.From) && at.Before(m.To) {
+			x.consents[seq] = entryBinding(e)
+		}
+	case e.Action == event.ActionInventoryDeclared:
+		x.inventories[e.Targets["device"]+"\x00"+e.Targets["inventory_version"]] = lineEntry{seq: seq, commitment: e.RecordSHA256}
+	case strings.HasPrefix(e.Action, "device."):
+		x.devices[e.Targets["device"]] = lineEntry{seq: seq, commitment: e.RecordSHA256, status: deviceStatus(e.Action)}
+	case e.Action == event.ActionNoticePublished:
+		if p, ok := event.Decode(e.Action, e.Targets, e.Reasons).(event.NoticePublished); ok {
+			x.notices[e.Targets["notice"]+"\x00"+e.Targets["version"]] = published{seq: seq, content: e.PayloadSHA256,
+				material: list(p.Version.MaterialPurposes), time: e.Time}
+		}
+	case strings.HasPrefix(e.Action, "policy."):
+		x.policy.apply(event.Decode(e.Action, e.Targets, e.Reasons))
+	}
+}
+
+// list is s, or [] for none.
+func list(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
 // entries yields the audit entries for audit.Verify, noting on the way
-// what every consent entry written in the manifest's window says of its
-// record: the bundle must hold exactly those records.
-func (b *bundle) entries(m Manifest, bound map[int64]binding) iter.Seq2[audit.StoredEntry, error] {
+// what each says of the bundle's record lines (expected.note).
+func (b *bundle) entries(m Manifest, want *expected) iter.Seq2[audit.StoredEntry, error] {
 	lines, done := b.lines(FileEntries)
 	return func(yield func(audit.StoredEntry, error) bool) {
 		for n, line := range lines {
@@ -289,11 +369,8 @@ func (b *bundle) entries(m Manifest, bound map[int64]binding) iter.Seq2[audit.St
 				yield(audit.StoredEntry{}, failf(fmt.Sprintf("%s line %d", FileEntries, n), "not an entry: %v", err))
 				return
 			}
-			if parsed, err := audit.ParseLeaf(e.Leaf); err == nil && e.Seq < m.AuditSize &&
-				(parsed.Action == event.ActionConsentRecorded || parsed.Action == event.ActionConsentWithdrawn) {
-				if at, err := time.Parse(audit.TimeFormat, parsed.Time); err == nil && !at.Before(m.From) && at.Before(m.To) {
-					bound[e.Seq] = entryBinding(parsed)
-				}
+			if parsed, err := audit.ParseLeaf(e.Leaf); err == nil && e.Seq < m.AuditSize {
+				want.note(m, e.Seq, parsed)
 			}
 			if !yield(audit.StoredEntry{Seq: e.Seq, Leaf: e.Leaf}, nil) {
 				return
@@ -513,6 +590,115 @@ func (b *bundle) consents(m Manifest, bound map[int64]binding, sum *Summary) err
 	return nil
 }
 
+// devices checks every device line against the last device.* entry of
+// its device: the line hashes to that entry's commitment, and every
+// device with entries has exactly one line, in id order.
+func (b *bundle) devices(want map[string]lineEntry, sum *Summary) error {
+	lines, done := b.lines(FileDevices)
+	last := ""
+	for n, line := range lines {
+		item := fmt.Sprintf("%s line %d", FileDevices, n)
+		var d audit.DeviceLine
+		if err := strictJSON(line, &d); err != nil {
+			return failf(item, "not a device: %v", err)
+		}
+		item += " (device " + d.ID + ")"
+		if d.ID <= last {
+			return failf(item, "is not after device %s: lines are in id order, once each", last)
+		}
+		last = d.ID
+		e, ok := want[d.ID]
+		if !ok {
+			return failf(item, "no audit entry registered this device")
+		}
+		delete(want, d.ID)
+		if err := bindLine(item, d, e, sum); err != nil {
+			return err
+		}
+		if string(e.status) != d.Status {
+			return failf(item, "says %s, but its last entry (%d) left it %s", d.Status, e.seq, e.status)
+		}
+		sum.Devices++
+	}
+	if err := done(); err != nil {
+		return err
+	}
+	return leftOver(FileDevices, "device", want)
+}
+
+// inventories checks every inventory line against the entry that
+// declared it; every declared version has exactly one line, in order.
+func (b *bundle) inventories(want map[string]lineEntry, sum *Summary) error {
+	lines, done := b.lines(FileInventories)
+	var lastDevice string
+	lastVersion := 0
+	for n, line := range lines {
+		item := fmt.Sprintf("%s line %d", FileInventories, n)
+		var inv audit.InventoryLine
+		if err := strictJSON(line, &inv); err != nil {
+			return failf(item, "not an inventory version: %v", err)
+		}
+		item += fmt.Sprintf(" (device %s version %d)", inv.DeviceID, inv.Version)
+		if inv.DeviceID < lastDevice || (inv.DeviceID == lastDevice && inv.Version <= lastVersion) {
+			return failf(item, "is not after device %s version %d: lines are in device and version order, once each", lastDevice, lastVersion)
+		}
+		lastDevice, lastVersion = inv.DeviceID, inv.Version
+		key := inv.DeviceID + "\x00" + strconv.Itoa(inv.Version)
+		e, ok := want[key]
+		if !ok {
+			return failf(item, "no audit entry declared this version")
+		}
+		delete(want, key)
+		if err := bindLine(item, inv, e, sum); err != nil {
+			return err
+		}
+		sum.Inventories++
+	}
+	if err := done(); err != nil {
+		return err
+	}
+	return leftOver(FileInventories, "inventory version", want)
+}
+
+// bindLine checks that line hashes to the commitment its entry holds; an
+// entry from before records were bound holds none, and is counted.
+func bindLine(item string, line any, e lineEntry, sum *Summary) error {
+	if e.commitment == "" {
+		sum.UnboundLines++
+		return nil
+	}
+	got, err := audit.LineSHA256(line)
+	if err != nil {
+		return failf(item, "%v", err)
+	}
+	if got != e.commitment {
+		return failf(item, "audit entry %d does not record this line as it stands (a field was changed)", e.seq)
+	}
+	return nil
+}
+
+// leftOver fails on the first record (by entry) that has entries but no line.
+func leftOver(file, what string, want map[string]lineEntry) error {
+	if len(want) == 0 {
+		return nil
+	}
+	first := int64(-1)
+	for _, e := range want {
+		if first < 0 || e.seq < first {
+			first = e.seq
+		}
+	}
+	return failf(file, "holds no line for the %s of audit entry %d (%d are missing): a line was removed", what, first, len(want))
+}
+
+// deviceStatus is the status a device.* action leaves a device in.
+func deviceStatus(action string) privacy.DeviceStatus {
+	if action == event.ActionDeviceRegistered {
+		return privacy.DeviceActive
+	}
+	return privacy.DeviceStatus(strings.TrimPrefix(action, "device."))
+}
+
 // receipt checks one receipt line against its record line.
 func (b *bundle) receipt(item string, line []byte, r ConsentRecord) error {
 	var rc Receipt
@@ -556,9 +742,11 @@ func (b *bundle) receipt(item string, line []byte, r ConsentRecord) error {
 	return nil
 }
 
-// notices checks that every notice version's content hashes to the
-// content_sha256 it states (consent records and receipts name that hash).
-func (b *bundle) notices(m Manifest) (int, error) {
+// notices checks every notice version file: its content hashes to its
+// content_sha256, which is the payload of the entry that published it,
+// with the same material purposes and time; every published version has
+// its file.
+func (b *bundle) notices(m Manifest, want map[string]published) (int, error) {
 	n := 0
 	for _, f := range m.Files {
 		if !strings.HasPrefix(f.Path, noticesDirectory) || !strings.HasSuffix(f.Path, ".json") {
@@ -580,9 +768,43 @@ func (b *bundle) notices(m Manifest) (int, error) {
 		if hex.EncodeToString(sum[:]) != v.ContentSHA256 {
 			return n, failf(f.Path, "content does not hash to its content_sha256")
 		}
+		key := v.Key + "\x00" + strconv.Itoa(v.Version)
+		e, ok := want[key]
+		switch {
+		case !ok || f.Path != path.Join("notices", v.Key, fmt.Sprintf("v%d.json", v.Version)):
+			return n, failf(f.Path, "no audit entry published version %d of notice %s", v.Version, v.Key)
+		case e.content != v.ContentSHA256:
+			return n, failf(f.Path, "audit entry %d published other content (%s)", e.seq, e.content)
+		case !slices.Equal(e.material, list(v.MaterialPurposes)):
+			return n, failf(f.Path, "material_purposes %v, but audit entry %d says %v", v.MaterialPurposes, e.seq, e.material)
+		case audit.FormatTime(v.PublishedAt) != e.time:
+			return n, failf(f.Path, "published_at %s, but audit entry %d was written at %s", audit.FormatTime(v.PublishedAt), e.seq, e.time)
+		}
+		delete(want, key)
 		n++
 	}
+	for _, e := range want {
+		return n, failf(noticesDirectory, "holds no file for the notice version audit entry %d published: a file was removed", e.seq)
+	}
 	return n, nil
+}
+
+// policies checks that policies.json is the data policy the entries leave.
+func (b *bundle) policies(want *policyState) error {
+	raw, err := b.read(FilePolicies)
+	if err != nil {
+		return err
+	}
+	var got Policies
+	if err := strictJSON(raw, &got); err != nil {
+		return failf(FilePolicies, "not a data policy: %v", err)
+	}
+	w := want.file()
+	if !slices.Equal(got.Rules, w.Rules) || !slices.Equal(got.Groups, w.Groups) {
+		return failf(FilePolicies, "is not the data policy the policy.* entries leave (%d rules and %d groups there, %d and %d here)",
+			len(w.Rules), len(w.Groups), len(got.Rules), len(got.Groups))
+	}
+	return nil
 }
 
 // ReadCheckpoint returns the signed checkpoint inside a bundle, for the

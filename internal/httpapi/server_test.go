@@ -94,7 +94,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 		Decisions: decide.NewService(db, log, data, memory), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI, Registry: reg,
 		Incidents: incident.NewService(db), Findings: review, SubjectTokens: mustSubjectTokens(t),
-		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Policies: data.Rules, Findings: review.Refresh, NoticePage: notice.WritePage}}
+		Evidence: evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, Findings: review.Refresh, NoticePage: notice.WritePage}}
 	if change != nil {
 		change(&deps)
 	}
