@@ -96,7 +96,10 @@ allow decision happened without a consent in force; every consent record line
 against the audit entries that recorded it (each commits to the whole record:
 a changed field, a missing, added or reordered line is named); with the
 receipts profile, every receipt's signature against the deployment's receipt
-keys and its hash against its record; every notice's content hash.
+keys and its hash against its record; every device and inventory line, every
+notice file and the data policy against the entries that recorded them; then it
+replays the five checks (device, inventory, notice, policy, consent) at every
+decision and fails on an allow any check denies, or a deny whose reasons differ.
 
 Pin the deployment's audit key with --key (the file audit-verifier.key, or the
 text of GET /v1/audit/key, obtained out of band): without it the bundle's own
@@ -191,6 +194,10 @@ func verifyBundle(path string, opts evidence.VerifyOptions, save string, stdout,
 		fmt.Fprintf(stdout, "ok: consistent with the previous checkpoint\n")
 	}
 	fmt.Fprintf(stdout, "ok: %d allow decisions, each relying on a consent in force\n", sum.Allows)
+	fmt.Fprintf(stdout, "ok: %d decisions judged again at their place: device, inventory, notice, policy and consent agree (%d without the policy check, written before decisions named their service)\n",
+		sum.Judged, sum.WithoutPolicy)
+	fmt.Fprintf(stdout, "ok: %d devices and %d inventory versions as their entries recorded them (%d lines from before entries committed to them)\n",
+		sum.Devices, sum.Inventories, sum.UnboundLines)
 	fmt.Fprintf(stdout, "ok: %d consent records, each as its audit entries recorded it (%d bound by their receipt's hash only, written before records were bound)\n",
 		sum.Consents, sum.Unbound)
 	if sum.Profile == evidence.ProfileWithReceipts {

@@ -24,17 +24,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Reason codes, in the order the checks run.
+// Reason codes, in the order the checks run: the audit entry's
+// vocabulary (event), which the evidence verifier replays.
 const (
-	ReasonDeviceInactive     = "device_inactive"
-	ReasonElementNotDeclared = "element_not_declared"
-	ReasonNotInNotice        = "not_in_notice"
-	ReasonPolicyDenied       = "policy_denied"
-	ReasonNoConsent          = "no_consent"
-	ReasonConsentExpired     = "consent_expired"
-	ReasonConsentWithdrawn   = "consent_withdrawn"
-	ReasonReconsentRequired  = "reconsent_required"
-	ReasonError              = "error"
+	ReasonDeviceInactive     = event.ReasonDeviceInactive
+	ReasonElementNotDeclared = event.ReasonElementNotDeclared
+	ReasonNotInNotice        = event.ReasonNotInNotice
+	ReasonPolicyDenied       = event.ReasonPolicyDenied
+	ReasonNoConsent          = event.ReasonNoConsent
+	ReasonConsentExpired     = event.ReasonConsentExpired
+	ReasonConsentWithdrawn   = event.ReasonConsentWithdrawn
+	ReasonReconsentRequired  = event.ReasonReconsentRequired
+	ReasonError              = event.ReasonError
 )
 
 // Actions a service may ask about.
@@ -429,8 +430,9 @@ func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decis
 				SubjectID: d.Request.Subject, DeviceID: d.Request.DeviceID, Element: d.Request.Element, Purpose: d.Request.Purpose,
 				Action: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons, Steps: steps, ConsentRecord: d.ConsentRecord,
 				ConsentSeq: d.ConsentSeq, NoticeVersion: d.NoticeVersion, AuditSeq: d.Seq, CreatedAt: d.CreatedAt})
-			events[i] = event.Decision{ID: d.ID, ServiceID: d.Request.ServiceID, Subject: d.Request.Subject, DeviceID: d.Request.DeviceID,
-				Element: d.Request.Element, Purpose: d.Request.Purpose, DataAction: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons,
+			events[i] = event.Decision{ID: d.ID, ServiceID: d.Request.ServiceID, ServiceName: d.Request.ServiceName, Subject: d.Request.Subject,
+				DeviceID: d.Request.DeviceID,
+				Element:  d.Request.Element, Purpose: d.Request.Purpose, DataAction: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons,
 				ConsentSeq: d.ConsentSeq}
 			out[i] = d
 		}

@@ -54,3 +54,20 @@ const (
 	// purpose the new version changed materially.
 	reasonMaterialChange = "material_change:"
 )
+
+// A decision's reasons to deny, in the order its checks run: device,
+// inventory, notice, policy, consent. The evidence verifier replays the
+// checks and compares them.
+const (
+	ReasonDeviceInactive     = "device_inactive"
+	ReasonElementNotDeclared = "element_not_declared"
+	ReasonNotInNotice        = "not_in_notice"
+	ReasonPolicyDenied       = "policy_denied"
+	ReasonNoConsent          = "no_consent"
+	ReasonConsentExpired     = "consent_expired"
+	ReasonConsentWithdrawn   = "consent_withdrawn"
+	ReasonReconsentRequired  = "reconsent_required"
+	// ReasonError is a check that could not be made: the decision failed
+	// closed.
+	ReasonError = "error"
+)

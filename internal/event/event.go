@@ -51,7 +51,7 @@ type Entry struct {
 func Decode(action string, targets map[string]string, reasons []string) Event {
 	switch action {
 	case ActionDecision:
-		return Decision{ID: targets["decision"], ServiceID: targets["service"], DeviceID: targets["device"], Element: targets["element"],
+		return Decision{ID: targets["decision"], ServiceID: targets["service"], ServiceName: targets["service_name"], DeviceID: targets["device"], Element: targets["element"],
 			Purpose: targets["purpose"], DataAction: targets["action"]}
 	case ActionConsentRecorded, ActionConsentWithdrawn:
 		c := Consent{ConsentState: privacy.ConsentState{RecordID: targets["record"], DeviceID: targets["device"], Purpose: targets["purpose"],

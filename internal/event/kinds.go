@@ -8,9 +8,10 @@ import (
 	"github.com/consentry/consentry/internal/privacy"
 )
 
-// Decision is an access decision (decide).
+// Decision is an access decision (decide). ServiceName is the name the
+// data policy knows the service by: the replay of the policy check needs it.
 type Decision struct {
-	ID, ServiceID, Subject, DeviceID, Element, Purpose string
+	ID, ServiceID, ServiceName, Subject, DeviceID, Element, Purpose string
 	// DataAction is what the service asked to do: collect, use or share.
 	DataAction string
 	Allow      bool
@@ -23,7 +24,8 @@ func (Decision) Action() string { return ActionDecision }
 
 func (d Decision) Entry() Entry {
 	e := Entry{Subject: d.Subject, Reasons: d.Reasons, Outcome: OutcomeDeny, Targets: map[string]string{"decision": d.ID,
-		"device": d.DeviceID, "element": d.Element, "purpose": d.Purpose, "action": d.DataAction, "service": d.ServiceID}}
+		"device": d.DeviceID, "element": d.Element, "purpose": d.Purpose, "action": d.DataAction, "service": d.ServiceID,
+		"service_name": d.ServiceName}}
 	if d.Allow {
 		seq := d.ConsentSeq
 		e.Outcome, e.ReliesOn = OutcomeAllow, &seq

@@ -58,6 +58,10 @@ type Summary struct {
 	// have only entries written before records were bound (a device's
 	// status is still checked).
 	Devices, Inventories, UnboundLines int
+	// Judged is how many decisions the replay judged again, every check at
+	// its place; WithoutPolicy how many of those were written before
+	// decisions named their service, so their policy check was not made.
+	Judged, WithoutPolicy int
 	// Profile is the manifest's; Receipts how many signed receipts it held
 	// and verified.
 	Profile  string
@@ -128,19 +132,52 @@ func Verify(path string, opts VerifyOptions) (Summary, error) {
 	if err := b.consents(m, want.consents, &sum); err != nil {
 		return sum, err
 	}
-	if err := b.devices(want.devices, &sum); err != nil {
+	judge := newJudgeReplay()
+	if err := b.devices(want.devices, judge, &sum); err != nil {
 		return sum, err
 	}
-	if err := b.inventories(want.inventories, &sum); err != nil {
+	if err := b.inventories(want.inventories, judge, &sum); err != nil {
 		return sum, err
 	}
-	if sum.Notices, err = b.notices(m, want.notices); err != nil {
+	if sum.Notices, err = b.notices(m, want.notices, judge); err != nil {
 		return sum, err
 	}
 	if err := b.policies(want.policy); err != nil {
 		return sum, err
 	}
+	// Every line the replay reads is now bound to its entry.
+	if err := b.replay(m, judge); err != nil {
+		return sum, err
+	}
+	sum.Judged, sum.WithoutPolicy = judge.judged, judge.withoutPolicy
 	return sum, nil
+}
+
+// replay reads the entries again and judges every decision at its place
+// (judgeReplay).
+func (b *bundle) replay(m Manifest, j *judgeReplay) error {
+	lines, done := b.lines(FileEntries)
+	for n, line := range lines {
+		var e Entry
+		if err := strictJSON(line, &e); err != nil {
+			return failf(fmt.Sprintf("%s line %d", FileEntries, n), "not an entry: %v", err)
+		}
+		if e.Seq >= m.AuditSize {
+			break
+		}
+		parsed, err := audit.ParseLeaf(e.Leaf)
+		if err != nil {
+			return failf(fmt.Sprintf("%s line %d", FileEntries, n), "form: %v", err)
+		}
+		if err := j.apply(e.Seq, parsed); err != nil {
+			var af *audit.Failure
+			if errors.As(err, &af) {
+				return failf(fmt.Sprintf("%s line %d", FileEntries, n), "%s: %s", af.Check, af.Detail)
+			}
+			return failf(fmt.Sprintf("%s line %d", FileEntries, n), "%v", err)
+		}
+	}
+	return done()
 }
 
 type bundle struct {
@@ -593,7 +630,7 @@ func (b *bundle) consents(m Manifest, bound map[int64]binding, sum *Summary) err
 // devices checks every device line against the last device.* entry of
 // its device: the line hashes to that entry's commitment, and every
 // device with entries has exactly one line, in id order.
-func (b *bundle) devices(want map[string]lineEntry, sum *Summary) error {
+func (b *bundle) devices(want map[string]lineEntry, judge *judgeReplay, sum *Summary) error {
 	lines, done := b.lines(FileDevices)
 	last := ""
 	for n, line := range lines {
@@ -618,6 +655,7 @@ func (b *bundle) devices(want map[string]lineEntry, sum *Summary) error {
 		if string(e.status) != d.Status {
 			return failf(item, "says %s, but its last entry (%d) left it %s", d.Status, e.seq, e.status)
 		}
+		judge.device(d)
 		sum.Devices++
 	}
 	if err := done(); err != nil {
@@ -628,7 +666,7 @@ func (b *bundle) devices(want map[string]lineEntry, sum *Summary) error {
 
 // inventories checks every inventory line against the entry that
 // declared it; every declared version has exactly one line, in order.
-func (b *bundle) inventories(want map[string]lineEntry, sum *Summary) error {
+func (b *bundle) inventories(want map[string]lineEntry, judge *judgeReplay, sum *Summary) error {
 	lines, done := b.lines(FileInventories)
 	var lastDevice string
 	lastVersion := 0
@@ -652,6 +690,7 @@ func (b *bundle) inventories(want map[string]lineEntry, sum *Summary) error {
 		if err := bindLine(item, inv, e, sum); err != nil {
 			return err
 		}
+		judge.inventoryLine(inv)
 		sum.Inventories++
 	}
 	if err := done(); err != nil {
@@ -746,7 +785,7 @@ func (b *bundle) receipt(item string, line []byte, r ConsentRecord) error {
 // content_sha256, which is the payload of the entry that published it,
 // with the same material purposes and time; every published version has
 // its file.
-func (b *bundle) notices(m Manifest, want map[string]published) (int, error) {
+func (b *bundle) notices(m Manifest, want map[string]published, judge *judgeReplay) (int, error) {
 	n := 0
 	for _, f := range m.Files {
 		if !strings.HasPrefix(f.Path, noticesDirectory) || !strings.HasSuffix(f.Path, ".json") {
@@ -781,6 +820,9 @@ func (b *bundle) notices(m Manifest, want map[string]published) (int, error) {
 			return n, failf(f.Path, "published_at %s, but audit entry %d was written at %s", audit.FormatTime(v.PublishedAt), e.seq, e.time)
 		}
 		delete(want, key)
+		if err := judge.notice(v); err != nil {
+			return n, failf(f.Path, "content: %v", err)
+		}
 		n++
 	}
 	for _, e := range want {

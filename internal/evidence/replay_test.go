@@ -1,0 +1,192 @@
+package evidence_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+
+	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/decide"
+	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/policy"
+	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/store"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// consentSeq is the entry of subject's current consent to navigation.
+func (d *deployment) consentSeq(t *testing.T, subject string) int64 {
+	t.Helper()
+	states, err := d.db.Read(context.Background()).ConsentStates(subject, d.device.ID)
+	require.NoError(t, err)
+	require.Len(t, states, 1)
+	return states[0].AuditSeq
+}
+
+// forge appends a decision as a faulty (or dishonest) decider could: the
+// log records whatever it is given.
+func (d *deployment) forge(t *testing.T, dec event.Decision) {
+	t.Helper()
+	dec.ID, dec.ServiceID, dec.DeviceID, dec.DataAction = "forged", "svc", d.device.ID, "use"
+	if dec.ServiceName == "" {
+		dec.ServiceName = "route-planner"
+	}
+	if dec.Element == "" {
+		dec.Element = "location"
+	}
+	if dec.Purpose == "" {
+		dec.Purpose = "navigation"
+	}
+	_, err := d.log.Do(context.Background(), func(*audit.Tx) ([]event.Event, error) { return []event.Event{dec}, nil })
+	require.NoError(t, err)
+}
+
+// TestReplayCatchesEveryWrongDecision: an allow that any of the five
+// checks denies, or a deny whose reasons are not the checks', fails
+// verification at its entry, naming the check.
+func TestReplayCatchesEveryWrongDecision(t *testing.T) {
+	ctx := context.Background()
+	cases := map[string]struct {
+		setup  func(t *testing.T, d *deployment)
+		forged func(d *deployment, granted int64) event.Decision
+		check  string
+		detail string
+	}{
+		"an allow on a deactivated device": {
+			setup: func(t *testing.T, d *deployment) {
+				_, err := device.NewService(d.db, d.log).Deactivate(ctx, d.device.ID)
+				require.NoError(t, err)
+			},
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-1", Allow: true, ConsentSeq: granted}
+			},
+			check: "device", detail: "the device is deactivated",
+		},
+		"an allow for an undeclared element": {
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-1", Element: "microphone", Allow: true, ConsentSeq: granted}
+			},
+			check: "inventory", detail: "does not declare microphone",
+		},
+		"an allow outside the notice in force": {
+			setup: func(t *testing.T, d *deployment) {
+				_, _, err := device.NewService(d.db, d.log).PutInventory(ctx, d.device.ID, "admin", []privacy.DataElement{
+					{Key: "location", Description: "where", Category: "personal.location.precise", Sensitivity: privacy.SensitivitySensitive,
+						Purposes: []string{"navigation"}, CollectionMethod: privacy.CollectSensor, Retention: "P30D", StorageRegion: "EU"},
+					{Key: "speed", Description: "how fast", Category: "personal.location.precise", Sensitivity: privacy.SensitivitySensitive,
+						Purposes: []string{"navigation"}, CollectionMethod: privacy.CollectSensor, Retention: "P30D", StorageRegion: "EU"}})
+				require.NoError(t, err)
+			},
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-1", Element: "speed", Allow: true, ConsentSeq: granted}
+			},
+			check: "notice", detail: "does not state speed for navigation",
+		},
+		"an allow no policy rule permits": {
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-1", ServiceName: "ad-broker", Allow: true, ConsentSeq: granted}
+			},
+			check: "policy", detail: "no rule lets ad-broker use",
+		},
+		"an allow after the rule was removed": {
+			setup: func(t *testing.T, d *deployment) {
+				require.NoError(t, policy.NewService(d.db, d.log, d.data).Remove(ctx, policy.Change{Rule: &authz.Rule{Subject: "route-planner",
+					Category: "personal.location.*", Purpose: "navigation", Action: "use", Effect: "allow"}}))
+			},
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-1", Allow: true, ConsentSeq: granted}
+			},
+			check: "policy", detail: "no rule lets route-planner use",
+		},
+		"an allow after a withdrawal": {
+			setup: func(t *testing.T, d *deployment) {
+				states, err := d.db.Read(ctx).ConsentStates("subject-1", d.device.ID)
+				require.NoError(t, err)
+				_, err = d.consents.Withdraw(ctx, states[0].RecordID, nil, privacy.MethodApp, "app")
+				require.NoError(t, err)
+			},
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-1", Allow: true, ConsentSeq: granted}
+			},
+			check: "strictest by default", detail: "",
+		},
+		"a deny where every check allows": {
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-1", Reasons: []string{event.ReasonNoConsent}}
+			},
+			check: "replay", detail: "a deny (no_consent) where every check allows",
+		},
+		"a deny with another reason than the checks'": {
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-0", Reasons: []string{event.ReasonDeviceInactive}}
+			},
+			check: "replay", detail: "a deny for device_inactive, where the replay finds no_consent",
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			d := newDeployment(t, store.DialectSQLite, 3) // subject-1 and subject-2 grant, subject-0 refuses
+			granted := d.consentSeq(t, "subject-1")
+			if c.setup != nil {
+				c.setup(t, d)
+			}
+			d.forge(t, c.forged(d, granted))
+			path, m := d.export(t, evidence.Options{})
+			_, err := evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+			var failure *evidence.Failure
+			require.ErrorAs(t, err, &failure)
+			assert.Equal(t, evidence.FileEntries+" line "+itoa(m.AuditSize-1+1), failure.Item, "the forged entry is the last: %v", err)
+			assert.Contains(t, failure.Detail, c.check+":", "%v", err)
+			assert.Contains(t, failure.Detail, c.detail, "%v", err)
+			t.Log(err)
+		})
+	}
+}
+
+// TestReplayAgreesWithEveryDenial: real decisions denied for each reason
+// the checks give, and allowed, all verify: the replay judges them as the
+// decider did.
+func TestReplayAgreesWithEveryDenial(t *testing.T) {
+	ctx := context.Background()
+	d := newDeployment(t, store.DialectSQLite, 3)
+	ask := func(subject, service, element string) decide.Decision {
+		dec, err := d.decide.Decide(ctx, decide.Request{ServiceID: "svc", ServiceName: service, Subject: subject, DeviceID: d.device.ID,
+			Element: element, Purpose: "navigation", Action: "use"})
+		require.NoError(t, err)
+		return dec
+	}
+	reasons := map[string]bool{}
+	for _, dec := range []decide.Decision{ask("subject-1", "route-planner", "location"), ask("subject-0", "route-planner", "location"),
+		ask("subject-9", "route-planner", "microphone"), ask("subject-1", "ad-broker", "location")} {
+		for _, r := range dec.Reasons {
+			reasons[r] = true
+		}
+	}
+	states, err := d.db.Read(ctx).ConsentStates("subject-2", d.device.ID)
+	require.NoError(t, err)
+	_, err = d.consents.Withdraw(ctx, states[0].RecordID, nil, privacy.MethodApp, "app")
+	require.NoError(t, err)
+	for _, r := range ask("subject-2", "route-planner", "location").Reasons {
+		reasons[r] = true
+	}
+	_, err = device.NewService(d.db, d.log).Deactivate(ctx, d.device.ID)
+	require.NoError(t, err)
+	for _, r := range ask("subject-1", "route-planner", "location").Reasons {
+		reasons[r] = true
+	}
+	assert.Equal(t, map[string]bool{event.ReasonNoConsent: true, event.ReasonElementNotDeclared: true, event.ReasonNotInNotice: true,
+		event.ReasonPolicyDenied: true, event.ReasonConsentWithdrawn: true, event.ReasonDeviceInactive: true}, reasons)
+
+	path, _ := d.export(t, evidence.Options{})
+	sum, err := evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	require.NoError(t, err)
+	assert.Equal(t, 3+6, sum.Judged, "every decision judged again")
+	assert.Zero(t, sum.WithoutPolicy)
+}
+
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
