@@ -11,10 +11,15 @@ import (
 	"iter"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/notice"
+	"github.com/consentry/consentry/internal/store"
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -25,11 +30,12 @@ type verifyFlags struct {
 	keyFile, olderFile, saveFile string
 	entriesFile, checkpointFile  string
 	exportFile                   string
+	database                     bool
 }
 
 // newAuditCommand is `consentry audit verify`: an auditor's check of the
 // log, online against a server or offline on exported files.
-func newAuditCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+func newAuditCommand(cfg *config, getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "audit", Short: "Check the tamper-evident audit log"}
 	var f verifyFlags
 	verify := &cobra.Command{
@@ -44,6 +50,15 @@ Online, against a running server (auditor token in CONSENTRY_TOKEN or --token):
 Offline, on files exported earlier:
   consentry audit verify --entries entries.ndjson --checkpoint saved.checkpoint --key audit-verifier.key
 
+Against the database itself, where it runs (--data-dir, or CONSENTRY_DATABASE_URL):
+  consentry audit verify --database
+
+With --database it also checks every record the entries commit to, as it
+stands in the database now: each consent record, device, inventory version,
+published notice and the data policy must be what its entry recorded (an edit
+made in the database is named), and every decision is judged again, all five
+checks at its place (what consentry evidence verify checks on a bundle).
+
 It checks the checkpoint's signature, every entry's canonical form and sequence
 number, the tree root against the checkpoint, consistency with an older saved
 checkpoint, and replays the log: no allow decision without a granted, unexpired,
@@ -51,6 +66,12 @@ unwithdrawn consent for its subject, device and purpose. The first entry that
 breaks a check is named, and the exit status is non-zero.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.database {
+				if f.server != "" || f.entriesFile != "" {
+					return errors.New("--database checks the database itself: leave out --server and --entries")
+				}
+				return verifyDatabase(cmd.Context(), cfg, f.keyFile, stdout, stderr)
+			}
 			if f.token == "" {
 				f.token = getenv("CONSENTRY_TOKEN")
 			}
@@ -66,6 +87,7 @@ breaks a check is named, and the exit status is non-zero.`,
 	fl.StringVar(&f.exportFile, "export", "", "online: write the verified entries here as NDJSON, for offline verification")
 	fl.StringVar(&f.entriesFile, "entries", "", "offline: NDJSON entries file ({\"seq\":N,\"leaf\":\"base64\"} per line)")
 	fl.StringVar(&f.checkpointFile, "checkpoint", "", "offline: the signed checkpoint to verify against")
+	fl.BoolVar(&f.database, "database", false, "check the database of --data-dir (or CONSENTRY_DATABASE_URL): the log and every record it commits to, and replay every decision")
 	cmd.AddCommand(verify)
 	return cmd
 }
@@ -282,4 +304,37 @@ func tee(in iter.Seq2[audit.StoredEntry, error], w io.Writer) iter.Seq2[audit.St
 			}
 		}
 	}
+}
+
+// verifyDatabase is `audit verify --database`: it cuts a pseudonymous
+// bundle of the whole database to a temporary file and verifies it with
+// the deployment's verifier key (or keyFile), so every record is checked
+// against the entry that committed to it exactly as an auditor would.
+func verifyDatabase(ctx context.Context, cfg *config, keyFile string, stdout, stderr io.Writer) error {
+	dir, err := os.MkdirTemp("", "consentry-verify-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "bundle.zip")
+	var key string
+	err = withLog(ctx, cfg, stderr, func(ctx context.Context, db *store.DB, log *audit.Log) error {
+		keys, err := consent.OpenKeys(cfg.receiptKeys())
+		if err != nil {
+			return err
+		}
+		key = log.VerifierKey()
+		return exportBundle(ctx, path, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, NoticePage: notice.WritePage}, evidence.Options{}, io.Discard)
+	})
+	if err != nil {
+		return err
+	}
+	if keyFile != "" {
+		b, err := os.ReadFile(keyFile)
+		if err != nil {
+			return err
+		}
+		key = strings.TrimSpace(string(b))
+	}
+	return verifyBundle(path, evidence.VerifyOptions{VerifierKey: key}, "", stdout, stderr)
 }

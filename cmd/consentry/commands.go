@@ -57,7 +57,7 @@ func newRootCommand(getenv func(string) string, stdout, stderr io.Writer) *cobra
 	})
 
 	root.AddCommand(newClientsCommand(&cfg, stdout, stderr))
-	root.AddCommand(newAuditCommand(getenv, stdout, stderr))
+	root.AddCommand(newAuditCommand(&cfg, getenv, stdout, stderr))
 	root.AddCommand(newNoticesCommand(&cfg, stdout, stderr))
 	root.AddCommand(newPurposesCommand(&cfg, stdout, stderr))
 	root.AddCommand(newKeysCommand(&cfg, stdout, stderr))

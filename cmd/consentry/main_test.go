@@ -344,3 +344,58 @@ func TestServeOnATakenPort(t *testing.T) {
 	assert.Contains(t, err.Error(), "listen")
 	assert.NotContains(t, stderr.String(), `"level":"ERROR"`)
 }
+
+// TestAuditVerifyDatabaseNamesAnEditedRecord: an operator with write
+// access drops the trigger and turns a refusal into a grant in the
+// database; `audit verify --database` names the record.
+func TestAuditVerifyDatabaseNamesAnEditedRecord(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	env := map[string]string{"CONSENTRY_DATA_DIR": dataDir}
+	cli := func(args ...string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, getenv(env), &stdout, &stderr)
+		return strings.TrimSpace(stdout.String()), err
+	}
+	_, err := cli("purposes", "load", filepath.Join("..", "..", "notices", "purposes.yaml"))
+	require.NoError(t, err)
+	_, err = cli("notices", "publish", filepath.Join("..", "..", "notices", "acme-cam"))
+	require.NoError(t, err)
+	app, err := cli("clients", "create", "--name", "app", "--role", "app")
+	require.NoError(t, err)
+	admin, err := cli("clients", "create", "--name", "ops", "--role", "admin")
+	require.NoError(t, err)
+	srv := MustRunMain(t, env)
+	base := "http://" + srv.addr
+	status, dev := call(t, admin, http.MethodPost, base+"/v1/devices", map[string]string{"manufacturer": "Acme", "model": "Cam",
+		"serial": "EDIT-1", "firmware_version": "1", "notice_key": "acme-cam"})
+	require.Equal(t, http.StatusCreated, status, dev)
+	status, notice := call(t, app, http.MethodGet, base+"/v1/notices/acme-cam/versions/current", nil)
+	require.Equal(t, http.StatusOK, status)
+	status, rec := call(t, app, http.MethodPost, base+"/v1/consents", map[string]any{"subject": "subject-1", "device_id": dev["id"],
+		"notice_key": "acme-cam", "notice_version": notice["version"], "notice_hash": notice["content_hash"], "locale": "en", "method": "app",
+		"choices": []map[string]any{{"purpose": "security-monitoring", "granted": false}}})
+	require.Equal(t, http.StatusCreated, status, rec)
+	require.NoError(t, srv.stop())
+
+	out, err := cli("audit", "verify", "--database")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "ok: 1 consent records, each as its audit entries recorded it")
+
+	db, err := sql.Open("sqlite3", filepath.Join(dataDir, "consentry.db"))
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`DROP TRIGGER consent_events_no_update`)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE consent_events SET granted = 1 WHERE record_id = ?`, rec["id"])
+	require.NoError(t, err)
+	_, err = cli("audit", "verify", "--database")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "consents/records.ndjson line 1 (record "+rec["id"].(string)+")")
+	assert.Contains(t, err.Error(), "a field was changed")
+
+	// Nor does the API serve the edited record as evidence.
+	srv = MustRunMain(t, env)
+	status, body := call(t, app, http.MethodGet, "http://"+srv.addr+"/v1/consents/"+rec["id"].(string), nil)
+	assert.Equal(t, http.StatusInternalServerError, status, body)
+	assert.Contains(t, srv.stderr.String(), "is not what entry")
+}

@@ -1,6 +1,10 @@
 package audit
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -130,4 +134,43 @@ func list(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// CheckConsent reports whether rec, as read from the database, is the
+// record its entries committed to: the entry of its first choice must be
+// its consent entry and hold the commitment to its line (every choice's
+// entry holds the same). An entry from before records were bound holds
+// none; then its receipt's hash is compared. Any difference is an error:
+// the database was changed behind the log, and the record must not be
+// served as evidence.
+func (l *Log) CheckConsent(ctx context.Context, rec privacy.ConsentRecord) error {
+	if len(rec.Choices) == 0 {
+		return fmt.Errorf("audit: consent record %s has no choices: its consent entries' rows were removed", rec.ID)
+	}
+	seq := rec.Choices[0].AuditSeq
+	leaves, err := l.Entries(ctx, Filter{From: seq, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(leaves) == 0 || leaves[0].Seq != seq {
+		return fmt.Errorf("audit: consent record %s names entry %d, which is not in the log", rec.ID, seq)
+	}
+	e, err := ParseLeaf(leaves[0].Leaf)
+	if err != nil {
+		return fmt.Errorf("audit: entry %d: %w", seq, err)
+	}
+	sum := sha256.Sum256([]byte(rec.Receipt))
+	receipt := hex.EncodeToString(sum[:])
+	line := NewConsentLine(rec, l.HMAC(rec.SubjectID), receipt)
+	want, err := LineSHA256(line)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.Targets["record"] != rec.ID:
+		return fmt.Errorf("audit: consent record %s names entry %d, which records %q", rec.ID, seq, e.Targets["record"])
+	case e.RecordSHA256 != "" && e.RecordSHA256 != want, e.RecordSHA256 == "" && e.PayloadSHA256 != receipt:
+		return fmt.Errorf("audit: consent record %s is not what entry %d recorded: the database was changed", rec.ID, seq)
+	}
+	return nil
 }

@@ -370,12 +370,22 @@ func (s *Service) store(tx *audit.Tx, rec privacy.ConsentRecord, receiptHash str
 	return events, nil
 }
 
-// Get returns one record with its receipt.
+// Get returns one record with its receipt, once it is checked against the
+// audit entry that recorded it.
 func (s *Service) Get(ctx context.Context, id string) (privacy.ConsentRecord, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return privacy.ConsentRecord{}, privacy.Errorf(privacy.ENotFound, "consent record not found")
 	}
-	return s.db.Read(ctx).ConsentRecord(id)
+	rec, err := s.db.Read(ctx).ConsentRecord(id)
+	if err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	// A record edited in the database is not served as evidence: it
+	// fails, and the failure is logged.
+	if err := s.log.CheckConsent(ctx, rec); err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	return rec, nil
 }
 
 // withdrawal records a withdrawal of purposes on one device, against the
