@@ -27,8 +27,8 @@ type judgeReplay struct {
 	stated   map[string]map[string][]string // notice key and version → purpose → elements
 
 	status    map[string]privacy.DeviceStatus
-	inventory map[string]int         // device → newest version declared
-	inForce   map[string]int         // notice key → version in force
+	inventory map[string]int // device → newest version declared
+	inForce   map[string]int // notice key → version in force
 	material  map[string]map[int][]string
 	consents  map[string]privacy.ConsentState // subject HMAC, device, purpose
 	policy    *policyState
@@ -107,7 +107,9 @@ func (j *judgeReplay) apply(seq int64, e audit.Entry) error {
 	return nil
 }
 
-func consentKey(subject, device, purpose string) string { return subject + "\x00" + device + "\x00" + purpose }
+func consentKey(subject, device, purpose string) string {
+	return subject + "\x00" + device + "\x00" + purpose
+}
 
 func (j *judgeReplay) consent(seq int64, e audit.Entry) error {
 	st := privacy.ConsentState{RecordID: e.Targets["record"], Kind: privacy.RecordConsent, Granted: e.Outcome == event.OutcomeGranted,

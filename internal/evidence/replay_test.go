@@ -188,5 +188,4 @@ func TestReplayAgreesWithEveryDenial(t *testing.T) {
 	assert.Zero(t, sum.WithoutPolicy)
 }
 
-
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
