@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/consentry/consentry/internal/privacy"
 )
@@ -70,7 +72,75 @@ func formatOptional(t time.Time) string {
 
 // LineSHA256 is the commitment to a canonical record: the hex SHA-256 of
 // its RFC 8785 JSON.
-func LineSHA256(line any) (string, error) { return PayloadHash(line) }
+func LineSHA256(line any) (string, error) {
+	// The consent writer commits to a line per record, thousands a
+	// second: its line is written directly, without reflection.
+	if l, ok := line.(ConsentLine); ok {
+		if b, ok := l.canonical(); ok {
+			sum := sha256.Sum256(b)
+			return hex.EncodeToString(sum[:]), nil
+		}
+	}
+	return PayloadHash(line)
+}
+
+// canonical writes l's RFC 8785 form, members in sorted order, as
+// canonicalEntry does; false when a string is not valid UTF-8 (the
+// general path then decides).
+func (l ConsentLine) canonical() ([]byte, bool) {
+	strs := []string{l.ID, l.Kind, l.Subject, l.DeviceID, l.NoticeKey, l.NoticeSHA256, l.Locale, l.Method, l.ClientID, l.ClientTime,
+		l.CreatedAt, l.Withdraws, l.ReceiptSHA256}
+	for _, c := range l.Choices {
+		strs = append(strs, c.Purpose, c.ExpiresAt)
+	}
+	for _, s := range strs {
+		if !utf8.ValidString(s) {
+			return nil, false
+		}
+	}
+	b := make([]byte, 0, 512+96*len(l.Choices))
+	b = append(b, `{"choices":[`...)
+	for i, c := range l.Choices {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"audit_seq":`...)
+		b = strconv.AppendInt(b, c.AuditSeq, 10)
+		if c.ExpiresAt != "" {
+			b = append(b, `,"expires_at":`...)
+			b = appendString(b, c.ExpiresAt)
+		}
+		b = append(b, `,"granted":`...)
+		b = strconv.AppendBool(b, c.Granted)
+		b = append(b, `,"purpose":`...)
+		b = appendString(b, c.Purpose)
+		b = append(b, '}')
+	}
+	b = append(b, `],"client_id":`...)
+	b = appendString(b, l.ClientID)
+	if l.ClientTime != "" {
+		b = append(b, `,"client_time":`...)
+		b = appendString(b, l.ClientTime)
+	}
+	for _, m := range []struct{ name, value string }{{"created_at", l.CreatedAt}, {"device_id", l.DeviceID}, {"id", l.ID}, {"kind", l.Kind},
+		{"locale", l.Locale}, {"method", l.Method}, {"notice_key", l.NoticeKey}, {"notice_sha256", l.NoticeSHA256}} {
+		b = append(b, ',', '"')
+		b = append(b, m.name...)
+		b = append(b, '"', ':')
+		b = appendString(b, m.value)
+	}
+	b = append(b, `,"notice_version":`...)
+	b = strconv.AppendInt(b, int64(l.NoticeVersion), 10)
+	b = append(b, `,"receipt_sha256":`...)
+	b = appendString(b, l.ReceiptSHA256)
+	b = append(b, `,"subject":`...)
+	b = appendString(b, l.Subject)
+	if l.Withdraws != "" {
+		b = append(b, `,"withdraws":`...)
+		b = appendString(b, l.Withdraws)
+	}
+	return append(b, '}'), true
+}
 
 // DeviceLine is a device as a device.* entry leaves it: registered
 // (status active), or after a change of status. Its identity never
