@@ -2933,6 +2933,8 @@ type ClientInterface interface {
 
 	// GetConsent Get a consent record
 	//
+	// The record as its audit entries committed to it (a record changed in the database is refused, 500). The read is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+	//
 	// Corresponds with GET /v1/consents/{id} (the `GetConsent` operationId).
 	GetConsent(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -2992,14 +2994,14 @@ type ClientInterface interface {
 
 	// GetDecision Explain a decision
 	//
-	// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions.
+	// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Corresponds with GET /v1/decisions/{id} (the `GetDecision` operationId).
 	GetDecision(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListDevices Search devices
 	//
-	// Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor.
+	// Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Corresponds with GET /v1/devices (the `ListDevices` operationId).
 	ListDevices(ctx context.Context, params *ListDevicesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3023,6 +3025,8 @@ type ClientInterface interface {
 	CreateDevice(ctx context.Context, body CreateDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetDevice Get a device
+	//
+	// A device with an owner is the owner's personal data: the read is recorded in the audit log (personal_data.read).
 	//
 	// Corresponds with GET /v1/devices/{id} (the `GetDevice` operationId).
 	GetDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3105,7 +3109,7 @@ type ClientInterface interface {
 
 	// IncidentDevices Devices affected by an incident
 	//
-	// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond.
+	// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 	//
 	// Corresponds with GET /v1/incidents/devices (the `IncidentDevices` operationId).
 	IncidentDevices(ctx context.Context, params *IncidentDevicesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3275,14 +3279,14 @@ type ClientInterface interface {
 
 	// SubjectConsents A subject's consents
 	//
-	// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged.
+	// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Corresponds with GET /v1/subjects/{subject}/consents (the `SubjectConsents` operationId).
 	SubjectConsents(ctx context.Context, subject string, params *SubjectConsentsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SubjectPrivacy A subject's privacy, in plain language
 	//
-	// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary.
+	// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Corresponds with GET /v1/subjects/{subject}/privacy (the `SubjectPrivacy` operationId).
 	SubjectPrivacy(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3771,6 +3775,8 @@ func (c *Client) RecordConsent(ctx context.Context, body RecordConsentJSONReques
 
 // GetConsent Get a consent record
 //
+// The record as its audit entries committed to it (a record changed in the database is refused, 500). The read is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+//
 // Corresponds with GET /v1/consents/{id} (the `GetConsent` operationId).
 func (c *Client) GetConsent(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetConsentRequest(c.Server, id)
@@ -3900,7 +3906,7 @@ func (c *Client) DecideBatch(ctx context.Context, body DecideBatchJSONRequestBod
 
 // GetDecision Explain a decision
 //
-// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions.
+// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Corresponds with GET /v1/decisions/{id} (the `GetDecision` operationId).
 func (c *Client) GetDecision(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3917,7 +3923,7 @@ func (c *Client) GetDecision(ctx context.Context, id openapi_types.UUID, reqEdit
 
 // ListDevices Search devices
 //
-// Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor.
+// Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Corresponds with GET /v1/devices (the `ListDevices` operationId).
 func (c *Client) ListDevices(ctx context.Context, params *ListDevicesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3971,6 +3977,8 @@ func (c *Client) CreateDevice(ctx context.Context, body CreateDeviceJSONRequestB
 }
 
 // GetDevice Get a device
+//
+// A device with an owner is the owner's personal data: the read is recorded in the audit log (personal_data.read).
 //
 // Corresponds with GET /v1/devices/{id} (the `GetDevice` operationId).
 func (c *Client) GetDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4163,7 +4171,7 @@ func (c *Client) AcknowledgeFinding(ctx context.Context, id string, body Acknowl
 
 // IncidentDevices Devices affected by an incident
 //
-// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond.
+// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 //
 // Corresponds with GET /v1/incidents/devices (the `IncidentDevices` operationId).
 func (c *Client) IncidentDevices(ctx context.Context, params *IncidentDevicesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4553,7 +4561,7 @@ func (c *Client) MintSubjectToken(ctx context.Context, body MintSubjectTokenJSON
 
 // SubjectConsents A subject's consents
 //
-// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged.
+// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Corresponds with GET /v1/subjects/{subject}/consents (the `SubjectConsents` operationId).
 func (c *Client) SubjectConsents(ctx context.Context, subject string, params *SubjectConsentsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4570,7 +4578,7 @@ func (c *Client) SubjectConsents(ctx context.Context, subject string, params *Su
 
 // SubjectPrivacy A subject's privacy, in plain language
 //
-// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary.
+// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Corresponds with GET /v1/subjects/{subject}/privacy (the `SubjectPrivacy` operationId).
 func (c *Client) SubjectPrivacy(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7694,6 +7702,8 @@ type ClientWithResponsesInterface interface {
 
 	// GetConsentWithResponse Get a consent record
 	//
+	// The record as its audit entries committed to it (a record changed in the database is refused, 500). The read is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /v1/consents/{id} (the `GetConsent` operationId).
@@ -7755,7 +7765,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetDecisionWithResponse Explain a decision
 	//
-	// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions.
+	// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7764,7 +7774,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListDevicesWithResponse Search devices
 	//
-	// Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor.
+	// Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7790,6 +7800,8 @@ type ClientWithResponsesInterface interface {
 	CreateDeviceWithResponse(ctx context.Context, body CreateDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDeviceReply, error)
 
 	// GetDeviceWithResponse Get a device
+	//
+	// A device with an owner is the owner's personal data: the read is recorded in the audit log (personal_data.read).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7886,7 +7898,7 @@ type ClientWithResponsesInterface interface {
 
 	// IncidentDevicesWithResponse Devices affected by an incident
 	//
-	// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond.
+	// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8072,7 +8084,7 @@ type ClientWithResponsesInterface interface {
 
 	// SubjectConsentsWithResponse A subject's consents
 	//
-	// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged.
+	// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -8081,7 +8093,7 @@ type ClientWithResponsesInterface interface {
 
 	// SubjectPrivacyWithResponse A subject's privacy, in plain language
 	//
-	// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary.
+	// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -16979,6 +16991,8 @@ func (c *ClientWithResponses) RecordConsentWithResponse(ctx context.Context, bod
 
 // GetConsentWithResponse Get a consent record
 //
+// The record as its audit entries committed to it (a record changed in the database is refused, 500). The read is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /v1/consents/{id} (the `GetConsent` operationId).
@@ -17082,7 +17096,7 @@ func (c *ClientWithResponses) DecideBatchWithResponse(ctx context.Context, body 
 
 // GetDecisionWithResponse Explain a decision
 //
-// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions.
+// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17097,7 +17111,7 @@ func (c *ClientWithResponses) GetDecisionWithResponse(ctx context.Context, id op
 
 // ListDevicesWithResponse Search devices
 //
-// Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor.
+// Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17141,6 +17155,8 @@ func (c *ClientWithResponses) CreateDeviceWithResponse(ctx context.Context, body
 }
 
 // GetDeviceWithResponse Get a device
+//
+// A device with an owner is the owner's personal data: the read is recorded in the audit log (personal_data.read).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17303,7 +17319,7 @@ func (c *ClientWithResponses) AcknowledgeFindingWithResponse(ctx context.Context
 
 // IncidentDevicesWithResponse Devices affected by an incident
 //
-// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond.
+// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17621,7 +17637,7 @@ func (c *ClientWithResponses) MintSubjectTokenWithResponse(ctx context.Context, 
 
 // SubjectConsentsWithResponse A subject's consents
 //
-// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged.
+// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -17636,7 +17652,7 @@ func (c *ClientWithResponses) SubjectConsentsWithResponse(ctx context.Context, s
 
 // SubjectPrivacyWithResponse A subject's privacy, in plain language
 //
-// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary.
+// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -51,8 +51,8 @@ func (r *Reactions) InChange(tx *store.Tx, first int64, events []event.Event) er
 	for i, ev := range events {
 		seq := first + int64(i)
 		switch e := ev.(type) {
-		case event.Decision:
-			// The hot path: a decision announces nothing.
+		case event.Decision, event.PersonalDataRead:
+			// The hot path: a decision (or a read) announces nothing.
 		case event.ConsentRecorded:
 			if e.Granted || e.RevokesGrant {
 				notes.Consent(seq, e.Consent, e.Granted)
@@ -80,8 +80,8 @@ func (r *Reactions) Committed(events []event.Event) {
 	review := false
 	for _, ev := range events {
 		switch e := ev.(type) {
-		case event.Decision:
-			continue // the hot path: decisions change no fact
+		case event.Decision, event.PersonalDataRead:
+			continue // the hot path: decisions and reads change no fact
 		case event.ConsentRecorded:
 			r.Memory.SetConsent(e.ConsentState)
 		case event.ConsentWithdrawn:
@@ -144,7 +144,8 @@ func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 			policy = true
 		case event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried:
 			r.webhooksChanged()
-		case event.Decision, event.NoticeCreated, event.NoticeVersionDrafted, event.NoticeVersionUpdated, event.NoticeVersionDeleted,
+		case event.Decision, event.PersonalDataRead, event.NoticeCreated, event.NoticeVersionDrafted, event.NoticeVersionUpdated,
+			event.NoticeVersionDeleted,
 			event.PurposePut, event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.FindingAcknowledged,
 			event.ReceiptKeyRotated, event.EvidenceExported, event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped:
 			// Nothing this instance keeps in memory changes.

@@ -39,6 +39,10 @@ type Options struct {
 	// where smaller bulks rewrite a page per row and slow the writer; a
 	// subject search then reads up to about 17,000 unindexed entries.
 	SubjectIndexEvery int
+	// NoteEvery is the longest a queued note (Note: a read of personal
+	// data) waits for a batch of changes to be written with before it is
+	// written alone. Default 1s.
+	NoteEvery time.Duration
 	// React is told of every change committed (default NoReactions). A
 	// process that changes anything wires internal/app's Reactions here,
 	// or the webhook outbox misses its changes.
@@ -109,6 +113,10 @@ type Log struct {
 	appends  prometheus.Counter
 	failures prometheus.Counter
 	batches  prometheus.Histogram
+
+	// notes wait for the next commit (notes.go).
+	notesMu sync.Mutex
+	notes   []queued
 }
 
 type job struct {
@@ -135,6 +143,9 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 	}
 	if opts.SubjectIndexEvery <= 0 {
 		opts.SubjectIndexEvery = 16384
+	}
+	if opts.NoteEvery <= 0 {
+		opts.NoteEvery = time.Second
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
@@ -176,8 +187,9 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 // Start runs the writer and the checkpoint timer until Close, and on
 // PostgreSQL follows the other instances' changes (Refresh on each).
 func (l *Log) Start() {
-	l.wg.Add(1)
+	l.wg.Add(2)
 	go l.writer()
+	go l.noter()
 	if l.opts.CheckpointEvery > 0 {
 		l.wg.Add(1)
 		go l.signer()
@@ -192,6 +204,9 @@ func (l *Log) Start() {
 func (l *Log) Close() {
 	if l.follow != nil {
 		l.follow()
+	}
+	if l.pendingNotes() {
+		l.flushNotes()
 	}
 	l.mu.Lock()
 	if l.closed {

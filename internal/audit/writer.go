@@ -105,6 +105,7 @@ type batch struct {
 // the batch and every change in it gets 503.
 func (l *Log) commit(jobs []*job) {
 	known := l.knownSize
+	notes := l.takeNotes()
 	var b *batch
 	err := l.db.Transact(context.Background(), func(tx *store.Tx) error {
 		// A retried transaction starts the batch over.
@@ -117,9 +118,13 @@ func (l *Log) commit(jobs []*job) {
 				return err
 			}
 		}
+		if err := l.appendNotes(b, notes); err != nil {
+			return err
+		}
 		return l.write(b)
 	})
 	if err != nil {
+		l.requeue(notes)
 		l.refuse(jobs, known, err)
 		return
 	}
@@ -210,7 +215,7 @@ func (b *batch) undo(j *job, sp string, mark int, cause error) error {
 // appendEvent adds an event's entry, and the tree hashes it makes, to the
 // batch.
 func (l *Log) appendEvent(b *batch, j *job, ev event.Event) error {
-	if ev.Action() != event.ActionDecision {
+	if event.Changes(ev) {
 		l.applied.Add(1)
 		b.changes = true
 	}

@@ -35,6 +35,7 @@ const (
 	ActionReceiptKeyRotated    = "receipt_key.rotated"
 	ActionEvidenceExported     = "evidence.exported"
 	ActionSubjectTokenIssued   = "subject_token.issued"
+	ActionPersonalDataRead     = "personal_data.read"
 	ActionServerStarted        = "server.started"
 	ActionServerStopped        = "server.stopped"
 )

@@ -44,6 +44,17 @@ type Entry struct {
 	ExpiresAt    time.Time
 }
 
+// Changes reports whether ev changes anything: decisions and reads do
+// not, so they neither make a decision in flight be re-checked nor wake
+// other instances.
+func Changes(ev Event) bool {
+	switch ev.(type) {
+	case Decision, PersonalDataRead:
+		return false
+	}
+	return true
+}
+
 // Decode rebuilds, from an entry that another instance appended, the event
 // it records with what the entry names: identities, never the full state
 // (a reaction reads that back from the database). An action none of
@@ -131,6 +142,8 @@ func Decode(action string, targets map[string]string, reasons []string) Event {
 		e.From, _ = time.Parse(time.RFC3339, targets["from"])
 		e.To, _ = time.Parse(time.RFC3339, targets["to"])
 		return e
+	case ActionPersonalDataRead:
+		return PersonalDataRead{Route: targets["route"]}
 	case ActionSubjectTokenIssued:
 		e := SubjectTokenIssued{}
 		e.ExpiresAt, _ = time.Parse(time.RFC3339, targets["expires_at"])

@@ -337,3 +337,18 @@ type ServerStopped struct{}
 
 func (ServerStopped) Action() string { return ActionServerStopped }
 func (ServerStopped) Entry() Entry   { return Entry{} }
+
+// PersonalDataRead is a read of a subject's personal data through the API
+// (ISO/IEC 27400 Control 12): who read (the entry's actor), through which
+// route, about whom. It changes nothing; the log writes it with the next
+// batch (audit.Log.Note).
+type PersonalDataRead struct {
+	Subject string
+	Route   string
+}
+
+func (PersonalDataRead) Action() string { return ActionPersonalDataRead }
+
+func (e PersonalDataRead) Entry() Entry {
+	return Entry{Subject: e.Subject, Targets: map[string]string{"route": e.Route}}
+}

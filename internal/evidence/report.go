@@ -50,6 +50,10 @@ type Report struct {
 	// Control 30 asks for is that it is 0.
 	AllowsWithoutConsent int
 
+	// ReadsByClient counts, per API client, the reads of a subject's
+	// personal data in the period (personal_data.read entries).
+	ReadsByClient map[string]int
+
 	// Reviewed says the continuous review ran for the report; OpenFindings
 	// are its unacknowledged findings.
 	Reviewed     bool
@@ -101,7 +105,7 @@ func newCollector(from, to time.Time) *collector {
 	return &collector{from: from, to: to, replay: audit.NewReplay(), days: map[string]*DayCount{}, noticed: map[string]bool{},
 		status: map[string]privacy.DeviceStatus{}, declared: map[string]int{}, policy: newPolicyState(),
 		r: &Report{From: from, To: to, DevicesByStatus: map[string]int{}, ConsentEvents: map[string]*ConsentEvents{},
-			ConsentState: map[string]*ConsentStateSummary{}, DeniedByReason: map[string]int{}}}
+			ConsentState: map[string]*ConsentStateSummary{}, DeniedByReason: map[string]int{}, ReadsByClient: map[string]int{}}}
 }
 
 func (c *collector) entry(leaf []byte) error {
@@ -129,6 +133,8 @@ func (c *collector) entry(leaf []byte) error {
 		return nil
 	}
 	switch e.Action {
+	case event.ActionPersonalDataRead:
+		c.r.ReadsByClient[e.Actor.ClientID]++
 	case event.ActionDecision:
 		day := t.Format("2006-01-02")
 		d := c.days[day]
@@ -267,6 +273,27 @@ func (r *Report) WriteHTML(w io.Writer) error {
 		return fmt.Errorf("evidence: render report: %w", err)
 	}
 	return nil
+}
+
+// ClientReads is one row of the reads table.
+type ClientReads struct {
+	ClientID string
+	Reads    int
+}
+
+// Reads lists the reads of personal data per client, most first.
+func (r *Report) Reads() []ClientReads {
+	out := make([]ClientReads, 0, len(r.ReadsByClient))
+	for id, n := range r.ReadsByClient {
+		out = append(out, ClientReads{ClientID: id, Reads: n})
+	}
+	slices.SortFunc(out, func(a, b ClientReads) int {
+		if a.Reads != b.Reads {
+			return b.Reads - a.Reads
+		}
+		return strings.Compare(a.ClientID, b.ClientID)
+	})
+	return out
 }
 
 // PurposeRow is one purpose of the consent tables and chart.
@@ -460,6 +487,12 @@ Every number below is computed from the data in the bundle; <code>consentry evid
 
 <h2>Control 35-1: unique device identity</h2>
 <p>Each device has a unique, immutable identity (manufacturer, model and normalized serial), listed in <code>devices.ndjson</code> with its status; its lifecycle is in the audit entries named <code>device.*</code>.</p>
+
+<h2>Control 12: monitoring and logging of reads</h2>
+<p>Every read of a subject's personal data through the API (consent records, a subject's consents and privacy view, decisions, devices with their owner, incident lists) is an audit entry <code>personal_data.read</code> naming the client, the route and the subject's pseudonym.</p>
+{{with .Reads}}<table id="reads"><thead><tr><th scope="col">Client</th><th scope="col">Reads in the period</th></tr></thead><tbody>
+{{range .}}<tr><th scope="row"><code>{{.ClientID}}</code></th><td class="n">{{.Reads}}</td></tr>
+{{end}}</tbody></table>{{else}}<p>No read of personal data in the period.</p>{{end}}
 </main>
 </body>
 </html>

@@ -206,6 +206,7 @@ func (s *Server) recordConsent(c *gin.Context) error {
 //
 // @Summary  Get a consent record
 // @ID       getConsent
+// @Description The record as its audit entries committed to it (a record changed in the database is refused, 500). The read is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 // @Tags     consents
 // @Security BearerAuth
 // @Produce  json
@@ -214,6 +215,7 @@ func (s *Server) recordConsent(c *gin.Context) error {
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "role may not read consent records"
 // @Failure  404 {object} problem "no such record"
+// @Failure  500 {object} problem "the record is not what its audit entry recorded: the database was changed"
 // @Router   /v1/consents/{id} [get]
 func (s *Server) getConsent(c *gin.Context) error {
 	rec, err := s.consents.Get(c.Request.Context(), c.Param("id"))
@@ -223,6 +225,7 @@ func (s *Server) getConsent(c *gin.Context) error {
 	if err := ownSubject(c, rec.SubjectID, true); err != nil {
 		return err
 	}
+	s.noteReads(c, rec.SubjectID)
 	writeJSON(c, http.StatusOK, newConsentResponse(rec))
 	return nil
 }
@@ -327,7 +330,7 @@ func (s *Server) withdrawSubject(c *gin.Context) error {
 //
 // @Summary  A subject's consents
 // @ID       subjectConsents
-// @Description The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged.
+// @Description The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 // @Tags     subjects
 // @Security BearerAuth
 // @Produce  json
@@ -370,6 +373,7 @@ func (s *Server) subjectConsents(c *gin.Context) error {
 	for i, r := range history {
 		out.History[i] = newConsentResponse(r)
 	}
+	s.noteReads(c, subject)
 	writeJSON(c, http.StatusOK, out)
 	return nil
 }
@@ -378,7 +382,7 @@ func (s *Server) subjectConsents(c *gin.Context) error {
 //
 // @Summary  A subject's privacy, in plain language
 // @ID       subjectPrivacy
-// @Description Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary.
+// @Description Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 // @Tags     subjects
 // @Security BearerAuth
 // @Produce  json
@@ -412,6 +416,7 @@ func (s *Server) subjectPrivacy(c *gin.Context) error {
 		}
 		out.Devices[i] = d
 	}
+	s.noteReads(c, subject)
 	writeJSON(c, http.StatusOK, out)
 	return nil
 }

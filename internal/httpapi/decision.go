@@ -157,7 +157,7 @@ func (s *Server) decideBatch(c *gin.Context) error {
 //
 // @Summary  Explain a decision
 // @ID       getDecision
-// @Description The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions.
+// @Description The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 // @Tags     decisions
 // @Security BearerAuth
 // @Produce  json
@@ -182,6 +182,7 @@ func (s *Server) getDecision(c *gin.Context) error {
 	for i, st := range d.Steps {
 		out.Steps[i] = stepBody(st)
 	}
+	s.noteReads(c, d.Request.Subject)
 	writeJSON(c, http.StatusOK, out)
 	return nil
 }

@@ -88,6 +88,7 @@ func (s *Server) createDevice(c *gin.Context) error {
 //
 // @Summary  Get a device
 // @ID       getDevice
+// @Description A device with an owner is the owner's personal data: the read is recorded in the audit log (personal_data.read).
 // @Tags     devices
 // @Security BearerAuth
 // @Produce  json
@@ -102,6 +103,7 @@ func (s *Server) getDevice(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	s.noteReads(c, d.OwnerSubject)
 	writeJSON(c, http.StatusOK, newDeviceResponse(d))
 	return nil
 }
@@ -110,7 +112,7 @@ func (s *Server) getDevice(c *gin.Context) error {
 //
 // @Summary  Search devices
 // @ID       listDevices
-// @Description Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor.
+// @Description Filters combine with AND; manufacturer and model match case-insensitively, firmware and subject exactly. Results are ordered by registration and paginated with an opaque cursor. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 // @Tags     devices
 // @Security BearerAuth
 // @Produce  json
@@ -142,9 +144,11 @@ func (s *Server) listDevices(c *gin.Context) error {
 		return err
 	}
 	out := deviceList{Items: make([]deviceResponse, len(devices))}
+	owners := make([]string, len(devices))
 	for i, d := range devices {
-		out.Items[i] = newDeviceResponse(d)
+		out.Items[i], owners[i] = newDeviceResponse(d), d.OwnerSubject
 	}
+	s.noteReads(c, owners...)
 	if more {
 		out.NextCursor = nextCursor(devices[len(devices)-1].ID)
 	}

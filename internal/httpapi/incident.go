@@ -37,7 +37,7 @@ const maxIncidentJSON = 10_000
 //
 // @Summary  Devices affected by an incident
 // @ID       incidentDevices
-// @Description Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond.
+// @Description Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 // @Tags     incidents
 // @Security BearerAuth
 // @Produce  json
@@ -69,6 +69,7 @@ func (s *Server) incidentDevices(c *gin.Context) error {
 	// Subject ids are for admins; anyone else sees the audit log's HMACs.
 	hashed := privacy.ActorFrom(c.Request.Context()).Role != string(privacy.RoleAdmin)
 	subjects := func(ids []string) []string {
+		s.noteReads(c, ids...)
 		out := make([]string, len(ids))
 		for i, id := range ids {
 			if hashed {

@@ -351,8 +351,9 @@ func (tx *Tx) Release(name string) error {
 }
 
 // AuditChanges returns the entries from (inclusive) to to (exclusive)
-// other than decisions, in order: what another instance changed.
+// other than decisions and reads, in order: what another instance changed.
 func (r *Reader) AuditChanges(from, to int64) ([]privacy.AuditLeaf, error) {
 	return selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries",
-		"SELECT "+auditEntryColumns+" FROM audit_entries WHERE seq >= ? AND seq < ? AND action <> ? ORDER BY seq", from, to, event.ActionDecision)
+		"SELECT "+auditEntryColumns+" FROM audit_entries WHERE seq >= ? AND seq < ? AND action NOT IN (?, ?) ORDER BY seq", from, to,
+		event.ActionDecision, event.ActionPersonalDataRead)
 }

@@ -35,6 +35,7 @@ func Examples() []event.Event {
 		event.WebhookDeleted{ID: "w1"}, event.WebhookRetried{WebhookID: "w1", Delivery: 3},
 		event.FindingAcknowledged{ID: "f1", Kind: "k", Fingerprint: "fp"}, event.ReceiptKeyRotated{KID: "k2", Previous: "k1"},
 		event.EvidenceExported{AuditSize: 10, From: t, To: t.Add(time.Hour), Profile: "pseudonymous"}, event.SubjectTokenIssued{Subject: "alice", ExpiresAt: t},
-		event.ServerStarted{Addr: "127.0.0.1:8080"}, event.ServerStopped{}, event.Unknown{Name: "future.kind"},
+		event.ServerStarted{Addr: "127.0.0.1:8080"}, event.ServerStopped{},
+		event.PersonalDataRead{Subject: "alice", Route: "/v1/subjects/:subject/privacy"}, event.Unknown{Name: "future.kind"},
 	}
 }
