@@ -2994,7 +2994,7 @@ type ClientInterface interface {
 
 	// GetDecision Explain a decision
 	//
-	// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+	// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. A decision whose row no longer matches its audit entry (changed in the database) is refused (500). Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Corresponds with GET /v1/decisions/{id} (the `GetDecision` operationId).
 	GetDecision(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3906,7 +3906,7 @@ func (c *Client) DecideBatch(ctx context.Context, body DecideBatchJSONRequestBod
 
 // GetDecision Explain a decision
 //
-// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. A decision whose row no longer matches its audit entry (changed in the database) is refused (500). Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Corresponds with GET /v1/decisions/{id} (the `GetDecision` operationId).
 func (c *Client) GetDecision(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7765,7 +7765,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetDecisionWithResponse Explain a decision
 	//
-	// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+	// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. A decision whose row no longer matches its audit entry (changed in the database) is refused (500). Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -17096,7 +17096,7 @@ func (c *ClientWithResponses) DecideBatchWithResponse(ctx context.Context, body 
 
 // GetDecisionWithResponse Explain a decision
 //
-// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+// The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. A decision whose row no longer matches its audit entry (changed in the database) is refused (500). Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Returns a wrapper object for the known response body format(s).
 //

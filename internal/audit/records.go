@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 )
 
@@ -241,6 +244,47 @@ func (l *Log) CheckConsent(ctx context.Context, rec privacy.ConsentRecord) error
 		return fmt.Errorf("audit: consent record %s names entry %d, which records %q", rec.ID, seq, e.Targets["record"])
 	case e.RecordSHA256 != "" && e.RecordSHA256 != want, e.RecordSHA256 == "" && e.PayloadSHA256 != receipt:
 		return fmt.Errorf("audit: consent record %s is not what entry %d recorded: the database was changed", rec.ID, seq)
+	}
+	return nil
+}
+
+// CheckEntry reports whether the entry at seq records ev as it stands
+// now, as read from the database: the same action, outcome, reasons,
+// reliance and targets (the subject under its pseudonym). A difference is
+// an error: the database was changed behind the log.
+func (l *Log) CheckEntry(ctx context.Context, seq int64, ev event.Event) error {
+	leaves, err := l.Entries(ctx, Filter{From: seq, Limit: 1})
+	if err != nil {
+		return err
+	}
+	if len(leaves) == 0 || leaves[0].Seq != seq {
+		return fmt.Errorf("audit: entry %d is not in the log", seq)
+	}
+	got, err := ParseLeaf(leaves[0].Leaf)
+	if err != nil {
+		return fmt.Errorf("audit: entry %d: %w", seq, err)
+	}
+	want := ev.Entry()
+	targets := maps.Clone(want.Targets)
+	if want.Subject != "" {
+		if targets == nil {
+			targets = map[string]string{}
+		}
+		targets["subject"] = l.HMAC(want.Subject)
+	}
+	// A decision entry written before decisions named their service.
+	if _, ok := got.Targets["service_name"]; !ok && ev.Action() == event.ActionDecision {
+		delete(targets, "service_name")
+	}
+	outcome := want.Outcome
+	if outcome == "" {
+		outcome = event.OutcomeOK
+	}
+	same := got.Action == ev.Action() && got.Outcome == outcome && slices.Equal(got.Reasons, want.Reasons) &&
+		maps.Equal(got.Targets, targets) && (got.ReliesOn == nil) == (want.ReliesOn == nil) &&
+		(got.ReliesOn == nil || *got.ReliesOn == *want.ReliesOn)
+	if !same {
+		return fmt.Errorf("audit: the %s recorded at entry %d is not what the database holds now: the database was changed", ev.Action(), seq)
 	}
 	return nil
 }

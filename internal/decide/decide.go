@@ -465,5 +465,12 @@ func (s *Service) Get(ctx context.Context, id string) (Decision, error) {
 	if err := json.Unmarshal(r.Steps, &d.Steps); err != nil {
 		return Decision{}, fmt.Errorf("decide: steps of %s: %w", id, err)
 	}
+	// A decision edited in the database is not served: its entry says
+	// what was decided.
+	if err := s.log.CheckEntry(ctx, r.AuditSeq, event.Decision{ID: r.ID, ServiceID: r.ServiceID, ServiceName: r.ServiceName,
+		Subject: r.SubjectID, DeviceID: r.DeviceID, Element: r.Element, Purpose: r.Purpose, DataAction: r.Action, Allow: r.Allow,
+		Reasons: r.Reasons, ConsentSeq: r.ConsentSeq}); err != nil {
+		return Decision{}, err
+	}
 	return d, nil
 }

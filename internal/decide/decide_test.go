@@ -649,3 +649,25 @@ func TestMetricsSayWhereDecisionsComeFrom(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3, n)
 }
+
+// TestAnEditedDecisionIsNotServed: a decision row changed in the
+// database behind the log (a deny turned into an allow) is refused on
+// read; the entry says what was decided.
+func TestAnEditedDecisionIsNotServed(t *testing.T) {
+	w := newWorld(t, store.DialectSQLite)
+	ctx := context.Background()
+	d := w.ask(decide.Request{ServiceID: "svc", ServiceName: "route-planner", Subject: "bob", DeviceID: w.device.ID, Element: "location",
+		Purpose: "navigation", Action: "use"})
+	require.False(t, d.Allow)
+	_, err := w.decide.Get(ctx, d.ID)
+	require.NoError(t, err)
+
+	sqlDB, err := w.db.SQL()
+	require.NoError(t, err)
+	_, err = sqlDB.Exec(`DROP TRIGGER decisions_no_update`)
+	require.NoError(t, err)
+	_, err = sqlDB.Exec(`UPDATE decisions SET allow = 1, reasons = '[]' WHERE id = ?`, d.ID)
+	require.NoError(t, err)
+	_, err = w.decide.Get(ctx, d.ID)
+	require.ErrorContains(t, err, "is not what the database holds now")
+}

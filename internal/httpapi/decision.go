@@ -157,7 +157,7 @@ func (s *Server) decideBatch(c *gin.Context) error {
 //
 // @Summary  Explain a decision
 // @ID       getDecision
-// @Description The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+// @Description The decision with its request and every check with its outcome, for support and auditors. A service sees only its own decisions. A decision whose row no longer matches its audit entry (changed in the database) is refused (500). Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 // @Tags     decisions
 // @Security BearerAuth
 // @Produce  json
@@ -166,6 +166,7 @@ func (s *Server) decideBatch(c *gin.Context) error {
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "role may not read decisions"
 // @Failure  404 {object} problem "no such decision (or another service's)"
+// @Failure  500 {object} problem "the decision is not what its audit entry recorded: the database was changed"
 // @Router   /v1/decisions/{id} [get]
 func (s *Server) getDecision(c *gin.Context) error {
 	d, err := s.decisions.Get(c.Request.Context(), c.Param("id"))
