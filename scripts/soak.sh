@@ -24,6 +24,9 @@ for i in "${!urls[@]}"; do
 done
 go run ./cmd/soak --instances "$(IFS=,; echo "${urls[*]}")" --duration "$duration"
 verify_deployment "${urls[2]}" "$work"/*.log
+# And the database itself: every record against the entry that committed
+# to it, every decision of the three instances judged again at its place.
+./bin/consentry audit verify --database | grep -E '^ok: [0-9]+ (decisions judged|consent records)'
 # Each instance made its decisions from memory, loaded whole once and
 # kept current since, the other instances' changes read back one by one.
 for u in "${urls[@]}"; do

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/consent"
+	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/evidence"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/store"
@@ -317,14 +319,29 @@ func verifyDatabase(ctx context.Context, cfg *config, keyFile string, stdout, st
 	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "bundle.zip")
-	var key string
+	var (
+		key       string
+		decisions int
+		stored    error // a stored decision that is not what its entry recorded
+	)
 	err = withLog(ctx, cfg, stderr, func(ctx context.Context, db *store.DB, log *audit.Log) error {
 		keys, err := consent.OpenKeys(cfg.receiptKeys())
 		if err != nil {
 			return err
 		}
 		key = log.VerifierKey()
-		return exportBundle(ctx, path, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, NoticePage: notice.WritePage}, evidence.Options{}, io.Discard)
+		if err := exportBundle(ctx, path, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, NoticePage: notice.WritePage}, evidence.Options{},
+			io.Discard); err != nil {
+			return err
+		}
+		// Decisions are not in a bundle (the log holds what they decided,
+		// and commits to their steps): each row is checked here.
+		data, err := authz.NewData(func() authz.Lines { return db.Read(context.Background()) })
+		if err != nil {
+			return err
+		}
+		decisions, stored = decide.NewService(db, log, data, nil).CheckStored(ctx)
+		return nil
 	})
 	if err != nil {
 		return err
@@ -336,5 +353,12 @@ func verifyDatabase(ctx context.Context, cfg *config, keyFile string, stdout, st
 		}
 		key = strings.TrimSpace(string(b))
 	}
-	return verifyBundle(path, evidence.VerifyOptions{VerifierKey: key}, "", stdout, stderr)
+	if err := verifyBundle(path, evidence.VerifyOptions{VerifierKey: key}, "", stdout, stderr); err != nil {
+		return err
+	}
+	if stored != nil {
+		return fmt.Errorf("the database does NOT match the audit log: %w", stored)
+	}
+	fmt.Fprintf(stdout, "ok: %d stored decisions, each with the request, outcome, reasons and steps its entry recorded\n", decisions)
+	return nil
 }

@@ -364,6 +364,8 @@ func TestAuditVerifyDatabaseNamesAnEditedRecord(t *testing.T) {
 	require.NoError(t, err)
 	admin, err := cli("clients", "create", "--name", "ops", "--role", "admin")
 	require.NoError(t, err)
+	service, err := cli("clients", "create", "--name", "recorder", "--role", "service")
+	require.NoError(t, err)
 	srv := MustRunMain(t, env)
 	base := "http://" + srv.addr
 	status, dev := call(t, admin, http.MethodPost, base+"/v1/devices", map[string]string{"manufacturer": "Acme", "model": "Cam",
@@ -375,15 +377,35 @@ func TestAuditVerifyDatabaseNamesAnEditedRecord(t *testing.T) {
 		"notice_key": "acme-cam", "notice_version": notice["version"], "notice_hash": notice["content_hash"], "locale": "en", "method": "app",
 		"choices": []map[string]any{{"purpose": "security-monitoring", "granted": false}}})
 	require.Equal(t, http.StatusCreated, status, rec)
+	status, dec := call(t, service, http.MethodPost, base+"/v1/decisions", map[string]any{"subject": "subject-1", "device_id": dev["id"],
+		"element": "video", "purpose": "security-monitoring", "action": "use"})
+	require.Equal(t, http.StatusOK, status, dec)
 	require.NoError(t, srv.stop())
 
 	out, err := cli("audit", "verify", "--database")
 	require.NoError(t, err, out)
 	assert.Contains(t, out, "ok: 1 consent records, each as its audit entries recorded it")
+	assert.Contains(t, out, "ok: 1 stored decisions, each with the request, outcome, reasons and steps its entry recorded")
+	assert.Contains(t, out, "ok: 1 decisions judged again at their place")
 
 	db, err := sql.Open("sqlite3", filepath.Join(dataDir, "consentry.db"))
 	require.NoError(t, err)
 	defer db.Close()
+	// A deny turned into an allow in the decisions table, then put back.
+	var reasons string
+	require.NoError(t, db.QueryRow(`SELECT reasons FROM decisions WHERE id = ?`, dec["id"]).Scan(&reasons))
+	_, err = db.Exec(`DROP TRIGGER decisions_no_update`)
+	require.NoError(t, err)
+	_, err = db.Exec(`UPDATE decisions SET allow = 1, reasons = '[]' WHERE id = ?`, dec["id"])
+	require.NoError(t, err)
+	_, err = cli("audit", "verify", "--database")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "decision "+dec["id"].(string)+":")
+	_, err = db.Exec(`UPDATE decisions SET allow = 0, reasons = ? WHERE id = ?`, reasons, dec["id"])
+	require.NoError(t, err)
+	out, err = cli("audit", "verify", "--database")
+	require.NoError(t, err, out)
+
 	_, err = db.Exec(`DROP TRIGGER consent_events_no_update`)
 	require.NoError(t, err)
 	_, err = db.Exec(`UPDATE consent_events SET granted = 1 WHERE record_id = ?`, rec["id"])

@@ -250,7 +250,7 @@ func (l *Log) CheckConsent(ctx context.Context, rec privacy.ConsentRecord) error
 
 // CheckEntry reports whether the entry at seq records ev as it stands
 // now, as read from the database: the same action, outcome, reasons,
-// reliance and targets (the subject under its pseudonym). A difference is
+// reliance, targets (the subject under its pseudonym) and commitment. A difference is
 // an error: the database was changed behind the log.
 func (l *Log) CheckEntry(ctx context.Context, seq int64, ev event.Event) error {
 	leaves, err := l.Entries(ctx, Filter{From: seq, Limit: 1})
@@ -280,11 +280,55 @@ func (l *Log) CheckEntry(ctx context.Context, seq int64, ev event.Event) error {
 	if outcome == "" {
 		outcome = event.OutcomeOK
 	}
-	same := got.Action == ev.Action() && got.Outcome == outcome && slices.Equal(got.Reasons, want.Reasons) &&
+	// An entry written before records were bound commits to none.
+	same := (got.RecordSHA256 == "" || got.RecordSHA256 == want.RecordSHA256) &&
+		got.Action == ev.Action() && got.Outcome == outcome && slices.Equal(got.Reasons, want.Reasons) &&
 		maps.Equal(got.Targets, targets) && (got.ReliesOn == nil) == (want.ReliesOn == nil) &&
 		(got.ReliesOn == nil || *got.ReliesOn == *want.ReliesOn)
 	if !same {
 		return fmt.Errorf("audit: the %s recorded at entry %d is not what the database holds now: the database was changed", ev.Action(), seq)
 	}
 	return nil
+}
+
+// DecisionStep is one check of a decision as its entry commits to it: a
+// decision entry's record_sha256 is DecisionStepsSHA256 of its steps (the
+// entry itself holds the rest of the decision: targets, outcome, reasons,
+// reliance).
+type DecisionStep struct {
+	Check  string `json:"check"`
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason,omitempty"`
+	Detail string `json:"detail"`
+}
+
+// DecisionStepsSHA256 is the hex SHA-256 of the steps' RFC 8785 JSON (an
+// array of objects with check, detail, ok and, when set, reason). It is
+// written directly: the writer computes it for every decision that is
+// judged again in its transaction.
+func DecisionStepsSHA256(steps []DecisionStep) (string, error) {
+	b := make([]byte, 0, 128*len(steps)+2)
+	b = append(b, '[')
+	for i, s := range steps {
+		if !utf8.ValidString(s.Check) || !utf8.ValidString(s.Detail) || !utf8.ValidString(s.Reason) {
+			return PayloadHash(steps)
+		}
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"check":`...)
+		b = appendString(b, s.Check)
+		b = append(b, `,"detail":`...)
+		b = appendString(b, s.Detail)
+		b = append(b, `,"ok":`...)
+		b = strconv.AppendBool(b, s.OK)
+		if s.Reason != "" {
+			b = append(b, `,"reason":`...)
+			b = appendString(b, s.Reason)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
 }

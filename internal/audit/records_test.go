@@ -34,3 +34,19 @@ func TestConsentLineCanonicalIsRFC8785(t *testing.T) {
 		}
 	}
 }
+
+// TestDecisionStepsSHA256IsRFC8785: the direct writer gives the hash of
+// the general canonical form.
+func TestDecisionStepsSHA256IsRFC8785(t *testing.T) {
+	for _, steps := range [][]DecisionStep{
+		{},
+		{{Check: "device", OK: true, Detail: "device is active"}},
+		{{Check: "consent", Reason: "no_consent", Detail: "é <&> \"quoted\"\n"}, {Check: "policy", OK: true, Detail: "\xff"}},
+	} {
+		want, err := PayloadHash(steps)
+		require.NoError(t, err)
+		got, err := DecisionStepsSHA256(steps)
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "%+v", steps)
+	}
+}

@@ -383,6 +383,8 @@ type prepared struct {
 	snaps     []snapshot
 	ids       []string
 	explained [][]byte
+	// stepsHash commits to each decision's steps (its entry's record_sha256).
+	stepsHash []string
 }
 
 // prepare evaluates rs on read. What does not depend on the place in the
@@ -390,16 +392,37 @@ type prepared struct {
 // writer.
 func (s *Service) prepare(read *store.Reader, rs []Request) (prepared, error) {
 	now := read.Now()
-	p := prepared{out: make([]Decision, len(rs)), snaps: make([]snapshot, len(rs)), ids: make([]string, len(rs)), explained: make([][]byte, len(rs))}
+	p := prepared{out: make([]Decision, len(rs)), snaps: make([]snapshot, len(rs)), ids: make([]string, len(rs)), explained: make([][]byte, len(rs)),
+		stepsHash: make([]string, len(rs))}
 	for i, r := range rs {
 		p.out[i], p.snaps[i] = s.evaluate(read, r, now, true)
 		p.ids[i] = uuid.Must(uuid.NewV7()).String()
 		var err error
-		if p.explained[i], err = json.Marshal(p.out[i].Steps); err != nil {
+		if p.explained[i], p.stepsHash[i], err = explain(p.out[i].Steps); err != nil {
 			return prepared{}, err
 		}
 	}
 	return p, nil
+}
+
+// explain is the steps as stored, and the commitment to them the entry
+// holds.
+func explain(steps []Step) ([]byte, string, error) {
+	b, err := json.Marshal(steps)
+	if err != nil {
+		return nil, "", err
+	}
+	h, err := audit.DecisionStepsSHA256(stepLines(steps))
+	return b, h, err
+}
+
+// stepLines is steps in the form their commitment is computed over.
+func stepLines(steps []Step) []audit.DecisionStep {
+	out := make([]audit.DecisionStep, len(steps))
+	for i, s := range steps {
+		out[i] = audit.DecisionStep(s)
+	}
+	return out
 }
 
 // record appends p's decisions to the log, re-checking every decision at
@@ -411,7 +434,7 @@ func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decis
 	_, err := s.log.DoPure(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		events := make([]event.Event, len(rs))
 		for i := range rs {
-			d, steps := p.out[i], p.explained[i]
+			d, steps, stepsHash := p.out[i], p.explained[i], p.stepsHash[i]
 			// Each decision is judged at its place in the log: what its
 			// evaluation read counts only if it still holds there (a deny
 			// too: another instance's grant may have come between), and an
@@ -421,7 +444,7 @@ func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decis
 				// the batch are not in memory yet.
 				d, _ = s.evaluate(tx.Reader, rs[i], tx.Now(), false)
 				var err error
-				if steps, err = json.Marshal(d.Steps); err != nil {
+				if steps, stepsHash, err = explain(d.Steps); err != nil {
 					return nil, err
 				}
 			}
@@ -431,9 +454,8 @@ func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decis
 				Action: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons, Steps: steps, ConsentRecord: d.ConsentRecord,
 				ConsentSeq: d.ConsentSeq, NoticeVersion: d.NoticeVersion, AuditSeq: d.Seq, CreatedAt: d.CreatedAt})
 			events[i] = event.Decision{ID: d.ID, ServiceID: d.Request.ServiceID, ServiceName: d.Request.ServiceName, Subject: d.Request.Subject,
-				DeviceID: d.Request.DeviceID,
-				Element:  d.Request.Element, Purpose: d.Request.Purpose, DataAction: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons,
-				ConsentSeq: d.ConsentSeq}
+				DeviceID: d.Request.DeviceID, Element: d.Request.Element, Purpose: d.Request.Purpose, DataAction: d.Request.Action, Allow: d.Allow,
+				Reasons: d.Reasons, ConsentSeq: d.ConsentSeq, StepsSHA256: stepsHash}
 			out[i] = d
 		}
 		return events, nil
@@ -467,10 +489,45 @@ func (s *Service) Get(ctx context.Context, id string) (Decision, error) {
 	}
 	// A decision edited in the database is not served: its entry says
 	// what was decided.
-	if err := s.log.CheckEntry(ctx, r.AuditSeq, event.Decision{ID: r.ID, ServiceID: r.ServiceID, ServiceName: r.ServiceName,
-		Subject: r.SubjectID, DeviceID: r.DeviceID, Element: r.Element, Purpose: r.Purpose, DataAction: r.Action, Allow: r.Allow,
-		Reasons: r.Reasons, ConsentSeq: r.ConsentSeq}); err != nil {
+	if err := s.check(ctx, r, d.Steps); err != nil {
 		return Decision{}, err
 	}
 	return d, nil
+}
+
+// check compares a stored decision with the entry that recorded it:
+// request, outcome, reasons, reliance and, through its commitment, every
+// step. A difference is an error: the database was changed.
+func (s *Service) check(ctx context.Context, r store.DecisionRecord, steps []Step) error {
+	stepsHash, err := audit.DecisionStepsSHA256(stepLines(steps))
+	if err != nil {
+		return err
+	}
+	return s.log.CheckEntry(ctx, r.AuditSeq, event.Decision{ID: r.ID, ServiceID: r.ServiceID, ServiceName: r.ServiceName,
+		Subject: r.SubjectID, DeviceID: r.DeviceID, Element: r.Element, Purpose: r.Purpose, DataAction: r.Action, Allow: r.Allow,
+		Reasons: r.Reasons, ConsentSeq: r.ConsentSeq, StepsSHA256: stepsHash})
+}
+
+// CheckStored compares every stored decision with the entry that
+// recorded it, a page at a time, and returns how many it checked; the
+// first that differs is an error naming it.
+func (s *Service) CheckStored(ctx context.Context) (int, error) {
+	n, after := 0, ""
+	for {
+		page, err := s.db.Read(ctx).DecisionsPage(after, 1000)
+		if err != nil || len(page) == 0 {
+			return n, err
+		}
+		for _, r := range page {
+			var steps []Step
+			if err := json.Unmarshal(r.Steps, &steps); err != nil {
+				return n, fmt.Errorf("decide: steps of decision %s: %w", r.ID, err)
+			}
+			if err := s.check(ctx, r, steps); err != nil {
+				return n, fmt.Errorf("decision %s: %w", r.ID, err)
+			}
+			n++
+		}
+		after = page[len(page)-1].ID
+	}
 }

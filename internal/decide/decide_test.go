@@ -670,4 +670,12 @@ func TestAnEditedDecisionIsNotServed(t *testing.T) {
 	require.NoError(t, err)
 	_, err = w.decide.Get(ctx, d.ID)
 	require.ErrorContains(t, err, "is not what the database holds now")
+
+	// Its explanation too: the entry commits to every step.
+	other := w.ask(decide.Request{ServiceID: "svc", ServiceName: "route-planner", Subject: "carol", DeviceID: w.device.ID, Element: "location",
+		Purpose: "navigation", Action: "use"})
+	_, err = sqlDB.Exec(`UPDATE decisions SET steps = replace(steps, 'device is active', 'device is fine') WHERE id = ?`, other.ID)
+	require.NoError(t, err)
+	_, err = w.decide.Get(ctx, other.ID)
+	require.ErrorContains(t, err, "is not what the database holds now")
 }

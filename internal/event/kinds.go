@@ -18,12 +18,15 @@ type Decision struct {
 	Reasons    []string
 	// ConsentSeq is the consent entry an allow relied on.
 	ConsentSeq int64
+	// StepsSHA256 commits to the decision's explanation, every check with
+	// its outcome (audit.DecisionStepsSHA256).
+	StepsSHA256 string
 }
 
 func (Decision) Action() string { return ActionDecision }
 
 func (d Decision) Entry() Entry {
-	e := Entry{Subject: d.Subject, Reasons: d.Reasons, Outcome: OutcomeDeny, Targets: map[string]string{"decision": d.ID,
+	e := Entry{Subject: d.Subject, Reasons: d.Reasons, Outcome: OutcomeDeny, RecordSHA256: d.StepsSHA256, Targets: map[string]string{"decision": d.ID,
 		"device": d.DeviceID, "element": d.Element, "purpose": d.Purpose, "action": d.DataAction, "service": d.ServiceID,
 		"service_name": d.ServiceName}}
 	if d.Allow {

@@ -105,20 +105,35 @@ func (tx *Tx) InsertDecisions(ds []DecisionRecord) error {
 const decisionColumns = `id, service_id, service_name, subject_id, device_id, element, purpose, action, allow, reasons, steps,
 	consent_record, consent_seq, notice_version, audit_seq, created_at`
 
+// decisionRow is a decisions row as scanned.
+type decisionRow struct {
+	d                         DecisionRecord
+	reasons                   stringList
+	steps                     string
+	consentSeq, noticeVersion sql.NullInt64
+}
+
+func (r *decisionRow) fields() []any {
+	d := &r.d
+	return []any{&d.ID, &d.ServiceID, &d.ServiceName, &d.SubjectID, &d.DeviceID, &d.Element, &d.Purpose, &d.Action, &d.Allow, &r.reasons, &r.steps,
+		&d.ConsentRecord, &r.consentSeq, &r.noticeVersion, &d.AuditSeq, &d.CreatedAt}
+}
+
+func (r decisionRow) toDomain() DecisionRecord {
+	d := r.d
+	d.Reasons, d.Steps, d.ConsentSeq, d.NoticeVersion, d.CreatedAt = r.reasons, json.RawMessage(r.steps), r.consentSeq.Int64, int(r.noticeVersion.Int64),
+		d.CreatedAt.UTC()
+	return d
+}
+
 // Decision loads one decision.
 func (r *Reader) Decision(id string) (DecisionRecord, error) {
-	var (
-		d                         DecisionRecord
-		reasons                   stringList
-		steps                     string
-		consentSeq, noticeVersion sql.NullInt64
-	)
-	err := r.row("decision", "SELECT "+decisionColumns+" FROM decisions WHERE id = ?", []any{id},
-		&d.ID, &d.ServiceID, &d.ServiceName, &d.SubjectID, &d.DeviceID, &d.Element, &d.Purpose, &d.Action, &d.Allow, &reasons, &steps,
-		&d.ConsentRecord, &consentSeq, &noticeVersion, &d.AuditSeq, &d.CreatedAt)
-	if err != nil {
-		return DecisionRecord{}, err
-	}
-	d.Reasons, d.Steps, d.ConsentSeq, d.NoticeVersion, d.CreatedAt = reasons, json.RawMessage(steps), consentSeq.Int64, int(noticeVersion.Int64), d.CreatedAt.UTC()
-	return d, nil
+	row, err := selectOne[decisionRow](r, "decision", "SELECT "+decisionColumns+" FROM decisions WHERE id = ?", id)
+	return row.toDomain(), err
+}
+
+// DecisionsPage returns up to limit decisions after the id after, by id.
+func (r *Reader) DecisionsPage(after string, limit int) ([]DecisionRecord, error) {
+	return selectDomain[decisionRow, DecisionRecord](r, "decisions", "SELECT "+decisionColumns+" FROM decisions WHERE id > ? ORDER BY id LIMIT ?",
+		after, limit)
 }

@@ -18,7 +18,7 @@ func Examples() []event.Event {
 	t := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 	return []event.Event{
 		event.Decision{ID: "x1", ServiceID: "s1", ServiceName: "route-planner", Subject: "alice", DeviceID: "d1", Element: "location", Purpose: "navigation", DataAction: "use",
-			Allow: true, ConsentSeq: 4},
+			Allow: true, ConsentSeq: 4, StepsSHA256: "b1"},
 		event.ConsentRecorded{Consent: c}, event.ConsentWithdrawn{Consent: c}, event.ConsentStateRebuilt{},
 		event.DeviceRegistered{Device: privacy.Device{ID: "d1", Status: privacy.DeviceActive, NoticeKey: "tracker"}, RecordSHA256: "a1"},
 		event.DeviceStatusChanged{Device: privacy.Device{ID: "d1", Status: privacy.DeviceDeactivated, NoticeKey: "tracker"}, RecordSHA256: "a2"},
