@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"time"
 
 	"github.com/consentry/consentry/internal/event"
 )
@@ -81,19 +80,11 @@ func (l *Log) flushNotes() {
 
 // noter writes the queued notes every NoteEvery when no change did.
 func (l *Log) noter() {
-	defer l.wg.Done()
-	t := time.NewTicker(l.opts.NoteEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-l.stop:
-			return
-		case <-t.C:
-			if l.pendingNotes() {
-				l.flushNotes()
-			}
+	l.every(l.opts.NoteEvery, func() {
+		if l.pendingNotes() {
+			l.flushNotes()
 		}
-	}
+	})
 }
 
 // appendNotes adds the notes to the batch, after its changes.

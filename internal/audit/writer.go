@@ -337,17 +337,24 @@ func (l *Log) leaf(seq int64, now time.Time, ctx context.Context, evt event.Even
 // signer signs a checkpoint whenever the tree has grown, every
 // CheckpointEvery.
 func (l *Log) signer() {
+	l.every(l.opts.CheckpointEvery, func() {
+		if _, err := l.Checkpoint(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
+			l.log.Error("audit checkpoint failed", "error", err)
+		}
+	})
+}
+
+// every runs fn every d until the log stops; the caller counted it in wg.
+func (l *Log) every(d time.Duration, fn func()) {
 	defer l.wg.Done()
-	t := time.NewTicker(l.opts.CheckpointEvery)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
-			if _, err := l.Checkpoint(context.Background()); err != nil && !errors.Is(err, context.Canceled) {
-				l.log.Error("audit checkpoint failed", "error", err)
-			}
+			fn()
 		}
 	}
 }
