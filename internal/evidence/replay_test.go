@@ -2,6 +2,7 @@ package evidence_test
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
@@ -189,3 +191,64 @@ func TestReplayAgreesWithEveryDenial(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestReplayAgreesOnReconsent: after a material change of the notice, a
+// granted consent no longer holds: the decider denies reconsent_required,
+// and so does the replay.
+func TestReplayAgreesOnReconsent(t *testing.T) {
+	ctx := context.Background()
+	d := newDeployment(t, store.DialectSQLite, 2) // subject-1 grants
+	notices := notice.NewService(d.db, d.log)
+	c := d.notice.Content
+	c.Purposes = slices.Clone(c.Purposes)
+	c.Purposes[0].Retention = "P365D" // kept longer: a material change
+	v, err := notices.Draft(ctx, "tracker", c)
+	require.NoError(t, err)
+	published, err := notices.Publish(ctx, "tracker", v.Version)
+	require.NoError(t, err)
+	require.Equal(t, []string{"navigation"}, published.MaterialPurposes)
+	dec, err := d.decide.Decide(ctx, decide.Request{ServiceID: "svc", ServiceName: "route-planner", Subject: "subject-1", DeviceID: d.device.ID,
+		Element: "location", Purpose: "navigation", Action: "use"})
+	require.NoError(t, err)
+	require.Equal(t, []string{event.ReasonReconsentRequired}, dec.Reasons)
+
+	path, _ := d.export(t, evidence.Options{})
+	_, err = evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	require.NoError(t, err)
+	// The same decision recorded as an allow is caught.
+	d.forge(t, event.Decision{Subject: "subject-1", Allow: true, ConsentSeq: d.consentSeq(t, "subject-1")})
+	path, _ = d.export(t, evidence.Options{})
+	_, err = evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	var failure *evidence.Failure
+	require.ErrorAs(t, err, &failure)
+	assert.Contains(t, failure.Detail, "strictest by default", "%v", err)
+}
+
+// TestLinesFromBeforeBindingAreCounted: devices, inventories and
+// decisions whose entries come from before records were bound (no
+// record_sha256, decisions without service_name) still verify, and the
+// summary says how many: what they cannot prove.
+func TestLinesFromBeforeBindingAreCounted(t *testing.T) {
+	ctx := context.Background()
+	d := newDeployment(t, store.DialectSQLite, 2)
+	old := privacy.Device{ID: "0190a0a0-0000-7000-8000-0000000000d1", Manufacturer: "Acme", Model: "Old", Serial: "1", Firmware: "1",
+		NoticeKey: "tracker", Status: privacy.DeviceActive}
+	_, err := d.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		old.CreatedAt, old.UpdatedAt = tx.Now(), tx.Now()
+		return []event.Event{event.DeviceRegistered{Device: old}}, tx.InsertDevice(old) // no RecordSHA256, as before
+	})
+	require.NoError(t, err)
+	// A decision as entries were before they named the service.
+	_, err = d.log.Do(ctx, func(*audit.Tx) ([]event.Event, error) {
+		return []event.Event{event.Decision{ID: "old", ServiceID: "svc", Subject: "subject-0", DeviceID: d.device.ID, Element: "location",
+			Purpose: "navigation", DataAction: "use", Reasons: []string{event.ReasonNoConsent}}}, nil
+	})
+	require.NoError(t, err)
+	path, _ := d.export(t, evidence.Options{})
+	sum, err := evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	require.NoError(t, err)
+	assert.Equal(t, 1, sum.UnboundLines, "the old device's line")
+	assert.Equal(t, 2, sum.Devices)
+	assert.Equal(t, 1, sum.WithoutPolicy, "the old decision, judged without its policy check")
+	assert.Equal(t, 3, sum.Judged)
+}
