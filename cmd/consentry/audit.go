@@ -330,8 +330,8 @@ func verifyDatabase(ctx context.Context, cfg *config, keyFile string, stdout, st
 			return err
 		}
 		key = log.VerifierKey()
-		if err := exportBundle(ctx, path, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, NoticePage: notice.WritePage}, evidence.Options{},
-			io.Discard); err != nil {
+		if err := exportBundle(ctx, path, evidence.Sources{DB: db, Log: log, JWKS: keys.JWKS, NoticePage: notice.WritePage},
+			evidence.Options{AsStored: true}, io.Discard); err != nil {
 			return err
 		}
 		// Decisions are not in a bundle (the log holds what they decided,

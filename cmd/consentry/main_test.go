@@ -406,6 +406,23 @@ func TestAuditVerifyDatabaseNamesAnEditedRecord(t *testing.T) {
 	out, err = cli("audit", "verify", "--database")
 	require.NoError(t, err, out)
 
+	// A device's status edited behind the log: its entries say otherwise.
+	_, err = db.Exec(`UPDATE devices SET status = 'disposed' WHERE id = ?`, dev["id"])
+	require.NoError(t, err)
+	_, err = cli("audit", "verify", "--database")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "devices.ndjson line 1 (device "+dev["id"].(string)+")")
+	_, err = db.Exec(`UPDATE devices SET status = 'active' WHERE id = ?`, dev["id"])
+	require.NoError(t, err)
+	// A data policy rule added behind the log.
+	_, err = db.Exec(`INSERT INTO casbin_rule (ptype, v0, v1, v2, v3, v4, v5) VALUES ('p', 'ad-broker', '*', '*', '*', 'allow', '')`)
+	require.NoError(t, err)
+	_, err = cli("audit", "verify", "--database")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "policies.json: is not the data policy the policy.* entries leave")
+	_, err = db.Exec(`DELETE FROM casbin_rule WHERE v0 = 'ad-broker'`)
+	require.NoError(t, err)
+
 	_, err = db.Exec(`DROP TRIGGER consent_events_no_update`)
 	require.NoError(t, err)
 	_, err = db.Exec(`UPDATE consent_events SET granted = 1 WHERE record_id = ?`, rec["id"])

@@ -162,6 +162,12 @@ type Options struct {
 	// Receipts adds the signed receipts (ProfileWithReceipts). Callers
 	// allow it to admins only: a receipt names its subject.
 	Receipts bool
+	// AsStored writes devices, inventory versions and the data policy as
+	// the database holds them now, not as the entries below the checkpoint
+	// left them: for checking the database itself (audit verify
+	// --database), where an edit behind the log must show. A change
+	// committed while the export runs then shows too.
+	AsStored bool
 }
 
 // Validate checks the options before anything is written.
@@ -307,11 +313,11 @@ func export(ctx context.Context, out io.Writer, src Sources, opts Options, metho
 		func() error { return w.file(FileCheckpoint, []byte(cp.Note)) },
 		func() error { return exportEntries(ctx, w, src.Log, cp.Size, c) },
 		func() error { return exportConsistency(ctx, w, src.Log, opts.PreviousSize, cp.Size) },
-		func() error { return exportDevices(ctx, w, src, c) },
-		func() error { return exportInventories(ctx, w, src.DB, c) },
+		func() error { return exportDevices(ctx, w, src, c, opts.AsStored) },
+		func() error { return exportInventories(ctx, w, src.DB, c, opts.AsStored) },
 		func() error { return exportNotices(w, versions, src.NoticePage) },
 		func() error { return exportConsents(ctx, w, src, m, opts.Receipts) },
-		func() error { return exportPolicies(w, c.policy) },
+		func() error { return exportPolicies(ctx, w, c.policy, src.DB, opts.AsStored) },
 		func() error {
 			if err := c.finish(ctx, src.DB, versions, time.Now()); err != nil {
 				return err
@@ -410,7 +416,7 @@ func exportConsistency(ctx context.Context, w *writer, auditLog *audit.Log, from
 
 // exportDevices writes every device registered in the log up to the
 // checkpoint, as its last entry there left it (audit.DeviceLine), by id.
-func exportDevices(ctx context.Context, w *writer, src Sources, c *collector) error {
+func exportDevices(ctx context.Context, w *writer, src Sources, c *collector, asStored bool) error {
 	if err := w.create(FileDevices); err != nil {
 		return err
 	}
@@ -426,7 +432,9 @@ func exportDevices(ctx context.Context, w *writer, src Sources, c *collector) er
 			if !ok {
 				continue // registered after the checkpoint: the next bundle's
 			}
-			d.Status = status
+			if !asStored {
+				d.Status = status
+			}
 			c.device(d)
 			var owner string
 			if d.OwnerSubject != "" {
@@ -444,7 +452,7 @@ func exportDevices(ctx context.Context, w *writer, src Sources, c *collector) er
 
 // exportInventories writes every inventory version declared in the log up
 // to the checkpoint (audit.InventoryLine), by device id and version.
-func exportInventories(ctx context.Context, w *writer, db *store.DB, c *collector) error {
+func exportInventories(ctx context.Context, w *writer, db *store.DB, c *collector, asStored bool) error {
 	if err := w.create(FileInventories); err != nil {
 		return err
 	}
@@ -456,7 +464,7 @@ func exportInventories(ctx context.Context, w *writer, db *store.DB, c *collecto
 		}
 		for _, inv := range page {
 			afterDevice, afterVersion = inv.DeviceID, inv.Version
-			if inv.Version > c.declared[inv.DeviceID] {
+			if inv.Version > c.declared[inv.DeviceID] && !asStored {
 				continue // declared after the checkpoint
 			}
 			c.inventory(inv)
@@ -573,7 +581,24 @@ func eachConsent(ctx context.Context, db *store.DB, m Manifest, fn func(privacy.
 	}
 }
 
-func exportPolicies(w *writer, p *policyState) error {
+func exportPolicies(ctx context.Context, w *writer, p *policyState, db *store.DB, asStored bool) error {
+	if asStored {
+		lines, err := db.Read(ctx).PolicyLines()
+		if err != nil {
+			return err
+		}
+		p = newPolicyState()
+		for _, l := range lines {
+			switch {
+			case len(l) == 6 && l[0] == "p":
+				p.rules[Rule{Subject: l[1], Category: l[2], Purpose: l[3], Action: l[4], Effect: l[5]}] = true
+			case len(l) == 3 && l[0] == "g":
+				p.groups[Group{Member: l[1], Group: l[2]}] = true
+			default:
+				return fmt.Errorf("evidence: a data policy line of the database is not a rule or a group: %q", l)
+			}
+		}
+	}
 	b, err := json.MarshalIndent(p.file(), "", "  ")
 	if err != nil {
 		return err
