@@ -3348,7 +3348,7 @@ type ClientInterface interface {
 
 	// ListWebhookDeliveries A webhook's deliveries
 	//
-	// Newest first, each with its event, state, tries and the receiver's last answer.
+	// Newest first, each with its event, state, tries and the receiver's last answer. An event names the subject it concerns: each one listed is recorded in the audit log (personal_data.read).
 	//
 	// Corresponds with GET /v1/webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 	ListWebhookDeliveries(ctx context.Context, id openapi_types.UUID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4720,7 +4720,7 @@ func (c *Client) GetWebhook(ctx context.Context, id openapi_types.UUID, reqEdito
 
 // ListWebhookDeliveries A webhook's deliveries
 //
-// Newest first, each with its event, state, tries and the receiver's last answer.
+// Newest first, each with its event, state, tries and the receiver's last answer. An event names the subject it concerns: each one listed is recorded in the audit log (personal_data.read).
 //
 // Corresponds with GET /v1/webhooks/{id}/deliveries (the `ListWebhookDeliveries` operationId).
 func (c *Client) ListWebhookDeliveries(ctx context.Context, id openapi_types.UUID, params *ListWebhookDeliveriesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -8163,7 +8163,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListWebhookDeliveriesWithResponse A webhook's deliveries
 	//
-	// Newest first, each with its event, state, tries and the receiver's last answer.
+	// Newest first, each with its event, state, tries and the receiver's last answer. An event names the subject it concerns: each one listed is recorded in the audit log (personal_data.read).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -17770,7 +17770,7 @@ func (c *ClientWithResponses) GetWebhookWithResponse(ctx context.Context, id ope
 
 // ListWebhookDeliveriesWithResponse A webhook's deliveries
 //
-// Newest first, each with its event, state, tries and the receiver's last answer.
+// Newest first, each with its event, state, tries and the receiver's last answer. An event names the subject it concerns: each one listed is recorded in the audit log (personal_data.read).
 //
 // Returns a wrapper object for the known response body format(s).
 //

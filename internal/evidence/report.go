@@ -489,7 +489,7 @@ Every number below is computed from the data in the bundle; <code>consentry evid
 <p>Each device has a unique, immutable identity (manufacturer, model and normalized serial), listed in <code>devices.ndjson</code> with its status; its lifecycle is in the audit entries named <code>device.*</code>.</p>
 
 <h2>Control 12: monitoring and logging of reads</h2>
-<p>Every read of a subject's personal data through the API (consent records, a subject's consents and privacy view, decisions, devices with their owner, incident lists) is an audit entry <code>personal_data.read</code> naming the client, the route and the subject's pseudonym.</p>
+<p>Every read of a subject's personal data through the API (consent records, a subject's consents and privacy view, decisions, devices with their owner, incident lists, webhook deliveries) is an audit entry <code>personal_data.read</code> naming the client, the route and the subject's pseudonym.</p>
 {{with .Reads}}<table id="reads"><thead><tr><th scope="col">Client</th><th scope="col">Reads in the period</th></tr></thead><tbody>
 {{range .}}<tr><th scope="row"><code>{{.ClientID}}</code></th><td class="n">{{.Reads}}</td></tr>
 {{end}}</tbody></table>{{else}}<p>No read of personal data in the period.</p>{{end}}

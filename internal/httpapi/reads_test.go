@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/consentry/consentry/internal/privacy"
+	"github.com/consentry/consentry/internal/webhook/webhooktest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,7 +16,13 @@ import (
 // and the subject's pseudonym; queued, it is written with the next change.
 func TestReadsOfPersonalDataAreAudited(t *testing.T) {
 	e, deviceID, notice := consentEnv(t)
-	r := e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", consentBody(deviceID, notice, choice("navigation", true)))
+	const secret = "0123456789abcdef0123456789abcdef-webhook"
+	rx := webhooktest.New(t, secret, 1)
+	r := e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/webhooks", map[string]any{"url": rx.URL + "/events",
+		"events": []string{"consent.granted"}, "secret": secret})
+	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+	hook := r.JSON(t)["id"].(string)
+	r = e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", consentBody(deviceID, notice, choice("navigation", true)))
 	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
 	id := r.JSON(t)["id"].(string)
 
@@ -28,6 +35,7 @@ func TestReadsOfPersonalDataAreAudited(t *testing.T) {
 		{privacy.RoleApp, "/v1/subjects/alice/privacy"},
 		{privacy.RoleAdmin, "/v1/devices/" + deviceID},
 		{privacy.RoleAdmin, "/v1/devices?subject=alice"},
+		{privacy.RoleAdmin, "/v1/webhooks/" + hook + "/deliveries"},
 	} {
 		require.Equal(t, http.StatusOK, e.do(t, read.role, http.MethodGet, read.path, nil).Code, read.path)
 	}
@@ -53,5 +61,5 @@ func TestReadsOfPersonalDataAreAudited(t *testing.T) {
 		assert.NotContains(t, it.Entry.Targets, "alice")
 	}
 	assert.Equal(t, []string{"app /v1/consents/:id", "app /v1/subjects/:subject/consents", "app /v1/subjects/:subject/privacy",
-		"admin /v1/devices/:id", "admin /v1/devices"}, routes)
+		"admin /v1/devices/:id", "admin /v1/devices", "admin /v1/webhooks/:id/deliveries"}, routes)
 }

@@ -221,7 +221,7 @@ func (s *Server) deleteWebhook(c *gin.Context) error {
 //
 // @Summary  A webhook's deliveries
 // @ID       listWebhookDeliveries
-// @Description Newest first, each with its event, state, tries and the receiver's last answer.
+// @Description Newest first, each with its event, state, tries and the receiver's last answer. An event names the subject it concerns: each one listed is recorded in the audit log (personal_data.read).
 // @Tags     webhooks
 // @Security BearerAuth
 // @Produce  json
@@ -271,9 +271,13 @@ func (s *Server) listDeliveries(c *gin.Context) error {
 		ds = ds[:limit]
 		out.NextCursor = strconv.FormatInt(ds[len(ds)-1].ID, 10)
 	}
+	subjects := make([]string, 0, len(ds))
 	for _, d := range ds {
 		out.Deliveries = append(out.Deliveries, toDeliveryResponse(d))
+		subjects = append(subjects, d.Event.Subject)
 	}
+	// An event names the person it concerns: reading it is a read.
+	s.noteReads(c, subjects...)
 	writeJSON(c, http.StatusOK, out)
 	return nil
 }
