@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -25,7 +26,8 @@ import (
 
 // ConsentLine is a consent or withdrawal record. Each of its choices has
 // its own entry (consent.recorded or consent.withdrawn, at AuditSeq), and
-// every one of them commits to the whole line.
+// every one of them commits to the whole line; the choices are in the
+// order of their entries.
 type ConsentLine struct {
 	ID            string              `json:"id"`
 	Kind          string              `json:"kind"`
@@ -62,6 +64,8 @@ func NewConsentLine(rec privacy.ConsentRecord, subjectHMAC, receiptSHA256 string
 	for i, c := range rec.Choices {
 		l.Choices[i] = ConsentLineChoice{Purpose: c.Purpose, Granted: c.Granted, ExpiresAt: formatOptional(c.ExpiresAt), AuditSeq: c.AuditSeq}
 	}
+	// In the order they were recorded, whatever order they are read in.
+	slices.SortFunc(l.Choices, func(a, b ConsentLineChoice) int { return cmp.Compare(a.AuditSeq, b.AuditSeq) })
 	return l
 }
 

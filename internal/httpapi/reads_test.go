@@ -63,3 +63,14 @@ func TestReadsOfPersonalDataAreAudited(t *testing.T) {
 	assert.Equal(t, []string{"app /v1/consents/:id", "app /v1/subjects/:subject/consents", "app /v1/subjects/:subject/privacy",
 		"admin /v1/devices/:id", "admin /v1/devices", "admin /v1/webhooks/:id/deliveries"}, routes)
 }
+
+// TestARecordOfSeveralPurposesIsServed: a record's choices are read back
+// in purpose order but were recorded in the order given; the record still
+// matches the entries that committed to it.
+func TestARecordOfSeveralPurposesIsServed(t *testing.T) {
+	e, deviceID, notice := consentEnv(t)
+	r := e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", consentBody(deviceID, notice, choice("navigation", true), choice("maintenance", false)))
+	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+	got := e.do(t, privacy.RoleApp, http.MethodGet, "/v1/consents/"+r.JSON(t)["id"].(string), nil)
+	assert.Equal(t, http.StatusOK, got.Code, got.Body.String())
+}
