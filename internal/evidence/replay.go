@@ -217,13 +217,13 @@ func (j *judgeReplay) judge(e audit.Entry, d event.Decision, at time.Time) (reas
 	}
 
 	st, ok := j.consents[consentKey(e.Targets["subject"], d.DeviceID, d.Purpose)]
-	status2 := privacy.StatusDenied
+	consentStatus := privacy.StatusDenied
 	if ok {
-		status2 = st.Status(at, func(noticeKey, purpose string, version int) bool {
+		consentStatus = st.Status(at, func(noticeKey, purpose string, version int) bool {
 			return privacy.ChangedAfter(j.material[key], version, purpose)
 		})
 	}
-	switch status2 {
+	switch consentStatus {
 	case privacy.StatusGranted:
 		if e.Outcome == event.OutcomeAllow && (e.ReliesOn == nil || *e.ReliesOn != st.AuditSeq) {
 			deny("consent", event.ReasonNoConsent, fmt.Sprintf("the allow does not rely on the consent in force, entry %d", st.AuditSeq))
