@@ -276,8 +276,9 @@ func (l *Log) CheckEntry(ctx context.Context, seq int64, ev event.Event) error {
 		}
 		targets["subject"] = l.HMAC(want.Subject)
 	}
-	// A decision entry written before decisions named their service.
-	if _, ok := got.Targets["service_name"]; !ok && ev.Action() == event.ActionDecision {
+	// A decision entry written before records were bound names no service
+	// and commits to no steps; a later one must do both.
+	if got.RecordSHA256 == "" && ev.Action() == event.ActionDecision {
 		delete(targets, "service_name")
 	}
 	outcome := want.Outcome

@@ -32,6 +32,16 @@ type VerifyInput struct {
 	Older []byte
 	// Entries yields the log from sequence 0 on, in order.
 	Entries iter.Seq2[StoredEntry, error]
+	// Judged says the caller replays every decision itself, through Each,
+	// more fully than this log-only replay (the evidence verifier, with the
+	// records the entries commit to): the consent state is then not kept
+	// twice, and VerifyResult.Allows is 0.
+	Judged bool
+	// Each, when set, is given every entry below the checkpoint's size,
+	// parsed, in order, after the log's own checks of it: a caller that
+	// checks more of each entry reads the log once. An error stops the
+	// verification at that entry.
+	Each func(seq int64, e Entry) error
 	// Prove, when set (online), returns the server's inclusion proof for
 	// seq in the tree of size; it is used to name the entry that breaks
 	// the root.
@@ -161,8 +171,18 @@ func (vr *verifier) entry(se StoredEntry) error {
 	if e.Seq != n {
 		return fail(n, "sequence", "the leaf says seq %d", e.Seq)
 	}
-	if err := vr.replay.apply(e); err != nil {
-		return err
+	if !vr.in.Judged {
+		if err := vr.replay.apply(e); err != nil {
+			return err
+		}
+	}
+	if vr.in.Each != nil {
+		if err := vr.in.Each(n, e); err != nil {
+			if IsFailure(err) {
+				return err
+			}
+			return fail(n, "check", "%v", err)
+		}
 	}
 	hs, err := tlog.StoredHashes(n, se.Leaf, vr.reader)
 	if err != nil {

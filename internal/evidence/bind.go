@@ -36,6 +36,8 @@ type expected struct {
 	notices map[string]published
 	// policy: the data policy the entries leave.
 	policy *policyState
+	// boundSince: by kind, the first entry that committed to its record.
+	boundSince map[string]int64
 }
 
 // lineEntry is what the entry a line must match says of it.
@@ -55,11 +57,14 @@ type published struct {
 
 func newExpected() *expected {
 	return &expected{consents: map[int64]binding{}, devices: map[string]lineEntry{}, inventories: map[string]lineEntry{},
-		notices: map[string]published{}, policy: newPolicyState()}
+		notices: map[string]published{}, policy: newPolicyState(), boundSince: map[string]int64{}}
 }
 
 // note takes what one entry says of the bundle's lines.
-func (x *expected) note(m Manifest, seq int64, e audit.Entry) {
+func (x *expected) note(m Manifest, seq int64, e audit.Entry) error {
+	if err := x.committed(seq, e); err != nil {
+		return err
+	}
 	switch {
 	case e.Action == event.ActionConsentRecorded || e.Action == event.ActionConsentWithdrawn:
 		if at, err := time.Parse(audit.TimeFormat, e.Time); err == nil && !at.Before(m.From) && at.Before(m.To) {
@@ -68,7 +73,7 @@ func (x *expected) note(m Manifest, seq int64, e audit.Entry) {
 	case e.Action == event.ActionInventoryDeclared:
 		x.inventories[e.Targets["device"]+"\x00"+e.Targets["inventory_version"]] = lineEntry{seq: seq, commitment: e.RecordSHA256}
 	case strings.HasPrefix(e.Action, "device."):
-		x.devices[e.Targets["device"]] = lineEntry{seq: seq, commitment: e.RecordSHA256, status: deviceStatus(e.Action)}
+		x.devices[e.Targets["device"]] = lineEntry{seq: seq, commitment: e.RecordSHA256, status: deviceStatus(e)}
 	case e.Action == event.ActionNoticePublished:
 		if p, ok := event.Decode(e.Action, e.Targets, e.Reasons).(event.NoticePublished); ok {
 			x.notices[e.Targets["notice"]+"\x00"+e.Targets["version"]] = published{seq: seq, content: e.PayloadSHA256,
@@ -77,6 +82,53 @@ func (x *expected) note(m Manifest, seq int64, e audit.Entry) {
 	case strings.HasPrefix(e.Action, "policy."):
 		x.policy.apply(event.Decode(e.Action, e.Targets, e.Reasons))
 	}
+	return nil
+}
+
+// committed fails closed on an entry that leaves out what entries of its
+// kind have committed to since an earlier entry: a log from before
+// records were bound is accepted with what it can prove, but once the
+// commitments begin, an entry without one is not old, it was made to
+// escape a check (a decision without service_name skips the policy
+// check of the replay).
+func (x *expected) committed(seq int64, e audit.Entry) error {
+	var kind string
+	switch {
+	case e.Action == event.ActionConsentRecorded || e.Action == event.ActionConsentWithdrawn:
+		kind = "consent"
+	case e.Action == event.ActionInventoryDeclared:
+		kind = "inventory"
+	case strings.HasPrefix(e.Action, "device."):
+		kind = "device"
+	case e.Action == event.ActionDecision:
+		kind = "decision"
+		if (e.RecordSHA256 == "") != (e.Targets["service_name"] == "") {
+			return &audit.Failure{Seq: seq, Check: "form", Detail: "a decision entry names its service or commits to its steps, not both"}
+		}
+	default:
+		return nil
+	}
+	since, bound := x.boundSince[kind]
+	switch {
+	case e.RecordSHA256 != "" && !bound:
+		x.boundSince[kind] = seq
+	case e.RecordSHA256 == "" && bound:
+		return &audit.Failure{Seq: seq, Check: "form", Detail: fmt.Sprintf("no record_sha256, though %s entries commit to their records since entry %d",
+			kind, since)}
+	}
+	return nil
+}
+
+// deviceStatus is the status a device.* entry leaves its device in, as
+// event.Decode reads it.
+func deviceStatus(e audit.Entry) privacy.DeviceStatus {
+	switch ev := event.Decode(e.Action, e.Targets, e.Reasons).(type) {
+	case event.DeviceRegistered:
+		return ev.Device.Status
+	case event.DeviceStatusChanged:
+		return ev.Device.Status
+	}
+	return ""
 }
 
 // list is s, or [] for none.
@@ -235,7 +287,7 @@ func (b *bundle) consents(m Manifest, bound map[int64]binding, sum *Summary) err
 // devices checks every device line against the last device.* entry of
 // its device: the line hashes to that entry's commitment, and every
 // device with entries has exactly one line, in id order.
-func (b *bundle) devices(want map[string]lineEntry, judge *judgeReplay, sum *Summary) error {
+func (b *bundle) devices(want map[string]lineEntry, sum *Summary) error {
 	lines, done := b.lines(FileDevices)
 	last := ""
 	for n, line := range lines {
@@ -260,7 +312,6 @@ func (b *bundle) devices(want map[string]lineEntry, judge *judgeReplay, sum *Sum
 		if string(e.status) != d.Status {
 			return failf(item, "says %s, but its last entry (%d) left it %s", d.Status, e.seq, e.status)
 		}
-		judge.device(d)
 		sum.Devices++
 	}
 	if err := done(); err != nil {
@@ -271,7 +322,7 @@ func (b *bundle) devices(want map[string]lineEntry, judge *judgeReplay, sum *Sum
 
 // inventories checks every inventory line against the entry that
 // declared it; every declared version has exactly one line, in order.
-func (b *bundle) inventories(want map[string]lineEntry, judge *judgeReplay, sum *Summary) error {
+func (b *bundle) inventories(want map[string]lineEntry, sum *Summary) error {
 	lines, done := b.lines(FileInventories)
 	var lastDevice string
 	lastVersion := 0
@@ -295,7 +346,6 @@ func (b *bundle) inventories(want map[string]lineEntry, judge *judgeReplay, sum 
 		if err := bindLine(item, inv, e, sum); err != nil {
 			return err
 		}
-		judge.inventoryLine(inv)
 		sum.Inventories++
 	}
 	if err := done(); err != nil {
@@ -333,14 +383,6 @@ func leftOver(file, what string, want map[string]lineEntry) error {
 		}
 	}
 	return failf(file, "holds no line for the %s of audit entry %d (%d are missing): a line was removed", what, first, len(want))
-}
-
-// deviceStatus is the status a device.* action leaves a device in.
-func deviceStatus(action string) privacy.DeviceStatus {
-	if action == event.ActionDeviceRegistered {
-		return privacy.DeviceActive
-	}
-	return privacy.DeviceStatus(strings.TrimPrefix(action, "device."))
 }
 
 // receipt checks one receipt line against its record line.
@@ -390,7 +432,7 @@ func (b *bundle) receipt(item string, line []byte, r ConsentRecord) error {
 // content_sha256, which is the payload of the entry that published it,
 // with the same material purposes and time; every published version has
 // its file.
-func (b *bundle) notices(m Manifest, want map[string]published, judge *judgeReplay) (int, error) {
+func (b *bundle) notices(m Manifest, want map[string]published) (int, error) {
 	n := 0
 	for _, f := range m.Files {
 		if !strings.HasPrefix(f.Path, noticesDirectory) || !strings.HasSuffix(f.Path, ".json") {
@@ -425,9 +467,6 @@ func (b *bundle) notices(m Manifest, want map[string]published, judge *judgeRepl
 			return n, failf(f.Path, "published_at %s, but audit entry %d was written at %s", audit.FormatTime(v.PublishedAt), e.seq, e.time)
 		}
 		delete(want, key)
-		if err := judge.notice(v); err != nil {
-			return n, failf(f.Path, "content: %v", err)
-		}
 		n++
 	}
 	for _, e := range want {

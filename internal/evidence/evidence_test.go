@@ -56,6 +56,15 @@ type deployment struct {
 // decision per subject (allowed when granted).
 func newDeployment(t testing.TB, dialect string, subjects int) *deployment {
 	t.Helper()
+	return newDeploymentWith(t, dialect, subjects, nil)
+}
+
+// newDeploymentWith is newDeployment with legacy run once the notice is
+// published, before anything else: where a test writes entries as the
+// code before record commitments did, which came before any of this
+// version's.
+func newDeploymentWith(t testing.TB, dialect string, subjects int, legacy func(d *deployment)) *deployment {
+	t.Helper()
 	ctx := context.Background()
 	d := &deployment{db: storetest.MustOpenDB(t, dialect, nil)}
 	var err error
@@ -82,6 +91,9 @@ func newDeployment(t testing.TB, dialect string, subjects int) *deployment {
 	require.NoError(t, err)
 	d.notice, err = notices.Publish(ctx, "tracker", v.Version)
 	require.NoError(t, err)
+	if legacy != nil {
+		legacy(d)
+	}
 	devices := device.NewService(d.db, d.log)
 	d.device, err = devices.Register(ctx, privacy.Device{Manufacturer: "Acme", Model: "T", Serial: "1", Firmware: "1", NoticeKey: "tracker"})
 	require.NoError(t, err)
@@ -601,46 +613,75 @@ func TestPseudonymousByDefault(t *testing.T) {
 // receipt's hash) still verifies, bound by its receipt's hash alone, and
 // the summary counts it.
 func TestRecordsFromBeforeBindingVerify(t *testing.T) {
-	d := newDeployment(t, store.DialectSQLite, 2)
 	ctx := context.Background()
 	receipt := "old.receipt.jws"
 	sum := sha256.Sum256([]byte(receipt))
 	receiptHash := hex.EncodeToString(sum[:])
-	_, err := d.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
-		rec := privacy.ConsentRecord{ID: "0190a0a0-0000-7000-8000-000000000001", Kind: privacy.RecordConsent, SubjectID: "subject-old",
-			DeviceID: d.device.ID, NoticeKey: "tracker", NoticeVersion: d.notice.Version, NoticeHash: d.notice.ContentHash, Locale: "en",
-			Method: privacy.MethodApp, CreatedAt: tx.Now(), ClientID: "app", Receipt: receipt,
-			Choices: []privacy.ConsentChoice{{Purpose: "navigation", Granted: false, AuditSeq: tx.Reserve(1)}}}
-		if err := tx.InsertConsentRecord(rec); err != nil {
-			return nil, err
-		}
-		// As the code before record commitments wrote it: no RecordSHA256.
-		return []event.Event{event.ConsentRecorded{Consent: event.Consent{ReceiptSHA256: receiptHash, ConsentState: privacy.ConsentState{
-			SubjectID: rec.SubjectID, DeviceID: rec.DeviceID, Purpose: "navigation", RecordID: rec.ID, Kind: rec.Kind, NoticeKey: "tracker",
-			NoticeVersion: rec.NoticeVersion, AuditSeq: rec.Choices[0].AuditSeq}}}}, nil
+	d := newDeploymentWith(t, store.DialectSQLite, 2, func(d *deployment) {
+		old := registerLegacyDevice(t, d)
+		_, err := d.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+			rec := privacy.ConsentRecord{ID: "0190a0a0-0000-7000-8000-000000000001", Kind: privacy.RecordConsent, SubjectID: "subject-old",
+				DeviceID: old.ID, NoticeKey: "tracker", NoticeVersion: d.notice.Version, NoticeHash: d.notice.ContentHash, Locale: "en",
+				Method: privacy.MethodApp, CreatedAt: tx.Now(), ClientID: "app", Receipt: receipt,
+				Choices: []privacy.ConsentChoice{{Purpose: "navigation", Granted: false, AuditSeq: tx.Reserve(1)}}}
+			if err := tx.InsertConsentRecord(rec); err != nil {
+				return nil, err
+			}
+			// As the code before record commitments wrote it: no RecordSHA256.
+			return []event.Event{event.ConsentRecorded{Consent: event.Consent{ReceiptSHA256: receiptHash, ConsentState: privacy.ConsentState{
+				SubjectID: rec.SubjectID, DeviceID: rec.DeviceID, Purpose: "navigation", RecordID: rec.ID, Kind: rec.Kind, NoticeKey: "tracker",
+				NoticeVersion: rec.NoticeVersion, AuditSeq: rec.Choices[0].AuditSeq}}}}, nil
+		})
+		require.NoError(t, err)
 	})
-	require.NoError(t, err)
 	path, _ := d.export(t, evidence.Options{})
 	got, err := evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
 	require.NoError(t, err)
 	assert.Equal(t, 3, got.Consents)
 	assert.Equal(t, 1, got.Unbound)
 
-	// Its receipt hash still binds it: a changed hash is named.
+	// Its receipt hash still binds it: a changed hash is named. It is the
+	// first line: the oldest record.
 	bad := rewrite(t, path, only(evidence.FileConsents, func(b []byte) []byte {
 		return lines(b, func(ls []string) []string {
 			var r evidence.ConsentRecord
-			require.NoError(t, json.Unmarshal([]byte(ls[2]), &r))
+			require.NoError(t, json.Unmarshal([]byte(ls[0]), &r))
 			r.ReceiptSHA256 = strings.Repeat("0", 64)
 			b, _ := json.Marshal(r)
-			ls[2] = string(b)
+			ls[0] = string(b)
 			return ls
 		})
 	}), d.log)
 	_, err = evidence.Verify(bad, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
 	var failure *evidence.Failure
 	require.ErrorAs(t, err, &failure)
-	assert.Contains(t, failure.Item, evidence.FileConsents+" line 3")
+	assert.Contains(t, failure.Item, evidence.FileConsents+" line 1")
+
+	// After this version's first consent entry, one without its
+	// commitment is not old: it fails, named.
+	_, err = d.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		return []event.Event{event.ConsentRecorded{Consent: event.Consent{ReceiptSHA256: receiptHash, ConsentState: privacy.ConsentState{
+			SubjectID: "subject-late", DeviceID: d.device.ID, Purpose: "navigation", RecordID: "late", Kind: privacy.RecordConsent,
+			NoticeKey: "tracker", NoticeVersion: d.notice.Version, AuditSeq: tx.NextSeq()}}}}, nil
+	})
+	require.NoError(t, err)
+	path, m := d.export(t, evidence.Options{})
+	_, err = evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	assertFailure(t, err, fmt.Sprintf("%s line %d", evidence.FileEntries, m.AuditSize), "no record_sha256, though consent entries commit")
+}
+
+// registerLegacyDevice registers a device as the code before record
+// commitments did: its entry holds no record_sha256.
+func registerLegacyDevice(t testing.TB, d *deployment) privacy.Device {
+	t.Helper()
+	old := privacy.Device{ID: "0190a0a0-0000-7000-8000-0000000000d1", Manufacturer: "Acme", Model: "Old", Serial: "1", Firmware: "1",
+		NoticeKey: "tracker", Status: privacy.DeviceActive}
+	_, err := d.log.Do(context.Background(), func(tx *audit.Tx) ([]event.Event, error) {
+		old.CreatedAt, old.UpdatedAt = tx.Now(), tx.Now()
+		return []event.Event{event.DeviceRegistered{Device: old}}, tx.InsertDevice(old)
+	})
+	require.NoError(t, err)
+	return old
 }
 
 // TestDeviceAndInventoryLinesAreBound: every device line is its device as

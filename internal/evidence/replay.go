@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -30,12 +31,14 @@ type judgeReplay struct {
 	inventory map[string]int // device → newest version declared
 	inForce   map[string]int // notice key → version in force
 	material  map[string]map[int][]string
-	consents  map[string]privacy.ConsentState // subject HMAC, device, purpose
+	consents  map[[32]byte]replayConsent // by consentKey
 	policy    *policyState
 	data      *authz.Data
 	stale     bool // the policy changed since data was built
 
-	judged, withoutPolicy int
+	judged, withoutPolicy, allows int
+	// failure is the first decision the replay judged otherwise.
+	failure error
 }
 
 // replayElement is what a decision reads of a declared element.
@@ -47,7 +50,7 @@ type replayElement struct {
 func newJudgeReplay() *judgeReplay {
 	return &judgeReplay{noticeOf: map[string]string{}, elements: map[string]map[string]replayElement{}, stated: map[string]map[string][]string{},
 		status: map[string]privacy.DeviceStatus{}, inventory: map[string]int{}, inForce: map[string]int{}, material: map[string]map[int][]string{},
-		consents: map[string]privacy.ConsentState{}, policy: newPolicyState(), stale: true}
+		consents: map[[32]byte]replayConsent{}, policy: newPolicyState(), stale: true}
 }
 
 func versionKey(name string, version int) string { return name + "\x00" + strconv.Itoa(version) }
@@ -85,8 +88,10 @@ func (j *judgeReplay) notice(v noticeVersion) error {
 func (j *judgeReplay) apply(seq int64, e audit.Entry) error {
 	ev := event.Decode(e.Action, e.Targets, e.Reasons)
 	switch x := ev.(type) {
-	case event.DeviceRegistered, event.DeviceStatusChanged:
-		j.status[e.Targets["device"]] = deviceStatus(e.Action)
+	case event.DeviceRegistered:
+		j.status[x.Device.ID] = x.Device.Status
+	case event.DeviceStatusChanged:
+		j.status[x.Device.ID] = x.Device.Status
 	case event.InventoryDeclared:
 		j.inventory[x.Inventory.DeviceID] = x.Inventory.Version
 	case event.NoticePublished:
@@ -107,26 +112,56 @@ func (j *judgeReplay) apply(seq int64, e audit.Entry) error {
 	return nil
 }
 
-func consentKey(subject, device, purpose string) string {
-	return subject + "\x00" + device + "\x00" + purpose
+// replayConsent is the last consent entry of a subject, device and
+// purpose, in what the consent check reads of it: a million of them fit
+// in memory.
+type replayConsent struct {
+	seq     int64
+	expires time.Time
+	version int
+	kind    uint8 // consentGranted, consentRefused, consentWithdrawn
+}
+
+const (
+	consentGranted = iota + 1
+	consentRefused
+	consentWithdrawn
+)
+
+// consentKey keys a subject's (pseudonym's) state for a device and
+// purpose, fixed-size, keeping none of the entry's strings alive.
+func consentKey(subject, device, purpose string) [32]byte {
+	return sha256.Sum256([]byte(subject + "\x00" + device + "\x00" + purpose))
 }
 
 func (j *judgeReplay) consent(seq int64, e audit.Entry) error {
-	st := privacy.ConsentState{RecordID: e.Targets["record"], Kind: privacy.RecordConsent, Granted: e.Outcome == event.OutcomeGranted,
-		NoticeKey: e.Targets["notice"], Purpose: e.Targets["purpose"], AuditSeq: seq}
-	if e.Action == event.ActionConsentWithdrawn {
-		st.Kind, st.Granted = privacy.RecordWithdrawal, false
+	c := replayConsent{seq: seq, kind: consentRefused}
+	switch {
+	case e.Action == event.ActionConsentWithdrawn:
+		c.kind = consentWithdrawn
+	case e.Outcome == event.OutcomeGranted:
+		c.kind = consentGranted
 	}
-	st.NoticeVersion, _ = strconv.Atoi(e.Targets["notice_version"])
+	c.version, _ = strconv.Atoi(e.Targets["notice_version"])
 	if e.ExpiresAt != "" {
 		t, err := time.Parse(audit.TimeFormat, e.ExpiresAt)
 		if err != nil {
 			return fail(seq, "form", "expires_at %q: %v", e.ExpiresAt, err)
 		}
-		st.ExpiresAt = t
+		c.expires = t
 	}
-	j.consents[consentKey(e.Targets["subject"], e.Targets["device"], st.Purpose)] = st
+	j.consents[consentKey(e.Targets["subject"], e.Targets["device"], e.Targets["purpose"])] = c
 	return nil
+}
+
+// state is c as privacy.ConsentState.Status judges it.
+func (c replayConsent) state(noticeKey, purpose string) privacy.ConsentState {
+	st := privacy.ConsentState{Kind: privacy.RecordConsent, Granted: c.kind == consentGranted, ExpiresAt: c.expires, NoticeKey: noticeKey,
+		NoticeVersion: c.version, Purpose: purpose, AuditSeq: c.seq}
+	if c.kind == consentWithdrawn {
+		st.Kind = privacy.RecordWithdrawal
+	}
+	return st
 }
 
 // decision judges a decision entry again, at its place.
@@ -136,15 +171,22 @@ func (j *judgeReplay) decision(seq int64, e audit.Entry, d event.Decision) error
 		return fail(seq, "form", "time %q: %v", e.Time, err)
 	}
 	j.judged++
+	if e.Outcome == event.OutcomeAllow {
+		j.allows++
+	}
 	reasons, check, why, err := j.judge(e, d, at)
 	if err != nil {
 		return fail(seq, "replay", "%v", err)
 	}
 	if e.Outcome == event.OutcomeAllow {
-		if len(reasons) > 0 {
-			return fail(seq, check, "an allow the %s check denies: %s", check, why)
+		switch {
+		case len(reasons) == 0:
+			return nil
+		case check == "consent":
+			// The property audit verify names too.
+			return fail(seq, "strictest by default", "an allow without a consent in force: %s", why)
 		}
-		return nil
+		return fail(seq, check, "an allow the %s check denies: %s", check, why)
 	}
 	// A decision that could not make a check failed closed: its deny
 	// stands whatever the replay finds.
@@ -216,7 +258,8 @@ func (j *judgeReplay) judge(e audit.Entry, d event.Decision, at time.Time) (reas
 		}
 	}
 
-	st, ok := j.consents[consentKey(e.Targets["subject"], d.DeviceID, d.Purpose)]
+	c, ok := j.consents[consentKey(e.Targets["subject"], d.DeviceID, d.Purpose)]
+	st := c.state(key, d.Purpose)
 	consentStatus := privacy.StatusDenied
 	if ok {
 		consentStatus = st.Status(at, func(noticeKey, purpose string, version int) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/consentry/consentry/internal/audit"
@@ -43,6 +44,9 @@ func (d *deployment) forge(t *testing.T, dec event.Decision) {
 	if dec.Purpose == "" {
 		dec.Purpose = "navigation"
 	}
+	// As this version writes them: naming the service and committing to
+	// some steps (which no bundle holds).
+	dec.StepsSHA256 = strings.Repeat("5", 64)
 	_, err := d.log.Do(context.Background(), func(*audit.Tx) ([]event.Event, error) { return []event.Event{dec}, nil })
 	require.NoError(t, err)
 }
@@ -230,20 +234,16 @@ func TestReplayAgreesOnReconsent(t *testing.T) {
 // summary says how many: what they cannot prove.
 func TestLinesFromBeforeBindingAreCounted(t *testing.T) {
 	ctx := context.Background()
-	d := newDeployment(t, store.DialectSQLite, 2)
-	old := privacy.Device{ID: "0190a0a0-0000-7000-8000-0000000000d1", Manufacturer: "Acme", Model: "Old", Serial: "1", Firmware: "1",
-		NoticeKey: "tracker", Status: privacy.DeviceActive}
-	_, err := d.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
-		old.CreatedAt, old.UpdatedAt = tx.Now(), tx.Now()
-		return []event.Event{event.DeviceRegistered{Device: old}}, tx.InsertDevice(old) // no RecordSHA256, as before
+	d := newDeploymentWith(t, store.DialectSQLite, 2, func(d *deployment) {
+		old := registerLegacyDevice(t, d)
+		// A decision as entries were before they named the service: its
+		// device declared no inventory, subject-0 never consented.
+		_, err := d.log.Do(ctx, func(*audit.Tx) ([]event.Event, error) {
+			return []event.Event{event.Decision{ID: "old", ServiceID: "svc", Subject: "subject-0", DeviceID: old.ID, Element: "location",
+				Purpose: "navigation", DataAction: "use", Reasons: []string{event.ReasonElementNotDeclared, event.ReasonNoConsent}}}, nil
+		})
+		require.NoError(t, err)
 	})
-	require.NoError(t, err)
-	// A decision as entries were before they named the service.
-	_, err = d.log.Do(ctx, func(*audit.Tx) ([]event.Event, error) {
-		return []event.Event{event.Decision{ID: "old", ServiceID: "svc", Subject: "subject-0", DeviceID: d.device.ID, Element: "location",
-			Purpose: "navigation", DataAction: "use", Reasons: []string{event.ReasonNoConsent}}}, nil
-	})
-	require.NoError(t, err)
 	path, _ := d.export(t, evidence.Options{})
 	sum, err := evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
 	require.NoError(t, err)
@@ -251,4 +251,15 @@ func TestLinesFromBeforeBindingAreCounted(t *testing.T) {
 	assert.Equal(t, 2, sum.Devices)
 	assert.Equal(t, 1, sum.WithoutPolicy, "the old decision, judged without its policy check")
 	assert.Equal(t, 3, sum.Judged)
+
+	// After this version's decisions, one without service_name would skip
+	// the policy check: it fails instead.
+	_, err = d.log.Do(ctx, func(*audit.Tx) ([]event.Event, error) {
+		return []event.Event{event.Decision{ID: "late", ServiceID: "svc", Subject: "subject-1", DeviceID: d.device.ID, Element: "location",
+			Purpose: "navigation", DataAction: "use", Allow: true, ConsentSeq: d.consentSeq(t, "subject-1")}}, nil
+	})
+	require.NoError(t, err)
+	path, m := d.export(t, evidence.Options{})
+	_, err = evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	assertFailure(t, err, evidence.FileEntries+" line "+itoa(m.AuditSize), "no record_sha256, though decision entries commit")
 }

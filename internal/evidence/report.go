@@ -124,7 +124,7 @@ func (c *collector) entry(leaf []byte) error {
 	case e.Action == event.ActionInventoryDeclared:
 		c.declared[e.Targets["device"]], _ = strconv.Atoi(e.Targets["inventory_version"])
 	case strings.HasPrefix(e.Action, "device."):
-		c.status[e.Targets["device"]] = deviceStatus(e.Action)
+		c.status[e.Targets["device"]] = deviceStatus(e)
 	case strings.HasPrefix(e.Action, "policy."):
 		c.policy.apply(event.Decode(e.Action, e.Targets, e.Reasons))
 	}

@@ -106,71 +106,96 @@ func Verify(path string, opts VerifyOptions) (Summary, error) {
 		return sum, err
 	}
 	sum.Profile = m.Profile
+	// One pass over the log: the log's checks, what each entry says of the
+	// lines (want), and the replay of every decision (judge), on the lines
+	// read beforehand. A replay failure is reported only once every line
+	// is bound: a changed line is named as such, not as the wrong
+	// decision it leads the replay to.
+	judge := newJudgeReplay()
+	b.preload(m, judge)
 	want := newExpected()
-	res, err := audit.Verify(audit.VerifyInput{Checkpoint: checkpoint, VerifierKey: key, Older: opts.Previous, Entries: b.entries(m, want)})
-	if err != nil {
-		var af *audit.Failure
-		if errors.As(err, &af) && af.Seq >= 0 {
-			return sum, failf(fmt.Sprintf("%s line %d", FileEntries, af.Seq+1), "%s: %s", af.Check, af.Detail)
+	each := func(seq int64, e audit.Entry) error {
+		if err := want.note(m, seq, e); err != nil {
+			return err
 		}
-		return sum, failf(FileEntries, "%v", err)
+		if err := judge.apply(seq, e); err != nil && judge.failure == nil {
+			judge.failure = err
+		}
+		return nil
+	}
+	res, err := audit.Verify(audit.VerifyInput{Checkpoint: checkpoint, VerifierKey: key, Older: opts.Previous, Entries: b.entries(), Judged: true, Each: each})
+	if err != nil {
+		return sum, entryFailure(err)
 	}
 	if res.Size != m.AuditSize {
 		return sum, failf(FileCheckpoint, "has size %d, the manifest says %d", res.Size, m.AuditSize)
 	}
-	sum.Allows = res.Allows
 	if err := b.consistency(m, res, opts.Previous, key); err != nil {
 		return sum, err
 	}
 	if err := b.consents(m, want.consents, &sum); err != nil {
 		return sum, err
 	}
-	judge := newJudgeReplay()
-	if err := b.devices(want.devices, judge, &sum); err != nil {
+	if err := b.devices(want.devices, &sum); err != nil {
 		return sum, err
 	}
-	if err := b.inventories(want.inventories, judge, &sum); err != nil {
+	if err := b.inventories(want.inventories, &sum); err != nil {
 		return sum, err
 	}
-	if sum.Notices, err = b.notices(m, want.notices, judge); err != nil {
+	if sum.Notices, err = b.notices(m, want.notices); err != nil {
 		return sum, err
 	}
 	if err := b.policies(want.policy); err != nil {
 		return sum, err
 	}
-	// Every line the replay reads is now bound to its entry.
-	if err := b.replay(m, judge); err != nil {
-		return sum, err
+	if judge.failure != nil {
+		return sum, entryFailure(judge.failure)
 	}
-	sum.Judged, sum.WithoutPolicy = judge.judged, judge.withoutPolicy
+	sum.Judged, sum.WithoutPolicy, sum.Allows = judge.judged, judge.withoutPolicy, judge.allows
 	return sum, nil
 }
 
-// replay reads the entries again and judges every decision at its place
-// (judgeReplay).
-func (b *bundle) replay(m Manifest, j *judgeReplay) error {
-	lines, done := b.lines(FileEntries)
-	for n, line := range lines {
-		var e Entry
-		if err := strictJSON(line, &e); err != nil {
-			return failf(fmt.Sprintf("%s line %d", FileEntries, n), "not an entry: %v", err)
+// entryFailure names the entries file's line of a failure about an entry.
+func entryFailure(err error) error {
+	var af *audit.Failure
+	if errors.As(err, &af) && af.Seq >= 0 {
+		return failf(fmt.Sprintf("%s line %d", FileEntries, af.Seq+1), "%s: %s", af.Check, af.Detail)
+	}
+	return failf(FileEntries, "%v", err)
+}
+
+// preload gives the replay the device, inventory and notice lines before
+// the log is read. Lines that cannot be read are left out: the checks of
+// each file, after the log, name them.
+func (b *bundle) preload(m Manifest, j *judgeReplay) {
+	read := func(name string, each func([]byte)) {
+		lines, done := b.lines(name)
+		for _, line := range lines {
+			each(line)
 		}
-		if e.Seq >= m.AuditSize {
-			break
+		_ = done()
+	}
+	read(FileDevices, func(line []byte) {
+		var d audit.DeviceLine
+		if strictJSON(line, &d) == nil {
+			j.device(d)
 		}
-		parsed, err := audit.ParseLeaf(e.Leaf)
-		if err != nil {
-			return failf(fmt.Sprintf("%s line %d", FileEntries, n), "form: %v", err)
+	})
+	read(FileInventories, func(line []byte) {
+		var inv audit.InventoryLine
+		if strictJSON(line, &inv) == nil {
+			j.inventoryLine(inv)
 		}
-		if err := j.apply(e.Seq, parsed); err != nil {
-			var af *audit.Failure
-			if errors.As(err, &af) {
-				return failf(fmt.Sprintf("%s line %d", FileEntries, n), "%s: %s", af.Check, af.Detail)
-			}
-			return failf(fmt.Sprintf("%s line %d", FileEntries, n), "%v", err)
+	})
+	for _, f := range m.Files {
+		if !strings.HasPrefix(f.Path, noticesDirectory) || !strings.HasSuffix(f.Path, ".json") {
+			continue
+		}
+		var v noticeVersion
+		if raw, err := b.read(f.Path); err == nil && strictJSON(raw, &v) == nil {
+			_ = j.notice(v)
 		}
 	}
-	return done()
 }
 
 type bundle struct {
@@ -324,9 +349,8 @@ func (b *bundle) lines(name string) (iter.Seq2[int, []byte], func() error) {
 	return seq, func() error { return failure }
 }
 
-// entries yields the audit entries for audit.Verify, noting on the way
-// what each says of the bundle's record lines (expected.note).
-func (b *bundle) entries(m Manifest, want *expected) iter.Seq2[audit.StoredEntry, error] {
+// entries yields the audit entries for audit.Verify.
+func (b *bundle) entries() iter.Seq2[audit.StoredEntry, error] {
 	lines, done := b.lines(FileEntries)
 	return func(yield func(audit.StoredEntry, error) bool) {
 		for n, line := range lines {
@@ -334,9 +358,6 @@ func (b *bundle) entries(m Manifest, want *expected) iter.Seq2[audit.StoredEntry
 			if err := strictJSON(line, &e); err != nil {
 				yield(audit.StoredEntry{}, failf(fmt.Sprintf("%s line %d", FileEntries, n), "not an entry: %v", err))
 				return
-			}
-			if parsed, err := audit.ParseLeaf(e.Leaf); err == nil && e.Seq < m.AuditSize {
-				want.note(m, e.Seq, parsed)
 			}
 			if !yield(audit.StoredEntry{Seq: e.Seq, Leaf: e.Leaf}, nil) {
 				return
