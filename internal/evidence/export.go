@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
+	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/go-jose/go-jose/v4"
@@ -583,20 +584,21 @@ func eachConsent(ctx context.Context, db *store.DB, m Manifest, fn func(privacy.
 
 func exportPolicies(ctx context.Context, w *writer, p *policyState, db *store.DB, asStored bool) error {
 	if asStored {
-		lines, err := db.Read(ctx).PolicyLines()
+		// The policy as the service loads it, with authz's own reading.
+		data, err := authz.NewData(func() authz.Lines { return db.Read(ctx) })
+		if err != nil {
+			return err
+		}
+		rules, groups, err := data.Rules()
 		if err != nil {
 			return err
 		}
 		p = newPolicyState()
-		for _, l := range lines {
-			switch {
-			case len(l) == 6 && l[0] == "p":
-				p.rules[Rule{Subject: l[1], Category: l[2], Purpose: l[3], Action: l[4], Effect: l[5]}] = true
-			case len(l) == 3 && l[0] == "g":
-				p.groups[Group{Member: l[1], Group: l[2]}] = true
-			default:
-				return fmt.Errorf("evidence: a data policy line of the database is not a rule or a group: %q", l)
-			}
+		for _, r := range rules {
+			p.rules[Rule{Subject: r.Subject, Category: r.Category, Purpose: r.Purpose, Action: r.Action, Effect: r.Effect}] = true
+		}
+		for _, g := range groups {
+			p.groups[Group{Member: g.Member, Group: g.Group}] = true
 		}
 	}
 	b, err := json.MarshalIndent(p.file(), "", "  ")
