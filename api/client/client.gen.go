@@ -155,6 +155,24 @@ func (e ClientResponseStatus) Valid() bool {
 	}
 }
 
+// Defines values for CloseBodyOutcome.
+const (
+	CloseBodyOutcomeCompleted CloseBodyOutcome = "completed"
+	CloseBodyOutcomeFailed    CloseBodyOutcome = "failed"
+)
+
+// Valid indicates whether the value is a known member of the CloseBodyOutcome enum.
+func (e CloseBodyOutcome) Valid() bool {
+	switch e {
+	case CloseBodyOutcomeCompleted:
+		return true
+	case CloseBodyOutcomeFailed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConsentRequestMethod.
 const (
 	ConsentRequestMethodApi   ConsentRequestMethod = "api"
@@ -651,6 +669,7 @@ func (e PrivacyPurposeStatus) Valid() bool {
 const (
 	Conflict             ProblemCode = "conflict"
 	Forbidden            ProblemCode = "forbidden"
+	Gone                 ProblemCode = "gone"
 	Internal             ProblemCode = "internal"
 	Invalid              ProblemCode = "invalid"
 	InvalidTransition    ProblemCode = "invalid_transition"
@@ -672,6 +691,8 @@ func (e ProblemCode) Valid() bool {
 	case Conflict:
 		return true
 	case Forbidden:
+		return true
+	case Gone:
 		return true
 	case Internal:
 		return true
@@ -764,6 +785,48 @@ func (e PurposeResponseLegalBasis) Valid() bool {
 	}
 }
 
+// Defines values for RequestResponseState.
+const (
+	RequestResponseStateCompleted  RequestResponseState = "completed"
+	RequestResponseStateFailed     RequestResponseState = "failed"
+	RequestResponseStateInProgress RequestResponseState = "in_progress"
+	RequestResponseStateReceived   RequestResponseState = "received"
+)
+
+// Valid indicates whether the value is a known member of the RequestResponseState enum.
+func (e RequestResponseState) Valid() bool {
+	switch e {
+	case RequestResponseStateCompleted:
+		return true
+	case RequestResponseStateFailed:
+		return true
+	case RequestResponseStateInProgress:
+		return true
+	case RequestResponseStateReceived:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RequestResponseType.
+const (
+	RequestResponseTypeAccess  RequestResponseType = "access"
+	RequestResponseTypeErasure RequestResponseType = "erasure"
+)
+
+// Valid indicates whether the value is a known member of the RequestResponseType enum.
+func (e RequestResponseType) Valid() bool {
+	switch e {
+	case RequestResponseTypeAccess:
+		return true
+	case RequestResponseTypeErasure:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StateResponseStatus.
 const (
 	StateResponseStatusDenied            StateResponseStatus = "denied"
@@ -818,6 +881,51 @@ func (e StepBodyCheck) Valid() bool {
 	}
 }
 
+// Defines values for SubjectRequestBodyMethod.
+const (
+	SubjectRequestBodyMethodApi   SubjectRequestBodyMethod = "api"
+	SubjectRequestBodyMethodApp   SubjectRequestBodyMethod = "app"
+	SubjectRequestBodyMethodPaper SubjectRequestBodyMethod = "paper"
+	SubjectRequestBodyMethodVoice SubjectRequestBodyMethod = "voice"
+	SubjectRequestBodyMethodWeb   SubjectRequestBodyMethod = "web"
+)
+
+// Valid indicates whether the value is a known member of the SubjectRequestBodyMethod enum.
+func (e SubjectRequestBodyMethod) Valid() bool {
+	switch e {
+	case SubjectRequestBodyMethodApi:
+		return true
+	case SubjectRequestBodyMethodApp:
+		return true
+	case SubjectRequestBodyMethodPaper:
+		return true
+	case SubjectRequestBodyMethodVoice:
+		return true
+	case SubjectRequestBodyMethodWeb:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SubjectRequestBodyType.
+const (
+	SubjectRequestBodyTypeAccess  SubjectRequestBodyType = "access"
+	SubjectRequestBodyTypeErasure SubjectRequestBodyType = "erasure"
+)
+
+// Valid indicates whether the value is a known member of the SubjectRequestBodyType enum.
+func (e SubjectRequestBodyType) Valid() bool {
+	switch e {
+	case SubjectRequestBodyTypeAccess:
+		return true
+	case SubjectRequestBodyTypeErasure:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookEventKind.
 const (
 	WebhookEventKindConsentExpired           WebhookEventKind = "consent.expired"
@@ -827,6 +935,8 @@ const (
 	WebhookEventKindDeviceDeactivated        WebhookEventKind = "device.deactivated"
 	WebhookEventKindDeviceDisposed           WebhookEventKind = "device.disposed"
 	WebhookEventKindNoticePublished          WebhookEventKind = "notice.published"
+	WebhookEventKindSubjectAccessRequested   WebhookEventKind = "subject.access_requested"
+	WebhookEventKindSubjectErasureRequested  WebhookEventKind = "subject.erasure_requested"
 )
 
 // Valid indicates whether the value is a known member of the WebhookEventKind enum.
@@ -846,6 +956,10 @@ func (e WebhookEventKind) Valid() bool {
 		return true
 	case WebhookEventKindNoticePublished:
 		return true
+	case WebhookEventKindSubjectAccessRequested:
+		return true
+	case WebhookEventKindSubjectErasureRequested:
+		return true
 	default:
 		return false
 	}
@@ -860,6 +974,8 @@ const (
 	WebhookRequestEventsDeviceDeactivated        WebhookRequestEvents = "device.deactivated"
 	WebhookRequestEventsDeviceDisposed           WebhookRequestEvents = "device.disposed"
 	WebhookRequestEventsNoticePublished          WebhookRequestEvents = "notice.published"
+	WebhookRequestEventsSubjectAccessRequested   WebhookRequestEvents = "subject.access_requested"
+	WebhookRequestEventsSubjectErasureRequested  WebhookRequestEvents = "subject.erasure_requested"
 )
 
 // Valid indicates whether the value is a known member of the WebhookRequestEvents enum.
@@ -878,6 +994,10 @@ func (e WebhookRequestEvents) Valid() bool {
 	case WebhookRequestEventsDeviceDisposed:
 		return true
 	case WebhookRequestEventsNoticePublished:
+		return true
+	case WebhookRequestEventsSubjectAccessRequested:
+		return true
+	case WebhookRequestEventsSubjectErasureRequested:
 		return true
 	default:
 		return false
@@ -923,6 +1043,24 @@ func (e IncidentDevicesParamsFormat) Valid() bool {
 	case Csv:
 		return true
 	case Json:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListOpenRequestsParamsState.
+const (
+	Open    ListOpenRequestsParamsState = "open"
+	Overdue ListOpenRequestsParamsState = "overdue"
+)
+
+// Valid indicates whether the value is a known member of the ListOpenRequestsParamsState enum.
+func (e ListOpenRequestsParamsState) Valid() bool {
+	switch e {
+	case Open:
+		return true
+	case Overdue:
 		return true
 	default:
 		return false
@@ -1180,6 +1318,38 @@ type ClientResponseRole string
 //
 // Example: active
 type ClientResponseStatus string
+
+// CloseBody defines model for CloseBody.
+type CloseBody struct {
+	// Outcome completed (default) or failed.
+	//
+	// Example: completed
+	Outcome *CloseBodyOutcome `json:"outcome,omitempty"`
+
+	// Reason Why; recorded in the audit log.
+	//
+	// Example: backend decommissioned on 2026-12-01; its data deleted with it
+	Reason string `json:"reason"`
+}
+
+// CloseBodyOutcome completed (default) or failed.
+//
+// Example: completed
+type CloseBodyOutcome string
+
+// ConfirmBody defines model for ConfirmBody.
+type ConfirmBody struct {
+	// WebhookId The webhook through which the backend was told of the erasure.
+	WebhookId openapi_types.UUID `json:"webhook_id"`
+}
+
+// ConfirmationResponse defines model for ConfirmationResponse.
+type ConfirmationResponse struct {
+	Confirmed   bool                `json:"confirmed"`
+	ConfirmedAt *time.Time          `json:"confirmed_at,omitempty"`
+	ConfirmedBy *openapi_types.UUID `json:"confirmed_by,omitempty"`
+	WebhookId   openapi_types.UUID  `json:"webhook_id"`
+}
 
 // ConsentRequest defines model for ConsentRequest.
 type ConsentRequest struct {
@@ -1558,6 +1728,21 @@ type ElementBodyCollectionMethod string
 // ElementBodySensitivity Example: personal
 type ElementBodySensitivity string
 
+// ErasedResponse defines model for ErasedResponse.
+type ErasedResponse struct {
+	ConsentRecords int `json:"consent_records"`
+	ConsentStates  int `json:"consent_states"`
+	Decisions      int `json:"decisions"`
+	Devices        int `json:"devices"`
+	Receipts       int `json:"receipts"`
+
+	// Requests Earlier requests of the subject, whose subject id was cleared.
+	Requests int `json:"requests"`
+
+	// WebhookEvents Webhook events about the subject, scrubbed when the request completed.
+	WebhookEvents int `json:"webhook_events"`
+}
+
 // ExplainedDecision defines model for ExplainedDecision.
 type ExplainedDecision struct {
 	// Action Example: use
@@ -1738,10 +1923,16 @@ type HashRequest struct {
 
 // HashResponse defines model for HashResponse.
 type HashResponse struct {
-	// Hmac Hex HMAC-SHA256; search with GET /v1/audit/entries?subject=.
+	// Hmac The same value, under the field's former name (pseudonyms were HMACs of subject ids).
 	//
 	// Example: 9f2c…
 	Hmac string `json:"hmac"`
+
+	// Pseudonym The subject's pseudonym in the log (64 hex digits, drawn at random
+	// when the subject was first seen); search with GET /v1/audit/entries?subject=.
+	//
+	// Example: 9f2c…
+	Pseudonym string `json:"pseudonym"`
 }
 
 // IncidentDevices defines model for IncidentDevices.
@@ -2218,6 +2409,68 @@ type PutInventoryResponse struct {
 	Version int `json:"version"`
 }
 
+// RequestCreated defines model for RequestCreated.
+type RequestCreated struct {
+	// ErasureReceipt An erasure's signed receipt: what was erased, when, and the pseudonym the subject's entries keep in the log.
+	ErasureReceipt *string `json:"erasure_receipt,omitempty"`
+
+	// Receipt The signed receipt of the request (compact JWS, EdDSA; verify with /.well-known/jwks.json). It names the subject; Consentry keeps only its hash.
+	Receipt string          `json:"receipt"`
+	Request RequestResponse `json:"request"`
+
+	// Withdrawals An erasure's withdrawals, made first, each with its receipt.
+	Withdrawals *[]ConsentResponse `json:"withdrawals,omitempty"`
+}
+
+// RequestList defines model for RequestList.
+type RequestList struct {
+	Items []RequestResponse `json:"items"`
+}
+
+// RequestResponse defines model for RequestResponse.
+type RequestResponse struct {
+	// CloseReason Why an operator closed the request.
+	CloseReason *string    `json:"close_reason,omitempty"`
+	CompletedAt *time.Time `json:"completed_at,omitempty"`
+
+	// Confirmations The backends subscribed to erasures when it was asked, each confirming it erased too.
+	Confirmations []ConfirmationResponse `json:"confirmations"`
+	CreatedAt     time.Time              `json:"created_at"`
+	DueAt         time.Time              `json:"due_at"`
+
+	// Erased What an erasure erased, per kind of row.
+	Erased *ErasedResponse `json:"erased,omitempty"`
+
+	// ExportUrl Where the access export is (access requests only).
+	ExportUrl *string            `json:"export_url,omitempty"`
+	Id        openapi_types.UUID `json:"id"`
+	Overdue   bool               `json:"overdue"`
+
+	// Pseudonym The subject's pseudonym in the audit log and evidence bundles.
+	//
+	// Example: 9f2c…
+	Pseudonym string `json:"pseudonym"`
+
+	// ReceiptSha256 SHA-256 (hex) of the request's receipt; the receipt itself went to the requester.
+	ReceiptSha256 string `json:"receipt_sha256"`
+
+	// State received, in_progress (an erasure made, waiting for backends), completed, or failed (closed so by an operator).
+	State RequestResponseState `json:"state"`
+
+	// Subject The subject id, while Consentry still holds it: absent once an erasure completed, and for auditors.
+	//
+	// Example: user-7f3a
+	Subject   *string             `json:"subject,omitempty"`
+	Type      RequestResponseType `json:"type"`
+	UpdatedAt time.Time           `json:"updated_at"`
+}
+
+// RequestResponseState received, in_progress (an erasure made, waiting for backends), completed, or failed (closed so by an operator).
+type RequestResponseState string
+
+// RequestResponseType defines model for RequestResponse.Type.
+type RequestResponseType string
+
 // RotateRequest defines model for RotateRequest.
 type RotateRequest struct {
 	// GraceSeconds How long the replaced token keeps working, in seconds (0-2592000, 30 days); 0, the default, ends it at once.
@@ -2302,6 +2555,25 @@ type SubjectConsents struct {
 	Subject string `json:"subject"`
 }
 
+// SubjectRequestBody defines model for SubjectRequestBody.
+type SubjectRequestBody struct {
+	// Method How the person asked: the method of the withdrawals an erasure makes first (default app).
+	//
+	// Example: app
+	Method *SubjectRequestBodyMethod `json:"method,omitempty"`
+
+	// Type Example: erasure
+	Type SubjectRequestBodyType `json:"type"`
+}
+
+// SubjectRequestBodyMethod How the person asked: the method of the withdrawals an erasure makes first (default app).
+//
+// Example: app
+type SubjectRequestBodyMethod string
+
+// SubjectRequestBodyType Example: erasure
+type SubjectRequestBodyType string
+
 // SubjectTokenRequest defines model for SubjectTokenRequest.
 type SubjectTokenRequest struct {
 	// Subject The subject the token acts for: the app's own id for its user.
@@ -2368,12 +2640,17 @@ type WebhookEvent struct {
 	// Example: ["navigation"]
 	Purposes *[]string `json:"purposes,omitempty"`
 
+	// RequestId subject.erasure_requested, subject.access_requested: the request. For an erasure, erase what you hold about the subject, then POST /v1/subjects/requests/{request_id}/confirmations naming this webhook.
+	//
+	// Example: 0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e
+	RequestId *string `json:"request_id,omitempty"`
+
 	// Sequence Orders events as their changes committed.
 	//
 	// Example: 42
 	Sequence int `json:"sequence"`
 
-	// Subject The app's own opaque subject id (consent events; device events of an owned device).
+	// Subject The app's own opaque subject id (consent and subject events; device events of an owned device). Once the subject's erasure completed, the erased marker "erased:<pseudonym>" in its place.
 	//
 	// Example: user-4711
 	Subject *string `json:"subject,omitempty"`
@@ -2583,6 +2860,15 @@ type CurrentNoticeParams struct {
 	Locale *string `form:"locale,omitempty" json:"locale,omitempty"`
 }
 
+// ListOpenRequestsParams defines parameters for ListOpenRequests.
+type ListOpenRequestsParams struct {
+	// State open (default) or overdue
+	State *ListOpenRequestsParamsState `form:"state,omitempty" json:"state,omitempty"`
+}
+
+// ListOpenRequestsParamsState defines parameters for ListOpenRequests.
+type ListOpenRequestsParamsState string
+
 // SubjectConsentsParams defines parameters for SubjectConsents.
 type SubjectConsentsParams struct {
 	// Cursor next_cursor of the previous page
@@ -2675,6 +2961,15 @@ type PutPurposeJSONRequestBody = PurposeRequest
 
 // MintSubjectTokenJSONRequestBody defines body for MintSubjectToken for application/json ContentType.
 type MintSubjectTokenJSONRequestBody = SubjectTokenRequest
+
+// CloseSubjectRequestJSONRequestBody defines body for CloseSubjectRequest for application/json ContentType.
+type CloseSubjectRequestJSONRequestBody = CloseBody
+
+// ConfirmSubjectRequestJSONRequestBody defines body for ConfirmSubjectRequest for application/json ContentType.
+type ConfirmSubjectRequestJSONRequestBody = ConfirmBody
+
+// CreateSubjectRequestJSONRequestBody defines body for CreateSubjectRequest for application/json ContentType.
+type CreateSubjectRequestJSONRequestBody = SubjectRequestBody
 
 // WithdrawSubjectJSONRequestBody defines body for WithdrawSubject for application/json ContentType.
 type WithdrawSubjectJSONRequestBody = WithdrawRequest
@@ -2831,18 +3126,18 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/audit/entries/{seq}/proof (the `GetAuditInclusionProof` operationId).
 	GetAuditInclusionProof(ctx context.Context, seq int, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// HashAuditValueWithBody HMAC of a subject id
+	// HashAuditValueWithBody Pseudonym of a subject id
 	//
-	// The log never holds subject ids, only their HMAC under a key only the server has. An admin computes it here, so that an auditor can search the log for one subject.
+	// The log never holds subject ids, only pseudonyms drawn at random when a subject is first seen; the server alone keeps which subject each stands for, until the subject is erased. An admin looks one up here, so that an auditor can search the log for one subject. A subject never seen, or erased, has none: 404.
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/audit/hash (the `HashAuditValue` operationId).
 	HashAuditValueWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// HashAuditValue HMAC of a subject id
+	// HashAuditValue Pseudonym of a subject id
 	//
-	// The log never holds subject ids, only their HMAC under a key only the server has. An admin computes it here, so that an auditor can search the log for one subject.
+	// The log never holds subject ids, only pseudonyms drawn at random when a subject is first seen; the server alone keeps which subject each stands for, until the subject is erased. An admin looks one up here, so that an auditor can search the log for one subject. A subject never seen, or erased, has none: 404.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3277,6 +3572,63 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/subject-tokens (the `MintSubjectToken` operationId).
 	MintSubjectToken(ctx context.Context, body MintSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListOpenRequests Open and overdue requests
+	//
+	// The requests not yet completed (state=open, the default) or only those past their due date (state=overdue), due first, at most 1,000. Auditors see pseudonyms, not subject ids.
+	//
+	// Corresponds with GET /v1/subjects/requests (the `ListOpenRequests` operationId).
+	ListOpenRequests(ctx context.Context, params *ListOpenRequestsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetSubjectRequest Get a request
+	//
+	// One request, with its state, due date and, for an erasure, what was erased and which backends confirmed. A subject token sees only its own. Auditors see the pseudonym, not the subject id.
+	//
+	// Corresponds with GET /v1/subjects/requests/{id} (the `GetSubjectRequest` operationId).
+	GetSubjectRequest(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CloseSubjectRequestWithBody Close a request
+	//
+	// An operator ends a request that cannot complete by itself (a backend gone for good), as completed or failed, with a reason recorded in the audit log. Closing an erasure scrubs the subject id from the webhook outbox: pending deliveries about the subject are cancelled.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/subjects/requests/{id}/close (the `CloseSubjectRequest` operationId).
+	CloseSubjectRequestWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CloseSubjectRequest Close a request
+	//
+	// An operator ends a request that cannot complete by itself (a backend gone for good), as completed or failed, with a reason recorded in the audit log. Closing an erasure scrubs the subject id from the webhook outbox: pending deliveries about the subject are cancelled.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/subjects/requests/{id}/close (the `CloseSubjectRequest` operationId).
+	CloseSubjectRequest(ctx context.Context, id openapi_types.UUID, body CloseSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmSubjectRequestWithBody Confirm an erasure
+	//
+	// A backend told of an erasure (webhook kind subject.erasure_requested) confirms, as a service client, that it erased what it held about the subject, naming the webhook it was told through. The request completes when every subscribed backend has confirmed and every delivery about the subject is done. Recorded in the audit log with the confirming client.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/subjects/requests/{id}/confirmations (the `ConfirmSubjectRequest` operationId).
+	ConfirmSubjectRequestWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConfirmSubjectRequest Confirm an erasure
+	//
+	// A backend told of an erasure (webhook kind subject.erasure_requested) confirms, as a service client, that it erased what it held about the subject, naming the webhook it was told through. The request completes when every subscribed backend has confirmed and every delivery about the subject is done. Recorded in the audit log with the confirming client.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/subjects/requests/{id}/confirmations (the `ConfirmSubjectRequest` operationId).
+	ConfirmSubjectRequest(ctx context.Context, id openapi_types.UUID, body ConfirmSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ExportSubjectRequest Access export
+	//
+	// Everything Consentry holds about the subject of an access request, as one JSON document (format consentry-subject-export/1, docs/subject-rights.md), streamed: consent records with their receipts, the current state per device and purpose, every decision made about them (which service asked, for what, when, the outcome, reasons and steps), the devices they own, the webhook deliveries about them, their requests; and every audit entry naming them, with its exact bytes and its RFC 6962 inclusion proof against the signed checkpoint included. `consentry evidence verify FILE --key audit-verifier.key` checks it offline. The read is recorded in the audit log.
+	//
+	// Corresponds with GET /v1/subjects/requests/{id}/export (the `ExportSubjectRequest` operationId).
+	ExportSubjectRequest(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SubjectConsents A subject's consents
 	//
 	// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
@@ -3290,6 +3642,31 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/subjects/{subject}/privacy (the `SubjectPrivacy` operationId).
 	SubjectPrivacy(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSubjectRequests A subject's requests
+	//
+	// Every request of the subject, oldest first. An erased subject has none any more: its requests name only its pseudonym (an admin or auditor finds them in GET /v1/subjects/requests while open, or by id).
+	//
+	// Corresponds with GET /v1/subjects/{subject}/requests (the `ListSubjectRequests` operationId).
+	ListSubjectRequests(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSubjectRequestWithBody Ask for access or erasure
+	//
+	// A data-subject request (ISO/IEC 27400 Control 33), by an app for a user it has verified, by the subject's own token, or by an admin. An access request completes at once: its export (export_url) holds everything Consentry holds about the subject, each record with its audit entry and inclusion proof. An erasure, in one transaction, withdraws every consent (withdrawals, each with its receipt: every later decision denies), then erases: every row that held the subject id holds "erased:<pseudonym>" instead, receipts Consentry held are deleted (their hashes stay, as the log committed to them), and the link from the id to the pseudonym is destroyed; every audit entry, checkpoint and proof stays valid. Backends subscribed to subject.erasure_requested are told and confirm (POST /v1/subjects/requests/{id}/confirmations); the request is completed when all have and every delivery about the subject is done (at once when there are none). The receipts name the subject: give them to the person, Consentry keeps none. Every step is in the audit log.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/subjects/{subject}/requests (the `CreateSubjectRequest` operationId).
+	CreateSubjectRequestWithBody(ctx context.Context, subject string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateSubjectRequest Ask for access or erasure
+	//
+	// A data-subject request (ISO/IEC 27400 Control 33), by an app for a user it has verified, by the subject's own token, or by an admin. An access request completes at once: its export (export_url) holds everything Consentry holds about the subject, each record with its audit entry and inclusion proof. An erasure, in one transaction, withdraws every consent (withdrawals, each with its receipt: every later decision denies), then erases: every row that held the subject id holds "erased:<pseudonym>" instead, receipts Consentry held are deleted (their hashes stay, as the log committed to them), and the link from the id to the pseudonym is destroyed; every audit entry, checkpoint and proof stays valid. Backends subscribed to subject.erasure_requested are told and confirm (POST /v1/subjects/requests/{id}/confirmations); the request is completed when all have and every delivery about the subject is done (at once when there are none). The receipts name the subject: give them to the person, Consentry keeps none. Every step is in the audit log.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/subjects/{subject}/requests (the `CreateSubjectRequest` operationId).
+	CreateSubjectRequest(ctx context.Context, subject string, body CreateSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// WithdrawSubjectWithBody Withdraw everything
 	//
@@ -3553,9 +3930,9 @@ func (c *Client) GetAuditInclusionProof(ctx context.Context, seq int, params *Ge
 	return c.Client.Do(req)
 }
 
-// HashAuditValueWithBody HMAC of a subject id
+// HashAuditValueWithBody Pseudonym of a subject id
 //
-// The log never holds subject ids, only their HMAC under a key only the server has. An admin computes it here, so that an auditor can search the log for one subject.
+// The log never holds subject ids, only pseudonyms drawn at random when a subject is first seen; the server alone keeps which subject each stands for, until the subject is erased. An admin looks one up here, so that an auditor can search the log for one subject. A subject never seen, or erased, has none: 404.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3572,9 +3949,9 @@ func (c *Client) HashAuditValueWithBody(ctx context.Context, contentType string,
 	return c.Client.Do(req)
 }
 
-// HashAuditValue HMAC of a subject id
+// HashAuditValue Pseudonym of a subject id
 //
-// The log never holds subject ids, only their HMAC under a key only the server has. An admin computes it here, so that an auditor can search the log for one subject.
+// The log never holds subject ids, only pseudonyms drawn at random when a subject is first seen; the server alone keeps which subject each stands for, until the subject is erased. An admin looks one up here, so that an auditor can search the log for one subject. A subject never seen, or erased, has none: 404.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4559,6 +4936,133 @@ func (c *Client) MintSubjectToken(ctx context.Context, body MintSubjectTokenJSON
 	return c.Client.Do(req)
 }
 
+// ListOpenRequests Open and overdue requests
+//
+// The requests not yet completed (state=open, the default) or only those past their due date (state=overdue), due first, at most 1,000. Auditors see pseudonyms, not subject ids.
+//
+// Corresponds with GET /v1/subjects/requests (the `ListOpenRequests` operationId).
+func (c *Client) ListOpenRequests(ctx context.Context, params *ListOpenRequestsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListOpenRequestsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetSubjectRequest Get a request
+//
+// One request, with its state, due date and, for an erasure, what was erased and which backends confirmed. A subject token sees only its own. Auditors see the pseudonym, not the subject id.
+//
+// Corresponds with GET /v1/subjects/requests/{id} (the `GetSubjectRequest` operationId).
+func (c *Client) GetSubjectRequest(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetSubjectRequestRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CloseSubjectRequestWithBody Close a request
+//
+// An operator ends a request that cannot complete by itself (a backend gone for good), as completed or failed, with a reason recorded in the audit log. Closing an erasure scrubs the subject id from the webhook outbox: pending deliveries about the subject are cancelled.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/subjects/requests/{id}/close (the `CloseSubjectRequest` operationId).
+func (c *Client) CloseSubjectRequestWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCloseSubjectRequestRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CloseSubjectRequest Close a request
+//
+// An operator ends a request that cannot complete by itself (a backend gone for good), as completed or failed, with a reason recorded in the audit log. Closing an erasure scrubs the subject id from the webhook outbox: pending deliveries about the subject are cancelled.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/subjects/requests/{id}/close (the `CloseSubjectRequest` operationId).
+func (c *Client) CloseSubjectRequest(ctx context.Context, id openapi_types.UUID, body CloseSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCloseSubjectRequestRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmSubjectRequestWithBody Confirm an erasure
+//
+// A backend told of an erasure (webhook kind subject.erasure_requested) confirms, as a service client, that it erased what it held about the subject, naming the webhook it was told through. The request completes when every subscribed backend has confirmed and every delivery about the subject is done. Recorded in the audit log with the confirming client.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/subjects/requests/{id}/confirmations (the `ConfirmSubjectRequest` operationId).
+func (c *Client) ConfirmSubjectRequestWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmSubjectRequestRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConfirmSubjectRequest Confirm an erasure
+//
+// A backend told of an erasure (webhook kind subject.erasure_requested) confirms, as a service client, that it erased what it held about the subject, naming the webhook it was told through. The request completes when every subscribed backend has confirmed and every delivery about the subject is done. Recorded in the audit log with the confirming client.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/subjects/requests/{id}/confirmations (the `ConfirmSubjectRequest` operationId).
+func (c *Client) ConfirmSubjectRequest(ctx context.Context, id openapi_types.UUID, body ConfirmSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConfirmSubjectRequestRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ExportSubjectRequest Access export
+//
+// Everything Consentry holds about the subject of an access request, as one JSON document (format consentry-subject-export/1, docs/subject-rights.md), streamed: consent records with their receipts, the current state per device and purpose, every decision made about them (which service asked, for what, when, the outcome, reasons and steps), the devices they own, the webhook deliveries about them, their requests; and every audit entry naming them, with its exact bytes and its RFC 6962 inclusion proof against the signed checkpoint included. `consentry evidence verify FILE --key audit-verifier.key` checks it offline. The read is recorded in the audit log.
+//
+// Corresponds with GET /v1/subjects/requests/{id}/export (the `ExportSubjectRequest` operationId).
+func (c *Client) ExportSubjectRequest(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewExportSubjectRequestRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SubjectConsents A subject's consents
 //
 // The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
@@ -4583,6 +5087,61 @@ func (c *Client) SubjectConsents(ctx context.Context, subject string, params *Su
 // Corresponds with GET /v1/subjects/{subject}/privacy (the `SubjectPrivacy` operationId).
 func (c *Client) SubjectPrivacy(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSubjectPrivacyRequest(c.Server, subject)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSubjectRequests A subject's requests
+//
+// Every request of the subject, oldest first. An erased subject has none any more: its requests name only its pseudonym (an admin or auditor finds them in GET /v1/subjects/requests while open, or by id).
+//
+// Corresponds with GET /v1/subjects/{subject}/requests (the `ListSubjectRequests` operationId).
+func (c *Client) ListSubjectRequests(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSubjectRequestsRequest(c.Server, subject)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSubjectRequestWithBody Ask for access or erasure
+//
+// A data-subject request (ISO/IEC 27400 Control 33), by an app for a user it has verified, by the subject's own token, or by an admin. An access request completes at once: its export (export_url) holds everything Consentry holds about the subject, each record with its audit entry and inclusion proof. An erasure, in one transaction, withdraws every consent (withdrawals, each with its receipt: every later decision denies), then erases: every row that held the subject id holds "erased:<pseudonym>" instead, receipts Consentry held are deleted (their hashes stay, as the log committed to them), and the link from the id to the pseudonym is destroyed; every audit entry, checkpoint and proof stays valid. Backends subscribed to subject.erasure_requested are told and confirm (POST /v1/subjects/requests/{id}/confirmations); the request is completed when all have and every delivery about the subject is done (at once when there are none). The receipts name the subject: give them to the person, Consentry keeps none. Every step is in the audit log.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/subjects/{subject}/requests (the `CreateSubjectRequest` operationId).
+func (c *Client) CreateSubjectRequestWithBody(ctx context.Context, subject string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSubjectRequestRequestWithBody(c.Server, subject, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateSubjectRequest Ask for access or erasure
+//
+// A data-subject request (ISO/IEC 27400 Control 33), by an app for a user it has verified, by the subject's own token, or by an admin. An access request completes at once: its export (export_url) holds everything Consentry holds about the subject, each record with its audit entry and inclusion proof. An erasure, in one transaction, withdraws every consent (withdrawals, each with its receipt: every later decision denies), then erases: every row that held the subject id holds "erased:<pseudonym>" instead, receipts Consentry held are deleted (their hashes stay, as the log committed to them), and the link from the id to the pseudonym is destroyed; every audit entry, checkpoint and proof stays valid. Backends subscribed to subject.erasure_requested are told and confirm (POST /v1/subjects/requests/{id}/confirmations); the request is completed when all have and every delivery about the subject is done (at once when there are none). The receipts name the subject: give them to the person, Consentry keeps none. Every step is in the audit log.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/subjects/{subject}/requests (the `CreateSubjectRequest` operationId).
+func (c *Client) CreateSubjectRequest(ctx context.Context, subject string, body CreateSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateSubjectRequestRequest(c.Server, subject, body)
 	if err != nil {
 		return nil, err
 	}
@@ -7037,6 +7596,222 @@ func NewMintSubjectTokenRequestWithBody(server string, contentType string, body 
 	return req, nil
 }
 
+// NewListOpenRequestsRequest constructs an http.Request for the ListOpenRequests method
+func NewListOpenRequestsRequest(server string, params *ListOpenRequestsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/requests")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetSubjectRequestRequest constructs an http.Request for the GetSubjectRequest method
+func NewGetSubjectRequestRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/requests/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCloseSubjectRequestRequest calls the generic CloseSubjectRequest builder with application/json body
+func NewCloseSubjectRequestRequest(server string, id openapi_types.UUID, body CloseSubjectRequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCloseSubjectRequestRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewCloseSubjectRequestRequestWithBody constructs an http.Request for the CloseSubjectRequest method, with any body, and a specified content type
+func NewCloseSubjectRequestRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/requests/%s/close", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewConfirmSubjectRequestRequest calls the generic ConfirmSubjectRequest builder with application/json body
+func NewConfirmSubjectRequestRequest(server string, id openapi_types.UUID, body ConfirmSubjectRequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewConfirmSubjectRequestRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewConfirmSubjectRequestRequestWithBody constructs an http.Request for the ConfirmSubjectRequest method, with any body, and a specified content type
+func NewConfirmSubjectRequestRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/requests/%s/confirmations", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewExportSubjectRequestRequest constructs an http.Request for the ExportSubjectRequest method
+func NewExportSubjectRequestRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/requests/%s/export", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSubjectConsentsRequest constructs an http.Request for the SubjectConsents method
 func NewSubjectConsentsRequest(server string, subject string, params *SubjectConsentsParams) (*http.Request, error) {
 	var err error
@@ -7140,6 +7915,87 @@ func NewSubjectPrivacyRequest(server string, subject string) (*http.Request, err
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewListSubjectRequestsRequest constructs an http.Request for the ListSubjectRequests method
+func NewListSubjectRequestsRequest(server string, subject string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "subject", subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/%s/requests", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateSubjectRequestRequest calls the generic CreateSubjectRequest builder with application/json body
+func NewCreateSubjectRequestRequest(server string, subject string, body CreateSubjectRequestJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateSubjectRequestRequestWithBody(server, subject, "application/json", bodyReader)
+}
+
+// NewCreateSubjectRequestRequestWithBody constructs an http.Request for the CreateSubjectRequest method, with any body, and a specified content type
+func NewCreateSubjectRequestRequestWithBody(server string, subject string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "subject", subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/%s/requests", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -7592,18 +8448,18 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/audit/entries/{seq}/proof (the `GetAuditInclusionProof` operationId).
 	GetAuditInclusionProofWithResponse(ctx context.Context, seq int, params *GetAuditInclusionProofParams, reqEditors ...RequestEditorFn) (*GetAuditInclusionProofReply, error)
 
-	// HashAuditValueWithBodyWithResponse HMAC of a subject id
+	// HashAuditValueWithBodyWithResponse Pseudonym of a subject id
 	//
-	// The log never holds subject ids, only their HMAC under a key only the server has. An admin computes it here, so that an auditor can search the log for one subject.
+	// The log never holds subject ids, only pseudonyms drawn at random when a subject is first seen; the server alone keeps which subject each stands for, until the subject is erased. An admin looks one up here, so that an auditor can search the log for one subject. A subject never seen, or erased, has none: 404.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/audit/hash (the `HashAuditValue` operationId).
 	HashAuditValueWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*HashAuditValueReply, error)
 
-	// HashAuditValueWithResponse HMAC of a subject id
+	// HashAuditValueWithResponse Pseudonym of a subject id
 	//
-	// The log never holds subject ids, only their HMAC under a key only the server has. An admin computes it here, so that an auditor can search the log for one subject.
+	// The log never holds subject ids, only pseudonyms drawn at random when a subject is first seen; the server alone keeps which subject each stands for, until the subject is erased. An admin looks one up here, so that an auditor can search the log for one subject. A subject never seen, or erased, has none: 404.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -8082,6 +8938,69 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/subject-tokens (the `MintSubjectToken` operationId).
 	MintSubjectTokenWithResponse(ctx context.Context, body MintSubjectTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*MintSubjectTokenReply, error)
 
+	// ListOpenRequestsWithResponse Open and overdue requests
+	//
+	// The requests not yet completed (state=open, the default) or only those past their due date (state=overdue), due first, at most 1,000. Auditors see pseudonyms, not subject ids.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/subjects/requests (the `ListOpenRequests` operationId).
+	ListOpenRequestsWithResponse(ctx context.Context, params *ListOpenRequestsParams, reqEditors ...RequestEditorFn) (*ListOpenRequestsReply, error)
+
+	// GetSubjectRequestWithResponse Get a request
+	//
+	// One request, with its state, due date and, for an erasure, what was erased and which backends confirmed. A subject token sees only its own. Auditors see the pseudonym, not the subject id.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/subjects/requests/{id} (the `GetSubjectRequest` operationId).
+	GetSubjectRequestWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*GetSubjectRequestReply, error)
+
+	// CloseSubjectRequestWithBodyWithResponse Close a request
+	//
+	// An operator ends a request that cannot complete by itself (a backend gone for good), as completed or failed, with a reason recorded in the audit log. Closing an erasure scrubs the subject id from the webhook outbox: pending deliveries about the subject are cancelled.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/subjects/requests/{id}/close (the `CloseSubjectRequest` operationId).
+	CloseSubjectRequestWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CloseSubjectRequestReply, error)
+
+	// CloseSubjectRequestWithResponse Close a request
+	//
+	// An operator ends a request that cannot complete by itself (a backend gone for good), as completed or failed, with a reason recorded in the audit log. Closing an erasure scrubs the subject id from the webhook outbox: pending deliveries about the subject are cancelled.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/subjects/requests/{id}/close (the `CloseSubjectRequest` operationId).
+	CloseSubjectRequestWithResponse(ctx context.Context, id openapi_types.UUID, body CloseSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*CloseSubjectRequestReply, error)
+
+	// ConfirmSubjectRequestWithBodyWithResponse Confirm an erasure
+	//
+	// A backend told of an erasure (webhook kind subject.erasure_requested) confirms, as a service client, that it erased what it held about the subject, naming the webhook it was told through. The request completes when every subscribed backend has confirmed and every delivery about the subject is done. Recorded in the audit log with the confirming client.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/subjects/requests/{id}/confirmations (the `ConfirmSubjectRequest` operationId).
+	ConfirmSubjectRequestWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmSubjectRequestReply, error)
+
+	// ConfirmSubjectRequestWithResponse Confirm an erasure
+	//
+	// A backend told of an erasure (webhook kind subject.erasure_requested) confirms, as a service client, that it erased what it held about the subject, naming the webhook it was told through. The request completes when every subscribed backend has confirmed and every delivery about the subject is done. Recorded in the audit log with the confirming client.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/subjects/requests/{id}/confirmations (the `ConfirmSubjectRequest` operationId).
+	ConfirmSubjectRequestWithResponse(ctx context.Context, id openapi_types.UUID, body ConfirmSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmSubjectRequestReply, error)
+
+	// ExportSubjectRequestWithResponse Access export
+	//
+	// Everything Consentry holds about the subject of an access request, as one JSON document (format consentry-subject-export/1, docs/subject-rights.md), streamed: consent records with their receipts, the current state per device and purpose, every decision made about them (which service asked, for what, when, the outcome, reasons and steps), the devices they own, the webhook deliveries about them, their requests; and every audit entry naming them, with its exact bytes and its RFC 6962 inclusion proof against the signed checkpoint included. `consentry evidence verify FILE --key audit-verifier.key` checks it offline. The read is recorded in the audit log.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/subjects/requests/{id}/export (the `ExportSubjectRequest` operationId).
+	ExportSubjectRequestWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ExportSubjectRequestReply, error)
+
 	// SubjectConsentsWithResponse A subject's consents
 	//
 	// The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
@@ -8099,6 +9018,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/subjects/{subject}/privacy (the `SubjectPrivacy` operationId).
 	SubjectPrivacyWithResponse(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*SubjectPrivacyReply, error)
+
+	// ListSubjectRequestsWithResponse A subject's requests
+	//
+	// Every request of the subject, oldest first. An erased subject has none any more: its requests name only its pseudonym (an admin or auditor finds them in GET /v1/subjects/requests while open, or by id).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/subjects/{subject}/requests (the `ListSubjectRequests` operationId).
+	ListSubjectRequestsWithResponse(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*ListSubjectRequestsReply, error)
+
+	// CreateSubjectRequestWithBodyWithResponse Ask for access or erasure
+	//
+	// A data-subject request (ISO/IEC 27400 Control 33), by an app for a user it has verified, by the subject's own token, or by an admin. An access request completes at once: its export (export_url) holds everything Consentry holds about the subject, each record with its audit entry and inclusion proof. An erasure, in one transaction, withdraws every consent (withdrawals, each with its receipt: every later decision denies), then erases: every row that held the subject id holds "erased:<pseudonym>" instead, receipts Consentry held are deleted (their hashes stay, as the log committed to them), and the link from the id to the pseudonym is destroyed; every audit entry, checkpoint and proof stays valid. Backends subscribed to subject.erasure_requested are told and confirm (POST /v1/subjects/requests/{id}/confirmations); the request is completed when all have and every delivery about the subject is done (at once when there are none). The receipts name the subject: give them to the person, Consentry keeps none. Every step is in the audit log.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/subjects/{subject}/requests (the `CreateSubjectRequest` operationId).
+	CreateSubjectRequestWithBodyWithResponse(ctx context.Context, subject string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSubjectRequestReply, error)
+
+	// CreateSubjectRequestWithResponse Ask for access or erasure
+	//
+	// A data-subject request (ISO/IEC 27400 Control 33), by an app for a user it has verified, by the subject's own token, or by an admin. An access request completes at once: its export (export_url) holds everything Consentry holds about the subject, each record with its audit entry and inclusion proof. An erasure, in one transaction, withdraws every consent (withdrawals, each with its receipt: every later decision denies), then erases: every row that held the subject id holds "erased:<pseudonym>" instead, receipts Consentry held are deleted (their hashes stay, as the log committed to them), and the link from the id to the pseudonym is destroyed; every audit entry, checkpoint and proof stays valid. Backends subscribed to subject.erasure_requested are told and confirm (POST /v1/subjects/requests/{id}/confirmations); the request is completed when all have and every delivery about the subject is done (at once when there are none). The receipts name the subject: give them to the person, Consentry keeps none. Every step is in the audit log.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/subjects/{subject}/requests (the `CreateSubjectRequest` operationId).
+	CreateSubjectRequestWithResponse(ctx context.Context, subject string, body CreateSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSubjectRequestReply, error)
 
 	// WithdrawSubjectWithBodyWithResponse Withdraw everything
 	//
@@ -9279,6 +10225,11 @@ type HashAuditValueReply403Headers struct {
 	XRequestID *string
 }
 
+// HashAuditValueReply404Headers the declared response headers of an HTTP 404 response for HashAuditValue
+type HashAuditValueReply404Headers struct {
+	XRequestID *string
+}
+
 // HashAuditValueReply413Headers the declared response headers of an HTTP 413 response for HashAuditValue
 type HashAuditValueReply413Headers struct {
 	XRequestID *string
@@ -9322,6 +10273,8 @@ type HashAuditValueReply struct {
 	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *Problem
 	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
@@ -9342,6 +10295,8 @@ type HashAuditValueReply struct {
 	Headers401 *HashAuditValueReply401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
 	Headers403 *HashAuditValueReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *HashAuditValueReply404Headers
 	// Headers413 the parsed response headers for an HTTP 413 response
 	Headers413 *HashAuditValueReply413Headers
 	// Headers415 the parsed response headers for an HTTP 415 response
@@ -9374,6 +10329,11 @@ func (r HashAuditValueReply) GetApplicationproblemJSON401() *Problem {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r HashAuditValueReply) GetApplicationproblemJSON403() *Problem {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r HashAuditValueReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
 }
 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
@@ -15391,6 +16351,813 @@ func (r MintSubjectTokenReply) ContentType() string {
 	return ""
 }
 
+// ListOpenRequestsReply200Headers the declared response headers of an HTTP 200 response for ListOpenRequests
+type ListOpenRequestsReply200Headers struct {
+	XRequestID *string
+}
+
+// ListOpenRequestsReply400Headers the declared response headers of an HTTP 400 response for ListOpenRequests
+type ListOpenRequestsReply400Headers struct {
+	XRequestID *string
+}
+
+// ListOpenRequestsReply401Headers the declared response headers of an HTTP 401 response for ListOpenRequests
+type ListOpenRequestsReply401Headers struct {
+	XRequestID *string
+}
+
+// ListOpenRequestsReply403Headers the declared response headers of an HTTP 403 response for ListOpenRequests
+type ListOpenRequestsReply403Headers struct {
+	XRequestID *string
+}
+
+// ListOpenRequestsReply422Headers the declared response headers of an HTTP 422 response for ListOpenRequests
+type ListOpenRequestsReply422Headers struct {
+	XRequestID *string
+}
+
+// ListOpenRequestsReply429Headers the declared response headers of an HTTP 429 response for ListOpenRequests
+type ListOpenRequestsReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ListOpenRequestsReply500Headers the declared response headers of an HTTP 500 response for ListOpenRequests
+type ListOpenRequestsReply500Headers struct {
+	XRequestID *string
+}
+
+type ListOpenRequestsReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RequestList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListOpenRequestsReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListOpenRequestsReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListOpenRequestsReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListOpenRequestsReply403Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListOpenRequestsReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListOpenRequestsReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListOpenRequestsReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListOpenRequestsReply) GetJSON200() *RequestList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListOpenRequestsReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListOpenRequestsReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListOpenRequestsReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListOpenRequestsReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListOpenRequestsReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListOpenRequestsReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListOpenRequestsReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListOpenRequestsReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListOpenRequestsReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListOpenRequestsReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetSubjectRequestReply200Headers the declared response headers of an HTTP 200 response for GetSubjectRequest
+type GetSubjectRequestReply200Headers struct {
+	XRequestID *string
+}
+
+// GetSubjectRequestReply401Headers the declared response headers of an HTTP 401 response for GetSubjectRequest
+type GetSubjectRequestReply401Headers struct {
+	XRequestID *string
+}
+
+// GetSubjectRequestReply403Headers the declared response headers of an HTTP 403 response for GetSubjectRequest
+type GetSubjectRequestReply403Headers struct {
+	XRequestID *string
+}
+
+// GetSubjectRequestReply404Headers the declared response headers of an HTTP 404 response for GetSubjectRequest
+type GetSubjectRequestReply404Headers struct {
+	XRequestID *string
+}
+
+// GetSubjectRequestReply429Headers the declared response headers of an HTTP 429 response for GetSubjectRequest
+type GetSubjectRequestReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// GetSubjectRequestReply500Headers the declared response headers of an HTTP 500 response for GetSubjectRequest
+type GetSubjectRequestReply500Headers struct {
+	XRequestID *string
+}
+
+type GetSubjectRequestReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RequestResponse
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetSubjectRequestReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetSubjectRequestReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetSubjectRequestReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetSubjectRequestReply404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetSubjectRequestReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetSubjectRequestReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetSubjectRequestReply) GetJSON200() *RequestResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetSubjectRequestReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetSubjectRequestReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetSubjectRequestReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetSubjectRequestReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetSubjectRequestReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetSubjectRequestReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetSubjectRequestReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetSubjectRequestReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetSubjectRequestReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CloseSubjectRequestReply200Headers the declared response headers of an HTTP 200 response for CloseSubjectRequest
+type CloseSubjectRequestReply200Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply400Headers the declared response headers of an HTTP 400 response for CloseSubjectRequest
+type CloseSubjectRequestReply400Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply401Headers the declared response headers of an HTTP 401 response for CloseSubjectRequest
+type CloseSubjectRequestReply401Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply403Headers the declared response headers of an HTTP 403 response for CloseSubjectRequest
+type CloseSubjectRequestReply403Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply404Headers the declared response headers of an HTTP 404 response for CloseSubjectRequest
+type CloseSubjectRequestReply404Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply409Headers the declared response headers of an HTTP 409 response for CloseSubjectRequest
+type CloseSubjectRequestReply409Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply413Headers the declared response headers of an HTTP 413 response for CloseSubjectRequest
+type CloseSubjectRequestReply413Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply415Headers the declared response headers of an HTTP 415 response for CloseSubjectRequest
+type CloseSubjectRequestReply415Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply422Headers the declared response headers of an HTTP 422 response for CloseSubjectRequest
+type CloseSubjectRequestReply422Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply429Headers the declared response headers of an HTTP 429 response for CloseSubjectRequest
+type CloseSubjectRequestReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply500Headers the declared response headers of an HTTP 500 response for CloseSubjectRequest
+type CloseSubjectRequestReply500Headers struct {
+	XRequestID *string
+}
+
+// CloseSubjectRequestReply503Headers the declared response headers of an HTTP 503 response for CloseSubjectRequest
+type CloseSubjectRequestReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type CloseSubjectRequestReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RequestResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CloseSubjectRequestReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *CloseSubjectRequestReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CloseSubjectRequestReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CloseSubjectRequestReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *CloseSubjectRequestReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CloseSubjectRequestReply409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *CloseSubjectRequestReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *CloseSubjectRequestReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *CloseSubjectRequestReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CloseSubjectRequestReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *CloseSubjectRequestReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CloseSubjectRequestReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CloseSubjectRequestReply) GetJSON200() *RequestResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CloseSubjectRequestReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CloseSubjectRequestReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CloseSubjectRequestReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CloseSubjectRequestReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CloseSubjectRequestReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConfirmSubjectRequestReply200Headers the declared response headers of an HTTP 200 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply200Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply400Headers the declared response headers of an HTTP 400 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply400Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply401Headers the declared response headers of an HTTP 401 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply401Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply403Headers the declared response headers of an HTTP 403 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply403Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply404Headers the declared response headers of an HTTP 404 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply404Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply409Headers the declared response headers of an HTTP 409 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply409Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply413Headers the declared response headers of an HTTP 413 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply413Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply415Headers the declared response headers of an HTTP 415 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply415Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply422Headers the declared response headers of an HTTP 422 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply422Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply429Headers the declared response headers of an HTTP 429 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply500Headers the declared response headers of an HTTP 500 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply500Headers struct {
+	XRequestID *string
+}
+
+// ConfirmSubjectRequestReply503Headers the declared response headers of an HTTP 503 response for ConfirmSubjectRequest
+type ConfirmSubjectRequestReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type ConfirmSubjectRequestReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RequestResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConfirmSubjectRequestReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ConfirmSubjectRequestReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConfirmSubjectRequestReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ConfirmSubjectRequestReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ConfirmSubjectRequestReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ConfirmSubjectRequestReply409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *ConfirmSubjectRequestReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *ConfirmSubjectRequestReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ConfirmSubjectRequestReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ConfirmSubjectRequestReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConfirmSubjectRequestReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ConfirmSubjectRequestReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ConfirmSubjectRequestReply) GetJSON200() *RequestResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ConfirmSubjectRequestReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ConfirmSubjectRequestReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConfirmSubjectRequestReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConfirmSubjectRequestReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConfirmSubjectRequestReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ExportSubjectRequestReply200Headers the declared response headers of an HTTP 200 response for ExportSubjectRequest
+type ExportSubjectRequestReply200Headers struct {
+	XRequestID *string
+}
+
+// ExportSubjectRequestReply401Headers the declared response headers of an HTTP 401 response for ExportSubjectRequest
+type ExportSubjectRequestReply401Headers struct {
+	XRequestID *string
+}
+
+// ExportSubjectRequestReply403Headers the declared response headers of an HTTP 403 response for ExportSubjectRequest
+type ExportSubjectRequestReply403Headers struct {
+	XRequestID *string
+}
+
+// ExportSubjectRequestReply404Headers the declared response headers of an HTTP 404 response for ExportSubjectRequest
+type ExportSubjectRequestReply404Headers struct {
+	XRequestID *string
+}
+
+// ExportSubjectRequestReply409Headers the declared response headers of an HTTP 409 response for ExportSubjectRequest
+type ExportSubjectRequestReply409Headers struct {
+	XRequestID *string
+}
+
+// ExportSubjectRequestReply410Headers the declared response headers of an HTTP 410 response for ExportSubjectRequest
+type ExportSubjectRequestReply410Headers struct {
+	XRequestID *string
+}
+
+// ExportSubjectRequestReply429Headers the declared response headers of an HTTP 429 response for ExportSubjectRequest
+type ExportSubjectRequestReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ExportSubjectRequestReply500Headers the declared response headers of an HTTP 500 response for ExportSubjectRequest
+type ExportSubjectRequestReply500Headers struct {
+	XRequestID *string
+}
+
+type ExportSubjectRequestReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *openapi_types.File
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON410 the response for an HTTP 410 `application/problem+json` response
+	ApplicationproblemJSON410 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ExportSubjectRequestReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ExportSubjectRequestReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ExportSubjectRequestReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ExportSubjectRequestReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ExportSubjectRequestReply409Headers
+	// Headers410 the parsed response headers for an HTTP 410 response
+	Headers410 *ExportSubjectRequestReply410Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ExportSubjectRequestReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ExportSubjectRequestReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ExportSubjectRequestReply) GetJSON200() *openapi_types.File {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ExportSubjectRequestReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ExportSubjectRequestReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ExportSubjectRequestReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ExportSubjectRequestReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON410 returns the response for an HTTP 410 `application/problem+json` response
+func (r ExportSubjectRequestReply) GetApplicationproblemJSON410() *Problem {
+	return r.ApplicationproblemJSON410
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ExportSubjectRequestReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ExportSubjectRequestReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ExportSubjectRequestReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ExportSubjectRequestReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ExportSubjectRequestReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ExportSubjectRequestReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SubjectConsentsReply200Headers the declared response headers of an HTTP 200 response for SubjectConsents
 type SubjectConsentsReply200Headers struct {
 	XRequestID *string
@@ -15637,6 +17404,301 @@ func (r SubjectPrivacyReply) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SubjectPrivacyReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListSubjectRequestsReply200Headers the declared response headers of an HTTP 200 response for ListSubjectRequests
+type ListSubjectRequestsReply200Headers struct {
+	XRequestID *string
+}
+
+// ListSubjectRequestsReply401Headers the declared response headers of an HTTP 401 response for ListSubjectRequests
+type ListSubjectRequestsReply401Headers struct {
+	XRequestID *string
+}
+
+// ListSubjectRequestsReply403Headers the declared response headers of an HTTP 403 response for ListSubjectRequests
+type ListSubjectRequestsReply403Headers struct {
+	XRequestID *string
+}
+
+// ListSubjectRequestsReply422Headers the declared response headers of an HTTP 422 response for ListSubjectRequests
+type ListSubjectRequestsReply422Headers struct {
+	XRequestID *string
+}
+
+// ListSubjectRequestsReply429Headers the declared response headers of an HTTP 429 response for ListSubjectRequests
+type ListSubjectRequestsReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ListSubjectRequestsReply500Headers the declared response headers of an HTTP 500 response for ListSubjectRequests
+type ListSubjectRequestsReply500Headers struct {
+	XRequestID *string
+}
+
+type ListSubjectRequestsReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RequestList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListSubjectRequestsReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListSubjectRequestsReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListSubjectRequestsReply403Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ListSubjectRequestsReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListSubjectRequestsReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListSubjectRequestsReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSubjectRequestsReply) GetJSON200() *RequestList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListSubjectRequestsReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSubjectRequestsReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ListSubjectRequestsReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListSubjectRequestsReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListSubjectRequestsReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSubjectRequestsReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSubjectRequestsReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSubjectRequestsReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSubjectRequestsReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateSubjectRequestReply201Headers the declared response headers of an HTTP 201 response for CreateSubjectRequest
+type CreateSubjectRequestReply201Headers struct {
+	XRequestID *string
+}
+
+// CreateSubjectRequestReply400Headers the declared response headers of an HTTP 400 response for CreateSubjectRequest
+type CreateSubjectRequestReply400Headers struct {
+	XRequestID *string
+}
+
+// CreateSubjectRequestReply401Headers the declared response headers of an HTTP 401 response for CreateSubjectRequest
+type CreateSubjectRequestReply401Headers struct {
+	XRequestID *string
+}
+
+// CreateSubjectRequestReply403Headers the declared response headers of an HTTP 403 response for CreateSubjectRequest
+type CreateSubjectRequestReply403Headers struct {
+	XRequestID *string
+}
+
+// CreateSubjectRequestReply413Headers the declared response headers of an HTTP 413 response for CreateSubjectRequest
+type CreateSubjectRequestReply413Headers struct {
+	XRequestID *string
+}
+
+// CreateSubjectRequestReply415Headers the declared response headers of an HTTP 415 response for CreateSubjectRequest
+type CreateSubjectRequestReply415Headers struct {
+	XRequestID *string
+}
+
+// CreateSubjectRequestReply422Headers the declared response headers of an HTTP 422 response for CreateSubjectRequest
+type CreateSubjectRequestReply422Headers struct {
+	XRequestID *string
+}
+
+// CreateSubjectRequestReply429Headers the declared response headers of an HTTP 429 response for CreateSubjectRequest
+type CreateSubjectRequestReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// CreateSubjectRequestReply500Headers the declared response headers of an HTTP 500 response for CreateSubjectRequest
+type CreateSubjectRequestReply500Headers struct {
+	XRequestID *string
+}
+
+// CreateSubjectRequestReply503Headers the declared response headers of an HTTP 503 response for CreateSubjectRequest
+type CreateSubjectRequestReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type CreateSubjectRequestReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *RequestCreated
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateSubjectRequestReply201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *CreateSubjectRequestReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateSubjectRequestReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *CreateSubjectRequestReply403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *CreateSubjectRequestReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *CreateSubjectRequestReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *CreateSubjectRequestReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateSubjectRequestReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *CreateSubjectRequestReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateSubjectRequestReply503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateSubjectRequestReply) GetJSON201() *RequestCreated {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateSubjectRequestReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateSubjectRequestReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateSubjectRequestReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateSubjectRequestReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r CreateSubjectRequestReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r CreateSubjectRequestReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateSubjectRequestReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r CreateSubjectRequestReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r CreateSubjectRequestReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateSubjectRequestReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateSubjectRequestReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateSubjectRequestReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateSubjectRequestReply) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -16809,9 +18871,9 @@ func (c *ClientWithResponses) GetAuditInclusionProofWithResponse(ctx context.Con
 	return ParseGetAuditInclusionProofReply(rsp)
 }
 
-// HashAuditValueWithBodyWithResponse HMAC of a subject id
+// HashAuditValueWithBodyWithResponse Pseudonym of a subject id
 //
-// The log never holds subject ids, only their HMAC under a key only the server has. An admin computes it here, so that an auditor can search the log for one subject.
+// The log never holds subject ids, only pseudonyms drawn at random when a subject is first seen; the server alone keeps which subject each stands for, until the subject is erased. An admin looks one up here, so that an auditor can search the log for one subject. A subject never seen, or erased, has none: 404.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -16824,9 +18886,9 @@ func (c *ClientWithResponses) HashAuditValueWithBodyWithResponse(ctx context.Con
 	return ParseHashAuditValueReply(rsp)
 }
 
-// HashAuditValueWithResponse HMAC of a subject id
+// HashAuditValueWithResponse Pseudonym of a subject id
 //
-// The log never holds subject ids, only their HMAC under a key only the server has. An admin computes it here, so that an auditor can search the log for one subject.
+// The log never holds subject ids, only pseudonyms drawn at random when a subject is first seen; the server alone keeps which subject each stands for, until the subject is erased. An admin looks one up here, so that an auditor can search the log for one subject. A subject never seen, or erased, has none: 404.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -17635,6 +19697,111 @@ func (c *ClientWithResponses) MintSubjectTokenWithResponse(ctx context.Context, 
 	return ParseMintSubjectTokenReply(rsp)
 }
 
+// ListOpenRequestsWithResponse Open and overdue requests
+//
+// The requests not yet completed (state=open, the default) or only those past their due date (state=overdue), due first, at most 1,000. Auditors see pseudonyms, not subject ids.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/subjects/requests (the `ListOpenRequests` operationId).
+func (c *ClientWithResponses) ListOpenRequestsWithResponse(ctx context.Context, params *ListOpenRequestsParams, reqEditors ...RequestEditorFn) (*ListOpenRequestsReply, error) {
+	rsp, err := c.ListOpenRequests(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListOpenRequestsReply(rsp)
+}
+
+// GetSubjectRequestWithResponse Get a request
+//
+// One request, with its state, due date and, for an erasure, what was erased and which backends confirmed. A subject token sees only its own. Auditors see the pseudonym, not the subject id.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/subjects/requests/{id} (the `GetSubjectRequest` operationId).
+func (c *ClientWithResponses) GetSubjectRequestWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*GetSubjectRequestReply, error) {
+	rsp, err := c.GetSubjectRequest(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetSubjectRequestReply(rsp)
+}
+
+// CloseSubjectRequestWithBodyWithResponse Close a request
+//
+// An operator ends a request that cannot complete by itself (a backend gone for good), as completed or failed, with a reason recorded in the audit log. Closing an erasure scrubs the subject id from the webhook outbox: pending deliveries about the subject are cancelled.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/subjects/requests/{id}/close (the `CloseSubjectRequest` operationId).
+func (c *ClientWithResponses) CloseSubjectRequestWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CloseSubjectRequestReply, error) {
+	rsp, err := c.CloseSubjectRequestWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCloseSubjectRequestReply(rsp)
+}
+
+// CloseSubjectRequestWithResponse Close a request
+//
+// An operator ends a request that cannot complete by itself (a backend gone for good), as completed or failed, with a reason recorded in the audit log. Closing an erasure scrubs the subject id from the webhook outbox: pending deliveries about the subject are cancelled.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/subjects/requests/{id}/close (the `CloseSubjectRequest` operationId).
+func (c *ClientWithResponses) CloseSubjectRequestWithResponse(ctx context.Context, id openapi_types.UUID, body CloseSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*CloseSubjectRequestReply, error) {
+	rsp, err := c.CloseSubjectRequest(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCloseSubjectRequestReply(rsp)
+}
+
+// ConfirmSubjectRequestWithBodyWithResponse Confirm an erasure
+//
+// A backend told of an erasure (webhook kind subject.erasure_requested) confirms, as a service client, that it erased what it held about the subject, naming the webhook it was told through. The request completes when every subscribed backend has confirmed and every delivery about the subject is done. Recorded in the audit log with the confirming client.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/subjects/requests/{id}/confirmations (the `ConfirmSubjectRequest` operationId).
+func (c *ClientWithResponses) ConfirmSubjectRequestWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ConfirmSubjectRequestReply, error) {
+	rsp, err := c.ConfirmSubjectRequestWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmSubjectRequestReply(rsp)
+}
+
+// ConfirmSubjectRequestWithResponse Confirm an erasure
+//
+// A backend told of an erasure (webhook kind subject.erasure_requested) confirms, as a service client, that it erased what it held about the subject, naming the webhook it was told through. The request completes when every subscribed backend has confirmed and every delivery about the subject is done. Recorded in the audit log with the confirming client.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/subjects/requests/{id}/confirmations (the `ConfirmSubjectRequest` operationId).
+func (c *ClientWithResponses) ConfirmSubjectRequestWithResponse(ctx context.Context, id openapi_types.UUID, body ConfirmSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*ConfirmSubjectRequestReply, error) {
+	rsp, err := c.ConfirmSubjectRequest(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConfirmSubjectRequestReply(rsp)
+}
+
+// ExportSubjectRequestWithResponse Access export
+//
+// Everything Consentry holds about the subject of an access request, as one JSON document (format consentry-subject-export/1, docs/subject-rights.md), streamed: consent records with their receipts, the current state per device and purpose, every decision made about them (which service asked, for what, when, the outcome, reasons and steps), the devices they own, the webhook deliveries about them, their requests; and every audit entry naming them, with its exact bytes and its RFC 6962 inclusion proof against the signed checkpoint included. `consentry evidence verify FILE --key audit-verifier.key` checks it offline. The read is recorded in the audit log.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/subjects/requests/{id}/export (the `ExportSubjectRequest` operationId).
+func (c *ClientWithResponses) ExportSubjectRequestWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ExportSubjectRequestReply, error) {
+	rsp, err := c.ExportSubjectRequest(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseExportSubjectRequestReply(rsp)
+}
+
 // SubjectConsentsWithResponse A subject's consents
 //
 // The current state per device and purpose (status now: granted, denied, withdrawn, expired, or reconsent_required after a material notice change), then the records, newest first, paged. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
@@ -17663,6 +19830,51 @@ func (c *ClientWithResponses) SubjectPrivacyWithResponse(ctx context.Context, su
 		return nil, err
 	}
 	return ParseSubjectPrivacyReply(rsp)
+}
+
+// ListSubjectRequestsWithResponse A subject's requests
+//
+// Every request of the subject, oldest first. An erased subject has none any more: its requests name only its pseudonym (an admin or auditor finds them in GET /v1/subjects/requests while open, or by id).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/subjects/{subject}/requests (the `ListSubjectRequests` operationId).
+func (c *ClientWithResponses) ListSubjectRequestsWithResponse(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*ListSubjectRequestsReply, error) {
+	rsp, err := c.ListSubjectRequests(ctx, subject, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSubjectRequestsReply(rsp)
+}
+
+// CreateSubjectRequestWithBodyWithResponse Ask for access or erasure
+//
+// A data-subject request (ISO/IEC 27400 Control 33), by an app for a user it has verified, by the subject's own token, or by an admin. An access request completes at once: its export (export_url) holds everything Consentry holds about the subject, each record with its audit entry and inclusion proof. An erasure, in one transaction, withdraws every consent (withdrawals, each with its receipt: every later decision denies), then erases: every row that held the subject id holds "erased:<pseudonym>" instead, receipts Consentry held are deleted (their hashes stay, as the log committed to them), and the link from the id to the pseudonym is destroyed; every audit entry, checkpoint and proof stays valid. Backends subscribed to subject.erasure_requested are told and confirm (POST /v1/subjects/requests/{id}/confirmations); the request is completed when all have and every delivery about the subject is done (at once when there are none). The receipts name the subject: give them to the person, Consentry keeps none. Every step is in the audit log.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/subjects/{subject}/requests (the `CreateSubjectRequest` operationId).
+func (c *ClientWithResponses) CreateSubjectRequestWithBodyWithResponse(ctx context.Context, subject string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateSubjectRequestReply, error) {
+	rsp, err := c.CreateSubjectRequestWithBody(ctx, subject, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSubjectRequestReply(rsp)
+}
+
+// CreateSubjectRequestWithResponse Ask for access or erasure
+//
+// A data-subject request (ISO/IEC 27400 Control 33), by an app for a user it has verified, by the subject's own token, or by an admin. An access request completes at once: its export (export_url) holds everything Consentry holds about the subject, each record with its audit entry and inclusion proof. An erasure, in one transaction, withdraws every consent (withdrawals, each with its receipt: every later decision denies), then erases: every row that held the subject id holds "erased:<pseudonym>" instead, receipts Consentry held are deleted (their hashes stay, as the log committed to them), and the link from the id to the pseudonym is destroyed; every audit entry, checkpoint and proof stays valid. Backends subscribed to subject.erasure_requested are told and confirm (POST /v1/subjects/requests/{id}/confirmations); the request is completed when all have and every delivery about the subject is done (at once when there are none). The receipts name the subject: give them to the person, Consentry keeps none. Every step is in the audit log.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/subjects/{subject}/requests (the `CreateSubjectRequest` operationId).
+func (c *ClientWithResponses) CreateSubjectRequestWithResponse(ctx context.Context, subject string, body CreateSubjectRequestJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSubjectRequestReply, error) {
+	rsp, err := c.CreateSubjectRequest(ctx, subject, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateSubjectRequestReply(rsp)
 }
 
 // WithdrawSubjectWithBodyWithResponse Withdraw everything
@@ -18961,6 +21173,13 @@ func ParseHashAuditValueReply(rsp *http.Response) (*HashAuditValueReply, error) 
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -19046,6 +21265,16 @@ func ParseHashAuditValueReply(rsp *http.Response) (*HashAuditValueReply, error) 
 			headers.XRequestID = &value
 		}
 		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers HashAuditValueReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
 	case rsp.StatusCode == 413:
 		var headers HashAuditValueReply413Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -26017,6 +28246,930 @@ func ParseMintSubjectTokenReply(rsp *http.Response) (*MintSubjectTokenReply, err
 	return response, nil
 }
 
+// ParseListOpenRequestsReply parses an HTTP response from a ListOpenRequestsWithResponse call
+func ParseListOpenRequestsReply(rsp *http.Response) (*ListOpenRequestsReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListOpenRequestsReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RequestList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListOpenRequestsReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListOpenRequestsReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListOpenRequestsReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListOpenRequestsReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListOpenRequestsReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListOpenRequestsReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListOpenRequestsReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetSubjectRequestReply parses an HTTP response from a GetSubjectRequestWithResponse call
+func ParseGetSubjectRequestReply(rsp *http.Response) (*GetSubjectRequestReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetSubjectRequestReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RequestResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetSubjectRequestReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetSubjectRequestReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetSubjectRequestReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetSubjectRequestReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetSubjectRequestReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetSubjectRequestReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCloseSubjectRequestReply parses an HTTP response from a CloseSubjectRequestWithResponse call
+func ParseCloseSubjectRequestReply(rsp *http.Response) (*CloseSubjectRequestReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CloseSubjectRequestReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RequestResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CloseSubjectRequestReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers CloseSubjectRequestReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers CloseSubjectRequestReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CloseSubjectRequestReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers CloseSubjectRequestReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers CloseSubjectRequestReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers CloseSubjectRequestReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers CloseSubjectRequestReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers CloseSubjectRequestReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers CloseSubjectRequestReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers CloseSubjectRequestReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers CloseSubjectRequestReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConfirmSubjectRequestReply parses an HTTP response from a ConfirmSubjectRequestWithResponse call
+func ParseConfirmSubjectRequestReply(rsp *http.Response) (*ConfirmSubjectRequestReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConfirmSubjectRequestReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RequestResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConfirmSubjectRequestReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ConfirmSubjectRequestReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConfirmSubjectRequestReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ConfirmSubjectRequestReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ConfirmSubjectRequestReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers ConfirmSubjectRequestReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers ConfirmSubjectRequestReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers ConfirmSubjectRequestReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers ConfirmSubjectRequestReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ConfirmSubjectRequestReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConfirmSubjectRequestReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ConfirmSubjectRequestReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseExportSubjectRequestReply parses an HTTP response from a ExportSubjectRequestWithResponse call
+func ParseExportSubjectRequestReply(rsp *http.Response) (*ExportSubjectRequestReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ExportSubjectRequestReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest openapi_types.File
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 410:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON410 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ExportSubjectRequestReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ExportSubjectRequestReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ExportSubjectRequestReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ExportSubjectRequestReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers ExportSubjectRequestReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 410:
+		var headers ExportSubjectRequestReply410Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers410 = &headers
+	case rsp.StatusCode == 429:
+		var headers ExportSubjectRequestReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ExportSubjectRequestReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSubjectConsentsReply parses an HTTP response from a SubjectConsentsWithResponse call
 func ParseSubjectConsentsReply(rsp *http.Response) (*SubjectConsentsReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -26291,6 +29444,343 @@ func ParseSubjectPrivacyReply(rsp *http.Response) (*SubjectPrivacyReply, error) 
 			headers.XRequestID = &value
 		}
 		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListSubjectRequestsReply parses an HTTP response from a ListSubjectRequestsWithResponse call
+func ParseListSubjectRequestsReply(rsp *http.Response) (*ListSubjectRequestsReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSubjectRequestsReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RequestList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListSubjectRequestsReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListSubjectRequestsReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListSubjectRequestsReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 422:
+		var headers ListSubjectRequestsReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListSubjectRequestsReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListSubjectRequestsReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateSubjectRequestReply parses an HTTP response from a CreateSubjectRequestWithResponse call
+func ParseCreateSubjectRequestReply(rsp *http.Response) (*CreateSubjectRequestReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateSubjectRequestReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest RequestCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateSubjectRequestReply201Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers CreateSubjectRequestReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateSubjectRequestReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers CreateSubjectRequestReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers CreateSubjectRequestReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers CreateSubjectRequestReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers CreateSubjectRequestReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateSubjectRequestReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers CreateSubjectRequestReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateSubjectRequestReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

@@ -84,6 +84,15 @@ func openAudit(cfg *config, db *store.DB, react audit.Reactor, log *slog.Logger,
 	if err != nil {
 		return nil, err
 	}
+	// Subjects from before random pseudonyms keep theirs, and the key
+	// that made them is destroyed (docs/subject-rights.md).
+	adopted, err := audit.AdoptLegacyPseudonyms(context.Background(), db, cfg.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if adopted > 0 {
+		log.Info("subjects from before random pseudonyms adopted; the HMAC key that named them is destroyed", "subjects", adopted)
+	}
 	if cfg.origin != "" && keys.Origin() != cfg.origin {
 		log.Warn("the audit signing key already exists; --audit-origin is ignored", "origin", keys.Origin())
 	}

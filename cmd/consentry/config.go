@@ -45,6 +45,8 @@ type config struct {
 	webhookTimeout  time.Duration
 	// webhookRetention is how long delivered webhook deliveries stay readable.
 	webhookRetention time.Duration
+	// requestDue is how long a data-subject request may take.
+	requestDue time.Duration
 	// lockTimeout is how long a write waits for another writer's lock
 	// before it is refused with 503.
 	lockTimeout time.Duration
@@ -96,6 +98,8 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 		"time one webhook delivery try may take (env CONSENTRY_WEBHOOK_TIMEOUT)")
 	f.DurationVar(&cfg.webhookRetention, "webhook-retention", durationEnv("CONSENTRY_WEBHOOK_RETENTION", 30*24*time.Hour),
 		"how long delivered and cancelled webhook deliveries stay readable; dead ones stay until retried (env CONSENTRY_WEBHOOK_RETENTION)")
+	f.DurationVar(&cfg.requestDue, "request-due", durationEnv("CONSENTRY_REQUEST_DUE", 30*24*time.Hour),
+		"how long a data-subject request may take before it is overdue, and a finding (env CONSENTRY_REQUEST_DUE)")
 	every := 10 * time.Second
 	if v, err := time.ParseDuration(getenv("CONSENTRY_CHECKPOINT_INTERVAL")); err == nil {
 		every = v
@@ -159,6 +163,9 @@ func (c *config) validate(getenv func(string) string) error {
 	}
 	if c.webhookRetention < time.Hour {
 		return fmt.Errorf("--webhook-retention must be at least 1h")
+	}
+	if c.requestDue < time.Hour || c.requestDue > 90*24*time.Hour {
+		return fmt.Errorf("--request-due must be between 1h and 2160h (90 days)")
 	}
 	if c.auditGather < 0 || c.auditGather > 10*time.Millisecond {
 		return fmt.Errorf("--audit-gather must be between 0 (never wait) and 10ms")

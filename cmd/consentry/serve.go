@@ -29,6 +29,7 @@ import (
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/purpose"
+	"github.com/consentry/consentry/internal/rights"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/consentry/consentry/internal/webhook"
@@ -104,6 +105,8 @@ type server struct {
 	review    *findings.Engine
 	hooks     *webhook.Service
 	decisions *decide.Service
+	consents  *consent.Service
+	rights    *rights.Service
 }
 
 // wire builds the services and wires who reacts to the changes the audit
@@ -120,8 +123,12 @@ func wire(cfg *config, db *store.DB, log *slog.Logger, reg *prometheus.Registry)
 		return nil, err
 	}
 	memory, outbox := decide.NewMemory(), webhook.NewOutbox()
+	ledger, err := rights.OpenLedger(filepath.Join(cfg.dataDir, rights.LedgerFile), log)
+	if err != nil {
+		return nil, err
+	}
 	// The review is set once it exists, before the log starts.
-	react := &app.Reactions{Memory: memory, Policy: s.data, Outbox: outbox}
+	react := &app.Reactions{Memory: memory, Policy: s.data, Outbox: outbox, Erasures: ledger}
 	if s.auditLog, err = openAudit(cfg, db, react, log, reg); err != nil {
 		return nil, err
 	}
@@ -138,6 +145,8 @@ func wire(cfg *config, db *store.DB, log *slog.Logger, reg *prometheus.Registry)
 		return nil, err
 	}
 	s.decisions = decide.NewService(db, s.auditLog, s.data, memory)
+	s.consents = consent.NewService(db, s.auditLog, s.keys, cfg.baseURL())
+	s.rights = rights.New(db, s.auditLog, s.consents, s.keys, ledger, rights.Options{Due: cfg.requestDue, Issuer: cfg.baseURL(), Log: log})
 	if err := registerAll(reg, s.decisions.Collectors()); err != nil {
 		return nil, err
 	}
@@ -157,6 +166,16 @@ func (s *server) start(ctx context.Context) error {
 	if err := s.auditLog.Refresh(ctx); err != nil {
 		return err
 	}
+	// A database restored from before an erasure knows the subject again:
+	// erase it again before answering anyone.
+	reapplied, err := s.rights.Reapply(ctx)
+	if err != nil {
+		return err
+	}
+	if reapplied > 0 {
+		s.log.Warn("subjects erased before were back in the database (a backup restored?): erased again", "subjects", reapplied)
+	}
+	go s.rights.Run(ctx, 10*time.Second)
 	// Pick up a rotation made by `consentry keys rotate` while serving.
 	go func() {
 		t := time.NewTicker(2 * time.Second)
@@ -203,7 +222,7 @@ func (s *server) handler(ctx context.Context) (http.Handler, error) {
 	db, log, cfg := s.db, s.auditLog, s.cfg
 	return httpapi.NewServer(httpapi.Deps{
 		Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log),
-		Notices: s.notices, Consents: consent.NewService(db, log, s.keys, cfg.baseURL()),
+		Notices: s.notices, Consents: s.consents, Rights: s.rights,
 		Decisions: s.decisions, Policies: policy.NewService(db, log, s.data), Audit: log, Routes: routes,
 		Incidents: incident.NewService(db), Findings: s.review, SubjectTokens: subjectTokens, Webhooks: s.hooks,
 		Evidence: evidence.Sources{DB: db, Log: log, JWKS: s.keys.JWKS, Findings: s.review.Refresh,

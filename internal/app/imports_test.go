@@ -17,7 +17,7 @@ const module = "github.com/consentry/consentry/internal/"
 // shared packages are what every capability builds on.
 var (
 	capabilities = []string{"client", "consent", "decide", "device", "evidence", "findings", "incident", "notice", "policy",
-		"purpose", "subjecttoken", "webhook"}
+		"purpose", "rights", "subjecttoken", "webhook"}
 	// audit (the log every change goes through) and authz (the data
 	// policy and the routes' roles) are capabilities that others use.
 	shared = []string{"privacy", "event", "audit", "authz", "store", "memo"}

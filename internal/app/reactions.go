@@ -32,6 +32,9 @@ type Reactions struct {
 	// Review is the continuous review, woken after a change its findings
 	// may depend on.
 	Review interface{ Wake() }
+	// Erasures is the record of erasures that outlives a restore
+	// (rights.Ledger): another instance's erasure is written to it too.
+	Erasures interface{ Erased(pseudonym string) }
 }
 
 // Begin runs at the start of each of the writer's transactions: a load of
@@ -64,6 +67,8 @@ func (r *Reactions) InChange(tx *store.Tx, first int64, events []event.Event) er
 			notes.DeviceStatus(seq, e.Device)
 		case event.NoticePublished:
 			notes.NoticePublished(seq, e.Version)
+		case event.RequestReceived:
+			notes.SubjectRequest(seq, e.Request)
 		case event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried:
 			r.Outbox.WebhooksChanging()
 		}
@@ -88,6 +93,11 @@ func (r *Reactions) Committed(events []event.Event) {
 			r.Memory.SetConsent(e.ConsentState)
 		case event.ConsentStateRebuilt:
 			r.Memory.Drop()
+		case event.SubjectErased:
+			// Its withdrawals came first; what memory keeps of the subject
+			// must go too, or a later decision about the same id would
+			// name the erased records.
+			r.Memory.ForgetSubject(e.Subject)
 		case event.DeviceRegistered:
 			r.Memory.SetDevice(e.Device, true)
 		case event.DeviceStatusChanged:
@@ -100,7 +110,8 @@ func (r *Reactions) Committed(events []event.Event) {
 			event.PurposePut, event.PolicyRuleAdded, event.PolicyRuleRemoved, event.PolicyGroupAdded, event.PolicyGroupRemoved,
 			event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.WebhookCreated, event.WebhookDeleted,
 			event.WebhookRetried, event.FindingAcknowledged, event.ReceiptKeyRotated, event.EvidenceExported,
-			event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped:
+			event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped, event.RequestReceived, event.RequestConfirmed,
+			event.RequestCompleted:
 			// No decision fact changes (the policy's own generation
 			// re-checks decisions).
 		default:
@@ -132,6 +143,14 @@ func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 			r.Memory.ReadConsent(tx, e.RecordID, e.DeviceID, e.Purpose)
 		case event.ConsentStateRebuilt:
 			r.Memory.Drop()
+		case event.SubjectErased:
+			// The withdrawals before it were read back under the erased
+			// marker, not the subject id they replaced: what memory holds
+			// of that subject is unknown now. Read everything again.
+			r.Memory.Drop()
+			if r.Erasures != nil {
+				r.Erasures.Erased(e.Pseudonym)
+			}
 		case event.DeviceRegistered:
 			r.Memory.ReadDevice(tx, e.Device.ID)
 		case event.DeviceStatusChanged:
@@ -147,7 +166,8 @@ func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 		case event.Decision, event.PersonalDataRead, event.NoticeCreated, event.NoticeVersionDrafted, event.NoticeVersionUpdated,
 			event.NoticeVersionDeleted,
 			event.PurposePut, event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.FindingAcknowledged,
-			event.ReceiptKeyRotated, event.EvidenceExported, event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped:
+			event.ReceiptKeyRotated, event.EvidenceExported, event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped,
+			event.RequestReceived, event.RequestConfirmed, event.RequestCompleted:
 			// Nothing this instance keeps in memory changes.
 		default:
 			// event.Unknown, or a kind added without its reactions: fail
@@ -182,7 +202,8 @@ func reviewed(ev event.Event) bool {
 		event.NoticeCreated, event.NoticeVersionDrafted, event.NoticeVersionUpdated, event.NoticeVersionDeleted, event.NoticePublished,
 		event.PolicyRuleAdded, event.PolicyRuleRemoved, event.PolicyGroupAdded, event.PolicyGroupRemoved,
 		event.ReceiptKeyRotated, event.FindingAcknowledged,
-		event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried:
+		event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried,
+		event.RequestReceived, event.SubjectErased, event.RequestConfirmed, event.RequestCompleted:
 		return true
 	case event.Decision, event.PurposePut, event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.EvidenceExported,
 		event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped:

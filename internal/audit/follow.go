@@ -80,6 +80,10 @@ func (l *Log) foreign(tx *store.Tx, size int64) error {
 			return fmt.Errorf("audit: entry %d: %w", lf.Seq, err)
 		}
 		events[i] = event.Decode(lf.Action, e.Targets, e.Reasons)
+		if lf.Action == event.ActionSubjectErased {
+			// Which subject it was is not known here: forget them all.
+			l.pseudonyms.Clear()
+		}
 	}
 	// Decisions are not counted: any count above zero makes every decision
 	// of the batch be re-checked.

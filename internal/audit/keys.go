@@ -2,7 +2,6 @@ package audit
 
 import (
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -17,7 +16,9 @@ import (
 const (
 	signerKeyFile   = "audit-signer.key"
 	verifierKeyFile = "audit-verifier.key"
-	hmacKeyFile     = "audit-hmac.key"
+	// legacyHMACKeyFile keyed subject pseudonyms before they were drawn
+	// at random: AdoptLegacyPseudonyms consumes and destroys it.
+	legacyHMACKeyFile = "audit-hmac.key"
 )
 
 // Keys are the audit log's secrets and its public verifier key.
@@ -26,9 +27,6 @@ type Keys struct {
 	Signer note.Signer
 	// VerifierKey is the public key in note text form (name+hash+base64).
 	VerifierKey string
-	// HMAC keys subject ids, so entries can be searched by subject without
-	// holding the id itself.
-	HMAC []byte
 }
 
 // Origin is the checkpoint origin line: the signer's name.
@@ -36,6 +34,8 @@ func (k Keys) Origin() string { return k.Signer.Name() }
 
 // LoadOrCreateKeys reads the keys from dir, creating any that are missing
 // (the signing key named origin). Secrets are written with mode 0600.
+// Subjects are named by pseudonyms drawn at random (Log.Pseudonym), never
+// by a keyed hash: no key can recompute an erased subject's pseudonym.
 func LoadOrCreateKeys(dir, origin string) (Keys, error) {
 	skeyPath, vkeyPath := filepath.Join(dir, signerKeyFile), filepath.Join(dir, verifierKeyFile)
 	skey, err := os.ReadFile(skeyPath)
@@ -67,25 +67,7 @@ func LoadOrCreateKeys(dir, origin string) (Keys, error) {
 		return Keys{}, fmt.Errorf("audit: %s does not belong to %s", vkeyPath, skeyPath)
 	}
 
-	hmacPath := filepath.Join(dir, hmacKeyFile)
-	raw, err := os.ReadFile(hmacPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return Keys{}, fmt.Errorf("audit: hmac key: %w", err)
-		}
-		raw = []byte(hex.EncodeToString(b))
-		if err := writeFile(hmacPath, string(raw)+"\n", 0o600); err != nil {
-			return Keys{}, err
-		}
-	} else if err != nil {
-		return Keys{}, fmt.Errorf("audit: read hmac key: %w", err)
-	}
-	key, err := hex.DecodeString(strings.TrimSpace(string(raw)))
-	if err != nil || len(key) < 32 {
-		return Keys{}, fmt.Errorf("audit: %s is not a 32-byte hex key", hmacPath)
-	}
-	return Keys{Signer: signer, VerifierKey: strings.TrimSpace(string(vkey)), HMAC: key}, nil
+	return Keys{Signer: signer, VerifierKey: strings.TrimSpace(string(vkey))}, nil
 }
 
 // writeFile creates path with content and mode, refusing to overwrite: a

@@ -2,12 +2,10 @@ package audit
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -63,7 +61,10 @@ type Log struct {
 	log   *slog.Logger
 	jobs  chan *job
 	cache *hashCache
-	hmacs *memo.Map[string, string]
+	// pseudonyms are subjects' pseudonyms as last read or drawn: every
+	// decision names a subject. Only committed ones (batch.created until
+	// then); emptied when a subject is erased, here or elsewhere.
+	pseudonyms *memo.Map[string, string]
 
 	mu     sync.RWMutex // guards closed
 	closed bool
@@ -154,7 +155,7 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 		opts.React = NoReactions{}
 	}
 	l := &Log{db: db, keys: keys, opts: opts, log: opts.Log, jobs: make(chan *job, 4*opts.MaxBatch), knownSize: -1,
-		cache: newHashCache(1 << 13), hmacs: memo.New[string, string](1 << 14), stop: make(chan struct{}), instance: uuid.NewString(), refresh: make(chan struct{}, 1),
+		cache: newHashCache(1 << 13), pseudonyms: memo.New[string, string](1 << 17), stop: make(chan struct{}), instance: uuid.NewString(), refresh: make(chan struct{}, 1),
 		appends: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "consentry", Name: "audit_appends_total",
 			Help: "Audit entries committed."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "consentry", Name: "audit_append_failures_total",
@@ -329,18 +330,31 @@ func (l *Log) Committed() int64 { return l.committed.Load() }
 // before it in the log; elsewhere it means nothing.
 func (l *Log) Applied() int64 { return l.applied.Load() }
 
-// HMAC keys a subject id for entries and searches. The writer asks for the
-// same subjects again and again (every decision names one), so answers are
-// kept, a bounded number.
-func (l *Log) HMAC(value string) string {
-	if h, ok := l.hmacs.Load(value); ok {
-		return h
+// Pseudonym is the pseudonym entries name subject by, as r reads it: ""
+// when the subject has none (never seen, or erased). The erased marker
+// of a row (privacy.ErasedSubject) is its pseudonym. Only the writer
+// draws new ones (Tx.Pseudonym).
+func (l *Log) Pseudonym(r *store.Reader, subject string) (string, error) {
+	if privacy.IsErasedSubject(subject) {
+		return strings.TrimPrefix(subject, privacy.ErasedPrefix), nil
 	}
-	m := hmac.New(sha256.New, l.keys.HMAC)
-	m.Write([]byte(value))
-	h := hex.EncodeToString(m.Sum(nil))
-	l.hmacs.Store(value, h)
-	return h
+	if p, ok := l.pseudonyms.Load(subject); ok {
+		return p, nil
+	}
+	p, err := r.Pseudonym(subject)
+	if privacy.ErrorCode(err) == privacy.ENotFound {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	l.pseudonyms.Store(subject, p)
+	return p, nil
+}
+
+// PseudonymOf is Pseudonym as the database reads now.
+func (l *Log) PseudonymOf(ctx context.Context, subject string) (string, error) {
+	return l.Pseudonym(l.db.Read(ctx), subject)
 }
 
 // VerifierKey is the checkpoint verifier key in note text form.

@@ -28,21 +28,32 @@ func TestNotesRideTheNextCommit(t *testing.T) {
 		return leaves
 	}
 
+	// alice is known to the log; a read about someone it never saw names
+	// no one (no pseudonym is drawn for a read that found nothing).
+	_, err := l.Append(ctx, audittest.Event{Name: "test.event", Subject: "alice"})
+	require.NoError(t, err)
 	l.Note(ctx, event.PersonalDataRead{Subject: "alice", Route: "/v1/subjects/:subject/privacy"})
 	assert.Empty(t, reads(), "queued, not written alone")
-	_, err := l.Append(context.Background(), event.ServerStarted{Addr: "x"})
+	_, err = l.Append(context.Background(), event.ServerStarted{Addr: "x"})
 	require.NoError(t, err)
 	got := reads()
 	require.Len(t, got, 1, "written with the next change")
 	e, err := audit.ParseLeaf(got[0].Leaf)
 	require.NoError(t, err)
 	assert.Equal(t, "support", e.Actor.ClientID)
-	assert.Equal(t, l.HMAC("alice"), e.Targets["subject"])
+	assert.Equal(t, pseud(t, l, "alice"), e.Targets["subject"])
 	assert.Equal(t, "/v1/subjects/:subject/privacy", e.Targets["route"])
 
 	l.Note(ctx, event.PersonalDataRead{Subject: "bob", Route: "/v1/consents/:id"})
 	l.Close()
-	assert.Len(t, reads(), 2, "a clean close writes what is queued")
+	all := reads()
+	require.Len(t, all, 2, "a clean close writes what is queued")
+	e, err = audit.ParseLeaf(all[1].Leaf)
+	require.NoError(t, err)
+	assert.NotContains(t, e.Targets, "subject", "bob was never seen: the read names no one")
+	p, err := l.PseudonymOf(context.Background(), "bob")
+	require.NoError(t, err)
+	assert.Empty(t, p, "and makes no one known")
 }
 
 // TestNotesAreWrittenAloneWhenNothingChanges: with no change to ride,

@@ -21,7 +21,7 @@ import (
 // record's RFC 8785 canonical JSON) and in which the evidence bundle
 // carries it, so that a verifier holding the line recomputes the hash and
 // any changed field shows. Subjects appear under the log's keyed
-// pseudonym (Log.HMAC), receipts by their SHA-256: a line names no person.
+// pseudonym (Log.Pseudonym), receipts by their SHA-256: a line names no person.
 // docs/evidence-bundle.md describes every field.
 
 // ConsentLine is a consent or withdrawal record. Each of its choices has
@@ -236,9 +236,12 @@ func (l *Log) CheckConsent(ctx context.Context, rec privacy.ConsentRecord) error
 	if err != nil {
 		return fmt.Errorf("audit: entry %d: %w", seq, err)
 	}
-	sum := sha256.Sum256([]byte(rec.Receipt))
-	receipt := hex.EncodeToString(sum[:])
-	line := NewConsentLine(rec, l.HMAC(rec.SubjectID), receipt)
+	receipt := rec.ReceiptHash()
+	subject, err := l.Pseudonym(l.db.Read(ctx), rec.SubjectID)
+	if err != nil {
+		return err
+	}
+	line := NewConsentLine(rec, subject, receipt)
 	want, err := LineSHA256(line)
 	if err != nil {
 		return err
@@ -274,7 +277,11 @@ func (l *Log) CheckEntry(ctx context.Context, seq int64, ev event.Event) error {
 		if targets == nil {
 			targets = map[string]string{}
 		}
-		targets["subject"] = l.HMAC(want.Subject)
+		p, err := l.Pseudonym(l.db.Read(ctx), want.Subject)
+		if err != nil {
+			return err
+		}
+		targets["subject"] = p
 	}
 	// A decision entry written before records were bound names no service
 	// and commits to no steps; a later one must do both.

@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"fmt"
+
 	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 )
 
@@ -73,3 +76,76 @@ func (NoReactions) Begin(*store.Reader)                            {}
 func (NoReactions) Foreign(*store.Reader, []event.Event)           {}
 func (NoReactions) InChange(*store.Tx, int64, []event.Event) error { return nil }
 func (NoReactions) Committed([]event.Event)                        {}
+
+// Pseudonym is subject's pseudonym, drawn now if the subject is new: a
+// record that names its subject (a consent line, a device's owner)
+// commits to it.
+func (tx *Tx) Pseudonym(subject string) (string, error) {
+	return tx.batch.log.pseudonym(tx.batch, subject)
+}
+
+// EraseSubject forgets subject: every row that holds its id holds the
+// erased marker instead (the decisions among them found through the
+// log's subject index), its pseudonym is deleted, and the batch's entries
+// and decision rows after this change name it by that pseudonym and
+// marker only. keep is a request whose subject id stays until it
+// completes. It returns the pseudonym ("" for a subject never seen) and
+// what it changed.
+func (tx *Tx) EraseSubject(subject, keep string) (string, privacy.ErasedCounts, error) {
+	b := tx.batch
+	p, err := b.log.pseudonym(b, subject)
+	if err != nil {
+		return "", privacy.ErasedCounts{}, err
+	}
+	var decisions []string
+	err = EachEntry(tx.Reader, Filter{Action: event.ActionDecision, SubjectHMAC: p}, func(_ privacy.AuditLeaf, e Entry) error {
+		decisions = append(decisions, e.Targets["decision"])
+		return nil
+	})
+	if err != nil {
+		return "", privacy.ErasedCounts{}, err
+	}
+	counts, err := tx.Tx.EraseSubject(subject, privacy.ErasedSubject(p), decisions, keep)
+	if err != nil {
+		return "", privacy.ErasedCounts{}, err
+	}
+	for _, d := range b.decisions {
+		if d.SubjectID == subject {
+			counts.Decisions++
+		}
+	}
+	if b.erased == nil {
+		b.erased = map[string]string{}
+	}
+	b.erased[subject] = p
+	b.log.pseudonyms.Delete(subject)
+	return p, counts, nil
+}
+
+// EachEntry calls fn for every committed entry f selects, with its
+// parsed form (f's Limit is the page size read at a time, 1,000 when
+// unset), in log order.
+func EachEntry(r *store.Reader, f Filter, fn func(leaf privacy.AuditLeaf, e Entry) error) error {
+	if f.Limit <= 0 {
+		f.Limit = 1000
+	}
+	for {
+		leaves, err := r.AuditEntries(store.AuditFilter(f))
+		if err != nil {
+			return err
+		}
+		for _, lf := range leaves {
+			e, err := ParseLeaf(lf.Leaf)
+			if err != nil {
+				return fmt.Errorf("audit: entry %d: %w", lf.Seq, err)
+			}
+			if err := fn(lf, e); err != nil {
+				return err
+			}
+		}
+		if len(leaves) < f.Limit {
+			return nil
+		}
+		f.From = leaves[len(leaves)-1].Seq + 1
+	}
+}

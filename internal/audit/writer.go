@@ -2,6 +2,8 @@ package audit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -79,6 +81,7 @@ func (l *Log) more(batch []*job, wait <-chan time.Time) []*job {
 // batch is one transaction of the writer: the changes it runs and what
 // they add to the log.
 type batch struct {
+	log  *Log
 	jobs []*job
 	tx   *store.Tx
 	// reader reads the tree's stored hashes, pending first.
@@ -98,6 +101,45 @@ type batch struct {
 	// changes: the batch holds events other than decisions, which the
 	// other instances are told of.
 	changes bool
+	// created are the pseudonyms drawn in the batch, remembered once it
+	// commits; erased, the subjects erased in it, with their pseudonyms:
+	// the batch's later entries about them name that pseudonym, and its
+	// decision rows the erased marker.
+	created, erased map[string]string
+}
+
+// knownPseudonym is subject's pseudonym as the batch knows it, "" for a
+// subject without one: none is drawn.
+func (l *Log) knownPseudonym(b *batch, subject string) (string, error) {
+	if p, ok := b.erased[subject]; ok {
+		return p, nil
+	}
+	if p, ok := b.created[subject]; ok {
+		return p, nil
+	}
+	return l.Pseudonym(b.tx.Reader, subject)
+}
+
+// pseudonym is subject's pseudonym for an entry or record of the batch,
+// drawn at random (and stored) for a subject seen for the first time.
+func (l *Log) pseudonym(b *batch, subject string) (string, error) {
+	p, err := l.knownPseudonym(b, subject)
+	if err != nil || p != "" {
+		return p, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("audit: draw a pseudonym: %w", err)
+	}
+	p = hex.EncodeToString(raw)
+	if err := b.tx.InsertPseudonym(subject, p); err != nil {
+		return "", err
+	}
+	if b.created == nil {
+		b.created = map[string]string{}
+	}
+	b.created[subject] = p
+	return p, nil
 }
 
 // commit runs a batch of changes in one transaction. A change's own error
@@ -109,7 +151,7 @@ func (l *Log) commit(jobs []*job) {
 	var b *batch
 	err := l.db.Transact(context.Background(), func(tx *store.Tx) error {
 		// A retried transaction starts the batch over.
-		b = &batch{jobs: jobs, tx: tx, pending: map[int64][]byte{}}
+		b = &batch{log: l, jobs: jobs, tx: tx, pending: map[int64][]byte{}}
 		if err := l.begin(b); err != nil {
 			return err
 		}
@@ -219,7 +261,7 @@ func (l *Log) appendEvent(b *batch, j *job, ev event.Event) error {
 		l.applied.Add(1)
 		b.changes = true
 	}
-	leaf, err := l.leaf(b.size, b.tx.Now(), j.ctx, ev)
+	leaf, err := l.leaf(b, b.size, b.tx.Now(), j.ctx, ev)
 	if err != nil {
 		return err
 	}
@@ -241,6 +283,11 @@ func (l *Log) appendEvent(b *batch, j *job, ev event.Event) error {
 // their tree hashes; and tells the other instances when it changed
 // anything.
 func (l *Log) write(b *batch) error {
+	for i, d := range b.decisions {
+		if p, ok := b.erased[d.SubjectID]; ok {
+			b.decisions[i].SubjectID = privacy.ErasedSubject(p)
+		}
+	}
 	if err := b.tx.InsertDecisions(b.decisions); err != nil {
 		return err
 	}
@@ -282,6 +329,11 @@ func (l *Log) done(b *batch, known int64) {
 	// batch changed before Committed counts the batch, or a decision could
 	// read the old state under the new count, and the writer would trust it.
 	l.opts.React.Committed(b.events)
+	for s, p := range b.created {
+		if _, erased := b.erased[s]; !erased {
+			l.pseudonyms.Store(s, p)
+		}
+	}
 	l.committed.Store(l.applied.Load())
 	l.recordSubjects(known, b.first, b.leaves)
 	l.knownSize = b.size
@@ -295,23 +347,35 @@ func (l *Log) done(b *batch, known int64) {
 	l.batches.Observe(float64(len(b.jobs)))
 }
 
-// leaf builds the entry for an event at seq.
-func (l *Log) leaf(seq int64, now time.Time, ctx context.Context, evt event.Event) (privacy.AuditLeaf, error) {
+// leaf builds the entry for an event of batch b at seq.
+func (l *Log) leaf(b *batch, seq int64, now time.Time, ctx context.Context, evt event.Event) (privacy.AuditLeaf, error) {
 	actor, ev := privacy.ActorFrom(ctx), evt.Entry()
 	e := Entry{Seq: seq, Time: FormatTime(now), Actor: EntryActor{ClientID: actor.ClientID, Role: actor.Role},
 		Action: evt.Action(), Outcome: ev.Outcome, Reasons: ev.Reasons, RequestID: privacy.RequestIDFrom(ctx), ReliesOn: ev.ReliesOn}
 	if e.Outcome == "" {
 		e.Outcome = event.OutcomeOK
 	}
-	if len(ev.Targets) > 0 || ev.Subject != "" {
+	if ev.SubjectIfKnown != "" {
+		p, err := l.knownPseudonym(b, ev.SubjectIfKnown)
+		if err != nil {
+			return privacy.AuditLeaf{}, err
+		}
+		ev.Pseudonym = p
+	}
+	if len(ev.Targets) > 0 || ev.Subject != "" || ev.Pseudonym != "" {
 		e.Targets = make(map[string]string, len(ev.Targets)+1)
 		for k, v := range ev.Targets {
 			e.Targets[k] = v
 		}
 	}
-	var subject string
+	subject := ev.Pseudonym
 	if ev.Subject != "" {
-		subject = l.HMAC(ev.Subject)
+		var err error
+		if subject, err = l.pseudonym(b, ev.Subject); err != nil {
+			return privacy.AuditLeaf{}, err
+		}
+	}
+	if subject != "" {
 		e.Targets["subject"] = subject
 	}
 	if !ev.ExpiresAt.IsZero() {
@@ -327,11 +391,11 @@ func (l *Log) leaf(seq int64, now time.Time, ctx context.Context, evt event.Even
 		}
 		e.PayloadSHA256 = h
 	}
-	b, err := canonicalEntry(e)
+	raw, err := canonicalEntry(e)
 	if err != nil {
 		return privacy.AuditLeaf{}, err
 	}
-	return privacy.AuditLeaf{Seq: seq, Leaf: b, Action: e.Action, SubjectHMAC: subject, CreatedAt: now}, nil
+	return privacy.AuditLeaf{Seq: seq, Leaf: raw, Action: e.Action, SubjectHMAC: subject, CreatedAt: now}, nil
 }
 
 // signer signs a checkpoint whenever the tree has grown, every

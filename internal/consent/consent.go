@@ -349,7 +349,11 @@ func (s *Service) store(tx *audit.Tx, rec privacy.ConsentRecord, receiptHash str
 		return nil, err
 	}
 	// Every choice's entry commits to the whole record as written.
-	recordHash, err := audit.LineSHA256(audit.NewConsentLine(rec, s.log.HMAC(rec.SubjectID), receiptHash))
+	subject, err := tx.Pseudonym(rec.SubjectID)
+	if err != nil {
+		return nil, err
+	}
+	recordHash, err := audit.LineSHA256(audit.NewConsentLine(rec, subject, receiptHash))
 	if err != nil {
 		return nil, err
 	}
@@ -482,42 +486,12 @@ func (s *Service) WithdrawSubject(ctx context.Context, subject string, method pr
 	}
 	var out []privacy.ConsentRecord
 	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
-		out = nil
-		states, err := tx.ConsentStates(subject, "")
-		if err != nil {
-			return nil, err
-		}
-		type group struct {
-			device, notice string
-			version        int
-		}
-		var order []group
-		purposes := map[group][]string{}
-		locales := map[group]string{}
-		for _, st := range states {
-			if st.Kind != privacy.RecordConsent || !st.Granted {
-				continue
-			}
-			g := group{st.DeviceID, st.NoticeKey, st.NoticeVersion}
-			if _, ok := purposes[g]; !ok {
-				order = append(order, g)
-				rec, err := tx.ConsentRecord(st.RecordID)
-				if err != nil {
-					return nil, err
-				}
-				locales[g] = rec.Locale
-			}
-			purposes[g] = append(purposes[g], st.Purpose)
-		}
-		var events []event.Event
-		for _, g := range order {
-			rec, evs, err := s.withdrawal(tx, subject, g.device, g.notice, g.version, locales[g], "", purposes[g], method, clientID)
-			if err != nil {
-				return nil, err
-			}
-			out, events = append(out, rec), append(events, evs...)
-		}
-		return events, nil
+		var (
+			events []event.Event
+			err    error
+		)
+		out, events, err = s.WithdrawAll(tx, subject, method, clientID)
+		return events, err
 	})
 	if err != nil {
 		return nil, err
@@ -526,6 +500,49 @@ func (s *Service) WithdrawSubject(ctx context.Context, subject string, method pr
 		out = []privacy.ConsentRecord{}
 	}
 	return out, nil
+}
+
+// WithdrawAll is WithdrawSubject inside a change of the log: the
+// withdrawal records it stored and their events.
+func (s *Service) WithdrawAll(tx *audit.Tx, subject string, method privacy.ConsentMethod, clientID string) ([]privacy.ConsentRecord, []event.Event, error) {
+	states, err := tx.ConsentStates(subject, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	type group struct {
+		device, notice string
+		version        int
+	}
+	var order []group
+	purposes := map[group][]string{}
+	locales := map[group]string{}
+	for _, st := range states {
+		if st.Kind != privacy.RecordConsent || !st.Granted {
+			continue
+		}
+		g := group{st.DeviceID, st.NoticeKey, st.NoticeVersion}
+		if _, ok := purposes[g]; !ok {
+			order = append(order, g)
+			rec, err := tx.ConsentRecord(st.RecordID)
+			if err != nil {
+				return nil, nil, err
+			}
+			locales[g] = rec.Locale
+		}
+		purposes[g] = append(purposes[g], st.Purpose)
+	}
+	var (
+		out    []privacy.ConsentRecord
+		events []event.Event
+	)
+	for _, g := range order {
+		rec, evs, err := s.withdrawal(tx, subject, g.device, g.notice, g.version, locales[g], "", purposes[g], method, clientID)
+		if err != nil {
+			return nil, nil, err
+		}
+		out, events = append(out, rec), append(events, evs...)
+	}
+	return out, events, nil
 }
 
 // StateView is a current state with its status now.

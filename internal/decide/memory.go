@@ -148,6 +148,20 @@ func (m *Memory) SetConsent(st privacy.ConsentState) {
 	})
 }
 
+// ForgetSubject drops every consent state of subject: it was erased, and
+// its rows now name its erased marker. A later decision about the same id
+// finds no consent, and nothing that would tie it to the erased records.
+func (m *Memory) ForgetSubject(subject string) {
+	m.change(func(f *facts) bool {
+		for k := range f.consent {
+			if k.subject == subject {
+				delete(f.consent, k)
+			}
+		}
+		return true
+	})
+}
+
 // SetDevice records a device's new status; registered: it is new.
 func (m *Memory) SetDevice(d privacy.Device, registered bool) {
 	m.change(func(f *facts) bool {

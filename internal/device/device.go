@@ -30,10 +30,13 @@ type Service struct {
 func NewService(db *store.DB, log *audit.Log) *Service { return &Service{db: db, log: log} }
 
 // line is the commitment to d's line as its entry leaves it.
-func (s *Service) line(d privacy.Device) (string, error) {
+func (s *Service) line(tx *audit.Tx, d privacy.Device) (string, error) {
 	var owner string
 	if d.OwnerSubject != "" {
-		owner = s.log.HMAC(d.OwnerSubject)
+		var err error
+		if owner, err = tx.Pseudonym(d.OwnerSubject); err != nil {
+			return "", err
+		}
 	}
 	return audit.LineSHA256(audit.NewDeviceLine(d, owner))
 }
@@ -54,7 +57,7 @@ func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Devic
 		if err := tx.InsertDevice(d); err != nil {
 			return nil, err
 		}
-		record, err := s.line(d)
+		record, err := s.line(tx, d)
 		return []event.Event{event.DeviceRegistered{Device: d, RecordSHA256: record}}, err
 	})
 	if err != nil {
@@ -124,7 +127,7 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 		if err := tx.UpdateDeviceStatus(d); err != nil {
 			return nil, err
 		}
-		record, err := s.line(d)
+		record, err := s.line(tx, d)
 		return []event.Event{event.DeviceStatusChanged{Device: d, RecordSHA256: record}}, err
 	})
 	if err != nil {

@@ -35,6 +35,10 @@ const (
 	ActionReceiptKeyRotated    = "receipt_key.rotated"
 	ActionEvidenceExported     = "evidence.exported"
 	ActionSubjectTokenIssued   = "subject_token.issued"
+	ActionRequestReceived      = "subject.request.received"
+	ActionSubjectErased        = "subject.erased"
+	ActionRequestConfirmed     = "subject.request.confirmed"
+	ActionRequestCompleted     = "subject.request.completed"
 	ActionPersonalDataRead     = "personal_data.read"
 	ActionServerStarted        = "server.started"
 	ActionServerStopped        = "server.stopped"
@@ -48,6 +52,10 @@ const (
 	OutcomeGranted   = "granted"
 	OutcomeDenied    = "denied"
 	OutcomeWithdrawn = "withdrawn"
+	OutcomeFailed    = "failed"
+	// ReasonReapplied marks an erasure made again at start because a
+	// restored backup held the subject once more.
+	ReasonReapplied = "reapplied_after_restore"
 	// ReasonRevokesGrant marks the entry of a consent denial that replaced
 	// a grant still in force: backends are told as for a withdrawal.
 	ReasonRevokesGrant = "revokes_grant"

@@ -28,8 +28,15 @@ type Event interface {
 type Entry struct {
 	Targets map[string]string
 	// Subject is the raw subject id, if the event concerns one; the log
-	// writes only its HMAC, as the target "subject".
+	// writes only its pseudonym, as the target "subject".
 	Subject string
+	// Pseudonym names the subject by pseudonym instead, for an event about
+	// a subject already erased (whose id is no longer known).
+	Pseudonym string
+	// SubjectIfKnown is Subject for an event that must not make a subject
+	// known: named only if the log already has a pseudonym for it (a read
+	// about someone never seen, or erased, found nothing of theirs).
+	SubjectIfKnown string
 	Outcome string // "" is written as "ok"
 	Reasons []string
 	// Payload is the change's full record; only its hash is written.
@@ -134,6 +141,22 @@ func Decode(action string, targets map[string]string, reasons []string) Event {
 		return WebhookRetried{WebhookID: targets["webhook"], Delivery: d}
 	case ActionFindingAcknowledged:
 		return FindingAcknowledged{ID: targets["finding"], Kind: targets["kind"], Fingerprint: targets["fingerprint"]}
+	case ActionRequestReceived:
+		q := privacy.SubjectRequest{ID: targets["request"], Type: privacy.RequestType(targets["type"]), Pseudonym: targets["subject"]}
+		q.DueAt, _ = time.Parse(time.RFC3339, targets["due_at"])
+		return RequestReceived{Request: q}
+	case ActionSubjectErased:
+		e := SubjectErased{RequestID: targets["request"], Pseudonym: targets["subject"], Reapplied: slices.Contains(reasons, ReasonReapplied)}
+		e.Erased.ConsentRecords, _ = strconv.ParseInt(targets["consent_records"], 10, 64)
+		e.Erased.Receipts, _ = strconv.ParseInt(targets["receipts"], 10, 64)
+		e.Erased.Decisions, _ = strconv.ParseInt(targets["decisions"], 10, 64)
+		e.Erased.Devices, _ = strconv.ParseInt(targets["devices"], 10, 64)
+		return e
+	case ActionRequestConfirmed:
+		return RequestConfirmed{RequestID: targets["request"], WebhookID: targets["webhook"], Pseudonym: targets["subject"]}
+	case ActionRequestCompleted:
+		return RequestCompleted{Request: privacy.SubjectRequest{ID: targets["request"], Type: privacy.RequestType(targets["type"]),
+			State: privacy.RequestState(targets["state"]), Pseudonym: targets["subject"], CloseReason: targets["reason"]}}
 	case ActionReceiptKeyRotated:
 		return ReceiptKeyRotated{KID: targets["kid"], Previous: targets["previous"]}
 	case ActionEvidenceExported:

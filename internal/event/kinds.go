@@ -329,6 +329,77 @@ func (e SubjectTokenIssued) Entry() Entry {
 	return Entry{Subject: e.Subject, Targets: map[string]string{"expires_at": e.ExpiresAt.UTC().Format(time.RFC3339)}}
 }
 
+// RequestReceived is a data-subject request received (access or
+// erasure), with its receipt's hash.
+type RequestReceived struct {
+	Request privacy.SubjectRequest
+}
+
+func (RequestReceived) Action() string { return ActionRequestReceived }
+
+func (e RequestReceived) Entry() Entry {
+	return Entry{Subject: e.Request.SubjectID, PayloadSHA256: e.Request.ReceiptSHA256, Targets: map[string]string{"request": e.Request.ID,
+		"type": string(e.Request.Type), "due_at": e.Request.DueAt.UTC().Format(time.RFC3339)}}
+}
+
+// SubjectErased is a subject erased: the rows that named them name their
+// pseudonym's erased marker now, and the pseudonym is forgotten.
+type SubjectErased struct {
+	// Subject is the id erased, known to the process that erased it only:
+	// the entry names the pseudonym.
+	Subject   string
+	RequestID string
+	Pseudonym string
+	Erased    privacy.ErasedCounts
+	// Reapplied marks an erasure made again at start, after a restore
+	// brought the subject back.
+	Reapplied bool
+}
+
+func (SubjectErased) Action() string { return ActionSubjectErased }
+
+func (e SubjectErased) Entry() Entry {
+	c := e.Erased
+	var reasons []string
+	if e.Reapplied {
+		reasons = []string{ReasonReapplied}
+	}
+	return Entry{Pseudonym: e.Pseudonym, Reasons: reasons, Targets: map[string]string{"request": e.RequestID,
+		"consent_records": strconv.FormatInt(c.ConsentRecords, 10), "receipts": strconv.FormatInt(c.Receipts, 10),
+		"decisions": strconv.FormatInt(c.Decisions, 10), "devices": strconv.FormatInt(c.Devices, 10)}}
+}
+
+// RequestConfirmed is a backend's confirmation that it erased too.
+type RequestConfirmed struct {
+	RequestID, WebhookID, Pseudonym string
+}
+
+func (RequestConfirmed) Action() string { return ActionRequestConfirmed }
+
+func (e RequestConfirmed) Entry() Entry {
+	return Entry{Pseudonym: e.Pseudonym, Targets: map[string]string{"request": e.RequestID, "webhook": e.WebhookID}}
+}
+
+// RequestCompleted is a request finished: completed, or failed when an
+// operator closed it so.
+type RequestCompleted struct {
+	Request privacy.SubjectRequest
+}
+
+func (RequestCompleted) Action() string { return ActionRequestCompleted }
+
+func (e RequestCompleted) Entry() Entry {
+	t := map[string]string{"request": e.Request.ID, "type": string(e.Request.Type), "state": string(e.Request.State)}
+	if e.Request.CloseReason != "" {
+		t["reason"] = e.Request.CloseReason
+	}
+	outcome := OutcomeOK
+	if e.Request.State == privacy.RequestFailed {
+		outcome = OutcomeFailed
+	}
+	return Entry{Pseudonym: e.Request.Pseudonym, Outcome: outcome, Targets: t}
+}
+
 // ServerStarted is a server process starting to serve.
 type ServerStarted struct{ Addr string }
 
@@ -353,5 +424,5 @@ type PersonalDataRead struct {
 func (PersonalDataRead) Action() string { return ActionPersonalDataRead }
 
 func (e PersonalDataRead) Entry() Entry {
-	return Entry{Subject: e.Subject, Targets: map[string]string{"route": e.Route}}
+	return Entry{SubjectIfKnown: e.Subject, Targets: map[string]string{"route": e.Route}}
 }

@@ -439,7 +439,9 @@ func exportDevices(ctx context.Context, w *writer, src Sources, c *collector, as
 			c.device(d)
 			var owner string
 			if d.OwnerSubject != "" {
-				owner = src.Log.HMAC(d.OwnerSubject)
+				if owner, err = src.Log.Pseudonym(src.DB.Read(ctx), d.OwnerSubject); err != nil {
+					return err
+				}
 			}
 			if err := w.line(audit.NewDeviceLine(d, owner)); err != nil {
 				return err
@@ -538,8 +540,11 @@ func exportConsents(ctx context.Context, w *writer, src Sources, m Manifest, rec
 		return err
 	}
 	err := eachConsent(ctx, src.DB, m, func(r privacy.ConsentRecord) error {
-		sum := sha256.Sum256([]byte(r.Receipt))
-		return w.line(audit.NewConsentLine(r, src.Log.HMAC(r.SubjectID), hex.EncodeToString(sum[:])))
+		subject, err := src.Log.Pseudonym(src.DB.Read(ctx), r.SubjectID)
+		if err != nil {
+			return err
+		}
+		return w.line(audit.NewConsentLine(r, subject, r.ReceiptHash()))
 	})
 	if err != nil || !receipts {
 		return err

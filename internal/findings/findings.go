@@ -39,6 +39,8 @@ const (
 	KindKeyRotationDue         = "receipt_key_rotation_due"
 	KindReviewOverdue          = "review_overdue"
 	KindWebhookDeliveriesDead  = "webhook_deliveries_dead"
+	KindRequestsOverdue        = "subject_requests_overdue"
+	KindErasureUnconfirmed     = "erasure_unconfirmed"
 )
 
 // Severities, most urgent first.
@@ -61,6 +63,9 @@ type Options struct {
 	KeyMaxAge time.Duration
 	// ReviewInterval is how often a person must acknowledge the review (90 days).
 	ReviewInterval time.Duration
+	// ConfirmWithin is how long a backend subscribed to erasures may take
+	// to confirm one before it is reported (7 days).
+	ConfirmWithin time.Duration
 	// Every is the schedule (1 minute); changes also trigger a run.
 	Every time.Duration
 	Log   *slog.Logger
@@ -101,6 +106,9 @@ func New(src Sources, opts Options) (*Engine, error) {
 	}
 	if opts.ReviewInterval <= 0 {
 		opts.ReviewInterval = 90 * 24 * time.Hour
+	}
+	if opts.ConfirmWithin <= 0 {
+		opts.ConfirmWithin = 7 * 24 * time.Hour
 	}
 	if opts.Every <= 0 {
 		opts.Every = time.Minute
@@ -243,7 +251,7 @@ func (e *Engine) compute(ctx context.Context) ([]privacy.Finding, error) {
 	for _, v := range versions {
 		r.current[v.NoticeKey] = v
 	}
-	for _, step := range []func() error{r.uncoveredNotices, r.policyRules, r.expiringConsents, r.devices, r.deadDeliveries, r.receiptKey} {
+	for _, step := range []func() error{r.uncoveredNotices, r.policyRules, r.expiringConsents, r.devices, r.deadDeliveries, r.receiptKey, r.requests} {
 		if err := step(); err != nil {
 			return nil, err
 		}
@@ -399,6 +407,44 @@ func (r *review) deadDeliveries() error {
 	r.add(finding(KindWebhookDeliveriesDead, KindWebhookDeliveriesDead, SeverityHigh, "34",
 		fmt.Sprintf("%d webhook deliveries failed every try: their backends were not told of consent changes", dead),
 		"fix the receivers, then retry the dead deliveries (GET /v1/webhooks/{id}/deliveries?state=dead, POST .../retry)", objs, int(dead)))
+	return nil
+}
+
+// requests: data-subject requests past their due date, and erasures that
+// subscribed backends have not confirmed within ConfirmWithin.
+func (r *review) requests() error {
+	open, err := r.tx.OpenSubjectRequests(time.Time{}, maxObjects*10)
+	if err != nil {
+		return err
+	}
+	var overdue, hooks []privacy.FindingObject
+	unconfirmed := map[string]bool{}
+	for _, q := range open {
+		if q.Overdue(r.now) {
+			overdue = append(overdue, privacy.FindingObject{Type: "subject_request", ID: q.ID})
+		}
+		if r.now.Sub(q.CreatedAt) < r.e.opts.ConfirmWithin {
+			continue
+		}
+		for _, c := range q.Confirmations {
+			if c.ConfirmedAt.IsZero() && !unconfirmed[c.WebhookID] {
+				unconfirmed[c.WebhookID] = true
+				hooks = append(hooks, privacy.FindingObject{Type: "webhook", ID: c.WebhookID})
+			}
+		}
+	}
+	if len(overdue) > 0 {
+		r.add(finding(KindRequestsOverdue, KindRequestsOverdue, SeverityHigh, "33",
+			fmt.Sprintf("%d data-subject requests are past their due date", len(overdue)),
+			"complete them: GET /v1/subjects/requests?state=overdue shows each and what it waits for (confirmations, deliveries); close one with POST /v1/subjects/requests/{id}/close and a reason",
+			overdue, len(overdue)))
+	}
+	if len(hooks) > 0 {
+		r.add(finding(KindErasureUnconfirmed, KindErasureUnconfirmed, SeverityMedium, "33",
+			fmt.Sprintf("%d backends subscribed to erasures have not confirmed one within %d days", len(hooks), int(r.e.opts.ConfirmWithin.Hours()/24)),
+			"ask the backend's owner to erase the subject and POST /v1/subjects/requests/{id}/confirmations; delete the webhook of a backend that is gone",
+			hooks, len(hooks)))
+	}
 	return nil
 }
 

@@ -59,7 +59,10 @@ type hashRequest struct {
 
 // hashResponse is the HMAC under which the log stores the value.
 type hashResponse struct {
-	// Hex HMAC-SHA256; search with GET /v1/audit/entries?subject=.
+	// The subject's pseudonym in the log (64 hex digits, drawn at random
+	// when the subject was first seen); search with GET /v1/audit/entries?subject=.
+	Pseudonym string `json:"pseudonym" example:"9f2c…"`
+	// The same value, under the field's former name (pseudonyms were HMACs of subject ids).
 	HMAC string `json:"hmac" example:"9f2c…"`
 }
 
@@ -271,11 +274,11 @@ func (s *Server) getConsistencyProof(c *gin.Context) error {
 	return nil
 }
 
-// hashValue computes the HMAC the log stores for a value.
+// hashValue looks up the pseudonym the log names a subject by.
 //
-// @Summary  HMAC of a subject id
+// @Summary  Pseudonym of a subject id
 // @ID       hashAuditValue
-// @Description The log never holds subject ids, only their HMAC under a key only the server has. An admin computes it here, so that an auditor can search the log for one subject.
+// @Description The log never holds subject ids, only pseudonyms drawn at random when a subject is first seen; the server alone keeps which subject each stands for, until the subject is erased. An admin looks one up here, so that an auditor can search the log for one subject. A subject never seen, or erased, has none: 404.
 // @Tags     audit
 // @Security BearerAuth
 // @Accept   json
@@ -287,6 +290,7 @@ func (s *Server) getConsistencyProof(c *gin.Context) error {
 // @Failure  403 {object} problem "role may not hash values"
 // @Failure  413 {object} problem "body too large"
 // @Failure  415 {object} problem "body is not JSON"
+// @Failure  404 {object} problem "no subject by that id: never seen, or erased"
 // @Failure  422 {object} problem "value missing"
 // @Router   /v1/audit/hash [post]
 func (s *Server) hashValue(c *gin.Context) error {
@@ -298,6 +302,13 @@ func (s *Server) hashValue(c *gin.Context) error {
 		return privacy.FieldErrorf(privacy.EInvalid, "value", "must be at most 1000 bytes")
 	}
 	c.Header("Cache-Control", "no-store")
-	writeJSON(c, http.StatusOK, hashResponse{HMAC: s.audit.HMAC(req.Value)})
+	p, err := s.audit.PseudonymOf(c.Request.Context(), req.Value)
+	if err != nil {
+		return err
+	}
+	if p == "" || privacy.IsErasedSubject(req.Value) {
+		return privacy.Errorf(privacy.ENotFound, "no subject by that id: never seen, or erased")
+	}
+	writeJSON(c, http.StatusOK, hashResponse{Pseudonym: p, HMAC: p})
 	return nil
 }

@@ -22,7 +22,7 @@ type problem struct {
 	// What went wrong in this occurrence.
 	Detail string `json:"detail" example:"invalid inventory"`
 	// Stable machine-readable code; clients branch on this, never on detail.
-	Code string `json:"code" enums:"malformed,invalid,notice_uncovered,not_found,conflict,invalid_transition,unauthorized,forbidden,too_large,unsupported_media_type,route_not_found,method_not_allowed,unavailable,rate_limited,internal" example:"invalid"`
+	Code string `json:"code" enums:"malformed,invalid,notice_uncovered,not_found,conflict,gone,invalid_transition,unauthorized,forbidden,too_large,unsupported_media_type,route_not_found,method_not_allowed,unavailable,rate_limited,internal" example:"invalid"`
 	// The first offending field, as a JSON path, when the problem is about one.
 	Field string `json:"field,omitempty" example:"elements[0].retention"`
 	// Every offending field, so that all can be fixed in one round trip: at most 100.
@@ -56,6 +56,7 @@ var statusOf = map[string]int{
 	privacy.ENoticeUncovered:      http.StatusUnprocessableEntity,
 	privacy.ENotFound:             http.StatusNotFound,
 	privacy.EConflict:             http.StatusConflict,
+	privacy.EGone:                 http.StatusGone,
 	privacy.EInvalidTransition:    http.StatusConflict,
 	privacy.EUnauthorized:         http.StatusUnauthorized,
 	privacy.EForbidden:            http.StatusForbidden,

@@ -66,14 +66,22 @@ func (s *Server) incidentDevices(c *gin.Context) error {
 	if err := query.Validate(); err != nil {
 		return err
 	}
-	// Subject ids are for admins; anyone else sees the audit log's HMACs.
+	// Subject ids are for admins; anyone else sees the audit log's
+	// pseudonyms ("" for one that cannot be read: never the id).
 	hashed := privacy.ActorFrom(c.Request.Context()).Role != string(privacy.RoleAdmin)
+	pseudonym := func(id string) string {
+		p, err := s.audit.PseudonymOf(c.Request.Context(), id)
+		if err != nil {
+			return ""
+		}
+		return p
+	}
 	subjects := func(ids []string) []string {
 		s.noteReads(c, ids...)
 		out := make([]string, len(ids))
 		for i, id := range ids {
 			if hashed {
-				id = s.audit.HMAC(id)
+				id = pseudonym(id)
 			}
 			out[i] = id
 		}
@@ -124,7 +132,7 @@ func (s *Server) incidentDevices(c *gin.Context) error {
 		}
 		dev := newDeviceResponse(a.Device)
 		if hashed && dev.OwnerSubject != "" {
-			dev.OwnerSubject = s.audit.HMAC(dev.OwnerSubject)
+			dev.OwnerSubject = pseudonym(dev.OwnerSubject)
 		}
 		out.Items = append(out.Items, affectedDevice{Device: dev, Subjects: subjects(a.Subjects), PurposesInForce: a.Purposes, Recipients: a.Recipients})
 		return nil

@@ -68,6 +68,13 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/subjects/:subject/consents", s.handle(s.subjectConsents))
 	v1.GET("/subjects/:subject/privacy", s.handle(s.subjectPrivacy))
 	v1.POST("/subjects/:subject/withdraw", s.handle(s.withdrawSubject))
+	v1.POST("/subjects/:subject/requests", s.handle(s.createSubjectRequest))
+	v1.GET("/subjects/:subject/requests", s.handle(s.listSubjectRequests))
+	v1.GET("/subjects/requests", s.handle(s.listOpenRequests))
+	v1.GET("/subjects/requests/:id", s.handle(s.getSubjectRequest))
+	v1.GET("/subjects/requests/:id/export", s.handle(s.exportSubjectRequest))
+	v1.POST("/subjects/requests/:id/confirmations", s.handle(s.confirmSubjectRequest))
+	v1.POST("/subjects/requests/:id/close", s.handle(s.closeSubjectRequest))
 
 	v1.POST("/decisions", s.handle(s.decideOne))
 	v1.POST("/decisions/batch", s.handle(s.decideBatch))

@@ -30,6 +30,7 @@ import (
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/purpose"
+	"github.com/consentry/consentry/internal/rights"
 	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/consentry/consentry/internal/webhook"
 	"github.com/gin-gonic/gin"
@@ -61,6 +62,8 @@ type Deps struct {
 	Incidents *incident.Service
 	// Webhooks manages the subscriptions to change events.
 	Webhooks *webhook.Service
+	// Rights runs data-subject requests; nil turns them off (503).
+	Rights *rights.Service
 	// Evidence is what GET /v1/evidence exports.
 	Evidence evidence.Sources
 	Routes   *authz.Routes
@@ -86,6 +89,7 @@ type Server struct {
 	notices   *notice.Service
 	consents  *consent.Service
 	webhooks  *webhook.Service
+	rights    *rights.Service
 	decisions *decide.Service
 	policies  *policy.Service
 	audit     *audit.Log
@@ -126,7 +130,7 @@ const MaxConcurrentExports = 2
 
 // NewServer builds the API and its routes.
 func NewServer(d Deps) (*Server, error) {
-	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, webhooks: d.Webhooks, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, subjects: d.SubjectTokens, routes: d.Routes, ready: d.Ready,
+	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, webhooks: d.Webhooks, rights: d.Rights, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, subjects: d.SubjectTokens, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, rate: d.RateLimit, validate: newValidator(),
 		exports: make(chan struct{}, MaxConcurrentExports), pages: notice.NewPages(0)}
 	s.limiters, _ = lru.New[string, *rate.Limiter](MaxLimiters) // fails only for a size below one

@@ -33,6 +33,7 @@ import (
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/purpose"
+	"github.com/consentry/consentry/internal/rights"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/subjecttoken"
 	"github.com/consentry/consentry/internal/testkit"
@@ -52,7 +53,11 @@ func TestMain(m *testing.M) {
 
 // env is a running API on a temp SQLite database, with one token per role.
 type env struct {
-	db     *store.DB
+	db *store.DB
+	// dir holds the database file and the erasure ledger.
+	dir    string
+	log    *audit.Log
+	rights *rights.Service
 	srv    *httpapi.Server
 	tokens map[privacy.Role]string
 	// webhooks is not started: a test that wants deliveries starts it.
@@ -69,7 +74,8 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	ctx := context.Background()
 	// CONSENTRY_BENCH_SQLITE_VFS=unix: SQLite's own VFS, to measure what
 	// sqlitetune's gains (docs/performance.md).
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "consentry.db"), store.Options{SQLiteVFS: os.Getenv("CONSENTRY_BENCH_SQLITE_VFS")})
+	dir := t.TempDir()
+	db, err := store.Open(ctx, filepath.Join(dir, "consentry.db"), store.Options{SQLiteVFS: os.Getenv("CONSENTRY_BENCH_SQLITE_VFS")})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	_, err = db.Migrate(ctx)
@@ -83,14 +89,18 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	require.NoError(t, err)
 	// The reactions to committed changes, wired as serve wires them.
 	memory, outbox := decide.NewMemory(), webhook.NewOutbox()
-	log := audittest.MustOpenLog(t, db, audit.Options{Registerer: reg, React: &app.Reactions{Memory: memory, Policy: data, Outbox: outbox}})
+	ledger, err := rights.OpenLedger(filepath.Join(dir, rights.LedgerFile), nil)
+	require.NoError(t, err)
+	log := audittest.MustOpenLog(t, db, audit.Options{Registerer: reg, React: &app.Reactions{Memory: memory, Policy: data, Outbox: outbox, Erasures: ledger}})
 	clients := client.NewService(db, log)
 	keys := mustKeys(t)
 	notices := notice.NewService(db, log)
 	review, err := findings.New(findings.Sources{DB: db, Log: log, Rules: data.Rules, KeyCreated: keys.CurrentCreated, Coverage: notices.Coverage}, findings.Options{})
 	require.NoError(t, err)
+	consents := consent.NewService(db, log, keys, "https://consentry.example")
+	subjectRights := rights.New(db, log, consents, keys, ledger, rights.Options{Issuer: "https://consentry.example"})
 	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
-		Notices: notices, Consents: consent.NewService(db, log, keys, "https://consentry.example"),
+		Notices: notices, Consents: consents, Rights: subjectRights,
 		Decisions: decide.NewService(db, log, data, memory), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI, Registry: reg,
 		Incidents: incident.NewService(db), Findings: review, SubjectTokens: mustSubjectTokens(t),
@@ -105,7 +115,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	deps.Webhooks = hooks
 	srv, err := httpapi.NewServer(deps)
 	require.NoError(t, err)
-	e := &env{db: db, srv: srv, tokens: map[privacy.Role]string{}, webhooks: hooks}
+	e := &env{db: db, dir: dir, log: log, rights: subjectRights, srv: srv, tokens: map[privacy.Role]string{}, webhooks: hooks}
 	for _, r := range privacy.Roles {
 		_, tok, err := clients.Create(ctx, string(r)+"-client", r, time.Time{})
 		require.NoError(t, err)

@@ -25,6 +25,8 @@ func TestEveryRequestBodyHasABoundedShape(t *testing.T) {
 		"policyChange": reflect.TypeFor[policyChange](), "purposeRequest": reflect.TypeFor[purposeRequest](),
 		"rotateRequest": reflect.TypeFor[rotateRequest](), "subjectTokenRequest": reflect.TypeFor[subjectTokenRequest](),
 		"webhookRequest": reflect.TypeFor[webhookRequest](), "withdrawRequest": reflect.TypeFor[withdrawRequest](),
+		"subjectRequestBody": reflect.TypeFor[subjectRequestBody](), "confirmBody": reflect.TypeFor[confirmBody](),
+		"closeBody": reflect.TypeFor[closeBody](),
 	}
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)

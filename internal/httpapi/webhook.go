@@ -15,7 +15,7 @@ type webhookRequest struct {
 	// https, or http on a loopback host only. Deliveries are POSTed here.
 	URL string `json:"url" binding:"required" example:"https://backend.example/consentry-events"`
 	// The event kinds wanted (at least one).
-	Events []string `json:"events" binding:"required,max=20" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,notice.published" example:"consent.withdrawn,consent.expired"`
+	Events []string `json:"events" binding:"required,max=20" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,notice.published,subject.erasure_requested,subject.access_requested" example:"consent.withdrawn,consent.expired"`
 	// The HMAC-SHA256 key deliveries are signed with, 32-256 characters;
 	// left out, one is made. Returned only in this answer.
 	Secret      string `json:"secret,omitempty" example:"3f5c0e0a8d4b4e2f9a7c1d6b8e2f4a6c"`
@@ -61,9 +61,9 @@ type webhookEvent struct {
 	ID string `json:"id" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
 	// Orders events as their changes committed.
 	Sequence  int64     `json:"sequence" example:"42"`
-	Kind      string    `json:"kind" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,notice.published" example:"consent.withdrawn"`
+	Kind      string    `json:"kind" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,notice.published,subject.erasure_requested,subject.access_requested" example:"consent.withdrawn"`
 	CreatedAt time.Time `json:"created_at" example:"2026-11-29T10:00:00Z"`
-	// The app's own opaque subject id (consent events; device events of an owned device).
+	// The app's own opaque subject id (consent and subject events; device events of an owned device). Once the subject's erasure completed, the erased marker "erased:<pseudonym>" in its place.
 	Subject  string `json:"subject,omitempty" example:"user-4711"`
 	DeviceID string `json:"device_id,omitempty" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
 	// Consent events: the purposes concerned; notice.published: those it changed materially.
@@ -76,6 +76,8 @@ type webhookEvent struct {
 	AuditSeq *int64 `json:"audit_seq,omitempty" example:"1207"`
 	// consent.expired: when the grant ran out.
 	ExpiredAt *time.Time `json:"expired_at,omitempty"`
+	// subject.erasure_requested, subject.access_requested: the request. For an erasure, erase what you hold about the subject, then POST /v1/subjects/requests/{request_id}/confirmations naming this webhook.
+	RequestID string `json:"request_id,omitempty" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
 }
 
 // deliveryResponse is one event's delivery to one webhook.
@@ -100,7 +102,7 @@ func toDeliveryResponse(d privacy.WebhookDelivery) deliveryResponse {
 	out := deliveryResponse{ID: d.ID, State: string(d.State), Attempts: d.Attempts, LastStatus: d.LastStatus, LastError: d.LastError,
 		CreatedAt: d.CreatedAt, Event: webhookEvent{ID: e.ID, Sequence: e.Sequence, Kind: string(e.Kind), CreatedAt: e.CreatedAt,
 			Subject: e.Subject, DeviceID: e.DeviceID, Purposes: e.Purposes, ConsentID: e.ConsentID, NoticeKey: e.NoticeKey,
-			NoticeVersion: e.NoticeVersion, AuditSeq: e.AuditSeq, ExpiredAt: e.ExpiredAt}}
+			NoticeVersion: e.NoticeVersion, AuditSeq: e.AuditSeq, ExpiredAt: e.ExpiredAt, RequestID: e.RequestID}}
 	if d.State == privacy.DeliveryPending {
 		out.NextAttemptAt = optionalTime(d.NextAttemptAt)
 	}

@@ -33,3 +33,6 @@ func (m *Map[K, V]) Delete(k K) { m.c.Remove(k) }
 
 // Len is how many entries are held.
 func (m *Map[K, V]) Len() int { return m.c.Len() }
+
+// Clear forgets every entry: many may be out of date at once.
+func (m *Map[K, V]) Clear() { m.c.Purge() }

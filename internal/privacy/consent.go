@@ -1,6 +1,8 @@
 package privacy
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"time"
 	"unicode"
@@ -55,8 +57,20 @@ type ConsentRecord struct {
 	// everything of a subject).
 	Withdraws string
 	Choices   []ConsentChoice
-	// Receipt is the signed receipt (compact JWS) given for the record.
-	Receipt string
+	// Receipt is the signed receipt (compact JWS) given for the record;
+	// "" once its subject was erased (ReceiptSHA256 then holds its hash).
+	Receipt       string
+	ReceiptSHA256 string
+}
+
+// ReceiptHash is the hex SHA-256 of the record's receipt, which its audit
+// line commits to: computed while the receipt is held, kept after erasure.
+func (r ConsentRecord) ReceiptHash() string {
+	if r.Receipt == "" && r.ReceiptSHA256 != "" {
+		return r.ReceiptSHA256
+	}
+	sum := sha256.Sum256([]byte(r.Receipt))
+	return hex.EncodeToString(sum[:])
 }
 
 // ConsentChoice is the choice for one purpose.
@@ -153,5 +167,8 @@ func CheckSubject(p *Problems, field, s string) {
 			p.Add(field, "must not contain control characters")
 			return
 		}
+	}
+	if IsErasedSubject(s) {
+		p.Add(field, "must not begin with %q: that prefix marks an erased subject", ErasedPrefix)
 	}
 }

@@ -17,6 +17,8 @@ const (
 	ENotFound = "not_found"
 	// EConflict: the request clashes with what is stored (a duplicate identity).
 	EConflict = "conflict"
+	// EGone: the resource was there and is no more (its subject erased).
+	EGone = "gone"
 	// EInvalidTransition: a lifecycle change that the current state forbids.
 	EInvalidTransition = "invalid_transition"
 	// EUnauthorized: no valid bearer token.

@@ -20,11 +20,15 @@ const (
 	KindDeviceDeactivated        WebhookKind = "device.deactivated"
 	KindDeviceDisposed           WebhookKind = "device.disposed"
 	KindNoticePublished          WebhookKind = "notice.published"
+	// A subject asked for erasure: the backend erases what it holds about
+	// them, then confirms (POST /v1/subjects/requests/{id}/confirmations).
+	KindSubjectErasureRequested WebhookKind = "subject.erasure_requested"
+	KindSubjectAccessRequested  WebhookKind = "subject.access_requested"
 )
 
 // WebhookKinds lists every kind, in documentation order.
 var WebhookKinds = []WebhookKind{KindConsentGranted, KindConsentWithdrawn, KindConsentExpired, KindConsentReconsentRequired,
-	KindDeviceDeactivated, KindDeviceDisposed, KindNoticePublished}
+	KindDeviceDeactivated, KindDeviceDisposed, KindNoticePublished, KindSubjectErasureRequested, KindSubjectAccessRequested}
 
 // Valid reports whether k is a known kind.
 func (k WebhookKind) Valid() bool { return slices.Contains(WebhookKinds, k) }
@@ -96,6 +100,8 @@ type WebhookEvent struct {
 	AuditSeq *int64 `json:"audit_seq,omitempty"`
 	// ExpiredAt is when an expired consent ran out.
 	ExpiredAt *time.Time `json:"expired_at,omitempty"`
+	// RequestID is the data-subject request announced.
+	RequestID string `json:"request_id,omitempty"`
 	// OrderKey groups events delivered strictly one after another: the
 	// subject, or the device or notice an event without a subject is about.
 	OrderKey string `json:"-"`

@@ -13,7 +13,8 @@
 //     audit_entries, audit_hashes, audit_subjects, audit_subjects_marks;
 //     consent_records, consent_events, consent_state; decisions; devices,
 //     inventories, inventory_elements, notice_versions; webhooks,
-//     webhook_events, webhook_deliveries, webhook_leases, webhook_cursors.
+//     webhook_events, webhook_deliveries, webhook_leases, webhook_cursors;
+//     subject_pseudonyms, subject_requests, subject_request_confirmations.
 //     Statements are written out with "?" placeholders (rebound to $n on
 //     PostgreSQL in one place, stmtCache), prepared once per pool, bound
 //     once per transaction, and scanned field by field into records whose
@@ -180,6 +181,9 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 func sqliteDSN(path string, readOnly bool, busyTimeout time.Duration, vfs string) string {
 	q := url.Values{}
 	q.Set("_foreign_keys", "on")
+	// Deleted and overwritten content is zeroed, not left in free space:
+	// an erased subject's id must not survive in the file (subject.go).
+	q.Set("_secure_delete", "on")
 	q.Set("_busy_timeout", strconv.FormatInt(busyTimeout.Milliseconds(), 10))
 	if readOnly {
 		q.Set("mode", "ro")
@@ -375,6 +379,29 @@ func (db *DB) CheckDurability(ctx context.Context) error {
 	// synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
 	if mode != "wal" || (syncMode != "2" && syncMode != "3") {
 		return fmt.Errorf("store: SQLite runs with journal_mode=%s and synchronous=%s: an acknowledged write could be lost; WAL and synchronous=FULL are required", mode, syncMode)
+	}
+	return nil
+}
+
+// ForgetWAL empties SQLite's WAL (a TRUNCATE checkpoint): the frames of
+// earlier transactions, which still hold what an erasure overwrote, are
+// copied into the database, where secure_delete has zeroed it, and the
+// file is cut to nothing. It waits for readers up to the busy timeout. On
+// PostgreSQL it does nothing (its WAL is recycled by the server).
+func (db *DB) ForgetWAL(ctx context.Context) error {
+	if db.dialect != DialectSQLite {
+		return nil
+	}
+	s, err := db.SQL()
+	if err != nil {
+		return err
+	}
+	var busy, frames, copied int
+	if err := s.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied); err != nil {
+		return fmt.Errorf("store: empty the WAL: %w", err)
+	}
+	if busy != 0 {
+		return fmt.Errorf("store: empty the WAL: readers kept it in use")
 	}
 	return nil
 }

@@ -169,6 +169,15 @@ func (n *Notes) DeviceStatus(seq int64, d privacy.Device) {
 	n.out = append(n.out, pending{ev: ev})
 }
 
+// SubjectRequest notes a data-subject request received at entry seq.
+func (n *Notes) SubjectRequest(seq int64, q privacy.SubjectRequest) {
+	kind := privacy.KindSubjectAccessRequested
+	if q.Type == privacy.RequestErasure {
+		kind = privacy.KindSubjectErasureRequested
+	}
+	n.out = append(n.out, pending{ev: privacy.WebhookEvent{Kind: kind, Subject: q.SubjectID, RequestID: q.ID, AuditSeq: &seq, OrderKey: q.SubjectID}})
+}
+
 // NoticePublished notes a version published at entry seq and, when it
 // changed purposes materially, the grants that now need asking again.
 func (n *Notes) NoticePublished(seq int64, v privacy.NoticeVersion) {

@@ -35,6 +35,11 @@ func Examples() []event.Event {
 		event.WebhookDeleted{ID: "w1"}, event.WebhookRetried{WebhookID: "w1", Delivery: 3},
 		event.FindingAcknowledged{ID: "f1", Kind: "k", Fingerprint: "fp"}, event.ReceiptKeyRotated{KID: "k2", Previous: "k1"},
 		event.EvidenceExported{AuditSize: 10, From: t, To: t.Add(time.Hour), Profile: "pseudonymous"}, event.SubjectTokenIssued{Subject: "alice", ExpiresAt: t},
+		event.RequestReceived{Request: privacy.SubjectRequest{ID: "r1", Type: privacy.RequestErasure, SubjectID: "alice", DueAt: t.AddDate(0, 0, 30),
+			ReceiptSHA256: "c1"}},
+		event.SubjectErased{Subject: "alice", RequestID: "r1", Pseudonym: "p1", Erased: privacy.ErasedCounts{ConsentRecords: 2, Receipts: 2, Decisions: 5}},
+		event.RequestConfirmed{RequestID: "r1", WebhookID: "w1", Pseudonym: "p1"},
+		event.RequestCompleted{Request: privacy.SubjectRequest{ID: "r1", Type: privacy.RequestErasure, State: privacy.RequestCompleted, Pseudonym: "p1"}},
 		event.ServerStarted{Addr: "127.0.0.1:8080"}, event.ServerStopped{},
 		event.PersonalDataRead{Subject: "alice", Route: "/v1/subjects/:subject/privacy"}, event.Unknown{Name: "future.kind"},
 	}

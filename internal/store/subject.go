@@ -1,0 +1,312 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+)
+
+// Subject pseudonyms and data-subject requests (SQL style: the audit
+// log's writer reads and writes them).
+
+// Pseudonym is subject's pseudonym; ENotFound when it has none.
+func (r *Reader) Pseudonym(subject string) (string, error) {
+	var p string
+	return p, r.row("subject pseudonym", "SELECT pseudonym FROM subject_pseudonyms WHERE subject_id = ?", []any{subject}, &p)
+}
+
+// SubjectOf is the subject whose pseudonym is p; ENotFound when none is
+// (any more).
+func (r *Reader) SubjectOf(p string) (string, error) {
+	var s string
+	return s, r.row("subject pseudonym", "SELECT subject_id FROM subject_pseudonyms WHERE pseudonym = ?", []any{p}, &s)
+}
+
+// InsertPseudonym gives subject its pseudonym p.
+func (tx *Tx) InsertPseudonym(subject, p string) error {
+	_, err := tx.exec("subject pseudonym", "INSERT INTO subject_pseudonyms (subject_id, pseudonym, created_at) VALUES (?, ?, ?)", subject, p, tx.now)
+	return err
+}
+
+// AdoptPseudonyms gives each subject of pairs its pseudonym unless it has
+// one, and returns how many it gave.
+func (tx *Tx) AdoptPseudonyms(pairs map[string]string) (int, error) {
+	n := 0
+	for subject, p := range pairs {
+		c, err := tx.exec("subject pseudonym", `INSERT INTO subject_pseudonyms (subject_id, pseudonym, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (subject_id) DO NOTHING`, subject, p, tx.now)
+		if err != nil {
+			return n, err
+		}
+		n += int(c)
+	}
+	return n, nil
+}
+
+// SubjectsWithoutPseudonym lists the subject ids that rows hold and that
+// have no pseudonym: those written before pseudonyms were drawn.
+func (r *Reader) SubjectsWithoutPseudonym() ([]string, error) {
+	var out []string
+	err := r.each("subjects", `SELECT s FROM (
+			SELECT subject_id AS s FROM consent_records UNION SELECT subject_id FROM consent_state
+			UNION SELECT subject_id FROM decisions UNION SELECT owner_subject FROM devices WHERE owner_subject <> ''
+		) AS subjects WHERE substr(s, 1, 7) <> 'erased:' AND NOT EXISTS (SELECT 1 FROM subject_pseudonyms p WHERE p.subject_id = subjects.s)
+		ORDER BY s`, nil, func(s rowScanner) error {
+		var id string
+		err := s.Scan(&id)
+		out = append(out, id)
+		return err
+	})
+	return out, err
+}
+
+// EraseSubject puts marker in place of subject in every row that holds
+// it (consent records, whose receipts it drops keeping their hashes;
+// consent state; the decisions named, found by the caller in the audit
+// log's subject index; owned devices; past requests other than keep), and
+// deletes the subject's pseudonym. Webhook events are ScrubWebhookEvents'.
+func (tx *Tx) EraseSubject(subject, marker string, decisions []string, keep string) (privacy.ErasedCounts, error) {
+	var c privacy.ErasedCounts
+	receipts := map[string]string{}
+	err := tx.each("consent records", "SELECT id, receipt FROM consent_records WHERE subject_id = ?", []any{subject}, func(s rowScanner) error {
+		var id, receipt string
+		err := s.Scan(&id, &receipt)
+		receipts[id] = receipt
+		return err
+	})
+	if err != nil {
+		return c, err
+	}
+	for id, receipt := range receipts {
+		sum := sha256.Sum256([]byte(receipt))
+		n, err := tx.exec("consent record", "UPDATE consent_records SET subject_id = ?, receipt = '', receipt_sha256 = ? WHERE id = ?",
+			marker, hex.EncodeToString(sum[:]), id)
+		if err != nil {
+			return c, err
+		}
+		c.ConsentRecords += n
+		if receipt != "" {
+			c.Receipts++
+		}
+	}
+	if c.ConsentStates, err = tx.exec("consent state", "UPDATE consent_state SET subject_id = ? WHERE subject_id = ?", marker, subject); err != nil {
+		return c, err
+	}
+	for start := 0; start < len(decisions); start += 256 {
+		cond, args := in("id", decisions[start:min(start+256, len(decisions))])
+		n, err := tx.exec("decisions", "UPDATE decisions SET subject_id = ? WHERE subject_id = ? AND "+cond, append([]any{marker, subject}, args...)...)
+		if err != nil {
+			return c, err
+		}
+		c.Decisions += n
+	}
+	if c.Devices, err = tx.exec("devices", "UPDATE devices SET owner_subject = ? WHERE owner_subject = ?", marker, subject); err != nil {
+		return c, err
+	}
+	if c.Requests, err = tx.exec("subject requests", "UPDATE subject_requests SET subject_id = '' WHERE subject_id = ? AND id <> ?", subject, keep); err != nil {
+		return c, err
+	}
+	_, err = tx.exec("subject pseudonym", "DELETE FROM subject_pseudonyms WHERE subject_id = ?", subject)
+	return c, err
+}
+
+// ScrubWebhookEvents puts marker in place of subject in the outbox: the
+// events about the subject (their order key) and their deliveries, which
+// are cancelled when still pending. It returns how many events it
+// rewrote.
+func (tx *Tx) ScrubWebhookEvents(subject, marker string) (int64, error) {
+	type ev struct {
+		seq     int64
+		payload string
+	}
+	var evs []ev
+	err := tx.each("webhook events", "SELECT seq, payload FROM webhook_events WHERE order_key = ?", []any{subject}, func(s rowScanner) error {
+		var e ev
+		err := s.Scan(&e.seq, &e.payload)
+		evs = append(evs, e)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range evs {
+		var we privacy.WebhookEvent
+		if err := json.Unmarshal([]byte(e.payload), &we); err != nil {
+			return 0, fmt.Errorf("store: webhook event %d: %w", e.seq, err)
+		}
+		if we.Subject == subject {
+			we.Subject = marker
+		}
+		b, err := json.Marshal(we)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.exec("webhook event", "UPDATE webhook_events SET payload = ?, order_key = ? WHERE seq = ?", string(b), marker, e.seq); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.exec("webhook deliveries", `UPDATE webhook_deliveries SET state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END,
+		order_key = ? WHERE order_key = ?`, marker, subject); err != nil {
+		return 0, err
+	}
+	return int64(len(evs)), nil
+}
+
+// PendingDeliveriesFor counts the deliveries about subject not yet
+// delivered or given up.
+func (r *Reader) PendingDeliveriesFor(subject string) (int64, error) {
+	var n int64
+	return n, r.row("webhook deliveries", "SELECT COUNT(*) FROM webhook_deliveries WHERE order_key = ? AND state = 'pending'", []any{subject}, &n)
+}
+
+// subjectRequestRecord is a row of subject_requests.
+type subjectRequestRecord struct {
+	ID, Type, Pseudonym, SubjectID, State, ClientID string
+	DueAt, CreatedAt, UpdatedAt                     time.Time
+	CompletedAt                                     *time.Time
+	ReceiptSHA256, Erased, CloseReason              string
+}
+
+const subjectRequestColumns = `id, type, pseudonym, subject_id, state, client_id, due_at, created_at, updated_at, completed_at,
+	receipt_sha256, erased, close_reason`
+
+func (r *subjectRequestRecord) fields() []any {
+	return []any{&r.ID, &r.Type, &r.Pseudonym, &r.SubjectID, &r.State, &r.ClientID, &r.DueAt, &r.CreatedAt, &r.UpdatedAt, &r.CompletedAt,
+		&r.ReceiptSHA256, &r.Erased, &r.CloseReason}
+}
+
+func (r subjectRequestRecord) toDomain() privacy.SubjectRequest {
+	out := privacy.SubjectRequest{ID: r.ID, Type: privacy.RequestType(r.Type), Pseudonym: r.Pseudonym, SubjectID: r.SubjectID,
+		State: privacy.RequestState(r.State), ClientID: r.ClientID, DueAt: r.DueAt.UTC(), CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		CompletedAt: timeVal(r.CompletedAt), ReceiptSHA256: r.ReceiptSHA256, CloseReason: r.CloseReason}
+	if r.Erased != "" {
+		// Written by UpdateSubjectRequest from the same type: a row that
+		// does not parse shows no counts rather than failing the read.
+		_ = json.Unmarshal([]byte(r.Erased), &out.Erased)
+	}
+	return out
+}
+
+// confirmationRecord is a row of subject_request_confirmations.
+type confirmationRecord struct {
+	RequestID, WebhookID, ConfirmedBy string
+	ConfirmedAt                       *time.Time
+}
+
+func (r *confirmationRecord) fields() []any {
+	return []any{&r.RequestID, &r.WebhookID, &r.ConfirmedBy, &r.ConfirmedAt}
+}
+
+// InsertSubjectRequest stores a new request, with a pending confirmation
+// for each webhook in confirmers.
+func (tx *Tx) InsertSubjectRequest(q privacy.SubjectRequest, confirmers []string) error {
+	if _, err := tx.exec("subject request", "INSERT INTO subject_requests ("+subjectRequestColumns+") VALUES "+placeholders(1, 13),
+		q.ID, string(q.Type), q.Pseudonym, q.SubjectID, string(q.State), q.ClientID, q.DueAt, q.CreatedAt, q.UpdatedAt, timePtr(q.CompletedAt),
+		q.ReceiptSHA256, "", q.CloseReason); err != nil {
+		return err
+	}
+	for _, w := range confirmers {
+		if _, err := tx.exec("confirmation", "INSERT INTO subject_request_confirmations (request_id, webhook_id) VALUES (?, ?)", q.ID, w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UpdateSubjectRequest writes q's state, subject, completion, counts and
+// close reason.
+func (tx *Tx) UpdateSubjectRequest(q privacy.SubjectRequest) error {
+	erased := ""
+	if q.Type == privacy.RequestErasure && q.State != privacy.RequestReceived {
+		b, err := json.Marshal(q.Erased)
+		if err != nil {
+			return err
+		}
+		erased = string(b)
+	}
+	n, err := tx.exec("subject request", `UPDATE subject_requests SET state = ?, subject_id = ?, updated_at = ?, completed_at = ?, erased = ?,
+		close_reason = ? WHERE id = ?`, string(q.State), q.SubjectID, q.UpdatedAt, timePtr(q.CompletedAt), erased, q.CloseReason, q.ID)
+	return changedOne(n, err, privacy.Errorf(privacy.ENotFound, "subject request not found"))
+}
+
+// ConfirmSubjectRequest records webhook's confirmation of request by
+// client; ENotFound when the webhook was not asked to confirm it.
+func (tx *Tx) ConfirmSubjectRequest(request, webhook, client string) error {
+	n, err := tx.exec("confirmation", `UPDATE subject_request_confirmations SET confirmed_by = ?, confirmed_at = ?
+		WHERE request_id = ? AND webhook_id = ? AND confirmed_at IS NULL`, client, tx.now, request, webhook)
+	return changedOne(n, err, privacy.FieldErrorf(privacy.ENotFound, "webhook_id", "webhook %s has no confirmation pending for this request", webhook))
+}
+
+// SubjectRequest loads one request with its confirmations.
+func (r *Reader) SubjectRequest(id string) (privacy.SubjectRequest, error) {
+	rec, err := selectOne[subjectRequestRecord](r, "subject request", "SELECT "+subjectRequestColumns+" FROM subject_requests WHERE id = ?", id)
+	if err != nil {
+		return privacy.SubjectRequest{}, err
+	}
+	out, err := r.withConfirmations([]subjectRequestRecord{rec})
+	if err != nil {
+		return privacy.SubjectRequest{}, err
+	}
+	return out[0], nil
+}
+
+// SubjectRequests lists the requests of the subject whose pseudonym is p,
+// oldest first.
+func (r *Reader) SubjectRequests(p string) ([]privacy.SubjectRequest, error) {
+	recs, err := selectAll[subjectRequestRecord](r, "subject requests",
+		"SELECT "+subjectRequestColumns+" FROM subject_requests WHERE pseudonym = ? ORDER BY created_at, id", p)
+	if err != nil {
+		return nil, err
+	}
+	return r.withConfirmations(recs)
+}
+
+// OpenSubjectRequests lists the requests still running, oldest due first;
+// with dueBefore set, only those due before it.
+func (r *Reader) OpenSubjectRequests(dueBefore time.Time, limit int) ([]privacy.SubjectRequest, error) {
+	q, args := "SELECT "+subjectRequestColumns+" FROM subject_requests WHERE state IN ('received', 'in_progress')", []any{}
+	if !dueBefore.IsZero() {
+		q, args = q+" AND due_at < ?", append(args, dueBefore)
+	}
+	recs, err := selectAll[subjectRequestRecord](r, "subject requests", q+" ORDER BY due_at, id LIMIT ?", append(args, limit)...)
+	if err != nil {
+		return nil, err
+	}
+	return r.withConfirmations(recs)
+}
+
+// withConfirmations loads the confirmations of requests.
+func (r *Reader) withConfirmations(recs []subjectRequestRecord) ([]privacy.SubjectRequest, error) {
+	out := make([]privacy.SubjectRequest, len(recs))
+	if len(recs) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(recs))
+	for i, rec := range recs {
+		ids[i], out[i] = rec.ID, rec.toDomain()
+	}
+	cond, args := in("request_id", ids)
+	cs, err := selectAll[confirmationRecord](r, "confirmations",
+		"SELECT request_id, webhook_id, confirmed_by, confirmed_at FROM subject_request_confirmations WHERE "+cond+" ORDER BY request_id, webhook_id", args...)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string][]privacy.RequestConfirmation{}
+	for _, c := range cs {
+		byID[c.RequestID] = append(byID[c.RequestID], privacy.RequestConfirmation{WebhookID: c.WebhookID, ConfirmedBy: c.ConfirmedBy, ConfirmedAt: timeVal(c.ConfirmedAt)})
+	}
+	for i := range out {
+		out[i].Confirmations = byID[out[i].ID]
+	}
+	return out, nil
+}
+
+// DeliveriesAbout lists the webhook deliveries about subject (their order
+// key), oldest first, from the delivery after the id after, at most limit.
+func (r *Reader) DeliveriesAbout(subject string, after int64, limit int) ([]privacy.WebhookDelivery, error) {
+	return r.deliveries("d.order_key = ? AND d.id > ?", []any{subject, after}, "d.id", limit)
+}
