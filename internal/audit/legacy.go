@@ -19,7 +19,8 @@ import (
 // under the scheme. Their entries name them by HMAC-SHA256 under the key
 // in dir's audit-hmac.key; each subject that rows still hold gets that
 // HMAC as its pseudonym (so its entries stay its own), then the key file
-// is overwritten and removed: with it gone, an erased subject's old
+// is overwritten and removed (the SQLite file is vacuumed first, see
+// below): with it gone, an erased subject's old
 // entries can no more be traced back to them than its new ones. Without
 // the file there is nothing to do. It returns how many subjects it
 // adopted. Run it before the log starts; a second run after a crash
@@ -54,6 +55,12 @@ func AdoptLegacyPseudonyms(ctx context.Context, db *store.DB, dir string) (int, 
 	})
 	if err != nil {
 		return 0, fmt.Errorf("audit: adopt legacy pseudonyms: %w", err)
+	}
+	// Written before secure_delete, the database's free space may still
+	// hold subject ids its rows no longer do: an erasure could not reach
+	// them. Rewritten once, it holds only what its rows hold.
+	if err := db.Vacuum(ctx); err != nil {
+		return 0, err
 	}
 	if err := destroy(path, len(raw)); err != nil {
 		return n, err

@@ -37,8 +37,8 @@ type Entry struct {
 	// known: named only if the log already has a pseudonym for it (a read
 	// about someone never seen, or erased, found nothing of theirs).
 	SubjectIfKnown string
-	Outcome string // "" is written as "ok"
-	Reasons []string
+	Outcome        string // "" is written as "ok"
+	Reasons        []string
 	// Payload is the change's full record; only its hash is written.
 	Payload any
 	// PayloadSHA256, when set, is written instead of hashing Payload: for

@@ -415,4 +415,3 @@ func (s *Server) closeSubjectRequest(c *gin.Context) error {
 	writeJSON(c, http.StatusOK, newRequestResponse(q, time.Now(), true))
 	return nil
 }
-

@@ -406,6 +406,24 @@ func (db *DB) ForgetWAL(ctx context.Context) error {
 	return nil
 }
 
+// Vacuum rewrites a SQLite database into fresh pages: what earlier
+// deletes and updates left in free pages and in the slack of pages (before
+// secure_delete was on) is gone. It needs the database to itself: run it
+// before serving. On PostgreSQL it does nothing.
+func (db *DB) Vacuum(ctx context.Context) error {
+	if db.dialect != DialectSQLite {
+		return nil
+	}
+	s, err := db.SQL()
+	if err != nil {
+		return err
+	}
+	if _, err := s.ExecContext(ctx, "VACUUM"); err != nil {
+		return fmt.Errorf("store: vacuum: %w", err)
+	}
+	return db.ForgetWAL(ctx)
+}
+
 // RestartWAL, when the checkpointer found the SQLite WAL long, makes the
 // next write begin it again (sqlitetune.Checkpointer.Restart). The audit
 // log's writer calls it between batches, when it holds no transaction;
