@@ -14,6 +14,7 @@ import (
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/evidence"
+	"github.com/consentry/consentry/internal/rights"
 	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/store"
@@ -87,8 +88,8 @@ docs/evidence-bundle.md.`,
 
 	var keyFile, save string
 	verify := &cobra.Command{
-		Use:   "verify BUNDLE",
-		Short: "Verify an evidence bundle offline: no server, no database",
+		Use:   "verify BUNDLE|EXPORT",
+		Short: "Verify an evidence bundle, or a subject's access export, offline: no server, no database",
 		Long: `Verify an evidence bundle with nothing but the bundle: the manifest's
 signature and every file's SHA-256; the audit log against its signed
 checkpoint, and consistency with --previous-checkpoint; the replay that no
@@ -105,7 +106,11 @@ Pin the deployment's audit key with --key (the file audit-verifier.key, or the
 text of GET /v1/audit/key, obtained out of band): without it the bundle's own
 key is used, which proves the bundle is whole but not whose it is.
 
-It prints a summary, or the first item that fails, and exits non-zero on failure.`,
+It prints a summary, or the first item that fails, and exits non-zero on failure.
+
+Given a subject's access export (JSON, from GET /v1/subjects/requests/{id}/export)
+instead, it checks the checkpoint's signature, every entry's inclusion proof,
+and every consent record and decision against the entry that recorded it.`,
 		Example: "  consentry evidence verify evidence.zip --key audit-verifier.key --save-checkpoint last.checkpoint\n" +
 			"  consentry evidence verify next.zip --key audit-verifier.key --previous-checkpoint last.checkpoint",
 		Args: cobra.ExactArgs(1),
@@ -177,6 +182,11 @@ func exportBundle(ctx context.Context, out string, src evidence.Sources, opts ev
 }
 
 func verifyBundle(path string, opts evidence.VerifyOptions, save string, stdout, stderr io.Writer) error {
+	if export, err := isSubjectExport(path); err != nil {
+		return err
+	} else if export {
+		return verifySubjectExport(path, opts.VerifierKey, stdout, stderr)
+	}
 	sum, err := evidence.Verify(path, opts)
 	if err != nil {
 		var f *evidence.Failure
@@ -212,6 +222,40 @@ func verifyBundle(path string, opts evidence.VerifyOptions, save string, stdout,
 		}
 		fmt.Fprintf(stdout, "saved the checkpoint to %s\n", save)
 	}
+	return nil
+}
+
+// isSubjectExport reports whether the file at path is an access export
+// (JSON) rather than an evidence bundle (zip).
+func isSubjectExport(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	head := make([]byte, 128)
+	n, _ := io.ReadFull(f, head)
+	return rights.IsExport(head[:n]), nil
+}
+
+// verifySubjectExport checks an access export offline.
+func verifySubjectExport(path, key string, stdout, stderr io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sum, err := rights.VerifyExport(f, key)
+	if err != nil {
+		return fmt.Errorf("access export does NOT verify: %w", err)
+	}
+	if key == "" {
+		fmt.Fprintln(stderr, "warning: no --key given: verified with the export's own key, which shows the export is whole, not whose it is")
+	}
+	fmt.Fprintf(stdout, "ok: access export for %s: checkpoint of %d entries signed by %s\n", sum.Subject, sum.Size, sum.Origin)
+	fmt.Fprintf(stdout, "ok: %d audit entries naming the subject, each in the checkpoint's tree (RFC 6962 inclusion proofs)\n", sum.Entries)
+	fmt.Fprintf(stdout, "ok: %d consent records and their receipts, each as its entries committed to it; %d decisions, each as its entry recorded it\n",
+		sum.ConsentRecords, sum.Decisions)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
@@ -114,8 +115,31 @@ func TestErasureSurvivesARestore(t *testing.T) {
 	d.start(t)
 	_, record := consentFor(t, d.base, d.admin, d.app, "carol-restore", "RESTORE-1")
 	consentFor(t, d.base, d.admin, d.app, "dan-stays", "RESTORE-2")
+	// dan asks for a copy, and checks it offline.
+	status, access := call(t, d.app, http.MethodPost, d.base+"/v1/subjects/dan-stays/requests", map[string]any{"type": "access"})
+	require.Equal(t, http.StatusCreated, status, access)
+	req, err := http.NewRequest(http.MethodGet, d.base+access["request"].(map[string]any)["export_url"].(string), nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+d.app)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	export, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(export))
+	exportFile := filepath.Join(t.TempDir(), "dan.json")
+	require.NoError(t, os.WriteFile(exportFile, export, 0o600))
+	verified, err := d.cli("evidence", "verify", exportFile, "--key", filepath.Join(dataDir, "audit-verifier.key"))
+	require.NoError(t, err)
+	assert.Contains(t, verified, "ok: access export for dan-stays")
+	assert.Contains(t, verified, "ok: 1 consent records and their receipts")
+	bad := bytes.Replace(export, []byte(`"granted":true`), []byte(`"granted":false`), -1)
+	require.NoError(t, os.WriteFile(exportFile, bad, 0o600))
+	_, err = d.cli("evidence", "verify", exportFile, "--key", filepath.Join(dataDir, "audit-verifier.key"))
+	require.ErrorContains(t, err, "access export does NOT verify")
+
 	before := filepath.Join(t.TempDir(), "before.db")
-	_, err := d.cli("backup", "--out", before)
+	_, err = d.cli("backup", "--out", before)
 	require.NoError(t, err)
 
 	status, out := call(t, d.app, http.MethodPost, d.base+"/v1/subjects/carol-restore/requests", map[string]any{"type": "erasure"})
