@@ -54,6 +54,10 @@ type Report struct {
 	// personal data in the period (personal_data.read entries).
 	ReadsByClient map[string]int
 
+	// Requests are the data-subject requests received or completed in the
+	// period, by month, with the time each took to complete.
+	Requests []RequestMonth
+
 	// Reviewed says the continuous review ran for the report; OpenFindings
 	// are its unacknowledged findings.
 	Reviewed     bool
@@ -74,6 +78,19 @@ type ConsentEvents struct{ Given, Refused, Withdrawn int }
 
 // ConsentStateSummary counts the current states of one purpose.
 type ConsentStateSummary struct{ Granted, Refused, Withdrawn, Expired, AwaitingReconsent int }
+
+// RequestMonth is one month's data-subject requests: received, by type;
+// completed (or failed), and the time from receipt to completion of
+// those.
+type RequestMonth struct {
+	Month             string
+	Access, Erasure   int
+	Completed, Failed int
+	// Median and Longest are the time to complete, as text ("" when none
+	// completed that month).
+	Median, Longest string
+	took            []time.Duration
+}
 
 // DayCount is one day's decisions.
 type DayCount struct {
@@ -99,11 +116,17 @@ type collector struct {
 	declared map[string]int
 	// policy is the data policy the entries leave at the checkpoint.
 	policy *policyState
+	// received is when each request was received (any time before the
+	// checkpoint: one received before the period may complete in it);
+	// months, the period's requests per month.
+	received map[string]time.Time
+	months   map[string]*RequestMonth
 }
 
 func newCollector(from, to time.Time) *collector {
 	return &collector{from: from, to: to, replay: audit.NewReplay(), days: map[string]*DayCount{}, noticed: map[string]bool{},
 		status: map[string]privacy.DeviceStatus{}, declared: map[string]int{}, policy: newPolicyState(),
+		received: map[string]time.Time{}, months: map[string]*RequestMonth{},
 		r: &Report{From: from, To: to, DevicesByStatus: map[string]int{}, ConsentEvents: map[string]*ConsentEvents{},
 			ConsentState: map[string]*ConsentStateSummary{}, DeniedByReason: map[string]int{}, ReadsByClient: map[string]int{}}}
 }
@@ -129,10 +152,15 @@ func (c *collector) entry(leaf []byte) error {
 		c.policy.apply(event.Decode(e.Action, e.Targets, e.Reasons))
 	}
 	t, err := time.Parse(audit.TimeFormat, e.Time)
+	if err == nil && e.Action == event.ActionRequestReceived {
+		c.received[e.Targets["request"]] = t
+	}
 	if err != nil || t.Before(c.from) || !t.Before(c.to) {
 		return nil
 	}
 	switch e.Action {
+	case event.ActionRequestReceived, event.ActionRequestCompleted:
+		c.request(e, t)
 	case event.ActionPersonalDataRead:
 		c.r.ReadsByClient[e.Actor.ClientID]++
 	case event.ActionDecision:
@@ -259,6 +287,7 @@ func (c *collector) finish(ctx context.Context, db *store.DB, versions []privacy
 		c.r.Days[i].AllowH = c.r.Days[i].Allow * chartHeight / peak
 		c.r.Days[i].DenyH = c.r.Days[i].Deny * chartHeight / peak
 	}
+	c.requests()
 	return nil
 }
 
@@ -266,6 +295,52 @@ const (
 	maxChartDays = 92
 	chartHeight  = 160
 )
+
+// request counts a request's receipt or completion at t.
+func (c *collector) request(e audit.Entry, t time.Time) {
+	month := t.Format("2006-01")
+	m := c.months[month]
+	if m == nil {
+		m = &RequestMonth{Month: month}
+		c.months[month] = m
+	}
+	if e.Action == event.ActionRequestReceived {
+		if e.Targets["type"] == string(privacy.RequestErasure) {
+			m.Erasure++
+		} else {
+			m.Access++
+		}
+		return
+	}
+	if e.Targets["state"] == string(privacy.RequestFailed) {
+		m.Failed++
+	} else {
+		m.Completed++
+	}
+	if at, ok := c.received[e.Targets["request"]]; ok {
+		m.took = append(m.took, t.Sub(at))
+	}
+}
+
+// requests orders the months and their times to complete.
+func (c *collector) requests() {
+	for _, month := range slices.Sorted(maps.Keys(c.months)) {
+		m := c.months[month]
+		if len(m.took) > 0 {
+			slices.Sort(m.took)
+			m.Median, m.Longest = roundDuration(m.took[len(m.took)/2]), roundDuration(m.took[len(m.took)-1])
+		}
+		c.r.Requests = append(c.r.Requests, *m)
+	}
+}
+
+// roundDuration is d for a person: days past two days, else to the second.
+func roundDuration(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return strconv.FormatFloat(d.Hours()/24, 'f', 1, 64) + " days"
+	}
+	return d.Round(time.Second).String()
+}
 
 // WriteHTML writes the report page: plain HTML and inline SVG, no script.
 func (r *Report) WriteHTML(w io.Writer) error {
@@ -476,7 +551,10 @@ Every number below is computed from the data in the bundle; <code>consentry evid
 <p>The audit log is a Merkle tree with signed checkpoints. This bundle holds the log up to its checkpoint, every consent record of the period in the form its audit entries commit to, and the public keys; <code>consentry evidence verify</code> checks them offline, with no server and no database: any changed, missing, added or reordered record is named, and every allow is replayed against the consent in force.</p>
 
 <h2>Control 33: consideration of IoT users</h2>
-<p>Each subject sees every device, element, purpose and recipient that concerns them, in plain language, with their history, and withdraws everything in one call (<code>GET /v1/subjects/{subject}/privacy</code>, <code>POST /v1/subjects/{subject}/withdraw</code>).</p>
+<p>Each subject sees every device, element, purpose and recipient that concerns them, in plain language, with their history, and withdraws everything in one call (<code>GET /v1/subjects/{subject}/privacy</code>, <code>POST /v1/subjects/{subject}/withdraw</code>). They ask for a copy of everything held about them, or for its erasure (<code>POST /v1/subjects/{subject}/requests</code>); an erasure leaves every proof in this bundle valid.</p>
+{{with .Requests}}<table id="requests"><thead><tr><th scope="col">Month</th><th scope="col">Access requests</th><th scope="col">Erasure requests</th><th scope="col">Completed</th><th scope="col">Failed</th><th scope="col">Median time to complete</th><th scope="col">Longest</th></tr></thead><tbody>
+{{range .}}<tr><th scope="row">{{.Month}}</th><td class="n">{{.Access}}</td><td class="n">{{.Erasure}}</td><td class="n">{{.Completed}}</td><td class="n">{{.Failed}}</td><td class="n">{{.Median}}</td><td class="n">{{.Longest}}</td></tr>
+{{end}}</tbody></table>{{else}}<p>No data-subject request in the period.</p>{{end}}
 
 <h2>Control 34: management of privacy controls</h2>
 <p>A findings engine reruns after every relevant change and every minute, and lists where the controls have weakened; a person acknowledges each finding with what was decided. The data policy in force is <code>policies.json</code> in this bundle.</p>

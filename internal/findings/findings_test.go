@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,6 +217,43 @@ func TestEachFindingAppearsAndClears(t *testing.T) {
 			assert.Equal(t, findings.SeverityHigh, f.Severity)
 			require.NoError(t, w.db.Transact(ctx, func(tx *store.Tx) error { return tx.RetryDelivery(hook.ID, delivery) }))
 			assert.False(t, w.has(findings.KindWebhookDeliveriesDead))
+		})
+		t.Run("a request past its due date, and a backend that never confirms", func(t *testing.T) {
+			hook := privacy.Webhook{ID: "0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d70", URL: "https://backend.example/erase", Kinds: []privacy.WebhookKind{privacy.KindSubjectErasureRequested},
+				Secret: "s", CreatedBy: "admin-1", CreatedAt: w.clock.Now()}
+			now := w.clock.Now()
+			q := privacy.SubjectRequest{ID: "0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d71", Type: privacy.RequestErasure, Pseudonym: strings.Repeat("a", 64),
+				SubjectID: "alice", State: privacy.RequestInProgress, ClientID: "app-1", DueAt: now.Add(30 * 24 * time.Hour), CreatedAt: now, UpdatedAt: now,
+				ReceiptSHA256: strings.Repeat("b", 64)}
+			require.NoError(t, w.db.Transact(ctx, func(tx *store.Tx) error {
+				if err := tx.InsertWebhook(hook); err != nil {
+					return err
+				}
+				return tx.InsertSubjectRequest(q, []string{hook.ID})
+			}))
+			assert.False(t, w.has(findings.KindRequestsOverdue))
+			assert.False(t, w.has(findings.KindErasureUnconfirmed), "a backend has a week")
+			w.clock.Add(8 * 24 * time.Hour)
+			_, byKind := w.open()
+			f, ok := byKind[findings.KindErasureUnconfirmed]
+			require.True(t, ok)
+			assert.Equal(t, []privacy.FindingObject{{Type: "webhook", ID: hook.ID}}, f.Objects)
+			assert.False(t, w.has(findings.KindRequestsOverdue))
+			w.clock.Add(23 * 24 * time.Hour)
+			_, byKind = w.open()
+			f, ok = byKind[findings.KindRequestsOverdue]
+			require.True(t, ok)
+			assert.Equal(t, findings.SeverityHigh, f.Severity)
+			assert.Equal(t, "33", f.Control)
+			require.NoError(t, w.db.Transact(ctx, func(tx *store.Tx) error {
+				if err := tx.ConfirmSubjectRequest(q.ID, hook.ID, "svc-1"); err != nil {
+					return err
+				}
+				q.State, q.SubjectID, q.CompletedAt, q.UpdatedAt = privacy.RequestCompleted, "", w.clock.Now(), w.clock.Now()
+				return tx.UpdateSubjectRequest(q)
+			}))
+			assert.False(t, w.has(findings.KindRequestsOverdue))
+			assert.False(t, w.has(findings.KindErasureUnconfirmed))
 		})
 		t.Run("receipt key due for rotation, then rotated", func(t *testing.T) {
 			w.clock.Add(366 * 24 * time.Hour)

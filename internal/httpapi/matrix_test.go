@@ -32,6 +32,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 	require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", consentBody(aliceDevice, notice, choice("navigation", true))).Code)
 	decision := e.do(t, privacy.RoleService, http.MethodPost, "/v1/decisions", map[string]any{"subject": bob, "device_id": bobDevice,
 		"element": "location", "purpose": "navigation", "action": "use"}).JSON(t)["id"].(string)
+	r = e.do(t, privacy.RoleApp, http.MethodPost, "/v1/subjects/"+bob+"/requests", map[string]any{"type": "access"})
+	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+	bobRequest := r.JSON(t)["request"].(map[string]any)["id"].(string)
 	r = e.do(t, privacy.RoleApp, http.MethodPost, "/v1/subject-tokens", map[string]any{"subject": "alice", "ttl_seconds": 600})
 	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
 	aliceToken := r.JSON(t)["token"].(string)
@@ -45,6 +48,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 			return bobRecord
 		case strings.HasPrefix(path, "/v1/decisions/"):
 			return decision
+		case strings.HasPrefix(path, "/v1/subjects/requests/"):
+			return bobRequest
 		case strings.HasPrefix(path, "/v1/findings/"):
 			return "review_overdue"
 		}
@@ -97,6 +102,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 					"alice's token got %d on bob's %s %s", rec.Code, rt.Method, path)
 				assert.NotContains(t, rec.Body.String(), bob, "alice's token saw bob's data on %s %s", rt.Method, rt.Path)
 				assert.NotContains(t, rec.Body.String(), bobRecord, "alice's token saw bob's record on %s %s", rt.Method, rt.Path)
+				assert.NotContains(t, rec.Body.String(), bobRequest, "alice's token saw bob's request on %s %s", rt.Method, rt.Path)
 			}
 		}
 	}
@@ -118,6 +124,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 	assert.Contains(t, r.Body.String(), "navigation")
 	assert.Equal(t, http.StatusOK, call(http.MethodGet, "/v1/subjects/alice/privacy", nil).Code)
+	r = call(http.MethodPost, "/v1/subjects/alice/requests", `{"type":"access"}`)
+	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+	own := r.JSON(t)["request"].(map[string]any)
+	assert.Equal(t, http.StatusOK, call(http.MethodGet, "/v1/subjects/requests/"+own["id"].(string), nil).Code)
+	ex := call(http.MethodGet, own["export_url"].(string), nil)
+	require.Equal(t, http.StatusOK, ex.Code)
+	assert.NotContains(t, ex.Body.String(), bob, "alice's export holds nothing of bob's")
 	assert.Equal(t, http.StatusOK, call(http.MethodGet, "/v1/notices/cam/versions/current", nil).Code)
 	assertProblem(t, call(http.MethodPost, "/v1/subject-tokens", `{"subject":"alice"}`), http.StatusForbidden, "forbidden")
 	// A token from another deployment, a tampered one, or one past its

@@ -275,6 +275,13 @@ func TestSubjectRequestsAPI(t *testing.T) {
 		assert.Equal(t, false, closed.JSON(t)["confirmations"].([]any)[0].(map[string]any)["confirmed"])
 		entries := e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/audit/entries?action=subject.request.completed", nil).JSON(t)["items"].([]any)
 		assert.Len(t, entries, 3, "access, alice's erasure, bob's")
+
+		// The evidence report counts them, with the time they took.
+		report := e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/evidence/report", nil)
+		require.Equal(t, http.StatusOK, report.Code, report.Body.String())
+		month := time.Now().UTC().Format("2006-01")
+		assert.Regexp(t, `<tr><th scope="row">`+month+`</th><td class="n">1</td><td class="n">2</td><td class="n">3</td><td class="n">0</td><td class="n">[0-9.]+[a-zµ]+</td>`,
+			report.Body.String())
 	})
 }
 
