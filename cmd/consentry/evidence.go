@@ -14,9 +14,9 @@ import (
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/evidence"
-	"github.com/consentry/consentry/internal/rights"
 	"github.com/consentry/consentry/internal/findings"
 	"github.com/consentry/consentry/internal/notice"
+	"github.com/consentry/consentry/internal/rights"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/spf13/cobra"
 )

@@ -28,7 +28,7 @@ func TestGoldenReport(t *testing.T) {
 		Days:          []evidence.DayCount{{Day: "2026-12-01", Allow: 400, Deny: 20}, {Day: "2026-12-02", Allow: 500, Deny: 100}},
 		Reviewed:      true,
 		ReadsByClient: map[string]int{"support-desk": 3, "companion-app": 12},
-		Requests: []evidence.RequestMonth{{Month: "2026-12", Access: 4, Erasure: 2, Completed: 5, Failed: 1, Median: "1.2s", Longest: "3.5 days"}},
+		Requests:      []evidence.RequestMonth{{Month: "2026-12", Access: 4, Erasure: 2, Completed: 5, Failed: 1, Median: "1.2s", Longest: "3.5 days"}},
 		OpenFindings: []privacy.Finding{{ID: "device_without_inventory", Kind: "device_without_inventory", Severity: "high", Control: "29",
 			Detail: "1 active devices declare no data inventory", Remedy: "declare what each device collects", Count: 1,
 			Objects: []privacy.FindingObject{{Type: "device", ID: "d-1"}}}},
