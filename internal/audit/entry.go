@@ -27,7 +27,7 @@ import (
 
 // Entry is one audit entry as it is hashed: its canonical JSON is the
 // Merkle leaf. It holds no raw personal data: a subject appears only as
-// an HMAC (targets.subject), and the full payload only as its SHA-256.
+// a pseudonym (targets.subject, Log.Pseudonym), and the full payload only as its SHA-256.
 type Entry struct {
 	// The fields are in the sorted order of their JSON names, the order
 	// canonicalEntry writes them in.
@@ -54,7 +54,7 @@ type Entry struct {
 	RequestID string `json:"request_id,omitempty"`
 	Seq       int64  `json:"seq"`
 	// Targets are the ids the event is about: device, purpose, client,
-	// element, inventory_version, subject (an HMAC).
+	// element, inventory_version, subject (a pseudonym).
 	Targets map[string]string `json:"targets,omitempty"`
 	Time    string            `json:"time"`
 }

@@ -499,7 +499,7 @@ func TestWriterExtendsTheSubjectIndexInBulk(t *testing.T) {
 				if len(want[s]) == 0 {
 					continue // not seen yet: no pseudonym
 				}
-				got, err := l.Entries(ctx, audit.Filter{Limit: 100, SubjectHMAC: pseud(t, l, s)})
+				got, err := l.Entries(ctx, audit.Filter{Limit: 100, SubjectPseudonym: pseud(t, l, s)})
 				require.NoError(t, err)
 				var gotSeqs []int64
 				for _, e := range got {
@@ -560,8 +560,8 @@ func TestSubjectIndexWithTwoWriters(t *testing.T) {
 		}, 10*time.Second, time.Millisecond)
 		var want, got []string
 		for _, e := range all {
-			if e.SubjectHMAC != "" && e.Seq < marks[e.SubjectHMAC[:1]] {
-				want = append(want, fmt.Sprintf("%s %d", e.SubjectHMAC, e.Seq))
+			if e.SubjectPseudonym != "" && e.Seq < marks[e.SubjectPseudonym[:1]] {
+				want = append(want, fmt.Sprintf("%s %d", e.SubjectPseudonym, e.Seq))
 			}
 		}
 		raw, err := dbs[0].SQL()
@@ -581,11 +581,11 @@ func TestSubjectIndexWithTwoWriters(t *testing.T) {
 			for _, subject := range subjects[:4] {
 				var expect []int64
 				for _, e := range all {
-					if e.SubjectHMAC == pseud(t, l, subject) {
+					if e.SubjectPseudonym == pseud(t, l, subject) {
 						expect = append(expect, e.Seq)
 					}
 				}
-				found, err := l.Entries(ctx, audit.Filter{Limit: 1000, SubjectHMAC: pseud(t, l, subject)})
+				found, err := l.Entries(ctx, audit.Filter{Limit: 1000, SubjectPseudonym: pseud(t, l, subject)})
 				require.NoError(t, err)
 				var seqs []int64
 				for _, e := range found {
@@ -680,7 +680,7 @@ func TestSubjectIndexFailureIsNotAFailureOfTheLog(t *testing.T) {
 	seqs, err := l.Append(ctx, audittest.Event{Name: "test.event", Subject: "alice"})
 	require.NoError(t, err)
 	want = append(want, seqs...)
-	got, err := l.Entries(ctx, audit.Filter{Limit: 100, SubjectHMAC: pseud(t, l, "alice")})
+	got, err := l.Entries(ctx, audit.Filter{Limit: 100, SubjectPseudonym: pseud(t, l, "alice")})
 	require.NoError(t, err)
 	var gotSeqs []int64
 	for _, e := range got {

@@ -54,10 +54,10 @@ type ConsentLineChoice struct {
 	AuditSeq  int64  `json:"audit_seq"`
 }
 
-// NewConsentLine is rec's canonical line, its subject as subjectHMAC and
+// NewConsentLine is rec's canonical line, its subject as its pseudonym and
 // its receipt as receiptSHA256.
-func NewConsentLine(rec privacy.ConsentRecord, subjectHMAC, receiptSHA256 string) ConsentLine {
-	l := ConsentLine{ID: rec.ID, Kind: rec.Kind, Subject: subjectHMAC, DeviceID: rec.DeviceID, NoticeKey: rec.NoticeKey,
+func NewConsentLine(rec privacy.ConsentRecord, pseudonym, receiptSHA256 string) ConsentLine {
+	l := ConsentLine{ID: rec.ID, Kind: rec.Kind, Subject: pseudonym, DeviceID: rec.DeviceID, NoticeKey: rec.NoticeKey,
 		NoticeVersion: rec.NoticeVersion, NoticeSHA256: rec.NoticeHash, Locale: rec.Locale, Method: string(rec.Method), ClientID: rec.ClientID,
 		ClientTime: formatOptional(rec.ClientTime), CreatedAt: FormatTime(rec.CreatedAt), Withdraws: rec.Withdraws, ReceiptSHA256: receiptSHA256,
 		Choices: make([]ConsentLineChoice, len(rec.Choices))}
@@ -164,10 +164,10 @@ type DeviceLine struct {
 	CreatedAt    string `json:"created_at"`
 }
 
-// NewDeviceLine is d's line, its owner (if any) as ownerHMAC.
-func NewDeviceLine(d privacy.Device, ownerHMAC string) DeviceLine {
+// NewDeviceLine is d's line, its owner (if any) by pseudonym.
+func NewDeviceLine(d privacy.Device, owner string) DeviceLine {
 	return DeviceLine{ID: d.ID, Manufacturer: d.Manufacturer, Model: d.Model, Serial: d.Serial, Firmware: d.Firmware, NoticeKey: d.NoticeKey,
-		Owner: ownerHMAC, Status: string(d.Status), CreatedAt: FormatTime(d.CreatedAt)}
+		Owner: owner, Status: string(d.Status), CreatedAt: FormatTime(d.CreatedAt)}
 }
 
 // InventoryLine is one version of a device's data inventory, as its

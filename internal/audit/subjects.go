@@ -10,8 +10,8 @@ import (
 	"github.com/consentry/consentry/internal/store"
 )
 
-// The subject index. Entries name their subject by HMAC; the index maps
-// each to its entries, in sixteen slices by the HMAC's first hex digit.
+// The subject index. Entries name their subject by pseudonym; the index
+// maps each to its entries, in sixteen slices by its first hex digit.
 // The writer extends it in bulk, a slice at a time, between batches;
 // subject searches read the entries past a slice's mark directly.
 
@@ -29,8 +29,8 @@ func (l *Log) recordSubjects(known, first int64, leaves []privacy.AuditLeaf) {
 		l.subjectPairs, l.subjectPairsFrom = l.subjectPairs[:0], first
 	}
 	for _, leaf := range leaves {
-		if leaf.SubjectHMAC != "" {
-			l.subjectPairs = append(l.subjectPairs, store.AuditSubject{HMAC: leaf.SubjectHMAC, Seq: leaf.Seq})
+		if leaf.SubjectPseudonym != "" {
+			l.subjectPairs = append(l.subjectPairs, store.AuditSubject{Pseudonym: leaf.SubjectPseudonym, Seq: leaf.Seq})
 		}
 	}
 }
@@ -44,12 +44,12 @@ func (l *Log) subjectsOf(slice string, from, upto int64) ([]store.AuditSubject, 
 	}
 	var out []store.AuditSubject
 	for _, p := range l.subjectPairs {
-		if p.Seq >= from && p.HMAC[:1] == slice {
+		if p.Seq >= from && p.Pseudonym[:1] == slice {
 			out = append(out, p)
 		}
 	}
 	slices.SortFunc(out, func(a, b store.AuditSubject) int {
-		return cmp.Or(strings.Compare(a.HMAC, b.HMAC), cmp.Compare(a.Seq, b.Seq))
+		return cmp.Or(strings.Compare(a.Pseudonym, b.Pseudonym), cmp.Compare(a.Seq, b.Seq))
 	})
 	return out, true
 }

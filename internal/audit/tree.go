@@ -91,13 +91,13 @@ func (l *Log) Entries(ctx context.Context, f Filter) ([]privacy.AuditLeaf, error
 }
 
 // Filter chooses entries: from a sequence number on, at most Limit, of
-// one action (empty: any), of one subject (the HMAC the entries name;
+// one action (empty: any), of one subject (the pseudonym the entries name;
 // empty: any).
 type Filter struct {
 	From        int64
 	Limit       int
 	Action      string
-	SubjectHMAC string
+	SubjectPseudonym string
 }
 
 // InclusionProof proves entry seq is in the tree of the given size: the

@@ -98,7 +98,7 @@ func (tx *Tx) EraseSubject(subject, keep string) (string, privacy.ErasedCounts, 
 		return "", privacy.ErasedCounts{}, err
 	}
 	var decisions []string
-	err = EachEntry(tx.Reader, Filter{Action: event.ActionDecision, SubjectHMAC: p}, func(_ privacy.AuditLeaf, e Entry) error {
+	err = EachEntry(tx.Reader, Filter{Action: event.ActionDecision, SubjectPseudonym: p}, func(_ privacy.AuditLeaf, e Entry) error {
 		decisions = append(decisions, e.Targets["decision"])
 		return nil
 	})

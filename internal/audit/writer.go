@@ -395,7 +395,7 @@ func (l *Log) leaf(b *batch, seq int64, now time.Time, ctx context.Context, evt 
 	if err != nil {
 		return privacy.AuditLeaf{}, err
 	}
-	return privacy.AuditLeaf{Seq: seq, Leaf: raw, Action: e.Action, SubjectHMAC: subject, CreatedAt: now}, nil
+	return privacy.AuditLeaf{Seq: seq, Leaf: raw, Action: e.Action, SubjectPseudonym: subject, CreatedAt: now}, nil
 }
 
 // signer signs a checkpoint whenever the tree has grown, every

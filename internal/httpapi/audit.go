@@ -122,7 +122,7 @@ func (s *Server) listAuditEntries(c *gin.Context) error {
 		return privacy.FieldErrorf(privacy.EInvalid, "limit", "must be between 1 and 1000")
 	}
 	leaves, err := s.audit.Entries(c.Request.Context(), audit.Filter{From: from, Limit: int(limit) + 1,
-		Action: q.Get("action"), SubjectHMAC: q.Get("subject")})
+		Action: q.Get("action"), SubjectPseudonym: q.Get("subject")})
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ type AuditLeaf struct {
 	Seq         int64
 	Leaf        []byte
 	Action      string
-	SubjectHMAC string
+	SubjectPseudonym string
 	CreatedAt   time.Time
 }
 

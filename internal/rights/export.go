@@ -259,7 +259,7 @@ func (x *exporter) deliveries(r *store.Reader, subject string) error {
 func (x *exporter) entries(ctx context.Context, s *Service, r *store.Reader, q privacy.SubjectRequest, size int64) error {
 	x.raw(`,"entries":[`)
 	first, seen := true, map[string]bool{}
-	err := audit.EachEntry(r, audit.Filter{SubjectHMAC: q.Pseudonym, Limit: exportPage}, func(leaf privacy.AuditLeaf, e audit.Entry) error {
+	err := audit.EachEntry(r, audit.Filter{SubjectPseudonym: q.Pseudonym, Limit: exportPage}, func(leaf privacy.AuditLeaf, e audit.Entry) error {
 		seq := leaf.Seq
 		if seq >= size {
 			return nil

@@ -22,7 +22,7 @@ type auditEntryRecord struct {
 	Seq         int64
 	Leaf        []byte
 	Action      string
-	SubjectHMAC string
+	SubjectPseudonym string
 	CreatedAt   time.Time
 }
 
@@ -30,11 +30,11 @@ type auditEntryRecord struct {
 const auditEntryColumns = "seq, leaf, action, subject_hmac, created_at"
 
 func (r *auditEntryRecord) fields() []any {
-	return []any{&r.Seq, &r.Leaf, &r.Action, &r.SubjectHMAC, &r.CreatedAt}
+	return []any{&r.Seq, &r.Leaf, &r.Action, &r.SubjectPseudonym, &r.CreatedAt}
 }
 
 func (r auditEntryRecord) toDomain() privacy.AuditLeaf {
-	return privacy.AuditLeaf{Seq: r.Seq, Leaf: r.Leaf, Action: r.Action, SubjectHMAC: r.SubjectHMAC, CreatedAt: r.CreatedAt.UTC()}
+	return privacy.AuditLeaf{Seq: r.Seq, Leaf: r.Leaf, Action: r.Action, SubjectPseudonym: r.SubjectPseudonym, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // auditHashRecord is a row of audit_hashes.
@@ -84,7 +84,7 @@ func (tx *Tx) InsertAudit(leaves []privacy.AuditLeaf, hashes map[int64][]byte) e
 		batch := leaves[start:min(start+200, len(leaves))]
 		args := make([]any, 0, 5*len(batch))
 		for _, l := range batch {
-			args = append(args, l.Seq, l.Leaf, l.Action, l.SubjectHMAC, l.CreatedAt)
+			args = append(args, l.Seq, l.Leaf, l.Action, l.SubjectPseudonym, l.CreatedAt)
 		}
 		if _, err := tx.exec("audit entries", "INSERT INTO audit_entries ("+auditEntryColumns+") VALUES "+placeholders(len(batch), 5), args...); err != nil {
 			return err
@@ -138,7 +138,7 @@ type AuditFilter struct {
 	From        int64
 	Limit       int
 	Action      string
-	SubjectHMAC string
+	SubjectPseudonym string
 }
 
 // AuditEntries lists entries from f.From on, in sequence order. A search
@@ -146,10 +146,10 @@ type AuditFilter struct {
 // it directly (migration 00009): the two parts together are every entry
 // naming the subject, whenever the index was last extended.
 func (r *Reader) AuditEntries(f AuditFilter) ([]privacy.AuditLeaf, error) {
-	if f.SubjectHMAC == "" {
+	if f.SubjectPseudonym == "" {
 		return r.auditEntries(f)
 	}
-	mark, err := r.AuditSubjectsIndexed(auditSubjectSlice(f.SubjectHMAC))
+	mark, err := r.AuditSubjectsIndexed(auditSubjectSlice(f.SubjectPseudonym))
 	if err != nil {
 		return nil, err
 	}
@@ -183,8 +183,8 @@ func auditEntriesSQL(f AuditFilter) (string, []any) {
 	if cond, a := auditActionCondition(f.Action, "action"); cond != "" {
 		q, args = q+" AND "+cond, append(args, a...)
 	}
-	if f.SubjectHMAC != "" {
-		q, args = q+" AND subject_hmac = ?", append(args, f.SubjectHMAC)
+	if f.SubjectPseudonym != "" {
+		q, args = q+" AND subject_hmac = ?", append(args, f.SubjectPseudonym)
 	}
 	return q + " ORDER BY seq LIMIT ?", append(args, f.Limit)
 }
@@ -199,7 +199,7 @@ func (r *Reader) auditIndexedSubject(f AuditFilter, mark int64) ([]privacy.Audit
 func auditIndexedSubjectSQL(f AuditFilter, mark int64) (string, []any) {
 	q := `SELECT e.seq, e.leaf, e.action, e.subject_hmac, e.created_at FROM audit_subjects AS s JOIN audit_entries AS e ON e.seq = s.seq
 		WHERE s.subject_hmac = ? AND s.seq >= ? AND s.seq < ?`
-	args := []any{f.SubjectHMAC, f.From, mark}
+	args := []any{f.SubjectPseudonym, f.From, mark}
 	if cond, a := auditActionCondition(f.Action, "e.action"); cond != "" {
 		q, args = q+" AND "+cond, append(args, a...)
 	}
@@ -251,8 +251,8 @@ func (r *Reader) AuditSubjectMarks() (map[string]int64, error) {
 
 // AuditSubject is one row of the subject index: an entry naming a subject.
 type AuditSubject struct {
-	HMAC string
-	Seq  int64
+	Pseudonym string
+	Seq       int64
 }
 
 // InsertAuditSubjects adds rows, a slice's entries from its mark to upto
@@ -267,10 +267,10 @@ func (tx *Tx) InsertAuditSubjects(slice string, upto int64, rows []AuditSubject)
 		batch := rows[start:min(start+400, len(rows))]
 		args := make([]any, 0, 2*len(batch))
 		for _, r := range batch {
-			if r.HMAC[:1] != slice {
-				return fmt.Errorf("store: subject %s is not in slice %q", r.HMAC, slice)
+			if r.Pseudonym[:1] != slice {
+				return fmt.Errorf("store: subject %s is not in slice %q", r.Pseudonym, slice)
 			}
-			args = append(args, r.HMAC, r.Seq)
+			args = append(args, r.Pseudonym, r.Seq)
 		}
 		if _, err := tx.exec("audit subject index", "INSERT INTO audit_subjects (subject_hmac, seq) VALUES "+placeholders(len(batch), 2), args...); err != nil {
 			return err

@@ -58,7 +58,7 @@ func TestAuditActionQueriesUseTheirIndex(t *testing.T) {
 func TestAuditSubjectQueriesUseTheIndex(t *testing.T) {
 	db := migrated(t)
 	for _, action := range []string{"", "decision", "consent.recorded"} {
-		f := AuditFilter{From: 0, Limit: 10, Action: action, SubjectHMAC: "s"}
+		f := AuditFilter{From: 0, Limit: 10, Action: action, SubjectPseudonym: "s"}
 		q, args := auditIndexedSubjectSQL(f, 100)
 		indexed := explain(t, db, q, args)
 		t.Logf("indexed %q: %q", action, indexed)

@@ -30,7 +30,7 @@ func appendAuditRows(t *testing.T, db *store.DB, n int) {
 			seq := size + int64(i)
 			l := privacy.AuditLeaf{Seq: seq, Leaf: []byte(fmt.Sprintf(`{"seq":%d}`, seq)), Action: event.ActionDecision,
 				CreatedAt: time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)}
-			l.SubjectHMAC = []string{"0a", "1b", "zz", ""}[seq%4]
+			l.SubjectPseudonym = []string{"0a", "1b", "zz", ""}[seq%4]
 			if seq%3 == 0 {
 				l.Action = "consent.recorded"
 			}
@@ -45,7 +45,7 @@ func appendAuditRows(t *testing.T, db *store.DB, n int) {
 func expectedBySubject(all []privacy.AuditLeaf, f store.AuditFilter) []int64 {
 	var out []int64
 	for _, l := range all {
-		if l.Seq >= f.From && l.SubjectHMAC == f.SubjectHMAC && (f.Action == "" || l.Action == f.Action) && len(out) < f.Limit {
+		if l.Seq >= f.From && l.SubjectPseudonym == f.SubjectPseudonym && (f.Action == "" || l.Action == f.Action) && len(out) < f.Limit {
 			out = append(out, l.Seq)
 		}
 	}
@@ -78,7 +78,7 @@ func TestAuditSubjectSearchSpansTheIndexMark(t *testing.T) {
 				for _, action := range []string{"", event.ActionDecision, "consent.recorded"} {
 					for from := int64(0); from <= 31; from += 3 {
 						for _, limit := range []int{1, 2, 5, 1000} {
-							f := store.AuditFilter{From: from, Limit: limit, Action: action, SubjectHMAC: subject}
+							f := store.AuditFilter{From: from, Limit: limit, Action: action, SubjectPseudonym: subject}
 							got, err := db.Read(ctx).AuditEntries(f)
 							require.NoError(t, err)
 							assert.Equal(t, expectedBySubject(all, f), seqs(got), "mark %d, filter %+v", mark, f)
@@ -149,7 +149,7 @@ func TestAuditSubjectIndexMigration(t *testing.T) {
 		var n int
 		require.NoError(t, raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_subjects").Scan(&n))
 		assert.Equal(t, 8, n, "the entries naming a subject: 0-9 but 3 and 7")
-		got, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 100, SubjectHMAC: "1b"})
+		got, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 100, SubjectPseudonym: "1b"})
 		require.NoError(t, err)
 		assert.Equal(t, []int64{1, 5, 9}, seqs(got))
 	})
