@@ -26,7 +26,7 @@ func TestGoldenEntries(t *testing.T) {
 	m := hmac.New(sha256.New, []byte("golden-hmac-key-not-a-secret-000"))
 	m.Write([]byte("alice"))
 	l := &Log{pseudonyms: memo.New[string, string](16)}
-	b := &batch{log: l, created: map[string]string{"alice": hex.EncodeToString(m.Sum(nil))}}
+	b := &batch{log: l, named: map[string]string{"alice": hex.EncodeToString(m.Sum(nil))}}
 	ctx := privacy.WithRequestID(privacy.WithActor(context.Background(), privacy.Actor{ClientID: "client-1", Role: "admin"}), "req-1")
 	at := time.Date(2026, 12, 7, 12, 0, 0, 123456000, time.UTC)
 	var out bytes.Buffer

@@ -84,6 +84,30 @@ func (tx *Tx) Pseudonym(subject string) (string, error) {
 	return tx.batch.log.pseudonym(tx.batch, subject)
 }
 
+// PseudonymStored is Pseudonym for a change that has already read, in its
+// transaction, the pseudonym stored for subject ("" for none): a subject
+// seen for the first time costs no second read.
+func (tx *Tx) PseudonymStored(subject, stored string) (string, error) {
+	b := tx.batch
+	if p, ok := b.erased[subject]; ok {
+		return p, nil
+	}
+	if p, ok := b.named[subject]; ok {
+		return p, nil
+	}
+	if stored != "" {
+		if b.named == nil {
+			b.named = map[string]string{}
+		}
+		b.named[subject] = stored
+		return stored, nil
+	}
+	if p, ok := b.log.pseudonyms.Load(subject); ok {
+		return p, nil
+	}
+	return b.log.draw(b, subject)
+}
+
 // EraseSubject forgets subject: every row that holds its id holds the
 // erased marker instead (the decisions among them found through the
 // log's subject index), its pseudonym is deleted, and the batch's entries

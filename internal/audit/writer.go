@@ -101,11 +101,11 @@ type batch struct {
 	// changes: the batch holds events other than decisions, which the
 	// other instances are told of.
 	changes bool
-	// created are the pseudonyms drawn in the batch, remembered once it
-	// commits; erased, the subjects erased in it, with their pseudonyms:
-	// the batch's later entries about them name that pseudonym, and its
-	// decision rows the erased marker.
-	created, erased map[string]string
+	// named are the pseudonyms the batch drew, or read with a change's own
+	// query, remembered once it commits; erased, the subjects erased in
+	// it, with their pseudonyms: the batch's later entries about them name
+	// that pseudonym, and its decision rows the erased marker.
+	named, erased map[string]string
 }
 
 // knownPseudonym is subject's pseudonym as the batch knows it, "" for a
@@ -114,7 +114,7 @@ func (l *Log) knownPseudonym(b *batch, subject string) (string, error) {
 	if p, ok := b.erased[subject]; ok {
 		return p, nil
 	}
-	if p, ok := b.created[subject]; ok {
+	if p, ok := b.named[subject]; ok {
 		return p, nil
 	}
 	return l.Pseudonym(b.tx.Reader, subject)
@@ -127,18 +127,23 @@ func (l *Log) pseudonym(b *batch, subject string) (string, error) {
 	if err != nil || p != "" {
 		return p, err
 	}
+	return l.draw(b, subject)
+}
+
+// draw gives subject, which has none, a pseudonym.
+func (l *Log) draw(b *batch, subject string) (string, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", fmt.Errorf("audit: draw a pseudonym: %w", err)
 	}
-	p = hex.EncodeToString(raw)
+	p := hex.EncodeToString(raw)
 	if err := b.tx.InsertPseudonym(subject, p); err != nil {
 		return "", err
 	}
-	if b.created == nil {
-		b.created = map[string]string{}
+	if b.named == nil {
+		b.named = map[string]string{}
 	}
-	b.created[subject] = p
+	b.named[subject] = p
 	return p, nil
 }
 
@@ -329,7 +334,7 @@ func (l *Log) done(b *batch, known int64) {
 	// batch changed before Committed counts the batch, or a decision could
 	// read the old state under the new count, and the writer would trust it.
 	l.opts.React.Committed(b.events)
-	for s, p := range b.created {
+	for s, p := range b.named {
 		if _, erased := b.erased[s]; !erased {
 			l.pseudonyms.Store(s, p)
 		}

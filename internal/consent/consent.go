@@ -216,7 +216,11 @@ func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d priv
 		if check.Inventory != inv.Version {
 			return nil, errInventoryChanged
 		}
-		return s.store(tx, rec, receiptHash, check.Granted)
+		pseudonym, err := tx.PseudonymStored(rec.SubjectID, check.Pseudonym)
+		if err != nil {
+			return nil, err
+		}
+		return s.store(tx, rec, pseudonym, receiptHash, check.Granted)
 	})
 	if err != nil {
 		return privacy.ConsentRecord{}, err
@@ -334,10 +338,11 @@ func (s *Service) sign(rec *privacy.ConsentRecord, notice privacy.NoticeVersion,
 
 // store writes a signed record and returns its audit events: one per
 // purpose, in the shape the verifier's replay reads, each carrying
-// receiptHash, the SHA-256 of the record's receipt. granted names the
+// receiptHash, the SHA-256 of the record's receipt; the record's line
+// names its subject by pseudonym. granted names the
 // purposes in force until now (store.ConsentCheck.Granted); only a consent
 // record, which may deny one of them, reads it.
-func (s *Service) store(tx *audit.Tx, rec privacy.ConsentRecord, receiptHash string, granted []string) ([]event.Event, error) {
+func (s *Service) store(tx *audit.Tx, rec privacy.ConsentRecord, pseudonym, receiptHash string, granted []string) ([]event.Event, error) {
 	// Each choice's audit entry follows in order: the state can name it.
 	// A change may store several records (withdrawing everything): the
 	// next one's entries come after these.
@@ -349,11 +354,7 @@ func (s *Service) store(tx *audit.Tx, rec privacy.ConsentRecord, receiptHash str
 		return nil, err
 	}
 	// Every choice's entry commits to the whole record as written.
-	subject, err := tx.Pseudonym(rec.SubjectID)
-	if err != nil {
-		return nil, err
-	}
-	recordHash, err := audit.LineSHA256(audit.NewConsentLine(rec, subject, receiptHash))
+	recordHash, err := audit.LineSHA256(audit.NewConsentLine(rec, pseudonym, receiptHash))
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +419,11 @@ func (s *Service) withdrawal(tx *audit.Tx, subject, deviceID, noticeKey string, 
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
 	}
-	events, err := s.store(tx, rec, receiptHash, nil)
+	pseudonym, err := tx.Pseudonym(subject)
+	if err != nil {
+		return privacy.ConsentRecord{}, nil, err
+	}
+	events, err := s.store(tx, rec, pseudonym, receiptHash, nil)
 	return rec, events, err
 }
 

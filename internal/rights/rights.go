@@ -475,17 +475,22 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 // and returns how many subjects it erased again.
 func (s *Service) Reapply(ctx context.Context) (int, error) {
 	ps, err := s.ledger.Pseudonyms()
+	if err != nil || len(ps) == 0 {
+		return 0, err
+	}
+	erased := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		erased[p] = true
+	}
+	back, err := s.db.Read(ctx).SubjectsOf(erased)
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, p := range ps {
-		subject, err := s.db.Read(ctx).SubjectOf(p)
-		if privacy.ErrorCode(err) == privacy.ENotFound {
+		subject, ok := back[p]
+		if !ok {
 			continue
-		}
-		if err != nil {
-			return n, err
 		}
 		_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 			e, err := s.erase(tx, subject, "", privacy.MethodAPI, "consentry", true)

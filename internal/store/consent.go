@@ -280,11 +280,13 @@ type ConsentCheck struct {
 	// Granted lists the purposes the subject has granted for the device
 	// and not yet seen expire at the transaction's time.
 	Granted []string
+	// Pseudonym is the subject's pseudonym, "" when it has none yet.
+	Pseudonym string
 }
 
 // ConsentPrecheck reads, in one query, what must still hold when a consent
-// is written, and the subject's grants in force for the device, which a
-// denial takes back. It runs in the writer for every consent. Any
+// is written, the subject's grants in force for the device, which a
+// denial takes back, and the subject's pseudonym. It runs in the writer for every consent. Any
 // failure, including an unknown device, is an error.
 func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCheck, error) {
 	var (
@@ -294,16 +296,17 @@ func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCh
 	err := r.each("consent precheck", `SELECT d.status,
 		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL),
 		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id),
+		(SELECT p.pseudonym FROM subject_pseudonyms p WHERE p.subject_id = ?),
 		s.purpose
 		FROM devices d LEFT JOIN consent_state s ON s.subject_id = ? AND s.device_id = d.id AND s.kind = 'consent'
 			AND s.granted = ? AND s.expires_at > ?
-		WHERE d.id = ?`, []any{noticeKey, subject, r.boolValue(true), r.now, deviceID}, func(s rowScanner) error {
+		WHERE d.id = ?`, []any{noticeKey, subject, subject, r.boolValue(true), r.now, deviceID}, func(s rowScanner) error {
 		var (
-			n, i    sql.NullInt64
-			purpose sql.NullString
+			n, i               sql.NullInt64
+			pseudonym, purpose sql.NullString
 		)
-		err := s.Scan(&c.Status, &n, &i, &purpose)
-		seen, c.Notice, c.Inventory = true, int(n.Int64), int(i.Int64)
+		err := s.Scan(&c.Status, &n, &i, &pseudonym, &purpose)
+		seen, c.Notice, c.Inventory, c.Pseudonym = true, int(n.Int64), int(i.Int64), pseudonym.String
 		if purpose.Valid {
 			c.Granted = append(c.Granted, purpose.String)
 		}

@@ -19,11 +19,21 @@ func (r *Reader) Pseudonym(subject string) (string, error) {
 	return p, r.row("subject pseudonym", "SELECT pseudonym FROM subject_pseudonyms WHERE subject_id = ?", []any{subject}, &p)
 }
 
-// SubjectOf is the subject whose pseudonym is p; ENotFound when none is
-// (any more).
-func (r *Reader) SubjectOf(p string) (string, error) {
-	var s string
-	return s, r.row("subject pseudonym", "SELECT subject_id FROM subject_pseudonyms WHERE pseudonym = ?", []any{p}, &s)
+// SubjectsOf returns, of the pseudonyms in ps, those a subject still has,
+// with the subject: one scan of every pseudonym (they are not indexed).
+func (r *Reader) SubjectsOf(ps map[string]bool) (map[string]string, error) {
+	out := map[string]string{}
+	err := r.each("subject pseudonyms", "SELECT subject_id, pseudonym FROM subject_pseudonyms", nil, func(s rowScanner) error {
+		var subject, p string
+		if err := s.Scan(&subject, &p); err != nil {
+			return err
+		}
+		if ps[p] {
+			out[p] = subject
+		}
+		return nil
+	})
+	return out, err
 }
 
 // InsertPseudonym gives subject its pseudonym p.
