@@ -138,6 +138,10 @@ func (r Request) validate(prefix string) error {
 	var p privacy.Problems
 	if r.Subject == "" || len(r.Subject) > 200 {
 		p.Add(prefix+"subject", "must be 1-200 characters")
+	} else if privacy.IsErasedSubject(r.Subject) {
+		// The marker an erasure leaves is nobody's id: asking about it
+		// would tie a new decision to erased records.
+		p.Add(prefix+"subject", "must not begin with %q: that prefix marks an erased subject", privacy.ErasedPrefix)
 	}
 	if _, err := uuid.Parse(r.DeviceID); err != nil {
 		p.Add(prefix+"device_id", "must be a device id")

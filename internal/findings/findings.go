@@ -427,7 +427,14 @@ func (r *review) requests() error {
 			continue
 		}
 		for _, c := range q.Confirmations {
-			if c.ConfirmedAt.IsZero() && !unconfirmed[c.WebhookID] {
+			if !c.ConfirmedAt.IsZero() || unconfirmed[c.WebhookID] {
+				continue
+			}
+			w, err := r.tx.Webhook(c.WebhookID)
+			if err != nil {
+				return err
+			}
+			if w.DeletedAt.IsZero() {
 				unconfirmed[c.WebhookID] = true
 				hooks = append(hooks, privacy.FindingObject{Type: "webhook", ID: c.WebhookID})
 			}

@@ -57,6 +57,9 @@ func TestSubjectRequestsAPI(t *testing.T) {
 			400, "malformed", "urgent")
 		assertProblem(t, e.do(t, privacy.RoleApp, http.MethodPost, "/v1/subjects/erased:00/requests", map[string]any{"type": "access"}),
 			422, "invalid", "subject")
+		erasedMarker := decisionBody(deviceID, "location", "navigation", "use")
+		erasedMarker["subject"] = "erased:00"
+		assertProblem(t, e.do(t, privacy.RoleService, http.MethodPost, "/v1/decisions", erasedMarker), 422, "invalid", "subject")
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/subjects/requests?state=late", nil), 422, "invalid", "state")
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/subjects/requests?page=2", nil), 400, "malformed", "page")
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/subjects/requests/nope", nil), 404, "not_found")
@@ -276,11 +279,21 @@ func TestSubjectRequestsAPI(t *testing.T) {
 		entries := e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/audit/entries?action=subject.request.completed", nil).JSON(t)["items"].([]any)
 		assert.Len(t, entries, 3, "access, alice's erasure, bob's")
 
+		// A backend whose webhook is deleted is no longer waited for.
+		r = e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/subjects/carol/requests", map[string]any{"type": "erasure"})
+		require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+		carol := r.JSON(t)["request"].(map[string]any)
+		require.Equal(t, "in_progress", carol["state"])
+		require.Equal(t, http.StatusNoContent, e.do(t, privacy.RoleAdmin, http.MethodDelete, "/v1/webhooks/"+hookID, nil).Code)
+		_, err := e.rights.Advance(context.Background())
+		require.NoError(t, err)
+		assert.Equal(t, "completed", e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/subjects/requests/"+carol["id"].(string), nil).JSON(t)["state"])
+
 		// The evidence report counts them, with the time they took.
 		report := e.do(t, privacy.RoleAuditor, http.MethodGet, "/v1/evidence/report", nil)
 		require.Equal(t, http.StatusOK, report.Code, report.Body.String())
 		month := time.Now().UTC().Format("2006-01")
-		assert.Regexp(t, `<tr><th scope="row">`+month+`</th><td class="n">1</td><td class="n">2</td><td class="n">3</td><td class="n">0</td><td class="n">[0-9.]+[a-zµ]+</td>`,
+		assert.Regexp(t, `<tr><th scope="row">`+month+`</th><td class="n">1</td><td class="n">3</td><td class="n">4</td><td class="n">0</td><td class="n">[0-9.]+[a-zµ]+</td>`,
 			report.Body.String())
 	})
 }

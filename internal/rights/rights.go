@@ -298,10 +298,10 @@ func (s *Service) advance(ctx context.Context, id string, c *closing) (privacy.S
 			return nil, nil
 		}
 		if c == nil {
-			for _, cf := range q.Confirmations {
-				if cf.ConfirmedAt.IsZero() {
-					return nil, nil
-				}
+			// A backend whose webhook was deleted since is gone: no
+			// confirmation is waited for from it.
+			if wait, err := waiting(tx.Reader, q); err != nil || wait {
+				return nil, err
 			}
 			if q.SubjectID != "" {
 				pending, err := tx.PendingDeliveriesFor(q.SubjectID)
@@ -442,6 +442,13 @@ func (s *Service) Advance(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, q := range open {
+		wait, err := waiting(s.db.Read(ctx), q)
+		if err != nil {
+			return n, err
+		}
+		if wait {
+			continue // read without the writer: most requests wait for days
+		}
 		done, err := s.advance(ctx, q.ID, nil)
 		if err != nil {
 			return n, err
@@ -451,6 +458,21 @@ func (s *Service) Advance(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// waiting reports whether q still waits for a backend's confirmation, as
+// r reads it (advance judges again in the writer).
+func waiting(r *store.Reader, q privacy.SubjectRequest) (bool, error) {
+	for _, c := range q.Confirmations {
+		if !c.ConfirmedAt.IsZero() {
+			continue
+		}
+		w, err := r.Webhook(c.WebhookID)
+		if err != nil || w.DeletedAt.IsZero() {
+			return err == nil, err
+		}
+	}
+	return false, nil
 }
 
 // Run calls Advance every interval until ctx ends.
