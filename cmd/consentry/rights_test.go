@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/hmac"
@@ -102,6 +103,29 @@ func assertNowhere(t *testing.T, files map[string][]byte, needles ...string) {
 	}
 }
 
+// keyedNeedles is subject, and its HMAC-SHA256 (hex) under every file of
+// the data directory taken as a key: every pseudonym a surviving key
+// could make of it.
+func keyedNeedles(t *testing.T, dataDir, subject string) []string {
+	t.Helper()
+	out := []string{subject}
+	entries, err := os.ReadDir(dataDir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dataDir, e.Name()))
+		if err != nil || e.IsDir() || strings.HasPrefix(e.Name(), "consentry.db") {
+			continue
+		}
+		for _, key := range [][]byte{b, bytes.TrimSpace(b)} {
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte(subject))
+			out = append(out, hex.EncodeToString(m.Sum(nil)))
+		}
+	}
+	require.Greater(t, len(out), 6, "the keys are in the data directory")
+	return out
+}
+
 // TestErasureSurvivesARestore: a backup taken before an erasure, restored,
 // does not bring the subject back: the erasure ledger (beside the keys,
 // not in the database) makes the next start erase it again, before the
@@ -145,8 +169,32 @@ func TestErasureSurvivesARestore(t *testing.T) {
 	status, out := call(t, d.app, http.MethodPost, d.base+"/v1/subjects/carol-restore/requests", map[string]any{"type": "erasure"})
 	require.Equal(t, http.StatusCreated, status, out)
 	assert.Equal(t, "completed", out["request"].(map[string]any)["state"], "no backend to wait for")
+	// A backup and an evidence bundle made after the erasure, with the
+	// database and its WAL, hold neither carol's id nor any value a key of
+	// the data directory makes of it.
+	after := filepath.Join(t.TempDir(), "after.db")
+	_, err = d.cli("backup", "--out", after)
+	require.NoError(t, err)
+	bundle := filepath.Join(t.TempDir(), "after.zip")
+	_, err = d.cli("evidence", "export", "--out", bundle)
+	require.NoError(t, err)
 	require.NoError(t, d.srv.stop())
-	assertNowhere(t, dbFiles(t, dataDir), "carol-restore")
+	files := dbFiles(t, dataDir)
+	if files["backup"], err = os.ReadFile(after); err != nil {
+		t.Fatal(err)
+	}
+	z, err := zip.OpenReader(bundle)
+	require.NoError(t, err)
+	for _, f := range z.File {
+		rc, err := f.Open()
+		require.NoError(t, err)
+		b, err := io.ReadAll(rc)
+		require.NoError(t, err)
+		rc.Close()
+		files["bundle:"+f.Name] = b
+	}
+	z.Close()
+	assertNowhere(t, files, keyedNeedles(t, dataDir, "carol-restore")...)
 
 	// The operator restores the database file from the backup.
 	b, err := os.ReadFile(before)
@@ -159,14 +207,15 @@ func TestErasureSurvivesARestore(t *testing.T) {
 
 	d.start(t)
 	assert.Contains(t, d.srv.stderr.String(), "erased again")
+	require.FileExists(t, filepath.Join(dataDir, "erasures.ledger"))
 	status, got := call(t, d.admin, http.MethodGet, d.base+"/v1/consents/"+record, nil)
 	require.Equal(t, http.StatusOK, status, got)
 	assert.True(t, strings.HasPrefix(got["subject"].(string), "erased:"), got["subject"])
 	status, _ = call(t, d.admin, http.MethodPost, d.base+"/v1/audit/hash", map[string]any{"value": "carol-restore"})
 	assert.Equal(t, http.StatusNotFound, status)
 	require.NoError(t, d.srv.stop())
-	files := dbFiles(t, dataDir)
-	assertNowhere(t, files, "carol-restore")
+	files = dbFiles(t, dataDir)
+	assertNowhere(t, files, keyedNeedles(t, dataDir, "carol-restore")...)
 	assert.True(t, bytes.Contains(files["consentry.db"], []byte("dan-stays")), "only the erased subject goes")
 	out2, err := d.cli("audit", "verify", "--database")
 	require.NoError(t, err, out2)

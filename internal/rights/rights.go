@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
@@ -56,6 +57,9 @@ type Service struct {
 	keys     Signer
 	ledger   *Ledger
 	opts     Options
+	// walDirty: the last attempt to empty the WAL after an erasure failed
+	// (readers held it); Run tries again.
+	walDirty atomic.Bool
 }
 
 // New returns a Service over db, writing through log, withdrawing through
@@ -341,13 +345,16 @@ func (s *Service) advance(ctx context.Context, id string, c *closing) (privacy.S
 	return out, nil
 }
 
-// forget empties SQLite's WAL once an erasure is complete. A failure (a
-// long reader held it) is logged: the next completion, or SQLite's own
-// checkpoints, empty it later.
+// forget empties SQLite's WAL once an erasure is complete. A failure
+// (readers held the WAL past the busy timeout) is logged, and Run tries
+// again at its next tick until it works.
 func (s *Service) forget(ctx context.Context) {
 	if err := s.db.ForgetWAL(ctx); err != nil {
-		s.opts.Log.Warn("the WAL still holds pages an erasure overwrote; it is emptied at the next erasure or checkpoint", "error", err)
+		s.walDirty.Store(true)
+		s.opts.Log.Warn("the WAL still holds pages an erasure overwrote; emptying it is tried again in a few seconds", "error", err)
+		return
 	}
+	s.walDirty.Store(false)
 }
 
 // Get returns one request.
@@ -486,6 +493,9 @@ func (s *Service) Run(ctx context.Context, every time.Duration) {
 		case <-t.C:
 			if _, err := s.Advance(ctx); err != nil && ctx.Err() == nil {
 				s.opts.Log.Warn("completing subject requests failed; retried", "error", err)
+			}
+			if s.walDirty.Load() {
+				s.forget(ctx)
 			}
 		}
 	}
