@@ -230,7 +230,7 @@ func verifyBundle(path string, opts evidence.VerifyOptions, save string, stdout,
 func isSubjectExport(path string) (bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return false, err
+		return false, nil // the bundle verifier names what is wrong with it
 	}
 	defer f.Close()
 	head := make([]byte, 128)

@@ -805,3 +805,47 @@ func pseud(t *testing.T, l *audit.Log, subject string) string {
 	require.Len(t, p, 64, "subject %q has a pseudonym", subject)
 	return p
 }
+
+// TestAnUndoneChangeTakesItsPseudonymWithIt: a change that drew a
+// pseudonym and then failed is rolled back, its pseudonym with it; an
+// entry of the same batch about the same subject draws one that is
+// stored.
+func TestAnUndoneChangeTakesItsPseudonymWithIt(t *testing.T) {
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	l := audittest.MustOpenLog(t, db, audit.Options{})
+	ctx := context.Background()
+	hold, holding := make(chan struct{}), make(chan struct{})
+	go func() {
+		_, _ = l.Do(ctx, func(*audit.Tx) ([]event.Event, error) {
+			close(holding)
+			<-hold // the writer waits here while the next two queue
+			return nil, nil
+		})
+	}()
+	<-holding
+	failed, appended := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := l.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+			if _, err := tx.Pseudonym("zoe"); err != nil {
+				return nil, err
+			}
+			return nil, errors.New("the change fails after drawing")
+		})
+		failed <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	go func() {
+		_, err := l.Append(ctx, audittest.Event{Name: "test.event", Subject: "zoe"})
+		appended <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	close(hold)
+	require.Error(t, <-failed)
+	require.NoError(t, <-appended)
+	p, err := db.Read(ctx).Pseudonym("zoe")
+	require.NoError(t, err, "the database holds zoe's pseudonym")
+	assert.Equal(t, pseud(t, l, "zoe"), p)
+	got, err := l.Entries(ctx, audit.Filter{Limit: 10, SubjectPseudonym: p})
+	require.NoError(t, err)
+	assert.Len(t, got, 1, "the entry names the pseudonym the database holds")
+}

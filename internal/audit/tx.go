@@ -142,6 +142,7 @@ func (tx *Tx) EraseSubject(subject, keep string) (string, privacy.ErasedCounts, 
 		b.erased = map[string]string{}
 	}
 	b.erased[subject] = p
+	b.forgotten = append(b.forgotten, subject)
 	b.log.pseudonyms.Delete(subject)
 	return p, counts, nil
 }

@@ -106,6 +106,9 @@ type batch struct {
 	// it, with their pseudonyms: the batch's later entries about them name
 	// that pseudonym, and its decision rows the erased marker.
 	named, erased map[string]string
+	// drawn and forgotten are what the running change added to named and
+	// erased: undone with it, since its rows are rolled back.
+	drawn, forgotten []string
 }
 
 // knownPseudonym is subject's pseudonym as the batch knows it, "" for a
@@ -144,6 +147,7 @@ func (l *Log) draw(b *batch, subject string) (string, error) {
 		b.named = map[string]string{}
 	}
 	b.named[subject] = p
+	b.drawn = append(b.drawn, subject)
 	return p, nil
 }
 
@@ -213,6 +217,7 @@ func (l *Log) run(b *batch, i int, j *job) error {
 		}
 	}
 	mark := len(b.decisions)
+	b.drawn, b.forgotten = b.drawn[:0], b.forgotten[:0]
 	// One Tx serves the batch's changes in turn: a change must not keep it.
 	b.change = Tx{Tx: b.tx, next: b.size, batch: b}
 	events, err := j.change(&b.change)
@@ -250,6 +255,12 @@ func (l *Log) run(b *batch, i int, j *job) error {
 // An error is a failure to undo: the whole batch fails.
 func (b *batch) undo(j *job, sp string, mark int, cause error) error {
 	b.decisions = b.decisions[:mark]
+	for _, s := range b.drawn {
+		delete(b.named, s)
+	}
+	for _, s := range b.forgotten {
+		delete(b.erased, s)
+	}
 	if !j.pure {
 		if err := b.tx.RollbackTo(sp); err != nil {
 			return err
