@@ -94,9 +94,9 @@ func (l *Log) Entries(ctx context.Context, f Filter) ([]privacy.AuditLeaf, error
 // one action (empty: any), of one subject (the pseudonym the entries name;
 // empty: any).
 type Filter struct {
-	From        int64
-	Limit       int
-	Action      string
+	From             int64
+	Limit            int
+	Action           string
 	SubjectPseudonym string
 }
 

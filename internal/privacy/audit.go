@@ -45,11 +45,11 @@ func RequestIDFrom(ctx context.Context) string {
 // AuditLeaf is one stored audit entry: its sequence number (its leaf index
 // in the Merkle tree) and its exact leaf bytes.
 type AuditLeaf struct {
-	Seq         int64
-	Leaf        []byte
-	Action      string
+	Seq              int64
+	Leaf             []byte
+	Action           string
 	SubjectPseudonym string
-	CreatedAt   time.Time
+	CreatedAt        time.Time
 }
 
 // Checkpoint is a signed statement of the audit tree's size and root.

@@ -19,11 +19,11 @@ const auditLockKey = 0x636f6e73 // "cons"
 
 // auditEntryRecord is a row of audit_entries.
 type auditEntryRecord struct {
-	Seq         int64
-	Leaf        []byte
-	Action      string
+	Seq              int64
+	Leaf             []byte
+	Action           string
 	SubjectPseudonym string
-	CreatedAt   time.Time
+	CreatedAt        time.Time
 }
 
 // auditEntryColumns are auditEntryRecord's columns, in fields' order.
@@ -135,9 +135,9 @@ func (r *Reader) AuditHashes(indexes []int64) ([][]byte, error) {
 
 // AuditFilter selects audit entries.
 type AuditFilter struct {
-	From        int64
-	Limit       int
-	Action      string
+	From             int64
+	Limit            int
+	Action           string
 	SubjectPseudonym string
 }
 
