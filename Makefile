@@ -65,7 +65,7 @@ crashtest:
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := internal/httpapi:FuzzRequestBodies internal/notice:FuzzLoadDir internal/audit:FuzzVerifyCheckpoint \
 	internal/evidence:FuzzVerifyBundle internal/evidence:FuzzConsistencyProof internal/evidence:FuzzReceipt \
-	internal/privacy:FuzzParseDuration internal/httpapi:FuzzStrictScan
+	internal/privacy:FuzzParseDuration internal/httpapi:FuzzStrictScan internal/rights:FuzzVerifyExport
 fuzz:
 	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
