@@ -162,7 +162,7 @@ func (s *Service) Export(ctx context.Context, id string, w io.Writer) error {
 	}
 	r := s.db.Read(ctx)
 	bw := bufio.NewWriterSize(w, 64<<10)
-	x := &exporter{w: bw, enc: json.NewEncoder(bw)}
+	x := &exporter{w: bw}
 	x.raw(`{"format":`)
 	x.value(ExportFormat)
 	x.field("generated_at", audit.FormatTime(s.db.Now()))
@@ -206,7 +206,6 @@ func (s *Service) Export(ctx context.Context, id string, w io.Writer) error {
 // exporter writes the export's JSON, keeping the first write error.
 type exporter struct {
 	w   *bufio.Writer
-	enc *json.Encoder
 	err error
 }
 
@@ -217,13 +216,20 @@ func (x *exporter) raw(s string) {
 }
 
 func (x *exporter) value(v any) {
-	if x.err == nil {
-		x.err = x.enc.Encode(v)
+	if x.err != nil {
+		return
 	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		x.err = err
+		return
+	}
+	_, x.err = x.w.Write(b)
 }
 
+// field writes a member of the document, one a line.
 func (x *exporter) field(name string, v any) {
-	x.raw(",")
+	x.raw(",\n")
 	x.value(name)
 	x.raw(":")
 	x.value(v)
@@ -231,7 +237,7 @@ func (x *exporter) field(name string, v any) {
 
 // deliveries writes the webhook deliveries about subject, a page at a time.
 func (x *exporter) deliveries(r *store.Reader, subject string) error {
-	x.raw(`,"webhook_deliveries":[`)
+	x.raw(",\n" + `"webhook_deliveries":[`)
 	after, first := int64(0), true
 	for {
 		page, err := r.DeliveriesAbout(subject, after, exportPage)
@@ -243,6 +249,7 @@ func (x *exporter) deliveries(r *store.Reader, subject string) error {
 				x.raw(",")
 			}
 			first = false
+			x.raw("\n")
 			x.value(exportDelivery{WebhookID: d.WebhookID, ID: d.ID, Event: d.Event, State: string(d.State), Attempts: d.Attempts,
 				DeliveredAt: optionalTime(d.DeliveredAt)})
 			after = d.ID
@@ -257,7 +264,7 @@ func (x *exporter) deliveries(r *store.Reader, subject string) error {
 // entries writes every entry naming the subject, up to size, with its
 // proof and record.
 func (x *exporter) entries(ctx context.Context, s *Service, r *store.Reader, q privacy.SubjectRequest, size int64) error {
-	x.raw(`,"entries":[`)
+	x.raw(",\n" + `"entries":[`)
 	first, seen := true, map[string]bool{}
 	err := audit.EachEntry(r, audit.Filter{SubjectPseudonym: q.Pseudonym, Limit: exportPage}, func(leaf privacy.AuditLeaf, e audit.Entry) error {
 		seq := leaf.Seq
@@ -297,6 +304,7 @@ func (x *exporter) entries(ctx context.Context, s *Service, r *store.Reader, q p
 			x.raw(",")
 		}
 		first = false
+		x.raw("\n")
 		x.value(out)
 		return x.err
 	})
