@@ -1,6 +1,6 @@
 // Command soak drives several running Consentry instances with a mixed,
-// bounded load over loopback (consents, decisions, reads, withdrawals),
-// spread across the instances, and reports throughput, errors and each
+// bounded load over loopback (consents, decisions, reads, withdrawals,
+// erasures), spread across the instances, and reports throughput, errors and each
 // instance's memory over time. `make soak` starts three instances on one
 // PostgreSQL database and runs it; figures are in docs/performance.md.
 package main
@@ -25,7 +25,7 @@ type soak struct {
 	bases                []string
 	admin, app, service  string
 	client               *http.Client
-	ok, failed, withdraw atomic.Int64
+	ok, failed, withdraw, erased atomic.Int64
 	denied, allowed      atomic.Int64
 	mu                   sync.Mutex
 	errors               map[string]int
@@ -162,13 +162,23 @@ func (s *soak) run(duration time.Duration, workers, subjects, nDevices int) erro
 					}
 					s.ok.Add(1)
 					other := s.bases[(rand.IntN(len(s.bases)-1)+1+indexOf(s.bases, b))%len(s.bases)]
-					if i%8 == 0 {
+					ends := i%8 == 0 || i%16 == 4
+					switch {
+					case i%8 == 0:
 						// Withdraw, then the other instance must deny at once.
 						if code, _, err := s.do(b, s.app, http.MethodPost, "/v1/consents/"+rec["id"].(string)+"/withdraw", nil); err != nil || code != http.StatusCreated {
 							s.fail(fmt.Sprintf("withdraw %d", code))
 							continue
 						}
 						s.withdraw.Add(1)
+					case i%16 == 4:
+						// Erase the subject, then the other instance must deny at once.
+						code, q, err := s.do(b, s.app, http.MethodPost, "/v1/subjects/"+subject+"/requests", map[string]any{"type": "erasure"})
+						if err != nil || code != http.StatusCreated || q["request"].(map[string]any)["state"] != "completed" {
+							s.fail(fmt.Sprintf("erasure %d", code))
+							continue
+						}
+						s.erased.Add(1)
 					}
 					code, d, err := s.do(other, s.service, http.MethodPost, "/v1/decisions", map[string]any{"subject": subject, "device_id": dev,
 						"element": "video", "purpose": "security-monitoring", "action": "use"})
@@ -179,8 +189,8 @@ func (s *soak) run(duration time.Duration, workers, subjects, nDevices int) erro
 					s.ok.Add(1)
 					if d["decision"] == "allow" {
 						s.allowed.Add(1)
-						if i%8 == 0 {
-							s.fail("allow after a withdrawal on another instance")
+						if ends {
+							s.fail("allow after a withdrawal or an erasure on another instance")
 						}
 					} else {
 						s.denied.Add(1)
@@ -214,8 +224,8 @@ loop:
 		}
 	}
 	elapsed := time.Since(start)
-	fmt.Printf("soak: %d requests ok (%.0f/s), %d failed, %d withdrawals each followed by a decision on another instance, %d allowed, %d denied\n",
-		s.ok.Load(), float64(s.ok.Load())/elapsed.Seconds(), s.failed.Load(), s.withdraw.Load(), s.allowed.Load(), s.denied.Load())
+	fmt.Printf("soak: %d requests ok (%.0f/s), %d failed, %d withdrawals and %d erasures each followed by a decision on another instance, %d allowed, %d denied\n",
+		s.ok.Load(), float64(s.ok.Load())/elapsed.Seconds(), s.failed.Load(), s.withdraw.Load(), s.erased.Load(), s.allowed.Load(), s.denied.Load())
 	for what, n := range s.errors {
 		fmt.Printf("  error %s: %d\n", what, n)
 	}

@@ -145,9 +145,14 @@ func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 			r.Memory.Drop()
 		case event.SubjectErased:
 			// The withdrawals before it were read back under the erased
-			// marker, not the subject id they replaced: what memory holds
-			// of that subject is unknown now. Read everything again.
-			r.Memory.Drop()
+			// marker, not the subject id they replaced: memory forgets the
+			// subject, when the log knew who it was (audit.Log's cache),
+			// or else reads everything again.
+			if e.Subject != "" {
+				r.Memory.ForgetSubject(e.Subject)
+			} else {
+				r.Memory.Drop()
+			}
 			if r.Erasures != nil {
 				r.Erasures.Erased(e.Pseudonym)
 			}

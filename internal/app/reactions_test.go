@@ -61,10 +61,20 @@ func TestEveryKindHasItsReactions(t *testing.T) {
 		r.Foreign(db.Read(context.Background()), []event.Event{ev})
 		// Read back from an empty database, a consent, device or notice is
 		// not found: memory empties rather than keep what it cannot check.
-		// An erasure's subject is not known there: all is read again.
-		readBack := map[string]bool{"ConsentRecorded": true, "ConsentWithdrawn": true, "SubjectErased": true}
+		readBack := map[string]bool{"ConsentRecorded": true, "ConsentWithdrawn": true}
 		assert.Equal(t, !emptying[kind] && !readBack[kind], r.Memory.Complete(), "%s from another instance", kind)
 	}
+}
+
+// TestAnErasureFromAnotherInstance: memory forgets the erased subject when
+// the log knew who it was, and is read again whole when it did not.
+func TestAnErasureFromAnotherInstance(t *testing.T) {
+	db := storetest.MustOpenDB(t, store.DialectSQLite, nil)
+	r, _ := loaded(t, db)
+	r.Foreign(db.Read(context.Background()), []event.Event{event.SubjectErased{Subject: "alice", Pseudonym: "p1"}})
+	assert.True(t, r.Memory.Complete(), "a known subject is forgotten alone")
+	r.Foreign(db.Read(context.Background()), []event.Event{event.SubjectErased{Pseudonym: "p2"}})
+	assert.False(t, r.Memory.Complete(), "an unknown one: everything is read again")
 }
 
 // TestAWithdrawalsReactions: a withdrawal committed here updates the

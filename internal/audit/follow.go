@@ -80,9 +80,16 @@ func (l *Log) foreign(tx *store.Tx, size int64) error {
 			return fmt.Errorf("audit: entry %d: %w", lf.Seq, err)
 		}
 		events[i] = event.Decode(lf.Action, e.Targets, e.Reasons)
-		if lf.Action == event.ActionSubjectErased {
-			// Which subject it was is not known here: forget them all.
-			l.pseudonyms.Clear()
+		if erased, ok := events[i].(event.SubjectErased); ok {
+			// The subject's id is not in the entry; this instance knows it
+			// if it met the subject lately, and tells the Reactor, which can
+			// then forget that subject alone. The cache entry goes either way.
+			p := erased.Pseudonym
+			if subject, found := l.pseudonyms.KeyOf(func(v string) bool { return v == p }); found {
+				erased.Subject = subject
+				events[i] = erased
+				l.pseudonyms.Delete(subject)
+			}
 		}
 	}
 	// Decisions are not counted: any count above zero makes every decision

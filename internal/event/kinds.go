@@ -345,8 +345,9 @@ func (e RequestReceived) Entry() Entry {
 // SubjectErased is a subject erased: the rows that named them name their
 // pseudonym's erased marker now, and the pseudonym is forgotten.
 type SubjectErased struct {
-	// Subject is the id erased, known to the process that erased it only:
-	// the entry names the pseudonym.
+	// Subject is the id erased, known to the process that erased it, and
+	// to another that met the subject lately (audit.Log's cache): the
+	// entry names only the pseudonym.
 	Subject   string
 	RequestID string
 	Pseudonym string

@@ -36,3 +36,15 @@ func (m *Map[K, V]) Len() int { return m.c.Len() }
 
 // Clear forgets every entry: many may be out of date at once.
 func (m *Map[K, V]) Clear() { m.c.Purge() }
+
+// KeyOf returns a key whose value is v, if one is held: a scan of every
+// entry, for the rare reverse lookup.
+func (m *Map[K, V]) KeyOf(match func(V) bool) (K, bool) {
+	for _, k := range m.c.Keys() {
+		if v, ok := m.c.Peek(k); ok && match(v) {
+			return k, true
+		}
+	}
+	var zero K
+	return zero, false
+}
