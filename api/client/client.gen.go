@@ -536,6 +536,27 @@ func (e NoticeVersionResponseStatus) Valid() bool {
 	}
 }
 
+// Defines values for OnboardingResponseStatus.
+const (
+	OnboardingResponseStatusActive      OnboardingResponseStatus = "active"
+	OnboardingResponseStatusDeactivated OnboardingResponseStatus = "deactivated"
+	OnboardingResponseStatusDisposed    OnboardingResponseStatus = "disposed"
+)
+
+// Valid indicates whether the value is a known member of the OnboardingResponseStatus enum.
+func (e OnboardingResponseStatus) Valid() bool {
+	switch e {
+	case OnboardingResponseStatusActive:
+		return true
+	case OnboardingResponseStatusDeactivated:
+		return true
+	case OnboardingResponseStatusDisposed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PolicyChangeAction.
 const (
 	PolicyChangeActionAsterisk PolicyChangeAction = "*"
@@ -1973,6 +1994,11 @@ type InventoryResponse struct {
 	DeviceId  openapi_types.UUID `json:"device_id"`
 	Elements  []ElementBody      `json:"elements"`
 
+	// NoticeKey The notice that governs the device: the one to show before consent (GET /v1/notices/{key}/versions/current).
+	//
+	// Example: acme-cam
+	NoticeKey string `json:"notice_key"`
+
 	// Version 1 for the first declaration, +1 for each later one.
 	//
 	// Example: 1
@@ -2123,6 +2149,65 @@ type NoticeVersionResponse struct {
 
 // NoticeVersionResponseStatus Example: published
 type NoticeVersionResponseStatus string
+
+// OnboardingInventory defines model for OnboardingInventory.
+type OnboardingInventory struct {
+	Elements []ElementBody `json:"elements"`
+
+	// Version Example: 1
+	Version int `json:"version"`
+}
+
+// OnboardingNotice defines model for OnboardingNotice.
+type OnboardingNotice struct {
+	// ContentHash Example: 5f2a…
+	ContentHash string `json:"content_hash"`
+
+	// Fallback Whether the locale served differs from the one asked for.
+	Fallback bool `json:"fallback"`
+
+	// Locale The locale served: the one asked for, a parent of it, or the notice's default.
+	//
+	// Example: fr
+	Locale string `json:"locale"`
+
+	// Title Example: Votre caméra
+	Title string `json:"title"`
+
+	// Version Example: 3
+	Version int `json:"version"`
+}
+
+// OnboardingResponse defines model for OnboardingResponse.
+type OnboardingResponse struct {
+	CreatedAt time.Time `json:"created_at"`
+
+	// FirmwareVersion Example: 2.4.1
+	FirmwareVersion string             `json:"firmware_version"`
+	Id              openapi_types.UUID `json:"id"`
+
+	// Inventory The current data inventory; absent while none is declared.
+	Inventory *OnboardingInventory `json:"inventory,omitempty"`
+
+	// Manufacturer Example: Acme
+	Manufacturer string `json:"manufacturer"`
+
+	// Model Example: Cam
+	Model string `json:"model"`
+
+	// Notice The notice in force; absent while none is published.
+	Notice *OnboardingNotice `json:"notice,omitempty"`
+
+	// NoticeKey Example: acme-cam
+	NoticeKey string `json:"notice_key"`
+
+	// Serial Example: SN0042
+	Serial string                   `json:"serial"`
+	Status OnboardingResponseStatus `json:"status"`
+}
+
+// OnboardingResponseStatus defines model for OnboardingResponse.Status.
+type OnboardingResponseStatus string
 
 // PolicyChange defines model for PolicyChange.
 type PolicyChange struct {
@@ -2397,6 +2482,11 @@ type PutInventoryResponse struct {
 	CreatedBy openapi_types.UUID `json:"created_by"`
 	DeviceId  openapi_types.UUID `json:"device_id"`
 	Elements  []ElementBody      `json:"elements"`
+
+	// NoticeKey The notice that governs the device: the one to show before consent (GET /v1/notices/{key}/versions/current).
+	//
+	// Example: acme-cam
+	NoticeKey string `json:"notice_key"`
 
 	// Uncovered Elements and purposes the device's current notice version does not
 	// state (all of them when it has none published). They are accepted,
@@ -2801,6 +2891,24 @@ type ListDevicesParams struct {
 
 	// Limit page size, 1-200 (default 50)
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
+// ResolveDeviceParams defines parameters for ResolveDevice.
+type ResolveDeviceParams struct {
+	// Id device id (or give the identity)
+	Id *openapi_types.UUID `form:"id,omitempty" json:"id,omitempty"`
+
+	// Manufacturer as printed
+	Manufacturer *string `form:"manufacturer,omitempty" json:"manufacturer,omitempty"`
+
+	// Model as printed
+	Model *string `form:"model,omitempty" json:"model,omitempty"`
+
+	// Serial as printed
+	Serial *string `form:"serial,omitempty" json:"serial,omitempty"`
+
+	// Locale BCP 47 language tag for the notice, e.g. fr-CA
+	Locale *string `form:"locale,omitempty" json:"locale,omitempty"`
 }
 
 // GetInventoryParams defines parameters for GetInventory.
@@ -3318,6 +3426,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/devices (the `CreateDevice` operationId).
 	CreateDevice(ctx context.Context, body CreateDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ResolveDevice Resolve a device for onboarding
+	//
+	// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns (any other: 404).
+	//
+	// Corresponds with GET /v1/devices/resolve (the `ResolveDevice` operationId).
+	ResolveDevice(ctx context.Context, params *ResolveDeviceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetDevice Get a device
 	//
@@ -4343,6 +4458,23 @@ func (c *Client) CreateDeviceWithBody(ctx context.Context, contentType string, b
 // Corresponds with POST /v1/devices (the `CreateDevice` operationId).
 func (c *Client) CreateDevice(ctx context.Context, body CreateDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCreateDeviceRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ResolveDevice Resolve a device for onboarding
+//
+// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns (any other: 404).
+//
+// Corresponds with GET /v1/devices/resolve (the `ResolveDevice` operationId).
+func (c *Client) ResolveDevice(ctx context.Context, params *ResolveDeviceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResolveDeviceRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -6474,6 +6606,108 @@ func NewCreateDeviceRequestWithBody(server string, contentType string, body io.R
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewResolveDeviceRequest constructs an http.Request for the ResolveDevice method
+func NewResolveDeviceRequest(server string, params *ResolveDeviceParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/resolve")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Id != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "id", *params.Id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Manufacturer != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "manufacturer", *params.Manufacturer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Model != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "model", *params.Model, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Serial != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "serial", *params.Serial, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Locale != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "locale", *params.Locale, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -8654,6 +8888,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/devices (the `CreateDevice` operationId).
 	CreateDeviceWithResponse(ctx context.Context, body CreateDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateDeviceReply, error)
+
+	// ResolveDeviceWithResponse Resolve a device for onboarding
+	//
+	// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns (any other: 404).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/devices/resolve (the `ResolveDevice` operationId).
+	ResolveDeviceWithResponse(ctx context.Context, params *ResolveDeviceParams, reqEditors ...RequestEditorFn) (*ResolveDeviceReply, error)
 
 	// GetDeviceWithResponse Get a device
 	//
@@ -12577,6 +12820,153 @@ func (r CreateDeviceReply) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateDeviceReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResolveDeviceReply200Headers the declared response headers of an HTTP 200 response for ResolveDevice
+type ResolveDeviceReply200Headers struct {
+	XRequestID *string
+}
+
+// ResolveDeviceReply400Headers the declared response headers of an HTTP 400 response for ResolveDevice
+type ResolveDeviceReply400Headers struct {
+	XRequestID *string
+}
+
+// ResolveDeviceReply401Headers the declared response headers of an HTTP 401 response for ResolveDevice
+type ResolveDeviceReply401Headers struct {
+	XRequestID *string
+}
+
+// ResolveDeviceReply403Headers the declared response headers of an HTTP 403 response for ResolveDevice
+type ResolveDeviceReply403Headers struct {
+	XRequestID *string
+}
+
+// ResolveDeviceReply404Headers the declared response headers of an HTTP 404 response for ResolveDevice
+type ResolveDeviceReply404Headers struct {
+	XRequestID *string
+}
+
+// ResolveDeviceReply422Headers the declared response headers of an HTTP 422 response for ResolveDevice
+type ResolveDeviceReply422Headers struct {
+	XRequestID *string
+}
+
+// ResolveDeviceReply429Headers the declared response headers of an HTTP 429 response for ResolveDevice
+type ResolveDeviceReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ResolveDeviceReply500Headers the declared response headers of an HTTP 500 response for ResolveDevice
+type ResolveDeviceReply500Headers struct {
+	XRequestID *string
+}
+
+type ResolveDeviceReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OnboardingResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ResolveDeviceReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ResolveDeviceReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ResolveDeviceReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ResolveDeviceReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ResolveDeviceReply404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ResolveDeviceReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResolveDeviceReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ResolveDeviceReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ResolveDeviceReply) GetJSON200() *OnboardingResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ResolveDeviceReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ResolveDeviceReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ResolveDeviceReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ResolveDeviceReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ResolveDeviceReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ResolveDeviceReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ResolveDeviceReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ResolveDeviceReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResolveDeviceReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResolveDeviceReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResolveDeviceReply) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19216,6 +19606,21 @@ func (c *ClientWithResponses) CreateDeviceWithResponse(ctx context.Context, body
 	return ParseCreateDeviceReply(rsp)
 }
 
+// ResolveDeviceWithResponse Resolve a device for onboarding
+//
+// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns (any other: 404).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/devices/resolve (the `ResolveDevice` operationId).
+func (c *ClientWithResponses) ResolveDeviceWithResponse(ctx context.Context, params *ResolveDeviceParams, reqEditors ...RequestEditorFn) (*ResolveDeviceReply, error) {
+	rsp, err := c.ResolveDevice(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResolveDeviceReply(rsp)
+}
+
 // GetDeviceWithResponse Get a device
 //
 // A device with an owner is the owner's personal data: the read is recorded in the audit log (personal_data.read).
@@ -23882,6 +24287,171 @@ func ParseCreateDeviceReply(rsp *http.Response) (*CreateDeviceReply, error) {
 			headers.XRequestID = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseResolveDeviceReply parses an HTTP response from a ResolveDeviceWithResponse call
+func ParseResolveDeviceReply(rsp *http.Response) (*ResolveDeviceReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResolveDeviceReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OnboardingResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ResolveDeviceReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ResolveDeviceReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ResolveDeviceReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ResolveDeviceReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ResolveDeviceReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ResolveDeviceReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers ResolveDeviceReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ResolveDeviceReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
 	}
 
 	return response, nil

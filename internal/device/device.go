@@ -6,6 +6,7 @@ package device
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/event"
@@ -72,6 +73,32 @@ func (s *Service) Get(ctx context.Context, id string) (privacy.Device, error) {
 		return privacy.Device{}, err
 	}
 	return s.db.Read(ctx).DeviceByID(id)
+}
+
+// Resolve finds the device an app is onboarding: by id, or by its
+// identity as printed on it or in its QR code (manufacturer, model,
+// serial), normalized as at registration, so "acme" and "ACME", "sn-0042"
+// and "SN 0042" find the same device.
+func (s *Service) Resolve(ctx context.Context, id, manufacturer, model, serial string) (privacy.Device, error) {
+	var p privacy.Problems
+	switch {
+	case id != "" && (manufacturer != "" || model != "" || serial != ""):
+		p.Add("id", "give the id, or the identity (manufacturer, model, serial), not both")
+	case id != "":
+		return s.Get(ctx, id)
+	default:
+		for _, f := range []struct{ name, v string }{{"manufacturer", manufacturer}, {"model", model}, {"serial", serial}} {
+			if strings.TrimSpace(f.v) == "" || len(f.v) > 200 {
+				p.Add(f.name, "is required with the identity (1-200 characters), or give the id")
+			}
+		}
+	}
+	if err := p.Err("give a device id or its identity"); err != nil {
+		return privacy.Device{}, err
+	}
+	d := privacy.Device{Manufacturer: manufacturer, Model: model, Serial: serial}
+	d.Normalize()
+	return s.db.Read(ctx).DeviceByIdentity(privacy.IdentityKey(d.Manufacturer), privacy.IdentityKey(d.Model), d.Serial)
 }
 
 // checkID refuses ids that cannot be a device's, so that a typo is a clean

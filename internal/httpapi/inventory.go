@@ -52,6 +52,8 @@ type inventoryRequest struct {
 // inventoryResponse is one inventory version.
 type inventoryResponse struct {
 	DeviceID string `json:"device_id" format:"uuid"`
+	// The notice that governs the device: the one to show before consent (GET /v1/notices/{key}/versions/current).
+	NoticeKey string `json:"notice_key" example:"acme-cam"`
 	// 1 for the first declaration, +1 for each later one.
 	Version   int       `json:"version" example:"1"`
 	CreatedAt time.Time `json:"created_at" format:"date-time"`
@@ -60,8 +62,8 @@ type inventoryResponse struct {
 	Elements  []elementBody `json:"elements"`
 }
 
-func newInventoryResponse(inv privacy.Inventory) inventoryResponse {
-	out := inventoryResponse{DeviceID: inv.DeviceID, Version: inv.Version, CreatedAt: inv.CreatedAt, CreatedBy: inv.CreatedBy,
+func newInventoryResponse(inv privacy.Inventory, noticeKey string) inventoryResponse {
+	out := inventoryResponse{DeviceID: inv.DeviceID, NoticeKey: noticeKey, Version: inv.Version, CreatedAt: inv.CreatedAt, CreatedBy: inv.CreatedBy,
 		Elements: make([]elementBody, len(inv.Elements))}
 	for i, e := range inv.Elements {
 		out.Elements[i] = newElementBody(e)
@@ -114,7 +116,11 @@ func (s *Server) putInventory(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusCreated, putInventoryResponse{inventoryResponse: newInventoryResponse(inv), Uncovered: newGaps(uncovered)})
+	d, err := s.devices.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusCreated, putInventoryResponse{inventoryResponse: newInventoryResponse(inv, d.NoticeKey), Uncovered: newGaps(uncovered)})
 	return nil
 }
 
@@ -146,6 +152,10 @@ func (s *Server) getInventory(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusOK, newInventoryResponse(inv))
+	d, err := s.devices.Get(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newInventoryResponse(inv, d.NoticeKey))
 	return nil
 }

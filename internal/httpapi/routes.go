@@ -46,6 +46,7 @@ func (s *Server) newEngine() *gin.Engine {
 
 	v1.POST("/devices", s.handle(s.createDevice))
 	v1.GET("/devices", s.handle(s.listDevices))
+	v1.GET("/devices/resolve", s.handle(s.resolveDevice))
 	v1.GET("/devices/:id", s.handle(s.getDevice))
 	v1.POST("/devices/:id/deactivate", s.handle(s.deactivateDevice))
 	v1.POST("/devices/:id/dispose", s.handle(s.disposeDevice))

@@ -58,6 +58,15 @@ func (r *Reader) DeviceByID(id string) (privacy.Device, error) {
 	return d.toDomain(), err
 }
 
+// DeviceByIdentity reads the device registered under an identity, given
+// normalized (privacy.Device.Normalize) and keyed (privacy.IdentityKey) as
+// at registration.
+func (r *Reader) DeviceByIdentity(manufacturerKey, modelKey, serial string) (privacy.Device, error) {
+	d, err := selectOne[deviceRecord](r, "device", selectDevices+" WHERE manufacturer_key = ? AND model_key = ? AND serial = ?",
+		manufacturerKey, modelKey, serial)
+	return d.toDomain(), err
+}
+
 // LockDevice reads a device and holds it until the transaction ends, so that
 // concurrent lifecycle changes and inventory declarations on one device
 // queue instead of racing. SQLite needs no row lock: every transaction
