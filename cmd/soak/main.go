@@ -22,13 +22,13 @@ import (
 )
 
 type soak struct {
-	bases                []string
-	admin, app, service  string
-	client               *http.Client
+	bases                        []string
+	admin, app, service          string
+	client                       *http.Client
 	ok, failed, withdraw, erased atomic.Int64
-	denied, allowed      atomic.Int64
-	mu                   sync.Mutex
-	errors               map[string]int
+	denied, allowed              atomic.Int64
+	mu                           sync.Mutex
+	errors                       map[string]int
 }
 
 func main() {
