@@ -848,6 +848,48 @@ func (e RequestResponseType) Valid() bool {
 	}
 }
 
+// Defines values for SanitizationBodyMethod.
+const (
+	SanitizationBodyMethodClear   SanitizationBodyMethod = "clear"
+	SanitizationBodyMethodDestroy SanitizationBodyMethod = "destroy"
+	SanitizationBodyMethodPurge   SanitizationBodyMethod = "purge"
+)
+
+// Valid indicates whether the value is a known member of the SanitizationBodyMethod enum.
+func (e SanitizationBodyMethod) Valid() bool {
+	switch e {
+	case SanitizationBodyMethodClear:
+		return true
+	case SanitizationBodyMethodDestroy:
+		return true
+	case SanitizationBodyMethodPurge:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for SanitizationResponseMethod.
+const (
+	SanitizationResponseMethodClear   SanitizationResponseMethod = "clear"
+	SanitizationResponseMethodDestroy SanitizationResponseMethod = "destroy"
+	SanitizationResponseMethodPurge   SanitizationResponseMethod = "purge"
+)
+
+// Valid indicates whether the value is a known member of the SanitizationResponseMethod enum.
+func (e SanitizationResponseMethod) Valid() bool {
+	switch e {
+	case SanitizationResponseMethodClear:
+		return true
+	case SanitizationResponseMethodDestroy:
+		return true
+	case SanitizationResponseMethodPurge:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for StateResponseStatus.
 const (
 	StateResponseStatusDenied            StateResponseStatus = "denied"
@@ -1702,6 +1744,11 @@ type DeviceResponse struct {
 
 // DeviceResponseStatus Example: active
 type DeviceResponseStatus string
+
+// DisposeBody defines model for DisposeBody.
+type DisposeBody struct {
+	Sanitization *SanitizationBody `json:"sanitization,omitempty"`
+}
 
 // ElementBody defines model for ElementBody.
 type ElementBody struct {
@@ -2569,6 +2616,42 @@ type RotateRequest struct {
 	GraceSeconds *int `json:"grace_seconds,omitempty"`
 }
 
+// SanitizationBody defines model for SanitizationBody.
+type SanitizationBody struct {
+	// Method NIST SP 800-88: clear (overwritten by the device's own means), purge (made unrecoverable in a lab), destroy (the medium destroyed).
+	//
+	// Example: purge
+	Method SanitizationBodyMethod `json:"method"`
+
+	// Note How, by whom, with which tool or certificate.
+	//
+	// Example: factory reset with cryptographic erase, certificate 2026-118
+	Note *string `json:"note,omitempty"`
+}
+
+// SanitizationBodyMethod NIST SP 800-88: clear (overwritten by the device's own means), purge (made unrecoverable in a lab), destroy (the medium destroyed).
+//
+// Example: purge
+type SanitizationBodyMethod string
+
+// SanitizationList defines model for SanitizationList.
+type SanitizationList struct {
+	Items []SanitizationResponse `json:"items"`
+}
+
+// SanitizationResponse defines model for SanitizationResponse.
+type SanitizationResponse struct {
+	AttestedAt time.Time                  `json:"attested_at"`
+	AttestedBy openapi_types.UUID         `json:"attested_by"`
+	AuditSeq   int                        `json:"audit_seq"`
+	DeviceId   openapi_types.UUID         `json:"device_id"`
+	Method     SanitizationResponseMethod `json:"method"`
+	Note       *string                    `json:"note,omitempty"`
+}
+
+// SanitizationResponseMethod defines model for SanitizationResponse.Method.
+type SanitizationResponseMethod string
+
 // StateResponse defines model for StateResponse.
 type StateResponse struct {
 	DeviceId  openapi_types.UUID `json:"device_id"`
@@ -2729,6 +2812,11 @@ type WebhookEvent struct {
 	//
 	// Example: ["navigation"]
 	Purposes *[]string `json:"purposes,omitempty"`
+
+	// Reason consent.withdrawn made by the service, not the person: why (device_disposed).
+	//
+	// Example: device_disposed
+	Reason *string `json:"reason,omitempty"`
 
 	// RequestId subject.erasure_requested, subject.access_requested: the request. For an erasure, erase what you hold about the subject, then POST /v1/subjects/requests/{request_id}/confirmations naming this webhook.
 	//
@@ -3043,8 +3131,14 @@ type DecideBatchJSONRequestBody = BatchRequest
 // CreateDeviceJSONRequestBody defines body for CreateDevice for application/json ContentType.
 type CreateDeviceJSONRequestBody = DeviceRequest
 
+// DisposeDeviceJSONRequestBody defines body for DisposeDevice for application/json ContentType.
+type DisposeDeviceJSONRequestBody = DisposeBody
+
 // PutInventoryJSONRequestBody defines body for PutInventory for application/json ContentType.
 type PutInventoryJSONRequestBody = InventoryRequest
+
+// AttestSanitizationJSONRequestBody defines body for AttestSanitization for application/json ContentType.
+type AttestSanitizationJSONRequestBody = SanitizationBody
 
 // AcknowledgeFindingJSONRequestBody defines body for AcknowledgeFinding for application/json ContentType.
 type AcknowledgeFindingJSONRequestBody = AckRequest
@@ -3441,6 +3535,13 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/devices/{id} (the `GetDevice` operationId).
 	GetDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ActivateDevice Reactivate a device
+	//
+	// A repaired device returns to service. Its consents are as they were: those withdrawn stay withdrawn. A disposed device never does.
+	//
+	// Corresponds with POST /v1/devices/{id}/activate (the `ActivateDevice` operationId).
+	ActivateDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DeactivateDevice Deactivate a device
 	//
 	// From then on every access decision about the device is deny.
@@ -3448,12 +3549,23 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/devices/{id}/deactivate (the `DeactivateDevice` operationId).
 	DeactivateDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// DisposeDevice Dispose of a device
+	// DisposeDeviceWithBody Dispose of a device
 	//
-	// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first.
+	// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first. Every consent in force on it ends in the same change: one withdrawal per subject and notice version, made by the service, with its receipt (reason device_disposed), which backends hear of as consent.withdrawn with that reason. Give the sanitization (NIST SP 800-88 method) when it is done, or attest it later (POST /v1/devices/{id}/sanitization); a disposed device without one is a finding after a week.
+	//
+	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
-	DisposeDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DisposeDeviceWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DisposeDevice Dispose of a device
+	//
+	// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first. Every consent in force on it ends in the same change: one withdrawal per subject and notice version, made by the service, with its receipt (reason device_disposed), which backends hear of as consent.withdrawn with that reason. Give the sanitization (NIST SP 800-88 method) when it is done, or attest it later (POST /v1/devices/{id}/sanitization); a disposed device without one is a finding after a week.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
+	DisposeDevice(ctx context.Context, id openapi_types.UUID, body DisposeDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetInventory Get a device's data inventory
 	//
@@ -3477,6 +3589,29 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /v1/devices/{id}/inventory (the `PutInventory` operationId).
 	PutInventory(ctx context.Context, id openapi_types.UUID, body PutInventoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSanitizations A device's sanitization attestations
+	//
+	// Corresponds with GET /v1/devices/{id}/sanitization (the `ListSanitizations` operationId).
+	ListSanitizations(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AttestSanitizationWithBody Attest a disposed device's sanitization
+	//
+	// Who (the calling client), when, and how (NIST SP 800-88: clear, purge or destroy) a disposed device's data was sanitized. Append-only, audited (sanitization.attested); a device may have several.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
+	AttestSanitizationWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AttestSanitization Attest a disposed device's sanitization
+	//
+	// Who (the calling client), when, and how (NIST SP 800-88: clear, purge or destroy) a disposed device's data was sanitized. Append-only, audited (sanitization.attested); a device may have several.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
+	AttestSanitization(ctx context.Context, id openapi_types.UUID, body AttestSanitizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetEvidence Evidence bundle for auditors
 	//
@@ -4502,6 +4637,23 @@ func (c *Client) GetDevice(ctx context.Context, id openapi_types.UUID, reqEditor
 	return c.Client.Do(req)
 }
 
+// ActivateDevice Reactivate a device
+//
+// A repaired device returns to service. Its consents are as they were: those withdrawn stay withdrawn. A disposed device never does.
+//
+// Corresponds with POST /v1/devices/{id}/activate (the `ActivateDevice` operationId).
+func (c *Client) ActivateDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewActivateDeviceRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // DeactivateDevice Deactivate a device
 //
 // From then on every access decision about the device is deny.
@@ -4519,13 +4671,34 @@ func (c *Client) DeactivateDevice(ctx context.Context, id openapi_types.UUID, re
 	return c.Client.Do(req)
 }
 
-// DisposeDevice Dispose of a device
+// DisposeDeviceWithBody Dispose of a device
 //
-// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first.
+// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first. Every consent in force on it ends in the same change: one withdrawal per subject and notice version, made by the service, with its receipt (reason device_disposed), which backends hear of as consent.withdrawn with that reason. Give the sanitization (NIST SP 800-88 method) when it is done, or attest it later (POST /v1/devices/{id}/sanitization); a disposed device without one is a finding after a week.
+//
+// Takes any type of body and a specified content type.
 //
 // Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
-func (c *Client) DisposeDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDisposeDeviceRequest(c.Server, id)
+func (c *Client) DisposeDeviceWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDisposeDeviceRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DisposeDevice Dispose of a device
+//
+// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first. Every consent in force on it ends in the same change: one withdrawal per subject and notice version, made by the service, with its receipt (reason device_disposed), which backends hear of as consent.withdrawn with that reason. Give the sanitization (NIST SP 800-88 method) when it is done, or attest it later (POST /v1/devices/{id}/sanitization); a disposed device without one is a finding after a week.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
+func (c *Client) DisposeDevice(ctx context.Context, id openapi_types.UUID, body DisposeDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDisposeDeviceRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4579,6 +4752,59 @@ func (c *Client) PutInventoryWithBody(ctx context.Context, id openapi_types.UUID
 // Corresponds with PUT /v1/devices/{id}/inventory (the `PutInventory` operationId).
 func (c *Client) PutInventory(ctx context.Context, id openapi_types.UUID, body PutInventoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutInventoryRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSanitizations A device's sanitization attestations
+//
+// Corresponds with GET /v1/devices/{id}/sanitization (the `ListSanitizations` operationId).
+func (c *Client) ListSanitizations(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSanitizationsRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AttestSanitizationWithBody Attest a disposed device's sanitization
+//
+// Who (the calling client), when, and how (NIST SP 800-88: clear, purge or destroy) a disposed device's data was sanitized. Append-only, audited (sanitization.attested); a device may have several.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
+func (c *Client) AttestSanitizationWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAttestSanitizationRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AttestSanitization Attest a disposed device's sanitization
+//
+// Who (the calling client), when, and how (NIST SP 800-88: clear, purge or destroy) a disposed device's data was sanitized. Append-only, audited (sanitization.attested); a device may have several.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
+func (c *Client) AttestSanitization(ctx context.Context, id openapi_types.UUID, body AttestSanitizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAttestSanitizationRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6746,6 +6972,40 @@ func NewGetDeviceRequest(server string, id openapi_types.UUID) (*http.Request, e
 	return req, nil
 }
 
+// NewActivateDeviceRequest constructs an http.Request for the ActivateDevice method
+func NewActivateDeviceRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/activate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewDeactivateDeviceRequest constructs an http.Request for the DeactivateDevice method
 func NewDeactivateDeviceRequest(server string, id openapi_types.UUID) (*http.Request, error) {
 	var err error
@@ -6780,8 +7040,19 @@ func NewDeactivateDeviceRequest(server string, id openapi_types.UUID) (*http.Req
 	return req, nil
 }
 
-// NewDisposeDeviceRequest constructs an http.Request for the DisposeDevice method
-func NewDisposeDeviceRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+// NewDisposeDeviceRequest calls the generic DisposeDevice builder with application/json body
+func NewDisposeDeviceRequest(server string, id openapi_types.UUID, body DisposeDeviceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDisposeDeviceRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewDisposeDeviceRequestWithBody constructs an http.Request for the DisposeDevice method, with any body, and a specified content type
+func NewDisposeDeviceRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -6806,10 +7077,12 @@ func NewDisposeDeviceRequest(server string, id openapi_types.UUID) (*http.Reques
 		return nil, err
 	}
 
-	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -6913,6 +7186,87 @@ func NewPutInventoryRequestWithBody(server string, id openapi_types.UUID, conten
 	}
 
 	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListSanitizationsRequest constructs an http.Request for the ListSanitizations method
+func NewListSanitizationsRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/sanitization", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAttestSanitizationRequest calls the generic AttestSanitization builder with application/json body
+func NewAttestSanitizationRequest(server string, id openapi_types.UUID, body AttestSanitizationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAttestSanitizationRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewAttestSanitizationRequestWithBody constructs an http.Request for the AttestSanitization method, with any body, and a specified content type
+func NewAttestSanitizationRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/sanitization", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
 	if err != nil {
 		return nil, err
 	}
@@ -8907,6 +9261,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/devices/{id} (the `GetDevice` operationId).
 	GetDeviceWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*GetDeviceReply, error)
 
+	// ActivateDeviceWithResponse Reactivate a device
+	//
+	// A repaired device returns to service. Its consents are as they were: those withdrawn stay withdrawn. A disposed device never does.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/devices/{id}/activate (the `ActivateDevice` operationId).
+	ActivateDeviceWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ActivateDeviceReply, error)
+
 	// DeactivateDeviceWithResponse Deactivate a device
 	//
 	// From then on every access decision about the device is deny.
@@ -8916,14 +9279,23 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/devices/{id}/deactivate (the `DeactivateDevice` operationId).
 	DeactivateDeviceWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeactivateDeviceReply, error)
 
-	// DisposeDeviceWithResponse Dispose of a device
+	// DisposeDeviceWithBodyWithResponse Dispose of a device
 	//
-	// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first.
+	// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first. Every consent in force on it ends in the same change: one withdrawal per subject and notice version, made by the service, with its receipt (reason device_disposed), which backends hear of as consent.withdrawn with that reason. Give the sanitization (NIST SP 800-88 method) when it is done, or attest it later (POST /v1/devices/{id}/sanitization); a disposed device without one is a finding after a week.
 	//
-	// Returns a wrapper object for the known response body format(s).
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
-	DisposeDeviceWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DisposeDeviceReply, error)
+	DisposeDeviceWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DisposeDeviceReply, error)
+
+	// DisposeDeviceWithResponse Dispose of a device
+	//
+	// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first. Every consent in force on it ends in the same change: one withdrawal per subject and notice version, made by the service, with its receipt (reason device_disposed), which backends hear of as consent.withdrawn with that reason. Give the sanitization (NIST SP 800-88 method) when it is done, or attest it later (POST /v1/devices/{id}/sanitization); a disposed device without one is a finding after a week.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
+	DisposeDeviceWithResponse(ctx context.Context, id openapi_types.UUID, body DisposeDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*DisposeDeviceReply, error)
 
 	// GetInventoryWithResponse Get a device's data inventory
 	//
@@ -8949,6 +9321,31 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /v1/devices/{id}/inventory (the `PutInventory` operationId).
 	PutInventoryWithResponse(ctx context.Context, id openapi_types.UUID, body PutInventoryJSONRequestBody, reqEditors ...RequestEditorFn) (*PutInventoryReply, error)
+
+	// ListSanitizationsWithResponse A device's sanitization attestations
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/devices/{id}/sanitization (the `ListSanitizations` operationId).
+	ListSanitizationsWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ListSanitizationsReply, error)
+
+	// AttestSanitizationWithBodyWithResponse Attest a disposed device's sanitization
+	//
+	// Who (the calling client), when, and how (NIST SP 800-88: clear, purge or destroy) a disposed device's data was sanitized. Append-only, audited (sanitization.attested); a device may have several.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
+	AttestSanitizationWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AttestSanitizationReply, error)
+
+	// AttestSanitizationWithResponse Attest a disposed device's sanitization
+	//
+	// Who (the calling client), when, and how (NIST SP 800-88: clear, purge or destroy) a disposed device's data was sanitized. Append-only, audited (sanitization.attested); a device may have several.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
+	AttestSanitizationWithResponse(ctx context.Context, id openapi_types.UUID, body AttestSanitizationJSONRequestBody, reqEditors ...RequestEditorFn) (*AttestSanitizationReply, error)
 
 	// GetEvidenceWithResponse Evidence bundle for auditors
 	//
@@ -13092,6 +13489,154 @@ func (r GetDeviceReply) ContentType() string {
 	return ""
 }
 
+// ActivateDeviceReply200Headers the declared response headers of an HTTP 200 response for ActivateDevice
+type ActivateDeviceReply200Headers struct {
+	XRequestID *string
+}
+
+// ActivateDeviceReply401Headers the declared response headers of an HTTP 401 response for ActivateDevice
+type ActivateDeviceReply401Headers struct {
+	XRequestID *string
+}
+
+// ActivateDeviceReply403Headers the declared response headers of an HTTP 403 response for ActivateDevice
+type ActivateDeviceReply403Headers struct {
+	XRequestID *string
+}
+
+// ActivateDeviceReply404Headers the declared response headers of an HTTP 404 response for ActivateDevice
+type ActivateDeviceReply404Headers struct {
+	XRequestID *string
+}
+
+// ActivateDeviceReply409Headers the declared response headers of an HTTP 409 response for ActivateDevice
+type ActivateDeviceReply409Headers struct {
+	XRequestID *string
+}
+
+// ActivateDeviceReply429Headers the declared response headers of an HTTP 429 response for ActivateDevice
+type ActivateDeviceReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ActivateDeviceReply500Headers the declared response headers of an HTTP 500 response for ActivateDevice
+type ActivateDeviceReply500Headers struct {
+	XRequestID *string
+}
+
+// ActivateDeviceReply503Headers the declared response headers of an HTTP 503 response for ActivateDevice
+type ActivateDeviceReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type ActivateDeviceReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeviceResponse
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ActivateDeviceReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ActivateDeviceReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ActivateDeviceReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ActivateDeviceReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ActivateDeviceReply409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ActivateDeviceReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ActivateDeviceReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ActivateDeviceReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ActivateDeviceReply) GetJSON200() *DeviceResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ActivateDeviceReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ActivateDeviceReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ActivateDeviceReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ActivateDeviceReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ActivateDeviceReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ActivateDeviceReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r ActivateDeviceReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ActivateDeviceReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ActivateDeviceReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ActivateDeviceReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ActivateDeviceReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DeactivateDeviceReply200Headers the declared response headers of an HTTP 200 response for DeactivateDevice
 type DeactivateDeviceReply200Headers struct {
 	XRequestID *string
@@ -13245,6 +13790,11 @@ type DisposeDeviceReply200Headers struct {
 	XRequestID *string
 }
 
+// DisposeDeviceReply400Headers the declared response headers of an HTTP 400 response for DisposeDevice
+type DisposeDeviceReply400Headers struct {
+	XRequestID *string
+}
+
 // DisposeDeviceReply401Headers the declared response headers of an HTTP 401 response for DisposeDevice
 type DisposeDeviceReply401Headers struct {
 	XRequestID *string
@@ -13262,6 +13812,21 @@ type DisposeDeviceReply404Headers struct {
 
 // DisposeDeviceReply409Headers the declared response headers of an HTTP 409 response for DisposeDevice
 type DisposeDeviceReply409Headers struct {
+	XRequestID *string
+}
+
+// DisposeDeviceReply413Headers the declared response headers of an HTTP 413 response for DisposeDevice
+type DisposeDeviceReply413Headers struct {
+	XRequestID *string
+}
+
+// DisposeDeviceReply415Headers the declared response headers of an HTTP 415 response for DisposeDevice
+type DisposeDeviceReply415Headers struct {
+	XRequestID *string
+}
+
+// DisposeDeviceReply422Headers the declared response headers of an HTTP 422 response for DisposeDevice
+type DisposeDeviceReply422Headers struct {
 	XRequestID *string
 }
 
@@ -13287,6 +13852,8 @@ type DisposeDeviceReply struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *DeviceResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -13295,6 +13862,12 @@ type DisposeDeviceReply struct {
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
 	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *Problem
 	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
@@ -13303,6 +13876,8 @@ type DisposeDeviceReply struct {
 	ApplicationproblemJSON503 *Problem
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *DisposeDeviceReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DisposeDeviceReply400Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DisposeDeviceReply401Headers
 	// Headers403 the parsed response headers for an HTTP 403 response
@@ -13311,6 +13886,12 @@ type DisposeDeviceReply struct {
 	Headers404 *DisposeDeviceReply404Headers
 	// Headers409 the parsed response headers for an HTTP 409 response
 	Headers409 *DisposeDeviceReply409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *DisposeDeviceReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *DisposeDeviceReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *DisposeDeviceReply422Headers
 	// Headers429 the parsed response headers for an HTTP 429 response
 	Headers429 *DisposeDeviceReply429Headers
 	// Headers500 the parsed response headers for an HTTP 500 response
@@ -13322,6 +13903,11 @@ type DisposeDeviceReply struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r DisposeDeviceReply) GetJSON200() *DeviceResponse {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DisposeDeviceReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -13342,6 +13928,21 @@ func (r DisposeDeviceReply) GetApplicationproblemJSON404() *Problem {
 // GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
 func (r DisposeDeviceReply) GetApplicationproblemJSON409() *Problem {
 	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r DisposeDeviceReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r DisposeDeviceReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DisposeDeviceReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -13719,6 +14320,329 @@ func (r PutInventoryReply) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PutInventoryReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListSanitizationsReply200Headers the declared response headers of an HTTP 200 response for ListSanitizations
+type ListSanitizationsReply200Headers struct {
+	XRequestID *string
+}
+
+// ListSanitizationsReply401Headers the declared response headers of an HTTP 401 response for ListSanitizations
+type ListSanitizationsReply401Headers struct {
+	XRequestID *string
+}
+
+// ListSanitizationsReply403Headers the declared response headers of an HTTP 403 response for ListSanitizations
+type ListSanitizationsReply403Headers struct {
+	XRequestID *string
+}
+
+// ListSanitizationsReply404Headers the declared response headers of an HTTP 404 response for ListSanitizations
+type ListSanitizationsReply404Headers struct {
+	XRequestID *string
+}
+
+// ListSanitizationsReply429Headers the declared response headers of an HTTP 429 response for ListSanitizations
+type ListSanitizationsReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ListSanitizationsReply500Headers the declared response headers of an HTTP 500 response for ListSanitizations
+type ListSanitizationsReply500Headers struct {
+	XRequestID *string
+}
+
+type ListSanitizationsReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SanitizationList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListSanitizationsReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListSanitizationsReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListSanitizationsReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListSanitizationsReply404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListSanitizationsReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListSanitizationsReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSanitizationsReply) GetJSON200() *SanitizationList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListSanitizationsReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListSanitizationsReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListSanitizationsReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListSanitizationsReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListSanitizationsReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSanitizationsReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSanitizationsReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSanitizationsReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSanitizationsReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AttestSanitizationReply201Headers the declared response headers of an HTTP 201 response for AttestSanitization
+type AttestSanitizationReply201Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply400Headers the declared response headers of an HTTP 400 response for AttestSanitization
+type AttestSanitizationReply400Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply401Headers the declared response headers of an HTTP 401 response for AttestSanitization
+type AttestSanitizationReply401Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply403Headers the declared response headers of an HTTP 403 response for AttestSanitization
+type AttestSanitizationReply403Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply404Headers the declared response headers of an HTTP 404 response for AttestSanitization
+type AttestSanitizationReply404Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply409Headers the declared response headers of an HTTP 409 response for AttestSanitization
+type AttestSanitizationReply409Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply413Headers the declared response headers of an HTTP 413 response for AttestSanitization
+type AttestSanitizationReply413Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply415Headers the declared response headers of an HTTP 415 response for AttestSanitization
+type AttestSanitizationReply415Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply422Headers the declared response headers of an HTTP 422 response for AttestSanitization
+type AttestSanitizationReply422Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply429Headers the declared response headers of an HTTP 429 response for AttestSanitization
+type AttestSanitizationReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// AttestSanitizationReply500Headers the declared response headers of an HTTP 500 response for AttestSanitization
+type AttestSanitizationReply500Headers struct {
+	XRequestID *string
+}
+
+// AttestSanitizationReply503Headers the declared response headers of an HTTP 503 response for AttestSanitization
+type AttestSanitizationReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type AttestSanitizationReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *SanitizationResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *AttestSanitizationReply201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *AttestSanitizationReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AttestSanitizationReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *AttestSanitizationReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *AttestSanitizationReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *AttestSanitizationReply409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *AttestSanitizationReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *AttestSanitizationReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *AttestSanitizationReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AttestSanitizationReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *AttestSanitizationReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AttestSanitizationReply503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AttestSanitizationReply) GetJSON201() *SanitizationResponse {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AttestSanitizationReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AttestSanitizationReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AttestSanitizationReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AttestSanitizationReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AttestSanitizationReply) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -19636,6 +20560,21 @@ func (c *ClientWithResponses) GetDeviceWithResponse(ctx context.Context, id open
 	return ParseGetDeviceReply(rsp)
 }
 
+// ActivateDeviceWithResponse Reactivate a device
+//
+// A repaired device returns to service. Its consents are as they were: those withdrawn stay withdrawn. A disposed device never does.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/devices/{id}/activate (the `ActivateDevice` operationId).
+func (c *ClientWithResponses) ActivateDeviceWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ActivateDeviceReply, error) {
+	rsp, err := c.ActivateDevice(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseActivateDeviceReply(rsp)
+}
+
 // DeactivateDeviceWithResponse Deactivate a device
 //
 // From then on every access decision about the device is deny.
@@ -19651,15 +20590,30 @@ func (c *ClientWithResponses) DeactivateDeviceWithResponse(ctx context.Context, 
 	return ParseDeactivateDeviceReply(rsp)
 }
 
-// DisposeDeviceWithResponse Dispose of a device
+// DisposeDeviceWithBodyWithResponse Dispose of a device
 //
-// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first.
+// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first. Every consent in force on it ends in the same change: one withdrawal per subject and notice version, made by the service, with its receipt (reason device_disposed), which backends hear of as consent.withdrawn with that reason. Give the sanitization (NIST SP 800-88 method) when it is done, or attest it later (POST /v1/devices/{id}/sanitization); a disposed device without one is a finding after a week.
 //
-// Returns a wrapper object for the known response body format(s).
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
-func (c *ClientWithResponses) DisposeDeviceWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DisposeDeviceReply, error) {
-	rsp, err := c.DisposeDevice(ctx, id, reqEditors...)
+func (c *ClientWithResponses) DisposeDeviceWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DisposeDeviceReply, error) {
+	rsp, err := c.DisposeDeviceWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDisposeDeviceReply(rsp)
+}
+
+// DisposeDeviceWithResponse Dispose of a device
+//
+// Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first. Every consent in force on it ends in the same change: one withdrawal per subject and notice version, made by the service, with its receipt (reason device_disposed), which backends hear of as consent.withdrawn with that reason. Give the sanitization (NIST SP 800-88 method) when it is done, or attest it later (POST /v1/devices/{id}/sanitization); a disposed device without one is a finding after a week.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
+func (c *ClientWithResponses) DisposeDeviceWithResponse(ctx context.Context, id openapi_types.UUID, body DisposeDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*DisposeDeviceReply, error) {
+	rsp, err := c.DisposeDevice(ctx, id, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -19707,6 +20661,49 @@ func (c *ClientWithResponses) PutInventoryWithResponse(ctx context.Context, id o
 		return nil, err
 	}
 	return ParsePutInventoryReply(rsp)
+}
+
+// ListSanitizationsWithResponse A device's sanitization attestations
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/devices/{id}/sanitization (the `ListSanitizations` operationId).
+func (c *ClientWithResponses) ListSanitizationsWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ListSanitizationsReply, error) {
+	rsp, err := c.ListSanitizations(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSanitizationsReply(rsp)
+}
+
+// AttestSanitizationWithBodyWithResponse Attest a disposed device's sanitization
+//
+// Who (the calling client), when, and how (NIST SP 800-88: clear, purge or destroy) a disposed device's data was sanitized. Append-only, audited (sanitization.attested); a device may have several.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
+func (c *ClientWithResponses) AttestSanitizationWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AttestSanitizationReply, error) {
+	rsp, err := c.AttestSanitizationWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAttestSanitizationReply(rsp)
+}
+
+// AttestSanitizationWithResponse Attest a disposed device's sanitization
+//
+// Who (the calling client), when, and how (NIST SP 800-88: clear, purge or destroy) a disposed device's data was sanitized. Append-only, audited (sanitization.attested); a device may have several.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
+func (c *ClientWithResponses) AttestSanitizationWithResponse(ctx context.Context, id openapi_types.UUID, body AttestSanitizationJSONRequestBody, reqEditors ...RequestEditorFn) (*AttestSanitizationReply, error) {
+	rsp, err := c.AttestSanitization(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAttestSanitizationReply(rsp)
 }
 
 // GetEvidenceWithResponse Evidence bundle for auditors
@@ -24588,6 +25585,178 @@ func ParseGetDeviceReply(rsp *http.Response) (*GetDeviceReply, error) {
 	return response, nil
 }
 
+// ParseActivateDeviceReply parses an HTTP response from a ActivateDeviceWithResponse call
+func ParseActivateDeviceReply(rsp *http.Response) (*ActivateDeviceReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ActivateDeviceReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeviceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ActivateDeviceReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ActivateDeviceReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ActivateDeviceReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ActivateDeviceReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers ActivateDeviceReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers ActivateDeviceReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ActivateDeviceReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers ActivateDeviceReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseDeactivateDeviceReply parses an HTTP response from a DeactivateDeviceWithResponse call
 func ParseDeactivateDeviceReply(rsp *http.Response) (*DeactivateDeviceReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -24781,6 +25950,13 @@ func ParseDisposeDeviceReply(rsp *http.Response) (*DisposeDeviceReply, error) {
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Problem
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -24808,6 +25984,27 @@ func ParseDisposeDeviceReply(rsp *http.Response) (*DisposeDeviceReply, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest Problem
@@ -24843,6 +26040,16 @@ func ParseDisposeDeviceReply(rsp *http.Response) (*DisposeDeviceReply, error) {
 			headers.XRequestID = &value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers DisposeDeviceReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
 	case rsp.StatusCode == 401:
 		var headers DisposeDeviceReply401Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
@@ -24883,6 +26090,36 @@ func ParseDisposeDeviceReply(rsp *http.Response) (*DisposeDeviceReply, error) {
 			headers.XRequestID = &value
 		}
 		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers DisposeDeviceReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers DisposeDeviceReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers DisposeDeviceReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
 	case rsp.StatusCode == 429:
 		var headers DisposeDeviceReply429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
@@ -25300,6 +26537,377 @@ func ParsePutInventoryReply(rsp *http.Response) (*PutInventoryReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers PutInventoryReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListSanitizationsReply parses an HTTP response from a ListSanitizationsWithResponse call
+func ParseListSanitizationsReply(rsp *http.Response) (*ListSanitizationsReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSanitizationsReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SanitizationList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListSanitizationsReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListSanitizationsReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListSanitizationsReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListSanitizationsReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListSanitizationsReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListSanitizationsReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAttestSanitizationReply parses an HTTP response from a AttestSanitizationWithResponse call
+func ParseAttestSanitizationReply(rsp *http.Response) (*AttestSanitizationReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AttestSanitizationReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest SanitizationResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers AttestSanitizationReply201Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers AttestSanitizationReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers AttestSanitizationReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers AttestSanitizationReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers AttestSanitizationReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers AttestSanitizationReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers AttestSanitizationReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers AttestSanitizationReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers AttestSanitizationReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers AttestSanitizationReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers AttestSanitizationReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers AttestSanitizationReply503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

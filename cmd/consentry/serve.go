@@ -221,7 +221,7 @@ func (s *server) handler(ctx context.Context) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	db, log, cfg := s.db, s.auditLog, s.cfg
 	return httpapi.NewServer(httpapi.Deps{
-		Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log),
+		Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log).EndConsentsWith(s.consents.WithdrawDevice),
 		Notices: s.notices, Consents: s.consents, Rights: s.rights,
 		Decisions: s.decisions, Policies: policy.NewService(db, log, s.data), Audit: log, Routes: routes,
 		Incidents: incident.NewService(db), Findings: s.review, SubjectTokens: subjectTokens, Webhooks: s.hooks,

@@ -111,7 +111,7 @@ func (r *Reactions) Committed(events []event.Event) {
 			event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.WebhookCreated, event.WebhookDeleted,
 			event.WebhookRetried, event.FindingAcknowledged, event.ReceiptKeyRotated, event.EvidenceExported,
 			event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped, event.RequestReceived, event.RequestConfirmed,
-			event.RequestCompleted:
+			event.RequestCompleted, event.SanitizationAttested:
 			// No decision fact changes (the policy's own generation
 			// re-checks decisions).
 		default:
@@ -172,7 +172,7 @@ func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 			event.NoticeVersionDeleted,
 			event.PurposePut, event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.FindingAcknowledged,
 			event.ReceiptKeyRotated, event.EvidenceExported, event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped,
-			event.RequestReceived, event.RequestConfirmed, event.RequestCompleted:
+			event.RequestReceived, event.RequestConfirmed, event.RequestCompleted, event.SanitizationAttested:
 			// Nothing this instance keeps in memory changes.
 		default:
 			// event.Unknown, or a kind added without its reactions: fail
@@ -208,7 +208,7 @@ func reviewed(ev event.Event) bool {
 		event.PolicyRuleAdded, event.PolicyRuleRemoved, event.PolicyGroupAdded, event.PolicyGroupRemoved,
 		event.ReceiptKeyRotated, event.FindingAcknowledged,
 		event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried,
-		event.RequestReceived, event.SubjectErased, event.RequestConfirmed, event.RequestCompleted:
+		event.RequestReceived, event.SubjectErased, event.RequestConfirmed, event.RequestCompleted, event.SanitizationAttested:
 		return true
 	case event.Decision, event.PurposePut, event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.EvidenceExported,
 		event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped:

@@ -42,6 +42,7 @@ type ConsentLine struct {
 	ClientTime    string              `json:"client_time,omitempty"`
 	CreatedAt     string              `json:"created_at"`
 	Withdraws     string              `json:"withdraws,omitempty"`
+	Reason        string              `json:"reason,omitempty"`
 	ReceiptSHA256 string              `json:"receipt_sha256"`
 	Choices       []ConsentLineChoice `json:"choices"`
 }
@@ -59,7 +60,7 @@ type ConsentLineChoice struct {
 func NewConsentLine(rec privacy.ConsentRecord, pseudonym, receiptSHA256 string) ConsentLine {
 	l := ConsentLine{ID: rec.ID, Kind: rec.Kind, Subject: pseudonym, DeviceID: rec.DeviceID, NoticeKey: rec.NoticeKey,
 		NoticeVersion: rec.NoticeVersion, NoticeSHA256: rec.NoticeHash, Locale: rec.Locale, Method: string(rec.Method), ClientID: rec.ClientID,
-		ClientTime: formatOptional(rec.ClientTime), CreatedAt: FormatTime(rec.CreatedAt), Withdraws: rec.Withdraws, ReceiptSHA256: receiptSHA256,
+		ClientTime: formatOptional(rec.ClientTime), CreatedAt: FormatTime(rec.CreatedAt), Withdraws: rec.Withdraws, Reason: rec.Reason, ReceiptSHA256: receiptSHA256,
 		Choices: make([]ConsentLineChoice, len(rec.Choices))}
 	for i, c := range rec.Choices {
 		l.Choices[i] = ConsentLineChoice{Purpose: c.Purpose, Granted: c.Granted, ExpiresAt: formatOptional(c.ExpiresAt), AuditSeq: c.AuditSeq}
@@ -96,7 +97,7 @@ func LineSHA256(line any) (string, error) {
 // general path then decides).
 func (l ConsentLine) canonical() ([]byte, bool) {
 	strs := []string{l.ID, l.Kind, l.Subject, l.DeviceID, l.NoticeKey, l.NoticeSHA256, l.Locale, l.Method, l.ClientID, l.ClientTime,
-		l.CreatedAt, l.Withdraws, l.ReceiptSHA256}
+		l.CreatedAt, l.Withdraws, l.Reason, l.ReceiptSHA256}
 	for _, c := range l.Choices {
 		strs = append(strs, c.Purpose, c.ExpiresAt)
 	}
@@ -138,6 +139,10 @@ func (l ConsentLine) canonical() ([]byte, bool) {
 	}
 	b = append(b, `,"notice_version":`...)
 	b = strconv.AppendInt(b, int64(l.NoticeVersion), 10)
+	if l.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, l.Reason)
+	}
 	b = append(b, `,"receipt_sha256":`...)
 	b = appendString(b, l.ReceiptSHA256)
 	b = append(b, `,"subject":`...)

@@ -18,7 +18,7 @@ func TestConsentLineCanonicalIsRFC8785(t *testing.T) {
 	for range 2000 {
 		l := ConsentLine{ID: pick(r), Kind: pick(r), Subject: pick(r), DeviceID: pick(r), NoticeKey: pick(r), NoticeVersion: r.IntN(1 << 20),
 			NoticeSHA256: pick(r), Locale: pick(r), Method: pick(r), ClientID: pick(r), ClientTime: pick(r), CreatedAt: pick(r),
-			Withdraws: pick(r), ReceiptSHA256: pick(r), Choices: []ConsentLineChoice{}}
+			Withdraws: pick(r), Reason: pick(r), ReceiptSHA256: pick(r), Choices: []ConsentLineChoice{}}
 		for range r.IntN(4) {
 			l.Choices = append(l.Choices, ConsentLineChoice{Purpose: pick(r), Granted: r.IntN(2) == 1, ExpiresAt: pick(r), AuditSeq: r.Int64N(1 << 40)})
 		}

@@ -361,7 +361,7 @@ func (s *Service) store(tx *audit.Tx, rec privacy.ConsentRecord, pseudonym, rece
 	events := make([]event.Event, len(rec.Choices))
 	for i, c := range rec.Choices {
 		// The purpose's current state as InsertConsentRecord wrote it.
-		ev := event.Consent{ReceiptSHA256: receiptHash, RecordSHA256: recordHash, ConsentState: privacy.ConsentState{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID,
+		ev := event.Consent{ReceiptSHA256: receiptHash, RecordSHA256: recordHash, Reason: rec.Reason, ConsentState: privacy.ConsentState{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID,
 			Purpose: c.Purpose, RecordID: rec.ID, Kind: rec.Kind, Granted: c.Granted, ExpiresAt: c.ExpiresAt, NoticeKey: rec.NoticeKey,
 			NoticeVersion: rec.NoticeVersion, AuditSeq: c.AuditSeq, UpdatedAt: rec.CreatedAt}}
 		if rec.Kind == privacy.RecordWithdrawal {
@@ -396,7 +396,7 @@ func (s *Service) Get(ctx context.Context, id string) (privacy.ConsentRecord, er
 // withdrawal records a withdrawal of purposes on one device, against the
 // notice version the withdrawn choices were made on.
 func (s *Service) withdrawal(tx *audit.Tx, subject, deviceID, noticeKey string, version int, locale, withdraws string, purposes []string,
-	method privacy.ConsentMethod, clientID string) (privacy.ConsentRecord, []event.Event, error) {
+	method privacy.ConsentMethod, clientID, reason string) (privacy.ConsentRecord, []event.Event, error) {
 	d, err := tx.DeviceByID(deviceID)
 	if err != nil {
 		return privacy.ConsentRecord{}, nil, err
@@ -411,7 +411,7 @@ func (s *Service) withdrawal(tx *audit.Tx, subject, deviceID, noticeKey string, 
 	}
 	rec := privacy.ConsentRecord{ID: uuid.Must(uuid.NewV7()).String(), Kind: privacy.RecordWithdrawal, SubjectID: subject, DeviceID: deviceID,
 		NoticeKey: noticeKey, NoticeVersion: version, NoticeHash: notice.ContentHash, Locale: locale, Method: method, CreatedAt: tx.Now(),
-		ClientID: clientID, Withdraws: withdraws}
+		ClientID: clientID, Withdraws: withdraws, Reason: reason}
 	for _, p := range purposes {
 		rec.Choices = append(rec.Choices, privacy.ConsentChoice{Purpose: p})
 	}
@@ -465,7 +465,7 @@ func (s *Service) Withdraw(ctx context.Context, id string, purposes []string, me
 			return nil, err
 		}
 		var events []event.Event
-		out, events, err = s.withdrawal(tx, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.Locale, rec.ID, purposes, method, clientID)
+		out, events, err = s.withdrawal(tx, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.Locale, rec.ID, purposes, method, clientID, "")
 		return events, err
 	})
 	if err != nil {
@@ -514,9 +514,28 @@ func (s *Service) WithdrawAll(tx *audit.Tx, subject string, method privacy.Conse
 	if err != nil {
 		return nil, nil, err
 	}
+	return s.withdrawStates(tx, states, method, clientID, "")
+}
+
+// WithdrawDevice ends, inside a change of the log, every consent in force
+// on a device, whoever gave it: the service withdraws for reason (a
+// privacy.Withdrawal… constant), one record and receipt per subject and
+// notice version, and returns their events.
+func (s *Service) WithdrawDevice(tx *audit.Tx, deviceID, reason, clientID string) ([]event.Event, error) {
+	states, err := tx.DeviceConsentStates(deviceID)
+	if err != nil {
+		return nil, err
+	}
+	_, events, err := s.withdrawStates(tx, states, privacy.MethodAPI, clientID, reason)
+	return events, err
+}
+
+// withdrawStates withdraws the granted purposes among states: one
+// withdrawal record per subject, device and notice version.
+func (s *Service) withdrawStates(tx *audit.Tx, states []privacy.ConsentState, method privacy.ConsentMethod, clientID, reason string) ([]privacy.ConsentRecord, []event.Event, error) {
 	type group struct {
-		device, notice string
-		version        int
+		subject, device, notice string
+		version                 int
 	}
 	var order []group
 	purposes := map[group][]string{}
@@ -525,7 +544,7 @@ func (s *Service) WithdrawAll(tx *audit.Tx, subject string, method privacy.Conse
 		if st.Kind != privacy.RecordConsent || !st.Granted {
 			continue
 		}
-		g := group{st.DeviceID, st.NoticeKey, st.NoticeVersion}
+		g := group{st.SubjectID, st.DeviceID, st.NoticeKey, st.NoticeVersion}
 		if _, ok := purposes[g]; !ok {
 			order = append(order, g)
 			rec, err := tx.ConsentRecord(st.RecordID)
@@ -541,7 +560,7 @@ func (s *Service) WithdrawAll(tx *audit.Tx, subject string, method privacy.Conse
 		events []event.Event
 	)
 	for _, g := range order {
-		rec, evs, err := s.withdrawal(tx, subject, g.device, g.notice, g.version, locales[g], "", purposes[g], method, clientID)
+		rec, evs, err := s.withdrawal(tx, g.subject, g.device, g.notice, g.version, locales[g], "", purposes[g], method, clientID, reason)
 		if err != nil {
 			return nil, nil, err
 		}

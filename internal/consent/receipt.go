@@ -68,6 +68,8 @@ type iso27560 struct {
 	Withdraws      string         `json:"withdraws,omitempty"`
 	Purposes       []purposeEvent `json:"purposes"`
 	Withdrawal     string         `json:"withdrawal_method"`
+	// WithdrawalReason is why the service withdrew, when the person did not.
+	WithdrawalReason string `json:"withdrawal_reason,omitempty"`
 }
 
 type noticeRef struct {
@@ -126,7 +128,7 @@ func buildReceipt(in receiptInput) ([]byte, error) {
 		ISO27560: iso27560{SchemaVersion: "ISO/IEC TS 27560:2023", RecordID: rec.ID, PIIPrincipalID: rec.SubjectID,
 			EventTime: rec.CreatedAt.UTC().Format(timeFormat), Language: rec.Locale, DeviceID: rec.DeviceID, Withdraws: rec.Withdraws,
 			PrivacyNotice: noticeRef{Key: rec.NoticeKey, Version: rec.NoticeVersion, SHA256: rec.NoticeHash, URL: noticeURL},
-			Purposes:      []purposeEvent{}, Withdrawal: withdrawalMethod(rec),
+			Purposes:      []purposeEvent{}, Withdrawal: withdrawalMethod(rec), WithdrawalReason: rec.Reason,
 		},
 	}
 	if !rec.ClientTime.IsZero() {

@@ -23,12 +23,24 @@ const (
 
 // Service is the device and inventory use cases.
 type Service struct {
-	db  *store.DB
-	log *audit.Log
+	db          *store.DB
+	log         *audit.Log
+	endConsents ConsentEnder
 }
 
-// NewService returns a Service reading db and writing through log.
+// NewService returns a Service reading db and writing through log. A
+// process that disposes of devices sets EndConsents too.
 func NewService(db *store.DB, log *audit.Log) *Service { return &Service{db: db, log: log} }
+
+// ConsentEnder ends, inside a change of the log, every consent in force on
+// a device, for a reason the records keep (consent.Service.WithdrawDevice).
+type ConsentEnder func(tx *audit.Tx, deviceID, reason, clientID string) ([]event.Event, error)
+
+// EndConsentsWith sets how disposal ends a device's consents, and returns s.
+func (s *Service) EndConsentsWith(end ConsentEnder) *Service {
+	s.endConsents = end
+	return s
+}
 
 // line is the commitment to d's line as its entry leaves it.
 func (s *Service) line(tx *audit.Tx, d privacy.Device) (string, error) {
@@ -129,17 +141,87 @@ func (s *Service) List(ctx context.Context, f privacy.DeviceFilter) (devices []p
 
 // Deactivate moves an active device to deactivated.
 func (s *Service) Deactivate(ctx context.Context, id string) (privacy.Device, error) {
-	return s.transition(ctx, id, privacy.DeviceDeactivated)
+	return s.transition(ctx, id, privacy.DeviceDeactivated, nil, "")
 }
 
-// Dispose moves a deactivated device to disposed, for good.
-func (s *Service) Dispose(ctx context.Context, id string) (privacy.Device, error) {
-	return s.transition(ctx, id, privacy.DeviceDisposed)
+// Activate moves a deactivated device back to active: repaired.
+func (s *Service) Activate(ctx context.Context, id string) (privacy.Device, error) {
+	return s.transition(ctx, id, privacy.DeviceActive, nil, "")
 }
 
-func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceStatus) (privacy.Device, error) {
+// Dispose moves a deactivated device to disposed, for good, and in the
+// same change ends every consent in force on it: withdrawals the service
+// makes, with their receipts (reason device_disposed). With sanitization,
+// it records the attestation of how the device's data was sanitized too.
+func (s *Service) Dispose(ctx context.Context, id string, sanitization *privacy.Sanitization, clientID string) (privacy.Device, error) {
+	if sanitization != nil {
+		var p privacy.Problems
+		privacy.CheckSanitization(&p, "sanitization.", sanitization.Method, sanitization.Note)
+		if err := p.Err("invalid sanitization"); err != nil {
+			return privacy.Device{}, err
+		}
+	}
+	return s.transition(ctx, id, privacy.DeviceDisposed, sanitization, clientID)
+}
+
+// AttestSanitization records how a disposed device's data was sanitized.
+func (s *Service) AttestSanitization(ctx context.Context, id string, method privacy.SanitizationMethod, note, clientID string) (privacy.Sanitization, error) {
+	if err := checkID(id); err != nil {
+		return privacy.Sanitization{}, err
+	}
+	var p privacy.Problems
+	privacy.CheckSanitization(&p, "", method, note)
+	if err := p.Err("invalid sanitization"); err != nil {
+		return privacy.Sanitization{}, err
+	}
+	var out privacy.Sanitization
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		d, err := tx.LockDevice(id)
+		if err != nil {
+			return nil, err
+		}
+		if d.Status != privacy.DeviceDisposed {
+			return nil, privacy.Errorf(privacy.EInvalidTransition, "device is %s: sanitization is attested for a disposed device", d.Status)
+		}
+		ev, err := s.attest(tx, id, privacy.Sanitization{Method: method, Note: note}, clientID)
+		out = privacy.Sanitization{DeviceID: id, Method: method, Note: note, AttestedBy: clientID, AttestedAt: tx.Now(), AuditSeq: tx.NextSeq()}
+		return []event.Event{ev}, err
+	})
+	if err != nil {
+		return privacy.Sanitization{}, err
+	}
+	return out, nil
+}
+
+// attest stores an attestation whose entry is the change's next event.
+func (s *Service) attest(tx *audit.Tx, id string, a privacy.Sanitization, clientID string) (event.Event, error) {
+	a.DeviceID, a.AttestedBy, a.AttestedAt, a.AuditSeq = id, clientID, tx.Now(), tx.NextSeq()
+	if err := tx.InsertSanitization(a); err != nil {
+		return nil, err
+	}
+	note, err := audit.PayloadHash(map[string]string{"method": string(a.Method), "note": a.Note})
+	if err != nil {
+		return nil, err
+	}
+	return event.SanitizationAttested{DeviceID: id, Method: string(a.Method), PayloadSHA256: note}, nil
+}
+
+// Sanitizations lists a device's attestations.
+func (s *Service) Sanitizations(ctx context.Context, id string) ([]privacy.Sanitization, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	return s.db.Read(ctx).Sanitizations(id)
+}
+
+func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceStatus, sanitization *privacy.Sanitization, clientID string) (privacy.Device, error) {
 	if err := checkID(id); err != nil {
 		return privacy.Device{}, err
+	}
+	if to == privacy.DeviceDisposed && s.endConsents == nil {
+		// Disposal without ending the device's consents would leave them
+		// granted: refuse rather than do half.
+		return privacy.Device{}, privacy.Errorf(privacy.EUnavailable, "this process cannot end consents; devices are disposed of by consentry serve")
 	}
 	var d privacy.Device
 	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
@@ -150,12 +232,32 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 		if err := d.Transition(to); err != nil {
 			return nil, err
 		}
+		var events []event.Event
+		if to == privacy.DeviceDisposed {
+			// The withdrawals come first: every later decision denies for
+			// want of a consent, whatever the device's status.
+			if events, err = s.endConsents(tx, id, privacy.WithdrawalDeviceDisposed, clientID); err != nil {
+				return nil, err
+			}
+		}
 		d.UpdatedAt = tx.Now()
 		if err := tx.UpdateDeviceStatus(d); err != nil {
 			return nil, err
 		}
 		record, err := s.line(tx, d)
-		return []event.Event{event.DeviceStatusChanged{Device: d, RecordSHA256: record}}, err
+		if err != nil {
+			return nil, err
+		}
+		tx.Reserve(1)
+		events = append(events, event.DeviceStatusChanged{Device: d, RecordSHA256: record})
+		if sanitization != nil {
+			ev, err := s.attest(tx, id, *sanitization, clientID)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, ev)
+		}
+		return events, nil
 	})
 	if err != nil {
 		return privacy.Device{}, err

@@ -14,6 +14,8 @@ const (
 	ActionDeviceDeactivated = "device.deactivated"
 	ActionDeviceDisposed    = "device.disposed"
 	ActionInventoryDeclared = "inventory.declared"
+	// Not "device.…": device.* entries are the device's status changes.
+	ActionSanitizationAttested = "sanitization.attested"
 
 	ActionNoticeCreated        = "notice.created"
 	ActionNoticeVersionDrafted = "notice.version.drafted"

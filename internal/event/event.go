@@ -141,6 +141,8 @@ func Decode(action string, targets map[string]string, reasons []string) Event {
 		return WebhookRetried{WebhookID: targets["webhook"], Delivery: d}
 	case ActionFindingAcknowledged:
 		return FindingAcknowledged{ID: targets["finding"], Kind: targets["kind"], Fingerprint: targets["fingerprint"]}
+	case ActionSanitizationAttested:
+		return SanitizationAttested{DeviceID: targets["device"], Method: targets["method"]}
 	case ActionRequestReceived:
 		q := privacy.SubjectRequest{ID: targets["request"], Type: privacy.RequestType(targets["type"]), Pseudonym: targets["subject"]}
 		q.DueAt, _ = time.Parse(time.RFC3339, targets["due_at"])

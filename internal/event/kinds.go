@@ -45,6 +45,9 @@ type Consent struct {
 	// RecordSHA256 is the SHA-256 of the whole record's canonical line
 	// (audit.ConsentLine), the same for each of its purposes.
 	RecordSHA256 string
+	// Reason is why the service withdrew, when the person did not (the
+	// record's; its line commits to it, the entry does not repeat it).
+	Reason string
 }
 
 func (c Consent) entry(outcome string) Entry {
@@ -399,6 +402,20 @@ func (e RequestCompleted) Entry() Entry {
 		outcome = OutcomeFailed
 	}
 	return Entry{Pseudonym: e.Request.Pseudonym, Outcome: outcome, Targets: t}
+}
+
+// SanitizationAttested is the attestation that a disposed device's data
+// was sanitized (NIST SP 800-88 method: clear, purge or destroy).
+type SanitizationAttested struct {
+	DeviceID, Method string
+	// PayloadSHA256 commits the entry to the attestation's note.
+	PayloadSHA256 string
+}
+
+func (SanitizationAttested) Action() string { return ActionSanitizationAttested }
+
+func (e SanitizationAttested) Entry() Entry {
+	return Entry{PayloadSHA256: e.PayloadSHA256, Targets: map[string]string{"device": e.DeviceID, "method": e.Method}}
 }
 
 // ServerStarted is a server process starting to serve.

@@ -41,6 +41,7 @@ const (
 	KindWebhookDeliveriesDead  = "webhook_deliveries_dead"
 	KindRequestsOverdue        = "subject_requests_overdue"
 	KindErasureUnconfirmed     = "erasure_unconfirmed"
+	KindDisposedUnsanitized    = "disposed_without_sanitization"
 )
 
 // Severities, most urgent first.
@@ -66,6 +67,9 @@ type Options struct {
 	// ConfirmWithin is how long a backend subscribed to erasures may take
 	// to confirm one before it is reported (7 days).
 	ConfirmWithin time.Duration
+	// SanitizeWithin is how long after its disposal a device may go
+	// without an attestation of its data's sanitization (7 days).
+	SanitizeWithin time.Duration
 	// Every is the schedule (1 minute); changes also trigger a run.
 	Every time.Duration
 	Log   *slog.Logger
@@ -109,6 +113,9 @@ func New(src Sources, opts Options) (*Engine, error) {
 	}
 	if opts.ConfirmWithin <= 0 {
 		opts.ConfirmWithin = 7 * 24 * time.Hour
+	}
+	if opts.SanitizeWithin <= 0 {
+		opts.SanitizeWithin = 7 * 24 * time.Hour
 	}
 	if opts.Every <= 0 {
 		opts.Every = time.Minute
@@ -251,7 +258,7 @@ func (e *Engine) compute(ctx context.Context) ([]privacy.Finding, error) {
 	for _, v := range versions {
 		r.current[v.NoticeKey] = v
 	}
-	for _, step := range []func() error{r.uncoveredNotices, r.policyRules, r.expiringConsents, r.devices, r.deadDeliveries, r.receiptKey, r.requests} {
+	for _, step := range []func() error{r.uncoveredNotices, r.policyRules, r.expiringConsents, r.devices, r.deadDeliveries, r.receiptKey, r.requests, r.unsanitized} {
 		if err := step(); err != nil {
 			return nil, err
 		}
@@ -452,6 +459,23 @@ func (r *review) requests() error {
 			"ask the backend's owner to erase the subject and POST /v1/subjects/requests/{id}/confirmations; delete the webhook of a backend that is gone",
 			hooks, len(hooks)))
 	}
+	return nil
+}
+
+// unsanitized: devices disposed of more than SanitizeWithin ago whose
+// data no one attested was sanitized.
+func (r *review) unsanitized() error {
+	ids, n, err := r.tx.DisposedUnattested(r.now.Add(-r.e.opts.SanitizeWithin), maxObjects)
+	if err != nil || n == 0 {
+		return err
+	}
+	objs := make([]privacy.FindingObject, len(ids))
+	for i, id := range ids {
+		objs[i] = privacy.FindingObject{Type: "device", ID: id}
+	}
+	r.add(finding(KindDisposedUnsanitized, KindDisposedUnsanitized, SeverityMedium, "35",
+		fmt.Sprintf("%d disposed devices have no attestation that their data was sanitized (after %d days)", n, int(r.e.opts.SanitizeWithin.Hours()/24)),
+		"attest how each was sanitized (NIST SP 800-88: clear, purge or destroy): POST /v1/devices/{id}/sanitization", objs, n))
 	return nil
 }
 

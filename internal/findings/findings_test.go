@@ -54,6 +54,7 @@ func newWorld(t *testing.T, dialect string) *world {
 	require.NoError(t, err)
 	w.devices, w.notices = device.NewService(w.db, log), notice.NewService(w.db, log)
 	w.policies, w.consents = policy.NewService(w.db, log, data), consent.NewService(w.db, log, keys, "https://c.example")
+	w.devices.EndConsentsWith(w.consents.WithdrawDevice)
 	w.engine, err = findings.New(findings.Sources{DB: w.db, Log: log, Rules: data.Rules, Coverage: w.notices.Coverage,
 		KeyCreated: func() time.Time { return w.keyMade }}, findings.Options{Registerer: w.reg})
 	require.NoError(t, err)
@@ -187,9 +188,18 @@ func TestEachFindingAppearsAndClears(t *testing.T) {
 			_, err := w.devices.Deactivate(ctx, dev.ID)
 			require.NoError(t, err)
 			assert.True(t, w.has(findings.KindDeactivatedOwned))
-			_, err = w.devices.Dispose(ctx, dev.ID)
+			_, err = w.devices.Dispose(ctx, dev.ID, nil, "admin-1")
 			require.NoError(t, err)
 			assert.False(t, w.has(findings.KindDeactivatedOwned))
+			assert.False(t, w.has(findings.KindDisposedUnsanitized), "a week to attest the sanitization")
+			w.clock.Add(8 * 24 * time.Hour)
+			_, byKind := w.open()
+			f, ok := byKind[findings.KindDisposedUnsanitized]
+			require.True(t, ok)
+			assert.Equal(t, []privacy.FindingObject{{Type: "device", ID: dev.ID}}, f.Objects)
+			_, err = w.devices.AttestSanitization(ctx, dev.ID, privacy.SanitizePurge, "cryptographic erase", "admin-1")
+			require.NoError(t, err)
+			assert.False(t, w.has(findings.KindDisposedUnsanitized))
 		})
 		t.Run("dead webhook deliveries, then retried", func(t *testing.T) {
 			hook := privacy.Webhook{ID: "0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e", URL: "https://backend.example/hook",

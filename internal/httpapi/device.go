@@ -180,11 +180,78 @@ func (s *Server) deactivateDevice(c *gin.Context) error {
 	return nil
 }
 
+// sanitizationBody attests how a disposed device's data was sanitized.
+type sanitizationBody struct {
+	// NIST SP 800-88: clear (overwritten by the device's own means), purge (made unrecoverable in a lab), destroy (the medium destroyed).
+	Method string `json:"method" binding:"required" enums:"clear,purge,destroy" example:"purge"`
+	// How, by whom, with which tool or certificate.
+	Note string `json:"note,omitempty" maxLength:"2000" example:"factory reset with cryptographic erase, certificate 2026-118"`
+}
+
+// disposeBody is a disposal, with the sanitization when it is known.
+type disposeBody struct {
+	Sanitization *sanitizationBody `json:"sanitization,omitempty"`
+}
+
+// sanitizationResponse is an attestation.
+type sanitizationResponse struct {
+	DeviceID   string    `json:"device_id" format:"uuid"`
+	Method     string    `json:"method" enums:"clear,purge,destroy"`
+	Note       string    `json:"note,omitempty"`
+	AttestedBy string    `json:"attested_by" format:"uuid"`
+	AttestedAt time.Time `json:"attested_at" format:"date-time"`
+	AuditSeq   int64     `json:"audit_seq"`
+}
+
+func newSanitizationResponse(a privacy.Sanitization) sanitizationResponse {
+	return sanitizationResponse{DeviceID: a.DeviceID, Method: string(a.Method), Note: a.Note, AttestedBy: a.AttestedBy, AttestedAt: a.AttestedAt,
+		AuditSeq: a.AuditSeq}
+}
+
 // disposeDevice moves a deactivated device to disposed, for good.
 //
 // @Summary  Dispose of a device
 // @ID       disposeDevice
-// @Description Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first.
+// @Description Final: a disposed device never becomes active again and its inventory can no longer change. The device must be deactivated first. Every consent in force on it ends in the same change: one withdrawal per subject and notice version, made by the service, with its receipt (reason device_disposed), which backends hear of as consent.withdrawn with that reason. Give the sanitization (NIST SP 800-88 method) when it is done, or attest it later (POST /v1/devices/{id}/sanitization); a disposed device without one is a finding after a week.
+// @Tags     devices
+// @Security BearerAuth
+// @Accept   json
+// @Produce  json
+// @Param    id   path string      true  "device id" format(uuid)
+// @Param    body body disposeBody false "the sanitization, if done"
+// @Success  200 {object} deviceResponse
+// @Failure  400 {object} problem "malformed body or unknown field"
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "role may not change devices"
+// @Failure  404 {object} problem "no such device"
+// @Failure  409 {object} problem "device is not deactivated (code invalid_transition)"
+// @Failure  413 {object} problem "body too large"
+// @Failure  415 {object} problem "body is not JSON"
+// @Failure  422 {object} problem "unknown sanitization method, or note too long"
+// @Router   /v1/devices/{id}/dispose [post]
+func (s *Server) disposeDevice(c *gin.Context) error {
+	var req disposeBody
+	if err := s.decodeOptional(c, &req); err != nil {
+		return err
+	}
+	var sanitization *privacy.Sanitization
+	if req.Sanitization != nil {
+		sanitization = &privacy.Sanitization{Method: privacy.SanitizationMethod(req.Sanitization.Method), Note: req.Sanitization.Note}
+	}
+	p, _ := principal(c.Request.Context())
+	d, err := s.devices.Dispose(c.Request.Context(), c.Param("id"), sanitization, p.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newDeviceResponse(d))
+	return nil
+}
+
+// activateDevice moves a deactivated device back to active.
+//
+// @Summary  Reactivate a device
+// @ID       activateDevice
+// @Description A repaired device returns to service. Its consents are as they were: those withdrawn stay withdrawn. A disposed device never does.
 // @Tags     devices
 // @Security BearerAuth
 // @Produce  json
@@ -194,12 +261,81 @@ func (s *Server) deactivateDevice(c *gin.Context) error {
 // @Failure  403 {object} problem "role may not change devices"
 // @Failure  404 {object} problem "no such device"
 // @Failure  409 {object} problem "device is not deactivated (code invalid_transition)"
-// @Router   /v1/devices/{id}/dispose [post]
-func (s *Server) disposeDevice(c *gin.Context) error {
-	d, err := s.devices.Dispose(c.Request.Context(), c.Param("id"))
+// @Router   /v1/devices/{id}/activate [post]
+func (s *Server) activateDevice(c *gin.Context) error {
+	d, err := s.devices.Activate(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
 	writeJSON(c, http.StatusOK, newDeviceResponse(d))
 	return nil
+}
+
+// attestSanitization records how a disposed device's data was sanitized.
+//
+// @Summary  Attest a disposed device's sanitization
+// @ID       attestSanitization
+// @Description Who (the calling client), when, and how (NIST SP 800-88: clear, purge or destroy) a disposed device's data was sanitized. Append-only, audited (sanitization.attested); a device may have several.
+// @Tags     devices
+// @Security BearerAuth
+// @Accept   json
+// @Produce  json
+// @Param    id   path string           true "device id" format(uuid)
+// @Param    body body sanitizationBody true "method and note"
+// @Success  201 {object} sanitizationResponse
+// @Failure  400 {object} problem "malformed body or unknown field"
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "role may not attest"
+// @Failure  404 {object} problem "no such device"
+// @Failure  409 {object} problem "device is not disposed (code invalid_transition)"
+// @Failure  413 {object} problem "body too large"
+// @Failure  415 {object} problem "body is not JSON"
+// @Failure  422 {object} problem "unknown method, or note too long"
+// @Router   /v1/devices/{id}/sanitization [post]
+func (s *Server) attestSanitization(c *gin.Context) error {
+	var req sanitizationBody
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	p, _ := principal(c.Request.Context())
+	a, err := s.devices.AttestSanitization(c.Request.Context(), c.Param("id"), privacy.SanitizationMethod(req.Method), req.Note, p.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusCreated, newSanitizationResponse(a))
+	return nil
+}
+
+// listSanitizations lists a device's attestations.
+//
+// @Summary  A device's sanitization attestations
+// @ID       listSanitizations
+// @Tags     devices
+// @Security BearerAuth
+// @Produce  json
+// @Param    id path string true "device id" format(uuid)
+// @Success  200 {object} sanitizationList
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "role may not read attestations"
+// @Failure  404 {object} problem "no such device"
+// @Router   /v1/devices/{id}/sanitization [get]
+func (s *Server) listSanitizations(c *gin.Context) error {
+	if _, err := s.devices.Get(c.Request.Context(), c.Param("id")); err != nil {
+		return err
+	}
+	as, err := s.devices.Sanitizations(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out := sanitizationList{Items: make([]sanitizationResponse, len(as))}
+	for i, a := range as {
+		out.Items[i] = newSanitizationResponse(a)
+	}
+	writeJSON(c, http.StatusOK, out)
+	return nil
+}
+
+// sanitizationList is a device's attestations, oldest first.
+type sanitizationList struct {
+	Items []sanitizationResponse `json:"items"`
 }

@@ -50,6 +50,9 @@ func (s *Server) newEngine() *gin.Engine {
 	v1.GET("/devices/:id", s.handle(s.getDevice))
 	v1.POST("/devices/:id/deactivate", s.handle(s.deactivateDevice))
 	v1.POST("/devices/:id/dispose", s.handle(s.disposeDevice))
+	v1.POST("/devices/:id/activate", s.handle(s.activateDevice))
+	v1.POST("/devices/:id/sanitization", s.handle(s.attestSanitization))
+	v1.GET("/devices/:id/sanitization", s.handle(s.listSanitizations))
 	v1.PUT("/devices/:id/inventory", s.handle(s.putInventory))
 	v1.GET("/devices/:id/inventory", s.handle(s.getInventory))
 

@@ -99,7 +99,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	require.NoError(t, err)
 	consents := consent.NewService(db, log, keys, "https://consentry.example")
 	subjectRights := rights.New(db, log, consents, keys, ledger, rights.Options{Issuer: "https://consentry.example"})
-	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log), Audit: log,
+	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log).EndConsentsWith(consents.WithdrawDevice), Audit: log,
 		Notices: notices, Consents: consents, Rights: subjectRights,
 		Decisions: decide.NewService(db, log, data, memory), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI, Registry: reg,

@@ -26,7 +26,8 @@ func TestEveryRequestBodyHasABoundedShape(t *testing.T) {
 		"rotateRequest": reflect.TypeFor[rotateRequest](), "subjectTokenRequest": reflect.TypeFor[subjectTokenRequest](),
 		"webhookRequest": reflect.TypeFor[webhookRequest](), "withdrawRequest": reflect.TypeFor[withdrawRequest](),
 		"subjectRequestBody": reflect.TypeFor[subjectRequestBody](), "confirmBody": reflect.TypeFor[confirmBody](),
-		"closeBody": reflect.TypeFor[closeBody](),
+		"closeBody": reflect.TypeFor[closeBody](), "disposeBody": reflect.TypeFor[disposeBody](),
+		"sanitizationBody": reflect.TypeFor[sanitizationBody](),
 	}
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)

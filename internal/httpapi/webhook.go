@@ -78,6 +78,8 @@ type webhookEvent struct {
 	ExpiredAt *time.Time `json:"expired_at,omitempty"`
 	// subject.erasure_requested, subject.access_requested: the request. For an erasure, erase what you hold about the subject, then POST /v1/subjects/requests/{request_id}/confirmations naming this webhook.
 	RequestID string `json:"request_id,omitempty" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
+	// consent.withdrawn made by the service, not the person: why (device_disposed).
+	Reason string `json:"reason,omitempty" example:"device_disposed"`
 }
 
 // deliveryResponse is one event's delivery to one webhook.
@@ -102,7 +104,7 @@ func toDeliveryResponse(d privacy.WebhookDelivery) deliveryResponse {
 	out := deliveryResponse{ID: d.ID, State: string(d.State), Attempts: d.Attempts, LastStatus: d.LastStatus, LastError: d.LastError,
 		CreatedAt: d.CreatedAt, Event: webhookEvent{ID: e.ID, Sequence: e.Sequence, Kind: string(e.Kind), CreatedAt: e.CreatedAt,
 			Subject: e.Subject, DeviceID: e.DeviceID, Purposes: e.Purposes, ConsentID: e.ConsentID, NoticeKey: e.NoticeKey,
-			NoticeVersion: e.NoticeVersion, AuditSeq: e.AuditSeq, ExpiredAt: e.ExpiredAt, RequestID: e.RequestID}}
+			NoticeVersion: e.NoticeVersion, AuditSeq: e.AuditSeq, ExpiredAt: e.ExpiredAt, RequestID: e.RequestID, Reason: e.Reason}}
 	if d.State == privacy.DeliveryPending {
 		out.NextAttemptAt = optionalTime(d.NextAttemptAt)
 	}

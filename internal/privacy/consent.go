@@ -30,6 +30,13 @@ func (m ConsentMethod) Valid() bool {
 	return false
 }
 
+// Reasons a withdrawal is made by the service rather than the person.
+const (
+	// WithdrawalDeviceDisposed: the device was disposed of; its consents
+	// end with it.
+	WithdrawalDeviceDisposed = "device_disposed"
+)
+
 // Kinds of consent record.
 const (
 	RecordConsent    = "consent"
@@ -56,7 +63,10 @@ type ConsentRecord struct {
 	// Withdraws is, for a withdrawal, the record it withdraws ("" for
 	// everything of a subject).
 	Withdraws string
-	Choices   []ConsentChoice
+	// Reason is, for a withdrawal the service made rather than the
+	// person, why: WithdrawalDeviceDisposed; "" for the person's own.
+	Reason  string
+	Choices []ConsentChoice
 	// Receipt is the signed receipt (compact JWS) given for the record;
 	// "" once its subject was erased (ReceiptSHA256 then holds its hash).
 	Receipt       string

@@ -85,10 +85,11 @@ func (d *Device) Validate() error {
 // Every lifecycle step goes forward only: a deactivated device is never
 // silently reactivated and a disposed one never comes back.
 func (d *Device) Transition(to DeviceStatus) error {
+	// deactivated → active is a repair; a disposed device stays disposed.
 	allowed := (d.Status == DeviceActive && to == DeviceDeactivated) ||
-		(d.Status == DeviceDeactivated && to == DeviceDisposed)
+		(d.Status == DeviceDeactivated && (to == DeviceDisposed || to == DeviceActive))
 	if !allowed {
-		return Errorf(EInvalidTransition, "device is %s and cannot become %s (lifecycle: active → deactivated → disposed)", d.Status, to)
+		return Errorf(EInvalidTransition, "device is %s and cannot become %s (lifecycle: active ⇄ deactivated → disposed)", d.Status, to)
 	}
 	d.Status = to
 	return nil
@@ -103,4 +104,39 @@ type DeviceFilter struct {
 	// After is the id of the last device of the previous page.
 	After string
 	Limit int
+}
+
+// SanitizationMethod is how a disposed device's data was sanitized, as
+// NIST SP 800-88 names the methods.
+type SanitizationMethod string
+
+// The sanitization methods.
+const (
+	SanitizeClear   SanitizationMethod = "clear"
+	SanitizePurge   SanitizationMethod = "purge"
+	SanitizeDestroy SanitizationMethod = "destroy"
+)
+
+// Valid reports whether m is a known method.
+func (m SanitizationMethod) Valid() bool {
+	return m == SanitizeClear || m == SanitizePurge || m == SanitizeDestroy
+}
+
+// Sanitization is an attestation that a disposed device's data was
+// sanitized: who, when, how. Append-only evidence.
+type Sanitization struct {
+	DeviceID   string
+	Method     SanitizationMethod
+	Note       string
+	AttestedBy string
+	AttestedAt time.Time
+	AuditSeq   int64
+}
+
+// CheckSanitization validates an attestation's method and note.
+func CheckSanitization(p *Problems, prefix string, m SanitizationMethod, note string) {
+	if !m.Valid() {
+		p.Add(prefix+"method", "must be clear, purge or destroy (NIST SP 800-88)")
+	}
+	checkText(p, prefix+"note", note, false, 2000, multiline)
 }

@@ -69,7 +69,7 @@ func TestDeviceTransition(t *testing.T) {
 		{privacy.DeviceDeactivated, privacy.DeviceDisposed, true},
 		{privacy.DeviceActive, privacy.DeviceDisposed, false},
 		{privacy.DeviceActive, privacy.DeviceActive, false},
-		{privacy.DeviceDeactivated, privacy.DeviceActive, false},
+		{privacy.DeviceDeactivated, privacy.DeviceActive, true}, // repaired
 		{privacy.DeviceDeactivated, privacy.DeviceDeactivated, false},
 		{privacy.DeviceDisposed, privacy.DeviceActive, false},
 		{privacy.DeviceDisposed, privacy.DeviceDeactivated, false},

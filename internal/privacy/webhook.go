@@ -102,6 +102,8 @@ type WebhookEvent struct {
 	ExpiredAt *time.Time `json:"expired_at,omitempty"`
 	// RequestID is the data-subject request announced.
 	RequestID string `json:"request_id,omitempty"`
+	// Reason is why the service withdrew consent, when the person did not.
+	Reason string `json:"reason,omitempty"`
 	// OrderKey groups events delivered strictly one after another: the
 	// subject, or the device or notice an event without a subject is about.
 	OrderKey string `json:"-"`

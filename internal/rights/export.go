@@ -64,6 +64,7 @@ type ExportRecord struct {
 	CreatedAt     string         `json:"created_at"`
 	ClientID      string         `json:"client_id"`
 	Withdraws     string         `json:"withdraws,omitempty"`
+	Reason        string         `json:"reason,omitempty"`
 	Choices       []ExportChoice `json:"choices"`
 	// Receipt is the signed receipt (compact JWS, verify with
 	// /.well-known/jwks.json).
@@ -98,7 +99,7 @@ type ExportDecision struct {
 func record(rec privacy.ConsentRecord) *ExportRecord {
 	out := &ExportRecord{ID: rec.ID, Kind: rec.Kind, DeviceID: rec.DeviceID, NoticeKey: rec.NoticeKey, NoticeVersion: rec.NoticeVersion,
 		NoticeHash: rec.NoticeHash, Locale: rec.Locale, Method: string(rec.Method), CreatedAt: audit.FormatTime(rec.CreatedAt), ClientID: rec.ClientID,
-		Withdraws: rec.Withdraws, Receipt: rec.Receipt, Choices: make([]ExportChoice, len(rec.Choices))}
+		Withdraws: rec.Withdraws, Reason: rec.Reason, Receipt: rec.Receipt, Choices: make([]ExportChoice, len(rec.Choices))}
 	if !rec.ClientTime.IsZero() {
 		out.ClientTime = audit.FormatTime(rec.ClientTime)
 	}
@@ -121,7 +122,7 @@ func (r ExportRecord) domain(subject string) (privacy.ConsentRecord, error) {
 	}
 	rec := privacy.ConsentRecord{ID: r.ID, Kind: r.Kind, SubjectID: subject, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
 		NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: privacy.ConsentMethod(r.Method), ClientID: r.ClientID,
-		Withdraws: r.Withdraws, Receipt: r.Receipt}
+		Withdraws: r.Withdraws, Reason: r.Reason, Receipt: r.Receipt}
 	var err error
 	if rec.ClientTime, err = parse(r.ClientTime); err != nil {
 		return rec, err

@@ -24,22 +24,23 @@ type consentRecordRecord struct {
 	Withdraws     string
 	Receipt       string
 	ReceiptSHA256 string
+	Reason        string
 }
 
 // consentRecordColumns are consentRecordRecord's columns, in fields' order.
 const consentRecordColumns = `id, kind, subject_id, device_id, notice_key, notice_version, notice_hash, locale, method, client_time,
-	created_at, client_id, withdraws, receipt, receipt_sha256`
+	created_at, client_id, withdraws, receipt, receipt_sha256, reason`
 
 func (r *consentRecordRecord) fields() []any {
 	return []any{&r.ID, &r.Kind, &r.SubjectID, &r.DeviceID, &r.NoticeKey, &r.NoticeVersion, &r.NoticeHash, &r.Locale, &r.Method,
-		&r.ClientTime, &r.CreatedAt, &r.ClientID, &r.Withdraws, &r.Receipt, &r.ReceiptSHA256}
+		&r.ClientTime, &r.CreatedAt, &r.ClientID, &r.Withdraws, &r.Receipt, &r.ReceiptSHA256, &r.Reason}
 }
 
 func (r consentRecordRecord) toDomain(choices []privacy.ConsentChoice) privacy.ConsentRecord {
 	return privacy.ConsentRecord{ID: r.ID, Kind: r.Kind, SubjectID: r.SubjectID, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
 		NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: privacy.ConsentMethod(r.Method),
 		ClientTime: timeVal(r.ClientTime), CreatedAt: r.CreatedAt.UTC(), ClientID: r.ClientID, Withdraws: r.Withdraws,
-		Choices: choices, Receipt: r.Receipt, ReceiptSHA256: r.ReceiptSHA256}
+		Choices: choices, Receipt: r.Receipt, ReceiptSHA256: r.ReceiptSHA256, Reason: r.Reason}
 }
 
 // consentEventRecord is a row of consent_events.
@@ -121,9 +122,9 @@ func (tx *Tx) upsertStates(rec privacy.ConsentRecord) error {
 // current state of every purpose it names. Three statements, whatever the
 // number of purposes: this is the consent hot path.
 func (tx *Tx) InsertConsentRecord(rec privacy.ConsentRecord) error {
-	_, err := tx.exec("consent record", `INSERT INTO consent_records (`+consentRecordColumns+`) VALUES `+placeholders(1, 15),
+	_, err := tx.exec("consent record", `INSERT INTO consent_records (`+consentRecordColumns+`) VALUES `+placeholders(1, 16),
 		rec.ID, rec.Kind, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.NoticeHash, rec.Locale, string(rec.Method),
-		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt, "")
+		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt, "", rec.Reason)
 	if err != nil || len(rec.Choices) == 0 {
 		return err
 	}

@@ -117,3 +117,52 @@ func (r *Reader) ListDevices(f privacy.DeviceFilter) (list []privacy.Device, mor
 	}
 	return list, more, nil
 }
+
+// sanitizationRecord is a row of device_sanitizations.
+type sanitizationRecord struct {
+	DeviceID, Method, Note, AttestedBy string
+	AttestedAt                         time.Time
+	AuditSeq                           int64
+}
+
+func (r *sanitizationRecord) fields() []any {
+	return []any{&r.DeviceID, &r.Method, &r.Note, &r.AttestedBy, &r.AttestedAt, &r.AuditSeq}
+}
+
+func (r sanitizationRecord) toDomain() privacy.Sanitization {
+	return privacy.Sanitization{DeviceID: r.DeviceID, Method: privacy.SanitizationMethod(r.Method), Note: r.Note, AttestedBy: r.AttestedBy,
+		AttestedAt: r.AttestedAt.UTC(), AuditSeq: r.AuditSeq}
+}
+
+// InsertSanitization appends an attestation.
+func (tx *Tx) InsertSanitization(a privacy.Sanitization) error {
+	_, err := tx.exec("sanitization", `INSERT INTO device_sanitizations (device_id, method, note, attested_by, attested_at, audit_seq)
+		VALUES (?, ?, ?, ?, ?, ?)`, a.DeviceID, string(a.Method), a.Note, a.AttestedBy, a.AttestedAt, a.AuditSeq)
+	return err
+}
+
+// Sanitizations lists a device's attestations, oldest first.
+func (r *Reader) Sanitizations(deviceID string) ([]privacy.Sanitization, error) {
+	return selectDomain[sanitizationRecord, privacy.Sanitization](r, "sanitizations",
+		`SELECT device_id, method, note, attested_by, attested_at, audit_seq FROM device_sanitizations WHERE device_id = ? ORDER BY audit_seq`, deviceID)
+}
+
+// DisposedUnattested lists the devices disposed of before before that no
+// attestation of sanitization names, at most limit, and how many there are.
+func (r *Reader) DisposedUnattested(before time.Time, limit int) ([]string, int, error) {
+	var ids []string
+	n := 0
+	err := r.each("devices", `SELECT d.id FROM devices d WHERE d.status = 'disposed' AND d.updated_at < ?
+		AND NOT EXISTS (SELECT 1 FROM device_sanitizations s WHERE s.device_id = d.id) ORDER BY d.id`, []any{before}, func(s rowScanner) error {
+		var id string
+		if err := s.Scan(&id); err != nil {
+			return err
+		}
+		if n < limit {
+			ids = append(ids, id)
+		}
+		n++
+		return nil
+	})
+	return ids, n, err
+}

@@ -152,7 +152,7 @@ func (n *Notes) Consent(seq int64, c event.Consent, granted bool) {
 	n.groups[group] = len(n.out)
 	n.out = append(n.out, pending{group: group, ev: privacy.WebhookEvent{Kind: kind, Subject: c.SubjectID, DeviceID: c.DeviceID,
 		Purposes: []string{c.Purpose}, ConsentID: c.RecordID, NoticeKey: c.NoticeKey, NoticeVersion: c.NoticeVersion, AuditSeq: &seq,
-		OrderKey: c.SubjectID}})
+		OrderKey: c.SubjectID, Reason: c.Reason}})
 }
 
 // DeviceStatus notes a device deactivated or disposed of at entry seq;

@@ -80,7 +80,7 @@ func instance(t *testing.T, db *store.DB, log *audit.Log, outbox *webhook.Outbox
 	require.NoError(t, err)
 	f.consents = consent.NewService(f.db, f.log, keys, "https://consentry.example")
 	f.notices = notice.NewService(f.db, f.log)
-	f.devices = device.NewService(f.db, f.log)
+	f.devices = device.NewService(f.db, f.log).EndConsentsWith(f.consents.WithdrawDevice)
 	return f
 }
 
@@ -220,7 +220,7 @@ func TestScenario(t *testing.T) {
 		// Bob's device leaves service.
 		_, err = f.devices.Deactivate(ctx, f.dev["bob"].ID)
 		require.NoError(t, err)
-		_, err = f.devices.Dispose(ctx, f.dev["bob"].ID)
+		_, err = f.devices.Dispose(ctx, f.dev["bob"].ID, nil, "admin-1")
 		require.NoError(t, err)
 
 		expect := map[string][]want{
@@ -235,6 +235,8 @@ func TestScenario(t *testing.T) {
 				{privacy.KindConsentGranted, "bob", []string{"a", "b"}},
 				{privacy.KindConsentReconsentRequired, "bob", []string{"b"}},
 				{privacy.KindDeviceDeactivated, "bob", nil},
+				// Disposal ends bob's consents on the device first.
+				{privacy.KindConsentWithdrawn, "bob", []string{"a", "b"}},
 				{privacy.KindDeviceDisposed, "bob", nil},
 			},
 			"notice:cam": {{privacy.KindNoticePublished, "", []string{"b"}}},
@@ -251,6 +253,11 @@ func TestScenario(t *testing.T) {
 		got := map[string][]want{}
 		lastSeq := map[string]int64{}
 		for _, ev := range events {
+			if ev.Kind == privacy.KindConsentWithdrawn && ev.Subject == "bob" {
+				assert.Equal(t, privacy.WithdrawalDeviceDisposed, ev.Reason, "the service withdrew, and says why")
+			} else {
+				assert.Empty(t, ev.Reason)
+			}
 			key := ev.Subject
 			if ev.Kind == privacy.KindNoticePublished {
 				key = "notice:" + ev.NoticeKey

@@ -40,6 +40,7 @@ func Examples() []event.Event {
 		event.SubjectErased{Subject: "alice", RequestID: "r1", Pseudonym: "p1", Erased: privacy.ErasedCounts{ConsentRecords: 2, Receipts: 2, Decisions: 5}},
 		event.RequestConfirmed{RequestID: "r1", WebhookID: "w1", Pseudonym: "p1"},
 		event.RequestCompleted{Request: privacy.SubjectRequest{ID: "r1", Type: privacy.RequestErasure, State: privacy.RequestCompleted, Pseudonym: "p1"}},
+		event.SanitizationAttested{DeviceID: "d1", Method: "purge", PayloadSHA256: "e1"},
 		event.ServerStarted{Addr: "127.0.0.1:8080"}, event.ServerStopped{},
 		event.PersonalDataRead{Subject: "alice", Route: "/v1/subjects/:subject/privacy"}, event.Unknown{Name: "future.kind"},
 	}
