@@ -210,6 +210,11 @@ func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d priv
 		if check.Status != string(privacy.DeviceActive) {
 			return nil, privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", check.Status)
 		}
+		// The owner as it is now (the device cache holds it as registered;
+		// an erasure leaves the erased owner's marker in its place).
+		if check.Owner != "" && check.Owner != rec.SubjectID {
+			return nil, privacy.FieldErrorf(privacy.EForbidden, "subject", "the device belongs to another subject")
+		}
 		if check.Notice != cur.Version {
 			return nil, s.stale(tx.Reader, in)
 		}

@@ -248,6 +248,11 @@ func TestSubjectRequestsAPI(t *testing.T) {
 		require.Equal(t, http.StatusOK, mine.Code)
 		assert.NotContains(t, mine.Body.String(), c.JSON(t)["id"].(string))
 
+		// Her device's owner is the erased marker now: she cannot consent
+		// on it as its owner without the operator.
+		assertProblem(t, e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", consentBody(deviceID, notice, choice("navigation", true))),
+			403, "forbidden", "subject")
+
 		// A backend that asks about alice again processes her id anew:
 		// denied, and recorded under a new pseudonym, unlinked to the old.
 		d := decideFor(t, e, "alice", deviceID)

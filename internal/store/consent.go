@@ -283,6 +283,9 @@ type ConsentCheck struct {
 	Granted []string
 	// Pseudonym is the subject's pseudonym, "" when it has none yet.
 	Pseudonym string
+	// Owner is the device's owner subject ("" for none; an erased owner's
+	// marker after an erasure).
+	Owner string
 }
 
 // ConsentPrecheck reads, in one query, what must still hold when a consent
@@ -294,7 +297,7 @@ func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCh
 		c    ConsentCheck
 		seen bool
 	)
-	err := r.each("consent precheck", `SELECT d.status,
+	err := r.each("consent precheck", `SELECT d.status, d.owner_subject,
 		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL),
 		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id),
 		(SELECT p.pseudonym FROM subject_pseudonyms p WHERE p.subject_id = ?),
@@ -306,7 +309,7 @@ func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCh
 			n, i               sql.NullInt64
 			pseudonym, purpose sql.NullString
 		)
-		err := s.Scan(&c.Status, &n, &i, &pseudonym, &purpose)
+		err := s.Scan(&c.Status, &c.Owner, &n, &i, &pseudonym, &purpose)
 		seen, c.Notice, c.Inventory, c.Pseudonym = true, int(n.Int64), int(i.Int64), pseudonym.String
 		if purpose.Valid {
 			c.Granted = append(c.Granted, purpose.String)
