@@ -299,9 +299,11 @@ func (l *Log) appendEvent(b *batch, j *job, ev event.Event) error {
 // their tree hashes; and tells the other instances when it changed
 // anything.
 func (l *Log) write(b *batch) error {
-	for i, d := range b.decisions {
-		if p, ok := b.erased[d.SubjectID]; ok {
-			b.decisions[i].SubjectID = privacy.ErasedSubject(p)
+	if len(b.erased) > 0 {
+		for i, d := range b.decisions {
+			if p, ok := b.erased[d.SubjectID]; ok {
+				b.decisions[i].SubjectID = privacy.ErasedSubject(p)
+			}
 		}
 	}
 	if err := b.tx.InsertDecisions(b.decisions); err != nil {
