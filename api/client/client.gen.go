@@ -997,6 +997,7 @@ const (
 	WebhookEventKindConsentWithdrawn         WebhookEventKind = "consent.withdrawn"
 	WebhookEventKindDeviceDeactivated        WebhookEventKind = "device.deactivated"
 	WebhookEventKindDeviceDisposed           WebhookEventKind = "device.disposed"
+	WebhookEventKindDeviceTransferred        WebhookEventKind = "device.transferred"
 	WebhookEventKindNoticePublished          WebhookEventKind = "notice.published"
 	WebhookEventKindSubjectAccessRequested   WebhookEventKind = "subject.access_requested"
 	WebhookEventKindSubjectErasureRequested  WebhookEventKind = "subject.erasure_requested"
@@ -1017,6 +1018,8 @@ func (e WebhookEventKind) Valid() bool {
 		return true
 	case WebhookEventKindDeviceDisposed:
 		return true
+	case WebhookEventKindDeviceTransferred:
+		return true
 	case WebhookEventKindNoticePublished:
 		return true
 	case WebhookEventKindSubjectAccessRequested:
@@ -1036,6 +1039,7 @@ const (
 	WebhookRequestEventsConsentWithdrawn         WebhookRequestEvents = "consent.withdrawn"
 	WebhookRequestEventsDeviceDeactivated        WebhookRequestEvents = "device.deactivated"
 	WebhookRequestEventsDeviceDisposed           WebhookRequestEvents = "device.disposed"
+	WebhookRequestEventsDeviceTransferred        WebhookRequestEvents = "device.transferred"
 	WebhookRequestEventsNoticePublished          WebhookRequestEvents = "notice.published"
 	WebhookRequestEventsSubjectAccessRequested   WebhookRequestEvents = "subject.access_requested"
 	WebhookRequestEventsSubjectErasureRequested  WebhookRequestEvents = "subject.erasure_requested"
@@ -1055,6 +1059,8 @@ func (e WebhookRequestEvents) Valid() bool {
 	case WebhookRequestEventsDeviceDeactivated:
 		return true
 	case WebhookRequestEventsDeviceDisposed:
+		return true
+	case WebhookRequestEventsDeviceTransferred:
 		return true
 	case WebhookRequestEventsNoticePublished:
 		return true
@@ -2256,6 +2262,23 @@ type OnboardingResponse struct {
 // OnboardingResponseStatus defines model for OnboardingResponse.Status.
 type OnboardingResponseStatus string
 
+// OwnerList defines model for OwnerList.
+type OwnerList struct {
+	Items []OwnerResponse `json:"items"`
+}
+
+// OwnerResponse defines model for OwnerResponse.
+type OwnerResponse struct {
+	// AuditSeq The audit entry that made them owner (-1: the owner at registration, before history was kept).
+	AuditSeq int `json:"audit_seq"`
+
+	// Owner The owner's subject id (for auditors, their pseudonym); "" for none; erased:<pseudonym> for an erased owner.
+	//
+	// Example: user-7f3a
+	Owner string    `json:"owner"`
+	Since time.Time `json:"since"`
+}
+
 // PolicyChange defines model for PolicyChange.
 type PolicyChange struct {
 	// Action Example: use
@@ -2773,6 +2796,23 @@ type SubjectTokenResponse struct {
 	Token string `json:"token"`
 }
 
+// TransferBody defines model for TransferBody.
+type TransferBody struct {
+	// To The new owner's subject id.
+	//
+	// Example: user-9b21
+	To string `json:"to"`
+}
+
+// TransferOfferResponse defines model for TransferOfferResponse.
+type TransferOfferResponse struct {
+	CreatedAt time.Time          `json:"created_at"`
+	DeviceId  openapi_types.UUID `json:"device_id"`
+
+	// To Example: user-9b21
+	To string `json:"to"`
+}
+
 // WebhookEvent defines model for WebhookEvent.
 type WebhookEvent struct {
 	// AuditSeq The audit entry of the change (absent for expiry, which changes nothing).
@@ -2813,7 +2853,7 @@ type WebhookEvent struct {
 	// Example: ["navigation"]
 	Purposes *[]string `json:"purposes,omitempty"`
 
-	// Reason consent.withdrawn made by the service, not the person: why (device_disposed).
+	// Reason consent.withdrawn made by the service, not the person: why (device_disposed, ownership_transferred).
 	//
 	// Example: device_disposed
 	Reason *string `json:"reason,omitempty"`
@@ -3139,6 +3179,9 @@ type PutInventoryJSONRequestBody = InventoryRequest
 
 // AttestSanitizationJSONRequestBody defines body for AttestSanitization for application/json ContentType.
 type AttestSanitizationJSONRequestBody = SanitizationBody
+
+// TransferDeviceJSONRequestBody defines body for TransferDevice for application/json ContentType.
+type TransferDeviceJSONRequestBody = TransferBody
 
 // AcknowledgeFindingJSONRequestBody defines body for AcknowledgeFinding for application/json ContentType.
 type AcknowledgeFindingJSONRequestBody = AckRequest
@@ -3590,6 +3633,13 @@ type ClientInterface interface {
 	// Corresponds with PUT /v1/devices/{id}/inventory (the `PutInventory` operationId).
 	PutInventory(ctx context.Context, id openapi_types.UUID, body PutInventoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListDeviceOwners A device's owners
+	//
+	// Every owner the device had, oldest first, from the audit entry that made them owner. Auditors see pseudonyms. The read is recorded in the audit log.
+	//
+	// Corresponds with GET /v1/devices/{id}/owners (the `ListDeviceOwners` operationId).
+	ListDeviceOwners(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListSanitizations A device's sanitization attestations
 	//
 	// Corresponds with GET /v1/devices/{id}/sanitization (the `ListSanitizations` operationId).
@@ -3612,6 +3662,31 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
 	AttestSanitization(ctx context.Context, id openapi_types.UUID, body AttestSanitizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TransferDeviceWithBody Transfer a device
+	//
+	// Ownership moves to the subject named in `to` (a device sold or given on). An admin's transfer is made at once (200, the device); the current owner's, with their subject token, is an offer (202) the new owner accepts with theirs (POST /v1/devices/{id}/transfer/accept). A transfer ends, in one change, every consent on the device, the previous owner's and anyone's: withdrawals made by the service, with receipts (reason ownership_transferred), announced to backends as consent.withdrawn, then device.transferred. The new owner starts with nothing granted; no decision after the transfer's audit entry allows on the old consents. The history of owners is kept (GET /v1/devices/{id}/owners).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/devices/{id}/transfer (the `TransferDevice` operationId).
+	TransferDeviceWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// TransferDevice Transfer a device
+	//
+	// Ownership moves to the subject named in `to` (a device sold or given on). An admin's transfer is made at once (200, the device); the current owner's, with their subject token, is an offer (202) the new owner accepts with theirs (POST /v1/devices/{id}/transfer/accept). A transfer ends, in one change, every consent on the device, the previous owner's and anyone's: withdrawals made by the service, with receipts (reason ownership_transferred), announced to backends as consent.withdrawn, then device.transferred. The new owner starts with nothing granted; no decision after the transfer's audit entry allows on the old consents. The history of owners is kept (GET /v1/devices/{id}/owners).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/devices/{id}/transfer (the `TransferDevice` operationId).
+	TransferDevice(ctx context.Context, id openapi_types.UUID, body TransferDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AcceptTransfer Accept a device offered to you
+	//
+	// The subject the owner offered the device to accepts with their own subject token: the transfer is made (see POST /v1/devices/{id}/transfer).
+	//
+	// Corresponds with POST /v1/devices/{id}/transfer/accept (the `AcceptTransfer` operationId).
+	AcceptTransfer(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetEvidence Evidence bundle for auditors
 	//
@@ -4762,6 +4837,23 @@ func (c *Client) PutInventory(ctx context.Context, id openapi_types.UUID, body P
 	return c.Client.Do(req)
 }
 
+// ListDeviceOwners A device's owners
+//
+// Every owner the device had, oldest first, from the audit entry that made them owner. Auditors see pseudonyms. The read is recorded in the audit log.
+//
+// Corresponds with GET /v1/devices/{id}/owners (the `ListDeviceOwners` operationId).
+func (c *Client) ListDeviceOwners(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDeviceOwnersRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListSanitizations A device's sanitization attestations
 //
 // Corresponds with GET /v1/devices/{id}/sanitization (the `ListSanitizations` operationId).
@@ -4805,6 +4897,61 @@ func (c *Client) AttestSanitizationWithBody(ctx context.Context, id openapi_type
 // Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
 func (c *Client) AttestSanitization(ctx context.Context, id openapi_types.UUID, body AttestSanitizationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewAttestSanitizationRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TransferDeviceWithBody Transfer a device
+//
+// Ownership moves to the subject named in `to` (a device sold or given on). An admin's transfer is made at once (200, the device); the current owner's, with their subject token, is an offer (202) the new owner accepts with theirs (POST /v1/devices/{id}/transfer/accept). A transfer ends, in one change, every consent on the device, the previous owner's and anyone's: withdrawals made by the service, with receipts (reason ownership_transferred), announced to backends as consent.withdrawn, then device.transferred. The new owner starts with nothing granted; no decision after the transfer's audit entry allows on the old consents. The history of owners is kept (GET /v1/devices/{id}/owners).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/devices/{id}/transfer (the `TransferDevice` operationId).
+func (c *Client) TransferDeviceWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTransferDeviceRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// TransferDevice Transfer a device
+//
+// Ownership moves to the subject named in `to` (a device sold or given on). An admin's transfer is made at once (200, the device); the current owner's, with their subject token, is an offer (202) the new owner accepts with theirs (POST /v1/devices/{id}/transfer/accept). A transfer ends, in one change, every consent on the device, the previous owner's and anyone's: withdrawals made by the service, with receipts (reason ownership_transferred), announced to backends as consent.withdrawn, then device.transferred. The new owner starts with nothing granted; no decision after the transfer's audit entry allows on the old consents. The history of owners is kept (GET /v1/devices/{id}/owners).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/devices/{id}/transfer (the `TransferDevice` operationId).
+func (c *Client) TransferDevice(ctx context.Context, id openapi_types.UUID, body TransferDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewTransferDeviceRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AcceptTransfer Accept a device offered to you
+//
+// The subject the owner offered the device to accepts with their own subject token: the transfer is made (see POST /v1/devices/{id}/transfer).
+//
+// Corresponds with POST /v1/devices/{id}/transfer/accept (the `AcceptTransfer` operationId).
+func (c *Client) AcceptTransfer(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAcceptTransferRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -7195,6 +7342,40 @@ func NewPutInventoryRequestWithBody(server string, id openapi_types.UUID, conten
 	return req, nil
 }
 
+// NewListDeviceOwnersRequest constructs an http.Request for the ListDeviceOwners method
+func NewListDeviceOwnersRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/owners", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewListSanitizationsRequest constructs an http.Request for the ListSanitizations method
 func NewListSanitizationsRequest(server string, id openapi_types.UUID) (*http.Request, error) {
 	var err error
@@ -7272,6 +7453,87 @@ func NewAttestSanitizationRequestWithBody(server string, id openapi_types.UUID, 
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewTransferDeviceRequest calls the generic TransferDevice builder with application/json body
+func NewTransferDeviceRequest(server string, id openapi_types.UUID, body TransferDeviceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewTransferDeviceRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewTransferDeviceRequestWithBody constructs an http.Request for the TransferDevice method, with any body, and a specified content type
+func NewTransferDeviceRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/transfer", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewAcceptTransferRequest constructs an http.Request for the AcceptTransfer method
+func NewAcceptTransferRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/transfer/accept", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -9322,6 +9584,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PUT /v1/devices/{id}/inventory (the `PutInventory` operationId).
 	PutInventoryWithResponse(ctx context.Context, id openapi_types.UUID, body PutInventoryJSONRequestBody, reqEditors ...RequestEditorFn) (*PutInventoryReply, error)
 
+	// ListDeviceOwnersWithResponse A device's owners
+	//
+	// Every owner the device had, oldest first, from the audit entry that made them owner. Auditors see pseudonyms. The read is recorded in the audit log.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/devices/{id}/owners (the `ListDeviceOwners` operationId).
+	ListDeviceOwnersWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ListDeviceOwnersReply, error)
+
 	// ListSanitizationsWithResponse A device's sanitization attestations
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -9346,6 +9617,33 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/devices/{id}/sanitization (the `AttestSanitization` operationId).
 	AttestSanitizationWithResponse(ctx context.Context, id openapi_types.UUID, body AttestSanitizationJSONRequestBody, reqEditors ...RequestEditorFn) (*AttestSanitizationReply, error)
+
+	// TransferDeviceWithBodyWithResponse Transfer a device
+	//
+	// Ownership moves to the subject named in `to` (a device sold or given on). An admin's transfer is made at once (200, the device); the current owner's, with their subject token, is an offer (202) the new owner accepts with theirs (POST /v1/devices/{id}/transfer/accept). A transfer ends, in one change, every consent on the device, the previous owner's and anyone's: withdrawals made by the service, with receipts (reason ownership_transferred), announced to backends as consent.withdrawn, then device.transferred. The new owner starts with nothing granted; no decision after the transfer's audit entry allows on the old consents. The history of owners is kept (GET /v1/devices/{id}/owners).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/devices/{id}/transfer (the `TransferDevice` operationId).
+	TransferDeviceWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TransferDeviceReply, error)
+
+	// TransferDeviceWithResponse Transfer a device
+	//
+	// Ownership moves to the subject named in `to` (a device sold or given on). An admin's transfer is made at once (200, the device); the current owner's, with their subject token, is an offer (202) the new owner accepts with theirs (POST /v1/devices/{id}/transfer/accept). A transfer ends, in one change, every consent on the device, the previous owner's and anyone's: withdrawals made by the service, with receipts (reason ownership_transferred), announced to backends as consent.withdrawn, then device.transferred. The new owner starts with nothing granted; no decision after the transfer's audit entry allows on the old consents. The history of owners is kept (GET /v1/devices/{id}/owners).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/devices/{id}/transfer (the `TransferDevice` operationId).
+	TransferDeviceWithResponse(ctx context.Context, id openapi_types.UUID, body TransferDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*TransferDeviceReply, error)
+
+	// AcceptTransferWithResponse Accept a device offered to you
+	//
+	// The subject the owner offered the device to accepts with their own subject token: the transfer is made (see POST /v1/devices/{id}/transfer).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/devices/{id}/transfer/accept (the `AcceptTransfer` operationId).
+	AcceptTransferWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*AcceptTransferReply, error)
 
 	// GetEvidenceWithResponse Evidence bundle for auditors
 	//
@@ -14326,6 +14624,125 @@ func (r PutInventoryReply) ContentType() string {
 	return ""
 }
 
+// ListDeviceOwnersReply200Headers the declared response headers of an HTTP 200 response for ListDeviceOwners
+type ListDeviceOwnersReply200Headers struct {
+	XRequestID *string
+}
+
+// ListDeviceOwnersReply401Headers the declared response headers of an HTTP 401 response for ListDeviceOwners
+type ListDeviceOwnersReply401Headers struct {
+	XRequestID *string
+}
+
+// ListDeviceOwnersReply403Headers the declared response headers of an HTTP 403 response for ListDeviceOwners
+type ListDeviceOwnersReply403Headers struct {
+	XRequestID *string
+}
+
+// ListDeviceOwnersReply404Headers the declared response headers of an HTTP 404 response for ListDeviceOwners
+type ListDeviceOwnersReply404Headers struct {
+	XRequestID *string
+}
+
+// ListDeviceOwnersReply429Headers the declared response headers of an HTTP 429 response for ListDeviceOwners
+type ListDeviceOwnersReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ListDeviceOwnersReply500Headers the declared response headers of an HTTP 500 response for ListDeviceOwners
+type ListDeviceOwnersReply500Headers struct {
+	XRequestID *string
+}
+
+type ListDeviceOwnersReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *OwnerList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListDeviceOwnersReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDeviceOwnersReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListDeviceOwnersReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListDeviceOwnersReply404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListDeviceOwnersReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListDeviceOwnersReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDeviceOwnersReply) GetJSON200() *OwnerList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDeviceOwnersReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDeviceOwnersReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListDeviceOwnersReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListDeviceOwnersReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListDeviceOwnersReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDeviceOwnersReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDeviceOwnersReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDeviceOwnersReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDeviceOwnersReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListSanitizationsReply200Headers the declared response headers of an HTTP 200 response for ListSanitizations
 type ListSanitizationsReply200Headers struct {
 	XRequestID *string
@@ -14643,6 +15060,372 @@ func (r AttestSanitizationReply) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r AttestSanitizationReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// TransferDeviceReply200Headers the declared response headers of an HTTP 200 response for TransferDevice
+type TransferDeviceReply200Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply202Headers the declared response headers of an HTTP 202 response for TransferDevice
+type TransferDeviceReply202Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply400Headers the declared response headers of an HTTP 400 response for TransferDevice
+type TransferDeviceReply400Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply401Headers the declared response headers of an HTTP 401 response for TransferDevice
+type TransferDeviceReply401Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply403Headers the declared response headers of an HTTP 403 response for TransferDevice
+type TransferDeviceReply403Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply404Headers the declared response headers of an HTTP 404 response for TransferDevice
+type TransferDeviceReply404Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply409Headers the declared response headers of an HTTP 409 response for TransferDevice
+type TransferDeviceReply409Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply413Headers the declared response headers of an HTTP 413 response for TransferDevice
+type TransferDeviceReply413Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply415Headers the declared response headers of an HTTP 415 response for TransferDevice
+type TransferDeviceReply415Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply422Headers the declared response headers of an HTTP 422 response for TransferDevice
+type TransferDeviceReply422Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply429Headers the declared response headers of an HTTP 429 response for TransferDevice
+type TransferDeviceReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// TransferDeviceReply500Headers the declared response headers of an HTTP 500 response for TransferDevice
+type TransferDeviceReply500Headers struct {
+	XRequestID *string
+}
+
+// TransferDeviceReply503Headers the declared response headers of an HTTP 503 response for TransferDevice
+type TransferDeviceReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type TransferDeviceReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeviceResponse
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *TransferOfferResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *TransferDeviceReply200Headers
+	// Headers202 the parsed response headers for an HTTP 202 response
+	Headers202 *TransferDeviceReply202Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *TransferDeviceReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *TransferDeviceReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *TransferDeviceReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *TransferDeviceReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *TransferDeviceReply409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *TransferDeviceReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *TransferDeviceReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *TransferDeviceReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *TransferDeviceReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *TransferDeviceReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *TransferDeviceReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r TransferDeviceReply) GetJSON200() *DeviceResponse {
+	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r TransferDeviceReply) GetJSON202() *TransferOfferResponse {
+	return r.JSON202
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r TransferDeviceReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r TransferDeviceReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r TransferDeviceReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r TransferDeviceReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r TransferDeviceReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AcceptTransferReply200Headers the declared response headers of an HTTP 200 response for AcceptTransfer
+type AcceptTransferReply200Headers struct {
+	XRequestID *string
+}
+
+// AcceptTransferReply401Headers the declared response headers of an HTTP 401 response for AcceptTransfer
+type AcceptTransferReply401Headers struct {
+	XRequestID *string
+}
+
+// AcceptTransferReply403Headers the declared response headers of an HTTP 403 response for AcceptTransfer
+type AcceptTransferReply403Headers struct {
+	XRequestID *string
+}
+
+// AcceptTransferReply404Headers the declared response headers of an HTTP 404 response for AcceptTransfer
+type AcceptTransferReply404Headers struct {
+	XRequestID *string
+}
+
+// AcceptTransferReply409Headers the declared response headers of an HTTP 409 response for AcceptTransfer
+type AcceptTransferReply409Headers struct {
+	XRequestID *string
+}
+
+// AcceptTransferReply429Headers the declared response headers of an HTTP 429 response for AcceptTransfer
+type AcceptTransferReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// AcceptTransferReply500Headers the declared response headers of an HTTP 500 response for AcceptTransfer
+type AcceptTransferReply500Headers struct {
+	XRequestID *string
+}
+
+// AcceptTransferReply503Headers the declared response headers of an HTTP 503 response for AcceptTransfer
+type AcceptTransferReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type AcceptTransferReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeviceResponse
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *AcceptTransferReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AcceptTransferReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *AcceptTransferReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *AcceptTransferReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *AcceptTransferReply409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AcceptTransferReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *AcceptTransferReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AcceptTransferReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r AcceptTransferReply) GetJSON200() *DeviceResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AcceptTransferReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AcceptTransferReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AcceptTransferReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AcceptTransferReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AcceptTransferReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AcceptTransferReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AcceptTransferReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AcceptTransferReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AcceptTransferReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AcceptTransferReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AcceptTransferReply) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -20663,6 +21446,21 @@ func (c *ClientWithResponses) PutInventoryWithResponse(ctx context.Context, id o
 	return ParsePutInventoryReply(rsp)
 }
 
+// ListDeviceOwnersWithResponse A device's owners
+//
+// Every owner the device had, oldest first, from the audit entry that made them owner. Auditors see pseudonyms. The read is recorded in the audit log.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/devices/{id}/owners (the `ListDeviceOwners` operationId).
+func (c *ClientWithResponses) ListDeviceOwnersWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ListDeviceOwnersReply, error) {
+	rsp, err := c.ListDeviceOwners(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDeviceOwnersReply(rsp)
+}
+
 // ListSanitizationsWithResponse A device's sanitization attestations
 //
 // Returns a wrapper object for the known response body format(s).
@@ -20704,6 +21502,51 @@ func (c *ClientWithResponses) AttestSanitizationWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseAttestSanitizationReply(rsp)
+}
+
+// TransferDeviceWithBodyWithResponse Transfer a device
+//
+// Ownership moves to the subject named in `to` (a device sold or given on). An admin's transfer is made at once (200, the device); the current owner's, with their subject token, is an offer (202) the new owner accepts with theirs (POST /v1/devices/{id}/transfer/accept). A transfer ends, in one change, every consent on the device, the previous owner's and anyone's: withdrawals made by the service, with receipts (reason ownership_transferred), announced to backends as consent.withdrawn, then device.transferred. The new owner starts with nothing granted; no decision after the transfer's audit entry allows on the old consents. The history of owners is kept (GET /v1/devices/{id}/owners).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/devices/{id}/transfer (the `TransferDevice` operationId).
+func (c *ClientWithResponses) TransferDeviceWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*TransferDeviceReply, error) {
+	rsp, err := c.TransferDeviceWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTransferDeviceReply(rsp)
+}
+
+// TransferDeviceWithResponse Transfer a device
+//
+// Ownership moves to the subject named in `to` (a device sold or given on). An admin's transfer is made at once (200, the device); the current owner's, with their subject token, is an offer (202) the new owner accepts with theirs (POST /v1/devices/{id}/transfer/accept). A transfer ends, in one change, every consent on the device, the previous owner's and anyone's: withdrawals made by the service, with receipts (reason ownership_transferred), announced to backends as consent.withdrawn, then device.transferred. The new owner starts with nothing granted; no decision after the transfer's audit entry allows on the old consents. The history of owners is kept (GET /v1/devices/{id}/owners).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/devices/{id}/transfer (the `TransferDevice` operationId).
+func (c *ClientWithResponses) TransferDeviceWithResponse(ctx context.Context, id openapi_types.UUID, body TransferDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*TransferDeviceReply, error) {
+	rsp, err := c.TransferDevice(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseTransferDeviceReply(rsp)
+}
+
+// AcceptTransferWithResponse Accept a device offered to you
+//
+// The subject the owner offered the device to accepts with their own subject token: the transfer is made (see POST /v1/devices/{id}/transfer).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/devices/{id}/transfer/accept (the `AcceptTransfer` operationId).
+func (c *ClientWithResponses) AcceptTransferWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*AcceptTransferReply, error) {
+	rsp, err := c.AcceptTransfer(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAcceptTransferReply(rsp)
 }
 
 // GetEvidenceWithResponse Evidence bundle for auditors
@@ -26557,6 +27400,137 @@ func ParsePutInventoryReply(rsp *http.Response) (*PutInventoryReply, error) {
 	return response, nil
 }
 
+// ParseListDeviceOwnersReply parses an HTTP response from a ListDeviceOwnersWithResponse call
+func ParseListDeviceOwnersReply(rsp *http.Response) (*ListDeviceOwnersReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDeviceOwnersReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest OwnerList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListDeviceOwnersReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListDeviceOwnersReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListDeviceOwnersReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListDeviceOwnersReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListDeviceOwnersReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListDeviceOwnersReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListSanitizationsReply parses an HTTP response from a ListSanitizationsWithResponse call
 func ParseListSanitizationsReply(rsp *http.Response) (*ListSanitizationsReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -26908,6 +27882,435 @@ func ParseAttestSanitizationReply(rsp *http.Response) (*AttestSanitizationReply,
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers AttestSanitizationReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseTransferDeviceReply parses an HTTP response from a TransferDeviceWithResponse call
+func ParseTransferDeviceReply(rsp *http.Response) (*TransferDeviceReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &TransferDeviceReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeviceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest TransferOfferResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers TransferDeviceReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 202:
+		var headers TransferDeviceReply202Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers202 = &headers
+	case rsp.StatusCode == 400:
+		var headers TransferDeviceReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers TransferDeviceReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers TransferDeviceReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers TransferDeviceReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers TransferDeviceReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers TransferDeviceReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers TransferDeviceReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers TransferDeviceReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers TransferDeviceReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers TransferDeviceReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers TransferDeviceReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAcceptTransferReply parses an HTTP response from a AcceptTransferWithResponse call
+func ParseAcceptTransferReply(rsp *http.Response) (*AcceptTransferReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AcceptTransferReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeviceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers AcceptTransferReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers AcceptTransferReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers AcceptTransferReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers AcceptTransferReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers AcceptTransferReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers AcceptTransferReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers AcceptTransferReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers AcceptTransferReply503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

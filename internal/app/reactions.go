@@ -69,6 +69,8 @@ func (r *Reactions) InChange(tx *store.Tx, first int64, events []event.Event) er
 			notes.NoticePublished(seq, e.Version)
 		case event.RequestReceived:
 			notes.SubjectRequest(seq, e.Request)
+		case event.DeviceTransferred:
+			notes.DeviceTransferred(seq, e.Device)
 		case event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried:
 			r.Outbox.WebhooksChanging()
 		}
@@ -101,6 +103,8 @@ func (r *Reactions) Committed(events []event.Event) {
 		case event.DeviceRegistered:
 			r.Memory.SetDevice(e.Device, true)
 		case event.DeviceStatusChanged:
+			r.Memory.SetDevice(e.Device, false)
+		case event.DeviceTransferred:
 			r.Memory.SetDevice(e.Device, false)
 		case event.InventoryDeclared:
 			r.Memory.SetInventory(e.Inventory)
@@ -160,6 +164,8 @@ func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 			r.Memory.ReadDevice(tx, e.Device.ID)
 		case event.DeviceStatusChanged:
 			r.Memory.ReadDevice(tx, e.Device.ID)
+		case event.DeviceTransferred:
+			r.Memory.ReadDevice(tx, e.Device.ID)
 		case event.InventoryDeclared:
 			r.Memory.ReadDevice(tx, e.Inventory.DeviceID)
 		case event.NoticePublished:
@@ -203,7 +209,7 @@ func (r *Reactions) webhooksChanged() {
 func reviewed(ev event.Event) bool {
 	switch ev.(type) {
 	case event.ConsentRecorded, event.ConsentWithdrawn, event.ConsentStateRebuilt,
-		event.DeviceRegistered, event.DeviceStatusChanged, event.InventoryDeclared,
+		event.DeviceRegistered, event.DeviceStatusChanged, event.DeviceTransferred, event.InventoryDeclared,
 		event.NoticeCreated, event.NoticeVersionDrafted, event.NoticeVersionUpdated, event.NoticeVersionDeleted, event.NoticePublished,
 		event.PolicyRuleAdded, event.PolicyRuleRemoved, event.PolicyGroupAdded, event.PolicyGroupRemoved,
 		event.ReceiptKeyRotated, event.FindingAcknowledged,

@@ -46,7 +46,7 @@ func TestEveryKindHasItsReactions(t *testing.T) {
 	for _, ev := range eventtest.Examples() {
 		kind := reflect.TypeOf(ev).Name()
 		switch ev.(type) {
-		case event.DeviceStatusChanged, event.InventoryDeclared:
+		case event.DeviceStatusChanged, event.InventoryDeclared, event.DeviceTransferred:
 			// Both concern a device memory saw registered.
 			r, _ := loaded(t, db)
 			r.Committed([]event.Event{eventtest.Examples()[4], ev})

@@ -130,7 +130,18 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 		return privacy.ConsentRecord{}, err
 	}
 	if err := checkDevice(d, in); err != nil {
-		return privacy.ConsentRecord{}, err
+		if d.OwnerSubject == in.SubjectID {
+			return privacy.ConsentRecord{}, err
+		}
+		// The cache holds the owner as last read; a transfer may have
+		// made this subject the owner since: read the device again.
+		s.devices.Delete(in.DeviceID)
+		if d, err = s.device(tx, in.DeviceID); err != nil {
+			return privacy.ConsentRecord{}, err
+		}
+		if err := checkDevice(d, in); err != nil {
+			return privacy.ConsentRecord{}, err
+		}
 	}
 	// The version shown, from the cache of published versions; whether it
 	// is still the one in force is checked by the writer, at commit.

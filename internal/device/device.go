@@ -70,6 +70,11 @@ func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Devic
 		if err := tx.InsertDevice(d); err != nil {
 			return nil, err
 		}
+		if d.OwnerSubject != "" {
+			if err := tx.InsertDeviceOwner(privacy.DeviceOwner{DeviceID: d.ID, Subject: d.OwnerSubject, Since: d.CreatedAt, AuditSeq: tx.NextSeq()}); err != nil {
+				return nil, err
+			}
+		}
 		record, err := s.line(tx, d)
 		return []event.Event{event.DeviceRegistered{Device: d, RecordSHA256: record}}, err
 	})
@@ -204,6 +209,154 @@ func (s *Service) attest(tx *audit.Tx, id string, a privacy.Sanitization, client
 		return nil, err
 	}
 	return event.SanitizationAttested{DeviceID: id, Method: string(a.Method), PayloadSHA256: note}, nil
+}
+
+// Transferrer is who asks for a transfer: an admin client, or the
+// current owner (a subject token's subject).
+type Transferrer struct {
+	ClientID string
+	// Subject is the owner acting through a subject token; "" for an admin.
+	Subject string
+}
+
+// Transfer gives a device to a new owner. An admin's transfer is made at
+// once; the current owner's is an offer the new owner accepts (Accept),
+// returned with a nil device. A transfer ends, in its change, everyone's
+// consents on the device (the service's withdrawals with receipts,
+// reason ownership_transferred), so the new owner starts with nothing
+// granted and no decision after the transfer's entry allows for anyone
+// on the old consents.
+func (s *Service) Transfer(ctx context.Context, id, to string, by Transferrer) (*privacy.Device, *privacy.TransferOffer, error) {
+	if err := checkID(id); err != nil {
+		return nil, nil, err
+	}
+	var p privacy.Problems
+	privacy.CheckSubject(&p, "to", to)
+	if err := p.Err("invalid transfer"); err != nil {
+		return nil, nil, err
+	}
+	if s.endConsents == nil {
+		return nil, nil, privacy.Errorf(privacy.EUnavailable, "this process cannot end consents; devices are transferred by consentry serve")
+	}
+	var (
+		out   privacy.Device
+		offer *privacy.TransferOffer
+	)
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		offer = nil
+		d, err := tx.LockDevice(id)
+		if err != nil {
+			return nil, err
+		}
+		if by.Subject != "" && d.OwnerSubject != by.Subject {
+			// A subject learns nothing of a device that is not theirs.
+			return nil, privacy.Errorf(privacy.ENotFound, "device not found")
+		}
+		if err := transferable(d, to); err != nil {
+			return nil, err
+		}
+		if by.Subject != "" {
+			o := privacy.TransferOffer{DeviceID: id, From: by.Subject, To: to, CreatedAt: tx.Now()}
+			if err := tx.PutTransferOffer(o); err != nil {
+				return nil, err
+			}
+			offer = &o
+			return nil, nil
+		}
+		var events []event.Event
+		out, events, err = s.give(tx, d, to, by.ClientID)
+		return events, err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if offer != nil {
+		return nil, offer, nil
+	}
+	return &out, nil, nil
+}
+
+// Accept completes the transfer offered to subject.
+func (s *Service) Accept(ctx context.Context, id, subject, clientID string) (privacy.Device, error) {
+	if err := checkID(id); err != nil {
+		return privacy.Device{}, err
+	}
+	if s.endConsents == nil {
+		return privacy.Device{}, privacy.Errorf(privacy.EUnavailable, "this process cannot end consents; devices are transferred by consentry serve")
+	}
+	var out privacy.Device
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		d, err := tx.LockDevice(id)
+		if err != nil {
+			return nil, err
+		}
+		o, err := tx.TransferOffer(id)
+		if privacy.ErrorCode(err) == privacy.ENotFound || err == nil && (o.To != subject || o.From != d.OwnerSubject) {
+			return nil, privacy.Errorf(privacy.ENotFound, "no transfer of this device is offered to you")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if err := transferable(d, subject); err != nil {
+			return nil, err
+		}
+		var events []event.Event
+		out, events, err = s.give(tx, d, subject, clientID)
+		return events, err
+	})
+	return out, err
+}
+
+// transferable refuses a transfer of a disposed device, or to its owner.
+func transferable(d privacy.Device, to string) error {
+	if d.Status == privacy.DeviceDisposed {
+		return privacy.Errorf(privacy.EInvalidTransition, "device is disposed: it has no owner any more")
+	}
+	if d.OwnerSubject == to {
+		return privacy.FieldErrorf(privacy.EConflict, "to", "the device is already theirs")
+	}
+	return nil
+}
+
+// give makes to the owner of d, in tx: everyone's consents on the device
+// end first, the history gains its new owner, the offer goes.
+func (s *Service) give(tx *audit.Tx, d privacy.Device, to, clientID string) (privacy.Device, []event.Event, error) {
+	events, err := s.endConsents(tx, d.ID, privacy.WithdrawalOwnershipTransferred, clientID)
+	if err != nil {
+		return privacy.Device{}, nil, err
+	}
+	var previous string
+	if d.OwnerSubject != "" {
+		if previous, err = tx.Pseudonym(d.OwnerSubject); err != nil {
+			return privacy.Device{}, nil, err
+		}
+	}
+	d.OwnerSubject, d.UpdatedAt = to, tx.Now()
+	if err := tx.UpdateDeviceOwner(d); err != nil {
+		return privacy.Device{}, nil, err
+	}
+	if err := tx.InsertDeviceOwner(privacy.DeviceOwner{DeviceID: d.ID, Subject: to, Since: d.UpdatedAt, AuditSeq: tx.NextSeq()}); err != nil {
+		return privacy.Device{}, nil, err
+	}
+	if err := tx.DeleteTransferOffer(d.ID); err != nil {
+		return privacy.Device{}, nil, err
+	}
+	record, err := s.line(tx, d)
+	if err != nil {
+		return privacy.Device{}, nil, err
+	}
+	return d, append(events, event.DeviceTransferred{Device: d, PreviousPseudonym: previous, RecordSHA256: record}), nil
+}
+
+// Owners lists every owner a device had, oldest first.
+func (s *Service) Owners(ctx context.Context, id string) ([]privacy.DeviceOwner, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.Read(ctx).DeviceByID(id); err != nil {
+		return nil, err
+	}
+	return s.db.Read(ctx).DeviceOwners(id)
 }
 
 // Sanitizations lists a device's attestations.

@@ -13,6 +13,7 @@ const (
 	ActionDeviceActive      = "device.active"
 	ActionDeviceDeactivated = "device.deactivated"
 	ActionDeviceDisposed    = "device.disposed"
+	ActionDeviceTransferred = "device.transferred"
 	ActionInventoryDeclared = "inventory.declared"
 	// Not "device.…": device.* entries are the device's status changes.
 	ActionSanitizationAttested = "sanitization.attested"

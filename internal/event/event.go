@@ -141,6 +141,9 @@ func Decode(action string, targets map[string]string, reasons []string) Event {
 		return WebhookRetried{WebhookID: targets["webhook"], Delivery: d}
 	case ActionFindingAcknowledged:
 		return FindingAcknowledged{ID: targets["finding"], Kind: targets["kind"], Fingerprint: targets["fingerprint"]}
+	case ActionDeviceTransferred:
+		return DeviceTransferred{Device: privacy.Device{ID: targets["device"], Status: privacy.DeviceStatus(targets["status"])},
+			PreviousPseudonym: targets["previous_owner"]}
 	case ActionSanitizationAttested:
 		return SanitizationAttested{DeviceID: targets["device"], Method: targets["method"]}
 	case ActionRequestReceived:

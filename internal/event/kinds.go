@@ -404,6 +404,26 @@ func (e RequestCompleted) Entry() Entry {
 	return Entry{Pseudonym: e.Request.Pseudonym, Outcome: outcome, Targets: t}
 }
 
+// DeviceTransferred is a device given to a new owner (Device, as the
+// change leaves it); everyone's consents on it ended first.
+type DeviceTransferred struct {
+	Device privacy.Device
+	// PreviousPseudonym is the previous owner's pseudonym ("" for none).
+	PreviousPseudonym string
+	RecordSHA256      string
+}
+
+func (DeviceTransferred) Action() string { return ActionDeviceTransferred }
+
+func (e DeviceTransferred) Entry() Entry {
+	en := deviceEntry(e.Device, e.RecordSHA256)
+	en.Targets["status"] = string(e.Device.Status)
+	if e.PreviousPseudonym != "" {
+		en.Targets["previous_owner"] = e.PreviousPseudonym
+	}
+	return en
+}
+
 // SanitizationAttested is the attestation that a disposed device's data
 // was sanitized (NIST SP 800-88 method: clear, purge or destroy).
 type SanitizationAttested struct {

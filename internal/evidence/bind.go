@@ -127,6 +127,8 @@ func deviceStatus(e audit.Entry) privacy.DeviceStatus {
 		return ev.Device.Status
 	case event.DeviceStatusChanged:
 		return ev.Device.Status
+	case event.DeviceTransferred:
+		return ev.Device.Status
 	}
 	return ""
 }

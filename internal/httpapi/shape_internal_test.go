@@ -27,7 +27,7 @@ func TestEveryRequestBodyHasABoundedShape(t *testing.T) {
 		"webhookRequest": reflect.TypeFor[webhookRequest](), "withdrawRequest": reflect.TypeFor[withdrawRequest](),
 		"subjectRequestBody": reflect.TypeFor[subjectRequestBody](), "confirmBody": reflect.TypeFor[confirmBody](),
 		"closeBody": reflect.TypeFor[closeBody](), "disposeBody": reflect.TypeFor[disposeBody](),
-		"sanitizationBody": reflect.TypeFor[sanitizationBody](),
+		"sanitizationBody": reflect.TypeFor[sanitizationBody](), "transferBody": reflect.TypeFor[transferBody](),
 	}
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)

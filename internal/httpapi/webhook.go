@@ -15,7 +15,7 @@ type webhookRequest struct {
 	// https, or http on a loopback host only. Deliveries are POSTed here.
 	URL string `json:"url" binding:"required" example:"https://backend.example/consentry-events"`
 	// The event kinds wanted (at least one).
-	Events []string `json:"events" binding:"required,max=20" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,notice.published,subject.erasure_requested,subject.access_requested" example:"consent.withdrawn,consent.expired"`
+	Events []string `json:"events" binding:"required,max=20" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,device.transferred,notice.published,subject.erasure_requested,subject.access_requested" example:"consent.withdrawn,consent.expired"`
 	// The HMAC-SHA256 key deliveries are signed with, 32-256 characters;
 	// left out, one is made. Returned only in this answer.
 	Secret      string `json:"secret,omitempty" example:"3f5c0e0a8d4b4e2f9a7c1d6b8e2f4a6c"`
@@ -61,7 +61,7 @@ type webhookEvent struct {
 	ID string `json:"id" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
 	// Orders events as their changes committed.
 	Sequence  int64     `json:"sequence" example:"42"`
-	Kind      string    `json:"kind" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,notice.published,subject.erasure_requested,subject.access_requested" example:"consent.withdrawn"`
+	Kind      string    `json:"kind" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,device.transferred,notice.published,subject.erasure_requested,subject.access_requested" example:"consent.withdrawn"`
 	CreatedAt time.Time `json:"created_at" example:"2026-11-29T10:00:00Z"`
 	// The app's own opaque subject id (consent and subject events; device events of an owned device). Once the subject's erasure completed, the erased marker "erased:<pseudonym>" in its place.
 	Subject  string `json:"subject,omitempty" example:"user-4711"`
@@ -78,7 +78,7 @@ type webhookEvent struct {
 	ExpiredAt *time.Time `json:"expired_at,omitempty"`
 	// subject.erasure_requested, subject.access_requested: the request. For an erasure, erase what you hold about the subject, then POST /v1/subjects/requests/{request_id}/confirmations naming this webhook.
 	RequestID string `json:"request_id,omitempty" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
-	// consent.withdrawn made by the service, not the person: why (device_disposed).
+	// consent.withdrawn made by the service, not the person: why (device_disposed, ownership_transferred).
 	Reason string `json:"reason,omitempty" example:"device_disposed"`
 }
 

@@ -35,6 +35,9 @@ const (
 	// WithdrawalDeviceDisposed: the device was disposed of; its consents
 	// end with it.
 	WithdrawalDeviceDisposed = "device_disposed"
+	// WithdrawalOwnershipTransferred: the device changed owner; everyone's
+	// consents on it end, and the new owner starts with nothing granted.
+	WithdrawalOwnershipTransferred = "ownership_transferred"
 )
 
 // Kinds of consent record.
@@ -64,7 +67,7 @@ type ConsentRecord struct {
 	// everything of a subject).
 	Withdraws string
 	// Reason is, for a withdrawal the service made rather than the
-	// person, why: WithdrawalDeviceDisposed; "" for the person's own.
+	// person, why (a Withdrawal… constant); "" for the person's own.
 	Reason  string
 	Choices []ConsentChoice
 	// Receipt is the signed receipt (compact JWS) given for the record;

@@ -140,3 +140,22 @@ func CheckSanitization(p *Problems, prefix string, m SanitizationMethod, note st
 	}
 	checkText(p, prefix+"note", note, false, 2000, multiline)
 }
+
+// DeviceOwner is one owner in a device's history, from the audit entry
+// that made them owner (-1: the owner at registration, before history was
+// kept).
+type DeviceOwner struct {
+	DeviceID string
+	// Subject is "" for a device without owner, and an erased owner's
+	// marker after their erasure.
+	Subject  string
+	Since    time.Time
+	AuditSeq int64
+}
+
+// TransferOffer is an owner's offer of their device to another subject,
+// which that subject accepts with their own token.
+type TransferOffer struct {
+	DeviceID, From, To string
+	CreatedAt          time.Time
+}

@@ -19,6 +19,7 @@ const (
 	KindConsentReconsentRequired WebhookKind = "consent.reconsent_required"
 	KindDeviceDeactivated        WebhookKind = "device.deactivated"
 	KindDeviceDisposed           WebhookKind = "device.disposed"
+	KindDeviceTransferred        WebhookKind = "device.transferred"
 	KindNoticePublished          WebhookKind = "notice.published"
 	// A subject asked for erasure: the backend erases what it holds about
 	// them, then confirms (POST /v1/subjects/requests/{id}/confirmations).
@@ -28,7 +29,7 @@ const (
 
 // WebhookKinds lists every kind, in documentation order.
 var WebhookKinds = []WebhookKind{KindConsentGranted, KindConsentWithdrawn, KindConsentExpired, KindConsentReconsentRequired,
-	KindDeviceDeactivated, KindDeviceDisposed, KindNoticePublished, KindSubjectErasureRequested, KindSubjectAccessRequested}
+	KindDeviceDeactivated, KindDeviceDisposed, KindDeviceTransferred, KindNoticePublished, KindSubjectErasureRequested, KindSubjectAccessRequested}
 
 // Valid reports whether k is a known kind.
 func (k WebhookKind) Valid() bool { return slices.Contains(WebhookKinds, k) }

@@ -94,7 +94,7 @@ func holding(t *testing.T, db *store.DB, subject string) map[string]int {
 	require.NoError(t, err)
 	out := map[string]int{}
 	for table, col := range map[string]string{"consent_records": "subject_id", "consent_state": "subject_id", "decisions": "subject_id",
-		"devices": "owner_subject", "subject_pseudonyms": "subject_id", "subject_requests": "subject_id"} {
+		"devices": "owner_subject", "device_owners": "owner_subject", "subject_pseudonyms": "subject_id", "subject_requests": "subject_id"} {
 		var n int
 		q := "SELECT COUNT(*) FROM " + table + " WHERE " + col + " = $1"
 		if db.Dialect() == store.DialectSQLite {

@@ -12,7 +12,8 @@
 //   - SQL, for every table the audit log's writer or a decision touches:
 //     audit_entries, audit_hashes, audit_subjects, audit_subjects_marks;
 //     consent_records, consent_events, consent_state; decisions; devices,
-//     device_sanitizations, inventories, inventory_elements,
+//     device_owners, device_transfer_offers, device_sanitizations,
+//     inventories, inventory_elements,
 //     notice_versions; webhooks, webhook_events, webhook_deliveries,
 //     webhook_leases, webhook_cursors;
 //     subject_pseudonyms, subject_requests, subject_request_confirmations.

@@ -166,3 +166,61 @@ func (r *Reader) DisposedUnattested(before time.Time, limit int) ([]string, int,
 	})
 	return ids, n, err
 }
+
+// deviceOwnerRecord is a row of device_owners.
+type deviceOwnerRecord struct {
+	DeviceID, OwnerSubject string
+	Since                  time.Time
+	AuditSeq               int64
+}
+
+func (r *deviceOwnerRecord) fields() []any {
+	return []any{&r.DeviceID, &r.OwnerSubject, &r.Since, &r.AuditSeq}
+}
+
+func (r deviceOwnerRecord) toDomain() privacy.DeviceOwner {
+	return privacy.DeviceOwner{DeviceID: r.DeviceID, Subject: r.OwnerSubject, Since: r.Since.UTC(), AuditSeq: r.AuditSeq}
+}
+
+// InsertDeviceOwner records who owns a device from the entry at o.AuditSeq.
+func (tx *Tx) InsertDeviceOwner(o privacy.DeviceOwner) error {
+	_, err := tx.exec("device owner", "INSERT INTO device_owners (device_id, owner_subject, since, audit_seq) VALUES (?, ?, ?, ?)",
+		o.DeviceID, o.Subject, o.Since, o.AuditSeq)
+	return err
+}
+
+// DeviceOwners lists every owner a device had, oldest first.
+func (r *Reader) DeviceOwners(deviceID string) ([]privacy.DeviceOwner, error) {
+	return selectDomain[deviceOwnerRecord, privacy.DeviceOwner](r, "device owners",
+		"SELECT device_id, owner_subject, since, audit_seq FROM device_owners WHERE device_id = ? ORDER BY audit_seq", deviceID)
+}
+
+// UpdateDeviceOwner gives d its new owner.
+func (tx *Tx) UpdateDeviceOwner(d privacy.Device) error {
+	n, err := tx.exec("device", "UPDATE devices SET owner_subject = ?, updated_at = ? WHERE id = ?", d.OwnerSubject, d.UpdatedAt, d.ID)
+	return changedOne(n, err, privacy.Errorf(privacy.ENotFound, "device not found"))
+}
+
+// PutTransferOffer records the owner's offer of a device to another
+// subject, in place of an earlier one.
+func (tx *Tx) PutTransferOffer(o privacy.TransferOffer) error {
+	_, err := tx.exec("transfer offer", `INSERT INTO device_transfer_offers (device_id, from_subject, to_subject, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (device_id) DO UPDATE SET from_subject = excluded.from_subject, to_subject = excluded.to_subject, created_at = excluded.created_at`,
+		o.DeviceID, o.From, o.To, o.CreatedAt)
+	return err
+}
+
+// TransferOffer reads a device's pending offer; ENotFound when none.
+func (r *Reader) TransferOffer(deviceID string) (privacy.TransferOffer, error) {
+	var o privacy.TransferOffer
+	err := r.row("transfer offer", "SELECT device_id, from_subject, to_subject, created_at FROM device_transfer_offers WHERE device_id = ?",
+		[]any{deviceID}, &o.DeviceID, &o.From, &o.To, &o.CreatedAt)
+	o.CreatedAt = o.CreatedAt.UTC()
+	return o, err
+}
+
+// DeleteTransferOffer drops a device's pending offer, if any.
+func (tx *Tx) DeleteTransferOffer(deviceID string) error {
+	_, err := tx.exec("transfer offer", "DELETE FROM device_transfer_offers WHERE device_id = ?", deviceID)
+	return err
+}

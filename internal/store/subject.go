@@ -117,6 +117,12 @@ func (tx *Tx) EraseSubject(subject, marker string, decisions []string, keep stri
 	if c.Devices, err = tx.exec("devices", "UPDATE devices SET owner_subject = ? WHERE owner_subject = ?", marker, subject); err != nil {
 		return c, err
 	}
+	if _, err = tx.exec("device owners", "UPDATE device_owners SET owner_subject = ? WHERE owner_subject = ?", marker, subject); err != nil {
+		return c, err
+	}
+	if _, err = tx.exec("transfer offers", "DELETE FROM device_transfer_offers WHERE from_subject = ? OR to_subject = ?", subject, subject); err != nil {
+		return c, err
+	}
 	if c.Requests, err = tx.exec("subject requests", "UPDATE subject_requests SET subject_id = '' WHERE subject_id = ? AND id <> ?", subject, keep); err != nil {
 		return c, err
 	}

@@ -169,6 +169,13 @@ func (n *Notes) DeviceStatus(seq int64, d privacy.Device) {
 	n.out = append(n.out, pending{ev: ev})
 }
 
+// DeviceTransferred notes a device given to a new owner at entry seq; the
+// previous owner's consents ended in the same change, each announced.
+func (n *Notes) DeviceTransferred(seq int64, d privacy.Device) {
+	n.out = append(n.out, pending{ev: privacy.WebhookEvent{Kind: privacy.KindDeviceTransferred, Subject: d.OwnerSubject, DeviceID: d.ID,
+		AuditSeq: &seq, OrderKey: "device:" + d.ID}})
+}
+
 // SubjectRequest notes a data-subject request received at entry seq.
 func (n *Notes) SubjectRequest(seq int64, q privacy.SubjectRequest) {
 	kind := privacy.KindSubjectAccessRequested

@@ -41,6 +41,8 @@ func Examples() []event.Event {
 		event.RequestConfirmed{RequestID: "r1", WebhookID: "w1", Pseudonym: "p1"},
 		event.RequestCompleted{Request: privacy.SubjectRequest{ID: "r1", Type: privacy.RequestErasure, State: privacy.RequestCompleted, Pseudonym: "p1"}},
 		event.SanitizationAttested{DeviceID: "d1", Method: "purge", PayloadSHA256: "e1"},
+		event.DeviceTransferred{Device: privacy.Device{ID: "d1", Status: privacy.DeviceActive, OwnerSubject: "alice"}, PreviousPseudonym: "p0",
+			RecordSHA256: "a4"},
 		event.ServerStarted{Addr: "127.0.0.1:8080"}, event.ServerStopped{},
 		event.PersonalDataRead{Subject: "alice", Route: "/v1/subjects/:subject/privacy"}, event.Unknown{Name: "future.kind"},
 	}
