@@ -10,6 +10,7 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/memo"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/google/uuid"
@@ -26,11 +27,29 @@ type Service struct {
 	db          *store.DB
 	log         *audit.Log
 	endConsents ConsentEnder
+	// notices are devices' notice keys, which never change once
+	// registered: every inventory read names its device's.
+	notices *memo.Map[string, string]
 }
 
 // NewService returns a Service reading db and writing through log. A
 // process that disposes of devices sets EndConsents too.
-func NewService(db *store.DB, log *audit.Log) *Service { return &Service{db: db, log: log} }
+func NewService(db *store.DB, log *audit.Log) *Service {
+	return &Service{db: db, log: log, notices: memo.New[string, string](1 << 16)}
+}
+
+// NoticeKey is the key of the notice that governs device id.
+func (s *Service) NoticeKey(ctx context.Context, id string) (string, error) {
+	if k, ok := s.notices.Load(id); ok {
+		return k, nil
+	}
+	d, err := s.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	s.notices.Store(id, d.NoticeKey)
+	return d.NoticeKey, nil
+}
 
 // ConsentEnder ends, inside a change of the log, every consent in force on
 // a device, for a reason the records keep (consent.Service.WithdrawDevice).

@@ -116,11 +116,11 @@ func (s *Server) putInventory(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.devices.Get(c.Request.Context(), c.Param("id"))
+	key, err := s.devices.NoticeKey(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusCreated, putInventoryResponse{inventoryResponse: newInventoryResponse(inv, d.NoticeKey), Uncovered: newGaps(uncovered)})
+	writeJSON(c, http.StatusCreated, putInventoryResponse{inventoryResponse: newInventoryResponse(inv, key), Uncovered: newGaps(uncovered)})
 	return nil
 }
 
@@ -152,10 +152,10 @@ func (s *Server) getInventory(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.devices.Get(c.Request.Context(), c.Param("id"))
+	key, err := s.devices.NoticeKey(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusOK, newInventoryResponse(inv, d.NoticeKey))
+	writeJSON(c, http.StatusOK, newInventoryResponse(inv, key))
 	return nil
 }
