@@ -130,11 +130,8 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 		return privacy.ConsentRecord{}, err
 	}
 	if err := checkDevice(d, in); err != nil {
-		if d.OwnerSubject == in.SubjectID {
-			return privacy.ConsentRecord{}, err
-		}
-		// The cache holds the owner as last read; a transfer may have
-		// made this subject the owner since: read the device again.
+		// The cache holds the device as last read; a transfer or a repair
+		// may have changed its owner or status since: read it again.
 		s.devices.Delete(in.DeviceID)
 		if d, err = s.device(tx, in.DeviceID); err != nil {
 			return privacy.ConsentRecord{}, err
@@ -244,9 +241,10 @@ func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d priv
 	return rec, nil
 }
 
-// device returns a device from the cache when it can. Only fields that
-// never change (owner, notice, identity) are used from it; the status is
-// read again by the writer at commit.
+// device returns a device from the cache when it can. Its notice and
+// identity never change; its owner and status may (a transfer, a repair):
+// the writer reads both again at commit, and Record reads the device again
+// before it refuses on the cached ones.
 func (s *Service) device(tx *store.Reader, id string) (privacy.Device, error) {
 	if d, ok := s.devices.Load(id); ok {
 		return d, nil

@@ -30,6 +30,20 @@ func TestDisposalEndsConsents(t *testing.T) {
 		assert.Equal(t, "allow", decideFor(t, e, "alice", deviceID)["decision"], "her consent is as it was")
 	})
 
+	t.Run("a device first seen deactivated takes consent once repaired", func(t *testing.T) {
+		d := newDevice("repair-cache")
+		d["notice_key"], d["owner_subject"] = "cam", "zed"
+		other := mustCreateDevice(t, e, d)["id"].(string)
+		require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleAdmin, http.MethodPut, "/v1/devices/"+other+"/inventory", validInventory()).Code)
+		require.Equal(t, http.StatusOK, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/devices/"+other+"/deactivate", nil).Code)
+		body := consentBody(other, notice, choice("navigation", true))
+		body["subject"] = "zed"
+		assertProblem(t, e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", body), 409, "conflict", "device_id")
+		require.Equal(t, http.StatusOK, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/devices/"+other+"/activate", nil).Code)
+		r := e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", body)
+		assert.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+	})
+
 	t.Run("bad input and wrong role", func(t *testing.T) {
 		require.Equal(t, http.StatusOK, e.do(t, privacy.RoleAdmin, http.MethodPost, path+"/deactivate", nil).Code)
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPost, path+"/dispose", map[string]any{"sanitization": map[string]any{"method": "burn"}}),
