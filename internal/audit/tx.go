@@ -89,10 +89,7 @@ func (tx *Tx) Pseudonym(subject string) (string, error) {
 // seen for the first time costs no second read.
 func (tx *Tx) PseudonymStored(subject, stored string) (string, error) {
 	b := tx.batch
-	if p, ok := b.erased[subject]; ok {
-		return p, nil
-	}
-	if p, ok := b.named[subject]; ok {
+	if p, ok := b.inBatch(subject); ok {
 		return p, nil
 	}
 	if stored != "" {

@@ -111,13 +111,20 @@ type batch struct {
 	drawn, forgotten []string
 }
 
+// inBatch is the pseudonym the batch itself gave or forgot subject
+// under, if any: it wins over anything read.
+func (b *batch) inBatch(subject string) (string, bool) {
+	if p, ok := b.erased[subject]; ok {
+		return p, true
+	}
+	p, ok := b.named[subject]
+	return p, ok
+}
+
 // knownPseudonym is subject's pseudonym as the batch knows it, "" for a
 // subject without one: none is drawn.
 func (l *Log) knownPseudonym(b *batch, subject string) (string, error) {
-	if p, ok := b.erased[subject]; ok {
-		return p, nil
-	}
-	if p, ok := b.named[subject]; ok {
+	if p, ok := b.inBatch(subject); ok {
 		return p, nil
 	}
 	return l.Pseudonym(b.tx.Reader, subject)

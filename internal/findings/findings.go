@@ -434,14 +434,7 @@ func (r *review) requests() error {
 			continue
 		}
 		for _, c := range q.Confirmations {
-			if !c.ConfirmedAt.IsZero() || unconfirmed[c.WebhookID] {
-				continue
-			}
-			w, err := r.tx.Webhook(c.WebhookID)
-			if err != nil {
-				return err
-			}
-			if w.DeletedAt.IsZero() {
+			if c.Pending() && !unconfirmed[c.WebhookID] {
 				unconfirmed[c.WebhookID] = true
 				hooks = append(hooks, privacy.FindingObject{Type: "webhook", ID: c.WebhookID})
 			}

@@ -314,11 +314,10 @@ func (s *Server) exportSubjectRequest(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if q.Type != privacy.RequestAccess {
-		return privacy.Errorf(privacy.EConflict, "request %s is an erasure: only an access request has an export", q.ID)
-	}
-	if q.SubjectID == "" {
-		return privacy.Errorf(privacy.EGone, "the subject of request %s was erased since: there is nothing left to export", q.ID)
+	// Checked before the answer's status is sent: a refusal is still a
+	// problem document.
+	if err := rights.Exportable(q); err != nil {
+		return err
 	}
 	s.noteReads(c, q.SubjectID)
 	// The profile names the document's format, for a client that keeps
@@ -328,7 +327,7 @@ func (s *Server) exportSubjectRequest(c *gin.Context) error {
 	c.Header("Cache-Control", "no-store")
 	c.Status(http.StatusOK)
 	w := bufio.NewWriter(c.Writer)
-	if err := s.rights.Export(c.Request.Context(), q.ID, w); err != nil {
+	if err := s.rights.Export(c.Request.Context(), q, w); err != nil {
 		s.streamFailed(c, "subject export", err)
 		return nil
 	}

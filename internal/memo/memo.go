@@ -34,9 +34,6 @@ func (m *Map[K, V]) Delete(k K) { m.c.Remove(k) }
 // Len is how many entries are held.
 func (m *Map[K, V]) Len() int { return m.c.Len() }
 
-// Clear forgets every entry: many may be out of date at once.
-func (m *Map[K, V]) Clear() { m.c.Purge() }
-
 // KeyOf returns a key whose value is v, if one is held: a scan of every
 // entry, for the rare reverse lookup.
 func (m *Map[K, V]) KeyOf(match func(V) bool) (K, bool) {

@@ -78,11 +78,26 @@ func (r SubjectRequest) Open() bool {
 func (r SubjectRequest) Overdue(now time.Time) bool { return r.Open() && now.After(r.DueAt) }
 
 // RequestConfirmation is a subscribed backend's confirmation of an
-// erasure; ConfirmedAt is zero until it confirms.
+// erasure; ConfirmedAt is zero until it confirms. WebhookDeleted: the
+// backend's webhook was deleted since, so no confirmation is waited for.
 type RequestConfirmation struct {
-	WebhookID   string
-	ConfirmedBy string
-	ConfirmedAt time.Time
+	WebhookID      string
+	ConfirmedBy    string
+	ConfirmedAt    time.Time
+	WebhookDeleted bool
+}
+
+// Pending reports whether the confirmation is still waited for.
+func (c RequestConfirmation) Pending() bool { return c.ConfirmedAt.IsZero() && !c.WebhookDeleted }
+
+// Waiting reports whether the request waits for a backend's confirmation.
+func (r SubjectRequest) Waiting() bool {
+	for _, c := range r.Confirmations {
+		if c.Pending() {
+			return true
+		}
+	}
+	return false
 }
 
 // ErasedCounts count the rows an erasure changed.

@@ -143,19 +143,23 @@ func (r ExportRecord) domain(subject string) (privacy.ConsentRecord, error) {
 // exportPage is how many rows the export reads at a time.
 const exportPage = 500
 
-// Export writes the access export of request id (an access request whose
-// subject is still known) to w, streaming: a history of any length holds
-// one page in memory.
-func (s *Service) Export(ctx context.Context, id string, w io.Writer) error {
-	q, err := s.Get(ctx, id)
-	if err != nil {
-		return err
-	}
+// Exportable says why request q has no export, or nil: only an access
+// request has one, and only while its subject is known.
+func Exportable(q privacy.SubjectRequest) error {
 	if q.Type != privacy.RequestAccess {
-		return privacy.Errorf(privacy.EConflict, "request %s is an erasure: only an access request has an export", id)
+		return privacy.Errorf(privacy.EConflict, "request %s is an erasure: only an access request has an export", q.ID)
 	}
 	if q.SubjectID == "" {
-		return privacy.Errorf(privacy.EGone, "the subject of request %s was erased since: there is nothing left to export", id)
+		return privacy.Errorf(privacy.EGone, "the subject of request %s was erased since: there is nothing left to export", q.ID)
+	}
+	return nil
+}
+
+// Export writes the access export of request q (Exportable) to w,
+// streaming: a history of any length holds one page in memory.
+func (s *Service) Export(ctx context.Context, q privacy.SubjectRequest, w io.Writer) error {
+	if err := Exportable(q); err != nil {
+		return err
 	}
 	cp, err := s.log.Checkpoint(ctx)
 	if err != nil {

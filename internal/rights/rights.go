@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -179,10 +180,8 @@ func (s *Service) Request(ctx context.Context, subject string, typ privacy.Reque
 				return nil, err
 			}
 			for _, w := range subs {
-				for _, k := range w.Kinds {
-					if k == privacy.KindSubjectErasureRequested {
-						confirmers = append(confirmers, w.ID)
-					}
+				if slices.Contains(w.Kinds, privacy.KindSubjectErasureRequested) {
+					confirmers = append(confirmers, w.ID)
 				}
 			}
 		}
@@ -303,9 +302,9 @@ func (s *Service) advance(ctx context.Context, id string, c *closing) (privacy.S
 		}
 		if c == nil {
 			// A backend whose webhook was deleted since is gone: no
-			// confirmation is waited for from it.
-			if wait, err := waiting(tx.Reader, q); err != nil || wait {
-				return nil, err
+			// confirmation is waited for from it (RequestConfirmation.Pending).
+			if q.Waiting() {
+				return nil, nil
 			}
 			if q.SubjectID != "" {
 				pending, err := tx.PendingDeliveriesFor(q.SubjectID)
@@ -449,11 +448,7 @@ func (s *Service) Advance(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, q := range open {
-		wait, err := waiting(s.db.Read(ctx), q)
-		if err != nil {
-			return n, err
-		}
-		if wait {
+		if q.Waiting() {
 			continue // read without the writer: most requests wait for days
 		}
 		done, err := s.advance(ctx, q.ID, nil)
@@ -465,21 +460,6 @@ func (s *Service) Advance(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// waiting reports whether q still waits for a backend's confirmation, as
-// r reads it (advance judges again in the writer).
-func waiting(r *store.Reader, q privacy.SubjectRequest) (bool, error) {
-	for _, c := range q.Confirmations {
-		if !c.ConfirmedAt.IsZero() {
-			continue
-		}
-		w, err := r.Webhook(c.WebhookID)
-		if err != nil || w.DeletedAt.IsZero() {
-			return err == nil, err
-		}
-	}
-	return false, nil
 }
 
 // Run calls Advance every interval until ctx ends.

@@ -18,13 +18,12 @@ import (
 
 // Export is an access export as read back.
 type Export struct {
-	Format      string          `json:"format"`
-	GeneratedAt string          `json:"generated_at"`
-	Subject     string          `json:"subject"`
-	Pseudonym   string          `json:"pseudonym"`
-	Log         ExportLog       `json:"log"`
-	Entries     []ExportEntry   `json:"entries"`
-	Rest        json.RawMessage `json:"-"`
+	Format      string        `json:"format"`
+	GeneratedAt string        `json:"generated_at"`
+	Subject     string        `json:"subject"`
+	Pseudonym   string        `json:"pseudonym"`
+	Log         ExportLog     `json:"log"`
+	Entries     []ExportEntry `json:"entries"`
 }
 
 // ExportSummary is what VerifyExport checked.

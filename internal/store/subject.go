@@ -207,14 +207,16 @@ func (r subjectRequestRecord) toDomain() privacy.SubjectRequest {
 	return out
 }
 
-// confirmationRecord is a row of subject_request_confirmations.
+// confirmationRecord is a row of subject_request_confirmations, with
+// whether its webhook was deleted since.
 type confirmationRecord struct {
 	RequestID, WebhookID, ConfirmedBy string
 	ConfirmedAt                       *time.Time
+	WebhookDeleted                    bool
 }
 
 func (r *confirmationRecord) fields() []any {
-	return []any{&r.RequestID, &r.WebhookID, &r.ConfirmedBy, &r.ConfirmedAt}
+	return []any{&r.RequestID, &r.WebhookID, &r.ConfirmedBy, &r.ConfirmedAt, &r.WebhookDeleted}
 }
 
 // InsertSubjectRequest stores a new request, with a pending confirmation
@@ -307,13 +309,15 @@ func (r *Reader) withConfirmations(recs []subjectRequestRecord) ([]privacy.Subje
 	}
 	cond, args := in("request_id", ids)
 	cs, err := selectAll[confirmationRecord](r, "confirmations",
-		"SELECT request_id, webhook_id, confirmed_by, confirmed_at FROM subject_request_confirmations WHERE "+cond+" ORDER BY request_id, webhook_id", args...)
+		`SELECT c.request_id, c.webhook_id, c.confirmed_by, c.confirmed_at, w.deleted_at IS NOT NULL
+		FROM subject_request_confirmations c JOIN webhooks w ON w.id = c.webhook_id WHERE c.`+cond+" ORDER BY c.request_id, c.webhook_id", args...)
 	if err != nil {
 		return nil, err
 	}
 	byID := map[string][]privacy.RequestConfirmation{}
 	for _, c := range cs {
-		byID[c.RequestID] = append(byID[c.RequestID], privacy.RequestConfirmation{WebhookID: c.WebhookID, ConfirmedBy: c.ConfirmedBy, ConfirmedAt: timeVal(c.ConfirmedAt)})
+		byID[c.RequestID] = append(byID[c.RequestID], privacy.RequestConfirmation{WebhookID: c.WebhookID, ConfirmedBy: c.ConfirmedBy, ConfirmedAt: timeVal(c.ConfirmedAt),
+			WebhookDeleted: c.WebhookDeleted})
 	}
 	for i := range out {
 		out[i].Confirmations = byID[out[i].ID]
