@@ -461,6 +461,42 @@ func (e GapKind) Valid() bool {
 	}
 }
 
+// Defines values for MemberBodyRole.
+const (
+	MemberBodyRoleGuest  MemberBodyRole = "guest"
+	MemberBodyRoleMember MemberBodyRole = "member"
+)
+
+// Valid indicates whether the value is a known member of the MemberBodyRole enum.
+func (e MemberBodyRole) Valid() bool {
+	switch e {
+	case MemberBodyRoleGuest:
+		return true
+	case MemberBodyRoleMember:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MemberResponseRole.
+const (
+	MemberResponseRoleGuest  MemberResponseRole = "guest"
+	MemberResponseRoleMember MemberResponseRole = "member"
+)
+
+// Valid indicates whether the value is a known member of the MemberResponseRole enum.
+func (e MemberResponseRole) Valid() bool {
+	switch e {
+	case MemberResponseRoleGuest:
+		return true
+	case MemberResponseRoleMember:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for NoticePurposeBodyCollectionMethods.
 const (
 	NoticePurposeBodyCollectionMethodsDerived    NoticePurposeBodyCollectionMethods = "derived"
@@ -617,6 +653,27 @@ func (e PolicyRuleEffect) Valid() bool {
 	}
 }
 
+// Defines values for PrivacyDeviceRole.
+const (
+	PrivacyDeviceRoleGuest  PrivacyDeviceRole = "guest"
+	PrivacyDeviceRoleMember PrivacyDeviceRole = "member"
+	PrivacyDeviceRoleOwner  PrivacyDeviceRole = "owner"
+)
+
+// Valid indicates whether the value is a known member of the PrivacyDeviceRole enum.
+func (e PrivacyDeviceRole) Valid() bool {
+	switch e {
+	case PrivacyDeviceRoleGuest:
+		return true
+	case PrivacyDeviceRoleMember:
+		return true
+	case PrivacyDeviceRoleOwner:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PrivacyDeviceStatus.
 const (
 	PrivacyDeviceStatusActive      PrivacyDeviceStatus = "active"
@@ -680,6 +737,27 @@ func (e PrivacyPurposeStatus) Valid() bool {
 	case PrivacyPurposeStatusReconsentRequired:
 		return true
 	case PrivacyPurposeStatusWithdrawn:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PrivacySharerRole.
+const (
+	PrivacySharerRoleGuest  PrivacySharerRole = "guest"
+	PrivacySharerRoleMember PrivacySharerRole = "member"
+	PrivacySharerRoleOwner  PrivacySharerRole = "owner"
+)
+
+// Valid indicates whether the value is a known member of the PrivacySharerRole enum.
+func (e PrivacySharerRole) Valid() bool {
+	switch e {
+	case PrivacySharerRoleGuest:
+		return true
+	case PrivacySharerRoleMember:
+		return true
+	case PrivacySharerRoleOwner:
 		return true
 	default:
 		return false
@@ -1184,6 +1262,24 @@ type AffectedDevice struct {
 	Subjects []string `json:"subjects"`
 }
 
+// AttributesList defines model for AttributesList.
+type AttributesList struct {
+	Items []AttributesResponse `json:"items"`
+}
+
+// AttributesResponse defines model for AttributesResponse.
+type AttributesResponse struct {
+	// AuditSeq The audit entry that set them (-1: as registered, before history was kept).
+	AuditSeq int `json:"audit_seq"`
+
+	// FirmwareVersion Example: 1.4.2
+	FirmwareVersion string `json:"firmware_version"`
+
+	// Label Example: hallway thermostat
+	Label *string   `json:"label,omitempty"`
+	Since time.Time `json:"since"`
+}
+
 // AuditEntry defines model for AuditEntry.
 type AuditEntry struct {
 	// Entry The same entry, parsed, for reading; null when the stored leaf is not
@@ -1679,6 +1775,19 @@ type DeliveryResponse struct {
 // Example: pending
 type DeliveryResponseState string
 
+// DeviceChangeBody defines model for DeviceChangeBody.
+type DeviceChangeBody struct {
+	// FirmwareVersion The firmware the device now runs (admins only).
+	//
+	// Example: 1.5.0
+	FirmwareVersion *string `json:"firmware_version,omitempty"`
+
+	// Label What the owner calls the device; "" removes it.
+	//
+	// Example: hallway thermostat
+	Label *string `json:"label,omitempty"`
+}
+
 // DeviceList defines model for DeviceList.
 type DeviceList struct {
 	Items []DeviceResponse `json:"items"`
@@ -1693,6 +1802,11 @@ type DeviceList struct {
 type DeviceRequest struct {
 	// FirmwareVersion Example: 1.4.2
 	FirmwareVersion string `json:"firmware_version"`
+
+	// Label What the owner calls the device.
+	//
+	// Example: hallway thermostat
+	Label *string `json:"label,omitempty"`
 
 	// Manufacturer Example: Acme Corp
 	Manufacturer string `json:"manufacturer"`
@@ -1710,6 +1824,11 @@ type DeviceRequest struct {
 	// Example: user-7f3a
 	OwnerSubject *string `json:"owner_subject,omitempty"`
 
+	// RefurbishedFrom The disposed device this unit was refurbished from: required to register a disposed device's identity again.
+	//
+	// Example: 0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e
+	RefurbishedFrom *openapi_types.UUID `json:"refurbished_from,omitempty"`
+
 	// Serial Normalized on the way in: upper-cased, white space and hyphens removed.
 	//
 	// Example: SN-0042-AB
@@ -1726,6 +1845,9 @@ type DeviceResponse struct {
 	// Id Example: 0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e
 	Id openapi_types.UUID `json:"id"`
 
+	// Label Example: hallway thermostat
+	Label *string `json:"label,omitempty"`
+
 	// Manufacturer Example: Acme Corp
 	Manufacturer string `json:"manufacturer"`
 
@@ -1736,7 +1858,8 @@ type DeviceResponse struct {
 	NoticeKey string `json:"notice_key"`
 
 	// OwnerSubject Example: user-7f3a
-	OwnerSubject *string `json:"owner_subject,omitempty"`
+	OwnerSubject    *string             `json:"owner_subject,omitempty"`
+	RefurbishedFrom *openapi_types.UUID `json:"refurbished_from,omitempty"`
 
 	// Serial The normalized serial.
 	//
@@ -2084,6 +2207,54 @@ type JwkSet struct {
 	Keys []Jwk `json:"keys"`
 }
 
+// MemberBody defines model for MemberBody.
+type MemberBody struct {
+	// Role member stays until removed; guest until `until`.
+	//
+	// Example: guest
+	Role MemberBodyRole `json:"role"`
+
+	// Subject The member's subject id.
+	//
+	// Example: user-4c11
+	Subject string `json:"subject"`
+
+	// Until A guest's end (required for a guest, within a year; not for a member).
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// MemberBodyRole member stays until removed; guest until `until`.
+//
+// Example: guest
+type MemberBodyRole string
+
+// MemberList defines model for MemberList.
+type MemberList struct {
+	Items []MemberResponse `json:"items"`
+}
+
+// MemberResponse defines model for MemberResponse.
+type MemberResponse struct {
+	AddedAt time.Time `json:"added_at"`
+
+	// AddedBy The client that added them.
+	AddedBy openapi_types.UUID `json:"added_by"`
+
+	// AuditSeq The audit entry that added them.
+	AuditSeq int                `json:"audit_seq"`
+	DeviceId openapi_types.UUID `json:"device_id"`
+
+	// Role Example: guest
+	Role MemberResponseRole `json:"role"`
+
+	// Subject Example: user-4c11
+	Subject string     `json:"subject"`
+	Until   *time.Time `json:"until,omitempty"`
+}
+
+// MemberResponseRole Example: guest
+type MemberResponseRole string
+
 // NoticePurposeBody defines model for NoticePurposeBody.
 type NoticePurposeBody struct {
 	// CollectionMethods Example: ["sensor"]
@@ -2366,12 +2537,28 @@ type PrivacyDevice struct {
 	Model string `json:"model"`
 
 	// NoticeKey Example: tracker-notice
-	NoticeKey string           `json:"notice_key"`
-	Purposes  []PrivacyPurpose `json:"purposes"`
+	NoticeKey string `json:"notice_key"`
+
+	// Others The other people on the device: its owner and members.
+	Others   []PrivacySharer  `json:"others"`
+	Purposes []PrivacyPurpose `json:"purposes"`
+
+	// Role How the subject is on the device; absent where they only made a choice.
+	//
+	// Example: member
+	Role *PrivacyDeviceRole `json:"role,omitempty"`
 
 	// Status Example: active
 	Status PrivacyDeviceStatus `json:"status"`
+
+	// Until A guest's stay ends then.
+	Until *time.Time `json:"until,omitempty"`
 }
+
+// PrivacyDeviceRole How the subject is on the device; absent where they only made a choice.
+//
+// Example: member
+type PrivacyDeviceRole string
 
 // PrivacyDeviceStatus Example: active
 type PrivacyDeviceStatus string
@@ -2427,6 +2614,19 @@ type PrivacyPurpose struct {
 
 // PrivacyPurposeStatus Example: granted
 type PrivacyPurposeStatus string
+
+// PrivacySharer defines model for PrivacySharer.
+type PrivacySharer struct {
+	// Role Example: owner
+	Role PrivacySharerRole `json:"role"`
+
+	// Subject Example: user-9b21
+	Subject string     `json:"subject"`
+	Until   *time.Time `json:"until,omitempty"`
+}
+
+// PrivacySharerRole Example: owner
+type PrivacySharerRole string
 
 // PrivacyView defines model for PrivacyView.
 type PrivacyView struct {
@@ -3083,6 +3283,12 @@ type IncidentDevicesParams struct {
 	// FirmwareTo highest affected firmware version, inclusive
 	FirmwareTo *string `form:"firmware_to,omitempty" json:"firmware_to,omitempty"`
 
+	// AsOf apply the firmware bounds to the firmware each device ran at this time (RFC 3339), from the history of its updates
+	AsOf *time.Time `form:"as_of,omitempty" json:"as_of,omitempty"`
+
+	// Ever apply the firmware bounds to every firmware each device ever ran
+	Ever *bool `form:"ever,omitempty" json:"ever,omitempty"`
+
 	// Format json (default) or csv
 	Format *IncidentDevicesParamsFormat `form:"format,omitempty" json:"format,omitempty"`
 }
@@ -3171,11 +3377,17 @@ type DecideBatchJSONRequestBody = BatchRequest
 // CreateDeviceJSONRequestBody defines body for CreateDevice for application/json ContentType.
 type CreateDeviceJSONRequestBody = DeviceRequest
 
+// UpdateDeviceJSONRequestBody defines body for UpdateDevice for application/json ContentType.
+type UpdateDeviceJSONRequestBody = DeviceChangeBody
+
 // DisposeDeviceJSONRequestBody defines body for DisposeDevice for application/json ContentType.
 type DisposeDeviceJSONRequestBody = DisposeBody
 
 // PutInventoryJSONRequestBody defines body for PutInventory for application/json ContentType.
 type PutInventoryJSONRequestBody = InventoryRequest
+
+// AddDeviceMemberJSONRequestBody defines body for AddDeviceMember for application/json ContentType.
+type AddDeviceMemberJSONRequestBody = MemberBody
 
 // AttestSanitizationJSONRequestBody defines body for AttestSanitization for application/json ContentType.
 type AttestSanitizationJSONRequestBody = SanitizationBody
@@ -3548,7 +3760,7 @@ type ClientInterface interface {
 
 	// CreateDeviceWithBody Register a device
 	//
-	// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
+	// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of an identity in service is 409. A disposed device's identity stays disposed: a refurbished unit with the same identity is registered as a new device naming the disposed one in refurbished_from (409 without it).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3557,7 +3769,7 @@ type ClientInterface interface {
 
 	// CreateDevice Register a device
 	//
-	// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
+	// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of an identity in service is 409. A disposed device's identity stays disposed: a refurbished unit with the same identity is registered as a new device naming the disposed one in refurbished_from (409 without it).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3566,7 +3778,7 @@ type ClientInterface interface {
 
 	// ResolveDevice Resolve a device for onboarding
 	//
-	// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns (any other: 404).
+	// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns or shares as a member or guest (any other: 404).
 	//
 	// Corresponds with GET /v1/devices/resolve (the `ResolveDevice` operationId).
 	ResolveDevice(ctx context.Context, params *ResolveDeviceParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3577,6 +3789,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/devices/{id} (the `GetDevice` operationId).
 	GetDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateDeviceWithBody Update a device's firmware or label
+	//
+	// An admin reports a firmware update or sets the label; the owner, with their subject token, sets the label only. Each change is audited (device.updated, naming what changed) and kept in the history (GET /v1/devices/{id}/history), which incident search reads for the firmware a device ran at a time. A change that changes nothing is answered with the device as it is, and not audited. A disposed device no longer changes.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /v1/devices/{id} (the `UpdateDevice` operationId).
+	UpdateDeviceWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateDevice Update a device's firmware or label
+	//
+	// An admin reports a firmware update or sets the label; the owner, with their subject token, sets the label only. Each change is audited (device.updated, naming what changed) and kept in the history (GET /v1/devices/{id}/history), which incident search reads for the firmware a device ran at a time. A change that changes nothing is answered with the device as it is, and not audited. A disposed device no longer changes.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /v1/devices/{id} (the `UpdateDevice` operationId).
+	UpdateDevice(ctx context.Context, id openapi_types.UUID, body UpdateDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ActivateDevice Reactivate a device
 	//
@@ -3610,6 +3840,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
 	DisposeDevice(ctx context.Context, id openapi_types.UUID, body DisposeDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// DeviceHistory A device's firmware and label history
+	//
+	// Every firmware and label the device had, oldest first, from the audit entry that set them.
+	//
+	// Corresponds with GET /v1/devices/{id}/history (the `DeviceHistory` operationId).
+	DeviceHistory(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetInventory Get a device's data inventory
 	//
 	// Corresponds with GET /v1/devices/{id}/inventory (the `GetInventory` operationId).
@@ -3632,6 +3869,38 @@ type ClientInterface interface {
 	//
 	// Corresponds with PUT /v1/devices/{id}/inventory (the `PutInventory` operationId).
 	PutInventory(ctx context.Context, id openapi_types.UUID, body PutInventoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListDeviceMembers Who shares a device
+	//
+	// The device's members and guests. A subject token sees them on a device it owns or shares. The read is recorded in the audit log.
+	//
+	// Corresponds with GET /v1/devices/{id}/members (the `ListDeviceMembers` operationId).
+	ListDeviceMembers(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddDeviceMemberWithBody Share a device with a member or guest
+	//
+	// The owner (with their subject token) or an admin lets another person share the device: a household member, or a guest until an end. Each person on a device consents for themselves, with their own receipts: nobody consents for another adult, and decisions are per subject. A guest's grants end with their stay; when it ends, or a member is removed or leaves, their consents on the device end with withdrawal receipts (reason guest_expired or member_removed), as at a transfer or disposal, which also end every membership. Audited (household.member_added). To change how someone shares the device, remove them first.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/devices/{id}/members (the `AddDeviceMember` operationId).
+	AddDeviceMemberWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// AddDeviceMember Share a device with a member or guest
+	//
+	// The owner (with their subject token) or an admin lets another person share the device: a household member, or a guest until an end. Each person on a device consents for themselves, with their own receipts: nobody consents for another adult, and decisions are per subject. A guest's grants end with their stay; when it ends, or a member is removed or leaves, their consents on the device end with withdrawal receipts (reason guest_expired or member_removed), as at a transfer or disposal, which also end every membership. Audited (household.member_added). To change how someone shares the device, remove them first.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/devices/{id}/members (the `AddDeviceMember` operationId).
+	AddDeviceMember(ctx context.Context, id openapi_types.UUID, body AddDeviceMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RemoveDeviceMember Remove a member or guest, or leave
+	//
+	// The owner (subject token) or an admin removes someone from the device; a member or guest leaves with their own subject token. Their consents on the device end in the same change, with withdrawal receipts (reason member_removed). Audited (household.member_removed).
+	//
+	// Corresponds with DELETE /v1/devices/{id}/members/{member} (the `RemoveDeviceMember` operationId).
+	RemoveDeviceMember(ctx context.Context, id openapi_types.UUID, member string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListDeviceOwners A device's owners
 	//
@@ -3729,7 +3998,7 @@ type ClientInterface interface {
 
 	// IncidentDevices Devices affected by an incident
 	//
-	// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
+	// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise), the firmware it runs now, or ran at as_of, or ever ran (ever=true), from the history of its updates (PATCH /v1/devices/{id}): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 	//
 	// Corresponds with GET /v1/incidents/devices (the `IncidentDevices` operationId).
 	IncidentDevices(ctx context.Context, params *IncidentDevicesParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3963,7 +4232,7 @@ type ClientInterface interface {
 
 	// SubjectPrivacy A subject's privacy, in plain language
 	//
-	// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+	// Every device of the subject (owned, shared as a member or guest, or where they made a choice), who else is on it, what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Corresponds with GET /v1/subjects/{subject}/privacy (the `SubjectPrivacy` operationId).
 	SubjectPrivacy(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4642,7 +4911,7 @@ func (c *Client) ListDevices(ctx context.Context, params *ListDevicesParams, req
 
 // CreateDeviceWithBody Register a device
 //
-// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
+// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of an identity in service is 409. A disposed device's identity stays disposed: a refurbished unit with the same identity is registered as a new device naming the disposed one in refurbished_from (409 without it).
 //
 // Takes any type of body and a specified content type.
 //
@@ -4661,7 +4930,7 @@ func (c *Client) CreateDeviceWithBody(ctx context.Context, contentType string, b
 
 // CreateDevice Register a device
 //
-// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
+// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of an identity in service is 409. A disposed device's identity stays disposed: a refurbished unit with the same identity is registered as a new device naming the disposed one in refurbished_from (409 without it).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4680,7 +4949,7 @@ func (c *Client) CreateDevice(ctx context.Context, body CreateDeviceJSONRequestB
 
 // ResolveDevice Resolve a device for onboarding
 //
-// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns (any other: 404).
+// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns or shares as a member or guest (any other: 404).
 //
 // Corresponds with GET /v1/devices/resolve (the `ResolveDevice` operationId).
 func (c *Client) ResolveDevice(ctx context.Context, params *ResolveDeviceParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4702,6 +4971,44 @@ func (c *Client) ResolveDevice(ctx context.Context, params *ResolveDeviceParams,
 // Corresponds with GET /v1/devices/{id} (the `GetDevice` operationId).
 func (c *Client) GetDevice(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetDeviceRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateDeviceWithBody Update a device's firmware or label
+//
+// An admin reports a firmware update or sets the label; the owner, with their subject token, sets the label only. Each change is audited (device.updated, naming what changed) and kept in the history (GET /v1/devices/{id}/history), which incident search reads for the firmware a device ran at a time. A change that changes nothing is answered with the device as it is, and not audited. A disposed device no longer changes.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /v1/devices/{id} (the `UpdateDevice` operationId).
+func (c *Client) UpdateDeviceWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateDeviceRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateDevice Update a device's firmware or label
+//
+// An admin reports a firmware update or sets the label; the owner, with their subject token, sets the label only. Each change is audited (device.updated, naming what changed) and kept in the history (GET /v1/devices/{id}/history), which incident search reads for the firmware a device ran at a time. A change that changes nothing is answered with the device as it is, and not audited. A disposed device no longer changes.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /v1/devices/{id} (the `UpdateDevice` operationId).
+func (c *Client) UpdateDevice(ctx context.Context, id openapi_types.UUID, body UpdateDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateDeviceRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4784,6 +5091,23 @@ func (c *Client) DisposeDevice(ctx context.Context, id openapi_types.UUID, body 
 	return c.Client.Do(req)
 }
 
+// DeviceHistory A device's firmware and label history
+//
+// Every firmware and label the device had, oldest first, from the audit entry that set them.
+//
+// Corresponds with GET /v1/devices/{id}/history (the `DeviceHistory` operationId).
+func (c *Client) DeviceHistory(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeviceHistoryRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetInventory Get a device's data inventory
 //
 // Corresponds with GET /v1/devices/{id}/inventory (the `GetInventory` operationId).
@@ -4827,6 +5151,78 @@ func (c *Client) PutInventoryWithBody(ctx context.Context, id openapi_types.UUID
 // Corresponds with PUT /v1/devices/{id}/inventory (the `PutInventory` operationId).
 func (c *Client) PutInventory(ctx context.Context, id openapi_types.UUID, body PutInventoryJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewPutInventoryRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListDeviceMembers Who shares a device
+//
+// The device's members and guests. A subject token sees them on a device it owns or shares. The read is recorded in the audit log.
+//
+// Corresponds with GET /v1/devices/{id}/members (the `ListDeviceMembers` operationId).
+func (c *Client) ListDeviceMembers(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListDeviceMembersRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddDeviceMemberWithBody Share a device with a member or guest
+//
+// The owner (with their subject token) or an admin lets another person share the device: a household member, or a guest until an end. Each person on a device consents for themselves, with their own receipts: nobody consents for another adult, and decisions are per subject. A guest's grants end with their stay; when it ends, or a member is removed or leaves, their consents on the device end with withdrawal receipts (reason guest_expired or member_removed), as at a transfer or disposal, which also end every membership. Audited (household.member_added). To change how someone shares the device, remove them first.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/devices/{id}/members (the `AddDeviceMember` operationId).
+func (c *Client) AddDeviceMemberWithBody(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddDeviceMemberRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// AddDeviceMember Share a device with a member or guest
+//
+// The owner (with their subject token) or an admin lets another person share the device: a household member, or a guest until an end. Each person on a device consents for themselves, with their own receipts: nobody consents for another adult, and decisions are per subject. A guest's grants end with their stay; when it ends, or a member is removed or leaves, their consents on the device end with withdrawal receipts (reason guest_expired or member_removed), as at a transfer or disposal, which also end every membership. Audited (household.member_added). To change how someone shares the device, remove them first.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/devices/{id}/members (the `AddDeviceMember` operationId).
+func (c *Client) AddDeviceMember(ctx context.Context, id openapi_types.UUID, body AddDeviceMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewAddDeviceMemberRequest(c.Server, id, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RemoveDeviceMember Remove a member or guest, or leave
+//
+// The owner (subject token) or an admin removes someone from the device; a member or guest leaves with their own subject token. Their consents on the device end in the same change, with withdrawal receipts (reason member_removed). Audited (household.member_removed).
+//
+// Corresponds with DELETE /v1/devices/{id}/members/{member} (the `RemoveDeviceMember` operationId).
+func (c *Client) RemoveDeviceMember(ctx context.Context, id openapi_types.UUID, member string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRemoveDeviceMemberRequest(c.Server, id, member)
 	if err != nil {
 		return nil, err
 	}
@@ -5053,7 +5449,7 @@ func (c *Client) AcknowledgeFinding(ctx context.Context, id string, body Acknowl
 
 // IncidentDevices Devices affected by an incident
 //
-// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
+// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise), the firmware it runs now, or ran at as_of, or ever ran (ever=true), from the history of its updates (PATCH /v1/devices/{id}): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 //
 // Corresponds with GET /v1/incidents/devices (the `IncidentDevices` operationId).
 func (c *Client) IncidentDevices(ctx context.Context, params *IncidentDevicesParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -5587,7 +5983,7 @@ func (c *Client) SubjectConsents(ctx context.Context, subject string, params *Su
 
 // SubjectPrivacy A subject's privacy, in plain language
 //
-// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+// Every device of the subject (owned, shared as a member or guest, or where they made a choice), who else is on it, what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Corresponds with GET /v1/subjects/{subject}/privacy (the `SubjectPrivacy` operationId).
 func (c *Client) SubjectPrivacy(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -7119,6 +7515,53 @@ func NewGetDeviceRequest(server string, id openapi_types.UUID) (*http.Request, e
 	return req, nil
 }
 
+// NewUpdateDeviceRequest calls the generic UpdateDevice builder with application/json body
+func NewUpdateDeviceRequest(server string, id openapi_types.UUID, body UpdateDeviceJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateDeviceRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewUpdateDeviceRequestWithBody constructs an http.Request for the UpdateDevice method, with any body, and a specified content type
+func NewUpdateDeviceRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewActivateDeviceRequest constructs an http.Request for the ActivateDevice method
 func NewActivateDeviceRequest(server string, id openapi_types.UUID) (*http.Request, error) {
 	var err error
@@ -7234,6 +7677,40 @@ func NewDisposeDeviceRequestWithBody(server string, id openapi_types.UUID, conte
 	return req, nil
 }
 
+// NewDeviceHistoryRequest constructs an http.Request for the DeviceHistory method
+func NewDeviceHistoryRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/history", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetInventoryRequest constructs an http.Request for the GetInventory method
 func NewGetInventoryRequest(server string, id openapi_types.UUID, params *GetInventoryParams) (*http.Request, error) {
 	var err error
@@ -7338,6 +7815,128 @@ func NewPutInventoryRequestWithBody(server string, id openapi_types.UUID, conten
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListDeviceMembersRequest constructs an http.Request for the ListDeviceMembers method
+func NewListDeviceMembersRequest(server string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/members", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewAddDeviceMemberRequest calls the generic AddDeviceMember builder with application/json body
+func NewAddDeviceMemberRequest(server string, id openapi_types.UUID, body AddDeviceMemberJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewAddDeviceMemberRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewAddDeviceMemberRequestWithBody constructs an http.Request for the AddDeviceMember method, with any body, and a specified content type
+func NewAddDeviceMemberRequestWithBody(server string, id openapi_types.UUID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/members", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRemoveDeviceMemberRequest constructs an http.Request for the RemoveDeviceMember method
+func NewRemoveDeviceMemberRequest(server string, id openapi_types.UUID, member string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "member", member, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/devices/%s/members/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -7831,6 +8430,30 @@ func NewIncidentDevicesRequest(server string, params *IncidentDevicesParams) (*h
 		if params.FirmwareTo != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "firmware_to", *params.FirmwareTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.AsOf != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "as_of", *params.AsOf, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Ever != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "ever", *params.Ever, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "boolean", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -9489,7 +10112,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateDeviceWithBodyWithResponse Register a device
 	//
-	// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
+	// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of an identity in service is 409. A disposed device's identity stays disposed: a refurbished unit with the same identity is registered as a new device naming the disposed one in refurbished_from (409 without it).
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9498,7 +10121,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateDeviceWithResponse Register a device
 	//
-	// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
+	// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of an identity in service is 409. A disposed device's identity stays disposed: a refurbished unit with the same identity is registered as a new device naming the disposed one in refurbished_from (409 without it).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9507,7 +10130,7 @@ type ClientWithResponsesInterface interface {
 
 	// ResolveDeviceWithResponse Resolve a device for onboarding
 	//
-	// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns (any other: 404).
+	// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns or shares as a member or guest (any other: 404).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9522,6 +10145,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/devices/{id} (the `GetDevice` operationId).
 	GetDeviceWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*GetDeviceReply, error)
+
+	// UpdateDeviceWithBodyWithResponse Update a device's firmware or label
+	//
+	// An admin reports a firmware update or sets the label; the owner, with their subject token, sets the label only. Each change is audited (device.updated, naming what changed) and kept in the history (GET /v1/devices/{id}/history), which incident search reads for the firmware a device ran at a time. A change that changes nothing is answered with the device as it is, and not audited. A disposed device no longer changes.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/devices/{id} (the `UpdateDevice` operationId).
+	UpdateDeviceWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateDeviceReply, error)
+
+	// UpdateDeviceWithResponse Update a device's firmware or label
+	//
+	// An admin reports a firmware update or sets the label; the owner, with their subject token, sets the label only. Each change is audited (device.updated, naming what changed) and kept in the history (GET /v1/devices/{id}/history), which incident search reads for the firmware a device ran at a time. A change that changes nothing is answered with the device as it is, and not audited. A disposed device no longer changes.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /v1/devices/{id} (the `UpdateDevice` operationId).
+	UpdateDeviceWithResponse(ctx context.Context, id openapi_types.UUID, body UpdateDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateDeviceReply, error)
 
 	// ActivateDeviceWithResponse Reactivate a device
 	//
@@ -9559,6 +10200,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /v1/devices/{id}/dispose (the `DisposeDevice` operationId).
 	DisposeDeviceWithResponse(ctx context.Context, id openapi_types.UUID, body DisposeDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*DisposeDeviceReply, error)
 
+	// DeviceHistoryWithResponse A device's firmware and label history
+	//
+	// Every firmware and label the device had, oldest first, from the audit entry that set them.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/devices/{id}/history (the `DeviceHistory` operationId).
+	DeviceHistoryWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeviceHistoryReply, error)
+
 	// GetInventoryWithResponse Get a device's data inventory
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -9583,6 +10233,42 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with PUT /v1/devices/{id}/inventory (the `PutInventory` operationId).
 	PutInventoryWithResponse(ctx context.Context, id openapi_types.UUID, body PutInventoryJSONRequestBody, reqEditors ...RequestEditorFn) (*PutInventoryReply, error)
+
+	// ListDeviceMembersWithResponse Who shares a device
+	//
+	// The device's members and guests. A subject token sees them on a device it owns or shares. The read is recorded in the audit log.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/devices/{id}/members (the `ListDeviceMembers` operationId).
+	ListDeviceMembersWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ListDeviceMembersReply, error)
+
+	// AddDeviceMemberWithBodyWithResponse Share a device with a member or guest
+	//
+	// The owner (with their subject token) or an admin lets another person share the device: a household member, or a guest until an end. Each person on a device consents for themselves, with their own receipts: nobody consents for another adult, and decisions are per subject. A guest's grants end with their stay; when it ends, or a member is removed or leaves, their consents on the device end with withdrawal receipts (reason guest_expired or member_removed), as at a transfer or disposal, which also end every membership. Audited (household.member_added). To change how someone shares the device, remove them first.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/devices/{id}/members (the `AddDeviceMember` operationId).
+	AddDeviceMemberWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddDeviceMemberReply, error)
+
+	// AddDeviceMemberWithResponse Share a device with a member or guest
+	//
+	// The owner (with their subject token) or an admin lets another person share the device: a household member, or a guest until an end. Each person on a device consents for themselves, with their own receipts: nobody consents for another adult, and decisions are per subject. A guest's grants end with their stay; when it ends, or a member is removed or leaves, their consents on the device end with withdrawal receipts (reason guest_expired or member_removed), as at a transfer or disposal, which also end every membership. Audited (household.member_added). To change how someone shares the device, remove them first.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/devices/{id}/members (the `AddDeviceMember` operationId).
+	AddDeviceMemberWithResponse(ctx context.Context, id openapi_types.UUID, body AddDeviceMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*AddDeviceMemberReply, error)
+
+	// RemoveDeviceMemberWithResponse Remove a member or guest, or leave
+	//
+	// The owner (subject token) or an admin removes someone from the device; a member or guest leaves with their own subject token. Their consents on the device end in the same change, with withdrawal receipts (reason member_removed). Audited (household.member_removed).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /v1/devices/{id}/members/{member} (the `RemoveDeviceMember` operationId).
+	RemoveDeviceMemberWithResponse(ctx context.Context, id openapi_types.UUID, member string, reqEditors ...RequestEditorFn) (*RemoveDeviceMemberReply, error)
 
 	// ListDeviceOwnersWithResponse A device's owners
 	//
@@ -9692,7 +10378,7 @@ type ClientWithResponsesInterface interface {
 
 	// IncidentDevicesWithResponse Devices affected by an incident
 	//
-	// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
+	// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise), the firmware it runs now, or ran at as_of, or ever ran (ever=true), from the history of its updates (PATCH /v1/devices/{id}): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -9950,7 +10636,7 @@ type ClientWithResponsesInterface interface {
 
 	// SubjectPrivacyWithResponse A subject's privacy, in plain language
 	//
-	// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+	// Every device of the subject (owned, shared as a member or guest, or where they made a choice), who else is on it, what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -13787,6 +14473,210 @@ func (r GetDeviceReply) ContentType() string {
 	return ""
 }
 
+// UpdateDeviceReply200Headers the declared response headers of an HTTP 200 response for UpdateDevice
+type UpdateDeviceReply200Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply400Headers the declared response headers of an HTTP 400 response for UpdateDevice
+type UpdateDeviceReply400Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply401Headers the declared response headers of an HTTP 401 response for UpdateDevice
+type UpdateDeviceReply401Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply403Headers the declared response headers of an HTTP 403 response for UpdateDevice
+type UpdateDeviceReply403Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply404Headers the declared response headers of an HTTP 404 response for UpdateDevice
+type UpdateDeviceReply404Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply409Headers the declared response headers of an HTTP 409 response for UpdateDevice
+type UpdateDeviceReply409Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply413Headers the declared response headers of an HTTP 413 response for UpdateDevice
+type UpdateDeviceReply413Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply415Headers the declared response headers of an HTTP 415 response for UpdateDevice
+type UpdateDeviceReply415Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply422Headers the declared response headers of an HTTP 422 response for UpdateDevice
+type UpdateDeviceReply422Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply429Headers the declared response headers of an HTTP 429 response for UpdateDevice
+type UpdateDeviceReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// UpdateDeviceReply500Headers the declared response headers of an HTTP 500 response for UpdateDevice
+type UpdateDeviceReply500Headers struct {
+	XRequestID *string
+}
+
+// UpdateDeviceReply503Headers the declared response headers of an HTTP 503 response for UpdateDevice
+type UpdateDeviceReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type UpdateDeviceReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *DeviceResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UpdateDeviceReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *UpdateDeviceReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdateDeviceReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *UpdateDeviceReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *UpdateDeviceReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *UpdateDeviceReply409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *UpdateDeviceReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *UpdateDeviceReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *UpdateDeviceReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateDeviceReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *UpdateDeviceReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateDeviceReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateDeviceReply) GetJSON200() *DeviceResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r UpdateDeviceReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateDeviceReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateDeviceReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateDeviceReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateDeviceReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ActivateDeviceReply200Headers the declared response headers of an HTTP 200 response for ActivateDevice
 type ActivateDeviceReply200Headers struct {
 	XRequestID *string
@@ -14287,6 +15177,125 @@ func (r DisposeDeviceReply) ContentType() string {
 	return ""
 }
 
+// DeviceHistoryReply200Headers the declared response headers of an HTTP 200 response for DeviceHistory
+type DeviceHistoryReply200Headers struct {
+	XRequestID *string
+}
+
+// DeviceHistoryReply401Headers the declared response headers of an HTTP 401 response for DeviceHistory
+type DeviceHistoryReply401Headers struct {
+	XRequestID *string
+}
+
+// DeviceHistoryReply403Headers the declared response headers of an HTTP 403 response for DeviceHistory
+type DeviceHistoryReply403Headers struct {
+	XRequestID *string
+}
+
+// DeviceHistoryReply404Headers the declared response headers of an HTTP 404 response for DeviceHistory
+type DeviceHistoryReply404Headers struct {
+	XRequestID *string
+}
+
+// DeviceHistoryReply429Headers the declared response headers of an HTTP 429 response for DeviceHistory
+type DeviceHistoryReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// DeviceHistoryReply500Headers the declared response headers of an HTTP 500 response for DeviceHistory
+type DeviceHistoryReply500Headers struct {
+	XRequestID *string
+}
+
+type DeviceHistoryReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AttributesList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *DeviceHistoryReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeviceHistoryReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeviceHistoryReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *DeviceHistoryReply404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeviceHistoryReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeviceHistoryReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeviceHistoryReply) GetJSON200() *AttributesList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeviceHistoryReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeviceHistoryReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeviceHistoryReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeviceHistoryReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeviceHistoryReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r DeviceHistoryReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeviceHistoryReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeviceHistoryReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeviceHistoryReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetInventoryReply200Headers the declared response headers of an HTTP 200 response for GetInventory
 type GetInventoryReply200Headers struct {
 	XRequestID *string
@@ -14618,6 +15627,456 @@ func (r PutInventoryReply) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r PutInventoryReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListDeviceMembersReply200Headers the declared response headers of an HTTP 200 response for ListDeviceMembers
+type ListDeviceMembersReply200Headers struct {
+	XRequestID *string
+}
+
+// ListDeviceMembersReply401Headers the declared response headers of an HTTP 401 response for ListDeviceMembers
+type ListDeviceMembersReply401Headers struct {
+	XRequestID *string
+}
+
+// ListDeviceMembersReply403Headers the declared response headers of an HTTP 403 response for ListDeviceMembers
+type ListDeviceMembersReply403Headers struct {
+	XRequestID *string
+}
+
+// ListDeviceMembersReply404Headers the declared response headers of an HTTP 404 response for ListDeviceMembers
+type ListDeviceMembersReply404Headers struct {
+	XRequestID *string
+}
+
+// ListDeviceMembersReply429Headers the declared response headers of an HTTP 429 response for ListDeviceMembers
+type ListDeviceMembersReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// ListDeviceMembersReply500Headers the declared response headers of an HTTP 500 response for ListDeviceMembers
+type ListDeviceMembersReply500Headers struct {
+	XRequestID *string
+}
+
+type ListDeviceMembersReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MemberList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListDeviceMembersReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListDeviceMembersReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ListDeviceMembersReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ListDeviceMembersReply404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListDeviceMembersReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListDeviceMembersReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListDeviceMembersReply) GetJSON200() *MemberList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListDeviceMembersReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDeviceMembersReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListDeviceMembersReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListDeviceMembersReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ListDeviceMembersReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListDeviceMembersReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListDeviceMembersReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListDeviceMembersReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListDeviceMembersReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// AddDeviceMemberReply201Headers the declared response headers of an HTTP 201 response for AddDeviceMember
+type AddDeviceMemberReply201Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply400Headers the declared response headers of an HTTP 400 response for AddDeviceMember
+type AddDeviceMemberReply400Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply401Headers the declared response headers of an HTTP 401 response for AddDeviceMember
+type AddDeviceMemberReply401Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply403Headers the declared response headers of an HTTP 403 response for AddDeviceMember
+type AddDeviceMemberReply403Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply404Headers the declared response headers of an HTTP 404 response for AddDeviceMember
+type AddDeviceMemberReply404Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply409Headers the declared response headers of an HTTP 409 response for AddDeviceMember
+type AddDeviceMemberReply409Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply413Headers the declared response headers of an HTTP 413 response for AddDeviceMember
+type AddDeviceMemberReply413Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply415Headers the declared response headers of an HTTP 415 response for AddDeviceMember
+type AddDeviceMemberReply415Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply422Headers the declared response headers of an HTTP 422 response for AddDeviceMember
+type AddDeviceMemberReply422Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply429Headers the declared response headers of an HTTP 429 response for AddDeviceMember
+type AddDeviceMemberReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// AddDeviceMemberReply500Headers the declared response headers of an HTTP 500 response for AddDeviceMember
+type AddDeviceMemberReply500Headers struct {
+	XRequestID *string
+}
+
+// AddDeviceMemberReply503Headers the declared response headers of an HTTP 503 response for AddDeviceMember
+type AddDeviceMemberReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type AddDeviceMemberReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *MemberResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *AddDeviceMemberReply201Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *AddDeviceMemberReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *AddDeviceMemberReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *AddDeviceMemberReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *AddDeviceMemberReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *AddDeviceMemberReply409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *AddDeviceMemberReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *AddDeviceMemberReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *AddDeviceMemberReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AddDeviceMemberReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *AddDeviceMemberReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *AddDeviceMemberReply503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r AddDeviceMemberReply) GetJSON201() *MemberResponse {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r AddDeviceMemberReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r AddDeviceMemberReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r AddDeviceMemberReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r AddDeviceMemberReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r AddDeviceMemberReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RemoveDeviceMemberReply204Headers the declared response headers of an HTTP 204 response for RemoveDeviceMember
+type RemoveDeviceMemberReply204Headers struct {
+	XRequestID *string
+}
+
+// RemoveDeviceMemberReply401Headers the declared response headers of an HTTP 401 response for RemoveDeviceMember
+type RemoveDeviceMemberReply401Headers struct {
+	XRequestID *string
+}
+
+// RemoveDeviceMemberReply403Headers the declared response headers of an HTTP 403 response for RemoveDeviceMember
+type RemoveDeviceMemberReply403Headers struct {
+	XRequestID *string
+}
+
+// RemoveDeviceMemberReply404Headers the declared response headers of an HTTP 404 response for RemoveDeviceMember
+type RemoveDeviceMemberReply404Headers struct {
+	XRequestID *string
+}
+
+// RemoveDeviceMemberReply429Headers the declared response headers of an HTTP 429 response for RemoveDeviceMember
+type RemoveDeviceMemberReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// RemoveDeviceMemberReply500Headers the declared response headers of an HTTP 500 response for RemoveDeviceMember
+type RemoveDeviceMemberReply500Headers struct {
+	XRequestID *string
+}
+
+// RemoveDeviceMemberReply503Headers the declared response headers of an HTTP 503 response for RemoveDeviceMember
+type RemoveDeviceMemberReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type RemoveDeviceMemberReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers204 the parsed response headers for an HTTP 204 response
+	Headers204 *RemoveDeviceMemberReply204Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RemoveDeviceMemberReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *RemoveDeviceMemberReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RemoveDeviceMemberReply404Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RemoveDeviceMemberReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RemoveDeviceMemberReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RemoveDeviceMemberReply503Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RemoveDeviceMemberReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RemoveDeviceMemberReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RemoveDeviceMemberReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RemoveDeviceMemberReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r RemoveDeviceMemberReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r RemoveDeviceMemberReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RemoveDeviceMemberReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RemoveDeviceMemberReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RemoveDeviceMemberReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RemoveDeviceMemberReply) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -21285,7 +22744,7 @@ func (c *ClientWithResponses) ListDevicesWithResponse(ctx context.Context, param
 
 // CreateDeviceWithBodyWithResponse Register a device
 //
-// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
+// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of an identity in service is 409. A disposed device's identity stays disposed: a refurbished unit with the same identity is registered as a new device naming the disposed one in refurbished_from (409 without it).
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -21300,7 +22759,7 @@ func (c *ClientWithResponses) CreateDeviceWithBodyWithResponse(ctx context.Conte
 
 // CreateDeviceWithResponse Register a device
 //
-// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
+// Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of an identity in service is 409. A disposed device's identity stays disposed: a refurbished unit with the same identity is registered as a new device naming the disposed one in refurbished_from (409 without it).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -21315,7 +22774,7 @@ func (c *ClientWithResponses) CreateDeviceWithResponse(ctx context.Context, body
 
 // ResolveDeviceWithResponse Resolve a device for onboarding
 //
-// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns (any other: 404).
+// What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns or shares as a member or guest (any other: 404).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -21341,6 +22800,36 @@ func (c *ClientWithResponses) GetDeviceWithResponse(ctx context.Context, id open
 		return nil, err
 	}
 	return ParseGetDeviceReply(rsp)
+}
+
+// UpdateDeviceWithBodyWithResponse Update a device's firmware or label
+//
+// An admin reports a firmware update or sets the label; the owner, with their subject token, sets the label only. Each change is audited (device.updated, naming what changed) and kept in the history (GET /v1/devices/{id}/history), which incident search reads for the firmware a device ran at a time. A change that changes nothing is answered with the device as it is, and not audited. A disposed device no longer changes.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/devices/{id} (the `UpdateDevice` operationId).
+func (c *ClientWithResponses) UpdateDeviceWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateDeviceReply, error) {
+	rsp, err := c.UpdateDeviceWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateDeviceReply(rsp)
+}
+
+// UpdateDeviceWithResponse Update a device's firmware or label
+//
+// An admin reports a firmware update or sets the label; the owner, with their subject token, sets the label only. Each change is audited (device.updated, naming what changed) and kept in the history (GET /v1/devices/{id}/history), which incident search reads for the firmware a device ran at a time. A change that changes nothing is answered with the device as it is, and not audited. A disposed device no longer changes.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /v1/devices/{id} (the `UpdateDevice` operationId).
+func (c *ClientWithResponses) UpdateDeviceWithResponse(ctx context.Context, id openapi_types.UUID, body UpdateDeviceJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateDeviceReply, error) {
+	rsp, err := c.UpdateDevice(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateDeviceReply(rsp)
 }
 
 // ActivateDeviceWithResponse Reactivate a device
@@ -21403,6 +22892,21 @@ func (c *ClientWithResponses) DisposeDeviceWithResponse(ctx context.Context, id 
 	return ParseDisposeDeviceReply(rsp)
 }
 
+// DeviceHistoryWithResponse A device's firmware and label history
+//
+// Every firmware and label the device had, oldest first, from the audit entry that set them.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/devices/{id}/history (the `DeviceHistory` operationId).
+func (c *ClientWithResponses) DeviceHistoryWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*DeviceHistoryReply, error) {
+	rsp, err := c.DeviceHistory(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeviceHistoryReply(rsp)
+}
+
 // GetInventoryWithResponse Get a device's data inventory
 //
 // Returns a wrapper object for the known response body format(s).
@@ -21444,6 +22948,66 @@ func (c *ClientWithResponses) PutInventoryWithResponse(ctx context.Context, id o
 		return nil, err
 	}
 	return ParsePutInventoryReply(rsp)
+}
+
+// ListDeviceMembersWithResponse Who shares a device
+//
+// The device's members and guests. A subject token sees them on a device it owns or shares. The read is recorded in the audit log.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/devices/{id}/members (the `ListDeviceMembers` operationId).
+func (c *ClientWithResponses) ListDeviceMembersWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ListDeviceMembersReply, error) {
+	rsp, err := c.ListDeviceMembers(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListDeviceMembersReply(rsp)
+}
+
+// AddDeviceMemberWithBodyWithResponse Share a device with a member or guest
+//
+// The owner (with their subject token) or an admin lets another person share the device: a household member, or a guest until an end. Each person on a device consents for themselves, with their own receipts: nobody consents for another adult, and decisions are per subject. A guest's grants end with their stay; when it ends, or a member is removed or leaves, their consents on the device end with withdrawal receipts (reason guest_expired or member_removed), as at a transfer or disposal, which also end every membership. Audited (household.member_added). To change how someone shares the device, remove them first.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/devices/{id}/members (the `AddDeviceMember` operationId).
+func (c *ClientWithResponses) AddDeviceMemberWithBodyWithResponse(ctx context.Context, id openapi_types.UUID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*AddDeviceMemberReply, error) {
+	rsp, err := c.AddDeviceMemberWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddDeviceMemberReply(rsp)
+}
+
+// AddDeviceMemberWithResponse Share a device with a member or guest
+//
+// The owner (with their subject token) or an admin lets another person share the device: a household member, or a guest until an end. Each person on a device consents for themselves, with their own receipts: nobody consents for another adult, and decisions are per subject. A guest's grants end with their stay; when it ends, or a member is removed or leaves, their consents on the device end with withdrawal receipts (reason guest_expired or member_removed), as at a transfer or disposal, which also end every membership. Audited (household.member_added). To change how someone shares the device, remove them first.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/devices/{id}/members (the `AddDeviceMember` operationId).
+func (c *ClientWithResponses) AddDeviceMemberWithResponse(ctx context.Context, id openapi_types.UUID, body AddDeviceMemberJSONRequestBody, reqEditors ...RequestEditorFn) (*AddDeviceMemberReply, error) {
+	rsp, err := c.AddDeviceMember(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseAddDeviceMemberReply(rsp)
+}
+
+// RemoveDeviceMemberWithResponse Remove a member or guest, or leave
+//
+// The owner (subject token) or an admin removes someone from the device; a member or guest leaves with their own subject token. Their consents on the device end in the same change, with withdrawal receipts (reason member_removed). Audited (household.member_removed).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /v1/devices/{id}/members/{member} (the `RemoveDeviceMember` operationId).
+func (c *ClientWithResponses) RemoveDeviceMemberWithResponse(ctx context.Context, id openapi_types.UUID, member string, reqEditors ...RequestEditorFn) (*RemoveDeviceMemberReply, error) {
+	rsp, err := c.RemoveDeviceMember(ctx, id, member, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRemoveDeviceMemberReply(rsp)
 }
 
 // ListDeviceOwnersWithResponse A device's owners
@@ -21626,7 +23190,7 @@ func (c *ClientWithResponses) AcknowledgeFindingWithResponse(ctx context.Context
 
 // IncidentDevicesWithResponse Devices affected by an incident
 //
-// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
+// Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise), the firmware it runs now, or ran at as_of, or ever ran (ever=true), from the history of its updates (PATCH /v1/devices/{id}): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -22064,7 +23628,7 @@ func (c *ClientWithResponses) SubjectConsentsWithResponse(ctx context.Context, s
 
 // SubjectPrivacyWithResponse A subject's privacy, in plain language
 //
-// Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+// Every device of the subject (owned, shared as a member or guest, or where they made a choice), who else is on it, what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -26428,6 +27992,246 @@ func ParseGetDeviceReply(rsp *http.Response) (*GetDeviceReply, error) {
 	return response, nil
 }
 
+// ParseUpdateDeviceReply parses an HTTP response from a UpdateDeviceWithResponse call
+func ParseUpdateDeviceReply(rsp *http.Response) (*UpdateDeviceReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateDeviceReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest DeviceResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers UpdateDeviceReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers UpdateDeviceReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers UpdateDeviceReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers UpdateDeviceReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers UpdateDeviceReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers UpdateDeviceReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers UpdateDeviceReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers UpdateDeviceReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers UpdateDeviceReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers UpdateDeviceReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers UpdateDeviceReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateDeviceReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseActivateDeviceReply parses an HTTP response from a ActivateDeviceWithResponse call
 func ParseActivateDeviceReply(rsp *http.Response) (*ActivateDeviceReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -27012,6 +28816,137 @@ func ParseDisposeDeviceReply(rsp *http.Response) (*DisposeDeviceReply, error) {
 	return response, nil
 }
 
+// ParseDeviceHistoryReply parses an HTTP response from a DeviceHistoryWithResponse call
+func ParseDeviceHistoryReply(rsp *http.Response) (*DeviceHistoryReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeviceHistoryReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AttributesList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers DeviceHistoryReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeviceHistoryReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeviceHistoryReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers DeviceHistoryReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeviceHistoryReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeviceHistoryReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetInventoryReply parses an HTTP response from a GetInventoryWithResponse call
 func ParseGetInventoryReply(rsp *http.Response) (*GetInventoryReply, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -27380,6 +29315,528 @@ func ParsePutInventoryReply(rsp *http.Response) (*PutInventoryReply, error) {
 		response.Headers500 = &headers
 	case rsp.StatusCode == 503:
 		var headers PutInventoryReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListDeviceMembersReply parses an HTTP response from a ListDeviceMembersWithResponse call
+func ParseListDeviceMembersReply(rsp *http.Response) (*ListDeviceMembersReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListDeviceMembersReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MemberList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListDeviceMembersReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListDeviceMembersReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ListDeviceMembersReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ListDeviceMembersReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListDeviceMembersReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListDeviceMembersReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseAddDeviceMemberReply parses an HTTP response from a AddDeviceMemberWithResponse call
+func ParseAddDeviceMemberReply(rsp *http.Response) (*AddDeviceMemberReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &AddDeviceMemberReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest MemberResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers AddDeviceMemberReply201Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 400:
+		var headers AddDeviceMemberReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers AddDeviceMemberReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers AddDeviceMemberReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers AddDeviceMemberReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers AddDeviceMemberReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers AddDeviceMemberReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers AddDeviceMemberReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers AddDeviceMemberReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers AddDeviceMemberReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers AddDeviceMemberReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers AddDeviceMemberReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRemoveDeviceMemberReply parses an HTTP response from a RemoveDeviceMemberWithResponse call
+func ParseRemoveDeviceMemberReply(rsp *http.Response) (*RemoveDeviceMemberReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RemoveDeviceMemberReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		var headers RemoveDeviceMemberReply204Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers204 = &headers
+	case rsp.StatusCode == 401:
+		var headers RemoveDeviceMemberReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers RemoveDeviceMemberReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers RemoveDeviceMemberReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 429:
+		var headers RemoveDeviceMemberReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RemoveDeviceMemberReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers RemoveDeviceMemberReply503Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

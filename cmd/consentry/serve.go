@@ -107,6 +107,7 @@ type server struct {
 	decisions *decide.Service
 	consents  *consent.Service
 	rights    *rights.Service
+	devices   *device.Service
 }
 
 // wire builds the services and wires who reacts to the changes the audit
@@ -147,6 +148,7 @@ func wire(cfg *config, db *store.DB, log *slog.Logger, reg *prometheus.Registry)
 	s.decisions = decide.NewService(db, s.auditLog, s.data, memory)
 	s.consents = consent.NewService(db, s.auditLog, s.keys, cfg.baseURL())
 	s.rights = rights.New(db, s.auditLog, s.consents, s.keys, ledger, rights.Options{Due: cfg.requestDue, Issuer: cfg.baseURL(), Log: log})
+	s.devices = device.NewService(db, s.auditLog).EndConsentsWith(s.consents.WithdrawDevice)
 	if err := registerAll(reg, s.decisions.Collectors()); err != nil {
 		return nil, err
 	}
@@ -176,6 +178,9 @@ func (s *server) start(ctx context.Context) error {
 		s.log.Warn("subjects erased before were back in the database (a backup restored?): erased again", "subjects", reapplied)
 	}
 	go s.rights.Run(ctx, 10*time.Second)
+	// Guests' stays end on time for decisions (their grants expire then);
+	// this records the end, with the withdrawals' receipts.
+	go s.devices.RunGuests(ctx, 10*time.Second, s.log)
 	// Pick up a rotation made by `consentry keys rotate` while serving.
 	go func() {
 		t := time.NewTicker(2 * time.Second)
@@ -221,7 +226,7 @@ func (s *server) handler(ctx context.Context) (http.Handler, error) {
 	gin.SetMode(gin.ReleaseMode)
 	db, log, cfg := s.db, s.auditLog, s.cfg
 	return httpapi.NewServer(httpapi.Deps{
-		Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log).EndConsentsWith(s.consents.WithdrawDevice),
+		Clients: clients, Purposes: purpose.NewService(db, log), Devices: s.devices,
 		Notices: s.notices, Consents: s.consents, Rights: s.rights,
 		Decisions: s.decisions, Policies: policy.NewService(db, log, s.data), Audit: log, Routes: routes,
 		Incidents: incident.NewService(db), Findings: s.review, SubjectTokens: subjectTokens, Webhooks: s.hooks,

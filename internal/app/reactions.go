@@ -64,7 +64,11 @@ func (r *Reactions) InChange(tx *store.Tx, first int64, events []event.Event) er
 		case event.ConsentWithdrawn:
 			notes.Consent(seq, e.Consent, false)
 		case event.DeviceStatusChanged:
-			notes.DeviceStatus(seq, e.Device)
+			owner := e.Device.OwnerSubject
+			if e.FormerOwner != "" {
+				owner = e.FormerOwner
+			}
+			notes.DeviceStatus(seq, e.Device, owner)
 		case event.NoticePublished:
 			notes.NoticePublished(seq, e.Version)
 		case event.RequestReceived:
@@ -115,9 +119,10 @@ func (r *Reactions) Committed(events []event.Event) {
 			event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.WebhookCreated, event.WebhookDeleted,
 			event.WebhookRetried, event.FindingAcknowledged, event.ReceiptKeyRotated, event.EvidenceExported,
 			event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped, event.RequestReceived, event.RequestConfirmed,
-			event.RequestCompleted, event.SanitizationAttested:
+			event.RequestCompleted, event.SanitizationAttested, event.DeviceUpdated, event.MemberAdded, event.MemberRemoved:
 			// No decision fact changes (the policy's own generation
-			// re-checks decisions).
+			// re-checks decisions; firmware, labels and members are no
+			// check's, and a member's consents end by their own events).
 		default:
 			// A kind not listed here (event.Unknown, or one added without
 			// its reactions): fail closed, anything may have changed.
@@ -178,7 +183,8 @@ func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 			event.NoticeVersionDeleted,
 			event.PurposePut, event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.FindingAcknowledged,
 			event.ReceiptKeyRotated, event.EvidenceExported, event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped,
-			event.RequestReceived, event.RequestConfirmed, event.RequestCompleted, event.SanitizationAttested:
+			event.RequestReceived, event.RequestConfirmed, event.RequestCompleted, event.SanitizationAttested,
+			event.DeviceUpdated, event.MemberAdded, event.MemberRemoved:
 			// Nothing this instance keeps in memory changes.
 		default:
 			// event.Unknown, or a kind added without its reactions: fail
@@ -214,7 +220,8 @@ func reviewed(ev event.Event) bool {
 		event.PolicyRuleAdded, event.PolicyRuleRemoved, event.PolicyGroupAdded, event.PolicyGroupRemoved,
 		event.ReceiptKeyRotated, event.FindingAcknowledged,
 		event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried,
-		event.RequestReceived, event.SubjectErased, event.RequestConfirmed, event.RequestCompleted, event.SanitizationAttested:
+		event.RequestReceived, event.SubjectErased, event.RequestConfirmed, event.RequestCompleted, event.SanitizationAttested,
+		event.DeviceUpdated, event.MemberAdded, event.MemberRemoved:
 		return true
 	case event.Decision, event.PurposePut, event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.EvidenceExported,
 		event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped:

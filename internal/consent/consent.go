@@ -129,14 +129,15 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 	if err != nil {
 		return privacy.ConsentRecord{}, err
 	}
-	if err := checkDevice(d, in); err != nil {
+	until, err := shares(tx, d, in)
+	if err != nil {
 		// The cache holds the device as last read; a transfer or a repair
 		// may have changed its owner or status since: read it again.
 		s.devices.Delete(in.DeviceID)
 		if d, err = s.device(tx, in.DeviceID); err != nil {
 			return privacy.ConsentRecord{}, err
 		}
-		if err := checkDevice(d, in); err != nil {
+		if until, err = shares(tx, d, in); err != nil {
 			return privacy.ConsentRecord{}, err
 		}
 	}
@@ -168,7 +169,7 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 	// that it is still the current one, and if one was declared since,
 	// the receipt is built again on that.
 	for attempt := 1; ; attempt++ {
-		rec, err := s.record(ctx, tx, in, d, cur, attempt > 1)
+		rec, err := s.record(ctx, tx, in, d, cur, until, attempt > 1)
 		if !errors.Is(err, errInventoryChanged) {
 			return rec, err
 		}
@@ -184,7 +185,8 @@ var errInventoryChanged = errors.New("consent: the inventory changed")
 
 // record builds, signs and writes a consent that Record has checked.
 // fresh: the inventory in memory was found out of date; read it again.
-func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d privacy.Device, cur privacy.NoticeVersion, fresh bool) (privacy.ConsentRecord, error) {
+// A guest's grants end with their stay (until, zero for anyone else).
+func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d privacy.Device, cur privacy.NoticeVersion, until time.Time, fresh bool) (privacy.ConsentRecord, error) {
 	inv, err := s.inventory(tx, d.ID, fresh)
 	if err != nil {
 		return privacy.ConsentRecord{}, err
@@ -203,6 +205,9 @@ func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d priv
 			if choice.ExpiresAt, err = expiry(rec.CreatedAt, np); err != nil {
 				return privacy.ConsentRecord{}, err
 			}
+			if !until.IsZero() && until.Before(choice.ExpiresAt) {
+				choice.ExpiresAt = until
+			}
 		}
 		rec.Choices = append(rec.Choices, choice)
 	}
@@ -218,10 +223,16 @@ func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d priv
 		if check.Status != string(privacy.DeviceActive) {
 			return nil, privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", check.Status)
 		}
-		// The owner as it is now (the device cache holds it as registered;
-		// an erasure leaves the erased owner's marker in its place).
+		// The owner and members as they are now (the device cache holds
+		// the owner as last read; an erasure leaves the erased owner's
+		// marker in its place).
 		if check.Owner != "" && check.Owner != rec.SubjectID {
-			return nil, privacy.FieldErrorf(privacy.EForbidden, "subject", "the device belongs to another subject")
+			switch {
+			case !check.Member || !check.MemberUntil.IsZero() && !tx.Now().Before(check.MemberUntil):
+				return nil, errNotShared
+			case !check.MemberUntil.Equal(until):
+				return nil, privacy.FieldErrorf(privacy.EConflict, "subject", "the subject's stay on the device changed; ask again")
+			}
 		}
 		if check.Notice != cur.Version {
 			return nil, s.stale(tx.Reader, in)
@@ -320,14 +331,39 @@ func (s *Service) wrongHash(tx *store.Reader, in Input, shown privacy.NoticeVers
 		"the hash does not match version %d (content_hash %s): what was shown is not what was published", shown.Version, shown.ContentHash)
 }
 
-// checkDevice applies the rules about the device: active, owned by the
-// subject when it has an owner, governed by the notice shown.
+// errNotShared refuses a consent on a device the subject neither owns nor
+// shares: nobody consents for another adult.
+var errNotShared = privacy.FieldErrorf(privacy.EForbidden, "subject",
+	"the device belongs to another subject; its owner may add this subject as a member or guest, who then consents for themselves")
+
+// shares applies the rules about the device (checkDevice) and says how
+// the subject shares it: the owner, anyone on a device without owner, or
+// a member or guest of its owner's, whose stay ends at until (zero for
+// all but a guest).
+func shares(tx *store.Reader, d privacy.Device, in Input) (until time.Time, err error) {
+	if err := checkDevice(d, in); err != nil {
+		return time.Time{}, err
+	}
+	if d.OwnerSubject == "" || d.OwnerSubject == in.SubjectID {
+		return time.Time{}, nil
+	}
+	m, err := tx.Member(d.ID, in.SubjectID)
+	switch {
+	case privacy.ErrorCode(err) == privacy.ENotFound:
+		return time.Time{}, errNotShared
+	case err != nil:
+		return time.Time{}, err
+	case !m.Active(tx.Now()):
+		return time.Time{}, errNotShared
+	}
+	return m.Until, nil
+}
+
+// checkDevice applies the rules about the device: active, governed by the
+// notice shown.
 func checkDevice(d privacy.Device, in Input) error {
 	if d.Status != privacy.DeviceActive {
 		return privacy.FieldErrorf(privacy.EConflict, "device_id", "device is %s; consent can only be given for an active device", d.Status)
-	}
-	if d.OwnerSubject != "" && d.OwnerSubject != in.SubjectID {
-		return privacy.FieldErrorf(privacy.EForbidden, "subject", "the device belongs to another subject")
 	}
 	if d.NoticeKey != in.NoticeKey {
 		return privacy.FieldErrorf(privacy.EInvalid, "notice_key", "the device is governed by notice %s", d.NoticeKey)
@@ -532,11 +568,20 @@ func (s *Service) WithdrawAll(tx *audit.Tx, subject string, method privacy.Conse
 }
 
 // WithdrawDevice ends, inside a change of the log, every consent in force
-// on a device, whoever gave it: the service withdraws for reason (a
-// privacy.Withdrawal… constant), one record and receipt per subject and
-// notice version, and returns their events.
-func (s *Service) WithdrawDevice(tx *audit.Tx, deviceID, reason, clientID string) ([]event.Event, error) {
-	states, err := tx.DeviceConsentStates(deviceID)
+// on a device, whoever gave it (or subject's only, unless subject is ""):
+// the service withdraws for reason (a privacy.Withdrawal… constant), one
+// record and receipt per subject and notice version, and returns their
+// events.
+func (s *Service) WithdrawDevice(tx *audit.Tx, deviceID, subject, reason, clientID string) ([]event.Event, error) {
+	var (
+		states []privacy.ConsentState
+		err    error
+	)
+	if subject == "" {
+		states, err = tx.DeviceConsentStates(deviceID)
+	} else {
+		states, err = tx.ConsentStates(subject, deviceID)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -14,7 +14,20 @@ import (
 type DeviceView struct {
 	Device    privacy.Device
 	NoticeKey string
-	Purposes  []PurposeView
+	// Role is how the subject is on the device: owner, member or guest
+	// ("" where they only made a choice); Until ends a guest's stay.
+	Role  string
+	Until time.Time
+	// Others are the other people on the device: its owner and members.
+	Others   []Sharer
+	Purposes []PurposeView
+}
+
+// Sharer is someone on a device: its owner, a member or a guest.
+type Sharer struct {
+	Subject string
+	Role    string
+	Until   time.Time
 }
 
 // PurposeView is one purpose on one device, in plain language.
@@ -29,8 +42,8 @@ type PurposeView struct {
 	Summary    string
 }
 
-// Privacy is the subject's view: every device that concerns them (owned
-// or consented on), what each collects, for which purposes, who receives
+// Privacy is the subject's view: every device that concerns them (owned,
+// shared, or consented on), who else is on it, what each collects, for which purposes, who receives
 // it, for how long, and their choice for each.
 func (s *Service) Privacy(ctx context.Context, subject string) ([]DeviceView, error) {
 	var p privacy.Problems
@@ -40,6 +53,10 @@ func (s *Service) Privacy(ctx context.Context, subject string) ([]DeviceView, er
 	}
 	tx := s.db.Read(ctx)
 	owned, err := tx.DevicesOwnedBy(subject)
+	if err != nil {
+		return nil, err
+	}
+	shared, err := tx.MembershipsOf(subject)
 	if err != nil {
 		return nil, err
 	}
@@ -56,9 +73,16 @@ func (s *Service) Privacy(ctx context.Context, subject string) ([]DeviceView, er
 		purposeByKey[cp.Key] = cp
 	}
 	devices := owned
+	ids := make([]string, 0, len(shared)+len(states))
+	for _, m := range shared {
+		ids = append(ids, m.DeviceID)
+	}
 	for _, st := range states {
-		if !slices.ContainsFunc(devices, func(d privacy.Device) bool { return d.ID == st.DeviceID }) {
-			d, err := tx.DeviceByID(st.DeviceID)
+		ids = append(ids, st.DeviceID)
+	}
+	for _, id := range ids {
+		if !slices.ContainsFunc(devices, func(d privacy.Device) bool { return d.ID == id }) {
+			d, err := tx.DeviceByID(id)
 			if err != nil {
 				return nil, err
 			}
@@ -69,7 +93,23 @@ func (s *Service) Privacy(ctx context.Context, subject string) ([]DeviceView, er
 	now := tx.Now()
 	out := []DeviceView{}
 	for _, d := range devices {
-		view := DeviceView{Device: d, NoticeKey: d.NoticeKey, Purposes: []PurposeView{}}
+		view := DeviceView{Device: d, NoticeKey: d.NoticeKey, Others: []Sharer{}, Purposes: []PurposeView{}}
+		if d.OwnerSubject == subject {
+			view.Role = "owner"
+		} else if d.OwnerSubject != "" && !privacy.IsErasedSubject(d.OwnerSubject) {
+			view.Others = append(view.Others, Sharer{Subject: d.OwnerSubject, Role: "owner"})
+		}
+		members, err := tx.Members(d.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range members {
+			if m.Subject == subject {
+				view.Role, view.Until = string(m.Role), m.Until
+			} else {
+				view.Others = append(view.Others, Sharer{Subject: m.Subject, Role: string(m.Role), Until: m.Until})
+			}
+		}
 		inv, err := tx.InventoryVersion(d.ID, 0)
 		if err != nil && privacy.ErrorCode(err) != privacy.ENotFound {
 			return nil, err

@@ -6,7 +6,9 @@ package device
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/event"
@@ -52,8 +54,9 @@ func (s *Service) NoticeKey(ctx context.Context, id string) (string, error) {
 }
 
 // ConsentEnder ends, inside a change of the log, every consent in force on
-// a device, for a reason the records keep (consent.Service.WithdrawDevice).
-type ConsentEnder func(tx *audit.Tx, deviceID, reason, clientID string) ([]event.Event, error)
+// a device (subject's only, unless subject is ""), for a reason the
+// records keep (consent.Service.WithdrawDevice).
+type ConsentEnder func(tx *audit.Tx, deviceID, subject, reason, clientID string) ([]event.Event, error)
 
 // EndConsentsWith sets how disposal ends a device's consents, and returns s.
 func (s *Service) EndConsentsWith(end ConsentEnder) *Service {
@@ -73,11 +76,18 @@ func (s *Service) line(tx *audit.Tx, d privacy.Device) (string, error) {
 	return audit.LineSHA256(audit.NewDeviceLine(d, owner))
 }
 
-// Register normalizes, validates and stores a new active device.
+// Register normalizes, validates and stores a new active device. The
+// identity of a disposed device is registered again only as a refurbished
+// unit naming it (RefurbishedFrom): a new device, linked to the old one.
 func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Device, error) {
 	d.Normalize()
 	if err := d.Validate(); err != nil {
 		return privacy.Device{}, err
+	}
+	if d.RefurbishedFrom != "" {
+		if _, err := uuid.Parse(d.RefurbishedFrom); err != nil {
+			return privacy.Device{}, privacy.FieldErrorf(privacy.EInvalid, "refurbished_from", "is not a device id")
+		}
 	}
 	id, err := uuid.NewV7()
 	if err != nil {
@@ -86,7 +96,10 @@ func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Devic
 	d.ID, d.Status = id.String(), privacy.DeviceActive
 	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		d.CreatedAt, d.UpdatedAt = tx.Now(), tx.Now()
-		if err := tx.InsertDevice(d); err != nil {
+		if err := refurbishable(tx, d); err != nil {
+			return nil, err
+		}
+		if err := tx.InsertDevice(d, tx.NextSeq()); err != nil {
 			return nil, err
 		}
 		if d.OwnerSubject != "" {
@@ -101,6 +114,36 @@ func (s *Service) Register(ctx context.Context, d privacy.Device) (privacy.Devic
 		return privacy.Device{}, err
 	}
 	return d, nil
+}
+
+// refurbishable checks d's link to the unit it was refurbished from: that
+// one is disposed of; and that an identity disposed of is registered again
+// only with such a link.
+func refurbishable(tx *audit.Tx, d privacy.Device) error {
+	if d.RefurbishedFrom != "" {
+		old, err := tx.DeviceByID(d.RefurbishedFrom)
+		if privacy.ErrorCode(err) == privacy.ENotFound {
+			return privacy.FieldErrorf(privacy.EInvalid, "refurbished_from", "no such device")
+		}
+		if err != nil {
+			return err
+		}
+		if old.Status != privacy.DeviceDisposed {
+			return privacy.FieldErrorf(privacy.EConflict, "refurbished_from", "device %s is %s: only a disposed device is refurbished", old.ID, old.Status)
+		}
+		return nil
+	}
+	old, err := tx.DeviceByIdentity(privacy.IdentityKey(d.Manufacturer), privacy.IdentityKey(d.Model), d.Serial)
+	switch {
+	case privacy.ErrorCode(err) == privacy.ENotFound:
+		return nil
+	case err != nil:
+		return err
+	case old.Status == privacy.DeviceDisposed:
+		return privacy.FieldErrorf(privacy.EConflict, "refurbished_from",
+			"this identity was disposed of as device %s; a refurbished unit is registered with refurbished_from naming it", old.ID)
+	}
+	return nil // in service: the insert's conflict names the identity
 }
 
 // Get returns one device.
@@ -230,11 +273,12 @@ func (s *Service) attest(tx *audit.Tx, id string, a privacy.Sanitization, client
 	return event.SanitizationAttested{DeviceID: id, Method: string(a.Method), PayloadSHA256: note}, nil
 }
 
-// Transferrer is who asks for a transfer: an admin client, or the
-// current owner (a subject token's subject).
-type Transferrer struct {
+// Actor is who asks for a change of a device's owner, members or label:
+// an admin client, or a subject through their subject token.
+type Actor struct {
 	ClientID string
-	// Subject is the owner acting through a subject token; "" for an admin.
+	// Subject is the subject acting through a subject token; "" for an
+	// admin.
 	Subject string
 }
 
@@ -245,7 +289,7 @@ type Transferrer struct {
 // reason ownership_transferred), so the new owner starts with nothing
 // granted and no decision after the transfer's entry allows for anyone
 // on the old consents.
-func (s *Service) Transfer(ctx context.Context, id, to string, by Transferrer) (*privacy.Device, *privacy.TransferOffer, error) {
+func (s *Service) Transfer(ctx context.Context, id, to string, by Actor) (*privacy.Device, *privacy.TransferOffer, error) {
 	if err := checkID(id); err != nil {
 		return nil, nil, err
 	}
@@ -267,9 +311,8 @@ func (s *Service) Transfer(ctx context.Context, id, to string, by Transferrer) (
 		if err != nil {
 			return nil, err
 		}
-		if by.Subject != "" && d.OwnerSubject != by.Subject {
-			// A subject learns nothing of a device that is not theirs.
-			return nil, privacy.Errorf(privacy.ENotFound, "device not found")
+		if err := owned(d, by); err != nil {
+			return nil, err
 		}
 		if err := transferable(d, to); err != nil {
 			return nil, err
@@ -326,6 +369,16 @@ func (s *Service) Accept(ctx context.Context, id, subject, clientID string) (pri
 	return out, err
 }
 
+// owned refuses a subject acting on a device that is not theirs; an
+// admin acts on any.
+func owned(d privacy.Device, by Actor) error {
+	if by.Subject != "" && d.OwnerSubject != by.Subject {
+		// A subject learns nothing of a device that is not theirs.
+		return privacy.Errorf(privacy.ENotFound, "device not found")
+	}
+	return nil
+}
+
 // transferable refuses a transfer of a disposed device, or to its owner.
 func transferable(d privacy.Device, to string) error {
 	if d.Status == privacy.DeviceDisposed {
@@ -338,21 +391,33 @@ func transferable(d privacy.Device, to string) error {
 }
 
 // give makes to the owner of d, in tx: everyone's consents on the device
-// end first, the history gains its new owner, the offer goes.
+// end first, the members leave, the history gains its new owner, the
+// offer goes, and the old owner's label with it.
 func (s *Service) give(tx *audit.Tx, d privacy.Device, to, clientID string) (privacy.Device, []event.Event, error) {
-	events, err := s.endConsents(tx, d.ID, privacy.WithdrawalOwnershipTransferred, clientID)
+	events, err := s.endConsents(tx, d.ID, "", privacy.WithdrawalOwnershipTransferred, clientID)
 	if err != nil {
 		return privacy.Device{}, nil, err
 	}
+	left, err := s.clearMembers(tx, d.ID, privacy.WithdrawalOwnershipTransferred)
+	if err != nil {
+		return privacy.Device{}, nil, err
+	}
+	events = append(events, left...)
 	var previous string
 	if d.OwnerSubject != "" {
 		if previous, err = tx.Pseudonym(d.OwnerSubject); err != nil {
 			return privacy.Device{}, nil, err
 		}
 	}
-	d.OwnerSubject, d.UpdatedAt = to, tx.Now()
+	labelled := d.Label != ""
+	d.OwnerSubject, d.Label, d.UpdatedAt = to, "", tx.Now()
 	if err := tx.UpdateDeviceOwner(d); err != nil {
 		return privacy.Device{}, nil, err
+	}
+	if labelled {
+		if err := tx.InsertDeviceAttributes(d, tx.NextSeq()); err != nil {
+			return privacy.Device{}, nil, err
+		}
 	}
 	if err := tx.InsertDeviceOwner(privacy.DeviceOwner{DeviceID: d.ID, Subject: to, Since: d.UpdatedAt, AuditSeq: tx.NextSeq()}); err != nil {
 		return privacy.Device{}, nil, err
@@ -405,14 +470,38 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 			return nil, err
 		}
 		var events []event.Event
+		d.UpdatedAt = tx.Now()
+		owner := d.OwnerSubject
 		if to == privacy.DeviceDisposed {
 			// The withdrawals come first: every later decision denies for
-			// want of a consent, whatever the device's status.
-			if events, err = s.endConsents(tx, id, privacy.WithdrawalDeviceDisposed, clientID); err != nil {
+			// want of a consent, whatever the device's status. Its members
+			// leave, and it has no owner any more (the history keeps who).
+			if events, err = s.endConsents(tx, id, "", privacy.WithdrawalDeviceDisposed, clientID); err != nil {
 				return nil, err
 			}
+			left, err := s.clearMembers(tx, id, privacy.WithdrawalDeviceDisposed)
+			if err != nil {
+				return nil, err
+			}
+			events = append(events, left...)
+			if d.OwnerSubject != "" || d.Label != "" {
+				owned, labelled := d.OwnerSubject != "", d.Label != ""
+				d.OwnerSubject, d.Label = "", ""
+				if err := tx.UpdateDeviceOwner(d); err != nil {
+					return nil, err
+				}
+				if owned {
+					if err := tx.InsertDeviceOwner(privacy.DeviceOwner{DeviceID: id, Since: d.UpdatedAt, AuditSeq: tx.NextSeq()}); err != nil {
+						return nil, err
+					}
+				}
+				if labelled {
+					if err := tx.InsertDeviceAttributes(d, tx.NextSeq()); err != nil {
+						return nil, err
+					}
+				}
+			}
 		}
-		d.UpdatedAt = tx.Now()
 		if err := tx.UpdateDeviceStatus(d); err != nil {
 			return nil, err
 		}
@@ -421,7 +510,11 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 			return nil, err
 		}
 		tx.Reserve(1)
-		events = append(events, event.DeviceStatusChanged{Device: d, RecordSHA256: record})
+		changed := event.DeviceStatusChanged{Device: d, RecordSHA256: record}
+		if owner != d.OwnerSubject {
+			changed.FormerOwner = owner
+		}
+		events = append(events, changed)
 		if sanitization != nil {
 			ev, err := s.attest(tx, id, *sanitization, clientID)
 			if err != nil {
@@ -512,4 +605,266 @@ func (s *Service) Inventory(ctx context.Context, deviceID string, version int) (
 		return privacy.Inventory{}, privacy.Errorf(privacy.ENotFound, "device has no inventory yet")
 	}
 	return privacy.Inventory{}, privacy.Errorf(privacy.ENotFound, "device has no inventory version %d", version)
+}
+
+// Update changes a device's firmware (an admin, when the device was
+// updated) or label (an admin, or the owner through their subject token),
+// audited (device.updated) and kept in the history (Attributes). A
+// change that changes nothing is returned as it is, unaudited.
+func (s *Service) Update(ctx context.Context, id string, c privacy.DeviceChange, by Actor) (privacy.Device, error) {
+	if err := checkID(id); err != nil {
+		return privacy.Device{}, err
+	}
+	if by.Subject != "" && c.Firmware != nil {
+		return privacy.Device{}, privacy.FieldErrorf(privacy.EForbidden, "firmware_version", "only an operator reports a device's firmware")
+	}
+	var d privacy.Device
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		var err error
+		if d, err = tx.LockDevice(id); err != nil {
+			return nil, err
+		}
+		if err := owned(d, by); err != nil {
+			return nil, err
+		}
+		before := d
+		changed, err := c.Apply(&d)
+		if err != nil || !changed {
+			return nil, err
+		}
+		if d.Status == privacy.DeviceDisposed {
+			return nil, privacy.Errorf(privacy.EInvalidTransition, "device is disposed; it no longer changes")
+		}
+		var what []string
+		if d.Firmware != before.Firmware {
+			what = append(what, "firmware")
+		}
+		if d.Label != before.Label {
+			what = append(what, "label")
+		}
+		d.UpdatedAt = tx.Now()
+		if err := tx.UpdateDeviceAttributes(d, tx.NextSeq()); err != nil {
+			return nil, err
+		}
+		record, err := s.line(tx, d)
+		return []event.Event{event.DeviceUpdated{Device: d, Changed: what, RecordSHA256: record}}, err
+	})
+	if err != nil {
+		return privacy.Device{}, err
+	}
+	return d, nil
+}
+
+// Attributes lists every firmware and label a device had, oldest first.
+func (s *Service) Attributes(ctx context.Context, id string) ([]privacy.DeviceAttributes, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	r := s.db.Read(ctx)
+	if _, err := r.DeviceByID(id); err != nil {
+		return nil, err
+	}
+	return r.DeviceAttributeHistory(id)
+}
+
+// Visible reports whether subject may see device d: they own it, or
+// share it now.
+func (s *Service) Visible(ctx context.Context, d privacy.Device, subject string) (bool, error) {
+	if d.OwnerSubject == subject {
+		return true, nil
+	}
+	m, err := s.db.Read(ctx).Member(d.ID, subject)
+	switch privacy.ErrorCode(err) {
+	case "":
+		return m.Active(s.db.Now()), nil
+	case privacy.ENotFound:
+		return false, nil
+	}
+	return false, err
+}
+
+// AddMember lets m.Subject share the device with its owner: a member, or
+// a guest until m.Until. An admin or the owner (by) adds them; each then
+// consents for themselves. A subject already sharing the device is
+// removed first to change how (their consents end with it).
+func (s *Service) AddMember(ctx context.Context, id string, m privacy.Member, by Actor) (privacy.Member, error) {
+	if err := checkID(id); err != nil {
+		return privacy.Member{}, err
+	}
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		d, err := tx.LockDevice(id)
+		if err != nil {
+			return nil, err
+		}
+		if err := owned(d, by); err != nil {
+			return nil, err
+		}
+		var p privacy.Problems
+		privacy.CheckMember(&p, m, tx.Now())
+		if err := p.Err("invalid member"); err != nil {
+			return nil, err
+		}
+		switch {
+		case d.Status == privacy.DeviceDisposed:
+			return nil, privacy.Errorf(privacy.EInvalidTransition, "device is disposed: nobody shares it any more")
+		case d.OwnerSubject == "":
+			return nil, privacy.Errorf(privacy.EConflict, "the device has no owner to share it: transfer it to one first")
+		case m.Subject == d.OwnerSubject:
+			return nil, privacy.FieldErrorf(privacy.EConflict, "subject", "the owner does not become a member of their own device")
+		}
+		switch _, err := tx.Member(id, m.Subject); privacy.ErrorCode(err) {
+		case "":
+			return nil, privacy.FieldErrorf(privacy.EConflict, "subject", "already shares the device; remove them first to change how")
+		case privacy.ENotFound:
+		default:
+			return nil, err
+		}
+		m.Until = m.Until.UTC().Truncate(time.Microsecond)
+		m.DeviceID, m.AddedAt, m.AddedBy, m.AuditSeq = id, tx.Now(), by.ClientID, tx.NextSeq()
+		if err := tx.PutMember(m); err != nil {
+			return nil, err
+		}
+		return []event.Event{event.MemberAdded{Member: m}}, nil
+	})
+	if err != nil {
+		return privacy.Member{}, err
+	}
+	return m, nil
+}
+
+// RemoveMember ends subject's share of the device: an admin or the owner
+// removes them, or they leave (by names them). Their consents on it end
+// in the same change, with receipts (reason member_removed).
+func (s *Service) RemoveMember(ctx context.Context, id, subject string, by Actor) error {
+	if err := checkID(id); err != nil {
+		return err
+	}
+	if s.endConsents == nil {
+		return privacy.Errorf(privacy.EUnavailable, "this process cannot end consents; members are removed by consentry serve")
+	}
+	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		d, err := tx.LockDevice(id)
+		if err != nil {
+			return nil, err
+		}
+		if by.Subject != subject {
+			if err := owned(d, by); err != nil {
+				return nil, err
+			}
+		}
+		m, err := tx.Member(id, subject)
+		if err != nil {
+			return nil, err
+		}
+		return s.remove(tx, m, privacy.WithdrawalMemberRemoved, by.ClientID)
+	})
+	return err
+}
+
+// remove ends m's share in tx: their consents first, then the membership.
+func (s *Service) remove(tx *audit.Tx, m privacy.Member, reason, clientID string) ([]event.Event, error) {
+	events, err := s.endConsents(tx, m.DeviceID, m.Subject, reason, clientID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.DeleteMember(m.DeviceID, m.Subject); err != nil {
+		return nil, err
+	}
+	tx.Reserve(1)
+	return append(events, event.MemberRemoved{Member: m, Reason: reason}), nil
+}
+
+// clearMembers removes every member of a device in tx, whose consents the
+// caller ended (a transfer, a disposal), for reason.
+func (s *Service) clearMembers(tx *audit.Tx, id, reason string) ([]event.Event, error) {
+	ms, err := tx.DeleteMembers(id)
+	if err != nil {
+		return nil, err
+	}
+	events := make([]event.Event, len(ms))
+	for i, m := range ms {
+		tx.Reserve(1)
+		events[i] = event.MemberRemoved{Member: m, Reason: reason}
+	}
+	return events, nil
+}
+
+// Members lists who shares a device with its owner. A subject (by) sees
+// them on a device they own or share.
+func (s *Service) Members(ctx context.Context, id string, by Actor) ([]privacy.Member, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	d, err := s.db.Read(ctx).DeviceByID(id)
+	if err != nil {
+		return nil, err
+	}
+	if by.Subject != "" {
+		ok, err := s.Visible(ctx, d, by.Subject)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, privacy.Errorf(privacy.ENotFound, "device not found")
+		}
+	}
+	return s.db.Read(ctx).Members(id)
+}
+
+// guestBatch is how many ended guests EndGuests removes per change.
+const guestBatch = 100
+
+// EndGuests removes the guests whose time has ended, their consents
+// ending with receipts (reason guest_expired), and returns how many.
+// Decisions deny them from their end on regardless: a guest's grants
+// expire then.
+func (s *Service) EndGuests(ctx context.Context) (int, error) {
+	if s.endConsents == nil {
+		return 0, nil
+	}
+	ended, err := s.db.Read(ctx).GuestsEnded(s.db.Now(), guestBatch)
+	if err != nil || len(ended) == 0 {
+		return 0, err
+	}
+	n := 0
+	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+		n = 0
+		var events []event.Event
+		for _, m := range ended {
+			if _, err := tx.LockDevice(m.DeviceID); err != nil {
+				return nil, err
+			}
+			// Read again under the lock: removed or re-added since.
+			cur, err := tx.Member(m.DeviceID, m.Subject)
+			if privacy.ErrorCode(err) == privacy.ENotFound || err == nil && cur.Active(tx.Now()) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			evs, err := s.remove(tx, cur, privacy.WithdrawalGuestExpired, "")
+			if err != nil {
+				return nil, err
+			}
+			events, n = append(events, evs...), n+1
+		}
+		return events, nil
+	})
+	return n, err
+}
+
+// RunGuests calls EndGuests every interval until ctx ends.
+func (s *Service) RunGuests(ctx context.Context, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.EndGuests(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("ending guests' stays failed; retried", "error", err)
+			}
+		}
+	}
 }

@@ -14,6 +14,11 @@ const (
 	ActionDeviceDeactivated = "device.deactivated"
 	ActionDeviceDisposed    = "device.disposed"
 	ActionDeviceTransferred = "device.transferred"
+	// A device's firmware or label changed.
+	ActionDeviceUpdated = "device.updated"
+	// Not "device.…" either: a household's members change no device line.
+	ActionMemberAdded       = "household.member_added"
+	ActionMemberRemoved     = "household.member_removed"
 	ActionInventoryDeclared = "inventory.declared"
 	// Not "device.…": device.* entries are the device's status changes.
 	ActionSanitizationAttested = "sanitization.attested"

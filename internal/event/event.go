@@ -144,6 +144,24 @@ func Decode(action string, targets map[string]string, reasons []string) Event {
 	case ActionDeviceTransferred:
 		return DeviceTransferred{Device: privacy.Device{ID: targets["device"], Status: privacy.DeviceStatus(targets["status"])},
 			PreviousPseudonym: targets["previous_owner"]}
+	case ActionDeviceUpdated:
+		var changed []string
+		if targets["changed"] != "" {
+			changed = strings.Split(targets["changed"], ",")
+		}
+		return DeviceUpdated{Device: privacy.Device{ID: targets["device"], Status: privacy.DeviceStatus(targets["status"]),
+			Firmware: targets["firmware"]}, Changed: changed}
+	case ActionMemberAdded, ActionMemberRemoved:
+		m := privacy.Member{DeviceID: targets["device"], Role: privacy.MemberRole(targets["role"])}
+		m.Until, _ = time.Parse(time.RFC3339, targets["until"])
+		if action == ActionMemberAdded {
+			return MemberAdded{Member: m}
+		}
+		var reason string
+		if len(reasons) > 0 {
+			reason = reasons[0]
+		}
+		return MemberRemoved{Member: m, Reason: reason}
 	case ActionSanitizationAttested:
 		return SanitizationAttested{DeviceID: targets["device"], Method: targets["method"]}
 	case ActionRequestReceived:

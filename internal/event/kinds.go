@@ -3,6 +3,7 @@ package event
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -106,10 +107,20 @@ func (e DeviceRegistered) Entry() Entry { return deviceEntry(e.Device, e.RecordS
 type DeviceStatusChanged struct {
 	Device       privacy.Device
 	RecordSHA256 string
+	// FormerOwner is the owner a disposal took the device from: the entry
+	// and the webhook are about them.
+	FormerOwner string
 }
 
 func (e DeviceStatusChanged) Action() string { return "device." + string(e.Device.Status) }
-func (e DeviceStatusChanged) Entry() Entry   { return deviceEntry(e.Device, e.RecordSHA256) }
+
+func (e DeviceStatusChanged) Entry() Entry {
+	en := deviceEntry(e.Device, e.RecordSHA256)
+	if e.FormerOwner != "" {
+		en.Subject = e.FormerOwner
+	}
+	return en
+}
 
 func deviceEntry(d privacy.Device, record string) Entry {
 	return Entry{Targets: map[string]string{"device": d.ID}, Subject: d.OwnerSubject, RecordSHA256: record}
@@ -422,6 +433,54 @@ func (e DeviceTransferred) Entry() Entry {
 		en.Targets["previous_owner"] = e.PreviousPseudonym
 	}
 	return en
+}
+
+// DeviceUpdated is a device's firmware or label changed (Device as the
+// change leaves it; Changed names what: "firmware", "label").
+type DeviceUpdated struct {
+	Device       privacy.Device
+	Changed      []string
+	RecordSHA256 string
+}
+
+func (DeviceUpdated) Action() string { return ActionDeviceUpdated }
+
+func (e DeviceUpdated) Entry() Entry {
+	en := deviceEntry(e.Device, e.RecordSHA256)
+	en.Targets["status"] = string(e.Device.Status)
+	en.Targets["firmware"] = e.Device.Firmware
+	en.Targets["changed"] = strings.Join(e.Changed, ",")
+	return en
+}
+
+// MemberAdded is a subject added to a device's household: a member, or a
+// guest until an end.
+type MemberAdded struct {
+	Member privacy.Member
+}
+
+func (MemberAdded) Action() string { return ActionMemberAdded }
+
+func (e MemberAdded) Entry() Entry {
+	t := map[string]string{"device": e.Member.DeviceID, "role": string(e.Member.Role)}
+	if !e.Member.Until.IsZero() {
+		t["until"] = e.Member.Until.UTC().Format(time.RFC3339)
+	}
+	return Entry{Subject: e.Member.Subject, Targets: t}
+}
+
+// MemberRemoved is a subject no longer sharing a device, for Reason
+// (privacy.Leave*); their consents on it ended first.
+type MemberRemoved struct {
+	Member privacy.Member
+	Reason string
+}
+
+func (MemberRemoved) Action() string { return ActionMemberRemoved }
+
+func (e MemberRemoved) Entry() Entry {
+	return Entry{Subject: e.Member.Subject, Reasons: []string{e.Reason},
+		Targets: map[string]string{"device": e.Member.DeviceID, "role": string(e.Member.Role)}}
 }
 
 // SanitizationAttested is the attestation that a disposed device's data

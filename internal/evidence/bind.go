@@ -129,6 +129,8 @@ func deviceStatus(e audit.Entry) privacy.DeviceStatus {
 		return ev.Device.Status
 	case event.DeviceTransferred:
 		return ev.Device.Status
+	case event.DeviceUpdated:
+		return ev.Device.Status
 	}
 	return ""
 }

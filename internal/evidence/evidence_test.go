@@ -681,7 +681,7 @@ func registerLegacyDevice(t testing.TB, d *deployment) privacy.Device {
 		NoticeKey: "tracker", Status: privacy.DeviceActive}
 	_, err := d.log.Do(context.Background(), func(tx *audit.Tx) ([]event.Event, error) {
 		old.CreatedAt, old.UpdatedAt = tx.Now(), tx.Now()
-		return []event.Event{event.DeviceRegistered{Device: old}}, tx.InsertDevice(old)
+		return []event.Event{event.DeviceRegistered{Device: old}}, tx.InsertDevice(old, tx.NextSeq())
 	})
 	require.NoError(t, err)
 	return old

@@ -387,7 +387,7 @@ func exportEntries(ctx context.Context, w *writer, auditLog *audit.Log, size int
 			if err := w.line(Entry{Seq: e.Seq, Leaf: e.Leaf}); err != nil {
 				return err
 			}
-			if err := c.entry(e.Leaf); err != nil {
+			if err := c.entry(e.Seq, e.Leaf); err != nil {
 				return fmt.Errorf("evidence: audit entry %d: %w", e.Seq, err)
 			}
 		}
@@ -434,7 +434,12 @@ func exportDevices(ctx context.Context, w *writer, src Sources, c *collector, as
 				continue // registered after the checkpoint: the next bundle's
 			}
 			if !asStored {
+				// Its owner and firmware as that entry left them: a
+				// transfer or update since is the next bundle's.
 				d.Status = status
+				if d, err = src.DB.Read(ctx).DeviceAsOf(d, c.deviceSeq[d.ID]); err != nil {
+					return err
+				}
 			}
 			c.device(d)
 			var owner string

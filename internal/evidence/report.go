@@ -114,6 +114,9 @@ type collector struct {
 	// even if the database moved on while the export ran.
 	status   map[string]privacy.DeviceStatus
 	declared map[string]int
+	// deviceSeq is the sequence number of each device's last device.*
+	// entry below the checkpoint.
+	deviceSeq map[string]int64
 	// policy is the data policy the entries leave at the checkpoint.
 	policy *policyState
 	// received is when each request was received (any time before the
@@ -125,13 +128,13 @@ type collector struct {
 
 func newCollector(from, to time.Time) *collector {
 	return &collector{from: from, to: to, replay: audit.NewReplay(), days: map[string]*DayCount{}, noticed: map[string]bool{},
-		status: map[string]privacy.DeviceStatus{}, declared: map[string]int{}, policy: newPolicyState(),
+		status: map[string]privacy.DeviceStatus{}, declared: map[string]int{}, deviceSeq: map[string]int64{}, policy: newPolicyState(),
 		received: map[string]time.Time{}, months: map[string]*RequestMonth{},
 		r: &Report{From: from, To: to, DevicesByStatus: map[string]int{}, ConsentEvents: map[string]*ConsentEvents{},
 			ConsentState: map[string]*ConsentStateSummary{}, DeniedByReason: map[string]int{}, ReadsByClient: map[string]int{}}}
 }
 
-func (c *collector) entry(leaf []byte) error {
+func (c *collector) entry(seq int64, leaf []byte) error {
 	e, err := audit.ParseLeaf(leaf)
 	if err != nil {
 		return err
@@ -147,7 +150,7 @@ func (c *collector) entry(leaf []byte) error {
 	case e.Action == event.ActionInventoryDeclared:
 		c.declared[e.Targets["device"]], _ = strconv.Atoi(e.Targets["inventory_version"])
 	case strings.HasPrefix(e.Action, "device."):
-		c.status[e.Targets["device"]] = deviceStatus(e)
+		c.status[e.Targets["device"]], c.deviceSeq[e.Targets["device"]] = deviceStatus(e), seq
 	case strings.HasPrefix(e.Action, "policy."):
 		c.policy.apply(event.Decode(e.Action, e.Targets, e.Reasons))
 	}

@@ -140,12 +140,25 @@ type privacyPurpose struct {
 
 // privacyDevice is one device that concerns the subject.
 type privacyDevice struct {
-	DeviceID     string           `json:"device_id" format:"uuid"`
-	Manufacturer string           `json:"manufacturer" example:"Acme Corp"`
-	Model        string           `json:"model" example:"Tracker 2"`
-	Status       string           `json:"status" enums:"active,deactivated,disposed" example:"active"`
-	NoticeKey    string           `json:"notice_key" example:"tracker-notice"`
-	Purposes     []privacyPurpose `json:"purposes"`
+	DeviceID     string `json:"device_id" format:"uuid"`
+	Manufacturer string `json:"manufacturer" example:"Acme Corp"`
+	Model        string `json:"model" example:"Tracker 2"`
+	Status       string `json:"status" enums:"active,deactivated,disposed" example:"active"`
+	NoticeKey    string `json:"notice_key" example:"tracker-notice"`
+	// How the subject is on the device; absent where they only made a choice.
+	Role string `json:"role,omitempty" enums:"owner,member,guest" example:"member"`
+	// A guest's stay ends then.
+	Until *time.Time `json:"until,omitempty" format:"date-time"`
+	// The other people on the device: its owner and members.
+	Others   []privacySharer  `json:"others"`
+	Purposes []privacyPurpose `json:"purposes"`
+}
+
+// privacySharer is someone else on a device.
+type privacySharer struct {
+	Subject string     `json:"subject" example:"user-9b21"`
+	Role    string     `json:"role" enums:"owner,member,guest" example:"owner"`
+	Until   *time.Time `json:"until,omitempty" format:"date-time"`
 }
 
 // privacyView is everything that concerns a subject.
@@ -382,7 +395,7 @@ func (s *Server) subjectConsents(c *gin.Context) error {
 //
 // @Summary  A subject's privacy, in plain language
 // @ID       subjectPrivacy
-// @Description Every device of the subject (owned, or where they made a choice): what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
+// @Description Every device of the subject (owned, shared as a member or guest, or where they made a choice), who else is on it, what it collects, for which purposes, who receives it, for how long, and the subject's choice for each, with a plain-language summary. Each read of a subject's personal data is recorded in the audit log (personal_data.read: client, route, the subject's pseudonym).
 // @Tags     subjects
 // @Security BearerAuth
 // @Produce  json
@@ -399,9 +412,15 @@ func (s *Server) subjectPrivacy(c *gin.Context) error {
 		return err
 	}
 	out := privacyView{Subject: subject, Devices: make([]privacyDevice, len(views))}
+	var others []string
 	for i, v := range views {
 		d := privacyDevice{DeviceID: v.Device.ID, Manufacturer: v.Device.Manufacturer, Model: v.Device.Model, Status: string(v.Device.Status),
-			NoticeKey: v.NoticeKey, Purposes: make([]privacyPurpose, len(v.Purposes))}
+			NoticeKey: v.NoticeKey, Role: v.Role, Until: optionalTime(v.Until), Others: make([]privacySharer, len(v.Others)),
+			Purposes: make([]privacyPurpose, len(v.Purposes))}
+		for j, o := range v.Others {
+			d.Others[j] = privacySharer{Subject: o.Subject, Role: o.Role, Until: optionalTime(o.Until)}
+			others = append(others, o.Subject)
+		}
 		for j, p := range v.Purposes {
 			pp := privacyPurpose{Purpose: p.Purpose.Key, Name: p.Purpose.Name, Description: p.Purpose.Description, Recipients: p.Recipients,
 				Retention: p.Retention, Status: string(p.Status), Summary: p.Summary, Elements: make([]privacyElement, len(p.Elements))}
@@ -416,7 +435,7 @@ func (s *Server) subjectPrivacy(c *gin.Context) error {
 		}
 		out.Devices[i] = d
 	}
-	s.noteReads(c, subject)
+	s.noteReads(c, append(others, subject)...)
 	writeJSON(c, http.StatusOK, out)
 	return nil
 }

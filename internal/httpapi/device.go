@@ -20,6 +20,10 @@ type deviceRequest struct {
 	NoticeKey string `json:"notice_key" binding:"required" example:"thermo-notice"`
 	// Optional opaque id of the data subject who owns the device.
 	OwnerSubject string `json:"owner_subject,omitempty" maxLength:"200" example:"user-7f3a"`
+	// What the owner calls the device.
+	Label string `json:"label,omitempty" maxLength:"100" example:"hallway thermostat"`
+	// The disposed device this unit was refurbished from: required to register a disposed device's identity again.
+	RefurbishedFrom string `json:"refurbished_from,omitempty" format:"uuid" example:"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e"`
 }
 
 // deviceResponse is a device.
@@ -32,6 +36,8 @@ type deviceResponse struct {
 	FirmwareVersion string    `json:"firmware_version" example:"1.4.2"`
 	NoticeKey       string    `json:"notice_key" example:"thermo-notice"`
 	OwnerSubject    string    `json:"owner_subject,omitempty" example:"user-7f3a"`
+	Label           string    `json:"label,omitempty" example:"hallway thermostat"`
+	RefurbishedFrom string    `json:"refurbished_from,omitempty" format:"uuid"`
 	Status          string    `json:"status" enums:"active,deactivated,disposed" example:"active"`
 	CreatedAt       time.Time `json:"created_at" format:"date-time"`
 	UpdatedAt       time.Time `json:"updated_at" format:"date-time"`
@@ -39,7 +45,8 @@ type deviceResponse struct {
 
 func newDeviceResponse(d privacy.Device) deviceResponse {
 	return deviceResponse{ID: d.ID, Manufacturer: d.Manufacturer, Model: d.Model, Serial: d.Serial, FirmwareVersion: d.Firmware,
-		NoticeKey: d.NoticeKey, OwnerSubject: d.OwnerSubject, Status: string(d.Status), CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
+		NoticeKey: d.NoticeKey, OwnerSubject: d.OwnerSubject, Label: d.Label, RefurbishedFrom: d.RefurbishedFrom, Status: string(d.Status),
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}
 }
 
 // deviceList is one page of devices.
@@ -53,7 +60,7 @@ type deviceList struct {
 //
 // @Summary  Register a device
 // @ID       createDevice
-// @Description Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of the same identity is 409.
+// @Description Manufacturer, model and serial form the device's unique identity (compared case-insensitively; the serial ignores white space and hyphens). A second registration of an identity in service is 409. A disposed device's identity stays disposed: a refurbished unit with the same identity is registered as a new device naming the disposed one in refurbished_from (409 without it).
 // @Tags     devices
 // @Security BearerAuth
 // @Accept   json
@@ -64,10 +71,10 @@ type deviceList struct {
 // @Failure  400 {object} problem "malformed body or unknown field"
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "role may not register devices"
-// @Failure  409 {object} problem "a device with this identity exists"
+// @Failure  409 {object} problem "a device with this identity is in service; or the identity was disposed of and refurbished_from is missing; or refurbished_from names a device not disposed"
 // @Failure  413 {object} problem "body too large"
 // @Failure  415 {object} problem "body is not JSON"
-// @Failure  422 {object} problem "invalid fields"
+// @Failure  422 {object} problem "invalid fields; refurbished_from names no device"
 // @Router   /v1/devices [post]
 func (s *Server) createDevice(c *gin.Context) error {
 	var req deviceRequest
@@ -75,7 +82,8 @@ func (s *Server) createDevice(c *gin.Context) error {
 		return err
 	}
 	d, err := s.devices.Register(c.Request.Context(), privacy.Device{Manufacturer: req.Manufacturer, Model: req.Model,
-		Serial: req.Serial, Firmware: req.FirmwareVersion, NoticeKey: req.NoticeKey, OwnerSubject: req.OwnerSubject})
+		Serial: req.Serial, Firmware: req.FirmwareVersion, NoticeKey: req.NoticeKey, OwnerSubject: req.OwnerSubject, Label: req.Label,
+		RefurbishedFrom: req.RefurbishedFrom})
 	if err != nil {
 		return err
 	}
@@ -338,4 +346,99 @@ func (s *Server) listSanitizations(c *gin.Context) error {
 // sanitizationList is a device's attestations, oldest first.
 type sanitizationList struct {
 	Items []sanitizationResponse `json:"items"`
+}
+
+// deviceChangeBody changes a device's firmware or label; a field left out
+// stays as it is.
+type deviceChangeBody struct {
+	// The firmware the device now runs (admins only).
+	FirmwareVersion *string `json:"firmware_version,omitempty" maxLength:"64" example:"1.5.0"`
+	// What the owner calls the device; "" removes it.
+	Label *string `json:"label,omitempty" maxLength:"100" example:"hallway thermostat"`
+}
+
+// updateDevice changes a device's firmware or label.
+//
+// @Summary  Update a device's firmware or label
+// @ID       updateDevice
+// @Description An admin reports a firmware update or sets the label; the owner, with their subject token, sets the label only. Each change is audited (device.updated, naming what changed) and kept in the history (GET /v1/devices/{id}/history), which incident search reads for the firmware a device ran at a time. A change that changes nothing is answered with the device as it is, and not audited. A disposed device no longer changes.
+// @Tags     devices
+// @Security BearerAuth
+// @Accept   json
+// @Produce  json
+// @Param    id   path string           true "device id" format(uuid)
+// @Param    body body deviceChangeBody true "what changes"
+// @Success  200 {object} deviceResponse
+// @Failure  400 {object} problem "malformed body or unknown field"
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "role may not change devices; or a subject token gives a firmware version"
+// @Failure  404 {object} problem "no such device, or (subject token) not one of theirs"
+// @Failure  409 {object} problem "the device is disposed (invalid_transition)"
+// @Failure  413 {object} problem "body too large"
+// @Failure  415 {object} problem "body is not JSON"
+// @Failure  422 {object} problem "nothing to change, or a field invalid"
+// @Router   /v1/devices/{id} [patch]
+func (s *Server) updateDevice(c *gin.Context) error {
+	var req deviceChangeBody
+	if err := s.decode(c, &req); err != nil {
+		return err
+	}
+	d, err := s.devices.Update(c.Request.Context(), c.Param("id"), privacy.DeviceChange{Firmware: req.FirmwareVersion, Label: req.Label}, actor(c))
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newDeviceResponse(d))
+	return nil
+}
+
+// actor is who acts on a device: the client, and the subject of a
+// subject token.
+func actor(c *gin.Context) device.Actor {
+	p, _ := principal(c.Request.Context())
+	by := device.Actor{ClientID: p.ID}
+	if p.Role == privacy.RoleSubject {
+		by.Subject = p.Subject
+	}
+	return by
+}
+
+// attributesResponse is a device's firmware and label from an entry on.
+type attributesResponse struct {
+	FirmwareVersion string    `json:"firmware_version" example:"1.4.2"`
+	Label           string    `json:"label,omitempty" example:"hallway thermostat"`
+	Since           time.Time `json:"since" format:"date-time"`
+	// The audit entry that set them (-1: as registered, before history was kept).
+	AuditSeq int64 `json:"audit_seq"`
+}
+
+// attributesList is a device's history, oldest first.
+type attributesList struct {
+	Items []attributesResponse `json:"items"`
+}
+
+// deviceHistory lists a device's firmware and labels.
+//
+// @Summary  A device's firmware and label history
+// @ID       deviceHistory
+// @Description Every firmware and label the device had, oldest first, from the audit entry that set them.
+// @Tags     devices
+// @Security BearerAuth
+// @Produce  json
+// @Param    id path string true "device id" format(uuid)
+// @Success  200 {object} attributesList
+// @Failure  401 {object} problem "no or bad token"
+// @Failure  403 {object} problem "role may not read device history"
+// @Failure  404 {object} problem "no such device"
+// @Router   /v1/devices/{id}/history [get]
+func (s *Server) deviceHistory(c *gin.Context) error {
+	as, err := s.devices.Attributes(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out := attributesList{Items: make([]attributesResponse, len(as))}
+	for i, a := range as {
+		out.Items[i] = attributesResponse{FirmwareVersion: a.Firmware, Label: a.Label, Since: a.Since, AuditSeq: a.AuditSeq}
+	}
+	writeJSON(c, http.StatusOK, out)
+	return nil
 }

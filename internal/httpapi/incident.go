@@ -37,7 +37,7 @@ const maxIncidentJSON = 10_000
 //
 // @Summary  Devices affected by an incident
 // @ID       incidentDevices
-// @Description Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
+// @Description Every device of the manufacturer (and model), with firmware between firmware_from and firmware_to inclusive (compared as versions when both are semantic versions, e.g. 1.10.0 after 1.9.3; as text otherwise), the firmware it runs now, or ran at as_of, or ever ran (ever=true), from the history of its updates (PATCH /v1/devices/{id}): its subjects (the owner and everyone with a consent state on it; HMACs, as in the audit log, unless the caller is an admin), the purposes with a consent in force, and the recipients the current inventory declares for the data collected under them. With format=csv the list is streamed as text/csv (columns device_id, manufacturer, model, serial, firmware_version, status, subjects, purposes_in_force, recipients; lists joined with ';'), with no size bound; the JSON form holds at most 10,000 devices and answers 422 beyond. Each subject named is a read of personal data, recorded in the audit log (personal_data.read).
 // @Tags     incidents
 // @Security BearerAuth
 // @Produce  json
@@ -46,19 +46,31 @@ const maxIncidentJSON = 10_000
 // @Param    model         query string false "model (case-insensitive)"
 // @Param    firmware_from query string false "lowest affected firmware version, inclusive"
 // @Param    firmware_to   query string false "highest affected firmware version, inclusive"
+// @Param    as_of         query string false "apply the firmware bounds to the firmware each device ran at this time (RFC 3339), from the history of its updates" format(date-time)
+// @Param    ever          query bool   false "apply the firmware bounds to every firmware each device ever ran"
 // @Param    format        query string false "json (default) or csv" Enums(json, csv)
 // @Success  200 {object} incidentDevices
 // @Failure  400 {object} problem "unknown query parameter"
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "only admins and auditors see incidents"
-// @Failure  422 {object} problem "manufacturer missing, firmware_to before firmware_from, bad format, or more than 10,000 devices in JSON (use format=csv)"
+// @Failure  422 {object} problem "manufacturer missing, firmware_to before firmware_from, as_of or ever without a bound or together, bad format, or more than 10,000 devices in JSON (use format=csv)"
 // @Router   /v1/incidents/devices [get]
 func (s *Server) incidentDevices(c *gin.Context) error {
-	q, err := strictQuery(c, "manufacturer", "model", "firmware_from", "firmware_to", "format")
+	q, err := strictQuery(c, "manufacturer", "model", "firmware_from", "firmware_to", "as_of", "ever", "format")
 	if err != nil {
 		return err
 	}
 	query := incident.Query{Manufacturer: q.Get("manufacturer"), Model: q.Get("model"), FirmwareFrom: q.Get("firmware_from"), FirmwareTo: q.Get("firmware_to")}
+	if query.AsOf, err = queryTime(q.Get("as_of"), "as_of"); err != nil {
+		return err
+	}
+	switch q.Get("ever") {
+	case "", "false":
+	case "true":
+		query.Ever = true
+	default:
+		return privacy.FieldErrorf(privacy.EInvalid, "ever", "must be true or false")
+	}
 	format := q.Get("format")
 	if format != "" && format != "json" && format != "csv" {
 		return privacy.FieldErrorf(privacy.EInvalid, "format", "must be json or csv")

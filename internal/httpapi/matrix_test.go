@@ -14,15 +14,23 @@ import (
 )
 
 // TestAuthorizationMatrix calls every route of the router with every role,
-// with a subject token for alice, and with no token. A caller the route
-// policy does not name must never get a 2xx; alice's token must never get
-// a 2xx on bob's data, nor any body that carries bob's id.
+// with subject tokens, and with no token. A caller the route policy does
+// not name must never get a 2xx. Alice's token must never get a 2xx on
+// bob's data, nor any body that carries bob's id; nor may the tokens of
+// the people around bob's device: its previous owner, a member and a
+// guest of bob's household, who see no more of bob than who shares the
+// device.
 func TestAuthorizationMatrix(t *testing.T) {
 	e, aliceDevice, notice := consentEnv(t) // alice owns aliceDevice
 	const bob = "bob-subject-9"
 	d := newDevice("matrix-bob")
-	d["notice_key"], d["owner_subject"] = "cam", bob
+	d["notice_key"], d["owner_subject"] = "cam", "dave-previous-owner"
 	bobDevice := mustCreateDevice(t, e, d)["id"].(string)
+	require.Equal(t, http.StatusOK, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/devices/"+bobDevice+"/transfer", map[string]any{"to": bob}).Code)
+	require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/devices/"+bobDevice+"/members",
+		map[string]any{"subject": "carol-member", "role": "member"}).Code)
+	require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/devices/"+bobDevice+"/members",
+		map[string]any{"subject": "gina-guest", "role": "guest", "until": time.Now().Add(time.Hour).UTC()}).Code)
 	require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleAdmin, http.MethodPut, "/v1/devices/"+bobDevice+"/inventory", validInventory()).Code)
 	bobBody := consentBody(bobDevice, notice, choice("navigation", true))
 	bobBody["subject"] = bob
@@ -39,7 +47,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
 	aliceToken := r.JSON(t)["token"].(string)
 
-	params := map[string]string{":key": "cam", ":version": "1", ":seq": "0", ":subject": bob, ":file": "index.html"}
+	params := map[string]string{":key": "cam", ":version": "1", ":seq": "0", ":subject": bob, ":member": bob, ":file": "index.html"}
 	idFor := func(path string) string {
 		switch {
 		case strings.HasPrefix(path, "/v1/devices/"):
@@ -63,6 +71,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		token string
 	}
 	callers := []caller{{name: "anonymous"}, {name: "subject alice", role: privacy.RoleSubject, token: aliceToken}}
+	for _, who := range []string{"dave-previous-owner", "carol-member", "gina-guest"} {
+		callers = append(callers, caller{name: "subject " + who, role: privacy.RoleSubject, token: subjectToken(t, e, who)})
+	}
 	for _, role := range privacy.Roles {
 		callers = append(callers, caller{name: string(role), role: role, token: e.tokens[role]})
 	}
@@ -98,11 +109,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 				assert.Contains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, rec.Code, "%s on %s %s", c.name, rt.Method, rt.Path)
 			}
 			if c.role == privacy.RoleSubject {
-				assert.False(t, ok && (strings.Contains(rt.Path, ":subject") || strings.Contains(rt.Path, ":id")),
-					"alice's token got %d on bob's %s %s", rec.Code, rt.Method, path)
-				assert.NotContains(t, rec.Body.String(), bob, "alice's token saw bob's data on %s %s", rt.Method, rt.Path)
-				assert.NotContains(t, rec.Body.String(), bobRecord, "alice's token saw bob's record on %s %s", rt.Method, rt.Path)
-				assert.NotContains(t, rec.Body.String(), bobRequest, "alice's token saw bob's request on %s %s", rt.Method, rt.Path)
+				// Who shares bob's device sees who else does; nothing else.
+				shared := c.name != "subject alice" && c.name != "subject dave-previous-owner" &&
+					rt.Method == http.MethodGet && rt.Path == "/v1/devices/:id/members"
+				assert.False(t, ok && !shared && (strings.Contains(rt.Path, ":subject") || strings.Contains(rt.Path, ":id") ||
+					strings.Contains(rt.Path, ":member")), "%s's token got %d on bob's %s %s", c.name, rec.Code, rt.Method, path)
+				assert.NotContains(t, rec.Body.String(), bob, "%s's token saw bob's data on %s %s", c.name, rt.Method, rt.Path)
+				assert.NotContains(t, rec.Body.String(), bobRecord, "%s's token saw bob's record on %s %s", c.name, rt.Method, rt.Path)
+				assert.NotContains(t, rec.Body.String(), bobRequest, "%s's token saw bob's request on %s %s", c.name, rt.Method, rt.Path)
 			}
 		}
 	}

@@ -46,7 +46,7 @@ type onboardingResponse struct {
 //
 // @Summary  Resolve a device for onboarding
 // @ID       resolveDevice
-// @Description What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns (any other: 404).
+// @Description What an app needs to set a device up, from its id or from its identity as printed on it or in its QR code (manufacturer, model and serial, normalized as at registration: case, dashes and spaces in the serial do not matter): id, status, notice key, the notice in force in the reader's locale (with fallback) and the current data inventory. It says nothing about any person: no owner. A subject token resolves only a device its subject owns or shares as a member or guest (any other: 404).
 // @Tags     devices
 // @Security BearerAuth
 // @Produce  json
@@ -59,7 +59,7 @@ type onboardingResponse struct {
 // @Failure  400 {object} problem "unknown query parameter, or locale not a BCP 47 tag"
 // @Failure  401 {object} problem "no or bad token"
 // @Failure  403 {object} problem "role may not resolve devices"
-// @Failure  404 {object} problem "no such device (or, for a subject token, not one of theirs)"
+// @Failure  404 {object} problem "no such device (or, for a subject token, not one they own or share)"
 // @Failure  422 {object} problem "neither an id nor a whole identity, or both"
 // @Router   /v1/devices/resolve [get]
 func (s *Server) resolveDevice(c *gin.Context) error {
@@ -72,8 +72,14 @@ func (s *Server) resolveDevice(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if p, _ := principal(ctx); p.Role == privacy.RoleSubject && d.OwnerSubject != p.Subject {
-		return privacy.Errorf(privacy.ENotFound, "device not found")
+	if p, _ := principal(ctx); p.Role == privacy.RoleSubject {
+		ok, err := s.devices.Visible(ctx, d, p.Subject)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return privacy.Errorf(privacy.ENotFound, "device not found")
+		}
 	}
 	out := onboardingResponse{ID: d.ID, Manufacturer: d.Manufacturer, Model: d.Model, Serial: d.Serial, FirmwareVersion: d.Firmware,
 		Status: string(d.Status), NoticeKey: d.NoticeKey, CreatedAt: d.CreatedAt}

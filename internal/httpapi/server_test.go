@@ -56,9 +56,10 @@ type env struct {
 	db *store.DB
 	// dir holds the database file and the erasure ledger.
 	dir    string
-	log    *audit.Log
-	rights *rights.Service
-	srv    *httpapi.Server
+	log     *audit.Log
+	rights  *rights.Service
+	devices *device.Service
+	srv     *httpapi.Server
 	tokens map[privacy.Role]string
 	// webhooks is not started: a test that wants deliveries starts it.
 	webhooks *webhook.Service
@@ -99,7 +100,8 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	require.NoError(t, err)
 	consents := consent.NewService(db, log, keys, "https://consentry.example")
 	subjectRights := rights.New(db, log, consents, keys, ledger, rights.Options{Issuer: "https://consentry.example"})
-	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: device.NewService(db, log).EndConsentsWith(consents.WithdrawDevice), Audit: log,
+	devices := device.NewService(db, log).EndConsentsWith(consents.WithdrawDevice)
+	deps := httpapi.Deps{Clients: clients, Purposes: purpose.NewService(db, log), Devices: devices, Audit: log,
 		Notices: notices, Consents: consents, Rights: subjectRights,
 		Decisions: decide.NewService(db, log, data, memory), Policies: policy.NewService(db, log, data),
 		Routes: routes, Ready: db.Ping, OpenAPI: consentry.OpenAPI, Registry: reg,
@@ -115,7 +117,7 @@ func mustOpenEnvWith(t testing.TB, change func(*httpapi.Deps)) *env {
 	deps.Webhooks = hooks
 	srv, err := httpapi.NewServer(deps)
 	require.NoError(t, err)
-	e := &env{db: db, dir: dir, log: log, rights: subjectRights, srv: srv, tokens: map[privacy.Role]string{}, webhooks: hooks}
+	e := &env{db: db, dir: dir, log: log, rights: subjectRights, devices: devices, srv: srv, tokens: map[privacy.Role]string{}, webhooks: hooks}
 	for _, r := range privacy.Roles {
 		_, tok, err := clients.Create(ctx, string(r)+"-client", r, time.Time{})
 		require.NoError(t, err)

@@ -28,6 +28,7 @@ func TestEveryRequestBodyHasABoundedShape(t *testing.T) {
 		"subjectRequestBody": reflect.TypeFor[subjectRequestBody](), "confirmBody": reflect.TypeFor[confirmBody](),
 		"closeBody": reflect.TypeFor[closeBody](), "disposeBody": reflect.TypeFor[disposeBody](),
 		"sanitizationBody": reflect.TypeFor[sanitizationBody](), "transferBody": reflect.TypeFor[transferBody](),
+		"deviceChangeBody": reflect.TypeFor[deviceChangeBody](), "memberBody": reflect.TypeFor[memberBody](),
 	}
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)

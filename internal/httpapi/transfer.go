@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/consentry/consentry/internal/device"
-	"github.com/consentry/consentry/internal/privacy"
 	"github.com/gin-gonic/gin"
 )
 
@@ -63,12 +61,7 @@ func (s *Server) transferDevice(c *gin.Context) error {
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	p, _ := principal(c.Request.Context())
-	by := device.Transferrer{ClientID: p.ID}
-	if p.Role == privacy.RoleSubject {
-		by.Subject = p.Subject
-	}
-	d, offer, err := s.devices.Transfer(c.Request.Context(), c.Param("id"), req.To, by)
+	d, offer, err := s.devices.Transfer(c.Request.Context(), c.Param("id"), req.To, actor(c))
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,14 @@ import (
 
 // Query selects the affected devices. Manufacturer and model match as a
 // device search does (case-insensitively); the firmware bounds are
-// inclusive and compare as versions (1.10 is after 1.9).
+// inclusive and compare as versions (1.10 is after 1.9). They apply to
+// the firmware a device runs now, or ran at AsOf, or ever ran (Ever),
+// from the history of its updates.
 type Query struct {
 	Manufacturer, Model      string
 	FirmwareFrom, FirmwareTo string
+	AsOf                     time.Time
+	Ever                     bool
 }
 
 // Validate checks the query before anything is read.
@@ -30,6 +34,12 @@ func (q Query) Validate() error {
 	}
 	if q.FirmwareFrom != "" && q.FirmwareTo != "" && compareFirmware(q.FirmwareFrom, q.FirmwareTo) > 0 {
 		p.Add("firmware_to", "must not be before firmware_from")
+	}
+	if (!q.AsOf.IsZero() || q.Ever) && q.FirmwareFrom == "" && q.FirmwareTo == "" {
+		p.Add("as_of", "as_of and ever choose which firmware firmware_from and firmware_to apply to: give a bound")
+	}
+	if !q.AsOf.IsZero() && q.Ever {
+		p.Add("ever", "give as_of or ever, not both")
 	}
 	return p.Err("invalid incident query")
 }
@@ -72,7 +82,11 @@ func (s *Service) Devices(ctx context.Context, q Query, each func(Affected) erro
 		}
 		for _, d := range devices {
 			f.After = d.ID
-			if !inRange(d.Firmware, q.FirmwareFrom, q.FirmwareTo) {
+			hit, err := q.ran(tx, d)
+			if err != nil {
+				return err
+			}
+			if !hit {
 				continue
 			}
 			a, err := affected(tx, d, tx.Now(), judge)
@@ -128,6 +142,32 @@ func affected(tx *store.Reader, d privacy.Device, now time.Time, judge *store.Ma
 	slices.Sort(a.Recipients)
 	a.Recipients = slices.Compact(a.Recipients)
 	return a, nil
+}
+
+// ran reports whether d ran a firmware within the query's bounds: now, at
+// AsOf, or ever.
+func (q Query) ran(tx *store.Reader, d privacy.Device) (bool, error) {
+	if q.AsOf.IsZero() && !q.Ever || q.FirmwareFrom == "" && q.FirmwareTo == "" {
+		return inRange(d.Firmware, q.FirmwareFrom, q.FirmwareTo), nil
+	}
+	history, err := tx.DeviceAttributeHistory(d.ID)
+	if err != nil {
+		return false, err
+	}
+	if q.Ever {
+		return slices.ContainsFunc(history, func(a privacy.DeviceAttributes) bool {
+			return inRange(a.Firmware, q.FirmwareFrom, q.FirmwareTo)
+		}), nil
+	}
+	// The newest set no later than AsOf; none: the device was not yet
+	// registered then.
+	firmware, known := "", false
+	for _, a := range history {
+		if !a.Since.After(q.AsOf) {
+			firmware, known = a.Firmware, true
+		}
+	}
+	return known && inRange(firmware, q.FirmwareFrom, q.FirmwareTo), nil
 }
 
 func inRange(firmware, from, to string) bool {

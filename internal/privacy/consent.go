@@ -38,6 +38,11 @@ const (
 	// WithdrawalOwnershipTransferred: the device changed owner; everyone's
 	// consents on it end, and the new owner starts with nothing granted.
 	WithdrawalOwnershipTransferred = "ownership_transferred"
+	// WithdrawalMemberRemoved: the subject no longer shares the device
+	// (removed by its owner or an admin, or left).
+	WithdrawalMemberRemoved = "member_removed"
+	// WithdrawalGuestExpired: a guest's time on the device ended.
+	WithdrawalGuestExpired = "guest_expired"
 )
 
 // Kinds of consent record.

@@ -29,8 +29,13 @@ type Device struct {
 	NoticeKey    string
 	OwnerSubject string
 	Status       DeviceStatus
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Label is what the owner calls the device ("kitchen camera").
+	Label string
+	// RefurbishedFrom is the disposed device this unit was refurbished
+	// from: the same identity, a new device.
+	RefurbishedFrom string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // Normalize puts the identity fields in their canonical form, so the same
@@ -42,6 +47,8 @@ func (d *Device) Normalize() {
 	d.Serial = NormalizeSerial(d.Serial)
 	d.Firmware = strings.TrimSpace(d.Firmware)
 	d.NoticeKey = strings.TrimSpace(d.NoticeKey)
+	d.Label = strings.TrimSpace(d.Label)
+	d.RefurbishedFrom = strings.TrimSpace(d.RefurbishedFrom)
 	// OwnerSubject is a subject id: compared byte for byte, never
 	// normalized, as in consents.
 }
@@ -78,6 +85,7 @@ func (d *Device) Validate() error {
 	if d.OwnerSubject != "" {
 		CheckSubject(&p, "owner_subject", d.OwnerSubject)
 	}
+	checkText(&p, "label", d.Label, false, 100, oneLine)
 	return p.Err("invalid device")
 }
 
@@ -158,4 +166,93 @@ type DeviceOwner struct {
 type TransferOffer struct {
 	DeviceID, From, To string
 	CreatedAt          time.Time
+}
+
+// DeviceChange is a change of a device's mutable attributes; nil fields
+// stay as they are.
+type DeviceChange struct {
+	Firmware *string
+	Label    *string
+}
+
+// Apply validates c and applies it to d, reporting whether anything
+// changed.
+func (c DeviceChange) Apply(d *Device) (bool, error) {
+	var p Problems
+	if c.Firmware == nil && c.Label == nil {
+		p.Add("", "give firmware_version, label or both")
+	}
+	changed := false
+	if c.Firmware != nil {
+		f := strings.TrimSpace(*c.Firmware)
+		checkText(&p, "firmware_version", f, true, 64, oneLine)
+		changed = changed || f != d.Firmware
+		d.Firmware = f
+	}
+	if c.Label != nil {
+		l := strings.TrimSpace(*c.Label)
+		checkText(&p, "label", l, false, 100, oneLine)
+		changed = changed || l != d.Label
+		d.Label = l
+	}
+	return changed, p.Err("invalid device change")
+}
+
+// DeviceAttributes is a device's firmware and label from the audit entry
+// that set them (-1: as registered, before this history was kept).
+type DeviceAttributes struct {
+	DeviceID string
+	Firmware string
+	Label    string
+	Since    time.Time
+	AuditSeq int64
+}
+
+// MemberRole is how a subject shares a device with its owner.
+type MemberRole string
+
+// The member roles: a member of the household, or a guest until an end.
+const (
+	RoleMember MemberRole = "member"
+	RoleGuest  MemberRole = "guest"
+)
+
+// Member is a subject who shares a device with its owner: each consents
+// for themselves.
+type Member struct {
+	DeviceID string
+	Subject  string
+	Role     MemberRole
+	// Until is a guest's end; zero for a member.
+	Until    time.Time
+	AddedAt  time.Time
+	AddedBy  string
+	AuditSeq int64
+}
+
+// Active reports whether m shares the device at t.
+func (m Member) Active(t time.Time) bool {
+	return m.Until.IsZero() || t.Before(m.Until)
+}
+
+// CheckMember validates a member about to be added at now.
+func CheckMember(p *Problems, m Member, now time.Time) {
+	CheckSubject(p, "subject", m.Subject)
+	switch m.Role {
+	case RoleMember:
+		if !m.Until.IsZero() {
+			p.Add("until", "is for guests: a member stays until removed")
+		}
+	case RoleGuest:
+		switch {
+		case m.Until.IsZero():
+			p.Add("until", "is required for a guest")
+		case !m.Until.After(now):
+			p.Add("until", "must be in the future")
+		case m.Until.After(now.AddDate(1, 0, 0)):
+			p.Add("until", "must be within a year; a longer stay is a member's")
+		}
+	default:
+		p.Add("role", "must be member or guest")
+	}
 }

@@ -286,6 +286,10 @@ type ConsentCheck struct {
 	// Owner is the device's owner subject ("" for none; an erased owner's
 	// marker after an erasure).
 	Owner string
+	// Member says the subject shares the device with its owner, until
+	// MemberUntil for a guest (zero for a member).
+	Member      bool
+	MemberUntil time.Time
 }
 
 // ConsentPrecheck reads, in one query, what must still hold when a consent
@@ -301,16 +305,23 @@ func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCh
 		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL),
 		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id),
 		(SELECT p.pseudonym FROM subject_pseudonyms p WHERE p.subject_id = ?),
+		(SELECT m.role FROM device_members m WHERE m.device_id = d.id AND m.subject = ?),
+		(SELECT m.until FROM device_members m WHERE m.device_id = d.id AND m.subject = ?),
 		s.purpose
 		FROM devices d LEFT JOIN consent_state s ON s.subject_id = ? AND s.device_id = d.id AND s.kind = 'consent'
 			AND s.granted = ? AND s.expires_at > ?
-		WHERE d.id = ?`, []any{noticeKey, subject, subject, r.boolValue(true), r.now, deviceID}, func(s rowScanner) error {
+		WHERE d.id = ?`, []any{noticeKey, subject, subject, subject, subject, r.boolValue(true), r.now, deviceID}, func(s rowScanner) error {
 		var (
-			n, i               sql.NullInt64
-			pseudonym, purpose sql.NullString
+			n, i                     sql.NullInt64
+			pseudonym, role, purpose sql.NullString
+			until                    sql.NullTime
 		)
-		err := s.Scan(&c.Status, &c.Owner, &n, &i, &pseudonym, &purpose)
+		err := s.Scan(&c.Status, &c.Owner, &n, &i, &pseudonym, &role, &until, &purpose)
 		seen, c.Notice, c.Inventory, c.Pseudonym = true, int(n.Int64), int(i.Int64), pseudonym.String
+		c.Member = role.Valid
+		if until.Valid {
+			c.MemberUntil = until.Time.UTC()
+		}
 		if purpose.Valid {
 			c.Granted = append(c.Granted, purpose.String)
 		}

@@ -13,6 +13,7 @@
 //     audit_entries, audit_hashes, audit_subjects, audit_subjects_marks;
 //     consent_records, consent_events, consent_state; decisions; devices,
 //     device_owners, device_transfer_offers, device_sanitizations,
+//     device_attributes, device_members,
 //     inventories, inventory_elements,
 //     notice_versions; webhooks, webhook_events, webhook_deliveries,
 //     webhook_leases, webhook_cursors;

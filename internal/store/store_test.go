@@ -73,7 +73,7 @@ func mustInsertDevice(t *testing.T, db *store.DB, d privacy.Device) privacy.Devi
 	}
 	require.NoError(t, db.Transact(context.Background(), func(tx *store.Tx) error {
 		d.CreatedAt, d.UpdatedAt = tx.Now(), tx.Now()
-		return tx.InsertDevice(d)
+		return tx.InsertDevice(d, 0)
 	}))
 	return d
 }
@@ -133,7 +133,7 @@ func TestStore(t *testing.T) {
 			assert.Equal(t, d, got)
 			err = db.Transact(ctx, func(tx *store.Tx) error {
 				return tx.InsertDevice(privacy.Device{ID: uuid.NewString(), Manufacturer: "ACME", Model: "t1", Serial: "SN1",
-					Firmware: "2", NoticeKey: "n", Status: privacy.DeviceActive, CreatedAt: tx.Now(), UpdatedAt: tx.Now()})
+					Firmware: "2", NoticeKey: "n", Status: privacy.DeviceActive, CreatedAt: tx.Now(), UpdatedAt: tx.Now()}, 0)
 			})
 			require.Equal(t, privacy.EConflict, privacy.ErrorCode(err))
 			var perr *privacy.Error
@@ -232,7 +232,7 @@ func TestStore(t *testing.T) {
 			d := privacy.Device{ID: uuid.NewString(), Manufacturer: "Rollback", Model: "R", Serial: "R1", Firmware: "1", NoticeKey: "n", Status: privacy.DeviceActive}
 			err := db.Transact(ctx, func(tx *store.Tx) error {
 				d.CreatedAt, d.UpdatedAt = tx.Now(), tx.Now()
-				if err := tx.InsertDevice(d); err != nil {
+				if err := tx.InsertDevice(d, 0); err != nil {
 					return err
 				}
 				return tx.InsertInventory(privacy.Inventory{DeviceID: d.ID, Version: 0, CreatedBy: "c", CreatedAt: tx.Now()})

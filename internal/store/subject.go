@@ -77,7 +77,8 @@ func (r *Reader) SubjectsWithoutPseudonym() ([]string, error) {
 // EraseSubject puts marker in place of subject in every row that holds
 // it (consent records, whose receipts it drops keeping their hashes;
 // consent state; the decisions named, found by the caller in the audit
-// log's subject index; owned devices; past requests other than keep), and
+// log's subject index; owned devices, whose labels it clears; past
+// requests other than keep), drops their memberships of devices, and
 // deletes the subject's pseudonym. Webhook events are ScrubWebhookEvents'.
 func (tx *Tx) EraseSubject(subject, marker string, decisions []string, keep string) (privacy.ErasedCounts, error) {
 	var c privacy.ErasedCounts
@@ -114,7 +115,15 @@ func (tx *Tx) EraseSubject(subject, marker string, decisions []string, keep stri
 		}
 		c.Decisions += n
 	}
-	if c.Devices, err = tx.exec("devices", "UPDATE devices SET owner_subject = ? WHERE owner_subject = ?", marker, subject); err != nil {
+	// What an owner called their devices may name them ("Anna's room").
+	if _, err = tx.exec("device labels", `UPDATE device_attributes SET label = '' WHERE label <> ''
+		AND device_id IN (SELECT id FROM devices WHERE owner_subject = ?)`, subject); err != nil {
+		return c, err
+	}
+	if _, err = tx.exec("device members", "DELETE FROM device_members WHERE subject = ?", subject); err != nil {
+		return c, err
+	}
+	if c.Devices, err = tx.exec("devices", "UPDATE devices SET owner_subject = ?, label = '' WHERE owner_subject = ?", marker, subject); err != nil {
 		return c, err
 	}
 	if _, err = tx.exec("device owners", "UPDATE device_owners SET owner_subject = ? WHERE owner_subject = ?", marker, subject); err != nil {

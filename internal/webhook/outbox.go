@@ -157,12 +157,12 @@ func (n *Notes) Consent(seq int64, c event.Consent, granted bool) {
 
 // DeviceStatus notes a device deactivated or disposed of at entry seq;
 // other statuses are not announced.
-func (n *Notes) DeviceStatus(seq int64, d privacy.Device) {
+func (n *Notes) DeviceStatus(seq int64, d privacy.Device, owner string) {
 	kind := privacy.WebhookKind("device." + string(d.Status))
 	if kind != privacy.KindDeviceDeactivated && kind != privacy.KindDeviceDisposed {
 		return
 	}
-	ev := privacy.WebhookEvent{Kind: kind, Subject: d.OwnerSubject, DeviceID: d.ID, AuditSeq: &seq, OrderKey: d.OwnerSubject}
+	ev := privacy.WebhookEvent{Kind: kind, Subject: owner, DeviceID: d.ID, AuditSeq: &seq, OrderKey: owner}
 	if ev.OrderKey == "" {
 		ev.OrderKey = "device:" + ev.DeviceID
 	}

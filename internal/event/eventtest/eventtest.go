@@ -43,6 +43,10 @@ func Examples() []event.Event {
 		event.SanitizationAttested{DeviceID: "d1", Method: "purge", PayloadSHA256: "e1"},
 		event.DeviceTransferred{Device: privacy.Device{ID: "d1", Status: privacy.DeviceActive, OwnerSubject: "alice"}, PreviousPseudonym: "p0",
 			RecordSHA256: "a4"},
+		event.DeviceUpdated{Device: privacy.Device{ID: "d1", Status: privacy.DeviceActive, Firmware: "1.5.0", OwnerSubject: "alice"},
+			Changed: []string{"firmware", "label"}, RecordSHA256: "a5"},
+		event.MemberAdded{Member: privacy.Member{DeviceID: "d1", Subject: "alice", Role: privacy.RoleGuest, Until: t.Add(48 * time.Hour)}},
+		event.MemberRemoved{Member: privacy.Member{DeviceID: "d1", Subject: "alice", Role: privacy.RoleGuest}, Reason: "guest_expired"},
 		event.ServerStarted{Addr: "127.0.0.1:8080"}, event.ServerStopped{},
 		event.PersonalDataRead{Subject: "alice", Route: "/v1/subjects/:subject/privacy"}, event.Unknown{Name: "future.kind"},
 	}
