@@ -55,12 +55,12 @@ func TestMain(m *testing.M) {
 type env struct {
 	db *store.DB
 	// dir holds the database file and the erasure ledger.
-	dir    string
+	dir     string
 	log     *audit.Log
 	rights  *rights.Service
 	devices *device.Service
 	srv     *httpapi.Server
-	tokens map[privacy.Role]string
+	tokens  map[privacy.Role]string
 	// webhooks is not started: a test that wants deliveries starts it.
 	webhooks *webhook.Service
 }
