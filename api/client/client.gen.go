@@ -41,6 +41,48 @@ func (e CategoryResponseMinSensitivity) Valid() bool {
 	}
 }
 
+// Defines values for ChildBodyAgeBand.
+const (
+	ChildBodyAgeBandN1315   ChildBodyAgeBand = "13_15"
+	ChildBodyAgeBandN1617   ChildBodyAgeBand = "16_17"
+	ChildBodyAgeBandUnder13 ChildBodyAgeBand = "under_13"
+)
+
+// Valid indicates whether the value is a known member of the ChildBodyAgeBand enum.
+func (e ChildBodyAgeBand) Valid() bool {
+	switch e {
+	case ChildBodyAgeBandN1315:
+		return true
+	case ChildBodyAgeBandN1617:
+		return true
+	case ChildBodyAgeBandUnder13:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ChildResponseAgeBand.
+const (
+	ChildResponseAgeBandN1315   ChildResponseAgeBand = "13_15"
+	ChildResponseAgeBandN1617   ChildResponseAgeBand = "16_17"
+	ChildResponseAgeBandUnder13 ChildResponseAgeBand = "under_13"
+)
+
+// Valid indicates whether the value is a known member of the ChildResponseAgeBand enum.
+func (e ChildResponseAgeBand) Valid() bool {
+	switch e {
+	case ChildResponseAgeBandN1315:
+		return true
+	case ChildResponseAgeBandN1617:
+		return true
+	case ChildResponseAgeBandUnder13:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ClientInfoRole.
 const (
 	ClientInfoRoleAdmin   ClientInfoRole = "admin"
@@ -1346,6 +1388,46 @@ type CategoryResponse struct {
 // Example: personal
 type CategoryResponseMinSensitivity string
 
+// ChildBody defines model for ChildBody.
+type ChildBody struct {
+	// AgeBand Example: 13_15
+	AgeBand *ChildBodyAgeBand `json:"age_band,omitempty"`
+
+	// Guardians The child's guardians (1-4): a proxy consent names one of them.
+	//
+	// Example: ["parent-1"]
+	Guardians []string `json:"guardians"`
+
+	// MajorityAt When the child comes of age; give it, an age band, or both.
+	MajorityAt *time.Time `json:"majority_at,omitempty"`
+}
+
+// ChildBodyAgeBand Example: 13_15
+type ChildBodyAgeBand string
+
+// ChildResponse defines model for ChildResponse.
+type ChildResponse struct {
+	AgeBand *ChildResponseAgeBand `json:"age_band,omitempty"`
+
+	// AuditSeq The audit entry of the declaration (or of the majority).
+	AuditSeq   int       `json:"audit_seq"`
+	DeclaredAt time.Time `json:"declared_at"`
+
+	// DeclaredBy The client that made the declaration.
+	DeclaredBy openapi_types.UUID `json:"declared_by"`
+	Guardians  []string           `json:"guardians"`
+	MajorityAt *time.Time         `json:"majority_at,omitempty"`
+
+	// Minor Whether the subject is a child now (before majority_at).
+	Minor bool `json:"minor"`
+
+	// Subject Example: kid-42
+	Subject string `json:"subject"`
+}
+
+// ChildResponseAgeBand defines model for ChildResponse.AgeBand.
+type ChildResponseAgeBand string
+
 // ChoiceBody defines model for ChoiceBody.
 type ChoiceBody struct {
 	// Granted Example: true
@@ -1525,6 +1607,11 @@ type ConsentRequest struct {
 	ClientTime *time.Time         `json:"client_time,omitempty"`
 	DeviceId   openapi_types.UUID `json:"device_id"`
 
+	// Guardian For a subject declared a child: the guardian who consents with them (one of those declared). A guardian's subject token may submit it.
+	//
+	// Example: parent-1
+	Guardian *string `json:"guardian,omitempty"`
+
 	// Locale The locale the notice was shown in (one of the version's locales).
 	//
 	// Example: fr
@@ -1559,7 +1646,12 @@ type ConsentResponse struct {
 	ClientTime *time.Time         `json:"client_time,omitempty"`
 	CreatedAt  time.Time          `json:"created_at"`
 	DeviceId   openapi_types.UUID `json:"device_id"`
-	Id         openapi_types.UUID `json:"id"`
+
+	// Guardian For a proxy consent, the guardian who gave it with the child.
+	//
+	// Example: parent-1
+	Guardian *string            `json:"guardian,omitempty"`
+	Id       openapi_types.UUID `json:"id"`
 
 	// Kind Example: consent
 	Kind ConsentResponseKind `json:"kind"`
@@ -1722,7 +1814,8 @@ type DecisionResponse struct {
 	NoticeVersion *int `json:"notice_version,omitempty"`
 
 	// Reasons Why a deny: device_inactive, element_not_declared, not_in_notice, policy_denied, no_consent,
-	// consent_expired, consent_withdrawn, reconsent_required, error. Empty for an allow.
+	// consent_expired, consent_withdrawn, reconsent_required, then, where a rule about children applies,
+	// not_a_child, guardian_consent_required, reconfirmation_required; or error. Empty for an allow.
 	Reasons []string `json:"reasons"`
 }
 
@@ -1972,7 +2065,8 @@ type ExplainedDecision struct {
 	Purpose string `json:"purpose"`
 
 	// Reasons Why a deny: device_inactive, element_not_declared, not_in_notice, policy_denied, no_consent,
-	// consent_expired, consent_withdrawn, reconsent_required, error. Empty for an allow.
+	// consent_expired, consent_withdrawn, reconsent_required, then, where a rule about children applies,
+	// not_a_child, guardian_consent_required, reconfirmation_required; or error. Empty for an allow.
 	Reasons []string `json:"reasons"`
 
 	// Service Example: route-planner
@@ -3425,6 +3519,9 @@ type CloseSubjectRequestJSONRequestBody = CloseBody
 // ConfirmSubjectRequestJSONRequestBody defines body for ConfirmSubjectRequest for application/json ContentType.
 type ConfirmSubjectRequestJSONRequestBody = ConfirmBody
 
+// DeclareChildJSONRequestBody defines body for DeclareChild for application/json ContentType.
+type DeclareChildJSONRequestBody = ChildBody
+
 // CreateSubjectRequestJSONRequestBody defines body for CreateSubjectRequest for application/json ContentType.
 type CreateSubjectRequestJSONRequestBody = SubjectRequestBody
 
@@ -4222,6 +4319,38 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/subjects/requests/{id}/export (the `ExportSubjectRequest` operationId).
 	ExportSubjectRequest(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetChild A subject's declaration as a child
+	//
+	// The declaration, its guardians, and whether the subject is a child now. A subject token reads its own. The read is recorded in the audit log.
+	//
+	// Corresponds with GET /v1/subjects/{subject}/child (the `GetChild` operationId).
+	GetChild(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeclareChildWithBody Declare a subject a child, with their guardians
+	//
+	// From this declaration until majority_at, the subject's consent is a proxy consent: given with one of the guardians named here (POST /v1/consents with `guardian`), one record naming both, with a receipt naming both. Decisions for a child deny a grant given without a guardian (reason guardian_consent_required); data of category personal.child is used only for a subject declared a child, with a guardian's consent in force (otherwise reason not_a_child). At majority_at, or when the majority is declared (POST .../child/majority), the consents given with a guardian no longer count (reason reconfirmation_required) until the person consents themself. A declaration replaces an earlier one; a guardian no longer named ends the proxy consents they gave (withdrawals with receipts, reason guardian_removed). Audited (subject.child_declared, naming the guardians by pseudonym).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /v1/subjects/{subject}/child (the `DeclareChild` operationId).
+	DeclareChildWithBody(ctx context.Context, subject string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeclareChild Declare a subject a child, with their guardians
+	//
+	// From this declaration until majority_at, the subject's consent is a proxy consent: given with one of the guardians named here (POST /v1/consents with `guardian`), one record naming both, with a receipt naming both. Decisions for a child deny a grant given without a guardian (reason guardian_consent_required); data of category personal.child is used only for a subject declared a child, with a guardian's consent in force (otherwise reason not_a_child). At majority_at, or when the majority is declared (POST .../child/majority), the consents given with a guardian no longer count (reason reconfirmation_required) until the person consents themself. A declaration replaces an earlier one; a guardian no longer named ends the proxy consents they gave (withdrawals with receipts, reason guardian_removed). Audited (subject.child_declared, naming the guardians by pseudonym).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /v1/subjects/{subject}/child (the `DeclareChild` operationId).
+	DeclareChild(ctx context.Context, subject string, body DeclareChildJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeclareMajority Declare a child of age
+	//
+	// The child comes of age now (before the majority_at declared, if any): the consents given with a guardian no longer count (decisions deny, reason reconfirmation_required) until the person consents themself. Audited (subject.majority_declared).
+	//
+	// Corresponds with POST /v1/subjects/{subject}/child/majority (the `DeclareMajority` operationId).
+	DeclareMajority(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SubjectConsents A subject's consents
 	//
@@ -5954,6 +6083,78 @@ func (c *Client) ConfirmSubjectRequest(ctx context.Context, id openapi_types.UUI
 // Corresponds with GET /v1/subjects/requests/{id}/export (the `ExportSubjectRequest` operationId).
 func (c *Client) ExportSubjectRequest(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewExportSubjectRequestRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetChild A subject's declaration as a child
+//
+// The declaration, its guardians, and whether the subject is a child now. A subject token reads its own. The read is recorded in the audit log.
+//
+// Corresponds with GET /v1/subjects/{subject}/child (the `GetChild` operationId).
+func (c *Client) GetChild(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetChildRequest(c.Server, subject)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeclareChildWithBody Declare a subject a child, with their guardians
+//
+// From this declaration until majority_at, the subject's consent is a proxy consent: given with one of the guardians named here (POST /v1/consents with `guardian`), one record naming both, with a receipt naming both. Decisions for a child deny a grant given without a guardian (reason guardian_consent_required); data of category personal.child is used only for a subject declared a child, with a guardian's consent in force (otherwise reason not_a_child). At majority_at, or when the majority is declared (POST .../child/majority), the consents given with a guardian no longer count (reason reconfirmation_required) until the person consents themself. A declaration replaces an earlier one; a guardian no longer named ends the proxy consents they gave (withdrawals with receipts, reason guardian_removed). Audited (subject.child_declared, naming the guardians by pseudonym).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /v1/subjects/{subject}/child (the `DeclareChild` operationId).
+func (c *Client) DeclareChildWithBody(ctx context.Context, subject string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeclareChildRequestWithBody(c.Server, subject, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeclareChild Declare a subject a child, with their guardians
+//
+// From this declaration until majority_at, the subject's consent is a proxy consent: given with one of the guardians named here (POST /v1/consents with `guardian`), one record naming both, with a receipt naming both. Decisions for a child deny a grant given without a guardian (reason guardian_consent_required); data of category personal.child is used only for a subject declared a child, with a guardian's consent in force (otherwise reason not_a_child). At majority_at, or when the majority is declared (POST .../child/majority), the consents given with a guardian no longer count (reason reconfirmation_required) until the person consents themself. A declaration replaces an earlier one; a guardian no longer named ends the proxy consents they gave (withdrawals with receipts, reason guardian_removed). Audited (subject.child_declared, naming the guardians by pseudonym).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /v1/subjects/{subject}/child (the `DeclareChild` operationId).
+func (c *Client) DeclareChild(ctx context.Context, subject string, body DeclareChildJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeclareChildRequest(c.Server, subject, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeclareMajority Declare a child of age
+//
+// The child comes of age now (before the majority_at declared, if any): the consents given with a guardian no longer count (decisions deny, reason reconfirmation_required) until the person consents themself. Audited (subject.majority_declared).
+//
+// Corresponds with POST /v1/subjects/{subject}/child/majority (the `DeclareMajority` operationId).
+func (c *Client) DeclareMajority(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeclareMajorityRequest(c.Server, subject)
 	if err != nil {
 		return nil, err
 	}
@@ -9285,6 +9486,121 @@ func NewExportSubjectRequestRequest(server string, id openapi_types.UUID) (*http
 	return req, nil
 }
 
+// NewGetChildRequest constructs an http.Request for the GetChild method
+func NewGetChildRequest(server string, subject string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "subject", subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/%s/child", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeclareChildRequest calls the generic DeclareChild builder with application/json body
+func NewDeclareChildRequest(server string, subject string, body DeclareChildJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewDeclareChildRequestWithBody(server, subject, "application/json", bodyReader)
+}
+
+// NewDeclareChildRequestWithBody constructs an http.Request for the DeclareChild method, with any body, and a specified content type
+func NewDeclareChildRequestWithBody(server string, subject string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "subject", subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/%s/child", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeclareMajorityRequest constructs an http.Request for the DeclareMajority method
+func NewDeclareMajorityRequest(server string, subject string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "subject", subject, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/subjects/%s/child/majority", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewSubjectConsentsRequest constructs an http.Request for the SubjectConsents method
 func NewSubjectConsentsRequest(server string, subject string, params *SubjectConsentsParams) (*http.Request, error) {
 	var err error
@@ -10624,6 +10940,42 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/subjects/requests/{id}/export (the `ExportSubjectRequest` operationId).
 	ExportSubjectRequestWithResponse(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ExportSubjectRequestReply, error)
+
+	// GetChildWithResponse A subject's declaration as a child
+	//
+	// The declaration, its guardians, and whether the subject is a child now. A subject token reads its own. The read is recorded in the audit log.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/subjects/{subject}/child (the `GetChild` operationId).
+	GetChildWithResponse(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*GetChildReply, error)
+
+	// DeclareChildWithBodyWithResponse Declare a subject a child, with their guardians
+	//
+	// From this declaration until majority_at, the subject's consent is a proxy consent: given with one of the guardians named here (POST /v1/consents with `guardian`), one record naming both, with a receipt naming both. Decisions for a child deny a grant given without a guardian (reason guardian_consent_required); data of category personal.child is used only for a subject declared a child, with a guardian's consent in force (otherwise reason not_a_child). At majority_at, or when the majority is declared (POST .../child/majority), the consents given with a guardian no longer count (reason reconfirmation_required) until the person consents themself. A declaration replaces an earlier one; a guardian no longer named ends the proxy consents they gave (withdrawals with receipts, reason guardian_removed). Audited (subject.child_declared, naming the guardians by pseudonym).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/subjects/{subject}/child (the `DeclareChild` operationId).
+	DeclareChildWithBodyWithResponse(ctx context.Context, subject string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeclareChildReply, error)
+
+	// DeclareChildWithResponse Declare a subject a child, with their guardians
+	//
+	// From this declaration until majority_at, the subject's consent is a proxy consent: given with one of the guardians named here (POST /v1/consents with `guardian`), one record naming both, with a receipt naming both. Decisions for a child deny a grant given without a guardian (reason guardian_consent_required); data of category personal.child is used only for a subject declared a child, with a guardian's consent in force (otherwise reason not_a_child). At majority_at, or when the majority is declared (POST .../child/majority), the consents given with a guardian no longer count (reason reconfirmation_required) until the person consents themself. A declaration replaces an earlier one; a guardian no longer named ends the proxy consents they gave (withdrawals with receipts, reason guardian_removed). Audited (subject.child_declared, naming the guardians by pseudonym).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /v1/subjects/{subject}/child (the `DeclareChild` operationId).
+	DeclareChildWithResponse(ctx context.Context, subject string, body DeclareChildJSONRequestBody, reqEditors ...RequestEditorFn) (*DeclareChildReply, error)
+
+	// DeclareMajorityWithResponse Declare a child of age
+	//
+	// The child comes of age now (before the majority_at declared, if any): the consents given with a guardian no longer count (decisions deny, reason reconfirmation_required) until the person consents themself. Audited (subject.majority_declared).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/subjects/{subject}/child/majority (the `DeclareMajority` operationId).
+	DeclareMajorityWithResponse(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*DeclareMajorityReply, error)
 
 	// SubjectConsentsWithResponse A subject's consents
 	//
@@ -20714,6 +21066,463 @@ func (r ExportSubjectRequestReply) ContentType() string {
 	return ""
 }
 
+// GetChildReply200Headers the declared response headers of an HTTP 200 response for GetChild
+type GetChildReply200Headers struct {
+	XRequestID *string
+}
+
+// GetChildReply401Headers the declared response headers of an HTTP 401 response for GetChild
+type GetChildReply401Headers struct {
+	XRequestID *string
+}
+
+// GetChildReply403Headers the declared response headers of an HTTP 403 response for GetChild
+type GetChildReply403Headers struct {
+	XRequestID *string
+}
+
+// GetChildReply404Headers the declared response headers of an HTTP 404 response for GetChild
+type GetChildReply404Headers struct {
+	XRequestID *string
+}
+
+// GetChildReply422Headers the declared response headers of an HTTP 422 response for GetChild
+type GetChildReply422Headers struct {
+	XRequestID *string
+}
+
+// GetChildReply429Headers the declared response headers of an HTTP 429 response for GetChild
+type GetChildReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// GetChildReply500Headers the declared response headers of an HTTP 500 response for GetChild
+type GetChildReply500Headers struct {
+	XRequestID *string
+}
+
+type GetChildReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ChildResponse
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetChildReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetChildReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *GetChildReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetChildReply404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *GetChildReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetChildReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *GetChildReply500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetChildReply) GetJSON200() *ChildResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetChildReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetChildReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetChildReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r GetChildReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetChildReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r GetChildReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetChildReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetChildReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetChildReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetChildReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeclareChildReply200Headers the declared response headers of an HTTP 200 response for DeclareChild
+type DeclareChildReply200Headers struct {
+	XRequestID *string
+}
+
+// DeclareChildReply400Headers the declared response headers of an HTTP 400 response for DeclareChild
+type DeclareChildReply400Headers struct {
+	XRequestID *string
+}
+
+// DeclareChildReply401Headers the declared response headers of an HTTP 401 response for DeclareChild
+type DeclareChildReply401Headers struct {
+	XRequestID *string
+}
+
+// DeclareChildReply403Headers the declared response headers of an HTTP 403 response for DeclareChild
+type DeclareChildReply403Headers struct {
+	XRequestID *string
+}
+
+// DeclareChildReply413Headers the declared response headers of an HTTP 413 response for DeclareChild
+type DeclareChildReply413Headers struct {
+	XRequestID *string
+}
+
+// DeclareChildReply415Headers the declared response headers of an HTTP 415 response for DeclareChild
+type DeclareChildReply415Headers struct {
+	XRequestID *string
+}
+
+// DeclareChildReply422Headers the declared response headers of an HTTP 422 response for DeclareChild
+type DeclareChildReply422Headers struct {
+	XRequestID *string
+}
+
+// DeclareChildReply429Headers the declared response headers of an HTTP 429 response for DeclareChild
+type DeclareChildReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// DeclareChildReply500Headers the declared response headers of an HTTP 500 response for DeclareChild
+type DeclareChildReply500Headers struct {
+	XRequestID *string
+}
+
+// DeclareChildReply503Headers the declared response headers of an HTTP 503 response for DeclareChild
+type DeclareChildReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type DeclareChildReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ChildResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSON415 the response for an HTTP 415 `application/problem+json` response
+	ApplicationproblemJSON415 *Problem
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *DeclareChildReply200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *DeclareChildReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeclareChildReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeclareChildReply403Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *DeclareChildReply413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *DeclareChildReply415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *DeclareChildReply422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeclareChildReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeclareChildReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeclareChildReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeclareChildReply) GetJSON200() *ChildResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeclareChildReply) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeclareChildReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeclareChildReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r DeclareChildReply) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON415 returns the response for an HTTP 415 `application/problem+json` response
+func (r DeclareChildReply) GetApplicationproblemJSON415() *Problem {
+	return r.ApplicationproblemJSON415
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r DeclareChildReply) GetApplicationproblemJSON422() *Problem {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeclareChildReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeclareChildReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeclareChildReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeclareChildReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeclareChildReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeclareChildReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeclareChildReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeclareMajorityReply200Headers the declared response headers of an HTTP 200 response for DeclareMajority
+type DeclareMajorityReply200Headers struct {
+	XRequestID *string
+}
+
+// DeclareMajorityReply401Headers the declared response headers of an HTTP 401 response for DeclareMajority
+type DeclareMajorityReply401Headers struct {
+	XRequestID *string
+}
+
+// DeclareMajorityReply403Headers the declared response headers of an HTTP 403 response for DeclareMajority
+type DeclareMajorityReply403Headers struct {
+	XRequestID *string
+}
+
+// DeclareMajorityReply404Headers the declared response headers of an HTTP 404 response for DeclareMajority
+type DeclareMajorityReply404Headers struct {
+	XRequestID *string
+}
+
+// DeclareMajorityReply409Headers the declared response headers of an HTTP 409 response for DeclareMajority
+type DeclareMajorityReply409Headers struct {
+	XRequestID *string
+}
+
+// DeclareMajorityReply429Headers the declared response headers of an HTTP 429 response for DeclareMajority
+type DeclareMajorityReply429Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+// DeclareMajorityReply500Headers the declared response headers of an HTTP 500 response for DeclareMajority
+type DeclareMajorityReply500Headers struct {
+	XRequestID *string
+}
+
+// DeclareMajorityReply503Headers the declared response headers of an HTTP 503 response for DeclareMajority
+type DeclareMajorityReply503Headers struct {
+	RetryAfter *int
+	XRequestID *string
+}
+
+type DeclareMajorityReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ChildResponse
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// ApplicationproblemJSON503 the response for an HTTP 503 `application/problem+json` response
+	ApplicationproblemJSON503 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *DeclareMajorityReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeclareMajorityReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *DeclareMajorityReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *DeclareMajorityReply404Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *DeclareMajorityReply409Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeclareMajorityReply429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *DeclareMajorityReply500Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeclareMajorityReply503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r DeclareMajorityReply) GetJSON200() *ChildResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeclareMajorityReply) GetApplicationproblemJSON401() *Problem {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeclareMajorityReply) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeclareMajorityReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r DeclareMajorityReply) GetApplicationproblemJSON409() *Problem {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeclareMajorityReply) GetApplicationproblemJSON429() *Problem {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r DeclareMajorityReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetApplicationproblemJSON503 returns the response for an HTTP 503 `application/problem+json` response
+func (r DeclareMajorityReply) GetApplicationproblemJSON503() *Problem {
+	return r.ApplicationproblemJSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeclareMajorityReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeclareMajorityReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeclareMajorityReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeclareMajorityReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SubjectConsentsReply200Headers the declared response headers of an HTTP 200 response for SubjectConsents
 type SubjectConsentsReply200Headers struct {
 	XRequestID *string
@@ -23609,6 +24418,66 @@ func (c *ClientWithResponses) ExportSubjectRequestWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseExportSubjectRequestReply(rsp)
+}
+
+// GetChildWithResponse A subject's declaration as a child
+//
+// The declaration, its guardians, and whether the subject is a child now. A subject token reads its own. The read is recorded in the audit log.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/subjects/{subject}/child (the `GetChild` operationId).
+func (c *ClientWithResponses) GetChildWithResponse(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*GetChildReply, error) {
+	rsp, err := c.GetChild(ctx, subject, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetChildReply(rsp)
+}
+
+// DeclareChildWithBodyWithResponse Declare a subject a child, with their guardians
+//
+// From this declaration until majority_at, the subject's consent is a proxy consent: given with one of the guardians named here (POST /v1/consents with `guardian`), one record naming both, with a receipt naming both. Decisions for a child deny a grant given without a guardian (reason guardian_consent_required); data of category personal.child is used only for a subject declared a child, with a guardian's consent in force (otherwise reason not_a_child). At majority_at, or when the majority is declared (POST .../child/majority), the consents given with a guardian no longer count (reason reconfirmation_required) until the person consents themself. A declaration replaces an earlier one; a guardian no longer named ends the proxy consents they gave (withdrawals with receipts, reason guardian_removed). Audited (subject.child_declared, naming the guardians by pseudonym).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/subjects/{subject}/child (the `DeclareChild` operationId).
+func (c *ClientWithResponses) DeclareChildWithBodyWithResponse(ctx context.Context, subject string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*DeclareChildReply, error) {
+	rsp, err := c.DeclareChildWithBody(ctx, subject, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeclareChildReply(rsp)
+}
+
+// DeclareChildWithResponse Declare a subject a child, with their guardians
+//
+// From this declaration until majority_at, the subject's consent is a proxy consent: given with one of the guardians named here (POST /v1/consents with `guardian`), one record naming both, with a receipt naming both. Decisions for a child deny a grant given without a guardian (reason guardian_consent_required); data of category personal.child is used only for a subject declared a child, with a guardian's consent in force (otherwise reason not_a_child). At majority_at, or when the majority is declared (POST .../child/majority), the consents given with a guardian no longer count (reason reconfirmation_required) until the person consents themself. A declaration replaces an earlier one; a guardian no longer named ends the proxy consents they gave (withdrawals with receipts, reason guardian_removed). Audited (subject.child_declared, naming the guardians by pseudonym).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /v1/subjects/{subject}/child (the `DeclareChild` operationId).
+func (c *ClientWithResponses) DeclareChildWithResponse(ctx context.Context, subject string, body DeclareChildJSONRequestBody, reqEditors ...RequestEditorFn) (*DeclareChildReply, error) {
+	rsp, err := c.DeclareChild(ctx, subject, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeclareChildReply(rsp)
+}
+
+// DeclareMajorityWithResponse Declare a child of age
+//
+// The child comes of age now (before the majority_at declared, if any): the consents given with a guardian no longer count (decisions deny, reason reconfirmation_required) until the person consents themself. Audited (subject.majority_declared).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/subjects/{subject}/child/majority (the `DeclareMajority` operationId).
+func (c *ClientWithResponses) DeclareMajorityWithResponse(ctx context.Context, subject string, reqEditors ...RequestEditorFn) (*DeclareMajorityReply, error) {
+	rsp, err := c.DeclareMajority(ctx, subject, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeclareMajorityReply(rsp)
 }
 
 // SubjectConsentsWithResponse A subject's consents
@@ -35203,6 +36072,532 @@ func ParseExportSubjectRequestReply(rsp *http.Response) (*ExportSubjectRequestRe
 			headers.XRequestID = &value
 		}
 		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetChildReply parses an HTTP response from a GetChildWithResponse call
+func ParseGetChildReply(rsp *http.Response) (*GetChildReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetChildReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ChildResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetChildReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers GetChildReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers GetChildReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetChildReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers GetChildReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetChildReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers GetChildReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeclareChildReply parses an HTTP response from a DeclareChildWithResponse call
+func ParseDeclareChildReply(rsp *http.Response) (*DeclareChildReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeclareChildReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ChildResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers DeclareChildReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers DeclareChildReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeclareChildReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeclareChildReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 413:
+		var headers DeclareChildReply413Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers DeclareChildReply415Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers DeclareChildReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeclareChildReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeclareChildReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeclareChildReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeclareMajorityReply parses an HTTP response from a DeclareMajorityWithResponse call
+func ParseDeclareMajorityReply(rsp *http.Response) (*DeclareMajorityReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeclareMajorityReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ChildResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers DeclareMajorityReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers DeclareMajorityReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers DeclareMajorityReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers DeclareMajorityReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 409:
+		var headers DeclareMajorityReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeclareMajorityReply429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers DeclareMajorityReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeclareMajorityReply503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/event"
+	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/webhook"
 )
@@ -104,6 +105,10 @@ func (r *Reactions) Committed(events []event.Event) {
 			// must go too, or a later decision about the same id would
 			// name the erased records.
 			r.Memory.ForgetSubject(e.Subject)
+		case event.ChildDeclared:
+			r.Memory.SetChild(e.Child)
+		case event.MajorityDeclared:
+			r.Memory.SetChild(privacy.Child{Subject: e.Subject, MajorityAt: e.At})
 		case event.DeviceRegistered:
 			r.Memory.SetDevice(e.Device, true)
 		case event.DeviceStatusChanged:
@@ -165,6 +170,9 @@ func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 			if r.Erasures != nil {
 				r.Erasures.Erased(e.Pseudonym)
 			}
+		case event.ChildDeclared, event.MajorityDeclared:
+			// The entry names the subject by pseudonym only.
+			r.Memory.ReadChildren(tx)
 		case event.DeviceRegistered:
 			r.Memory.ReadDevice(tx, e.Device.ID)
 		case event.DeviceStatusChanged:
@@ -221,7 +229,7 @@ func reviewed(ev event.Event) bool {
 		event.ReceiptKeyRotated, event.FindingAcknowledged,
 		event.WebhookCreated, event.WebhookDeleted, event.WebhookRetried,
 		event.RequestReceived, event.SubjectErased, event.RequestConfirmed, event.RequestCompleted, event.SanitizationAttested,
-		event.DeviceUpdated, event.MemberAdded, event.MemberRemoved:
+		event.DeviceUpdated, event.MemberAdded, event.MemberRemoved, event.ChildDeclared, event.MajorityDeclared:
 		return true
 	case event.Decision, event.PurposePut, event.ClientCreated, event.ClientRevoked, event.ClientRotated, event.EvidenceExported,
 		event.SubjectTokenIssued, event.ServerStarted, event.ServerStopped:

@@ -29,20 +29,22 @@ import (
 // every one of them commits to the whole line; the choices are in the
 // order of their entries.
 type ConsentLine struct {
-	ID            string              `json:"id"`
-	Kind          string              `json:"kind"`
-	Subject       string              `json:"subject"`
-	DeviceID      string              `json:"device_id"`
-	NoticeKey     string              `json:"notice_key"`
-	NoticeVersion int                 `json:"notice_version"`
-	NoticeSHA256  string              `json:"notice_sha256"`
-	Locale        string              `json:"locale"`
-	Method        string              `json:"method"`
-	ClientID      string              `json:"client_id"`
-	ClientTime    string              `json:"client_time,omitempty"`
-	CreatedAt     string              `json:"created_at"`
-	Withdraws     string              `json:"withdraws,omitempty"`
-	Reason        string              `json:"reason,omitempty"`
+	ID            string `json:"id"`
+	Kind          string `json:"kind"`
+	Subject       string `json:"subject"`
+	DeviceID      string `json:"device_id"`
+	NoticeKey     string `json:"notice_key"`
+	NoticeVersion int    `json:"notice_version"`
+	NoticeSHA256  string `json:"notice_sha256"`
+	Locale        string `json:"locale"`
+	Method        string `json:"method"`
+	ClientID      string `json:"client_id"`
+	ClientTime    string `json:"client_time,omitempty"`
+	CreatedAt     string `json:"created_at"`
+	Withdraws     string `json:"withdraws,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	// Guardian is, for a proxy consent, the guardian's pseudonym.
+	Guardian      string              `json:"guardian,omitempty"`
 	ReceiptSHA256 string              `json:"receipt_sha256"`
 	Choices       []ConsentLineChoice `json:"choices"`
 }
@@ -55,10 +57,11 @@ type ConsentLineChoice struct {
 	AuditSeq  int64  `json:"audit_seq"`
 }
 
-// NewConsentLine is rec's canonical line, its subject as its pseudonym and
-// its receipt as receiptSHA256.
-func NewConsentLine(rec privacy.ConsentRecord, pseudonym, receiptSHA256 string) ConsentLine {
-	l := ConsentLine{ID: rec.ID, Kind: rec.Kind, Subject: pseudonym, DeviceID: rec.DeviceID, NoticeKey: rec.NoticeKey,
+// NewConsentLine is rec's canonical line, its subject as its pseudonym,
+// its guardian (for a proxy consent) as theirs, and its receipt as
+// receiptSHA256.
+func NewConsentLine(rec privacy.ConsentRecord, pseudonym, guardian, receiptSHA256 string) ConsentLine {
+	l := ConsentLine{ID: rec.ID, Kind: rec.Kind, Subject: pseudonym, Guardian: guardian, DeviceID: rec.DeviceID, NoticeKey: rec.NoticeKey,
 		NoticeVersion: rec.NoticeVersion, NoticeSHA256: rec.NoticeHash, Locale: rec.Locale, Method: string(rec.Method), ClientID: rec.ClientID,
 		ClientTime: formatOptional(rec.ClientTime), CreatedAt: FormatTime(rec.CreatedAt), Withdraws: rec.Withdraws, Reason: rec.Reason, ReceiptSHA256: receiptSHA256,
 		Choices: make([]ConsentLineChoice, len(rec.Choices))}
@@ -97,7 +100,7 @@ func LineSHA256(line any) (string, error) {
 // general path then decides).
 func (l ConsentLine) canonical() ([]byte, bool) {
 	strs := []string{l.ID, l.Kind, l.Subject, l.DeviceID, l.NoticeKey, l.NoticeSHA256, l.Locale, l.Method, l.ClientID, l.ClientTime,
-		l.CreatedAt, l.Withdraws, l.Reason, l.ReceiptSHA256}
+		l.CreatedAt, l.Withdraws, l.Reason, l.ReceiptSHA256, l.Guardian}
 	for _, c := range l.Choices {
 		strs = append(strs, c.Purpose, c.ExpiresAt)
 	}
@@ -130,8 +133,11 @@ func (l ConsentLine) canonical() ([]byte, bool) {
 		b = append(b, `,"client_time":`...)
 		b = appendString(b, l.ClientTime)
 	}
-	for _, m := range []struct{ name, value string }{{"created_at", l.CreatedAt}, {"device_id", l.DeviceID}, {"id", l.ID}, {"kind", l.Kind},
-		{"locale", l.Locale}, {"method", l.Method}, {"notice_key", l.NoticeKey}, {"notice_sha256", l.NoticeSHA256}} {
+	for _, m := range []struct{ name, value string }{{"created_at", l.CreatedAt}, {"device_id", l.DeviceID}, {"guardian", l.Guardian},
+		{"id", l.ID}, {"kind", l.Kind}, {"locale", l.Locale}, {"method", l.Method}, {"notice_key", l.NoticeKey}, {"notice_sha256", l.NoticeSHA256}} {
+		if m.name == "guardian" && m.value == "" {
+			continue // omitted, as in every line written before guardians
+		}
 		b = append(b, ',', '"')
 		b = append(b, m.name...)
 		b = append(b, '"', ':')
@@ -246,7 +252,13 @@ func (l *Log) CheckConsent(ctx context.Context, rec privacy.ConsentRecord) error
 	if err != nil {
 		return err
 	}
-	line := NewConsentLine(rec, subject, receipt)
+	var guardian string
+	if rec.Guardian != "" {
+		if guardian, err = l.Pseudonym(l.db.Read(ctx), rec.Guardian); err != nil {
+			return err
+		}
+	}
+	line := NewConsentLine(rec, subject, guardian, receipt)
 	want, err := LineSHA256(line)
 	if err != nil {
 		return err

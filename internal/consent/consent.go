@@ -59,6 +59,9 @@ type Input struct {
 	Method        privacy.ConsentMethod
 	ClientTime    time.Time
 	ClientID      string
+	// Guardian gives, with a child (SubjectID), a proxy consent: one of
+	// the guardians declared theirs.
+	Guardian string
 }
 
 var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -67,6 +70,9 @@ var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 func (in *Input) validate() error {
 	var p privacy.Problems
 	privacy.CheckSubject(&p, "subject", in.SubjectID)
+	if in.Guardian != "" {
+		privacy.CheckSubject(&p, "guardian", in.Guardian)
+	}
 	if _, err := uuid.Parse(in.DeviceID); err != nil {
 		p.Add("device_id", "must be a device id")
 	}
@@ -127,6 +133,9 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 	tx := s.db.Read(ctx)
 	d, err := s.device(tx, in.DeviceID)
 	if err != nil {
+		return privacy.ConsentRecord{}, err
+	}
+	if err := checkGuardian(tx, in); err != nil {
 		return privacy.ConsentRecord{}, err
 	}
 	until, err := shares(tx, d, in)
@@ -197,7 +206,8 @@ func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d priv
 	// in which the writer commits it.
 	rec := privacy.ConsentRecord{ID: uuid.Must(uuid.NewV7()).String(), Kind: privacy.RecordConsent, SubjectID: in.SubjectID,
 		DeviceID: in.DeviceID, NoticeKey: cur.NoticeKey, NoticeVersion: cur.Version, NoticeHash: cur.ContentHash, Locale: in.Locale,
-		Method: in.Method, ClientTime: in.ClientTime.UTC().Truncate(time.Microsecond), CreatedAt: tx.Now(), ClientID: in.ClientID}
+		Method: in.Method, ClientTime: in.ClientTime.UTC().Truncate(time.Microsecond), CreatedAt: tx.Now(), ClientID: in.ClientID,
+		Guardian: in.Guardian}
 	for _, c := range in.Choices {
 		choice := privacy.ConsentChoice{Purpose: c.Purpose, Granted: c.Granted}
 		if c.Granted {
@@ -216,7 +226,7 @@ func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d priv
 		return privacy.ConsentRecord{}, err
 	}
 	_, err = s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
-		check, err := tx.ConsentPrecheck(in.SubjectID, in.DeviceID, in.NoticeKey)
+		check, err := tx.ConsentPrecheck(in.SubjectID, in.DeviceID, in.NoticeKey, in.Guardian)
 		if err != nil {
 			return nil, err
 		}
@@ -242,6 +252,10 @@ func (s *Service) record(ctx context.Context, tx *store.Reader, in Input, d priv
 		}
 		pseudonym, err := tx.PseudonymStored(rec.SubjectID, check.Pseudonym)
 		if err != nil {
+			return nil, err
+		}
+		// Who is a child, and whose guardians, as it is now.
+		if err := guardianRule(check.Child, check.ChildMajority, check.Guardian, in.Guardian, tx.Now()); err != nil {
 			return nil, err
 		}
 		return s.store(tx, rec, pseudonym, receiptHash, check.Granted)
@@ -331,6 +345,36 @@ func (s *Service) wrongHash(tx *store.Reader, in Input, shown privacy.NoticeVers
 		"the hash does not match version %d (content_hash %s): what was shown is not what was published", shown.Version, shown.ContentHash)
 }
 
+// checkGuardian applies the rules about children: a declared child's
+// consent is a proxy consent, given with one of their guardians, until
+// their majority; from then on, and for anyone not a child, nobody
+// consents with a guardian.
+func checkGuardian(tx *store.Reader, in Input) error {
+	c, err := tx.Child(in.SubjectID)
+	switch {
+	case privacy.ErrorCode(err) == privacy.ENotFound:
+		return guardianRule(false, time.Time{}, false, in.Guardian, tx.Now())
+	case err != nil:
+		return err
+	}
+	return guardianRule(true, c.MajorityAt, slices.Contains(c.Guardians, in.Guardian), in.Guardian, tx.Now())
+}
+
+// guardianRule is checkGuardian's rule: child, until majority (zero: not
+// known), and whether guardian is one of theirs.
+func guardianRule(child bool, majority time.Time, isGuardian bool, guardian string, now time.Time) error {
+	minor := child && (majority.IsZero() || now.Before(majority))
+	switch {
+	case minor && guardian == "":
+		return privacy.FieldErrorf(privacy.EInvalid, "guardian", "the subject is declared a child: their consent is given with a guardian's, who is named here")
+	case minor && !isGuardian:
+		return privacy.FieldErrorf(privacy.EForbidden, "guardian", "is not a guardian declared for this child")
+	case !minor && guardian != "":
+		return privacy.FieldErrorf(privacy.EInvalid, "guardian", "only a child's consent is given with a guardian; this subject consents for themself")
+	}
+	return nil
+}
+
 // errNotShared refuses a consent on a device the subject neither owns nor
 // shares: nobody consents for another adult.
 var errNotShared = privacy.FieldErrorf(privacy.EForbidden, "subject",
@@ -404,16 +448,24 @@ func (s *Service) store(tx *audit.Tx, rec privacy.ConsentRecord, pseudonym, rece
 		return nil, err
 	}
 	// Every choice's entry commits to the whole record as written.
-	recordHash, err := audit.LineSHA256(audit.NewConsentLine(rec, pseudonym, receiptHash))
+	var guardian string
+	if rec.Guardian != "" {
+		var err error
+		if guardian, err = tx.Pseudonym(rec.Guardian); err != nil {
+			return nil, err
+		}
+	}
+	recordHash, err := audit.LineSHA256(audit.NewConsentLine(rec, pseudonym, guardian, receiptHash))
 	if err != nil {
 		return nil, err
 	}
 	events := make([]event.Event, len(rec.Choices))
 	for i, c := range rec.Choices {
 		// The purpose's current state as InsertConsentRecord wrote it.
-		ev := event.Consent{ReceiptSHA256: receiptHash, RecordSHA256: recordHash, Reason: rec.Reason, ConsentState: privacy.ConsentState{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID,
-			Purpose: c.Purpose, RecordID: rec.ID, Kind: rec.Kind, Granted: c.Granted, ExpiresAt: c.ExpiresAt, NoticeKey: rec.NoticeKey,
-			NoticeVersion: rec.NoticeVersion, AuditSeq: c.AuditSeq, UpdatedAt: rec.CreatedAt}}
+		ev := event.Consent{ReceiptSHA256: receiptHash, RecordSHA256: recordHash, Reason: rec.Reason, Guardian: guardian,
+			ConsentState: privacy.ConsentState{SubjectID: rec.SubjectID, DeviceID: rec.DeviceID, Purpose: c.Purpose, RecordID: rec.ID,
+				Kind: rec.Kind, Granted: c.Granted, ExpiresAt: c.ExpiresAt, NoticeKey: rec.NoticeKey, NoticeVersion: rec.NoticeVersion,
+				AuditSeq: c.AuditSeq, UpdatedAt: rec.CreatedAt, Proxy: rec.Guardian != ""}}
 		if rec.Kind == privacy.RecordWithdrawal {
 			events[i] = event.ConsentWithdrawn{Consent: ev}
 			continue

@@ -70,6 +70,9 @@ type iso27560 struct {
 	Withdrawal     string         `json:"withdrawal_method"`
 	// WithdrawalReason is why the service withdrew, when the person did not.
 	WithdrawalReason string `json:"withdrawal_reason,omitempty"`
+	// Guardian is, for a proxy consent, the guardian who gave it with the
+	// child (pii_principal_id).
+	Guardian string `json:"guardian,omitempty"`
 }
 
 type noticeRef struct {
@@ -128,7 +131,7 @@ func buildReceipt(in receiptInput) ([]byte, error) {
 		ISO27560: iso27560{SchemaVersion: "ISO/IEC TS 27560:2023", RecordID: rec.ID, PIIPrincipalID: rec.SubjectID,
 			EventTime: rec.CreatedAt.UTC().Format(timeFormat), Language: rec.Locale, DeviceID: rec.DeviceID, Withdraws: rec.Withdraws,
 			PrivacyNotice: noticeRef{Key: rec.NoticeKey, Version: rec.NoticeVersion, SHA256: rec.NoticeHash, URL: noticeURL},
-			Purposes:      []purposeEvent{}, Withdrawal: withdrawalMethod(rec), WithdrawalReason: rec.Reason,
+			Purposes:      []purposeEvent{}, Withdrawal: withdrawalMethod(rec), WithdrawalReason: rec.Reason, Guardian: rec.Guardian,
 		},
 	}
 	if !rec.ClientTime.IsZero() {

@@ -35,7 +35,13 @@ const (
 	ReasonConsentExpired     = event.ReasonConsentExpired
 	ReasonConsentWithdrawn   = event.ReasonConsentWithdrawn
 	ReasonReconsentRequired  = event.ReasonReconsentRequired
-	ReasonError              = event.ReasonError
+	// The rules about children: a child's consent counts only given with
+	// a guardian's; at majority the person confirms it; data about a
+	// child is used only for a child.
+	ReasonGuardianConsentRequired = event.ReasonGuardianConsentRequired
+	ReasonReconfirmationRequired  = event.ReasonReconfirmationRequired
+	ReasonNotAChild               = event.ReasonNotAChild
+	ReasonError                   = event.ReasonError
 )
 
 // Actions a service may ask about.
@@ -283,7 +289,8 @@ func judge(v view, r Request, now time.Time, policy Policy) Decision {
 		pass("policy", fmt.Sprintf("the data policy lets %s %s %s for %s", r.ServiceName, r.Action, element.Category, r.Purpose))
 	}
 
-	switch status := consentStatus(v, now); status {
+	status := consentStatus(v, now)
+	switch status {
 	case privacy.StatusGranted:
 		d.ConsentRecord, d.ConsentSeq, d.consentExpires = facts.Consent.RecordID, facts.Consent.AuditSeq, facts.Consent.ExpiresAt
 		pass("consent", fmt.Sprintf("consent record %s (audit entry %d) grants %s until %s", facts.Consent.RecordID, facts.Consent.AuditSeq,
@@ -299,6 +306,7 @@ func judge(v view, r Request, now time.Time, policy Policy) Decision {
 	default:
 		deny("consent", ReasonNoConsent, "the subject has not granted this purpose on this device")
 	}
+	judgeChild(facts, declared && element.Category == privacy.CategoryChild, status == privacy.StatusGranted, now, deny, pass)
 	d.Allow = len(d.Reasons) == 0
 	if !d.Allow {
 		d.ConsentRecord, d.ConsentSeq, d.NoticeVersion = "", 0, 0
@@ -307,6 +315,23 @@ func judge(v view, r Request, now time.Time, policy Policy) Decision {
 		d.Reasons = []string{}
 	}
 	return d
+}
+
+// judgeChild applies the rules about children (event.ChildRules), the
+// last check, made only where they apply. childData: the element is of
+// category personal.child; granted: the consent check passed.
+func judgeChild(facts decisionFacts, childData, granted bool, now time.Time, deny func(check, reason, detail string), pass func(check, detail string)) {
+	denials, applies := event.ChildRules(facts.Child.Declared, facts.Child.MajorityAt, childData, granted, facts.Consent.Proxy, now)
+	for _, d := range denials {
+		deny("guardian", d.Reason, d.Detail)
+	}
+	switch {
+	case !applies || !granted || len(denials) > 0:
+	case facts.Child.minor(now):
+		pass("guardian", "the subject is a child; their consent was given with a guardian's")
+	default:
+		pass("guardian", "the subject came of age and consented themself")
+	}
 }
 
 // consentStatus judges the consent in v; "" when that cannot be done.

@@ -1,6 +1,8 @@
 package decide
 
 import (
+	"time"
+
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 )
@@ -41,17 +43,44 @@ type decisionFacts struct {
 	NoticeVersion    int // 0: no notice published
 	Consent          privacy.ConsentState
 	HasConsent       bool
+	// Child is the subject's declaration as a child, if any.
+	Child childFacts
+}
+
+// childFacts is what a decision reads of a subject declared a child.
+type childFacts struct {
+	Declared bool
+	// MajorityAt ends the childhood; zero: not known.
+	MajorityAt time.Time
+}
+
+// minor reports whether the subject is a child at t.
+func (c childFacts) minor(t time.Time) bool {
+	return c.Declared && (c.MajorityAt.IsZero() || t.Before(c.MajorityAt))
+}
+
+// childOf is the facts of a declaration, the same whether read from the
+// database or kept in memory.
+func childOf(c privacy.Child) childFacts {
+	if c.Subject == "" {
+		return childFacts{}
+	}
+	f := childFacts{Declared: true}
+	if !c.MajorityAt.IsZero() {
+		f.MajorityAt = c.MajorityAt.UTC()
+	}
+	return f
 }
 
 // readFacts reads the facts of r in one query. An unknown device is
 // ENotFound.
 func readFacts(tx *store.Reader, r Request) (decisionFacts, error) {
-	d, inventory, notice, consent, err := tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose)
+	d, inventory, notice, consent, child, err := tx.DecisionFacts(r.DeviceID, r.Subject, r.Purpose)
 	if err != nil {
 		return decisionFacts{}, err
 	}
 	return decisionFacts{DeviceStatus: string(d.Status), NoticeKey: d.NoticeKey, InventoryVersion: inventory, NoticeVersion: notice,
-		Consent: consent, HasConsent: consent.RecordID != ""}, nil
+		Consent: consent, HasConsent: consent.RecordID != "", Child: childOf(child)}, nil
 }
 
 // decisionConsent is a consent state with the fields readFacts reads
@@ -59,7 +88,7 @@ func readFacts(tx *store.Reader, r Request) (decisionFacts, error) {
 // database or kept in memory.
 func decisionConsent(st privacy.ConsentState) privacy.ConsentState {
 	out := privacy.ConsentState{SubjectID: st.SubjectID, DeviceID: st.DeviceID, Purpose: st.Purpose, RecordID: st.RecordID, Kind: st.Kind,
-		Granted: st.Granted, NoticeVersion: st.NoticeVersion, AuditSeq: st.AuditSeq}
+		Granted: st.Granted, NoticeVersion: st.NoticeVersion, AuditSeq: st.AuditSeq, Proxy: st.Proxy}
 	if !st.ExpiresAt.IsZero() {
 		out.ExpiresAt = st.ExpiresAt.UTC()
 	}

@@ -20,6 +20,8 @@ type facts struct {
 	devices map[string]deviceFacts
 	notices map[string]noticeFacts
 	consent map[factsKey]privacy.ConsentState
+	// children are the subjects declared children.
+	children map[string]childFacts
 }
 
 // Memory holds the facts so that a decision reads no disk. It is kept
@@ -96,7 +98,15 @@ func loadFacts(tx *store.Reader) (facts, error) {
 	for _, st := range states {
 		consent[keyOf(st)] = decisionConsent(st)
 	}
-	return facts{devices: devices, notices: notices, consent: consent}, nil
+	declared, err := tx.Children()
+	if err != nil {
+		return facts{}, err
+	}
+	children := make(map[string]childFacts, len(declared))
+	for _, c := range declared {
+		children[c.Subject] = childOf(c)
+	}
+	return facts{devices: devices, notices: notices, consent: consent, children: children}, nil
 }
 
 // Install installs, after a commit and before its events are applied, a
@@ -158,6 +168,16 @@ func (m *Memory) ForgetSubject(subject string) {
 				delete(f.consent, k)
 			}
 		}
+		delete(f.children, subject)
+		return true
+	})
+}
+
+// SetChild records a subject's declaration as a child (c.Subject), or
+// its majority.
+func (m *Memory) SetChild(c privacy.Child) {
+	m.change(func(f *facts) bool {
+		f.children[c.Subject] = childOf(c)
 		return true
 	})
 }
@@ -230,6 +250,26 @@ func (m *Memory) ReadConsent(tx *store.Reader, record, device, purpose string) {
 			return false
 		}
 		f.consent[keyOf(st)] = decisionConsent(st)
+		return true
+	})
+}
+
+// ReadChildren reads back every declaration of a child: another
+// instance's entry names the subject by pseudonym only, and there are few.
+func (m *Memory) ReadChildren(tx *store.Reader) {
+	if !m.Complete() {
+		return
+	}
+	declared, err := tx.Children()
+	m.change(func(f *facts) bool {
+		if err != nil {
+			return false
+		}
+		children := make(map[string]childFacts, len(declared))
+		for _, c := range declared {
+			children[c.Subject] = childOf(c)
+		}
+		f.children = children
 		return true
 	})
 }
@@ -315,5 +355,6 @@ func (m *Memory) view(r Request) (view, bool) {
 		c.NoticeKey = d.NoticeKey
 		v.facts.Consent, v.facts.HasConsent = c, true
 	}
+	v.facts.Child = m.facts.children[r.Subject]
 	return v, true
 }

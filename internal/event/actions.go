@@ -1,5 +1,7 @@
 package event
 
+import "time"
+
 // The audit log's action names, every one. An entry's action is one of
 // these; the verifier's replay reads the consent, decision and notice ones.
 const (
@@ -17,8 +19,11 @@ const (
 	// A device's firmware or label changed.
 	ActionDeviceUpdated = "device.updated"
 	// Not "device.…" either: a household's members change no device line.
-	ActionMemberAdded       = "household.member_added"
-	ActionMemberRemoved     = "household.member_removed"
+	ActionMemberAdded   = "household.member_added"
+	ActionMemberRemoved = "household.member_removed"
+	// A subject declared a child, with their guardians; their majority.
+	ActionChildDeclared     = "subject.child_declared"
+	ActionMajorityDeclared  = "subject.majority_declared"
 	ActionInventoryDeclared = "inventory.declared"
 	// Not "device.…": device.* entries are the device's status changes.
 	ActionSanitizationAttested = "sanitization.attested"
@@ -84,7 +89,42 @@ const (
 	ReasonConsentExpired     = "consent_expired"
 	ReasonConsentWithdrawn   = "consent_withdrawn"
 	ReasonReconsentRequired  = "reconsent_required"
+	// The guardian check, last, where a rule about children applies.
+	ReasonNotAChild               = "not_a_child"
+	ReasonGuardianConsentRequired = "guardian_consent_required"
+	ReasonReconfirmationRequired  = "reconfirmation_required"
 	// ReasonError is a check that could not be made: the decision failed
 	// closed.
 	ReasonError = "error"
 )
+
+// Denial is one reason a check denies, with why.
+type Denial struct{ Reason, Detail string }
+
+// ChildRules are the rules about children, which decisions apply and the
+// verifier's replay applies again: a declared child's grant counts only
+// as a proxy consent given with a guardian, until majorityAt (zero: not
+// known); after it, only a grant they gave themself counts; data about a
+// child (childData) is used only for a child. declared: the subject is
+// declared a child; granted: the consent check passed; proxy: the grant
+// in force was given with a guardian. None apply (applies false) for a
+// subject never declared a child and data not about a child.
+func ChildRules(declared bool, majorityAt time.Time, childData, granted, proxy bool, at time.Time) (denials []Denial, applies bool) {
+	minor := declared && (majorityAt.IsZero() || at.Before(majorityAt))
+	if !declared && !childData {
+		return nil, false
+	}
+	if childData && !minor {
+		denials = append(denials, Denial{ReasonNotAChild, "data of category personal.child is used only for a subject declared a child"})
+	}
+	if granted && declared {
+		switch {
+		case minor && !proxy:
+			denials = append(denials, Denial{ReasonGuardianConsentRequired, "the subject is declared a child: their consent counts only given with a guardian's"})
+		case !minor && proxy:
+			denials = append(denials, Denial{ReasonReconfirmationRequired,
+				"the consent was given with a guardian before the subject came of age: they confirm it themself"})
+		}
+	}
+	return denials, true
+}

@@ -73,7 +73,7 @@ func Decode(action string, targets map[string]string, reasons []string) Event {
 			Purpose: targets["purpose"], DataAction: targets["action"]}
 	case ActionConsentRecorded, ActionConsentWithdrawn:
 		c := Consent{ConsentState: privacy.ConsentState{RecordID: targets["record"], DeviceID: targets["device"], Purpose: targets["purpose"],
-			NoticeKey: targets["notice"]}}
+			NoticeKey: targets["notice"], Proxy: targets["guardian"] != ""}, Guardian: targets["guardian"]}
 		c.NoticeVersion, _ = strconv.Atoi(targets["notice_version"])
 		if action == ActionConsentWithdrawn {
 			return ConsentWithdrawn{Consent: c}
@@ -162,6 +162,18 @@ func Decode(action string, targets map[string]string, reasons []string) Event {
 			reason = reasons[0]
 		}
 		return MemberRemoved{Member: m, Reason: reason}
+	case ActionChildDeclared:
+		c := privacy.Child{AgeBand: targets["age_band"]}
+		c.MajorityAt, _ = time.Parse(time.RFC3339Nano, targets["majority_at"])
+		var guardians []string
+		if targets["guardians"] != "" {
+			guardians = strings.Split(targets["guardians"], ",")
+		}
+		return ChildDeclared{Child: c, Guardians: guardians}
+	case ActionMajorityDeclared:
+		e := MajorityDeclared{}
+		e.At, _ = time.Parse(time.RFC3339Nano, targets["majority_at"])
+		return e
 	case ActionSanitizationAttested:
 		return SanitizationAttested{DeviceID: targets["device"], Method: targets["method"]}
 	case ActionRequestReceived:

@@ -49,12 +49,19 @@ type Consent struct {
 	// Reason is why the service withdrew, when the person did not (the
 	// record's; its line commits to it, the entry does not repeat it).
 	Reason string
+	// Guardian is, for a proxy consent, the guardian's pseudonym (Proxy
+	// is set): the verifier's replay judges a child's decisions on it.
+	Guardian string
 }
 
 func (c Consent) entry(outcome string) Entry {
-	return Entry{Subject: c.SubjectID, PayloadSHA256: c.ReceiptSHA256, RecordSHA256: c.RecordSHA256, ExpiresAt: c.ExpiresAt, Outcome: outcome,
+	e := Entry{Subject: c.SubjectID, PayloadSHA256: c.ReceiptSHA256, RecordSHA256: c.RecordSHA256, ExpiresAt: c.ExpiresAt, Outcome: outcome,
 		Targets: map[string]string{"device": c.DeviceID, "purpose": c.Purpose, "record": c.RecordID, "notice": c.NoticeKey,
 			"notice_version": strconv.Itoa(c.NoticeVersion)}}
+	if c.Guardian != "" {
+		e.Targets["guardian"] = c.Guardian
+	}
+	return e
 }
 
 // ConsentRecorded is a purpose granted or denied by a consent record.
@@ -481,6 +488,40 @@ func (MemberRemoved) Action() string { return ActionMemberRemoved }
 func (e MemberRemoved) Entry() Entry {
 	return Entry{Subject: e.Member.Subject, Reasons: []string{e.Reason},
 		Targets: map[string]string{"device": e.Member.DeviceID, "role": string(e.Member.Role)}}
+}
+
+// ChildDeclared is a subject declared a child (Child.Subject), until
+// Child.MajorityAt, with guardians (their pseudonyms: the entry names
+// them so that the verifier knows whose proxy consents count).
+type ChildDeclared struct {
+	Child     privacy.Child
+	Guardians []string
+}
+
+func (ChildDeclared) Action() string { return ActionChildDeclared }
+
+func (e ChildDeclared) Entry() Entry {
+	t := map[string]string{"guardians": strings.Join(e.Guardians, ",")}
+	if !e.Child.MajorityAt.IsZero() {
+		t["majority_at"] = e.Child.MajorityAt.UTC().Format(time.RFC3339Nano)
+	}
+	if e.Child.AgeBand != "" {
+		t["age_band"] = e.Child.AgeBand
+	}
+	return Entry{Subject: e.Child.Subject, Targets: t}
+}
+
+// MajorityDeclared is a child declared of age at At: their consents
+// given with a guardian need their own confirmation from then.
+type MajorityDeclared struct {
+	Subject string
+	At      time.Time
+}
+
+func (MajorityDeclared) Action() string { return ActionMajorityDeclared }
+
+func (e MajorityDeclared) Entry() Entry {
+	return Entry{Subject: e.Subject, Targets: map[string]string{"majority_at": e.At.UTC().Format(time.RFC3339Nano)}}
 }
 
 // SanitizationAttested is the attestation that a disposed device's data

@@ -549,7 +549,13 @@ func exportConsents(ctx context.Context, w *writer, src Sources, m Manifest, rec
 		if err != nil {
 			return err
 		}
-		return w.line(audit.NewConsentLine(r, subject, r.ReceiptHash()))
+		var guardian string
+		if r.Guardian != "" {
+			if guardian, err = src.Log.Pseudonym(src.DB.Read(ctx), r.Guardian); err != nil {
+				return err
+			}
+		}
+		return w.line(audit.NewConsentLine(r, subject, guardian, r.ReceiptHash()))
 	})
 	if err != nil || !receipts {
 		return err

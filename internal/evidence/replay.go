@@ -32,6 +32,7 @@ type judgeReplay struct {
 	inForce   map[string]int // notice key → version in force
 	material  map[string]map[int][]string
 	consents  map[[32]byte]replayConsent // by consentKey
+	children  map[string]replayChild     // by pseudonym
 	policy    *policyState
 	data      *authz.Data
 	stale     bool // the policy changed since data was built
@@ -39,6 +40,13 @@ type judgeReplay struct {
 	judged, withoutPolicy, allows int
 	// failure is the first decision the replay judged otherwise.
 	failure error
+}
+
+// replayChild is a subject declared a child, until majority (zero: not
+// known).
+type replayChild struct {
+	declared bool
+	majority time.Time
 }
 
 // replayElement is what a decision reads of a declared element.
@@ -50,7 +58,7 @@ type replayElement struct {
 func newJudgeReplay() *judgeReplay {
 	return &judgeReplay{noticeOf: map[string]string{}, elements: map[string]map[string]replayElement{}, stated: map[string]map[string][]string{},
 		status: map[string]privacy.DeviceStatus{}, inventory: map[string]int{}, inForce: map[string]int{}, material: map[string]map[int][]string{},
-		consents: map[[32]byte]replayConsent{}, policy: newPolicyState(), stale: true}
+		consents: map[[32]byte]replayConsent{}, children: map[string]replayChild{}, policy: newPolicyState(), stale: true}
 }
 
 func versionKey(name string, version int) string { return name + "\x00" + strconv.Itoa(version) }
@@ -106,6 +114,10 @@ func (j *judgeReplay) apply(seq int64, e audit.Entry) error {
 		j.stale = true
 	case event.ConsentRecorded, event.ConsentWithdrawn:
 		return j.consent(seq, e)
+	case event.ChildDeclared:
+		j.children[e.Targets["subject"]] = replayChild{declared: true, majority: x.Child.MajorityAt}
+	case event.MajorityDeclared:
+		j.children[e.Targets["subject"]] = replayChild{declared: true, majority: x.At}
 	case event.Decision:
 		return j.decision(seq, e, x)
 	}
@@ -120,6 +132,8 @@ type replayConsent struct {
 	expires time.Time
 	version int
 	kind    uint8 // consentGranted, consentRefused, consentWithdrawn
+	// proxy: given with a guardian (the entry names one).
+	proxy bool
 }
 
 const (
@@ -135,7 +149,7 @@ func consentKey(subject, device, purpose string) [32]byte {
 }
 
 func (j *judgeReplay) consent(seq int64, e audit.Entry) error {
-	c := replayConsent{seq: seq, kind: consentRefused}
+	c := replayConsent{seq: seq, kind: consentRefused, proxy: e.Targets["guardian"] != ""}
 	switch {
 	case e.Action == event.ActionConsentWithdrawn:
 		c.kind = consentWithdrawn
@@ -202,7 +216,7 @@ func (j *judgeReplay) decision(seq int64, e audit.Entry, d event.Decision) error
 	return nil
 }
 
-// judge runs the five checks in order and returns the reasons to deny,
+// judge runs the five checks in order, then the rules about children and returns the reasons to deny,
 // each once, with the first failing check and why.
 func (j *judgeReplay) judge(e audit.Entry, d event.Decision, at time.Time) (reasons []string, check, why string, err error) {
 	deny := func(c, reason, detail string) {
@@ -279,6 +293,12 @@ func (j *judgeReplay) judge(e audit.Entry, d event.Decision, at time.Time) (reas
 		deny("consent", event.ReasonReconsentRequired, "the notice changed this purpose materially since consent was given")
 	default:
 		deny("consent", event.ReasonNoConsent, "the subject has not granted this purpose on this device")
+	}
+	child := j.children[e.Targets["subject"]]
+	denials, _ := event.ChildRules(child.declared, child.majority, declared && element.category == privacy.CategoryChild,
+		consentStatus == privacy.StatusGranted, c.proxy, at)
+	for _, dn := range denials {
+		deny("guardian", dn.Reason, dn.Detail)
 	}
 	return reasons, check, why, nil
 }

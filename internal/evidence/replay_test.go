@@ -9,6 +9,7 @@ import (
 
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/authz"
+	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
 	"github.com/consentry/consentry/internal/event"
@@ -120,6 +121,43 @@ func TestReplayCatchesEveryWrongDecision(t *testing.T) {
 			},
 			check: "strictest by default", detail: "",
 		},
+		"an allow for a child on a grant they gave alone": {
+			setup: func(t *testing.T, d *deployment) {
+				_, err := d.consents.DeclareChild(ctx, privacy.Child{Subject: "subject-1", AgeBand: "13_15", Guardians: []string{"parent-1"}}, "app")
+				require.NoError(t, err)
+			},
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-1", Allow: true, ConsentSeq: granted}
+			},
+			check: "guardian", detail: "counts only given with a guardian's",
+		},
+		"an allow on a guardian's consent after the child came of age": {
+			setup: func(t *testing.T, d *deployment) {
+				_, err := d.consents.DeclareChild(ctx, privacy.Child{Subject: "subject-1", AgeBand: "16_17", Guardians: []string{"parent-1"}}, "app")
+				require.NoError(t, err)
+				d.proxyConsent(t, "subject-1", "parent-1")
+				_, err = d.consents.DeclareMajority(ctx, "subject-1", "app")
+				require.NoError(t, err)
+			},
+			forged: func(d *deployment, _ int64) event.Decision {
+				return event.Decision{Subject: "subject-1", Allow: true, ConsentSeq: d.consentSeq(t, "subject-1")}
+			},
+			check: "guardian", detail: "they confirm it themself",
+		},
+		"an allow of data about a child for an adult": {
+			setup: func(t *testing.T, d *deployment) {
+				require.NoError(t, policy.NewService(d.db, d.log, d.data).Add(ctx, policy.Change{Rule: &authz.Rule{Subject: "route-planner",
+					Category: privacy.CategoryChild, Purpose: "navigation", Action: "use", Effect: "allow"}}))
+				_, _, err := device.NewService(d.db, d.log).PutInventory(ctx, d.device.ID, "admin", []privacy.DataElement{
+					{Key: "location", Description: "where the child is", Category: privacy.CategoryChild, Sensitivity: privacy.SensitivitySensitive,
+						Purposes: []string{"navigation"}, CollectionMethod: privacy.CollectSensor, Retention: "P30D", StorageRegion: "EU"}})
+				require.NoError(t, err)
+			},
+			forged: func(d *deployment, granted int64) event.Decision {
+				return event.Decision{Subject: "subject-1", Allow: true, ConsentSeq: granted}
+			},
+			check: "guardian", detail: "used only for a subject declared a child",
+		},
 		"a deny where every check allows": {
 			forged: func(d *deployment, granted int64) event.Decision {
 				return event.Decision{Subject: "subject-1", Reasons: []string{event.ReasonNoConsent}}
@@ -151,6 +189,15 @@ func TestReplayCatchesEveryWrongDecision(t *testing.T) {
 			t.Log(err)
 		})
 	}
+}
+
+// proxyConsent records a child's grant of navigation given with guardian.
+func (d *deployment) proxyConsent(t *testing.T, child, guardian string) {
+	t.Helper()
+	_, err := d.consents.Record(context.Background(), consent.Input{SubjectID: child, Guardian: guardian, DeviceID: d.device.ID, NoticeKey: "tracker",
+		NoticeVersion: d.notice.Version, NoticeHash: d.notice.ContentHash, Locale: "en", Method: privacy.MethodApp, ClientID: "app",
+		Choices: []privacy.ConsentChoice{{Purpose: "navigation", Granted: true}}})
+	require.NoError(t, err)
 }
 
 // TestReplayAgreesWithEveryDenial: real decisions denied for each reason
@@ -192,6 +239,45 @@ func TestReplayAgreesWithEveryDenial(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 3+6, sum.Judged, "every decision judged again")
 	assert.Zero(t, sum.WithoutPolicy)
+}
+
+// TestReplayAgreesOnChildren: real decisions under the rules about
+// children (a grant given alone, a proxy consent, majority, data about a
+// child) verify: the replay judges them as the decider did.
+func TestReplayAgreesOnChildren(t *testing.T) {
+	ctx := context.Background()
+	d := newDeployment(t, store.DialectSQLite, 3)
+	ask := func(subject string) decide.Decision {
+		dec, err := d.decide.Decide(ctx, decide.Request{ServiceID: "svc", ServiceName: "route-planner", Subject: subject, DeviceID: d.device.ID,
+			Element: "location", Purpose: "navigation", Action: "use"})
+		require.NoError(t, err)
+		return dec
+	}
+	_, err := d.consents.DeclareChild(ctx, privacy.Child{Subject: "subject-1", AgeBand: "under_13", Guardians: []string{"parent-1"}}, "app")
+	require.NoError(t, err)
+	assert.Equal(t, []string{event.ReasonGuardianConsentRequired}, ask("subject-1").Reasons)
+	d.proxyConsent(t, "subject-1", "parent-1")
+	assert.True(t, ask("subject-1").Allow, "a proxy consent counts")
+
+	// Data about a child: for the child with a guardian's consent, and for
+	// nobody else.
+	require.NoError(t, policy.NewService(d.db, d.log, d.data).Add(ctx, policy.Change{Rule: &authz.Rule{Subject: "route-planner",
+		Category: privacy.CategoryChild, Purpose: "navigation", Action: "use", Effect: "allow"}}))
+	_, _, err = device.NewService(d.db, d.log).PutInventory(ctx, d.device.ID, "admin", []privacy.DataElement{
+		{Key: "location", Description: "where the child is", Category: privacy.CategoryChild, Sensitivity: privacy.SensitivitySensitive,
+			Purposes: []string{"navigation"}, CollectionMethod: privacy.CollectSensor, Retention: "P30D", StorageRegion: "EU"}})
+	require.NoError(t, err)
+	assert.True(t, ask("subject-1").Allow)
+	assert.Equal(t, []string{event.ReasonNotAChild}, ask("subject-2").Reasons)
+
+	_, err = d.consents.DeclareMajority(ctx, "subject-1", "app")
+	require.NoError(t, err)
+	assert.Equal(t, []string{event.ReasonNotAChild, event.ReasonReconfirmationRequired}, ask("subject-1").Reasons)
+
+	path, _ := d.export(t, evidence.Options{})
+	sum, err := evidence.Verify(path, evidence.VerifyOptions{VerifierKey: d.log.VerifierKey()})
+	require.NoError(t, err)
+	assert.Equal(t, 3+5, sum.Judged, "every decision judged again")
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -33,6 +33,8 @@ type consentRequest struct {
 	Method  string       `json:"method" binding:"required" enums:"app,web,voice,paper,api" example:"app"`
 	// When the subject chose, by the client's clock; the record's time is the server's.
 	ClientTime *time.Time `json:"client_time,omitempty" format:"date-time"`
+	// For a subject declared a child: the guardian who consents with them (one of those declared). A guardian's subject token may submit it.
+	Guardian string `json:"guardian,omitempty" maxLength:"200" example:"parent-1"`
 }
 
 // choiceResponse is one purpose of a record.
@@ -45,19 +47,21 @@ type choiceResponse struct {
 
 // consentResponse is a consent or withdrawal record with its receipt.
 type consentResponse struct {
-	ID            string           `json:"id" format:"uuid"`
-	Kind          string           `json:"kind" enums:"consent,withdrawal" example:"consent"`
-	Subject       string           `json:"subject" example:"user-7f3a"`
-	DeviceID      string           `json:"device_id" format:"uuid"`
-	NoticeKey     string           `json:"notice_key" example:"tracker-notice"`
-	NoticeVersion int              `json:"notice_version" example:"1"`
-	NoticeHash    string           `json:"notice_hash"`
-	Locale        string           `json:"locale" example:"fr"`
-	Method        string           `json:"method" enums:"app,web,voice,paper,api" example:"app"`
-	ClientTime    *time.Time       `json:"client_time,omitempty" format:"date-time"`
-	CreatedAt     time.Time        `json:"created_at" format:"date-time"`
-	Withdraws     string           `json:"withdraws,omitempty" format:"uuid"`
-	Choices       []choiceResponse `json:"choices"`
+	ID            string     `json:"id" format:"uuid"`
+	Kind          string     `json:"kind" enums:"consent,withdrawal" example:"consent"`
+	Subject       string     `json:"subject" example:"user-7f3a"`
+	DeviceID      string     `json:"device_id" format:"uuid"`
+	NoticeKey     string     `json:"notice_key" example:"tracker-notice"`
+	NoticeVersion int        `json:"notice_version" example:"1"`
+	NoticeHash    string     `json:"notice_hash"`
+	Locale        string     `json:"locale" example:"fr"`
+	Method        string     `json:"method" enums:"app,web,voice,paper,api" example:"app"`
+	ClientTime    *time.Time `json:"client_time,omitempty" format:"date-time"`
+	CreatedAt     time.Time  `json:"created_at" format:"date-time"`
+	Withdraws     string     `json:"withdraws,omitempty" format:"uuid"`
+	// For a proxy consent, the guardian who gave it with the child.
+	Guardian string           `json:"guardian,omitempty" example:"parent-1"`
+	Choices  []choiceResponse `json:"choices"`
 	// The signed receipt: a compact JWS (EdDSA, kid in the header; keys at /.well-known/jwks.json)
 	// whose payload is a Kantara Consent Receipt v1.1 with ISO/IEC TS 27560 fields under "iso27560"; every field
 	// is described in docs/receipts.md.
@@ -67,7 +71,7 @@ type consentResponse struct {
 func newConsentResponse(r privacy.ConsentRecord) consentResponse {
 	out := consentResponse{ID: r.ID, Kind: r.Kind, Subject: r.SubjectID, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
 		NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: string(r.Method), CreatedAt: r.CreatedAt,
-		Withdraws: r.Withdraws, Choices: make([]choiceResponse, len(r.Choices)), Receipt: r.Receipt}
+		Withdraws: r.Withdraws, Guardian: r.Guardian, Choices: make([]choiceResponse, len(r.Choices)), Receipt: r.Receipt}
 	out.ClientTime = optionalTime(r.ClientTime)
 	for i, c := range r.Choices {
 		out.Choices[i] = choiceResponse{Purpose: c.Purpose, Granted: c.Granted, ExpiresAt: optionalTime(c.ExpiresAt)}
@@ -194,12 +198,15 @@ func (s *Server) recordConsent(c *gin.Context) error {
 	if err := s.decode(c, &req); err != nil {
 		return err
 	}
-	if err := ownSubject(c, req.Subject, false); err != nil {
-		return err
-	}
 	p, _ := principal(c.Request.Context())
+	// A guardian's token consents with the child it names.
+	if req.Guardian == "" || p.Role != privacy.RoleSubject || p.Subject != req.Guardian {
+		if err := ownSubject(c, req.Subject, false); err != nil {
+			return err
+		}
+	}
 	in := consent.Input{SubjectID: req.Subject, DeviceID: req.DeviceID, NoticeKey: req.NoticeKey, NoticeVersion: req.NoticeVersion,
-		NoticeHash: req.NoticeHash, Locale: req.Locale, Method: privacy.ConsentMethod(req.Method), ClientID: p.ID}
+		NoticeHash: req.NoticeHash, Locale: req.Locale, Method: privacy.ConsentMethod(req.Method), ClientID: p.ID, Guardian: req.Guardian}
 	if req.ClientTime != nil {
 		in.ClientTime = *req.ClientTime
 	}

@@ -29,7 +29,8 @@ type decisionResponse struct {
 	ID       string `json:"id" format:"uuid"`
 	Decision string `json:"decision" enums:"allow,deny" example:"allow"`
 	// Why a deny: device_inactive, element_not_declared, not_in_notice, policy_denied, no_consent,
-	// consent_expired, consent_withdrawn, reconsent_required, error. Empty for an allow.
+	// consent_expired, consent_withdrawn, reconsent_required, then, where a rule about children applies,
+	// not_a_child, guardian_consent_required, reconfirmation_required; or error. Empty for an allow.
 	Reasons []string `json:"reasons"`
 	// The decision's audit entry.
 	AuditSeq int64 `json:"audit_seq" example:"42"`

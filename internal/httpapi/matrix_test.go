@@ -17,9 +17,10 @@ import (
 // with subject tokens, and with no token. A caller the route policy does
 // not name must never get a 2xx. Alice's token must never get a 2xx on
 // bob's data, nor any body that carries bob's id; nor may the tokens of
-// the people around bob's device: its previous owner, a member and a
-// guest of bob's household, who see no more of bob than who shares the
-// device.
+// the people around bob: his device's previous owner, a member and a
+// guest of his household, who see no more of bob than who shares the
+// device, and his guardian, who consents with him but reads nothing of
+// his through these routes.
 func TestAuthorizationMatrix(t *testing.T) {
 	e, aliceDevice, notice := consentEnv(t) // alice owns aliceDevice
 	const bob = "bob-subject-9"
@@ -40,6 +41,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 	require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", consentBody(aliceDevice, notice, choice("navigation", true))).Code)
 	decision := e.do(t, privacy.RoleService, http.MethodPost, "/v1/decisions", map[string]any{"subject": bob, "device_id": bobDevice,
 		"element": "location", "purpose": "navigation", "action": "use"}).JSON(t)["id"].(string)
+	// bob is a child; hank is his guardian.
+	require.Equal(t, http.StatusOK, e.do(t, privacy.RoleApp, http.MethodPut, "/v1/subjects/"+bob+"/child",
+		map[string]any{"age_band": "16_17", "guardians": []string{"hank-guardian"}}).Code)
 	r = e.do(t, privacy.RoleApp, http.MethodPost, "/v1/subjects/"+bob+"/requests", map[string]any{"type": "access"})
 	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
 	bobRequest := r.JSON(t)["request"].(map[string]any)["id"].(string)
@@ -71,7 +75,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		token string
 	}
 	callers := []caller{{name: "anonymous"}, {name: "subject alice", role: privacy.RoleSubject, token: aliceToken}}
-	for _, who := range []string{"dave-previous-owner", "carol-member", "gina-guest"} {
+	for _, who := range []string{"dave-previous-owner", "carol-member", "gina-guest", "hank-guardian"} {
 		callers = append(callers, caller{name: "subject " + who, role: privacy.RoleSubject, token: subjectToken(t, e, who)})
 	}
 	for _, role := range privacy.Roles {
@@ -110,7 +114,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if c.role == privacy.RoleSubject {
 				// Who shares bob's device sees who else does; nothing else.
-				shared := c.name != "subject alice" && c.name != "subject dave-previous-owner" &&
+				shared := (c.name == "subject carol-member" || c.name == "subject gina-guest") &&
 					rt.Method == http.MethodGet && rt.Path == "/v1/devices/:id/members"
 				assert.False(t, ok && !shared && (strings.Contains(rt.Path, ":subject") || strings.Contains(rt.Path, ":id") ||
 					strings.Contains(rt.Path, ":member")), "%s's token got %d on bob's %s %s", c.name, rec.Code, rt.Method, path)

@@ -29,6 +29,7 @@ func TestEveryRequestBodyHasABoundedShape(t *testing.T) {
 		"closeBody": reflect.TypeFor[closeBody](), "disposeBody": reflect.TypeFor[disposeBody](),
 		"sanitizationBody": reflect.TypeFor[sanitizationBody](), "transferBody": reflect.TypeFor[transferBody](),
 		"deviceChangeBody": reflect.TypeFor[deviceChangeBody](), "memberBody": reflect.TypeFor[memberBody](),
+		"childBody": reflect.TypeFor[childBody](),
 	}
 	files, err := filepath.Glob("*.go")
 	require.NoError(t, err)

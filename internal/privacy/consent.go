@@ -43,6 +43,9 @@ const (
 	WithdrawalMemberRemoved = "member_removed"
 	// WithdrawalGuestExpired: a guest's time on the device ended.
 	WithdrawalGuestExpired = "guest_expired"
+	// WithdrawalGuardianRemoved: the guardian who gave a child's proxy
+	// consent is no longer declared theirs.
+	WithdrawalGuardianRemoved = "guardian_removed"
 )
 
 // Kinds of consent record.
@@ -73,8 +76,11 @@ type ConsentRecord struct {
 	Withdraws string
 	// Reason is, for a withdrawal the service made rather than the
 	// person, why (a Withdrawal… constant); "" for the person's own.
-	Reason  string
-	Choices []ConsentChoice
+	Reason string
+	// Guardian is, for a proxy consent, the guardian who gave it with the
+	// child (SubjectID); an erased guardian's marker after their erasure.
+	Guardian string
+	Choices  []ConsentChoice
 	// Receipt is the signed receipt (compact JWS) given for the record;
 	// "" once its subject was erased (ReceiptSHA256 then holds its hash).
 	Receipt       string
@@ -127,6 +133,8 @@ type ConsentState struct {
 	// AuditSeq is the audit entry of the choice in force.
 	AuditSeq  int64
 	UpdatedAt time.Time
+	// Proxy: the choice in force was a guardian's, with the child.
+	Proxy bool
 }
 
 // Status judges the state at now. materialSince says whether the notice

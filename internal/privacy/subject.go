@@ -1,6 +1,8 @@
 package privacy
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -114,3 +116,63 @@ type ErasedCounts struct {
 // CheckCloseReason validates why an operator closes a request: one line,
 // 1-500 characters.
 func CheckCloseReason(p *Problems, field, s string) { checkText(p, field, s, true, 500, oneLine) }
+
+// CategoryChild is the data category only a declared child's data may be
+// in, used under a guardian's consent in force.
+const CategoryChild = "personal.child"
+
+// Age bands an app may declare a child in, when it does not know the date
+// of majority.
+var AgeBands = []string{"under_13", "13_15", "16_17"}
+
+// MaxGuardians bounds the guardians of one child.
+const MaxGuardians = 4
+
+// Child is a subject declared a child: their consent counts only as a
+// proxy consent with one of Guardians, until MajorityAt (zero: not known;
+// an admin or app then declares the majority).
+type Child struct {
+	Subject    string
+	AgeBand    string
+	MajorityAt time.Time
+	Guardians  []string
+	DeclaredAt time.Time
+	DeclaredBy string
+	AuditSeq   int64
+}
+
+// Minor reports whether c is a child at t.
+func (c Child) Minor(t time.Time) bool {
+	return c.MajorityAt.IsZero() || t.Before(c.MajorityAt)
+}
+
+// Validate checks a declaration made at now.
+func (c Child) Validate(now time.Time) error {
+	var p Problems
+	CheckSubject(&p, "subject", c.Subject)
+	if c.AgeBand == "" && c.MajorityAt.IsZero() {
+		p.Add("majority_at", "give the date of majority, an age band, or both")
+	}
+	if c.AgeBand != "" && !slices.Contains(AgeBands, c.AgeBand) {
+		p.Add("age_band", "must be one of %s", strings.Join(AgeBands, ", "))
+	}
+	if !c.MajorityAt.IsZero() && !c.MajorityAt.After(now) {
+		p.Add("majority_at", "must be in the future: an adult is not declared a child")
+	}
+	if len(c.Guardians) == 0 || len(c.Guardians) > MaxGuardians {
+		p.Add("guardians", "name 1 to %d guardians", MaxGuardians)
+	}
+	seen := map[string]bool{}
+	for i, g := range c.Guardians {
+		field := fmt.Sprintf("guardians[%d]", i)
+		CheckSubject(&p, field, g)
+		switch {
+		case g == c.Subject:
+			p.Add(field, "a child is not their own guardian")
+		case seen[g]:
+			p.Add(field, "is named twice")
+		}
+		seen[g] = true
+	}
+	return p.Err("invalid child declaration")
+}

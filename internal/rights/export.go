@@ -52,20 +52,24 @@ type ExportEntry struct {
 
 // ExportRecord is a consent record with its receipt.
 type ExportRecord struct {
-	ID            string         `json:"id"`
-	Kind          string         `json:"kind"`
-	DeviceID      string         `json:"device_id"`
-	NoticeKey     string         `json:"notice_key"`
-	NoticeVersion int            `json:"notice_version"`
-	NoticeHash    string         `json:"notice_hash"`
-	Locale        string         `json:"locale"`
-	Method        string         `json:"method"`
-	ClientTime    string         `json:"client_time,omitempty"`
-	CreatedAt     string         `json:"created_at"`
-	ClientID      string         `json:"client_id"`
-	Withdraws     string         `json:"withdraws,omitempty"`
-	Reason        string         `json:"reason,omitempty"`
-	Choices       []ExportChoice `json:"choices"`
+	ID            string `json:"id"`
+	Kind          string `json:"kind"`
+	DeviceID      string `json:"device_id"`
+	NoticeKey     string `json:"notice_key"`
+	NoticeVersion int    `json:"notice_version"`
+	NoticeHash    string `json:"notice_hash"`
+	Locale        string `json:"locale"`
+	Method        string `json:"method"`
+	ClientTime    string `json:"client_time,omitempty"`
+	CreatedAt     string `json:"created_at"`
+	ClientID      string `json:"client_id"`
+	Withdraws     string `json:"withdraws,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+	// Guardian is, for a proxy consent given with a guardian, the
+	// guardian's subject id, and GuardianPseudonym theirs in the log.
+	Guardian          string         `json:"guardian,omitempty"`
+	GuardianPseudonym string         `json:"guardian_pseudonym,omitempty"`
+	Choices           []ExportChoice `json:"choices"`
 	// Receipt is the signed receipt (compact JWS, verify with
 	// /.well-known/jwks.json).
 	Receipt string `json:"receipt"`
@@ -99,7 +103,7 @@ type ExportDecision struct {
 func record(rec privacy.ConsentRecord) *ExportRecord {
 	out := &ExportRecord{ID: rec.ID, Kind: rec.Kind, DeviceID: rec.DeviceID, NoticeKey: rec.NoticeKey, NoticeVersion: rec.NoticeVersion,
 		NoticeHash: rec.NoticeHash, Locale: rec.Locale, Method: string(rec.Method), CreatedAt: audit.FormatTime(rec.CreatedAt), ClientID: rec.ClientID,
-		Withdraws: rec.Withdraws, Reason: rec.Reason, Receipt: rec.Receipt, Choices: make([]ExportChoice, len(rec.Choices))}
+		Withdraws: rec.Withdraws, Reason: rec.Reason, Guardian: rec.Guardian, Receipt: rec.Receipt, Choices: make([]ExportChoice, len(rec.Choices))}
 	if !rec.ClientTime.IsZero() {
 		out.ClientTime = audit.FormatTime(rec.ClientTime)
 	}
@@ -122,7 +126,7 @@ func (r ExportRecord) domain(subject string) (privacy.ConsentRecord, error) {
 	}
 	rec := privacy.ConsentRecord{ID: r.ID, Kind: r.Kind, SubjectID: subject, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
 		NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: privacy.ConsentMethod(r.Method), ClientID: r.ClientID,
-		Withdraws: r.Withdraws, Reason: r.Reason, Receipt: r.Receipt}
+		Withdraws: r.Withdraws, Reason: r.Reason, Receipt: r.Receipt, Guardian: r.Guardian}
 	var err error
 	if rec.ClientTime, err = parse(r.ClientTime); err != nil {
 		return rec, err
@@ -291,6 +295,11 @@ func (x *exporter) entries(ctx context.Context, s *Service, r *store.Reader, q p
 					return err
 				}
 				out.ConsentRecord = record(rec)
+				if rec.Guardian != "" {
+					if out.ConsentRecord.GuardianPseudonym, err = s.log.Pseudonym(r, rec.Guardian); err != nil {
+						return err
+					}
+				}
 			}
 		case event.ActionDecision:
 			d, err := r.Decision(e.Targets["decision"])

@@ -185,3 +185,47 @@ func TestLedger(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{string(p)}, got)
 }
+
+// TestGuardianErasureOnEveryDialect: a guardian's erasure replaces them in
+// the proxy consents they gave (whose receipts name them), and the child's
+// erasure after it still passes the append-only rule; every record still
+// checks against its entry.
+func TestGuardianErasureOnEveryDialect(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "app-1", Role: "app"})
+		d := setup(t, dialect)
+		devices := device.NewService(d.a.db, d.a.log).EndConsentsWith(d.a.consents.WithdrawDevice)
+		_, err := devices.AddMember(ctx, d.device.ID, privacy.Member{Subject: "kid", Role: privacy.RoleMember}, device.Actor{ClientID: "app-1"})
+		require.NoError(t, err)
+		_, err = d.a.consents.DeclareChild(ctx, privacy.Child{Subject: "kid", AgeBand: "under_13", Guardians: []string{"gina", "alice"}}, "app-1")
+		require.NoError(t, err)
+		rec, err := d.a.consents.Record(ctx, consent.Input{SubjectID: "kid", Guardian: "gina", DeviceID: d.device.ID, NoticeKey: "cam",
+			NoticeVersion: d.notice.Version, NoticeHash: d.notice.ContentHash, Locale: "en", Method: privacy.MethodApp, ClientID: "app-1",
+			Choices: []privacy.ConsentChoice{{Purpose: "a", Granted: true}}})
+		require.NoError(t, err)
+		require.Contains(t, rec.Receipt, ".")
+
+		s, err := d.a.db.SQL()
+		require.NoError(t, err)
+		bind := "?"
+		if dialect == store.DialectPostgres {
+			bind = "$1"
+		}
+		_, err = s.Exec("UPDATE consent_records SET guardian_subject = 'mallory' WHERE id = "+bind, rec.ID)
+		assert.Error(t, err, "the guardian of a record is evidence too")
+
+		for _, subject := range []string{"gina", "kid"} {
+			res, err := d.a.rights.Request(ctx, subject, privacy.RequestErasure, "", "app-1")
+			require.NoError(t, err, subject)
+			assert.Equal(t, privacy.RequestCompleted, res.Request.State, subject)
+			var n int
+			require.NoError(t, s.QueryRow("SELECT COUNT(*) FROM consent_records WHERE "+bind+" IN (guardian_subject, subject_id)", subject).Scan(&n))
+			assert.Zero(t, n, "no record names %s", subject)
+			require.NoError(t, s.QueryRow("SELECT COUNT(*) FROM subject_guardians WHERE guardian_id = "+bind, subject).Scan(&n))
+			assert.Zero(t, n)
+			got, err := d.a.consents.Get(ctx, rec.ID)
+			require.NoError(t, err, "the record still checks against its entry after %s's erasure", subject)
+			assert.Empty(t, got.Receipt)
+		}
+	})
+}

@@ -136,7 +136,7 @@ func checkEntry(x ExportEntry, pseudonym string, size int64, root tlog.Hash) err
 			return fmt.Errorf("consent record %s: %w", rec.ID, err)
 		}
 		h := sha256.Sum256([]byte(rec.Receipt))
-		want, err := audit.LineSHA256(audit.NewConsentLine(rec, pseudonym, hex.EncodeToString(h[:])))
+		want, err := audit.LineSHA256(audit.NewConsentLine(rec, pseudonym, x.ConsentRecord.GuardianPseudonym, hex.EncodeToString(h[:])))
 		if err != nil {
 			return err
 		}

@@ -25,22 +25,23 @@ type consentRecordRecord struct {
 	Receipt       string
 	ReceiptSHA256 string
 	Reason        string
+	Guardian      string
 }
 
 // consentRecordColumns are consentRecordRecord's columns, in fields' order.
 const consentRecordColumns = `id, kind, subject_id, device_id, notice_key, notice_version, notice_hash, locale, method, client_time,
-	created_at, client_id, withdraws, receipt, receipt_sha256, reason`
+	created_at, client_id, withdraws, receipt, receipt_sha256, reason, guardian_subject`
 
 func (r *consentRecordRecord) fields() []any {
 	return []any{&r.ID, &r.Kind, &r.SubjectID, &r.DeviceID, &r.NoticeKey, &r.NoticeVersion, &r.NoticeHash, &r.Locale, &r.Method,
-		&r.ClientTime, &r.CreatedAt, &r.ClientID, &r.Withdraws, &r.Receipt, &r.ReceiptSHA256, &r.Reason}
+		&r.ClientTime, &r.CreatedAt, &r.ClientID, &r.Withdraws, &r.Receipt, &r.ReceiptSHA256, &r.Reason, &r.Guardian}
 }
 
 func (r consentRecordRecord) toDomain(choices []privacy.ConsentChoice) privacy.ConsentRecord {
 	return privacy.ConsentRecord{ID: r.ID, Kind: r.Kind, SubjectID: r.SubjectID, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
 		NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: privacy.ConsentMethod(r.Method),
 		ClientTime: timeVal(r.ClientTime), CreatedAt: r.CreatedAt.UTC(), ClientID: r.ClientID, Withdraws: r.Withdraws,
-		Choices: choices, Receipt: r.Receipt, ReceiptSHA256: r.ReceiptSHA256, Reason: r.Reason}
+		Choices: choices, Receipt: r.Receipt, ReceiptSHA256: r.ReceiptSHA256, Reason: r.Reason, Guardian: r.Guardian}
 }
 
 // consentEventRecord is a row of consent_events.
@@ -69,14 +70,15 @@ type consentStateRecord struct {
 	NoticeVersion int
 	AuditSeq      int64
 	UpdatedAt     time.Time
+	Proxy         bool
 }
 
 // consentStateColumns are consentStateRecord's columns, in fields' order.
-const consentStateColumns = "subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, audit_seq, updated_at"
+const consentStateColumns = "subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_key, notice_version, audit_seq, updated_at, proxy"
 
 func (r *consentStateRecord) fields() []any {
 	return []any{&r.SubjectID, &r.DeviceID, &r.Purpose, &r.RecordID, &r.Kind, &r.Granted, &r.ExpiresAt, &r.NoticeKey, &r.NoticeVersion,
-		&r.AuditSeq, &r.UpdatedAt}
+		&r.AuditSeq, &r.UpdatedAt, &r.Proxy}
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -96,7 +98,7 @@ func timeVal(t *time.Time) time.Time {
 func (r consentStateRecord) toDomain() privacy.ConsentState {
 	return privacy.ConsentState{SubjectID: r.SubjectID, DeviceID: r.DeviceID, Purpose: r.Purpose, RecordID: r.RecordID, Kind: r.Kind,
 		Granted: r.Granted, ExpiresAt: timeVal(r.ExpiresAt), NoticeKey: r.NoticeKey, NoticeVersion: r.NoticeVersion, AuditSeq: r.AuditSeq,
-		UpdatedAt: r.UpdatedAt.UTC()}
+		UpdatedAt: r.UpdatedAt.UTC(), Proxy: r.Proxy}
 }
 
 // upsertStates writes a record's choices as the current state of its
@@ -106,15 +108,15 @@ func (tx *Tx) upsertStates(rec privacy.ConsentRecord) error {
 	if len(rec.Choices) == 0 {
 		return nil
 	}
-	states := make([]any, 0, 11*len(rec.Choices))
+	states := make([]any, 0, 12*len(rec.Choices))
 	for _, c := range rec.Choices {
 		states = append(states, rec.SubjectID, rec.DeviceID, c.Purpose, rec.ID, rec.Kind, tx.boolValue(c.Granted), timePtr(c.ExpiresAt),
-			rec.NoticeKey, rec.NoticeVersion, c.AuditSeq, rec.CreatedAt)
+			rec.NoticeKey, rec.NoticeVersion, c.AuditSeq, rec.CreatedAt, tx.boolValue(rec.Guardian != ""))
 	}
-	_, err := tx.exec("consent state", `INSERT INTO consent_state (`+consentStateColumns+`) VALUES `+placeholders(len(rec.Choices), 11)+`
+	_, err := tx.exec("consent state", `INSERT INTO consent_state (`+consentStateColumns+`) VALUES `+placeholders(len(rec.Choices), 12)+`
 		ON CONFLICT (subject_id, device_id, purpose) DO UPDATE SET record_id = excluded.record_id, kind = excluded.kind,
 		granted = excluded.granted, expires_at = excluded.expires_at, notice_key = excluded.notice_key,
-		notice_version = excluded.notice_version, audit_seq = excluded.audit_seq, updated_at = excluded.updated_at`, states...)
+		notice_version = excluded.notice_version, audit_seq = excluded.audit_seq, updated_at = excluded.updated_at, proxy = excluded.proxy`, states...)
 	return err
 }
 
@@ -122,9 +124,9 @@ func (tx *Tx) upsertStates(rec privacy.ConsentRecord) error {
 // current state of every purpose it names. Three statements, whatever the
 // number of purposes: this is the consent hot path.
 func (tx *Tx) InsertConsentRecord(rec privacy.ConsentRecord) error {
-	_, err := tx.exec("consent record", `INSERT INTO consent_records (`+consentRecordColumns+`) VALUES `+placeholders(1, 16),
+	_, err := tx.exec("consent record", `INSERT INTO consent_records (`+consentRecordColumns+`) VALUES `+placeholders(1, 17),
 		rec.ID, rec.Kind, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.NoticeHash, rec.Locale, string(rec.Method),
-		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt, "", rec.Reason)
+		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt, "", rec.Reason, rec.Guardian)
 	if err != nil || len(rec.Choices) == 0 {
 		return err
 	}
@@ -290,13 +292,19 @@ type ConsentCheck struct {
 	// MemberUntil for a guest (zero for a member).
 	Member      bool
 	MemberUntil time.Time
+	// Child says the subject is declared a child, until ChildMajority
+	// (zero: not known); Guardian that the guardian asked about is one of
+	// theirs.
+	Child         bool
+	ChildMajority time.Time
+	Guardian      bool
 }
 
 // ConsentPrecheck reads, in one query, what must still hold when a consent
 // is written, the subject's grants in force for the device, which a
 // denial takes back, and the subject's pseudonym. It runs in the writer for every consent. Any
 // failure, including an unknown device, is an error.
-func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCheck, error) {
+func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey, guardian string) (ConsentCheck, error) {
 	var (
 		c    ConsentCheck
 		seen bool
@@ -307,26 +315,34 @@ func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey string) (ConsentCh
 		(SELECT p.pseudonym FROM subject_pseudonyms p WHERE p.subject_id = ?),
 		(SELECT m.role FROM device_members m WHERE m.device_id = d.id AND m.subject = ?),
 		(SELECT m.until FROM device_members m WHERE m.device_id = d.id AND m.subject = ?),
+		(SELECT c.subject_id FROM subject_children c WHERE c.subject_id = ?),
+		(SELECT c.majority_at FROM subject_children c WHERE c.subject_id = ?),
+		(SELECT g.guardian_id FROM subject_guardians g WHERE g.child_id = ? AND g.guardian_id = ?),
 		s.purpose
 		FROM devices d LEFT JOIN consent_state s ON s.subject_id = ? AND s.device_id = d.id AND s.kind = 'consent'
 			AND s.granted = ? AND s.expires_at > ?
-		WHERE d.id = ?`, []any{noticeKey, subject, subject, subject, subject, r.boolValue(true), r.now, deviceID}, func(s rowScanner) error {
-		var (
-			n, i                     sql.NullInt64
-			pseudonym, role, purpose sql.NullString
-			until                    sql.NullTime
-		)
-		err := s.Scan(&c.Status, &c.Owner, &n, &i, &pseudonym, &role, &until, &purpose)
-		seen, c.Notice, c.Inventory, c.Pseudonym = true, int(n.Int64), int(i.Int64), pseudonym.String
-		c.Member = role.Valid
-		if until.Valid {
-			c.MemberUntil = until.Time.UTC()
-		}
-		if purpose.Valid {
-			c.Granted = append(c.Granted, purpose.String)
-		}
-		return err
-	})
+		WHERE d.id = ?`, []any{noticeKey, subject, subject, subject, subject, subject, subject, guardian, subject, r.boolValue(true), r.now, deviceID},
+		func(s rowScanner) error {
+			var (
+				n, i                                     sql.NullInt64
+				pseudonym, role, purpose, child, isGuard sql.NullString
+				until, majority                          sql.NullTime
+			)
+			err := s.Scan(&c.Status, &c.Owner, &n, &i, &pseudonym, &role, &until, &child, &majority, &isGuard, &purpose)
+			c.Child, c.Guardian = child.Valid, isGuard.Valid
+			if majority.Valid {
+				c.ChildMajority = majority.Time.UTC()
+			}
+			seen, c.Notice, c.Inventory, c.Pseudonym = true, int(n.Int64), int(i.Int64), pseudonym.String
+			c.Member = role.Valid
+			if until.Valid {
+				c.MemberUntil = until.Time.UTC()
+			}
+			if purpose.Valid {
+				c.Granted = append(c.Granted, purpose.String)
+			}
+			return err
+		})
 	if err != nil {
 		return ConsentCheck{}, err
 	}

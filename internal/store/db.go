@@ -17,7 +17,8 @@
 //     inventories, inventory_elements,
 //     notice_versions; webhooks, webhook_events, webhook_deliveries,
 //     webhook_leases, webhook_cursors;
-//     subject_pseudonyms, subject_requests, subject_request_confirmations.
+//     subject_pseudonyms, subject_requests, subject_request_confirmations,
+//     subject_children, subject_guardians.
 //     Statements are written out with "?" placeholders (rebound to $n on
 //     PostgreSQL in one place, stmtCache), prepared once per pool, bound
 //     once per transaction, and scanned field by field into records whose

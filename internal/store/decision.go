@@ -13,34 +13,44 @@ import (
 // version and the version in force of its notice (0: none), and subject's
 // current consent state for purpose on the device (RecordID "": none; its
 // NoticeKey is the device's). An unknown device is ENotFound.
+// The subject's declaration as a child is read too: child.Subject is ""
+// when they are none, and child.Guardians is not read.
 func (r *Reader) DecisionFacts(deviceID, subject, purpose string) (device privacy.Device, inventory, notice int,
-	consent privacy.ConsentState, err error) {
+	consent privacy.ConsentState, child privacy.Child, err error) {
 	var (
 		inv, nv, cver, cseq sql.NullInt64
-		rec, kind           sql.NullString
-		granted             sql.NullBool
-		expires             sql.NullTime
+		rec, kind, declared sql.NullString
+		granted, proxy      sql.NullBool
+		expires, majority   sql.NullTime
 		status              string
 	)
 	err = r.row("device", `SELECT d.status, d.notice_key,
 		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id),
 		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = d.notice_key AND v.published_at IS NOT NULL),
-		s.record_id, s.kind, s.granted, s.expires_at, s.notice_version, s.audit_seq
+		s.record_id, s.kind, s.granted, s.expires_at, s.notice_version, s.audit_seq, s.proxy,
+		(SELECT c.subject_id FROM subject_children c WHERE c.subject_id = ?),
+		(SELECT c.majority_at FROM subject_children c WHERE c.subject_id = ?)
 		FROM devices d LEFT JOIN consent_state s ON s.subject_id = ? AND s.device_id = d.id AND s.purpose = ?
-		WHERE d.id = ?`, []any{subject, purpose, deviceID},
-		&status, &device.NoticeKey, &inv, &nv, &rec, &kind, &granted, &expires, &cver, &cseq)
+		WHERE d.id = ?`, []any{subject, subject, subject, purpose, deviceID},
+		&status, &device.NoticeKey, &inv, &nv, &rec, &kind, &granted, &expires, &cver, &cseq, &proxy, &declared, &majority)
 	if err != nil {
-		return privacy.Device{}, 0, 0, privacy.ConsentState{}, err
+		return privacy.Device{}, 0, 0, privacy.ConsentState{}, privacy.Child{}, err
 	}
 	device.ID, device.Status = deviceID, privacy.DeviceStatus(status)
 	if rec.Valid {
 		consent = privacy.ConsentState{SubjectID: subject, DeviceID: deviceID, Purpose: purpose, RecordID: rec.String, Kind: kind.String,
-			Granted: granted.Bool, NoticeKey: device.NoticeKey, NoticeVersion: int(cver.Int64), AuditSeq: cseq.Int64}
+			Granted: granted.Bool, NoticeKey: device.NoticeKey, NoticeVersion: int(cver.Int64), AuditSeq: cseq.Int64, Proxy: proxy.Bool}
 		if expires.Valid {
 			consent.ExpiresAt = expires.Time.UTC()
 		}
 	}
-	return device, int(inv.Int64), int(nv.Int64), consent, nil
+	if declared.Valid {
+		child.Subject = subject
+		if majority.Valid {
+			child.MajorityAt = majority.Time.UTC()
+		}
+	}
+	return device, int(inv.Int64), int(nv.Int64), consent, child, nil
 }
 
 // InventoryElement reads one element of one inventory version.

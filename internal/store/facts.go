@@ -94,7 +94,7 @@ func (r *Reader) PublishedVersions(only string) ([]privacy.NoticeVersion, error)
 // none.
 func (r *Reader) ConsentStateOfRecord(id, device, purpose string) (privacy.ConsentState, bool, error) {
 	states, err := r.states(`SELECT s.subject_id, s.device_id, s.purpose, s.record_id, s.kind, s.granted, s.expires_at, s.notice_key,
-		s.notice_version, s.audit_seq, s.updated_at FROM consent_state AS s JOIN consent_records AS r ON r.subject_id = s.subject_id
+		s.notice_version, s.audit_seq, s.updated_at, s.proxy FROM consent_state AS s JOIN consent_records AS r ON r.subject_id = s.subject_id
 		WHERE r.id = ? AND s.device_id = ? AND s.purpose = ?`, id, device, purpose)
 	if err != nil || len(states) == 0 {
 		return privacy.ConsentState{}, false, err
@@ -107,13 +107,14 @@ func (r *Reader) ConsentStateOfRecord(id, device, purpose string) (privacy.Conse
 // one per subject, device and purpose.
 func (r *Reader) CurrentConsentStates() ([]privacy.ConsentState, error) {
 	var out []privacy.ConsentState
-	err := r.each("consent state", `SELECT subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_version, audit_seq
+	err := r.each("consent state", `SELECT subject_id, device_id, purpose, record_id, kind, granted, expires_at, notice_version, audit_seq, proxy
 		FROM consent_state`, nil, func(s rowScanner) error {
 		var (
 			st      privacy.ConsentState
 			expires *time.Time
 		)
-		err := s.Scan(&st.SubjectID, &st.DeviceID, &st.Purpose, &st.RecordID, &st.Kind, &st.Granted, &expires, &st.NoticeVersion, &st.AuditSeq)
+		err := s.Scan(&st.SubjectID, &st.DeviceID, &st.Purpose, &st.RecordID, &st.Kind, &st.Granted, &expires, &st.NoticeVersion, &st.AuditSeq,
+			&st.Proxy)
 		st.ExpiresAt = timeVal(expires)
 		out = append(out, st)
 		return err

@@ -2,6 +2,7 @@ package store
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -78,24 +79,31 @@ func (r *Reader) SubjectsWithoutPseudonym() ([]string, error) {
 // it (consent records, whose receipts it drops keeping their hashes;
 // consent state; the decisions named, found by the caller in the audit
 // log's subject index; owned devices, whose labels it clears; past
-// requests other than keep), drops their memberships of devices, and
+// requests other than keep; proxy consents they gave as a guardian,
+// whose receipts name them), drops their memberships of devices and
+// their declarations as a child or guardian, and
 // deletes the subject's pseudonym. Webhook events are ScrubWebhookEvents'.
 func (tx *Tx) EraseSubject(subject, marker string, decisions []string, keep string) (privacy.ErasedCounts, error) {
 	var c privacy.ErasedCounts
-	receipts := map[string]string{}
-	err := tx.each("consent records", "SELECT id, receipt FROM consent_records WHERE subject_id = ?", []any{subject}, func(s rowScanner) error {
-		var id, receipt string
-		err := s.Scan(&id, &receipt)
-		receipts[id] = receipt
+	receipts, sums := map[string]string{}, map[string]string{}
+	err := tx.each("consent records", "SELECT id, receipt, receipt_sha256 FROM consent_records WHERE subject_id = ?", []any{subject}, func(s rowScanner) error {
+		var id, receipt, sum string
+		err := s.Scan(&id, &receipt, &sum)
+		receipts[id], sums[id] = receipt, sum
 		return err
 	})
 	if err != nil {
 		return c, err
 	}
 	for id, receipt := range receipts {
-		sum := sha256.Sum256([]byte(receipt))
+		// A proxy consent's receipt went with its guardian's erasure: its
+		// hash stays as it was.
+		if receipt != "" || sums[id] == "" {
+			h := sha256.Sum256([]byte(receipt))
+			sums[id] = hex.EncodeToString(h[:])
+		}
 		n, err := tx.exec("consent record", "UPDATE consent_records SET subject_id = ?, receipt = '', receipt_sha256 = ? WHERE id = ?",
-			marker, hex.EncodeToString(sum[:]), id)
+			marker, sums[id], id)
 		if err != nil {
 			return c, err
 		}
@@ -103,6 +111,9 @@ func (tx *Tx) EraseSubject(subject, marker string, decisions []string, keep stri
 		if receipt != "" {
 			c.Receipts++
 		}
+	}
+	if err := tx.eraseGuardian(subject, marker); err != nil {
+		return c, err
 	}
 	if c.ConsentStates, err = tx.exec("consent state", "UPDATE consent_state SET subject_id = ? WHERE subject_id = ?", marker, subject); err != nil {
 		return c, err
@@ -338,4 +349,123 @@ func (r *Reader) withConfirmations(recs []subjectRequestRecord) ([]privacy.Subje
 // key), oldest first, from the delivery after the id after, at most limit.
 func (r *Reader) DeliveriesAbout(subject string, after int64, limit int) ([]privacy.WebhookDelivery, error) {
 	return r.deliveries("d.order_key = ? AND d.id > ?", []any{subject, after}, "d.id", limit)
+}
+
+// childRecord is a row of subject_children.
+type childRecord struct {
+	Subject, AgeBand string
+	MajorityAt       sql.NullTime
+	DeclaredAt       time.Time
+	DeclaredBy       string
+	AuditSeq         int64
+}
+
+// childColumns are childRecord's columns, in fields' order.
+const childColumns = "subject_id, age_band, majority_at, declared_at, declared_by, audit_seq"
+
+func (r *childRecord) fields() []any {
+	return []any{&r.Subject, &r.AgeBand, &r.MajorityAt, &r.DeclaredAt, &r.DeclaredBy, &r.AuditSeq}
+}
+
+func (r childRecord) toDomain() privacy.Child {
+	c := privacy.Child{Subject: r.Subject, AgeBand: r.AgeBand, DeclaredAt: r.DeclaredAt.UTC(), DeclaredBy: r.DeclaredBy, AuditSeq: r.AuditSeq}
+	if r.MajorityAt.Valid {
+		c.MajorityAt = r.MajorityAt.Time.UTC()
+	}
+	return c
+}
+
+// PutChild declares c a child, in place of an earlier declaration, with
+// its guardians.
+func (tx *Tx) PutChild(c privacy.Child) error {
+	var majority sql.NullTime
+	if !c.MajorityAt.IsZero() {
+		majority = sql.NullTime{Time: c.MajorityAt, Valid: true}
+	}
+	if _, err := tx.exec("child", `INSERT INTO subject_children (`+childColumns+`) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (subject_id) DO UPDATE SET age_band = excluded.age_band, majority_at = excluded.majority_at,
+		declared_at = excluded.declared_at, declared_by = excluded.declared_by, audit_seq = excluded.audit_seq`,
+		c.Subject, c.AgeBand, majority, c.DeclaredAt, c.DeclaredBy, c.AuditSeq); err != nil {
+		return err
+	}
+	if _, err := tx.exec("guardians", "DELETE FROM subject_guardians WHERE child_id = ?", c.Subject); err != nil {
+		return err
+	}
+	for _, g := range c.Guardians {
+		if _, err := tx.exec("guardian", "INSERT INTO subject_guardians (child_id, guardian_id) VALUES (?, ?)", c.Subject, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Child reads subject's declaration as a child, with its guardians;
+// ENotFound when they were never declared one.
+func (r *Reader) Child(subject string) (privacy.Child, error) {
+	rec, err := selectOne[childRecord](r, "child", "SELECT "+childColumns+" FROM subject_children WHERE subject_id = ?", subject)
+	if err != nil {
+		return privacy.Child{}, err
+	}
+	c := rec.toDomain()
+	err = r.each("guardians", "SELECT guardian_id FROM subject_guardians WHERE child_id = ? ORDER BY guardian_id", []any{subject},
+		func(s rowScanner) error {
+			var g string
+			err := s.Scan(&g)
+			c.Guardians = append(c.Guardians, g)
+			return err
+		})
+	return c, err
+}
+
+// Children lists every declared child and majority, for decisions'
+// memory (guardians not read).
+func (r *Reader) Children() ([]privacy.Child, error) {
+	return selectDomain[childRecord, privacy.Child](r, "children", "SELECT "+childColumns+" FROM subject_children ORDER BY subject_id")
+}
+
+// WardsOf lists the children subject is a guardian of.
+func (r *Reader) WardsOf(subject string) ([]string, error) {
+	var out []string
+	err := r.each("guardians", "SELECT child_id FROM subject_guardians WHERE guardian_id = ? ORDER BY child_id", []any{subject},
+		func(s rowScanner) error {
+			var c string
+			err := s.Scan(&c)
+			out = append(out, c)
+			return err
+		})
+	return out, err
+}
+
+// eraseGuardian puts marker in place of subject where proxy consents name
+// them as guardian (their receipts, which name them, dropped; the hashes
+// kept), and forgets the declarations naming them, as child or guardian.
+func (tx *Tx) eraseGuardian(subject, marker string) error {
+	type proxy struct{ id, receipt, sum string }
+	var records []proxy
+	err := tx.each("consent records", "SELECT id, receipt, receipt_sha256 FROM consent_records WHERE guardian_subject = ?", []any{subject},
+		func(s rowScanner) error {
+			var p proxy
+			err := s.Scan(&p.id, &p.receipt, &p.sum)
+			records = append(records, p)
+			return err
+		})
+	if err != nil {
+		return err
+	}
+	for _, p := range records {
+		if p.receipt != "" {
+			h := sha256.Sum256([]byte(p.receipt))
+			p.sum = hex.EncodeToString(h[:])
+		}
+		if _, err := tx.exec("consent record", "UPDATE consent_records SET guardian_subject = ?, receipt = '', receipt_sha256 = ? WHERE id = ?",
+			marker, p.sum, p.id); err != nil {
+			return err
+		}
+	}
+	for _, q := range []string{"DELETE FROM subject_guardians WHERE guardian_id = ? OR child_id = ?", "DELETE FROM subject_children WHERE subject_id = ? OR subject_id = ?"} {
+		if _, err := tx.exec("children", q, subject, subject); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -47,6 +47,8 @@ func Examples() []event.Event {
 			Changed: []string{"firmware", "label"}, RecordSHA256: "a5"},
 		event.MemberAdded{Member: privacy.Member{DeviceID: "d1", Subject: "alice", Role: privacy.RoleGuest, Until: t.Add(48 * time.Hour)}},
 		event.MemberRemoved{Member: privacy.Member{DeviceID: "d1", Subject: "alice", Role: privacy.RoleGuest}, Reason: "guest_expired"},
+		event.ChildDeclared{Child: privacy.Child{Subject: "alice", AgeBand: "13_15", MajorityAt: t.AddDate(3, 0, 0)}, Guardians: []string{"p2", "p3"}},
+		event.MajorityDeclared{Subject: "alice", At: t},
 		event.ServerStarted{Addr: "127.0.0.1:8080"}, event.ServerStopped{},
 		event.PersonalDataRead{Subject: "alice", Route: "/v1/subjects/:subject/privacy"}, event.Unknown{Name: "future.kind"},
 	}
