@@ -47,6 +47,9 @@ type config struct {
 	webhookRetention time.Duration
 	// requestDue is how long a data-subject request may take.
 	requestDue time.Duration
+	// sanitizeWithin is how long a disposed device may go without an
+	// attestation of its sanitization before it is a finding.
+	sanitizeWithin time.Duration
 	// lockTimeout is how long a write waits for another writer's lock
 	// before it is refused with 503.
 	lockTimeout time.Duration
@@ -100,6 +103,8 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 		"how long delivered and cancelled webhook deliveries stay readable; dead ones stay until retried (env CONSENTRY_WEBHOOK_RETENTION)")
 	f.DurationVar(&cfg.requestDue, "request-due", durationEnv("CONSENTRY_REQUEST_DUE", 30*24*time.Hour),
 		"how long a data-subject request may take before it is overdue, and a finding (env CONSENTRY_REQUEST_DUE)")
+	f.DurationVar(&cfg.sanitizeWithin, "sanitize-within", durationEnv("CONSENTRY_SANITIZE_WITHIN", 7*24*time.Hour),
+		"how long a disposed device may go without an attestation of its sanitization before it is a finding (env CONSENTRY_SANITIZE_WITHIN)")
 	every := 10 * time.Second
 	if v, err := time.ParseDuration(getenv("CONSENTRY_CHECKPOINT_INTERVAL")); err == nil {
 		every = v
@@ -140,7 +145,8 @@ func (c *config) validate(getenv func(string) string) error {
 	if c.lockTimeout < 10*time.Millisecond || c.lockTimeout > time.Minute {
 		return fmt.Errorf("--lock-timeout must be between 10ms and 1m")
 	}
-	for _, name := range []string{"CONSENTRY_LOCK_TIMEOUT", "CONSENTRY_AUDIT_GATHER", "CONSENTRY_WEBHOOK_BACKOFF", "CONSENTRY_WEBHOOK_TIMEOUT", "CONSENTRY_WEBHOOK_RETENTION"} {
+	for _, name := range []string{"CONSENTRY_LOCK_TIMEOUT", "CONSENTRY_AUDIT_GATHER", "CONSENTRY_WEBHOOK_BACKOFF", "CONSENTRY_WEBHOOK_TIMEOUT", "CONSENTRY_WEBHOOK_RETENTION",
+		"CONSENTRY_REQUEST_DUE", "CONSENTRY_SANITIZE_WITHIN"} {
 		if v := getenv(name); v != "" {
 			if _, err := time.ParseDuration(v); err != nil {
 				return fmt.Errorf("%s=%q is not a duration such as 5s", name, v)
@@ -166,6 +172,9 @@ func (c *config) validate(getenv func(string) string) error {
 	}
 	if c.requestDue < time.Hour || c.requestDue > 90*24*time.Hour {
 		return fmt.Errorf("--request-due must be between 1h and 2160h (90 days)")
+	}
+	if c.sanitizeWithin < time.Hour || c.sanitizeWithin > 365*24*time.Hour {
+		return fmt.Errorf("--sanitize-within must be between 1h and 8760h (a year)")
 	}
 	if c.auditGather < 0 || c.auditGather > 10*time.Millisecond {
 		return fmt.Errorf("--audit-gather must be between 0 (never wait) and 10ms")

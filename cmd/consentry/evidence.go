@@ -70,7 +70,7 @@ docs/evidence-bundle.md.`,
 					return err
 				}
 				review, err := findings.New(findings.Sources{DB: db, Log: log, Rules: data.Rules, KeyCreated: keys.CurrentCreated,
-					Coverage: notice.NewService(db, log).Coverage}, findings.Options{})
+					Coverage: notice.NewService(db, log).Coverage}, findings.Options{SanitizeWithin: cfg.sanitizeWithin})
 				if err != nil {
 					return err
 				}

@@ -251,17 +251,20 @@ func TestConfigErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"bad max body env": {[]string{"migrate"}, map[string]string{"CONSENTRY_MAX_BODY": "lots"}, "CONSENTRY_MAX_BODY"},
-		"tiny max body":    {[]string{"migrate", "--max-body", "10"}, map[string]string{}, "--max-body"},
-		"bad log level":    {[]string{"serve", "--log-level", "loud"}, map[string]string{}, "--log-level"},
-		"bad role":         {[]string{"clients", "create", "--name", "x", "--role", "root"}, map[string]string{}, "role"},
-		"missing name":     {[]string{"clients", "create", "--role", "app"}, map[string]string{}, "name"},
-		"unknown command":  {[]string{"frobnicate"}, map[string]string{}, "unknown command"},
-		"bad webhook env":  {[]string{"serve"}, map[string]string{"CONSENTRY_WEBHOOK_BACKOFF": "soon"}, "CONSENTRY_WEBHOOK_BACKOFF"},
-		"bad gather env":   {[]string{"serve"}, map[string]string{"CONSENTRY_AUDIT_GATHER": "a bit"}, "CONSENTRY_AUDIT_GATHER"},
-		"long gather":      {[]string{"serve", "--audit-gather", "1s"}, map[string]string{}, "--audit-gather"},
-		"no webhook tries": {[]string{"serve", "--webhook-attempts", "0"}, map[string]string{}, "--webhook-attempts"},
-		"short retention":  {[]string{"serve", "--webhook-retention", "1m"}, map[string]string{}, "--webhook-retention"},
+		"bad max body env":     {[]string{"migrate"}, map[string]string{"CONSENTRY_MAX_BODY": "lots"}, "CONSENTRY_MAX_BODY"},
+		"tiny max body":        {[]string{"migrate", "--max-body", "10"}, map[string]string{}, "--max-body"},
+		"bad log level":        {[]string{"serve", "--log-level", "loud"}, map[string]string{}, "--log-level"},
+		"bad role":             {[]string{"clients", "create", "--name", "x", "--role", "root"}, map[string]string{}, "role"},
+		"missing name":         {[]string{"clients", "create", "--role", "app"}, map[string]string{}, "name"},
+		"unknown command":      {[]string{"frobnicate"}, map[string]string{}, "unknown command"},
+		"bad webhook env":      {[]string{"serve"}, map[string]string{"CONSENTRY_WEBHOOK_BACKOFF": "soon"}, "CONSENTRY_WEBHOOK_BACKOFF"},
+		"bad gather env":       {[]string{"serve"}, map[string]string{"CONSENTRY_AUDIT_GATHER": "a bit"}, "CONSENTRY_AUDIT_GATHER"},
+		"long gather":          {[]string{"serve", "--audit-gather", "1s"}, map[string]string{}, "--audit-gather"},
+		"no webhook tries":     {[]string{"serve", "--webhook-attempts", "0"}, map[string]string{}, "--webhook-attempts"},
+		"short retention":      {[]string{"serve", "--webhook-retention", "1m"}, map[string]string{}, "--webhook-retention"},
+		"short sanitization":   {[]string{"serve", "--sanitize-within", "1m"}, map[string]string{}, "--sanitize-within"},
+		"bad sanitization env": {[]string{"serve"}, map[string]string{"CONSENTRY_SANITIZE_WITHIN": "a week"}, "CONSENTRY_SANITIZE_WITHIN"},
+		"bad request due env":  {[]string{"serve"}, map[string]string{"CONSENTRY_REQUEST_DUE": "a month"}, "CONSENTRY_REQUEST_DUE"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, ok := tc.env["CONSENTRY_DATA_DIR"]; !ok {

@@ -135,7 +135,7 @@ func wire(cfg *config, db *store.DB, log *slog.Logger, reg *prometheus.Registry)
 	}
 	s.notices = notice.NewService(db, s.auditLog)
 	s.review, err = findings.New(findings.Sources{DB: db, Log: s.auditLog, Rules: s.data.Rules, KeyCreated: s.keys.CurrentCreated,
-		Coverage: s.notices.Coverage}, findings.Options{Log: log, Registerer: reg})
+		Coverage: s.notices.Coverage}, findings.Options{Log: log, Registerer: reg, SanitizeWithin: cfg.sanitizeWithin})
 	if err != nil {
 		return nil, err
 	}

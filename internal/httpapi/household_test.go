@@ -1,10 +1,13 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -77,6 +80,25 @@ func TestFirmwareHistory(t *testing.T) {
 	})
 
 	t.Run("the evidence bundle binds the device to its update entries", func(t *testing.T) {
+		_, err := evidence.Verify(exportBundle(t, e), evidence.VerifyOptions{VerifierKey: e.log.VerifierKey()})
+		require.NoError(t, err)
+	})
+
+	t.Run("a label may name people: a new owner starts without it, the old owner's erasure clears it", func(t *testing.T) {
+		r := e.do(t, privacy.RoleAdmin, http.MethodPost, path+"/transfer", map[string]any{"to": "carol"})
+		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+		assert.NotContains(t, r.JSON(t), "label")
+		r = e.do(t, privacy.RoleApp, http.MethodPost, "/v1/subjects/alice/requests", map[string]any{"type": "erasure"})
+		require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+		for _, it := range e.do(t, privacy.RoleAdmin, http.MethodGet, path+"/history", nil).JSON(t)["items"].([]any) {
+			assert.NotContains(t, it, "label")
+		}
+		for _, f := range []string{"consentry.db", "consentry.db-wal"} {
+			b, err := os.ReadFile(filepath.Join(e.dir, f))
+			if err == nil {
+				assert.False(t, bytes.Contains(b, []byte("hallway tracker")), "%s holds the label", f)
+			}
+		}
 		_, err := evidence.Verify(exportBundle(t, e), evidence.VerifyOptions{VerifierKey: e.log.VerifierKey()})
 		require.NoError(t, err)
 	})

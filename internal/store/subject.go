@@ -126,9 +126,11 @@ func (tx *Tx) EraseSubject(subject, marker string, decisions []string, keep stri
 		}
 		c.Decisions += n
 	}
-	// What an owner called their devices may name them ("Anna's room").
+	// What an owner called their devices may name them ("Anna's room"):
+	// every label of every device they ever owned goes.
 	if _, err = tx.exec("device labels", `UPDATE device_attributes SET label = '' WHERE label <> ''
-		AND device_id IN (SELECT id FROM devices WHERE owner_subject = ?)`, subject); err != nil {
+		AND device_id IN (SELECT device_id FROM device_owners WHERE owner_subject = ? UNION SELECT id FROM devices WHERE owner_subject = ?)`,
+		subject, subject); err != nil {
 		return c, err
 	}
 	if _, err = tx.exec("device members", "DELETE FROM device_members WHERE subject = ?", subject); err != nil {
