@@ -135,9 +135,9 @@ func (s *Service) Record(ctx context.Context, in Input) (privacy.ConsentRecord, 
 	if err != nil {
 		return privacy.ConsentRecord{}, err
 	}
-	if err := checkGuardian(tx, in); err != nil {
-		return privacy.ConsentRecord{}, err
-	}
+	// Who is a child, and whose guardians, is checked by the writer alone
+	// (ConsentPrecheck reads it in the query it makes anyway): a read
+	// here would cost every consent for the few that are refused.
 	until, err := shares(tx, d, in)
 	if err != nil {
 		// The cache holds the device as last read; a transfer or a repair
@@ -345,23 +345,11 @@ func (s *Service) wrongHash(tx *store.Reader, in Input, shown privacy.NoticeVers
 		"the hash does not match version %d (content_hash %s): what was shown is not what was published", shown.Version, shown.ContentHash)
 }
 
-// checkGuardian applies the rules about children: a declared child's
-// consent is a proxy consent, given with one of their guardians, until
-// their majority; from then on, and for anyone not a child, nobody
-// consents with a guardian.
-func checkGuardian(tx *store.Reader, in Input) error {
-	c, err := tx.Child(in.SubjectID)
-	switch {
-	case privacy.ErrorCode(err) == privacy.ENotFound:
-		return guardianRule(false, time.Time{}, false, in.Guardian, tx.Now())
-	case err != nil:
-		return err
-	}
-	return guardianRule(true, c.MajorityAt, slices.Contains(c.Guardians, in.Guardian), in.Guardian, tx.Now())
-}
-
-// guardianRule is checkGuardian's rule: child, until majority (zero: not
-// known), and whether guardian is one of theirs.
+// guardianRule applies the rules about children to a consent: a declared
+// child's consent is a proxy consent, given with one of their guardians,
+// until their majority (zero: not known); from then on, and for anyone
+// not a child, nobody consents with a guardian. isGuardian: guardian is
+// one of the child's.
 func guardianRule(child bool, majority time.Time, isGuardian bool, guardian string, now time.Time) error {
 	minor := child && (majority.IsZero() || now.Before(majority))
 	switch {
