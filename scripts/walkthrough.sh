@@ -42,6 +42,7 @@ if ! (cd "$PWD" && bash -e "$tmp/walk.sh") >"$tmp/out.txt" 2>&1; then
 fi
 
 # What the comments promise, in the order they promise it.
+device=$(sed -n 's/^device //p' "$tmp/out.txt" | head -1)
 check() {
 	grep -qF -- "$1" "$tmp/out.txt" || { cat "$tmp/out.txt"; echo "walkthrough: missing: $2 ($1)"; exit 1; }
 }
@@ -53,6 +54,12 @@ check '{"decision":"deny","reasons":["policy_denied"]}' "nothing is allowed befo
 check '"decision":"allow"' "the decision allowed once consented and permitted"
 check '{"decision":"deny","reasons":["consent_withdrawn"]}' "the decision after the withdrawal is a deny"
 check '"state":"delivered"' "the withdrawal's webhook was delivered"
+check '{"subject":"user-b2c9","role":"member"}' "the owner shares the device with a member"
+check '{"decision":"allow","reasons":[]}' "the member's own consent allows"
+check '{"code":"invalid","fields":["guardian"]}' "a child's consent without a guardian is refused"
+check '"guardian":"user-7f3a"}' "the receipt names the child and the guardian"
+check '["1.4.2","1.5.0"]' "the firmware history"
+check "[\"$device\"]" "incident search finds the device by the firmware it ran then"
 check 'ok:' "the audit log and the evidence bundle verify"
 
 after=$(git status --porcelain --untracked-files=all)

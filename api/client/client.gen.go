@@ -287,6 +287,33 @@ func (e ConsentResponseMethod) Valid() bool {
 	}
 }
 
+// Defines values for ConsentResponseReason.
+const (
+	ConsentResponseReasonDeviceDisposed       ConsentResponseReason = "device_disposed"
+	ConsentResponseReasonGuardianRemoved      ConsentResponseReason = "guardian_removed"
+	ConsentResponseReasonGuestExpired         ConsentResponseReason = "guest_expired"
+	ConsentResponseReasonMemberRemoved        ConsentResponseReason = "member_removed"
+	ConsentResponseReasonOwnershipTransferred ConsentResponseReason = "ownership_transferred"
+)
+
+// Valid indicates whether the value is a known member of the ConsentResponseReason enum.
+func (e ConsentResponseReason) Valid() bool {
+	switch e {
+	case ConsentResponseReasonDeviceDisposed:
+		return true
+	case ConsentResponseReasonGuardianRemoved:
+		return true
+	case ConsentResponseReasonGuestExpired:
+		return true
+	case ConsentResponseReasonMemberRemoved:
+		return true
+	case ConsentResponseReasonOwnershipTransferred:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for DecisionRequestAction.
 const (
 	DecisionRequestActionCollect DecisionRequestAction = "collect"
@@ -1669,6 +1696,9 @@ type ConsentResponse struct {
 	// NoticeVersion Example: 1
 	NoticeVersion int `json:"notice_version"`
 
+	// Reason For a withdrawal the service made rather than the person, why.
+	Reason *ConsentResponseReason `json:"reason,omitempty"`
+
 	// Receipt The signed receipt: a compact JWS (EdDSA, kid in the header; keys at /.well-known/jwks.json)
 	// whose payload is a Kantara Consent Receipt v1.1 with ISO/IEC TS 27560 fields under "iso27560"; every field
 	// is described in docs/receipts.md.
@@ -1684,6 +1714,9 @@ type ConsentResponseKind string
 
 // ConsentResponseMethod Example: app
 type ConsentResponseMethod string
+
+// ConsentResponseReason For a withdrawal the service made rather than the person, why.
+type ConsentResponseReason string
 
 // ConsistencyProof defines model for ConsistencyProof.
 type ConsistencyProof struct {

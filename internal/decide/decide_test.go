@@ -544,6 +544,16 @@ func TestTwoInstances(t *testing.T) {
 		a.consent("erin", true)
 		require.True(t, b.ask(decide.Request{Subject: "erin"}).Allow, "B's next decision honors A's grant")
 		b.memoryMatches("B after A's grant")
+		_, err = a.consents.DeclareChild(ctx, privacy.Child{Subject: "erin", AgeBand: "16_17", Guardians: []string{"frank"}}, "app")
+		require.NoError(t, err)
+		assert.Equal(t, []string{decide.ReasonGuardianConsentRequired}, b.ask(decide.Request{Subject: "erin"}).Reasons,
+			"B's next decision honors A's declaration of a child")
+		b.memoryMatches("B after A's declaration of a child")
+		_, err = a.consents.DeclareMajority(ctx, "erin", "app")
+		require.NoError(t, err)
+		require.True(t, b.ask(decide.Request{Subject: "erin"}).Allow, "erin came of age: her own grant counts again")
+		b.memoryMatches("B after A's declaration of majority")
+		a.memoryMatches("A after its own declarations")
 		removed := authz.Rule{Subject: "route-planner", Category: "personal.location.*", Purpose: "navigation", Action: "use", Effect: "allow"}
 		start = time.Now()
 		require.NoError(t, a.policies.Remove(ctx, policy.Change{Rule: &removed}))

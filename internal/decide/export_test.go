@@ -2,6 +2,7 @@ package decide
 
 import (
 	"context"
+	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
@@ -27,6 +28,8 @@ type Facts struct {
 	Devices map[string]DeviceFacts
 	Notices map[string]NoticeFacts
 	Consent map[string]privacy.ConsentState
+	// Children: subject → majority ("" unknown), for each declared child.
+	Children map[string]string
 }
 
 // DeviceFacts is a device's facts as decisions read them.
@@ -40,7 +43,13 @@ type NoticeFacts struct {
 }
 
 func forComparison(f facts) Facts {
-	out := Facts{Devices: f.devices, Notices: map[string]NoticeFacts{}, Consent: map[string]privacy.ConsentState{}}
+	out := Facts{Devices: f.devices, Notices: map[string]NoticeFacts{}, Consent: map[string]privacy.ConsentState{}, Children: map[string]string{}}
+	for subject, c := range f.children {
+		out.Children[subject] = ""
+		if !c.MajorityAt.IsZero() {
+			out.Children[subject] = c.MajorityAt.Format(time.RFC3339Nano)
+		}
+	}
 	for key, n := range f.notices {
 		c := NoticeFacts{InForce: n.InForce.Version, Stated: map[string][]string{}, Material: map[int][]string{}}
 		for _, p := range n.InForce.Content.Purposes {

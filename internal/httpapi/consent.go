@@ -59,6 +59,8 @@ type consentResponse struct {
 	ClientTime    *time.Time `json:"client_time,omitempty" format:"date-time"`
 	CreatedAt     time.Time  `json:"created_at" format:"date-time"`
 	Withdraws     string     `json:"withdraws,omitempty" format:"uuid"`
+	// For a withdrawal the service made rather than the person, why.
+	Reason string `json:"reason,omitempty" enums:"device_disposed,ownership_transferred,member_removed,guest_expired,guardian_removed"`
 	// For a proxy consent, the guardian who gave it with the child.
 	Guardian string           `json:"guardian,omitempty" example:"parent-1"`
 	Choices  []choiceResponse `json:"choices"`
@@ -71,7 +73,7 @@ type consentResponse struct {
 func newConsentResponse(r privacy.ConsentRecord) consentResponse {
 	out := consentResponse{ID: r.ID, Kind: r.Kind, Subject: r.SubjectID, DeviceID: r.DeviceID, NoticeKey: r.NoticeKey,
 		NoticeVersion: r.NoticeVersion, NoticeHash: r.NoticeHash, Locale: r.Locale, Method: string(r.Method), CreatedAt: r.CreatedAt,
-		Withdraws: r.Withdraws, Guardian: r.Guardian, Choices: make([]choiceResponse, len(r.Choices)), Receipt: r.Receipt}
+		Withdraws: r.Withdraws, Reason: r.Reason, Guardian: r.Guardian, Choices: make([]choiceResponse, len(r.Choices)), Receipt: r.Receipt}
 	out.ClientTime = optionalTime(r.ClientTime)
 	for i, c := range r.Choices {
 		out.Choices[i] = choiceResponse{Purpose: c.Purpose, Granted: c.Granted, ExpiresAt: optionalTime(c.ExpiresAt)}

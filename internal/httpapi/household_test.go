@@ -236,6 +236,7 @@ func TestHousehold(t *testing.T) {
 		hist := e.do(t, privacy.RoleApp, http.MethodGet, "/v1/subjects/bob/consents", nil).JSON(t)["history"].([]any)
 		w := hist[0].(map[string]any)
 		require.Equal(t, "withdrawal", w["kind"])
+		assert.Equal(t, privacy.WithdrawalMemberRemoved, w["reason"])
 		receipt := verifyReceipt(t, w["receipt"].(string), jwksFromHTTP(t, e))
 		assert.Equal(t, privacy.WithdrawalMemberRemoved, receipt["iso27560"].(map[string]any)["withdrawal_reason"])
 		assertProblem(t, e.do(t, privacy.RoleApp, http.MethodPost, "/v1/consents", consentOf("bob")), 403, "forbidden", "subject")
