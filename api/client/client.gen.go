@@ -2374,7 +2374,9 @@ type MemberResponse struct {
 	// Role Example: guest
 	Role MemberResponseRole `json:"role"`
 
-	// Subject Example: user-4c11
+	// Subject The member's subject id (for auditors, their pseudonym).
+	//
+	// Example: user-4c11
 	Subject string     `json:"subject"`
 	Until   *time.Time `json:"until,omitempty"`
 }
@@ -4002,7 +4004,7 @@ type ClientInterface interface {
 
 	// ListDeviceMembers Who shares a device
 	//
-	// The device's members and guests. A subject token sees them on a device it owns or shares. The read is recorded in the audit log.
+	// The device's members and guests. A subject token sees them on a device it owns or shares; auditors see pseudonyms. The read is recorded in the audit log.
 	//
 	// Corresponds with GET /v1/devices/{id}/members (the `ListDeviceMembers` operationId).
 	ListDeviceMembers(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -5325,7 +5327,7 @@ func (c *Client) PutInventory(ctx context.Context, id openapi_types.UUID, body P
 
 // ListDeviceMembers Who shares a device
 //
-// The device's members and guests. A subject token sees them on a device it owns or shares. The read is recorded in the audit log.
+// The device's members and guests. A subject token sees them on a device it owns or shares; auditors see pseudonyms. The read is recorded in the audit log.
 //
 // Corresponds with GET /v1/devices/{id}/members (the `ListDeviceMembers` operationId).
 func (c *Client) ListDeviceMembers(ctx context.Context, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -10585,7 +10587,7 @@ type ClientWithResponsesInterface interface {
 
 	// ListDeviceMembersWithResponse Who shares a device
 	//
-	// The device's members and guests. A subject token sees them on a device it owns or shares. The read is recorded in the audit log.
+	// The device's members and guests. A subject token sees them on a device it owns or shares; auditors see pseudonyms. The read is recorded in the audit log.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -23794,7 +23796,7 @@ func (c *ClientWithResponses) PutInventoryWithResponse(ctx context.Context, id o
 
 // ListDeviceMembersWithResponse Who shares a device
 //
-// The device's members and guests. A subject token sees them on a device it owns or shares. The read is recorded in the audit log.
+// The device's members and guests. A subject token sees them on a device it owns or shares; auditors see pseudonyms. The read is recorded in the audit log.
 //
 // Returns a wrapper object for the known response body format(s).
 //

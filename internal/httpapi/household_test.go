@@ -205,7 +205,10 @@ func TestHousehold(t *testing.T) {
 		require.Equal(t, http.StatusOK, m.Code, m.Body.String())
 		assert.Len(t, m.JSON(t)["items"], 2)
 		assertProblem(t, e.asSubject(t, subjectToken(t, e, "dave"), http.MethodGet, path+"/members", ""), 404, "not_found")
-		require.Equal(t, http.StatusOK, e.do(t, privacy.RoleAuditor, http.MethodGet, path+"/members", nil).Code)
+		audited := e.do(t, privacy.RoleAuditor, http.MethodGet, path+"/members", nil)
+		require.Equal(t, http.StatusOK, audited.Code)
+		assert.NotContains(t, audited.Body.String(), "carol", "auditors see pseudonyms")
+		assert.Len(t, audited.JSON(t)["items"].([]any)[0].(map[string]any)["subject"], 64)
 		require.Equal(t, http.StatusOK, e.asSubject(t, bob, http.MethodGet, "/v1/devices/resolve?id="+deviceID, "").Code)
 		assertProblem(t, e.asSubject(t, subjectToken(t, e, "dave"), http.MethodGet, "/v1/devices/resolve?id="+deviceID, ""), 404, "not_found")
 

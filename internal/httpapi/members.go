@@ -21,11 +21,12 @@ type memberBody struct {
 
 // memberResponse is someone sharing a device with its owner.
 type memberResponse struct {
-	DeviceID string     `json:"device_id" format:"uuid"`
-	Subject  string     `json:"subject" example:"user-4c11"`
-	Role     string     `json:"role" enums:"member,guest" example:"guest"`
-	Until    *time.Time `json:"until,omitempty" format:"date-time"`
-	AddedAt  time.Time  `json:"added_at" format:"date-time"`
+	DeviceID string `json:"device_id" format:"uuid"`
+	// The member's subject id (for auditors, their pseudonym).
+	Subject string     `json:"subject" example:"user-4c11"`
+	Role    string     `json:"role" enums:"member,guest" example:"guest"`
+	Until   *time.Time `json:"until,omitempty" format:"date-time"`
+	AddedAt time.Time  `json:"added_at" format:"date-time"`
 	// The client that added them.
 	AddedBy string `json:"added_by" format:"uuid"`
 	// The audit entry that added them.
@@ -107,7 +108,7 @@ func (s *Server) removeMember(c *gin.Context) error {
 //
 // @Summary  Who shares a device
 // @ID       listDeviceMembers
-// @Description The device's members and guests. A subject token sees them on a device it owns or shares. The read is recorded in the audit log.
+// @Description The device's members and guests. A subject token sees them on a device it owns or shares; auditors see pseudonyms. The read is recorded in the audit log.
 // @Tags     devices
 // @Security BearerAuth
 // @Produce  json
@@ -124,8 +125,14 @@ func (s *Server) listMembers(c *gin.Context) error {
 	}
 	out := memberList{Items: make([]memberResponse, len(ms))}
 	subjects := make([]string, len(ms))
+	show := showsSubject(c)
 	for i, m := range ms {
 		out.Items[i], subjects[i] = newMemberResponse(m), m.Subject
+		if !show {
+			if out.Items[i].Subject, err = s.audit.PseudonymOf(c.Request.Context(), m.Subject); err != nil {
+				return err
+			}
+		}
 	}
 	s.noteReads(c, subjects...)
 	writeJSON(c, http.StatusOK, out)
