@@ -204,7 +204,7 @@ func verifyBundle(path string, opts evidence.VerifyOptions, save string, stdout,
 		fmt.Fprintf(stdout, "ok: consistent with the previous checkpoint\n")
 	}
 	fmt.Fprintf(stdout, "ok: %d allow decisions, each relying on a consent in force\n", sum.Allows)
-	fmt.Fprintf(stdout, "ok: %d decisions judged again at their place: device, inventory, notice, policy and consent agree (%d without the policy check, written before decisions named their service)\n",
+	fmt.Fprintf(stdout, "ok: %d decisions judged again at their place: device, inventory, notice, policy, consent and the rules about children agree (%d without the policy check, written before decisions named their service)\n",
 		sum.Judged, sum.WithoutPolicy)
 	fmt.Fprintf(stdout, "ok: %d devices and %d inventory versions as their entries recorded them (%d lines from before entries committed to them)\n",
 		sum.Devices, sum.Inventories, sum.UnboundLines)
