@@ -7,7 +7,7 @@ GO ?= go
 # module proxy once and uses it.
 export GOTOOLCHAIN := go1.27.3
 
-.PHONY: run build test test-short walkthrough lint generate check bench loadtest evidence-load fuzz crashtest soak vulncheck clean
+.PHONY: run build test test-short walkthrough lint generate check bench bench-peers loadtest evidence-load fuzz crashtest soak vulncheck clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
@@ -47,6 +47,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -skip 'RateLimiterManySubjects' -benchmem -benchtime 3s ./internal/audit/ ./internal/decide/ ./internal/device/ ./internal/httpapi/
 	$(GO) test -run '^$$' -bench RateLimiterManySubjects -benchtime 1000000x ./internal/httpapi/
 	$(GO) test -run '^$$' -bench NoticePagePathological -benchmem -benchtime 5x ./internal/notice/
+
+## bench-peers: Consentry's audited decisions beside OPA (installed with go install) on one data set, alternating; PEERS_TIME per run (docs/performance.md)
+PEERS_TIME ?= 10s
+bench-peers:
+	./scripts/bench-peers.sh "$(PEERS_TIME)"
 
 ## loadtest: bin/consentry on SQLite loaded by wrk from a second process over loopback (consents, decisions, batches); LOAD_TIME per run (docs/performance.md)
 LOAD_TIME ?= 10s

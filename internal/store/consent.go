@@ -309,19 +309,22 @@ func (r *Reader) ConsentPrecheck(subject, deviceID, noticeKey, guardian string) 
 		c    ConsentCheck
 		seen bool
 	)
+	// The membership, the declaration as a child and the guardian are one
+	// row each at most: joined, not asked in subqueries of their own (the
+	// writer runs this for every consent).
 	err := r.each("consent precheck", `SELECT d.status, d.owner_subject,
 		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = ? AND v.published_at IS NOT NULL),
 		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id),
 		(SELECT p.pseudonym FROM subject_pseudonyms p WHERE p.subject_id = ?),
-		(SELECT m.role FROM device_members m WHERE m.device_id = d.id AND m.subject = ?),
-		(SELECT m.until FROM device_members m WHERE m.device_id = d.id AND m.subject = ?),
-		(SELECT c.subject_id FROM subject_children c WHERE c.subject_id = ?),
-		(SELECT c.majority_at FROM subject_children c WHERE c.subject_id = ?),
-		(SELECT g.guardian_id FROM subject_guardians g WHERE g.child_id = ? AND g.guardian_id = ?),
+		m.role, m.until, c.subject_id, c.majority_at, g.guardian_id,
 		s.purpose
-		FROM devices d LEFT JOIN consent_state s ON s.subject_id = ? AND s.device_id = d.id AND s.kind = 'consent'
+		FROM devices d
+		LEFT JOIN device_members m ON m.device_id = d.id AND m.subject = ?
+		LEFT JOIN subject_children c ON c.subject_id = ?
+		LEFT JOIN subject_guardians g ON g.child_id = c.subject_id AND g.guardian_id = ?
+		LEFT JOIN consent_state s ON s.subject_id = ? AND s.device_id = d.id AND s.kind = 'consent'
 			AND s.granted = ? AND s.expires_at > ?
-		WHERE d.id = ?`, []any{noticeKey, subject, subject, subject, subject, subject, subject, guardian, subject, r.boolValue(true), r.now, deviceID},
+		WHERE d.id = ?`, []any{noticeKey, subject, subject, subject, guardian, subject, r.boolValue(true), r.now, deviceID},
 		func(s rowScanner) error {
 			var (
 				n, i                                     sql.NullInt64

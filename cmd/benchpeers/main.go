@@ -1,0 +1,500 @@
+// Command benchpeers measures Consentry's audited decisions side by side
+// with Open Policy Agent holding the same data (make bench-peers; issue 26,
+// docs/performance.md). scripts/bench-peers.sh starts both servers; this
+// seeds one data set into both (a device, its inventory and notice,
+// POLICY rules, a consent or refusal for each of SUBJECTS subjects), checks
+// on a sample that both answer alike, then loads each in turn over
+// loopback and prints requests/s, p50, p99, the CPU each server used per
+// request, and the ratios.
+//
+// The load generator is this program (Go's HTTP client, one goroutine per
+// connection), the same for both servers, sharing the machine's cores with
+// them.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// config is what the script passes.
+type config struct {
+	consentry, opa             string
+	admin, app, service        string
+	consentryPID, opaPID       int
+	subjects, rules, sample    int
+	duration                   time.Duration
+	connections, batchConns    int
+	rounds                     int
+	purpose, element, category string
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.consentry, "consentry", "", "Consentry's base URL")
+	flag.StringVar(&c.opa, "opa", "", "OPA's base URL")
+	flag.StringVar(&c.admin, "admin", "", "an admin token")
+	flag.StringVar(&c.app, "app", "", "an app token")
+	flag.StringVar(&c.service, "service", "", "the token of the service client named service-client")
+	flag.IntVar(&c.consentryPID, "consentry-pid", 0, "Consentry's process id, for its CPU time")
+	flag.IntVar(&c.opaPID, "opa-pid", 0, "OPA's process id, for its CPU time")
+	flag.IntVar(&c.subjects, "subjects", 100000, "subjects, each with a consent (nine in ten) or a refusal")
+	flag.IntVar(&c.rules, "rules", 1000, "data policy rules")
+	flag.IntVar(&c.sample, "sample", 2000, "requests both must answer alike")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "length of each run")
+	flag.IntVar(&c.connections, "connections", 64, "connections of the concurrent runs")
+	flag.IntVar(&c.batchConns, "batch-connections", 16, "connections of the batch runs")
+	flag.IntVar(&c.rounds, "rounds", 2, "alternating rounds")
+	flag.Parse()
+	c.purpose, c.element, c.category = "security-monitoring", "video", "personal.media.image"
+	if err := run(context.Background(), c); err != nil {
+		fmt.Fprintln(os.Stderr, "benchpeers:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, c config) error {
+	start := time.Now()
+	device, expires, err := seedConsentry(ctx, c)
+	if err != nil {
+		return fmt.Errorf("seeding Consentry: %w", err)
+	}
+	fmt.Printf("benchpeers: Consentry seeded in %s: 1 device, %d policy rules, %d subjects\n", time.Since(start).Round(time.Second), c.rules, c.subjects)
+	if err := seedOPA(ctx, c, device, expires); err != nil {
+		return fmt.Errorf("seeding OPA: %w", err)
+	}
+	if err := agree(ctx, c, device); err != nil {
+		return err
+	}
+	fmt.Printf("benchpeers: both answer %d sampled requests alike\n", c.sample)
+
+	single := func(peer string, conns int) result {
+		bodies := make([][]byte, 10000)
+		for i := range bodies {
+			q := query{subject: subject(i * 7919 % c.subjects), device: device, element: c.element, purpose: c.purpose, action: "use", service: "service-client"}
+			bodies[i] = q.body(peer)
+		}
+		if peer == "consentry" {
+			return load(ctx, c.consentry+"/v1/decisions", c.service, bodies, conns, c.duration, 1, c.consentryPID)
+		}
+		return load(ctx, c.opa+"/v1/data/consentry/allow", "", bodies, conns, c.duration, 1, c.opaPID)
+	}
+	batch := func() result {
+		bodies := make([][]byte, c.subjects/100)
+		for i := range bodies {
+			checks := make([]string, 100)
+			for k := range checks {
+				q := query{subject: subject((i*100 + k) % c.subjects), device: device, element: c.element, purpose: c.purpose, action: "use"}
+				checks[k] = string(q.body("consentry"))
+			}
+			bodies[i] = []byte(`{"checks":[` + strings.Join(checks, ",") + `]}`)
+		}
+		return load(ctx, c.consentry+"/v1/decisions/batch", c.service, bodies, c.batchConns, c.duration, 100, c.consentryPID)
+	}
+
+	runs := map[string][]result{}
+	record := func(name string, r result) {
+		runs[name] = append(runs[name], r)
+		fmt.Printf("  %-44s %s\n", name, r)
+	}
+	for round := 1; round <= c.rounds; round++ {
+		fmt.Printf("round %d of %d (%s each)\n", round, c.rounds, c.duration)
+		record(fmt.Sprintf("Consentry, single, %d connections", c.connections), single("consentry", c.connections))
+		record(fmt.Sprintf("OPA, single, %d connections", c.connections), single("opa", c.connections))
+		record("Consentry, single, 1 connection", single("consentry", 1))
+		record("OPA, single, 1 connection", single("opa", 1))
+		record(fmt.Sprintf("Consentry, batches of 100, %d connections", c.batchConns), batch())
+	}
+	for _, rs := range runs {
+		for _, r := range rs {
+			if r.errors > 0 {
+				return fmt.Errorf("%d answers were not 200, or failed (first: %s)", r.errors, r.firstError)
+			}
+		}
+	}
+	fmt.Println("ratios, round by round (Consentry / OPA):")
+	cs, ops := runs[fmt.Sprintf("Consentry, single, %d connections", c.connections)], runs[fmt.Sprintf("OPA, single, %d connections", c.connections)]
+	c1, o1 := runs["Consentry, single, 1 connection"], runs["OPA, single, 1 connection"]
+	bs := runs[fmt.Sprintf("Consentry, batches of 100, %d connections", c.batchConns)]
+	for i := range cs {
+		fmt.Printf("  round %d: %d connections: %.2fx the decisions/s, p99 %.2fx; 1 connection: p50 %.2fx; batches: %.2fx OPA's single decisions/s in checks/s\n",
+			i+1, c.connections, cs[i].perSecond()/ops[i].perSecond(), seconds(cs[i].p99)/seconds(ops[i].p99), seconds(c1[i].p50)/seconds(o1[i].p50),
+			bs[i].perSecond()/ops[i].perSecond())
+	}
+	return nil
+}
+
+// subject is the i-th subject's id.
+func subject(i int) string { return "peer-" + strconv.Itoa(i) }
+
+// granted reports whether subject i consents (nine in ten do).
+func granted(i int) bool { return i%10 != 9 }
+
+// seedConsentry registers the device and its inventory, loads the data
+// policy and records every subject's choice; it returns the device id
+// and the grants' expiry, by subject.
+func seedConsentry(ctx context.Context, c config) (string, map[string]int64, error) {
+	var dev struct {
+		ID string `json:"id"`
+	}
+	if err := call(ctx, http.MethodPost, c.consentry+"/v1/devices", c.admin, map[string]any{"manufacturer": "Acme", "model": "Cam",
+		"serial": "PEERS-1", "firmware_version": "1", "notice_key": "acme-cam"}, &dev); err != nil {
+		return "", nil, err
+	}
+	if err := call(ctx, http.MethodPut, c.consentry+"/v1/devices/"+dev.ID+"/inventory", c.admin, map[string]any{"elements": []map[string]any{{
+		"key": c.element, "description": "Camera video", "category": c.category, "sensitivity": "sensitive", "purposes": []string{c.purpose},
+		"collection_method": "sensor", "retention": "P30D", "recipients": []string{"Acme Cloud Storage Ltd"}, "storage_region": "EU"}}}, nil); err != nil {
+		return "", nil, err
+	}
+	err := parallel(c.rules, 16, func(i int) error {
+		rule := map[string]any{"subject": "service-client", "category": "personal.*", "purpose": c.purpose, "action": "use", "effect": "allow"}
+		if i > 0 {
+			rule = map[string]any{"subject": fmt.Sprintf("other-%d", i), "category": "personal.media.*", "purpose": c.purpose, "action": "share", "effect": "allow"}
+		}
+		return call(ctx, http.MethodPost, c.consentry+"/v1/policies", c.admin, rule, nil)
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	var notice struct {
+		Version     int    `json:"version"`
+		ContentHash string `json:"content_hash"`
+	}
+	if err := call(ctx, http.MethodGet, c.consentry+"/v1/notices/acme-cam/versions/current", c.app, nil, &notice); err != nil {
+		return "", nil, err
+	}
+	var mu sync.Mutex
+	expires := make(map[string]int64, c.subjects)
+	err = parallel(c.subjects, 64, func(i int) error {
+		var rec struct {
+			Choices []struct {
+				Granted   bool      `json:"granted"`
+				ExpiresAt time.Time `json:"expires_at"`
+			} `json:"choices"`
+		}
+		if err := call(ctx, http.MethodPost, c.consentry+"/v1/consents", c.app, map[string]any{"subject": subject(i), "device_id": dev.ID,
+			"notice_key": "acme-cam", "notice_version": notice.Version, "notice_hash": notice.ContentHash, "locale": "en", "method": "app",
+			"choices": []map[string]any{{"purpose": c.purpose, "granted": granted(i)}}}, &rec); err != nil {
+			return err
+		}
+		if len(rec.Choices) == 1 && rec.Choices[0].Granted {
+			mu.Lock()
+			expires[subject(i)] = rec.Choices[0].ExpiresAt.UnixNano()
+			mu.Unlock()
+		}
+		return nil
+	})
+	return dev.ID, expires, err
+}
+
+// policy is the Rego equivalent of Consentry's checks for this data set:
+// the device active, the element declared for the purpose and stated by
+// the notice, a rule granting the service the action on the element's
+// category for the purpose (a category pattern as Consentry's: an exact
+// category, or a prefix and *; null delimiters, so that * spans dots), and
+// the subject's grant unexpired. The data is under data.peers.
+const policy = `package consentry
+
+import rego.v1
+
+default allow := false
+
+allow if {
+	device := data.peers.devices[input.device_id]
+	device.active
+	element := device.elements[input.element]
+	input.purpose in element.purposes
+	input.element in device.stated[input.purpose]
+	some pattern in data.peers.rules[input.service][input.purpose][input.action]
+	glob.match(pattern, null, element.category)
+	data.peers.consents[input.subject][input.device_id][input.purpose] > time.now_ns()
+}
+`
+
+// seedOPA pushes the same data and the policy into OPA.
+func seedOPA(ctx context.Context, c config, device string, expires map[string]int64) error {
+	rules := map[string]map[string]map[string][]string{"service-client": {c.purpose: {"use": {"personal.*"}}}}
+	for i := 1; i < c.rules; i++ {
+		rules[fmt.Sprintf("other-%d", i)] = map[string]map[string][]string{c.purpose: {"share": {"personal.media.*"}}}
+	}
+	consents := make(map[string]map[string]map[string]int64, len(expires))
+	for s, t := range expires {
+		consents[s] = map[string]map[string]int64{device: {c.purpose: t}}
+	}
+	doc := map[string]any{
+		"devices": map[string]any{device: map[string]any{"active": true,
+			"elements": map[string]any{c.element: map[string]any{"category": c.category, "purposes": []string{c.purpose}}},
+			"stated":   map[string][]string{c.purpose: {c.element}}}},
+		"rules":    rules,
+		"consents": consents,
+	}
+	if err := call(ctx, http.MethodPut, c.opa+"/v1/data/peers", "", doc, nil); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.opa+"/v1/policies/consentry", strings.NewReader(policy))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("PUT policy: %s: %s", resp.Status, b)
+	}
+	return nil
+}
+
+// query is one decision request, as either peer takes it.
+type query struct{ subject, device, element, purpose, action, service string }
+
+func (q query) body(peer string) []byte {
+	if peer == "opa" {
+		b, _ := json.Marshal(map[string]any{"input": map[string]string{"subject": q.subject, "device_id": q.device, "element": q.element,
+			"purpose": q.purpose, "action": q.action, "service": q.service}})
+		return b
+	}
+	b, _ := json.Marshal(map[string]string{"subject": q.subject, "device_id": q.device, "element": q.element, "purpose": q.purpose, "action": q.action})
+	return b
+}
+
+// agree asks both peers the same sampled requests (subjects with a grant
+// and without, actions the policy grants and not, another element) and
+// fails on the first answer that differs. The requests go to Consentry
+// as service-client, whose rule grants use; share is granted to no one.
+func agree(ctx context.Context, c config, device string) error {
+	r := rand.New(rand.NewPCG(1, 2))
+	allows := 0
+	for n := 0; n < c.sample; n++ {
+		q := query{subject: subject(r.IntN(c.subjects)), device: device, element: c.element, purpose: c.purpose, action: "use", service: "service-client"}
+		switch r.IntN(10) {
+		case 0:
+			q.action = "share"
+		case 1:
+			q.element = "audio"
+		case 2:
+			q.subject = "nobody-" + strconv.Itoa(n)
+		}
+		var mine struct {
+			Decision string `json:"decision"`
+		}
+		if err := callRaw(ctx, c.consentry+"/v1/decisions", c.service, q.body("consentry"), &mine); err != nil {
+			return err
+		}
+		var theirs struct {
+			Result bool `json:"result"`
+		}
+		if err := callRaw(ctx, c.opa+"/v1/data/consentry/allow", "", q.body("opa"), &theirs); err != nil {
+			return err
+		}
+		if (mine.Decision == "allow") != theirs.Result {
+			return fmt.Errorf("the peers disagree on %+v: Consentry %s, OPA %v", q, mine.Decision, theirs.Result)
+		}
+		if theirs.Result {
+			allows++
+		}
+	}
+	if allows == 0 || allows == c.sample {
+		return fmt.Errorf("the sample holds %d allows of %d: it tells nothing", allows, c.sample)
+	}
+	return nil
+}
+
+// result is one load run.
+type result struct {
+	requests, errors int64
+	checks           int // per request
+	elapsed          time.Duration
+	p50, p99         time.Duration
+	cpu              time.Duration // the server's CPU time during the run
+	firstError       string
+}
+
+func (r result) perSecond() float64 {
+	return float64(r.requests) * float64(r.checks) / r.elapsed.Seconds()
+}
+
+func (r result) String() string {
+	unit := "requests/s"
+	if r.checks > 1 {
+		unit = "checks/s"
+	}
+	cpu := ""
+	if r.cpu > 0 && r.requests > 0 {
+		cpu = fmt.Sprintf(", server CPU %.0f µs/request", float64(r.cpu.Microseconds())/float64(r.requests))
+	}
+	return fmt.Sprintf("%9.0f %s, p50 %6.2f ms, p99 %6.2f ms%s", r.perSecond(), unit, seconds(r.p50)*1000, seconds(r.p99)*1000, cpu)
+}
+
+func seconds(d time.Duration) float64 { return d.Seconds() }
+
+// load posts bodies, in turn, over conns connections for d, and measures.
+func load(ctx context.Context, url, token string, bodies [][]byte, conns int, d time.Duration, checks, pid int) result {
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var (
+		next, errs atomic.Int64
+		firstErr   atomic.Value
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		latencies  []time.Duration
+	)
+	cpuBefore := cpuTime(pid)
+	start := time.Now()
+	deadline := start.Add(d)
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, 1<<14)
+			for time.Now().Before(deadline) {
+				i := next.Add(1)
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[int(i)%len(bodies)]))
+				req.Header.Set("Content-Type", "application/json")
+				if token != "" {
+					req.Header.Set("Authorization", "Bearer "+token)
+				}
+				t := time.Now()
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("status %s", resp.Status)
+					}
+				}
+				mine = append(mine, time.Since(t))
+				if err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+			mu.Lock()
+			latencies = append(latencies, mine...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	r := result{requests: int64(len(latencies)), errors: errs.Load(), checks: checks, elapsed: time.Since(start), cpu: cpuTime(pid) - cpuBefore}
+	if s, ok := firstErr.Load().(string); ok {
+		r.firstError = s
+	}
+	slices.Sort(latencies)
+	if n := len(latencies); n > 0 {
+		r.p50, r.p99 = latencies[n*50/100], latencies[min(n-1, n*99/100)]
+	}
+	return r
+}
+
+// cpuTime is the user and system CPU time process pid has used (0 when
+// unknown).
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which may hold spaces, in ().
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+// parallel runs fn(0..n-1) on workers goroutines; the first error wins.
+func parallel(n, workers int, fn func(i int) error) error {
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		first atomic.Value
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || first.Load() != nil {
+					return
+				}
+				if err := fn(i); err != nil {
+					first.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, ok := first.Load().(error); ok {
+		return err
+	}
+	return nil
+}
+
+// httpClient sends the seeding and sampled requests.
+var httpClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+// call sends v as JSON and decodes a 2xx answer into out (when not nil).
+func call(ctx context.Context, method, url, token string, v, out any) error {
+	var body []byte
+	if v != nil {
+		var err error
+		if body, err = json.Marshal(v); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, b)
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(b, out)
+}
+
+// callRaw posts body as is.
+func callRaw(ctx context.Context, url, token string, body []byte, out any) error {
+	var v json.RawMessage = body
+	return call(ctx, http.MethodPost, url, token, v, out)
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Consentry's audited decisions side by side with Open Policy Agent holding
+# the same data (issue 26; docs/performance.md, "Beside OPA"). Builds
+# bin/consentry, installs OPA with `go install` into a temporary GOBIN
+# (nothing by hand), starts both on loopback, and runs cmd/benchpeers: one
+# data set seeded into both (SUBJECTS subjects with a consent or a refusal,
+# POLICY_RULES rules), a sample both must answer alike, then alternating
+# runs of DURATION at 64 connections and at one, and Consentry's batches.
+# Consentry runs as shipped: SQLite with synchronous=FULL, every decision
+# in the audit log before its answer.
+# Usage: scripts/bench-peers.sh [DURATION]   (make bench-peers PEERS_TIME=10s)
+set -euo pipefail
+export GOTOOLCHAIN=go1.27.3 # go.mod names it; see the Makefile
+duration=${1:-10s}
+opa_version=${OPA_VERSION:-v1.22.3}
+subjects=${SUBJECTS:-100000} rules=${POLICY_RULES:-1000}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+
+go build -o bin/consentry ./cmd/consentry
+go build -o "$work/benchpeers" ./cmd/benchpeers
+echo "bench-peers: installing OPA $opa_version (go install, into $work/bin)"
+GOBIN=$work/bin go install "github.com/open-policy-agent/opa@$opa_version"
+
+export CONSENTRY_DATA_DIR=$work/data CONSENTRY_RATE_LIMIT=0
+consentry=http://127.0.0.1:${PEERS_PORT:-18190} opa=http://127.0.0.1:${OPA_PORT:-18191}
+# shellcheck source=scripts/deployment.sh
+. "$(dirname "$0")/deployment.sh"
+prepare_deployment peers
+./bin/consentry serve --addr "${consentry#http://}" --log-level warn 2>"$work/serve.log" &
+server=$!
+"$work/bin/opa" run --server --addr "${opa#http://}" --log-level error >"$work/opa.log" 2>&1 &
+opa_pid=$!
+wait_ready "$consentry" "$work/serve.log" "$server"
+for _ in $(seq 1 60); do curl -sf "$opa/health" >/dev/null && break; sleep 0.5; done
+curl -sf "$opa/health" >/dev/null || { cat "$work/opa.log"; exit 1; }
+
+echo "bench-peers: $(nproc) cores shared by both servers and the load generator; OPA $("$work/bin/opa" version | awk '/^Version/ {print $2}')"
+"$work/benchpeers" --consentry "$consentry" --opa "$opa" --admin "$ADMIN" --app "$APP" --service "$SERVICE" \
+	--consentry-pid "$server" --opa-pid "$opa_pid" --subjects "$subjects" --rules "$rules" --duration "$duration"
+# Every decision was audited: the whole log verifies.
+verify_deployment "$consentry" "$work/serve.log"
