@@ -24,7 +24,7 @@ func TestFirmwareHistory(t *testing.T) {
 	time.Sleep(5 * time.Millisecond) // the update's time is after registered
 
 	t.Run("bad input and wrong role", func(t *testing.T) {
-		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPatch, path, map[string]any{}), 422, "invalid")
+		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPatch, path, map[string]any{}), 422, "invalid", "firmware_version", "label")
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPatch, path, map[string]any{"firmware_version": " "}), 422, "invalid", "firmware_version")
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPatch, path, map[string]any{"serial": "X"}), 400, "malformed", "serial")
 		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPatch, "/v1/devices/"+uuidNil, map[string]any{"label": "x"}), 404, "not_found")

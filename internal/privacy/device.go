@@ -180,7 +180,8 @@ type DeviceChange struct {
 func (c DeviceChange) Apply(d *Device) (bool, error) {
 	var p Problems
 	if c.Firmware == nil && c.Label == nil {
-		p.Add("", "give firmware_version, label or both")
+		p.Add("firmware_version", "give firmware_version, label or both")
+		p.Add("label", "give firmware_version, label or both")
 	}
 	changed := false
 	if c.Firmware != nil {
