@@ -351,7 +351,7 @@ func (s *Service) wrongHash(tx *store.Reader, in Input, shown privacy.NoticeVers
 // not a child, nobody consents with a guardian. isGuardian: guardian is
 // one of the child's.
 func guardianRule(child bool, majority time.Time, isGuardian bool, guardian string, now time.Time) error {
-	minor := child && (majority.IsZero() || now.Before(majority))
+	minor := privacy.Minor(child, majority, now)
 	switch {
 	case minor && guardian == "":
 		return privacy.FieldErrorf(privacy.EInvalid, "guardian", "the subject is declared a child: their consent is given with a guardian's, who is named here")

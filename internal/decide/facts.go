@@ -55,9 +55,7 @@ type childFacts struct {
 }
 
 // minor reports whether the subject is a child at t.
-func (c childFacts) minor(t time.Time) bool {
-	return c.Declared && (c.MajorityAt.IsZero() || t.Before(c.MajorityAt))
-}
+func (c childFacts) minor(t time.Time) bool { return privacy.Minor(c.Declared, c.MajorityAt, t) }
 
 // childOf is the facts of a declaration, the same whether read from the
 // database or kept in memory.

@@ -409,17 +409,8 @@ func (s *Service) give(tx *audit.Tx, d privacy.Device, to, clientID string) (pri
 			return privacy.Device{}, nil, err
 		}
 	}
-	labelled := d.Label != ""
-	d.OwnerSubject, d.Label, d.UpdatedAt = to, "", tx.Now()
-	if err := tx.UpdateDeviceOwner(d); err != nil {
-		return privacy.Device{}, nil, err
-	}
-	if labelled {
-		if err := tx.InsertDeviceAttributes(d, tx.NextSeq()); err != nil {
-			return privacy.Device{}, nil, err
-		}
-	}
-	if err := tx.InsertDeviceOwner(privacy.DeviceOwner{DeviceID: d.ID, Subject: to, Since: d.UpdatedAt, AuditSeq: tx.NextSeq()}); err != nil {
+	d.UpdatedAt = tx.Now()
+	if d, err = changeOwner(tx, d, to); err != nil {
 		return privacy.Device{}, nil, err
 	}
 	if err := tx.DeleteTransferOffer(d.ID); err != nil {
@@ -430,6 +421,32 @@ func (s *Service) give(tx *audit.Tx, d privacy.Device, to, clientID string) (pri
 		return privacy.Device{}, nil, err
 	}
 	return d, append(events, event.DeviceTransferred{Device: d, PreviousPseudonym: previous, RecordSHA256: record}), nil
+}
+
+// changeOwner gives d to owner ("" for none) at the change's next entry,
+// both histories following: a new owner (or none) starts without the old
+// owner's label, which may name people. Nothing is written when neither
+// changes.
+func changeOwner(tx *audit.Tx, d privacy.Device, owner string) (privacy.Device, error) {
+	ownerChanged, labelled := d.OwnerSubject != owner, d.Label != ""
+	if !ownerChanged && !labelled {
+		return d, nil
+	}
+	d.OwnerSubject, d.Label = owner, ""
+	if err := tx.UpdateDeviceOwner(d); err != nil {
+		return privacy.Device{}, err
+	}
+	if ownerChanged {
+		if err := tx.InsertDeviceOwner(privacy.DeviceOwner{DeviceID: d.ID, Subject: owner, Since: d.UpdatedAt, AuditSeq: tx.NextSeq()}); err != nil {
+			return privacy.Device{}, err
+		}
+	}
+	if labelled {
+		if err := tx.InsertDeviceAttributes(d, tx.NextSeq()); err != nil {
+			return privacy.Device{}, err
+		}
+	}
+	return d, nil
 }
 
 // Owners lists every owner a device had, oldest first.
@@ -484,22 +501,8 @@ func (s *Service) transition(ctx context.Context, id string, to privacy.DeviceSt
 				return nil, err
 			}
 			events = append(events, left...)
-			if d.OwnerSubject != "" || d.Label != "" {
-				owned, labelled := d.OwnerSubject != "", d.Label != ""
-				d.OwnerSubject, d.Label = "", ""
-				if err := tx.UpdateDeviceOwner(d); err != nil {
-					return nil, err
-				}
-				if owned {
-					if err := tx.InsertDeviceOwner(privacy.DeviceOwner{DeviceID: id, Since: d.UpdatedAt, AuditSeq: tx.NextSeq()}); err != nil {
-						return nil, err
-					}
-				}
-				if labelled {
-					if err := tx.InsertDeviceAttributes(d, tx.NextSeq()); err != nil {
-						return nil, err
-					}
-				}
+			if d, err = changeOwner(tx, d, ""); err != nil {
+				return nil, err
 			}
 		}
 		if err := tx.UpdateDeviceStatus(d); err != nil {

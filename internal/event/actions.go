@@ -1,6 +1,10 @@
 package event
 
-import "time"
+import (
+	"time"
+
+	"github.com/consentry/consentry/internal/privacy"
+)
 
 // The audit log's action names, every one. An entry's action is one of
 // these; the verifier's replay reads the consent, decision and notice ones.
@@ -110,7 +114,7 @@ type Denial struct{ Reason, Detail string }
 // in force was given with a guardian. None apply (applies false) for a
 // subject never declared a child and data not about a child.
 func ChildRules(declared bool, majorityAt time.Time, childData, granted, proxy bool, at time.Time) (denials []Denial, applies bool) {
-	minor := declared && (majorityAt.IsZero() || at.Before(majorityAt))
+	minor := privacy.Minor(declared, majorityAt, at)
 	if !declared && !childData {
 		return nil, false
 	}

@@ -142,8 +142,13 @@ type Child struct {
 }
 
 // Minor reports whether c is a child at t.
-func (c Child) Minor(t time.Time) bool {
-	return c.MajorityAt.IsZero() || t.Before(c.MajorityAt)
+func (c Child) Minor(t time.Time) bool { return Minor(true, c.MajorityAt, t) }
+
+// Minor is the one rule of who is a child at t: a subject declared one
+// (declared), until their majority (zero: not known, a child until it is
+// declared).
+func Minor(declared bool, majority, t time.Time) bool {
+	return declared && (majority.IsZero() || t.Before(majority))
 }
 
 // Validate checks a declaration made at now.

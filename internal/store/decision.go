@@ -27,11 +27,10 @@ func (r *Reader) DecisionFacts(deviceID, subject, purpose string) (device privac
 	err = r.row("device", `SELECT d.status, d.notice_key,
 		(SELECT MAX(i.version) FROM inventories i WHERE i.device_id = d.id),
 		(SELECT MAX(v.version) FROM notice_versions v WHERE v.notice_key = d.notice_key AND v.published_at IS NOT NULL),
-		s.record_id, s.kind, s.granted, s.expires_at, s.notice_version, s.audit_seq, s.proxy,
-		(SELECT c.subject_id FROM subject_children c WHERE c.subject_id = ?),
-		(SELECT c.majority_at FROM subject_children c WHERE c.subject_id = ?)
+		s.record_id, s.kind, s.granted, s.expires_at, s.notice_version, s.audit_seq, s.proxy, c.subject_id, c.majority_at
 		FROM devices d LEFT JOIN consent_state s ON s.subject_id = ? AND s.device_id = d.id AND s.purpose = ?
-		WHERE d.id = ?`, []any{subject, subject, subject, purpose, deviceID},
+		LEFT JOIN subject_children c ON c.subject_id = ?
+		WHERE d.id = ?`, []any{subject, purpose, subject, deviceID},
 		&status, &device.NoticeKey, &inv, &nv, &rec, &kind, &granted, &expires, &cver, &cseq, &proxy, &declared, &majority)
 	if err != nil {
 		return privacy.Device{}, 0, 0, privacy.ConsentState{}, privacy.Child{}, err

@@ -304,7 +304,7 @@ func (r *Reader) DeviceAsOf(d privacy.Device, seq int64) (privacy.Device, error)
 // memberRecord is a row of device_members.
 type memberRecord struct {
 	DeviceID, Subject, Role string
-	Until                   sql.NullTime
+	Until                   *time.Time
 	AddedAt                 time.Time
 	AddedBy                 string
 	AuditSeq                int64
@@ -318,24 +318,16 @@ func (r *memberRecord) fields() []any {
 }
 
 func (r memberRecord) toDomain() privacy.Member {
-	m := privacy.Member{DeviceID: r.DeviceID, Subject: r.Subject, Role: privacy.MemberRole(r.Role), AddedAt: r.AddedAt.UTC(), AddedBy: r.AddedBy,
-		AuditSeq: r.AuditSeq}
-	if r.Until.Valid {
-		m.Until = r.Until.Time.UTC()
-	}
-	return m
+	return privacy.Member{DeviceID: r.DeviceID, Subject: r.Subject, Role: privacy.MemberRole(r.Role), Until: timeVal(r.Until),
+		AddedAt: r.AddedAt.UTC(), AddedBy: r.AddedBy, AuditSeq: r.AuditSeq}
 }
 
 // PutMember adds m to its device, or changes their role and end.
 func (tx *Tx) PutMember(m privacy.Member) error {
-	var until sql.NullTime
-	if !m.Until.IsZero() {
-		until = sql.NullTime{Time: m.Until, Valid: true}
-	}
 	_, err := tx.exec("device member", `INSERT INTO device_members (`+memberColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (device_id, subject) DO UPDATE SET role = excluded.role, until = excluded.until, added_at = excluded.added_at,
 		added_by = excluded.added_by, audit_seq = excluded.audit_seq`,
-		m.DeviceID, m.Subject, string(m.Role), until, m.AddedAt, m.AddedBy, m.AuditSeq)
+		m.DeviceID, m.Subject, string(m.Role), timePtr(m.Until), m.AddedAt, m.AddedBy, m.AuditSeq)
 	return err
 }
 

@@ -2,7 +2,6 @@ package store
 
 import (
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -356,7 +355,7 @@ func (r *Reader) DeliveriesAbout(subject string, after int64, limit int) ([]priv
 // childRecord is a row of subject_children.
 type childRecord struct {
 	Subject, AgeBand string
-	MajorityAt       sql.NullTime
+	MajorityAt       *time.Time
 	DeclaredAt       time.Time
 	DeclaredBy       string
 	AuditSeq         int64
@@ -370,24 +369,17 @@ func (r *childRecord) fields() []any {
 }
 
 func (r childRecord) toDomain() privacy.Child {
-	c := privacy.Child{Subject: r.Subject, AgeBand: r.AgeBand, DeclaredAt: r.DeclaredAt.UTC(), DeclaredBy: r.DeclaredBy, AuditSeq: r.AuditSeq}
-	if r.MajorityAt.Valid {
-		c.MajorityAt = r.MajorityAt.Time.UTC()
-	}
-	return c
+	return privacy.Child{Subject: r.Subject, AgeBand: r.AgeBand, MajorityAt: timeVal(r.MajorityAt), DeclaredAt: r.DeclaredAt.UTC(),
+		DeclaredBy: r.DeclaredBy, AuditSeq: r.AuditSeq}
 }
 
 // PutChild declares c a child, in place of an earlier declaration, with
 // its guardians.
 func (tx *Tx) PutChild(c privacy.Child) error {
-	var majority sql.NullTime
-	if !c.MajorityAt.IsZero() {
-		majority = sql.NullTime{Time: c.MajorityAt, Valid: true}
-	}
 	if _, err := tx.exec("child", `INSERT INTO subject_children (`+childColumns+`) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (subject_id) DO UPDATE SET age_band = excluded.age_band, majority_at = excluded.majority_at,
 		declared_at = excluded.declared_at, declared_by = excluded.declared_by, audit_seq = excluded.audit_seq`,
-		c.Subject, c.AgeBand, majority, c.DeclaredAt, c.DeclaredBy, c.AuditSeq); err != nil {
+		c.Subject, c.AgeBand, timePtr(c.MajorityAt), c.DeclaredAt, c.DeclaredBy, c.AuditSeq); err != nil {
 		return err
 	}
 	if _, err := tx.exec("guardians", "DELETE FROM subject_guardians WHERE child_id = ?", c.Subject); err != nil {
