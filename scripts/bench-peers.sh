@@ -9,6 +9,7 @@
 # Consentry runs as shipped: SQLite with synchronous=FULL, every decision
 # in the audit log before its answer.
 # Usage: scripts/bench-peers.sh [DURATION]   (make bench-peers PEERS_TIME=10s)
+#        PEERS_PROFILE=/tmp/prof PEERS_ROUNDS=1 scripts/bench-peers.sh 10s   (one round, with CPU profiles)
 set -euo pipefail
 export GOTOOLCHAIN=go1.27.3 # go.mod names it; see the Makefile
 duration=${1:-10s}
@@ -27,6 +28,14 @@ consentry=http://127.0.0.1:${PEERS_PORT:-18190} opa=http://127.0.0.1:${OPA_PORT:
 # shellcheck source=scripts/deployment.sh
 . "$(dirname "$0")/deployment.sh"
 prepare_deployment peers
+# PEERS_PROFILE=dir: CPU profiles of Consentry's first-round runs go there
+# (go tool pprof -top bin/consentry dir/consentry-single.pprof).
+profile=()
+if [ -n "${PEERS_PROFILE:-}" ]; then
+	mkdir -p "$PEERS_PROFILE"
+	export CONSENTRY_PPROF_ADDR=127.0.0.1:${PPROF_PORT:-18192}
+	profile=(--pprof "http://$CONSENTRY_PPROF_ADDR" --profile-dir "$PEERS_PROFILE")
+fi
 ./bin/consentry serve --addr "${consentry#http://}" --log-level warn 2>"$work/serve.log" &
 server=$!
 "$work/bin/opa" run --server --addr "${opa#http://}" --log-level error >"$work/opa.log" 2>&1 &
@@ -37,6 +46,6 @@ curl -sf "$opa/health" >/dev/null || { cat "$work/opa.log"; exit 1; }
 
 echo "bench-peers: $(nproc) cores shared by both servers and the load generator; OPA $("$work/bin/opa" version | awk '/^Version/ {print $2}')"
 "$work/benchpeers" --consentry "$consentry" --opa "$opa" --admin "$ADMIN" --app "$APP" --service "$SERVICE" \
-	--consentry-pid "$server" --opa-pid "$opa_pid" --subjects "$subjects" --rules "$rules" --duration "$duration"
+	--consentry-pid "$server" --opa-pid "$opa_pid" --subjects "$subjects" --rules "$rules" --duration "$duration" --rounds "${PEERS_ROUNDS:-2}" "${profile[@]}"
 # Every decision was audited: the whole log verifies.
 verify_deployment "$consentry" "$work/serve.log"

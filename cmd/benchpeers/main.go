@@ -22,6 +22,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,6 +41,9 @@ type config struct {
 	connections, batchConns    int
 	rounds                     int
 	purpose, element, category string
+	// pprof and profileDir, when set: Consentry's runtime profiles, and
+	// where the first round's CPU profiles of its runs are written.
+	pprof, profileDir string
 }
 
 func main() {
@@ -58,6 +62,8 @@ func main() {
 	flag.IntVar(&c.connections, "connections", 64, "connections of the concurrent runs")
 	flag.IntVar(&c.batchConns, "batch-connections", 16, "connections of the batch runs")
 	flag.IntVar(&c.rounds, "rounds", 2, "alternating rounds")
+	flag.StringVar(&c.pprof, "pprof", "", "Consentry's --pprof-addr as a URL: profile its runs of the first round")
+	flag.StringVar(&c.profileDir, "profile-dir", "", "where the CPU profiles go (with --pprof)")
 	flag.Parse()
 	c.purpose, c.element, c.category = "security-monitoring", "video", "personal.media.image"
 	if err := run(context.Background(), c); err != nil {
@@ -112,11 +118,23 @@ func run(ctx context.Context, c config) error {
 	}
 	for round := 1; round <= c.rounds; round++ {
 		fmt.Printf("round %d of %d (%s each)\n", round, c.rounds, c.duration)
+		profile := func(name string) func() {
+			if round != 1 || c.pprof == "" {
+				return func() {}
+			}
+			return startProfile(ctx, c.pprof, c.duration, filepath.Join(c.profileDir, name+".pprof"))
+		}
+		done := profile("consentry-single")
 		record(fmt.Sprintf("Consentry, single, %d connections", c.connections), single("consentry", c.connections))
+		done()
 		record(fmt.Sprintf("OPA, single, %d connections", c.connections), single("opa", c.connections))
+		done = profile("consentry-single-1")
 		record("Consentry, single, 1 connection", single("consentry", 1))
+		done()
 		record("OPA, single, 1 connection", single("opa", 1))
+		done = profile("consentry-batch")
 		record(fmt.Sprintf("Consentry, batches of 100, %d connections", c.batchConns), batch())
+		done()
 	}
 	for _, rs := range runs {
 		for _, r := range rs {
@@ -401,6 +419,35 @@ func load(ctx context.Context, url, token string, bodies [][]byte, conns int, d 
 		r.p50, r.p99 = latencies[n*50/100], latencies[min(n-1, n*99/100)]
 	}
 	return r
+}
+
+// startProfile takes a CPU profile of a run of length d from base's
+// /debug/pprof/ into file; the function returned waits for it.
+func startProfile(ctx context.Context, base string, d time.Duration, file string) func() {
+	secs := max(int(d/time.Second)-1, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var out bytes.Buffer
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, secs), nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, err = io.Copy(&out, resp.Body)
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("status %s", resp.Status)
+			}
+		}
+		if err == nil {
+			err = os.WriteFile(file, out.Bytes(), 0o644)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "benchpeers: profile:", err)
+			return
+		}
+		fmt.Printf("  (CPU profile of the run: %s)\n", file)
+	}()
+	return func() { <-done }
 }
 
 // cpuTime is the user and system CPU time process pid has used (0 when

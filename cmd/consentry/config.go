@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -53,6 +54,9 @@ type config struct {
 	// lockTimeout is how long a write waits for another writer's lock
 	// before it is refused with 503.
 	lockTimeout time.Duration
+	// pprofAddr, when set, serves Go's runtime profiles there (loopback
+	// only): how the time of a slow deployment is found.
+	pprofAddr string
 }
 
 // bindConfig declares the persistent flags on root.
@@ -78,6 +82,7 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 	f.StringVar(&cfg.origin, "audit-origin", env("CONSENTRY_AUDIT_ORIGIN", ""), "the audit log's checkpoint origin line, used when its signing key is first created; default consentry/<random> (env CONSENTRY_AUDIT_ORIGIN)")
 	f.StringVar(&cfg.publicURL, "public-url", env("CONSENTRY_PUBLIC_URL", ""), "the service's public base URL, for links in consent receipts; default http://<addr> (env CONSENTRY_PUBLIC_URL)")
 	f.StringVar(&cfg.tlsCert, "tls-cert", env("CONSENTRY_TLS_CERT", ""), "PEM certificate (chain) file: serve HTTPS only; needs --tls-key (env CONSENTRY_TLS_CERT)")
+	f.StringVar(&cfg.pprofAddr, "pprof-addr", env("CONSENTRY_PPROF_ADDR", ""), "serve Go's runtime profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; off by default (env CONSENTRY_PPROF_ADDR)")
 	f.StringVar(&cfg.tlsKey, "tls-key", env("CONSENTRY_TLS_KEY", ""), "PEM private key file for --tls-cert (env CONSENTRY_TLS_KEY)")
 	rate := 5000.0
 	if v, err := strconv.ParseFloat(getenv("CONSENTRY_RATE_LIMIT"), 64); err == nil {
@@ -139,6 +144,9 @@ func (c *config) validate(getenv func(string) string) error {
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return fmt.Errorf("--tls-cert and --tls-key go together: give both, or neither for plain HTTP")
 	}
+	if c.pprofAddr != "" && !loopback(c.pprofAddr) {
+		return fmt.Errorf("--pprof-addr must be a loopback address such as 127.0.0.1:6060: profiles show the process's memory and must not leave the host")
+	}
 	if c.rateLimit < 0 {
 		return fmt.Errorf("--rate-limit must be 0 (off) or more")
 	}
@@ -186,6 +194,19 @@ func (c *config) validate(getenv func(string) string) error {
 		return fmt.Errorf("--data-dir must not be empty")
 	}
 	return nil
+}
+
+// loopback reports whether addr is host:port with a loopback IP or localhost.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // dsn is the database to open: --db, or the SQLite file in the data dir.

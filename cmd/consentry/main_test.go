@@ -265,6 +265,9 @@ func TestConfigErrors(t *testing.T) {
 		"short sanitization":   {[]string{"serve", "--sanitize-within", "1m"}, map[string]string{}, "--sanitize-within"},
 		"bad sanitization env": {[]string{"serve"}, map[string]string{"CONSENTRY_SANITIZE_WITHIN": "a week"}, "CONSENTRY_SANITIZE_WITHIN"},
 		"bad request due env":  {[]string{"serve"}, map[string]string{"CONSENTRY_REQUEST_DUE": "a month"}, "CONSENTRY_REQUEST_DUE"},
+		"public profiles":      {[]string{"serve", "--pprof-addr", "0.0.0.0:6060"}, map[string]string{}, "--pprof-addr"},
+		"profiles by name":     {[]string{"serve"}, map[string]string{"CONSENTRY_PPROF_ADDR": "example.com:6060"}, "--pprof-addr"},
+		"profiles, no port":    {[]string{"serve", "--pprof-addr", "127.0.0.1"}, map[string]string{}, "--pprof-addr"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, ok := tc.env["CONSENTRY_DATA_DIR"]; !ok {
@@ -277,6 +280,22 @@ func TestConfigErrors(t *testing.T) {
 			assert.Empty(t, stdout.String(), "nothing on stdout when a command fails")
 		})
 	}
+}
+
+// TestProfilesOnTheirOwnListener: --pprof-addr serves Go's profiles there,
+// never on the API's address.
+func TestProfilesOnTheirOwnListener(t *testing.T) {
+	pprofAddr := freeAddr(t)
+	srv := MustRunMain(t, map[string]string{"CONSENTRY_DATA_DIR": t.TempDir(), "CONSENTRY_PPROF_ADDR": pprofAddr})
+	status := func(url string) int {
+		resp, err := http.Get(url)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		return resp.StatusCode
+	}
+	assert.Equal(t, http.StatusOK, status("http://"+pprofAddr+"/debug/pprof/cmdline"))
+	assert.Equal(t, http.StatusOK, status("http://"+pprofAddr+"/debug/pprof/heap?debug=1"))
+	assert.Equal(t, http.StatusNotFound, status("http://"+srv.addr+"/debug/pprof/cmdline"))
 }
 
 func TestMigrateCommand(t *testing.T) {

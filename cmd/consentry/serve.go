@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"time"
 
@@ -81,6 +82,11 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	api, err := s.handler(runCtx)
 	if err != nil {
 		return err
+	}
+	if cfg.pprofAddr != "" {
+		if err := servePprof(runCtx, cfg.pprofAddr, log); err != nil {
+			return err
+		}
 	}
 	if err := listen(ctx, cfg, api, log); err != nil {
 		return err
@@ -234,6 +240,34 @@ func (s *server) handler(ctx context.Context) (http.Handler, error) {
 			NoticePage: notice.WritePage},
 		Ready: db.Ping, Registry: s.reg, Log: s.log, OpenAPI: consentry.OpenAPI, MaxBody: cfg.maxBody, RateLimit: cfg.rateLimit,
 	})
+}
+
+// servePprof serves Go's runtime profiles on addr (validated loopback)
+// until ctx ends. They live on their own listener, never on the API's:
+// nothing there is authenticated.
+func servePprof(ctx context.Context, addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("pprof: listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		_ = hs.Close()
+	}()
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("pprof: serve", "error", err)
+		}
+	}()
+	log.Warn("serving runtime profiles: turn --pprof-addr off when done", "addr", ln.Addr().String())
+	return nil
 }
 
 // listen serves api on the configured address until ctx ends, then drains

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/consentry/consentry/internal/audit"
@@ -258,14 +259,14 @@ func judge(v view, r Request, now time.Time, policy Policy) Decision {
 	if facts.InventoryVersion == 0 {
 		deny("inventory", ReasonElementNotDeclared, "the device has no inventory")
 	} else if privacy.ErrorCode(v.elementErr) == privacy.ENotFound {
-		deny("inventory", ReasonElementNotDeclared, fmt.Sprintf("inventory version %d does not declare %s", facts.InventoryVersion, r.Element))
+		deny("inventory", ReasonElementNotDeclared, "inventory version "+strconv.Itoa(facts.InventoryVersion)+" does not declare "+r.Element)
 	} else if v.elementErr != nil {
 		deny("inventory", ReasonError, "the inventory could not be read")
 	} else if !slices.Contains(element.Purposes, r.Purpose) {
-		deny("inventory", ReasonElementNotDeclared, fmt.Sprintf("%s is not declared for purpose %s", r.Element, r.Purpose))
+		deny("inventory", ReasonElementNotDeclared, r.Element+" is not declared for purpose "+r.Purpose)
 	} else {
 		declared = true
-		pass("inventory", fmt.Sprintf("inventory version %d declares %s (%s) for %s", facts.InventoryVersion, r.Element, element.Category, r.Purpose))
+		pass("inventory", "inventory version "+strconv.Itoa(facts.InventoryVersion)+" declares "+r.Element+" ("+element.Category+") for "+r.Purpose)
 	}
 
 	if facts.NoticeVersion == 0 {
@@ -273,10 +274,10 @@ func judge(v view, r Request, now time.Time, policy Policy) Decision {
 	} else if v.noticeErr != nil || v.notice.Version != facts.NoticeVersion {
 		deny("notice", ReasonError, "the notice could not be read")
 	} else if np, ok := v.notice.Content.Purpose(r.Purpose); !ok || !slices.Contains(np.Elements, r.Element) {
-		deny("notice", ReasonNotInNotice, fmt.Sprintf("version %d of notice %s does not state %s for %s", facts.NoticeVersion, facts.NoticeKey, r.Element, r.Purpose))
+		deny("notice", ReasonNotInNotice, "version "+strconv.Itoa(facts.NoticeVersion)+" of notice "+facts.NoticeKey+" does not state "+r.Element+" for "+r.Purpose)
 	} else {
 		d.NoticeVersion = facts.NoticeVersion
-		pass("notice", fmt.Sprintf("version %d of notice %s states %s for %s", facts.NoticeVersion, facts.NoticeKey, r.Element, r.Purpose))
+		pass("notice", "version "+strconv.Itoa(facts.NoticeVersion)+" of notice "+facts.NoticeKey+" states "+r.Element+" for "+r.Purpose)
 	}
 
 	if !declared {
@@ -284,17 +285,17 @@ func judge(v view, r Request, now time.Time, policy Policy) Decision {
 	} else if ok, err := policy.Allowed(r.ServiceName, element.Category, r.Purpose, r.Action); err != nil {
 		deny("policy", ReasonError, "the data policy could not be evaluated")
 	} else if !ok {
-		deny("policy", ReasonPolicyDenied, fmt.Sprintf("no rule lets %s %s %s for %s", r.ServiceName, r.Action, element.Category, r.Purpose))
+		deny("policy", ReasonPolicyDenied, "no rule lets "+r.ServiceName+" "+r.Action+" "+element.Category+" for "+r.Purpose)
 	} else {
-		pass("policy", fmt.Sprintf("the data policy lets %s %s %s for %s", r.ServiceName, r.Action, element.Category, r.Purpose))
+		pass("policy", "the data policy lets "+r.ServiceName+" "+r.Action+" "+element.Category+" for "+r.Purpose)
 	}
 
 	status := consentStatus(v, now)
 	switch status {
 	case privacy.StatusGranted:
 		d.ConsentRecord, d.ConsentSeq, d.consentExpires = facts.Consent.RecordID, facts.Consent.AuditSeq, facts.Consent.ExpiresAt
-		pass("consent", fmt.Sprintf("consent record %s (audit entry %d) grants %s until %s", facts.Consent.RecordID, facts.Consent.AuditSeq,
-			r.Purpose, facts.Consent.ExpiresAt.Format(time.RFC3339)))
+		pass("consent", "consent record "+facts.Consent.RecordID+" (audit entry "+strconv.FormatInt(facts.Consent.AuditSeq, 10)+") grants "+
+			r.Purpose+" until "+facts.Consent.ExpiresAt.Format(time.RFC3339))
 	case privacy.StatusExpired:
 		deny("consent", ReasonConsentExpired, "the consent expired at "+facts.Consent.ExpiresAt.Format(time.RFC3339))
 	case privacy.StatusWithdrawn:
@@ -434,15 +435,10 @@ func (s *Service) prepare(read *store.Reader, rs []Request) (prepared, error) {
 	return p, nil
 }
 
-// explain is the steps as stored, and the commitment to them the entry
-// holds.
+// explain is the steps as stored (their canonical JSON), and the
+// commitment to them the entry holds.
 func explain(steps []Step) ([]byte, string, error) {
-	b, err := json.Marshal(steps)
-	if err != nil {
-		return nil, "", err
-	}
-	h, err := audit.DecisionStepsSHA256(stepLines(steps))
-	return b, h, err
+	return audit.DecisionSteps(stepLines(steps))
 }
 
 // stepLines is steps in the form their commitment is computed over.
