@@ -7,7 +7,7 @@ GO ?= go
 # module proxy once and uses it.
 export GOTOOLCHAIN := go1.27.3
 
-.PHONY: run build test test-short walkthrough lint generate check bench bench-peers loadtest evidence-load fuzz crashtest soak vulncheck clean
+.PHONY: run build test test-short walkthrough lint generate check bench bench-peers bench-scale loadtest evidence-load fuzz crashtest soak vulncheck clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
@@ -52,6 +52,12 @@ bench:
 PEERS_TIME ?= 10s
 bench-peers:
 	./scripts/bench-peers.sh "$(PEERS_TIME)"
+
+## bench-scale: 1 to 3 instances on one PostgreSQL database (consentry_scale), decisions and consents, the audit log's lock measured, and a model for N shards; SCALE_TIME per run (docs/scaling.md)
+SCALE_TIME ?= 10s
+SCALE_DB ?= postgres://postgres@127.0.0.1:5432/consentry_scale?sslmode=disable
+bench-scale:
+	./scripts/bench-scale.sh "$(SCALE_DB)" "$(SCALE_TIME)"
 
 ## loadtest: bin/consentry on SQLite loaded by wrk from a second process over loopback (consents, decisions, batches); LOAD_TIME per run (docs/performance.md)
 LOAD_TIME ?= 10s

@@ -23,12 +23,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/consentry/consentry/internal/loadgen"
 )
 
 // config is what the script passes.
@@ -87,18 +86,20 @@ func run(ctx context.Context, c config) error {
 	}
 	fmt.Printf("benchpeers: both answer %d sampled requests alike\n", c.sample)
 
-	single := func(peer string, conns int) result {
+	single := func(peer string, conns int) loadgen.Result {
 		bodies := make([][]byte, 10000)
 		for i := range bodies {
 			q := query{subject: subject(i * 7919 % c.subjects), device: device, element: c.element, purpose: c.purpose, action: "use", service: "service-client"}
 			bodies[i] = q.body(peer)
 		}
 		if peer == "consentry" {
-			return load(ctx, c.consentry+"/v1/decisions", c.service, bodies, conns, c.duration, 1, c.consentryPID)
+			return loadgen.Run(ctx, loadgen.Target{URLs: []string{c.consentry + "/v1/decisions"}, Token: c.service, Bodies: bodies, Conns: conns,
+				Duration: c.duration, PIDs: []int{c.consentryPID}})
 		}
-		return load(ctx, c.opa+"/v1/data/consentry/allow", "", bodies, conns, c.duration, 1, c.opaPID)
+		return loadgen.Run(ctx, loadgen.Target{URLs: []string{c.opa + "/v1/data/consentry/allow"}, Bodies: bodies, Conns: conns, Duration: c.duration,
+			PIDs: []int{c.opaPID}})
 	}
-	batch := func() result {
+	batch := func() loadgen.Result {
 		bodies := make([][]byte, c.subjects/100)
 		for i := range bodies {
 			checks := make([]string, 100)
@@ -108,11 +109,12 @@ func run(ctx context.Context, c config) error {
 			}
 			bodies[i] = []byte(`{"checks":[` + strings.Join(checks, ",") + `]}`)
 		}
-		return load(ctx, c.consentry+"/v1/decisions/batch", c.service, bodies, c.batchConns, c.duration, 100, c.consentryPID)
+		return loadgen.Run(ctx, loadgen.Target{URLs: []string{c.consentry + "/v1/decisions/batch"}, Token: c.service, Bodies: bodies, Conns: c.batchConns,
+			Duration: c.duration, Checks: 100, PIDs: []int{c.consentryPID}})
 	}
 
-	runs := map[string][]result{}
-	record := func(name string, r result) {
+	runs := map[string][]loadgen.Result{}
+	record := func(name string, r loadgen.Result) {
 		runs[name] = append(runs[name], r)
 		fmt.Printf("  %-44s %s\n", name, r)
 	}
@@ -138,8 +140,8 @@ func run(ctx context.Context, c config) error {
 	}
 	for _, rs := range runs {
 		for _, r := range rs {
-			if r.errors > 0 {
-				return fmt.Errorf("%d answers were not 200, or failed (first: %s)", r.errors, r.firstError)
+			if r.Errors > 0 {
+				return fmt.Errorf("%d answers were not 200, or failed (first: %s)", r.Errors, r.FirstError)
 			}
 		}
 	}
@@ -149,73 +151,21 @@ func run(ctx context.Context, c config) error {
 	bs := runs[fmt.Sprintf("Consentry, batches of 100, %d connections", c.batchConns)]
 	for i := range cs {
 		fmt.Printf("  round %d: %d connections: %.2fx the decisions/s, p99 %.2fx; 1 connection: p50 %.2fx; batches: %.2fx OPA's single decisions/s in checks/s\n",
-			i+1, c.connections, cs[i].perSecond()/ops[i].perSecond(), seconds(cs[i].p99)/seconds(ops[i].p99), seconds(c1[i].p50)/seconds(o1[i].p50),
-			bs[i].perSecond()/ops[i].perSecond())
+			i+1, c.connections, cs[i].PerSecond()/ops[i].PerSecond(), cs[i].P99.Seconds()/ops[i].P99.Seconds(), c1[i].P50.Seconds()/o1[i].P50.Seconds(),
+			bs[i].PerSecond()/ops[i].PerSecond())
 	}
 	return nil
 }
 
 // subject is the i-th subject's id.
-func subject(i int) string { return "peer-" + strconv.Itoa(i) }
+func subject(i int) string { return loadgen.Subject(i) }
 
-// granted reports whether subject i consents (nine in ten do).
-func granted(i int) bool { return i%10 != 9 }
-
-// seedConsentry registers the device and its inventory, loads the data
-// policy and records every subject's choice; it returns the device id
+// seedConsentry seeds Consentry (loadgen.Seed) and returns the device id
 // and the grants' expiry, by subject.
 func seedConsentry(ctx context.Context, c config) (string, map[string]int64, error) {
-	var dev struct {
-		ID string `json:"id"`
-	}
-	if err := call(ctx, http.MethodPost, c.consentry+"/v1/devices", c.admin, map[string]any{"manufacturer": "Acme", "model": "Cam",
-		"serial": "PEERS-1", "firmware_version": "1", "notice_key": "acme-cam"}, &dev); err != nil {
-		return "", nil, err
-	}
-	if err := call(ctx, http.MethodPut, c.consentry+"/v1/devices/"+dev.ID+"/inventory", c.admin, map[string]any{"elements": []map[string]any{{
-		"key": c.element, "description": "Camera video", "category": c.category, "sensitivity": "sensitive", "purposes": []string{c.purpose},
-		"collection_method": "sensor", "retention": "P30D", "recipients": []string{"Acme Cloud Storage Ltd"}, "storage_region": "EU"}}}, nil); err != nil {
-		return "", nil, err
-	}
-	err := parallel(c.rules, 16, func(i int) error {
-		rule := map[string]any{"subject": "service-client", "category": "personal.*", "purpose": c.purpose, "action": "use", "effect": "allow"}
-		if i > 0 {
-			rule = map[string]any{"subject": fmt.Sprintf("other-%d", i), "category": "personal.media.*", "purpose": c.purpose, "action": "share", "effect": "allow"}
-		}
-		return call(ctx, http.MethodPost, c.consentry+"/v1/policies", c.admin, rule, nil)
-	})
-	if err != nil {
-		return "", nil, err
-	}
-	var notice struct {
-		Version     int    `json:"version"`
-		ContentHash string `json:"content_hash"`
-	}
-	if err := call(ctx, http.MethodGet, c.consentry+"/v1/notices/acme-cam/versions/current", c.app, nil, &notice); err != nil {
-		return "", nil, err
-	}
-	var mu sync.Mutex
-	expires := make(map[string]int64, c.subjects)
-	err = parallel(c.subjects, 64, func(i int) error {
-		var rec struct {
-			Choices []struct {
-				Granted   bool      `json:"granted"`
-				ExpiresAt time.Time `json:"expires_at"`
-			} `json:"choices"`
-		}
-		if err := call(ctx, http.MethodPost, c.consentry+"/v1/consents", c.app, map[string]any{"subject": subject(i), "device_id": dev.ID,
-			"notice_key": "acme-cam", "notice_version": notice.Version, "notice_hash": notice.ContentHash, "locale": "en", "method": "app",
-			"choices": []map[string]any{{"purpose": c.purpose, "granted": granted(i)}}}, &rec); err != nil {
-			return err
-		}
-		if len(rec.Choices) == 1 && rec.Choices[0].Granted {
-			mu.Lock()
-			expires[subject(i)] = rec.Choices[0].ExpiresAt.UnixNano()
-			mu.Unlock()
-		}
-		return nil
-	})
-	return dev.ID, expires, err
+	d, err := loadgen.Seed(ctx, c.consentry, c.admin, c.app, loadgen.DataSet{Subjects: c.subjects, Rules: c.rules, Purpose: c.purpose,
+		Element: c.element, Category: c.category})
+	return d.Device, d.Expires, err
 }
 
 // policy is the Rego equivalent of Consentry's checks for this data set:
@@ -259,7 +209,7 @@ func seedOPA(ctx context.Context, c config, device string, expires map[string]in
 		"rules":    rules,
 		"consents": consents,
 	}
-	if err := call(ctx, http.MethodPut, c.opa+"/v1/data/peers", "", doc, nil); err != nil {
+	if err := loadgen.Call(ctx, http.MethodPut, c.opa+"/v1/data/peers", "", doc, nil); err != nil {
 		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.opa+"/v1/policies/consentry", strings.NewReader(policy))
@@ -267,7 +217,7 @@ func seedOPA(ctx context.Context, c config, device string, expires map[string]in
 		return err
 	}
 	req.Header.Set("Content-Type", "text/plain")
-	resp, err := httpClient.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -312,13 +262,13 @@ func agree(ctx context.Context, c config, device string) error {
 		var mine struct {
 			Decision string `json:"decision"`
 		}
-		if err := callRaw(ctx, c.consentry+"/v1/decisions", c.service, q.body("consentry"), &mine); err != nil {
+		if err := loadgen.CallRaw(ctx, c.consentry+"/v1/decisions", c.service, q.body("consentry"), &mine); err != nil {
 			return err
 		}
 		var theirs struct {
 			Result bool `json:"result"`
 		}
-		if err := callRaw(ctx, c.opa+"/v1/data/consentry/allow", "", q.body("opa"), &theirs); err != nil {
+		if err := loadgen.CallRaw(ctx, c.opa+"/v1/data/consentry/allow", "", q.body("opa"), &theirs); err != nil {
 			return err
 		}
 		if (mine.Decision == "allow") != theirs.Result {
@@ -332,93 +282,6 @@ func agree(ctx context.Context, c config, device string) error {
 		return fmt.Errorf("the sample holds %d allows of %d: it tells nothing", allows, c.sample)
 	}
 	return nil
-}
-
-// result is one load run.
-type result struct {
-	requests, errors int64
-	checks           int // per request
-	elapsed          time.Duration
-	p50, p99         time.Duration
-	cpu              time.Duration // the server's CPU time during the run
-	firstError       string
-}
-
-func (r result) perSecond() float64 {
-	return float64(r.requests) * float64(r.checks) / r.elapsed.Seconds()
-}
-
-func (r result) String() string {
-	unit := "requests/s"
-	if r.checks > 1 {
-		unit = "checks/s"
-	}
-	cpu := ""
-	if r.cpu > 0 && r.requests > 0 {
-		cpu = fmt.Sprintf(", server CPU %.0f µs/request", float64(r.cpu.Microseconds())/float64(r.requests))
-	}
-	return fmt.Sprintf("%9.0f %s, p50 %6.2f ms, p99 %6.2f ms%s", r.perSecond(), unit, seconds(r.p50)*1000, seconds(r.p99)*1000, cpu)
-}
-
-func seconds(d time.Duration) float64 { return d.Seconds() }
-
-// load posts bodies, in turn, over conns connections for d, and measures.
-func load(ctx context.Context, url, token string, bodies [][]byte, conns int, d time.Duration, checks, pid int) result {
-	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	var (
-		next, errs atomic.Int64
-		firstErr   atomic.Value
-		wg         sync.WaitGroup
-		mu         sync.Mutex
-		latencies  []time.Duration
-	)
-	cpuBefore := cpuTime(pid)
-	start := time.Now()
-	deadline := start.Add(d)
-	for w := 0; w < conns; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			mine := make([]time.Duration, 0, 1<<14)
-			for time.Now().Before(deadline) {
-				i := next.Add(1)
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(bodies[int(i)%len(bodies)]))
-				req.Header.Set("Content-Type", "application/json")
-				if token != "" {
-					req.Header.Set("Authorization", "Bearer "+token)
-				}
-				t := time.Now()
-				resp, err := client.Do(req)
-				if err == nil {
-					_, err = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if err == nil && resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("status %s", resp.Status)
-					}
-				}
-				mine = append(mine, time.Since(t))
-				if err != nil {
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	r := result{requests: int64(len(latencies)), errors: errs.Load(), checks: checks, elapsed: time.Since(start), cpu: cpuTime(pid) - cpuBefore}
-	if s, ok := firstErr.Load().(string); ok {
-		r.firstError = s
-	}
-	slices.Sort(latencies)
-	if n := len(latencies); n > 0 {
-		r.p50, r.p99 = latencies[n*50/100], latencies[min(n-1, n*99/100)]
-	}
-	return r
 }
 
 // startProfile takes a CPU profile of a run of length d from base's
@@ -448,100 +311,4 @@ func startProfile(ctx context.Context, base string, d time.Duration, file string
 		fmt.Printf("  (CPU profile of the run: %s)\n", file)
 	}()
 	return func() { <-done }
-}
-
-// cpuTime is the user and system CPU time process pid has used (0 when
-// unknown).
-func cpuTime(pid int) time.Duration {
-	if pid == 0 {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which may hold spaces, in ().
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(utime+stime) * time.Second / ticks
-}
-
-// parallel runs fn(0..n-1) on workers goroutines; the first error wins.
-func parallel(n, workers int, fn func(i int) error) error {
-	var (
-		next  atomic.Int64
-		wg    sync.WaitGroup
-		first atomic.Value
-	)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || first.Load() != nil {
-					return
-				}
-				if err := fn(i); err != nil {
-					first.CompareAndSwap(nil, err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, ok := first.Load().(error); ok {
-		return err
-	}
-	return nil
-}
-
-// httpClient sends the seeding and sampled requests.
-var httpClient = &http.Client{Timeout: time.Minute, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-
-// call sends v as JSON and decodes a 2xx answer into out (when not nil).
-func call(ctx context.Context, method, url, token string, v, out any) error {
-	var body []byte
-	if v != nil {
-		var err error
-		if body, err = json.Marshal(v); err != nil {
-			return err
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := httpClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, b)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(b, out)
-}
-
-// callRaw posts body as is.
-func callRaw(ctx context.Context, url, token string, body []byte, out any) error {
-	var v json.RawMessage = body
-	return call(ctx, http.MethodPost, url, token, v, out)
 }

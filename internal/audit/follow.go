@@ -62,8 +62,8 @@ func (l *Log) Refresh(ctx context.Context) error {
 }
 
 // foreign notices entries appended by someone else since this process
-// last committed, tells the Reactor their events and counts them as
-// changes, so that every decision of the batch is re-checked.
+// last committed, tells the Reactor the changes among them and counts
+// them, so that every decision of the batch is re-checked.
 func (l *Log) foreign(tx *store.Tx, size int64) error {
 	if l.knownSize < 0 || size == l.knownSize {
 		l.knownSize = size
@@ -92,9 +92,13 @@ func (l *Log) foreign(tx *store.Tx, size int64) error {
 			}
 		}
 	}
-	// Decisions are not counted: any count above zero makes every decision
-	// of the batch be re-checked.
-	l.applied.Add(int64(len(events)) + 1)
+	// Only changes count: every decision of the batch evaluated before
+	// them is re-checked. Others' decisions and reads (all AuditChanges
+	// leaves out) change no fact a decision reads; counted, they made
+	// every decision of every batch of every instance be read again from
+	// the database, under the log's lock, as soon as two instances
+	// decided (docs/scaling.md).
+	l.applied.Add(int64(len(events)))
 	l.opts.React.Foreign(tx.Reader, events)
 	l.knownSize = size
 	return nil

@@ -114,6 +114,12 @@ type Log struct {
 	appends  prometheus.Counter
 	failures prometheus.Counter
 	batches  prometheus.Histogram
+	// lockWait and lockHeld time the log's lock per batch: waiting for it
+	// (another writer holds it: an instance, a backup), and holding it
+	// (the batch's transaction, to its commit). Instances sharing one log
+	// commit one at a time: the held time caps them together
+	// (docs/scaling.md).
+	lockWait, lockHeld prometheus.Histogram
 
 	// notes wait for the next commit (notes.go).
 	notesMu sync.Mutex
@@ -126,6 +132,10 @@ type job struct {
 	// pure: the change writes nothing itself (DoPure), so it needs no
 	// savepoint to be undone.
 	pure bool
+	// subjects are those the change's entries will name, when known
+	// before it runs (DoPureAbout): their pseudonyms are read for the
+	// whole batch in one query, not one per entry.
+	subjects []string
 	seqs []int64
 	err  error
 	done chan struct{}
@@ -162,6 +172,10 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 			Help: "Audit batches that could not be committed (their changes were refused with 503)."}),
 		batches: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "consentry", Name: "audit_batch_changes",
 			Help: "Changes committed per audit transaction (group commit).", Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
+		lockWait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "consentry", Name: "audit_lock_wait_seconds",
+			Help: "Time a batch waited for the audit log's lock, which one writer of all instances holds at a time.", Buckets: lockBuckets}),
+		lockHeld: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "consentry", Name: "audit_lock_held_seconds",
+			Help: "Time a committed batch held the audit log's lock: its transaction, to the commit's return.", Buckets: lockBuckets}),
 	}
 	// What this process loads into memory from now on is current up to
 	// this size; anything another instance appends later reaches
@@ -176,7 +190,7 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	if opts.Registerer != nil {
-		for _, c := range []prometheus.Collector{l.appends, l.failures, l.batches} {
+		for _, c := range []prometheus.Collector{l.appends, l.failures, l.batches, l.lockWait, l.lockHeld} {
 			if err := opts.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("audit: metrics: %w", err)
 			}
@@ -184,6 +198,9 @@ func New(db *store.DB, keys Keys, opts Options) (*Log, error) {
 	}
 	return l, nil
 }
+
+// lockBuckets are the lock histograms' buckets: 50 µs to about 0.8 s.
+var lockBuckets = prometheus.ExponentialBuckets(50e-6, 2, 15)
 
 // Start runs the writer and the checkpoint timer until Close, and on
 // PostgreSQL follows the other instances' changes (Refresh on each).
@@ -238,6 +255,14 @@ func (l *Log) Do(ctx context.Context, change Change) ([]int64, error) {
 // undone with its change: do not.
 func (l *Log) DoPure(ctx context.Context, change Change) ([]int64, error) {
 	return l.do(&job{ctx: ctx, change: change, pure: true, done: make(chan struct{})})
+}
+
+// DoPureAbout is DoPure for a change whose entries name subjects: the
+// batch reads the pseudonyms of all its changes' subjects together, one
+// round trip where each entry cost one (on PostgreSQL, under the log's
+// lock: docs/scaling.md).
+func (l *Log) DoPureAbout(ctx context.Context, subjects []string, change Change) ([]int64, error) {
+	return l.do(&job{ctx: ctx, change: change, pure: true, subjects: subjects, done: make(chan struct{})})
 }
 
 func (l *Log) do(j *job) ([]int64, error) {

@@ -849,3 +849,35 @@ func TestAnUndoneChangeTakesItsPseudonymWithIt(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, got, 1, "the entry names the pseudonym the database holds")
 }
+
+// TestABatchReadsItsSubjectsPseudonyms: an instance that never met the
+// subjects of a batch (DoPureAbout) names each by the pseudonym another
+// instance drew, read with the batch; a subject never seen gets one drawn.
+func TestABatchReadsItsSubjectsPseudonyms(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		logs := audittest.MustOpenLogsSharingKeys(t, storetest.MustOpenMany(t, dialect, nil, 2), audit.Options{})
+		for _, s := range []string{"alice", "bob"} {
+			_, err := logs[0].Append(ctx, audittest.Event{Name: "test.event", Subject: s})
+			require.NoError(t, err)
+		}
+		subjects := []string{"alice", "bob", "carol", "alice"}
+		_, err := logs[1].DoPureAbout(ctx, subjects, func(*audit.Tx) ([]event.Event, error) {
+			var evs []event.Event
+			for _, s := range subjects {
+				evs = append(evs, audittest.Event{Name: event.ActionDecision, Outcome: "deny", Subject: s})
+			}
+			return evs, nil
+		})
+		require.NoError(t, err)
+		for _, s := range []string{"alice", "bob", "carol"} {
+			p, err := logs[0].PseudonymOf(ctx, s)
+			require.NoError(t, err)
+			require.NotEmpty(t, p, s)
+			got, err := logs[1].Entries(ctx, audit.Filter{Limit: 10, SubjectPseudonym: p})
+			require.NoError(t, err)
+			want := map[string]int{"alice": 3, "bob": 2, "carol": 1}[s]
+			assert.Len(t, got, want, "%s: every entry names the one pseudonym the database holds", s)
+		}
+	})
+}

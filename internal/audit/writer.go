@@ -95,6 +95,8 @@ type batch struct {
 	// change is the Tx handed to the running change.
 	change  Tx
 	applied []*job
+	// locked is when the batch held the log's lock.
+	locked time.Time
 	// size is the log's size as the batch grows it; first, the size
 	// before its first entry.
 	first, size int64
@@ -165,10 +167,14 @@ func (l *Log) commit(jobs []*job) {
 	known := l.knownSize
 	notes := l.takeNotes()
 	var b *batch
+	start := time.Now()
 	err := l.db.Transact(context.Background(), func(tx *store.Tx) error {
 		// A retried transaction starts the batch over.
 		b = &batch{log: l, jobs: jobs, tx: tx, pending: map[int64][]byte{}}
 		if err := l.begin(b); err != nil {
+			return err
+		}
+		if err := l.prefetch(b); err != nil {
 			return err
 		}
 		for i, j := range jobs {
@@ -186,6 +192,8 @@ func (l *Log) commit(jobs []*job) {
 		l.refuse(jobs, known, err)
 		return
 	}
+	l.lockWait.Observe(b.locked.Sub(start).Seconds())
+	l.lockHeld.Observe(time.Since(b.locked).Seconds())
 	l.done(b, known)
 }
 
@@ -195,6 +203,8 @@ func (l *Log) begin(b *batch) error {
 	if err := b.tx.LockAudit(); err != nil {
 		return err
 	}
+	// On SQLite the lock is the write transaction itself, taken as it began.
+	b.locked = time.Now()
 	size, err := b.tx.AuditSize()
 	if err != nil {
 		return err
@@ -204,6 +214,41 @@ func (l *Log) begin(b *batch) error {
 	}
 	l.opts.React.Begin(b.tx.Reader)
 	b.reader, b.first, b.size = l.reader(b.tx.Reader, b.pending), size, size
+	return nil
+}
+
+// prefetch reads, in one query, the pseudonyms of the subjects the
+// batch's changes said they name (DoPureAbout) that this process does not
+// know yet: the batch's entries then find them in named. It runs after
+// begin, under the log's lock, so that an erasure committed meanwhile is
+// seen: a pseudonym read earlier could be one erased since.
+func (l *Log) prefetch(b *batch) error {
+	var unknown []string
+	seen := map[string]bool{}
+	for _, j := range b.jobs {
+		for _, s := range j.subjects {
+			if seen[s] || privacy.IsErasedSubject(s) {
+				continue
+			}
+			seen[s] = true
+			if _, ok := l.pseudonyms.Load(s); !ok {
+				unknown = append(unknown, s)
+			}
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	found, err := b.tx.Pseudonyms(unknown)
+	if err != nil {
+		return err
+	}
+	if len(found) > 0 && b.named == nil {
+		b.named = make(map[string]string, len(found))
+	}
+	for s, p := range found {
+		b.named[s] = p
+	}
 	return nil
 }
 

@@ -456,7 +456,11 @@ func stepLines(steps []Step) []audit.DecisionStep {
 func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decision, error) {
 	out := p.out
 	// Pure: a decision reads and defers its row; it writes nothing itself.
-	_, err := s.log.DoPure(ctx, func(tx *audit.Tx) ([]event.Event, error) {
+	subjects := make([]string, len(rs))
+	for i, r := range rs {
+		subjects[i] = r.Subject
+	}
+	_, err := s.log.DoPureAbout(ctx, subjects, func(tx *audit.Tx) ([]event.Event, error) {
 		events := make([]event.Event, len(rs))
 		for i := range rs {
 			d, steps, stepsHash := p.out[i], p.explained[i], p.stepsHash[i]

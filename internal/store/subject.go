@@ -19,6 +19,27 @@ func (r *Reader) Pseudonym(subject string) (string, error) {
 	return p, r.row("subject pseudonym", "SELECT pseudonym FROM subject_pseudonyms WHERE subject_id = ?", []any{subject}, &p)
 }
 
+// Pseudonyms returns the pseudonyms of those of subjects that have one,
+// by subject: a batch's, read in one query per 500.
+func (r *Reader) Pseudonyms(subjects []string) (map[string]string, error) {
+	out := make(map[string]string, len(subjects))
+	for start := 0; start < len(subjects); start += 500 {
+		cond, args := in("subject_id", subjects[start:min(start+500, len(subjects))])
+		err := r.each("subject pseudonyms", "SELECT subject_id, pseudonym FROM subject_pseudonyms WHERE "+cond, args, func(s rowScanner) error {
+			var subject, p string
+			if err := s.Scan(&subject, &p); err != nil {
+				return err
+			}
+			out[subject] = p
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // SubjectsOf returns, of the pseudonyms in ps, those a subject still has,
 // with the subject: one scan of every pseudonym (they are not indexed).
 func (r *Reader) SubjectsOf(ps map[string]bool) (map[string]string, error) {
