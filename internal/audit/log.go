@@ -136,9 +136,9 @@ type job struct {
 	// before it runs (DoPureAbout): their pseudonyms are read for the
 	// whole batch in one query, not one per entry.
 	subjects []string
-	seqs []int64
-	err  error
-	done chan struct{}
+	seqs     []int64
+	err      error
+	done     chan struct{}
 }
 
 // New returns a Log over db. Call Start before Do, and Close at the end.

@@ -358,10 +358,7 @@ func (l *Log) write(b *batch) error {
 			}
 		}
 	}
-	if err := b.tx.InsertDecisions(b.decisions); err != nil {
-		return err
-	}
-	if err := b.tx.InsertAudit(b.leaves, b.pending); err != nil {
+	if err := b.tx.InsertBatch(b.decisions, b.leaves, b.pending); err != nil {
 		return err
 	}
 	if b.changes {

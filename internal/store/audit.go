@@ -2,6 +2,7 @@ package store
 
 import (
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -76,6 +77,73 @@ func (r *Reader) AuditSize() (int64, error) {
 	}
 	return n.Int64 + 1, nil
 }
+
+// InsertBatch appends what one batch of the audit writer adds: its
+// decision rows, its entries and their tree hashes. On PostgreSQL that is
+// one statement whatever the batch's size (the rows as arrays, unnested):
+// the writer holds the log's lock for each round trip to the database,
+// and every instance waits for that lock (docs/scaling.md). SQLite, in
+// the process, takes the rows a few hundred per statement.
+func (tx *Tx) InsertBatch(ds []DecisionRecord, leaves []privacy.AuditLeaf, hashes map[int64][]byte) error {
+	if !tx.postgres {
+		if err := tx.InsertDecisions(ds); err != nil {
+			return err
+		}
+		return tx.InsertAudit(leaves, hashes)
+	}
+	var (
+		id, service, serviceName, subject, device, element, purpose, action = make([]string, len(ds)), make([]string, len(ds)),
+			make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)),
+			make([]string, len(ds))
+		allow                         = make([]bool, len(ds))
+		reasons, steps, consentRecord = make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds))
+		consentSeq, auditSeq          = make([]*int64, len(ds)), make([]int64, len(ds))
+		noticeVersion                 = make([]*int32, len(ds))
+		decided                       = make([]time.Time, len(ds))
+		seq                           = make([]int64, len(leaves))
+		leaf                          = make([][]byte, len(leaves))
+		entryAction, pseudonym        = make([]string, len(leaves)), make([]string, len(leaves))
+		written                       = make([]time.Time, len(leaves))
+		idx                           = make([]int64, 0, len(hashes))
+		hash                          = make([][]byte, 0, len(hashes))
+	)
+	for i, d := range ds {
+		r, err := json.Marshal(d.Reasons)
+		if err != nil {
+			return err
+		}
+		id[i], service[i], serviceName[i], subject[i], device[i], element[i], purpose[i], action[i] = d.ID, d.ServiceID, d.ServiceName,
+			d.SubjectID, d.DeviceID, d.Element, d.Purpose, d.Action
+		allow[i], reasons[i], steps[i], consentRecord[i], auditSeq[i], decided[i] = d.Allow, string(r), string(d.Steps), d.ConsentRecord,
+			d.AuditSeq, d.CreatedAt
+		if d.ConsentRecord != "" {
+			consentSeq[i] = &d.ConsentSeq
+		}
+		if d.NoticeVersion > 0 {
+			v := int32(d.NoticeVersion)
+			noticeVersion[i] = &v
+		}
+	}
+	for i, l := range leaves {
+		seq[i], leaf[i], entryAction[i], pseudonym[i], written[i] = l.Seq, l.Leaf, l.Action, l.SubjectPseudonym, l.CreatedAt
+	}
+	for i, h := range hashes {
+		idx, hash = append(idx, i), append(hash, h)
+	}
+	_, err := tx.exec("audit batch", insertBatchPostgres, id, service, serviceName, subject, device, element, purpose, action, allow,
+		reasons, steps, consentRecord, consentSeq, noticeVersion, auditSeq, decided, seq, leaf, entryAction, pseudonym, written, idx, hash)
+	return err
+}
+
+// insertBatchPostgres is InsertBatch's one statement: each table's rows
+// as one array per column, in decisionColumns' and auditEntryColumns'
+// order.
+const insertBatchPostgres = `WITH d AS (INSERT INTO decisions (` + decisionColumns + `)
+	SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::boolean[],
+		?::text[], ?::text[], ?::text[], ?::bigint[], ?::integer[], ?::bigint[], ?::timestamptz[])),
+	e AS (INSERT INTO audit_entries (` + auditEntryColumns + `)
+	SELECT * FROM unnest(?::bigint[], ?::bytea[], ?::text[], ?::text[], ?::timestamptz[]))
+	INSERT INTO audit_hashes (idx, hash) SELECT * FROM unnest(?::bigint[], ?::bytea[])`
 
 // InsertAudit appends entries and the tree hashes they add, a few hundred
 // rows per statement.

@@ -147,7 +147,13 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
 	}
 	if dialect == DialectPostgres {
+		// All 20 kept when idle: database/sql keeps 2 by default, and
+		// under load every other statement opened a new session (a
+		// server process forked, its catalog caches cold, each statement
+		// prepared again), which cost PostgreSQL more CPU than the
+		// statements themselves (docs/scaling.md).
 		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(20)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	} else {
 		// Readers run in parallel under WAL, each on its own connection.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -352,5 +353,31 @@ func TestATransactionReusesItsStatementsAcrossSavepoints(t *testing.T) {
 		require.Len(t, entries, 2)
 		assert.Equal(t, "kept", string(entries[0].Leaf))
 		assert.Equal(t, "written", string(entries[1].Leaf))
+	})
+}
+
+// TestConcurrentReadsKeepTheirSessions: reads in parallel up to the pool's
+// size reuse their connections, none closed for want of an idle slot: a
+// new session per read (on PostgreSQL, a server process with cold caches,
+// every statement prepared again) cost more than the reads.
+func TestConcurrentReadsKeepTheirSessions(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		db := storetest.MustOpenDB(t, dialect, nil)
+		raw, err := db.SQL()
+		require.NoError(t, err)
+		ctx := context.Background()
+		for range 5 {
+			var wg sync.WaitGroup
+			for range 16 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, err := db.Read(ctx).AuditSize()
+					assert.NoError(t, err)
+				}()
+			}
+			wg.Wait()
+		}
+		assert.Zero(t, raw.Stats().MaxIdleClosed, "connections closed because too few may stay idle")
 	})
 }
