@@ -28,12 +28,12 @@ import (
 )
 
 type config struct {
-	instances          []string
-	pids               []int
-	admin, app, svc    string
-	subjects           int
-	duration           time.Duration
-	connections, cores int
+	instances       []string
+	pids            []int
+	admin, app, svc string
+	subjects        int
+	duration        time.Duration
+	connections     int
 }
 
 func main() {

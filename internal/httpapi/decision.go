@@ -85,6 +85,22 @@ func appendDecision(b []byte, r decisionResponse) []byte {
 	return append(b, `"}`...)
 }
 
+// appendBatch appends r's JSON as encoding/json writes it, without
+// reflection.
+func appendBatch(b []byte, r batchResponse) []byte {
+	if r.Results == nil {
+		return append(b, `{"results":null}`...)
+	}
+	b = append(b, `{"results":[`...)
+	for i, d := range r.Results {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendDecision(b, d)
+	}
+	return append(b, "]}"...)
+}
+
 func newDecisionResponse(d decide.Decision) decisionResponse {
 	out := decisionResponse{ID: d.ID, Decision: "deny", Reasons: d.Reasons, AuditSeq: d.Seq, DecidedAt: d.CreatedAt}
 	if d.Allow {
@@ -190,15 +206,11 @@ func (s *Server) decideBatch(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	// batchResponse, written as encoding/json would.
-	b := append(make([]byte, 0, 16+320*len(ds)), `{"results":[`...)
+	out := batchResponse{Results: make([]decisionResponse, len(ds))}
 	for i, d := range ds {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendDecision(b, newDecisionResponse(d))
+		out.Results[i] = newDecisionResponse(d)
 	}
-	c.Data(http.StatusOK, jsonContentType, append(b, "]}\n"...))
+	c.Data(http.StatusOK, jsonContentType, append(appendBatch(make([]byte, 0, 16+320*len(ds)), out), '\n'))
 	return nil
 }
 
