@@ -11,7 +11,8 @@ export GOTOOLCHAIN=go1.27.3 # go.mod names it; see the Makefile
 dsn=$1 duration=${2:-10s} instances=${INSTANCES:-3}
 db=${dsn##*/}; db=${db%%\?*}
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+# On failure, the instances' last log lines say why.
+trap 'rc=$?; [ $rc -eq 0 ] || tail -n 5 "$work"/*.log 2>/dev/null; kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 go build -o bin/consentry ./cmd/consentry
 go build -o "$work/benchscale" ./cmd/benchscale
 psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"

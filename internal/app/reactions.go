@@ -149,12 +149,15 @@ func (r *Reactions) Committed(events []event.Event) {
 // decisions: what is kept in memory is read back from the database.
 func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 	policy := false
+	// Their current states are read together, after the loop: one query
+	// where each was one, holding the log's lock.
+	var consents []store.ConsentRef
 	for _, ev := range events {
 		switch e := ev.(type) {
 		case event.ConsentRecorded:
-			r.Memory.ReadConsent(tx, e.RecordID, e.DeviceID, e.Purpose)
+			consents = append(consents, store.ConsentRef{Record: e.RecordID, Device: e.DeviceID, Purpose: e.Purpose})
 		case event.ConsentWithdrawn:
-			r.Memory.ReadConsent(tx, e.RecordID, e.DeviceID, e.Purpose)
+			consents = append(consents, store.ConsentRef{Record: e.RecordID, Device: e.DeviceID, Purpose: e.Purpose})
 		case event.ConsentStateRebuilt:
 			r.Memory.Drop()
 		case event.SubjectErased:
@@ -202,6 +205,7 @@ func (r *Reactions) Foreign(tx *store.Reader, events []event.Event) {
 			policy = true
 		}
 	}
+	r.Memory.ReadConsents(tx, consents)
 	if policy && r.Policy != nil {
 		if err := r.Policy.Reload(); err != nil {
 			// The policy in force is unknown: allow nothing until a reload

@@ -239,17 +239,25 @@ func (m *Memory) Published(v privacy.NoticeVersion) {
 // change, inside the writer's transaction tx: the database is read first,
 // memory changed after, under the lock. A read that fails empties memory.
 
-// ReadConsent reads back the state a consent record made current.
-func (m *Memory) ReadConsent(tx *store.Reader, record, device, purpose string) {
-	if !m.Complete() {
+// ReadConsents reads back the current states refs name (another
+// instance's consents and withdrawals), in one query; one not found, or a
+// failure to read, empties memory.
+func (m *Memory) ReadConsents(tx *store.Reader, refs []store.ConsentRef) {
+	if !m.Complete() || len(refs) == 0 {
 		return
 	}
-	st, found, err := tx.ConsentStateOfRecord(record, device, purpose)
+	states, err := tx.ConsentStatesOfRecords(refs)
 	m.change(func(f *facts) bool {
-		if err != nil || !found {
+		if err != nil {
 			return false
 		}
-		f.consent[keyOf(st)] = decisionConsent(st)
+		for _, ref := range refs {
+			st, found := states[ref]
+			if !found {
+				return false
+			}
+			f.consent[keyOf(st)] = decisionConsent(st)
+		}
 		return true
 	})
 }

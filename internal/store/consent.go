@@ -121,9 +121,14 @@ func (tx *Tx) upsertStates(rec privacy.ConsentRecord) error {
 }
 
 // InsertConsentRecord appends a record and its events and moves the
-// current state of every purpose it names. Three statements, whatever the
-// number of purposes: this is the consent hot path.
+// current state of every purpose it names. Three statements on SQLite,
+// whatever the number of purposes: this is the consent hot path. One on
+// PostgreSQL (the events and states as arrays, unnested), where each is a
+// round trip made holding the audit log's lock (docs/scaling.md).
 func (tx *Tx) InsertConsentRecord(rec privacy.ConsentRecord) error {
+	if tx.postgres && len(rec.Choices) > 0 {
+		return tx.insertConsentRecordPostgres(rec)
+	}
 	_, err := tx.exec("consent record", `INSERT INTO consent_records (`+consentRecordColumns+`) VALUES `+placeholders(1, 17),
 		rec.ID, rec.Kind, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.NoticeHash, rec.Locale, string(rec.Method),
 		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt, "", rec.Reason, rec.Guardian)
@@ -140,6 +145,35 @@ func (tx *Tx) InsertConsentRecord(rec privacy.ConsentRecord) error {
 	}
 	return tx.upsertStates(rec)
 }
+
+// insertConsentRecordPostgres is InsertConsentRecord in one statement.
+func (tx *Tx) insertConsentRecordPostgres(rec privacy.ConsentRecord) error {
+	n := len(rec.Choices)
+	purposes, granted, expires, seqs := make([]string, n), make([]bool, n), make([]*time.Time, n), make([]int64, n)
+	for i, c := range rec.Choices {
+		purposes[i], granted[i], expires[i], seqs[i] = c.Purpose, c.Granted, timePtr(c.ExpiresAt), c.AuditSeq
+	}
+	_, err := tx.exec("consent record", insertConsentRecordPostgres,
+		rec.ID, rec.Kind, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.NoticeHash, rec.Locale, string(rec.Method),
+		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt, "", rec.Reason, rec.Guardian,
+		purposes, granted, expires, seqs, rec.ID,
+		rec.SubjectID, rec.DeviceID, rec.ID, rec.Kind, rec.NoticeKey, rec.NoticeVersion, rec.CreatedAt, rec.Guardian != "")
+	return err
+}
+
+// insertConsentRecordPostgres writes the record, an event per choice and
+// the state of each purpose it names; the events' foreign key to the
+// record is checked at the statement's end, once the record is in.
+const insertConsentRecordPostgres = `WITH r AS (INSERT INTO consent_records (` + consentRecordColumns + `) VALUES
+	(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)),
+	c AS (SELECT * FROM unnest(?::text[], ?::boolean[], ?::timestamptz[], ?::bigint[]) AS c (purpose, granted, expires_at, audit_seq)),
+	e AS (INSERT INTO consent_events (record_id, purpose, granted, expires_at, audit_seq)
+		SELECT ?::text, purpose, granted, expires_at, audit_seq FROM c)
+	INSERT INTO consent_state (` + consentStateColumns + `)
+	SELECT ?::text, ?::text, purpose, ?::text, ?::text, granted, expires_at, ?::text, ?::integer, audit_seq, ?::timestamptz, ?::boolean FROM c
+	ON CONFLICT (subject_id, device_id, purpose) DO UPDATE SET record_id = excluded.record_id, kind = excluded.kind,
+		granted = excluded.granted, expires_at = excluded.expires_at, notice_key = excluded.notice_key,
+		notice_version = excluded.notice_version, audit_seq = excluded.audit_seq, updated_at = excluded.updated_at, proxy = excluded.proxy`
 
 // ConsentRecord loads one record with its choices.
 func (r *Reader) ConsentRecord(id string) (privacy.ConsentRecord, error) {

@@ -89,17 +89,48 @@ func (r *Reader) PublishedVersions(only string) ([]privacy.NoticeVersion, error)
 	return out, err
 }
 
-// ConsentStateOfRecord returns the current state, for device and purpose,
-// of the subject that consent record id belongs to; false when there is
-// none.
-func (r *Reader) ConsentStateOfRecord(id, device, purpose string) (privacy.ConsentState, bool, error) {
-	states, err := r.states(`SELECT s.subject_id, s.device_id, s.purpose, s.record_id, s.kind, s.granted, s.expires_at, s.notice_key,
-		s.notice_version, s.audit_seq, s.updated_at, s.proxy FROM consent_state AS s JOIN consent_records AS r ON r.subject_id = s.subject_id
-		WHERE r.id = ? AND s.device_id = ? AND s.purpose = ?`, id, device, purpose)
-	if err != nil || len(states) == 0 {
-		return privacy.ConsentState{}, false, err
+// ConsentRef names a purpose's current state through a consent record:
+// the state, on Device for Purpose, of the subject Record belongs to.
+type ConsentRef struct{ Record, Device, Purpose string }
+
+// ConsentStatesOfRecords returns the current state each ref names, in one
+// query per 500 records; a ref whose state there is none of is absent.
+// Another instance's consents are read back with it, a batch at a time,
+// holding the audit log's lock (docs/scaling.md).
+func (r *Reader) ConsentStatesOfRecords(refs []ConsentRef) (map[ConsentRef]privacy.ConsentState, error) {
+	wanted := make(map[ConsentRef]bool, len(refs))
+	var ids []string
+	seen := map[string]bool{}
+	for _, ref := range refs {
+		wanted[ref] = true
+		if !seen[ref.Record] {
+			seen[ref.Record] = true
+			ids = append(ids, ref.Record)
+		}
 	}
-	return states[0], true, nil
+	out := make(map[ConsentRef]privacy.ConsentState, len(refs))
+	for start := 0; start < len(ids); start += 500 {
+		cond, args := in("r.id", ids[start:min(start+500, len(ids))])
+		err := r.each("consent state", `SELECT r.id, s.subject_id, s.device_id, s.purpose, s.record_id, s.kind, s.granted, s.expires_at,
+			s.notice_key, s.notice_version, s.audit_seq, s.updated_at, s.proxy FROM consent_records AS r
+			JOIN consent_state AS s ON s.subject_id = r.subject_id WHERE `+cond, args, func(sc rowScanner) error {
+			var (
+				record string
+				st     consentStateRecord
+			)
+			if err := sc.Scan(append([]any{&record}, st.fields()...)...); err != nil {
+				return err
+			}
+			if ref := (ConsentRef{Record: record, Device: st.DeviceID, Purpose: st.Purpose}); wanted[ref] {
+				out[ref] = st.toDomain()
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // CurrentConsentStates returns every current consent state, without its
