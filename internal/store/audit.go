@@ -91,6 +91,9 @@ func (tx *Tx) InsertBatch(ds []DecisionRecord, leaves []privacy.AuditLeaf, hashe
 		}
 		return tx.InsertAudit(leaves, hashes)
 	}
+	if len(ds) == 0 && len(leaves) == 0 && len(hashes) == 0 {
+		return nil // a batch that appended nothing (a refresh)
+	}
 	var (
 		id, service, serviceName, subject, device, element, purpose, action = make([]string, len(ds)), make([]string, len(ds)),
 			make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds)),
