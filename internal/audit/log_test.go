@@ -881,3 +881,26 @@ func TestABatchReadsItsSubjectsPseudonyms(t *testing.T) {
 		}
 	})
 }
+
+// TestOthersDecisionsAreNoChange: what another instance appended that
+// changes nothing (its decisions) leaves this instance's count of changes
+// as it was, so that its decisions are not all checked again from the
+// database; another instance's change counts once.
+func TestOthersDecisionsAreNoChange(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		logs := audittest.MustOpenLogsSharingKeys(t, storetest.MustOpenMany(t, dialect, nil, 2), audit.Options{})
+		require.NoError(t, logs[1].Refresh(ctx))
+		before := logs[1].Committed()
+		_, err := logs[0].DoPure(ctx, func(*audit.Tx) ([]event.Event, error) {
+			return []event.Event{audittest.Event{Name: event.ActionDecision, Outcome: "deny"}, audittest.Event{Name: event.ActionDecision, Outcome: "allow"}}, nil
+		})
+		require.NoError(t, err)
+		require.NoError(t, logs[1].Refresh(ctx))
+		assert.Equal(t, before, logs[1].Committed(), "another instance's decisions are no change")
+		_, err = logs[0].Append(ctx, audittest.Event{Name: "test.event"})
+		require.NoError(t, err)
+		require.NoError(t, logs[1].Refresh(ctx))
+		assert.Equal(t, before+1, logs[1].Committed(), "another instance's change counts")
+	})
+}
