@@ -20,15 +20,7 @@ export CONSENTRY_DB=$dsn CONSENTRY_DATA_DIR=$work/data CONSENTRY_RATE_LIMIT=0
 # shellcheck source=scripts/deployment.sh
 . "$(dirname "$0")/deployment.sh"
 prepare_deployment scale
-urls=() pids=()
-for i in $(seq 1 "$instances"); do
-	port=$((18280 + i))
-	./bin/consentry serve --addr 127.0.0.1:$port --log-level warn 2>"$work/$port.log" &
-	urls+=("http://127.0.0.1:$port") pids+=($!)
-done
-for i in "${!urls[@]}"; do
-	wait_ready "${urls[$i]}" "$work/${urls[$i]##*:}.log" "${pids[$i]}"
-done
+start_instances "$instances" 18281 "$work"
 echo "bench-scale: $(nproc) cores shared by PostgreSQL $(psql -tA -h 127.0.0.1 -U postgres -c 'SHOW server_version'), $instances instances and the load generator"
 "$work/benchscale" --instances "$(IFS=,; echo "${urls[*]}")" --pids "$(IFS=,; echo "${pids[*]}")" \
 	--admin "$ADMIN" --app "$APP" --service "$SERVICE" --subjects "${SUBJECTS:-20000}" --duration "$duration"

@@ -32,6 +32,22 @@ wait_ready() {
 	return 1
 }
 
+# start_instances N FIRST_PORT DIR: N `consentry serve` on 127.0.0.1 from
+# FIRST_PORT up, each logging to DIR/PORT.log, and waits until all are
+# ready; their URLs and process ids are left in urls and pids.
+start_instances() {
+	local n=$1 first=$2 dir=$3 i port
+	urls=() pids=()
+	for i in $(seq 0 $((n - 1))); do
+		port=$((first + i))
+		./bin/consentry serve --addr "127.0.0.1:$port" --log-level warn 2>"$dir/$port.log" &
+		urls+=("http://127.0.0.1:$port") pids+=($!)
+	done
+	for i in "${!urls[@]}"; do
+		wait_ready "${urls[$i]}" "$dir/${urls[$i]##*:}.log" "${pids[$i]}"
+	done
+}
+
 # verify_deployment URL LOG...: after a run, the whole audit log verifies
 # against the deployment's key (read through instance URL with AUDITOR's
 # token), and the count of errors the instances logged.

@@ -14,14 +14,7 @@ export CONSENTRY_DB=$dsn CONSENTRY_DATA_DIR=$work/data CONSENTRY_RATE_LIMIT=0
 . "$(dirname "$0")/deployment.sh"
 prepare_deployment soak
 export ADMIN APP SERVICE
-urls=() pids=()
-for port in 18081 18082 18083; do
-	./bin/consentry serve --addr 127.0.0.1:$port --log-level warn 2>"$work/$port.log" &
-	urls+=("http://127.0.0.1:$port") pids+=($!)
-done
-for i in "${!urls[@]}"; do
-	wait_ready "${urls[$i]}" "$work/${urls[$i]##*:}.log" "${pids[$i]}"
-done
+start_instances 3 18081 "$work"
 go run ./cmd/soak --instances "$(IFS=,; echo "${urls[*]}")" --duration "$duration"
 verify_deployment "${urls[2]}" "$work"/*.log
 # And the database itself: every record against the entry that committed

@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/consentry/consentry/internal/app"
@@ -22,6 +20,7 @@ import (
 	"github.com/consentry/consentry/internal/consent"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/device"
+	"github.com/consentry/consentry/internal/loadgen"
 	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
@@ -115,7 +114,7 @@ func seed(dir string, consents int, entries int64, workers int) error {
 
 	start := time.Now()
 	cs := consent.NewService(db, log, receipts, "https://consentry.example")
-	if err := parallel(workers, consents, func(i int) error {
+	if err := loadgen.Parallel(consents, workers, func(i int) error {
 		_, err := cs.Record(ctx, consent.Input{SubjectID: fmt.Sprintf("subject-%07d", i), DeviceID: dev.ID, NoticeKey: "tracker",
 			NoticeVersion: v.Version, NoticeHash: v.ContentHash, Locale: "en", Method: privacy.MethodApp, ClientID: "seed",
 			Choices: []privacy.ConsentChoice{{Purpose: "navigation", Granted: i%4 != 0}}})
@@ -136,7 +135,7 @@ func seed(dir string, consents int, entries int64, workers int) error {
 	if batches < 0 {
 		batches = 0
 	}
-	if err := parallel(workers, batches, func(b int) error {
+	if err := loadgen.Parallel(batches, workers, func(b int) error {
 		rs := make([]decide.Request, batch)
 		for i := range rs {
 			rs[i] = decide.Request{ServiceID: "seed", ServiceName: "route-planner", Subject: fmt.Sprintf("subject-%07d", (b*batch+i)%max(consents, 1)),
@@ -153,34 +152,4 @@ func seed(dir string, consents int, entries int64, workers int) error {
 	}
 	fmt.Printf("%d decisions in %s; the audit log holds %d entries\n", batches*batch, time.Since(start).Round(time.Second), size)
 	return nil
-}
-
-// parallel runs fn(0..n-1) on workers goroutines and returns the first error.
-func parallel(workers, n int, fn func(i int) error) error {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }
