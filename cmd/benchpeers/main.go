@@ -89,7 +89,7 @@ func run(ctx context.Context, c config) error {
 	single := func(peer string, conns int) loadgen.Result {
 		bodies := make([][]byte, 10000)
 		for i := range bodies {
-			q := query{subject: subject(i * 7919 % c.subjects), device: device, element: c.element, purpose: c.purpose, action: "use", service: "service-client"}
+			q := query{subject: loadgen.Subject(i * 7919 % c.subjects), device: device, element: c.element, purpose: c.purpose, action: "use", service: "service-client"}
 			bodies[i] = q.body(peer)
 		}
 		if peer == "consentry" {
@@ -104,7 +104,7 @@ func run(ctx context.Context, c config) error {
 		for i := range bodies {
 			checks := make([]string, 100)
 			for k := range checks {
-				q := query{subject: subject((i*100 + k) % c.subjects), device: device, element: c.element, purpose: c.purpose, action: "use"}
+				q := query{subject: loadgen.Subject((i*100 + k) % c.subjects), device: device, element: c.element, purpose: c.purpose, action: "use"}
 				checks[k] = string(q.body("consentry"))
 			}
 			bodies[i] = []byte(`{"checks":[` + strings.Join(checks, ",") + `]}`)
@@ -156,9 +156,6 @@ func run(ctx context.Context, c config) error {
 	}
 	return nil
 }
-
-// subject is the i-th subject's id.
-func subject(i int) string { return loadgen.Subject(i) }
 
 // seedConsentry seeds Consentry (loadgen.Seed) and returns the device id
 // and the grants' expiry, by subject.
@@ -250,7 +247,7 @@ func agree(ctx context.Context, c config, device string) error {
 	r := rand.New(rand.NewPCG(1, 2))
 	allows := 0
 	for n := 0; n < c.sample; n++ {
-		q := query{subject: subject(r.IntN(c.subjects)), device: device, element: c.element, purpose: c.purpose, action: "use", service: "service-client"}
+		q := query{subject: loadgen.Subject(r.IntN(c.subjects)), device: device, element: c.element, purpose: c.purpose, action: "use", service: "service-client"}
 		switch r.IntN(10) {
 		case 0:
 			q.action = "share"

@@ -13,7 +13,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -154,7 +153,7 @@ func (rr runResult) String() string {
 func (c config) lock(ctx context.Context) (lockStats, error) {
 	var s lockStats
 	for _, u := range c.instances {
-		m, err := metrics(ctx, u)
+		m, err := loadgen.Metrics(ctx, u)
 		if err != nil {
 			return s, err
 		}
@@ -164,31 +163,6 @@ func (c config) lock(ctx context.Context) (lockStats, error) {
 		s.changes += m["consentry_audit_batch_changes_sum"]
 	}
 	return s, nil
-}
-
-// metrics reads an instance's unlabelled samples from /metrics.
-func metrics(ctx context.Context, base string) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			out[name] = v
-		}
-	}
-	return out, sc.Err()
 }
 
 // model predicts, from the measured costs, what N logs (shards) on one

@@ -6,8 +6,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/consentry/consentry/internal/loadgen"
 )
 
 type soak struct {
@@ -88,23 +90,11 @@ func (s *soak) fail(what string) {
 // MiB, from its /metrics: RSS is what the machine pays; the heap is what
 // the program holds (RSS lags it as the runtime returns pages).
 func (s *soak) memory(base string) (rss, heap float64) {
-	rss, heap = -1, -1
-	resp, err := s.client.Get(base + "/metrics")
+	m, err := loadgen.Metrics(context.Background(), base)
 	if err != nil {
-		return rss, heap
+		return -1, -1
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		var v float64
-		if _, err := fmt.Sscanf(sc.Text(), "process_resident_memory_bytes %g", &v); err == nil {
-			rss = v / (1 << 20)
-		}
-		if _, err := fmt.Sscanf(sc.Text(), "go_memstats_heap_inuse_bytes %g", &v); err == nil {
-			heap = v / (1 << 20)
-		}
-	}
-	return rss, heap
+	return m["process_resident_memory_bytes"] / (1 << 20), m["go_memstats_heap_inuse_bytes"] / (1 << 20)
 }
 
 func (s *soak) memoryText(base string) string {

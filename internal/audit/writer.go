@@ -223,17 +223,23 @@ func (l *Log) begin(b *batch) error {
 // begin, under the log's lock, so that an erasure committed meanwhile is
 // seen: a pseudonym read earlier could be one erased since.
 func (l *Log) prefetch(b *batch) error {
-	var unknown []string
-	seen := map[string]bool{}
+	var (
+		unknown []string
+		seen    map[string]bool // made at the first unknown: most batches have none
+	)
 	for _, j := range b.jobs {
 		for _, s := range j.subjects {
 			if seen[s] || privacy.IsErasedSubject(s) {
 				continue
 			}
-			seen[s] = true
-			if _, ok := l.pseudonyms.Load(s); !ok {
-				unknown = append(unknown, s)
+			if _, ok := l.pseudonyms.Load(s); ok {
+				continue
 			}
+			if seen == nil {
+				seen = map[string]bool{}
+			}
+			seen[s] = true
+			unknown = append(unknown, s)
 		}
 	}
 	if len(unknown) == 0 {

@@ -6,6 +6,7 @@
 package loadgen
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -263,6 +264,32 @@ func Call(ctx context.Context, method, url, token string, v, out any) error {
 		return nil
 	}
 	return json.Unmarshal(b, out)
+}
+
+// Metrics reads a server's unlabelled samples from base's /metrics,
+// by name.
+func Metrics(ctx context.Context, base string) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(value, 64); err == nil {
+			out[name] = v
+		}
+	}
+	return out, sc.Err()
 }
 
 // CallRaw posts body as is.

@@ -113,11 +113,22 @@ func (tx *Tx) upsertStates(rec privacy.ConsentRecord) error {
 		states = append(states, rec.SubjectID, rec.DeviceID, c.Purpose, rec.ID, rec.Kind, tx.boolValue(c.Granted), timePtr(c.ExpiresAt),
 			rec.NoticeKey, rec.NoticeVersion, c.AuditSeq, rec.CreatedAt, tx.boolValue(rec.Guardian != ""))
 	}
-	_, err := tx.exec("consent state", `INSERT INTO consent_state (`+consentStateColumns+`) VALUES `+placeholders(len(rec.Choices), 12)+`
-		ON CONFLICT (subject_id, device_id, purpose) DO UPDATE SET record_id = excluded.record_id, kind = excluded.kind,
-		granted = excluded.granted, expires_at = excluded.expires_at, notice_key = excluded.notice_key,
-		notice_version = excluded.notice_version, audit_seq = excluded.audit_seq, updated_at = excluded.updated_at, proxy = excluded.proxy`, states...)
+	_, err := tx.exec("consent state", `INSERT INTO consent_state (`+consentStateColumns+`) VALUES `+placeholders(len(rec.Choices), 12)+
+		upsertState, states...)
 	return err
+}
+
+// upsertState ends an insert into consent_state: a newer state replaces
+// the one there.
+const upsertState = `
+	ON CONFLICT (subject_id, device_id, purpose) DO UPDATE SET record_id = excluded.record_id, kind = excluded.kind,
+		granted = excluded.granted, expires_at = excluded.expires_at, notice_key = excluded.notice_key,
+		notice_version = excluded.notice_version, audit_seq = excluded.audit_seq, updated_at = excluded.updated_at, proxy = excluded.proxy`
+
+// recordArgs are rec's values in consentRecordColumns' order.
+func recordArgs(rec privacy.ConsentRecord) []any {
+	return []any{rec.ID, rec.Kind, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.NoticeHash, rec.Locale, string(rec.Method),
+		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt, "", rec.Reason, rec.Guardian}
 }
 
 // InsertConsentRecord appends a record and its events and moves the
@@ -129,9 +140,7 @@ func (tx *Tx) InsertConsentRecord(rec privacy.ConsentRecord) error {
 	if tx.postgres && len(rec.Choices) > 0 {
 		return tx.insertConsentRecordPostgres(rec)
 	}
-	_, err := tx.exec("consent record", `INSERT INTO consent_records (`+consentRecordColumns+`) VALUES `+placeholders(1, 17),
-		rec.ID, rec.Kind, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.NoticeHash, rec.Locale, string(rec.Method),
-		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt, "", rec.Reason, rec.Guardian)
+	_, err := tx.exec("consent record", `INSERT INTO consent_records (`+consentRecordColumns+`) VALUES `+placeholders(1, 17), recordArgs(rec)...)
 	if err != nil || len(rec.Choices) == 0 {
 		return err
 	}
@@ -153,27 +162,22 @@ func (tx *Tx) insertConsentRecordPostgres(rec privacy.ConsentRecord) error {
 	for i, c := range rec.Choices {
 		purposes[i], granted[i], expires[i], seqs[i] = c.Purpose, c.Granted, timePtr(c.ExpiresAt), c.AuditSeq
 	}
-	_, err := tx.exec("consent record", insertConsentRecordPostgres,
-		rec.ID, rec.Kind, rec.SubjectID, rec.DeviceID, rec.NoticeKey, rec.NoticeVersion, rec.NoticeHash, rec.Locale, string(rec.Method),
-		timePtr(rec.ClientTime), rec.CreatedAt, rec.ClientID, rec.Withdraws, rec.Receipt, "", rec.Reason, rec.Guardian,
-		purposes, granted, expires, seqs, rec.ID,
+	args := append(recordArgs(rec), purposes, granted, expires, seqs, rec.ID,
 		rec.SubjectID, rec.DeviceID, rec.ID, rec.Kind, rec.NoticeKey, rec.NoticeVersion, rec.CreatedAt, rec.Guardian != "")
+	_, err := tx.exec("consent record", insertConsentRecordPostgres, args...)
 	return err
 }
 
 // insertConsentRecordPostgres writes the record, an event per choice and
 // the state of each purpose it names; the events' foreign key to the
 // record is checked at the statement's end, once the record is in.
-const insertConsentRecordPostgres = `WITH r AS (INSERT INTO consent_records (` + consentRecordColumns + `) VALUES
-	(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)),
+var insertConsentRecordPostgres = `WITH r AS (INSERT INTO consent_records (` + consentRecordColumns + `) VALUES ` + placeholders(1, 17) + `),
 	c AS (SELECT * FROM unnest(?::text[], ?::boolean[], ?::timestamptz[], ?::bigint[]) AS c (purpose, granted, expires_at, audit_seq)),
 	e AS (INSERT INTO consent_events (record_id, purpose, granted, expires_at, audit_seq)
 		SELECT ?::text, purpose, granted, expires_at, audit_seq FROM c)
 	INSERT INTO consent_state (` + consentStateColumns + `)
-	SELECT ?::text, ?::text, purpose, ?::text, ?::text, granted, expires_at, ?::text, ?::integer, audit_seq, ?::timestamptz, ?::boolean FROM c
-	ON CONFLICT (subject_id, device_id, purpose) DO UPDATE SET record_id = excluded.record_id, kind = excluded.kind,
-		granted = excluded.granted, expires_at = excluded.expires_at, notice_key = excluded.notice_key,
-		notice_version = excluded.notice_version, audit_seq = excluded.audit_seq, updated_at = excluded.updated_at, proxy = excluded.proxy`
+	SELECT ?::text, ?::text, purpose, ?::text, ?::text, granted, expires_at, ?::text, ?::integer, audit_seq, ?::timestamptz, ?::boolean FROM c` +
+	upsertState
 
 // ConsentRecord loads one record with its choices.
 func (r *Reader) ConsentRecord(id string) (privacy.ConsentRecord, error) {
