@@ -530,6 +530,24 @@ func (e GapKind) Valid() bool {
 	}
 }
 
+// Defines values for JwkAlg.
+const (
+	Ed25519 JwkAlg = "Ed25519"
+	EdDSA   JwkAlg = "EdDSA"
+)
+
+// Valid indicates whether the value is a known member of the JwkAlg enum.
+func (e JwkAlg) Valid() bool {
+	switch e {
+	case Ed25519:
+		return true
+	case EdDSA:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MemberBodyRole.
 const (
 	MemberBodyRoleGuest  MemberBodyRole = "guest"
@@ -1699,7 +1717,7 @@ type ConsentResponse struct {
 	// Reason For a withdrawal the service made rather than the person, why.
 	Reason *ConsentResponseReason `json:"reason,omitempty"`
 
-	// Receipt The signed receipt: a compact JWS (EdDSA, kid in the header; keys at /.well-known/jwks.json)
+	// Receipt The signed receipt: a compact JWS (alg Ed25519 per RFC 9864, EdDSA on receipts issued before it; kid in the header; keys at /.well-known/jwks.json)
 	// whose payload is a Kantara Consent Receipt v1.1 with ISO/IEC TS 27560 fields under "iso27560"; every field
 	// is described in docs/receipts.md.
 	Receipt string `json:"receipt"`
@@ -2310,8 +2328,8 @@ type InventoryResponse struct {
 
 // Jwk defines model for Jwk.
 type Jwk struct {
-	// Alg Example: EdDSA
-	Alg string `json:"alg"`
+	// Alg Example: Ed25519
+	Alg JwkAlg `json:"alg"`
 
 	// Crv Example: Ed25519
 	Crv string `json:"crv"`
@@ -2328,6 +2346,9 @@ type Jwk struct {
 	// X Example: 11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo
 	X string `json:"x"`
 }
+
+// JwkAlg Example: Ed25519
+type JwkAlg string
 
 // JwkSet defines model for JwkSet.
 type JwkSet struct {
@@ -2903,7 +2924,7 @@ type RequestCreated struct {
 	// ErasureReceipt An erasure's signed receipt: what was erased, when, and the pseudonym the subject's entries keep in the log.
 	ErasureReceipt *string `json:"erasure_receipt,omitempty"`
 
-	// Receipt The signed receipt of the request (compact JWS, EdDSA; verify with /.well-known/jwks.json). It names the subject; Consentry keeps only its hash.
+	// Receipt The signed receipt of the request (compact JWS, alg Ed25519; verify with /.well-known/jwks.json). It names the subject; Consentry keeps only its hash.
 	Receipt string          `json:"receipt"`
 	Request RequestResponse `json:"request"`
 
@@ -3645,7 +3666,7 @@ type ClientInterface interface {
 
 	// Jwks Receipt verification keys
 	//
-	// The current and every previous Ed25519 public key (JWK, alg EdDSA) that signed consent receipts; a receipt's kid names its key.
+	// The current and every previous Ed25519 public key that signed consent receipts; a receipt's kid names its key. Receipts are signed with alg Ed25519 (RFC 9864); a key that also signed receipts with alg EdDSA (before RFC 9864) is listed once more with that alg, same kid and key, so that verifiers matching alg find it.
 	//
 	// Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 	Jwks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4498,7 +4519,7 @@ type ClientInterface interface {
 
 // Jwks Receipt verification keys
 //
-// The current and every previous Ed25519 public key (JWK, alg EdDSA) that signed consent receipts; a receipt's kid names its key.
+// The current and every previous Ed25519 public key that signed consent receipts; a receipt's kid names its key. Receipts are signed with alg Ed25519 (RFC 9864); a key that also signed receipts with alg EdDSA (before RFC 9864) is listed once more with that alg, same kid and key, so that verifiers matching alg find it.
 //
 // Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 func (c *Client) Jwks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -10178,7 +10199,7 @@ type ClientWithResponsesInterface interface {
 
 	// JwksWithResponse Receipt verification keys
 	//
-	// The current and every previous Ed25519 public key (JWK, alg EdDSA) that signed consent receipts; a receipt's kid names its key.
+	// The current and every previous Ed25519 public key that signed consent receipts; a receipt's kid names its key. Receipts are signed with alg Ed25519 (RFC 9864); a key that also signed receipts with alg EdDSA (before RFC 9864) is listed once more with that alg, same kid and key, so that verifiers matching alg find it.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -23105,7 +23126,7 @@ func (r RetryWebhookDeliveryReply) ContentType() string {
 
 // JwksWithResponse Receipt verification keys
 //
-// The current and every previous Ed25519 public key (JWK, alg EdDSA) that signed consent receipts; a receipt's kid names its key.
+// The current and every previous Ed25519 public key that signed consent receipts; a receipt's kid names its key. Receipts are signed with alg Ed25519 (RFC 9864); a key that also signed receipts with alg EdDSA (before RFC 9864) is listed once more with that alg, same kid and key, so that verifiers matching alg find it.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -297,7 +297,8 @@ func TestRefusalsStoreNothing(t *testing.T) {
 }
 
 // verifyCompact checks a compact JWS with crypto/ed25519 alone: an
-// implementation independent of go-jose, which signed it.
+// implementation independent of jwx, which signed it. Receipts are signed
+// with alg Ed25519 (RFC 9864).
 func verifyCompact(t *testing.T, jws string, keys map[string]ed25519.PublicKey) ([]byte, error) {
 	t.Helper()
 	parts := strings.Split(jws, ".")
@@ -315,7 +316,7 @@ func verifyCompact(t *testing.T, jws string, keys map[string]ed25519.PublicKey) 
 		return nil, err
 	}
 	key, ok := keys[hdr.Kid]
-	if hdr.Alg != "EdDSA" || !ok {
+	if hdr.Alg != "Ed25519" || !ok {
 		return nil, assert.AnError
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
@@ -337,6 +338,7 @@ func jwksKeys(t *testing.T, k *consent.Keys) map[string]ed25519.PublicKey {
 	for _, key := range set.Keys {
 		assert.Equal(t, "OKP", key.Kty)
 		assert.Equal(t, "Ed25519", key.Crv)
+		assert.Contains(t, []string{"Ed25519", "EdDSA"}, key.Alg)
 		x, err := base64.RawURLEncoding.DecodeString(key.X)
 		require.NoError(t, err)
 		out[key.Kid] = ed25519.PublicKey(x)

@@ -11,15 +11,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/consentry/consentry/internal/receiptjws"
 	"github.com/go-jose/go-jose/v4"
 )
 
 // Keys are the receipt signing keys: Ed25519, kept in a file outside the
 // database (mode 0600). The newest signs; every older one stays in the
-// JWKS so that receipts signed before a rotation still verify.
+// JWKS so that receipts signed before a rotation still verify. Receipts
+// are signed with alg Ed25519 (RFC 9864); a key from a file written before
+// that (its entry names no algs) also signed receipts with alg EdDSA, and
+// the JWKS lists it once under each name.
 type Keys struct {
 	path  string
 	mu    sync.RWMutex
@@ -31,17 +36,26 @@ type signingKey struct {
 	kid     string
 	created time.Time
 	private ed25519.PrivateKey
-	signer  jose.Signer
+	// algs are the algorithms the key has signed receipts with.
+	algs []string
 }
 
 // keyFile is the file's shape.
 type keyFile struct {
-	Keys []struct {
-		KID     string    `json:"kid"`
-		Created time.Time `json:"created"`
-		Seed    string    `json:"seed"`
-	} `json:"keys"`
+	Keys []fileKey `json:"keys"`
 }
+
+type fileKey struct {
+	KID     string    `json:"kid"`
+	Created time.Time `json:"created"`
+	Seed    string    `json:"seed"`
+	// Algs is absent in files written before receipts were signed with
+	// Ed25519: such a key signed with EdDSA, and with Ed25519 since.
+	Algs []string `json:"algs,omitempty"`
+}
+
+// legacyAlgs are the algorithms of a key whose entry names none.
+var legacyAlgs = []string{receiptjws.LegacyAlg, receiptjws.Alg}
 
 // OpenKeys loads the key file at path, creating it with one key if missing.
 func OpenKeys(path string) (*Keys, error) {
@@ -58,19 +72,16 @@ func OpenKeys(path string) (*Keys, error) {
 	return k, nil
 }
 
-func newSigningKey(private ed25519.PrivateKey, created time.Time) (signingKey, error) {
-	jwk := jose.JSONWebKey{Key: private.Public(), Algorithm: string(jose.EdDSA), Use: "sig"}
+// newSigningKey names private by its RFC 7638 thumbprint, which covers
+// the key alone (not its alg), so a kid never changes.
+func newSigningKey(private ed25519.PrivateKey, created time.Time, algs []string) (signingKey, error) {
+	jwk := jose.JSONWebKey{Key: private.Public(), Use: "sig"}
 	tp, err := jwk.Thumbprint(crypto.SHA256)
 	if err != nil {
 		return signingKey{}, fmt.Errorf("consent: key thumbprint: %w", err)
 	}
 	kid := base64.RawURLEncoding.EncodeToString(tp)
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.EdDSA, Key: jose.JSONWebKey{Key: private, KeyID: kid}},
-		(&jose.SignerOptions{}).WithType("consent-receipt+jws"))
-	if err != nil {
-		return signingKey{}, fmt.Errorf("consent: signer: %w", err)
-	}
-	return signingKey{kid: kid, created: created.UTC(), private: private, signer: signer}, nil
+	return signingKey{kid: kid, created: created.UTC(), private: private, algs: algs}, nil
 }
 
 func (k *Keys) load() error {
@@ -92,7 +103,16 @@ func (k *Keys) load() error {
 		if err != nil || len(seed) != ed25519.SeedSize {
 			return fmt.Errorf("consent: %s: key %s is not an Ed25519 seed", k.path, fk.KID)
 		}
-		sk, err := newSigningKey(ed25519.NewKeyFromSeed(seed), fk.Created)
+		algs := fk.Algs
+		if len(algs) == 0 {
+			algs = legacyAlgs
+		}
+		for _, a := range algs {
+			if a != receiptjws.Alg && a != receiptjws.LegacyAlg {
+				return fmt.Errorf("consent: %s: key %s names algorithm %q; receipts use %s", k.path, fk.KID, a, receiptjws.Alg)
+			}
+		}
+		sk, err := newSigningKey(ed25519.NewKeyFromSeed(seed), fk.Created, algs)
 		if err != nil {
 			return err
 		}
@@ -130,7 +150,7 @@ func (k *Keys) Rotate() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("consent: generate key: %w", err)
 	}
-	sk, err := newSigningKey(private, time.Now())
+	sk, err := newSigningKey(private, time.Now(), []string{receiptjws.Alg})
 	if err != nil {
 		return "", err
 	}
@@ -139,11 +159,7 @@ func (k *Keys) Rotate() (string, error) {
 	keys := append(append([]signingKey(nil), k.keys...), sk)
 	var f keyFile
 	for _, key := range keys {
-		f.Keys = append(f.Keys, struct {
-			KID     string    `json:"kid"`
-			Created time.Time `json:"created"`
-			Seed    string    `json:"seed"`
-		}{key.kid, key.created, base64.StdEncoding.EncodeToString(key.private.Seed())})
+		f.Keys = append(f.Keys, fileKey{KID: key.kid, Created: key.created, Seed: base64.StdEncoding.EncodeToString(key.private.Seed()), Algs: key.algs})
 	}
 	raw, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
@@ -190,23 +206,31 @@ func (k *Keys) CurrentKID() string { return k.current().kid }
 // it is due for rotation.
 func (k *Keys) CurrentCreated() time.Time { return k.current().created }
 
-// Sign signs payload as a compact JWS (EdDSA) with the current key's kid.
+// Sign signs payload as a compact JWS (alg Ed25519) with the current
+// key's kid.
 func (k *Keys) Sign(payload []byte) (string, error) {
-	obj, err := k.current().signer.Sign(payload)
+	cur := k.current()
+	jws, err := receiptjws.Sign(cur.private, cur.kid, payload)
 	if err != nil {
 		return "", fmt.Errorf("consent: sign receipt: %w", err)
 	}
-	return obj.CompactSerialize()
+	return jws, nil
 }
 
-// JWKS is every public key, newest first.
+// JWKS is every public key, newest first, once for each algorithm it
+// signed with (Ed25519 first): verifiers that match a JWK's alg to the
+// receipt's (as RFC 7517 lets them) find the key for old EdDSA receipts
+// too. The entries of one key share its kid and key material.
 func (k *Keys) JWKS() jose.JSONWebKeySet {
 	k.mu.RLock()
 	defer k.mu.RUnlock()
 	set := jose.JSONWebKeySet{}
 	for i := len(k.keys) - 1; i >= 0; i-- {
 		key := k.keys[i]
-		set.Keys = append(set.Keys, jose.JSONWebKey{Key: key.private.Public(), KeyID: key.kid, Algorithm: string(jose.EdDSA), Use: "sig"})
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: key.private.Public(), KeyID: key.kid, Algorithm: receiptjws.Alg, Use: "sig"})
+		if slices.Contains(key.algs, receiptjws.LegacyAlg) {
+			set.Keys = append(set.Keys, jose.JSONWebKey{Key: key.private.Public(), KeyID: key.kid, Algorithm: receiptjws.LegacyAlg, Use: "sig"})
+		}
 	}
 	return set
 }

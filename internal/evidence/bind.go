@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,7 +16,7 @@ import (
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
-	"github.com/go-jose/go-jose/v4"
+	"github.com/consentry/consentry/internal/receiptjws"
 	"github.com/gowebpki/jcs"
 )
 
@@ -401,21 +402,23 @@ func (b *bundle) receipt(item string, line []byte, r ConsentRecord) error {
 	if sum := sha256.Sum256([]byte(rc.Receipt)); hex.EncodeToString(sum[:]) != r.ReceiptSHA256 {
 		return failf(item, "does not hash to its record's receipt_sha256")
 	}
-	jws, err := jose.ParseSignedCompact(rc.Receipt, []jose.SignatureAlgorithm{jose.EdDSA})
+	hdr, err := receiptjws.Parse(rc.Receipt)
 	if err != nil {
-		return failf(item, "not a compact JWS signed with EdDSA: %v", err)
+		return failf(item, "not a receipt JWS: %v", err)
 	}
-	if len(jws.Signatures) != 1 {
-		return failf(item, "must carry exactly one signature")
+	var payload []byte
+	for _, k := range b.jwks.Key(hdr.KID) {
+		pub, ok := k.Key.(ed25519.PublicKey)
+		if !ok || (k.Algorithm != "" && k.Algorithm != hdr.Alg) {
+			continue
+		}
+		if payload, err = receiptjws.Verify(rc.Receipt, pub); err != nil {
+			return failf(item, "signature does not verify with key %q", hdr.KID)
+		}
+		break
 	}
-	kid := jws.Signatures[0].Header.KeyID
-	keys := b.jwks.Key(kid)
-	if len(keys) == 0 {
-		return failf(item, "signed with key %q, which is not one of this deployment's receipt keys: the receipt is from another deployment", kid)
-	}
-	payload, err := jws.Verify(keys[0].Key)
-	if err != nil {
-		return failf(item, "signature does not verify with key %q", kid)
+	if payload == nil {
+		return failf(item, "signed with key %q (%s), which is not one of this deployment's receipt keys: the receipt is from another deployment", hdr.KID, hdr.Alg)
 	}
 	var c receiptClaims
 	if err := json.Unmarshal(payload, &c); err != nil {

@@ -64,7 +64,7 @@ type consentResponse struct {
 	// For a proxy consent, the guardian who gave it with the child.
 	Guardian string           `json:"guardian,omitempty" example:"parent-1"`
 	Choices  []choiceResponse `json:"choices"`
-	// The signed receipt: a compact JWS (EdDSA, kid in the header; keys at /.well-known/jwks.json)
+	// The signed receipt: a compact JWS (alg Ed25519 per RFC 9864, EdDSA on receipts issued before it; kid in the header; keys at /.well-known/jwks.json)
 	// whose payload is a Kantara Consent Receipt v1.1 with ISO/IEC TS 27560 fields under "iso27560"; every field
 	// is described in docs/receipts.md.
 	Receipt string `json:"receipt"`
@@ -453,7 +453,7 @@ func (s *Server) subjectPrivacy(c *gin.Context) error {
 //
 // @Summary  Receipt verification keys
 // @ID       jwks
-// @Description The current and every previous Ed25519 public key (JWK, alg EdDSA) that signed consent receipts; a receipt's kid names its key.
+// @Description The current and every previous Ed25519 public key that signed consent receipts; a receipt's kid names its key. Receipts are signed with alg Ed25519 (RFC 9864); a key that also signed receipts with alg EdDSA (before RFC 9864) is listed once more with that alg, same kid and key, so that verifiers matching alg find it.
 // @Tags     consents
 // @Produce  json
 // @Success  200 {object} jwkSet
@@ -483,6 +483,6 @@ type jwk struct {
 	Crv string `json:"crv" example:"Ed25519"`
 	X   string `json:"x" example:"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"`
 	Kid string `json:"kid" example:"kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"`
-	Alg string `json:"alg" example:"EdDSA"`
+	Alg string `json:"alg" enums:"Ed25519,EdDSA" example:"Ed25519"`
 	Use string `json:"use" example:"sig"`
 }

@@ -66,7 +66,7 @@ func jwksFromHTTP(t *testing.T, e *env) map[string]ed25519.PublicKey {
 	require.NoError(t, json.Unmarshal(r.Body.Bytes(), &set))
 	out := map[string]ed25519.PublicKey{}
 	for _, k := range set.Keys {
-		assert.Equal(t, "EdDSA", k.Alg)
+		assert.Equal(t, "Ed25519", k.Alg, "a new deployment's keys sign Ed25519 only")
 		x, err := base64.RawURLEncoding.DecodeString(k.X)
 		require.NoError(t, err)
 		out[k.Kid] = x
@@ -83,6 +83,7 @@ func verifyReceipt(t *testing.T, jws string, keys map[string]ed25519.PublicKey) 
 	require.NoError(t, err)
 	var h struct{ Alg, Kid string }
 	require.NoError(t, json.Unmarshal(hdr, &h))
+	require.Equal(t, "Ed25519", h.Alg, "RFC 9864's fully-specified algorithm")
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	require.NoError(t, err)
 	require.True(t, ed25519.Verify(keys[h.Kid], []byte(parts[0]+"."+parts[1]), sig), "receipt signature")

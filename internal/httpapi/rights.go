@@ -91,7 +91,7 @@ type erasedResponse struct {
 // requestCreated is a request as made, with what its requester keeps.
 type requestCreated struct {
 	Request requestResponse `json:"request"`
-	// The signed receipt of the request (compact JWS, EdDSA; verify with /.well-known/jwks.json). It names the subject; Consentry keeps only its hash.
+	// The signed receipt of the request (compact JWS, alg Ed25519; verify with /.well-known/jwks.json). It names the subject; Consentry keeps only its hash.
 	Receipt string `json:"receipt"`
 	// An erasure's withdrawals, made first, each with its receipt.
 	Withdrawals []consentResponse `json:"withdrawals,omitempty"`
