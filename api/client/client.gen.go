@@ -3242,10 +3242,11 @@ type WebhookRequest struct {
 	// Example: ["consent.withdrawn","consent.expired"]
 	Events []WebhookRequestEvents `json:"events"`
 
-	// Secret The HMAC-SHA256 key deliveries are signed with, 32-256 characters;
-	// left out, one is made. Returned only in this answer.
+	// Secret The key deliveries are signed with, as Standard Webhooks writes it:
+	// "whsec_" and the standard base64 of 24 to 64 random bytes; left out,
+	// one is made (32 bytes). Returned only in this answer.
 	//
-	// Example: 3f5c0e0a8d4b4e2f9a7c1d6b8e2f4a6c
+	// Example: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 	Secret *string `json:"secret,omitempty"`
 
 	// Url https, or http on a loopback host only. Deliveries are POSTed here.
@@ -3279,7 +3280,7 @@ type WebhookResponse struct {
 
 	// Secret Only in the answer to POST /v1/webhooks.
 	//
-	// Example: whsec_q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c
+	// Example: whsec_bbus7kMQCkkQVG7ZXHLi4XQjSDtP/NSccKVb1IPD4Fk=
 	Secret *string `json:"secret,omitempty"`
 
 	// Url Example: https://backend.example/consentry-events
@@ -3487,11 +3488,20 @@ type ListWebhookDeliveriesParamsState string
 
 // WebhookDeliveryParams defines parameters for WebhookDelivery.
 type WebhookDeliveryParams struct {
-	// ConsentrySignature t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>
-	ConsentrySignature string `json:"Consentry-Signature"`
+	// WebhookId the event's id, stable across retries and instances: de-duplicate on it
+	WebhookId string `json:"webhook-id"`
 
-	// ConsentryEventId the event's id, stable across retries and instances: de-duplicate on it
+	// WebhookTimestamp when this try was signed, Unix seconds
+	WebhookTimestamp string `json:"webhook-timestamp"`
+
+	// WebhookSignature v1,<base64 HMAC-SHA256(key, webhook-id + "." + webhook-timestamp + "." + body)>, space-separated when more than one; key is the base64-decoded part of the whsec_ secret
+	WebhookSignature string `json:"webhook-signature"`
+
+	// ConsentryEventId the same as webhook-id
 	ConsentryEventId string `json:"Consentry-Event-Id"`
+
+	// ConsentrySignature deprecated, for receivers written before Standard Webhooks: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + "." + body)>, keyed with the secret string's bytes
+	ConsentrySignature string `json:"Consentry-Signature"`
 
 	// ConsentryEventKind the event's kind
 	ConsentryEventKind string `json:"Consentry-Event-Kind"`
@@ -4472,7 +4482,7 @@ type ClientInterface interface {
 
 	// CreateWebhookWithBody Subscribe to change events
 	//
-	// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed: header Consentry-Signature "t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>", with Consentry-Event-Id (de-duplicate on it), Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt. A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
+	// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed in the Standard Webhooks format: webhook-id (the event's id: de-duplicate on it), webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", verifiable with that specification's libraries; with Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt (and, deprecated, Consentry-Signature). A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -4481,7 +4491,7 @@ type ClientInterface interface {
 
 	// CreateWebhook Subscribe to change events
 	//
-	// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed: header Consentry-Signature "t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>", with Consentry-Event-Id (de-duplicate on it), Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt. A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
+	// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed in the Standard Webhooks format: webhook-id (the event's id: de-duplicate on it), webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", verifiable with that specification's libraries; with Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt (and, deprecated, Consentry-Signature). A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -6365,7 +6375,7 @@ func (c *Client) ListWebhooks(ctx context.Context, reqEditors ...RequestEditorFn
 
 // CreateWebhookWithBody Subscribe to change events
 //
-// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed: header Consentry-Signature "t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>", with Consentry-Event-Id (de-duplicate on it), Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt. A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
+// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed in the Standard Webhooks format: webhook-id (the event's id: de-duplicate on it), webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", verifiable with that specification's libraries; with Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt (and, deprecated, Consentry-Signature). A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
 //
 // Takes any type of body and a specified content type.
 //
@@ -6384,7 +6394,7 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, contentType string, 
 
 // CreateWebhook Subscribe to change events
 //
-// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed: header Consentry-Signature "t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>", with Consentry-Event-Id (de-duplicate on it), Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt. A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
+// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed in the Standard Webhooks format: webhook-id (the event's id: de-duplicate on it), webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", verifiable with that specification's libraries; with Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt (and, deprecated, Consentry-Signature). A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -11105,7 +11115,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithBodyWithResponse Subscribe to change events
 	//
-	// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed: header Consentry-Signature "t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>", with Consentry-Event-Id (de-duplicate on it), Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt. A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
+	// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed in the Standard Webhooks format: webhook-id (the event's id: de-duplicate on it), webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", verifiable with that specification's libraries; with Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt (and, deprecated, Consentry-Signature). A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -11114,7 +11124,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateWebhookWithResponse Subscribe to change events
 	//
-	// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed: header Consentry-Signature "t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>", with Consentry-Event-Id (de-duplicate on it), Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt. A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
+	// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed in the Standard Webhooks format: webhook-id (the event's id: de-duplicate on it), webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", verifiable with that specification's libraries; with Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt (and, deprecated, Consentry-Signature). A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -24656,7 +24666,7 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, reqE
 
 // CreateWebhookWithBodyWithResponse Subscribe to change events
 //
-// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed: header Consentry-Signature "t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>", with Consentry-Event-Id (de-duplicate on it), Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt. A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
+// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed in the Standard Webhooks format: webhook-id (the event's id: de-duplicate on it), webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", verifiable with that specification's libraries; with Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt (and, deprecated, Consentry-Signature). A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -24671,7 +24681,7 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 
 // CreateWebhookWithResponse Subscribe to change events
 //
-// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed: header Consentry-Signature "t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>", with Consentry-Event-Id (de-duplicate on it), Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt. A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
+// Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed in the Standard Webhooks format: webhook-id (the event's id: de-duplicate on it), webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", verifiable with that specification's libraries; with Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt (and, deprecated, Consentry-Signature). A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -38549,48 +38559,75 @@ func NewWebhookDeliveryCallbackRequestWithBody(targetURL string, params *Webhook
 
 		var headerParam0 string
 
-		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Signature", params.ConsentrySignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		headerParam0, err = runtime.StyleParamWithOptions("simple", false, "webhook-id", params.WebhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 		if err != nil {
 			return nil, err
 		}
 
-		req.Header.Set("Consentry-Signature", headerParam0)
+		req.Header.Set("webhook-id", headerParam0)
 
 		var headerParam1 string
 
-		headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Event-Id", params.ConsentryEventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		headerParam1, err = runtime.StyleParamWithOptions("simple", false, "webhook-timestamp", params.WebhookTimestamp, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 		if err != nil {
 			return nil, err
 		}
 
-		req.Header.Set("Consentry-Event-Id", headerParam1)
+		req.Header.Set("webhook-timestamp", headerParam1)
 
 		var headerParam2 string
 
-		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Event-Kind", params.ConsentryEventKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		headerParam2, err = runtime.StyleParamWithOptions("simple", false, "webhook-signature", params.WebhookSignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 		if err != nil {
 			return nil, err
 		}
 
-		req.Header.Set("Consentry-Event-Kind", headerParam2)
+		req.Header.Set("webhook-signature", headerParam2)
 
 		var headerParam3 string
 
-		headerParam3, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Id", params.ConsentryDeliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		headerParam3, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Event-Id", params.ConsentryEventId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 		if err != nil {
 			return nil, err
 		}
 
-		req.Header.Set("Consentry-Delivery-Id", headerParam3)
+		req.Header.Set("Consentry-Event-Id", headerParam3)
 
 		var headerParam4 string
 
-		headerParam4, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Attempt", params.ConsentryDeliveryAttempt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		headerParam4, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Signature", params.ConsentrySignature, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 		if err != nil {
 			return nil, err
 		}
 
-		req.Header.Set("Consentry-Delivery-Attempt", headerParam4)
+		req.Header.Set("Consentry-Signature", headerParam4)
+
+		var headerParam5 string
+
+		headerParam5, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Event-Kind", params.ConsentryEventKind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Consentry-Event-Kind", headerParam5)
+
+		var headerParam6 string
+
+		headerParam6, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Id", params.ConsentryDeliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Consentry-Delivery-Id", headerParam6)
+
+		var headerParam7 string
+
+		headerParam7, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Attempt", params.ConsentryDeliveryAttempt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		if err != nil {
+			return nil, err
+		}
+
+		req.Header.Set("Consentry-Delivery-Attempt", headerParam7)
 
 	}
 	return req, nil

@@ -28,7 +28,7 @@ func TestWebhooksSurviveRestart(t *testing.T) {
 	bin, dataDir, cli := deployment(t)
 	admin, app := cli("clients", "create", "--name", "ops", "--role", "admin"), cli("clients", "create", "--name", "app", "--role", "app")
 
-	const secret = "restart-test-secret-0123456789abcdef"
+	const secret = "whsec_cmVzdGFydC10ZXN0LXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm"
 	rx := webhooktest.New(t, secret, 2)
 	cmd, base := startBinary(t, bin, dataDir)
 	status, w := call(t, admin, http.MethodPost, base+"/v1/webhooks", map[string]any{"url": rx.URL, "secret": secret,

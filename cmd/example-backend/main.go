@@ -146,12 +146,12 @@ func listen(ctx context.Context, args []string, getenv func(string) string, stdo
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		if err := webhooksig.Verify([]byte(*secret), r.Header.Get(webhooksig.HeaderSignature), body, time.Now(), webhooksig.DefaultTolerance); err != nil {
+		if err := webhooksig.Verify(*secret, r.Header, body, time.Now(), webhooksig.DefaultTolerance); err != nil {
 			fmt.Fprintln(stderr, "refused a delivery:", err)
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		id := r.Header.Get(webhooksig.HeaderEventID)
+		id := r.Header.Get(webhooksig.HeaderID)
 		mu.Lock()
 		dup := seen[id]
 		seen[id] = true

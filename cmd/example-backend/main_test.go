@@ -91,7 +91,7 @@ func TestBackendFlow(t *testing.T) {
 	assert.Contains(t, stdout.String(), "consent ")
 
 	// The listener, subscribed to withdrawals.
-	const secret = "example-backend-secret-0123456789abcdef"
+	const secret = "whsec_ZXhhbXBsZS1iYWNrZW5kLXNlY3JldC0wMTIzNDU2Nzg5YWJjZGVm"
 	listenAddr := testkit.FreeAddr(t)
 	lctx, cancel := context.WithCancel(ctx)
 	listened := &testkit.SyncBuffer{}

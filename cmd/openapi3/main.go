@@ -164,11 +164,18 @@ func webhookCallback(v3 *openapi3.T) error {
 	delivery := openapi3.NewOperation()
 	delivery.OperationID = "webhookDelivery"
 	delivery.Summary = "A delivery to the subscribed URL"
-	delivery.Description = "One event per request, retried with exponential backoff until the receiver answers 2xx. Check the signature " +
-		"over the exact body, refuse a timestamp more than 5 minutes from now, then de-duplicate on the event id (docs/webhooks.md)."
+	delivery.Description = "One event per request, retried with exponential backoff until the receiver answers 2xx. Signed in the " +
+		"Standard Webhooks format (https://www.standardwebhooks.com): check webhook-signature over webhook-id, webhook-timestamp and " +
+		"the exact body (any of the specification's libraries does), refuse a timestamp more than 5 minutes from now, then " +
+		"de-duplicate on webhook-id (docs/webhooks.md)."
 	delivery.Parameters = openapi3.Parameters{
-		header("Consentry-Signature", "t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + \".\" + body)>", true),
-		header("Consentry-Event-Id", "the event's id, stable across retries and instances: de-duplicate on it", true),
+		header("webhook-id", "the event's id, stable across retries and instances: de-duplicate on it", true),
+		header("webhook-timestamp", "when this try was signed, Unix seconds", true),
+		header("webhook-signature", "v1,<base64 HMAC-SHA256(key, webhook-id + \".\" + webhook-timestamp + \".\" + body)>, space-separated "+
+			"when more than one; key is the base64-decoded part of the whsec_ secret", true),
+		header("Consentry-Event-Id", "the same as webhook-id", true),
+		header("Consentry-Signature", "deprecated, for receivers written before Standard Webhooks: "+
+			"t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + \".\" + body)>, keyed with the secret string's bytes", true),
 		header("Consentry-Event-Kind", "the event's kind", true),
 		header("Consentry-Delivery-Id", "the delivery, as GET /v1/webhooks/{id}/deliveries lists it", true),
 		header("Consentry-Delivery-Attempt", "1 for the first try, then 2, 3, ...", true),
@@ -182,8 +189,8 @@ func webhookCallback(v3 *openapi3.T) error {
 		openapi3.WithName("default", openapi3.NewResponse().WithDescription("anything else, or no answer within --webhook-timeout: tried again later")))
 	// The receiver authenticates the sender by the signature, not by a token.
 	v3.Components.SecuritySchemes["WebhookSignature"] = &openapi3.SecuritySchemeRef{Value: openapi3.NewSecurityScheme().WithType("apiKey").
-		WithIn("header").WithName("Consentry-Signature").
-		WithDescription("Webhook deliveries only: t=<unix seconds>,v1=<hex HMAC-SHA256 of t + \".\" + body, keyed with the webhook's secret>.")}
+		WithIn("header").WithName("webhook-signature").
+		WithDescription("Webhook deliveries only, Standard Webhooks: v1,<base64 HMAC-SHA256 of webhook-id + \".\" + webhook-timestamp + \".\" + body, keyed with the webhook's secret>.")}
 	delivery.Security = openapi3.NewSecurityRequirements().With(openapi3.NewSecurityRequirement().Authenticate("WebhookSignature"))
 	item.Post.Callbacks = openapi3.Callbacks{"event": &openapi3.CallbackRef{Value: openapi3.NewCallback(
 		openapi3.WithCallback("{$request.body#/url}", &openapi3.PathItem{Post: delivery}))}}

@@ -48,7 +48,7 @@ func FuzzRequestBodies(f *testing.F) {
 		map[string]any{"subject": "svc", "category": "personal.location.*", "purpose": "navigation", "action": "use", "effect": "allow"},
 		map[string]any{"key": "fuzz", "default_locale": "en"}, camVersion(),
 		map[string]any{"name": "c", "role": "app"}, map[string]any{"value": "alice"}, map[string]any{"note": "reviewed"},
-		map[string]any{"url": "https://backend.example/hook", "events": []string{"consent.withdrawn"}, "secret": strings.Repeat("s", 32)},
+		map[string]any{"url": "https://backend.example/hook", "events": []string{"consent.withdrawn"}, "secret": "whsec_c3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3M="},
 	}
 	for i := range routes {
 		for _, s := range seeds {

@@ -26,7 +26,7 @@ func TestLogsHoldNoSecretsOrSubjects(t *testing.T) {
 	})
 	_, deviceID, notice := consentEnvOn(t, e)
 	// A webhook whose receiver refuses everything: deliveries are tried, retried and die.
-	const hookSecret = "webhook-secret-that-must-never-be-logged"
+	const hookSecret = "whsec_d2ViaG9vay1zZWNyZXQtdGhhdC1tdXN0LW5ldmVyLWJlLWxvZ2dlZA=="
 	rx := webhooktest.New(t, hookSecret, 1000)
 	require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/webhooks",
 		map[string]any{"url": rx.URL, "events": []string{"consent.granted", "consent.withdrawn"}, "secret": hookSecret}).Code)

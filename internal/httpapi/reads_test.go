@@ -16,7 +16,7 @@ import (
 // and the subject's pseudonym; queued, it is written with the next change.
 func TestReadsOfPersonalDataAreAudited(t *testing.T) {
 	e, deviceID, notice := consentEnv(t)
-	const secret = "0123456789abcdef0123456789abcdef-webhook"
+	const secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYtd2ViaG9vaw=="
 	rx := webhooktest.New(t, secret, 1)
 	r := e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/webhooks", map[string]any{"url": rx.URL + "/events",
 		"events": []string{"consent.granted"}, "secret": secret})

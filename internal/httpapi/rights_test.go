@@ -128,7 +128,7 @@ func TestSubjectRequestsAPI(t *testing.T) {
 		assert.Len(t, list.JSON(t)["items"], 1)
 	})
 
-	const secret = "0123456789abcdef0123456789abcdef-webhook"
+	const secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYtd2ViaG9vaw=="
 	rx := webhooktest.New(t, secret, 0)
 	hook := e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/webhooks", map[string]any{"url": rx.URL + "/events",
 		"events": []string{"subject.erasure_requested", "consent.withdrawn"}, "secret": secret})

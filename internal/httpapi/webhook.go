@@ -16,9 +16,10 @@ type webhookRequest struct {
 	URL string `json:"url" binding:"required" example:"https://backend.example/consentry-events"`
 	// The event kinds wanted (at least one).
 	Events []string `json:"events" binding:"required,max=20" enums:"consent.granted,consent.withdrawn,consent.expired,consent.reconsent_required,device.deactivated,device.disposed,device.transferred,notice.published,subject.erasure_requested,subject.access_requested" example:"consent.withdrawn,consent.expired"`
-	// The HMAC-SHA256 key deliveries are signed with, 32-256 characters;
-	// left out, one is made. Returned only in this answer.
-	Secret      string `json:"secret,omitempty" example:"3f5c0e0a8d4b4e2f9a7c1d6b8e2f4a6c"`
+	// The key deliveries are signed with, as Standard Webhooks writes it:
+	// "whsec_" and the standard base64 of 24 to 64 random bytes; left out,
+	// one is made (32 bytes). Returned only in this answer.
+	Secret      string `json:"secret,omitempty" example:"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"`
 	Description string `json:"description,omitempty" example:"route planner: stop on withdrawal"`
 }
 
@@ -34,7 +35,7 @@ type webhookResponse struct {
 	// Set when the webhook was deleted; its deliveries stay readable.
 	DeletedAt *time.Time `json:"deleted_at,omitempty"`
 	// Only in the answer to POST /v1/webhooks.
-	Secret string `json:"secret,omitempty" example:"whsec_q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c"`
+	Secret string `json:"secret,omitempty" example:"whsec_bbus7kMQCkkQVG7ZXHLi4XQjSDtP/NSccKVb1IPD4Fk="`
 }
 
 func toWebhookResponse(w privacy.Webhook) webhookResponse {
@@ -123,7 +124,7 @@ type deliveryList struct {
 //
 // @Summary  Subscribe to change events
 // @ID       createWebhook
-// @Description Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed: header Consentry-Signature "t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>", with Consentry-Event-Id (de-duplicate on it), Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt. A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
+// @Description Events are written to an outbox in the transaction of the change and POSTed to the URL at least once, in order per subject, signed in the Standard Webhooks format: webhook-id (the event's id: de-duplicate on it), webhook-timestamp and webhook-signature "v1,<base64 HMAC-SHA256(key, id + "." + timestamp + "." + body)>", verifiable with that specification's libraries; with Consentry-Event-Kind, Consentry-Delivery-Id and Consentry-Delivery-Attempt (and, deprecated, Consentry-Signature). A non-2xx answer or no answer is retried with exponential backoff; after the configured tries the delivery is dead (see deliveries). The body is a webhookEvent. Audited.
 // @Tags     webhooks
 // @Security BearerAuth
 // @Accept   json

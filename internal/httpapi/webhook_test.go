@@ -17,7 +17,7 @@ import (
 
 func TestWebhooksAPI(t *testing.T) {
 	e, deviceID, notice := consentEnv(t)
-	const secret = "0123456789abcdef0123456789abcdef-webhook"
+	const secret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYtd2ViaG9vaw=="
 	rx := webhooktest.New(t, secret, 1)
 
 	var id string

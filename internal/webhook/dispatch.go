@@ -269,11 +269,15 @@ func (s *Service) post(ctx context.Context, w privacy.Webhook, d privacy.Webhook
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Consentry-Webhook/1")
+	now := s.opts.Now()
+	// The event's id is the message id: the same on every retry, from
+	// every instance, so that receivers de-duplicate on it.
+	webhooksig.SetHeaders(req.Header, w.Secret, d.Event.ID, now, body)
 	req.Header.Set(webhooksig.HeaderEventID, d.Event.ID)
 	req.Header.Set(webhooksig.HeaderEventKind, string(d.Event.Kind))
 	req.Header.Set(webhooksig.HeaderDelivery, strconv.FormatInt(d.ID, 10))
 	req.Header.Set(webhooksig.HeaderAttempt, strconv.Itoa(d.Attempts+1))
-	req.Header.Set(webhooksig.HeaderSignature, webhooksig.Sign([]byte(w.Secret), s.opts.Now(), body))
+	req.Header.Set(webhooksig.HeaderLegacySignature, webhooksig.SignLegacy(w.Secret, now, body))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		// The URL is the operator's; the cause is what helps.

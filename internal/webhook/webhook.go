@@ -8,8 +8,6 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -17,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/consentry/consentry/api/webhooksig"
 	"github.com/consentry/consentry/internal/audit"
 	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
@@ -168,8 +167,9 @@ func (s *Service) Create(ctx context.Context, in Input) (privacy.Webhook, error)
 			p.Add(fmt.Sprintf("events[%d]", i), "%s is listed twice", k)
 		}
 	}
-	if in.Secret != "" && (len(in.Secret) < 32 || len(in.Secret) > 256) {
-		p.Add("secret", "must be 32-256 characters (or left out, and one is made)")
+	if in.Secret != "" && !webhooksig.IsStandardSecret(in.Secret) {
+		p.Add("secret", "must be a Standard Webhooks secret: %q and the standard base64 of %d to %d random bytes (or left out, and one is made)",
+			webhooksig.SecretPrefix, webhooksig.MinSecretBytes, webhooksig.MaxSecretBytes)
 	}
 	if len(in.Description) > 200 {
 		p.Add("description", "must be at most 200 characters")
@@ -178,11 +178,11 @@ func (s *Service) Create(ctx context.Context, in Input) (privacy.Webhook, error)
 		return privacy.Webhook{}, err
 	}
 	if in.Secret == "" {
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
+		secret, err := webhooksig.NewSecret()
+		if err != nil {
 			return privacy.Webhook{}, err
 		}
-		in.Secret = "whsec_" + base64.RawURLEncoding.EncodeToString(b)
+		in.Secret = secret
 	}
 	w := privacy.Webhook{ID: uuid.Must(uuid.NewV7()).String(), URL: in.URL, Kinds: in.Kinds, Secret: in.Secret, Description: in.Description,
 		CreatedBy: in.ClientID}

@@ -26,7 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const secret = "a-webhook-secret-of-at-least-32-characters"
+const secret = "whsec_YS13ZWJob29rLXNlY3JldC1vZi1hdC1sZWFzdC0zMi1jaGFyYWN0ZXJz"
 
 type fixture struct {
 	db       *store.DB
@@ -288,14 +288,15 @@ func TestScenario(t *testing.T) {
 
 		// The documented check catches an altered or replayed delivery.
 		body, h := rx.Delivery(events[0].ID)
-		sig := h.Get(webhooksig.HeaderSignature)
-		require.NoError(t, webhooksig.Verify([]byte(secret), sig, body, time.Now(), webhooksig.DefaultTolerance))
+		require.NoError(t, webhooksig.Verify(secret, h, body, time.Now(), webhooksig.DefaultTolerance))
 		altered := bytes.Replace(body, []byte(`"kind":"`), []byte(`"kind": "`), 1)
 		require.NotEqual(t, body, altered)
-		assert.ErrorIs(t, webhooksig.Verify([]byte(secret), sig, altered, time.Now(), webhooksig.DefaultTolerance), webhooksig.ErrMismatch)
-		assert.ErrorIs(t, webhooksig.Verify([]byte(secret), sig, body, time.Now().Add(10*time.Minute), webhooksig.DefaultTolerance), webhooksig.ErrStale,
+		assert.ErrorIs(t, webhooksig.Verify(secret, h, altered, time.Now(), webhooksig.DefaultTolerance), webhooksig.ErrMismatch)
+		assert.ErrorIs(t, webhooksig.Verify(secret, h, body, time.Now().Add(10*time.Minute), webhooksig.DefaultTolerance), webhooksig.ErrStale,
 			"a delivery replayed ten minutes later is outside the window")
-		assert.ErrorIs(t, webhooksig.Verify([]byte("another-secret-another-secret-0000"), sig, body, time.Now(), webhooksig.DefaultTolerance), webhooksig.ErrMismatch)
+		other, err := webhooksig.NewSecret()
+		require.NoError(t, err)
+		assert.ErrorIs(t, webhooksig.Verify(other, h, body, time.Now(), webhooksig.DefaultTolerance), webhooksig.ErrMismatch)
 	})
 }
 
@@ -415,6 +416,10 @@ func TestCreateValidation(t *testing.T) {
 		"unknown and twice": {webhook.Input{URL: "https://backend.example/", Kinds: []privacy.WebhookKind{"consent.granted", "consent.granted", "consent.eaten"}},
 			[]string{"events[1]", "events[2]"}},
 		"short secret": {webhook.Input{URL: "https://backend.example/", Kinds: []privacy.WebhookKind{privacy.KindConsentGranted}, Secret: "short"}, []string{"secret"}},
+		"not a Standard Webhooks secret": {webhook.Input{URL: "https://backend.example/", Kinds: []privacy.WebhookKind{privacy.KindConsentGranted},
+			Secret: "a-long-secret-that-is-not-whsec-and-base64"}, []string{"secret"}},
+		"base64url, unpadded": {webhook.Input{URL: "https://backend.example/", Kinds: []privacy.WebhookKind{privacy.KindConsentGranted},
+			Secret: "whsec_q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0x1c"}, []string{"secret"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := f.hooks.Create(ctx, c.in)
@@ -430,7 +435,8 @@ func TestCreateValidation(t *testing.T) {
 	}
 	w, err := f.hooks.Create(ctx, webhook.Input{URL: "https://backend.example/hook", Kinds: []privacy.WebhookKind{privacy.KindNoticePublished}})
 	require.NoError(t, err)
-	assert.Regexp(t, `^whsec_[A-Za-z0-9_-]{43}$`, w.Secret, "a secret is made when none is given")
+	assert.Regexp(t, `^whsec_[A-Za-z0-9+/]{43}=$`, w.Secret, "a secret is made when none is given: 32 bytes, standard base64")
+	assert.True(t, webhooksig.IsStandardSecret(w.Secret))
 	ws, err := f.hooks.List(ctx)
 	require.NoError(t, err)
 	assert.Len(t, ws, 1)

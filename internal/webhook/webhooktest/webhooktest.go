@@ -1,7 +1,9 @@
 // Package webhooktest is a webhook receiver for tests: it listens on
 // 127.0.0.1, checks every delivery's signature as the documentation tells
-// receivers to, de-duplicates on the event id, and can answer 500 to the
-// first tries of each event.
+// receivers to, with api/webhooksig and with the Standard Webhooks
+// project's own Go library (an implementation of the specification
+// independent of Consentry's), de-duplicates on the event id, and can
+// answer 500 to the first tries of each event.
 package webhooktest
 
 import (
@@ -15,12 +17,15 @@ import (
 
 	"github.com/consentry/consentry/api/webhooksig"
 	"github.com/consentry/consentry/internal/privacy"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // Receiver records what it is sent.
 type Receiver struct {
 	*httptest.Server
-	secret []byte
+	secret string
+	// spec is the specification's own verifier.
+	spec *standardwebhooks.Webhook
 
 	mu sync.Mutex
 	// FailFirst is how many tries of each event are answered 500.
@@ -37,7 +42,16 @@ type Receiver struct {
 
 // New starts a receiver for deliveries signed with secret.
 func New(t testing.TB, secret string, failFirst int) *Receiver {
-	r := &Receiver{secret: []byte(secret), failFirst: failFirst, tries: map[string]int{}, bodies: map[string][]byte{}, headers: map[string]http.Header{}}
+	// A standard secret as the library takes it ("whsec_..."); another
+	// (from before Consentry followed the specification) as a raw key.
+	spec, err := standardwebhooks.NewWebhook(secret)
+	if !webhooksig.IsStandardSecret(secret) {
+		spec, err = standardwebhooks.NewWebhookRaw([]byte(secret))
+	}
+	if err != nil {
+		t.Fatalf("webhooktest: %v", err)
+	}
+	r := &Receiver{secret: secret, spec: spec, failFirst: failFirst, tries: map[string]int{}, bodies: map[string][]byte{}, headers: map[string]http.Header{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(r.serve))
 	t.Cleanup(r.Close)
 	return r
@@ -55,13 +69,18 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	// The documented check: signature over the exact bytes, timestamp in
 	// the window, then de-duplication on the event id.
-	if err := webhooksig.Verify(r.secret, req.Header.Get(webhooksig.HeaderSignature), body, time.Now(), webhooksig.DefaultTolerance); err != nil {
+	if err := webhooksig.Verify(r.secret, req.Header, body, time.Now(), webhooksig.DefaultTolerance); err != nil {
 		r.bad = append(r.bad, err.Error())
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
+	if err := r.spec.Verify(body, req.Header); err != nil {
+		r.bad = append(r.bad, "the Standard Webhooks library refuses it: "+err.Error())
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	var ev privacy.WebhookEvent
-	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.ID != req.Header.Get(webhooksig.HeaderEventID) ||
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || ev.ID != req.Header.Get(webhooksig.HeaderID) || ev.ID != req.Header.Get(webhooksig.HeaderEventID) ||
 		string(ev.Kind) != req.Header.Get(webhooksig.HeaderEventKind) {
 		r.bad = append(r.bad, "body and headers disagree: "+string(body))
 		w.WriteHeader(http.StatusBadRequest)
