@@ -7,7 +7,7 @@ GO ?= go
 # module proxy once and uses it.
 export GOTOOLCHAIN := go1.27.3
 
-.PHONY: run build test test-short walkthrough lint generate check bench bench-peers bench-scale loadtest evidence-load fuzz crashtest soak vulncheck clean
+.PHONY: run build test ts-deps test-short walkthrough lint generate check bench bench-peers bench-scale loadtest evidence-load fuzz crashtest soak vulncheck clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
@@ -20,8 +20,14 @@ build:
 	$(GO) build -o bin/consentry ./cmd/consentry
 
 ## test: every test, with the race detector (PostgreSQL suites run when CONSENTRY_TEST_POSTGRES_DSN is set)
-test:
+test: ts-deps
 	$(GO) test -race -count=1 ./...
+
+## ts-deps: the TypeScript client's npm packages (api/ts/package-lock.json), installed with npm ci when missing or stale
+ts-deps: api/ts/node_modules/.package-lock.json
+
+api/ts/node_modules/.package-lock.json: api/ts/package.json api/ts/package-lock.json
+	npm ci --prefix api/ts --no-audit --no-fund
 
 ## walkthrough: run docs/walkthrough.md against a fresh service and check what it promises (CI runs it)
 walkthrough:
@@ -33,11 +39,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) tool staticcheck ./...
 
-## generate: openapi.yaml from the swag annotations (Swagger 2.0 → OpenAPI 3), and the Go client (api/client) from it
-generate:
+## generate: openapi.yaml from the swag annotations (Swagger 2.0 → OpenAPI 3), the Go client (api/client) and the TypeScript client's types (api/ts) from it
+generate: ts-deps
 	$(GO) tool swag init --quiet --requiredByDefault -d ./internal/httpapi -g server.go -o api --outputTypes yaml
 	$(GO) run ./cmd/openapi3 api/swagger.yaml > openapi.yaml.tmp && mv openapi.yaml.tmp openapi.yaml
 	$(GO) tool oapi-codegen --config api/client/oapi-codegen.yaml -o api/client/client.gen.go openapi.yaml
+	npm --prefix api/ts run --silent generate
 
 ## check: what CI checks
 check: lint test

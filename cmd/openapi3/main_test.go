@@ -46,6 +46,26 @@ func TestOpenAPIIsFresh(t *testing.T) {
 	committedClient, err := os.ReadFile("../../api/client/client.gen.go")
 	require.NoError(t, err)
 	assert.True(t, string(committedClient) == string(generated), "api/client/client.gen.go is stale: run make generate")
+
+	// So is the TypeScript client's schema, with the openapi-typescript
+	// that api/ts/package.json pins (installed by make test's npm ci).
+	tsgen := "../../api/ts/node_modules/.bin/openapi-typescript"
+	if _, err := os.Stat(tsgen); err != nil {
+		if os.Getenv("CONSENTRY_REQUIRE_NODE") != "" {
+			t.Fatalf("CONSENTRY_REQUIRE_NODE is set but %s is missing (make test runs npm ci in api/ts)", tsgen)
+		}
+		t.Skip("SKIPPING the TypeScript schema: api/ts/node_modules is missing; make test installs it")
+	}
+	schema := filepath.Join(out, "schema.d.ts")
+	ts := exec.Command("node_modules/.bin/openapi-typescript", "../../openapi.yaml", "--output", schema)
+	ts.Dir = "../../api/ts"
+	msg, err = ts.CombinedOutput()
+	require.NoError(t, err, string(msg))
+	generatedTS, err := os.ReadFile(schema)
+	require.NoError(t, err)
+	committedTS, err := os.ReadFile("../../api/ts/src/schema.d.ts")
+	require.NoError(t, err)
+	assert.True(t, string(committedTS) == string(generatedTS), "api/ts/src/schema.d.ts is stale: run make generate")
 }
 
 func TestConvertRefusesNonsense(t *testing.T) {
