@@ -3506,6 +3506,12 @@ type WebhookDeliveryParams struct {
 	// ConsentryEventKind the event's kind
 	ConsentryEventKind string `json:"Consentry-Event-Kind"`
 
+	// Traceparent W3C trace context of the request whose change the event announces (absent when it carried none): the delivery continues that trace
+	Traceparent *string `json:"traceparent,omitempty"`
+
+	// Tracestate W3C tracestate that came with that traceparent
+	Tracestate *string `json:"tracestate,omitempty"`
+
 	// ConsentryDeliveryId the delivery, as GET /v1/webhooks/{id}/deliveries lists it
 	ConsentryDeliveryId string `json:"Consentry-Delivery-Id"`
 
@@ -38611,23 +38617,45 @@ func NewWebhookDeliveryCallbackRequestWithBody(targetURL string, params *Webhook
 
 		req.Header.Set("Consentry-Event-Kind", headerParam5)
 
-		var headerParam6 string
+		if params.Traceparent != nil {
+			var headerParam6 string
 
-		headerParam6, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Id", params.ConsentryDeliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam6, err = runtime.StyleParamWithOptions("simple", false, "traceparent", *params.Traceparent, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("traceparent", headerParam6)
+		}
+
+		if params.Tracestate != nil {
+			var headerParam7 string
+
+			headerParam7, err = runtime.StyleParamWithOptions("simple", false, "tracestate", *params.Tracestate, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("tracestate", headerParam7)
+		}
+
+		var headerParam8 string
+
+		headerParam8, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Id", params.ConsentryDeliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 		if err != nil {
 			return nil, err
 		}
 
-		req.Header.Set("Consentry-Delivery-Id", headerParam6)
+		req.Header.Set("Consentry-Delivery-Id", headerParam8)
 
-		var headerParam7 string
+		var headerParam9 string
 
-		headerParam7, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Attempt", params.ConsentryDeliveryAttempt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+		headerParam9, err = runtime.StyleParamWithOptions("simple", false, "Consentry-Delivery-Attempt", params.ConsentryDeliveryAttempt, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 		if err != nil {
 			return nil, err
 		}
 
-		req.Header.Set("Consentry-Delivery-Attempt", headerParam7)
+		req.Header.Set("Consentry-Delivery-Attempt", headerParam9)
 
 	}
 	return req, nil

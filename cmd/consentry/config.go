@@ -9,12 +9,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/tracing"
 	"github.com/spf13/cobra"
 )
 
@@ -57,6 +59,9 @@ type config struct {
 	// pprofAddr, when set, serves Go's runtime profiles there (loopback
 	// only): how the time of a slow deployment is found.
 	pprofAddr string
+	// tracing is what the standard OTEL_* variables say: spans exported
+	// over OTLP, or off.
+	tracing tracing.Settings
 }
 
 // bindConfig declares the persistent flags on root.
@@ -193,6 +198,10 @@ func (c *config) validate(getenv func(string) string) error {
 	if c.dataDir == "" {
 		return fmt.Errorf("--data-dir must not be empty")
 	}
+	var err error
+	if c.tracing, err = tracing.FromEnv(getenv); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -260,4 +269,13 @@ func (c *config) auditOrigin() (string, error) {
 		return "", fmt.Errorf("audit origin: %w", err)
 	}
 	return "consentry/" + hex.EncodeToString(b), nil
+}
+
+// buildVersion is the module version the binary was built from ("(devel)"
+// for a build from a work tree), as spans' service.version.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }

@@ -268,6 +268,8 @@ func TestConfigErrors(t *testing.T) {
 		"public profiles":      {[]string{"serve", "--pprof-addr", "0.0.0.0:6060"}, map[string]string{}, "--pprof-addr"},
 		"profiles by name":     {[]string{"serve"}, map[string]string{"CONSENTRY_PPROF_ADDR": "example.com:6060"}, "--pprof-addr"},
 		"profiles, no port":    {[]string{"serve", "--pprof-addr", "127.0.0.1"}, map[string]string{}, "--pprof-addr"},
+		"unknown exporter":     {[]string{"serve"}, map[string]string{"OTEL_TRACES_EXPORTER": "jaeger"}, "OTEL_TRACES_EXPORTER"},
+		"OTLP as JSON":         {[]string{"serve"}, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "http/json"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, ok := tc.env["CONSENTRY_DATA_DIR"]; !ok {

@@ -33,6 +33,7 @@ import (
 	"github.com/consentry/consentry/internal/rights"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/subjecttoken"
+	"github.com/consentry/consentry/internal/tracing"
 	"github.com/consentry/consentry/internal/webhook"
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,21 @@ func serve(ctx context.Context, cfg *config, stderr io.Writer) error {
 	}
 	if err := cfg.ensureDataDir(); err != nil {
 		return err
+	}
+	// Before the database opens: with tracing on, its driver is wrapped.
+	stopTracing, err := tracing.Start(ctx, cfg.tracing, buildVersion(), stderr)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			log.Warn("tracing: spans not flushed at stop", "error", err)
+		}
+	}()
+	if tracing.Enabled() {
+		log.Info("tracing on", "exporter", cfg.tracing.Exporter, "protocol", cfg.tracing.Protocol)
 	}
 	db, version, err := openDB(ctx, cfg)
 	if err != nil {

@@ -177,6 +177,9 @@ func webhookCallback(v3 *openapi3.T) error {
 		header("Consentry-Signature", "deprecated, for receivers written before Standard Webhooks: "+
 			"t=<unix seconds>,v1=<hex HMAC-SHA256(secret, t + \".\" + body)>, keyed with the secret string's bytes", true),
 		header("Consentry-Event-Kind", "the event's kind", true),
+		header("traceparent", "W3C trace context of the request whose change the event announces (absent when it carried none): "+
+			"the delivery continues that trace", false),
+		header("tracestate", "W3C tracestate that came with that traceparent", false),
 		header("Consentry-Delivery-Id", "the delivery, as GET /v1/webhooks/{id}/deliveries lists it", true),
 		header("Consentry-Delivery-Attempt", "1 for the first try, then 2, 3, ...", true),
 	}

@@ -19,8 +19,10 @@ var (
 	capabilities = []string{"client", "consent", "decide", "device", "evidence", "findings", "incident", "notice", "policy",
 		"purpose", "rights", "subjecttoken", "webhook"}
 	// audit (the log every change goes through) and authz (the data
-	// policy and the routes' roles) are capabilities that others use.
-	shared = []string{"privacy", "event", "audit", "authz", "store", "memo"}
+	// policy and the routes' roles) are capabilities that others use;
+	// tracing (spans, trace context) and receiptjws (the receipts' JWS,
+	// signed by consent, checked by evidence) are leaves every layer may use.
+	shared = []string{"privacy", "event", "audit", "authz", "store", "memo", "tracing", "receiptjws"}
 )
 
 // imports lists the internal packages dir's non-test files import.
@@ -48,7 +50,7 @@ func TestNoSidewaysImports(t *testing.T) {
 		}
 	}
 	for _, imp := range imports(t, "httpapi") {
-		ok := slices.Contains(capabilities, imp) || slices.Contains([]string{"privacy", "event", "audit", "authz"}, imp)
+		ok := slices.Contains(capabilities, imp) || slices.Contains([]string{"privacy", "event", "audit", "authz", "tracing"}, imp)
 		assert.True(t, ok, "httpapi imports %s: it serves capabilities, it does not reach past them", imp)
 	}
 }

@@ -7,6 +7,7 @@
 package app
 
 import (
+	"context"
 	"github.com/consentry/consentry/internal/authz"
 	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/event"
@@ -47,7 +48,7 @@ func (r *Reactions) Begin(tx *store.Reader) {
 
 // InChange runs in each change's transaction: what backends are to be
 // told of it is written to the webhook outbox, committing with it.
-func (r *Reactions) InChange(tx *store.Tx, first int64, events []event.Event) error {
+func (r *Reactions) InChange(ctx context.Context, tx *store.Tx, first int64, events []event.Event) error {
 	if r.Outbox == nil {
 		return nil
 	}
@@ -80,7 +81,7 @@ func (r *Reactions) InChange(tx *store.Tx, first int64, events []event.Event) er
 			r.Outbox.WebhooksChanging()
 		}
 	}
-	return notes.Write(tx)
+	return notes.Write(ctx, tx)
 }
 
 // Committed follows this process's commits, before the log counts them: the

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/consentry/consentry/internal/event"
@@ -60,8 +61,10 @@ type Reactor interface {
 	// InChange runs inside the transaction after each change that
 	// succeeded, with its events and the sequence number of the first:
 	// what it writes commits with the change or not at all (the webhook
-	// outbox). Its error undoes the change, whose caller gets it.
-	InChange(tx *store.Tx, first int64, events []event.Event) error
+	// outbox). Its error undoes the change, whose caller gets it. ctx is
+	// the context of the change's caller (its trace context goes with
+	// what it writes).
+	InChange(ctx context.Context, tx *store.Tx, first int64, events []event.Event) error
 	// Committed is told, after each commit, the events the commit made
 	// durable (decisions included), in log order, before Committed counts
 	// them: state kept in memory must follow them first.
@@ -72,10 +75,10 @@ type Reactor interface {
 // and announces nothing: tools and tests of the log alone.
 type NoReactions struct{}
 
-func (NoReactions) Begin(*store.Reader)                            {}
-func (NoReactions) Foreign(*store.Reader, []event.Event)           {}
-func (NoReactions) InChange(*store.Tx, int64, []event.Event) error { return nil }
-func (NoReactions) Committed([]event.Event)                        {}
+func (NoReactions) Begin(*store.Reader)                                             {}
+func (NoReactions) Foreign(*store.Reader, []event.Event)                            {}
+func (NoReactions) InChange(context.Context, *store.Tx, int64, []event.Event) error { return nil }
+func (NoReactions) Committed([]event.Event)                                         {}
 
 // Pseudonym is subject's pseudonym, drawn now if the subject is new: a
 // record that names its subject (a consent line, a device's owner)

@@ -12,6 +12,10 @@ import (
 	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/tracing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/mod/sumdb/tlog"
 )
 
@@ -168,7 +172,8 @@ func (l *Log) commit(jobs []*job) {
 	notes := l.takeNotes()
 	var b *batch
 	start := time.Now()
-	err := l.db.Transact(context.Background(), func(tx *store.Tx) error {
+	ctx, span := l.commitSpan(jobs)
+	err := l.db.Transact(ctx, func(tx *store.Tx) error {
 		// A retried transaction starts the batch over.
 		b = &batch{log: l, jobs: jobs, tx: tx, pending: map[int64][]byte{}}
 		if err := l.begin(b); err != nil {
@@ -188,13 +193,40 @@ func (l *Log) commit(jobs []*job) {
 		return l.write(b)
 	})
 	if err != nil {
+		if span != nil {
+			span.SetStatus(codes.Error, err.Error())
+			span.End()
+		}
 		l.requeue(notes)
 		l.refuse(jobs, known, err)
 		return
 	}
 	l.lockWait.Observe(b.locked.Sub(start).Seconds())
 	l.lockHeld.Observe(time.Since(b.locked).Seconds())
+	if span != nil {
+		span.SetAttributes(attribute.Int64("consentry.audit.first_seq", b.first+1), attribute.Int64("consentry.audit.entries", b.size-b.first),
+			attribute.Float64("consentry.audit.lock_wait_ms", float64(b.locked.Sub(start).Microseconds())/1000))
+		span.End()
+	}
 	l.done(b, known)
+}
+
+// commitSpan starts the span of one commit when tracing is on (nil and a
+// background context otherwise): its batch size, and a link to the span
+// of each request whose change it commits, which it does not belong to
+// alone. Its database calls are its children.
+func (l *Log) commitSpan(jobs []*job) (context.Context, trace.Span) {
+	if !tracing.Enabled() {
+		return context.Background(), nil
+	}
+	links := make([]trace.Link, 0, len(jobs))
+	for _, j := range jobs {
+		if sc := trace.SpanContextFromContext(j.ctx); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	return tracing.Tracer().Start(context.Background(), "audit.commit", trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("consentry.audit.batch_size", len(jobs))))
 }
 
 // begin takes the log's lock, reads its size, hands the entries others
@@ -282,7 +314,7 @@ func (l *Log) run(b *batch, i int, j *job) error {
 	if err != nil {
 		return b.undo(j, sp, mark, err)
 	}
-	if err := l.opts.React.InChange(b.tx, b.size, events); err != nil {
+	if err := l.opts.React.InChange(j.ctx, b.tx, b.size, events); err != nil {
 		if j.pure {
 			// The Reactor may have written, and a pure change has no
 			// savepoint to undo it with: the whole batch fails.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,8 +13,14 @@ import (
 
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/subjecttoken"
+	"github.com/consentry/consentry/internal/tracing"
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 )
 
@@ -76,6 +83,47 @@ func withRequestID() gin.HandlerFunc {
 	}
 }
 
+// trace accepts the caller's W3C trace context and, with tracing on,
+// makes the request a span of it. With tracing off, a request that sends
+// no traceparent costs one header lookup; one that does keeps the
+// caller's context, so that the access log names its trace and the
+// webhooks the request causes carry it on.
+func (s *Server) trace() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		on := tracing.Enabled()
+		// The canonical key read directly: Header.Get would build it, an
+		// allocation on every request.
+		if !on && len(c.Request.Header["Traceparent"]) == 0 {
+			c.Next()
+			return
+		}
+		ctx := tracing.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header))
+		if !on {
+			c.Request = c.Request.WithContext(ctx)
+			c.Next()
+			return
+		}
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		ctx, span := tracing.Tracer().Start(ctx, c.Request.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(c.Request.Method), semconv.HTTPRoute(route),
+				attribute.String("consentry.request_id", requestID(c))))
+		defer span.End()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+		status := c.Writer.Status()
+		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+		if p, ok := principal(c.Request.Context()); ok {
+			span.SetAttributes(attribute.String("consentry.client_id", p.ID), attribute.String("consentry.role", string(p.Role)))
+		}
+		if status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(status))
+		}
+	}
+}
+
 // observe writes the access log line and the request metrics. It logs the
 // route template, never the concrete path or query: those can hold subject
 // ids, which are personal data. No header is logged, so no token either.
@@ -104,6 +152,9 @@ func (s *Server) observe() gin.HandlerFunc {
 		}
 		if p, ok := principal(c.Request.Context()); ok {
 			attrs = append(attrs, slog.String("client_id", p.ID), slog.String("role", string(p.Role)))
+		}
+		if sc := trace.SpanContextFromContext(c.Request.Context()); sc.IsValid() {
+			attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
 		}
 		s.log.LogAttrs(c.Request.Context(), slog.LevelInfo, "http", attrs...)
 	}

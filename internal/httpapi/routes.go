@@ -17,7 +17,7 @@ func (s *Server) newEngine() *gin.Engine {
 	r.RedirectFixedPath = false
 	// Only the socket peer is trusted; X-Forwarded-For is not a client IP.
 	_ = r.SetTrustedProxies(nil)
-	r.Use(s.recoverer(), securityHeaders(), withRequestID(), s.observe(), s.renderGuard())
+	r.Use(s.recoverer(), securityHeaders(), withRequestID(), s.trace(), s.observe(), s.renderGuard())
 	r.NoRoute(s.handle(func(*gin.Context) error {
 		return privacy.Errorf(privacy.ERouteNotFound, "no such route")
 	}))

@@ -1,5 +1,5 @@
 // Package httpapi is Consentry's REST API: gin routes, the middleware every
-// request passes (recovery, request id, access log and metrics, bearer
+// request passes (recovery, request id, trace context, access log and metrics, bearer
 // authentication, role check), strict JSON decoding, problem+json errors,
 // and the swag annotations that openapi.yaml is generated from.
 //
@@ -7,6 +7,7 @@
 // @version                    1
 // @description                Privacy consent and PII governance for IoT (ISO/IEC 27400:2022 clause 7.2).
 // @description                Errors are RFC 9457 application/problem+json bodies with a stable `code`.
+// @description                Every route accepts W3C trace context (`traceparent`, `tracestate` headers): the access log names the trace, webhook deliveries the request causes carry it on, and with OpenTelemetry export on (the standard `OTEL_*` variables) the request is a span of it.
 // @securityDefinitions.apikey BearerAuth
 // @in                         header
 // @name                       Authorization

@@ -110,6 +110,11 @@ type WebhookEvent struct {
 	OrderKey string `json:"-"`
 	// DedupeKey, when set, makes a second insert of the same event a no-op.
 	DedupeKey string `json:"-"`
+	// TraceParent and TraceState are the W3C trace context of the request
+	// that made the change, sent on with each delivery; empty when it had
+	// none.
+	TraceParent string `json:"-"`
+	TraceState  string `json:"-"`
 }
 
 // DeliveryState is where a delivery is.

@@ -44,10 +44,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/XSAM/otelsql"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store/sqlitetune"
+	"github.com/consentry/consentry/internal/tracing"
 	"github.com/jackc/pgx/v5/pgconn"
 	sqlite3 "github.com/mattn/go-sqlite3"
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -103,6 +107,30 @@ func IsPostgres(dsn string) bool {
 	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
 }
 
+// traced holds the drivers wrapped for tracing, by the name of the driver
+// they wrap: registered once per process.
+var traced sync.Map
+
+// tracedDriver is driver wrapped by otelsql, so that every statement is a
+// span of the caller's context, when tracing is on (tracing.Start ran
+// before); driver itself otherwise, at no cost. Spans carry the SQL text
+// (its values are bound parameters, never in it), not the arguments.
+func tracedDriver(driver string, system attribute.KeyValue) (string, error) {
+	if !tracing.Enabled() {
+		return driver, nil
+	}
+	if name, ok := traced.Load(driver); ok {
+		return name.(string), nil
+	}
+	name, err := otelsql.Register(driver, otelsql.WithAttributes(system), otelsql.WithSpanOptions(otelsql.SpanOptions{
+		DisableErrSkip: true, OmitConnResetSession: true, OmitConnPrepare: true, OmitRows: true, OmitConnectorConnect: true}))
+	if err != nil {
+		return "", fmt.Errorf("store: trace %s: %w", driver, err)
+	}
+	got, _ := traced.LoadOrStore(driver, name)
+	return got.(string), nil
+}
+
 // Open connects to dsn: a postgres:// URL, or else the path of a SQLite
 // file (created if missing). It does not migrate; call Migrate.
 func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
@@ -124,6 +152,14 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 	}
 	if IsPostgres(dsn) {
 		dialector, dialect = postgres.Open(postgresDSN(dsn, lockTimeout)), DialectPostgres
+		if tracing.Enabled() {
+			// pgx's database/sql driver, registered as "pgx", wrapped.
+			driver, err := tracedDriver("pgx", semconv.DBSystemNamePostgreSQL)
+			if err != nil {
+				return nil, err
+			}
+			dialector = postgres.New(postgres.Config{DriverName: driver, DSN: postgresDSN(dsn, lockTimeout)})
+		}
 	} else {
 		vfs := opts.SQLiteVFS
 		switch vfs {
@@ -136,7 +172,11 @@ func Open(ctx context.Context, dsn string, opts Options) (*DB, error) {
 		default:
 			return nil, fmt.Errorf("store: unknown SQLite VFS %q (want \"\" or \"unix\")", vfs)
 		}
-		dialector, dialect = sqlite.New(sqlite.Config{DriverName: sqlitetune.DriverName, DSN: sqliteDSN(dsn, opts.ReadOnly, lockTimeout, vfs)}), DialectSQLite
+		driver, err := tracedDriver(sqlitetune.DriverName, semconv.DBSystemNameSQLite)
+		if err != nil {
+			return nil, err
+		}
+		dialector, dialect = sqlite.New(sqlite.Config{DriverName: driver, DSN: sqliteDSN(dsn, opts.ReadOnly, lockTimeout, vfs)}), DialectSQLite
 	}
 	g, err := gorm.Open(dialector, cfg)
 	if err != nil {

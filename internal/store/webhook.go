@@ -116,8 +116,9 @@ func (tx *Tx) InsertWebhookEvent(ev privacy.WebhookEvent, to []string) (inserted
 		dedupe = ev.DedupeKey
 	}
 	var seq int64
-	err = tx.row("webhook event", `INSERT INTO webhook_events (id, kind, order_key, payload, dedupe_key, created_at) VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (dedupe_key) DO NOTHING RETURNING seq`, []any{ev.ID, string(ev.Kind), ev.OrderKey, string(payload), dedupe, tx.now}, &seq)
+	err = tx.row("webhook event", `INSERT INTO webhook_events (id, kind, order_key, payload, dedupe_key, created_at, trace_parent, trace_state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING RETURNING seq`,
+		[]any{ev.ID, string(ev.Kind), ev.OrderKey, string(payload), dedupe, tx.now, ev.TraceParent, ev.TraceState}, &seq)
 	if privacy.ErrorCode(err) == privacy.ENotFound {
 		return false, nil // the conflict: no row returned
 	}
@@ -149,11 +150,13 @@ type deliveryRow struct {
 	DeliveredAt   *time.Time
 	CreatedAt     time.Time
 	Payload       string
+	TraceParent   string
+	TraceState    string
 }
 
 func (r *deliveryRow) fields() []any {
 	return []any{&r.ID, &r.WebhookID, &r.EventSeq, &r.OrderKey, &r.State, &r.Attempts, &r.NextAttemptAt, &r.LastAttemptAt, &r.LastStatus,
-		&r.LastError, &r.DeliveredAt, &r.CreatedAt, &r.Payload}
+		&r.LastError, &r.DeliveredAt, &r.CreatedAt, &r.Payload, &r.TraceParent, &r.TraceState}
 }
 
 func (r deliveryRow) toDomain() (privacy.WebhookDelivery, error) {
@@ -165,6 +168,7 @@ func (r deliveryRow) toDomain() (privacy.WebhookDelivery, error) {
 	}
 	// The sequence is the row's, known only once it was inserted.
 	d.Event.Sequence, d.Event.OrderKey = r.EventSeq, r.OrderKey
+	d.Event.TraceParent, d.Event.TraceState = r.TraceParent, r.TraceState
 	return d, nil
 }
 
@@ -172,8 +176,8 @@ func (r deliveryRow) toDomain() (privacy.WebhookDelivery, error) {
 // d (webhook_deliveries), order an ORDER BY list.
 func (r *Reader) deliveries(where string, args []any, order string, limit int) ([]privacy.WebhookDelivery, error) {
 	rs, err := selectAll[deliveryRow](r, "webhook deliveries", `SELECT d.id, d.webhook_id, d.event_seq, d.order_key, d.state, d.attempts,
-		d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at, e.payload
-		FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.event_seq WHERE `+where+" ORDER BY "+order+" LIMIT ?", append(args, limit)...)
+		d.next_attempt_at, d.last_attempt_at, d.last_status, d.last_error, d.delivered_at, d.created_at, e.payload,
+		e.trace_parent, e.trace_state FROM webhook_deliveries d JOIN webhook_events e ON e.seq = d.event_seq WHERE `+where+" ORDER BY "+order+" LIMIT ?", append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}

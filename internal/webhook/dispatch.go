@@ -17,6 +17,12 @@ import (
 	"github.com/consentry/consentry/api/webhooksig"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/tracing"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // queueWindow is how many of a webhook's oldest pending deliveries one
@@ -263,10 +269,24 @@ func (s *Service) post(ctx context.Context, w privacy.Webhook, d privacy.Webhook
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
+	// The delivery goes on with the trace of the request that made the
+	// change: as a span of it when tracing is on, its traceparent as it
+	// came otherwise.
+	if d.Event.TraceParent != "" {
+		ctx = tracing.Extract(ctx, &tracing.Carrier{TraceParent: d.Event.TraceParent, TraceState: d.Event.TraceState})
+	}
+	var span trace.Span
+	if tracing.Enabled() {
+		ctx, span = tracing.Tracer().Start(ctx, "webhook.deliver", trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("consentry.webhook.id", w.ID), attribute.String("consentry.webhook.event_kind", string(d.Event.Kind)),
+				attribute.Int("consentry.webhook.attempt", d.Attempts+1)))
+		defer span.End()
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
+	tracing.Inject(ctx, propagation.HeaderCarrier(req.Header))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Consentry-Webhook/1")
 	now := s.opts.Now()
@@ -279,6 +299,16 @@ func (s *Service) post(ctx context.Context, w privacy.Webhook, d privacy.Webhook
 	req.Header.Set(webhooksig.HeaderAttempt, strconv.Itoa(d.Attempts+1))
 	req.Header.Set(webhooksig.HeaderLegacySignature, webhooksig.SignLegacy(w.Secret, now, body))
 	resp, err := s.client.Do(req)
+	if span != nil {
+		if err != nil {
+			span.SetStatus(codes.Error, "no answer")
+		} else {
+			span.SetAttributes(semconv.HTTPResponseStatusCode(resp.StatusCode))
+			if resp.StatusCode/100 != 2 {
+				span.SetStatus(codes.Error, "refused")
+			}
+		}
+	}
 	if err != nil {
 		// The URL is the operator's; the cause is what helps.
 		var ue *url.Error

@@ -11,6 +11,7 @@ import (
 	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/tracing"
 	"github.com/google/uuid"
 )
 
@@ -197,10 +198,12 @@ func (n *Notes) NoticePublished(seq int64, v privacy.NoticeVersion) {
 
 // Write writes the change's notifications to the outbox through tx, each
 // with a delivery for every webhook that wants its kind.
-func (n *Notes) Write(tx *store.Tx) error {
+func (n *Notes) Write(ctx context.Context, tx *store.Tx) error {
 	if len(n.out) == 0 {
 		return nil
 	}
+	// The deliveries carry on the trace of the request that made the change.
+	tc := tracing.CarrierOf(ctx)
 	subs, err := n.o.subs.get(tx)
 	if err != nil {
 		return err
@@ -218,6 +221,7 @@ func (n *Notes) Write(tx *store.Tx) error {
 		n.out = append(n.out, re...)
 	}
 	for _, p := range n.out {
+		p.ev.TraceParent, p.ev.TraceState = tc.TraceParent, tc.TraceState
 		wrote, err := emit(tx, subs, p.ev)
 		if err != nil {
 			return err

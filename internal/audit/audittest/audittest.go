@@ -2,6 +2,7 @@
 package audittest
 
 import (
+	"context"
 	"sync"
 	"testing"
 
@@ -133,7 +134,7 @@ func (h *Hooks) Foreign(tx *store.Reader, events []event.Event) {
 	}
 }
 
-func (h *Hooks) InChange(tx *store.Tx, first int64, events []event.Event) error {
+func (h *Hooks) InChange(_ context.Context, tx *store.Tx, first int64, events []event.Event) error {
 	h.mu.Lock()
 	fn := h.inChange
 	h.mu.Unlock()
