@@ -1794,6 +1794,11 @@ type CurrentNoticeResponse struct {
 	// Example: true
 	Fallback bool `json:"fallback"`
 
+	// Labels The checklist in the served locale: every purpose's name and collection scope,
+	// every element's and recipient's label (the key itself where a version published
+	// before notices carried labels has none).
+	Labels LabelsBody `json:"labels"`
+
 	// Locale The locale served.
 	//
 	// Example: fr
@@ -2355,6 +2360,16 @@ type JwkSet struct {
 	Keys []Jwk `json:"keys"`
 }
 
+// LabelsBody defines model for LabelsBody.
+type LabelsBody struct {
+	// Elements Example: {"video":"Vidéo"}
+	Elements map[string]string          `json:"elements"`
+	Purposes map[string]PurposeTextBody `json:"purposes"`
+
+	// Recipients Example: {"Acme Cloud Storage Ltd":"Acme Cloud Storage (hébergeur)"}
+	Recipients map[string]string `json:"recipients"`
+}
+
 // MemberBody defines model for MemberBody.
 type MemberBody struct {
 	// Role member stays until removed; guest until `until`.
@@ -2480,6 +2495,21 @@ type NoticeTextBody struct {
 	//
 	// Example: Your camera records video when armed…
 	Body string `json:"body"`
+
+	// Elements Each data element of the checklist in this language, by element key.
+	//
+	// Example: {"video":"Vidéo"}
+	Elements *map[string]string `json:"elements,omitempty"`
+
+	// Purposes Each purpose of the checklist in this language, by purpose key: its name and
+	// collection scope. Publication requires every purpose, element and recipient
+	// labelled in every locale.
+	Purposes *map[string]PurposeTextBody `json:"purposes,omitempty"`
+
+	// Recipients Each recipient of the checklist in this language, by the name the checklist gives it.
+	//
+	// Example: {"Acme Cloud Storage Ltd":"Acme Cloud Storage (hébergeur)"}
+	Recipients *map[string]string `json:"recipients,omitempty"`
 
 	// Title Example: How your Acme camera uses your data
 	Title string `json:"title"`
@@ -2893,6 +2923,17 @@ type PurposeResponse struct {
 
 // PurposeResponseLegalBasis Example: consent
 type PurposeResponseLegalBasis string
+
+// PurposeTextBody defines model for PurposeTextBody.
+type PurposeTextBody struct {
+	// CollectionScope How and how widely the purpose's data is collected, in this language.
+	//
+	// Example: Vidéo du champ de la caméra quand elle est armée.
+	CollectionScope string `json:"collection_scope"`
+
+	// Name Example: Surveillance de sécurité
+	Name string `json:"name"`
+}
 
 // PutInventoryResponse defines model for PutInventoryResponse.
 type PutInventoryResponse struct {
@@ -4246,7 +4287,7 @@ type ClientInterface interface {
 
 	// PublishNoticeVersion Publish a notice version
 	//
-	// Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose. Once published the version never changes.
+	// Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose; then with 422 (code invalid) and each missing label named (e.g. `texts.fr.elements.video`) while a locale lacks the name or collection scope of a purpose or the label of an element or recipient: every string a person reads is in their language. Once published the version never changes.
 	//
 	// Corresponds with POST /v1/notices/{key}/versions/{version}/publish (the `PublishNoticeVersion` operationId).
 	PublishNoticeVersion(ctx context.Context, key string, version int, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -5839,7 +5880,7 @@ func (c *Client) UpdateNoticeDraft(ctx context.Context, key string, version int,
 
 // PublishNoticeVersion Publish a notice version
 //
-// Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose. Once published the version never changes.
+// Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose; then with 422 (code invalid) and each missing label named (e.g. `texts.fr.elements.video`) while a locale lacks the name or collection scope of a purpose or the label of an element or recipient: every string a person reads is in their language. Once published the version never changes.
 //
 // Corresponds with POST /v1/notices/{key}/versions/{version}/publish (the `PublishNoticeVersion` operationId).
 func (c *Client) PublishNoticeVersion(ctx context.Context, key string, version int, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -10855,7 +10896,7 @@ type ClientWithResponsesInterface interface {
 
 	// PublishNoticeVersionWithResponse Publish a notice version
 	//
-	// Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose. Once published the version never changes.
+	// Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose; then with 422 (code invalid) and each missing label named (e.g. `texts.fr.elements.video`) while a locale lacks the name or collection scope of a purpose or the label of an element or recipient: every string a person reads is in their language. Once published the version never changes.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -24226,7 +24267,7 @@ func (c *ClientWithResponses) UpdateNoticeDraftWithResponse(ctx context.Context,
 
 // PublishNoticeVersionWithResponse Publish a notice version
 //
-// Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose. Once published the version never changes.
+// Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose; then with 422 (code invalid) and each missing label named (e.g. `texts.fr.elements.video`) while a locale lacks the name or collection scope of a purpose or the label of an element or recipient: every string a person reads is in their language. Once published the version never changes.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -80,6 +80,8 @@ func TestNoticesPublishCommand(t *testing.T) {
 	yml, err := os.ReadFile(filepath.Join(dir, "notice.yaml"))
 	require.NoError(t, err)
 	yml = []byte(strings.Replace(string(yml), "elements: [video, motion-events]", "elements: [video, motion-events, audio]", 1))
+	yml = []byte(strings.Replace(string(yml), "elements: {video: Video,", "elements: {audio: Sound, video: Video,", 1))
+	yml = []byte(strings.Replace(string(yml), "elements: {video: Vidéo,", "elements: {audio: Son, video: Vidéo,", 1))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "notice.yaml"), yml, 0o644))
 	stdout.Reset()
 	require.NoError(t, run(ctx, []string{"notices", "publish", dir}, env, &stdout, &stderr), stderr.String())

@@ -90,7 +90,9 @@ func seed(dir string, consents int, entries int64, workers int) error {
 	v, err := notices.Draft(ctx, "tracker", privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
 		Purposes: []privacy.NoticePurpose{{Purpose: "navigation", LegalBasis: privacy.BasisConsent, Elements: []string{"location"},
 			CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor}, CollectionScope: "trips", Retention: "P30D"}},
-		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "We use where you are to plan routes."}}})
+		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "We use where you are to plan routes.",
+			Purposes: map[string]privacy.PurposeText{"navigation": {Name: "Navigation", CollectionScope: "During trips."}},
+			Elements: map[string]string{"location": "Where you are"}}}})
 	if err != nil {
 		return err
 	}

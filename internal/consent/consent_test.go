@@ -21,6 +21,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,9 +47,9 @@ func noticeContent(validityC string) privacy.NoticeContent {
 		return privacy.NoticePurpose{Purpose: key, LegalBasis: privacy.BasisConsent, Elements: []string{"video"}, CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor},
 			CollectionScope: "while armed", Retention: "P30D", Recipients: []string{"acme-cloud"}}
 	}
-	c := privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme Ltd", Contact: "privacy@acme.example", Address: "1 Street", Jurisdiction: "IE"},
+	c := testkit.Labelled(privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme Ltd", Contact: "privacy@acme.example", Address: "1 Street", Jurisdiction: "IE"},
 		Purposes: []privacy.NoticePurpose{p("a"), p("b"), p("c")},
-		Texts:    map[string]privacy.NoticeText{"en": {Title: "Camera", Body: "b"}, "fr": {Title: "Caméra", Body: "b"}}}
+		Texts:    map[string]privacy.NoticeText{"en": {Title: "Camera", Body: "b"}, "fr": {Title: "Caméra", Body: "b"}}})
 	c.Purposes[2].Validity = validityC
 	return c
 }
@@ -76,7 +77,7 @@ func setup(t *testing.T, dialect string) *fixture {
 	f.devices = device.NewService(f.db, f.log)
 	_, err = f.notices.Create(ctx, "cam", "en")
 	require.NoError(t, err)
-	v, err := f.notices.Draft(ctx, "cam", noticeContent("P1D"))
+	v, err := f.notices.Draft(ctx, "cam", testkit.Labelled(noticeContent("P1D")))
 	require.NoError(t, err)
 	f.notice, err = f.notices.Publish(ctx, "cam", v.Version)
 	require.NoError(t, err)
@@ -153,7 +154,7 @@ func TestConsentLifecycle(t *testing.T) {
 		// A material change to b puts exactly b back to reconsent_required.
 		c2 := noticeContent("P1D")
 		c2.Purposes[1].Recipients = append(c2.Purposes[1].Recipients, "analytics-inc")
-		v2, err := f.notices.Draft(ctx, "cam", c2)
+		v2, err := f.notices.Draft(ctx, "cam", testkit.Labelled(c2))
 		require.NoError(t, err)
 		v2, err = f.notices.Publish(ctx, "cam", v2.Version)
 		require.NoError(t, err)
@@ -278,7 +279,7 @@ func TestRefusalsStoreNothing(t *testing.T) {
 		// the one in force (not the old version's hash).
 		content := noticeContent("P1D")
 		content.Texts["en"] = privacy.NoticeText{Title: "Camera", Body: "reworded"}
-		v2, err := f.notices.Draft(ctx, "cam", content)
+		v2, err := f.notices.Draft(ctx, "cam", testkit.Labelled(content))
 		require.NoError(t, err)
 		v2, err = f.notices.Publish(ctx, "cam", v2.Version)
 		require.NoError(t, err)

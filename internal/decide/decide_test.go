@@ -24,6 +24,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/consentry/consentry/internal/webhook"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -48,14 +49,14 @@ type world struct {
 }
 
 func noticeContent(recipients ...string) privacy.NoticeContent {
-	return privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
+	return testkit.Labelled(privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
 		Purposes: []privacy.NoticePurpose{
 			{Purpose: "navigation", LegalBasis: privacy.BasisConsent, Elements: []string{"location"}, CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor},
 				CollectionScope: "trips", Retention: "P30D", Recipients: recipients},
 			{Purpose: "maintenance", LegalBasis: privacy.BasisLegitimateInterests, Elements: []string{"battery"}, CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor},
 				CollectionScope: "daily", Retention: "P1Y"},
 		},
-		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "b"}}}
+		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "b"}}})
 }
 
 func element(key, category string, purposes ...string) privacy.DataElement {
@@ -142,7 +143,7 @@ func (w *world) seed() {
 func (w *world) publish(c privacy.NoticeContent) {
 	w.t.Helper()
 	ctx := context.Background()
-	v, err := w.notices.Draft(ctx, "tracker", c)
+	v, err := w.notices.Draft(ctx, "tracker", testkit.Labelled(c))
 	require.NoError(w.t, err)
 	w.current, err = w.notices.Publish(ctx, "tracker", v.Version)
 	require.NoError(w.t, err)

@@ -31,6 +31,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/consentry/consentry/internal/webhook"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -84,10 +85,10 @@ func newDeploymentWith(t testing.TB, dialect string, subjects int, legacy func(d
 	notices := notice.NewService(d.db, d.log)
 	_, err = notices.Create(ctx, "tracker", "en")
 	require.NoError(t, err)
-	v, err := notices.Draft(ctx, "tracker", privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
+	v, err := notices.Draft(ctx, "tracker", testkit.Labelled(privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
 		Purposes: []privacy.NoticePurpose{{Purpose: "navigation", LegalBasis: privacy.BasisConsent, Elements: []string{"location"},
 			CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor}, CollectionScope: "trips", Retention: "P30D"}},
-		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "We track trips."}, "fr": {Title: "Traceur", Body: "Nous suivons les trajets."}}})
+		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "We track trips."}, "fr": {Title: "Traceur", Body: "Nous suivons les trajets."}}}))
 	require.NoError(t, err)
 	d.notice, err = notices.Publish(ctx, "tracker", v.Version)
 	require.NoError(t, err)

@@ -18,6 +18,7 @@ import (
 	"github.com/consentry/consentry/internal/policy"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -292,7 +293,7 @@ func TestReplayAgreesOnReconsent(t *testing.T) {
 	c := d.notice.Content
 	c.Purposes = slices.Clone(c.Purposes)
 	c.Purposes[0].Retention = "P365D" // kept longer: a material change
-	v, err := notices.Draft(ctx, "tracker", c)
+	v, err := notices.Draft(ctx, "tracker", testkit.Labelled(c))
 	require.NoError(t, err)
 	published, err := notices.Publish(ctx, "tracker", v.Version)
 	require.NoError(t, err)

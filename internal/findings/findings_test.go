@@ -22,6 +22,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -96,15 +97,15 @@ func location(extra ...privacy.DataElement) []privacy.DataElement {
 }
 
 func content(elements ...string) privacy.NoticeContent {
-	return privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
+	return testkit.Labelled(privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
 		Purposes: []privacy.NoticePurpose{{Purpose: "navigation", LegalBasis: privacy.BasisConsent, Elements: elements,
 			CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor}, CollectionScope: "trips", Retention: "P30D", Validity: "P20D"}},
-		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "b"}}}
+		Texts: map[string]privacy.NoticeText{"en": {Title: "Tracker", Body: "b"}}})
 }
 
 func (w *world) publish(c privacy.NoticeContent) privacy.NoticeVersion {
 	ctx := context.Background()
-	v, err := w.notices.Draft(ctx, "tracker", c)
+	v, err := w.notices.Draft(ctx, "tracker", testkit.Labelled(c))
 	require.NoError(w.t, err)
 	v, err = w.notices.Publish(ctx, "tracker", v.Version)
 	require.NoError(w.t, err)

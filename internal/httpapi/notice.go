@@ -58,6 +58,43 @@ type noticeTextBody struct {
 	Title string `json:"title" binding:"required" maxLength:"200" example:"How your Acme camera uses your data"`
 	// Markdown.
 	Body string `json:"body" binding:"required" example:"Your camera records video when armed…"`
+	// Each purpose of the checklist in this language, by purpose key: its name and
+	// collection scope. Publication requires every purpose, element and recipient
+	// labelled in every locale.
+	Purposes map[string]purposeTextBody `json:"purposes,omitempty" validate:"optional,max=100"`
+	// Each data element of the checklist in this language, by element key.
+	Elements map[string]string `json:"elements,omitempty" validate:"optional,max=1000" example:"video:Vidéo"`
+	// Each recipient of the checklist in this language, by the name the checklist gives it.
+	Recipients map[string]string `json:"recipients,omitempty" validate:"optional,max=1000" example:"Acme Cloud Storage Ltd:Acme Cloud Storage (hébergeur)"`
+}
+
+// purposeTextBody is one purpose in one language.
+type purposeTextBody struct {
+	Name string `json:"name" maxLength:"200" example:"Surveillance de sécurité"`
+	// How and how widely the purpose's data is collected, in this language.
+	CollectionScope string `json:"collection_scope" maxLength:"1000" example:"Vidéo du champ de la caméra quand elle est armée."`
+}
+
+func textToDomain(t noticeTextBody) privacy.NoticeText {
+	out := privacy.NoticeText{Title: t.Title, Body: t.Body, Elements: t.Elements, Recipients: t.Recipients}
+	if len(t.Purposes) > 0 {
+		out.Purposes = make(map[string]privacy.PurposeText, len(t.Purposes))
+		for k, p := range t.Purposes {
+			out.Purposes[k] = privacy.PurposeText(p)
+		}
+	}
+	return out
+}
+
+func newTextBody(t privacy.NoticeText) noticeTextBody {
+	out := noticeTextBody{Title: t.Title, Body: t.Body, Elements: t.Elements, Recipients: t.Recipients}
+	if len(t.Purposes) > 0 {
+		out.Purposes = make(map[string]purposeTextBody, len(t.Purposes))
+		for k, p := range t.Purposes {
+			out.Purposes[k] = purposeTextBody(p)
+		}
+	}
+	return out
 }
 
 // noticeVersionRequest is a version's content.
@@ -80,7 +117,7 @@ func (r noticeVersionRequest) toDomain() privacy.NoticeContent {
 			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: p.Recipients, Validity: p.Validity}
 	}
 	for tag, t := range r.Texts {
-		c.Texts[tag] = privacy.NoticeText(t)
+		c.Texts[tag] = textToDomain(t)
 	}
 	return c
 }
@@ -134,7 +171,7 @@ func newNoticeVersionResponse(v privacy.NoticeVersion) noticeVersionResponse {
 		out.Status, out.PublishedAt = "published", &t
 	}
 	for tag, t := range v.Content.Texts {
-		out.Texts[tag] = noticeTextBody(t)
+		out.Texts[tag] = newTextBody(t)
 	}
 	return out
 }
@@ -157,7 +194,32 @@ type currentNoticeResponse struct {
 	// Markdown.
 	Body string `json:"body"`
 	checklist
-	MaterialPurposes []string `json:"material_purposes"`
+	// The checklist in the served locale: every purpose's name and collection scope,
+	// every element's and recipient's label (the key itself where a version published
+	// before notices carried labels has none).
+	Labels           labelsBody `json:"labels"`
+	MaterialPurposes []string   `json:"material_purposes"`
+}
+
+// labelsBody is what a person reads for the checklist's keys, in one locale.
+type labelsBody struct {
+	Purposes   map[string]purposeTextBody `json:"purposes"`
+	Elements   map[string]string          `json:"elements" example:"video:Vidéo"`
+	Recipients map[string]string          `json:"recipients" example:"Acme Cloud Storage Ltd:Acme Cloud Storage (hébergeur)"`
+}
+
+func newLabels(c privacy.NoticeContent, t privacy.NoticeText) labelsBody {
+	out := labelsBody{Purposes: map[string]purposeTextBody{}, Elements: map[string]string{}, Recipients: map[string]string{}}
+	for _, p := range c.Purposes {
+		out.Purposes[p.Purpose] = purposeTextBody{Name: t.PurposeName(p.Purpose), CollectionScope: t.Scope(p)}
+		for _, e := range p.Elements {
+			out.Elements[e] = t.ElementLabel(e)
+		}
+		for _, r := range p.Recipients {
+			out.Recipients[r] = t.RecipientLabel(r)
+		}
+	}
+	return out
 }
 
 // gap is one thing a device collects that a notice does not state.
@@ -333,7 +395,7 @@ func (s *Server) deleteNoticeDraft(c *gin.Context) error {
 //
 // @Summary  Publish a notice version
 // @ID       publishNoticeVersion
-// @Description Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose. Once published the version never changes.
+// @Description Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose; then with 422 (code invalid) and each missing label named (e.g. `texts.fr.elements.video`) while a locale lacks the name or collection scope of a purpose or the label of an element or recipient: every string a person reads is in their language. Once published the version never changes.
 // @Tags     notices
 // @Security BearerAuth
 // @Produce  json
@@ -344,7 +406,7 @@ func (s *Server) deleteNoticeDraft(c *gin.Context) error {
 // @Failure  403 {object} problem "role may not publish notices"
 // @Failure  404 {object} problem "no such notice or version"
 // @Failure  409 {object} problem "already published"
-// @Failure  422 {object} problem "the version does not cover the inventory (code notice_uncovered, see gaps)"
+// @Failure  422 {object} problem "the version does not cover the inventory (code notice_uncovered, see gaps), or a locale lacks a label (code invalid)"
 // @Router   /v1/notices/{key}/versions/{version}/publish [post]
 func (s *Server) publishNoticeVersion(c *gin.Context) error {
 	n, err := versionParam(c)
@@ -416,7 +478,7 @@ func (s *Server) currentNotice(c *gin.Context) error {
 	writeJSON(c, http.StatusOK, currentNoticeResponse{NoticeKey: v.NoticeKey, Version: v.Version, ContentHash: v.ContentHash,
 		PublishedAt: v.PublishedAt, Locale: shown.Locale, RequestedLocale: shown.Requested, Fallback: shown.Fallback,
 		Locales: notice.Locales(v), Title: shown.Text.Title, Body: shown.Text.Body, checklist: newChecklist(v.Content),
-		MaterialPurposes: v.MaterialPurposes})
+		Labels: newLabels(v.Content, shown.Text), MaterialPurposes: v.MaterialPurposes})
 	return nil
 }
 

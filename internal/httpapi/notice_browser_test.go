@@ -76,9 +76,13 @@ func TestNoticePageInChromium(t *testing.T) {
 	assert.Equal(t, "Ce que nous collectons et pourquoi", caption)
 	assert.Equal(t, 2, rows, "one row per purpose")
 	assert.Zero(t, unscoped, "every header cell says what it heads")
-	for _, want := range []string{"navigation", "maintenance", "acme-cloud", "30 jours", "1 an", "location", "battery",
+	for _, want := range []string{"Guidage", "Entretien", "Acme Cloud (hébergeur)", "30 jours", "1 an", "Votre position", "Niveau de batterie",
+		"Pendant les trajets que vous lancez.", "Chaque jour.",
 		"Comment votre traceur utilise vos données", "privacy@acme.example"} {
 		assert.Contains(t, text, want)
+	}
+	for _, key := range []string{"navigation", "maintenance", "acme-cloud", "location", "battery", "During trips you start."} {
+		assert.NotContains(t, text, key, "the French page shows no key and no English")
 	}
 	require.Greater(t, len(png), 10_000, "a real screenshot")
 	if testkit.Update() { // -update: also rewrites docs/notice-page.png

@@ -21,8 +21,16 @@ func camVersion() map[string]any {
 			"collection_scope": "Daily.", "retention": "P1Y", "recipients": []string{},
 		}},
 		"texts": map[string]any{
-			"en": map[string]string{"title": "How your tracker uses your data", "body": "We **record** trips.\n\n<script>alert(1)</script>"},
-			"fr": map[string]string{"title": "Comment votre traceur utilise vos données", "body": "Nous enregistrons vos trajets."},
+			"en": map[string]any{"title": "How your tracker uses your data", "body": "We **record** trips.\n\n<script>alert(1)</script>",
+				"purposes": map[string]any{"navigation": map[string]string{"name": "Navigation", "collection_scope": "During trips you start."},
+					"maintenance": map[string]string{"name": "Maintenance", "collection_scope": "Daily."}},
+				"elements":   map[string]string{"location": "Where you are", "battery": "Battery level"},
+				"recipients": map[string]string{"acme-cloud": "Acme Cloud (hosting)"}},
+			"fr": map[string]any{"title": "Comment votre traceur utilise vos données", "body": "Nous enregistrons vos trajets.",
+				"purposes": map[string]any{"navigation": map[string]string{"name": "Guidage", "collection_scope": "Pendant les trajets que vous lancez."},
+					"maintenance": map[string]string{"name": "Entretien", "collection_scope": "Chaque jour."}},
+				"elements":   map[string]string{"location": "Votre position", "battery": "Niveau de batterie"},
+				"recipients": map[string]string{"acme-cloud": "Acme Cloud (hébergeur)"}},
 		},
 	}
 }
@@ -92,6 +100,15 @@ func TestNotices(t *testing.T) {
 		fixed := camVersion()
 		fixed["purposes"].([]map[string]any)[0]["recipients"] = []string{"acme-cloud", "data-broker"}
 		r := e.do(t, privacy.RoleAdmin, http.MethodPut, "/v1/notices/cam/versions/1", fixed)
+		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+		// Every string a person reads, in every locale: the new recipient
+		// has no label yet, in either.
+		assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/notices/cam/versions/1/publish", nil), 422, "invalid",
+			"texts.en.recipients.data-broker", "texts.fr.recipients.data-broker")
+		for tag, label := range map[string]string{"en": "Data Broker Inc (resells data)", "fr": "Data Broker Inc (revend des données)"} {
+			fixed["texts"].(map[string]any)[tag].(map[string]any)["recipients"].(map[string]string)["data-broker"] = label
+		}
+		r = e.do(t, privacy.RoleAdmin, http.MethodPut, "/v1/notices/cam/versions/1", fixed)
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
 		r = e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/notices/cam/versions/1/publish", nil)
 		require.Equal(t, http.StatusOK, r.Code, r.Body.String())
@@ -168,9 +185,12 @@ func TestNotices(t *testing.T) {
 		assert.Contains(t, r.Header().Get("Content-Type"), "text/html")
 		assert.Contains(t, r.Header().Get("Content-Security-Policy"), "default-src 'none'")
 		page := r.Body.String()
-		for _, want := range []string{`<html lang="en">`, "How your tracker uses your data", "<strong>record</strong>", "navigation", "maintenance",
-			"data-broker", "acme-cloud", "30 days", "1 year", "a contract with you", "privacy@acme.example"} {
+		for _, want := range []string{`<html lang="en">`, "How your tracker uses your data", "<strong>record</strong>", "Navigation", "Maintenance",
+			"Where you are", "Data Broker Inc (resells data)", "Acme Cloud (hosting)", "30 days", "1 year", "a contract with you", "privacy@acme.example"} {
 			assert.Contains(t, page, want)
+		}
+		for _, key := range []string{"data-broker", "acme-cloud", "location"} {
+			assert.NotContains(t, page, key, "a person reads labels, not keys")
 		}
 		assert.NotContains(t, page, "<script>", "raw HTML in Markdown is dropped")
 		fr := e.do(t, "", http.MethodGet, "/notices/cam?locale=fr-CA", nil).Body.String()

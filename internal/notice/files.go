@@ -44,6 +44,19 @@ type fileNotice struct {
 	} `json:"purposes"`
 	// Titles maps each locale to its title; each needs a <locale>.md body.
 	Titles map[string]string `json:"titles"`
+	// Labels maps each locale to the checklist in that language.
+	Labels map[string]fileLabels `json:"labels"`
+}
+
+// fileLabels is the checklist in one language: purposes (name and
+// collection scope), elements and recipients, by key.
+type fileLabels struct {
+	Purposes map[string]struct {
+		Name            string `json:"name"`
+		CollectionScope string `json:"collection_scope"`
+	} `json:"purposes"`
+	Elements   map[string]string `json:"elements"`
+	Recipients map[string]string `json:"recipients"`
 }
 
 // LoadDir reads a notice directory. Unknown YAML keys are refused, like
@@ -83,11 +96,26 @@ func LoadDir(dir string) (File, error) {
 		if err != nil {
 			return File{}, fmt.Errorf("notice: %w", err)
 		}
-		f.Content.Texts[locale] = privacy.NoticeText{Title: title, Body: string(body)}
+		t := privacy.NoticeText{Title: title, Body: string(body)}
+		if l, ok := fn.Labels[locale]; ok {
+			t.Elements, t.Recipients = l.Elements, l.Recipients
+			for k, p := range l.Purposes {
+				if t.Purposes == nil {
+					t.Purposes = map[string]privacy.PurposeText{}
+				}
+				t.Purposes[k] = privacy.PurposeText{Name: strings.TrimSpace(p.Name), CollectionScope: strings.TrimSpace(p.CollectionScope)}
+			}
+		}
+		f.Content.Texts[locale] = t
 	}
 	for locale := range fn.Titles {
 		if _, ok := f.Content.Texts[locale]; !ok {
 			return File{}, fmt.Errorf("notice: titles.%s has no %s.md beside notice.yaml", locale, locale)
+		}
+	}
+	for locale := range fn.Labels {
+		if _, ok := f.Content.Texts[locale]; !ok {
+			return File{}, fmt.Errorf("notice: labels.%s has no %s.md beside notice.yaml", locale, locale)
 		}
 	}
 	return f, nil

@@ -198,6 +198,10 @@ func (s *Service) Publish(ctx context.Context, key string, version int) (privacy
 			return nil, &privacy.Error{Code: privacy.ENoticeUncovered, Gaps: gaps,
 				Detail: fmt.Sprintf("version %d does not state everything the devices it governs collect (%d gaps)", version, len(gaps))}
 		}
+		// Every string a person reads, in every language the version offers.
+		if err := v.Content.CheckLabels(); err != nil {
+			return nil, err
+		}
 		var prev *privacy.NoticeContent
 		cur, err := tx.CurrentNoticeVersion(key)
 		switch privacy.ErrorCode(err) {

@@ -12,6 +12,7 @@ import (
 	"github.com/consentry/consentry/internal/purpose"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -35,14 +36,14 @@ func setup(t *testing.T, dialect string) fixture {
 }
 
 func content() privacy.NoticeContent {
-	return privacy.NoticeContent{
+	return testkit.Labelled(privacy.NoticeContent{
 		Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example"},
 		Purposes: []privacy.NoticePurpose{
 			{Purpose: "security", LegalBasis: privacy.BasisConsent, Elements: []string{"video"}, CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor},
 				CollectionScope: "while armed", Retention: "P30D", Recipients: []string{"acme-cloud"}},
 		},
 		Texts: map[string]privacy.NoticeText{"en": {Title: "Camera", Body: "We record."}, "fr": {Title: "Caméra", Body: "Nous enregistrons."}},
-	}
+	})
 }
 
 // camera registers an active device naming notice key, collecting what elements say.
@@ -80,12 +81,12 @@ func TestNoticeLifecycle(t *testing.T) {
 			element("thumbs", []string{"security"}, "P90D", "acme-cloud", "broker"))
 		assert.Len(t, uncovered, 4, "no notice is published: every element is uncovered")
 
-		v1, err := f.notices.Draft(ctx, "acme-cam", content())
+		v1, err := f.notices.Draft(ctx, "acme-cam", testkit.Labelled(content()))
 		require.NoError(t, err)
 		assert.Equal(t, 1, v1.Version)
 		assert.False(t, v1.Published())
 		assert.Len(t, v1.ContentHash, 64)
-		_, err = f.notices.Draft(ctx, "acme-cam", content())
+		_, err = f.notices.Draft(ctx, "acme-cam", testkit.Labelled(content()))
 		assert.Equal(t, privacy.EConflict, privacy.ErrorCode(err), "one draft at a time")
 
 		_, err = f.notices.Publish(ctx, "acme-cam", 1)
@@ -108,7 +109,7 @@ func TestNoticeLifecycle(t *testing.T) {
 		c.Purposes[0].Retention = "P3M"
 		c.Purposes = append(c.Purposes, privacy.NoticePurpose{Purpose: "ads", LegalBasis: privacy.BasisConsent, Elements: []string{"clips"},
 			CollectionMethods: []privacy.CollectionMethod{privacy.CollectDerived}, CollectionScope: "clips", Retention: "P1D"})
-		v1, err = f.notices.UpdateDraft(ctx, "acme-cam", 1, c)
+		v1, err = f.notices.UpdateDraft(ctx, "acme-cam", 1, testkit.Labelled(c))
 		require.NoError(t, err)
 		// The store's cache of published versions never serves a draft.
 		_, err = f.db.Read(ctx).PublishedNoticeVersion("acme-cam", 1)
@@ -119,7 +120,7 @@ func TestNoticeLifecycle(t *testing.T) {
 		assert.Equal(t, []string{"ads", "security"}, v1.MaterialPurposes)
 
 		// Published is final, through the service and through SQL.
-		_, err = f.notices.UpdateDraft(ctx, "acme-cam", 1, content())
+		_, err = f.notices.UpdateDraft(ctx, "acme-cam", 1, testkit.Labelled(content()))
 		assert.Equal(t, privacy.EConflict, privacy.ErrorCode(err))
 		_, err = f.notices.Publish(ctx, "acme-cam", 1)
 		assert.Equal(t, privacy.EConflict, privacy.ErrorCode(err))
@@ -146,7 +147,7 @@ func TestNoticeLifecycle(t *testing.T) {
 		c2.Purposes = append([]privacy.NoticePurpose(nil), c.Purposes...)
 		c2.Purposes[1].Recipients = []string{"ad-partner"}
 		c2.Texts = map[string]privacy.NoticeText{"en": {Title: "Camera", Body: "Reworded."}, "fr": c.Texts["fr"]}
-		v2, err := f.notices.Draft(ctx, "acme-cam", c2)
+		v2, err := f.notices.Draft(ctx, "acme-cam", testkit.Labelled(c2))
 		require.NoError(t, err)
 		v2, err = f.notices.Publish(ctx, "acme-cam", v2.Version)
 		require.NoError(t, err)
@@ -154,7 +155,7 @@ func TestNoticeLifecycle(t *testing.T) {
 		// Version 3 only rewords: nothing is material.
 		c3 := c2
 		c3.Texts = map[string]privacy.NoticeText{"en": {Title: "Your camera", Body: "Reworded again."}, "fr": c.Texts["fr"]}
-		v3, err := f.notices.Draft(ctx, "acme-cam", c3)
+		v3, err := f.notices.Draft(ctx, "acme-cam", testkit.Labelled(c3))
 		require.NoError(t, err)
 		v3, err = f.notices.Publish(ctx, "acme-cam", v3.Version)
 		require.NoError(t, err)
@@ -190,7 +191,7 @@ func TestCurrentLocale(t *testing.T) {
 	assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err), "nothing published yet")
 	c := content()
 	c.Texts["fr-CA"] = privacy.NoticeText{Title: "Caméra (Canada)", Body: "b"}
-	v, err := f.notices.Draft(ctx, "n", c)
+	v, err := f.notices.Draft(ctx, "n", testkit.Labelled(c))
 	require.NoError(t, err)
 	_, err = f.notices.Publish(ctx, "n", v.Version)
 	require.NoError(t, err)

@@ -164,16 +164,26 @@ func renderPage(w io.Writer, shown Shown, body template.HTML) error {
 	if shown.Fallback && shown.Requested != "" {
 		data.Fallback = fmt.Sprintf(l.Fallback, shown.Requested, shown.Locale)
 	}
+	t := shown.Text
 	for _, p := range v.Content.Purposes {
 		methods := make([]string, len(p.CollectionMethods))
 		for i, m := range p.CollectionMethods {
 			methods[i] = l.Methods[m]
 		}
-		data.Rows = append(data.Rows, pageRow{Purpose: p.Purpose, LegalBasis: l.Bases[p.LegalBasis], Data: p.Elements,
-			Collection: strings.Join(methods, ", ") + ": " + p.CollectionScope, Kept: l.humanDuration(p.Retention), SharedWith: p.Recipients})
+		data.Rows = append(data.Rows, pageRow{Purpose: t.PurposeName(p.Purpose), LegalBasis: l.Bases[p.LegalBasis], Data: mapped(p.Elements, t.ElementLabel),
+			Collection: strings.Join(methods, ", ") + ": " + t.Scope(p), Kept: l.humanDuration(p.Retention), SharedWith: mapped(p.Recipients, t.RecipientLabel)})
 	}
 	if err := noticeTemplate.Execute(w, data); err != nil {
 		return fmt.Errorf("notice: render page: %w", err)
 	}
 	return nil
+}
+
+// mapped is each of keys as label says it.
+func mapped(keys []string, label func(string) string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = label(k)
+	}
+	return out
 }

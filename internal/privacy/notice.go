@@ -64,6 +64,92 @@ func (p NoticePurpose) ConsentValidity() string {
 type NoticeText struct {
 	Title string
 	Body  string
+	// Purposes, Elements and Recipients are the checklist in this
+	// language: what a person reads in place of the keys and of the
+	// collection scope. A version is published only with every one of
+	// them in every locale (MissingLabels); versions published before
+	// notices carried them show the keys.
+	Purposes   map[string]PurposeText
+	Elements   map[string]string
+	Recipients map[string]string
+}
+
+// PurposeText is a purpose in one language: its name, and how and how
+// widely its data is collected (the checklist's collection_scope).
+type PurposeText struct {
+	Name            string
+	CollectionScope string
+}
+
+// PurposeName is purpose's name in t, or the key when t has none.
+func (t NoticeText) PurposeName(purpose string) string {
+	if pt, ok := t.Purposes[purpose]; ok && pt.Name != "" {
+		return pt.Name
+	}
+	return purpose
+}
+
+// Scope is how np's data is collected, in t's language when t says.
+func (t NoticeText) Scope(np NoticePurpose) string {
+	if pt, ok := t.Purposes[np.Purpose]; ok && pt.CollectionScope != "" {
+		return pt.CollectionScope
+	}
+	return np.CollectionScope
+}
+
+// ElementLabel is element's label in t, or the key.
+func (t NoticeText) ElementLabel(element string) string {
+	if l := t.Elements[element]; l != "" {
+		return l
+	}
+	return element
+}
+
+// RecipientLabel is recipient's label in t, or the recipient as the
+// checklist names it.
+func (t NoticeText) RecipientLabel(recipient string) string {
+	if l := t.Recipients[recipient]; l != "" {
+		return l
+	}
+	return recipient
+}
+
+// CheckLabels fails, naming each, when a locale of c lacks a label: a
+// name and a collection scope for each purpose, a label for each element
+// and recipient the checklist names. Publication refuses such a version,
+// so that every string a person reads is in their language.
+func (c NoticeContent) CheckLabels() error {
+	var p Problems
+	seen := map[string]bool{} // an element stated for two purposes is missing once
+	missing := func(field, format string, a ...any) {
+		if !seen[field] {
+			seen[field] = true
+			p.Add(field, format, a...)
+		}
+	}
+	for _, tag := range sortedKeys(c.Texts) {
+		t := c.Texts[tag]
+		for _, np := range c.Purposes {
+			pt := t.Purposes[np.Purpose]
+			if pt.Name == "" {
+				missing(fmt.Sprintf("texts.%s.purposes.%s.name", tag, np.Purpose), "the name of purpose %s in %s is missing", np.Purpose, tag)
+			}
+			if pt.CollectionScope == "" {
+				missing(fmt.Sprintf("texts.%s.purposes.%s.collection_scope", tag, np.Purpose), "how purpose %s collects its data, in %s, is missing", np.Purpose, tag)
+			}
+			for _, e := range np.Elements {
+				if t.Elements[e] == "" {
+					missing(fmt.Sprintf("texts.%s.elements.%s", tag, e), "the label of data element %s in %s is missing", e, tag)
+				}
+			}
+			for _, r := range np.Recipients {
+				if t.Recipients[r] == "" {
+					missing(fmt.Sprintf("texts.%s.recipients.%s", tag, r), "the label of recipient %s in %s is missing", r, tag)
+				}
+			}
+		}
+	}
+	return p.Err("the notice is not in every language it offers: a label is missing")
 }
 
 // NoticeVersion is one version of a notice.
@@ -165,6 +251,28 @@ func (c *NoticeContent) Validate(purposeExists func(string) bool, locale func(st
 		}
 		checkText(&p, f("title"), t.Title, true, 200, oneLine)
 		checkText(&p, f("body"), t.Body, true, 100_000, multiline)
+		for _, k := range sortedKeys(t.Purposes) {
+			if _, ok := c.Purpose(k); !ok {
+				p.Add(f("purposes."+k), "purpose %q is not in this version's checklist", k)
+				continue
+			}
+			checkText(&p, f("purposes."+k+".name"), t.Purposes[k].Name, false, 200, oneLine)
+			checkText(&p, f("purposes."+k+".collection_scope"), t.Purposes[k].CollectionScope, false, 1000, multiline)
+		}
+		for _, k := range sortedKeys(t.Elements) {
+			if !c.namesElement(k) {
+				p.Add(f("elements."+k), "data element %q is not in this version's checklist", k)
+				continue
+			}
+			checkText(&p, f("elements."+k), t.Elements[k], false, 200, oneLine)
+		}
+		for _, k := range sortedKeys(t.Recipients) {
+			if !c.namesRecipient(k) {
+				p.Add(f("recipients."+k), "recipient %q is not in this version's checklist", k)
+				continue
+			}
+			checkText(&p, f("recipients."+k), t.Recipients[k], false, 200, oneLine)
+		}
 		canonical[ct] = t
 	}
 	if len(c.Texts) > 0 {
@@ -177,6 +285,26 @@ func (c *NoticeContent) Validate(purposeExists func(string) bool, locale func(st
 	}
 	c.Texts = canonical
 	return nil
+}
+
+// namesElement reports whether a purpose of c names element.
+func (c NoticeContent) namesElement(element string) bool {
+	for _, np := range c.Purposes {
+		if slices.Contains(np.Elements, element) {
+			return true
+		}
+	}
+	return false
+}
+
+// namesRecipient reports whether a purpose of c names recipient.
+func (c NoticeContent) namesRecipient(recipient string) bool {
+	for _, np := range c.Purposes {
+		if slices.Contains(np.Recipients, recipient) {
+			return true
+		}
+	}
+	return false
 }
 
 func sortedKeys[V any](m map[string]V) []string {

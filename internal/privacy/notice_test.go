@@ -150,3 +150,53 @@ func TestNoticeContentValidate(t *testing.T) {
 	dup.Purposes = append(dup.Purposes, dup.Purposes[0])
 	assert.Equal(t, []string{"purposes[2].purpose"}, fields(t, dup.Validate(known, locale, "en")))
 }
+
+// TestLabels: a locale's checklist labels are checked against the
+// checklist (no label for what it does not name), and publication needs
+// every purpose (name, collection scope), element and recipient labelled
+// in every locale; the page falls back to the keys for older versions.
+func TestLabels(t *testing.T) {
+	known := func(string) bool { return true }
+	locale := func(s string) (string, error) { return s, nil }
+	c := camNotice()
+	err := c.CheckLabels()
+	var perr *privacy.Error
+	require.ErrorAs(t, err, &perr)
+	assert.Equal(t, privacy.EInvalid, perr.Code)
+	var fields []string
+	for _, f := range perr.Fields {
+		fields = append(fields, f.Field)
+	}
+	assert.Contains(t, fields, "texts.fr.purposes.security.name")
+	assert.Contains(t, fields, "texts.en.elements.video")
+	assert.Contains(t, fields, "texts.fr.recipients.Acme Cloud")
+	assert.Equal(t, "security", c.Texts["en"].PurposeName("security"), "no label: the key")
+	assert.Equal(t, "while armed", c.Texts["en"].Scope(c.Purposes[0]), "no label: the checklist's scope")
+
+	for _, tag := range []string{"en", "fr"} {
+		tx := c.Texts[tag]
+		tx.Purposes = map[string]privacy.PurposeText{"security": {Name: "Sécurité " + tag, CollectionScope: "armée"}, "maintenance": {Name: "Entretien", CollectionScope: "chaque jour"}}
+		tx.Elements = map[string]string{"video": "Vidéo", "motion": "Mouvement", "diagnostics": "Diagnostics"}
+		tx.Recipients = map[string]string{"Acme Cloud": "Acme Cloud (hébergeur)"}
+		c.Texts[tag] = tx
+	}
+	require.NoError(t, c.CheckLabels())
+	require.NoError(t, c.Validate(known, locale, "en"))
+	assert.Equal(t, "Sécurité fr", c.Texts["fr"].PurposeName("security"))
+	assert.Equal(t, "armée", c.Texts["fr"].Scope(c.Purposes[0]))
+	assert.Equal(t, "Acme Cloud (hébergeur)", c.Texts["fr"].RecipientLabel("Acme Cloud"))
+
+	stray := c
+	stray.Texts = map[string]privacy.NoticeText{"en": c.Texts["en"], "fr": c.Texts["fr"]}
+	fr := stray.Texts["fr"]
+	fr.Elements = map[string]string{"video": "Vidéo", "motion": "Mouvement", "diagnostics": "Diagnostics", "audio": "Son"}
+	fr.Purposes = map[string]privacy.PurposeText{"security": {Name: "Sécurité\nsur deux lignes"}, "ads": {Name: "Pub"}}
+	stray.Texts["fr"] = fr
+	err = stray.Validate(known, locale, "en")
+	require.ErrorAs(t, err, &perr)
+	fields = nil
+	for _, f := range perr.Fields {
+		fields = append(fields, f.Field)
+	}
+	assert.ElementsMatch(t, []string{"texts.fr.elements.audio", "texts.fr.purposes.ads", "texts.fr.purposes.security.name"}, fields)
+}

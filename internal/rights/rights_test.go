@@ -18,6 +18,7 @@ import (
 	"github.com/consentry/consentry/internal/rights"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/consentry/consentry/internal/testkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -68,10 +69,10 @@ func setup(t *testing.T, dialect string) *deployment {
 	notices := notice.NewService(d.a.db, d.a.log)
 	_, err = notices.Create(ctx, "cam", "en")
 	require.NoError(t, err)
-	v, err := notices.Draft(ctx, "cam", privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example", Address: "1 Street",
+	v, err := notices.Draft(ctx, "cam", testkit.Labelled(privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme", Contact: "privacy@acme.example", Address: "1 Street",
 		Jurisdiction: "IE"}, Purposes: []privacy.NoticePurpose{{Purpose: "a", LegalBasis: privacy.BasisConsent, Elements: []string{"video"},
 		CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor}, CollectionScope: "while armed", Retention: "P30D", Recipients: []string{"acme-cloud"}}},
-		Texts: map[string]privacy.NoticeText{"en": {Title: "Camera", Body: "b"}}})
+		Texts: map[string]privacy.NoticeText{"en": {Title: "Camera", Body: "b"}}}))
 	require.NoError(t, err)
 	d.notice, err = notices.Publish(ctx, "cam", v.Version)
 	require.NoError(t, err)

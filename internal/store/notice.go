@@ -68,9 +68,19 @@ type noticePurposeDocument struct {
 	Validity          string   `json:"validity,omitempty"`
 }
 
+// The labels are omitted when empty: content written before notices
+// carried them keeps its bytes, and so its hash.
 type noticeTextDocument struct {
-	Title string `json:"title"`
-	Body  string `json:"body"`
+	Title      string                         `json:"title"`
+	Body       string                         `json:"body"`
+	Purposes   map[string]purposeTextDocument `json:"purposes,omitempty"`
+	Elements   map[string]string              `json:"elements,omitempty"`
+	Recipients map[string]string              `json:"recipients,omitempty"`
+}
+
+type purposeTextDocument struct {
+	Name            string `json:"name"`
+	CollectionScope string `json:"collection_scope"`
 }
 
 // EncodeNoticeContent returns the canonical bytes of c and their hex
@@ -89,7 +99,14 @@ func EncodeNoticeContent(c privacy.NoticeContent) ([]byte, string, error) {
 	}
 	d.Texts = make(map[string]noticeTextDocument, len(c.Texts))
 	for tag, t := range c.Texts {
-		d.Texts[tag] = noticeTextDocument(t)
+		td := noticeTextDocument{Title: t.Title, Body: t.Body, Elements: t.Elements, Recipients: t.Recipients}
+		if len(t.Purposes) > 0 {
+			td.Purposes = make(map[string]purposeTextDocument, len(t.Purposes))
+			for k, pt := range t.Purposes {
+				td.Purposes[k] = purposeTextDocument(pt)
+			}
+		}
+		d.Texts[tag] = td
 	}
 	raw, err := json.Marshal(d)
 	if err != nil {
@@ -120,7 +137,14 @@ func decodeNoticeContent(b []byte) (privacy.NoticeContent, error) {
 			CollectionMethods: methods, CollectionScope: p.CollectionScope, Retention: p.Retention, Recipients: p.Recipients, Validity: p.Validity}
 	}
 	for tag, t := range d.Texts {
-		c.Texts[tag] = privacy.NoticeText(t)
+		nt := privacy.NoticeText{Title: t.Title, Body: t.Body, Elements: t.Elements, Recipients: t.Recipients}
+		if len(t.Purposes) > 0 {
+			nt.Purposes = make(map[string]privacy.PurposeText, len(t.Purposes))
+			for k, pt := range t.Purposes {
+				nt.Purposes[k] = privacy.PurposeText(pt)
+			}
+		}
+		c.Texts[tag] = nt
 	}
 	return c, nil
 }

@@ -44,8 +44,8 @@ func content(recipientsB ...string) privacy.NoticeContent {
 		return privacy.NoticePurpose{Purpose: key, LegalBasis: privacy.BasisConsent, Elements: []string{"video"},
 			CollectionMethods: []privacy.CollectionMethod{privacy.CollectSensor}, CollectionScope: "while armed", Retention: "P30D", Recipients: []string{"acme-cloud"}}
 	}
-	c := privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme Ltd", Contact: "privacy@acme.example", Address: "1 Street", Jurisdiction: "IE"},
-		Purposes: []privacy.NoticePurpose{p("a"), p("b"), p("c")}, Texts: map[string]privacy.NoticeText{"en": {Title: "Camera", Body: "b"}}}
+	c := testkit.Labelled(privacy.NoticeContent{Controller: privacy.Controller{Name: "Acme Ltd", Contact: "privacy@acme.example", Address: "1 Street", Jurisdiction: "IE"},
+		Purposes: []privacy.NoticePurpose{p("a"), p("b"), p("c")}, Texts: map[string]privacy.NoticeText{"en": {Title: "Camera", Body: "b"}}})
 	c.Purposes[1].Recipients = append(c.Purposes[1].Recipients, recipientsB...)
 	c.Purposes[2].Validity = "PT1S"
 	return c
@@ -95,7 +95,7 @@ func (f *fixture) populate(t *testing.T) {
 	}
 	_, err := f.notices.Create(ctx, "cam", "en")
 	require.NoError(t, err)
-	v, err := f.notices.Draft(ctx, "cam", content())
+	v, err := f.notices.Draft(ctx, "cam", testkit.Labelled(content()))
 	require.NoError(t, err)
 	f.notice, err = f.notices.Publish(ctx, "cam", v.Version)
 	require.NoError(t, err)
@@ -208,7 +208,7 @@ func TestScenario(t *testing.T) {
 		_, err = f.consents.Withdraw(ctx, alice1.ID, []string{"a"}, privacy.MethodApp, "app-1")
 		require.NoError(t, err)
 		// A material change to b: bob's grant of b needs renewing (alice's b is no longer granted).
-		v2, err := f.notices.Draft(ctx, "cam", content("analytics-inc"))
+		v2, err := f.notices.Draft(ctx, "cam", testkit.Labelled(content("analytics-inc")))
 		require.NoError(t, err)
 		v2, err = f.notices.Publish(ctx, "cam", v2.Version)
 		require.NoError(t, err)

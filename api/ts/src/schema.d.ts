@@ -954,7 +954,7 @@ export interface paths {
         put?: never;
         /**
          * Publish a notice version
-         * @description Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose. Once published the version never changes.
+         * @description Refused with 422 (code notice_uncovered) and every gap listed in `gaps` while an active device naming this notice collects an element or purpose the version does not state, or has a recipient or a longer retention it does not disclose; then with 422 (code invalid) and each missing label named (e.g. `texts.fr.elements.video`) while a locale lacks the name or collection scope of a purpose or the label of an element or recipient: every string a person reads is in their language. Once published the version never changes.
          */
         post: operations["publishNoticeVersion"];
         delete?: never;
@@ -1808,6 +1808,12 @@ export interface components {
              */
             fallback: boolean;
             /**
+             * @description The checklist in the served locale: every purpose's name and collection scope,
+             *     every element's and recipient's label (the key itself where a version published
+             *     before notices carried labels has none).
+             */
+            labels: components["schemas"]["LabelsBody"];
+            /**
              * @description The locale served.
              * @example fr
              */
@@ -2304,6 +2310,27 @@ export interface components {
         JwkSet: {
             keys: components["schemas"]["Jwk"][];
         };
+        LabelsBody: {
+            /**
+             * @example {
+             *       "video": "Vidéo"
+             *     }
+             */
+            elements: {
+                [key: string]: string;
+            };
+            purposes: {
+                [key: string]: components["schemas"]["PurposeTextBody"];
+            };
+            /**
+             * @example {
+             *       "Acme Cloud Storage Ltd": "Acme Cloud Storage (hébergeur)"
+             *     }
+             */
+            recipients: {
+                [key: string]: string;
+            };
+        };
         MemberBody: {
             /**
              * @description member stays until removed; guest until `until`.
@@ -2423,6 +2450,32 @@ export interface components {
              * @example Your camera records video when armed…
              */
             body: string;
+            /**
+             * @description Each data element of the checklist in this language, by element key.
+             * @example {
+             *       "video": "Vidéo"
+             *     }
+             */
+            elements?: {
+                [key: string]: string;
+            };
+            /**
+             * @description Each purpose of the checklist in this language, by purpose key: its name and
+             *     collection scope. Publication requires every purpose, element and recipient
+             *     labelled in every locale.
+             */
+            purposes?: {
+                [key: string]: components["schemas"]["PurposeTextBody"];
+            };
+            /**
+             * @description Each recipient of the checklist in this language, by the name the checklist gives it.
+             * @example {
+             *       "Acme Cloud Storage Ltd": "Acme Cloud Storage (hébergeur)"
+             *     }
+             */
+            recipients?: {
+                [key: string]: string;
+            };
             /** @example How your Acme camera uses your data */
             title: string;
         };
@@ -2760,6 +2813,15 @@ export interface components {
             name: string;
             /** Format: date-time */
             updated_at: string;
+        };
+        PurposeTextBody: {
+            /**
+             * @description How and how widely the purpose's data is collected, in this language.
+             * @example Vidéo du champ de la caméra quand elle est armée.
+             */
+            collection_scope: string;
+            /** @example Surveillance de sécurité */
+            name: string;
         };
         PutInventoryResponse: {
             /** Format: date-time */
@@ -8969,7 +9031,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description the version does not cover the inventory (code notice_uncovered, see gaps) */
+            /** @description the version does not cover the inventory (code notice_uncovered, see gaps), or a locale lacks a label (code invalid) */
             422: {
                 headers: {
                     /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */

@@ -41,7 +41,8 @@ test("the client drives a consent from notice to deny", { skip: !baseUrl || !adm
       controller: { name: "Acme", contact: "privacy@acme.example" },
       purposes: [{ purpose: "navigation", legal_basis: "consent", elements: ["location"], collection_methods: ["sensor"],
         collection_scope: "While a trip runs.", retention: "P30D", recipients: [] }],
-      texts: { en: { title: "Your tracker and your data", body: "We use your position to guide you." } },
+      texts: { en: { title: "Your tracker and your data", body: "We use your position to guide you.",
+        purposes: { navigation: { name: "Navigation", collection_scope: "While a trip runs." } }, elements: { location: "Where you are" } } },
     },
   }), 201);
   ok(await admin.POST("/v1/notices/{key}/versions/{version}/publish", { params: { path: { key: "ts-notice", version: draft.version } } }), 200);
