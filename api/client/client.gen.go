@@ -1511,6 +1511,11 @@ type ClientInfo struct {
 	// PreviousTokenExpiresAt When the token the last rotation replaced stops (or stopped) working.
 	PreviousTokenExpiresAt *time.Time `json:"previous_token_expires_at,omitempty"`
 
+	// RedirectUris Where the hosted consent flow may send people back to this app.
+	//
+	// Example: ["com.acme.tracker:/consent"]
+	RedirectUris *[]string `json:"redirect_uris,omitempty"`
+
 	// RevokedAt When the client was revoked; absent: it was not.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
 
@@ -1556,6 +1561,13 @@ type ClientRequest struct {
 	// Example: ios-app
 	Name string `json:"name"`
 
+	// RedirectUris App clients only: where the hosted consent flow (GET /consent/{notice_key}) may send
+	// people back to the app, with the record id (at most 10). https, http on a loopback
+	// address, or a private-use scheme (RFC 8252), e.g. com.acme.tracker:/consent.
+	//
+	// Example: ["com.acme.tracker:/consent"]
+	RedirectUris *[]string `json:"redirect_uris,omitempty"`
+
 	// Role What the client may do; see policies/routes_policy.csv.
 	//
 	// Example: app
@@ -1582,6 +1594,11 @@ type ClientResponse struct {
 
 	// PreviousTokenExpiresAt When the token the last rotation replaced stops (or stopped) working.
 	PreviousTokenExpiresAt *time.Time `json:"previous_token_expires_at,omitempty"`
+
+	// RedirectUris Where the hosted consent flow may send people back to this app.
+	//
+	// Example: ["com.acme.tracker:/consent"]
+	RedirectUris *[]string `json:"redirect_uris,omitempty"`
 
 	// RevokedAt When the client was revoked; absent: it was not.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
@@ -3347,6 +3364,24 @@ type WithdrawalList struct {
 	Records []ConsentResponse `json:"records"`
 }
 
+// ConsentPageParams defines parameters for ConsentPage.
+type ConsentPageParams struct {
+	// Token a subject token, on the first request only
+	Token *string `form:"token,omitempty" json:"token,omitempty"`
+
+	// Device the device to choose for
+	Device *openapi_types.UUID `form:"device,omitempty" json:"device,omitempty"`
+
+	// Locale BCP 47 language tag
+	Locale *string `form:"locale,omitempty" json:"locale,omitempty"`
+
+	// RedirectUri one of the app client's registered redirect URIs
+	RedirectUri *string `form:"redirect_uri,omitempty" json:"redirect_uri,omitempty"`
+
+	// Recorded the record the last action wrote (set by the flow)
+	Recorded *openapi_types.UUID `form:"recorded,omitempty" json:"recorded,omitempty"`
+}
+
 // NoticePageParams defines parameters for NoticePage.
 type NoticePageParams struct {
 	// Locale BCP 47 language tag, e.g. fr-CA
@@ -3727,6 +3762,41 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 	Jwks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsentAsset Hosted consent flow: stylesheet and logo
+	//
+	// style.css (the operator's colors from --consent-theme) and logo.png (when the theme has one). Public.
+	//
+	// Corresponds with GET /consent-assets/{file} (the `ConsentAsset` operationId).
+	ConsentAsset(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsentPage Hosted consent flow: the page
+	//
+	// For a mobile app to open (WebView or browser) instead of building its own consent screen. Open it once with `?token=<subject token>` (POST /v1/subject-tokens): the token is exchanged for an HttpOnly, SameSite=Strict session cookie scoped to /consent/ and the page reloads without it in the address. The page shows, in the reader's locale (`locale`, else Accept-Language, with the notice's fallback), the notice in force and one toggle per purpose, every one off, each with what it collects, how, for how long, who receives it and on what basis; the person's current choices per device, each withdrawable, and a withdraw-everything button. `device` picks the device (else the person's devices under the notice are listed, or the only one is taken); `redirect_uri`, when registered for the app client, is where "Return to the app" leads, with `record_id`. Plain HTML forms, no script; CSP forbids everything but this origin's stylesheet, logo and forms.
+	//
+	// Corresponds with GET /consent/{key} (the `ConsentPage` operationId).
+	ConsentPage(ctx context.Context, key string, params *ConsentPageParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsentSubmit Hosted consent flow: record the choices
+	//
+	// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+	//
+	// Corresponds with POST /consent/{key} (the `ConsentSubmit` operationId).
+	ConsentSubmit(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsentReceipt Hosted consent flow: a receipt
+	//
+	// The signed receipt (compact JWS, alg Ed25519; docs/receipts.md) of one of the session's person's records, as a file to keep. Anyone else's record is 404.
+	//
+	// Corresponds with GET /consent/{key}/receipts/{id} (the `ConsentReceipt` operationId).
+	ConsentReceipt(ctx context.Context, key string, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ConsentWithdraw Hosted consent flow: withdraw
+	//
+	// The page's withdrawal buttons: `record` and `purpose` withdraw that purpose of that record (the person's own); `all=1` withdraws every consent the person has given, on every device (as POST /v1/subjects/{subject}/withdraw). Needs the session's `csrf`. Redirects (303) to the page, which shows the result and the withdrawal's receipt.
+	//
+	// Corresponds with POST /consent/{key}/withdraw (the `ConsentWithdraw` operationId).
+	ConsentWithdraw(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DocsIndex Swagger UI
 	//
@@ -4581,6 +4651,91 @@ type ClientInterface interface {
 // Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 func (c *Client) Jwks(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewJwksRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsentAsset Hosted consent flow: stylesheet and logo
+//
+// style.css (the operator's colors from --consent-theme) and logo.png (when the theme has one). Public.
+//
+// Corresponds with GET /consent-assets/{file} (the `ConsentAsset` operationId).
+func (c *Client) ConsentAsset(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsentAssetRequest(c.Server, file)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsentPage Hosted consent flow: the page
+//
+// For a mobile app to open (WebView or browser) instead of building its own consent screen. Open it once with `?token=<subject token>` (POST /v1/subject-tokens): the token is exchanged for an HttpOnly, SameSite=Strict session cookie scoped to /consent/ and the page reloads without it in the address. The page shows, in the reader's locale (`locale`, else Accept-Language, with the notice's fallback), the notice in force and one toggle per purpose, every one off, each with what it collects, how, for how long, who receives it and on what basis; the person's current choices per device, each withdrawable, and a withdraw-everything button. `device` picks the device (else the person's devices under the notice are listed, or the only one is taken); `redirect_uri`, when registered for the app client, is where "Return to the app" leads, with `record_id`. Plain HTML forms, no script; CSP forbids everything but this origin's stylesheet, logo and forms.
+//
+// Corresponds with GET /consent/{key} (the `ConsentPage` operationId).
+func (c *Client) ConsentPage(ctx context.Context, key string, params *ConsentPageParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsentPageRequest(c.Server, key, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsentSubmit Hosted consent flow: record the choices
+//
+// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+//
+// Corresponds with POST /consent/{key} (the `ConsentSubmit` operationId).
+func (c *Client) ConsentSubmit(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsentSubmitRequest(c.Server, key)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsentReceipt Hosted consent flow: a receipt
+//
+// The signed receipt (compact JWS, alg Ed25519; docs/receipts.md) of one of the session's person's records, as a file to keep. Anyone else's record is 404.
+//
+// Corresponds with GET /consent/{key}/receipts/{id} (the `ConsentReceipt` operationId).
+func (c *Client) ConsentReceipt(ctx context.Context, key string, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsentReceiptRequest(c.Server, key, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ConsentWithdraw Hosted consent flow: withdraw
+//
+// The page's withdrawal buttons: `record` and `purpose` withdraw that purpose of that record (the person's own); `all=1` withdraws every consent the person has given, on every device (as POST /v1/subjects/{subject}/withdraw). Needs the session's `csrf`. Redirects (303) to the page, which shows the result and the withdrawal's receipt.
+//
+// Corresponds with POST /consent/{key}/withdraw (the `ConsentWithdraw` operationId).
+func (c *Client) ConsentWithdraw(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewConsentWithdrawRequest(c.Server, key)
 	if err != nil {
 		return nil, err
 	}
@@ -6546,6 +6701,258 @@ func NewJwksRequest(server string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsentAssetRequest constructs an http.Request for the ConsentAsset method
+func NewConsentAssetRequest(server string, file string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "file", file, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/consent-assets/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsentPageRequest constructs an http.Request for the ConsentPage method
+func NewConsentPageRequest(server string, key string, params *ConsentPageParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/consent/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Token != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "token", *params.Token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Device != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "device", *params.Device, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Locale != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "locale", *params.Locale, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.RedirectUri != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "redirect_uri", *params.RedirectUri, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Recorded != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "recorded", *params.Recorded, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsentSubmitRequest constructs an http.Request for the ConsentSubmit method
+func NewConsentSubmitRequest(server string, key string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/consent/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsentReceiptRequest constructs an http.Request for the ConsentReceipt method
+func NewConsentReceiptRequest(server string, key string, id openapi_types.UUID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/consent/%s/receipts/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewConsentWithdrawRequest constructs an http.Request for the ConsentWithdraw method
+func NewConsentWithdrawRequest(server string, key string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "key", key, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/consent/%s/withdraw", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -10263,6 +10670,51 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /.well-known/jwks.json (the `Jwks` operationId).
 	JwksWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*JwksReply, error)
 
+	// ConsentAssetWithResponse Hosted consent flow: stylesheet and logo
+	//
+	// style.css (the operator's colors from --consent-theme) and logo.png (when the theme has one). Public.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /consent-assets/{file} (the `ConsentAsset` operationId).
+	ConsentAssetWithResponse(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*ConsentAssetReply, error)
+
+	// ConsentPageWithResponse Hosted consent flow: the page
+	//
+	// For a mobile app to open (WebView or browser) instead of building its own consent screen. Open it once with `?token=<subject token>` (POST /v1/subject-tokens): the token is exchanged for an HttpOnly, SameSite=Strict session cookie scoped to /consent/ and the page reloads without it in the address. The page shows, in the reader's locale (`locale`, else Accept-Language, with the notice's fallback), the notice in force and one toggle per purpose, every one off, each with what it collects, how, for how long, who receives it and on what basis; the person's current choices per device, each withdrawable, and a withdraw-everything button. `device` picks the device (else the person's devices under the notice are listed, or the only one is taken); `redirect_uri`, when registered for the app client, is where "Return to the app" leads, with `record_id`. Plain HTML forms, no script; CSP forbids everything but this origin's stylesheet, logo and forms.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /consent/{key} (the `ConsentPage` operationId).
+	ConsentPageWithResponse(ctx context.Context, key string, params *ConsentPageParams, reqEditors ...RequestEditorFn) (*ConsentPageReply, error)
+
+	// ConsentSubmitWithResponse Hosted consent flow: record the choices
+	//
+	// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /consent/{key} (the `ConsentSubmit` operationId).
+	ConsentSubmitWithResponse(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*ConsentSubmitReply, error)
+
+	// ConsentReceiptWithResponse Hosted consent flow: a receipt
+	//
+	// The signed receipt (compact JWS, alg Ed25519; docs/receipts.md) of one of the session's person's records, as a file to keep. Anyone else's record is 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /consent/{key}/receipts/{id} (the `ConsentReceipt` operationId).
+	ConsentReceiptWithResponse(ctx context.Context, key string, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ConsentReceiptReply, error)
+
+	// ConsentWithdrawWithResponse Hosted consent flow: withdraw
+	//
+	// The page's withdrawal buttons: `record` and `purpose` withdraw that purpose of that record (the person's own); `all=1` withdraws every consent the person has given, on every device (as POST /v1/subjects/{subject}/withdraw). Needs the session's `csrf`. Redirects (303) to the page, which shows the result and the withdrawal's receipt.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /consent/{key}/withdraw (the `ConsentWithdraw` operationId).
+	ConsentWithdrawWithResponse(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*ConsentWithdrawReply, error)
+
 	// DocsIndexWithResponse Swagger UI
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -11271,6 +11723,505 @@ func (r JwksReply) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r JwksReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsentAssetReply200Headers the declared response headers of an HTTP 200 response for ConsentAsset
+type ConsentAssetReply200Headers struct {
+	XRequestID *string
+}
+
+// ConsentAssetReply404Headers the declared response headers of an HTTP 404 response for ConsentAsset
+type ConsentAssetReply404Headers struct {
+	XRequestID *string
+}
+
+// ConsentAssetReply500Headers the declared response headers of an HTTP 500 response for ConsentAsset
+type ConsentAssetReply500Headers struct {
+	XRequestID *string
+}
+
+type ConsentAssetReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConsentAssetReply200Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ConsentAssetReply404Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConsentAssetReply500Headers
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ConsentAssetReply) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConsentAssetReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsentAssetReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsentAssetReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsentAssetReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsentAssetReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsentPageReply200Headers the declared response headers of an HTTP 200 response for ConsentPage
+type ConsentPageReply200Headers struct {
+	XRequestID *string
+}
+
+// ConsentPageReply401Headers the declared response headers of an HTTP 401 response for ConsentPage
+type ConsentPageReply401Headers struct {
+	XRequestID *string
+}
+
+// ConsentPageReply404Headers the declared response headers of an HTTP 404 response for ConsentPage
+type ConsentPageReply404Headers struct {
+	XRequestID *string
+}
+
+// ConsentPageReply422Headers the declared response headers of an HTTP 422 response for ConsentPage
+type ConsentPageReply422Headers struct {
+	XRequestID *string
+}
+
+// ConsentPageReply500Headers the declared response headers of an HTTP 500 response for ConsentPage
+type ConsentPageReply500Headers struct {
+	XRequestID *string
+}
+
+type ConsentPageReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *string
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *string
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *string
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConsentPageReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConsentPageReply401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ConsentPageReply404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ConsentPageReply422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConsentPageReply500Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ConsentPageReply) GetApplicationproblemJSON401() *string {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ConsentPageReply) GetApplicationproblemJSON404() *string {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ConsentPageReply) GetApplicationproblemJSON422() *string {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConsentPageReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsentPageReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsentPageReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsentPageReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsentPageReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsentSubmitReply303Headers the declared response headers of an HTTP 303 response for ConsentSubmit
+type ConsentSubmitReply303Headers struct {
+	XRequestID *string
+}
+
+// ConsentSubmitReply400Headers the declared response headers of an HTTP 400 response for ConsentSubmit
+type ConsentSubmitReply400Headers struct {
+	XRequestID *string
+}
+
+// ConsentSubmitReply401Headers the declared response headers of an HTTP 401 response for ConsentSubmit
+type ConsentSubmitReply401Headers struct {
+	XRequestID *string
+}
+
+// ConsentSubmitReply403Headers the declared response headers of an HTTP 403 response for ConsentSubmit
+type ConsentSubmitReply403Headers struct {
+	XRequestID *string
+}
+
+// ConsentSubmitReply409Headers the declared response headers of an HTTP 409 response for ConsentSubmit
+type ConsentSubmitReply409Headers struct {
+	XRequestID *string
+}
+
+// ConsentSubmitReply422Headers the declared response headers of an HTTP 422 response for ConsentSubmit
+type ConsentSubmitReply422Headers struct {
+	XRequestID *string
+}
+
+// ConsentSubmitReply500Headers the declared response headers of an HTTP 500 response for ConsentSubmit
+type ConsentSubmitReply500Headers struct {
+	XRequestID *string
+}
+
+type ConsentSubmitReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *string
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *string
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *string
+	// ApplicationproblemJSON409 the response for an HTTP 409 `application/problem+json` response
+	ApplicationproblemJSON409 *string
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *string
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers303 the parsed response headers for an HTTP 303 response
+	Headers303 *ConsentSubmitReply303Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ConsentSubmitReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConsentSubmitReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ConsentSubmitReply403Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *ConsentSubmitReply409Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ConsentSubmitReply422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConsentSubmitReply500Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ConsentSubmitReply) GetApplicationproblemJSON400() *string {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ConsentSubmitReply) GetApplicationproblemJSON401() *string {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ConsentSubmitReply) GetApplicationproblemJSON403() *string {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON409 returns the response for an HTTP 409 `application/problem+json` response
+func (r ConsentSubmitReply) GetApplicationproblemJSON409() *string {
+	return r.ApplicationproblemJSON409
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ConsentSubmitReply) GetApplicationproblemJSON422() *string {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConsentSubmitReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsentSubmitReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsentSubmitReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsentSubmitReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsentSubmitReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsentReceiptReply200Headers the declared response headers of an HTTP 200 response for ConsentReceipt
+type ConsentReceiptReply200Headers struct {
+	XRequestID *string
+}
+
+// ConsentReceiptReply401Headers the declared response headers of an HTTP 401 response for ConsentReceipt
+type ConsentReceiptReply401Headers struct {
+	XRequestID *string
+}
+
+// ConsentReceiptReply404Headers the declared response headers of an HTTP 404 response for ConsentReceipt
+type ConsentReceiptReply404Headers struct {
+	XRequestID *string
+}
+
+// ConsentReceiptReply500Headers the declared response headers of an HTTP 500 response for ConsentReceipt
+type ConsentReceiptReply500Headers struct {
+	XRequestID *string
+}
+
+type ConsentReceiptReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *string
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *string
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ConsentReceiptReply200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConsentReceiptReply401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ConsentReceiptReply404Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConsentReceiptReply500Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ConsentReceiptReply) GetApplicationproblemJSON401() *string {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ConsentReceiptReply) GetApplicationproblemJSON404() *string {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConsentReceiptReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsentReceiptReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsentReceiptReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsentReceiptReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsentReceiptReply) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ConsentWithdrawReply303Headers the declared response headers of an HTTP 303 response for ConsentWithdraw
+type ConsentWithdrawReply303Headers struct {
+	XRequestID *string
+}
+
+// ConsentWithdrawReply400Headers the declared response headers of an HTTP 400 response for ConsentWithdraw
+type ConsentWithdrawReply400Headers struct {
+	XRequestID *string
+}
+
+// ConsentWithdrawReply401Headers the declared response headers of an HTTP 401 response for ConsentWithdraw
+type ConsentWithdrawReply401Headers struct {
+	XRequestID *string
+}
+
+// ConsentWithdrawReply403Headers the declared response headers of an HTTP 403 response for ConsentWithdraw
+type ConsentWithdrawReply403Headers struct {
+	XRequestID *string
+}
+
+// ConsentWithdrawReply404Headers the declared response headers of an HTTP 404 response for ConsentWithdraw
+type ConsentWithdrawReply404Headers struct {
+	XRequestID *string
+}
+
+// ConsentWithdrawReply422Headers the declared response headers of an HTTP 422 response for ConsentWithdraw
+type ConsentWithdrawReply422Headers struct {
+	XRequestID *string
+}
+
+// ConsentWithdrawReply500Headers the declared response headers of an HTTP 500 response for ConsentWithdraw
+type ConsentWithdrawReply500Headers struct {
+	XRequestID *string
+}
+
+type ConsentWithdrawReply struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *string
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *string
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *string
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *string
+	// ApplicationproblemJSON422 the response for an HTTP 422 `application/problem+json` response
+	ApplicationproblemJSON422 *string
+	// ApplicationproblemJSON500 the response for an HTTP 500 `application/problem+json` response
+	ApplicationproblemJSON500 *Problem
+	// Headers303 the parsed response headers for an HTTP 303 response
+	Headers303 *ConsentWithdrawReply303Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ConsentWithdrawReply400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ConsentWithdrawReply401Headers
+	// Headers403 the parsed response headers for an HTTP 403 response
+	Headers403 *ConsentWithdrawReply403Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *ConsentWithdrawReply404Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *ConsentWithdrawReply422Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ConsentWithdrawReply500Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ConsentWithdrawReply) GetApplicationproblemJSON400() *string {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ConsentWithdrawReply) GetApplicationproblemJSON401() *string {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ConsentWithdrawReply) GetApplicationproblemJSON403() *string {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ConsentWithdrawReply) GetApplicationproblemJSON404() *string {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON422 returns the response for an HTTP 422 `application/problem+json` response
+func (r ConsentWithdrawReply) GetApplicationproblemJSON422() *string {
+	return r.ApplicationproblemJSON422
+}
+
+// GetApplicationproblemJSON500 returns the response for an HTTP 500 `application/problem+json` response
+func (r ConsentWithdrawReply) GetApplicationproblemJSON500() *Problem {
+	return r.ApplicationproblemJSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ConsentWithdrawReply) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ConsentWithdrawReply) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ConsentWithdrawReply) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ConsentWithdrawReply) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -23196,6 +24147,81 @@ func (c *ClientWithResponses) JwksWithResponse(ctx context.Context, reqEditors .
 	return ParseJwksReply(rsp)
 }
 
+// ConsentAssetWithResponse Hosted consent flow: stylesheet and logo
+//
+// style.css (the operator's colors from --consent-theme) and logo.png (when the theme has one). Public.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /consent-assets/{file} (the `ConsentAsset` operationId).
+func (c *ClientWithResponses) ConsentAssetWithResponse(ctx context.Context, file string, reqEditors ...RequestEditorFn) (*ConsentAssetReply, error) {
+	rsp, err := c.ConsentAsset(ctx, file, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsentAssetReply(rsp)
+}
+
+// ConsentPageWithResponse Hosted consent flow: the page
+//
+// For a mobile app to open (WebView or browser) instead of building its own consent screen. Open it once with `?token=<subject token>` (POST /v1/subject-tokens): the token is exchanged for an HttpOnly, SameSite=Strict session cookie scoped to /consent/ and the page reloads without it in the address. The page shows, in the reader's locale (`locale`, else Accept-Language, with the notice's fallback), the notice in force and one toggle per purpose, every one off, each with what it collects, how, for how long, who receives it and on what basis; the person's current choices per device, each withdrawable, and a withdraw-everything button. `device` picks the device (else the person's devices under the notice are listed, or the only one is taken); `redirect_uri`, when registered for the app client, is where "Return to the app" leads, with `record_id`. Plain HTML forms, no script; CSP forbids everything but this origin's stylesheet, logo and forms.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /consent/{key} (the `ConsentPage` operationId).
+func (c *ClientWithResponses) ConsentPageWithResponse(ctx context.Context, key string, params *ConsentPageParams, reqEditors ...RequestEditorFn) (*ConsentPageReply, error) {
+	rsp, err := c.ConsentPage(ctx, key, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsentPageReply(rsp)
+}
+
+// ConsentSubmitWithResponse Hosted consent flow: record the choices
+//
+// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /consent/{key} (the `ConsentSubmit` operationId).
+func (c *ClientWithResponses) ConsentSubmitWithResponse(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*ConsentSubmitReply, error) {
+	rsp, err := c.ConsentSubmit(ctx, key, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsentSubmitReply(rsp)
+}
+
+// ConsentReceiptWithResponse Hosted consent flow: a receipt
+//
+// The signed receipt (compact JWS, alg Ed25519; docs/receipts.md) of one of the session's person's records, as a file to keep. Anyone else's record is 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /consent/{key}/receipts/{id} (the `ConsentReceipt` operationId).
+func (c *ClientWithResponses) ConsentReceiptWithResponse(ctx context.Context, key string, id openapi_types.UUID, reqEditors ...RequestEditorFn) (*ConsentReceiptReply, error) {
+	rsp, err := c.ConsentReceipt(ctx, key, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsentReceiptReply(rsp)
+}
+
+// ConsentWithdrawWithResponse Hosted consent flow: withdraw
+//
+// The page's withdrawal buttons: `record` and `purpose` withdraw that purpose of that record (the person's own); `all=1` withdraws every consent the person has given, on every device (as POST /v1/subjects/{subject}/withdraw). Needs the session's `csrf`. Redirects (303) to the page, which shows the result and the withdrawal's receipt.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /consent/{key}/withdraw (the `ConsentWithdraw` operationId).
+func (c *ClientWithResponses) ConsentWithdrawWithResponse(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*ConsentWithdrawReply, error) {
+	rsp, err := c.ConsentWithdraw(ctx, key, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseConsentWithdrawReply(rsp)
+}
+
 // DocsIndexWithResponse Swagger UI
 //
 // Returns a wrapper object for the known response body format(s).
@@ -24844,6 +25870,523 @@ func ParseJwksReply(rsp *http.Response) (*JwksReply, error) {
 		response.Headers200 = &headers
 	case rsp.StatusCode == 500:
 		var headers JwksReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsentAssetReply parses an HTTP response from a ConsentAssetWithResponse call
+func ParseConsentAssetReply(rsp *http.Response) (*ConsentAssetReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsentAssetReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConsentAssetReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 404:
+		var headers ConsentAssetReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConsentAssetReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsentPageReply parses an HTTP response from a ConsentPageWithResponse call
+func ParseConsentPageReply(rsp *http.Response) (*ConsentPageReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsentPageReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConsentPageReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConsentPageReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers ConsentPageReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ConsentPageReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConsentPageReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsentSubmitReply parses an HTTP response from a ConsentSubmitWithResponse call
+func ParseConsentSubmitReply(rsp *http.Response) (*ConsentSubmitReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsentSubmitReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		var headers ConsentSubmitReply303Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers303 = &headers
+	case rsp.StatusCode == 400:
+		var headers ConsentSubmitReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConsentSubmitReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ConsentSubmitReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 409:
+		var headers ConsentSubmitReply409Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 422:
+		var headers ConsentSubmitReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConsentSubmitReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsentReceiptReply parses an HTTP response from a ConsentReceiptWithResponse call
+func ParseConsentReceiptReply(rsp *http.Response) (*ConsentReceiptReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsentReceiptReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ConsentReceiptReply200Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConsentReceiptReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers ConsentReceiptReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConsentReceiptReply500Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseConsentWithdrawReply parses an HTTP response from a ConsentWithdrawWithResponse call
+func ParseConsentWithdrawReply(rsp *http.Response) (*ConsentWithdrawReply, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ConsentWithdrawReply{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest string
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		var headers ConsentWithdrawReply303Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers303 = &headers
+	case rsp.StatusCode == 400:
+		var headers ConsentWithdrawReply400Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ConsentWithdrawReply401Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 403:
+		var headers ConsentWithdrawReply403Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers403 = &headers
+	case rsp.StatusCode == 404:
+		var headers ConsentWithdrawReply404Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 422:
+		var headers ConsentWithdrawReply422Headers
+		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestID = &value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 500:
+		var headers ConsentWithdrawReply500Headers
 		if values := rsp.Header.Values("X-Request-ID"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-ID", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {

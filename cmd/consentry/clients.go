@@ -39,11 +39,12 @@ func newClientsCommand(cfg *config, stdout, stderr io.Writer) *cobra.Command {
 		name, role string
 		expiresIn  time.Duration
 		expiresAt  string
+		redirects  []string
 	)
 	create := &cobra.Command{
 		Use:     "create",
 		Short:   "Create an API client and print its token (alone, on standard output)",
-		Example: "  TOKEN=$(consentry clients create --name ios-app --role app)\n  TOKEN=$(consentry clients create --name partner --role service --expires-in 720h)",
+		Example: "  TOKEN=$(consentry clients create --name ios-app --role app --redirect-uri com.acme.tracker:/consent)\n  TOKEN=$(consentry clients create --name partner --role service --expires-in 720h)",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var expires time.Time
@@ -62,7 +63,7 @@ func newClientsCommand(cfg *config, stdout, stderr io.Writer) *cobra.Command {
 				expires = t
 			}
 			return withService(cmd, func(ctx context.Context, s *client.Service) error {
-				c, token, err := s.Create(ctx, name, privacy.Role(role), expires)
+				c, token, err := s.Create(ctx, name, privacy.Role(role), expires, redirects...)
 				if err != nil {
 					return err
 				}
@@ -80,6 +81,7 @@ func newClientsCommand(cfg *config, stdout, stderr io.Writer) *cobra.Command {
 	create.Flags().StringVar(&role, "role", "", "admin, app, service or auditor (required)")
 	create.Flags().DurationVar(&expiresIn, "expires-in", 0, "the client's tokens stop working after this long, e.g. 720h (default: never; revoke to end them)")
 	create.Flags().StringVar(&expiresAt, "expires-at", "", "the client's tokens stop working at this RFC 3339 time")
+	create.Flags().StringArrayVar(&redirects, "redirect-uri", nil, "an app's: where the hosted consent flow may send people back (repeat for more), e.g. com.acme.tracker:/consent")
 	_ = create.MarkFlagRequired("name")
 	_ = create.MarkFlagRequired("role")
 

@@ -62,6 +62,9 @@ type config struct {
 	// tracing is what the standard OTEL_* variables say: spans exported
 	// over OTLP, or off.
 	tracing tracing.Settings
+	// consentTheme is the directory of the hosted consent flow's theme
+	// (theme.json, logo.png); "" for the default look.
+	consentTheme string
 }
 
 // bindConfig declares the persistent flags on root.
@@ -87,6 +90,7 @@ func bindConfig(root *cobra.Command, cfg *config, getenv func(string) string) {
 	f.StringVar(&cfg.origin, "audit-origin", env("CONSENTRY_AUDIT_ORIGIN", ""), "the audit log's checkpoint origin line, used when its signing key is first created; default consentry/<random> (env CONSENTRY_AUDIT_ORIGIN)")
 	f.StringVar(&cfg.publicURL, "public-url", env("CONSENTRY_PUBLIC_URL", ""), "the service's public base URL, for links in consent receipts; default http://<addr> (env CONSENTRY_PUBLIC_URL)")
 	f.StringVar(&cfg.tlsCert, "tls-cert", env("CONSENTRY_TLS_CERT", ""), "PEM certificate (chain) file: serve HTTPS only; needs --tls-key (env CONSENTRY_TLS_CERT)")
+	f.StringVar(&cfg.consentTheme, "consent-theme", env("CONSENTRY_CONSENT_THEME", ""), "a directory with theme.json (name, primary, background, text colors) and optionally logo.png for the hosted consent pages (env CONSENTRY_CONSENT_THEME)")
 	f.StringVar(&cfg.pprofAddr, "pprof-addr", env("CONSENTRY_PPROF_ADDR", ""), "serve Go's runtime profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; off by default (env CONSENTRY_PPROF_ADDR)")
 	f.StringVar(&cfg.tlsKey, "tls-key", env("CONSENTRY_TLS_KEY", ""), "PEM private key file for --tls-cert (env CONSENTRY_TLS_KEY)")
 	rate := 5000.0

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
+	"strings"
 	"time"
 
 	consentry "github.com/consentry/consentry"
@@ -245,9 +246,16 @@ func (s *server) handler(ctx context.Context) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	var theme *notice.Theme
+	if s.cfg.consentTheme != "" {
+		if theme, err = notice.LoadTheme(s.cfg.consentTheme); err != nil {
+			return nil, err
+		}
+	}
 	gin.SetMode(gin.ReleaseMode)
 	db, log, cfg := s.db, s.auditLog, s.cfg
 	return httpapi.NewServer(httpapi.Deps{
+		ConsentTheme: theme, SecureCookies: strings.HasPrefix(cfg.baseURL(), "https://"),
 		Clients: clients, Purposes: purpose.NewService(db, log), Devices: s.devices,
 		Notices: s.notices, Consents: s.consents, Rights: s.rights,
 		Decisions: s.decisions, Policies: policy.NewService(db, log, s.data), Audit: log, Routes: routes,

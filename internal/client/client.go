@@ -82,15 +82,16 @@ func HashToken(token string) string {
 }
 
 // Create makes a client with a new token, working until expires (zero:
-// until revoked). The token is returned once and never again.
-func (s *Service) Create(ctx context.Context, name string, role privacy.Role, expires time.Time) (privacy.Client, string, error) {
+// until revoked), and for an app the URIs the hosted consent flow may
+// return people to. The token is returned once and never again.
+func (s *Service) Create(ctx context.Context, name string, role privacy.Role, expires time.Time, redirectURIs ...string) (privacy.Client, string, error) {
 	var (
 		c     privacy.Client
 		token string
 	)
 	_, err := s.log.Do(ctx, func(tx *audit.Tx) ([]event.Event, error) {
 		var err error
-		c, token, err = create(tx.Tx, name, role, expires)
+		c, token, err = create(tx.Tx, name, role, expires, redirectURIs)
 		if err != nil {
 			return nil, err
 		}
@@ -103,8 +104,9 @@ func (s *Service) Create(ctx context.Context, name string, role privacy.Role, ex
 }
 
 // create inserts a client in tx.
-func create(tx *store.Tx, name string, role privacy.Role, expires time.Time) (privacy.Client, string, error) {
-	c := privacy.Client{Name: strings.TrimSpace(name), Role: role, CreatedAt: tx.Now(), ExpiresAt: expires.UTC().Truncate(time.Microsecond)}
+func create(tx *store.Tx, name string, role privacy.Role, expires time.Time, redirectURIs []string) (privacy.Client, string, error) {
+	c := privacy.Client{Name: strings.TrimSpace(name), Role: role, CreatedAt: tx.Now(), ExpiresAt: expires.UTC().Truncate(time.Microsecond),
+		RedirectURIs: redirectURIs}
 	if err := c.Validate(); err != nil {
 		return privacy.Client{}, "", err
 	}
@@ -138,7 +140,7 @@ func (s *Service) Bootstrap(ctx context.Context, deliver func(token string) erro
 			return nil, err
 		}
 		var token string
-		c, token, err = create(tx.Tx, "bootstrap-admin", privacy.RoleAdmin, time.Time{})
+		c, token, err = create(tx.Tx, "bootstrap-admin", privacy.RoleAdmin, time.Time{}, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -16,6 +16,10 @@ type clientRequest struct {
 	Role string `json:"role" binding:"required" enums:"admin,app,service,auditor" example:"app"`
 	// When the client's tokens stop working (RFC 3339, in the future); absent: only revocation ends them.
 	ExpiresAt *time.Time `json:"expires_at,omitempty" format:"date-time" example:"2027-06-30T00:00:00Z"`
+	// App clients only: where the hosted consent flow (GET /consent/{notice_key}) may send
+	// people back to the app, with the record id (at most 10). https, http on a loopback
+	// address, or a private-use scheme (RFC 8252), e.g. com.acme.tracker:/consent.
+	RedirectURIs []string `json:"redirect_uris,omitempty" validate:"optional,max=10" example:"com.acme.tracker:/consent"`
 }
 
 // clientInfo is an API client as listed: never its token.
@@ -34,12 +38,14 @@ type clientInfo struct {
 	RotatedAt *time.Time `json:"rotated_at,omitempty" format:"date-time"`
 	// When the token the last rotation replaced stops (or stopped) working.
 	PreviousTokenExpiresAt *time.Time `json:"previous_token_expires_at,omitempty" format:"date-time"`
+	// Where the hosted consent flow may send people back to this app.
+	RedirectURIs []string `json:"redirect_uris,omitempty" example:"com.acme.tracker:/consent"`
 }
 
 func newClientInfo(c privacy.Client, now time.Time) clientInfo {
 	return clientInfo{ID: c.ID, Name: c.Name, Role: string(c.Role), CreatedAt: c.CreatedAt, Status: string(c.Status(now)),
 		ExpiresAt: optionalTime(c.ExpiresAt), RevokedAt: optionalTime(c.RevokedAt), RotatedAt: optionalTime(c.RotatedAt),
-		PreviousTokenExpiresAt: optionalTime(c.PreviousExpiresAt)}
+		PreviousTokenExpiresAt: optionalTime(c.PreviousExpiresAt), RedirectURIs: c.RedirectURIs}
 }
 
 // clientResponse is a client with its new token, which is never shown
@@ -79,7 +85,7 @@ type rotateRequest struct {
 // @Failure  403 {object} problem "role may not create clients"
 // @Failure  413 {object} problem "body too large"
 // @Failure  415 {object} problem "body is not JSON"
-// @Failure  422 {object} problem "invalid name or role, or expires_at not in the future"
+// @Failure  422 {object} problem "invalid name or role, expires_at not in the future, or a redirect URI that is not allowed (or not an app's)"
 // @Router   /v1/clients [post]
 func (s *Server) createClient(c *gin.Context) error {
 	var req clientRequest
@@ -90,7 +96,7 @@ func (s *Server) createClient(c *gin.Context) error {
 	if req.ExpiresAt != nil {
 		expires = *req.ExpiresAt
 	}
-	cl, token, err := s.clients.Create(c.Request.Context(), req.Name, privacy.Role(req.Role), expires)
+	cl, token, err := s.clients.Create(c.Request.Context(), req.Name, privacy.Role(req.Role), expires, req.RedirectURIs...)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,14 @@ func (s *Server) newEngine() *gin.Engine {
 	r.GET("/docs", s.docsIndex)
 	r.GET("/docs/:file", s.handle(s.docsAsset))
 	r.GET("/notices/:key", s.handle(s.noticePage))
+	r.GET("/consent-assets/:file", s.handle(s.flowAsset))
+	// The hosted consent flow: a session cookie (a subject token), the
+	// same rate limit and route policy as the API; pages, not problems.
+	flow := r.Group("/consent", s.flowSession(), s.rateLimit(), s.authorize())
+	flow.GET("/:key", s.consentPage)
+	flow.POST("/:key", s.consentSubmit)
+	flow.POST("/:key/withdraw", s.consentWithdraw)
+	flow.GET("/:key/receipts/:id", s.consentReceipt)
 	r.GET("/.well-known/jwks.json", s.jwks)
 
 	v1 := r.Group("/v1", s.authenticate(), s.rateLimit(), s.authorize(), s.subjectScope())

@@ -80,6 +80,13 @@ type Deps struct {
 	// RateLimit is each client's sustained requests per second, with
 	// bursts of twice that; 0 means no limit.
 	RateLimit float64
+	// ConsentTheme dresses the hosted consent flow's pages; nil is the
+	// default look.
+	ConsentTheme *notice.Theme
+	// SecureCookies marks the flow's session cookie Secure even on a
+	// plain-HTTP request (the service is reached over HTTPS through a
+	// proxy: its public URL is https).
+	SecureCookies bool
 }
 
 // Server is the HTTP API.
@@ -119,6 +126,9 @@ type Server struct {
 	// from Markdown once.
 	pages  *notice.Pages
 	engine *gin.Engine
+	// theme and secureCookies: the hosted consent flow's (Deps).
+	theme         *notice.Theme
+	secureCookies bool
 }
 
 // MaxLimiters is how many rate-limit buckets are kept: 65,536 of at most
@@ -133,7 +143,10 @@ const MaxConcurrentExports = 2
 func NewServer(d Deps) (*Server, error) {
 	s := &Server{clients: d.Clients, purposes: d.Purposes, devices: d.Devices, notices: d.Notices, consents: d.Consents, webhooks: d.Webhooks, rights: d.Rights, decisions: d.Decisions, policies: d.Policies, audit: d.Audit, evidence: d.Evidence, incidents: d.Incidents, findings: d.Findings, subjects: d.SubjectTokens, routes: d.Routes, ready: d.Ready,
 		registry: d.Registry, log: d.Log, openapi: d.OpenAPI, maxBody: d.MaxBody, rate: d.RateLimit, validate: newValidator(),
-		exports: make(chan struct{}, MaxConcurrentExports), pages: notice.NewPages(0)}
+		exports: make(chan struct{}, MaxConcurrentExports), pages: notice.NewPages(0), theme: d.ConsentTheme, secureCookies: d.SecureCookies}
+	if s.theme == nil {
+		s.theme = notice.DefaultTheme()
+	}
 	s.limiters, _ = lru.New[string, *rate.Limiter](MaxLimiters) // fails only for a size below one
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxBody

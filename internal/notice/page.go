@@ -53,11 +53,16 @@ var labels = map[string]pageLabels{
 }
 
 func labelsFor(locale string) pageLabels {
-	base, _ := language.Make(locale).Base()
-	if l, ok := labels[base.String()]; ok {
+	if l, ok := labels[langOf(locale)]; ok {
 		return l
 	}
 	return labels["en"]
+}
+
+// langOf is locale's language: fr for fr-CA.
+func langOf(locale string) string {
+	base, _ := language.Make(locale).Base()
+	return base.String()
 }
 
 // humanDuration writes an ISO 8601 duration in words: P1Y6M is "1 year 6 months".

@@ -1,6 +1,13 @@
 package privacy
 
-import "time"
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
 
 // Role is what an API client is for. It is the subject of every Casbin
 // rule in policies/ (ISO/IEC 27400 Controls 15 and 16: access is granted by
@@ -54,6 +61,9 @@ type Client struct {
 	// when the token it replaced stops (or stopped) working.
 	RotatedAt         time.Time
 	PreviousExpiresAt time.Time
+	// RedirectURIs are where the hosted consent flow may send a person
+	// back to this app (app clients only).
+	RedirectURIs []string
 }
 
 // ClientStatus is whether a client's tokens work.
@@ -87,5 +97,56 @@ func (c *Client) Validate() error {
 	if !c.Role.Valid() {
 		p.Add("role", "must be one of admin, app, service, auditor")
 	}
+	if len(c.RedirectURIs) > 0 && c.Role != RoleApp {
+		p.Add("redirect_uris", "only app clients have redirect URIs: they return people from the hosted consent flow to an app")
+	}
+	if len(c.RedirectURIs) > MaxRedirectURIs {
+		p.Add("redirect_uris", "at most %d", MaxRedirectURIs)
+	}
+	for i, u := range c.RedirectURIs {
+		if err := CheckRedirectURI(u); err != "" {
+			p.Add(fmt.Sprintf("redirect_uris[%d]", i), "%s", err)
+		} else if slices.Index(c.RedirectURIs, u) != i {
+			p.Add(fmt.Sprintf("redirect_uris[%d]", i), "is listed twice")
+		}
+	}
 	return p.Err("invalid client")
+}
+
+// MaxRedirectURIs is how many redirect URIs an app client may register.
+const MaxRedirectURIs = 10
+
+// CheckRedirectURI says what is wrong with u as a redirect URI ("" when
+// nothing), as RFC 8252 has native apps register them: https, http on a
+// loopback address only, or a private-use scheme in reverse-domain form
+// (com.example.app:/consent); absolute, without a fragment or user info.
+func CheckRedirectURI(u string) string {
+	if len(u) > 500 {
+		return "must be at most 500 characters"
+	}
+	parsed, err := url.Parse(u)
+	switch {
+	case err != nil || !parsed.IsAbs():
+		return "must be an absolute URI"
+	case parsed.Fragment != "" || strings.Contains(u, "#"):
+		return "must not have a fragment"
+	case parsed.User != nil:
+		return "must not carry user info"
+	}
+	switch scheme := strings.ToLower(parsed.Scheme); {
+	case scheme == "https":
+		if parsed.Host == "" {
+			return "needs a host"
+		}
+	case scheme == "http":
+		host := parsed.Hostname()
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "http only on a loopback address (127.0.0.1, [::1], localhost); use https"
+		}
+	case strings.Contains(scheme, "."):
+		// A private-use scheme: reverse domain name of the app (RFC 8252 §7.1).
+	default:
+		return "must be https, http on a loopback address, or a private-use scheme such as com.example.app:/consent"
+	}
+	return ""
 }

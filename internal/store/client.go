@@ -1,6 +1,7 @@
 package store
 
 import (
+	"strings"
 	"time"
 
 	"github.com/consentry/consentry/internal/privacy"
@@ -19,6 +20,8 @@ type clientRecord struct {
 	RotatedAt         *time.Time
 	PreviousTokenHash *string
 	PreviousExpiresAt *time.Time
+	// RedirectURIs, newline-separated.
+	RedirectURIs string `gorm:"column:redirect_uris"`
 }
 
 func (clientRecord) TableName() string { return "clients" }
@@ -26,12 +29,13 @@ func (clientRecord) TableName() string { return "clients" }
 func (r clientRecord) toDomain() privacy.Client {
 	return privacy.Client{ID: r.ID, Name: r.Name, Role: privacy.Role(r.Role), CreatedAt: r.CreatedAt.UTC(),
 		ExpiresAt: timeVal(r.ExpiresAt), RevokedAt: timeVal(r.RevokedAt), RotatedAt: timeVal(r.RotatedAt),
-		PreviousExpiresAt: timeVal(r.PreviousExpiresAt)}
+		PreviousExpiresAt: timeVal(r.PreviousExpiresAt), RedirectURIs: strings.Fields(r.RedirectURIs)}
 }
 
 // InsertClient stores a client with the hash of its token.
 func (tx *Tx) InsertClient(c privacy.Client, tokenHash string) error {
-	r := clientRecord{ID: c.ID, Name: c.Name, Role: string(c.Role), TokenHash: tokenHash, CreatedAt: c.CreatedAt, ExpiresAt: timePtr(c.ExpiresAt)}
+	r := clientRecord{ID: c.ID, Name: c.Name, Role: string(c.Role), TokenHash: tokenHash, CreatedAt: c.CreatedAt, ExpiresAt: timePtr(c.ExpiresAt),
+		RedirectURIs: strings.Join(c.RedirectURIs, "\n")}
 	return formatError(tx.db.Create(&r).Error, "client")
 }
 

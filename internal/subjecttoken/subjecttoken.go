@@ -5,7 +5,10 @@
 package subjecttoken
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -117,4 +120,20 @@ func (i *Issuer) Check(token string, now time.Time) (Claims, error) {
 		return Claims{}, errors.New("the subject token lacks a subject, an issuer or a short expiry")
 	}
 	return Claims{Subject: c.Subject, AppID: c.Issuer, Expires: c.Expiry.Time().UTC()}, nil
+}
+
+// Bind returns a MAC of token under this deployment's key, for purpose:
+// the hosted consent flow's forms carry Bind(session, "csrf") and a post
+// whose value does not match its session's is refused.
+func (i *Issuer) Bind(token, purpose string) string {
+	m := hmac.New(sha256.New, i.key)
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// CheckBound reports whether mac is Bind(token, purpose), in constant time.
+func (i *Issuer) CheckBound(token, purpose, mac string) bool {
+	return hmac.Equal([]byte(i.Bind(token, purpose)), []byte(mac))
 }

@@ -24,6 +24,90 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/consent-assets/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Hosted consent flow: stylesheet and logo
+         * @description style.css (the operator's colors from --consent-theme) and logo.png (when the theme has one). Public.
+         */
+        get: operations["consentAsset"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consent/{key}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Hosted consent flow: the page
+         * @description For a mobile app to open (WebView or browser) instead of building its own consent screen. Open it once with `?token=<subject token>` (POST /v1/subject-tokens): the token is exchanged for an HttpOnly, SameSite=Strict session cookie scoped to /consent/ and the page reloads without it in the address. The page shows, in the reader's locale (`locale`, else Accept-Language, with the notice's fallback), the notice in force and one toggle per purpose, every one off, each with what it collects, how, for how long, who receives it and on what basis; the person's current choices per device, each withdrawable, and a withdraw-everything button. `device` picks the device (else the person's devices under the notice are listed, or the only one is taken); `redirect_uri`, when registered for the app client, is where "Return to the app" leads, with `record_id`. Plain HTML forms, no script; CSP forbids everything but this origin's stylesheet, logo and forms.
+         */
+        get: operations["consentPage"];
+        put?: never;
+        /**
+         * Hosted consent flow: record the choices
+         * @description The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+         */
+        post: operations["consentSubmit"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consent/{key}/receipts/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Hosted consent flow: a receipt
+         * @description The signed receipt (compact JWS, alg Ed25519; docs/receipts.md) of one of the session's person's records, as a file to keep. Anyone else's record is 404.
+         */
+        get: operations["consentReceipt"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/consent/{key}/withdraw": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hosted consent flow: withdraw
+         * @description The page's withdrawal buttons: `record` and `purpose` withdraw that purpose of that record (the person's own); `all=1` withdraws every consent the person has given, on every device (as POST /v1/subjects/{subject}/withdraw). Needs the session's `csrf`. Redirects (303) to the page, which shows the result and the withdrawal's receipt.
+         */
+        post: operations["consentWithdraw"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/docs": {
         parameters: {
             query?: never;
@@ -1550,6 +1634,13 @@ export interface components {
              */
             previous_token_expires_at?: string;
             /**
+             * @description Where the hosted consent flow may send people back to this app.
+             * @example [
+             *       "com.acme.tracker:/consent"
+             *     ]
+             */
+            redirect_uris?: string[];
+            /**
              * Format: date-time
              * @description When the client was revoked; absent: it was not.
              */
@@ -1592,6 +1683,15 @@ export interface components {
              */
             name: string;
             /**
+             * @description App clients only: where the hosted consent flow (GET /consent/{notice_key}) may send
+             *     people back to the app, with the record id (at most 10). https, http on a loopback
+             *     address, or a private-use scheme (RFC 8252), e.g. com.acme.tracker:/consent.
+             * @example [
+             *       "com.acme.tracker:/consent"
+             *     ]
+             */
+            redirect_uris?: string[];
+            /**
              * @description What the client may do; see policies/routes_policy.csv.
              * @example app
              * @enum {string}
@@ -1618,6 +1718,13 @@ export interface components {
              * @description When the token the last rotation replaced stops (or stopped) working.
              */
             previous_token_expires_at?: string;
+            /**
+             * @description Where the hosted consent flow may send people back to this app.
+             * @example [
+             *       "com.acme.tracker:/consent"
+             *     ]
+             */
+            redirect_uris?: string[];
             /**
              * Format: date-time
              * @description When the client was revoked; absent: it was not.
@@ -3222,6 +3329,375 @@ export interface operations {
             };
         };
     };
+    consentAsset: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description style.css or logo.png */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the file */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description no such file */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description internal error; the cause is logged under the request id, never returned */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    consentPage: {
+        parameters: {
+            query?: {
+                /** @description a subject token, on the first request only */
+                token?: string;
+                /** @description the device to choose for */
+                device?: string;
+                /** @description BCP 47 language tag */
+                locale?: string;
+                /** @description one of the app client's registered redirect URIs */
+                redirect_uri?: string;
+                /** @description the record the last action wrote (set by the flow) */
+                recorded?: string;
+            };
+            header?: never;
+            path: {
+                /** @description notice key */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description HTML page */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description no session, or it expired (HTML) */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description no such notice, or none published (HTML) */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description a redirect_uri the app did not register, or a bad device id (HTML) */
+            422: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description internal error; the cause is logged under the request id, never returned */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    consentSubmit: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description notice key */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description to the page, with the record */
+            303: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description malformed form or unknown field (HTML) */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description no session (HTML) */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description wrong or missing csrf, another origin, or a device the person may not consent for (HTML) */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description the notice changed since it was shown: the new one is shown (HTML) */
+            409: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description invalid choices or redirect_uri (HTML) */
+            422: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description internal error; the cause is logged under the request id, never returned */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    consentReceipt: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description notice key */
+                key: string;
+                /** @description record id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description the compact JWS (application/jose) */
+            200: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description no session (HTML) */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description no such record of this person (HTML) */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description internal error; the cause is logged under the request id, never returned */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    consentWithdraw: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description notice key */
+                key: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description to the page, with the withdrawal */
+            303: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+            /** @description malformed form or unknown field (HTML) */
+            400: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description no session (HTML) */
+            401: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description wrong or missing csrf, or another origin (HTML) */
+            403: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description no such record of this person (HTML) */
+            404: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description nothing to withdraw named (HTML) */
+            422: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": string;
+                };
+            };
+            /** @description internal error; the cause is logged under the request id, never returned */
+            500: {
+                headers: {
+                    /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
+                    "X-Request-ID"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     docsIndex: {
         parameters: {
             query?: never;
@@ -4367,7 +4843,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description invalid name or role, or expires_at not in the future */
+            /** @description invalid name or role, expires_at not in the future, or a redirect URI that is not allowed (or not an app's) */
             422: {
                 headers: {
                     /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
