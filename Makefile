@@ -7,7 +7,7 @@ GO ?= go
 # module proxy once and uses it.
 export GOTOOLCHAIN := go1.27.3
 
-.PHONY: run build test ts-deps test-short walkthrough lint generate check bench bench-peers bench-scale loadtest evidence-load fuzz crashtest soak vulncheck clean
+.PHONY: run build test ts-deps browser-deps test-short walkthrough lint generate check bench bench-peers bench-scale loadtest evidence-load fuzz crashtest soak vulncheck clean
 
 ## run: start the service on the embedded SQLite database in ./data
 run: build
@@ -20,7 +20,7 @@ build:
 	$(GO) build -o bin/consentry ./cmd/consentry
 
 ## test: every test, with the race detector (PostgreSQL suites run when CONSENTRY_TEST_POSTGRES_DSN is set)
-test: ts-deps
+test: ts-deps browser-deps
 	$(GO) test -race -count=1 ./...
 
 ## ts-deps: the TypeScript client's npm packages (api/ts/package-lock.json), installed with npm ci when missing or stale
@@ -28,6 +28,12 @@ ts-deps: api/ts/node_modules/.package-lock.json
 
 api/ts/node_modules/.package-lock.json: api/ts/package.json api/ts/package-lock.json
 	npm ci --prefix api/ts --no-audit --no-fund
+
+## browser-deps: what the browser tests load into Chromium (axe-core), pinned in internal/httpapi/testdata/browser
+browser-deps: internal/httpapi/testdata/browser/node_modules/.package-lock.json
+
+internal/httpapi/testdata/browser/node_modules/.package-lock.json: internal/httpapi/testdata/browser/package.json internal/httpapi/testdata/browser/package-lock.json
+	npm ci --prefix internal/httpapi/testdata/browser --no-audit --no-fund
 
 ## walkthrough: run docs/walkthrough.md against a fresh service and check what it promises (CI runs it)
 walkthrough:

@@ -461,7 +461,7 @@ func (s *Server) redirectToPage(c *gin.Context, device, redirect, record string,
 // @Failure  422 {string} string "nothing to withdraw named (HTML)"
 // @Router   /consent/{key}/withdraw [post]
 func (s *Server) consentWithdraw(c *gin.Context) {
-	form, err := s.flowForm(c, "record", "purpose", "all", "redirect_uri")
+	form, err := s.flowForm(c, "record", "purpose", "all", "locale", "redirect_uri")
 	if err != nil {
 		s.flowProblem(c, err)
 		return

@@ -37,6 +37,9 @@ func newFlowEnv(t *testing.T) flowEnv {
 	app := r.JSON(t)["token"].(string)
 	assert.Equal(t, []any{appRedirect}, r.JSON(t)["redirect_uris"])
 	f := flowEnv{e: e, deviceID: deviceID, notice: notice, app: app, subject: mintSubjectToken(t, e, app, "alice")}
+	// The backend may use location for navigation: consent decides.
+	rule := map[string]any{"subject": "service-client", "category": "personal.location.*", "purpose": "navigation", "action": "use", "effect": "allow"}
+	require.Equal(t, http.StatusCreated, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/policies", rule).Code)
 	f.ts = httptest.NewServer(e.srv)
 	t.Cleanup(f.ts.Close)
 	return f
@@ -165,6 +168,9 @@ func TestConsentFlow(t *testing.T) {
 	assert.Equal(t, "web", rec["method"])
 	assert.Equal(t, form.Get("hash"), rec["notice_hash"])
 	assert.Equal(t, map[string]string{"navigation": "granted", "maintenance": "denied"}, currentStatuses(t, f.e))
+	r = f.e.do(t, privacy.RoleService, http.MethodPost, "/v1/decisions", decisionBody(f.deviceID, "location", "navigation", "use"))
+	require.Equal(t, http.StatusOK, r.Code, r.Body.String())
+	assert.Equal(t, "allow", r.JSON(t)["decision"], "the choice made on the page is in force")
 
 	// The receipt the page links is the record's, and only alice's session gets it.
 	resp, receipt := get(t, c, f.ts.URL+"/consent/cam/receipts/"+recordID)

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/consentry/consentry/internal/privacy"
 )
@@ -202,9 +203,9 @@ var consentTemplate = template.Must(template.New("consent").Funcs(flowFuncs).Par
 <h2 id="current">{{.W.Current}}</h2>
 {{range .CurrentViews}}<h3>{{$.W.Device}}{{$.W.Colon}}{{.Device.Name}}</h3>
 <ul class="current">{{range .Choices}}<li><span>{{.Name}}{{$.W.Colon}}{{.Status}}{{if .Until}} ({{.Until}}){{end}}</span>
-{{if .Granted}}<form method="post" action="{{$.WithdrawAction}}"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="record" value="{{.RecordID}}"><input type="hidden" name="purpose" value="{{.Purpose}}">{{if $.RedirectURI}}<input type="hidden" name="redirect_uri" value="{{$.RedirectURI}}">{{end}}<button type="submit" class="secondary">{{printf $.W.Withdraw .Name}}</button></form>{{end}}</li>
+{{if .Granted}}<form method="post" action="{{$.WithdrawAction}}"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="record" value="{{.RecordID}}"><input type="hidden" name="purpose" value="{{.Purpose}}"><input type="hidden" name="locale" value="{{$.Lang}}">{{if $.RedirectURI}}<input type="hidden" name="redirect_uri" value="{{$.RedirectURI}}">{{end}}<button type="submit" class="secondary">{{printf $.W.Withdraw .Name}}</button></form>{{end}}</li>
 {{end}}</ul>{{end}}
-{{if .AnyGranted}}<form method="post" action="{{.WithdrawAction}}"><input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="all" value="1">{{if .RedirectURI}}<input type="hidden" name="redirect_uri" value="{{.RedirectURI}}">{{end}}
+{{if .AnyGranted}}<form method="post" action="{{.WithdrawAction}}"><input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="all" value="1"><input type="hidden" name="locale" value="{{.Lang}}">{{if .RedirectURI}}<input type="hidden" name="redirect_uri" value="{{.RedirectURI}}">{{end}}
 <p>{{.W.WithdrawAllHint}}</p><p><button type="submit" class="secondary">{{.W.WithdrawAll}}</button></p></form>{{end}}
 </section>{{end}}
 </main>
@@ -232,7 +233,7 @@ func (p *Pages) RenderConsentPage(w io.Writer, fp FlowPage) error {
 			methods[i] = l.Methods[m]
 		}
 		d.Purposes = append(d.Purposes, flowPurpose{Key: np.Purpose, Name: t.PurposeName(np.Purpose), Basis: l.Bases[np.LegalBasis],
-			Collection: joinComma(methods) + ": " + t.Scope(np), Kept: l.humanDuration(np.Retention),
+			Collection: joinComma(methods) + d.W.Colon + t.Scope(np), Kept: l.humanDuration(np.Retention),
 			Collects: mapped(np.Elements, t.ElementLabel), SharedWith: mapped(np.Recipients, t.RecipientLabel)})
 	}
 	for _, cur := range fp.Current {
@@ -260,16 +261,7 @@ func (p *Pages) RenderConsentPage(w io.Writer, fp FlowPage) error {
 	return err
 }
 
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += x
-	}
-	return out
-}
+func joinComma(s []string) string { return strings.Join(s, ", ") }
 
 // FlowMessage is a page with one message and, when Link is set, one link:
 // an ended session, the step that takes a token out of the address.
