@@ -227,9 +227,12 @@ const legacyRevision = "64efefa256811f28442fb92d4e2b1c3d974bef59"
 
 // buildLegacy builds consentry as of legacyRevision, from this repository's
 // history.
-func buildLegacy(t *testing.T) string {
+// buildLegacy builds legacyRevision and returns the binary and the
+// source tree it came from (whose notices/ it can read: the files of
+// later versions may carry keys it does not know).
+func buildLegacy(t *testing.T) (bin, src string) {
 	t.Helper()
-	src := t.TempDir()
+	src = t.TempDir()
 	archive := exec.Command("git", "archive", "--format=tar", legacyRevision)
 	archive.Dir = filepath.Join("..", "..")
 	tar := exec.Command("tar", "-x", "-C", src)
@@ -243,12 +246,12 @@ func buildLegacy(t *testing.T) string {
 		t.Fatalf("git archive %s: %v: %s (the test needs the repository's history)", legacyRevision, err, stderr.String())
 	}
 	require.NoError(t, tar.Wait())
-	bin := filepath.Join(t.TempDir(), "consentry-legacy")
+	bin = filepath.Join(t.TempDir(), "consentry-legacy")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/consentry")
 	build.Dir = src
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, string(out))
-	return bin
+	return bin, src
 }
 
 // TestLegacySubjectsAreErasable: data written before random pseudonyms
@@ -260,15 +263,15 @@ func TestLegacySubjectsAreErasable(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPING: builds the previous release and migrates its data")
 	}
-	legacy := buildLegacy(t)
+	legacy, legacySrc := buildLegacy(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	runLegacy := func(args ...string) string {
 		out, err := exec.Command(legacy, append(args, "--data-dir", dataDir)...).Output()
 		require.NoError(t, err, string(out))
 		return strings.TrimSpace(string(out))
 	}
-	runLegacy("purposes", "load", filepath.Join("..", "..", "notices", "purposes.yaml"))
-	runLegacy("notices", "publish", filepath.Join("..", "..", "notices", "acme-cam"))
+	runLegacy("purposes", "load", filepath.Join(legacySrc, "notices", "purposes.yaml"))
+	runLegacy("notices", "publish", filepath.Join(legacySrc, "notices", "acme-cam"))
 	admin, app := runLegacy("clients", "create", "--name", "ops", "--role", "admin"), runLegacy("clients", "create", "--name", "app", "--role", "app")
 	cmd, base := testkit.StartServer(t, legacy, dataDir)
 	_, erinRecord := consentFor(t, base, admin, app, "erin-legacy", "LEGACY-1")

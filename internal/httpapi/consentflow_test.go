@@ -286,3 +286,24 @@ func TestConsentFlowHeaders(t *testing.T) {
 	resp, _ = get(t, c, f.ts.URL+"/consent-assets/logo.png")
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "no theme, no logo")
 }
+
+// TestClientRedirectURIs: an app registers where the flow may return
+// people; anything a browser could be sent to against them is refused,
+// and only apps have them.
+func TestClientRedirectURIs(t *testing.T) {
+	e := MustOpenEnv(t)
+	r := e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/clients", map[string]any{"name": "ok", "role": "app",
+		"redirect_uris": []string{"com.acme.tracker:/consent", "https://app.acme.example/consent?from=flow", "http://127.0.0.1:8765/cb"}})
+	require.Equal(t, http.StatusCreated, r.Code, r.Body.String())
+	list := e.do(t, privacy.RoleAdmin, http.MethodGet, "/v1/clients", nil)
+	assert.Contains(t, list.Body.String(), "https://app.acme.example/consent?from=flow")
+
+	assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/clients", map[string]any{"name": "bad", "role": "app",
+		"redirect_uris": []string{"javascript:alert(1)", "http://evil.example/x", "https://app.example/#frag", "/relative", "https://u:p@app.example/",
+			"com.acme.tracker:/consent", "com.acme.tracker:/consent"}}), 422, "invalid",
+		"redirect_uris[0]", "redirect_uris[1]", "redirect_uris[2]", "redirect_uris[3]", "redirect_uris[4]", "redirect_uris[6]")
+	assertProblem(t, e.do(t, privacy.RoleAdmin, http.MethodPost, "/v1/clients", map[string]any{"name": "svc", "role": "service",
+		"redirect_uris": []string{"https://app.example/cb"}}), 422, "invalid", "redirect_uris")
+	assertProblem(t, e.do(t, privacy.RoleApp, http.MethodPost, "/v1/clients", map[string]any{"name": "self", "role": "app",
+		"redirect_uris": []string{"https://app.example/cb"}}), 403, "forbidden")
+}

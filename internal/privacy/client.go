@@ -62,8 +62,9 @@ type Client struct {
 	RotatedAt         time.Time
 	PreviousExpiresAt time.Time
 	// RedirectURIs are where the hosted consent flow may send a person
-	// back to this app (app clients only).
-	RedirectURIs []string
+	// back to this app (app clients only). Omitted when empty, so that
+	// the audit payload of a client without any keeps its bytes.
+	RedirectURIs []string `json:",omitempty"`
 }
 
 // ClientStatus is whether a client's tokens work.

@@ -29,7 +29,15 @@ func (clientRecord) TableName() string { return "clients" }
 func (r clientRecord) toDomain() privacy.Client {
 	return privacy.Client{ID: r.ID, Name: r.Name, Role: privacy.Role(r.Role), CreatedAt: r.CreatedAt.UTC(),
 		ExpiresAt: timeVal(r.ExpiresAt), RevokedAt: timeVal(r.RevokedAt), RotatedAt: timeVal(r.RotatedAt),
-		PreviousExpiresAt: timeVal(r.PreviousExpiresAt), RedirectURIs: strings.Fields(r.RedirectURIs)}
+		PreviousExpiresAt: timeVal(r.PreviousExpiresAt), RedirectURIs: redirectURIs(r.RedirectURIs)}
+}
+
+// redirectURIs splits the stored list; nil for none.
+func redirectURIs(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, "\n")
 }
 
 // InsertClient stores a client with the hash of its token.
