@@ -92,7 +92,7 @@ func (s *Server) exchangeToken(c *gin.Context, tok string) {
 		MaxAge: int(time.Until(claims.Expires).Seconds()), HttpOnly: true, Secure: s.secureCookies || c.Request.TLS != nil, SameSite: http.SameSiteStrictMode})
 	q := c.Request.URL.Query()
 	q.Del("token")
-	next := c.Request.URL.Path
+	next := c.Request.URL.EscapedPath()
 	if len(q) > 0 {
 		next += "?" + q.Encode()
 	}

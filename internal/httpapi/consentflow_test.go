@@ -69,15 +69,7 @@ func get(t *testing.T, c *http.Client, u string, header ...string) (*http.Respon
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	require.NoError(t, err)
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp, string(b)
+	return send(t, c, req, header)
 }
 
 func post(t *testing.T, c *http.Client, u string, form url.Values, header ...string) (*http.Response, string) {
@@ -85,6 +77,12 @@ func post(t *testing.T, c *http.Client, u string, form url.Values, header ...str
 	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
 	require.NoError(t, err)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return send(t, c, req, header)
+}
+
+// send sends req with header (name, value, ...) and reads the answer whole.
+func send(t *testing.T, c *http.Client, req *http.Request, header []string) (*http.Response, string) {
+	t.Helper()
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
