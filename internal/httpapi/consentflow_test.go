@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/consentry/consentry/internal/httpapi"
+	"github.com/consentry/consentry/internal/notice"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -304,4 +306,29 @@ func TestClientRedirectURIs(t *testing.T) {
 		"redirect_uris": []string{"https://app.example/cb"}}), 422, "invalid", "redirect_uris")
 	assertProblem(t, e.do(t, privacy.RoleApp, http.MethodPost, "/v1/clients", map[string]any{"name": "self", "role": "app",
 		"redirect_uris": []string{"https://app.example/cb"}}), 403, "forbidden")
+}
+
+// TestConsentFlowTheme: the operator's theme dresses the pages: its
+// colors in the stylesheet, its logo served and shown with its name as
+// the text alternative.
+func TestConsentFlowTheme(t *testing.T) {
+	logo := []byte("\x89PNG\r\n\x1a\n-the-logo-bytes")
+	e := mustOpenEnvWith(t, func(d *httpapi.Deps) {
+		d.ConsentTheme = &notice.Theme{Name: "Acme Trackers", Primary: "#7a1f00", Background: "#fffdf7", Text: "#202020", Logo: logo}
+	})
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	c := browserClient(t)
+	resp, css := get(t, c, ts.URL+"/consent-assets/style.css")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, css, "--primary:#7a1f00")
+	resp, got := get(t, c, ts.URL+"/consent-assets/logo.png")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "image/png", resp.Header.Get("Content-Type"))
+	assert.Equal(t, string(logo), got)
+	resp, page := get(t, c, ts.URL+"/consent/cam")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, page, `<img class="logo" src="/consent-assets/logo.png" alt="Acme Trackers">`, "even the expired page wears the theme")
+	resp, _ = get(t, c, ts.URL+"/consent-assets/theme.json")
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode, "only the stylesheet and the logo")
 }
