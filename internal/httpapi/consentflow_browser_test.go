@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/consentry/consentry/internal/privacy"
@@ -114,6 +115,8 @@ func TestConsentFlowInChromium(t *testing.T) {
 
 	// Withdraw in one click; the next decision denies.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`form[action="/consent/cam/withdraw"] button`))))
+	// The result page of the save is still up until the withdrawal's loads.
+	waitUntil(t, ctx, `location.search.includes("withdrawn=1") && document.readyState === "complete"`)
 	require.NoError(t, chromedp.Do(ctx, chromedp.WaitVisible(chromedp.CSS(".done"))))
 	done, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(".done")))
 	require.NoError(t, err)
@@ -130,4 +133,18 @@ func TestConsentFlowInChromium(t *testing.T) {
 	if testkit.Update() { // -update: also rewrites docs/consent-flow.png
 		require.NoError(t, os.WriteFile("../../docs/consent-flow.png", png, 0o644))
 	}
+}
+
+// waitUntil evaluates expr until it is true, across the navigations the
+// page makes meanwhile (an evaluation during one fails, and is retried).
+func waitUntil(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr)); err == nil && ok {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the page never satisfied %s", expr)
 }
