@@ -58,6 +58,8 @@ check '{"subject":"user-b2c9","role":"member"}' "the owner shares the device wit
 check '{"decision":"allow","reasons":[]}' "the member's own consent allows"
 check '{"code":"invalid","fields":["guardian"]}' "a child's consent without a guardian is refused"
 check '"guardian":"user-7f3a"}' "the receipt names the child and the guardian"
+check '<label for="p-maintenance">Autoriser : Soin de la batterie</label>' "the hosted page, in French, a toggle per purpose"
+check '{"purpose":"maintenance","status":"granted"}' "the hosted page's form recorded the consent"
 check '["1.4.2","1.5.0"]' "the firmware history"
 check "[\"$device\"]" "incident search finds the device by the firmware it ran then"
 check 'ok:' "the audit log and the evidence bundle verify"
