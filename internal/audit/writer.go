@@ -194,7 +194,9 @@ func (l *Log) commit(jobs []*job) {
 	})
 	if err != nil {
 		if span != nil {
-			span.SetStatus(codes.Error, err.Error())
+			// The code, not the message: spans leave the deployment, and a
+			// database error can quote what it was given.
+			span.SetStatus(codes.Error, "commit failed: "+privacy.ErrorCode(err))
 			span.End()
 		}
 		l.requeue(notes)
