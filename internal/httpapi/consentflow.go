@@ -310,8 +310,9 @@ func session(ctx context.Context) string {
 }
 
 // flowForm reads a posted form: url-encoded, bounded, only the fields
-// named (a field not named is refused), from this origin, with the
-// session's CSRF token.
+// named (and csrf, redirect_uri; any other is refused), from this origin,
+// with the session's CSRF token and, when it has one, a redirect URI the
+// app registered.
 func (s *Server) flowForm(c *gin.Context, fields ...string) (url.Values, error) {
 	if ct := c.ContentType(); ct != "application/x-www-form-urlencoded" {
 		return nil, privacy.Errorf(privacy.EUnsupportedMediaType, "the form must be application/x-www-form-urlencoded")
@@ -331,12 +332,18 @@ func (s *Server) flowForm(c *gin.Context, fields ...string) (url.Values, error) 
 	}
 	form := c.Request.PostForm
 	for k := range form {
-		if k != "csrf" && !slices.Contains(fields, k) {
+		if k != "csrf" && k != "redirect_uri" && !slices.Contains(fields, k) {
 			return nil, privacy.FieldErrorf(privacy.EMalformed, k, "unknown field %s", k)
 		}
 	}
 	if !s.subjects.CheckBound(session(c.Request.Context()), csrfPurpose, form.Get("csrf")) {
 		return nil, privacy.FieldErrorf(privacy.EForbidden, "csrf", "the form is not from this session's page: reload the page")
+	}
+	if r := form.Get("redirect_uri"); r != "" {
+		p, _ := principal(c.Request.Context())
+		if err := s.checkRedirect(c.Request.Context(), p.ID, r); err != nil {
+			return nil, err
+		}
 	}
 	return form, nil
 }
@@ -372,7 +379,7 @@ func sameOrigin(c *gin.Context, origin string) bool {
 // @Failure  422 {string} string "invalid choices or redirect_uri (HTML)"
 // @Router   /consent/{key} [post]
 func (s *Server) consentSubmit(c *gin.Context) {
-	form, err := s.flowForm(c, "device", "version", "hash", "locale", "purpose", "redirect_uri")
+	form, err := s.flowForm(c, "device", "version", "hash", "locale", "purpose")
 	if err != nil {
 		s.flowProblem(c, err)
 		return
@@ -380,13 +387,7 @@ func (s *Server) consentSubmit(c *gin.Context) {
 	ctx := c.Request.Context()
 	p, _ := principal(ctx)
 	key := c.Param("key")
-	redirect := form.Get("redirect_uri")
-	if redirect != "" {
-		if err := s.checkRedirect(ctx, p.ID, redirect); err != nil {
-			s.flowProblem(c, err)
-			return
-		}
-	}
+	redirect := form.Get("redirect_uri") // checked by flowForm
 	version, err := strconv.Atoi(form.Get("version"))
 	if err != nil {
 		s.flowProblem(c, privacy.FieldErrorf(privacy.EInvalid, "version", "must be a version number"))
@@ -461,20 +462,14 @@ func (s *Server) redirectToPage(c *gin.Context, device, redirect, record string,
 // @Failure  422 {string} string "nothing to withdraw named (HTML)"
 // @Router   /consent/{key}/withdraw [post]
 func (s *Server) consentWithdraw(c *gin.Context) {
-	form, err := s.flowForm(c, "record", "purpose", "all", "locale", "redirect_uri")
+	form, err := s.flowForm(c, "record", "purpose", "all", "locale")
 	if err != nil {
 		s.flowProblem(c, err)
 		return
 	}
 	ctx := c.Request.Context()
 	p, _ := principal(ctx)
-	redirect := form.Get("redirect_uri")
-	if redirect != "" {
-		if err := s.checkRedirect(ctx, p.ID, redirect); err != nil {
-			s.flowProblem(c, err)
-			return
-		}
-	}
+	redirect := form.Get("redirect_uri") // checked by flowForm
 	if form.Get("all") == "1" {
 		recs, err := s.consents.WithdrawSubject(ctx, p.Subject, privacy.MethodWeb, p.ID)
 		if err != nil {
