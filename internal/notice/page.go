@@ -176,7 +176,7 @@ func renderPage(w io.Writer, shown Shown, body template.HTML) error {
 			methods[i] = l.Methods[m]
 		}
 		data.Rows = append(data.Rows, pageRow{Purpose: t.PurposeName(p.Purpose), LegalBasis: l.Bases[p.LegalBasis], Data: mapped(p.Elements, t.ElementLabel),
-			Collection: strings.Join(methods, ", ") + ": " + t.Scope(p), Kept: l.humanDuration(p.Retention), SharedWith: mapped(p.Recipients, t.RecipientLabel)})
+			Collection: strings.Join(methods, ", ") + flowWordsFor(shown.Locale).Colon + t.Scope(p), Kept: l.humanDuration(p.Retention), SharedWith: mapped(p.Recipients, t.RecipientLabel)})
 	}
 	if err := noticeTemplate.Execute(w, data); err != nil {
 		return fmt.Errorf("notice: render page: %w", err)
