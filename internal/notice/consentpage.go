@@ -209,7 +209,7 @@ var consentTemplate = template.Must(template.New("consent").Funcs(flowFuncs).Par
 <p>{{.W.WithdrawAllHint}}</p><p><button type="submit" class="secondary">{{.W.WithdrawAll}}</button></p></form>{{end}}
 </section>{{end}}
 </main>
-<footer><p>{{.L.Version}} {{.Version}}, {{.L.Published}} {{.Published}}<br>{{.L.Hash}}: <code>{{.Hash}}</code></p></footer>
+<footer><p>{{.L.Version}} {{.Version}}, {{.L.Published}} {{.Published}}<br>{{.L.Hash}}{{.W.Colon}}<code>{{.Hash}}</code></p></footer>
 </body>
 </html>
 `))

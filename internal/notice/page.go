@@ -99,6 +99,8 @@ type pageData struct {
 	Rows                                   []pageRow
 	Controller                             privacy.Controller
 	L                                      pageLabels
+	// Colon separates a label from its value, as the language writes it.
+	Colon string
 }
 
 var noticeTemplate = template.Must(template.New("notice").Parse(`<!DOCTYPE html>
@@ -133,10 +135,10 @@ footer{margin-top:2rem;font-size:.9rem;color:#454545;overflow-wrap:anywhere}
 </table>
 <h2>{{.L.Controller}}</h2>
 <p>{{.Controller.Name}}{{if .Controller.Address}}<br>{{.Controller.Address}}{{end}}</p>
-<p>{{.L.Contact}}: {{.Controller.Contact}}</p>
+<p>{{.L.Contact}}{{.Colon}}{{.Controller.Contact}}</p>
 </main>
 <footer>
-<p>{{.L.Version}} {{.Version}}, {{.L.Published}} {{.Published}}<br>{{.L.Hash}}: <code>{{.Hash}}</code></p>
+<p>{{.L.Version}} {{.Version}}, {{.L.Published}} {{.Published}}<br>{{.L.Hash}}{{.Colon}}<code>{{.Hash}}</code></p>
 </footer>
 </body>
 </html>
@@ -165,7 +167,7 @@ func renderPage(w io.Writer, shown Shown, body template.HTML) error {
 	v := shown.Version
 	l := labelsFor(shown.Locale)
 	data := pageData{Lang: shown.Locale, Title: shown.Text.Title, Version: v.Version, Hash: v.ContentHash,
-		Published: v.PublishedAt.Format("2006-01-02"), Body: body, Controller: v.Content.Controller, L: l}
+		Published: v.PublishedAt.Format("2006-01-02"), Body: body, Controller: v.Content.Controller, L: l, Colon: flowWordsFor(shown.Locale).Colon}
 	if shown.Fallback && shown.Requested != "" {
 		data.Fallback = fmt.Sprintf(l.Fallback, shown.Requested, shown.Locale)
 	}
@@ -176,7 +178,7 @@ func renderPage(w io.Writer, shown Shown, body template.HTML) error {
 			methods[i] = l.Methods[m]
 		}
 		data.Rows = append(data.Rows, pageRow{Purpose: t.PurposeName(p.Purpose), LegalBasis: l.Bases[p.LegalBasis], Data: mapped(p.Elements, t.ElementLabel),
-			Collection: strings.Join(methods, ", ") + flowWordsFor(shown.Locale).Colon + t.Scope(p), Kept: l.humanDuration(p.Retention), SharedWith: mapped(p.Recipients, t.RecipientLabel)})
+			Collection: strings.Join(methods, ", ") + data.Colon + t.Scope(p), Kept: l.humanDuration(p.Retention), SharedWith: mapped(p.Recipients, t.RecipientLabel)})
 	}
 	if err := noticeTemplate.Execute(w, data); err != nil {
 		return fmt.Errorf("notice: render page: %w", err)
