@@ -3378,7 +3378,7 @@ type ConsentPageParams struct {
 	// RedirectUri one of the app client's registered redirect URIs
 	RedirectUri *string `form:"redirect_uri,omitempty" json:"redirect_uri,omitempty"`
 
-	// Recorded the record the last action wrote (set by the flow)
+	// Recorded the record a save or withdrawal wrote, whose result and receipt the page shows (the flow's own redirect sets it)
 	Recorded *openapi_types.UUID `form:"recorded,omitempty" json:"recorded,omitempty"`
 }
 

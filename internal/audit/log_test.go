@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -491,9 +492,12 @@ func TestWriterExtendsTheSubjectIndexInBulk(t *testing.T) {
 				expected[behind] = size
 			}
 			// The writer indexes after answering the batch's callers.
+			// A copy: the condition may still run after a timeout, while the
+			// loop goes on changing expected.
+			wantMarks := maps.Clone(expected)
 			assert.Eventually(t, func() bool {
 				marks, err := db.Read(ctx).AuditSubjectMarks()
-				return err == nil && assert.ObjectsAreEqual(expected, marks)
+				return err == nil && assert.ObjectsAreEqual(wantMarks, marks)
 			}, 5*time.Second, time.Millisecond, "the marks after %d entries", size)
 			for _, s := range subjects[:2] {
 				if len(want[s]) == 0 {

@@ -67,11 +67,8 @@ func (s *Server) flowSession() gin.HandlerFunc {
 			s.flowMessage(c, http.StatusUnauthorized, "expired", "")
 			return
 		}
-		p := privacy.Client{ID: claims.AppID, Name: "subject-token", Role: privacy.RoleSubject, Subject: claims.Subject}
-		ctx := context.WithValue(c.Request.Context(), principalKey{}, p)
-		ctx = privacy.WithActor(ctx, privacy.Actor{ClientID: p.ID, Role: string(p.Role)})
-		ctx = context.WithValue(ctx, sessionKey{}, cookie)
-		c.Request = c.Request.WithContext(ctx)
+		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), sessionKey{}, cookie))
+		setPrincipal(c, claims.Principal())
 		c.Next()
 	}
 }
@@ -102,7 +99,7 @@ func (s *Server) exchangeToken(c *gin.Context, tok string) {
 // flowMessage answers a message page in the reader's language.
 func (s *Server) flowMessage(c *gin.Context, status int, kind, link string) {
 	var b bytes.Buffer
-	if err := notice.RenderFlowMessage(&b, notice.FlowMessage{Locale: readerLocale(c, ""), Kind: kind, Link: link, Theme: s.theme}); err != nil {
+	if err := notice.RenderFlowMessage(&b, notice.FlowMessage{Locale: readerLocale(c), Kind: kind, Link: link, Theme: s.theme}); err != nil {
 		s.writeError(c, err)
 		return
 	}
@@ -111,17 +108,14 @@ func (s *Server) flowMessage(c *gin.Context, status int, kind, link string) {
 }
 
 // readerLocale is the locale asked for in ?locale=, else the browser's
-// first Accept-Language, else fallback.
-func readerLocale(c *gin.Context, fallback string) string {
+// (browserLocale).
+func readerLocale(c *gin.Context) string {
 	if l := c.Query("locale"); l != "" {
 		if t, err := language.Parse(l); err == nil {
 			return t.String()
 		}
 	}
-	if tags, _, err := language.ParseAcceptLanguage(c.GetHeader("Accept-Language")); err == nil && len(tags) > 0 {
-		return tags[0].String()
-	}
-	return fallback
+	return browserLocale(c)
 }
 
 // flowAsset serves the pages' stylesheet (in the operator's theme) and
@@ -152,7 +146,8 @@ func (s *Server) flowAsset(c *gin.Context) error {
 }
 
 // consentPage renders the notice in force with a toggle per purpose, the
-// person's current choices per device, and what the last action did.
+// person's current choices per device, and, after a save or a withdrawal,
+// its result.
 //
 // @Summary  Hosted consent flow: the page
 // @ID       consentPage
@@ -164,7 +159,7 @@ func (s *Server) flowAsset(c *gin.Context) error {
 // @Param    device       query string false "the device to choose for" format(uuid)
 // @Param    locale       query string false "BCP 47 language tag"
 // @Param    redirect_uri query string false "one of the app client's registered redirect URIs"
-// @Param    recorded     query string false "the record the last action wrote (set by the flow)" format(uuid)
+// @Param    recorded     query string false "the record a save or withdrawal wrote, whose result and receipt the page shows (the flow's own redirect sets it)" format(uuid)
 // @Success  200 {string} string "HTML page"
 // @Failure  401 {string} string "no session, or it expired (HTML)"
 // @Failure  404 {string} string "no such notice, or none published (HTML)"
@@ -182,12 +177,12 @@ func (s *Server) consentPage(c *gin.Context) {
 }
 
 // renderConsent builds and writes the page with status; problem, when
-// set, says why the last action failed.
+// set, says why the person's save was refused.
 func (s *Server) renderConsent(c *gin.Context, status int, device, redirect, recorded string, withdrawn bool, problem string) {
 	ctx := c.Request.Context()
 	p, _ := principal(ctx)
 	key := c.Param("key")
-	shown, err := s.notices.Current(ctx, key, readerLocale(c, ""))
+	shown, err := s.notices.Current(ctx, key, readerLocale(c))
 	if err != nil {
 		s.flowProblem(c, err)
 		return
@@ -549,7 +544,7 @@ func (s *Server) flowProblem(c *gin.Context, err error) {
 		s.log.ErrorContext(c.Request.Context(), "request failed", "request_id", requestID(c), "route", c.FullPath(), "error", err)
 	}
 	var b bytes.Buffer
-	if rerr := notice.RenderFlowMessage(&b, notice.FlowMessage{Locale: readerLocale(c, ""), Kind: "problem", Detail: detail, Theme: s.theme}); rerr != nil {
+	if rerr := notice.RenderFlowMessage(&b, notice.FlowMessage{Locale: readerLocale(c), Kind: "problem", Detail: detail, Theme: s.theme}); rerr != nil {
 		s.writeError(c, rerr)
 		return
 	}

@@ -20,10 +20,7 @@ import (
 // at debug level, and scans everything logged: no token, no subject id,
 // no receipt, no key.
 func TestLogsHoldNoSecretsOrSubjects(t *testing.T) {
-	var logged testkit.SyncBuffer
-	e := mustOpenEnvWith(t, func(d *httpapi.Deps) {
-		d.Log = slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	e, logged := loggingEnv(t, slog.LevelDebug)
 	_, deviceID, notice := consentEnvOn(t, e)
 	// A webhook whose receiver refuses everything: deliveries are tried, retried and die.
 	const hookSecret = "whsec_d2ViaG9vay1zZWNyZXQtdGhhdC1tdXN0LW5ldmVyLWJlLWxvZ2dlZA=="
@@ -65,4 +62,15 @@ func TestLogsHoldNoSecretsOrSubjects(t *testing.T) {
 		assert.False(t, strings.Contains(out, secret), "the log holds the %s", what)
 	}
 	assert.NotContains(t, out, "-----BEGIN", "no key material")
+}
+
+// loggingEnv is an env whose log, at level and above, is JSON in the
+// returned buffer.
+func loggingEnv(t *testing.T, level slog.Level) (*env, *testkit.SyncBuffer) {
+	t.Helper()
+	logged := &testkit.SyncBuffer{}
+	e := mustOpenEnvWith(t, func(d *httpapi.Deps) {
+		d.Log = slog.New(slog.NewJSONHandler(logged, &slog.HandlerOptions{Level: level}))
+	})
+	return e, logged
 }

@@ -181,7 +181,7 @@ func (s *Server) authenticate() gin.HandlerFunc {
 				s.writeError(c, privacy.Errorf(privacy.EUnauthorized, "%s", err.Error()))
 				return
 			}
-			p = privacy.Client{ID: claims.AppID, Name: "subject-token", Role: privacy.RoleSubject, Subject: claims.Subject}
+			p = claims.Principal()
 		} else {
 			var err error
 			if p, err = s.clients.Authenticate(c.Request.Context(), token); err != nil {
@@ -189,11 +189,17 @@ func (s *Server) authenticate() gin.HandlerFunc {
 				return
 			}
 		}
-		ctx := context.WithValue(c.Request.Context(), principalKey{}, p)
-		ctx = privacy.WithActor(ctx, privacy.Actor{ClientID: p.ID, Role: string(p.Role)})
-		c.Request = c.Request.WithContext(ctx)
+		setPrincipal(c, p)
 		c.Next()
 	}
+}
+
+// setPrincipal makes p the request's caller: for the route policy, the
+// subject scope and the audit entries' actor.
+func setPrincipal(c *gin.Context, p privacy.Client) {
+	ctx := context.WithValue(c.Request.Context(), principalKey{}, p)
+	ctx = privacy.WithActor(ctx, privacy.Actor{ClientID: p.ID, Role: string(p.Role)})
+	c.Request = c.Request.WithContext(ctx)
 }
 
 // authorize asks the route policy whether the caller's role may use this

@@ -28,10 +28,7 @@ func (s *Server) noticePage(c *gin.Context) error {
 	}
 	locale := q.Get("locale")
 	if locale == "" {
-		// A browser says what its reader prefers.
-		if tags, _, err := language.ParseAcceptLanguage(c.GetHeader("Accept-Language")); err == nil && len(tags) > 0 {
-			locale = tags[0].String()
-		}
+		locale = browserLocale(c)
 	}
 	shown, err := s.notices.Current(c.Request.Context(), c.Param("key"), locale)
 	if err != nil {
@@ -50,4 +47,13 @@ func (s *Server) noticePage(c *gin.Context) error {
 	c.Header("Content-Language", shown.Locale)
 	c.Data(http.StatusOK, "text/html; charset=utf-8", page.Bytes())
 	return nil
+}
+
+// browserLocale is the first language the reader's browser prefers
+// (Accept-Language), or "" for none.
+func browserLocale(c *gin.Context) string {
+	if tags, _, err := language.ParseAcceptLanguage(c.GetHeader("Accept-Language")); err == nil && len(tags) > 0 {
+		return tags[0].String()
+	}
+	return ""
 }

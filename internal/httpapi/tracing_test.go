@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consentry/consentry/internal/httpapi"
 	"github.com/consentry/consentry/internal/privacy"
-	"github.com/consentry/consentry/internal/testkit"
 	"github.com/consentry/consentry/internal/tracing"
 	"github.com/consentry/consentry/internal/webhook/webhooktest"
 	"github.com/stretchr/testify/assert"
@@ -53,10 +51,7 @@ func doWithHeaders(t testing.TB, e *env, role privacy.Role, method, path string,
 // it returns the delivery's headers and the access log.
 func tracedConsent(t *testing.T, headers map[string]string) (http.Header, string, *env) {
 	t.Helper()
-	var logged testkit.SyncBuffer
-	e := mustOpenEnvWith(t, func(d *httpapi.Deps) {
-		d.Log = slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	})
+	e, logged := loggingEnv(t, slog.LevelInfo)
 	_, deviceID, notice := consentEnvOn(t, e)
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	rx := webhooktest.New(t, secret, 0)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 
 	"github.com/consentry/consentry/internal/privacy"
 )
@@ -29,9 +28,7 @@ import (
 type flowWords struct {
 	Intro, Allow, Collects, Device, ChooseDevice, NoDevice, Save, Current, Withdraw, WithdrawAll, WithdrawAllHint string
 	Recorded, WithdrawnDone, Receipt, Return, Expired, Continue, Problem, NotChosen, Until, Unknown               string
-	// Colon separates a label from its value, as the language writes it.
-	Colon  string
-	Status map[privacy.ConsentStatus]string
+	Status                                                                                                        map[privacy.ConsentStatus]string
 }
 
 var flowWordsByLang = map[string]flowWords{
@@ -42,7 +39,7 @@ var flowWordsByLang = map[string]flowWords{
 		Save:     "Save my choices", Current: "What you have chosen", Withdraw: "Withdraw %s", WithdrawAll: "Withdraw everything",
 		WithdrawAllHint: "Withdraws every consent you have given, on every device.",
 		Recorded:        "Your choices were recorded.", WithdrawnDone: "Your consent was withdrawn.", Receipt: "Download the signed receipt",
-		Colon: ": ", Return: "Return to the app", Expired: "This page has expired. Go back to the app and open it again.", Continue: "Continue",
+		Return: "Return to the app", Expired: "This page has expired. Go back to the app and open it again.", Continue: "Continue",
 		Problem: "Your choice could not be recorded: %s", NotChosen: "not chosen yet", Until: "until %s", Unknown: "an error on our side; try again later",
 		Status: map[privacy.ConsentStatus]string{privacy.StatusGranted: "allowed", privacy.StatusDenied: "not allowed",
 			privacy.StatusWithdrawn: "withdrawn", privacy.StatusExpired: "expired", privacy.StatusReconsentRequired: "to confirm again: the notice changed"},
@@ -54,7 +51,7 @@ var flowWordsByLang = map[string]flowWords{
 		Save:     "Enregistrer mes choix", Current: "Ce que vous avez choisi", Withdraw: "Retirer : %s", WithdrawAll: "Tout retirer",
 		WithdrawAllHint: "Retire tous les consentements que vous avez donnés, sur tous vos appareils.",
 		Recorded:        "Vos choix ont été enregistrés.", WithdrawnDone: "Votre consentement a été retiré.", Receipt: "Télécharger le reçu signé",
-		Colon: " : ", Return: "Revenir à l'application", Expired: "Cette page a expiré. Revenez à l'application et ouvrez-la de nouveau.", Continue: "Continuer",
+		Return: "Revenir à l'application", Expired: "Cette page a expiré. Revenez à l'application et ouvrez-la de nouveau.", Continue: "Continuer",
 		Problem: "Votre choix n'a pas pu être enregistré : %s", NotChosen: "pas encore choisi", Until: "jusqu'au %s", Unknown: "une erreur de notre côté ; réessayez plus tard",
 		Status: map[privacy.ConsentStatus]string{privacy.StatusGranted: "autorisé", privacy.StatusDenied: "non autorisé",
 			privacy.StatusWithdrawn: "retiré", privacy.StatusExpired: "expiré", privacy.StatusReconsentRequired: "à confirmer de nouveau : l'avis a changé"},
@@ -119,9 +116,10 @@ type FlowPage struct {
 	Theme   *Theme
 }
 
+// flowPurpose is a purpose's checklist row and the key its toggle posts.
 type flowPurpose struct {
-	Key, Name, Basis, Collection, Kept string
-	Collects, SharedWith               []string
+	pageRow
+	Key string
 }
 
 type flowChoiceView struct {
@@ -147,8 +145,6 @@ type flowData struct {
 	AnyGranted                       bool
 }
 
-var flowFuncs = template.FuncMap{"printf": fmt.Sprintf}
-
 const flowHead = `<!DOCTYPE html>
 <html lang="{{.Lang}}">
 <head>
@@ -162,7 +158,7 @@ const flowHead = `<!DOCTYPE html>
 <header>{{if .Theme}}{{if .Theme.HasLogo}}<img class="logo" src="/consent-assets/logo.png" alt="{{.Theme.Name}}">{{else if .Theme.Name}}<p class="brand">{{.Theme.Name}}</p>{{end}}{{end}}</header>
 `
 
-var consentTemplate = template.Must(template.New("consent").Funcs(flowFuncs).Parse(flowHead + `<main>
+var consentTemplate = template.Must(template.New("consent").Parse(flowHead + `<main>
 <h1>{{.Title}}</h1>
 {{if .Fallback}}<p class="note" role="note">{{.Fallback}}</p>{{end}}
 {{if .Result}}<div class="done" role="status"><p>{{if .Result.Withdrawn}}{{.W.WithdrawnDone}}{{else}}{{.W.Recorded}}{{end}}</p>
@@ -179,18 +175,18 @@ var consentTemplate = template.Must(template.New("consent").Funcs(flowFuncs).Par
 <input type="hidden" name="locale" value="{{.Lang}}">
 {{if .RedirectURI}}<input type="hidden" name="redirect_uri" value="{{.RedirectURI}}">{{end}}
 <fieldset>
-<legend>{{.L.Checklist}}{{.W.Colon}}{{.Device.Name}}</legend>
+<legend>{{.L.Checklist}}{{.L.Colon}}{{.Device.Name}}</legend>
 <p>{{.W.Intro}}</p>
 {{range .Purposes}}<div class="purpose">
-<h2 id="h-{{.Key}}">{{.Name}}</h2>
+<h2 id="h-{{.Key}}">{{.Purpose}}</h2>
 <dl>
-<dt>{{$.W.Collects}}</dt><dd><ul>{{range .Collects}}<li>{{.}}</li>{{end}}</ul></dd>
+<dt>{{$.W.Collects}}</dt><dd><ul>{{range .Data}}<li>{{.}}</li>{{end}}</ul></dd>
 <dt>{{$.L.Collection}}</dt><dd>{{.Collection}}</dd>
 <dt>{{$.L.Kept}}</dt><dd>{{.Kept}}</dd>
 <dt>{{$.L.SharedWith}}</dt><dd>{{if .SharedWith}}<ul>{{range .SharedWith}}<li>{{.}}</li>{{end}}</ul>{{else}}{{$.L.NoOne}}{{end}}</dd>
-<dt>{{$.L.LegalBasis}}</dt><dd>{{.Basis}}</dd>
+<dt>{{$.L.LegalBasis}}</dt><dd>{{.LegalBasis}}</dd>
 </dl>
-<p class="toggle"><input type="checkbox" id="p-{{.Key}}" name="purpose" value="{{.Key}}"><label for="p-{{.Key}}">{{printf $.W.Allow .Name}}</label></p>
+<p class="toggle"><input type="checkbox" id="p-{{.Key}}" name="purpose" value="{{.Key}}"><label for="p-{{.Key}}">{{printf $.W.Allow .Purpose}}</label></p>
 </div>
 {{end}}</fieldset>
 <p><button type="submit">{{.W.Save}}</button></p>
@@ -201,15 +197,15 @@ var consentTemplate = template.Must(template.New("consent").Funcs(flowFuncs).Par
 {{else}}<p class="note">{{.W.NoDevice}}</p>{{end}}
 {{if .CurrentViews}}<section aria-labelledby="current">
 <h2 id="current">{{.W.Current}}</h2>
-{{range .CurrentViews}}<h3>{{$.W.Device}}{{$.W.Colon}}{{.Device.Name}}</h3>
-<ul class="current">{{range .Choices}}<li><span>{{.Name}}{{$.W.Colon}}{{.Status}}{{if .Until}} ({{.Until}}){{end}}</span>
+{{range .CurrentViews}}<h3>{{$.W.Device}}{{$.L.Colon}}{{.Device.Name}}</h3>
+<ul class="current">{{range .Choices}}<li><span>{{.Name}}{{$.L.Colon}}{{.Status}}{{if .Until}} ({{.Until}}){{end}}</span>
 {{if .Granted}}<form method="post" action="{{$.WithdrawAction}}"><input type="hidden" name="csrf" value="{{$.CSRF}}"><input type="hidden" name="record" value="{{.RecordID}}"><input type="hidden" name="purpose" value="{{.Purpose}}"><input type="hidden" name="locale" value="{{$.Lang}}">{{if $.RedirectURI}}<input type="hidden" name="redirect_uri" value="{{$.RedirectURI}}">{{end}}<button type="submit" class="secondary">{{printf $.W.Withdraw .Name}}</button></form>{{end}}</li>
 {{end}}</ul>{{end}}
 {{if .AnyGranted}}<form method="post" action="{{.WithdrawAction}}"><input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="all" value="1"><input type="hidden" name="locale" value="{{.Lang}}">{{if .RedirectURI}}<input type="hidden" name="redirect_uri" value="{{.RedirectURI}}">{{end}}
 <p>{{.W.WithdrawAllHint}}</p><p><button type="submit" class="secondary">{{.W.WithdrawAll}}</button></p></form>{{end}}
 </section>{{end}}
 </main>
-<footer><p>{{.L.Version}} {{.Version}}, {{.L.Published}} {{.Published}}<br>{{.L.Hash}}{{.W.Colon}}<code>{{.Hash}}</code></p></footer>
+<footer><p>{{.L.Version}} {{.Version}}, {{.L.Published}} {{.Published}}<br>{{.L.Hash}}{{.L.Colon}}<code>{{.Hash}}</code></p></footer>
 </body>
 </html>
 `))
@@ -228,13 +224,7 @@ func (p *Pages) RenderConsentPage(w io.Writer, fp FlowPage) error {
 		d.Fallback = fmt.Sprintf(l.Fallback, fp.Shown.Requested, fp.Shown.Locale)
 	}
 	for _, np := range v.Content.Purposes {
-		methods := make([]string, len(np.CollectionMethods))
-		for i, m := range np.CollectionMethods {
-			methods[i] = l.Methods[m]
-		}
-		d.Purposes = append(d.Purposes, flowPurpose{Key: np.Purpose, Name: t.PurposeName(np.Purpose), Basis: l.Bases[np.LegalBasis],
-			Collection: joinComma(methods) + d.W.Colon + t.Scope(np), Kept: l.humanDuration(np.Retention),
-			Collects: mapped(np.Elements, t.ElementLabel), SharedWith: mapped(np.Recipients, t.RecipientLabel)})
+		d.Purposes = append(d.Purposes, flowPurpose{pageRow: l.row(t, np), Key: np.Purpose})
 	}
 	for _, cur := range fp.Current {
 		cv := flowCurrentView{Device: cur.Device}
@@ -261,8 +251,6 @@ func (p *Pages) RenderConsentPage(w io.Writer, fp FlowPage) error {
 	return err
 }
 
-func joinComma(s []string) string { return strings.Join(s, ", ") }
-
 // FlowMessage is a page with one message and, when Link is set, one link:
 // an ended session, the step that takes a token out of the address.
 type FlowMessage struct {
@@ -274,7 +262,7 @@ type FlowMessage struct {
 	Theme  *Theme
 }
 
-var messageTemplate = template.Must(template.New("message").Funcs(flowFuncs).Parse(`<!DOCTYPE html>
+var messageTemplate = template.Must(template.New("message").Parse(`<!DOCTYPE html>
 <html lang="{{.Lang}}">
 <head>
 <meta charset="utf-8">

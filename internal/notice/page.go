@@ -20,9 +20,11 @@ var markdown = goldmark.New()
 type pageLabels struct {
 	Checklist, Purpose, LegalBasis, Data, Collection, Kept, SharedWith, NoOne string
 	Controller, Contact, Version, Hash, Fallback, Published                   string
-	Bases                                                                     map[privacy.LegalBasis]string
-	Methods                                                                   map[privacy.CollectionMethod]string
-	Units                                                                     [7][2]string // year, month, week, day, hour, minute, second: singular, plural
+	// Colon separates a label from its value, as the language writes it.
+	Colon   string
+	Bases   map[privacy.LegalBasis]string
+	Methods map[privacy.CollectionMethod]string
+	Units   [7][2]string // year, month, week, day, hour, minute, second: singular, plural
 }
 
 var labels = map[string]pageLabels{
@@ -30,7 +32,7 @@ var labels = map[string]pageLabels{
 		Checklist: "What we collect and why", Purpose: "Purpose", LegalBasis: "Legal basis", Data: "Data collected",
 		Collection: "How and how widely", Kept: "Kept for at most", SharedWith: "Shared with", NoOne: "No one else",
 		Controller: "Responsible for your data", Contact: "Questions and requests", Version: "Version", Hash: "Content hash (SHA-256)",
-		Fallback: "This notice is not available in %s; it is shown in %s.", Published: "published",
+		Fallback: "This notice is not available in %s; it is shown in %s.", Published: "published", Colon: ": ",
 		Bases: map[privacy.LegalBasis]string{privacy.BasisConsent: "your consent", privacy.BasisContract: "a contract with you",
 			privacy.BasisLegalObligation: "a legal obligation", privacy.BasisVitalInterests: "vital interests",
 			privacy.BasisPublicTask: "a public task", privacy.BasisLegitimateInterests: "legitimate interests"},
@@ -42,7 +44,7 @@ var labels = map[string]pageLabels{
 		Checklist: "Ce que nous collectons et pourquoi", Purpose: "Finalité", LegalBasis: "Base légale", Data: "Données collectées",
 		Collection: "Comment et dans quelle mesure", Kept: "Conservées au plus", SharedWith: "Communiquées à", NoOne: "Personne d'autre",
 		Controller: "Responsable du traitement", Contact: "Questions et demandes", Version: "Version", Hash: "Empreinte du contenu (SHA-256)",
-		Fallback: "Cet avis n'est pas disponible en %s ; il est affiché en %s.", Published: "publiée le",
+		Fallback: "Cet avis n'est pas disponible en %s ; il est affiché en %s.", Published: "publiée le", Colon: " : ",
 		Bases: map[privacy.LegalBasis]string{privacy.BasisConsent: "votre consentement", privacy.BasisContract: "un contrat avec vous",
 			privacy.BasisLegalObligation: "une obligation légale", privacy.BasisVitalInterests: "des intérêts vitaux",
 			privacy.BasisPublicTask: "une mission d'intérêt public", privacy.BasisLegitimateInterests: "des intérêts légitimes"},
@@ -99,8 +101,6 @@ type pageData struct {
 	Rows                                   []pageRow
 	Controller                             privacy.Controller
 	L                                      pageLabels
-	// Colon separates a label from its value, as the language writes it.
-	Colon string
 }
 
 var noticeTemplate = template.Must(template.New("notice").Parse(`<!DOCTYPE html>
@@ -135,10 +135,10 @@ footer{margin-top:2rem;font-size:.9rem;color:#454545;overflow-wrap:anywhere}
 </table>
 <h2>{{.L.Controller}}</h2>
 <p>{{.Controller.Name}}{{if .Controller.Address}}<br>{{.Controller.Address}}{{end}}</p>
-<p>{{.L.Contact}}{{.Colon}}{{.Controller.Contact}}</p>
+<p>{{.L.Contact}}{{.L.Colon}}{{.Controller.Contact}}</p>
 </main>
 <footer>
-<p>{{.L.Version}} {{.Version}}, {{.L.Published}} {{.Published}}<br>{{.L.Hash}}{{.Colon}}<code>{{.Hash}}</code></p>
+<p>{{.L.Version}} {{.Version}}, {{.L.Published}} {{.Published}}<br>{{.L.Hash}}{{.L.Colon}}<code>{{.Hash}}</code></p>
 </footer>
 </body>
 </html>
@@ -167,23 +167,29 @@ func renderPage(w io.Writer, shown Shown, body template.HTML) error {
 	v := shown.Version
 	l := labelsFor(shown.Locale)
 	data := pageData{Lang: shown.Locale, Title: shown.Text.Title, Version: v.Version, Hash: v.ContentHash,
-		Published: v.PublishedAt.Format("2006-01-02"), Body: body, Controller: v.Content.Controller, L: l, Colon: flowWordsFor(shown.Locale).Colon}
+		Published: v.PublishedAt.Format("2006-01-02"), Body: body, Controller: v.Content.Controller, L: l}
 	if shown.Fallback && shown.Requested != "" {
 		data.Fallback = fmt.Sprintf(l.Fallback, shown.Requested, shown.Locale)
 	}
-	t := shown.Text
 	for _, p := range v.Content.Purposes {
-		methods := make([]string, len(p.CollectionMethods))
-		for i, m := range p.CollectionMethods {
-			methods[i] = l.Methods[m]
-		}
-		data.Rows = append(data.Rows, pageRow{Purpose: t.PurposeName(p.Purpose), LegalBasis: l.Bases[p.LegalBasis], Data: mapped(p.Elements, t.ElementLabel),
-			Collection: strings.Join(methods, ", ") + data.Colon + t.Scope(p), Kept: l.humanDuration(p.Retention), SharedWith: mapped(p.Recipients, t.RecipientLabel)})
+		data.Rows = append(data.Rows, l.row(shown.Text, p))
 	}
 	if err := noticeTemplate.Execute(w, data); err != nil {
 		return fmt.Errorf("notice: render page: %w", err)
 	}
 	return nil
+}
+
+// row is purpose p of the checklist as people read it in t's language:
+// labels, never keys; the notice page's table and the consent page's
+// purposes both show it.
+func (l pageLabels) row(t privacy.NoticeText, p privacy.NoticePurpose) pageRow {
+	methods := make([]string, len(p.CollectionMethods))
+	for i, m := range p.CollectionMethods {
+		methods[i] = l.Methods[m]
+	}
+	return pageRow{Purpose: t.PurposeName(p.Purpose), LegalBasis: l.Bases[p.LegalBasis], Data: mapped(p.Elements, t.ElementLabel),
+		Collection: strings.Join(methods, ", ") + l.Colon + t.Scope(p), Kept: l.humanDuration(p.Retention), SharedWith: mapped(p.Recipients, t.RecipientLabel)}
 }
 
 // mapped is each of keys as label says it.

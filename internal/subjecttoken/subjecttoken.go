@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consentry/consentry/internal/privacy"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/google/uuid"
@@ -95,6 +96,12 @@ func (i *Issuer) Mint(appID, subject string, now time.Time, ttl time.Duration) (
 		return "", time.Time{}, fmt.Errorf("subjecttoken: %w", err)
 	}
 	return tok, exp.UTC(), nil
+}
+
+// Principal is the caller a valid token makes: the subject, acting
+// through the app that minted the token.
+func (c Claims) Principal() privacy.Client {
+	return privacy.Client{ID: c.AppID, Name: "subject-token", Role: privacy.RoleSubject, Subject: c.Subject}
 }
 
 // LooksLike reports whether a bearer token is a subject token (a JWT)

@@ -3387,7 +3387,7 @@ export interface operations {
                 locale?: string;
                 /** @description one of the app client's registered redirect URIs */
                 redirect_uri?: string;
-                /** @description the record the last action wrote (set by the flow) */
+                /** @description the record a save or withdrawal wrote, whose result and receipt the page shows (the flow's own redirect sets it) */
                 recorded?: string;
             };
             header?: never;
