@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/consentry/consentry/internal/event"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/consentry/consentry/internal/store"
 	"github.com/transparency-dev/formats/log"
@@ -57,7 +58,7 @@ func (l *Log) Checkpoint(ctx context.Context) (privacy.Checkpoint, error) {
 		return privacy.Checkpoint{}, fmt.Errorf("audit: sign checkpoint: %w", err)
 	}
 	cp := privacy.Checkpoint{Size: size, Root: root[:], Note: string(signed)}
-	err = l.db.Transact(ctx, func(tx *store.Tx) error {
+	err = l.writeAside(ctx, func(tx *store.Tx) error {
 		cp.SignedAt = tx.Now()
 		return tx.InsertCheckpoint(cp)
 	})
@@ -70,6 +71,23 @@ func (l *Log) Checkpoint(ctx context.Context) (privacy.Checkpoint, error) {
 	}
 	setFailure(&l.signFailure, nil)
 	return cp, nil
+}
+
+// writeAside runs fn, which appends no entry, in the writer's next
+// transaction while the writer runs, and in a transaction of its own
+// otherwise (before Start, after Close). A transaction of its own would
+// wait for the database's write lock, which under a steady load the writer
+// takes again as soon as it lets it go: SQLite's busy handler polls, and a
+// checkpoint then waited past the lock timeout.
+func (l *Log) writeAside(ctx context.Context, fn func(tx *store.Tx) error) error {
+	l.mu.RLock()
+	running := l.started && !l.closed
+	l.mu.RUnlock()
+	if !running {
+		return l.db.Transact(ctx, fn)
+	}
+	_, err := l.Do(ctx, func(tx *Tx) ([]event.Event, error) { return nil, fn(tx.Tx) })
+	return err
 }
 
 // consistent checks that the tree (size, root) extends the signed tree last.

@@ -66,10 +66,12 @@ type Log struct {
 	// then); emptied when a subject is erased, here or elsewhere.
 	pseudonyms *memo.Map[string, string]
 
-	mu     sync.RWMutex // guards closed
+	mu     sync.RWMutex // guards closed and started
 	closed bool
-	wg     sync.WaitGroup
-	stop   chan struct{}
+	// started: Start has run, so the writer takes changes.
+	started bool
+	wg      sync.WaitGroup
+	stop    chan struct{}
 	// writeFailure is the last append failure, cleared by the next commit;
 	// signFailure is a refusal to sign, which only a consistent log clears.
 	writeFailure atomic.Pointer[error]
@@ -205,6 +207,9 @@ var lockBuckets = prometheus.ExponentialBuckets(50e-6, 2, 15)
 // Start runs the writer and the checkpoint timer until Close, and on
 // PostgreSQL follows the other instances' changes (Refresh on each).
 func (l *Log) Start() {
+	l.mu.Lock()
+	l.started = true
+	l.mu.Unlock()
 	l.wg.Add(2)
 	go l.writer()
 	go l.noter()
