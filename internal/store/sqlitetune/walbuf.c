@@ -36,7 +36,9 @@
 // (synchronous=FULL, which the store requires) and between two xShmBarrier
 // calls on the database file: the barrier writes out the WAL's pending
 // bytes too, so even a connection with synchronous=NORMAL never publishes
-// a frame that is not in the file. Nothing is held across a commit. The
+// a frame that is not in the file. Nothing is held across a commit, nor
+// past the WAL's write lock (walbuf_shm_lock: a rolled-back transaction's
+// spilled frames). The
 // zeros go only past the file's size as fstat reads it at that moment
 // (other connections write the same WAL, one at a time, under SQLite's WAL
 // write lock, which the writer holds): nothing valid lies there. SQLite's
@@ -262,8 +264,26 @@ static int walbuf_shm_map(sqlite3_file *p, int pg, int pgsz, int extend, void vo
   return f->real->pMethods->xShmMap(f->real, pg, pgsz, extend, pp);
 }
 
+// WALBUF_WRITE_LOCK is the wal-index lock a WAL's writer holds (wal.c's
+// WAL_WRITE_LOCK).
+#define WALBUF_WRITE_LOCK 0
+
+// walbuf_shm_lock is called on the database file. As its connection lets
+// the WAL's write lock go, the WAL's pending bytes are written out: a
+// commit has written them already (xSync, or the barrier), so any left are
+// frames of a transaction that spilled pages to the WAL and then rolled
+// back. They belong to no one, but held back they would be written at
+// this connection's next flush, over the frames another writer has
+// appended and committed there since. Written now, under the lock, they
+// are where the unix VFS would have put them, beyond the last commit,
+// for the next writer to overwrite. A failed write fails the WAL's next
+// sync, as the barrier's does.
 static int walbuf_shm_lock(sqlite3_file *p, int off, int n, int flags) {
   walbuf_file *f = (walbuf_file *)p;
+  if ((flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE) && off <= WALBUF_WRITE_LOCK && WALBUF_WRITE_LOCK < off + n && f->wal) {
+    int rc = walbuf_flush(f->wal);
+    if (rc != SQLITE_OK && f->wal->err == SQLITE_OK) f->wal->err = rc;
+  }
   return f->real->pMethods->xShmLock(f->real, off, n, flags);
 }
 

@@ -271,3 +271,59 @@ func TestWALWithZerosAheadRecovers(t *testing.T) {
 	_, err = r.Exec("INSERT INTO t VALUES (1000, randomblob(10))")
 	require.NoError(t, err, "the recovered database takes writes")
 }
+
+// TestWALBufRolledBackFramesStayBehind: a transaction larger than its page
+// cache writes frames before it commits; rolled back, those frames are
+// no one's, and another writer appends its own where they were. The VFS
+// must not write the rolled-back frames it held back after that, over the
+// other writer's committed ones (it did: "Rowid out of order", committed
+// rows lost at recovery); it writes them as the write lock goes.
+func TestWALBufRolledBackFramesStayBehind(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rb.db")
+	a := openWithTable(t, path)
+	b := open(t, path, 2*time.Second)
+	ctx := context.Background()
+	c, err := a.Conn(ctx)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.ExecContext(ctx, "PRAGMA cache_size=10")
+	require.NoError(t, err)
+
+	tx, err := c.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	for i := range 200 {
+		_, err := tx.Exec("INSERT INTO t VALUES (?, randomblob(1000))", 100000+i)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Rollback())
+
+	// Another connection of another pool (another process) appends and
+	// commits where the rolled-back frames were.
+	for i := range 100 {
+		_, err := b.Exec("INSERT INTO t VALUES (?, randomblob(1000))", i)
+		require.NoError(t, err)
+	}
+	// The first connection writes again.
+	_, err = c.ExecContext(ctx, "INSERT INTO t VALUES (1000, randomblob(10))")
+	require.NoError(t, err)
+
+	for _, s := range []*sql.DB{a, b} {
+		var n int
+		require.NoError(t, s.QueryRow("SELECT count(*) FROM t").Scan(&n))
+		assert.Equal(t, 101, n)
+		var check string
+		require.NoError(t, s.QueryRow("PRAGMA integrity_check").Scan(&check))
+		assert.Equal(t, "ok", check)
+	}
+	// And after a crash: what recovery reads back from the WAL.
+	crashed := filepath.Join(t.TempDir(), "rb.db")
+	for _, suffix := range []string{"", "-wal"} {
+		raw, err := os.ReadFile(path + suffix)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(crashed+suffix, raw, 0o600))
+	}
+	r := open(t, crashed, 2*time.Second)
+	var n int
+	require.NoError(t, r.QueryRow("SELECT count(*) FROM t").Scan(&n))
+	assert.Equal(t, 101, n, "committed rows lost at recovery")
+}
