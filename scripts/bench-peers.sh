@@ -5,7 +5,10 @@
 # (nothing by hand), starts both on loopback, and runs cmd/benchpeers: one
 # data set seeded into both (SUBJECTS subjects with a consent or a refusal,
 # POLICY_RULES rules), a sample both must answer alike, then alternating
-# runs of DURATION at 64 connections and at one, and Consentry's batches.
+# runs of DURATION at 64 connections and at one, and Consentry's batches,
+# loaded by wrk (installed from Debian's packages when missing), as the
+# issue's first measurement was taken; PEERS_LOADGEN=go loads them with
+# cmd/benchpeers' own Go HTTP client instead.
 # Consentry runs as shipped: SQLite with synchronous=FULL, every decision
 # in the audit log before its answer.
 # Usage: scripts/bench-peers.sh [DURATION]   (make bench-peers PEERS_TIME=10s)
@@ -18,6 +21,20 @@ subjects=${SUBJECTS:-100000} rules=${POLICY_RULES:-1000}
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
+loadgen=(--wrk wrk)
+if [ "${PEERS_LOADGEN:-wrk}" = go ]; then
+	loadgen=()
+elif ! command -v wrk >/dev/null; then
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+		echo "bench-peers: installing wrk (apt-get install wrk)"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+	else
+		echo "bench-peers: wrk is needed (Debian: apt-get install wrk)" >&2
+		exit 1
+	fi
+fi
+[ ${#loadgen[@]} -eq 0 ] || loadgen=(--wrk "$(command -v wrk)")
 go build -o bin/consentry ./cmd/consentry
 go build -o "$work/benchpeers" ./cmd/benchpeers
 echo "bench-peers: installing OPA $opa_version (go install, into $work/bin)"
@@ -44,8 +61,10 @@ wait_ready "$consentry" "$work/serve.log" "$server"
 for _ in $(seq 1 60); do curl -sf "$opa/health" >/dev/null && break; sleep 0.5; done
 curl -sf "$opa/health" >/dev/null || { cat "$work/opa.log"; exit 1; }
 
-echo "bench-peers: $(nproc) cores shared by both servers and the load generator; OPA $("$work/bin/opa" version | awk '/^Version/ {print $2}')"
+lg="Go's HTTP client"
+[ ${#loadgen[@]} -eq 0 ] || lg=$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')
+echo "bench-peers: $(nproc) cores shared by both servers and the load generator ($lg); OPA $("$work/bin/opa" version | awk '/^Version/ {print $2}')"
 "$work/benchpeers" --consentry "$consentry" --opa "$opa" --admin "$ADMIN" --app "$APP" --service "$SERVICE" \
-	--consentry-pid "$server" --opa-pid "$opa_pid" --subjects "$subjects" --rules "$rules" --duration "$duration" --rounds "${PEERS_ROUNDS:-2}" "${profile[@]}"
+	--consentry-pid "$server" --opa-pid "$opa_pid" --subjects "$subjects" --rules "$rules" --duration "$duration" --rounds "${PEERS_ROUNDS:-2}" "${loadgen[@]}" "${profile[@]}"
 # Every decision was audited: the whole log verifies.
 verify_deployment "$consentry" "$work/serve.log"

@@ -7,9 +7,10 @@
 // loopback and prints requests/s, p50, p99, the CPU each server used per
 // request, and the ratios.
 //
-// The load generator is this program (Go's HTTP client, one goroutine per
-// connection), the same for both servers, sharing the machine's cores with
-// them.
+// The load generator is wrk (--wrk, which the script passes), the same for
+// both servers, sharing the machine's cores with them; without --wrk, this
+// program's own (Go's HTTP client, one goroutine per connection), which
+// spends more CPU and adds more latency per request.
 package main
 
 import (
@@ -43,6 +44,8 @@ type config struct {
 	// pprof and profileDir, when set: Consentry's runtime profiles, and
 	// where the first round's CPU profiles of its runs are written.
 	pprof, profileDir string
+	// wrk is the wrk binary that loads the servers ("": Go's client).
+	wrk string
 }
 
 func main() {
@@ -63,6 +66,7 @@ func main() {
 	flag.IntVar(&c.rounds, "rounds", 2, "alternating rounds")
 	flag.StringVar(&c.pprof, "pprof", "", "Consentry's --pprof-addr as a URL: profile its runs of the first round")
 	flag.StringVar(&c.profileDir, "profile-dir", "", "where the CPU profiles go (with --pprof)")
+	flag.StringVar(&c.wrk, "wrk", "", "wrk's path: the load generator (without it, Go's HTTP client)")
 	flag.Parse()
 	c.purpose, c.element, c.category = "security-monitoring", "video", "personal.media.image"
 	if err := run(context.Background(), c); err != nil {
@@ -86,20 +90,26 @@ func run(ctx context.Context, c config) error {
 	}
 	fmt.Printf("benchpeers: both answer %d sampled requests alike\n", c.sample)
 
-	single := func(peer string, conns int) loadgen.Result {
+	load := func(t loadgen.Target) (loadgen.Result, error) {
+		if c.wrk != "" {
+			return loadgen.RunWrk(ctx, c.wrk, t)
+		}
+		return loadgen.Run(ctx, t), nil
+	}
+	single := func(peer string, conns int) (loadgen.Result, error) {
 		bodies := make([][]byte, 10000)
 		for i := range bodies {
 			q := query{subject: loadgen.Subject(i * 7919 % c.subjects), device: device, element: c.element, purpose: c.purpose, action: "use", service: "service-client"}
 			bodies[i] = q.body(peer)
 		}
 		if peer == "consentry" {
-			return loadgen.Run(ctx, loadgen.Target{URLs: []string{c.consentry + "/v1/decisions"}, Token: c.service, Bodies: bodies, Conns: conns,
+			return load(loadgen.Target{URLs: []string{c.consentry + "/v1/decisions"}, Token: c.service, Bodies: bodies, Conns: conns,
 				Duration: c.duration, PIDs: []int{c.consentryPID}})
 		}
-		return loadgen.Run(ctx, loadgen.Target{URLs: []string{c.opa + "/v1/data/consentry/allow"}, Bodies: bodies, Conns: conns, Duration: c.duration,
+		return load(loadgen.Target{URLs: []string{c.opa + "/v1/data/consentry/allow"}, Bodies: bodies, Conns: conns, Duration: c.duration,
 			PIDs: []int{c.opaPID}})
 	}
-	batch := func() loadgen.Result {
+	batch := func() (loadgen.Result, error) {
 		bodies := make([][]byte, c.subjects/100)
 		for i := range bodies {
 			checks := make([]string, 100)
@@ -109,14 +119,18 @@ func run(ctx context.Context, c config) error {
 			}
 			bodies[i] = []byte(`{"checks":[` + strings.Join(checks, ",") + `]}`)
 		}
-		return loadgen.Run(ctx, loadgen.Target{URLs: []string{c.consentry + "/v1/decisions/batch"}, Token: c.service, Bodies: bodies, Conns: c.batchConns,
+		return load(loadgen.Target{URLs: []string{c.consentry + "/v1/decisions/batch"}, Token: c.service, Bodies: bodies, Conns: c.batchConns,
 			Duration: c.duration, Checks: 100, PIDs: []int{c.consentryPID}})
 	}
 
 	runs := map[string][]loadgen.Result{}
-	record := func(name string, r loadgen.Result) {
+	record := func(name string, r loadgen.Result, err error) error {
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
 		runs[name] = append(runs[name], r)
 		fmt.Printf("  %-44s %s\n", name, r)
+		return nil
 	}
 	for round := 1; round <= c.rounds; round++ {
 		fmt.Printf("round %d of %d (%s each)\n", round, c.rounds, c.duration)
@@ -126,17 +140,27 @@ func run(ctx context.Context, c config) error {
 			}
 			return startProfile(ctx, c.pprof, c.duration, filepath.Join(c.profileDir, name+".pprof"))
 		}
-		done := profile("consentry-single")
-		record(fmt.Sprintf("Consentry, single, %d connections", c.connections), single("consentry", c.connections))
-		done()
-		record(fmt.Sprintf("OPA, single, %d connections", c.connections), single("opa", c.connections))
-		done = profile("consentry-single-1")
-		record("Consentry, single, 1 connection", single("consentry", 1))
-		done()
-		record("OPA, single, 1 connection", single("opa", 1))
-		done = profile("consentry-batch")
-		record(fmt.Sprintf("Consentry, batches of 100, %d connections", c.batchConns), batch())
-		done()
+		steps := []struct {
+			name, profile string
+			run           func() (loadgen.Result, error)
+		}{
+			{fmt.Sprintf("Consentry, single, %d connections", c.connections), "consentry-single", func() (loadgen.Result, error) { return single("consentry", c.connections) }},
+			{fmt.Sprintf("OPA, single, %d connections", c.connections), "", func() (loadgen.Result, error) { return single("opa", c.connections) }},
+			{"Consentry, single, 1 connection", "consentry-single-1", func() (loadgen.Result, error) { return single("consentry", 1) }},
+			{"OPA, single, 1 connection", "", func() (loadgen.Result, error) { return single("opa", 1) }},
+			{fmt.Sprintf("Consentry, batches of 100, %d connections", c.batchConns), "consentry-batch", batch},
+		}
+		for _, st := range steps {
+			done := func() {}
+			if st.profile != "" {
+				done = profile(st.profile)
+			}
+			r, err := st.run()
+			done()
+			if err := record(st.name, r, err); err != nil {
+				return err
+			}
+		}
 	}
 	for _, rs := range runs {
 		for _, r := range rs {
