@@ -61,7 +61,7 @@ bench:
 	$(GO) test -run '^$$' -bench RateLimiterManySubjects -benchtime 1000000x ./internal/httpapi/
 	$(GO) test -run '^$$' -bench NoticePagePathological -benchmem -benchtime 5x ./internal/notice/
 
-## bench-peers: Consentry's audited decisions beside OPA (installed with go install) on one data set, alternating; PEERS_TIME per run (docs/performance.md)
+## bench-peers: Consentry's audited decisions beside OPA (installed with go install) on one data set, loaded by wrk (apt-get installs it when missing), alternating; PEERS_TIME per run (docs/performance.md)
 PEERS_TIME ?= 10s
 bench-peers:
 	./scripts/bench-peers.sh "$(PEERS_TIME)"
