@@ -2,7 +2,8 @@
 // audit log's single writer: a driver whose connections keep temporary
 // storage in memory and leave checkpoints to a checkpointer beside the
 // writer (driver.go, checkpoint.go), and a VFS that hands a commit's WAL
-// writes to the kernel together (walbuf.c). store opens every SQLite
+// writes to the kernel together, extends a WAL ahead of its frames and
+// syncs it with fdatasync (walbuf.c). store opens every SQLite
 // connection through DriverName; the VFS is named in the DSN of read-write
 // ones (VFS).
 package sqlitetune
