@@ -466,7 +466,9 @@ func TestWriterExtendsTheSubjectIndexInBulk(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
 		db := storetest.MustOpenDB(t, dialect, nil)
-		l := audittest.MustOpenLog(t, db, audit.Options{SubjectIndexEvery: 10})
+		// The writer's log in the test's output: an extension that fails
+		// (it is then retried ten entries later) shows why.
+		l := audittest.MustOpenLog(t, db, audit.Options{SubjectIndexEvery: 10, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
 		subjects := []string{"alice", "bob", ""}
 		want := map[string][]int64{}
 		expected := map[string]int64{}
@@ -498,7 +500,7 @@ func TestWriterExtendsTheSubjectIndexInBulk(t *testing.T) {
 			assert.Eventually(t, func() bool {
 				marks, err := db.Read(ctx).AuditSubjectMarks()
 				return err == nil && assert.ObjectsAreEqual(wantMarks, marks)
-			}, 5*time.Second, time.Millisecond, "the marks after %d entries", size)
+			}, 20*time.Second, time.Millisecond, "the marks after %d entries", size)
 			for _, s := range subjects[:2] {
 				if len(want[s]) == 0 {
 					continue // not seen yet: no pseudonym
