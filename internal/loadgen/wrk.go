@@ -47,8 +47,10 @@ func RunWrk(ctx context.Context, path string, t Target) (Result, error) {
 		return Result{}, err
 	}
 	threads := min(2, t.Conns)
+	// A request unanswered for 30 s is an error, as in Run (wrk's own
+	// default, 2 s, would count a batch queued behind a WAL restart).
 	cmd := exec.CommandContext(ctx, path, "-t", strconv.Itoa(threads), "-c", strconv.Itoa(t.Conns),
-		"-d", strconv.Itoa(max(1, int(t.Duration.Round(time.Second).Seconds())))+"s", "--latency", "-s", script, t.URLs[0])
+		"-d", strconv.Itoa(max(1, int(t.Duration.Round(time.Second).Seconds())))+"s", "--timeout", "30s", "--latency", "-s", script, t.URLs[0])
 	var out, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	cpuBefore := CPUTime(t.PIDs...)
