@@ -230,14 +230,7 @@ func TestWALExtendedByTwoWriters(t *testing.T) {
 		_, err := s.Exec("INSERT INTO t VALUES (?, randomblob(?))", i, 500+i*37%4000)
 		require.NoError(t, err)
 	}
-	for _, s := range []*sql.DB{a, b} {
-		var n int
-		require.NoError(t, s.QueryRow("SELECT count(*) FROM t").Scan(&n))
-		assert.Equal(t, 600, n)
-		var check string
-		require.NoError(t, s.QueryRow("PRAGMA integrity_check").Scan(&check))
-		assert.Equal(t, "ok", check)
-	}
+	assertIntact(t, 600, a, b)
 }
 
 // TestWALWithZerosAheadRecovers: after a crash (the database and its WAL
@@ -251,23 +244,13 @@ func TestWALWithZerosAheadRecovers(t *testing.T) {
 		_, err := s.Exec("INSERT INTO t VALUES (?, randomblob(700))", i)
 		require.NoError(t, err)
 	}
-	crashed := filepath.Join(t.TempDir(), "c.db")
-	for _, suffix := range []string{"", "-wal"} {
-		raw, err := os.ReadFile(path + suffix)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(crashed+suffix, raw, 0o600))
-	}
+	crashed := crashCopy(t, path)
 	fi, err := os.Stat(crashed + "-wal")
 	require.NoError(t, err)
 	require.Equal(t, walChunk(), fi.Size(), "the copied WAL ends in zeros")
 
 	r := open(t, crashed, 2*time.Second)
-	var n int
-	require.NoError(t, r.QueryRow("SELECT count(*) FROM t").Scan(&n))
-	assert.Equal(t, 300, n)
-	var check string
-	require.NoError(t, r.QueryRow("PRAGMA integrity_check").Scan(&check))
-	assert.Equal(t, "ok", check)
+	assertIntact(t, 300, r)
 	_, err = r.Exec("INSERT INTO t VALUES (1000, randomblob(10))")
 	require.NoError(t, err, "the recovered database takes writes")
 }
@@ -307,23 +290,35 @@ func TestWALBufRolledBackFramesStayBehind(t *testing.T) {
 	_, err = c.ExecContext(ctx, "INSERT INTO t VALUES (1000, randomblob(10))")
 	require.NoError(t, err)
 
-	for _, s := range []*sql.DB{a, b} {
+	assertIntact(t, 101, a, b)
+	// And after a crash: what recovery reads back from the WAL.
+	assertIntact(t, 101, open(t, crashCopy(t, path), 2*time.Second))
+}
+
+// assertIntact checks, through each pool, that table t holds rows rows
+// and that the database passes SQLite's integrity check.
+func assertIntact(t *testing.T, rows int, pools ...*sql.DB) {
+	t.Helper()
+	for _, s := range pools {
 		var n int
 		require.NoError(t, s.QueryRow("SELECT count(*) FROM t").Scan(&n))
-		assert.Equal(t, 101, n)
+		assert.Equal(t, rows, n)
 		var check string
 		require.NoError(t, s.QueryRow("PRAGMA integrity_check").Scan(&check))
 		assert.Equal(t, "ok", check)
 	}
-	// And after a crash: what recovery reads back from the WAL.
-	crashed := filepath.Join(t.TempDir(), "rb.db")
+}
+
+// crashCopy copies the database at path and its WAL, as they are while
+// open (as a kill -9 leaves them), to a new directory, and returns the
+// copy's path.
+func crashCopy(t *testing.T, path string) string {
+	t.Helper()
+	crashed := filepath.Join(t.TempDir(), filepath.Base(path))
 	for _, suffix := range []string{"", "-wal"} {
 		raw, err := os.ReadFile(path + suffix)
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(crashed+suffix, raw, 0o600))
 	}
-	r := open(t, crashed, 2*time.Second)
-	var n int
-	require.NoError(t, r.QueryRow("SELECT count(*) FROM t").Scan(&n))
-	assert.Equal(t, 101, n, "committed rows lost at recovery")
+	return crashed
 }
