@@ -62,7 +62,7 @@ for _ in $(seq 1 60); do curl -sf "$opa/health" >/dev/null && break; sleep 0.5; 
 curl -sf "$opa/health" >/dev/null || { cat "$work/opa.log"; exit 1; }
 
 lg="Go's HTTP client"
-[ ${#loadgen[@]} -eq 0 ] || lg=$(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')
+[ ${#loadgen[@]} -eq 0 ] || lg=$(wrk -v 2>&1 | awk 'NR == 1 {print $1, $2}' || true) # wrk -v exits 1
 echo "bench-peers: $(nproc) cores shared by both servers and the load generator ($lg); OPA $("$work/bin/opa" version | awk '/^Version/ {print $2}')"
 "$work/benchpeers" --consentry "$consentry" --opa "$opa" --admin "$ADMIN" --app "$APP" --service "$SERVICE" \
 	--consentry-pid "$server" --opa-pid "$opa_pid" --subjects "$subjects" --rules "$rules" --duration "$duration" --rounds "${PEERS_ROUNDS:-2}" "${loadgen[@]}" "${profile[@]}"

@@ -177,8 +177,26 @@ func run(ctx context.Context, c config) error {
 		fmt.Printf("  round %d: %d connections: %.2fx the decisions/s, p99 %.2fx; 1 connection: p50 %.2fx; batches: %.2fx OPA's single decisions/s in checks/s\n",
 			i+1, c.connections, cs[i].PerSecond()/ops[i].PerSecond(), cs[i].P99.Seconds()/ops[i].P99.Seconds(), c1[i].P50.Seconds()/o1[i].P50.Seconds(),
 			bs[i].PerSecond()/ops[i].PerSecond())
+		fmt.Printf("    targets: %s\n", verdicts(cs[i], ops[i], c1[i], bs[i]))
 	}
 	return nil
+}
+
+// verdicts says which of the targets docs/performance.md holds Consentry
+// to (issue 26) one round met: at the concurrent connections, at least
+// 1.2 times OPA's decisions/s with a p99 no worse; at one connection, a
+// p50 of 0.5 ms at most; batches, at least 4 times OPA's single
+// decisions/s in checks/s.
+func verdicts(concurrent, opa, one, batches loadgen.Result) string {
+	met := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "not met"
+	}
+	return fmt.Sprintf("decisions/s >= 1.2x OPA's with p99 <= OPA's: %s; p50 at 1 connection <= 0.5 ms: %s; batches >= 4x OPA's decisions/s: %s",
+		met(concurrent.PerSecond() >= 1.2*opa.PerSecond() && concurrent.P99 <= opa.P99), met(one.P50 <= 500*time.Microsecond),
+		met(batches.PerSecond() >= 4*opa.PerSecond()))
 }
 
 // seedConsentry seeds Consentry (loadgen.Seed) and returns the device id
