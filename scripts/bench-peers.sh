@@ -22,9 +22,12 @@ work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 loadgen=(--wrk wrk)
-if [ "${PEERS_LOADGEN:-wrk}" = go ]; then
-	loadgen=()
-elif ! command -v wrk >/dev/null; then
+case ${PEERS_LOADGEN:-wrk} in
+wrk) ;;
+go) loadgen=() ;;
+*) echo "bench-peers: PEERS_LOADGEN is wrk (the default) or go, not ${PEERS_LOADGEN}" >&2; exit 2 ;;
+esac
+if [ ${#loadgen[@]} -gt 0 ] && ! command -v wrk >/dev/null; then
 	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 		echo "bench-peers: installing wrk (apt-get install wrk)"
 		apt-get update -qq
