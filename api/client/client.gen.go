@@ -3378,8 +3378,11 @@ type ConsentPageParams struct {
 	// RedirectUri one of the app client's registered redirect URIs
 	RedirectUri *string `form:"redirect_uri,omitempty" json:"redirect_uri,omitempty"`
 
-	// Recorded the record a save or withdrawal wrote, whose result and receipt the page shows (the flow's own redirect sets it)
+	// Recorded the record of a save or withdrawal, whose result and receipt the page shows (the flow's own redirect sets it)
 	Recorded *openapi_types.UUID `form:"recorded,omitempty" json:"recorded,omitempty"`
+
+	// Withdrawn with recorded: the result is a withdrawal (the flow's own redirect sets it)
+	Withdrawn *string `form:"withdrawn,omitempty" json:"withdrawn,omitempty"`
 }
 
 // NoticePageParams defines parameters for NoticePage.
@@ -3779,7 +3782,7 @@ type ClientInterface interface {
 
 	// ConsentSubmit Hosted consent flow: record the choices
 	//
-	// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+	// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A version or hash other than those of the notice in force is refused, and the page shows the notice in force.
 	//
 	// Corresponds with POST /consent/{key} (the `ConsentSubmit` operationId).
 	ConsentSubmit(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -4697,7 +4700,7 @@ func (c *Client) ConsentPage(ctx context.Context, key string, params *ConsentPag
 
 // ConsentSubmit Hosted consent flow: record the choices
 //
-// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A version or hash other than those of the notice in force is refused, and the page shows the notice in force.
 //
 // Corresponds with POST /consent/{key} (the `ConsentSubmit` operationId).
 func (c *Client) ConsentSubmit(ctx context.Context, key string, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6828,6 +6831,18 @@ func NewConsentPageRequest(server string, key string, params *ConsentPageParams)
 		if params.Recorded != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "recorded", *params.Recorded, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uuid"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Withdrawn != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "withdrawn", *params.Withdrawn, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -10690,7 +10705,7 @@ type ClientWithResponsesInterface interface {
 
 	// ConsentSubmitWithResponse Hosted consent flow: record the choices
 	//
-	// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+	// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A version or hash other than those of the notice in force is refused, and the page shows the notice in force.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -24179,7 +24194,7 @@ func (c *ClientWithResponses) ConsentPageWithResponse(ctx context.Context, key s
 
 // ConsentSubmitWithResponse Hosted consent flow: record the choices
 //
-// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+// The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A version or hash other than those of the notice in force is refused, and the page shows the notice in force.
 //
 // Returns a wrapper object for the known response body format(s).
 //

@@ -159,7 +159,8 @@ func (s *Server) flowAsset(c *gin.Context) error {
 // @Param    device       query string false "the device to choose for" format(uuid)
 // @Param    locale       query string false "BCP 47 language tag"
 // @Param    redirect_uri query string false "one of the app client's registered redirect URIs"
-// @Param    recorded     query string false "the record a save or withdrawal wrote, whose result and receipt the page shows (the flow's own redirect sets it)" format(uuid)
+// @Param    recorded     query string false "the record of a save or withdrawal, whose result and receipt the page shows (the flow's own redirect sets it)" format(uuid)
+// @Param    withdrawn    query string false "with recorded: the result is a withdrawal (the flow's own redirect sets it)"
 // @Success  200 {string} string "HTML page"
 // @Failure  401 {string} string "no session, or it expired (HTML)"
 // @Failure  404 {string} string "no such notice, or none published (HTML)"
@@ -357,11 +358,11 @@ func sameOrigin(c *gin.Context, origin string) bool {
 }
 
 // consentSubmit records the person's choices against the exact version
-// and hash shown, then shows the page again with the result.
+// and hash shown, and redirects to the page, which shows the result.
 //
 // @Summary  Hosted consent flow: record the choices
 // @ID       consentSubmit
-// @Description The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+// @Description The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A version or hash other than those of the notice in force is refused, and the page shows the notice in force.
 // @Tags     consent-flow
 // @Accept   x-www-form-urlencoded
 // @Produce  html
@@ -370,7 +371,7 @@ func sameOrigin(c *gin.Context, origin string) bool {
 // @Failure  400 {string} string "malformed form or unknown field (HTML)"
 // @Failure  401 {string} string "no session (HTML)"
 // @Failure  403 {string} string "wrong or missing csrf, another origin, or a device the person may not consent for (HTML)"
-// @Failure  409 {string} string "the notice changed since it was shown: the new one is shown (HTML)"
+// @Failure  409 {string} string "the version posted is not the notice in force: the page shows the one in force (HTML)"
 // @Failure  422 {string} string "invalid choices or redirect_uri (HTML)"
 // @Router   /consent/{key} [post]
 func (s *Server) consentSubmit(c *gin.Context) {
@@ -411,7 +412,8 @@ func (s *Server) consentSubmit(c *gin.Context) {
 	if err != nil {
 		var pe *privacy.Error
 		if privacy.ErrorCode(err) == privacy.EConflict && errors.As(err, &pe) {
-			// The notice changed under the person: show the new one.
+			// Not the version in force: the person chooses again on the
+			// notice in force.
 			s.renderConsent(c, http.StatusConflict, in.DeviceID, redirect, "", false, pe.Detail)
 			return
 		}

@@ -59,7 +59,7 @@ export interface paths {
         put?: never;
         /**
          * Hosted consent flow: record the choices
-         * @description The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A notice that changed since it was shown is refused and the new one shown.
+         * @description The page's form: device, version, hash and locale as shown, one `purpose` field per purpose turned on (every other purpose is recorded as refused), the session's `csrf`, and `redirect_uri` when the page had one. Records a consent (method web) as POST /v1/consents does, then redirects (303) to the page, which shows the result, the receipt link and "Return to the app". A version or hash other than those of the notice in force is refused, and the page shows the notice in force.
          */
         post: operations["consentSubmit"];
         delete?: never;
@@ -3387,8 +3387,10 @@ export interface operations {
                 locale?: string;
                 /** @description one of the app client's registered redirect URIs */
                 redirect_uri?: string;
-                /** @description the record a save or withdrawal wrote, whose result and receipt the page shows (the flow's own redirect sets it) */
+                /** @description the record of a save or withdrawal, whose result and receipt the page shows (the flow's own redirect sets it) */
                 recorded?: string;
+                /** @description with recorded: the result is a withdrawal (the flow's own redirect sets it) */
+                withdrawn?: string;
             };
             header?: never;
             path: {
@@ -3512,7 +3514,7 @@ export interface operations {
                     "application/problem+json": string;
                 };
             };
-            /** @description the notice changed since it was shown: the new one is shown (HTML) */
+            /** @description the version posted is not the notice in force: the page shows the one in force (HTML) */
             409: {
                 headers: {
                     /** @description The request id: the caller's X-Request-ID when it is 1-64 characters of [A-Za-z0-9._:-], a new UUIDv7 otherwise. */
