@@ -415,6 +415,8 @@ type prepared struct {
 	explained [][]byte
 	// stepsHash commits to each decision's steps (its entry's record_sha256).
 	stepsHash []string
+	// packed are the steps as their row stores them.
+	packed [][]byte
 }
 
 // prepare evaluates rs on read. What does not depend on the place in the
@@ -423,7 +425,7 @@ type prepared struct {
 func (s *Service) prepare(read *store.Reader, rs []Request) (prepared, error) {
 	now := read.Now()
 	p := prepared{out: make([]Decision, len(rs)), snaps: make([]snapshot, len(rs)), ids: make([]string, len(rs)), explained: make([][]byte, len(rs)),
-		stepsHash: make([]string, len(rs))}
+		stepsHash: make([]string, len(rs)), packed: make([][]byte, len(rs))}
 	for i, r := range rs {
 		p.out[i], p.snaps[i] = s.evaluate(read, r, now, true)
 		p.ids[i] = uuid.Must(uuid.NewV7()).String()
@@ -431,6 +433,7 @@ func (s *Service) prepare(read *store.Reader, rs []Request) (prepared, error) {
 		if p.explained[i], p.stepsHash[i], err = explain(p.out[i].Steps); err != nil {
 			return prepared{}, err
 		}
+		p.packed[i] = store.PackSteps(p.explained[i])
 	}
 	return p, nil
 }
@@ -463,7 +466,7 @@ func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decis
 	_, err := s.log.DoPureAbout(ctx, subjects, func(tx *audit.Tx) ([]event.Event, error) {
 		events := make([]event.Event, len(rs))
 		for i := range rs {
-			d, steps, stepsHash := p.out[i], p.explained[i], p.stepsHash[i]
+			d, steps, stepsHash, packed := p.out[i], p.explained[i], p.stepsHash[i], p.packed[i]
 			// Each decision is judged at its place in the log: what its
 			// evaluation read counts only if it still holds there (a deny
 			// too: another instance's grant may have come between), and an
@@ -476,11 +479,12 @@ func (s *Service) record(ctx context.Context, rs []Request, p prepared) ([]Decis
 				if steps, stepsHash, err = explain(d.Steps); err != nil {
 					return nil, err
 				}
+				packed = nil // packed by the store
 			}
 			d.ID, d.Seq, d.CreatedAt = p.ids[i], tx.NextSeq()+int64(i), tx.Now()
 			tx.InsertDecision(store.DecisionRecord{ID: d.ID, ServiceID: d.Request.ServiceID, ServiceName: d.Request.ServiceName,
 				SubjectID: d.Request.Subject, DeviceID: d.Request.DeviceID, Element: d.Request.Element, Purpose: d.Request.Purpose,
-				Action: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons, Steps: steps, ConsentRecord: d.ConsentRecord,
+				Action: d.Request.Action, Allow: d.Allow, Reasons: d.Reasons, Steps: steps, PackedSteps: packed, ConsentRecord: d.ConsentRecord,
 				ConsentSeq: d.ConsentSeq, NoticeVersion: d.NoticeVersion, AuditSeq: d.Seq, CreatedAt: d.CreatedAt})
 			events[i] = event.Decision{ID: d.ID, ServiceID: d.Request.ServiceID, ServiceName: d.Request.ServiceName, Subject: d.Request.Subject,
 				DeviceID: d.Request.DeviceID, Element: d.Request.Element, Purpose: d.Request.Purpose, DataAction: d.Request.Action, Allow: d.Allow,

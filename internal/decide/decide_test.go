@@ -1,7 +1,9 @@
 package decide_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -685,8 +687,26 @@ func TestAnEditedDecisionIsNotServed(t *testing.T) {
 	// Its explanation too: the entry commits to every step.
 	other := w.ask(decide.Request{ServiceID: "svc", ServiceName: "route-planner", Subject: "carol", DeviceID: w.device.ID, Element: "location",
 		Purpose: "navigation", Action: "use"})
-	_, err = sqlDB.Exec(`UPDATE decisions SET steps = replace(steps, 'device is active', 'device is fine') WHERE id = ?`, other.ID)
+	got, err := w.decide.Get(ctx, other.ID)
+	require.NoError(t, err)
+	steps, err := json.Marshal(got.Steps)
+	require.NoError(t, err)
+	edited := bytes.Replace(steps, []byte("device is active"), []byte("device is fine"), 1)
+	require.NotEqual(t, steps, edited)
+	// Packed again by someone who knows the format, or written as text in
+	// place of the packed value (the form of rows written before steps
+	// were packed): either way, not served.
+	_, err = sqlDB.Exec(`UPDATE decisions SET steps_packed = ? WHERE id = ?`, store.PackSteps(edited), other.ID)
 	require.NoError(t, err)
 	_, err = w.decide.Get(ctx, other.ID)
 	require.ErrorContains(t, err, "is not what the database holds now")
+	_, err = sqlDB.Exec(`UPDATE decisions SET steps = ?, steps_packed = NULL WHERE id = ?`, string(edited), other.ID)
+	require.NoError(t, err)
+	_, err = w.decide.Get(ctx, other.ID)
+	require.ErrorContains(t, err, "is not what the database holds now")
+	// Bytes that do not unpack fail the read.
+	_, err = sqlDB.Exec(`UPDATE decisions SET steps = '', steps_packed = X'01FFFFFFFF0F00' WHERE id = ?`, other.ID)
+	require.NoError(t, err)
+	_, err = w.decide.Get(ctx, other.ID)
+	require.ErrorContains(t, err, "packed steps do not unpack")
 }

@@ -100,6 +100,7 @@ func (tx *Tx) InsertBatch(ds []DecisionRecord, leaves []privacy.AuditLeaf, hashe
 			make([]string, len(ds))
 		allow                         = make([]bool, len(ds))
 		reasons, steps, consentRecord = make([]string, len(ds)), make([]string, len(ds)), make([]string, len(ds))
+		packed                        = make([][]byte, len(ds))
 		consentSeq, auditSeq          = make([]*int64, len(ds)), make([]int64, len(ds))
 		noticeVersion                 = make([]*int32, len(ds))
 		decided                       = make([]time.Time, len(ds))
@@ -117,7 +118,7 @@ func (tx *Tx) InsertBatch(ds []DecisionRecord, leaves []privacy.AuditLeaf, hashe
 		}
 		id[i], service[i], serviceName[i], subject[i], device[i], element[i], purpose[i], action[i] = d.ID, d.ServiceID, d.ServiceName,
 			d.SubjectID, d.DeviceID, d.Element, d.Purpose, d.Action
-		allow[i], reasons[i], steps[i], consentRecord[i], auditSeq[i], decided[i] = d.Allow, string(r), string(d.Steps), d.ConsentRecord,
+		allow[i], reasons[i], packed[i], consentRecord[i], auditSeq[i], decided[i] = d.Allow, string(r), d.packed(), d.ConsentRecord,
 			d.AuditSeq, d.CreatedAt
 		if d.ConsentRecord != "" {
 			consentSeq[i] = &d.ConsentSeq
@@ -134,7 +135,7 @@ func (tx *Tx) InsertBatch(ds []DecisionRecord, leaves []privacy.AuditLeaf, hashe
 		idx, hash = append(idx, i), append(hash, h)
 	}
 	_, err := tx.exec("audit batch", insertBatchPostgres, id, service, serviceName, subject, device, element, purpose, action, allow,
-		reasons, steps, consentRecord, consentSeq, noticeVersion, auditSeq, decided, seq, leaf, entryAction, pseudonym, written, idx, hash)
+		reasons, steps, packed, consentRecord, consentSeq, noticeVersion, auditSeq, decided, seq, leaf, entryAction, pseudonym, written, idx, hash)
 	return err
 }
 
@@ -143,7 +144,7 @@ func (tx *Tx) InsertBatch(ds []DecisionRecord, leaves []privacy.AuditLeaf, hashe
 // order.
 const insertBatchPostgres = `WITH d AS (INSERT INTO decisions (` + decisionColumns + `)
 	SELECT * FROM unnest(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::boolean[],
-		?::text[], ?::text[], ?::text[], ?::bigint[], ?::integer[], ?::bigint[], ?::timestamptz[])),
+		?::text[], ?::text[], ?::bytea[], ?::text[], ?::bigint[], ?::integer[], ?::bigint[], ?::timestamptz[])),
 	e AS (INSERT INTO audit_entries (` + auditEntryColumns + `)
 	SELECT * FROM unnest(?::bigint[], ?::bytea[], ?::text[], ?::text[], ?::timestamptz[]))
 	INSERT INTO audit_hashes (idx, hash) SELECT * FROM unnest(?::bigint[], ?::bytea[])`

@@ -74,16 +74,19 @@ type DecisionRecord struct {
 	Allow                                                                     bool
 	Reasons                                                                   []string
 	Steps                                                                     json.RawMessage
-	ConsentRecord                                                             string
-	ConsentSeq                                                                int64 // 0 with ConsentRecord "": none
-	NoticeVersion                                                             int
-	AuditSeq                                                                  int64
-	CreatedAt                                                                 time.Time
+	// PackedSteps is Steps packed (PackSteps), made away from the single
+	// writer; nil, InsertDecisions packs them.
+	PackedSteps   []byte
+	ConsentRecord string
+	ConsentSeq    int64 // 0 with ConsentRecord "": none
+	NoticeVersion int
+	AuditSeq      int64
+	CreatedAt     time.Time
 }
 
 // InsertDecisions appends decisions, many per statement.
 func (tx *Tx) InsertDecisions(ds []DecisionRecord) error {
-	const cols, chunk = 16, 100
+	const cols, chunk = 17, 100
 	for start := 0; start < len(ds); start += chunk {
 		part := ds[start:min(start+chunk, len(ds))]
 		args := make([]any, 0, cols*len(part))
@@ -100,7 +103,7 @@ func (tx *Tx) InsertDecisions(ds []DecisionRecord) error {
 				noticeVersion = d.NoticeVersion
 			}
 			args = append(args, d.ID, d.ServiceID, d.ServiceName, d.SubjectID, d.DeviceID, d.Element, d.Purpose, d.Action, tx.boolValue(d.Allow),
-				string(reasons), string(d.Steps), d.ConsentRecord, consentSeq, noticeVersion, d.AuditSeq, d.CreatedAt)
+				string(reasons), "", packedValue(d.packed()), d.ConsentRecord, consentSeq, noticeVersion, d.AuditSeq, d.CreatedAt)
 		}
 		if _, err := tx.exec("decisions", `INSERT INTO decisions (`+decisionColumns+`) VALUES `+placeholders(len(part), cols), args...); err != nil {
 			return err
@@ -109,9 +112,19 @@ func (tx *Tx) InsertDecisions(ds []DecisionRecord) error {
 	return nil
 }
 
+// packed is d's steps packed, as its row stores them.
+func (d DecisionRecord) packed() []byte {
+	if d.PackedSteps != nil {
+		return d.PackedSteps
+	}
+	return packSteps(d.Steps)
+}
+
 // decisionColumns are a decision's columns, in the order Decision scans
-// them and InsertDecisions binds them.
-const decisionColumns = `id, service_id, service_name, subject_id, device_id, element, purpose, action, allow, reasons, steps,
+// them and InsertDecisions binds them. A row stores its steps in steps
+// (as text, rows written before they were packed) or in steps_packed
+// (packed.go), never both.
+const decisionColumns = `id, service_id, service_name, subject_id, device_id, element, purpose, action, allow, reasons, steps, steps_packed,
 	consent_record, consent_seq, notice_version, audit_seq, created_at`
 
 // decisionRow is a decisions row as scanned.
@@ -119,12 +132,13 @@ type decisionRow struct {
 	d                         DecisionRecord
 	reasons                   stringList
 	steps                     string
+	packed                    packedSteps
 	consentSeq, noticeVersion sql.NullInt64
 }
 
 func (r *decisionRow) fields() []any {
 	d := &r.d
-	return []any{&d.ID, &d.ServiceID, &d.ServiceName, &d.SubjectID, &d.DeviceID, &d.Element, &d.Purpose, &d.Action, &d.Allow, &r.reasons, &r.steps,
+	return []any{&d.ID, &d.ServiceID, &d.ServiceName, &d.SubjectID, &d.DeviceID, &d.Element, &d.Purpose, &d.Action, &d.Allow, &r.reasons, &r.steps, &r.packed,
 		&d.ConsentRecord, &r.consentSeq, &r.noticeVersion, &d.AuditSeq, &d.CreatedAt}
 }
 
@@ -132,6 +146,9 @@ func (r decisionRow) toDomain() DecisionRecord {
 	d := r.d
 	d.Reasons, d.Steps, d.ConsentSeq, d.NoticeVersion, d.CreatedAt = r.reasons, json.RawMessage(r.steps), r.consentSeq.Int64, int(r.noticeVersion.Int64),
 		d.CreatedAt.UTC()
+	if r.packed.ok {
+		d.Steps = r.packed.steps
+	}
 	return d
 }
 

@@ -1,0 +1,140 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/consentry/consentry/internal/store"
+	"github.com/consentry/consentry/internal/store/storetest"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// allowSteps are the canonical steps of an allow as decide writes them.
+const allowSteps = `[{"check":"device","detail":"device is active","ok":true},` +
+	`{"check":"inventory","detail":"inventory version 1 declares video (personal.media.image) for security-monitoring","ok":true},` +
+	`{"check":"notice","detail":"version 1 of notice acme-cam states video for security-monitoring","ok":true},` +
+	`{"check":"policy","detail":"the data policy lets service-client use personal.media.image for security-monitoring","ok":true},` +
+	`{"check":"consent","detail":"consent record 01a252a5-8603-7158-ade3-fd802878a1a0 (audit entry 2543) grants security-monitoring until 2027-12-07T22:35:09Z","ok":true}]`
+
+func decisionRecord(id string, seq int64, steps string, at time.Time) store.DecisionRecord {
+	return store.DecisionRecord{ID: id, ServiceID: "svc", ServiceName: "service-client", SubjectID: "anna", DeviceID: "dev", Element: "video",
+		Purpose: "security-monitoring", Action: "use", Allow: true, Reasons: []string{}, Steps: []byte(steps),
+		ConsentRecord: "01a252a5-8603-7158-ade3-fd802878a1a0", ConsentSeq: 2543, NoticeVersion: 1, AuditSeq: seq, CreatedAt: at}
+}
+
+// TestDecisionStepsArePacked: a decision's steps are stored packed, in
+// about a third of their size, and read back byte for byte, through both
+// of InsertBatch's paths (SQLite's rows and PostgreSQL's arrays) and
+// whether packed by the caller or by the store; rows whose steps are
+// text, as every row was before, read as they did.
+func TestDecisionStepsArePacked(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		at := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+		deny := `[{"check":"device","detail":"device is active","ok":true},{"check":"inventory","detail":"the device has no inventory","ok":false,"reason":"element_not_declared"}]`
+		byStore, byCaller, text := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
+		packed := decisionRecord(byCaller, 2, deny, at)
+		packed.PackedSteps = store.PackSteps(packed.Steps)
+		require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error {
+			return tx.InsertBatch([]store.DecisionRecord{decisionRecord(byStore, 1, allowSteps, at), packed}, nil, nil)
+		}))
+		sqlDB, err := db.SQL()
+		require.NoError(t, err)
+		// A row as they were written before steps were packed.
+		q := `INSERT INTO decisions (id, service_id, service_name, subject_id, device_id, element, purpose, action, allow, reasons, steps,
+			consent_record, consent_seq, notice_version, audit_seq, created_at) VALUES ($1, 'svc', 'service-client', 'anna', 'dev', 'video',
+			'security-monitoring', 'use', true, '[]', $2, '', NULL, NULL, 3, $3)`
+		_, err = sqlDB.Exec(q, text, allowSteps, at)
+		require.NoError(t, err)
+
+		for id, want := range map[string]string{byStore: allowSteps, byCaller: deny, text: allowSteps} {
+			got, err := db.Read(ctx).Decision(id)
+			require.NoError(t, err)
+			assert.Equal(t, want, string(got.Steps), id)
+		}
+		page, err := db.Read(ctx).DecisionsPage("", 10)
+		require.NoError(t, err)
+		require.Len(t, page, 3)
+		for _, d := range page {
+			assert.Contains(t, string(d.Steps), `"check":"device"`)
+		}
+
+		var stored, textLen int
+		require.NoError(t, sqlDB.QueryRow(`SELECT length(steps_packed), length(steps) FROM decisions WHERE id = $1`, byStore).Scan(&stored, &textLen))
+		assert.Zero(t, textLen, "a packed row's steps column is empty")
+		assert.Less(t, stored, len(allowSteps)*2/5, "packed: %d bytes of %d", stored, len(allowSteps))
+		t.Logf("%s: steps of an allow, %d bytes, stored in %d", dialect, len(allowSteps), stored)
+	})
+}
+
+// TestPackedStepsThatDoNotUnpackFailTheRead: a packed value of an
+// unknown version, cut short, or declaring a length past the bound is an
+// error for the read, on both dialects, never steps served.
+func TestPackedStepsThatDoNotUnpackFailTheRead(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		good := store.PackSteps([]byte(allowSteps))
+		for i, bad := range [][]byte{
+			append([]byte{2}, good[1:]...),       // a version that does not exist
+			good[:len(good)/2],                   // cut short
+			{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}, // 4 GiB declared
+			{1},                                  // nothing after the version
+			append(append([]byte{}, good...), 0, 1, 2, 3), // trailing bytes
+			append([]byte{1}, []byte(allowSteps)[:40]...), // text where a block belongs
+		} {
+			id := uuid.Must(uuid.NewV7()).String()
+			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error {
+				d := decisionRecord(id, int64(i), allowSteps, time.Now().UTC())
+				d.PackedSteps = bad
+				return tx.InsertDecisions([]store.DecisionRecord{d})
+			}))
+			_, err := db.Read(ctx).Decision(id)
+			require.Error(t, err, fmt.Sprintf("value %d", i))
+			assert.Contains(t, err.Error(), "packed steps do not unpack", fmt.Sprintf("value %d", i))
+		}
+	})
+}
+
+// BenchmarkPackSteps: what packing an allow's steps costs the request
+// that makes it (decide packs them outside the single writer).
+func BenchmarkPackSteps(b *testing.B) {
+	steps := []byte(allowSteps)
+	var n int
+	for b.Loop() {
+		n = len(store.PackSteps(steps))
+	}
+	b.ReportMetric(float64(n), "bytes")
+}
+
+// TestPackedStepsAreAppendOnly: the one update a decision row takes, an
+// erasure's subject id, leaves its packed steps as they were; an update
+// of them is refused by the database, on both dialects.
+func TestPackedStepsAreAppendOnly(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		id := uuid.Must(uuid.NewV7()).String()
+		require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error {
+			return tx.InsertBatch([]store.DecisionRecord{decisionRecord(id, 1, allowSteps, time.Now().UTC())}, nil, nil)
+		}))
+		sqlDB, err := db.SQL()
+		require.NoError(t, err)
+		edited := store.PackSteps([]byte(`[{"check":"device","detail":"device is fine","ok":true}]`))
+		_, err = sqlDB.Exec(`UPDATE decisions SET steps_packed = $1 WHERE id = $2`, edited, id)
+		require.ErrorContains(t, err, "append-only")
+		_, err = sqlDB.Exec(`UPDATE decisions SET subject_id = 'erased:x', steps_packed = $1 WHERE id = $2`, edited, id)
+		require.ErrorContains(t, err, "append-only")
+		_, err = sqlDB.Exec(`UPDATE decisions SET subject_id = 'erased:x' WHERE id = $1`, id)
+		require.NoError(t, err)
+		got, err := db.Read(ctx).Decision(id)
+		require.NoError(t, err)
+		assert.Equal(t, allowSteps, string(got.Steps))
+		assert.Equal(t, "erased:x", got.SubjectID)
+	})
+}
