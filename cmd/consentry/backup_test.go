@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/consentry/consentry/internal/store/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -43,8 +44,7 @@ func TestBackupAndCheck(t *testing.T) {
 	require.NoError(t, err)
 	_, err = raw.Exec(`DROP TRIGGER audit_entries_no_update`)
 	require.NoError(t, err)
-	_, err = raw.Exec(`UPDATE audit_entries SET leaf = CAST(replace(CAST(leaf AS TEXT), '"purpose.put"', '"purpose.xxx"') AS BLOB) WHERE seq = 1`)
-	require.NoError(t, err)
+	storetest.EditLeaf(t, raw, 1, `"purpose.put"`, `"purpose.xxx"`)
 	require.NoError(t, raw.Close())
 	out, err = cli("backup", "check", backup, "--key", filepath.Join(dataDir, "audit-verifier.key"))
 	require.Error(t, err, out)

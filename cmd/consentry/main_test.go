@@ -336,8 +336,7 @@ func TestAuditVerifyNamesATamperedEntry(t *testing.T) {
 	require.NoError(t, db.QueryRow(`SELECT seq FROM audit_entries WHERE action = 'purpose.put' ORDER BY seq LIMIT 1 OFFSET 2`).Scan(&seq))
 	_, err = db.Exec(`DROP TRIGGER audit_entries_no_update`)
 	require.NoError(t, err)
-	_, err = db.Exec(`UPDATE audit_entries SET leaf = CAST(replace(CAST(leaf AS TEXT), '"p2"', '"q2"') AS BLOB) WHERE seq = ?`, seq)
-	require.NoError(t, err)
+	storetest.EditLeaf(t, db, seq, `"p2"`, `"q2"`)
 
 	err = run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile, "--older", saved}, auditor, &stdout, &stderr)
 	require.Error(t, err)

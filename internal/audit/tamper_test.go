@@ -48,8 +48,7 @@ func verifyFailure(t *testing.T, in audit.VerifyInput) *audit.Failure {
 func TestOneChangedByteIsNamed(t *testing.T) {
 	l, raw, cp, _ := tamperable(t, 40)
 	// Change one byte inside entry 17's leaf: "test.event" becomes "test.evenT".
-	_, err := raw.Exec(`UPDATE audit_entries SET leaf = CAST(replace(CAST(leaf AS TEXT), 'test.event', 'test.evenT') AS BLOB) WHERE seq = 17`)
-	require.NoError(t, err)
+	storetest.EditLeaf(t, raw, 17, "test.event", "test.evenT")
 	f := verifyFailure(t, audit.VerifyInput{Checkpoint: []byte(cp.Note), VerifierKey: l.VerifierKey(), Entries: entries(l), Prove: prover(l)})
 	assert.EqualValues(t, 17, f.Seq, f.Error())
 	assert.Equal(t, "altered", f.Check)
@@ -82,9 +81,8 @@ func TestADeletedEntryIsNamed(t *testing.T) {
 func TestARewrittenLogIsCaught(t *testing.T) {
 	ctx := context.Background()
 	l, raw, older, keys := tamperable(t, 25)
-	_, err := raw.Exec(`UPDATE audit_entries SET leaf = CAST(replace(CAST(leaf AS TEXT), 'test.event', 'test.evenT') AS BLOB) WHERE seq = 4`)
-	require.NoError(t, err)
-	_, err = raw.Exec(`DELETE FROM audit_hashes`)
+	storetest.EditLeaf(t, raw, 4, "test.event", "test.evenT")
+	_, err := raw.Exec(`DELETE FROM audit_hashes`)
 	require.NoError(t, err)
 	m := &memTree{hashes: map[int64]tlog.Hash{}}
 	for se, err := range entries(l) {

@@ -117,7 +117,7 @@ func (d DecisionRecord) packed() []byte {
 	if d.PackedSteps != nil {
 		return d.PackedSteps
 	}
-	return packSteps(d.Steps)
+	return stepsPacker.pack(d.Steps)
 }
 
 // decisionColumns are a decision's columns, in the order Decision scans

@@ -8,23 +8,59 @@ import (
 	"github.com/klauspost/compress/s2"
 )
 
-// A decision's steps are most of its row (about 575 of 1,000 bytes), and
-// they are the same phrases every time: each decision's row stores them
-// packed, an S2 block (github.com/klauspost/compress/s2) against a fixed
-// dictionary of those phrases, about a third of their size. Every byte a
-// decision writes is written twice (to the WAL, then by the checkpoint)
-// and synced before its answer. The packed form starts with a version
-// byte, which names the dictionary: a dictionary is never changed once
-// rows were packed against it, only a new version added. Rows written
-// before hold their steps as text in decisions.steps; both are read.
+// What a decision writes is mostly the same phrases every time: its
+// steps (about 575 of its row's 1,000 bytes) and its audit entry's JSON
+// (650 bytes, half of them keys and words). Every byte is written twice
+// (to the WAL, then by the checkpoint) and synced before the answer. Both
+// are stored packed: an S2 block (github.com/klauspost/compress/s2)
+// against a fixed dictionary of those phrases, after a version byte that
+// names the dictionary. A dictionary is never changed once values were
+// packed against it, only a new version added. Values written before
+// packing are read as they are: steps as text in decisions.steps, entries
+// as their JSON (which begins with "{", never a version byte).
 
-// stepsPackedV1 is the version byte of steps packed against stepsDictV1.
-const stepsPackedV1 byte = 1
+// packer packs values of one kind against one dictionary.
+type packer struct {
+	version byte
+	dict    *s2.Dict
+	// max bounds what a value may unpack to: a value edited in the
+	// database must not make a read allocate without bound. Nothing
+	// longer is packed.
+	max int
+	// err is what a value that does not unpack fails its read with.
+	err error
+}
 
-// maxUnpackedSteps bounds what a packed value may unpack to: a decision's
-// steps are a few kilobytes at most, and a value edited in the database
-// must not make a read allocate without bound.
-const maxUnpackedSteps = 1 << 20
+// pack is b packed: the version byte, then the block.
+func (p packer) pack(b []byte) []byte {
+	buf := make([]byte, 1+s2.MaxEncodedLen(len(b)))
+	buf[0] = p.version
+	return buf[:1+len(p.dict.Encode(buf[1:], b))]
+}
+
+// unpack is the value packed holds.
+func (p packer) unpack(packed []byte) ([]byte, error) {
+	if len(packed) < 2 || packed[0] != p.version {
+		return nil, fmt.Errorf("%w: unknown version", p.err)
+	}
+	n, err := s2.DecodedLen(packed[1:])
+	if err != nil || n > p.max {
+		return nil, fmt.Errorf("%w: a length of %d", p.err, n)
+	}
+	out, err := p.dict.Decode(make([]byte, n), packed[1:])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", p.err, err)
+	}
+	return out, nil
+}
+
+// errPackedSteps is a packed value that does not unpack: the database was
+// changed, or damaged. A read of it fails; nothing is served from it.
+var errPackedSteps = errors.New("store: a decision's packed steps do not unpack")
+
+// stepsPacker packs decisions' steps (their canonical JSON), version 1. A
+// decision's steps are a few kilobytes at most.
+var stepsPacker = packer{version: 1, dict: stepsDictV1, max: 1 << 20, err: errPackedSteps}
 
 // stepsDictV1 holds what the steps of decide's decisions are made of, in
 // their canonical JSON; the matches an S2 block refers to. Never edit it:
@@ -50,37 +86,10 @@ var stepsDictV1 = s2.MakeDict([]byte(`[{"check":"device","detail":"device is act
 	`{"check":"policy","detail":"the data policy lets  use personal. for ","ok":true},`+
 	`{"check":"consent","detail":"consent record 0 (audit entry ) grants  until 20","ok":true}]`), []byte(`[{"check":"device","detail":"device is active","ok":true},`))
 
-// packSteps is steps, a decision's canonical JSON steps, packed.
-func packSteps(steps []byte) []byte {
-	buf := make([]byte, 1+s2.MaxEncodedLen(len(steps)))
-	buf[0] = stepsPackedV1
-	return buf[:1+len(stepsDictV1.Encode(buf[1:], steps))]
-}
-
-// errPackedSteps is a packed value that does not unpack: the database was
-// changed, or damaged. A read of it fails; nothing is served from it.
-var errPackedSteps = errors.New("store: a decision's packed steps do not unpack")
-
-// unpackSteps is the canonical JSON steps that packed holds.
-func unpackSteps(packed []byte) ([]byte, error) {
-	if len(packed) < 2 || packed[0] != stepsPackedV1 {
-		return nil, fmt.Errorf("%w: unknown version", errPackedSteps)
-	}
-	n, err := s2.DecodedLen(packed[1:])
-	if err != nil || n > maxUnpackedSteps {
-		return nil, fmt.Errorf("%w: a length of %d", errPackedSteps, n)
-	}
-	out, err := stepsDictV1.Decode(make([]byte, n), packed[1:])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errPackedSteps, err)
-	}
-	return out, nil
-}
-
 // PackSteps is steps (canonical JSON) as InsertDecisions stores them, for
 // a caller that packs them away from the single writer
 // (DecisionRecord.PackedSteps).
-func PackSteps(steps []byte) []byte { return packSteps(steps) }
+func PackSteps(b []byte) []byte { return stepsPacker.pack(b) }
 
 // packedSteps scans decisions.steps_packed: NULL for a row whose steps
 // are text, else unpacked as it is scanned, so that a value that does not
@@ -104,11 +113,11 @@ func (p *packedSteps) Scan(src any) error {
 	default:
 		return fmt.Errorf("%w: a %T", errPackedSteps, src)
 	}
-	steps, err := unpackSteps(raw)
+	unpacked, err := stepsPacker.unpack(raw)
 	if err != nil {
 		return err
 	}
-	p.steps, p.ok = steps, true
+	p.steps, p.ok = unpacked, true
 	return nil
 }
 
@@ -118,4 +127,84 @@ func packedValue(b []byte) driver.Value {
 		return nil
 	}
 	return b
+}
+
+// errPackedLeaf is a packed entry that does not unpack: as for steps, the
+// read fails.
+var errPackedLeaf = errors.New("store: a packed audit entry does not unpack")
+
+// leafPacker packs audit entries (their canonical JSON), version 1. An
+// entry is under a kilobyte but for the rare one naming many reasons or
+// targets; one longer than max is stored as it is.
+var leafPacker = packer{version: 1, dict: leafDictV1, max: 1 << 20, err: errPackedLeaf}
+
+// leafDictV1 holds what entries are made of: their keys in canonical
+// order, actions, roles, outcomes, reasons. Never edit it.
+var leafDictV1 = s2.MakeDict([]byte(`{"action":"policy.rule.added","actor":{"client_id":"cli","role":"operator"},"outcome":"ok",`+
+	`"request_id":"","seq":1,"targets":{"action":"use","category":"personal.*","effect":"allow","purpose":"","service":""},"time":"20"}`+
+	`{"action":"notice.version.published","actor":{"client_id":"","role":"admin"},"outcome":"ok","payload_sha256":"",`+
+	`"reasons":["material_change:"],"seq":1,"targets":{"notice":"","version":"1"},"time":"20"}`+
+	`{"action":"inventory.declared","actor":{"client_id":"","role":"admin"},"outcome":"ok","record_sha256":"","request_id":"",`+
+	`"seq":1,"targets":{"device":"","inventory_version":"1"},"time":"20"}`+
+	`{"action":"device.registered","actor":{"client_id":"","role":"admin"},"outcome":"ok","record_sha256":"","request_id":"","seq":1,`+
+	`"targets":{"device":""},"time":"20"}`+
+	`{"action":"consent.withdrawn","actor":{"client_id":"","role":"subject"},"expires_at":"20","outcome":"withdrawn","payload_sha256":"",`+
+	`"record_sha256":"","relies_on":1,"request_id":"","seq":1,"targets":{"device":"","notice":"","notice_version":"1","purpose":"",`+
+	`"record":"","subject":""},"time":"20"}`+
+	`{"action":"consent.recorded","actor":{"client_id":"","role":"app"},"expires_at":"20","outcome":"granted","payload_sha256":"",`+
+	`"record_sha256":"","request_id":"","seq":1,"targets":{"device":"","notice":"","notice_version":"1","purpose":"","record":"","subject":""},"time":"20"}`+
+	`{"action":"decision","actor":{"client_id":"","role":"service"},"outcome":"deny","reasons":["no_consent"],"record_sha256":"",`+
+	`"request_id":"","seq":1,"targets":{"action":"use","decision":"","device":"","element":"","purpose":"","service":"","service_name":"","subject":""},"time":"20"}`+
+	`{"action":"decision","actor":{"client_id":"","role":"service"},"outcome":"allow","record_sha256":"","relies_on":1,`+
+	`"request_id":"","seq":1,"targets":{"action":"use","decision":"","device":"","element":"","purpose":"","service":"","service_name":"","subject":""},"time":"20"}`),
+	[]byte(`{"action":"decision","actor":{"client_id":"`))
+
+// packLeaf is leaf as audit_entries stores it.
+func packLeaf(leaf []byte) []byte {
+	if len(leaf) > leafPacker.max {
+		return leaf
+	}
+	return leafPacker.pack(leaf)
+}
+
+// PackLeaf is leaf as audit_entries stores it, and UnpackLeaf the entry a
+// stored value holds: for tools that read or edit the table directly, as
+// the tests that play an operator changing the log do.
+func PackLeaf(leaf []byte) []byte { return packLeaf(leaf) }
+
+// UnpackLeaf is the entry that stored, a value of audit_entries.leaf,
+// holds.
+func UnpackLeaf(stored []byte) ([]byte, error) {
+	var l storedLeaf
+	err := l.Scan(stored)
+	return l, err
+}
+
+// storedLeaf scans audit_entries.leaf: a packed entry is unpacked as it is
+// scanned; any other value is an entry as written before packing, read as
+// it is (its JSON begins with "{", never a version byte).
+type storedLeaf []byte
+
+// Scan implements sql.Scanner.
+func (l *storedLeaf) Scan(src any) error {
+	var raw []byte
+	switch v := src.(type) {
+	case []byte:
+		raw = v
+	case string:
+		raw = []byte(v)
+	default:
+		return fmt.Errorf("%w: a %T", errPackedLeaf, src)
+	}
+	if len(raw) > 0 && raw[0] == leafPacker.version {
+		unpacked, err := leafPacker.unpack(raw)
+		if err != nil {
+			return err
+		}
+		*l = unpacked
+		return nil
+	}
+	// The driver may reuse raw's memory once Scan returns.
+	*l = append((*l)[:0:0], raw...)
+	return nil
 }

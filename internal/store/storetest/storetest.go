@@ -4,7 +4,9 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,4 +165,19 @@ func (c *Clock) Add(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// EditLeaf changes the audit entry at seq in db, as an operator holding
+// the database could: old becomes new in the entry's JSON, which is stored
+// packed again (store.PackLeaf). The append-only trigger must have been
+// dropped. It fails the test when old is not in the entry.
+func EditLeaf(t testing.TB, db *sql.DB, seq int64, old, new string) {
+	t.Helper()
+	var stored []byte
+	require.NoError(t, db.QueryRow(`SELECT leaf FROM audit_entries WHERE seq = $1`, seq).Scan(&stored))
+	leaf, err := store.UnpackLeaf(stored)
+	require.NoError(t, err)
+	require.True(t, bytes.Contains(leaf, []byte(old)), "entry %d holds %q", seq, old)
+	_, err = db.Exec(`UPDATE audit_entries SET leaf = $1 WHERE seq = $2`, store.PackLeaf(bytes.Replace(leaf, []byte(old), []byte(new), 1)), seq)
+	require.NoError(t, err)
 }
