@@ -350,6 +350,14 @@ func TestAuditVerifyNamesATamperedEntry(t *testing.T) {
 	err = run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile}, auditor, &stdout, &stderr)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), fmt.Sprintf("entry %d: form", seq-1))
+
+	// The same with a value that looks packed (the version byte) but does
+	// not unpack: served as stored, named by the verifier.
+	_, err = db.Exec(`UPDATE audit_entries SET leaf = X'01FFFFFFFF0F00' WHERE seq = ?`, seq-2)
+	require.NoError(t, err)
+	err = run(context.Background(), []string{"audit", "verify", "--server", base, "--key", keyFile}, auditor, &stdout, &stderr)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), fmt.Sprintf("entry %d: form", seq-2))
 }
 
 // TestServeOnATakenPort: a start that fails on its port says so, and

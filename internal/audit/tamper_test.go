@@ -145,18 +145,23 @@ func forge(t *testing.T, keys audit.Keys, size int64, root tlog.Hash) []byte {
 }
 
 // TestALeafThatIsNotJSONIsNamed: an entry rewritten into bytes that are
-// not JSON at all is named by its own sequence number.
+// not JSON at all, or into a packed value that does not unpack (read as
+// it is stored), is named by its own sequence number.
 func TestALeafThatIsNotJSONIsNamed(t *testing.T) {
-	l, raw, cp, _ := tamperable(t, 20)
-	_, err := raw.Exec(`UPDATE audit_entries SET leaf = CAST('{"seq":7,' AS BLOB) WHERE seq = 7`)
-	require.NoError(t, err)
-	for _, prove := range []bool{true, false} {
-		in := audit.VerifyInput{Checkpoint: []byte(cp.Note), VerifierKey: l.VerifierKey(), Entries: entries(l)}
-		if prove {
-			in.Prove = prover(l)
-		}
-		f := verifyFailure(t, in)
-		assert.EqualValues(t, 7, f.Seq, f.Error())
-		assert.Equal(t, "form", f.Check)
+	for name, stored := range map[string][]byte{"text": []byte(`{"seq":7,`), "packed": {1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}} {
+		t.Run(name, func(t *testing.T) {
+			l, raw, cp, _ := tamperable(t, 20)
+			_, err := raw.Exec(`UPDATE audit_entries SET leaf = ? WHERE seq = 7`, stored)
+			require.NoError(t, err)
+			for _, prove := range []bool{true, false} {
+				in := audit.VerifyInput{Checkpoint: []byte(cp.Note), VerifierKey: l.VerifierKey(), Entries: entries(l)}
+				if prove {
+					in.Prove = prover(l)
+				}
+				f := verifyFailure(t, in)
+				assert.EqualValues(t, 7, f.Seq, f.Error())
+				assert.Equal(t, "form", f.Check)
+			}
+		})
 	}
 }

@@ -129,8 +129,7 @@ func packedValue(b []byte) driver.Value {
 	return b
 }
 
-// errPackedLeaf is a packed entry that does not unpack: as for steps, the
-// read fails.
+// errPackedLeaf is a packed entry that does not unpack (UnpackLeaf).
 var errPackedLeaf = errors.New("store: a packed audit entry does not unpack")
 
 // leafPacker packs audit entries (their canonical JSON), version 1. An
@@ -173,16 +172,22 @@ func packLeaf(leaf []byte) []byte {
 func PackLeaf(leaf []byte) []byte { return packLeaf(leaf) }
 
 // UnpackLeaf is the entry that stored, a value of audit_entries.leaf,
-// holds.
+// holds; an error for a value that begins with the version byte and does
+// not unpack.
 func UnpackLeaf(stored []byte) ([]byte, error) {
-	var l storedLeaf
-	err := l.Scan(stored)
-	return l, err
+	if len(stored) > 0 && stored[0] == leafPacker.version {
+		return leafPacker.unpack(stored)
+	}
+	return append([]byte(nil), stored...), nil
 }
 
 // storedLeaf scans audit_entries.leaf: a packed entry is unpacked as it is
 // scanned; any other value is an entry as written before packing, read as
-// it is (its JSON begins with "{", never a version byte).
+// it is (its JSON begins with "{", never a version byte). A value that
+// begins with the version byte but does not unpack is read as it is
+// stored too: an entry edited into bytes that are not an entry is named
+// by the log's verification (its form, its hash), as it was before
+// entries were packed, rather than failing every read of its page.
 type storedLeaf []byte
 
 // Scan implements sql.Scanner.
@@ -197,12 +202,10 @@ func (l *storedLeaf) Scan(src any) error {
 		return fmt.Errorf("%w: a %T", errPackedLeaf, src)
 	}
 	if len(raw) > 0 && raw[0] == leafPacker.version {
-		unpacked, err := leafPacker.unpack(raw)
-		if err != nil {
-			return err
+		if unpacked, err := leafPacker.unpack(raw); err == nil {
+			*l = unpacked
+			return nil
 		}
-		*l = unpacked
-		return nil
 	}
 	// The driver may reuse raw's memory once Scan returns.
 	*l = append((*l)[:0:0], raw...)
