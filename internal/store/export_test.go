@@ -12,3 +12,6 @@ func (db *DB) MigrateDownTo(ctx context.Context, v int64) error {
 	_, err = p.DownTo(ctx, v)
 	return err
 }
+
+// UnpackSteps is the steps a packed value holds, for the fuzz test.
+func UnpackSteps(packed []byte) ([]byte, error) { return stepsPacker.unpack(packed) }
