@@ -118,8 +118,8 @@ func (tx *Tx) InsertBatch(ds []DecisionRecord, leaves []privacy.AuditLeaf, hashe
 		}
 		id[i], service[i], serviceName[i], subject[i], device[i], element[i], purpose[i], action[i] = d.ID, d.ServiceID, d.ServiceName,
 			d.SubjectID, d.DeviceID, d.Element, d.Purpose, d.Action
-		allow[i], reasons[i], packed[i], consentRecord[i], auditSeq[i], decided[i] = d.Allow, string(r), d.packed(), d.ConsentRecord,
-			d.AuditSeq, d.CreatedAt
+		steps[i], packed[i] = d.stored()
+		allow[i], reasons[i], consentRecord[i], auditSeq[i], decided[i] = d.Allow, string(r), d.ConsentRecord, d.AuditSeq, d.CreatedAt
 		if d.ConsentRecord != "" {
 			consentSeq[i] = &d.ConsentSeq
 		}

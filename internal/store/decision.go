@@ -102,8 +102,9 @@ func (tx *Tx) InsertDecisions(ds []DecisionRecord) error {
 			if d.NoticeVersion > 0 {
 				noticeVersion = d.NoticeVersion
 			}
+			text, packed := d.stored()
 			args = append(args, d.ID, d.ServiceID, d.ServiceName, d.SubjectID, d.DeviceID, d.Element, d.Purpose, d.Action, tx.boolValue(d.Allow),
-				string(reasons), "", packedValue(d.packed()), d.ConsentRecord, consentSeq, noticeVersion, d.AuditSeq, d.CreatedAt)
+				string(reasons), text, packedValue(packed), d.ConsentRecord, consentSeq, noticeVersion, d.AuditSeq, d.CreatedAt)
 		}
 		if _, err := tx.exec("decisions", `INSERT INTO decisions (`+decisionColumns+`) VALUES `+placeholders(len(part), cols), args...); err != nil {
 			return err
@@ -112,18 +113,22 @@ func (tx *Tx) InsertDecisions(ds []DecisionRecord) error {
 	return nil
 }
 
-// packed is d's steps packed, as its row stores them.
-func (d DecisionRecord) packed() []byte {
+// stored is d's steps as its row stores them: packed, or as text when too
+// long to pack.
+func (d DecisionRecord) stored() (text string, packed []byte) {
 	if d.PackedSteps != nil {
-		return d.PackedSteps
+		return "", d.PackedSteps
 	}
-	return stepsPacker.pack(d.Steps)
+	if packed = PackSteps(d.Steps); packed == nil {
+		return string(d.Steps), nil
+	}
+	return "", packed
 }
 
 // decisionColumns are a decision's columns, in the order Decision scans
 // them and InsertDecisions binds them. A row stores its steps in steps
-// (as text, rows written before they were packed) or in steps_packed
-// (packed.go), never both.
+// (as text: rows written before steps were packed, and steps too long to
+// pack) or in steps_packed (packed.go), never both.
 const decisionColumns = `id, service_id, service_name, subject_id, device_id, element, purpose, action, allow, reasons, steps, steps_packed,
 	consent_record, consent_seq, notice_version, audit_seq, created_at`
 

@@ -25,9 +25,9 @@ type packer struct {
 	dict    *s2.Dict
 	// max bounds what a value may unpack to: a value edited in the
 	// database must not make a read allocate without bound. Nothing
-	// longer is packed.
+	// longer is packed: it is stored as it is.
 	max int
-	// err is what a value that does not unpack fails its read with.
+	// err is what a value that does not unpack is reported with.
 	err error
 }
 
@@ -88,8 +88,14 @@ var stepsDictV1 = s2.MakeDict([]byte(`[{"check":"device","detail":"device is act
 
 // PackSteps is steps (canonical JSON) as InsertDecisions stores them, for
 // a caller that packs them away from the single writer
-// (DecisionRecord.PackedSteps).
-func PackSteps(b []byte) []byte { return stepsPacker.pack(b) }
+// (DecisionRecord.PackedSteps); nil for steps too long to pack, which are
+// stored as text.
+func PackSteps(b []byte) []byte {
+	if len(b) > stepsPacker.max {
+		return nil
+	}
+	return stepsPacker.pack(b)
+}
 
 // packedSteps scans decisions.steps_packed: NULL for a row whose steps
 // are text, else unpacked as it is scanned, so that a value that does not

@@ -2,7 +2,9 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,6 +72,34 @@ func TestDecisionStepsArePacked(t *testing.T) {
 		assert.Zero(t, textLen, "a packed row's steps column is empty")
 		assert.Less(t, stored, len(allowSteps)*2/5, "packed: %d bytes of %d", stored, len(allowSteps))
 		t.Logf("%s: steps of an allow, %d bytes, stored in %d", dialect, len(allowSteps), stored)
+	})
+}
+
+// TestStepsTooLongToPackAreStoredAsText: steps past the bound a packed
+// value may unpack to are stored as text, through both of InsertBatch's
+// paths, and read back whole.
+func TestStepsTooLongToPackAreStoredAsText(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		long := `[{"check":"device","detail":"` + strings.Repeat("x", 1<<20) + `","ok":true}]`
+		assert.Nil(t, store.PackSteps([]byte(long)))
+		id, short := uuid.Must(uuid.NewV7()).String(), uuid.Must(uuid.NewV7()).String()
+		require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error {
+			return tx.InsertBatch([]store.DecisionRecord{decisionRecord(id, 1, long, time.Now().UTC()),
+				decisionRecord(short, 2, allowSteps, time.Now().UTC())}, nil, nil)
+		}))
+		got, err := db.Read(ctx).Decision(id)
+		require.NoError(t, err)
+		assert.Equal(t, long, string(got.Steps))
+		got, err = db.Read(ctx).Decision(short)
+		require.NoError(t, err)
+		assert.Equal(t, allowSteps, string(got.Steps))
+		sqlDB, err := db.SQL()
+		require.NoError(t, err)
+		var packed sql.NullString
+		require.NoError(t, sqlDB.QueryRow(`SELECT steps_packed FROM decisions WHERE id = $1`, id).Scan(&packed))
+		assert.False(t, packed.Valid, "steps_packed is NULL where steps are text")
 	})
 }
 
