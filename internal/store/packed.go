@@ -108,16 +108,12 @@ type packedSteps struct {
 // Scan implements sql.Scanner.
 func (p *packedSteps) Scan(src any) error {
 	p.steps, p.ok = nil, false
-	var raw []byte
-	switch v := src.(type) {
-	case nil:
+	if src == nil {
 		return nil
-	case []byte:
-		raw = v
-	case string:
-		raw = []byte(v)
-	default:
-		return fmt.Errorf("%w: a %T", errPackedSteps, src)
+	}
+	raw, err := scannedBytes(src, errPackedSteps)
+	if err != nil {
+		return err
 	}
 	unpacked, err := stepsPacker.unpack(raw)
 	if err != nil {
@@ -198,14 +194,9 @@ type storedLeaf []byte
 
 // Scan implements sql.Scanner.
 func (l *storedLeaf) Scan(src any) error {
-	var raw []byte
-	switch v := src.(type) {
-	case []byte:
-		raw = v
-	case string:
-		raw = []byte(v)
-	default:
-		return fmt.Errorf("%w: a %T", errPackedLeaf, src)
+	raw, err := scannedBytes(src, errPackedLeaf)
+	if err != nil {
+		return err
 	}
 	if len(raw) > 0 && raw[0] == leafPacker.version {
 		if unpacked, err := leafPacker.unpack(raw); err == nil {
@@ -216,4 +207,17 @@ func (l *storedLeaf) Scan(src any) error {
 	// The driver may reuse raw's memory once Scan returns.
 	*l = append((*l)[:0:0], raw...)
 	return nil
+}
+
+// scannedBytes is a BLOB or BYTEA column's value as the driver gave it
+// (SQLite may give text); anything else is errKind.
+func scannedBytes(src any, errKind error) ([]byte, error) {
+	switch v := src.(type) {
+	case []byte:
+		return v, nil
+	case string:
+		return []byte(v), nil
+	default:
+		return nil, fmt.Errorf("%w: a %T", errKind, src)
+	}
 }
