@@ -268,3 +268,32 @@ func BenchmarkPackLeaf(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "bytes")
 }
+
+// TestPackedValuesRefuseTheDownMigration: going back past migration 19
+// is refused while packed steps or entries are stored (SQL cannot unpack
+// them, and the binary before does not read them); without any, it runs.
+func TestPackedValuesRefuseTheDownMigration(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		for _, what := range []string{"steps", "entry"} {
+			db := storetest.MustOpenDB(t, dialect, nil)
+			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error {
+				if what == "steps" {
+					return tx.InsertBatch([]store.DecisionRecord{decisionRecord(uuid.Must(uuid.NewV7()).String(), 1, allowSteps, time.Now().UTC())}, nil, nil)
+				}
+				return tx.InsertBatch(nil, []privacy.AuditLeaf{{Seq: 0, Leaf: []byte(fmt.Sprintf(decisionLeaf, 0)), Action: "decision",
+					CreatedAt: time.Now().UTC()}}, nil)
+			}))
+			err := db.MigrateDownTo(ctx, 18)
+			require.Error(t, err, what)
+			assert.Contains(t, err.Error(), "stored packed", what)
+			current, _, err := db.SchemaVersion(ctx)
+			require.NoError(t, err)
+			assert.EqualValues(t, 19, current, what)
+		}
+		db := storetest.MustOpenDB(t, dialect, nil)
+		require.NoError(t, db.MigrateDownTo(ctx, 18))
+		_, err := db.Migrate(ctx)
+		require.NoError(t, err)
+	})
+}

@@ -3,6 +3,8 @@
 -- their text; rows written before keep theirs as text in steps. A row
 -- holds one or the other: steps is '' where steps_packed is set.
 -- The erasure trigger names every column an erasure must leave alone.
+-- Audit entries are stored packed from this version on too (no column
+-- changes: audit_entries.leaf holds either form).
 
 -- +goose Up
 ALTER TABLE decisions ADD COLUMN steps_packed BLOB;
@@ -20,6 +22,17 @@ BEGIN SELECT RAISE(ABORT, 'decisions are append-only; only an erasure replaces t
 -- +goose StatementEnd
 
 -- +goose Down
+-- Packed steps and entries cannot be unpacked in SQL, and a binary of
+-- the version before does not read them: going back is refused while any
+-- are stored, rather than losing what a decision's entry commits to.
+CREATE TEMP TABLE packed_guard (n INTEGER);
+-- +goose StatementBegin
+CREATE TEMP TRIGGER packed_guard_refuse BEFORE INSERT ON packed_guard WHEN NEW.n > 0
+BEGIN SELECT RAISE(ABORT, 'decisions or audit entries are stored packed; this version cannot be undone'); END;
+-- +goose StatementEnd
+INSERT INTO packed_guard SELECT (SELECT COUNT(*) FROM decisions WHERE steps_packed IS NOT NULL)
+    + (SELECT COUNT(*) FROM audit_entries WHERE substr(leaf, 1, 1) = X'01');
+DROP TABLE packed_guard;
 DROP TRIGGER decisions_no_update;
 -- +goose StatementBegin
 CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions
