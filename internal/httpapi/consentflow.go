@@ -412,8 +412,8 @@ func (s *Server) consentSubmit(c *gin.Context) {
 	if err != nil {
 		var pe *privacy.Error
 		if privacy.ErrorCode(err) == privacy.EConflict && errors.As(err, &pe) {
-			// Not the version in force: the person chooses again on the
-			// notice in force.
+			// A version other than the one in force: the page shows the
+			// notice in force, for the person to choose on.
 			s.renderConsent(c, http.StatusConflict, in.DeviceID, redirect, "", false, pe.Detail)
 			return
 		}

@@ -103,6 +103,17 @@ func TestStepsTooLongToPackAreStoredAsText(t *testing.T) {
 	})
 }
 
+// undecodable are values made from good, a packed value, that begin with
+// the version byte and do not unpack.
+func undecodable(good []byte) [][]byte {
+	return [][]byte{
+		good[:len(good)/2],                   // cut short
+		{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}, // 4 GiB declared
+		{1},                                  // nothing after the version
+		append(append([]byte{}, good...), 0, 1, 2, 3), // trailing bytes
+	}
+}
+
 // TestPackedStepsThatDoNotUnpackFailTheRead: a packed value of an
 // unknown version, cut short, or declaring a length past the bound is an
 // error for the read, on both dialects, never steps served.
@@ -111,14 +122,10 @@ func TestPackedStepsThatDoNotUnpackFailTheRead(t *testing.T) {
 		ctx := context.Background()
 		db := storetest.MustOpenDB(t, dialect, nil)
 		good := store.PackSteps([]byte(allowSteps))
-		for i, bad := range [][]byte{
-			append([]byte{2}, good[1:]...),       // a version that does not exist
-			good[:len(good)/2],                   // cut short
-			{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}, // 4 GiB declared
-			{1},                                  // nothing after the version
-			append(append([]byte{}, good...), 0, 1, 2, 3), // trailing bytes
+		for i, bad := range append(undecodable(good),
+			append([]byte{2}, good[1:]...),                // a version that does not exist
 			append([]byte{1}, []byte(allowSteps)[:40]...), // text where a block belongs
-		} {
+		) {
 			id := uuid.Must(uuid.NewV7()).String()
 			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error {
 				d := decisionRecord(id, int64(i), allowSteps, time.Now().UTC())
@@ -130,17 +137,6 @@ func TestPackedStepsThatDoNotUnpackFailTheRead(t *testing.T) {
 			assert.Contains(t, err.Error(), "packed steps do not unpack", fmt.Sprintf("value %d", i))
 		}
 	})
-}
-
-// BenchmarkPackSteps: what packing an allow's steps costs the request
-// that makes it (decide packs them outside the single writer).
-func BenchmarkPackSteps(b *testing.B) {
-	steps := []byte(allowSteps)
-	var n int
-	for b.Loop() {
-		n = len(store.PackSteps(steps))
-	}
-	b.ReportMetric(float64(n), "bytes")
 }
 
 // TestPackedStepsAreAppendOnly: the one update a decision row takes, an
@@ -239,12 +235,7 @@ func TestPackedEntriesThatDoNotUnpackAreReadAsStored(t *testing.T) {
 		sqlDB, err := db.SQL()
 		require.NoError(t, err)
 		good := store.PackLeaf([]byte(fmt.Sprintf(decisionLeaf, 0)))
-		for i, bad := range [][]byte{
-			good[:len(good)/2],                   // cut short
-			{1, 0xff, 0xff, 0xff, 0xff, 0x0f, 0}, // 4 GiB declared
-			{1},                                  // nothing after the version
-			append(append([]byte{}, good...), 0), // a trailing byte
-		} {
+		for i, bad := range undecodable(good) {
 			_, err := sqlDB.Exec(`INSERT INTO audit_entries (seq, leaf, action, subject_hmac, created_at) VALUES ($1, $2, 'decision', '', $3)`,
 				i, bad, time.Now().UTC())
 			require.NoError(t, err)
@@ -258,15 +249,26 @@ func TestPackedEntriesThatDoNotUnpackAreReadAsStored(t *testing.T) {
 	})
 }
 
-// BenchmarkPackLeaf: what packing an allow's entry costs the log's
-// writer.
-func BenchmarkPackLeaf(b *testing.B) {
-	leaf := []byte(fmt.Sprintf(decisionLeaf, 8017))
-	var n int
-	for b.Loop() {
-		n = len(store.PackLeaf(leaf))
+// BenchmarkPack: what packing an allow's steps costs the request that
+// makes it (decide packs them outside the single writer), and packing its
+// entry the log's writer.
+func BenchmarkPack(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		value []byte
+		pack  func([]byte) []byte
+	}{
+		{"steps", []byte(allowSteps), store.PackSteps},
+		{"entry", []byte(fmt.Sprintf(decisionLeaf, 8017)), store.PackLeaf},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				n = len(c.pack(c.value))
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
 	}
-	b.ReportMetric(float64(n), "bytes")
 }
 
 // TestPackedValuesRefuseTheDownMigration: going back past migration 19
