@@ -1,8 +1,11 @@
 package audit
 
 import (
+	"errors"
 	"math/rand/v2"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -57,4 +60,41 @@ func checkCanonicalEntries(t *testing.T, r *rand.Rand, str func() string, names 
 		require.NoError(t, err)
 		assert.Equal(t, string(slow), string(fast))
 	}
+}
+
+// TestInParallelCoversEachIndexOnce: seal's parts together make every
+// entry of the batch once, on several goroutines where the process runs
+// them, and a part's failure is the whole's.
+func TestInParallelCoversEachIndexOnce(t *testing.T) {
+	prev := runtime.GOMAXPROCS(4)
+	t.Cleanup(func() { runtime.GOMAXPROCS(prev) })
+	for _, n := range []int{0, 1, 63, 64, 65, 200, 1001} {
+		var mu sync.Mutex
+		seen, parts := make([]int, n), 0
+		require.NoError(t, inParallel(n, 64, func(lo, hi int) error {
+			mu.Lock()
+			defer mu.Unlock()
+			parts++
+			for i := lo; i < hi; i++ {
+				seen[i]++
+			}
+			return nil
+		}))
+		for i, c := range seen {
+			require.Equal(t, 1, c, "index %d of %d", i, n)
+		}
+		if n >= 64 {
+			assert.Greater(t, parts, 1, "%d entries are made in parts", n)
+		} else {
+			assert.Equal(t, 1, parts, "%d entries are made at once", n)
+		}
+	}
+	failed := errors.New("part failed")
+	err := inParallel(300, 64, func(lo, _ int) error {
+		if lo > 0 {
+			return failed
+		}
+		return nil
+	})
+	assert.ErrorIs(t, err, failed)
 }

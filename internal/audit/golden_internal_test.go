@@ -31,9 +31,11 @@ func TestGoldenEntries(t *testing.T) {
 	at := time.Date(2026, 12, 7, 12, 0, 0, 123456000, time.UTC)
 	var out bytes.Buffer
 	for i, ev := range eventtest.Examples() {
-		leaf, err := l.leaf(b, int64(i), at, ctx, ev)
+		e, _, err := l.entry(b, int64(i), at, ctx, ev)
 		require.NoError(t, err, ev.Action())
-		out.Write(leaf.Leaf)
+		leaf, err := canonicalEntry(e)
+		require.NoError(t, err, ev.Action())
+		out.Write(leaf)
 		out.WriteByte('\n')
 	}
 	testkit.Golden(t, "entries.golden", out.Bytes())

@@ -51,6 +51,22 @@ func appendN(t testing.TB, l *audit.Log, n int) {
 	}
 }
 
+// appendInOneChange appends n events as appendN does, in one change: its
+// batch makes its entries on several goroutines (n >= 64).
+func appendInOneChange(t testing.TB, l *audit.Log, n int) {
+	t.Helper()
+	ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
+	seqs, err := l.Do(ctx, func(*audit.Tx) ([]event.Event, error) {
+		events := make([]event.Event, n)
+		for i := range events {
+			events[i] = audittest.Event{Name: "test.event", Targets: map[string]string{"n": fmt.Sprint(i)}, Subject: fmt.Sprintf("subject-%d", i%3)}
+		}
+		return events, nil
+	})
+	require.NoError(t, err)
+	require.Len(t, seqs, n)
+}
+
 // entries yields the whole log from the database.
 func entries(l *audit.Log) iter.Seq2[audit.StoredEntry, error] {
 	return func(yield func(audit.StoredEntry, error) bool) {
@@ -90,8 +106,10 @@ func TestLogOnBothDialects(t *testing.T) {
 		_, err := l.Checkpoint(ctx)
 		assert.Equal(t, privacy.ENotFound, privacy.ErrorCode(err), "an empty log has no checkpoint")
 
+		// Entries made in one large batch, then one at a time.
 		const n = 300
-		appendN(t, l, n)
+		appendInOneChange(t, l, 200)
+		appendN(t, l, n-200)
 		size, err := l.Size(ctx)
 		require.NoError(t, err)
 		require.EqualValues(t, n, size)

@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/consentry/consentry/internal/event"
@@ -92,6 +94,8 @@ type batch struct {
 	reader  tlog.HashReader
 	pending map[int64][]byte
 	leaves  []privacy.AuditLeaf
+	// entries are the leaves' entries, made into bytes by seal.
+	entries []Entry
 	// events are those made durable by the commit, in log order.
 	events []event.Event
 	// decisions are the rows deferred by Tx.InsertDecision.
@@ -362,35 +366,86 @@ func (b *batch) undo(j *job, sp string, mark int, cause error) error {
 	return nil
 }
 
-// appendEvent adds an event's entry, and the tree hashes it makes, to the
-// batch.
+// appendEvent adds an event's entry to the batch. Its bytes, and the
+// tree hashes it adds, are made by seal once every change has run.
 func (l *Log) appendEvent(b *batch, j *job, ev event.Event) error {
 	if event.Changes(ev) {
 		l.applied.Add(1)
 		b.changes = true
 	}
-	leaf, err := l.leaf(b, b.size, b.tx.Now(), j.ctx, ev)
+	e, leaf, err := l.entry(b, b.size, b.tx.Now(), j.ctx, ev)
 	if err != nil {
 		return err
 	}
-	hashes, err := tlog.StoredHashes(b.size, leaf.Leaf, b.reader)
-	if err != nil {
-		return fmt.Errorf("audit: tree hashes for %d: %w", b.size, err)
-	}
-	base := tlog.StoredHashIndex(0, b.size)
-	for k, h := range hashes {
-		b.pending[base+int64(k)] = append([]byte(nil), h[:]...)
-	}
-	b.leaves, b.events = append(b.leaves, leaf), append(b.events, ev)
+	b.entries, b.leaves, b.events = append(b.entries, e), append(b.leaves, leaf), append(b.events, ev)
 	j.seqs = append(j.seqs, b.size)
 	b.size++
 	return nil
+}
+
+// sealInParallel is the fewest entries a batch makes on more than one
+// goroutine: making an entry (its canonical JSON, packed, hashed) takes
+// a few microseconds, starting a goroutine about one, and in a batch of
+// checks the writer is what every request waits for while the other
+// core has time to spare.
+const sealInParallel = 64
+
+// seal makes the batch's entries (their canonical JSON, as stored, and
+// their record hashes), in parallel when there are many: an entry's
+// bytes depend on its own fields only. The tree hashes they add are then
+// computed in log order.
+func (l *Log) seal(b *batch) error {
+	hashes := make([]tlog.Hash, len(b.leaves))
+	render := func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			raw, err := canonicalEntry(b.entries[i])
+			if err != nil {
+				return err
+			}
+			b.leaves[i].Leaf, b.leaves[i].Stored, hashes[i] = raw, store.PackLeaf(raw), tlog.RecordHash(raw)
+		}
+		return nil
+	}
+	if err := inParallel(len(b.leaves), sealInParallel, render); err != nil {
+		return err
+	}
+	for i, leaf := range b.leaves {
+		stored, err := tlog.StoredHashesForRecordHash(leaf.Seq, hashes[i], b.reader)
+		if err != nil {
+			return fmt.Errorf("audit: tree hashes for %d: %w", leaf.Seq, err)
+		}
+		base := tlog.StoredHashIndex(0, leaf.Seq)
+		for k, h := range stored {
+			b.pending[base+int64(k)] = append([]byte(nil), h[:]...)
+		}
+	}
+	return nil
+}
+
+// inParallel runs work over [0, n) in as many parts as the process runs
+// goroutines at once, none smaller than least/2; alone below least.
+// The first error is returned.
+func inParallel(n, least int, work func(lo, hi int) error) error {
+	parts := min(runtime.GOMAXPROCS(0), max(1, 2*n/least))
+	if n < least || parts < 2 {
+		return work(0, n)
+	}
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() { errs[p] = work(p*n/parts, (p+1)*n/parts) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // write stores what the batch added: its decision rows, its entries and
 // their tree hashes; and tells the other instances when it changed
 // anything.
 func (l *Log) write(b *batch) error {
+	if err := l.seal(b); err != nil {
+		return err
+	}
 	if len(b.erased) > 0 {
 		for i, d := range b.decisions {
 			if p, ok := b.erased[d.SubjectID]; ok {
@@ -454,8 +509,9 @@ func (l *Log) done(b *batch, known int64) {
 	l.batches.Observe(float64(len(b.jobs)))
 }
 
-// leaf builds the entry for an event of batch b at seq.
-func (l *Log) leaf(b *batch, seq int64, now time.Time, ctx context.Context, evt event.Event) (privacy.AuditLeaf, error) {
+// entry is the entry for an event of batch b at seq, and its row without
+// its bytes (seal makes them).
+func (l *Log) entry(b *batch, seq int64, now time.Time, ctx context.Context, evt event.Event) (Entry, privacy.AuditLeaf, error) {
 	actor, ev := privacy.ActorFrom(ctx), evt.Entry()
 	e := Entry{Seq: seq, Time: FormatTime(now), Actor: EntryActor{ClientID: actor.ClientID, Role: actor.Role},
 		Action: evt.Action(), Outcome: ev.Outcome, Reasons: ev.Reasons, RequestID: privacy.RequestIDFrom(ctx), ReliesOn: ev.ReliesOn}
@@ -465,7 +521,7 @@ func (l *Log) leaf(b *batch, seq int64, now time.Time, ctx context.Context, evt 
 	if ev.SubjectIfKnown != "" {
 		p, err := l.knownPseudonym(b, ev.SubjectIfKnown)
 		if err != nil {
-			return privacy.AuditLeaf{}, err
+			return Entry{}, privacy.AuditLeaf{}, err
 		}
 		ev.Pseudonym = p
 	}
@@ -479,7 +535,7 @@ func (l *Log) leaf(b *batch, seq int64, now time.Time, ctx context.Context, evt 
 	if ev.Subject != "" {
 		var err error
 		if subject, err = l.pseudonym(b, ev.Subject); err != nil {
-			return privacy.AuditLeaf{}, err
+			return Entry{}, privacy.AuditLeaf{}, err
 		}
 	}
 	if subject != "" {
@@ -494,15 +550,11 @@ func (l *Log) leaf(b *batch, seq int64, now time.Time, ctx context.Context, evt 
 	} else if ev.Payload != nil {
 		h, err := PayloadHash(ev.Payload)
 		if err != nil {
-			return privacy.AuditLeaf{}, err
+			return Entry{}, privacy.AuditLeaf{}, err
 		}
 		e.PayloadSHA256 = h
 	}
-	raw, err := canonicalEntry(e)
-	if err != nil {
-		return privacy.AuditLeaf{}, err
-	}
-	return privacy.AuditLeaf{Seq: seq, Leaf: raw, Action: e.Action, SubjectPseudonym: subject, CreatedAt: now}, nil
+	return e, privacy.AuditLeaf{Seq: seq, Action: e.Action, SubjectPseudonym: subject, CreatedAt: now}, nil
 }
 
 // signer signs a checkpoint whenever the tree has grown, every

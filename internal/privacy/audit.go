@@ -45,8 +45,11 @@ func RequestIDFrom(ctx context.Context) string {
 // AuditLeaf is one stored audit entry: its sequence number (its leaf index
 // in the Merkle tree) and its exact leaf bytes.
 type AuditLeaf struct {
-	Seq              int64
-	Leaf             []byte
+	Seq  int64
+	Leaf []byte
+	// Stored is Leaf as the database stores it (store.PackLeaf), when
+	// made ahead of the insert; nil: the store makes it.
+	Stored           []byte
 	Action           string
 	SubjectPseudonym string
 	CreatedAt        time.Time

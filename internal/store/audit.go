@@ -129,7 +129,7 @@ func (tx *Tx) InsertBatch(ds []DecisionRecord, leaves []privacy.AuditLeaf, hashe
 		}
 	}
 	for i, l := range leaves {
-		seq[i], leaf[i], entryAction[i], pseudonym[i], written[i] = l.Seq, packLeaf(l.Leaf), l.Action, l.SubjectPseudonym, l.CreatedAt
+		seq[i], leaf[i], entryAction[i], pseudonym[i], written[i] = l.Seq, storedLeafOf(l), l.Action, l.SubjectPseudonym, l.CreatedAt
 	}
 	for i, h := range hashes {
 		idx, hash = append(idx, i), append(hash, h)
@@ -156,7 +156,7 @@ func (tx *Tx) InsertAudit(leaves []privacy.AuditLeaf, hashes map[int64][]byte) e
 		batch := leaves[start:min(start+200, len(leaves))]
 		args := make([]any, 0, 5*len(batch))
 		for _, l := range batch {
-			args = append(args, l.Seq, packLeaf(l.Leaf), l.Action, l.SubjectPseudonym, l.CreatedAt)
+			args = append(args, l.Seq, storedLeafOf(l), l.Action, l.SubjectPseudonym, l.CreatedAt)
 		}
 		if _, err := tx.exec("audit entries", "INSERT INTO audit_entries ("+auditEntryColumns+") VALUES "+placeholders(len(batch), 5), args...); err != nil {
 			return err

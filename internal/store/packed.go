@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/consentry/consentry/internal/privacy"
 	"github.com/klauspost/compress/s2"
 )
 
@@ -166,6 +167,14 @@ func packLeaf(leaf []byte) []byte {
 		return leaf
 	}
 	return leafPacker.pack(leaf)
+}
+
+// storedLeafOf is l's entry as audit_entries stores it.
+func storedLeafOf(l privacy.AuditLeaf) []byte {
+	if l.Stored != nil {
+		return l.Stored
+	}
+	return packLeaf(l.Leaf)
 }
 
 // PackLeaf is leaf as audit_entries stores it, and UnpackLeaf the entry a
