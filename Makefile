@@ -89,7 +89,8 @@ crashtest:
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := internal/httpapi:FuzzRequestBodies internal/notice:FuzzLoadDir internal/audit:FuzzVerifyCheckpoint \
 	internal/evidence:FuzzVerifyBundle internal/evidence:FuzzConsistencyProof internal/evidence:FuzzReceipt \
-	internal/privacy:FuzzParseDuration internal/httpapi:FuzzStrictScan internal/rights:FuzzVerifyExport internal/store:FuzzPacked
+	internal/privacy:FuzzParseDuration internal/httpapi:FuzzStrictScan internal/rights:FuzzVerifyExport internal/store:FuzzPacked \
+	internal/httpapi:FuzzDecodePlain
 fuzz:
 	@set -eo pipefail; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
@@ -78,11 +79,21 @@ func (s *Server) decode(c *gin.Context, v any) error {
 	if c.Request.ContentLength > limit {
 		return tooLarge(limit)
 	}
-	sh, err := shapeFor(reflect.TypeOf(v).Elem())
+	body, err := readBody(c, limit)
 	if err != nil {
 		return err
 	}
-	body, err := readBody(c, limit)
+	switch r := v.(type) {
+	case plainStrings:
+		if names, dst := r.plainFields(); decodePlain(body, names, dst) {
+			return s.validated(v)
+		}
+	case *batchRequest:
+		if decodePlainBatch(body, r, decide.MaxBatch) {
+			return s.validated(v)
+		}
+	}
+	sh, err := shapeFor(reflect.TypeOf(v).Elem())
 	if err != nil {
 		return err
 	}
@@ -94,6 +105,11 @@ func (s *Server) decode(c *gin.Context, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return s.decodeError(err)
 	}
+	return s.validated(v)
+}
+
+// validated checks v's `binding:` rules.
+func (s *Server) validated(v any) error {
 	if err := s.validate.Struct(v); err != nil {
 		return validationError(err)
 	}

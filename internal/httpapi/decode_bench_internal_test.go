@@ -56,3 +56,49 @@ func BenchmarkStrictScan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeDecision is a single decision's body, and a batch of 100
+// checks, read by the plain path and by the general one (the strict scan,
+// then encoding/json).
+// Run: go test -run '^$' -bench DecodeDecision ./internal/httpapi/
+func BenchmarkDecodeDecision(b *testing.B) {
+	body := []byte(`{"subject":"user-7f3a","device_id":"0193a5f2-7c1e-7b7a-9d1e-2f3c4b5a6d7e","element":"location","purpose":"navigation","action":"use"}`)
+	checks := make([]string, 100)
+	for i := range checks {
+		checks[i] = string(body)
+	}
+	batch := []byte(`{"checks":[` + strings.Join(checks, ",") + `]}`)
+	b.Run("batch-100/plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r batchRequest
+			if !decodePlainBatch(batch, &r, 1000) {
+				b.Fatal("not plain")
+			}
+		}
+	})
+	b.Run("batch-100/general", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := generalBatch(batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, ok := plainDecision(body); !ok {
+				b.Fatal("not plain")
+			}
+		}
+	})
+	b.Run("general", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := generalDecision(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
