@@ -423,8 +423,8 @@ func (l *Log) seal(b *batch) error {
 }
 
 // inParallel runs work over [0, n) in as many parts as the process runs
-// goroutines at once, none smaller than least/2; alone below least.
-// The first error is returned.
+// goroutines at once, none smaller than least/2; in one part below least.
+// It returns the parts' errors, joined.
 func inParallel(n, least int, work func(lo, hi int) error) error {
 	parts := min(runtime.GOMAXPROCS(0), max(1, 2*n/least))
 	if n < least || parts < 2 {

@@ -178,8 +178,10 @@ func storedLeafOf(l privacy.AuditLeaf) []byte {
 }
 
 // PackLeaf is leaf as audit_entries stores it, and UnpackLeaf the entry a
-// stored value holds: for tools that read or edit the table directly, as
-// the tests that play an operator changing the log do.
+// stored value holds: for the audit writer, which packs a batch's entries
+// on several goroutines (privacy.AuditLeaf.Stored), and for tools that
+// read or edit the table directly, as the tests that play an operator
+// changing the log do.
 func PackLeaf(leaf []byte) []byte { return packLeaf(leaf) }
 
 // UnpackLeaf is the entry that stored, a value of audit_entries.leaf,
