@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -143,4 +144,23 @@ func FuzzDecodePlain(f *testing.F) {
 			t.Fatalf("%q: plain %+v, general %+v", body, plain, general)
 		}
 	})
+}
+
+// TestPlainFieldsAreTheRequestsFields: the plain path names every field
+// of the request, each a string, in the order it stores them: a field
+// added to the request and not here would never be read by the plain
+// path (it would send every body that sets it to the general one).
+func TestPlainFieldsAreTheRequestsFields(t *testing.T) {
+	var r decisionRequest
+	names, dst := r.plainFields()
+	typ := reflect.TypeFor[decisionRequest]()
+	require.Equal(t, typ.NumField(), len(names))
+	require.Len(t, dst, len(names))
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		assert.Equal(t, reflect.String, f.Type.Kind(), f.Name)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		assert.Equal(t, name, names[i], f.Name)
+		assert.Same(t, reflect.ValueOf(&r).Elem().Field(i).Addr().Interface().(*string), dst[i], f.Name)
+	}
 }
