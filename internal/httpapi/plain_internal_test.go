@@ -11,11 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// generalDecision reads body as decode's general path does: the strict
+// general reads body into a T as decode's general path does: the strict
 // scan, then encoding/json.
-func generalDecision(body []byte) (decisionRequest, error) {
-	var r decisionRequest
-	sh, err := shapeFor(reflect.TypeFor[decisionRequest]())
+func general[T any](body []byte) (T, error) {
+	var r T
+	sh, err := shapeFor(reflect.TypeFor[T]())
 	if err != nil {
 		return r, err
 	}
@@ -27,20 +27,10 @@ func generalDecision(body []byte) (decisionRequest, error) {
 	return r, dec.Decode(&r)
 }
 
-// generalBatch reads a batch's body as decode's general path does.
-func generalBatch(body []byte) (batchRequest, error) {
-	var r batchRequest
-	sh, err := shapeFor(reflect.TypeFor[batchRequest]())
-	if err != nil {
-		return r, err
-	}
-	if err := scanBody(body, sh); err != nil {
-		return r, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	return r, dec.Decode(&r)
-}
+// generalDecision and generalBatch are general for a decision's body and
+// a batch's.
+func generalDecision(body []byte) (decisionRequest, error) { return general[decisionRequest](body) }
+func generalBatch(body []byte) (batchRequest, error)       { return general[batchRequest](body) }
 
 // plainDecision reads body as decode's plain path does.
 func plainDecision(body []byte) (decisionRequest, bool) {
