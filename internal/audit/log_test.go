@@ -51,8 +51,9 @@ func appendN(t testing.TB, l *audit.Log, n int) {
 	}
 }
 
-// appendInOneChange appends n events as appendN does, in one change: its
-// batch makes its entries on several goroutines (n >= 64).
+// appendInOneChange appends n events as appendN does, in one change: from
+// 64 on, its batch makes its entries on several goroutines where the
+// process runs more than one.
 func appendInOneChange(t testing.TB, l *audit.Log, n int) {
 	t.Helper()
 	ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
