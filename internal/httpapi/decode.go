@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/consentry/consentry/internal/decide"
 	"github.com/consentry/consentry/internal/privacy"
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
@@ -83,15 +82,8 @@ func (s *Server) decode(c *gin.Context, v any) error {
 	if err != nil {
 		return err
 	}
-	switch r := v.(type) {
-	case plainStrings:
-		if names, dst := r.plainFields(); decodePlain(body, names, dst) {
-			return s.validated(v)
-		}
-	case *batchRequest:
-		if decodePlainBatch(body, r, decide.MaxBatch) {
-			return s.validated(v)
-		}
+	if p, ok := v.(plainBody); ok && p.readPlain(body) {
+		return s.validated(v)
 	}
 	sh, err := shapeFor(reflect.TypeOf(v).Elem())
 	if err != nil {

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -68,37 +69,32 @@ func BenchmarkDecodeDecision(b *testing.B) {
 		checks[i] = string(body)
 	}
 	batch := []byte(`{"checks":[` + strings.Join(checks, ",") + `]}`)
-	b.Run("batch-100/plain", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var r batchRequest
-			if !decodePlainBatch(batch, &r, 1000) {
-				b.Fatal("not plain")
+	for _, tc := range []struct {
+		name string
+		read func() error
+	}{
+		{"batch-100/plain", func() error {
+			if !(&batchRequest{}).readPlain(batch) {
+				return errors.New("not plain")
 			}
-		}
-	})
-	b.Run("batch-100/general", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := generalBatch(batch); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("plain", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
+			return nil
+		}},
+		{"batch-100/general", func() error { _, err := generalBatch(batch); return err }},
+		{"plain", func() error {
 			if _, ok := plainDecision(body); !ok {
-				b.Fatal("not plain")
+				return errors.New("not plain")
 			}
-		}
-	})
-	b.Run("general", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := generalDecision(body); err != nil {
-				b.Fatal(err)
+			return nil
+		}},
+		{"general", func() error { _, err := generalDecision(body); return err }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := tc.read(); err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-	})
+		})
+	}
 }

@@ -1,6 +1,10 @@
 package httpapi
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/consentry/consentry/internal/decide"
+)
 
 // A decision is asked for thousands of times a second with a body of five
 // short strings. decode reads such a body without the general path (the
@@ -11,22 +15,31 @@ import "unicode/utf8"
 // means exactly what the general path reads from it; every other body
 // takes that path, which reads it or names what is wrong with it.
 
-// plainStrings is a request whose fields are all strings. A batch of
-// checks is read by decodePlainBatch.
-type plainStrings interface {
-	// plainFields are its fields' JSON names and where each one's value
-	// goes, in the same order; at most maxPlainFields.
-	plainFields() ([]string, []*string)
+// plainBody is a request that reads a plain body itself: decode asks it
+// first, and takes the general path when it says the body is not plain.
+type plainBody interface {
+	// readPlain reads body into the request and reports whether it was
+	// plain; when it was not, the request is left as it was.
+	readPlain(body []byte) bool
 }
 
-// maxPlainFields is the most fields a plain request may have.
+// maxPlainFields is the most fields a plain object may have.
 const maxPlainFields = 8
 
 var decisionRequestFields = []string{"subject", "device_id", "element", "purpose", "action"}
 
+// plainFields are the request's fields' JSON names and where each one's
+// value goes, in the same order.
 func (r *decisionRequest) plainFields() ([]string, []*string) {
 	return decisionRequestFields, []*string{&r.Subject, &r.DeviceID, &r.Element, &r.Purpose, &r.Action}
 }
+
+func (r *decisionRequest) readPlain(body []byte) bool {
+	names, dst := r.plainFields()
+	return decodePlain(body, names, dst)
+}
+
+func (r *batchRequest) readPlain(body []byte) bool { return decodePlainBatch(body, r, decide.MaxBatch) }
 
 // decodePlain reads body into dst, named by names, and reports whether
 // body is plain; when it is not, dst is left as it was.

@@ -35,8 +35,8 @@ func generalBatch(body []byte) (batchRequest, error)       { return general[batc
 // plainDecision reads body as decode's plain path does.
 func plainDecision(body []byte) (decisionRequest, bool) {
 	var r decisionRequest
-	names, dst := r.plainFields()
-	return r, decodePlain(body, names, dst)
+	ok := r.readPlain(body)
+	return r, ok
 }
 
 // TestPlainBodiesReadAsTheGeneralPathReadsThem: a body the plain path
