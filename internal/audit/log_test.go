@@ -591,13 +591,32 @@ func TestSubjectIndexWithTwoWriters(t *testing.T) {
 		}
 		raw, err := dbs[0].SQL()
 		require.NoError(t, err)
-		rows, err := raw.QueryContext(ctx, "SELECT subject_hmac, seq FROM audit_subjects")
+		// Every row is in the run of the bulk that indexed it: named by the
+		// mark the bulk moved its slice to, after the slice's mark before.
+		runs := map[string][]int64{}
+		markRows, err := raw.QueryContext(ctx, "SELECT slice, upto FROM audit_subjects_marks ORDER BY slice, upto")
+		require.NoError(t, err)
+		for markRows.Next() {
+			var slice string
+			var upto int64
+			require.NoError(t, markRows.Scan(&slice, &upto))
+			runs[slice] = append(runs[slice], upto)
+		}
+		require.NoError(t, markRows.Err())
+		rows, err := raw.QueryContext(ctx, "SELECT run, subject_hmac, seq FROM audit_subjects")
 		require.NoError(t, err)
 		for rows.Next() {
 			var h string
-			var seq int64
-			require.NoError(t, rows.Scan(&h, &seq))
+			var run, seq int64
+			require.NoError(t, rows.Scan(&run, &h, &seq))
 			got = append(got, fmt.Sprintf("%s %d", h, seq))
+			i, found := slices.BinarySearch(runs[h[:1]], run)
+			if assert.True(t, found, "run %d of %s %d is a mark of its slice", run, h, seq) {
+				assert.Less(t, seq, run, "%s %d", h, seq)
+				if i > 0 {
+					assert.GreaterOrEqual(t, seq, runs[h[:1]][i-1], "%s %d is past the run before", h, seq)
+				}
+			}
 		}
 		require.NoError(t, rows.Err())
 		assert.NotEmpty(t, want, "the index was extended")

@@ -262,7 +262,10 @@ func auditEntriesSQL(f AuditFilter) (string, []any) {
 }
 
 // auditIndexedSubject is the subject's entries below the index's mark,
-// found through audit_subjects in its key order.
+// found through audit_subjects: one seek per run of the subject's slice
+// that may hold entries from f.From on (a run holds entries below its
+// mark, from the slice's mark before it), runs in order and each in
+// sequence order, so the entries come in sequence order without a sort.
 func (r *Reader) auditIndexedSubject(f AuditFilter, mark int64) ([]privacy.AuditLeaf, error) {
 	q, args := auditIndexedSubjectSQL(f, mark)
 	return selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries", q, args...)
@@ -270,12 +273,13 @@ func (r *Reader) auditIndexedSubject(f AuditFilter, mark int64) ([]privacy.Audit
 
 func auditIndexedSubjectSQL(f AuditFilter, mark int64) (string, []any) {
 	q := `SELECT e.seq, e.leaf, e.action, e.subject_hmac, e.created_at FROM audit_subjects AS s JOIN audit_entries AS e ON e.seq = s.seq
-		WHERE s.subject_hmac = ? AND s.seq >= ? AND s.seq < ?`
-	args := []any{f.SubjectPseudonym, f.From, mark}
+		WHERE s.run IN (SELECT upto FROM audit_subjects_marks WHERE slice = ? AND upto > ? AND upto <= ?)
+		AND s.subject_hmac = ? AND s.seq >= ? AND s.seq < ?`
+	args := []any{auditSubjectSlice(f.SubjectPseudonym), f.From, mark, f.SubjectPseudonym, f.From, mark}
 	if cond, a := auditActionCondition(f.Action, "e.action"); cond != "" {
 		q, args = q+" AND "+cond, append(args, a...)
 	}
-	return q + " ORDER BY s.seq LIMIT ?", append(args, f.Limit)
+	return q + " ORDER BY s.run, s.seq LIMIT ?", append(args, f.Limit)
 }
 
 // auditActionCondition selects an action on column col.
@@ -328,9 +332,9 @@ type AuditSubject struct {
 }
 
 // InsertAuditSubjects adds rows, a slice's entries from its mark to upto
-// in key order, to the subject index and moves the slice's mark to upto:
-// IndexAuditSubjects for a caller that has the rows at hand. Callers hold
-// the audit lock.
+// in key order, to the subject index as the run upto, and moves the
+// slice's mark to upto: IndexAuditSubjects for a caller that has the rows
+// at hand. Callers hold the audit lock.
 func (tx *Tx) InsertAuditSubjects(slice string, upto int64, rows []AuditSubject) error {
 	if err := checkSlice(slice); err != nil {
 		return err
@@ -342,9 +346,9 @@ func (tx *Tx) InsertAuditSubjects(slice string, upto int64, rows []AuditSubject)
 			if r.Pseudonym[:1] != slice {
 				return fmt.Errorf("store: subject %s is not in slice %q", r.Pseudonym, slice)
 			}
-			args = append(args, r.Pseudonym, r.Seq)
+			args = append(args, upto, r.Pseudonym, r.Seq)
 		}
-		if _, err := tx.exec("audit subject index", "INSERT INTO audit_subjects (subject_hmac, seq) VALUES "+placeholders(len(batch), 2), args...); err != nil {
+		if _, err := tx.exec("audit subject index", "INSERT INTO audit_subjects (run, subject_hmac, seq) VALUES "+placeholders(len(batch), 3), args...); err != nil {
 			return err
 		}
 	}
@@ -366,8 +370,11 @@ func (tx *Tx) markAuditSubjects(slice string, upto int64) error {
 }
 
 // IndexAuditSubjects adds a slice's entries from its mark, from, to upto
-// to the subject index, in key order, and moves its mark to upto. Callers
-// hold the audit lock, so no one else indexes the same entries.
+// to the subject index as the run upto, in key order, and moves its mark
+// to upto. Callers hold the audit lock, so no one else indexes the same
+// entries. A run's key begins with its mark, larger than every run's
+// before it: the rows go at the end of the index, written once each
+// (migration 00020).
 func (tx *Tx) IndexAuditSubjects(slice string, from, upto int64) error {
 	if upto <= from {
 		return nil
@@ -377,8 +384,8 @@ func (tx *Tx) IndexAuditSubjects(slice string, from, upto int64) error {
 	}
 	// The first character compared exactly: a range would depend on the
 	// database's collation.
-	if _, err := tx.exec("audit subject index", "INSERT INTO audit_subjects (subject_hmac, seq) SELECT subject_hmac, seq FROM audit_entries"+
-		" WHERE seq >= ? AND seq < ? AND substr(subject_hmac, 1, 1) = ? ORDER BY subject_hmac, seq", from, upto, slice); err != nil {
+	if _, err := tx.exec("audit subject index", "INSERT INTO audit_subjects (run, subject_hmac, seq) SELECT ?, subject_hmac, seq FROM audit_entries"+
+		" WHERE seq >= ? AND seq < ? AND substr(subject_hmac, 1, 1) = ? ORDER BY subject_hmac, seq", upto, from, upto, slice); err != nil {
 		return err
 	}
 	return tx.markAuditSubjects(slice, upto)

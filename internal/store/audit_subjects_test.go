@@ -52,6 +52,25 @@ func expectedBySubject(all []privacy.AuditLeaf, f store.AuditFilter) []int64 {
 	return out
 }
 
+// checkSubjectSearches compares every search by subject of appendAuditRows'
+// entries (all) with its answer by definition: every start, page size and
+// action.
+func checkSubjectSearches(t *testing.T, db *store.DB, all []privacy.AuditLeaf, when string) {
+	t.Helper()
+	for _, subject := range []string{"0a", "1b", "zz", "2c"} {
+		for _, action := range []string{"", event.ActionDecision, "consent.recorded"} {
+			for from := int64(0); from <= int64(len(all))+1; from += 3 {
+				for _, limit := range []int{1, 2, 5, 1000} {
+					f := store.AuditFilter{From: from, Limit: limit, Action: action, SubjectPseudonym: subject}
+					got, err := db.Read(context.Background()).AuditEntries(f)
+					require.NoError(t, err)
+					assert.Equal(t, expectedBySubject(all, f), seqs(got), "%s, filter %+v", when, f)
+				}
+			}
+		}
+	}
+}
+
 func seqs(ls []privacy.AuditLeaf) []int64 {
 	var out []int64
 	for _, l := range ls {
@@ -73,20 +92,7 @@ func TestAuditSubjectSearchSpansTheIndexMark(t *testing.T) {
 		all, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 1000})
 		require.NoError(t, err)
 		require.Len(t, all, 30)
-		check := func(mark int64) {
-			for _, subject := range []string{"0a", "1b", "zz", "2c"} {
-				for _, action := range []string{"", event.ActionDecision, "consent.recorded"} {
-					for from := int64(0); from <= 31; from += 3 {
-						for _, limit := range []int{1, 2, 5, 1000} {
-							f := store.AuditFilter{From: from, Limit: limit, Action: action, SubjectPseudonym: subject}
-							got, err := db.Read(ctx).AuditEntries(f)
-							require.NoError(t, err)
-							assert.Equal(t, expectedBySubject(all, f), seqs(got), "mark %d, filter %+v", mark, f)
-						}
-					}
-				}
-			}
-		}
+		check := func(mark int64) { checkSubjectSearches(t, db, all, fmt.Sprintf("mark %d", mark)) }
 		index := func(slice string, mark int64) {
 			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error {
 				from, err := tx.AuditSubjectsIndexed(slice)
@@ -129,7 +135,8 @@ func TestAuditSubjectSearchSpansTheIndexMark(t *testing.T) {
 }
 
 // TestAuditSubjectIndexMigration: migration 00009 indexes the entries a
-// database already holds and marks every slice, and undoes cleanly.
+// database already holds and marks every slice, and undoes cleanly; past
+// migration 00020 the index keeps the entries in the slices.
 func TestAuditSubjectIndexMigration(t *testing.T) {
 	storetest.EachDialect(t, func(t *testing.T, dialect string) {
 		ctx := context.Background()
@@ -148,9 +155,95 @@ func TestAuditSubjectIndexMigration(t *testing.T) {
 		require.NoError(t, err)
 		var n int
 		require.NoError(t, raw.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit_subjects").Scan(&n))
-		assert.Equal(t, 8, n, "the entries naming a subject: 0-9 but 3 and 7")
+		assert.Equal(t, 6, n, "the entries naming a subject in a slice: 0-9 but 2, 3, 6 and 7")
 		got, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 100, SubjectPseudonym: "1b"})
 		require.NoError(t, err)
 		assert.Equal(t, []int64{1, 5, 9}, seqs(got))
+	})
+}
+
+// subjectIndexRows is audit_subjects' rows, as "run subject seq" at
+// version 20 on and "subject seq" before.
+func subjectIndexRows(t *testing.T, db *store.DB, runs bool) []string {
+	t.Helper()
+	raw, err := db.SQL()
+	require.NoError(t, err)
+	cols := "subject_hmac, seq"
+	if runs {
+		cols = "run, " + cols
+	}
+	rows, err := raw.QueryContext(context.Background(), "SELECT "+cols+" FROM audit_subjects")
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var run, seq int64
+		var subject string
+		dest := []any{&subject, &seq}
+		if runs {
+			dest = append([]any{&run}, dest...)
+		}
+		require.NoError(t, rows.Scan(dest...))
+		if runs {
+			out = append(out, fmt.Sprintf("%d %s %d", run, subject, seq))
+		} else {
+			out = append(out, fmt.Sprintf("%s %d", subject, seq))
+		}
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// TestAuditSubjectRunsMigration: migration 00020 turns an index extended
+// in several bulks into one run per slice at the slice's mark, leaves out
+// rows no slice covers, and searches find what they found before; runs
+// added afterwards join it; going back restores the index by subject, with
+// every row the runs held.
+func TestAuditSubjectRunsMigration(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		require.NoError(t, db.MigrateDownTo(ctx, 19))
+		appendAuditRows(t, db, 30)
+		raw, err := db.SQL()
+		require.NoError(t, err)
+		// The index as version 19 extended it: slice 0 twice, slice 1
+		// once, and a row migration 00009 took of a subject in no slice.
+		for _, bulk := range []struct {
+			slice    string
+			from, to int64
+		}{{"0", 0, 10}, {"0", 10, 20}, {"1", 0, 15}} {
+			_, err := raw.ExecContext(ctx, fmt.Sprintf("INSERT INTO audit_subjects (subject_hmac, seq) SELECT subject_hmac, seq FROM audit_entries WHERE seq >= %d AND seq < %d AND substr(subject_hmac, 1, 1) = '%s'", bulk.from, bulk.to, bulk.slice))
+			require.NoError(t, err)
+			_, err = raw.ExecContext(ctx, fmt.Sprintf("INSERT INTO audit_subjects_marks (slice, upto) VALUES ('%s', %d)", bulk.slice, bulk.to))
+			require.NoError(t, err)
+		}
+		_, err = raw.ExecContext(ctx, "INSERT INTO audit_subjects (subject_hmac, seq) VALUES ('zz', 2)")
+		require.NoError(t, err)
+		before := subjectIndexRows(t, db, false)
+		require.Len(t, before, 10)
+
+		_, err = db.Migrate(ctx)
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{
+			"20 0a 0", "20 0a 4", "20 0a 8", "20 0a 12", "20 0a 16",
+			"15 1b 1", "15 1b 5", "15 1b 9", "15 1b 13",
+		}, subjectIndexRows(t, db, true))
+		all, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 1000})
+		require.NoError(t, err)
+		checkSubjectSearches(t, db, all, "migrated")
+		require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error { return tx.IndexAuditSubjects("0", 20, 30) }))
+		checkSubjectSearches(t, db, all, "a run past the migrated one")
+
+		require.NoError(t, db.MigrateDownTo(ctx, 19))
+		assert.ElementsMatch(t, []string{
+			"0a 0", "0a 4", "0a 8", "0a 12", "0a 16", "0a 20", "0a 24", "0a 28",
+			"1b 1", "1b 5", "1b 9", "1b 13",
+		}, subjectIndexRows(t, db, false))
+		_, err = raw.ExecContext(ctx, "DELETE FROM audit_subjects")
+		assert.ErrorContains(t, err, "append-only", "the index restored is append-only too")
+		_, err = db.Migrate(ctx)
+		require.NoError(t, err)
+		checkSubjectSearches(t, db, all, "migrated again")
 	})
 }
