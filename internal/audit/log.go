@@ -32,10 +32,10 @@ type Options struct {
 	GatherDelay time.Duration
 	// SubjectIndexEvery is how many entries wait, read directly by subject
 	// searches, before the writer adds them to the subject index in one
-	// go (store.IndexAuditSubjects). Default 16384: a bulk that large
-	// writes each index page about once even with subjects spread widely,
-	// where smaller bulks rewrite a page per row and slow the writer; a
-	// subject search then reads up to about 17,000 unindexed entries.
+	// go (store.IndexAuditSubjects). Default 16384: each bulk is a run
+	// appended at the index's end (migration 00020), and a subject search
+	// seeks once per run of its slice, one per 16,384 entries of the log,
+	// and reads up to about 17,000 unindexed entries directly.
 	SubjectIndexEvery int
 	// NoteEvery is the longest a queued note (Note: a read of personal
 	// data) waits for a batch of changes to be written with before it is

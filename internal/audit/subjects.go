@@ -12,8 +12,9 @@ import (
 
 // The subject index. Entries name their subject by pseudonym; the index
 // maps each to its entries, in sixteen slices by its first hex digit.
-// The writer extends it in bulk, a slice at a time, between batches;
-// subject searches read the entries past a slice's mark directly.
+// The writer extends it in bulk, a slice at a time, between batches, each
+// bulk a run keyed by the slice's new mark; subject searches seek once per
+// run and read the entries past a slice's mark directly.
 
 // maxSubjectPairs bounds subjectPairs should the index fall far behind
 // (failing to be extended, say): past it the record starts over and the
@@ -68,10 +69,11 @@ func (l *Log) forgetSubjects() {
 }
 
 // indexSubjects extends the subject index's slice furthest behind once
-// SubjectIndexEvery entries wait past its mark. Bulk and in key order,
-// this writes each index page about once where an index kept per commit
-// wrote one page per entry (migration 00009); one slice of sixteen at a
-// time, after answering a batch, keeps the writer's pause short. A failure
+// SubjectIndexEvery entries wait past its mark. A bulk is a run appended
+// at the index's end, its pages written once (migration 00020), where an
+// index kept per commit wrote one page per entry (migration 00009); one
+// slice of sixteen at a time, after answering a batch, keeps the writer's
+// pause short. A failure
 // only leaves more entries to be read directly by subject searches: it is
 // logged, and the index is tried again once SubjectIndexEvery more entries
 // have arrived (not after every batch, which would flood the log).

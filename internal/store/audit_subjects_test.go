@@ -247,3 +247,53 @@ func TestAuditSubjectRunsMigration(t *testing.T) {
 		checkSubjectSearches(t, db, all, "migrated again")
 	})
 }
+
+// BenchmarkAuditSubjectSearch: a search by subject seeks once per run of
+// its slice; with the writer's default bulk (16,384 entries, a run per
+// slice each), 1,000 runs is a log of 16 million entries. "named" finds
+// the subject's entry in every run (the first 100), "absent" seeks every
+// run and finds nothing.
+func BenchmarkAuditSubjectSearch(b *testing.B) {
+	for _, runs := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("runs=%d", runs), func(b *testing.B) {
+			ctx := context.Background()
+			db := storetest.MustOpenDB(b, store.DialectSQLite, nil)
+			// Sixteen entries per run, their subjects in slice 0: one of
+			// them "0a", the others each its own.
+			const perRun = 16
+			require.NoError(b, db.Transact(ctx, func(tx *store.Tx) error {
+				leaves := make([]privacy.AuditLeaf, 0, runs*perRun)
+				for seq := range int64(runs * perRun) {
+					subject := fmt.Sprintf("0%x", seq+0x100)
+					if seq%perRun == 0 {
+						subject = "0a"
+					}
+					leaves = append(leaves, privacy.AuditLeaf{Seq: seq, Leaf: []byte(fmt.Sprintf(`{"seq":%d}`, seq)),
+						Action: event.ActionDecision, SubjectPseudonym: subject, CreatedAt: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC)})
+				}
+				if err := tx.InsertAudit(leaves, nil); err != nil {
+					return err
+				}
+				for r := range int64(runs) {
+					if err := tx.IndexAuditSubjects("0", r*perRun, (r+1)*perRun); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+			for _, c := range []struct {
+				name, subject string
+				want          int
+			}{{"named", "0a", min(runs, 100)}, {"absent", "0b", 0}} {
+				b.Run(c.name, func(b *testing.B) {
+					for b.Loop() {
+						got, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 100, SubjectPseudonym: c.subject})
+						if err != nil || len(got) != c.want {
+							b.Fatalf("%d entries, %v; want %d", len(got), err, c.want)
+						}
+					}
+				})
+			}
+		})
+	}
+}
