@@ -266,6 +266,8 @@ func auditEntriesSQL(f AuditFilter) (string, []any) {
 // that may hold entries from f.From on (a run holds entries below its
 // mark, from the slice's mark before it), runs in order and each in
 // sequence order, so the entries come in sequence order without a sort.
+// An entry is returned only if it names the subject itself: a row added
+// to the index by hand cannot put another subject's entry in a search.
 func (r *Reader) auditIndexedSubject(f AuditFilter, mark int64) ([]privacy.AuditLeaf, error) {
 	q, args := auditIndexedSubjectSQL(f, mark)
 	return selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries", q, args...)
@@ -274,7 +276,7 @@ func (r *Reader) auditIndexedSubject(f AuditFilter, mark int64) ([]privacy.Audit
 func auditIndexedSubjectSQL(f AuditFilter, mark int64) (string, []any) {
 	q := `SELECT e.seq, e.leaf, e.action, e.subject_hmac, e.created_at FROM audit_subjects AS s JOIN audit_entries AS e ON e.seq = s.seq
 		WHERE s.run IN (SELECT upto FROM audit_subjects_marks WHERE slice = ? AND upto > ? AND upto <= ?)
-		AND s.subject_hmac = ? AND s.seq >= ? AND s.seq < ?`
+		AND s.subject_hmac = ? AND s.seq >= ? AND s.seq < ? AND e.subject_hmac = s.subject_hmac`
 	args := []any{auditSubjectSlice(f.SubjectPseudonym), f.From, mark, f.SubjectPseudonym, f.From, mark}
 	if cond, a := auditActionCondition(f.Action, "e.action"); cond != "" {
 		q, args = q+" AND "+cond, append(args, a...)

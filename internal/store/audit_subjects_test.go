@@ -297,3 +297,24 @@ func BenchmarkAuditSubjectSearch(b *testing.B) {
 		})
 	}
 }
+
+// TestAForgedSubjectIndexRowIsNotFollowed: a row added to the subject
+// index by hand, pointing a subject at another subject's entry, does not
+// put that entry in the subject's search (an access export would hand it
+// over).
+func TestAForgedSubjectIndexRowIsNotFollowed(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		appendAuditRows(t, db, 12)
+		require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error { return tx.IndexAuditSubjects("0", 0, 12) }))
+		raw, err := db.SQL()
+		require.NoError(t, err)
+		// Entry 1 names "1b"; entry 0 is "0a"'s.
+		_, err = raw.ExecContext(ctx, "INSERT INTO audit_subjects (run, subject_hmac, seq) VALUES (12, '0a', 1)")
+		require.NoError(t, err)
+		got, err := db.Read(ctx).AuditEntries(store.AuditFilter{Limit: 100, SubjectPseudonym: "0a"})
+		require.NoError(t, err)
+		assert.Equal(t, []int64{0, 4, 8}, seqs(got))
+	})
+}
