@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,8 +133,8 @@ func (tx *Tx) InsertBatch(ds []DecisionRecord, leaves []privacy.AuditLeaf, hashe
 	for i, l := range leaves {
 		seq[i], leaf[i], entryAction[i], pseudonym[i], written[i] = l.Seq, storedLeafOf(l), l.Action, l.SubjectPseudonym, l.CreatedAt
 	}
-	for i, h := range hashes {
-		idx, hash = append(idx, i), append(hash, h)
+	for _, i := range slices.Sorted(maps.Keys(hashes)) { // in index order, as InsertAudit
+		idx, hash = append(idx, i), append(hash, hashes[i])
 	}
 	_, err := tx.exec("audit batch", insertBatchPostgres, id, service, serviceName, subject, device, element, purpose, action, allow,
 		reasons, steps, packed, consentRecord, consentSeq, noticeVersion, auditSeq, decided, seq, leaf, entryAction, pseudonym, written, idx, hash)
@@ -162,10 +164,9 @@ func (tx *Tx) InsertAudit(leaves []privacy.AuditLeaf, hashes map[int64][]byte) e
 			return err
 		}
 	}
-	idx := make([]int64, 0, len(hashes))
-	for i := range hashes {
-		idx = append(idx, i)
-	}
+	// In index order: each row then lands at the table's end, where the
+	// database appends without searching the tree.
+	idx := slices.Sorted(maps.Keys(hashes))
 	for start := 0; start < len(idx); start += 400 {
 		batch := idx[start:min(start+400, len(idx))]
 		args := make([]any, 0, 2*len(batch))
