@@ -266,12 +266,67 @@ func auditEntriesSQL(f AuditFilter) (string, []any) {
 // found through audit_subjects: one seek per run of the subject's slice
 // that may hold entries from f.From on (a run holds entries below its
 // mark, from the slice's mark before it), runs in order and each in
-// sequence order, so the entries come in sequence order without a sort.
-// An entry is returned only if it names the subject itself: a row added
-// to the index by hand cannot put another subject's entry in a search.
+// sequence order. An entry is returned only if it names the subject
+// itself: a row added to the index by hand cannot put another subject's
+// entry in a search.
+//
+// SQLite reads the runs in order and stops at the page's end, with no
+// sort (TestAuditSubjectQueriesUseTheIndex). PostgreSQL's plan for the
+// same query sorts every row of the subject from f.From on before the
+// LIMIT, page after page: there a query takes a few runs, each read in
+// order up to the rows the page still needs: one run, then two, four, up
+// to auditRunsPerQuery, so that a subject with many entries fills a page
+// from the first run or two and one with few seeks the runs in a few
+// queries.
 func (r *Reader) auditIndexedSubject(f AuditFilter, mark int64) ([]privacy.AuditLeaf, error) {
-	q, args := auditIndexedSubjectSQL(f, mark)
-	return selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries", q, args...)
+	if !r.postgres {
+		q, args := auditIndexedSubjectSQL(f, mark)
+		return selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries", q, args...)
+	}
+	var runs []int64
+	err := r.each("audit subject index runs", "SELECT upto FROM audit_subjects_marks WHERE slice = ? AND upto > ? AND upto <= ? ORDER BY upto",
+		[]any{auditSubjectSlice(f.SubjectPseudonym), f.From, mark}, func(s rowScanner) error {
+			var run int64
+			err := s.Scan(&run)
+			runs = append(runs, run)
+			return err
+		})
+	if err != nil {
+		return nil, err
+	}
+	var out []privacy.AuditLeaf
+	for start, n := 0, 1; start < len(runs) && len(out) < f.Limit; start, n = start+n, min(2*n, auditRunsPerQuery) {
+		page := f
+		page.Limit = f.Limit - len(out)
+		q, args := auditSubjectRunsSQL(page, mark, runs[start:min(start+n, len(runs))])
+		more, err := selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries", q, args...)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out, nil
+}
+
+// auditRunsPerQuery is the most runs of the subject index one PostgreSQL
+// query of auditIndexedSubject reads: a page reads at most this many times
+// its rows, and a subject with few entries takes one query per this many
+// runs (after the first few).
+var auditRunsPerQuery = 16
+
+// auditSubjectRunsSQL is auditIndexedSubject's PostgreSQL query over
+// runs: each run's rows in its key order up to f.Limit (a LIMIT inside
+// the LATERAL join, so each stops early), the runs in turn.
+func auditSubjectRunsSQL(f AuditFilter, mark int64, runs []int64) (string, []any) {
+	q := `SELECT x.seq, x.leaf, x.action, x.subject_hmac, x.created_at FROM unnest(?::bigint[]) AS m(run)
+		CROSS JOIN LATERAL (SELECT e.seq, e.leaf, e.action, e.subject_hmac, e.created_at
+			FROM audit_subjects AS s JOIN audit_entries AS e ON e.seq = s.seq
+			WHERE s.run = m.run AND s.subject_hmac = ? AND s.seq >= ? AND s.seq < ? AND e.subject_hmac = s.subject_hmac`
+	args := []any{runs, f.SubjectPseudonym, f.From, mark}
+	if cond, a := auditActionCondition(f.Action, "e.action"); cond != "" {
+		q, args = q+" AND "+cond, append(args, a...)
+	}
+	return q + " ORDER BY s.seq LIMIT ?) AS x ORDER BY m.run, x.seq LIMIT ?", append(args, f.Limit, f.Limit)
 }
 
 func auditIndexedSubjectSQL(f AuditFilter, mark int64) (string, []any) {

@@ -54,8 +54,18 @@ func expectedBySubject(all []privacy.AuditLeaf, f store.AuditFilter) []int64 {
 
 // checkSubjectSearches compares every search by subject of appendAuditRows'
 // entries (all) with its answer by definition: every start, page size and
-// action.
+// action; on PostgreSQL with one run, two and the default per query.
 func checkSubjectSearches(t *testing.T, db *store.DB, all []privacy.AuditLeaf, when string) {
+	t.Helper()
+	for _, perQuery := range []int{1, 2, 16} {
+		func() {
+			defer store.SetAuditRunsPerQuery(perQuery)()
+			checkSubjectSearchesOnce(t, db, all, fmt.Sprintf("%s, %d runs per query", when, perQuery))
+		}()
+	}
+}
+
+func checkSubjectSearchesOnce(t *testing.T, db *store.DB, all []privacy.AuditLeaf, when string) {
 	t.Helper()
 	for _, subject := range []string{"0a", "1b", "zz", "2c"} {
 		for _, action := range []string{"", event.ActionDecision, "consent.recorded"} {
@@ -254,10 +264,14 @@ func TestAuditSubjectRunsMigration(t *testing.T) {
 // the subject's entry in every run (the first 100), "absent" seeks every
 // run and finds nothing.
 func BenchmarkAuditSubjectSearch(b *testing.B) {
+	storetest.EachDialectBench(b, benchmarkAuditSubjectSearch)
+}
+
+func benchmarkAuditSubjectSearch(b *testing.B, dialect string) {
 	for _, runs := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprintf("runs=%d", runs), func(b *testing.B) {
 			ctx := context.Background()
-			db := storetest.MustOpenDB(b, store.DialectSQLite, nil)
+			db := storetest.MustOpenDB(b, dialect, nil)
 			// Sixteen entries per run, their subjects in slice 0: one of
 			// them "0a", the others each its own.
 			const perRun = 16

@@ -15,3 +15,11 @@ func (db *DB) MigrateDownTo(ctx context.Context, v int64) error {
 
 // UnpackSteps is the steps a packed value holds, for the fuzz test.
 func UnpackSteps(packed []byte) ([]byte, error) { return stepsPacker.unpack(packed) }
+
+// SetAuditRunsPerQuery sets how many runs of the subject index one
+// PostgreSQL search query reads; restore sets it back.
+func SetAuditRunsPerQuery(n int) (restore func()) {
+	before := auditRunsPerQuery
+	auditRunsPerQuery = n
+	return func() { auditRunsPerQuery = before }
+}
