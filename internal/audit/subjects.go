@@ -73,10 +73,10 @@ func (l *Log) forgetSubjects() {
 // at the index's end, its pages written once (migration 00020), where an
 // index kept per commit wrote one page per entry (migration 00009); one
 // slice of sixteen at a time, after answering a batch, keeps the writer's
-// pause short. A failure
-// only leaves more entries to be read directly by subject searches: it is
-// logged, and the index is tried again once SubjectIndexEvery more entries
-// have arrived (not after every batch, which would flood the log).
+// pause short. A failure only leaves more entries to be read directly by
+// subject searches: it is logged, and the index is tried again once
+// SubjectIndexEvery more entries have arrived (not after every batch,
+// which would flood the log).
 func (l *Log) indexSubjects() {
 	slice := ""
 	for _, c := range store.AuditSubjectSlices {

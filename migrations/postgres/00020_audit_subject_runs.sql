@@ -1,7 +1,7 @@
 -- The subject index is kept in runs. Keyed by (subject_hmac, seq), each
 -- bulk of a slice (migration 00009) landed at random places of the whole
--- B-tree: about one page written per entry indexed, the costliest part of
--- the writer's work under batches (docs/performance.md). Keyed by (run,
+-- B-tree: about one page written per entry indexed, written again by each
+-- checkpoint (docs/performance.md, "The subject index in runs"). Keyed by (run,
 -- subject_hmac, seq), where a run is the mark its bulk moved the slice to,
 -- every bulk is appended at the tree's end, its pages written once. A
 -- search seeks once per run of its slice (the slice's marks). Rows already
