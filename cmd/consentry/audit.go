@@ -58,8 +58,10 @@ Against the database itself, where it runs (--data-dir, or CONSENTRY_DATABASE_UR
 With --database it also checks every record the entries commit to, as it
 stands in the database now: each consent record, device, inventory version,
 published notice and the data policy must be what its entry recorded (an edit
-made in the database is named), and every decision is judged again, all five
-checks at its place (what consentry evidence verify checks on a bundle).
+made in the database is named), every decision is judged again, all five
+checks at its place (what consentry evidence verify checks on a bundle), and
+the subject index, which searches by subject read, must hold exactly the
+entries below its marks.
 
 It checks the checkpoint's signature, every entry's canonical form and sequence
 number, the tree root against the checkpoint, consistency with an older saved
@@ -323,6 +325,8 @@ func verifyDatabase(ctx context.Context, cfg *config, keyFile string, stdout, st
 		key       string
 		decisions int
 		stored    error // a stored decision that is not what its entry recorded
+		indexed   int64
+		index     error // the subject index is not the entries below its marks
 	)
 	err = withLog(ctx, cfg, stderr, func(ctx context.Context, db *store.DB, log *audit.Log) error {
 		keys, err := consent.OpenKeys(cfg.receiptKeys())
@@ -341,6 +345,9 @@ func verifyDatabase(ctx context.Context, cfg *config, keyFile string, stdout, st
 			return err
 		}
 		decisions, stored = decide.NewService(db, log, data, nil).CheckStored(ctx)
+		// Nor is the subject index, which searches by subject and access
+		// exports read: it must be exactly the entries below its marks.
+		indexed, index = db.Read(ctx).CheckAuditSubjects()
 		return nil
 	})
 	if err != nil {
@@ -360,5 +367,9 @@ func verifyDatabase(ctx context.Context, cfg *config, keyFile string, stdout, st
 		return fmt.Errorf("the database does NOT match the audit log: %w", stored)
 	}
 	fmt.Fprintf(stdout, "ok: %d stored decisions, each with the request, outcome, reasons and steps its entry recorded\n", decisions)
+	if index != nil {
+		return fmt.Errorf("the database does NOT match the audit log: %w", index)
+	}
+	fmt.Fprintf(stdout, "ok: the subject index holds exactly the %d entries below its marks\n", indexed)
 	return nil
 }

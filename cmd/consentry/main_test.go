@@ -418,10 +418,22 @@ func TestAuditVerifyDatabaseNamesAnEditedRecord(t *testing.T) {
 	assert.Contains(t, out, "ok: 1 consent records, each as its audit entries recorded it")
 	assert.Contains(t, out, "ok: 1 stored decisions, each with the request, outcome, reasons and steps its entry recorded")
 	assert.Contains(t, out, "ok: 1 decisions judged again at their place")
+	assert.Contains(t, out, "ok: the subject index holds exactly the 0 entries below its marks")
 
 	db, err := sql.Open("sqlite3", filepath.Join(dataDir, "consentry.db"))
 	require.NoError(t, err)
 	defer db.Close()
+	// A row added to the subject index: a search by its subject would
+	// find an entry the index should not hold.
+	_, err = db.Exec(`INSERT INTO audit_subjects (run, subject_hmac, seq) SELECT 0, subject_hmac, seq FROM audit_entries WHERE subject_hmac <> '' LIMIT 1`)
+	require.NoError(t, err)
+	_, err = cli("audit", "verify", "--database")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "the database does NOT match the audit log: the audit subject index's row (run 0, subject ")
+	_, err = db.Exec(`DROP TRIGGER audit_subjects_no_delete`)
+	require.NoError(t, err)
+	_, err = db.Exec(`DELETE FROM audit_subjects`)
+	require.NoError(t, err)
 	// A deny turned into an allow in the decisions table, then put back.
 	var reasons string
 	require.NoError(t, db.QueryRow(`SELECT reasons FROM decisions WHERE id = ?`, dec["id"]).Scan(&reasons))

@@ -383,6 +383,71 @@ func (r *Reader) AuditSubjectMarks() (map[string]int64, error) {
 	return selectMap[string, int64](r, "audit subject index marks", "SELECT slice, MAX(upto) FROM audit_subjects_marks GROUP BY slice")
 }
 
+// CheckAuditSubjects checks the subject index against the log, for
+// `audit verify --database`: every row names an entry of the row's subject
+// below the row's run, the run is a mark of the subject's slice, no entry
+// is named twice, and each slice holds as many rows as it has entries
+// below its mark. Together these make the index exactly the entries below
+// the marks, so a search by subject (an access export) finds every entry
+// of the subject: a row removed, added or moved by hand is named. It
+// returns the rows checked.
+func (r *Reader) CheckAuditSubjects() (int64, error) {
+	type row struct {
+		run, seq int64
+		subject  string
+	}
+	var bad []row
+	err := r.each("audit subject index", `SELECT s.run, s.subject_hmac, s.seq FROM audit_subjects AS s LEFT JOIN audit_entries AS e ON e.seq = s.seq
+		WHERE e.seq IS NULL OR e.subject_hmac <> s.subject_hmac OR s.seq >= s.run
+		OR NOT EXISTS (SELECT 1 FROM audit_subjects_marks AS m WHERE m.slice = substr(s.subject_hmac, 1, 1) AND m.upto = s.run)
+		ORDER BY s.seq LIMIT 1`, nil, func(s rowScanner) error {
+		var b row
+		err := s.Scan(&b.run, &b.subject, &b.seq)
+		bad = append(bad, b)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(bad) > 0 {
+		return 0, fmt.Errorf("the audit subject index's row (run %d, subject %s, entry %d) is not an entry of that subject below a mark of its slice",
+			bad[0].run, bad[0].subject, bad[0].seq)
+	}
+	err = r.each("audit subject index", `SELECT MIN(run), subject_hmac, seq FROM audit_subjects GROUP BY subject_hmac, seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1`,
+		nil, func(s rowScanner) error {
+			var b row
+			err := s.Scan(&b.run, &b.subject, &b.seq)
+			bad = append(bad, b)
+			return err
+		})
+	if err != nil {
+		return 0, err
+	}
+	if len(bad) > 0 {
+		return 0, fmt.Errorf("the audit subject index names entry %d of subject %s more than once", bad[0].seq, bad[0].subject)
+	}
+	entries, err := selectMap[string, int64](r, "audit subject index", `SELECT substr(e.subject_hmac, 1, 1), COUNT(*) FROM audit_entries AS e
+		JOIN (SELECT slice, MAX(upto) AS mark FROM audit_subjects_marks GROUP BY slice) AS m ON m.slice = substr(e.subject_hmac, 1, 1)
+		WHERE e.seq < m.mark GROUP BY substr(e.subject_hmac, 1, 1)`)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := selectMap[string, int64](r, "audit subject index", "SELECT substr(subject_hmac, 1, 1), COUNT(*) FROM audit_subjects GROUP BY substr(subject_hmac, 1, 1)")
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, c := range AuditSubjectSlices {
+		slice := string(c)
+		if entries[slice] != rows[slice] {
+			return 0, fmt.Errorf("the audit subject index's slice %s holds %d of the %d entries below its mark: the others are missing from searches by subject",
+				slice, rows[slice], entries[slice])
+		}
+		n += rows[slice]
+	}
+	return n, nil
+}
+
 // AuditSubject is one row of the subject index: an entry naming a subject.
 type AuditSubject struct {
 	Pseudonym string

@@ -332,3 +332,53 @@ func TestAForgedSubjectIndexRowIsNotFollowed(t *testing.T) {
 		assert.Equal(t, []int64{0, 4, 8}, seqs(got))
 	})
 }
+
+// TestCheckAuditSubjectsNamesATamperedIndex: the index as the writer
+// keeps it checks out; a row removed, forged, repeated in another run or
+// moved to a run that is no mark (its append-only triggers disabled, as
+// an operator could) is named.
+func TestCheckAuditSubjectsNamesATamperedIndex(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := context.Background()
+		db := storetest.MustOpenDB(t, dialect, nil)
+		appendAuditRows(t, db, 30)
+		for _, bulk := range []struct {
+			slice    string
+			from, to int64
+		}{{"0", 0, 12}, {"1", 0, 20}, {"0", 12, 24}} {
+			require.NoError(t, db.Transact(ctx, func(tx *store.Tx) error { return tx.IndexAuditSubjects(bulk.slice, bulk.from, bulk.to) }))
+		}
+		n, err := db.Read(ctx).CheckAuditSubjects()
+		require.NoError(t, err)
+		assert.Equal(t, int64(11), n, "0a: 0, 4, …, 20; 1b: 1, 5, …, 17")
+		raw, err := db.SQL()
+		require.NoError(t, err)
+		if dialect == store.DialectPostgres {
+			_, err = raw.ExecContext(ctx, "ALTER TABLE audit_subjects DISABLE TRIGGER USER")
+		} else {
+			_, err = raw.ExecContext(ctx, "DROP TRIGGER audit_subjects_no_delete")
+		}
+		require.NoError(t, err)
+		for _, c := range []struct{ tamper, undo, named string }{
+			{"DELETE FROM audit_subjects WHERE seq = 8", "INSERT INTO audit_subjects (run, subject_hmac, seq) VALUES (12, '0a', 8)",
+				"slice 0 holds 5 of the 6 entries below its mark"},
+			{"INSERT INTO audit_subjects (run, subject_hmac, seq) VALUES (24, '0a', 1)", "DELETE FROM audit_subjects WHERE seq = 1 AND subject_hmac = '0a'",
+				"row (run 24, subject 0a, entry 1) is not an entry of that subject"},
+			{"INSERT INTO audit_subjects (run, subject_hmac, seq) VALUES (24, '0a', 4)", "DELETE FROM audit_subjects WHERE seq = 4 AND run = 24",
+				"names entry 4 of subject 0a more than once"},
+			{"INSERT INTO audit_subjects (run, subject_hmac, seq) VALUES (13, '0a', 12)", "DELETE FROM audit_subjects WHERE run = 13",
+				"row (run 13, subject 0a, entry 12) is not an entry of that subject below a mark of its slice"},
+			{"INSERT INTO audit_subjects (run, subject_hmac, seq) VALUES (30, 'zz', 2)", "DELETE FROM audit_subjects WHERE subject_hmac = 'zz'",
+				"row (run 30, subject zz, entry 2)"},
+		} {
+			_, err := raw.ExecContext(ctx, c.tamper)
+			require.NoError(t, err, c.tamper)
+			_, err = db.Read(ctx).CheckAuditSubjects()
+			assert.ErrorContains(t, err, c.named, c.tamper)
+			_, err = raw.ExecContext(ctx, c.undo)
+			require.NoError(t, err, c.undo)
+			_, err = db.Read(ctx).CheckAuditSubjects()
+			assert.NoError(t, err, "after %s, undone", c.tamper)
+		}
+	})
+}
