@@ -948,3 +948,41 @@ func TestOthersDecisionsAreNoChange(t *testing.T) {
 		assert.Equal(t, before+1, logs[1].Committed(), "another instance's change counts")
 	})
 }
+
+// TestSubjectIndexChecksOutWhileTheWriterExtendsIt: `audit verify
+// --database` checks the subject index beside a running service; the
+// bulks the writer commits meanwhile never make it report a mismatch.
+func TestSubjectIndexChecksOutWhileTheWriterExtendsIt(t *testing.T) {
+	storetest.EachDialect(t, func(t *testing.T, dialect string) {
+		ctx := privacy.WithActor(context.Background(), privacy.Actor{ClientID: "c", Role: "admin"})
+		db := storetest.MustOpenDB(t, dialect, nil)
+		l := audittest.MustOpenLog(t, db, audit.Options{SubjectIndexEvery: 3})
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			defer close(done)
+			for i := range 200 {
+				_, err := l.Append(ctx, audittest.Event{Name: "test.event", Subject: fmt.Sprintf("subject-%d", i%7)})
+				if !assert.NoError(t, err) {
+					return
+				}
+			}
+		})
+		checks := 0
+		for {
+			_, err := db.Read(ctx).CheckAuditSubjects()
+			require.NoError(t, err, "after %d checks", checks)
+			checks++
+			select {
+			case <-done:
+				wg.Wait()
+				n, err := db.Read(ctx).CheckAuditSubjects()
+				require.NoError(t, err)
+				assert.Positive(t, n, "the index was extended")
+				t.Logf("%d checks while the writer appended", checks)
+				return
+			default:
+			}
+		}
+	})
+}
