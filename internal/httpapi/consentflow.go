@@ -412,8 +412,8 @@ func (s *Server) consentSubmit(c *gin.Context) {
 	if err != nil {
 		var pe *privacy.Error
 		if privacy.ErrorCode(err) == privacy.EConflict && errors.As(err, &pe) {
-			// The version or hash posted is not the notice in force's:
-			// the page shows the notice in force, to choose on.
+			// Record refuses a version or hash other than the notice in
+			// force's: the page shows the notice in force, to choose on.
 			s.renderConsent(c, http.StatusConflict, in.DeviceID, redirect, "", false, pe.Detail)
 			return
 		}

@@ -283,14 +283,8 @@ func (r *Reader) auditIndexedSubject(f AuditFilter, mark int64) ([]privacy.Audit
 		q, args := auditIndexedSubjectSQL(f, mark)
 		return selectDomain[auditEntryRecord, privacy.AuditLeaf](r, "audit entries", q, args...)
 	}
-	var runs []int64
-	err := r.each("audit subject index runs", "SELECT upto FROM audit_subjects_marks WHERE slice = ? AND upto > ? AND upto <= ? ORDER BY upto",
-		[]any{auditSubjectSlice(f.SubjectPseudonym), f.From, mark}, func(s rowScanner) error {
-			var run int64
-			err := s.Scan(&run)
-			runs = append(runs, run)
-			return err
-		})
+	runs, err := selectColumn[int64](r, "audit subject index runs", "SELECT upto FROM audit_subjects_marks WHERE slice = ? AND upto > ? AND upto <= ? ORDER BY upto",
+		auditSubjectSlice(f.SubjectPseudonym), f.From, mark)
 	if err != nil {
 		return nil, err
 	}
@@ -393,39 +387,31 @@ func (r *Reader) AuditSubjectMarks() (map[string]int64, error) {
 // returns the rows checked. It runs beside a writer that goes on
 // extending the index: what that adds meanwhile passes every check.
 func (r *Reader) CheckAuditSubjects() (int64, error) {
-	type row struct {
-		run, seq int64
-		subject  string
+	// firstRow is the first row (run, subject, entry) q finds, if any.
+	firstRow := func(q string) (run int64, subject string, seq int64, found bool, err error) {
+		err = r.each("audit subject index", q, nil, func(s rowScanner) error {
+			found = true
+			return s.Scan(&run, &subject, &seq)
+		})
+		return run, subject, seq, found, err
 	}
-	var bad []row
-	err := r.each("audit subject index", `SELECT s.run, s.subject_hmac, s.seq FROM audit_subjects AS s LEFT JOIN audit_entries AS e ON e.seq = s.seq
+	run, subject, seq, found, err := firstRow(`SELECT s.run, s.subject_hmac, s.seq FROM audit_subjects AS s LEFT JOIN audit_entries AS e ON e.seq = s.seq
 		WHERE e.seq IS NULL OR e.subject_hmac <> s.subject_hmac OR s.seq >= s.run
 		OR NOT EXISTS (SELECT 1 FROM audit_subjects_marks AS m WHERE m.slice = substr(s.subject_hmac, 1, 1) AND m.upto = s.run)
-		ORDER BY s.seq LIMIT 1`, nil, func(s rowScanner) error {
-		var b row
-		err := s.Scan(&b.run, &b.subject, &b.seq)
-		bad = append(bad, b)
-		return err
-	})
+		ORDER BY s.seq LIMIT 1`)
 	if err != nil {
 		return 0, err
 	}
-	if len(bad) > 0 {
+	if found {
 		return 0, fmt.Errorf("the audit subject index's row (run %d, subject %s, entry %d) is not an entry of that subject below a mark of its slice",
-			bad[0].run, bad[0].subject, bad[0].seq)
+			run, subject, seq)
 	}
-	err = r.each("audit subject index", `SELECT MIN(run), subject_hmac, seq FROM audit_subjects GROUP BY subject_hmac, seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1`,
-		nil, func(s rowScanner) error {
-			var b row
-			err := s.Scan(&b.run, &b.subject, &b.seq)
-			bad = append(bad, b)
-			return err
-		})
+	_, subject, seq, found, err = firstRow(`SELECT MIN(run), subject_hmac, seq FROM audit_subjects GROUP BY subject_hmac, seq HAVING COUNT(*) > 1 ORDER BY seq LIMIT 1`)
 	if err != nil {
 		return 0, err
 	}
-	if len(bad) > 0 {
-		return 0, fmt.Errorf("the audit subject index names entry %d of subject %s more than once", bad[0].seq, bad[0].subject)
+	if found {
+		return 0, fmt.Errorf("the audit subject index names entry %d of subject %s more than once", seq, subject)
 	}
 	// The counts as of the marks read first: a bulk the writer commits
 	// meanwhile adds its rows in a run past its slice's mark here, and

@@ -49,14 +49,7 @@ func (r *Reader) ActiveNoticeKeys() ([]string, error) {
 
 // strings runs a query of one text column.
 func (r *Reader) strings(what, q string, args ...any) ([]string, error) {
-	var out []string
-	err := r.each(what, q, args, func(s rowScanner) error {
-		var v string
-		err := s.Scan(&v)
-		out = append(out, v)
-		return err
-	})
-	return out, err
+	return selectColumn[string](r, what, q, args...)
 }
 
 // reviewDevices lists up to limit device ids matching a review condition,

@@ -284,14 +284,7 @@ func (r *Reader) CurrentNoticeVersion(key string) (privacy.NoticeVersion, error)
 // GovernedInventories returns the current inventory of every active device
 // that names notice key; devices with no inventory yet collect nothing.
 func (r *Reader) GovernedInventories(key string) ([]privacy.Inventory, error) {
-	var ids []string
-	err := r.each("devices", "SELECT id FROM devices WHERE notice_key = ? AND status = ? ORDER BY id", []any{key, string(privacy.DeviceActive)},
-		func(s rowScanner) error {
-			var id string
-			err := s.Scan(&id)
-			ids = append(ids, id)
-			return err
-		})
+	ids, err := r.strings("devices", "SELECT id FROM devices WHERE notice_key = ? AND status = ? ORDER BY id", key, string(privacy.DeviceActive))
 	if err != nil {
 		return nil, err
 	}

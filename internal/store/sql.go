@@ -62,6 +62,18 @@ func selectDomain[R, D any, P converted[R, D]](r *Reader, what, q string, args .
 	return out, nil
 }
 
+// selectColumn runs a query of one column and returns its values.
+func selectColumn[T any](r *Reader, what, q string, args ...any) ([]T, error) {
+	var out []T
+	err := r.each(what, q, args, func(s rowScanner) error {
+		var v T
+		err := s.Scan(&v)
+		out = append(out, v)
+		return err
+	})
+	return out, err
+}
+
 // selectMap runs a query of two columns, a key and its value, and
 // returns them as a map.
 func selectMap[K comparable, V any](r *Reader, what, q string, args ...any) (map[K]V, error) {

@@ -81,18 +81,11 @@ func (tx *Tx) AdoptPseudonyms(pairs map[string]string) (int, error) {
 // SubjectsWithoutPseudonym lists the subject ids that rows hold and that
 // have no pseudonym: those written before pseudonyms were drawn.
 func (r *Reader) SubjectsWithoutPseudonym() ([]string, error) {
-	var out []string
-	err := r.each("subjects", `SELECT s FROM (
+	return r.strings("subjects", `SELECT s FROM (
 			SELECT subject_id AS s FROM consent_records UNION SELECT subject_id FROM consent_state
 			UNION SELECT subject_id FROM decisions UNION SELECT owner_subject FROM devices WHERE owner_subject <> ''
 		) AS subjects WHERE substr(s, 1, 7) <> 'erased:' AND NOT EXISTS (SELECT 1 FROM subject_pseudonyms p WHERE p.subject_id = subjects.s)
-		ORDER BY s`, nil, func(s rowScanner) error {
-		var id string
-		err := s.Scan(&id)
-		out = append(out, id)
-		return err
-	})
-	return out, err
+		ORDER BY s`)
 }
 
 // EraseSubject puts marker in place of subject in every row that holds
@@ -422,13 +415,7 @@ func (r *Reader) Child(subject string) (privacy.Child, error) {
 		return privacy.Child{}, err
 	}
 	c := rec.toDomain()
-	err = r.each("guardians", "SELECT guardian_id FROM subject_guardians WHERE child_id = ? ORDER BY guardian_id", []any{subject},
-		func(s rowScanner) error {
-			var g string
-			err := s.Scan(&g)
-			c.Guardians = append(c.Guardians, g)
-			return err
-		})
+	c.Guardians, err = r.strings("guardians", "SELECT guardian_id FROM subject_guardians WHERE child_id = ? ORDER BY guardian_id", subject)
 	return c, err
 }
 
@@ -440,15 +427,7 @@ func (r *Reader) Children() ([]privacy.Child, error) {
 
 // WardsOf lists the children subject is a guardian of.
 func (r *Reader) WardsOf(subject string) ([]string, error) {
-	var out []string
-	err := r.each("guardians", "SELECT child_id FROM subject_guardians WHERE guardian_id = ? ORDER BY child_id", []any{subject},
-		func(s rowScanner) error {
-			var c string
-			err := s.Scan(&c)
-			out = append(out, c)
-			return err
-		})
-	return out, err
+	return r.strings("guardians", "SELECT child_id FROM subject_guardians WHERE guardian_id = ? ORDER BY child_id", subject)
 }
 
 // eraseGuardian puts marker in place of subject where proxy consents name
